@@ -1,0 +1,159 @@
+//! Humans known to aim: sponsors, approvers, admins and auditors, provisioned by API or by
+//! SCIM from the company's IdP.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::Refusal;
+use crate::ids::HumanId;
+use crate::time::Timestamp;
+use crate::validate;
+
+str_enum! {
+    /// What a human may do through the API.
+    pub enum Role {
+        /// Everything, including unlocking and managing humans.
+        Admin => "admin",
+        /// Approves or rejects identity requests (never their own).
+        Approver => "approver",
+        /// Requests identities and attests, suspends and resumes the ones they sponsor.
+        Sponsor => "sponsor",
+        /// Reads everything, changes nothing.
+        Auditor => "auditor",
+    }
+}
+
+str_enum! {
+    pub enum HumanState {
+        Active => "active",
+        /// Left the company or was deprovisioned; every identity they sponsor is orphaned.
+        Departed => "departed",
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Human {
+    pub id: HumanId,
+    /// Unique, compared case-insensitively (SCIM `userName`).
+    pub user_name: String,
+    pub display_name: Option<String>,
+    pub email: Option<String>,
+    /// The IdP's id for this person (SCIM `externalId`).
+    pub external_id: Option<String>,
+    pub roles: Vec<Role>,
+    pub state: HumanState,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub departed_at: Option<Timestamp>,
+    /// Set when the IdP deleted the user over SCIM; the record stays for the audit trail.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deleted_at: Option<Timestamp>,
+    pub version: i64,
+}
+
+impl Human {
+    pub fn is_active(&self) -> bool {
+        self.state == HumanState::Active
+    }
+
+    pub fn has_role(&self, role: Role) -> bool {
+        self.roles.contains(&role)
+    }
+
+    /// Marks the human departed. Returns false if they already were.
+    pub fn depart(&mut self, now: Timestamp) -> bool {
+        if self.state == HumanState::Departed {
+            return false;
+        }
+        self.state = HumanState::Departed;
+        self.departed_at = Some(now);
+        self.updated_at = now;
+        true
+    }
+
+    /// Marks the human active again. Returns false if they already were.
+    pub fn reactivate(&mut self, now: Timestamp) -> bool {
+        if self.state == HumanState::Active {
+            return false;
+        }
+        self.state = HumanState::Active;
+        self.departed_at = None;
+        self.deleted_at = None;
+        self.updated_at = now;
+        true
+    }
+}
+
+/// What an admin or the IdP supplies to create a human.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct NewHuman {
+    pub user_name: String,
+    #[serde(default)]
+    pub display_name: Option<String>,
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub external_id: Option<String>,
+    #[serde(default)]
+    pub roles: Vec<Role>,
+}
+
+impl NewHuman {
+    pub fn into_human(self, id: HumanId, now: Timestamp) -> Result<Human, Refusal> {
+        let user_name = validate::user_name(&self.user_name)?;
+        let display_name = validate::optional_text("display_name", self.display_name, 256)?;
+        let email = validate::optional_text("email", self.email, 320)?;
+        let external_id = validate::optional_text("external_id", self.external_id, 256)?;
+        Ok(Human {
+            id,
+            user_name,
+            display_name,
+            email,
+            external_id,
+            roles: dedup_roles(self.roles),
+            state: HumanState::Active,
+            created_at: now,
+            updated_at: now,
+            departed_at: None,
+            deleted_at: None,
+            version: 1,
+        })
+    }
+}
+
+/// What an admin may change on a human. Absent fields stay as they are.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct HumanPatch {
+    #[serde(default)]
+    pub display_name: Option<String>,
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub roles: Option<Vec<Role>>,
+}
+
+impl HumanPatch {
+    pub fn apply(self, h: &mut Human, now: Timestamp) -> Result<(), Refusal> {
+        if let Some(d) = validate::optional_text("display_name", self.display_name, 256)? {
+            h.display_name = Some(d);
+        }
+        if let Some(e) = validate::optional_text("email", self.email, 320)? {
+            h.email = Some(e);
+        }
+        if let Some(r) = self.roles {
+            h.roles = dedup_roles(r);
+        }
+        h.updated_at = now;
+        Ok(())
+    }
+}
+
+fn dedup_roles(mut roles: Vec<Role>) -> Vec<Role> {
+    roles.sort();
+    roles.dedup();
+    roles
+}

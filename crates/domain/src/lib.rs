@@ -1,0 +1,80 @@
+//! aim's domain core: the registry of non-human identities and the governance rules around
+//! it, as plain types and functions. No IO: clocks are injected, storage and HTTP live in
+//! other crates.
+//!
+//! # Layout
+//! - [`ids`]: opaque id newtypes (UUIDv7)
+//! - [`time`]: [`Timestamp`] (UTC, millisecond precision) and the injected [`Clock`]
+//! - [`human`]: humans (sponsors, approvers, admins, auditors) and their roles
+//! - [`identity`]: the NHI record, what a requester supplies, what a patch may change
+//! - [`lifecycle`]: the state machine and the guards on it
+//! - [`risk`]: risk tier from criticality, data sensitivity and impact, with reasons
+//! - [`naming`]: the naming policy per kind
+//! - [`governance`]: lifetimes, attestation, dormancy and orphan rules, and their config
+//! - [`approval`]: separation of duties on approvals
+//! - [`sweep`]: what the periodic sweep does to one identity at one instant
+//! - [`event`]: the append-only record of every change
+//! - [`page`]: cursor pagination
+//! - [`error`]: [`Refusal`], every reason the domain says no
+
+/// A closed set of lowercase snake_case names: serde, `as_str`, `parse`, `ALL` and `Display`
+/// from one list, so the API, the store and the CLI can never spell a variant differently.
+macro_rules! str_enum {
+    ($(#[$meta:meta])* pub enum $name:ident { $($(#[$vmeta:meta])* $variant:ident => $s:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+        #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+        pub enum $name {
+            $($(#[$vmeta])* #[serde(rename = $s)] $variant),+
+        }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $s),+ }
+            }
+
+            /// Parses the exact lowercase name; the error lists what is allowed.
+            pub fn parse(s: &str) -> Result<Self, $crate::error::InvalidEnum> {
+                match s {
+                    $($s => Ok($name::$variant),)+
+                    _ => Err($crate::error::InvalidEnum {
+                        kind: stringify!($name),
+                        value: s.chars().take(64).collect(),
+                        allowed: &[$($s),+],
+                    }),
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = $crate::error::InvalidEnum;
+            fn from_str(s: &str) -> Result<Self, Self::Err> { Self::parse(s) }
+        }
+    };
+}
+
+pub mod approval;
+pub mod error;
+pub mod event;
+pub mod governance;
+pub mod human;
+pub mod identity;
+pub mod ids;
+pub mod lifecycle;
+pub mod naming;
+pub mod page;
+pub mod risk;
+pub mod sweep;
+pub mod time;
+pub mod validate;
+
+pub use error::Refusal;
+pub use time::{Clock, FakeClock, SystemClock, Timestamp};
