@@ -157,3 +157,16 @@ fn dedup_roles(mut roles: Vec<Role>) -> Vec<Role> {
     roles.dedup();
     roles
 }
+
+/// An API credential of a human. Only a hash of its secret is ever stored; the secret is
+/// shown once, when it is created.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Credential {
+    pub id: crate::ids::CredentialId,
+    pub human_id: HumanId,
+    pub label: String,
+    pub created_at: Timestamp,
+    pub last_used_at: Option<Timestamp>,
+    pub revoked_at: Option<Timestamp>,
+}

@@ -1,1 +1,143 @@
-//! placeholder
+//! aim's storage: one interface ([`Store`]) with two backends, SQLite (the default, a file
+//! in the data dir, WAL) and PostgreSQL (shared by several `aim serve` replicas). Both run
+//! the same SQL, written once, and the same conformance suite (`tests/it`).
+//!
+//! Every method that changes state takes the [`Event`] that records the change and writes
+//! both in one transaction: no change without its event, no event without its change.
+//!
+//! # Layout
+//! - [`error`]: [`StoreError`]
+//! - [`filter`]: list filters and sweep thresholds
+//! - `backend`: the implementation, written once as a macro over the two backends
+//! - [`sqlite`], [`postgres`]: connection set-up and migrations per backend
+
+mod backend;
+mod migrations;
+pub mod error;
+pub mod filter;
+pub mod postgres;
+mod rows;
+pub mod sqlite;
+
+use std::fmt::Debug;
+use std::sync::Arc;
+
+use aim_domain::event::Event;
+use aim_domain::human::{Credential, Human};
+use aim_domain::identity::Identity;
+use aim_domain::ids::{CredentialId, HumanId, IdentityId};
+use aim_domain::time::Timestamp;
+use async_trait::async_trait;
+
+pub use error::StoreError;
+pub use filter::{HumanFilter, IdentityFilter, SweepThresholds};
+
+/// An identity a sponsor's departure (or return) changed, and the event that records it.
+pub type OrphanChange = (IdentityId, Event);
+
+#[async_trait]
+pub trait Store: Send + Sync + Debug {
+    /// Cheap round trip, for `/readyz`.
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Creates the first admin and their credential, only if there are no humans yet.
+    /// Returns false (and writes nothing) if the store already has humans.
+    async fn bootstrap(
+        &self,
+        admin: &Human,
+        credential: &Credential,
+        secret_hash: &[u8],
+        event: &Event,
+    ) -> Result<bool, StoreError>;
+
+    async fn insert_human(&self, human: &Human, event: &Event) -> Result<(), StoreError>;
+    async fn human(&self, id: HumanId) -> Result<Option<Human>, StoreError>;
+    async fn human_by_user_name(&self, user_name: &str) -> Result<Option<Human>, StoreError>;
+    /// Humans in id order after `after`, at most `limit`.
+    async fn list_humans(
+        &self,
+        filter: &HumanFilter,
+        after: Option<HumanId>,
+        limit: u32,
+    ) -> Result<Vec<Human>, StoreError>;
+    /// Humans in id order from `offset` (SCIM's index-based paging), and the total count.
+    async fn list_humans_offset(
+        &self,
+        filter: &HumanFilter,
+        offset: u64,
+        limit: u32,
+    ) -> Result<(Vec<Human>, u64), StoreError>;
+    /// Writes `human` if the stored version is still `expected_version`; otherwise
+    /// `Conflict(ConcurrentUpdate)`.
+    async fn update_human(
+        &self,
+        human: &Human,
+        expected_version: i64,
+        event: &Event,
+    ) -> Result<(), StoreError>;
+    /// Writes a human who departed or returned, and in the same transaction marks every
+    /// live identity they sponsor orphaned (departed) or no longer orphaned (returned).
+    /// Returns one event per identity changed, already written.
+    async fn update_human_sponsorships(
+        &self,
+        human: &Human,
+        expected_version: i64,
+        event: &Event,
+        now: Timestamp,
+    ) -> Result<Vec<OrphanChange>, StoreError>;
+
+    async fn insert_credential(
+        &self,
+        credential: &Credential,
+        secret_hash: &[u8],
+        event: &Event,
+    ) -> Result<(), StoreError>;
+    /// The unrevoked credential with this secret hash and its human.
+    async fn credential_by_hash(
+        &self,
+        secret_hash: &[u8],
+    ) -> Result<Option<(Credential, Human)>, StoreError>;
+    async fn credentials_of(&self, human: HumanId) -> Result<Vec<Credential>, StoreError>;
+    async fn revoke_credential(
+        &self,
+        id: CredentialId,
+        now: Timestamp,
+        event: &Event,
+    ) -> Result<bool, StoreError>;
+
+    async fn insert_identity(&self, identity: &Identity, event: &Event) -> Result<(), StoreError>;
+    /// Inserts many identities in one transaction per call (bulk import).
+    async fn import_identities(&self, batch: &[(Identity, Event)]) -> Result<(), StoreError>;
+    async fn identity(&self, id: IdentityId) -> Result<Option<Identity>, StoreError>;
+    async fn identity_by_name(&self, name: &str) -> Result<Option<Identity>, StoreError>;
+    async fn list_identities(
+        &self,
+        filter: &IdentityFilter,
+        after: Option<IdentityId>,
+        limit: u32,
+    ) -> Result<Vec<Identity>, StoreError>;
+    /// Whether an identity other than `except`, not decommissioned or rejected, has this
+    /// duplicate key.
+    async fn duplicate_exists(&self, key: &str, except: IdentityId) -> Result<bool, StoreError>;
+    /// Writes `identity` if the stored version is still `expected_version` (the version the
+    /// change was computed from); otherwise `Conflict(ConcurrentUpdate)`.
+    async fn update_identity(
+        &self,
+        identity: &Identity,
+        expected_version: i64,
+        event: &Event,
+    ) -> Result<(), StoreError>;
+    /// Identities some sweep rule may apply to, at most `limit`.
+    async fn sweep_candidates(
+        &self,
+        thresholds: &SweepThresholds,
+        limit: u32,
+    ) -> Result<Vec<Identity>, StoreError>;
+
+    /// Appends an event that records no change (a refusal).
+    async fn append_event(&self, event: &Event) -> Result<i64, StoreError>;
+    /// Events after `after_seq`, oldest first.
+    async fn events(&self, after_seq: i64, limit: u32) -> Result<Vec<Event>, StoreError>;
+}
+
+pub type DynStore = Arc<dyn Store>;

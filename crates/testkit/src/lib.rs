@@ -1,1 +1,13 @@
-//! placeholder
+#![allow(clippy::expect_used, clippy::panic, clippy::unwrap_used)]
+//! Test helpers shared by the crates' integration tests: a fresh store on SQLite (a temp
+//! file) or PostgreSQL (a fresh schema in `AIM_TEST_DATABASE_URL`), and a server on port 0.
+//!
+//! # Layout
+//! - [`db`]: fresh stores per backend
+//! - [`server`]: `aim serve` in-process on an ephemeral port, with a fake clock
+
+pub mod db;
+pub mod server;
+
+pub use db::{Backend, TestStore};
+// pub use server::TestServer;

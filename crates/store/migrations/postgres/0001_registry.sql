@@ -1,0 +1,97 @@
+-- The registry: humans, their API credentials, identities, and the append-only event log.
+-- Times are milliseconds since the Unix epoch (UTC); ids are UUIDv7.
+
+CREATE TABLE humans (
+    id              UUID PRIMARY KEY,
+    user_name       TEXT NOT NULL,
+    user_name_key   TEXT NOT NULL UNIQUE,      -- lower-cased: user names are case-insensitive
+    display_name    TEXT,
+    email           TEXT,
+    external_id     TEXT,
+    roles           TEXT NOT NULL,             -- comma-separated role names
+    state           TEXT NOT NULL,
+    created_at      BIGINT NOT NULL,
+    updated_at      BIGINT NOT NULL,
+    departed_at     BIGINT,
+    deleted_at      BIGINT,
+    version         BIGINT NOT NULL
+);
+CREATE INDEX humans_external_id ON humans (external_id) WHERE external_id IS NOT NULL;
+
+CREATE TABLE credentials (
+    id              UUID PRIMARY KEY,
+    human_id        UUID NOT NULL REFERENCES humans (id),
+    secret_hash     BYTEA NOT NULL UNIQUE,      -- SHA-256 of the secret
+    label           TEXT NOT NULL,
+    created_at      BIGINT NOT NULL,
+    last_used_at    BIGINT,
+    revoked_at      BIGINT
+);
+CREATE INDEX credentials_human ON credentials (human_id);
+
+CREATE TABLE identities (
+    id                  UUID PRIMARY KEY,
+    name                TEXT NOT NULL UNIQUE,  -- never reused, decommissioned rows stay
+    kind                TEXT NOT NULL,
+    autonomy            TEXT NOT NULL,
+    sponsor_id          UUID NOT NULL REFERENCES humans (id),
+    owner_team          TEXT,
+    purpose             TEXT NOT NULL,
+    systems             TEXT NOT NULL,         -- JSON array
+    data_sensitivity    TEXT NOT NULL,
+    criticality         TEXT NOT NULL,
+    impact              TEXT NOT NULL,
+    labels              TEXT NOT NULL,         -- JSON object
+    risk_tier           TEXT NOT NULL,
+    risk_reasons        TEXT NOT NULL,         -- JSON array
+    state               TEXT NOT NULL,
+    state_cause         TEXT NOT NULL,
+    state_reason        TEXT NOT NULL,
+    state_changed_at    BIGINT NOT NULL,
+    created_at          BIGINT NOT NULL,
+    created_by          UUID NOT NULL,
+    decided_by          UUID,
+    decided_at          BIGINT,
+    expires_at          BIGINT NOT NULL,
+    last_seen_at        BIGINT,
+    last_attested_at    BIGINT,
+    attestation_due_at  BIGINT,
+    last_activity_at    BIGINT NOT NULL,       -- derived: last_seen_at, else decided_at, else created_at
+    dormant             BOOLEAN NOT NULL,
+    orphaned_since      BIGINT,
+    possible_duplicate  BOOLEAN NOT NULL,
+    duplicate_key       TEXT NOT NULL,
+    updated_at          BIGINT NOT NULL,
+    version             BIGINT NOT NULL
+);
+CREATE INDEX identities_state ON identities (state, id);
+CREATE INDEX identities_kind ON identities (kind, id);
+CREATE INDEX identities_sponsor ON identities (sponsor_id, id);
+CREATE INDEX identities_risk ON identities (risk_tier, id);
+CREATE INDEX identities_expires ON identities (expires_at);
+CREATE INDEX identities_duplicate ON identities (duplicate_key);
+CREATE INDEX identities_attestation ON identities (attestation_due_at) WHERE state = 'active';
+CREATE INDEX identities_activity ON identities (last_activity_at) WHERE state = 'active' AND dormant = FALSE;
+CREATE INDEX identities_orphaned ON identities (orphaned_since) WHERE orphaned_since IS NOT NULL;
+
+CREATE TABLE events (
+    seq             BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    at              BIGINT NOT NULL,
+    actor_kind      TEXT NOT NULL,
+    actor_id        TEXT NOT NULL,
+    action          TEXT NOT NULL,
+    target_type     TEXT NOT NULL,
+    target_id       TEXT NOT NULL,
+    outcome         TEXT NOT NULL,
+    reason          TEXT NOT NULL,
+    detail          TEXT NOT NULL          -- JSON
+);
+CREATE INDEX events_target ON events (target_type, target_id, seq);
+
+CREATE FUNCTION aim_events_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'events are append-only';
+END;
+$$;
+CREATE TRIGGER events_no_update BEFORE UPDATE OR DELETE ON events
+    FOR EACH ROW EXECUTE FUNCTION aim_events_append_only();

@@ -1,0 +1,682 @@
+//! The [`Store`](crate::Store) implementation, written once. Both backends accept the same
+//! SQL (`$n` placeholders, `RETURNING`, `ON CONFLICT`), so the only differences live in the
+//! backend modules: how a pool is opened and how a write transaction starts. The macro
+//! stamps this code out for each backend's concrete types.
+
+/// Columns of `identities`, in the bind order of [`bind_identity`].
+pub(crate) const IDENTITY_COLUMNS: &str = "id, name, kind, autonomy, sponsor_id, owner_team, \
+    purpose, systems, data_sensitivity, criticality, impact, labels, risk_tier, risk_reasons, \
+    state, state_cause, state_reason, state_changed_at, created_at, created_by, decided_by, \
+    decided_at, expires_at, last_seen_at, last_attested_at, attestation_due_at, \
+    last_activity_at, dormant, orphaned_since, possible_duplicate, duplicate_key, updated_at, \
+    version";
+
+pub(crate) const INSERT_IDENTITY: &str = "INSERT INTO identities (id, name, kind, autonomy, \
+    sponsor_id, owner_team, purpose, systems, data_sensitivity, criticality, impact, labels, \
+    risk_tier, risk_reasons, state, state_cause, state_reason, state_changed_at, created_at, \
+    created_by, decided_by, decided_at, expires_at, last_seen_at, last_attested_at, \
+    attestation_due_at, last_activity_at, dormant, orphaned_since, possible_duplicate, \
+    duplicate_key, updated_at, version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, \
+    $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, \
+    $30, $31, $32, $33)";
+
+pub(crate) const UPDATE_IDENTITY: &str = "UPDATE identities SET name = $2, kind = $3, \
+    autonomy = $4, sponsor_id = $5, owner_team = $6, purpose = $7, systems = $8, \
+    data_sensitivity = $9, criticality = $10, impact = $11, labels = $12, risk_tier = $13, \
+    risk_reasons = $14, state = $15, state_cause = $16, state_reason = $17, \
+    state_changed_at = $18, created_at = $19, created_by = $20, decided_by = $21, \
+    decided_at = $22, expires_at = $23, last_seen_at = $24, last_attested_at = $25, \
+    attestation_due_at = $26, last_activity_at = $27, dormant = $28, orphaned_since = $29, \
+    possible_duplicate = $30, duplicate_key = $31, updated_at = $32, version = $33 \
+    WHERE id = $1 AND version = $34";
+
+pub(crate) const HUMAN_COLUMNS: &str = "id, user_name, display_name, email, external_id, roles, \
+    state, created_at, updated_at, departed_at, deleted_at, version";
+
+pub(crate) const INSERT_HUMAN: &str = "INSERT INTO humans (id, user_name, user_name_key, \
+    display_name, email, external_id, roles, state, created_at, updated_at, departed_at, \
+    deleted_at, version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)";
+
+pub(crate) const UPDATE_HUMAN: &str = "UPDATE humans SET user_name = $2, user_name_key = $3, \
+    display_name = $4, email = $5, external_id = $6, roles = $7, state = $8, created_at = $9, \
+    updated_at = $10, departed_at = $11, deleted_at = $12, version = $13 \
+    WHERE id = $1 AND version = $14";
+
+pub(crate) const INSERT_EVENT: &str = "INSERT INTO events (at, actor_kind, actor_id, action, \
+    target_type, target_id, outcome, reason, detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+    RETURNING seq";
+
+pub(crate) const INSERT_CREDENTIAL: &str = "INSERT INTO credentials (id, human_id, secret_hash, \
+    label, created_at, last_used_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7)";
+
+pub(crate) const CREDENTIAL_JOIN: &str = "SELECT c.id AS cred_id, c.human_id, c.label, \
+    c.created_at AS cred_created_at, c.last_used_at, c.revoked_at, h.id, h.user_name, \
+    h.display_name, h.email, h.external_id, h.roles, h.state, h.created_at, h.updated_at, \
+    h.departed_at, h.deleted_at, h.version FROM credentials c JOIN humans h ON h.id = c.human_id";
+
+/// The live states, as SQL.
+pub(crate) const LIVE_STATES: &str = "('requested', 'active', 'suspended', 'locked')";
+
+/// A value bound into dynamically built SQL.
+pub(crate) enum Bind {
+    Text(String),
+    Int(i64),
+    Uuid(uuid::Uuid),
+    Bool(bool),
+}
+
+/// A WHERE clause under construction: each `?` in a condition becomes the next `$n`.
+#[derive(Default)]
+pub(crate) struct Where {
+    clauses: Vec<String>,
+    pub(crate) binds: Vec<Bind>,
+}
+
+impl Where {
+    fn bound(&mut self, condition: &str, b: Bind) {
+        self.binds.push(b);
+        self.clauses.push(condition.replace('?', &format!("${}", self.binds.len())));
+    }
+
+    fn plain(&mut self, condition: &str) {
+        self.clauses.push(condition.to_owned());
+    }
+
+    /// ` WHERE a AND b`, or nothing.
+    pub(crate) fn sql(&self) -> String {
+        if self.clauses.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", self.clauses.join(" AND "))
+        }
+    }
+}
+
+/// The WHERE clause of an identity list query.
+pub(crate) fn identity_where(
+    f: &crate::IdentityFilter,
+    after: Option<aim_domain::ids::IdentityId>,
+) -> Where {
+    let mut w = Where::default();
+    if let Some(s) = f.state {
+        w.bound("state = ?", Bind::Text(s.as_str().to_owned()));
+    }
+    if let Some(k) = f.kind {
+        w.bound("kind = ?", Bind::Text(k.as_str().to_owned()));
+    }
+    if let Some(s) = f.sponsor_id {
+        w.bound("sponsor_id = ?", Bind::Uuid(s.as_uuid()));
+    }
+    if let Some(r) = f.risk_tier {
+        w.bound("risk_tier = ?", Bind::Text(r.as_str().to_owned()));
+    }
+    if let Some(t) = f.expiring_before {
+        w.bound("expires_at < ?", Bind::Int(t.as_millis()));
+    }
+    if let Some(d) = f.dormant {
+        w.bound("dormant = ?", Bind::Bool(d));
+    }
+    if let Some(d) = f.possible_duplicate {
+        w.bound("possible_duplicate = ?", Bind::Bool(d));
+    }
+    match f.orphaned {
+        Some(true) => w.plain("orphaned_since IS NOT NULL"),
+        Some(false) => w.plain("orphaned_since IS NULL"),
+        None => {}
+    }
+    if let Some(p) = &f.name_prefix {
+        // A range on the unique name index, not LIKE: `%` and `_` in a prefix mean themselves.
+        w.bound("name >= ?", Bind::Text(p.clone()));
+        let mut upper = p.clone();
+        upper.push(char::MAX);
+        w.bound("name < ?", Bind::Text(upper));
+    }
+    if let Some(a) = after {
+        w.bound("id > ?", Bind::Uuid(a.as_uuid()));
+    }
+    w
+}
+
+/// The WHERE clause of a human list query.
+pub(crate) fn human_where(f: &crate::HumanFilter, after: Option<aim_domain::ids::HumanId>) -> Where {
+    let mut w = Where::default();
+    if let Some(u) = &f.user_name {
+        w.bound("user_name_key = ?", Bind::Text(u.to_lowercase()));
+    }
+    if let Some(x) = &f.external_id {
+        w.bound("external_id = ?", Bind::Text(x.clone()));
+    }
+    if let Some(s) = f.state {
+        w.bound("state = ?", Bind::Text(s.as_str().to_owned()));
+    }
+    if !f.include_deleted {
+        w.plain("deleted_at IS NULL");
+    }
+    if let Some(a) = after {
+        w.bound("id > ?", Bind::Uuid(a.as_uuid()));
+    }
+    w
+}
+
+/// Binds an identity's columns in [`IDENTITY_COLUMNS`] order.
+macro_rules! bind_identity {
+    ($q:expr, $i:expr) => {{
+        let i: &aim_domain::identity::Identity = $i;
+        $q.bind(i.id.as_uuid())
+            .bind(i.name.clone())
+            .bind(i.kind.as_str())
+            .bind(i.autonomy.as_str())
+            .bind(i.sponsor_id.as_uuid())
+            .bind(i.owner_team.clone())
+            .bind(i.purpose.clone())
+            .bind(crate::rows::json_text(&i.systems))
+            .bind(i.data_sensitivity.as_str())
+            .bind(i.criticality.as_str())
+            .bind(i.impact.as_str())
+            .bind(crate::rows::json_text(&i.labels))
+            .bind(i.risk.tier.as_str())
+            .bind(crate::rows::json_text(&i.risk.reasons))
+            .bind(i.state.as_str())
+            .bind(i.state_cause.as_str())
+            .bind(i.state_reason.clone())
+            .bind(i.state_changed_at.as_millis())
+            .bind(i.created_at.as_millis())
+            .bind(i.created_by.as_uuid())
+            .bind(i.decided_by.map(|h| h.as_uuid()))
+            .bind(i.decided_at.map(|t| t.as_millis()))
+            .bind(i.expires_at.as_millis())
+            .bind(i.last_seen_at.map(|t| t.as_millis()))
+            .bind(i.last_attested_at.map(|t| t.as_millis()))
+            .bind(i.attestation_due_at.map(|t| t.as_millis()))
+            .bind(i.last_activity().as_millis())
+            .bind(i.dormant)
+            .bind(i.orphaned_since.map(|t| t.as_millis()))
+            .bind(i.possible_duplicate)
+            .bind(i.duplicate_key())
+            .bind(i.updated_at.as_millis())
+            .bind(i.version)
+    }};
+}
+
+/// Binds a human's columns in [`INSERT_HUMAN`] order.
+macro_rules! bind_human {
+    ($q:expr, $h:expr) => {{
+        let h: &aim_domain::human::Human = $h;
+        $q.bind(h.id.as_uuid())
+            .bind(h.user_name.clone())
+            .bind(h.user_name.to_lowercase())
+            .bind(h.display_name.clone())
+            .bind(h.email.clone())
+            .bind(h.external_id.clone())
+            .bind(crate::rows::roles_to_text(&h.roles))
+            .bind(h.state.as_str())
+            .bind(h.created_at.as_millis())
+            .bind(h.updated_at.as_millis())
+            .bind(h.departed_at.map(|t| t.as_millis()))
+            .bind(h.deleted_at.map(|t| t.as_millis()))
+            .bind(h.version)
+    }};
+}
+
+macro_rules! bind_event {
+    ($q:expr, $e:expr) => {{
+        let e: &aim_domain::event::Event = $e;
+        $q.bind(e.at.as_millis())
+            .bind(e.actor.kind.as_str())
+            .bind(e.actor.id.clone())
+            .bind(e.action.clone())
+            .bind(e.target_type.clone())
+            .bind(e.target_id.clone())
+            .bind(e.outcome.as_str())
+            .bind(e.reason.clone())
+            .bind(crate::rows::json_text(&e.detail))
+    }};
+}
+
+macro_rules! bind_all {
+    ($q:expr, $binds:expr) => {{
+        let mut q = $q;
+        for b in $binds {
+            q = match b {
+                crate::backend::Bind::Text(s) => q.bind(s),
+                crate::backend::Bind::Int(i) => q.bind(i),
+                crate::backend::Bind::Uuid(u) => q.bind(u),
+                crate::backend::Bind::Bool(b) => q.bind(b),
+            };
+        }
+        q
+    }};
+}
+
+/// Implements [`Store`](crate::Store) for `$store`, whose inherent methods `read()` (a pool)
+/// and `write_tx()` (a write transaction) are the only backend-specific parts.
+macro_rules! impl_store {
+    ($store:ty) => {
+        #[async_trait::async_trait]
+        impl crate::Store for $store {
+            async fn ping(&self) -> Result<(), crate::StoreError> {
+                sqlx::query("SELECT 1").execute(self.read()).await?;
+                Ok(())
+            }
+
+            async fn bootstrap(
+                &self,
+                admin: &aim_domain::human::Human,
+                credential: &aim_domain::human::Credential,
+                secret_hash: &[u8],
+                event: &aim_domain::event::Event,
+            ) -> Result<bool, crate::StoreError> {
+                let mut tx = self.write_tx().await?;
+                let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM humans").fetch_one(&mut *tx).await?;
+                if n > 0 {
+                    return Ok(false);
+                }
+                crate::backend::bind_human!(sqlx::query(crate::backend::INSERT_HUMAN), admin).execute(&mut *tx).await?;
+                Self::insert_credential_tx(&mut tx, credential, secret_hash).await?;
+                crate::backend::bind_event!(sqlx::query(crate::backend::INSERT_EVENT), event).fetch_one(&mut *tx).await?;
+                tx.commit().await?;
+                Ok(true)
+            }
+
+            async fn insert_human(
+                &self,
+                human: &aim_domain::human::Human,
+                event: &aim_domain::event::Event,
+            ) -> Result<(), crate::StoreError> {
+                let mut tx = self.write_tx().await?;
+                crate::backend::bind_human!(sqlx::query(crate::backend::INSERT_HUMAN), human)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| crate::error::unique_or(e, || aim_domain::Refusal::UserNameTaken(human.user_name.clone())))?;
+                crate::backend::bind_event!(sqlx::query(crate::backend::INSERT_EVENT), event).fetch_one(&mut *tx).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn human(
+                &self,
+                id: aim_domain::ids::HumanId,
+            ) -> Result<Option<aim_domain::human::Human>, crate::StoreError> {
+                let sql = format!("SELECT {} FROM humans WHERE id = $1", crate::backend::HUMAN_COLUMNS);
+                let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id.as_uuid()).fetch_optional(self.read()).await?;
+                row.as_ref().map(crate::rows::human_from_row).transpose()
+            }
+
+            async fn human_by_user_name(
+                &self,
+                user_name: &str,
+            ) -> Result<Option<aim_domain::human::Human>, crate::StoreError> {
+                let sql = format!("SELECT {} FROM humans WHERE user_name_key = $1", crate::backend::HUMAN_COLUMNS);
+                let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(user_name.to_lowercase())
+                    .fetch_optional(self.read())
+                    .await?;
+                row.as_ref().map(crate::rows::human_from_row).transpose()
+            }
+
+            async fn list_humans(
+                &self,
+                filter: &crate::HumanFilter,
+                after: Option<aim_domain::ids::HumanId>,
+                limit: u32,
+            ) -> Result<Vec<aim_domain::human::Human>, crate::StoreError> {
+                let w = crate::backend::human_where(filter, after);
+                let sql = format!(
+                    "SELECT {} FROM humans{} ORDER BY id LIMIT {}",
+                    crate::backend::HUMAN_COLUMNS,
+                    w.sql(),
+                    limit
+                );
+                let rows = crate::backend::bind_all!(sqlx::query(sqlx::AssertSqlSafe(sql)), w.binds).fetch_all(self.read()).await?;
+                rows.iter().map(crate::rows::human_from_row).collect()
+            }
+
+            async fn list_humans_offset(
+                &self,
+                filter: &crate::HumanFilter,
+                offset: u64,
+                limit: u32,
+            ) -> Result<(Vec<aim_domain::human::Human>, u64), crate::StoreError> {
+                let w = crate::backend::human_where(filter, None);
+                let count_sql = format!("SELECT COUNT(*) FROM humans{}", w.sql());
+                let (total,): (i64,) = crate::backend::bind_all!(sqlx::query_as(sqlx::AssertSqlSafe(count_sql)), w.binds)
+                    .fetch_one(self.read())
+                    .await?;
+                let w = crate::backend::human_where(filter, None);
+                let sql = format!(
+                    "SELECT {} FROM humans{} ORDER BY id LIMIT {} OFFSET {}",
+                    crate::backend::HUMAN_COLUMNS,
+                    w.sql(),
+                    limit,
+                    offset
+                );
+                let rows = crate::backend::bind_all!(sqlx::query(sqlx::AssertSqlSafe(sql)), w.binds).fetch_all(self.read()).await?;
+                let humans = rows.iter().map(crate::rows::human_from_row).collect::<Result<Vec<_>, _>>()?;
+                Ok((humans, u64::try_from(total).unwrap_or(0)))
+            }
+
+            async fn update_human(
+                &self,
+                human: &aim_domain::human::Human,
+                expected_version: i64,
+                event: &aim_domain::event::Event,
+            ) -> Result<(), crate::StoreError> {
+                let mut tx = self.write_tx().await?;
+                Self::update_human_tx(&mut tx, human, expected_version).await?;
+                crate::backend::bind_event!(sqlx::query(crate::backend::INSERT_EVENT), event).fetch_one(&mut *tx).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn update_human_sponsorships(
+                &self,
+                human: &aim_domain::human::Human,
+                expected_version: i64,
+                event: &aim_domain::event::Event,
+                now: aim_domain::time::Timestamp,
+            ) -> Result<Vec<crate::OrphanChange>, crate::StoreError> {
+                use aim_domain::event::{Actor, Event};
+                let mut tx = self.write_tx().await?;
+                Self::update_human_tx(&mut tx, human, expected_version).await?;
+                crate::backend::bind_event!(sqlx::query(crate::backend::INSERT_EVENT), event).fetch_one(&mut *tx).await?;
+                let departed = !human.is_active();
+                let sql = if departed {
+                    format!(
+                        "UPDATE identities SET orphaned_since = $1, updated_at = $1, version = version + 1 \
+                         WHERE sponsor_id = $2 AND orphaned_since IS NULL AND state IN {} RETURNING id",
+                        crate::backend::LIVE_STATES
+                    )
+                } else {
+                    "UPDATE identities SET orphaned_since = NULL, updated_at = $1, version = version + 1 \
+                     WHERE sponsor_id = $2 AND orphaned_since IS NOT NULL RETURNING id"
+                        .to_owned()
+                };
+                let ids: Vec<(uuid::Uuid,)> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                    .bind(now.as_millis())
+                    .bind(human.id.as_uuid())
+                    .fetch_all(&mut *tx)
+                    .await?;
+                let mut changes = Vec::with_capacity(ids.len());
+                for (id,) in ids {
+                    let (action, reason) = if departed {
+                        ("identity.orphaned", format!("sponsor {} departed", human.user_name))
+                    } else {
+                        ("identity.sponsor_returned", format!("sponsor {} is active again", human.user_name))
+                    };
+                    let mut ev = Event::new(now, Actor::system("sponsorship"), action, "identity", id)
+                        .reason(reason)
+                        .detail(serde_json::json!({ "sponsor_id": human.id }));
+                    let (seq,): (i64,) = crate::backend::bind_event!(sqlx::query_as(crate::backend::INSERT_EVENT), &ev)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                    ev.seq = seq;
+                    changes.push((aim_domain::ids::IdentityId::from_uuid(id), ev));
+                }
+                tx.commit().await?;
+                Ok(changes)
+            }
+
+            async fn insert_credential(
+                &self,
+                credential: &aim_domain::human::Credential,
+                secret_hash: &[u8],
+                event: &aim_domain::event::Event,
+            ) -> Result<(), crate::StoreError> {
+                let mut tx = self.write_tx().await?;
+                Self::insert_credential_tx(&mut tx, credential, secret_hash).await?;
+                crate::backend::bind_event!(sqlx::query(crate::backend::INSERT_EVENT), event).fetch_one(&mut *tx).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn credential_by_hash(
+                &self,
+                secret_hash: &[u8],
+            ) -> Result<Option<(aim_domain::human::Credential, aim_domain::human::Human)>, crate::StoreError> {
+                let sql = format!("{} WHERE c.secret_hash = $1 AND c.revoked_at IS NULL", crate::backend::CREDENTIAL_JOIN);
+                let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(secret_hash.to_vec()).fetch_optional(self.read()).await?;
+                match row {
+                    None => Ok(None),
+                    Some(r) => Ok(Some((crate::rows::credential_from_row(&r)?, crate::rows::human_from_row(&r)?))),
+                }
+            }
+
+            async fn credentials_of(
+                &self,
+                human: aim_domain::ids::HumanId,
+            ) -> Result<Vec<aim_domain::human::Credential>, crate::StoreError> {
+                let sql = format!("{} WHERE c.human_id = $1 ORDER BY c.id", crate::backend::CREDENTIAL_JOIN);
+                let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(human.as_uuid()).fetch_all(self.read()).await?;
+                rows.iter().map(crate::rows::credential_from_row).collect()
+            }
+
+            async fn revoke_credential(
+                &self,
+                id: aim_domain::ids::CredentialId,
+                now: aim_domain::time::Timestamp,
+                event: &aim_domain::event::Event,
+            ) -> Result<bool, crate::StoreError> {
+                let mut tx = self.write_tx().await?;
+                let done = sqlx::query("UPDATE credentials SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+                    .bind(now.as_millis())
+                    .bind(id.as_uuid())
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected()
+                    == 1;
+                if done {
+                    crate::backend::bind_event!(sqlx::query(crate::backend::INSERT_EVENT), event).fetch_one(&mut *tx).await?;
+                    tx.commit().await?;
+                }
+                Ok(done)
+            }
+
+            async fn insert_identity(
+                &self,
+                identity: &aim_domain::identity::Identity,
+                event: &aim_domain::event::Event,
+            ) -> Result<(), crate::StoreError> {
+                let mut tx = self.write_tx().await?;
+                crate::backend::bind_identity!(sqlx::query(crate::backend::INSERT_IDENTITY), identity)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| crate::error::unique_or(e, || aim_domain::Refusal::NameTaken(identity.name.clone())))?;
+                crate::backend::bind_event!(sqlx::query(crate::backend::INSERT_EVENT), event).fetch_one(&mut *tx).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn import_identities(
+                &self,
+                batch: &[(aim_domain::identity::Identity, aim_domain::event::Event)],
+            ) -> Result<(), crate::StoreError> {
+                let mut tx = self.write_tx().await?;
+                for (identity, event) in batch {
+                    crate::backend::bind_identity!(sqlx::query(crate::backend::INSERT_IDENTITY), identity)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(|e| crate::error::unique_or(e, || aim_domain::Refusal::NameTaken(identity.name.clone())))?;
+                    crate::backend::bind_event!(sqlx::query(crate::backend::INSERT_EVENT), event).fetch_one(&mut *tx).await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn identity(
+                &self,
+                id: aim_domain::ids::IdentityId,
+            ) -> Result<Option<aim_domain::identity::Identity>, crate::StoreError> {
+                let sql = format!("SELECT {} FROM identities WHERE id = $1", crate::backend::IDENTITY_COLUMNS);
+                let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id.as_uuid()).fetch_optional(self.read()).await?;
+                row.as_ref().map(crate::rows::identity_from_row).transpose()
+            }
+
+            async fn identity_by_name(
+                &self,
+                name: &str,
+            ) -> Result<Option<aim_domain::identity::Identity>, crate::StoreError> {
+                let sql = format!("SELECT {} FROM identities WHERE name = $1", crate::backend::IDENTITY_COLUMNS);
+                let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(name.to_owned()).fetch_optional(self.read()).await?;
+                row.as_ref().map(crate::rows::identity_from_row).transpose()
+            }
+
+            async fn list_identities(
+                &self,
+                filter: &crate::IdentityFilter,
+                after: Option<aim_domain::ids::IdentityId>,
+                limit: u32,
+            ) -> Result<Vec<aim_domain::identity::Identity>, crate::StoreError> {
+                let w = crate::backend::identity_where(filter, after);
+                let sql = format!(
+                    "SELECT {} FROM identities{} ORDER BY id LIMIT {}",
+                    crate::backend::IDENTITY_COLUMNS,
+                    w.sql(),
+                    limit
+                );
+                let rows = crate::backend::bind_all!(sqlx::query(sqlx::AssertSqlSafe(sql)), w.binds).fetch_all(self.read()).await?;
+                rows.iter().map(crate::rows::identity_from_row).collect()
+            }
+
+            async fn duplicate_exists(
+                &self,
+                key: &str,
+                except: aim_domain::ids::IdentityId,
+            ) -> Result<bool, crate::StoreError> {
+                let row: Option<(i64,)> = sqlx::query_as(
+                    "SELECT CAST(1 AS BIGINT) FROM identities WHERE duplicate_key = $1 AND id <> $2 \
+                     AND state NOT IN ('decommissioned', 'rejected') LIMIT 1",
+                )
+                .bind(key.to_owned())
+                .bind(except.as_uuid())
+                .fetch_optional(self.read())
+                .await?;
+                Ok(row.is_some())
+            }
+
+            async fn update_identity(
+                &self,
+                identity: &aim_domain::identity::Identity,
+                expected_version: i64,
+                event: &aim_domain::event::Event,
+            ) -> Result<(), crate::StoreError> {
+                let mut tx = self.write_tx().await?;
+                let n = crate::backend::bind_identity!(sqlx::query(crate::backend::UPDATE_IDENTITY), identity)
+                    .bind(expected_version)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                if n != 1 {
+                    return Err(crate::StoreError::Conflict(aim_domain::Refusal::ConcurrentUpdate));
+                }
+                crate::backend::bind_event!(sqlx::query(crate::backend::INSERT_EVENT), event).fetch_one(&mut *tx).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn sweep_candidates(
+                &self,
+                t: &crate::SweepThresholds,
+                limit: u32,
+            ) -> Result<Vec<aim_domain::identity::Identity>, crate::StoreError> {
+                // One indexed query per rule rather than one OR the planner may not split.
+                let rules = [
+                    (format!("state IN {} AND expires_at <= $1", crate::backend::LIVE_STATES), t.expires_at),
+                    ("orphaned_since IS NOT NULL AND orphaned_since <= $1 AND state = 'active'".to_owned(), t.orphaned_since),
+                    ("state = 'active' AND attestation_due_at <= $1".to_owned(), t.attestation_due_at),
+                    ("state = 'active' AND dormant = FALSE AND last_activity_at <= $1".to_owned(), t.last_activity_at),
+                ];
+                let mut out: Vec<aim_domain::identity::Identity> = Vec::new();
+                for (clause, at) in rules {
+                    let room = (limit as usize).saturating_sub(out.len());
+                    if room == 0 {
+                        break;
+                    }
+                    let sql = format!(
+                        "SELECT {} FROM identities WHERE {clause} ORDER BY id LIMIT {room}",
+                        crate::backend::IDENTITY_COLUMNS
+                    );
+                    let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(at.as_millis()).fetch_all(self.read()).await?;
+                    for r in &rows {
+                        let i = crate::rows::identity_from_row(r)?;
+                        if !out.iter().any(|o| o.id == i.id) {
+                            out.push(i);
+                        }
+                    }
+                }
+                Ok(out)
+            }
+
+            async fn append_event(
+                &self,
+                event: &aim_domain::event::Event,
+            ) -> Result<i64, crate::StoreError> {
+                let mut tx = self.write_tx().await?;
+                let (seq,): (i64,) = crate::backend::bind_event!(sqlx::query_as(crate::backend::INSERT_EVENT), event)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(seq)
+            }
+
+            async fn events(
+                &self,
+                after_seq: i64,
+                limit: u32,
+            ) -> Result<Vec<aim_domain::event::Event>, crate::StoreError> {
+                let rows = sqlx::query(
+                    "SELECT seq, at, actor_kind, actor_id, action, target_type, target_id, outcome, \
+                     reason, detail FROM events WHERE seq > $1 ORDER BY seq LIMIT $2",
+                )
+                .bind(after_seq)
+                .bind(i64::from(limit))
+                .fetch_all(self.read())
+                .await?;
+                rows.iter().map(crate::rows::event_from_row).collect()
+            }
+        }
+
+        impl $store {
+            async fn insert_credential_tx(
+                tx: &mut sqlx::Transaction<'static, <$store as crate::backend::Backend>::Db>,
+                c: &aim_domain::human::Credential,
+                secret_hash: &[u8],
+            ) -> Result<(), crate::StoreError> {
+                sqlx::query(crate::backend::INSERT_CREDENTIAL)
+                    .bind(c.id.as_uuid())
+                    .bind(c.human_id.as_uuid())
+                    .bind(secret_hash.to_vec())
+                    .bind(c.label.clone())
+                    .bind(c.created_at.as_millis())
+                    .bind(c.last_used_at.map(|t| t.as_millis()))
+                    .bind(c.revoked_at.map(|t| t.as_millis()))
+                    .execute(&mut **tx)
+                    .await?;
+                Ok(())
+            }
+
+            async fn update_human_tx(
+                tx: &mut sqlx::Transaction<'static, <$store as crate::backend::Backend>::Db>,
+                h: &aim_domain::human::Human,
+                expected_version: i64,
+            ) -> Result<(), crate::StoreError> {
+                let n = crate::backend::bind_human!(sqlx::query(crate::backend::UPDATE_HUMAN), h)
+                    .bind(expected_version)
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(|e| crate::error::unique_or(e, || aim_domain::Refusal::UserNameTaken(h.user_name.clone())))?
+                    .rows_affected();
+                if n != 1 {
+                    return Err(crate::StoreError::Conflict(aim_domain::Refusal::ConcurrentUpdate));
+                }
+                Ok(())
+            }
+        }
+    };
+}
+
+/// Names a store's database type for the helpers the macro generates.
+pub(crate) trait Backend {
+    type Db: sqlx::Database;
+}
+
+pub(crate) use {bind_all, bind_event, bind_human, bind_identity, impl_store};

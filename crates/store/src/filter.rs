@@ -1,0 +1,45 @@
+//! What list queries and sweeps select on.
+
+use aim_domain::human::HumanState;
+use aim_domain::identity::IdentityKind;
+use aim_domain::ids::HumanId;
+use aim_domain::lifecycle::LifecycleState;
+use aim_domain::risk::RiskTier;
+use aim_domain::time::Timestamp;
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IdentityFilter {
+    pub state: Option<LifecycleState>,
+    pub kind: Option<IdentityKind>,
+    pub sponsor_id: Option<HumanId>,
+    pub risk_tier: Option<RiskTier>,
+    /// End-of-life strictly before this instant.
+    pub expiring_before: Option<Timestamp>,
+    pub dormant: Option<bool>,
+    pub orphaned: Option<bool>,
+    pub possible_duplicate: Option<bool>,
+    pub name_prefix: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HumanFilter {
+    /// Case-insensitive exact match.
+    pub user_name: Option<String>,
+    pub external_id: Option<String>,
+    pub state: Option<HumanState>,
+    /// Include humans deleted over SCIM (the API shows them; SCIM does not).
+    pub include_deleted: bool,
+}
+
+/// The instants before which each sweep rule may apply. The domain's `sweep` decides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SweepThresholds {
+    /// End-of-life at or before this.
+    pub expires_at: Timestamp,
+    /// Orphaned at or before this.
+    pub orphaned_since: Timestamp,
+    /// Attestation due at or before this.
+    pub attestation_due_at: Timestamp,
+    /// Last activity at or before this.
+    pub last_activity_at: Timestamp,
+}

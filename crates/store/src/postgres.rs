@@ -1,0 +1,47 @@
+//! The PostgreSQL backend: one database shared by every `aim serve` replica.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{PgPool, Postgres, Transaction};
+
+use crate::StoreError;
+use crate::backend::{Backend, impl_store};
+
+#[derive(Debug, Clone)]
+pub struct PgStore {
+    pool: PgPool,
+}
+
+impl Backend for PgStore {
+    type Db = Postgres;
+}
+
+impl PgStore {
+    /// Connects to `url` (`postgres://user@host/db`) and runs pending migrations.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::connect_with(PgConnectOptions::from_str(url)?).await
+    }
+
+    /// Connects with explicit options (tests use them to set a per-test `search_path`).
+    pub async fn connect_with(options: PgConnectOptions) -> Result<Self, StoreError> {
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(options)
+            .await?;
+        crate::migrations::postgres().run(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    fn read(&self) -> &PgPool {
+        &self.pool
+    }
+
+    async fn write_tx(&self) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+        self.pool.begin().await
+    }
+}
+
+impl_store!(PgStore);

@@ -1,0 +1,95 @@
+//! A fresh, empty store per test.
+
+use std::str::FromStr;
+use std::sync::Arc;
+
+use aim_store::DynStore;
+use aim_store::postgres::PgStore;
+use aim_store::sqlite::SqliteStore;
+use sqlx::postgres::PgConnectOptions;
+use sqlx::{Connection, PgConnection};
+use tempfile::TempDir;
+
+/// The environment variable naming the PostgreSQL database the tests may use.
+pub const PG_URL_VAR: &str = "AIM_TEST_DATABASE_URL";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    /// The backends this run tests: SQLite always, PostgreSQL when `AIM_TEST_DATABASE_URL`
+    /// is set.
+    pub fn enabled() -> Vec<Backend> {
+        let mut v = vec![Backend::Sqlite];
+        if std::env::var_os(PG_URL_VAR).is_some() {
+            v.push(Backend::Postgres);
+        }
+        v
+    }
+}
+
+/// A store that lives as long as this value; the PostgreSQL schema is dropped by
+/// [`TestStore::cleanup`].
+#[derive(Debug)]
+pub struct TestStore {
+    pub store: DynStore,
+    pub backend: Backend,
+    /// Where the SQLite file lives (and where a server's data dir is).
+    pub dir: TempDir,
+    pg: Option<(String, String)>,
+}
+
+impl TestStore {
+    /// A fresh store on `backend`. Panics (failing the test, never skipping it) if
+    /// PostgreSQL was asked for and cannot be reached.
+    pub async fn new(backend: Backend) -> TestStore {
+        let dir = tempfile::tempdir().expect("temp dir");
+        match backend {
+            Backend::Sqlite => {
+                let store = SqliteStore::open(&dir.path().join("aim.db")).await.expect("open sqlite");
+                TestStore { store: Arc::new(store), backend, dir, pg: None }
+            }
+            Backend::Postgres => {
+                let (options, url, schema) = fresh_pg_schema().await;
+                let store = PgStore::connect_with(options).await.expect("connect postgres store");
+                TestStore { store: Arc::new(store), backend, dir, pg: Some((url, schema)) }
+            }
+        }
+    }
+
+    /// For PostgreSQL, the connection options of this test's schema (to start a server on it).
+    pub fn pg_schema(&self) -> Option<(String, String)> {
+        self.pg.clone()
+    }
+
+    /// Drops the PostgreSQL schema. Call at the end of a test.
+    pub async fn cleanup(self) {
+        if let Some((url, schema)) = &self.pg {
+            if let Ok(mut c) = PgConnection::connect(url).await {
+                let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA IF EXISTS {schema} CASCADE")))
+                    .execute(&mut c)
+                    .await;
+            }
+        }
+    }
+}
+
+/// Creates a uniquely named schema and returns options whose `search_path` is that schema.
+pub async fn fresh_pg_schema() -> (PgConnectOptions, String, String) {
+    let url = std::env::var(PG_URL_VAR).expect("AIM_TEST_DATABASE_URL");
+    let mut admin = PgConnection::connect(&url)
+        .await
+        .unwrap_or_else(|e| panic!("{PG_URL_VAR} is set but PostgreSQL is unreachable at {url}: {e}"));
+    let schema = format!("aim_t_{}", uuid::Uuid::now_v7().simple());
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+        .execute(&mut admin)
+        .await
+        .expect("create schema");
+    let options = PgConnectOptions::from_str(&url)
+        .expect("parse AIM_TEST_DATABASE_URL")
+        .options([("search_path", schema.as_str())]);
+    (options, url, schema)
+}
