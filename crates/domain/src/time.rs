@@ -30,6 +30,10 @@ impl Timestamp {
         Self(self.0.saturating_add(i64::from(days).saturating_mul(DAY_MS)))
     }
 
+    pub fn minus_days(self, days: u32) -> Self {
+        Self(self.0.saturating_sub(i64::from(days).saturating_mul(DAY_MS)))
+    }
+
     pub fn plus_millis(self, ms: i64) -> Self {
         Self(self.0.saturating_add(ms))
     }

@@ -1,1 +1,119 @@
-//! placeholder
+//! `aim serve`: the control plane's HTTP API, SCIM endpoint, background sweeps and
+//! first-start bootstrap.
+//!
+//! # Layout
+//! - [`config`]: settings from defaults, the TOML file and flags
+//! - [`state`]: what handlers share
+//! - [`auth`]: bearer credentials, roles, and the audit of refused requests
+//! - [`registry`]: the operations, independent of HTTP
+//! - [`routes`]: the HTTP surface
+//! - [`bootstrap`]: the first admin credential
+//! - [`error`], [`extract`], [`paging`]: the HTTP edge's plumbing
+
+pub mod auth;
+pub mod bootstrap;
+pub mod config;
+pub mod error;
+pub mod extract;
+pub mod paging;
+pub mod registry;
+pub mod routes;
+pub mod state;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aim_domain::Clock;
+use aim_store::DynStore;
+use anyhow::Context;
+use axum::Router;
+use axum::routing::get;
+use tokio::net::TcpListener;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::trace::TraceLayer;
+
+pub use config::Config;
+pub use state::AppState;
+
+/// The whole HTTP surface.
+pub fn router(state: AppState, body_limit: usize) -> Router {
+    let authenticated = Router::new()
+        .merge(routes::identities::router())
+        .merge(routes::humans::router())
+        .merge(routes::system::router())
+        .merge(routes::scim::router())
+        .layer(axum::middleware::from_fn_with_state(state.clone(), auth::layer));
+    Router::new()
+        .merge(routes::system::public())
+        .route("/v1/openapi.json", get(routes::openapi::document))
+        .merge(authenticated)
+        .fallback(routes::system::not_found)
+        .layer(axum::extract::DefaultBodyLimit::max(body_limit))
+        .layer(RequestBodyLimitLayer::new(body_limit))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Opens the store the config names: PostgreSQL if `database_url` is set, else the SQLite
+/// file `aim.db` in the data dir.
+pub async fn open_store(config: &Config) -> anyhow::Result<(DynStore, String)> {
+    if let Some(url) = &config.database_url {
+        let store = aim_store::postgres::PgStore::connect(url).await.context("connecting to PostgreSQL")?;
+        return Ok((Arc::new(store), "postgresql".to_owned()));
+    }
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
+    let path = config.data_dir.join("aim.db");
+    let store = aim_store::sqlite::SqliteStore::open(&path)
+        .await
+        .with_context(|| format!("opening {}", path.display()))?;
+    Ok((Arc::new(store), format!("sqlite {}", path.display())))
+}
+
+/// A server ready to accept connections.
+#[derive(Debug)]
+pub struct Server {
+    pub state: AppState,
+    pub listener: TcpListener,
+    pub body_limit: usize,
+    pub sweep_every: Option<Duration>,
+}
+
+impl Server {
+    /// Opens the store, bootstraps the first admin if the store is empty, and binds.
+    pub async fn prepare(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<(Server, Startup)> {
+        let naming = config.naming_policy()?;
+        let (store, store_label) = open_store(config).await?;
+        let state = AppState {
+            store,
+            clock,
+            governance: Arc::new(config.governance.clone()),
+            naming: Arc::new(naming),
+        };
+        let bootstrap = bootstrap::ensure_admin(&state, &config.data_dir).await?;
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("binding {}", config.listen))?;
+        let addr = listener.local_addr()?;
+        let sweep_every = (config.sweep_interval_seconds > 0).then(|| Duration::from_secs(config.sweep_interval_seconds));
+        let server = Server { state, listener, body_limit: config.body_limit_bytes, sweep_every };
+        Ok((server, Startup { addr, store: store_label, bootstrap }))
+    }
+
+    /// Serves until the process is told to stop (Ctrl-C or SIGTERM).
+    pub async fn run(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        if let Some(every) = self.sweep_every {
+            tokio::spawn(registry::sweeps::background(self.state.clone(), every));
+        }
+        let app = router(self.state, self.body_limit);
+        axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await.context("serving HTTP")
+    }
+}
+
+/// What happened at start, for the operator.
+#[derive(Debug)]
+pub struct Startup {
+    pub addr: std::net::SocketAddr,
+    pub store: String,
+    pub bootstrap: Option<bootstrap::Bootstrapped>,
+}

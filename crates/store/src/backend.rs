@@ -131,6 +131,9 @@ pub(crate) fn identity_where(
         upper.push(char::MAX);
         w.bound("name < ?", Bind::Text(upper));
     }
+    if let Some(n) = &f.name {
+        w.bound("name = ?", Bind::Text(n.clone()));
+    }
     if let Some(a) = after {
         w.bound("id > ?", Bind::Uuid(a.as_uuid()));
     }

@@ -19,6 +19,8 @@ pub struct IdentityFilter {
     pub orphaned: Option<bool>,
     pub possible_duplicate: Option<bool>,
     pub name_prefix: Option<String>,
+    /// Exact name.
+    pub name: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -1,0 +1,173 @@
+//! Who is calling. Humans authenticate with `Authorization: Bearer <credential>`; the
+//! credential is looked up by its SHA-256 hash and is good only while its human is active.
+//! The same layer records every refused write as an event, so an attacker probing the API
+//! leaves a trail.
+
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::{Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use aim_domain::event::{Actor, Event};
+use aim_domain::human::{Credential, Human, Role};
+use aim_domain::identity::Identity;
+use aim_domain::ids::CredentialId;
+use aim_domain::time::Timestamp;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use sha2::{Digest, Sha256};
+
+use crate::error::{ApiError, ErrorCode};
+use crate::state::AppState;
+
+/// Every credential starts with this, so secret scanners can recognise a leaked one.
+pub const CREDENTIAL_PREFIX: &str = "aim_";
+
+/// The authenticated caller.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub human: Human,
+    pub credential: CredentialId,
+}
+
+impl Principal {
+    pub fn actor(&self) -> Actor {
+        Actor::human(self.human.id)
+    }
+
+    pub fn is(&self, role: Role) -> bool {
+        self.human.has_role(role)
+    }
+
+    /// Refuses unless the caller has one of `roles`.
+    pub fn require_any(&self, roles: &[Role], action: &str) -> Result<(), ApiError> {
+        if roles.iter().any(|r| self.is(*r)) {
+            return Ok(());
+        }
+        let names: Vec<_> = roles.iter().map(|r| r.as_str()).collect();
+        Err(ApiError::forbidden(format!("{action} requires the role {}", names.join(" or "))))
+    }
+
+    /// Admins may act on any identity; a sponsor only on the identities they sponsor.
+    pub fn require_admin_or_sponsor_of(&self, identity: &Identity, action: &str) -> Result<(), ApiError> {
+        if self.is(Role::Admin) || (self.is(Role::Sponsor) && identity.sponsor_id == self.human.id) {
+            return Ok(());
+        }
+        Err(ApiError::forbidden(format!(
+            "{action} is allowed to admins and to the identity's own sponsor"
+        )))
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Principal {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<Principal>()
+            .cloned()
+            .ok_or_else(|| ApiError::unauthenticated("send `Authorization: Bearer <credential>`"))
+    }
+}
+
+/// A new random credential secret and the hash that is stored.
+pub fn new_secret() -> Result<(String, [u8; 32]), ApiError> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|e| {
+        tracing::error!(error = %e, "no randomness");
+        ApiError::internal()
+    })?;
+    let secret = format!("{CREDENTIAL_PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes));
+    let hash = hash_secret(&secret);
+    Ok((secret, hash))
+}
+
+pub fn hash_secret(secret: &str) -> [u8; 32] {
+    Sha256::digest(secret.as_bytes()).into()
+}
+
+pub fn new_credential(human: &Human, label: &str, now: Timestamp) -> Credential {
+    Credential {
+        id: CredentialId::new(),
+        human_id: human.id,
+        label: label.to_owned(),
+        created_at: now,
+        last_used_at: None,
+        revoked_at: None,
+    }
+}
+
+async fn resolve(state: &AppState, authorization: Option<&[u8]>) -> Result<Option<Principal>, ApiError> {
+    let Some(value) = authorization else {
+        return Ok(None);
+    };
+    let value = std::str::from_utf8(value).map_err(|_| ApiError::unauthenticated("malformed Authorization header"))?;
+    let Some(secret) = value.strip_prefix("Bearer ").map(str::trim) else {
+        return Err(ApiError::unauthenticated("use `Authorization: Bearer <credential>`"));
+    };
+    if !secret.starts_with(CREDENTIAL_PREFIX) || secret.len() > 256 {
+        return Err(ApiError::unauthenticated("invalid credential"));
+    }
+    // INVARIANT: the lookup is by SHA-256 of a 256-bit random secret, so an index probe
+    // reveals nothing about any stored secret; no secret comparison happens in our code.
+    match state.store.credential_by_hash(&hash_secret(secret)).await? {
+        Some((credential, human)) if human.is_active() => {
+            Ok(Some(Principal { human, credential: credential.id }))
+        }
+        Some(_) => Err(ApiError::unauthenticated("the credential's owner has departed")),
+        None => Err(ApiError::unauthenticated("invalid or revoked credential")),
+    }
+}
+
+/// Resolves the caller for every request under `/v1` and `/scim`, refuses unauthenticated
+/// ones, and records refused writes (and every refused authentication) as events.
+pub async fn layer(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let authorization = req.headers().get(header::AUTHORIZATION).map(|v| v.as_bytes().to_vec());
+    let principal = match resolve(&state, authorization.as_deref()).await {
+        Ok(Some(p)) => p,
+        Ok(None) => {
+            let e = ApiError::unauthenticated("send `Authorization: Bearer <credential>`");
+            record_refusal(&state, Actor::anonymous(), &method, &path, e.status, e.code).await;
+            return reject(&path, e);
+        }
+        Err(e) => {
+            if e.status == StatusCode::UNAUTHORIZED {
+                record_refusal(&state, Actor::anonymous(), &method, &path, e.status, e.code).await;
+            }
+            return reject(&path, e);
+        }
+    };
+    let actor = principal.actor();
+    req.extensions_mut().insert(principal);
+    let response = next.run(req).await;
+    let status = response.status();
+    let refused_write = method != Method::GET && method != Method::HEAD && status.is_client_error();
+    if refused_write || status == StatusCode::FORBIDDEN {
+        let code = response.extensions().get::<ErrorCode>().map_or("refused", |c| c.0);
+        record_refusal(&state, actor, &method, &path, status, code).await;
+    }
+    response
+}
+
+/// SCIM clients get SCIM's error shape; everyone else gets aim's.
+fn reject(path: &str, e: ApiError) -> Response {
+    if path.starts_with("/scim/") {
+        crate::routes::scim::ScimError(e).into_response()
+    } else {
+        e.into_response()
+    }
+}
+
+async fn record_refusal(state: &AppState, actor: Actor, method: &Method, path: &str, status: StatusCode, code: &str) {
+    let path: String = path.chars().take(256).filter(|c| !c.is_control()).collect();
+    let event = Event::new(state.clock.now(), actor, "request.refused", "request", format!("{method} {path}"))
+        .denied()
+        .reason(code.to_owned())
+        .detail(serde_json::json!({ "status": status.as_u16(), "code": code }));
+    if let Err(e) = state.store.append_event(&event).await {
+        tracing::error!(error = %e, "could not record a refused request");
+    }
+}

@@ -1,0 +1,80 @@
+//! First start: with no humans in the store, aim creates an `admin` human and one API
+//! credential for them, writes the credential to `<data-dir>/bootstrap-admin-token` (mode
+//! 0600) and returns it to be printed once. Only its hash is stored.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use aim_domain::event::{Actor, Event};
+use aim_domain::human::{NewHuman, Role};
+use aim_domain::ids::HumanId;
+use anyhow::Context;
+
+use crate::auth::{new_credential, new_secret};
+use crate::state::AppState;
+
+pub const TOKEN_FILE: &str = "bootstrap-admin-token";
+
+#[derive(Debug)]
+pub struct Bootstrapped {
+    pub secret: String,
+    pub file: PathBuf,
+}
+
+pub async fn ensure_admin(state: &AppState, data_dir: &Path) -> anyhow::Result<Option<Bootstrapped>> {
+    if !state.store.list_humans(&Default::default(), None, 1).await?.is_empty() {
+        return Ok(None);
+    }
+    let now = state.clock.now();
+    let admin = NewHuman {
+        user_name: "admin".into(),
+        display_name: Some("Bootstrap admin".into()),
+        email: None,
+        external_id: None,
+        roles: vec![Role::Admin],
+    }
+    .into_human(HumanId::new(), now)
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let (secret, hash) = new_secret().map_err(|e| anyhow::anyhow!(e.message))?;
+    let credential = new_credential(&admin, "bootstrap", now);
+
+    // The file first: if it cannot be written, nothing is stored and the next start retries.
+    std::fs::create_dir_all(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
+    let file = data_dir.join(TOKEN_FILE);
+    write_private(&file, &secret)?;
+    let event = Event::new(now, Actor::system("bootstrap"), "human.created", "human", admin.id)
+        .reason("first start: bootstrap admin")
+        .detail(serde_json::json!({ "user_name": admin.user_name, "roles": admin.roles, "credential_id": credential.id }));
+    match state.store.bootstrap(&admin, &credential, &hash, &event).await {
+        Ok(true) => Ok(Some(Bootstrapped { secret, file })),
+        Ok(false) => {
+            // Another replica bootstrapped first; its credential is the valid one.
+            let _ = std::fs::remove_file(&file);
+            Ok(None)
+        }
+        Err(e) => {
+            let _ = std::fs::remove_file(&file);
+            Err(e).context("storing the bootstrap admin")
+        }
+    }
+}
+
+fn write_private(path: &Path, secret: &str) -> anyhow::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut f = options.open(path).with_context(|| format!("writing {}", path.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        // An existing file keeps its mode on open; make sure it is private.
+        f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
+    writeln!(f, "{secret}")?;
+    f.sync_all()?;
+    Ok(())
+}

@@ -1,0 +1,99 @@
+//! `aim serve` settings: defaults, then the TOML file (`--config`), then flags and
+//! environment variables.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use aim_domain::governance::GovernanceConfig;
+use aim_domain::identity::IdentityKind;
+use aim_domain::naming::{DEFAULT_PATTERN, NamingPolicy};
+use anyhow::Context;
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub listen: SocketAddr,
+    /// Where the SQLite file, the bootstrap credential and other local state live.
+    pub data_dir: PathBuf,
+    /// `postgres://...` to use PostgreSQL instead of the SQLite file in `data_dir`.
+    pub database_url: Option<String>,
+    /// The largest request body accepted.
+    pub body_limit_bytes: usize,
+    /// How often the background sweep runs; 0 turns it off (sweeps then run only on demand).
+    pub sweep_interval_seconds: u64,
+    pub governance: GovernanceConfig,
+    pub naming: NamingConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NamingConfig {
+    /// The pattern for kinds without their own.
+    pub default: String,
+    /// Patterns for some kinds, keyed by kind (`ai_agent = "^agt-[a-z0-9-]{3,48}$"`).
+    pub per_kind: BTreeMap<IdentityKind, String>,
+}
+
+impl Default for NamingConfig {
+    fn default() -> Self {
+        Self { default: DEFAULT_PATTERN.to_owned(), per_kind: BTreeMap::new() }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8420)),
+            data_dir: PathBuf::from("./aim-data"),
+            database_url: None,
+            body_limit_bytes: 1024 * 1024,
+            sweep_interval_seconds: 60,
+            governance: GovernanceConfig::default(),
+            naming: NamingConfig::default(),
+        }
+    }
+}
+
+impl Config {
+    /// Reads a TOML file; every key is optional and unknown keys are refused.
+    pub fn from_file(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading config file {}", path.display()))?;
+        toml::from_str(&text).with_context(|| format!("parsing config file {}", path.display()))
+    }
+
+    /// Checks the settings and compiles the naming policy.
+    pub fn naming_policy(&self) -> anyhow::Result<NamingPolicy> {
+        self.governance.check().map_err(anyhow::Error::msg)?;
+        NamingPolicy::new(&self.naming.default, &self.naming.per_kind).map_err(anyhow::Error::msg)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn toml_overrides_and_refuses_unknown_keys() {
+        let c: Config = toml::from_str(
+            r#"
+            listen = "127.0.0.1:9000"
+            [governance]
+            auto_approve_low_risk = true
+            max_lifetime_days = { high = 30, medium = 60, low = 90 }
+            [naming.per_kind]
+            ai_agent = "^agt-[a-z]{3,10}$"
+            "#,
+        )
+        .unwrap();
+        assert_eq!(c.listen.port(), 9000);
+        assert!(c.governance.auto_approve_low_risk);
+        assert_eq!(c.governance.max_lifetime_days.high, 30);
+        assert_eq!(c.governance.orphan_grace_days, 7, "unset keys keep defaults");
+        assert!(c.naming_policy().is_ok());
+        assert!(toml::from_str::<Config>("lsten = \"x\"").is_err());
+        let bad: Config = toml::from_str("[naming]\ndefault = \"(\"").unwrap();
+        assert!(bad.naming_policy().is_err());
+    }
+}

@@ -1,0 +1,210 @@
+use aim_domain::Refusal;
+use aim_domain::approval::{Decider, Verdict, decide};
+use aim_domain::event::{Actor, Event};
+use aim_domain::human::Role;
+use aim_domain::identity::{Identity, IdentityPatch, IdentityRequest};
+use aim_domain::ids::{HumanId, IdentityId};
+use aim_domain::lifecycle::{StateCause, Transition};
+use aim_domain::risk::RiskTier;
+use aim_domain::time::Timestamp;
+use aim_store::StoreError;
+use serde_json::json;
+
+use crate::auth::Principal;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// How many times a change is recomputed when another writer got there first.
+const RETRIES: usize = 3;
+
+/// What a change records.
+#[derive(Debug)]
+pub struct Change {
+    pub action: &'static str,
+    pub reason: String,
+    pub detail: serde_json::Value,
+}
+
+async fn active_sponsor(state: &AppState, id: HumanId) -> Result<(), ApiError> {
+    match state.store.human(id).await? {
+        None => Err(Refusal::SponsorNotFound(id.to_string()).into()),
+        Some(h) if !h.is_active() => Err(Refusal::SponsorInactive(h.user_name).into()),
+        Some(_) => Ok(()),
+    }
+}
+
+pub async fn get(state: &AppState, id: IdentityId) -> Result<Identity, ApiError> {
+    state.store.identity(id).await?.ok_or_else(|| ApiError::not_found("identity"))
+}
+
+/// A new identity in `requested` (or `active`, when low-risk auto-approval is on).
+pub async fn request(state: &AppState, p: &Principal, req: IdentityRequest) -> Result<Identity, ApiError> {
+    p.require_any(&[Role::Admin, Role::Sponsor], "requesting an identity")?;
+    let now = state.clock.now();
+    let mut identity = req.into_identity(IdentityId::new(), p.human.id, now, &state.naming, &state.governance)?;
+    active_sponsor(state, identity.sponsor_id).await?;
+    if state.store.identity_by_name(&identity.name).await?.is_some() {
+        return Err(Refusal::NameTaken(identity.name).into());
+    }
+    identity.possible_duplicate = state.store.duplicate_exists(&identity.duplicate_key(), identity.id).await?;
+    let event = Event::new(now, p.actor(), "identity.requested", "identity", identity.id)
+        .reason(identity.purpose.clone())
+        .detail(json!({
+            "name": identity.name,
+            "kind": identity.kind,
+            "sponsor_id": identity.sponsor_id,
+            "risk": identity.risk,
+            "expires_at": identity.expires_at,
+            "possible_duplicate": identity.possible_duplicate,
+        }));
+    state.store.insert_identity(&identity, &event).await?;
+    if state.governance.auto_approve_low_risk && identity.risk.tier == RiskTier::Low {
+        let read = identity.version;
+        decide(&mut identity, Decider::AutoApproval, Verdict::Approve, "", now, &state.governance)?;
+        let event = Event::new(now, Actor::system("auto-approval"), "identity.approved", "identity", identity.id)
+            .reason(identity.state_reason.clone())
+            .detail(json!({ "from": "requested", "to": identity.state }));
+        state.store.update_identity(&identity, read, &event).await?;
+    }
+    Ok(identity)
+}
+
+/// Loads, changes and stores an identity, recomputing the change if another writer
+/// updated it in between. `apply` checks permissions and applies the domain rule.
+pub async fn mutate<F>(state: &AppState, actor: Actor, id: IdentityId, mut apply: F) -> Result<Identity, ApiError>
+where
+    F: FnMut(&mut Identity, Timestamp) -> Result<Change, ApiError>,
+{
+    let mut last = None;
+    for _ in 0..RETRIES {
+        let mut identity = get(state, id).await?;
+        let read = identity.version;
+        let key_before = identity.duplicate_key();
+        let now = state.clock.now();
+        let change = apply(&mut identity, now)?;
+        if identity.duplicate_key() != key_before {
+            identity.possible_duplicate = state.store.duplicate_exists(&identity.duplicate_key(), identity.id).await?;
+        }
+        let event = Event::new(now, actor.clone(), change.action, "identity", id)
+            .reason(change.reason)
+            .detail(change.detail);
+        match state.store.update_identity(&identity, read, &event).await {
+            Ok(()) => return Ok(identity),
+            Err(StoreError::Conflict(Refusal::ConcurrentUpdate)) => last = Some(Refusal::ConcurrentUpdate),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(last.unwrap_or(Refusal::ConcurrentUpdate).into())
+}
+
+pub async fn decide_request(
+    state: &AppState,
+    p: &Principal,
+    id: IdentityId,
+    verdict: Verdict,
+    reason: &str,
+) -> Result<Identity, ApiError> {
+    p.require_any(&[Role::Admin, Role::Approver], "deciding on a request")?;
+    let gov = state.governance.clone();
+    mutate(state, p.actor(), id, |i, now| {
+        let from = i.state;
+        decide(i, Decider::Human(p.human.id), verdict, reason, now, &gov)?;
+        let action = match verdict {
+            Verdict::Approve => "identity.approved",
+            Verdict::Reject => "identity.rejected",
+        };
+        Ok(Change { action, reason: i.state_reason.clone(), detail: json!({ "from": from, "to": i.state }) })
+    })
+    .await
+}
+
+/// suspend, resume, lock, unlock, decommission.
+pub async fn move_state(
+    state: &AppState,
+    p: &Principal,
+    id: IdentityId,
+    t: Transition,
+    reason: &str,
+) -> Result<Identity, ApiError> {
+    let gov = state.governance.clone();
+    mutate(state, p.actor(), id, |i, now| {
+        match t {
+            Transition::Unlock => p.require_any(&[Role::Admin], "unlocking")?,
+            _ => p.require_admin_or_sponsor_of(i, t.as_str())?,
+        }
+        let from = i.state;
+        let reason = if reason.trim().is_empty() && t != Transition::Unlock {
+            format!("{} by {}", past_tense(t), p.human.user_name)
+        } else {
+            reason.to_owned()
+        };
+        let cause = if t == Transition::Decommission { StateCause::Decommissioned } else { StateCause::Manual };
+        i.transition(t, cause, &reason, now, &gov)?;
+        Ok(Change {
+            action: event_action(t),
+            reason: i.state_reason.clone(),
+            detail: json!({ "from": from, "to": i.state }),
+        })
+    })
+    .await
+}
+
+fn past_tense(t: Transition) -> &'static str {
+    match t {
+        Transition::Approve => "approved",
+        Transition::Reject => "rejected",
+        Transition::Suspend => "suspended",
+        Transition::Resume => "resumed",
+        Transition::Lock => "locked",
+        Transition::Unlock => "unlocked",
+        Transition::Expire => "expired",
+        Transition::Decommission => "decommissioned",
+    }
+}
+
+fn event_action(t: Transition) -> &'static str {
+    match t {
+        Transition::Approve => "identity.approved",
+        Transition::Reject => "identity.rejected",
+        Transition::Suspend => "identity.suspended",
+        Transition::Resume => "identity.resumed",
+        Transition::Lock => "identity.locked",
+        Transition::Unlock => "identity.unlocked",
+        Transition::Expire => "identity.expired",
+        Transition::Decommission => "identity.decommissioned",
+    }
+}
+
+pub async fn attest(state: &AppState, p: &Principal, id: IdentityId, note: &str) -> Result<Identity, ApiError> {
+    let gov = state.governance.clone();
+    mutate(state, p.actor(), id, |i, now| {
+        p.require_admin_or_sponsor_of(i, "attesting")?;
+        let from = i.state;
+        i.attest(now, &gov)?;
+        let reason = if note.trim().is_empty() { "purpose and entitlements re-certified".to_owned() } else { note.trim().to_owned() };
+        Ok(Change {
+            action: "identity.attested",
+            reason,
+            detail: json!({ "from": from, "to": i.state, "attestation_due_at": i.attestation_due_at }),
+        })
+    })
+    .await
+}
+
+pub async fn change(state: &AppState, p: &Principal, id: IdentityId, patch: IdentityPatch) -> Result<Identity, ApiError> {
+    if let Some(s) = patch.sponsor_id {
+        active_sponsor(state, s).await?;
+    }
+    let gov = state.governance.clone();
+    mutate(state, p.actor(), id, |i, now| {
+        p.require_admin_or_sponsor_of(i, "changing an identity")?;
+        let before_tier = i.risk.tier;
+        let changed = i.apply_patch(patch.clone(), now, &gov)?;
+        Ok(Change {
+            action: "identity.changed",
+            reason: format!("changed {}", changed.join(", ")),
+            detail: json!({ "fields": changed, "risk_tier_before": before_tier, "risk": i.risk }),
+        })
+    })
+    .await
+}

@@ -1,0 +1,90 @@
+use std::time::Duration;
+
+use aim_domain::Refusal;
+use aim_domain::event::{Actor, Event};
+use aim_domain::sweep::{SweepAction, sweep};
+use aim_store::{StoreError, SweepThresholds};
+use serde::Serialize;
+use serde_json::json;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// How many candidates are read per round.
+const BATCH: u32 = 500;
+/// Rounds per run; a run that still finds work resumes at the next tick.
+const MAX_ROUNDS: usize = 10_000;
+
+/// What one sweep run did.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct SweepReport {
+    pub examined: u64,
+    pub expired: u64,
+    pub suspended_orphaned: u64,
+    pub suspended_attestation_overdue: u64,
+    pub flagged_dormant: u64,
+    pub suspended_dormant: u64,
+    /// Identities changed by someone else mid-sweep; the next run looks at them again.
+    pub skipped_concurrent: u64,
+}
+
+pub async fn run(state: &AppState) -> Result<SweepReport, ApiError> {
+    let now = state.clock.now();
+    let g = &state.governance;
+    let thresholds = SweepThresholds {
+        expires_at: now,
+        orphaned_since: now.minus_days(g.orphan_grace_days),
+        attestation_due_at: now.minus_days(g.attestation_grace_days),
+        last_activity_at: now.minus_days(g.dormancy_days),
+    };
+    let mut report = SweepReport::default();
+    for _ in 0..MAX_ROUNDS {
+        let candidates = state.store.sweep_candidates(&thresholds, BATCH).await?;
+        if candidates.is_empty() {
+            break;
+        }
+        let mut progressed = false;
+        for mut identity in candidates {
+            report.examined += 1;
+            let read = identity.version;
+            let Some((action, reason)) = sweep(&mut identity, now, g) else { continue };
+            let event = Event::new(now, Actor::system("sweep"), action.event_action(), "identity", identity.id)
+                .reason(reason)
+                .detail(json!({ "state": identity.state, "cause": identity.state_cause, "dormant": identity.dormant }));
+            match state.store.update_identity(&identity, read, &event).await {
+                Ok(()) => {
+                    progressed = true;
+                    match action {
+                        SweepAction::Expired => report.expired += 1,
+                        SweepAction::SuspendedOrphaned => report.suspended_orphaned += 1,
+                        SweepAction::SuspendedAttestationOverdue => report.suspended_attestation_overdue += 1,
+                        SweepAction::FlaggedDormant => report.flagged_dormant += 1,
+                        SweepAction::SuspendedDormant => report.suspended_dormant += 1,
+                    }
+                }
+                Err(StoreError::Conflict(Refusal::ConcurrentUpdate)) => report.skipped_concurrent += 1,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        if !progressed {
+            break;
+        }
+    }
+    Ok(report)
+}
+
+/// Runs the sweep every `every`, logging what it did; never returns.
+pub async fn background(state: AppState, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        match run(&state).await {
+            Ok(r) if r != SweepReport { examined: r.examined, ..Default::default() } => {
+                tracing::info!(?r, "sweep changed identities");
+            }
+            Ok(_) => {}
+            Err(e) => tracing::error!(code = e.code, message = %e.message, "sweep failed; retrying next tick"),
+        }
+    }
+}

@@ -1,0 +1,25 @@
+//! HTTP routes, grouped by resource. Handlers are thin: extract, call the registry, shape
+//! the response.
+//!
+//! # Layout
+//! - [`identities`]: `/v1/identities`
+//! - [`humans`]: `/v1/humans` and API credentials
+//! - [`scim`]: `/scim/v2` for identity providers
+//! - [`system`]: health, readiness, sweeps, events
+//! - [`openapi`]: `/v1/openapi.json`
+
+pub mod humans;
+pub mod identities;
+pub mod openapi;
+pub mod scim;
+pub mod system;
+
+use serde::{Deserialize, Serialize};
+
+/// A free-text reason for a state change.
+#[derive(Debug, Default, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReasonBody {
+    #[serde(default)]
+    pub reason: String,
+}

@@ -1,0 +1,177 @@
+use aim_domain::approval::Verdict;
+use aim_domain::identity::{Identity, IdentityKind, IdentityPatch, IdentityRequest};
+use aim_domain::ids::{HumanId, IdentityId};
+use aim_domain::lifecycle::{LifecycleState, Transition};
+use aim_domain::page::Page;
+use aim_domain::risk::RiskTier;
+use aim_domain::time::Timestamp;
+use aim_store::IdentityFilter;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+
+use crate::auth::Principal;
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::{Body, OptionalBody, PathId, Query};
+use crate::paging;
+use crate::registry::identities as reg;
+use crate::routes::ReasonBody;
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/identities", get(list).post(request))
+        .route("/v1/identities/{id}", get(show).patch(change))
+        .route("/v1/identities/{id}/approve", post(approve))
+        .route("/v1/identities/{id}/reject", post(reject))
+        .route("/v1/identities/{id}/suspend", post(suspend))
+        .route("/v1/identities/{id}/resume", post(resume))
+        .route("/v1/identities/{id}/lock", post(lock))
+        .route("/v1/identities/{id}/unlock", post(unlock))
+        .route("/v1/identities/{id}/decommission", post(decommission))
+        .route("/v1/identities/{id}/attest", post(attest))
+}
+
+/// A page of identities.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct IdentityPage {
+    pub items: Vec<Identity>,
+    pub next_cursor: Option<String>,
+}
+
+impl From<Page<Identity>> for IdentityPage {
+    fn from(p: Page<Identity>) -> Self {
+        Self { items: p.items, next_cursor: p.next_cursor }
+    }
+}
+
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// 1 to 1000; default 100.
+    limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    cursor: Option<String>,
+    #[param(value_type = Option<String>)]
+    state: Option<LifecycleState>,
+    #[param(value_type = Option<String>)]
+    kind: Option<IdentityKind>,
+    #[param(value_type = Option<String>)]
+    sponsor_id: Option<HumanId>,
+    #[param(value_type = Option<String>)]
+    risk_tier: Option<RiskTier>,
+    /// End-of-life before this RFC 3339 instant.
+    #[param(value_type = Option<String>)]
+    expiring_before: Option<Timestamp>,
+    dormant: Option<bool>,
+    orphaned: Option<bool>,
+    possible_duplicate: Option<bool>,
+    name_prefix: Option<String>,
+    /// Exact name.
+    name: Option<String>,
+}
+
+#[utoipa::path(get, path = "/v1/identities", tag = "identities", params(ListQuery),
+    responses((status = 200, body = IdentityPage), (status = 400, body = ErrorBody)))]
+pub async fn list(State(s): State<AppState>, _: Principal, Query(q): Query<ListQuery>) -> Result<Json<IdentityPage>, ApiError> {
+    let limit = paging::limit(q.limit)?;
+    let after = paging::decode(q.cursor.as_deref())?.map(IdentityId::from_uuid);
+    let filter = IdentityFilter {
+        state: q.state,
+        kind: q.kind,
+        sponsor_id: q.sponsor_id,
+        risk_tier: q.risk_tier,
+        expiring_before: q.expiring_before,
+        dormant: q.dormant,
+        orphaned: q.orphaned,
+        possible_duplicate: q.possible_duplicate,
+        name_prefix: q.name_prefix,
+        name: q.name,
+    };
+    let items = s.store.list_identities(&filter, after, limit + 1).await?;
+    Ok(Json(paging::page(items, limit, |i| i.id.as_uuid()).into()))
+}
+
+#[utoipa::path(post, path = "/v1/identities", tag = "identities", request_body = IdentityRequest,
+    responses((status = 201, body = Identity), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn request(
+    State(s): State<AppState>,
+    p: Principal,
+    Body(req): Body<IdentityRequest>,
+) -> Result<(StatusCode, Json<Identity>), ApiError> {
+    Ok((StatusCode::CREATED, Json(reg::request(&s, &p, req).await?)))
+}
+
+#[utoipa::path(get, path = "/v1/identities/{id}", tag = "identities",
+    responses((status = 200, body = Identity), (status = 404, body = ErrorBody)))]
+pub async fn show(State(s): State<AppState>, _: Principal, PathId(id): PathId<IdentityId>) -> Result<Json<Identity>, ApiError> {
+    Ok(Json(reg::get(&s, id).await?))
+}
+
+#[utoipa::path(patch, path = "/v1/identities/{id}", tag = "identities", request_body = IdentityPatch,
+    responses((status = 200, body = Identity), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn change(
+    State(s): State<AppState>,
+    p: Principal,
+    PathId(id): PathId<IdentityId>,
+    Body(patch): Body<IdentityPatch>,
+) -> Result<Json<Identity>, ApiError> {
+    Ok(Json(reg::change(&s, &p, id, patch).await?))
+}
+
+#[utoipa::path(post, path = "/v1/identities/{id}/approve", tag = "identities", request_body = Option<ReasonBody>,
+    responses((status = 200, body = Identity), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn approve(
+    State(s): State<AppState>,
+    p: Principal,
+    PathId(id): PathId<IdentityId>,
+    OptionalBody(b): OptionalBody<ReasonBody>,
+) -> Result<Json<Identity>, ApiError> {
+    Ok(Json(reg::decide_request(&s, &p, id, Verdict::Approve, &b.reason).await?))
+}
+
+#[utoipa::path(post, path = "/v1/identities/{id}/reject", tag = "identities", request_body = ReasonBody,
+    responses((status = 200, body = Identity), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn reject(
+    State(s): State<AppState>,
+    p: Principal,
+    PathId(id): PathId<IdentityId>,
+    OptionalBody(b): OptionalBody<ReasonBody>,
+) -> Result<Json<Identity>, ApiError> {
+    Ok(Json(reg::decide_request(&s, &p, id, Verdict::Reject, &b.reason).await?))
+}
+
+macro_rules! transition_route {
+    ($name:ident, $t:expr, $path:literal) => {
+        #[utoipa::path(post, path = $path, tag = "identities", request_body = Option<ReasonBody>,
+            responses((status = 200, body = Identity), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
+        pub async fn $name(
+            State(s): State<AppState>,
+            p: Principal,
+            PathId(id): PathId<IdentityId>,
+            OptionalBody(b): OptionalBody<ReasonBody>,
+        ) -> Result<Json<Identity>, ApiError> {
+            Ok(Json(reg::move_state(&s, &p, id, $t, &b.reason).await?))
+        }
+    };
+}
+
+transition_route!(suspend, Transition::Suspend, "/v1/identities/{id}/suspend");
+transition_route!(resume, Transition::Resume, "/v1/identities/{id}/resume");
+transition_route!(lock, Transition::Lock, "/v1/identities/{id}/lock");
+transition_route!(unlock, Transition::Unlock, "/v1/identities/{id}/unlock");
+transition_route!(decommission, Transition::Decommission, "/v1/identities/{id}/decommission");
+
+#[utoipa::path(post, path = "/v1/identities/{id}/attest", tag = "identities", request_body = Option<ReasonBody>,
+    responses((status = 200, body = Identity), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn attest(
+    State(s): State<AppState>,
+    p: Principal,
+    PathId(id): PathId<IdentityId>,
+    OptionalBody(b): OptionalBody<ReasonBody>,
+) -> Result<Json<Identity>, ApiError> {
+    Ok(Json(reg::attest(&s, &p, id, &b.reason).await?))
+}

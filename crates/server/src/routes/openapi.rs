@@ -1,0 +1,46 @@
+//! The OpenAPI document of aim's own API, generated from the handlers and types.
+
+use axum::Json;
+use utoipa::OpenApi;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+
+use crate::routes::{humans, identities, system};
+
+#[derive(Debug, OpenApi)]
+#[openapi(
+    info(title = "aim", description = "Control plane for the identities of AI agents and other non-human identities"),
+    paths(
+        identities::list, identities::request, identities::show, identities::change,
+        identities::approve, identities::reject, identities::suspend, identities::resume,
+        identities::lock, identities::unlock, identities::decommission, identities::attest,
+        humans::list, humans::create, humans::show, humans::change, humans::deactivate,
+        humans::reactivate, humans::create_credential, humans::credentials, humans::revoke_credential,
+        system::healthz, system::readyz, system::run_sweep, system::events,
+    ),
+    modifiers(&BearerAuth),
+    security(("bearer" = [])),
+    tags(
+        (name = "identities", description = "The registry of non-human identities"),
+        (name = "humans", description = "Sponsors, approvers, admins and auditors"),
+        (name = "system", description = "Health, sweeps and the event log"),
+    )
+)]
+pub struct ApiDoc;
+
+#[derive(Debug)]
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// `GET /v1/openapi.json`, public so tools can discover the API before holding a credential.
+pub async fn document() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}

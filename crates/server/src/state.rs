@@ -1,0 +1,15 @@
+use std::sync::Arc;
+
+use aim_domain::Clock;
+use aim_domain::governance::GovernanceConfig;
+use aim_domain::naming::NamingPolicy;
+use aim_store::DynStore;
+
+/// What every handler shares.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub store: DynStore,
+    pub clock: Arc<dyn Clock>,
+    pub governance: Arc<GovernanceConfig>,
+    pub naming: Arc<NamingPolicy>,
+}
