@@ -1,1 +1,253 @@
-//! placeholder
+//! A typed HTTP client for aim's API, shared by the CLI and the tests.
+//!
+//! Every error from the server arrives as [`ClientError::Api`] with its status, its stable
+//! `code` and its message; transport problems (server down, wrong address) are
+//! [`ClientError::Transport`].
+
+use aim_domain::event::Event;
+use aim_domain::human::{Credential, DepartureOutcome, Human, HumanPatch, IssuedCredential, NewHuman};
+use aim_domain::identity::{Identity, IdentityPatch, IdentityRequest};
+use aim_domain::ids::{CredentialId, HumanId, IdentityId};
+use aim_domain::page::Page;
+use aim_domain::sweep::SweepReport;
+use reqwest::{Method, StatusCode};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::json;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("{message} ({code}, HTTP {status})")]
+    Api { status: u16, code: String, message: String },
+    #[error("cannot reach aim at {addr}: {message}")]
+    Transport { addr: String, message: String },
+    #[error("unexpected response from aim: {0}")]
+    Decode(String),
+}
+
+impl ClientError {
+    /// The server's error code, if the server answered.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            ClientError::Api { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            ClientError::Api { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+}
+
+pub type Result<T> = std::result::Result<T, ClientError>;
+
+/// One aim server, one credential.
+#[derive(Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    base: String,
+    token: Option<String>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // INVARIANT: the credential is never printed.
+        f.debug_struct("Client").field("base", &self.base).finish_non_exhaustive()
+    }
+}
+
+/// Query parameters as (name, value) pairs; absent filters are simply left out.
+pub type Params = Vec<(&'static str, String)>;
+
+impl Client {
+    /// `base` is `http://host:port`; `token` an API credential.
+    pub fn new(base: &str, token: Option<String>) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(60))
+            .build()
+            .unwrap_or_else(|_| reqwest::Client::new());
+        Self { http, base: base.trim_end_matches('/').to_owned(), token }
+    }
+
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// Sends a request and decodes a JSON answer (or `()` for an empty one).
+    pub async fn call<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        params: &Params,
+        body: Option<&(impl Serialize + ?Sized)>,
+    ) -> Result<T> {
+        let mut req = self.http.request(method, format!("{}{path}", self.base)).query(params);
+        if let Some(t) = &self.token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| ClientError::Transport { addr: self.base.clone(), message: without_url(&e) })?;
+        let status = resp.status();
+        let bytes = resp
+            .bytes()
+            .await
+            .map_err(|e| ClientError::Transport { addr: self.base.clone(), message: without_url(&e) })?;
+        if !status.is_success() {
+            return Err(api_error(status, &bytes));
+        }
+        let bytes = if bytes.is_empty() { &b"null"[..] } else { &bytes[..] };
+        serde_json::from_slice(bytes).map_err(|e| ClientError::Decode(e.to_string()))
+    }
+
+    async fn get<T: DeserializeOwned>(&self, path: &str, params: &Params) -> Result<T> {
+        self.call(Method::GET, path, params, None::<&()>).await
+    }
+
+    async fn post<T: DeserializeOwned>(&self, path: &str, body: &(impl Serialize + ?Sized)) -> Result<T> {
+        self.call(Method::POST, path, &Vec::new(), Some(body)).await
+    }
+
+    async fn patch<T: DeserializeOwned>(&self, path: &str, body: &(impl Serialize + ?Sized)) -> Result<T> {
+        self.call(Method::PATCH, path, &Vec::new(), Some(body)).await
+    }
+
+    pub async fn ready(&self) -> Result<serde_json::Value> {
+        self.get("/readyz", &Vec::new()).await
+    }
+
+    // Identities.
+
+    pub async fn request_identity(&self, req: &IdentityRequest) -> Result<Identity> {
+        self.post("/v1/identities", req).await
+    }
+
+    pub async fn identity(&self, id: IdentityId) -> Result<Identity> {
+        self.get(&format!("/v1/identities/{id}"), &Vec::new()).await
+    }
+
+    /// An identity by id, or by exact name.
+    pub async fn find_identity(&self, id_or_name: &str) -> Result<Identity> {
+        if let Ok(id) = IdentityId::parse(id_or_name) {
+            return self.identity(id).await;
+        }
+        let page = self.identities(&vec![("name", id_or_name.to_owned())]).await?;
+        page.items.into_iter().next().ok_or_else(|| ClientError::Api {
+            status: 404,
+            code: "not_found".into(),
+            message: format!("no identity named `{id_or_name}`"),
+        })
+    }
+
+    pub async fn identities(&self, params: &Params) -> Result<Page<Identity>> {
+        self.get("/v1/identities", params).await
+    }
+
+    /// `action` is one of approve, reject, suspend, resume, lock, unlock, decommission, attest.
+    pub async fn identity_action(&self, id: IdentityId, action: &str, reason: &str) -> Result<Identity> {
+        self.post(&format!("/v1/identities/{id}/{action}"), &json!({ "reason": reason })).await
+    }
+
+    pub async fn change_identity(&self, id: IdentityId, patch: &IdentityPatch) -> Result<Identity> {
+        self.patch(&format!("/v1/identities/{id}"), patch).await
+    }
+
+    // Humans.
+
+    pub async fn create_human(&self, new: &NewHuman) -> Result<Human> {
+        self.post("/v1/humans", new).await
+    }
+
+    pub async fn human(&self, id: HumanId) -> Result<Human> {
+        self.get(&format!("/v1/humans/{id}"), &Vec::new()).await
+    }
+
+    /// A human by id, or by user name.
+    pub async fn find_human(&self, id_or_user: &str) -> Result<Human> {
+        if let Ok(id) = HumanId::parse(id_or_user) {
+            return self.human(id).await;
+        }
+        let page = self.humans(&vec![("user_name", id_or_user.to_owned())]).await?;
+        page.items.into_iter().next().ok_or_else(|| ClientError::Api {
+            status: 404,
+            code: "not_found".into(),
+            message: format!("no human with user name `{id_or_user}`"),
+        })
+    }
+
+    pub async fn humans(&self, params: &Params) -> Result<Page<Human>> {
+        self.get("/v1/humans", params).await
+    }
+
+    pub async fn change_human(&self, id: HumanId, patch: &HumanPatch) -> Result<Human> {
+        self.patch(&format!("/v1/humans/{id}"), patch).await
+    }
+
+    pub async fn set_human_active(&self, id: HumanId, active: bool, reason: &str) -> Result<DepartureOutcome> {
+        let action = if active { "reactivate" } else { "deactivate" };
+        self.post(&format!("/v1/humans/{id}/{action}"), &json!({ "reason": reason })).await
+    }
+
+    pub async fn create_credential(&self, human: HumanId, label: &str) -> Result<IssuedCredential> {
+        self.post(&format!("/v1/humans/{human}/credentials"), &json!({ "label": label })).await
+    }
+
+    pub async fn credentials(&self, human: HumanId) -> Result<Vec<Credential>> {
+        self.get(&format!("/v1/humans/{human}/credentials"), &Vec::new()).await
+    }
+
+    pub async fn revoke_credential(&self, human: HumanId, id: CredentialId) -> Result<()> {
+        self.call(Method::DELETE, &format!("/v1/humans/{human}/credentials/{id}"), &Vec::new(), None::<&()>).await
+    }
+
+    // System.
+
+    pub async fn run_sweep(&self) -> Result<SweepReport> {
+        self.post("/v1/sweeps/run", &json!({})).await
+    }
+
+    pub async fn events(&self, params: &Params) -> Result<Page<Event>> {
+        self.get("/v1/events", params).await
+    }
+}
+
+fn api_error(status: StatusCode, body: &[u8]) -> ClientError {
+    #[derive(serde::Deserialize)]
+    struct Body {
+        code: String,
+        message: String,
+    }
+    match serde_json::from_slice::<Body>(body) {
+        Ok(b) => ClientError::Api { status: status.as_u16(), code: b.code, message: b.message },
+        Err(_) => ClientError::Api {
+            status: status.as_u16(),
+            code: "http_error".into(),
+            message: String::from_utf8_lossy(&body[..body.len().min(512)]).into_owned(),
+        },
+    }
+}
+
+/// reqwest's message without the URL (which the caller knows), so nothing sensitive in a
+/// query string is echoed.
+fn without_url(e: &reqwest::Error) -> String {
+    let mut msg = e.to_string();
+    if let Some(u) = e.url() {
+        msg = msg.replace(u.as_str(), "");
+    }
+    let mut cur: &dyn std::error::Error = e;
+    while let Some(next) = cur.source() {
+        cur = next;
+    }
+    let root = cur.to_string();
+    if !msg.contains(&root) {
+        msg = format!("{msg}: {root}");
+    }
+    msg.replace(" ()", "").trim().to_owned()
+}

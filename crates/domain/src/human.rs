@@ -170,3 +170,37 @@ pub struct Credential {
     pub last_used_at: Option<Timestamp>,
     pub revoked_at: Option<Timestamp>,
 }
+
+/// The human and how many identities their departure (or return) touched.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DepartureOutcome {
+    pub human: Human,
+    /// Identities now orphaned (on deactivate) or no longer orphaned (on reactivate).
+    pub identities_affected: usize,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct NewCredential {
+    /// What the credential is for (`laptop`, `ci`).
+    #[serde(default)]
+    pub label: String,
+}
+
+/// A new credential. `secret` is shown this once; aim stores only its hash.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct IssuedCredential {
+    pub credential: Credential,
+    pub secret: String,
+}
+
+
+impl std::fmt::Debug for IssuedCredential {
+    // INVARIANT: the secret never reaches a log line.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IssuedCredential").field("credential", &self.credential).field("secret", &"<redacted>").finish()
+    }
+}

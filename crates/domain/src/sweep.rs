@@ -13,6 +13,20 @@ use crate::identity::Identity;
 use crate::lifecycle::{LifecycleState, StateCause, Transition};
 use crate::time::Timestamp;
 
+/// What one sweep run did.
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SweepReport {
+    pub examined: u64,
+    pub expired: u64,
+    pub suspended_orphaned: u64,
+    pub suspended_attestation_overdue: u64,
+    pub flagged_dormant: u64,
+    pub suspended_dormant: u64,
+    /// Identities changed by someone else mid-sweep; the next run looks at them again.
+    pub skipped_concurrent: u64,
+}
+
 /// What the sweep did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SweepAction {

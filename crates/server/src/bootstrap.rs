@@ -15,10 +15,16 @@ use crate::state::AppState;
 
 pub const TOKEN_FILE: &str = "bootstrap-admin-token";
 
-#[derive(Debug)]
 pub struct Bootstrapped {
     pub secret: String,
     pub file: PathBuf,
+}
+
+impl std::fmt::Debug for Bootstrapped {
+    // INVARIANT: the secret never reaches a log line.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bootstrapped").field("file", &self.file).finish_non_exhaustive()
+    }
 }
 
 pub async fn ensure_admin(state: &AppState, data_dir: &Path) -> anyhow::Result<Option<Bootstrapped>> {

@@ -29,7 +29,6 @@ use anyhow::Context;
 use axum::Router;
 use axum::routing::get;
 use tokio::net::TcpListener;
-use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::trace::TraceLayer;
 
 pub use config::Config;
@@ -48,8 +47,9 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
         .route("/v1/openapi.json", get(routes::openapi::document))
         .merge(authenticated)
         .fallback(routes::system::not_found)
+        // Every body is read through an extractor, which enforces this and answers 413
+        // with a JSON (or SCIM) error body.
         .layer(axum::extract::DefaultBodyLimit::max(body_limit))
-        .layer(RequestBodyLimitLayer::new(body_limit))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }
@@ -82,8 +82,19 @@ pub struct Server {
 impl Server {
     /// Opens the store, bootstraps the first admin if the store is empty, and binds.
     pub async fn prepare(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<(Server, Startup)> {
-        let naming = config.naming_policy()?;
+        config.naming_policy()?;
         let (store, store_label) = open_store(config).await?;
+        Self::prepare_with_store(config, store, store_label, clock).await
+    }
+
+    /// As [`Server::prepare`], on a store opened by the caller.
+    pub async fn prepare_with_store(
+        config: &Config,
+        store: DynStore,
+        store_label: String,
+        clock: Arc<dyn Clock>,
+    ) -> anyhow::Result<(Server, Startup)> {
+        let naming = config.naming_policy()?;
         let state = AppState {
             store,
             clock,

@@ -10,4 +10,4 @@ pub mod db;
 pub mod server;
 
 pub use db::{Backend, TestStore};
-// pub use server::TestServer;
+pub use server::TestServer;

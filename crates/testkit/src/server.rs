@@ -1,1 +1,83 @@
-//! filled in with the server
+//! `aim serve` in-process on 127.0.0.1:0, on a fresh store, with a fake clock.
+
+use std::sync::Arc;
+
+use aim_client::Client;
+use aim_domain::human::{Human, NewHuman, Role};
+use aim_domain::time::{FakeClock, Timestamp};
+use aim_server::{Config, Server};
+use tokio::task::JoinHandle;
+
+use crate::db::{Backend, TestStore};
+
+#[derive(Debug)]
+pub struct TestServer {
+    pub base: String,
+    pub admin: Client,
+    pub admin_token: String,
+    pub clock: FakeClock,
+    pub db: TestStore,
+    task: JoinHandle<()>,
+}
+
+/// The instant every test server starts at.
+pub fn start_time() -> Timestamp {
+    Timestamp::parse("2026-03-01T09:00:00Z").expect("valid")
+}
+
+impl TestServer {
+    pub async fn start(backend: Backend) -> TestServer {
+        Self::start_with(backend, |_| {}).await
+    }
+
+    /// Starts with the default config changed by `tweak` (sweeps never run by themselves).
+    pub async fn start_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> TestServer {
+        let db = TestStore::new(backend).await;
+        let mut config = Config {
+            listen: "127.0.0.1:0".parse().expect("addr"),
+            data_dir: db.dir.path().to_path_buf(),
+            sweep_interval_seconds: 0,
+            ..Config::default()
+        };
+        tweak(&mut config);
+        let clock = FakeClock::at(start_time());
+        let (server, startup) =
+            Server::prepare_with_store(&config, db.store.clone(), format!("{backend:?}"), Arc::new(clock.clone()))
+                .await
+                .expect("server prepares");
+        let token = startup.bootstrap.expect("a fresh store bootstraps an admin").secret;
+        let task = tokio::spawn(async move {
+            server.run(std::future::pending()).await.expect("server runs");
+        });
+        let base = format!("http://{}", startup.addr);
+        TestServer { admin: Client::new(&base, Some(token.clone())), admin_token: token, base, clock, db, task }
+    }
+
+    /// A client with `token`, or with none.
+    pub fn client(&self, token: Option<&str>) -> Client {
+        Client::new(&self.base, token.map(str::to_owned))
+    }
+
+    /// A new human with `roles` and a client holding their fresh credential.
+    pub async fn human(&self, user_name: &str, roles: &[Role]) -> (Human, Client) {
+        let human = self
+            .admin
+            .create_human(&NewHuman {
+                user_name: user_name.into(),
+                display_name: None,
+                email: Some(format!("{user_name}@example.com")),
+                external_id: None,
+                roles: roles.to_vec(),
+            })
+            .await
+            .expect("create human");
+        let issued = self.admin.create_credential(human.id, "test").await.expect("credential");
+        (human, self.client(Some(&issued.secret)))
+    }
+
+    pub async fn stop(self) {
+        self.task.abort();
+        let _ = self.task.await;
+        self.db.cleanup().await;
+    }
+}

@@ -2,9 +2,8 @@ use std::time::Duration;
 
 use aim_domain::Refusal;
 use aim_domain::event::{Actor, Event};
-use aim_domain::sweep::{SweepAction, sweep};
+use aim_domain::sweep::{SweepAction, SweepReport, sweep};
 use aim_store::{StoreError, SweepThresholds};
-use serde::Serialize;
 use serde_json::json;
 
 use crate::error::ApiError;
@@ -14,19 +13,6 @@ use crate::state::AppState;
 const BATCH: u32 = 500;
 /// Rounds per run; a run that still finds work resumes at the next tick.
 const MAX_ROUNDS: usize = 10_000;
-
-/// What one sweep run did.
-#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
-pub struct SweepReport {
-    pub examined: u64,
-    pub expired: u64,
-    pub suspended_orphaned: u64,
-    pub suspended_attestation_overdue: u64,
-    pub flagged_dormant: u64,
-    pub suspended_dormant: u64,
-    /// Identities changed by someone else mid-sweep; the next run looks at them again.
-    pub skipped_concurrent: u64,
-}
 
 pub async fn run(state: &AppState) -> Result<SweepReport, ApiError> {
     let now = state.clock.now();

@@ -1,4 +1,4 @@
-use aim_domain::human::{Credential, Human, HumanPatch, HumanState, NewHuman};
+use aim_domain::human::{Credential, DepartureOutcome, Human, HumanPatch, HumanState, IssuedCredential, NewCredential, NewHuman};
 use aim_domain::ids::{CredentialId, HumanId};
 use aim_store::HumanFilter;
 use axum::extract::{Path, State};
@@ -74,14 +74,6 @@ pub async fn change(
     Ok(Json(reg::change(&s, &p, id, patch).await?))
 }
 
-/// The human and how many identities their departure (or return) touched.
-#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct DepartureOutcome {
-    pub human: Human,
-    /// Identities now orphaned (on deactivate) or no longer orphaned (on reactivate).
-    pub identities_affected: usize,
-}
-
 #[utoipa::path(post, path = "/v1/humans/{id}/deactivate", tag = "humans", request_body = Option<ReasonBody>,
     responses((status = 200, body = DepartureOutcome)))]
 pub async fn deactivate(
@@ -104,21 +96,6 @@ pub async fn reactivate(
 ) -> Result<Json<DepartureOutcome>, ApiError> {
     let (human, n) = reg::set_active(&s, &p, id, true, &b.reason, false).await?;
     Ok(Json(DepartureOutcome { human, identities_affected: n }))
-}
-
-#[derive(Debug, Default, Deserialize, Serialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewCredential {
-    /// What the credential is for (`laptop`, `ci`).
-    #[serde(default)]
-    pub label: String,
-}
-
-/// A new credential. `secret` is shown this once; aim stores only its hash.
-#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct IssuedCredential {
-    pub credential: Credential,
-    pub secret: String,
 }
 
 #[utoipa::path(post, path = "/v1/humans/{id}/credentials", tag = "humans", request_body = Option<NewCredential>,

@@ -10,7 +10,9 @@ use crate::auth::Principal;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::Query;
 use crate::paging;
-use crate::registry::sweeps::{self, SweepReport};
+use aim_domain::sweep::SweepReport;
+
+use crate::registry::sweeps;
 use crate::state::AppState;
 
 /// Routes that need no credential.

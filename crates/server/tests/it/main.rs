@@ -1,1 +1,9 @@
+//! API tests: a real server on 127.0.0.1:0 with a fake clock, on SQLite and (when
+//! `AIM_TEST_DATABASE_URL` is set) PostgreSQL, driven over HTTP.
 
+mod auth;
+mod bad_input;
+mod fixtures;
+mod identities;
+mod scim;
+mod sweeps;

@@ -1,0 +1,86 @@
+use std::collections::BTreeMap;
+
+use aim_client::{Client, ClientError};
+use aim_domain::human::{Human, Role};
+use aim_domain::identity::{Autonomy, Identity, IdentityKind, IdentityRequest};
+use aim_domain::ids::HumanId;
+use aim_domain::risk::{DataSensitivity, Level};
+use aim_testkit::TestServer;
+
+/// Runs each case on every enabled backend with a fresh server.
+#[macro_export]
+macro_rules! api_tests {
+    ($($name:ident),* $(,)?) => {$(
+        #[tokio::test]
+        async fn $name() {
+            for backend in aim_testkit::Backend::enabled() {
+                eprintln!("backend: {backend:?}");
+                let server = aim_testkit::TestServer::start(backend).await;
+                cases::$name(&server).await;
+                server.stop().await;
+            }
+        }
+    )*};
+}
+
+/// A low-risk request for `name` sponsored by `sponsor`, ending in 30 days.
+pub fn request(server: &TestServer, name: &str, sponsor: HumanId) -> IdentityRequest {
+    IdentityRequest {
+        name: name.into(),
+        kind: IdentityKind::AiAgent,
+        autonomy: Autonomy::Autonomous,
+        sponsor_id: sponsor,
+        owner_team: Some("claims".into()),
+        purpose: format!("{name} does its job"),
+        systems: vec!["crm".into()],
+        data_sensitivity: DataSensitivity::Internal,
+        criticality: Level::Low,
+        impact: Level::Low,
+        labels: BTreeMap::new(),
+        expires_at: server.clock_now().plus_days(30),
+    }
+}
+
+pub trait ClockExt {
+    fn clock_now(&self) -> aim_domain::Timestamp;
+}
+
+impl ClockExt for TestServer {
+    fn clock_now(&self) -> aim_domain::Timestamp {
+        use aim_domain::Clock;
+        self.clock.now()
+    }
+}
+
+/// A sponsor, an approver, and their clients.
+pub struct Cast {
+    pub sponsor: Human,
+    pub sponsor_client: Client,
+    pub approver: Human,
+    pub approver_client: Client,
+}
+
+pub async fn cast(server: &TestServer) -> Cast {
+    let (sponsor, sponsor_client) = server.human("sam", &[Role::Sponsor]).await;
+    let (approver, approver_client) = server.human("ava", &[Role::Approver]).await;
+    Cast { sponsor, sponsor_client, approver, approver_client }
+}
+
+/// Requests `name` as the sponsor and has the approver approve it.
+pub async fn active_identity(server: &TestServer, c: &Cast, name: &str) -> Identity {
+    let i = c.sponsor_client.request_identity(&request(server, name, c.sponsor.id)).await.unwrap();
+    c.approver_client.identity_action(i.id, "approve", "ok").await.unwrap()
+}
+
+/// The error code of a failed call; panics if it succeeded.
+pub fn code<T: std::fmt::Debug>(r: Result<T, ClientError>) -> String {
+    match r {
+        Ok(v) => panic!("expected an error, got {v:?}"),
+        Err(e) => e.code().map(str::to_owned).unwrap_or_else(|| panic!("no code: {e}")),
+    }
+}
+
+/// How many events the store holds.
+pub async fn event_count(server: &TestServer) -> usize {
+    server.db.store.events(0, 100_000).await.unwrap().len()
+}
