@@ -5,7 +5,9 @@
 //! [`ClientError::Transport`].
 
 use aim_domain::event::Event;
-use aim_domain::human::{Credential, DepartureOutcome, Human, HumanPatch, IssuedCredential, NewHuman};
+use aim_domain::human::{
+    Credential, DepartureOutcome, Human, HumanPatch, IssuedCredential, NewHuman,
+};
 use aim_domain::identity::{Identity, IdentityPatch, IdentityRequest};
 use aim_domain::ids::{CredentialId, HumanId, IdentityId};
 use aim_domain::page::Page;
@@ -18,7 +20,11 @@ use serde_json::json;
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     #[error("{message} ({code}, HTTP {status})")]
-    Api { status: u16, code: String, message: String },
+    Api {
+        status: u16,
+        code: String,
+        message: String,
+    },
     #[error("cannot reach aim at {addr}: {message}")]
     Transport { addr: String, message: String },
     #[error("unexpected response from aim: {0}")]
@@ -55,7 +61,9 @@ pub struct Client {
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // INVARIANT: the credential is never printed.
-        f.debug_struct("Client").field("base", &self.base).finish_non_exhaustive()
+        f.debug_struct("Client")
+            .field("base", &self.base)
+            .finish_non_exhaustive()
     }
 }
 
@@ -69,7 +77,11 @@ impl Client {
             .timeout(std::time::Duration::from_secs(60))
             .build()
             .unwrap_or_else(|_| reqwest::Client::new());
-        Self { http, base: base.trim_end_matches('/').to_owned(), token }
+        Self {
+            http,
+            base: base.trim_end_matches('/').to_owned(),
+            token,
+        }
     }
 
     pub fn base(&self) -> &str {
@@ -84,26 +96,33 @@ impl Client {
         params: &Params,
         body: Option<&(impl Serialize + ?Sized)>,
     ) -> Result<T> {
-        let mut req = self.http.request(method, format!("{}{path}", self.base)).query(params);
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .query(params);
         if let Some(t) = &self.token {
             req = req.bearer_auth(t);
         }
         if let Some(b) = body {
             req = req.json(b);
         }
-        let resp = req
-            .send()
-            .await
-            .map_err(|e| ClientError::Transport { addr: self.base.clone(), message: without_url(&e) })?;
+        let resp = req.send().await.map_err(|e| ClientError::Transport {
+            addr: self.base.clone(),
+            message: without_url(&e),
+        })?;
         let status = resp.status();
-        let bytes = resp
-            .bytes()
-            .await
-            .map_err(|e| ClientError::Transport { addr: self.base.clone(), message: without_url(&e) })?;
+        let bytes = resp.bytes().await.map_err(|e| ClientError::Transport {
+            addr: self.base.clone(),
+            message: without_url(&e),
+        })?;
         if !status.is_success() {
             return Err(api_error(status, &bytes));
         }
-        let bytes = if bytes.is_empty() { &b"null"[..] } else { &bytes[..] };
+        let bytes = if bytes.is_empty() {
+            &b"null"[..]
+        } else {
+            &bytes[..]
+        };
         serde_json::from_slice(bytes).map_err(|e| ClientError::Decode(e.to_string()))
     }
 
@@ -111,12 +130,21 @@ impl Client {
         self.call(Method::GET, path, params, None::<&()>).await
     }
 
-    async fn post<T: DeserializeOwned>(&self, path: &str, body: &(impl Serialize + ?Sized)) -> Result<T> {
+    async fn post<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &(impl Serialize + ?Sized),
+    ) -> Result<T> {
         self.call(Method::POST, path, &Vec::new(), Some(body)).await
     }
 
-    async fn patch<T: DeserializeOwned>(&self, path: &str, body: &(impl Serialize + ?Sized)) -> Result<T> {
-        self.call(Method::PATCH, path, &Vec::new(), Some(body)).await
+    async fn patch<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &(impl Serialize + ?Sized),
+    ) -> Result<T> {
+        self.call(Method::PATCH, path, &Vec::new(), Some(body))
+            .await
     }
 
     pub async fn ready(&self) -> Result<serde_json::Value> {
@@ -138,12 +166,17 @@ impl Client {
         if let Ok(id) = IdentityId::parse(id_or_name) {
             return self.identity(id).await;
         }
-        let page = self.identities(&vec![("name", id_or_name.to_owned())]).await?;
-        page.items.into_iter().next().ok_or_else(|| ClientError::Api {
-            status: 404,
-            code: "not_found".into(),
-            message: format!("no identity named `{id_or_name}`"),
-        })
+        let page = self
+            .identities(&vec![("name", id_or_name.to_owned())])
+            .await?;
+        page.items
+            .into_iter()
+            .next()
+            .ok_or_else(|| ClientError::Api {
+                status: 404,
+                code: "not_found".into(),
+                message: format!("no identity named `{id_or_name}`"),
+            })
     }
 
     pub async fn identities(&self, params: &Params) -> Result<Page<Identity>> {
@@ -151,8 +184,17 @@ impl Client {
     }
 
     /// `action` is one of approve, reject, suspend, resume, lock, unlock, decommission, attest.
-    pub async fn identity_action(&self, id: IdentityId, action: &str, reason: &str) -> Result<Identity> {
-        self.post(&format!("/v1/identities/{id}/{action}"), &json!({ "reason": reason })).await
+    pub async fn identity_action(
+        &self,
+        id: IdentityId,
+        action: &str,
+        reason: &str,
+    ) -> Result<Identity> {
+        self.post(
+            &format!("/v1/identities/{id}/{action}"),
+            &json!({ "reason": reason }),
+        )
+        .await
     }
 
     pub async fn change_identity(&self, id: IdentityId, patch: &IdentityPatch) -> Result<Identity> {
@@ -174,12 +216,17 @@ impl Client {
         if let Ok(id) = HumanId::parse(id_or_user) {
             return self.human(id).await;
         }
-        let page = self.humans(&vec![("user_name", id_or_user.to_owned())]).await?;
-        page.items.into_iter().next().ok_or_else(|| ClientError::Api {
-            status: 404,
-            code: "not_found".into(),
-            message: format!("no human with user name `{id_or_user}`"),
-        })
+        let page = self
+            .humans(&vec![("user_name", id_or_user.to_owned())])
+            .await?;
+        page.items
+            .into_iter()
+            .next()
+            .ok_or_else(|| ClientError::Api {
+                status: 404,
+                code: "not_found".into(),
+                message: format!("no human with user name `{id_or_user}`"),
+            })
     }
 
     pub async fn humans(&self, params: &Params) -> Result<Page<Human>> {
@@ -190,21 +237,41 @@ impl Client {
         self.patch(&format!("/v1/humans/{id}"), patch).await
     }
 
-    pub async fn set_human_active(&self, id: HumanId, active: bool, reason: &str) -> Result<DepartureOutcome> {
+    pub async fn set_human_active(
+        &self,
+        id: HumanId,
+        active: bool,
+        reason: &str,
+    ) -> Result<DepartureOutcome> {
         let action = if active { "reactivate" } else { "deactivate" };
-        self.post(&format!("/v1/humans/{id}/{action}"), &json!({ "reason": reason })).await
+        self.post(
+            &format!("/v1/humans/{id}/{action}"),
+            &json!({ "reason": reason }),
+        )
+        .await
     }
 
     pub async fn create_credential(&self, human: HumanId, label: &str) -> Result<IssuedCredential> {
-        self.post(&format!("/v1/humans/{human}/credentials"), &json!({ "label": label })).await
+        self.post(
+            &format!("/v1/humans/{human}/credentials"),
+            &json!({ "label": label }),
+        )
+        .await
     }
 
     pub async fn credentials(&self, human: HumanId) -> Result<Vec<Credential>> {
-        self.get(&format!("/v1/humans/{human}/credentials"), &Vec::new()).await
+        self.get(&format!("/v1/humans/{human}/credentials"), &Vec::new())
+            .await
     }
 
     pub async fn revoke_credential(&self, human: HumanId, id: CredentialId) -> Result<()> {
-        self.call(Method::DELETE, &format!("/v1/humans/{human}/credentials/{id}"), &Vec::new(), None::<&()>).await
+        self.call(
+            Method::DELETE,
+            &format!("/v1/humans/{human}/credentials/{id}"),
+            &Vec::new(),
+            None::<&()>,
+        )
+        .await
     }
 
     // System.
@@ -225,7 +292,11 @@ fn api_error(status: StatusCode, body: &[u8]) -> ClientError {
         message: String,
     }
     match serde_json::from_slice::<Body>(body) {
-        Ok(b) => ClientError::Api { status: status.as_u16(), code: b.code, message: b.message },
+        Ok(b) => ClientError::Api {
+            status: status.as_u16(),
+            code: b.code,
+            message: b.message,
+        },
         Err(_) => ClientError::Api {
             status: status.as_u16(),
             code: "http_error".into(),

@@ -3,7 +3,6 @@
 
 use crate::lifecycle::{LifecycleState, Transition};
 
-
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("`{value}` is not a valid {kind}; expected one of: {}", allowed.join(", "))]
 pub struct InvalidEnum {
@@ -28,13 +27,20 @@ pub enum Refusal {
     #[error("{0}")]
     Validation(String),
     #[error("name `{name}` does not match the naming policy for {kind}: `{pattern}`")]
-    NamingPolicy { name: String, kind: &'static str, pattern: String },
+    NamingPolicy {
+        name: String,
+        kind: &'static str,
+        pattern: String,
+    },
     #[error("an identity named `{0}` already exists (names are never reused)")]
     NameTaken(String),
     #[error("a human with user name `{0}` already exists")]
     UserNameTaken(String),
     #[error("cannot {transition} an identity that is {from}")]
-    IllegalTransition { from: LifecycleState, transition: Transition },
+    IllegalTransition {
+        from: LifecycleState,
+        transition: Transition,
+    },
     #[error("the requester cannot approve or reject their own request")]
     SelfApproval,
     #[error("the sponsor of a high-risk identity cannot approve or reject it")]
@@ -43,8 +49,15 @@ pub enum Refusal {
     SponsorInactive(String),
     #[error("sponsor `{0}` does not exist")]
     SponsorNotFound(String),
-    #[error("end-of-life {expires_at} is beyond the maximum lifetime of a {tier}-risk identity ({max_days} days, until {limit})")]
-    LifetimeTooLong { expires_at: String, tier: &'static str, max_days: u32, limit: String },
+    #[error(
+        "end-of-life {expires_at} is beyond the maximum lifetime of a {tier}-risk identity ({max_days} days, until {limit})"
+    )]
+    LifetimeTooLong {
+        expires_at: String,
+        tier: &'static str,
+        max_days: u32,
+        limit: String,
+    },
     #[error("end-of-life {0} is not in the future")]
     ExpiryInPast(String),
     #[error("the identity is suspended because its attestation is overdue; attest it to resume")]
@@ -56,7 +69,10 @@ pub enum Refusal {
     #[error("the record changed while this request was applied; retry")]
     ConcurrentUpdate,
     #[error("cannot {action} an identity that is {state}")]
-    StateForbids { state: LifecycleState, action: &'static str },
+    StateForbids {
+        state: LifecycleState,
+        action: &'static str,
+    },
     #[error("human `{0}` has departed")]
     HumanDeparted(String),
 }

@@ -25,15 +25,24 @@ pub struct Actor {
 
 impl Actor {
     pub fn human(id: HumanId) -> Self {
-        Self { kind: ActorKind::Human, id: id.to_string() }
+        Self {
+            kind: ActorKind::Human,
+            id: id.to_string(),
+        }
     }
 
     pub fn system(component: &str) -> Self {
-        Self { kind: ActorKind::System, id: component.to_owned() }
+        Self {
+            kind: ActorKind::System,
+            id: component.to_owned(),
+        }
     }
 
     pub fn anonymous() -> Self {
-        Self { kind: ActorKind::Anonymous, id: String::new() }
+        Self {
+            kind: ActorKind::Anonymous,
+            id: String::new(),
+        }
     }
 }
 

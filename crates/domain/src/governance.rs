@@ -46,8 +46,16 @@ pub struct GovernanceConfig {
 impl Default for GovernanceConfig {
     fn default() -> Self {
         Self {
-            max_lifetime_days: DaysPerTier { high: 90, medium: 180, low: 365 },
-            attestation_interval_days: DaysPerTier { high: 30, medium: 90, low: 90 },
+            max_lifetime_days: DaysPerTier {
+                high: 90,
+                medium: 180,
+                low: 365,
+            },
+            attestation_interval_days: DaysPerTier {
+                high: 30,
+                medium: 90,
+                low: 90,
+            },
             attestation_grace_days: 7,
             dormancy_days: 30,
             suspend_dormant: false,
@@ -66,7 +74,9 @@ impl GovernanceConfig {
         ];
         for (name, d) in tiers {
             if d.high == 0 || d.medium == 0 || d.low == 0 {
-                return Err(format!("governance.{name}: every tier needs at least 1 day"));
+                return Err(format!(
+                    "governance.{name}: every tier needs at least 1 day"
+                ));
             }
             if d.high > 3650 || d.medium > 3650 || d.low > 3650 {
                 return Err(format!("governance.{name}: at most 3650 days"));

@@ -197,10 +197,12 @@ pub struct IssuedCredential {
     pub secret: String,
 }
 
-
 impl std::fmt::Debug for IssuedCredential {
     // INVARIANT: the secret never reaches a log line.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("IssuedCredential").field("credential", &self.credential).field("secret", &"<redacted>").finish()
+        f.debug_struct("IssuedCredential")
+            .field("credential", &self.credential)
+            .field("secret", &"<redacted>")
+            .finish()
     }
 }

@@ -131,7 +131,9 @@ pub struct IdentityPatch {
 
 fn normalise_systems(systems: Vec<String>) -> Result<Vec<String>, Refusal> {
     if systems.len() > MAX_SYSTEMS {
-        return Err(Refusal::Validation(format!("at most {MAX_SYSTEMS} systems")));
+        return Err(Refusal::Validation(format!(
+            "at most {MAX_SYSTEMS} systems"
+        )));
     }
     let mut out = systems
         .iter()
@@ -237,7 +239,12 @@ impl Identity {
     /// a hash of the sponsor, the purpose with case and spacing normalised, and the sorted
     /// systems.
     pub fn duplicate_key(&self) -> String {
-        let purpose = self.purpose.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase();
+        let purpose = self
+            .purpose
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .to_lowercase();
         let mut h = Sha256::new();
         h.update(self.sponsor_id.as_uuid().as_bytes());
         h.update([0]);
@@ -276,7 +283,10 @@ impl Identity {
             self.attestation_due_at =
                 Some(now.plus_days(config.attestation_interval_days.for_tier(self.risk.tier)));
         }
-        if matches!(t, Transition::Resume | Transition::Unlock | Transition::Approve) {
+        if matches!(
+            t,
+            Transition::Resume | Transition::Unlock | Transition::Approve
+        ) {
             // A fresh start: inactivity is counted from here.
             self.dormant = false;
         }
@@ -299,7 +309,12 @@ impl Identity {
     pub fn attest(&mut self, now: Timestamp, config: &GovernanceConfig) -> Result<(), Refusal> {
         match self.state {
             LifecycleState::Active | LifecycleState::Suspended => {}
-            state => return Err(Refusal::StateForbids { state, action: "attest" }),
+            state => {
+                return Err(Refusal::StateForbids {
+                    state,
+                    action: "attest",
+                });
+            }
         }
         self.last_attested_at = Some(now);
         self.attestation_due_at =
@@ -328,18 +343,24 @@ impl Identity {
     ) -> Result<Vec<&'static str>, Refusal> {
         if !matches!(
             self.state,
-            LifecycleState::Requested | LifecycleState::Active | LifecycleState::Suspended | LifecycleState::Locked
+            LifecycleState::Requested
+                | LifecycleState::Active
+                | LifecycleState::Suspended
+                | LifecycleState::Locked
         ) {
-            return Err(Refusal::StateForbids { state: self.state, action: "change" });
+            return Err(Refusal::StateForbids {
+                state: self.state,
+                action: "change",
+            });
         }
         let mut next = self.clone();
         let mut changed = Vec::new();
-        if let Some(s) = patch.sponsor_id {
-            if s != next.sponsor_id || next.orphaned_since.is_some() {
-                next.sponsor_id = s;
-                next.orphaned_since = None;
-                changed.push("sponsor_id");
-            }
+        if let Some(s) = patch.sponsor_id
+            && (s != next.sponsor_id || next.orphaned_since.is_some())
+        {
+            next.sponsor_id = s;
+            next.orphaned_since = None;
+            changed.push("sponsor_id");
         }
         if let Some(t) = patch.owner_team {
             next.owner_team = validate::optional_text("owner_team", Some(t), 128)?;
@@ -405,7 +426,9 @@ impl Identity {
 
     /// The instant inactivity is counted from.
     pub fn last_activity(&self) -> Timestamp {
-        self.last_seen_at.or(self.decided_at).unwrap_or(self.created_at)
+        self.last_seen_at
+            .or(self.decided_at)
+            .unwrap_or(self.created_at)
     }
 
     fn touch_version(&mut self, now: Timestamp) {

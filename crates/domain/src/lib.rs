@@ -3,19 +3,19 @@
 //! other crates.
 //!
 //! # Layout
-//! - [`ids`]: opaque id newtypes (UUIDv7)
-//! - [`time`]: [`Timestamp`] (UTC, millisecond precision) and the injected [`Clock`]
-//! - [`human`]: humans (sponsors, approvers, admins, auditors) and their roles
-//! - [`identity`]: the NHI record, what a requester supplies, what a patch may change
-//! - [`lifecycle`]: the state machine and the guards on it
-//! - [`risk`]: risk tier from criticality, data sensitivity and impact, with reasons
-//! - [`naming`]: the naming policy per kind
-//! - [`governance`]: lifetimes, attestation, dormancy and orphan rules, and their config
-//! - [`approval`]: separation of duties on approvals
-//! - [`sweep`]: what the periodic sweep does to one identity at one instant
-//! - [`event`]: the append-only record of every change
-//! - [`page`]: cursor pagination
-//! - [`error`]: [`Refusal`], every reason the domain says no
+//! - [`ids`] — opaque id newtypes (UUIDv7)
+//! - [`time`] — [`Timestamp`] (UTC, millisecond precision) and the injected [`Clock`]
+//! - [`human`] — humans (sponsors, approvers, admins, auditors) and their roles
+//! - [`identity`] — the NHI record, what a requester supplies, what a patch may change
+//! - [`lifecycle`] — the state machine and the guards on it
+//! - [`risk`] — risk tier from criticality, data sensitivity and impact, with reasons
+//! - [`naming`] — the naming policy per kind
+//! - [`governance`] — lifetimes, attestation, dormancy and orphan rules, and their config
+//! - [`approval`] — separation of duties on approvals
+//! - [`sweep`] — what the periodic sweep does to one identity at one instant
+//! - [`event`] — the append-only record of every change
+//! - [`page`] — cursor pagination
+//! - [`error`] — [`Refusal`], every reason the domain says no
 
 /// A closed set of lowercase snake_case names: serde, `as_str`, `parse`, `ALL` and `Display`
 /// from one list, so the API, the store and the CLI can never spell a variant differently.

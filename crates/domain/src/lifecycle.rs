@@ -98,9 +98,9 @@ pub fn next_state(from: LifecycleState, transition: Transition) -> Result<Lifecy
 #[cfg(test)]
 mod tests {
     use super::*;
-    use proptest::prelude::*;
     use LifecycleState as S;
     use Transition as T;
+    use proptest::prelude::*;
 
     /// The full table, written out independently of `next_state`, so the test can fail.
     const LEGAL: &[(S, T, S)] = &[
@@ -127,7 +127,10 @@ mod tests {
     fn every_pair_matches_the_table() {
         for &from in S::ALL {
             for &t in T::ALL {
-                let expected = LEGAL.iter().find(|(f, tr, _)| *f == from && *tr == t).map(|x| x.2);
+                let expected = LEGAL
+                    .iter()
+                    .find(|(f, tr, _)| *f == from && *tr == t)
+                    .map(|x| x.2);
                 match (next_state(from, t), expected) {
                     (Ok(to), Some(e)) => assert_eq!(to, e, "{from} --{t}-->"),
                     (Err(r), None) => assert_eq!(r.code(), "illegal_transition"),

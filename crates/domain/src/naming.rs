@@ -23,14 +23,16 @@ pub struct NamingPolicy {
 impl NamingPolicy {
     /// `per_kind` overrides the default pattern for some kinds.
     pub fn new(default: &str, per_kind: &BTreeMap<IdentityKind, String>) -> Result<Self, String> {
-        let compile = |p: &str| {
-            Regex::new(p).map_err(|e| format!("invalid naming pattern `{p}`: {e}"))
-        };
+        let compile =
+            |p: &str| Regex::new(p).map_err(|e| format!("invalid naming pattern `{p}`: {e}"));
         let mut map = BTreeMap::new();
         for (k, p) in per_kind {
             map.insert(*k, compile(p)?);
         }
-        Ok(Self { default: compile(default)?, per_kind: map })
+        Ok(Self {
+            default: compile(default)?,
+            per_kind: map,
+        })
     }
 
     pub fn pattern_for(&self, kind: IdentityKind) -> &Regex {
@@ -42,7 +44,11 @@ impl NamingPolicy {
         let printable = name.chars().all(|c| !c.is_control());
         if name.len() > MAX_NAME_LEN || !printable || !re.is_match(name) {
             return Err(Refusal::NamingPolicy {
-                name: name.chars().take(MAX_NAME_LEN).filter(|c| !c.is_control()).collect(),
+                name: name
+                    .chars()
+                    .take(MAX_NAME_LEN)
+                    .filter(|c| !c.is_control())
+                    .collect(),
                 kind: kind.as_str(),
                 pattern: re.as_str().to_owned(),
             });
@@ -72,7 +78,15 @@ mod tests {
         for ok in ["agt-claims-triage", "svc-billing-export-2", "bot-abc"] {
             assert!(p.check(IdentityKind::AiAgent, ok).is_ok(), "{ok}");
         }
-        for bad in ["Agt-claims", "agt-ab", "claims-bot", "agt_claims", "agt-claims\n", "agt-ÄÖÜ-x", ""] {
+        for bad in [
+            "Agt-claims",
+            "agt-ab",
+            "claims-bot",
+            "agt_claims",
+            "agt-claims\n",
+            "agt-ÄÖÜ-x",
+            "",
+        ] {
             let e = p.check(IdentityKind::AiAgent, bad).unwrap_err();
             assert_eq!(e.code(), "naming_policy_violation", "{bad:?}");
         }

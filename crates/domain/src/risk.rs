@@ -66,15 +66,24 @@ pub fn assess(criticality: Level, sensitivity: DataSensitivity, impact: Level) -
         medium.push("handles confidential data".to_owned());
     }
     if !high.is_empty() {
-        return RiskAssessment { tier: RiskTier::High, reasons: high };
+        return RiskAssessment {
+            tier: RiskTier::High,
+            reasons: high,
+        };
     }
     if medium.len() == 3 {
         let mut reasons = medium;
         reasons.push("all three factors are medium or above".to_owned());
-        return RiskAssessment { tier: RiskTier::High, reasons };
+        return RiskAssessment {
+            tier: RiskTier::High,
+            reasons,
+        };
     }
     if !medium.is_empty() {
-        return RiskAssessment { tier: RiskTier::Medium, reasons: medium };
+        return RiskAssessment {
+            tier: RiskTier::Medium,
+            reasons: medium,
+        };
     }
     RiskAssessment {
         tier: RiskTier::Low,
@@ -87,9 +96,9 @@ pub fn assess(criticality: Level, sensitivity: DataSensitivity, impact: Level) -
 #[cfg(test)]
 mod tests {
     use super::*;
-    use proptest::prelude::*;
     use DataSensitivity as D;
     use Level as L;
+    use proptest::prelude::*;
 
     #[test]
     fn table() {
@@ -107,7 +116,11 @@ mod tests {
         ];
         for (c, d, i, want) in cases {
             let got = assess(c, d, i);
-            assert_eq!(got.tier, want, "criticality {c}, {d}, impact {i}: {:?}", got.reasons);
+            assert_eq!(
+                got.tier, want,
+                "criticality {c}, {d}, impact {i}: {:?}",
+                got.reasons
+            );
             assert!(!got.reasons.is_empty());
         }
     }

@@ -59,33 +59,54 @@ pub fn sweep(
     if identity.state.is_live() && identity.expires_at <= now {
         let reason = format!("end-of-life {} passed", identity.expires_at);
         identity
-            .transition(Transition::Expire, StateCause::EndOfLife, &reason, now, config)
+            .transition(
+                Transition::Expire,
+                StateCause::EndOfLife,
+                &reason,
+                now,
+                config,
+            )
             .ok()?;
         return Some((SweepAction::Expired, reason));
     }
     if identity.state != LifecycleState::Active {
         return None;
     }
-    if let Some(since) = identity.orphaned_since {
-        if since.plus_days(config.orphan_grace_days) <= now {
-            let reason = format!(
-                "orphaned since {since}: sponsor departed and no new sponsor within {} days",
-                config.orphan_grace_days
-            );
-            identity
-                .transition(Transition::Suspend, StateCause::Orphaned, &reason, now, config)
-                .ok()?;
-            return Some((SweepAction::SuspendedOrphaned, reason));
-        }
+    if let Some(since) = identity.orphaned_since
+        && since.plus_days(config.orphan_grace_days) <= now
+    {
+        let reason = format!(
+            "orphaned since {since}: sponsor departed and no new sponsor within {} days",
+            config.orphan_grace_days
+        );
+        identity
+            .transition(
+                Transition::Suspend,
+                StateCause::Orphaned,
+                &reason,
+                now,
+                config,
+            )
+            .ok()?;
+        return Some((SweepAction::SuspendedOrphaned, reason));
     }
     if identity.attestation_overdue(now, config) {
-        let due = identity.attestation_due_at.map(|d| d.to_string()).unwrap_or_default();
+        let due = identity
+            .attestation_due_at
+            .map(|d| d.to_string())
+            .unwrap_or_default();
         let reason = format!(
             "attestation due {due} is overdue past the {}-day grace",
             config.attestation_grace_days
         );
         identity
-            .transition(Transition::Suspend, StateCause::AttestationOverdue, &reason, now, config)
+            .transition(
+                Transition::Suspend,
+                StateCause::AttestationOverdue,
+                &reason,
+                now,
+                config,
+            )
             .ok()?;
         return Some((SweepAction::SuspendedAttestationOverdue, reason));
     }
@@ -98,7 +119,13 @@ pub fn sweep(
         identity.dormant = true;
         if config.suspend_dormant {
             identity
-                .transition(Transition::Suspend, StateCause::Dormant, &reason, now, config)
+                .transition(
+                    Transition::Suspend,
+                    StateCause::Dormant,
+                    &reason,
+                    now,
+                    config,
+                )
                 .ok()?;
             return Some((SweepAction::SuspendedDormant, reason));
         }

@@ -27,11 +27,17 @@ impl Timestamp {
     }
 
     pub fn plus_days(self, days: u32) -> Self {
-        Self(self.0.saturating_add(i64::from(days).saturating_mul(DAY_MS)))
+        Self(
+            self.0
+                .saturating_add(i64::from(days).saturating_mul(DAY_MS)),
+        )
     }
 
     pub fn minus_days(self, days: u32) -> Self {
-        Self(self.0.saturating_sub(i64::from(days).saturating_mul(DAY_MS)))
+        Self(
+            self.0
+                .saturating_sub(i64::from(days).saturating_mul(DAY_MS)),
+        )
     }
 
     pub fn plus_millis(self, ms: i64) -> Self {
@@ -43,7 +49,9 @@ impl Timestamp {
         let t = OffsetDateTime::parse(s, &Rfc3339)
             .map_err(|_| InvalidTimestamp(s.chars().take(64).collect()))?;
         let ms = t.unix_timestamp_nanos() / 1_000_000;
-        i64::try_from(ms).map(Self).map_err(|_| InvalidTimestamp(s.chars().take(64).collect()))
+        i64::try_from(ms)
+            .map(Self)
+            .map_err(|_| InvalidTimestamp(s.chars().take(64).collect()))
     }
 
     pub fn to_rfc3339(self) -> String {

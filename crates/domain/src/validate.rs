@@ -14,10 +14,14 @@ pub fn text(field: &str, value: &str, max: usize) -> Result<String, Refusal> {
         return Err(Refusal::Validation(format!("`{field}` must not be empty")));
     }
     if v.chars().count() > max {
-        return Err(Refusal::Validation(format!("`{field}` is longer than {max} characters")));
+        return Err(Refusal::Validation(format!(
+            "`{field}` is longer than {max} characters"
+        )));
     }
     if has_control(v) {
-        return Err(Refusal::Validation(format!("`{field}` contains control characters")));
+        return Err(Refusal::Validation(format!(
+            "`{field}` contains control characters"
+        )));
     }
     Ok(v.to_owned())
 }
@@ -39,11 +43,17 @@ pub fn optional_text(
 pub fn token(field: &str, value: &str, max: usize) -> Result<String, Refusal> {
     let ok = !value.is_empty()
         && value.len() <= max
-        && value.chars().all(|c| c.is_ascii_alphanumeric() || "._:/@+-".contains(c));
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._:/@+-".contains(c));
     if !ok {
         return Err(Refusal::Validation(format!(
             "`{field}` value `{}` must be 1 to {max} characters of letters, digits and ._:/@+-",
-            value.chars().take(64).filter(|c| !c.is_control()).collect::<String>()
+            value
+                .chars()
+                .take(64)
+                .filter(|c| !c.is_control())
+                .collect::<String>()
         )));
     }
     Ok(value.to_owned())
@@ -52,9 +62,13 @@ pub fn token(field: &str, value: &str, max: usize) -> Result<String, Refusal> {
 /// A user name: 1..=256 characters, no whitespace or control characters.
 pub fn user_name(value: &str) -> Result<String, Refusal> {
     let v = value.trim();
-    if v.is_empty() || v.chars().count() > 256 || v.chars().any(|c| c.is_whitespace() || c.is_control()) {
+    if v.is_empty()
+        || v.chars().count() > 256
+        || v.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
         return Err(Refusal::Validation(
-            "`user_name` must be 1 to 256 characters without spaces or control characters".to_owned(),
+            "`user_name` must be 1 to 256 characters without spaces or control characters"
+                .to_owned(),
         ));
     }
     Ok(v.to_owned())
@@ -82,7 +96,10 @@ mod tests {
 
     #[test]
     fn user_names() {
-        assert_eq!(user_name(" alice@example.com ").unwrap(), "alice@example.com");
+        assert_eq!(
+            user_name(" alice@example.com ").unwrap(),
+            "alice@example.com"
+        );
         assert!(user_name("alice smith").is_err());
         assert!(user_name("").is_err());
     }

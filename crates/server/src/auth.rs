@@ -3,16 +3,16 @@
 //! The same layer records every refused write as an event, so an attacker probing the API
 //! leaves a trail.
 
-use axum::extract::{FromRequestParts, Request, State};
-use axum::http::request::Parts;
-use axum::http::{Method, StatusCode, header};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
 use aim_domain::event::{Actor, Event};
 use aim_domain::human::{Credential, Human, Role};
 use aim_domain::identity::Identity;
 use aim_domain::ids::CredentialId;
 use aim_domain::time::Timestamp;
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::{Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
@@ -45,12 +45,20 @@ impl Principal {
             return Ok(());
         }
         let names: Vec<_> = roles.iter().map(|r| r.as_str()).collect();
-        Err(ApiError::forbidden(format!("{action} requires the role {}", names.join(" or "))))
+        Err(ApiError::forbidden(format!(
+            "{action} requires the role {}",
+            names.join(" or ")
+        )))
     }
 
     /// Admins may act on any identity; a sponsor only on the identities they sponsor.
-    pub fn require_admin_or_sponsor_of(&self, identity: &Identity, action: &str) -> Result<(), ApiError> {
-        if self.is(Role::Admin) || (self.is(Role::Sponsor) && identity.sponsor_id == self.human.id) {
+    pub fn require_admin_or_sponsor_of(
+        &self,
+        identity: &Identity,
+        action: &str,
+    ) -> Result<(), ApiError> {
+        if self.is(Role::Admin) || (self.is(Role::Sponsor) && identity.sponsor_id == self.human.id)
+        {
             return Ok(());
         }
         Err(ApiError::forbidden(format!(
@@ -98,13 +106,19 @@ pub fn new_credential(human: &Human, label: &str, now: Timestamp) -> Credential 
     }
 }
 
-async fn resolve(state: &AppState, authorization: Option<&[u8]>) -> Result<Option<Principal>, ApiError> {
+async fn resolve(
+    state: &AppState,
+    authorization: Option<&[u8]>,
+) -> Result<Option<Principal>, ApiError> {
     let Some(value) = authorization else {
         return Ok(None);
     };
-    let value = std::str::from_utf8(value).map_err(|_| ApiError::unauthenticated("malformed Authorization header"))?;
+    let value = std::str::from_utf8(value)
+        .map_err(|_| ApiError::unauthenticated("malformed Authorization header"))?;
     let Some(secret) = value.strip_prefix("Bearer ").map(str::trim) else {
-        return Err(ApiError::unauthenticated("use `Authorization: Bearer <credential>`"));
+        return Err(ApiError::unauthenticated(
+            "use `Authorization: Bearer <credential>`",
+        ));
     };
     if !secret.starts_with(CREDENTIAL_PREFIX) || secret.len() > 256 {
         return Err(ApiError::unauthenticated("invalid credential"));
@@ -112,10 +126,13 @@ async fn resolve(state: &AppState, authorization: Option<&[u8]>) -> Result<Optio
     // INVARIANT: the lookup is by SHA-256 of a 256-bit random secret, so an index probe
     // reveals nothing about any stored secret; no secret comparison happens in our code.
     match state.store.credential_by_hash(&hash_secret(secret)).await? {
-        Some((credential, human)) if human.is_active() => {
-            Ok(Some(Principal { human, credential: credential.id }))
-        }
-        Some(_) => Err(ApiError::unauthenticated("the credential's owner has departed")),
+        Some((credential, human)) if human.is_active() => Ok(Some(Principal {
+            human,
+            credential: credential.id,
+        })),
+        Some(_) => Err(ApiError::unauthenticated(
+            "the credential's owner has departed",
+        )),
         None => Err(ApiError::unauthenticated("invalid or revoked credential")),
     }
 }
@@ -125,7 +142,10 @@ async fn resolve(state: &AppState, authorization: Option<&[u8]>) -> Result<Optio
 pub async fn layer(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
-    let authorization = req.headers().get(header::AUTHORIZATION).map(|v| v.as_bytes().to_vec());
+    let authorization = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .map(|v| v.as_bytes().to_vec());
     let principal = match resolve(&state, authorization.as_deref()).await {
         Ok(Some(p)) => p,
         Ok(None) => {
@@ -146,7 +166,10 @@ pub async fn layer(State(state): State<AppState>, mut req: Request, next: Next) 
     let status = response.status();
     let refused_write = method != Method::GET && method != Method::HEAD && status.is_client_error();
     if refused_write || status == StatusCode::FORBIDDEN {
-        let code = response.extensions().get::<ErrorCode>().map_or("refused", |c| c.0);
+        let code = response
+            .extensions()
+            .get::<ErrorCode>()
+            .map_or("refused", |c| c.0);
         record_refusal(&state, actor, &method, &path, status, code).await;
     }
     response
@@ -161,12 +184,25 @@ fn reject(path: &str, e: ApiError) -> Response {
     }
 }
 
-async fn record_refusal(state: &AppState, actor: Actor, method: &Method, path: &str, status: StatusCode, code: &str) {
+async fn record_refusal(
+    state: &AppState,
+    actor: Actor,
+    method: &Method,
+    path: &str,
+    status: StatusCode,
+    code: &str,
+) {
     let path: String = path.chars().take(256).filter(|c| !c.is_control()).collect();
-    let event = Event::new(state.clock.now(), actor, "request.refused", "request", format!("{method} {path}"))
-        .denied()
-        .reason(code.to_owned())
-        .detail(serde_json::json!({ "status": status.as_u16(), "code": code }));
+    let event = Event::new(
+        state.clock.now(),
+        actor,
+        "request.refused",
+        "request",
+        format!("{method} {path}"),
+    )
+    .denied()
+    .reason(code.to_owned())
+    .detail(serde_json::json!({ "status": status.as_u16(), "code": code }));
     if let Err(e) = state.store.append_event(&event).await {
         tracing::error!(error = %e, "could not record a refused request");
     }

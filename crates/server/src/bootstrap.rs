@@ -23,12 +23,22 @@ pub struct Bootstrapped {
 impl std::fmt::Debug for Bootstrapped {
     // INVARIANT: the secret never reaches a log line.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Bootstrapped").field("file", &self.file).finish_non_exhaustive()
+        f.debug_struct("Bootstrapped")
+            .field("file", &self.file)
+            .finish_non_exhaustive()
     }
 }
 
-pub async fn ensure_admin(state: &AppState, data_dir: &Path) -> anyhow::Result<Option<Bootstrapped>> {
-    if !state.store.list_humans(&Default::default(), None, 1).await?.is_empty() {
+pub async fn ensure_admin(
+    state: &AppState,
+    data_dir: &Path,
+) -> anyhow::Result<Option<Bootstrapped>> {
+    if !state
+        .store
+        .list_humans(&Default::default(), None, 1)
+        .await?
+        .is_empty()
+    {
         return Ok(None);
     }
     let now = state.clock.now();
@@ -45,13 +55,18 @@ pub async fn ensure_admin(state: &AppState, data_dir: &Path) -> anyhow::Result<O
     let credential = new_credential(&admin, "bootstrap", now);
 
     // The file first: if it cannot be written, nothing is stored and the next start retries.
-    std::fs::create_dir_all(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("creating {}", data_dir.display()))?;
     let file = data_dir.join(TOKEN_FILE);
     write_private(&file, &secret)?;
     let event = Event::new(now, Actor::system("bootstrap"), "human.created", "human", admin.id)
         .reason("first start: bootstrap admin")
         .detail(serde_json::json!({ "user_name": admin.user_name, "roles": admin.roles, "credential_id": credential.id }));
-    match state.store.bootstrap(&admin, &credential, &hash, &event).await {
+    match state
+        .store
+        .bootstrap(&admin, &credential, &hash, &event)
+        .await
+    {
         Ok(true) => Ok(Some(Bootstrapped { secret, file })),
         Ok(false) => {
             // Another replica bootstrapped first; its credential is the valid one.
@@ -73,7 +88,9 @@ fn write_private(path: &Path, secret: &str) -> anyhow::Result<()> {
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }
-    let mut f = options.open(path).with_context(|| format!("writing {}", path.display()))?;
+    let mut f = options
+        .open(path)
+        .with_context(|| format!("writing {}", path.display()))?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;

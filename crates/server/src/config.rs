@@ -38,7 +38,10 @@ pub struct NamingConfig {
 
 impl Default for NamingConfig {
     fn default() -> Self {
-        Self { default: DEFAULT_PATTERN.to_owned(), per_kind: BTreeMap::new() }
+        Self {
+            default: DEFAULT_PATTERN.to_owned(),
+            per_kind: BTreeMap::new(),
+        }
     }
 }
 
@@ -59,7 +62,8 @@ impl Default for Config {
 impl Config {
     /// Reads a TOML file; every key is optional and unknown keys are refused.
     pub fn from_file(path: &Path) -> anyhow::Result<Self> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading config file {}", path.display()))?;
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading config file {}", path.display()))?;
         toml::from_str(&text).with_context(|| format!("parsing config file {}", path.display()))
     }
 
@@ -90,7 +94,10 @@ mod tests {
         assert_eq!(c.listen.port(), 9000);
         assert!(c.governance.auto_approve_low_risk);
         assert_eq!(c.governance.max_lifetime_days.high, 30);
-        assert_eq!(c.governance.orphan_grace_days, 7, "unset keys keep defaults");
+        assert_eq!(
+            c.governance.orphan_grace_days, 7,
+            "unset keys keep defaults"
+        );
         assert!(c.naming_policy().is_ok());
         assert!(toml::from_str::<Config>("lsten = \"x\"").is_err());
         let bad: Config = toml::from_str("[naming]\ndefault = \"(\"").unwrap();

@@ -1,13 +1,13 @@
 //! The one error type at the HTTP edge: a status, a stable machine-readable `code` and a
 //! human `message`. Internal details go to the log, never to the client.
 
+use aim_domain::Refusal;
+use aim_domain::error::RefusalKind;
+use aim_store::StoreError;
 use axum::Json;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use aim_domain::Refusal;
-use aim_domain::error::RefusalKind;
-use aim_store::StoreError;
 use serde::Serialize;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,7 +32,11 @@ pub struct ErrorCode(pub &'static str);
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into() }
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
     }
 
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
@@ -40,7 +44,11 @@ impl ApiError {
     }
 
     pub fn not_found(what: &str) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found", format!("{what} not found"))
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("{what} not found"),
+        )
     }
 
     pub fn forbidden(message: impl Into<String>) -> Self {
@@ -52,18 +60,29 @@ impl ApiError {
     }
 
     pub fn internal() -> Self {
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error; see the server log")
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal error; see the server log",
+        )
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut r = (self.status, Json(ErrorBody { code: self.code.to_owned(), message: self.message }))
+        let mut r = (
+            self.status,
+            Json(ErrorBody {
+                code: self.code.to_owned(),
+                message: self.message,
+            }),
+        )
             .into_response();
-        if self.status == StatusCode::UNAUTHORIZED {
-            if let Ok(v) = "Bearer realm=\"aim\"".parse() {
-                r.headers_mut().insert(axum::http::header::WWW_AUTHENTICATE, v);
-            }
+        if self.status == StatusCode::UNAUTHORIZED
+            && let Ok(v) = "Bearer realm=\"aim\"".parse()
+        {
+            r.headers_mut()
+                .insert(axum::http::header::WWW_AUTHENTICATE, v);
         }
         r.extensions_mut().insert(ErrorCode(self.code));
         r
@@ -108,13 +127,17 @@ impl From<StoreError> for ApiError {
 impl From<JsonRejection> for ApiError {
     fn from(r: JsonRejection) -> Self {
         match r {
-            JsonRejection::JsonSyntaxError(e) => {
-                ApiError::bad_request("malformed_json", format!("the body is not valid JSON: {}", source_text(&e)))
-            }
+            JsonRejection::JsonSyntaxError(e) => ApiError::bad_request(
+                "malformed_json",
+                format!("the body is not valid JSON: {}", source_text(&e)),
+            ),
             JsonRejection::JsonDataError(e) => ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "invalid_body",
-                format!("the body does not match the expected shape: {}", source_text(&e)),
+                format!(
+                    "the body does not match the expected shape: {}",
+                    source_text(&e)
+                ),
             ),
             JsonRejection::MissingJsonContentType(_) => ApiError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -123,7 +146,11 @@ impl From<JsonRejection> for ApiError {
             ),
             JsonRejection::BytesRejection(e) => {
                 if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                    ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", "the body exceeds the size limit")
+                    ApiError::new(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "body_too_large",
+                        "the body exceeds the size limit",
+                    )
                 } else {
                     ApiError::bad_request("unreadable_body", "the body could not be read")
                 }

@@ -28,7 +28,8 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let axum::extract::Query(v) = axum::extract::Query::<T>::from_request_parts(parts, state).await?;
+        let axum::extract::Query(v) =
+            axum::extract::Query::<T>::from_request_parts(parts, state).await?;
         Ok(Query(v))
     }
 }
@@ -41,9 +42,12 @@ impl<S: Send + Sync, T: std::str::FromStr> FromRequestParts<S> for PathId<T> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let axum::extract::Path(raw) = axum::extract::Path::<String>::from_request_parts(parts, state)
-            .await
-            .map_err(|_| ApiError::bad_request("invalid_path", "missing or malformed path parameter"))?;
+        let axum::extract::Path(raw) =
+            axum::extract::Path::<String>::from_request_parts(parts, state)
+                .await
+                .map_err(|_| {
+                    ApiError::bad_request("invalid_path", "missing or malformed path parameter")
+                })?;
         raw.parse::<T>().map(PathId).map_err(|_| {
             let shown: String = raw.chars().take(64).filter(|c| !c.is_control()).collect();
             ApiError::bad_request("invalid_id", format!("`{shown}` is not a valid id"))

@@ -2,13 +2,13 @@
 //! first-start bootstrap.
 //!
 //! # Layout
-//! - [`config`]: settings from defaults, the TOML file and flags
-//! - [`state`]: what handlers share
-//! - [`auth`]: bearer credentials, roles, and the audit of refused requests
-//! - [`registry`]: the operations, independent of HTTP
-//! - [`routes`]: the HTTP surface
-//! - [`bootstrap`]: the first admin credential
-//! - [`error`], [`extract`], [`paging`]: the HTTP edge's plumbing
+//! - [`config`] — settings from defaults, the TOML file and flags
+//! - [`state`] — what handlers share
+//! - [`auth`] — bearer credentials, roles, and the audit of refused requests
+//! - [`registry`] — the operations, independent of HTTP
+//! - [`routes`] — the HTTP surface
+//! - [`bootstrap`] — the first admin credential
+//! - [`error`], [`extract`], [`paging`] — the HTTP edge's plumbing
 
 pub mod auth;
 pub mod bootstrap;
@@ -41,7 +41,10 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
         .merge(routes::humans::router())
         .merge(routes::system::router())
         .merge(routes::scim::router())
-        .layer(axum::middleware::from_fn_with_state(state.clone(), auth::layer));
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::layer,
+        ));
     Router::new()
         .merge(routes::system::public())
         .route("/v1/openapi.json", get(routes::openapi::document))
@@ -58,7 +61,9 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
 /// file `aim.db` in the data dir.
 pub async fn open_store(config: &Config) -> anyhow::Result<(DynStore, String)> {
     if let Some(url) = &config.database_url {
-        let store = aim_store::postgres::PgStore::connect(url).await.context("connecting to PostgreSQL")?;
+        let store = aim_store::postgres::PgStore::connect(url)
+            .await
+            .context("connecting to PostgreSQL")?;
         return Ok((Arc::new(store), "postgresql".to_owned()));
     }
     std::fs::create_dir_all(&config.data_dir)
@@ -81,7 +86,10 @@ pub struct Server {
 
 impl Server {
     /// Opens the store, bootstraps the first admin if the store is empty, and binds.
-    pub async fn prepare(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<(Server, Startup)> {
+    pub async fn prepare(
+        config: &Config,
+        clock: Arc<dyn Clock>,
+    ) -> anyhow::Result<(Server, Startup)> {
         config.naming_policy()?;
         let (store, store_label) = open_store(config).await?;
         Self::prepare_with_store(config, store, store_label, clock).await
@@ -106,18 +114,37 @@ impl Server {
             .await
             .with_context(|| format!("binding {}", config.listen))?;
         let addr = listener.local_addr()?;
-        let sweep_every = (config.sweep_interval_seconds > 0).then(|| Duration::from_secs(config.sweep_interval_seconds));
-        let server = Server { state, listener, body_limit: config.body_limit_bytes, sweep_every };
-        Ok((server, Startup { addr, store: store_label, bootstrap }))
+        let sweep_every = (config.sweep_interval_seconds > 0)
+            .then(|| Duration::from_secs(config.sweep_interval_seconds));
+        let server = Server {
+            state,
+            listener,
+            body_limit: config.body_limit_bytes,
+            sweep_every,
+        };
+        Ok((
+            server,
+            Startup {
+                addr,
+                store: store_label,
+                bootstrap,
+            },
+        ))
     }
 
     /// Serves until the process is told to stop (Ctrl-C or SIGTERM).
-    pub async fn run(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    pub async fn run(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         if let Some(every) = self.sweep_every {
             tokio::spawn(registry::sweeps::background(self.state.clone(), every));
         }
         let app = router(self.state, self.body_limit);
-        axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await.context("serving HTTP")
+        axum::serve(self.listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+            .context("serving HTTP")
     }
 }
 

@@ -12,7 +12,10 @@ pub fn limit(requested: Option<u32>) -> Result<u32, ApiError> {
     match requested {
         None => Ok(DEFAULT_LIMIT),
         Some(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
-        Some(n) => Err(ApiError::bad_request("invalid_limit", format!("limit {n} is outside 1..={MAX_LIMIT}"))),
+        Some(n) => Err(ApiError::bad_request(
+            "invalid_limit",
+            format!("limit {n} is outside 1..={MAX_LIMIT}"),
+        )),
     }
 }
 
@@ -26,7 +29,9 @@ pub fn decode(cursor: Option<&str>) -> Result<Option<Uuid>, ApiError> {
         .decode(c.as_bytes())
         .ok()
         .and_then(|b| <[u8; 16]>::try_from(b).ok())
-        .ok_or_else(|| ApiError::bad_request("invalid_cursor", "the cursor is not one this server issued"))?;
+        .ok_or_else(|| {
+            ApiError::bad_request("invalid_cursor", "the cursor is not one this server issued")
+        })?;
     Ok(Some(Uuid::from_bytes(bytes)))
 }
 
@@ -34,6 +39,10 @@ pub fn decode(cursor: Option<&str>) -> Result<Option<Uuid>, ApiError> {
 pub fn page<T>(mut items: Vec<T>, limit: u32, id_of: impl Fn(&T) -> Uuid) -> Page<T> {
     let more = items.len() > limit as usize;
     items.truncate(limit as usize);
-    let next_cursor = if more { items.last().map(|i| encode(id_of(i))) } else { None };
+    let next_cursor = if more {
+        items.last().map(|i| encode(id_of(i)))
+    } else {
+        None
+    };
     Page { items, next_cursor }
 }

@@ -2,9 +2,9 @@
 //! the domain rule, and stores the change with its event in one write.
 //!
 //! # Layout
-//! - [`identities`]: request, decide, lifecycle moves, attest, change
-//! - [`humans`]: create, change, depart and return, API credentials
-//! - [`sweeps`]: the periodic governance sweep
+//! - [`identities`] — request, decide, lifecycle moves, attest, change
+//! - [`humans`] — create, change, depart and return, API credentials
+//! - [`sweeps`] — the periodic governance sweep
 
 pub mod humans;
 pub mod identities;

@@ -2,11 +2,11 @@
 //! the response.
 //!
 //! # Layout
-//! - [`identities`]: `/v1/identities`
-//! - [`humans`]: `/v1/humans` and API credentials
-//! - [`scim`]: `/scim/v2` for identity providers
-//! - [`system`]: health, readiness, sweeps, events
-//! - [`openapi`]: `/v1/openapi.json`
+//! - [`identities`] — `/v1/identities`
+//! - [`humans`] — `/v1/humans` and API credentials
+//! - [`scim`] — `/scim/v2` for identity providers
+//! - [`system`] — health, readiness, sweeps, events
+//! - [`openapi`] — `/v1/openapi.json`
 
 pub mod humans;
 pub mod identities;

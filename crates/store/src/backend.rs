@@ -75,7 +75,8 @@ pub(crate) struct Where {
 impl Where {
     fn bound(&mut self, condition: &str, b: Bind) {
         self.binds.push(b);
-        self.clauses.push(condition.replace('?', &format!("${}", self.binds.len())));
+        self.clauses
+            .push(condition.replace('?', &format!("${}", self.binds.len())));
     }
 
     fn plain(&mut self, condition: &str) {
@@ -141,7 +142,10 @@ pub(crate) fn identity_where(
 }
 
 /// The WHERE clause of a human list query.
-pub(crate) fn human_where(f: &crate::HumanFilter, after: Option<aim_domain::ids::HumanId>) -> Where {
+pub(crate) fn human_where(
+    f: &crate::HumanFilter,
+    after: Option<aim_domain::ids::HumanId>,
+) -> Where {
     let mut w = Where::default();
     if let Some(u) = &f.user_name {
         w.bound("user_name_key = ?", Bind::Text(u.to_lowercase()));

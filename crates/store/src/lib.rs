@@ -6,15 +6,15 @@
 //! both in one transaction: no change without its event, no event without its change.
 //!
 //! # Layout
-//! - [`error`]: [`StoreError`]
-//! - [`filter`]: list filters and sweep thresholds
+//! - [`error`] — [`StoreError`]
+//! - [`filter`] — list filters and sweep thresholds
 //! - `backend`: the implementation, written once as a macro over the two backends
-//! - [`sqlite`], [`postgres`]: connection set-up and migrations per backend
+//! - [`sqlite`], [`postgres`] — connection set-up and migrations per backend
 
 mod backend;
-mod migrations;
 pub mod error;
 pub mod filter;
+mod migrations;
 pub mod postgres;
 mod rows;
 pub mod sqlite;

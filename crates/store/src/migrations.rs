@@ -5,18 +5,30 @@ use std::borrow::Cow;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 
 /// (version, description, SQL) of each SQLite migration, in order.
-const SQLITE: &[(i64, &str, &str)] =
-    &[(1, "registry", include_str!("../migrations/sqlite/0001_registry.sql"))];
+const SQLITE: &[(i64, &str, &str)] = &[(
+    1,
+    "registry",
+    include_str!("../migrations/sqlite/0001_registry.sql"),
+)];
 
 /// (version, description, SQL) of each PostgreSQL migration, in order.
-const POSTGRES: &[(i64, &str, &str)] =
-    &[(1, "registry", include_str!("../migrations/postgres/0001_registry.sql"))];
+const POSTGRES: &[(i64, &str, &str)] = &[(
+    1,
+    "registry",
+    include_str!("../migrations/postgres/0001_registry.sql"),
+)];
 
 fn migrator(list: &'static [(i64, &'static str, &'static str)]) -> Migrator {
     Migrator::with_migrations(
         list.iter()
             .map(|(v, d, sql)| {
-                Migration::new(*v, Cow::Borrowed(*d), MigrationType::Simple, sqlx::SqlStr::from_static(sql), false)
+                Migration::new(
+                    *v,
+                    Cow::Borrowed(*d),
+                    MigrationType::Simple,
+                    sqlx::SqlStr::from_static(sql),
+                    false,
+                )
             })
             .collect(),
     )

@@ -74,7 +74,11 @@ fn opt_ts(v: Option<i64>) -> Option<Timestamp> {
 }
 
 pub(crate) fn roles_to_text(roles: &[Role]) -> String {
-    roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(",")
+    roles
+        .iter()
+        .map(|r| r.as_str())
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 pub(crate) fn human_from_row<'r, R: AimRow<'r>>(r: &'r R) -> Result<Human, StoreError>
@@ -140,7 +144,10 @@ where
         owner_team: r.opt_text("owner_team")?,
         purpose: r.text("purpose")?,
         systems,
-        data_sensitivity: e("data_sensitivity", DataSensitivity::parse(&r.text("data_sensitivity")?))?,
+        data_sensitivity: e(
+            "data_sensitivity",
+            DataSensitivity::parse(&r.text("data_sensitivity")?),
+        )?,
         criticality: e("criticality", Level::parse(&r.text("criticality")?))?,
         impact: e("impact", Level::parse(&r.text("impact")?))?,
         labels,
@@ -177,7 +184,8 @@ where
         seq: r.int("seq")?,
         at: ts(r.int("at")?),
         actor: Actor {
-            kind: ActorKind::parse(&r.text("actor_kind")?).map_err(|e| corrupt("events.actor_kind", e))?,
+            kind: ActorKind::parse(&r.text("actor_kind")?)
+                .map_err(|e| corrupt("events.actor_kind", e))?,
             id: r.text("actor_id")?,
         },
         action: r.text("action")?,

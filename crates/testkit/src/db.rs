@@ -49,13 +49,27 @@ impl TestStore {
         let dir = tempfile::tempdir().expect("temp dir");
         match backend {
             Backend::Sqlite => {
-                let store = SqliteStore::open(&dir.path().join("aim.db")).await.expect("open sqlite");
-                TestStore { store: Arc::new(store), backend, dir, pg: None }
+                let store = SqliteStore::open(&dir.path().join("aim.db"))
+                    .await
+                    .expect("open sqlite");
+                TestStore {
+                    store: Arc::new(store),
+                    backend,
+                    dir,
+                    pg: None,
+                }
             }
             Backend::Postgres => {
                 let (options, url, schema) = fresh_pg_schema().await;
-                let store = PgStore::connect_with(options).await.expect("connect postgres store");
-                TestStore { store: Arc::new(store), backend, dir, pg: Some((url, schema)) }
+                let store = PgStore::connect_with(options)
+                    .await
+                    .expect("connect postgres store");
+                TestStore {
+                    store: Arc::new(store),
+                    backend,
+                    dir,
+                    pg: Some((url, schema)),
+                }
             }
         }
     }
@@ -67,12 +81,11 @@ impl TestStore {
 
     /// Drops the PostgreSQL schema. Call at the end of a test.
     pub async fn cleanup(self) {
-        if let Some((url, schema)) = &self.pg {
-            if let Ok(mut c) = PgConnection::connect(url).await {
-                let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA IF EXISTS {schema} CASCADE")))
-                    .execute(&mut c)
-                    .await;
-            }
+        if let Some((url, schema)) = &self.pg
+            && let Ok(mut c) = PgConnection::connect(url).await
+        {
+            let drop = format!("DROP SCHEMA IF EXISTS {schema} CASCADE");
+            let _ = sqlx::query(sqlx::AssertSqlSafe(drop)).execute(&mut c).await;
         }
     }
 }
@@ -80,9 +93,15 @@ impl TestStore {
 /// Creates a uniquely named schema and returns options whose `search_path` is that schema.
 pub async fn fresh_pg_schema() -> (PgConnectOptions, String, String) {
     let url = std::env::var(PG_URL_VAR).expect("AIM_TEST_DATABASE_URL");
-    let mut admin = PgConnection::connect(&url)
-        .await
-        .unwrap_or_else(|e| panic!("{PG_URL_VAR} is set but PostgreSQL is unreachable at {url}: {e}"));
+    fresh_pg_schema_at(&url).await
+}
+
+/// As [`fresh_pg_schema`], on `url`. Panics if PostgreSQL is unreachable there.
+pub async fn fresh_pg_schema_at(url: &str) -> (PgConnectOptions, String, String) {
+    let url = url.to_owned();
+    let mut admin = PgConnection::connect(&url).await.unwrap_or_else(|e| {
+        panic!("{PG_URL_VAR} is set but PostgreSQL is unreachable at {url}: {e}")
+    });
     let schema = format!("aim_t_{}", uuid::Uuid::now_v7().simple());
     sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
         .execute(&mut admin)
@@ -92,4 +111,14 @@ pub async fn fresh_pg_schema() -> (PgConnectOptions, String, String) {
         .expect("parse AIM_TEST_DATABASE_URL")
         .options([("search_path", schema.as_str())]);
     (options, url, schema)
+}
+
+#[cfg(test)]
+mod tests {
+    /// Asking for PostgreSQL that is not there fails the test; it never silently skips.
+    #[tokio::test]
+    #[should_panic(expected = "is set but PostgreSQL is unreachable")]
+    async fn unreachable_postgres_fails_loudly() {
+        super::fresh_pg_schema_at("postgres://postgres@127.0.0.1:1/test").await;
+    }
 }

@@ -3,8 +3,8 @@
 //! file) or PostgreSQL (a fresh schema in `AIM_TEST_DATABASE_URL`), and a server on port 0.
 //!
 //! # Layout
-//! - [`db`]: fresh stores per backend
-//! - [`server`]: `aim serve` in-process on an ephemeral port, with a fake clock
+//! - [`db`] — fresh stores per backend
+//! - [`server`] — `aim serve` in-process on an ephemeral port, with a fake clock
 
 pub mod db;
 pub mod server;

@@ -41,16 +41,33 @@ impl TestServer {
         };
         tweak(&mut config);
         let clock = FakeClock::at(start_time());
-        let (server, startup) =
-            Server::prepare_with_store(&config, db.store.clone(), format!("{backend:?}"), Arc::new(clock.clone()))
-                .await
-                .expect("server prepares");
-        let token = startup.bootstrap.expect("a fresh store bootstraps an admin").secret;
+        let (server, startup) = Server::prepare_with_store(
+            &config,
+            db.store.clone(),
+            format!("{backend:?}"),
+            Arc::new(clock.clone()),
+        )
+        .await
+        .expect("server prepares");
+        let token = startup
+            .bootstrap
+            .expect("a fresh store bootstraps an admin")
+            .secret;
         let task = tokio::spawn(async move {
-            server.run(std::future::pending()).await.expect("server runs");
+            server
+                .run(std::future::pending())
+                .await
+                .expect("server runs");
         });
         let base = format!("http://{}", startup.addr);
-        TestServer { admin: Client::new(&base, Some(token.clone())), admin_token: token, base, clock, db, task }
+        TestServer {
+            admin: Client::new(&base, Some(token.clone())),
+            admin_token: token,
+            base,
+            clock,
+            db,
+            task,
+        }
     }
 
     /// A client with `token`, or with none.
@@ -71,7 +88,11 @@ impl TestServer {
             })
             .await
             .expect("create human");
-        let issued = self.admin.create_credential(human.id, "test").await.expect("credential");
+        let issued = self
+            .admin
+            .create_credential(human.id, "test")
+            .await
+            .expect("credential");
         (human, self.client(Some(&issued.secret)))
     }
 

@@ -1,1 +1,8 @@
+//! The `aim` binary, run as a user would: `aim serve` as a process, the README's tour
+//! executed verbatim, and the exit statuses scripts rely on.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod exit_codes;
+mod process;
+mod tour;

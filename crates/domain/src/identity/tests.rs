@@ -37,7 +37,15 @@ fn build(req: IdentityRequest) -> Result<Identity, Refusal> {
 fn active(crit: Level, sens: DataSensitivity, impact: Level) -> Identity {
     let mut i = build(request(crit, sens, impact)).unwrap();
     let cfg = GovernanceConfig::default();
-    decide(&mut i, Decider::Human(HumanId::new()), Verdict::Approve, "", t0(), &cfg).unwrap();
+    decide(
+        &mut i,
+        Decider::Human(HumanId::new()),
+        Verdict::Approve,
+        "",
+        t0(),
+        &cfg,
+    )
+    .unwrap();
     i
 }
 
@@ -87,17 +95,50 @@ fn separation_of_duties() {
     let mut i = build(request(Level::High, DataSensitivity::Internal, Level::Low)).unwrap();
     let requester = i.created_by;
     let sponsor = i.sponsor_id;
-    let e = decide(&mut i, Decider::Human(requester), Verdict::Approve, "", t0(), &cfg);
+    let e = decide(
+        &mut i,
+        Decider::Human(requester),
+        Verdict::Approve,
+        "",
+        t0(),
+        &cfg,
+    );
     assert_eq!(e.unwrap_err(), Refusal::SelfApproval);
-    let e = decide(&mut i, Decider::Human(requester), Verdict::Reject, "no", t0(), &cfg);
+    let e = decide(
+        &mut i,
+        Decider::Human(requester),
+        Verdict::Reject,
+        "no",
+        t0(),
+        &cfg,
+    );
     assert_eq!(e.unwrap_err(), Refusal::SelfApproval);
-    let e = decide(&mut i, Decider::Human(sponsor), Verdict::Approve, "", t0(), &cfg);
+    let e = decide(
+        &mut i,
+        Decider::Human(sponsor),
+        Verdict::Approve,
+        "",
+        t0(),
+        &cfg,
+    );
     assert_eq!(e.unwrap_err(), Refusal::SponsorApproval);
-    assert_eq!(i.state, LifecycleState::Requested, "refusals change nothing");
+    assert_eq!(
+        i.state,
+        LifecycleState::Requested,
+        "refusals change nothing"
+    );
     // For a low-risk identity the sponsor may approve.
     let mut low = build(request(Level::Low, DataSensitivity::Internal, Level::Low)).unwrap();
     let s = low.sponsor_id;
-    decide(&mut low, Decider::Human(s), Verdict::Approve, "", t0(), &cfg).unwrap();
+    decide(
+        &mut low,
+        Decider::Human(s),
+        Verdict::Approve,
+        "",
+        t0(),
+        &cfg,
+    )
+    .unwrap();
     assert_eq!(low.state, LifecycleState::Active);
     assert_eq!(low.decided_by, Some(s));
 }
@@ -106,11 +147,44 @@ fn separation_of_duties() {
 fn auto_approval_only_when_enabled_and_low_risk() {
     let mut cfg = GovernanceConfig::default();
     let mut low = build(request(Level::Low, DataSensitivity::Internal, Level::Low)).unwrap();
-    assert!(decide(&mut low, Decider::AutoApproval, Verdict::Approve, "", t0(), &cfg).is_err());
+    assert!(
+        decide(
+            &mut low,
+            Decider::AutoApproval,
+            Verdict::Approve,
+            "",
+            t0(),
+            &cfg
+        )
+        .is_err()
+    );
     cfg.auto_approve_low_risk = true;
-    let mut med = build(request(Level::Medium, DataSensitivity::Internal, Level::Low)).unwrap();
-    assert!(decide(&mut med, Decider::AutoApproval, Verdict::Approve, "", t0(), &cfg).is_err());
-    decide(&mut low, Decider::AutoApproval, Verdict::Approve, "", t0(), &cfg).unwrap();
+    let mut med = build(request(
+        Level::Medium,
+        DataSensitivity::Internal,
+        Level::Low,
+    ))
+    .unwrap();
+    assert!(
+        decide(
+            &mut med,
+            Decider::AutoApproval,
+            Verdict::Approve,
+            "",
+            t0(),
+            &cfg
+        )
+        .is_err()
+    );
+    decide(
+        &mut low,
+        Decider::AutoApproval,
+        Verdict::Approve,
+        "",
+        t0(),
+        &cfg,
+    )
+    .unwrap();
     assert_eq!(low.state_cause, StateCause::AutoApproved);
 }
 
@@ -118,10 +192,24 @@ fn auto_approval_only_when_enabled_and_low_risk() {
 fn rejection_needs_a_reason() {
     let cfg = GovernanceConfig::default();
     let mut i = build(request(Level::Low, DataSensitivity::Internal, Level::Low)).unwrap();
-    let e = decide(&mut i, Decider::Human(HumanId::new()), Verdict::Reject, " ", t0(), &cfg);
+    let e = decide(
+        &mut i,
+        Decider::Human(HumanId::new()),
+        Verdict::Reject,
+        " ",
+        t0(),
+        &cfg,
+    );
     assert_eq!(e.unwrap_err().code(), "reason_required");
-    decide(&mut i, Decider::Human(HumanId::new()), Verdict::Reject, "not needed", t0(), &cfg)
-        .unwrap();
+    decide(
+        &mut i,
+        Decider::Human(HumanId::new()),
+        Verdict::Reject,
+        "not needed",
+        t0(),
+        &cfg,
+    )
+    .unwrap();
     assert_eq!(i.state, LifecycleState::Rejected);
 }
 
@@ -150,7 +238,9 @@ fn sweep_suspends_overdue_then_attest_resumes() {
     let (a, _) = sweep(&mut i, now, &cfg).unwrap();
     assert_eq!(a, SweepAction::SuspendedAttestationOverdue);
     assert_eq!(i.state, LifecycleState::Suspended);
-    let e = i.transition(Transition::Resume, StateCause::Manual, "", now, &cfg).unwrap_err();
+    let e = i
+        .transition(Transition::Resume, StateCause::Manual, "", now, &cfg)
+        .unwrap_err();
     assert_eq!(e, Refusal::AttestationOverdue);
     i.attest(now, &cfg).unwrap();
     assert_eq!(i.state, LifecycleState::Active);
@@ -183,7 +273,11 @@ fn sweep_flags_dormant_and_optionally_suspends() {
     assert_eq!(a, SweepAction::FlaggedDormant);
     assert!(i.dormant);
     assert_eq!(i.state, LifecycleState::Active);
-    assert_eq!(sweep(&mut i, t0().plus_days(31), &cfg), None, "flagged once");
+    assert_eq!(
+        sweep(&mut i, t0().plus_days(31), &cfg),
+        None,
+        "flagged once"
+    );
     i.seen(t0().plus_days(31));
     assert!(!i.dormant);
     cfg.suspend_dormant = true;
@@ -201,12 +295,27 @@ fn sweep_suspends_orphans_after_grace() {
     assert_eq!(sweep(&mut i, t0().plus_days(8).plus_millis(-1), &cfg), None);
     let (a, _) = sweep(&mut i, t0().plus_days(8), &cfg).unwrap();
     assert_eq!(a, SweepAction::SuspendedOrphaned);
-    let e = i.transition(Transition::Resume, StateCause::Manual, "", t0().plus_days(8), &cfg);
+    let e = i.transition(
+        Transition::Resume,
+        StateCause::Manual,
+        "",
+        t0().plus_days(8),
+        &cfg,
+    );
     assert_eq!(e.unwrap_err(), Refusal::Orphaned);
-    let patch = IdentityPatch { sponsor_id: Some(HumanId::new()), ..Default::default() };
+    let patch = IdentityPatch {
+        sponsor_id: Some(HumanId::new()),
+        ..Default::default()
+    };
     i.apply_patch(patch, t0().plus_days(8), &cfg).unwrap();
-    i.transition(Transition::Resume, StateCause::Manual, "new sponsor", t0().plus_days(8), &cfg)
-        .unwrap();
+    i.transition(
+        Transition::Resume,
+        StateCause::Manual,
+        "new sponsor",
+        t0().plus_days(8),
+        &cfg,
+    )
+    .unwrap();
     assert_eq!(i.state, LifecycleState::Active);
 }
 
@@ -214,18 +323,29 @@ fn sweep_suspends_orphans_after_grace() {
 fn patch_recomputes_risk_and_tightens_dates() {
     let cfg = GovernanceConfig::default();
     let mut i = active(Level::Low, DataSensitivity::Internal, Level::Low);
-    let patch = IdentityPatch { expires_at: Some(t0().plus_days(300)), ..Default::default() };
+    let patch = IdentityPatch {
+        expires_at: Some(t0().plus_days(300)),
+        ..Default::default()
+    };
     i.apply_patch(patch, t0(), &cfg).unwrap();
     assert_eq!(i.attestation_due_at, Some(t0().plus_days(90)));
-    let patch =
-        IdentityPatch { data_sensitivity: Some(DataSensitivity::Restricted), ..Default::default() };
+    let patch = IdentityPatch {
+        data_sensitivity: Some(DataSensitivity::Restricted),
+        ..Default::default()
+    };
     let changed = i.apply_patch(patch, t0().plus_days(1), &cfg).unwrap();
     assert_eq!(i.risk.tier, RiskTier::High);
-    assert!(changed.contains(&"risk") && changed.contains(&"expires_at"), "{changed:?}");
+    assert!(
+        changed.contains(&"risk") && changed.contains(&"expires_at"),
+        "{changed:?}"
+    );
     assert_eq!(i.expires_at, t0().plus_days(91));
     assert_eq!(i.attestation_due_at, Some(t0().plus_days(31)));
     let v = i.version;
-    let bad = IdentityPatch { purpose: Some("\n".into()), ..Default::default() };
+    let bad = IdentityPatch {
+        purpose: Some("\n".into()),
+        ..Default::default()
+    };
     assert!(i.apply_patch(bad, t0(), &cfg).is_err());
     assert_eq!(i.version, v, "a refused patch changes nothing");
 }
@@ -234,10 +354,20 @@ fn patch_recomputes_risk_and_tightens_dates() {
 fn unlock_needs_a_reason() {
     let cfg = GovernanceConfig::default();
     let mut i = active(Level::Low, DataSensitivity::Internal, Level::Low);
-    i.transition(Transition::Lock, StateCause::Manual, "incident", t0(), &cfg).unwrap();
-    let e = i.transition(Transition::Unlock, StateCause::Manual, "", t0(), &cfg).unwrap_err();
+    i.transition(Transition::Lock, StateCause::Manual, "incident", t0(), &cfg)
+        .unwrap();
+    let e = i
+        .transition(Transition::Unlock, StateCause::Manual, "", t0(), &cfg)
+        .unwrap_err();
     assert_eq!(e.code(), "reason_required");
-    i.transition(Transition::Unlock, StateCause::Manual, "cleared", t0(), &cfg).unwrap();
+    i.transition(
+        Transition::Unlock,
+        StateCause::Manual,
+        "cleared",
+        t0(),
+        &cfg,
+    )
+    .unwrap();
     assert_eq!(i.state, LifecycleState::Active);
 }
 

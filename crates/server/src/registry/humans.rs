@@ -13,14 +13,23 @@ use crate::state::AppState;
 const RETRIES: usize = 3;
 
 pub async fn get(state: &AppState, id: HumanId) -> Result<Human, ApiError> {
-    state.store.human(id).await?.ok_or_else(|| ApiError::not_found("human"))
+    state
+        .store
+        .human(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("human"))
 }
 
 pub async fn create(state: &AppState, p: &Principal, new: NewHuman) -> Result<Human, ApiError> {
     p.require_any(&[Role::Admin], "creating a human")?;
     let now = state.clock.now();
     let human = new.into_human(HumanId::new(), now)?;
-    if state.store.human_by_user_name(&human.user_name).await?.is_some() {
+    if state
+        .store
+        .human_by_user_name(&human.user_name)
+        .await?
+        .is_some()
+    {
         return Err(Refusal::UserNameTaken(human.user_name).into());
     }
     let event = Event::new(now, p.actor(), "human.created", "human", human.id)
@@ -50,14 +59,26 @@ where
         let was = human.state;
         let now = state.clock.now();
         // `None`: nothing to change.
-        let Some(detail) = apply(&mut human, now)? else { return Ok((human, 0)) };
+        let Some(detail) = apply(&mut human, now)? else {
+            return Ok((human, 0));
+        };
         human.updated_at = now;
         human.version = read + 1;
-        let event = Event::new(now, p.actor(), action, "human", id).reason(reason.to_owned()).detail(detail);
+        let event = Event::new(now, p.actor(), action, "human", id)
+            .reason(reason.to_owned())
+            .detail(detail);
         let written = if human.state == was {
-            state.store.update_human(&human, read, &event).await.map(|()| 0)
+            state
+                .store
+                .update_human(&human, read, &event)
+                .await
+                .map(|()| 0)
         } else {
-            state.store.update_human_sponsorships(&human, read, &event, now).await.map(|c| c.len())
+            state
+                .store
+                .update_human_sponsorships(&human, read, &event, now)
+                .await
+                .map(|c| c.len())
         };
         match written {
             Ok(orphaned) => {
@@ -84,7 +105,12 @@ fn profile(h: &Human) -> serde_json::Value {
     })
 }
 
-pub async fn change(state: &AppState, p: &Principal, id: HumanId, patch: HumanPatch) -> Result<Human, ApiError> {
+pub async fn change(
+    state: &AppState,
+    p: &Principal,
+    id: HumanId,
+    patch: HumanPatch,
+) -> Result<Human, ApiError> {
     let (h, _) = mutate(state, p, id, "human.changed", "", |h, now| {
         patch.clone().apply(h, now)?;
         Ok(Some(profile(h)))
@@ -101,16 +127,23 @@ pub async fn provision(
     id: HumanId,
     apply: impl Fn(&mut Human, Timestamp) -> Result<bool, ApiError>,
 ) -> Result<Human, ApiError> {
-    let (h, _) = mutate(state, p, id, "human.provisioned", "changed by the identity provider", |h, now| {
-        let before = h.state;
-        if !apply(h, now)? {
-            return Ok(None);
-        }
-        if h.state != before && !h.is_active() && id == p.human.id {
-            return Err(depart_self());
-        }
-        Ok(Some(profile(h)))
-    })
+    let (h, _) = mutate(
+        state,
+        p,
+        id,
+        "human.provisioned",
+        "changed by the identity provider",
+        |h, now| {
+            let before = h.state;
+            if !apply(h, now)? {
+                return Ok(None);
+            }
+            if h.state != before && !h.is_active() && id == p.human.id {
+                return Err(depart_self());
+            }
+            Ok(Some(profile(h)))
+        },
+    )
     .await?;
     Ok(h)
 }
@@ -136,9 +169,17 @@ pub async fn set_active(
     if !active && id == p.human.id {
         return Err(depart_self());
     }
-    let action = if active { "human.reactivated" } else { "human.departed" };
+    let action = if active {
+        "human.reactivated"
+    } else {
+        "human.departed"
+    };
     mutate(state, p, id, action, reason, |h, now| {
-        let mut changed = if active { h.reactivate(now) } else { h.depart(now) };
+        let mut changed = if active {
+            h.reactivate(now)
+        } else {
+            h.depart(now)
+        };
         if scim_deleted && h.deleted_at.is_none() {
             h.deleted_at = Some(now);
             changed = true;
@@ -165,15 +206,31 @@ pub async fn create_credential(
     let now = state.clock.now();
     let (secret, hash) = new_secret()?;
     let credential = new_credential(&human, &label, now);
-    let event = Event::new(now, p.actor(), "credential.created", "credential", credential.id)
-        .detail(json!({ "human_id": human.id, "label": credential.label }));
-    state.store.insert_credential(&credential, &hash, &event).await?;
+    let event = Event::new(
+        now,
+        p.actor(),
+        "credential.created",
+        "credential",
+        credential.id,
+    )
+    .detail(json!({ "human_id": human.id, "label": credential.label }));
+    state
+        .store
+        .insert_credential(&credential, &hash, &event)
+        .await?;
     Ok((credential, secret))
 }
 
-pub async fn credentials(state: &AppState, p: &Principal, id: HumanId) -> Result<Vec<Credential>, ApiError> {
+pub async fn credentials(
+    state: &AppState,
+    p: &Principal,
+    id: HumanId,
+) -> Result<Vec<Credential>, ApiError> {
     if p.human.id != id {
-        p.require_any(&[Role::Admin, Role::Auditor], "listing another human's credentials")?;
+        p.require_any(
+            &[Role::Admin, Role::Auditor],
+            "listing another human's credentials",
+        )?;
     }
     get(state, id).await?;
     Ok(state.store.credentials_of(id).await?)
@@ -188,14 +245,33 @@ pub async fn revoke_credential(
     if p.human.id != human {
         p.require_any(&[Role::Admin], "revoking another human's credential")?;
     }
-    let owned = state.store.credentials_of(human).await?.into_iter().any(|c| c.id == id);
+    let owned = state
+        .store
+        .credentials_of(human)
+        .await?
+        .into_iter()
+        .any(|c| c.id == id);
     if !owned {
         return Err(ApiError::not_found("credential"));
     }
-    let event = Event::new(state.clock.now(), p.actor(), "credential.revoked", "credential", id)
-        .detail(json!({ "human_id": human }));
-    if !state.store.revoke_credential(id, state.clock.now(), &event).await? {
-        return Err(ApiError::new(axum::http::StatusCode::CONFLICT, "already_revoked", "the credential is already revoked"));
+    let event = Event::new(
+        state.clock.now(),
+        p.actor(),
+        "credential.revoked",
+        "credential",
+        id,
+    )
+    .detail(json!({ "human_id": human }));
+    if !state
+        .store
+        .revoke_credential(id, state.clock.now(), &event)
+        .await?
+    {
+        return Err(ApiError::new(
+            axum::http::StatusCode::CONFLICT,
+            "already_revoked",
+            "the credential is already revoked",
+        ));
     }
     Ok(())
 }

@@ -34,36 +34,77 @@ async fn active_sponsor(state: &AppState, id: HumanId) -> Result<(), ApiError> {
 }
 
 pub async fn get(state: &AppState, id: IdentityId) -> Result<Identity, ApiError> {
-    state.store.identity(id).await?.ok_or_else(|| ApiError::not_found("identity"))
+    state
+        .store
+        .identity(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("identity"))
 }
 
 /// A new identity in `requested` (or `active`, when low-risk auto-approval is on).
-pub async fn request(state: &AppState, p: &Principal, req: IdentityRequest) -> Result<Identity, ApiError> {
+pub async fn request(
+    state: &AppState,
+    p: &Principal,
+    req: IdentityRequest,
+) -> Result<Identity, ApiError> {
     p.require_any(&[Role::Admin, Role::Sponsor], "requesting an identity")?;
     let now = state.clock.now();
-    let mut identity = req.into_identity(IdentityId::new(), p.human.id, now, &state.naming, &state.governance)?;
+    let mut identity = req.into_identity(
+        IdentityId::new(),
+        p.human.id,
+        now,
+        &state.naming,
+        &state.governance,
+    )?;
     active_sponsor(state, identity.sponsor_id).await?;
-    if state.store.identity_by_name(&identity.name).await?.is_some() {
+    if state
+        .store
+        .identity_by_name(&identity.name)
+        .await?
+        .is_some()
+    {
         return Err(Refusal::NameTaken(identity.name).into());
     }
-    identity.possible_duplicate = state.store.duplicate_exists(&identity.duplicate_key(), identity.id).await?;
-    let event = Event::new(now, p.actor(), "identity.requested", "identity", identity.id)
-        .reason(identity.purpose.clone())
-        .detail(json!({
-            "name": identity.name,
-            "kind": identity.kind,
-            "sponsor_id": identity.sponsor_id,
-            "risk": identity.risk,
-            "expires_at": identity.expires_at,
-            "possible_duplicate": identity.possible_duplicate,
-        }));
+    identity.possible_duplicate = state
+        .store
+        .duplicate_exists(&identity.duplicate_key(), identity.id)
+        .await?;
+    let event = Event::new(
+        now,
+        p.actor(),
+        "identity.requested",
+        "identity",
+        identity.id,
+    )
+    .reason(identity.purpose.clone())
+    .detail(json!({
+        "name": identity.name,
+        "kind": identity.kind,
+        "sponsor_id": identity.sponsor_id,
+        "risk": identity.risk,
+        "expires_at": identity.expires_at,
+        "possible_duplicate": identity.possible_duplicate,
+    }));
     state.store.insert_identity(&identity, &event).await?;
     if state.governance.auto_approve_low_risk && identity.risk.tier == RiskTier::Low {
         let read = identity.version;
-        decide(&mut identity, Decider::AutoApproval, Verdict::Approve, "", now, &state.governance)?;
-        let event = Event::new(now, Actor::system("auto-approval"), "identity.approved", "identity", identity.id)
-            .reason(identity.state_reason.clone())
-            .detail(json!({ "from": "requested", "to": identity.state }));
+        decide(
+            &mut identity,
+            Decider::AutoApproval,
+            Verdict::Approve,
+            "",
+            now,
+            &state.governance,
+        )?;
+        let event = Event::new(
+            now,
+            Actor::system("auto-approval"),
+            "identity.approved",
+            "identity",
+            identity.id,
+        )
+        .reason(identity.state_reason.clone())
+        .detail(json!({ "from": "requested", "to": identity.state }));
         state.store.update_identity(&identity, read, &event).await?;
     }
     Ok(identity)
@@ -71,7 +112,12 @@ pub async fn request(state: &AppState, p: &Principal, req: IdentityRequest) -> R
 
 /// Loads, changes and stores an identity, recomputing the change if another writer
 /// updated it in between. `apply` checks permissions and applies the domain rule.
-pub async fn mutate<F>(state: &AppState, actor: Actor, id: IdentityId, mut apply: F) -> Result<Identity, ApiError>
+pub async fn mutate<F>(
+    state: &AppState,
+    actor: Actor,
+    id: IdentityId,
+    mut apply: F,
+) -> Result<Identity, ApiError>
 where
     F: FnMut(&mut Identity, Timestamp) -> Result<Change, ApiError>,
 {
@@ -83,14 +129,19 @@ where
         let now = state.clock.now();
         let change = apply(&mut identity, now)?;
         if identity.duplicate_key() != key_before {
-            identity.possible_duplicate = state.store.duplicate_exists(&identity.duplicate_key(), identity.id).await?;
+            identity.possible_duplicate = state
+                .store
+                .duplicate_exists(&identity.duplicate_key(), identity.id)
+                .await?;
         }
         let event = Event::new(now, actor.clone(), change.action, "identity", id)
             .reason(change.reason)
             .detail(change.detail);
         match state.store.update_identity(&identity, read, &event).await {
             Ok(()) => return Ok(identity),
-            Err(StoreError::Conflict(Refusal::ConcurrentUpdate)) => last = Some(Refusal::ConcurrentUpdate),
+            Err(StoreError::Conflict(Refusal::ConcurrentUpdate)) => {
+                last = Some(Refusal::ConcurrentUpdate)
+            }
             Err(e) => return Err(e.into()),
         }
     }
@@ -113,7 +164,11 @@ pub async fn decide_request(
             Verdict::Approve => "identity.approved",
             Verdict::Reject => "identity.rejected",
         };
-        Ok(Change { action, reason: i.state_reason.clone(), detail: json!({ "from": from, "to": i.state }) })
+        Ok(Change {
+            action,
+            reason: i.state_reason.clone(),
+            detail: json!({ "from": from, "to": i.state }),
+        })
     })
     .await
 }
@@ -138,7 +193,11 @@ pub async fn move_state(
         } else {
             reason.to_owned()
         };
-        let cause = if t == Transition::Decommission { StateCause::Decommissioned } else { StateCause::Manual };
+        let cause = if t == Transition::Decommission {
+            StateCause::Decommissioned
+        } else {
+            StateCause::Manual
+        };
         i.transition(t, cause, &reason, now, &gov)?;
         Ok(Change {
             action: event_action(t),
@@ -175,7 +234,12 @@ fn event_action(t: Transition) -> &'static str {
     }
 }
 
-pub async fn attest(state: &AppState, p: &Principal, id: IdentityId, note: &str) -> Result<Identity, ApiError> {
+pub async fn attest(
+    state: &AppState,
+    p: &Principal,
+    id: IdentityId,
+    note: &str,
+) -> Result<Identity, ApiError> {
     let gov = state.governance.clone();
     mutate(state, p.actor(), id, |i, now| {
         p.require_admin_or_sponsor_of(i, "attesting")?;
@@ -191,7 +255,12 @@ pub async fn attest(state: &AppState, p: &Principal, id: IdentityId, note: &str)
     .await
 }
 
-pub async fn change(state: &AppState, p: &Principal, id: IdentityId, patch: IdentityPatch) -> Result<Identity, ApiError> {
+pub async fn change(
+    state: &AppState,
+    p: &Principal,
+    id: IdentityId,
+    patch: IdentityPatch,
+) -> Result<Identity, ApiError> {
     if let Some(s) = patch.sponsor_id {
         active_sponsor(state, s).await?;
     }

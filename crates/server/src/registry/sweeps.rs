@@ -33,7 +33,9 @@ pub async fn run(state: &AppState) -> Result<SweepReport, ApiError> {
         for mut identity in candidates {
             report.examined += 1;
             let read = identity.version;
-            let Some((action, reason)) = sweep(&mut identity, now, g) else { continue };
+            let Some((action, reason)) = sweep(&mut identity, now, g) else {
+                continue;
+            };
             let event = Event::new(now, Actor::system("sweep"), action.event_action(), "identity", identity.id)
                 .reason(reason)
                 .detail(json!({ "state": identity.state, "cause": identity.state_cause, "dormant": identity.dormant }));
@@ -43,12 +45,16 @@ pub async fn run(state: &AppState) -> Result<SweepReport, ApiError> {
                     match action {
                         SweepAction::Expired => report.expired += 1,
                         SweepAction::SuspendedOrphaned => report.suspended_orphaned += 1,
-                        SweepAction::SuspendedAttestationOverdue => report.suspended_attestation_overdue += 1,
+                        SweepAction::SuspendedAttestationOverdue => {
+                            report.suspended_attestation_overdue += 1
+                        }
                         SweepAction::FlaggedDormant => report.flagged_dormant += 1,
                         SweepAction::SuspendedDormant => report.suspended_dormant += 1,
                     }
                 }
-                Err(StoreError::Conflict(Refusal::ConcurrentUpdate)) => report.skipped_concurrent += 1,
+                Err(StoreError::Conflict(Refusal::ConcurrentUpdate)) => {
+                    report.skipped_concurrent += 1
+                }
                 Err(e) => return Err(e.into()),
             }
         }
@@ -66,11 +72,18 @@ pub async fn background(state: AppState, every: Duration) {
     loop {
         tick.tick().await;
         match run(&state).await {
-            Ok(r) if r != SweepReport { examined: r.examined, ..Default::default() } => {
+            Ok(r)
+                if r != SweepReport {
+                    examined: r.examined,
+                    ..Default::default()
+                } =>
+            {
                 tracing::info!(?r, "sweep changed identities");
             }
             Ok(_) => {}
-            Err(e) => tracing::error!(code = e.code, message = %e.message, "sweep failed; retrying next tick"),
+            Err(e) => {
+                tracing::error!(code = e.code, message = %e.message, "sweep failed; retrying next tick")
+            }
         }
     }
 }

@@ -1,4 +1,7 @@
-use aim_domain::human::{Credential, DepartureOutcome, Human, HumanPatch, HumanState, IssuedCredential, NewCredential, NewHuman};
+use aim_domain::human::{
+    Credential, DepartureOutcome, Human, HumanPatch, HumanState, IssuedCredential, NewCredential,
+    NewHuman,
+};
 use aim_domain::ids::{CredentialId, HumanId};
 use aim_store::HumanFilter;
 use axum::extract::{Path, State};
@@ -21,8 +24,14 @@ pub fn router() -> Router<AppState> {
         .route("/v1/humans/{id}", get(show).patch(change))
         .route("/v1/humans/{id}/deactivate", post(deactivate))
         .route("/v1/humans/{id}/reactivate", post(reactivate))
-        .route("/v1/humans/{id}/credentials", get(credentials).post(create_credential))
-        .route("/v1/humans/{id}/credentials/{credential_id}", delete(revoke_credential))
+        .route(
+            "/v1/humans/{id}/credentials",
+            get(credentials).post(create_credential),
+        )
+        .route(
+            "/v1/humans/{id}/credentials/{credential_id}",
+            delete(revoke_credential),
+        )
 }
 
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
@@ -44,23 +53,43 @@ pub struct ListQuery {
 }
 
 #[utoipa::path(get, path = "/v1/humans", tag = "humans", params(ListQuery), responses((status = 200, body = HumanPage)))]
-pub async fn list(State(s): State<AppState>, _: Principal, Query(q): Query<ListQuery>) -> Result<Json<HumanPage>, ApiError> {
+pub async fn list(
+    State(s): State<AppState>,
+    _: Principal,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<HumanPage>, ApiError> {
     let limit = paging::limit(q.limit)?;
     let after = paging::decode(q.cursor.as_deref())?.map(HumanId::from_uuid);
-    let filter = HumanFilter { user_name: q.user_name, external_id: None, state: q.state, include_deleted: true };
+    let filter = HumanFilter {
+        user_name: q.user_name,
+        external_id: None,
+        state: q.state,
+        include_deleted: true,
+    };
     let items = s.store.list_humans(&filter, after, limit + 1).await?;
     let p = paging::page(items, limit, |h| h.id.as_uuid());
-    Ok(Json(HumanPage { items: p.items, next_cursor: p.next_cursor }))
+    Ok(Json(HumanPage {
+        items: p.items,
+        next_cursor: p.next_cursor,
+    }))
 }
 
 #[utoipa::path(post, path = "/v1/humans", tag = "humans", request_body = NewHuman,
     responses((status = 201, body = Human), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
-pub async fn create(State(s): State<AppState>, p: Principal, Body(new): Body<NewHuman>) -> Result<(StatusCode, Json<Human>), ApiError> {
+pub async fn create(
+    State(s): State<AppState>,
+    p: Principal,
+    Body(new): Body<NewHuman>,
+) -> Result<(StatusCode, Json<Human>), ApiError> {
     Ok((StatusCode::CREATED, Json(reg::create(&s, &p, new).await?)))
 }
 
 #[utoipa::path(get, path = "/v1/humans/{id}", tag = "humans", responses((status = 200, body = Human), (status = 404, body = ErrorBody)))]
-pub async fn show(State(s): State<AppState>, _: Principal, PathId(id): PathId<HumanId>) -> Result<Json<Human>, ApiError> {
+pub async fn show(
+    State(s): State<AppState>,
+    _: Principal,
+    PathId(id): PathId<HumanId>,
+) -> Result<Json<Human>, ApiError> {
     Ok(Json(reg::get(&s, id).await?))
 }
 
@@ -83,7 +112,10 @@ pub async fn deactivate(
     OptionalBody(b): OptionalBody<ReasonBody>,
 ) -> Result<Json<DepartureOutcome>, ApiError> {
     let (human, n) = reg::set_active(&s, &p, id, false, &b.reason, false).await?;
-    Ok(Json(DepartureOutcome { human, identities_affected: n }))
+    Ok(Json(DepartureOutcome {
+        human,
+        identities_affected: n,
+    }))
 }
 
 #[utoipa::path(post, path = "/v1/humans/{id}/reactivate", tag = "humans", request_body = Option<ReasonBody>,
@@ -95,7 +127,10 @@ pub async fn reactivate(
     OptionalBody(b): OptionalBody<ReasonBody>,
 ) -> Result<Json<DepartureOutcome>, ApiError> {
     let (human, n) = reg::set_active(&s, &p, id, true, &b.reason, false).await?;
-    Ok(Json(DepartureOutcome { human, identities_affected: n }))
+    Ok(Json(DepartureOutcome {
+        human,
+        identities_affected: n,
+    }))
 }
 
 #[utoipa::path(post, path = "/v1/humans/{id}/credentials", tag = "humans", request_body = Option<NewCredential>,
@@ -107,7 +142,10 @@ pub async fn create_credential(
     OptionalBody(b): OptionalBody<NewCredential>,
 ) -> Result<(StatusCode, Json<IssuedCredential>), ApiError> {
     let (credential, secret) = reg::create_credential(&s, &p, id, &b.label).await?;
-    Ok((StatusCode::CREATED, Json(IssuedCredential { credential, secret })))
+    Ok((
+        StatusCode::CREATED,
+        Json(IssuedCredential { credential, secret }),
+    ))
 }
 
 #[utoipa::path(get, path = "/v1/humans/{id}/credentials", tag = "humans", responses((status = 200, body = Vec<Credential>)))]
@@ -126,7 +164,15 @@ pub async fn revoke_credential(
     p: Principal,
     Path((human, credential)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    let bad = |v: &str| ApiError::bad_request("invalid_id", format!("`{}` is not a valid id", v.chars().take(64).collect::<String>()));
+    let bad = |v: &str| {
+        ApiError::bad_request(
+            "invalid_id",
+            format!(
+                "`{}` is not a valid id",
+                v.chars().take(64).collect::<String>()
+            ),
+        )
+    };
     let human = HumanId::parse(&human).map_err(|_| bad(&human))?;
     let credential = CredentialId::parse(&credential).map_err(|_| bad(&credential))?;
     reg::revoke_credential(&s, &p, human, credential).await?;

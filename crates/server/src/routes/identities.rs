@@ -43,7 +43,10 @@ pub struct IdentityPage {
 
 impl From<Page<Identity>> for IdentityPage {
     fn from(p: Page<Identity>) -> Self {
-        Self { items: p.items, next_cursor: p.next_cursor }
+        Self {
+            items: p.items,
+            next_cursor: p.next_cursor,
+        }
     }
 }
 
@@ -76,7 +79,11 @@ pub struct ListQuery {
 
 #[utoipa::path(get, path = "/v1/identities", tag = "identities", params(ListQuery),
     responses((status = 200, body = IdentityPage), (status = 400, body = ErrorBody)))]
-pub async fn list(State(s): State<AppState>, _: Principal, Query(q): Query<ListQuery>) -> Result<Json<IdentityPage>, ApiError> {
+pub async fn list(
+    State(s): State<AppState>,
+    _: Principal,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<IdentityPage>, ApiError> {
     let limit = paging::limit(q.limit)?;
     let after = paging::decode(q.cursor.as_deref())?.map(IdentityId::from_uuid);
     let filter = IdentityFilter {
@@ -107,7 +114,11 @@ pub async fn request(
 
 #[utoipa::path(get, path = "/v1/identities/{id}", tag = "identities",
     responses((status = 200, body = Identity), (status = 404, body = ErrorBody)))]
-pub async fn show(State(s): State<AppState>, _: Principal, PathId(id): PathId<IdentityId>) -> Result<Json<Identity>, ApiError> {
+pub async fn show(
+    State(s): State<AppState>,
+    _: Principal,
+    PathId(id): PathId<IdentityId>,
+) -> Result<Json<Identity>, ApiError> {
     Ok(Json(reg::get(&s, id).await?))
 }
 
@@ -130,7 +141,9 @@ pub async fn approve(
     PathId(id): PathId<IdentityId>,
     OptionalBody(b): OptionalBody<ReasonBody>,
 ) -> Result<Json<Identity>, ApiError> {
-    Ok(Json(reg::decide_request(&s, &p, id, Verdict::Approve, &b.reason).await?))
+    Ok(Json(
+        reg::decide_request(&s, &p, id, Verdict::Approve, &b.reason).await?,
+    ))
 }
 
 #[utoipa::path(post, path = "/v1/identities/{id}/reject", tag = "identities", request_body = ReasonBody,
@@ -141,7 +154,9 @@ pub async fn reject(
     PathId(id): PathId<IdentityId>,
     OptionalBody(b): OptionalBody<ReasonBody>,
 ) -> Result<Json<Identity>, ApiError> {
-    Ok(Json(reg::decide_request(&s, &p, id, Verdict::Reject, &b.reason).await?))
+    Ok(Json(
+        reg::decide_request(&s, &p, id, Verdict::Reject, &b.reason).await?,
+    ))
 }
 
 macro_rules! transition_route {
@@ -163,7 +178,11 @@ transition_route!(suspend, Transition::Suspend, "/v1/identities/{id}/suspend");
 transition_route!(resume, Transition::Resume, "/v1/identities/{id}/resume");
 transition_route!(lock, Transition::Lock, "/v1/identities/{id}/lock");
 transition_route!(unlock, Transition::Unlock, "/v1/identities/{id}/unlock");
-transition_route!(decommission, Transition::Decommission, "/v1/identities/{id}/decommission");
+transition_route!(
+    decommission,
+    Transition::Decommission,
+    "/v1/identities/{id}/decommission"
+);
 
 #[utoipa::path(post, path = "/v1/identities/{id}/attest", tag = "identities", request_body = Option<ReasonBody>,
     responses((status = 200, body = Identity), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]

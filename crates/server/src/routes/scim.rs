@@ -32,8 +32,14 @@ const MAX_RESULTS: u32 = 1000;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/scim/v2/Users", get(list).post(create))
-        .route("/scim/v2/Users/{id}", get(show).put(replace).patch(patch).delete(remove))
-        .route("/scim/v2/ServiceProviderConfig", get(service_provider_config))
+        .route(
+            "/scim/v2/Users/{id}",
+            get(show).put(replace).patch(patch).delete(remove),
+        )
+        .route(
+            "/scim/v2/ServiceProviderConfig",
+            get(service_provider_config),
+        )
 }
 
 /// An error in SCIM's shape (`schemas`, `status` as a string, `scimType`, `detail`).
@@ -76,7 +82,8 @@ impl IntoResponse for ScimError {
             body["scimType"] = json!(t);
         }
         let mut r = scim_json(self.0.status, body);
-        r.extensions_mut().insert(crate::error::ErrorCode(self.0.code));
+        r.extensions_mut()
+            .insert(crate::error::ErrorCode(self.0.code));
         r
     }
 }
@@ -157,21 +164,33 @@ impl ScimUser {
         self.display_name.clone().or_else(|| {
             let n = self.name.as_ref()?;
             n.formatted.clone().or_else(|| {
-                let parts: Vec<&str> = [n.given_name.as_deref(), n.family_name.as_deref()].into_iter().flatten().collect();
+                let parts: Vec<&str> = [n.given_name.as_deref(), n.family_name.as_deref()]
+                    .into_iter()
+                    .flatten()
+                    .collect();
                 (!parts.is_empty()).then(|| parts.join(" "))
             })
         })
     }
 
     fn email(&self) -> Option<String> {
-        self.emails.iter().find(|e| e.primary).or(self.emails.first()).map(|e| e.value.clone())
+        self.emails
+            .iter()
+            .find(|e| e.primary)
+            .or(self.emails.first())
+            .map(|e| e.value.clone())
     }
 
     fn roles(&self) -> Result<Option<Vec<Role>>, ScimError> {
-        let Some(roles) = &self.roles else { return Ok(None) };
+        let Some(roles) = &self.roles else {
+            return Ok(None);
+        };
         roles
             .iter()
-            .map(|r| Role::parse(&r.value).map_err(|e| scim_error(StatusCode::BAD_REQUEST, "invalidValue", e.to_string())))
+            .map(|r| {
+                Role::parse(&r.value)
+                    .map_err(|e| scim_error(StatusCode::BAD_REQUEST, "invalidValue", e.to_string()))
+            })
             .collect::<Result<Vec<_>, _>>()
             .map(Some)
     }
@@ -187,22 +206,38 @@ fn parse_bool(v: &Value) -> Result<bool, ScimError> {
         Value::Bool(b) => Ok(*b),
         Value::String(s) if s.eq_ignore_ascii_case("true") => Ok(true),
         Value::String(s) if s.eq_ignore_ascii_case("false") => Ok(false),
-        _ => Err(scim_error(StatusCode::BAD_REQUEST, "invalidValue", "`active` must be true or false")),
+        _ => Err(scim_error(
+            StatusCode::BAD_REQUEST,
+            "invalidValue",
+            "`active` must be true or false",
+        )),
     }
 }
 
 fn parse_user(v: Value) -> Result<ScimUser, ScimError> {
-    serde_json::from_value(v).map_err(|e| scim_error(StatusCode::BAD_REQUEST, "invalidSyntax", format!("not a SCIM User: {e}")))
+    serde_json::from_value(v).map_err(|e| {
+        scim_error(
+            StatusCode::BAD_REQUEST,
+            "invalidSyntax",
+            format!("not a SCIM User: {e}"),
+        )
+    })
 }
 
-async fn create(State(s): State<AppState>, p: Principal, ScimBody(v): ScimBody<Value>) -> Result<Response, ScimError> {
+async fn create(
+    State(s): State<AppState>,
+    p: Principal,
+    ScimBody(v): ScimBody<Value>,
+) -> Result<Response, ScimError> {
     let u = parse_user(v)?;
     let Some(user_name) = u.user_name.clone() else {
-        return Err(scim_error(StatusCode::BAD_REQUEST, "invalidValue", "`userName` is required"));
+        return Err(scim_error(
+            StatusCode::BAD_REQUEST,
+            "invalidValue",
+            "`userName` is required",
+        ));
     };
-    if s.store.human_by_user_name(&user_name).await.map_err(ApiError::from)?.is_some() {
-        return Err(scim_error(StatusCode::CONFLICT, "user_name_taken", format!("userName `{user_name}` already exists")));
-    }
+    user_name_free(&s, &user_name, None).await?;
     let new = NewHuman {
         user_name,
         display_name: u.display_name(),
@@ -212,20 +247,47 @@ async fn create(State(s): State<AppState>, p: Principal, ScimBody(v): ScimBody<V
     };
     let mut human = reg::create(&s, &p, new).await?;
     if u.active()? == Some(false) {
-        human = reg::set_active(&s, &p, human.id, false, "provisioned inactive", false).await?.0;
+        human = reg::set_active(&s, &p, human.id, false, "provisioned inactive", false)
+            .await?
+            .0;
     }
     Ok(scim_json(StatusCode::CREATED, to_scim(&human)))
+}
+
+/// Refuses a user name another human (not `me`) already has, as SCIM `uniqueness`.
+async fn user_name_free(s: &AppState, name: &str, me: Option<HumanId>) -> Result<(), ScimError> {
+    match s
+        .store
+        .human_by_user_name(name)
+        .await
+        .map_err(ApiError::from)?
+    {
+        Some(other) if Some(other.id) != me => Err(scim_error(
+            StatusCode::CONFLICT,
+            "user_name_taken",
+            format!("userName `{name}` already exists"),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// The human, unless the IdP deleted them (then 404, as RFC 7644 §3.6 requires).
 async fn visible(s: &AppState, id: HumanId) -> Result<Human, ScimError> {
     match s.store.human(id).await.map_err(ApiError::from)? {
         Some(h) if h.deleted_at.is_none() => Ok(h),
-        _ => Err(scim_error(StatusCode::NOT_FOUND, "not_found", format!("User {id} not found"))),
+        _ => Err(scim_error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("User {id} not found"),
+        )),
     }
 }
 
-async fn show(State(s): State<AppState>, _: Principal, UserId(id): UserId) -> Result<Response, ScimError> {
+async fn show(
+    State(s): State<AppState>,
+    _: Principal,
+    UserId(id): UserId,
+) -> Result<Response, ScimError> {
     Ok(scim_json(StatusCode::OK, to_scim(&visible(&s, id).await?)))
 }
 
@@ -245,7 +307,13 @@ struct ListParams {
 /// Parses the filters IdPs use to look a user up: `userName eq "..."`, `externalId eq
 /// "..."`, `id eq "..."`. Anything else is `invalidFilter`.
 fn parse_filter(f: &str) -> Result<(String, String), ScimError> {
-    let bad = || scim_error(StatusCode::BAD_REQUEST, "invalidFilter", "supported filters: userName, externalId or id eq \"value\"");
+    let bad = || {
+        scim_error(
+            StatusCode::BAD_REQUEST,
+            "invalidFilter",
+            "supported filters: userName, externalId or id eq \"value\"",
+        )
+    };
     let f = f.trim();
     let (attr, rest) = f.split_once(char::is_whitespace).ok_or_else(bad)?;
     let rest = rest.trim_start();
@@ -263,7 +331,11 @@ fn parse_filter(f: &str) -> Result<(String, String), ScimError> {
     Ok((attr.to_owned(), value))
 }
 
-async fn list(State(s): State<AppState>, _: Principal, Query(q): Query<ListParams>) -> Result<Response, ScimError> {
+async fn list(
+    State(s): State<AppState>,
+    _: Principal,
+    Query(q): Query<ListParams>,
+) -> Result<Response, ScimError> {
     let start = q.start_index.unwrap_or(1).max(1);
     let count = q.count.unwrap_or(100).min(MAX_RESULTS);
     let mut filter = HumanFilter::default();
@@ -283,10 +355,18 @@ async fn list(State(s): State<AppState>, _: Principal, Query(q): Query<ListParam
                 Err(_) => None,
             };
             let total = u64::from(found.is_some());
-            let items = if start == 1 && count > 0 { found.into_iter().collect() } else { Vec::new() };
+            let items = if start == 1 && count > 0 {
+                found.into_iter().collect()
+            } else {
+                Vec::new()
+            };
             (items, total)
         }
-        None => s.store.list_humans_offset(&filter, start - 1, count).await.map_err(ApiError::from)?,
+        None => s
+            .store
+            .list_humans_offset(&filter, start - 1, count)
+            .await
+            .map_err(ApiError::from)?,
     };
     let body = json!({
         "schemas": [LIST_SCHEMA],
@@ -310,17 +390,20 @@ async fn replace(
     let u = parse_user(v)?;
     let roles = u.roles()?;
     let active = u.active()?;
-    let user_name = u.user_name.as_deref().map(validate::user_name).transpose().map_err(ApiError::from)?;
+    let user_name = u
+        .user_name
+        .as_deref()
+        .map(validate::user_name)
+        .transpose()
+        .map_err(ApiError::from)?;
     if let Some(n) = &user_name {
-        if let Some(other) = s.store.human_by_user_name(n).await.map_err(ApiError::from)? {
-            if other.id != id {
-                return Err(scim_error(StatusCode::CONFLICT, "user_name_taken", format!("userName `{n}` already exists")));
-            }
-        }
+        user_name_free(&s, n, Some(id)).await?;
     }
-    let display = validate::optional_text("displayName", u.display_name(), 256).map_err(ApiError::from)?;
+    let display =
+        validate::optional_text("displayName", u.display_name(), 256).map_err(ApiError::from)?;
     let email = validate::optional_text("emails", u.email(), 320).map_err(ApiError::from)?;
-    let external = validate::optional_text("externalId", u.external_id.clone(), 256).map_err(ApiError::from)?;
+    let external = validate::optional_text("externalId", u.external_id.clone(), 256)
+        .map_err(ApiError::from)?;
     let human = reg::provision(&s, &p, id, |h, now| {
         if let Some(n) = &user_name {
             h.user_name = n.clone();
@@ -376,36 +459,68 @@ fn edits_for(path: &str, value: Option<&Value>, remove: bool) -> Result<Vec<Edit
         match v {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(s)) => Ok(Some(s.clone())),
-            Some(_) => Err(scim_error(StatusCode::BAD_REQUEST, "invalidValue", format!("`{path}` must be a string"))),
+            Some(_) => Err(scim_error(
+                StatusCode::BAD_REQUEST,
+                "invalidValue",
+                format!("`{path}` must be a string"),
+            )),
         }
     };
     let value = if remove { None } else { value };
     let edit = match path.to_ascii_lowercase().as_str() {
-        "active" => Edit::Active(parse_bool(value.ok_or_else(|| scim_error(StatusCode::BAD_REQUEST, "invalidValue", "`active` needs a value"))?)?),
-        "username" => Edit::UserName(
-            text(value)?.ok_or_else(|| scim_error(StatusCode::BAD_REQUEST, "invalidValue", "`userName` cannot be removed"))?,
-        ),
+        "active" => Edit::Active(parse_bool(value.ok_or_else(|| {
+            scim_error(
+                StatusCode::BAD_REQUEST,
+                "invalidValue",
+                "`active` needs a value",
+            )
+        })?)?),
+        "username" => Edit::UserName(text(value)?.ok_or_else(|| {
+            scim_error(
+                StatusCode::BAD_REQUEST,
+                "invalidValue",
+                "`userName` cannot be removed",
+            )
+        })?),
         "displayname" | "name.formatted" => Edit::DisplayName(text(value)?),
         "externalid" => Edit::ExternalId(text(value)?),
         "emails" | "emails[type eq \"work\"].value" | "emails[primary eq true].value" => {
             let email = match value {
-                Some(Value::Array(list)) => list.iter().find_map(|e| e.get("value").and_then(Value::as_str)).map(str::to_owned),
+                Some(Value::Array(list)) => list
+                    .iter()
+                    .find_map(|e| e.get("value").and_then(Value::as_str))
+                    .map(str::to_owned),
                 other => text(other)?,
             };
             Edit::Email(email)
         }
         // Attributes aim does not keep: accepted and ignored, as for POST.
-        p if p.starts_with("name.") || p.starts_with("urn:") || p == "title" || p == "locale" || p == "preferredlanguage" => {
+        p if p.starts_with("name.")
+            || p.starts_with("urn:")
+            || p == "title"
+            || p == "locale"
+            || p == "preferredlanguage" =>
+        {
             return Ok(Vec::new());
         }
-        _ => return Err(scim_error(StatusCode::BAD_REQUEST, "invalidPath", format!("unsupported path `{path}`"))),
+        _ => {
+            return Err(scim_error(
+                StatusCode::BAD_REQUEST,
+                "invalidPath",
+                format!("unsupported path `{path}`"),
+            ));
+        }
     };
     Ok(vec![edit])
 }
 
 fn parse_patch(req: PatchRequest) -> Result<Vec<Edit>, ScimError> {
     if !req.schemas.is_empty() && !req.schemas.iter().any(|s| s == PATCH_SCHEMA) {
-        return Err(scim_error(StatusCode::BAD_REQUEST, "invalidSyntax", format!("expected schema {PATCH_SCHEMA}")));
+        return Err(scim_error(
+            StatusCode::BAD_REQUEST,
+            "invalidSyntax",
+            format!("expected schema {PATCH_SCHEMA}"),
+        ));
     }
     let mut edits = Vec::new();
     for op in req.operations {
@@ -413,7 +528,13 @@ fn parse_patch(req: PatchRequest) -> Result<Vec<Edit>, ScimError> {
         let remove = match kind.as_str() {
             "add" | "replace" => false,
             "remove" => true,
-            _ => return Err(scim_error(StatusCode::BAD_REQUEST, "invalidSyntax", format!("unknown op `{}`", op.op))),
+            _ => {
+                return Err(scim_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalidSyntax",
+                    format!("unknown op `{}`", op.op),
+                ));
+            }
         };
         match (&op.path, &op.value) {
             (Some(path), value) => edits.extend(edits_for(path, value.as_ref(), remove)?),
@@ -422,7 +543,13 @@ fn parse_patch(req: PatchRequest) -> Result<Vec<Edit>, ScimError> {
                     edits.extend(edits_for(k, Some(v), false)?);
                 }
             }
-            _ => return Err(scim_error(StatusCode::BAD_REQUEST, "noTarget", "an operation needs a path or an object value")),
+            _ => {
+                return Err(scim_error(
+                    StatusCode::BAD_REQUEST,
+                    "noTarget",
+                    "an operation needs a path or an object value",
+                ));
+            }
         }
     }
     Ok(edits)
@@ -441,11 +568,7 @@ async fn patch(
         match e {
             Edit::UserName(n) => {
                 let n = validate::user_name(n).map_err(ApiError::from)?;
-                if let Some(other) = s.store.human_by_user_name(&n).await.map_err(ApiError::from)? {
-                    if other.id != id {
-                        return Err(scim_error(StatusCode::CONFLICT, "user_name_taken", format!("userName `{n}` already exists")));
-                    }
-                }
+                user_name_free(&s, &n, Some(id)).await?;
             }
             Edit::DisplayName(v) | Edit::ExternalId(v) | Edit::Email(v) => {
                 validate::optional_text("value", v.clone(), 320).map_err(ApiError::from)?;
@@ -477,7 +600,11 @@ async fn patch(
 
 /// DELETE: the human departs (their identities are orphaned) and disappears from SCIM; the
 /// record stays for the audit trail.
-async fn remove(State(s): State<AppState>, p: Principal, UserId(id): UserId) -> Result<StatusCode, ScimError> {
+async fn remove(
+    State(s): State<AppState>,
+    p: Principal,
+    UserId(id): UserId,
+) -> Result<StatusCode, ScimError> {
     visible(&s, id).await?;
     reg::set_active(&s, &p, id, false, "deleted by the identity provider", true).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -523,10 +650,17 @@ struct UserId(HumanId);
 impl<S: Send + Sync> FromRequestParts<S> for UserId {
     type Rejection = ScimError;
 
-    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
         match PathId::<HumanId>::from_request_parts(parts, state).await {
             Ok(PathId(id)) => Ok(UserId(id)),
-            Err(_) => Err(scim_error(StatusCode::NOT_FOUND, "not_found", "User not found")),
+            Err(_) => Err(scim_error(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                "User not found",
+            )),
         }
     }
 }

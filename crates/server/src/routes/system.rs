@@ -17,11 +17,15 @@ use crate::state::AppState;
 
 /// Routes that need no credential.
 pub fn public() -> Router<AppState> {
-    Router::new().route("/healthz", get(healthz)).route("/readyz", get(readyz))
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
 }
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/v1/sweeps/run", post(run_sweep)).route("/v1/events", get(events))
+    Router::new()
+        .route("/v1/sweeps/run", post(run_sweep))
+        .route("/v1/events", get(events))
 }
 
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
@@ -31,7 +35,9 @@ pub struct Health {
 
 #[utoipa::path(get, path = "/healthz", tag = "system", responses((status = 200, body = Health)))]
 pub async fn healthz() -> Json<Health> {
-    Json(Health { status: "ok".into() })
+    Json(Health {
+        status: "ok".into(),
+    })
 }
 
 /// Ready when the store answers.
@@ -39,12 +45,17 @@ pub async fn healthz() -> Json<Health> {
     responses((status = 200, body = Health), (status = 503, body = ErrorBody)))]
 pub async fn readyz(State(s): State<AppState>) -> Result<Json<Health>, ApiError> {
     s.store.ping().await?;
-    Ok(Json(Health { status: "ready".into() }))
+    Ok(Json(Health {
+        status: "ready".into(),
+    }))
 }
 
 /// Runs the governance sweep now (it also runs every minute by default).
 #[utoipa::path(post, path = "/v1/sweeps/run", tag = "system", responses((status = 200, body = SweepReport)))]
-pub async fn run_sweep(State(s): State<AppState>, p: Principal) -> Result<Json<SweepReport>, ApiError> {
+pub async fn run_sweep(
+    State(s): State<AppState>,
+    p: Principal,
+) -> Result<Json<SweepReport>, ApiError> {
     p.require_any(&[Role::Admin], "running a sweep")?;
     let report = sweeps::run(&s).await?;
     tracing::info!(by = %p.human.user_name, ?report, "sweep run on demand");
@@ -68,21 +79,27 @@ pub struct EventPage {
 
 /// The event log, oldest first. Admins and auditors only.
 #[utoipa::path(get, path = "/v1/events", tag = "system", params(EventQuery), responses((status = 200, body = EventPage)))]
-pub async fn events(State(s): State<AppState>, p: Principal, Query(q): Query<EventQuery>) -> Result<Json<EventPage>, ApiError> {
+pub async fn events(
+    State(s): State<AppState>,
+    p: Principal,
+    Query(q): Query<EventQuery>,
+) -> Result<Json<EventPage>, ApiError> {
     p.require_any(&[Role::Admin, Role::Auditor], "reading events")?;
     let limit = paging::limit(q.limit)?;
     let after = match q.cursor.as_deref() {
         None => 0,
-        Some(c) => c
-            .parse::<i64>()
-            .ok()
-            .filter(|n| *n >= 0)
-            .ok_or_else(|| ApiError::bad_request("invalid_cursor", "the cursor is not one this server issued"))?,
+        Some(c) => c.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
+            ApiError::bad_request("invalid_cursor", "the cursor is not one this server issued")
+        })?,
     };
     let mut items = s.store.events(after, limit + 1).await?;
     let more = items.len() > limit as usize;
     items.truncate(limit as usize);
-    let next_cursor = if more { items.last().map(|e| e.seq.to_string()) } else { None };
+    let next_cursor = if more {
+        items.last().map(|e| e.seq.to_string())
+    } else {
+        None
+    };
     Ok(Json(EventPage { items, next_cursor }))
 }
 

@@ -19,18 +19,59 @@ mod cases {
 
     pub async fn no_or_bad_credential_is_401_and_audited(s: &TestServer) {
         let before = event_count(s).await;
-        assert_eq!(code(s.client(None).identities(&vec![]).await), "unauthenticated");
-        assert_eq!(code(s.client(Some("aim_not-a-real-one")).identities(&vec![]).await), "unauthenticated");
-        assert_eq!(code(s.client(Some("Basic abc")).identities(&vec![]).await), "unauthenticated");
+        assert_eq!(
+            code(s.client(None).identities(&vec![]).await),
+            "unauthenticated"
+        );
+        assert_eq!(
+            code(
+                s.client(Some("aim_not-a-real-one"))
+                    .identities(&vec![])
+                    .await
+            ),
+            "unauthenticated"
+        );
+        assert_eq!(
+            code(s.client(Some("Basic abc")).identities(&vec![]).await),
+            "unauthenticated"
+        );
         let events = s.db.store.events(0, 1000).await.unwrap();
-        let refused: Vec<_> = events[before..].iter().filter(|e| e.action == "request.refused").collect();
+        let refused: Vec<_> = events[before..]
+            .iter()
+            .filter(|e| e.action == "request.refused")
+            .collect();
         assert_eq!(refused.len(), 3);
-        assert!(refused.iter().all(|e| e.reason == "unauthenticated" && e.actor.kind.as_str() == "anonymous"));
+        assert!(
+            refused
+                .iter()
+                .all(|e| e.reason == "unauthenticated" && e.actor.kind.as_str() == "anonymous")
+        );
         // Health and the API description need no credential.
         let http = reqwest::Client::new();
-        assert_eq!(http.get(format!("{}/healthz", s.base)).send().await.unwrap().status(), 200);
-        assert_eq!(http.get(format!("{}/readyz", s.base)).send().await.unwrap().status(), 200);
-        let doc: serde_json::Value = http.get(format!("{}/v1/openapi.json", s.base)).send().await.unwrap().json().await.unwrap();
+        assert_eq!(
+            http.get(format!("{}/healthz", s.base))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            200
+        );
+        assert_eq!(
+            http.get(format!("{}/readyz", s.base))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            200
+        );
+        let doc: serde_json::Value = http
+            .get(format!("{}/v1/openapi.json", s.base))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         assert!(doc["paths"]["/v1/identities"]["post"].is_object(), "{doc}");
         assert!(doc["components"]["schemas"]["Identity"].is_object());
     }
@@ -42,12 +83,28 @@ mod cases {
         assert_eq!(auditor.identity(i.id).await.unwrap().id, i.id);
         assert!(!auditor.events(&vec![]).await.unwrap().items.is_empty());
         let before = event_count(s).await;
-        assert_eq!(code(auditor.identity_action(i.id, "suspend", "").await), "forbidden");
-        assert_eq!(code(auditor.request_identity(&request(s, "agt-by-auditor", c.sponsor.id)).await), "forbidden");
+        assert_eq!(
+            code(auditor.identity_action(i.id, "suspend", "").await),
+            "forbidden"
+        );
+        assert_eq!(
+            code(
+                auditor
+                    .request_identity(&request(s, "agt-by-auditor", c.sponsor.id))
+                    .await
+            ),
+            "forbidden"
+        );
         assert_eq!(code(auditor.run_sweep().await), "forbidden");
-        assert_eq!(s.admin.identity(i.id).await.unwrap().state, LifecycleState::Active);
+        assert_eq!(
+            s.admin.identity(i.id).await.unwrap().state,
+            LifecycleState::Active
+        );
         let events = s.db.store.events(0, 1000).await.unwrap();
-        let refused: Vec<_> = events[before..].iter().filter(|e| e.action == "request.refused").collect();
+        let refused: Vec<_> = events[before..]
+            .iter()
+            .filter(|e| e.action == "request.refused")
+            .collect();
         assert_eq!(refused.len(), 3, "each refused write is on the record");
         assert!(refused.iter().all(|e| e.reason == "forbidden"));
     }
@@ -57,17 +114,47 @@ mod cases {
         let mine = active_identity(s, &c, "agt-mine").await;
         let (other, other_client) = s.human("oscar", &[Role::Sponsor]).await;
         for action in ["suspend", "attest", "lock", "decommission"] {
-            assert_eq!(code(other_client.identity_action(mine.id, action, "").await), "forbidden", "{action}");
+            assert_eq!(
+                code(other_client.identity_action(mine.id, action, "").await),
+                "forbidden",
+                "{action}"
+            );
         }
-        let patch = aim_domain::identity::IdentityPatch { purpose: Some("hijacked".into()), ..Default::default() };
-        assert_eq!(code(other_client.change_identity(mine.id, &patch).await), "forbidden");
-        let x = c.sponsor_client.identity_action(mine.id, "suspend", "").await.unwrap();
+        let patch = aim_domain::identity::IdentityPatch {
+            purpose: Some("hijacked".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            code(other_client.change_identity(mine.id, &patch).await),
+            "forbidden"
+        );
+        let x = c
+            .sponsor_client
+            .identity_action(mine.id, "suspend", "")
+            .await
+            .unwrap();
         assert_eq!(x.state, LifecycleState::Suspended);
         // Handing an identity over to another sponsor moves the rights with it.
-        let handover = aim_domain::identity::IdentityPatch { sponsor_id: Some(other.id), ..Default::default() };
-        c.sponsor_client.change_identity(mine.id, &handover).await.unwrap();
-        assert_eq!(code(c.sponsor_client.identity_action(mine.id, "resume", "").await), "forbidden");
-        other_client.identity_action(mine.id, "resume", "").await.unwrap();
+        let handover = aim_domain::identity::IdentityPatch {
+            sponsor_id: Some(other.id),
+            ..Default::default()
+        };
+        c.sponsor_client
+            .change_identity(mine.id, &handover)
+            .await
+            .unwrap();
+        assert_eq!(
+            code(
+                c.sponsor_client
+                    .identity_action(mine.id, "resume", "")
+                    .await
+            ),
+            "forbidden"
+        );
+        other_client
+            .identity_action(mine.id, "resume", "")
+            .await
+            .unwrap();
     }
 
     pub async fn departed_humans_and_revoked_credentials_stop_working(s: &TestServer) {
@@ -80,7 +167,10 @@ mod cases {
         let creds = s.admin.credentials(h.id).await.unwrap();
         s.admin.revoke_credential(h.id, creds[0].id).await.unwrap();
         assert_eq!(code(client.identities(&vec![]).await), "unauthenticated");
-        assert_eq!(code(s.admin.revoke_credential(h.id, creds[0].id).await), "already_revoked");
+        assert_eq!(
+            code(s.admin.revoke_credential(h.id, creds[0].id).await),
+            "already_revoked"
+        );
         let secret = s.admin.create_credential(h.id, "new").await.unwrap().secret;
         assert!(secret.starts_with("aim_"));
         s.client(Some(&secret)).identities(&vec![]).await.unwrap();
@@ -96,16 +186,38 @@ mod cases {
             roles: vec![Role::Admin],
         };
         assert_eq!(code(client.create_human(&new).await), "forbidden");
-        let patch = aim_domain::human::HumanPatch { roles: Some(vec![Role::Admin]), ..Default::default() };
+        let patch = aim_domain::human::HumanPatch {
+            roles: Some(vec![Role::Admin]),
+            ..Default::default()
+        };
         assert_eq!(code(client.change_human(h.id, &patch).await), "forbidden");
-        assert_eq!(code(client.create_credential(h.id, "more").await), "forbidden");
-        assert_eq!(s.admin.human(h.id).await.unwrap().roles, vec![Role::Approver]);
+        assert_eq!(
+            code(client.create_credential(h.id, "more").await),
+            "forbidden"
+        );
+        assert_eq!(
+            s.admin.human(h.id).await.unwrap().roles,
+            vec![Role::Approver]
+        );
         // An admin cannot lock themselves out by departing.
         let me = s.admin.find_human("admin").await.unwrap();
-        assert_eq!(code(s.admin.set_human_active(me.id, false, "").await), "cannot_depart_self");
+        assert_eq!(
+            code(s.admin.set_human_active(me.id, false, "").await),
+            "cannot_depart_self"
+        );
         let changed = s.admin.change_human(h.id, &patch).await.unwrap();
         assert_eq!(changed.roles, vec![Role::Admin]);
-        assert_eq!(code(s.admin.create_human(&aim_domain::human::NewHuman { user_name: "PAUL".into(), ..new }).await), "user_name_taken");
+        assert_eq!(
+            code(
+                s.admin
+                    .create_human(&aim_domain::human::NewHuman {
+                        user_name: "PAUL".into(),
+                        ..new
+                    })
+                    .await
+            ),
+            "user_name_taken"
+        );
     }
 
     pub async fn bootstrap_credential_file_is_private(s: &TestServer) {
@@ -117,6 +229,10 @@ mod cases {
         assert_eq!(secret.trim(), s.admin_token);
         // Only the hash is stored: the secret appears in no stored event.
         let events = s.db.store.events(0, 1000).await.unwrap();
-        assert!(events.iter().all(|e| !serde_json::to_string(e).unwrap().contains(&s.admin_token)));
+        assert!(
+            events
+                .iter()
+                .all(|e| !serde_json::to_string(e).unwrap().contains(&s.admin_token))
+        );
     }
 }

@@ -63,20 +63,35 @@ pub struct Cast {
 pub async fn cast(server: &TestServer) -> Cast {
     let (sponsor, sponsor_client) = server.human("sam", &[Role::Sponsor]).await;
     let (approver, approver_client) = server.human("ava", &[Role::Approver]).await;
-    Cast { sponsor, sponsor_client, approver, approver_client }
+    Cast {
+        sponsor,
+        sponsor_client,
+        approver,
+        approver_client,
+    }
 }
 
 /// Requests `name` as the sponsor and has the approver approve it.
 pub async fn active_identity(server: &TestServer, c: &Cast, name: &str) -> Identity {
-    let i = c.sponsor_client.request_identity(&request(server, name, c.sponsor.id)).await.unwrap();
-    c.approver_client.identity_action(i.id, "approve", "ok").await.unwrap()
+    let i = c
+        .sponsor_client
+        .request_identity(&request(server, name, c.sponsor.id))
+        .await
+        .unwrap();
+    c.approver_client
+        .identity_action(i.id, "approve", "ok")
+        .await
+        .unwrap()
 }
 
 /// The error code of a failed call; panics if it succeeded.
 pub fn code<T: std::fmt::Debug>(r: Result<T, ClientError>) -> String {
     match r {
         Ok(v) => panic!("expected an error, got {v:?}"),
-        Err(e) => e.code().map(str::to_owned).unwrap_or_else(|| panic!("no code: {e}")),
+        Err(e) => e
+            .code()
+            .map(str::to_owned)
+            .unwrap_or_else(|| panic!("no code: {e}")),
     }
 }
 

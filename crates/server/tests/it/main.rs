@@ -1,6 +1,8 @@
 //! API tests: a real server on 127.0.0.1:0 with a fake clock, on SQLite and (when
 //! `AIM_TEST_DATABASE_URL` is set) PostgreSQL, driven over HTTP.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod auth;
 mod bad_input;
 mod fixtures;

@@ -15,16 +15,31 @@ api_tests!(
     errors_use_scim_shape,
 );
 
-async fn scim(s: &aim_testkit::TestServer, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+async fn scim(
+    s: &aim_testkit::TestServer,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
     let http = reqwest::Client::new();
-    let mut req = http.request(method.parse().unwrap(), format!("{}/scim/v2{path}", s.base)).bearer_auth(&s.admin_token);
+    let mut req = http
+        .request(method.parse().unwrap(), format!("{}/scim/v2{path}", s.base))
+        .bearer_auth(&s.admin_token);
     if let Some(b) = body {
-        req = req.header("content-type", "application/scim+json").body(serde_json::to_vec(&b).unwrap());
+        req = req
+            .header("content-type", "application/scim+json")
+            .body(serde_json::to_vec(&b).unwrap());
     }
     let resp = req.send().await.unwrap();
     let status = resp.status().as_u16();
     if status != 204 {
-        let ct = resp.headers().get("content-type").unwrap().to_str().unwrap().to_owned();
+        let ct = resp
+            .headers()
+            .get("content-type")
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_owned();
         assert_eq!(ct, "application/scim+json", "{method} {path}");
     }
     (status, resp.json().await.unwrap_or(Value::Null))
@@ -60,23 +75,54 @@ mod cases {
         assert_eq!(u["emails"][0]["value"], "nina@example.com");
         assert_eq!(u["roles"][0]["value"], "sponsor");
         assert_eq!(u["meta"]["resourceType"], "User");
-        assert!(u.to_string().find("ignored-by-aim").is_none(), "passwords are never kept");
+        assert!(
+            u.to_string().find("ignored-by-aim").is_none(),
+            "passwords are never kept"
+        );
         let id = u["id"].as_str().unwrap().to_owned();
         let (status, got) = scim(s, "GET", &format!("/Users/{id}"), None).await;
         assert_eq!((status, &got["id"]), (200, &json!(id)));
         // The lookup an IdP makes before creating: case-insensitive userName.
-        let (status, list) = scim(s, "GET", "/Users?filter=userName%20eq%20%22NINA%40example.com%22", None).await;
+        let (status, list) = scim(
+            s,
+            "GET",
+            "/Users?filter=userName%20eq%20%22NINA%40example.com%22",
+            None,
+        )
+        .await;
         assert_eq!(status, 200);
-        assert_eq!(list["schemas"][0], "urn:ietf:params:scim:api:messages:2.0:ListResponse");
+        assert_eq!(
+            list["schemas"][0],
+            "urn:ietf:params:scim:api:messages:2.0:ListResponse"
+        );
         assert_eq!(list["totalResults"], 1);
         assert_eq!(list["Resources"][0]["id"], json!(id));
         let (_, none) = scim(s, "GET", "/Users?filter=userName%20eq%20%22nobody%22", None).await;
-        assert_eq!((none["totalResults"].as_u64(), none["Resources"].as_array().map(Vec::len)), (Some(0), Some(0)));
-        let (_, by_ext) = scim(s, "GET", "/Users?filter=externalId%20eq%20%2200u1abcd%22", None).await;
+        assert_eq!(
+            (
+                none["totalResults"].as_u64(),
+                none["Resources"].as_array().map(Vec::len)
+            ),
+            (Some(0), Some(0))
+        );
+        let (_, by_ext) = scim(
+            s,
+            "GET",
+            "/Users?filter=externalId%20eq%20%2200u1abcd%22",
+            None,
+        )
+        .await;
         assert_eq!(by_ext["totalResults"], 1);
         // Index-based paging over everyone (the bootstrap admin and nina).
         let (_, page) = scim(s, "GET", "/Users?startIndex=2&count=1", None).await;
-        assert_eq!((page["totalResults"].as_u64(), page["startIndex"].as_u64(), page["itemsPerPage"].as_u64()), (Some(2), Some(2), Some(1)));
+        assert_eq!(
+            (
+                page["totalResults"].as_u64(),
+                page["startIndex"].as_u64(),
+                page["itemsPerPage"].as_u64()
+            ),
+            (Some(2), Some(2), Some(1))
+        );
         // The human is visible in aim's own API with the role the IdP gave.
         let h = s.admin.find_human("nina@example.com").await.unwrap();
         assert_eq!(h.roles, vec![Role::Sponsor]);
@@ -93,9 +139,15 @@ mod cases {
         });
         let (status, u) = scim(s, "PATCH", &format!("/Users/{id}"), Some(okta)).await;
         assert_eq!((status, &u["active"]), (200, &json!(false)), "{u}");
-        assert_eq!(s.admin.human(c.sponsor.id).await.unwrap().state, HumanState::Departed);
+        assert_eq!(
+            s.admin.human(c.sponsor.id).await.unwrap().state,
+            HumanState::Departed
+        );
         let i = s.admin.identity(sponsored.id).await.unwrap();
-        assert!(i.orphaned_since.is_some(), "departure orphans the sponsor's identities");
+        assert!(
+            i.orphaned_since.is_some(),
+            "departure orphans the sponsor's identities"
+        );
         // Entra ID: a path, capitalised op, and the value as a string.
         let entra = json!({
             "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
@@ -108,9 +160,19 @@ mod cases {
         });
         let (status, u) = scim(s, "PATCH", &format!("/Users/{id}"), Some(entra)).await;
         assert_eq!(status, 200, "{u}");
-        assert_eq!((&u["active"], &u["displayName"]), (&json!(true), &json!("Sam Sponsor")));
+        assert_eq!(
+            (&u["active"], &u["displayName"]),
+            (&json!(true), &json!("Sam Sponsor"))
+        );
         assert_eq!(u["emails"][0]["value"], "sam@corp.example");
-        assert!(s.admin.identity(sponsored.id).await.unwrap().orphaned_since.is_none());
+        assert!(
+            s.admin
+                .identity(sponsored.id)
+                .await
+                .unwrap()
+                .orphaned_since
+                .is_none()
+        );
     }
 
     pub async fn put_replaces_profile(s: &TestServer) {
@@ -121,7 +183,10 @@ mod cases {
         full["active"] = json!(false);
         let (status, u) = scim(s, "PUT", &format!("/Users/{id}"), Some(full)).await;
         assert_eq!(status, 200, "{u}");
-        assert_eq!((&u["displayName"], &u["active"]), (&json!("Pat Renamed"), &json!(false)));
+        assert_eq!(
+            (&u["displayName"], &u["active"]),
+            (&json!("Pat Renamed"), &json!(false))
+        );
     }
 
     pub async fn delete_departs_and_hides(s: &TestServer) {
@@ -133,16 +198,26 @@ mod cases {
         let (status, e) = scim(s, "GET", &format!("/Users/{id}"), None).await;
         assert_eq!(status, 404, "{e}");
         // aim keeps the record, departed, and the identity is orphaned.
-        assert_eq!(s.admin.human(c.sponsor.id).await.unwrap().state, HumanState::Departed);
+        assert_eq!(
+            s.admin.human(c.sponsor.id).await.unwrap().state,
+            HumanState::Departed
+        );
         let i = s.admin.identity(i.id).await.unwrap();
         assert!(i.orphaned_since.is_some());
-        assert_eq!(i.state, LifecycleState::Active, "suspended only after the grace period");
+        assert_eq!(
+            i.state,
+            LifecycleState::Active,
+            "suspended only after the grace period"
+        );
     }
 
     pub async fn errors_use_scim_shape(s: &TestServer) {
         let check = |(status, body): (u16, Value), want_status: u16, want_type: Option<&str>| {
             assert_eq!(status, want_status, "{body}");
-            assert_eq!(body["schemas"][0], "urn:ietf:params:scim:api:messages:2.0:Error", "{body}");
+            assert_eq!(
+                body["schemas"][0], "urn:ietf:params:scim:api:messages:2.0:Error",
+                "{body}"
+            );
             assert_eq!(body["status"], json!(want_status.to_string()));
             assert!(body["detail"].as_str().is_some_and(|d| !d.is_empty()));
             match want_type {
@@ -151,22 +226,73 @@ mod cases {
             }
         };
         scim(s, "POST", "/Users", Some(okta_user("dupe@example.com"))).await;
-        check(scim(s, "POST", "/Users", Some(okta_user("DUPE@example.com"))).await, 409, Some("uniqueness"));
-        check(scim(s, "POST", "/Users", Some(json!({ "displayName": "no user name" }))).await, 400, Some("invalidValue"));
-        check(scim(s, "GET", "/Users?filter=displayName%20co%20%22x%22", None).await, 400, Some("invalidFilter"));
-        check(scim(s, "GET", &format!("/Users/{}", aim_domain::ids::HumanId::new()), None).await, 404, None);
+        check(
+            scim(s, "POST", "/Users", Some(okta_user("DUPE@example.com"))).await,
+            409,
+            Some("uniqueness"),
+        );
+        check(
+            scim(
+                s,
+                "POST",
+                "/Users",
+                Some(json!({ "displayName": "no user name" })),
+            )
+            .await,
+            400,
+            Some("invalidValue"),
+        );
+        check(
+            scim(s, "GET", "/Users?filter=displayName%20co%20%22x%22", None).await,
+            400,
+            Some("invalidFilter"),
+        );
+        check(
+            scim(
+                s,
+                "GET",
+                &format!("/Users/{}", aim_domain::ids::HumanId::new()),
+                None,
+            )
+            .await,
+            404,
+            None,
+        );
         check(scim(s, "GET", "/Users/not-an-id", None).await, 404, None);
-        let (_, u) = scim(s, "GET", "/Users?filter=userName%20eq%20%22dupe%40example.com%22", None).await;
+        let (_, u) = scim(
+            s,
+            "GET",
+            "/Users?filter=userName%20eq%20%22dupe%40example.com%22",
+            None,
+        )
+        .await;
         let id = u["Resources"][0]["id"].as_str().unwrap().to_owned();
-        let bad_path = json!({ "Operations": [{ "op": "replace", "path": "password", "value": "x" }] });
-        check(scim(s, "PATCH", &format!("/Users/{id}"), Some(bad_path)).await, 400, Some("invalidPath"));
-        let bad_active = json!({ "Operations": [{ "op": "replace", "path": "active", "value": "maybe" }] });
-        check(scim(s, "PATCH", &format!("/Users/{id}"), Some(bad_active)).await, 400, Some("invalidValue"));
+        let bad_path =
+            json!({ "Operations": [{ "op": "replace", "path": "password", "value": "x" }] });
+        check(
+            scim(s, "PATCH", &format!("/Users/{id}"), Some(bad_path)).await,
+            400,
+            Some("invalidPath"),
+        );
+        let bad_active =
+            json!({ "Operations": [{ "op": "replace", "path": "active", "value": "maybe" }] });
+        check(
+            scim(s, "PATCH", &format!("/Users/{id}"), Some(bad_active)).await,
+            400,
+            Some("invalidValue"),
+        );
         let bad_role = json!({ "userName": "r@example.com", "roles": [{ "value": "root" }] });
-        check(scim(s, "POST", "/Users", Some(bad_role)).await, 400, Some("invalidValue"));
+        check(
+            scim(s, "POST", "/Users", Some(bad_role)).await,
+            400,
+            Some("invalidValue"),
+        );
         // Malformed and deeply nested JSON.
         let http = reqwest::Client::new();
-        for body in ["{\"userName\":".to_owned(), format!("{}{}", "[".repeat(10_000), "]".repeat(10_000))] {
+        for body in [
+            "{\"userName\":".to_owned(),
+            format!("{}{}", "[".repeat(10_000), "]".repeat(10_000)),
+        ] {
             let resp = http
                 .post(format!("{}/scim/v2/Users", s.base))
                 .bearer_auth(&s.admin_token)
@@ -176,10 +302,18 @@ mod cases {
                 .await
                 .unwrap();
             let status = resp.status().as_u16();
-            check((status, resp.json().await.unwrap()), 400, Some("invalidSyntax"));
+            check(
+                (status, resp.json().await.unwrap()),
+                400,
+                Some("invalidSyntax"),
+            );
         }
         // No credential: SCIM's shape too.
-        let resp = http.get(format!("{}/scim/v2/Users", s.base)).send().await.unwrap();
+        let resp = http
+            .get(format!("{}/scim/v2/Users", s.base))
+            .send()
+            .await
+            .unwrap();
         let status = resp.status().as_u16();
         check((status, resp.json().await.unwrap()), 401, None);
     }

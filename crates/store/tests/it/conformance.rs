@@ -53,13 +53,18 @@ mod cases {
 
     pub async fn humans_round_trip_and_unique_user_names(s: &DynStore) {
         let alice = human("alice@example.com");
-        s.insert_human(&alice, &event("human.created", alice.id)).await.unwrap();
+        s.insert_human(&alice, &event("human.created", alice.id))
+            .await
+            .unwrap();
         assert_eq!(s.human(alice.id).await.unwrap().as_ref(), Some(&alice));
         let by_name = s.human_by_user_name("ALICE@example.COM").await.unwrap();
         assert_eq!(by_name.map(|h| h.id), Some(alice.id));
         let mut again = human("Alice@Example.com");
         again.id = aim_domain::ids::HumanId::new();
-        let e = s.insert_human(&again, &event("human.created", again.id)).await.unwrap_err();
+        let e = s
+            .insert_human(&again, &event("human.created", again.id))
+            .await
+            .unwrap_err();
         assert!(matches!(conflict(e), Refusal::UserNameTaken(_)));
         assert!(s.human(again.id).await.unwrap().is_none());
     }
@@ -68,60 +73,130 @@ mod cases {
         let mut ids = Vec::new();
         for i in 0..5 {
             let h = human(&format!("user{i}"));
-            s.insert_human(&h, &event("human.created", h.id)).await.unwrap();
+            s.insert_human(&h, &event("human.created", h.id))
+                .await
+                .unwrap();
             ids.push(h.id);
         }
-        let page1 = s.list_humans(&HumanFilter::default(), None, 2).await.unwrap();
-        let page2 = s.list_humans(&HumanFilter::default(), Some(page1[1].id), 10).await.unwrap();
+        let page1 = s
+            .list_humans(&HumanFilter::default(), None, 2)
+            .await
+            .unwrap();
+        let page2 = s
+            .list_humans(&HumanFilter::default(), Some(page1[1].id), 10)
+            .await
+            .unwrap();
         let all: Vec<_> = page1.iter().chain(page2.iter()).map(|h| h.id).collect();
         assert_eq!(all, ids);
-        let f = HumanFilter { user_name: Some("USER3".into()), ..Default::default() };
+        let f = HumanFilter {
+            user_name: Some("USER3".into()),
+            ..Default::default()
+        };
         let one = s.list_humans(&f, None, 10).await.unwrap();
         assert_eq!(one.len(), 1);
         assert_eq!(one[0].user_name, "user3");
-        let f = HumanFilter { external_id: Some("ext-user2".into()), ..Default::default() };
+        let f = HumanFilter {
+            external_id: Some("ext-user2".into()),
+            ..Default::default()
+        };
         assert_eq!(s.list_humans(&f, None, 10).await.unwrap()[0].id, ids[2]);
-        let (rows, total) = s.list_humans_offset(&HumanFilter::default(), 3, 10).await.unwrap();
+        let (rows, total) = s
+            .list_humans_offset(&HumanFilter::default(), 3, 10)
+            .await
+            .unwrap();
         assert_eq!(total, 5);
-        assert_eq!(rows.iter().map(|h| h.id).collect::<Vec<_>>(), ids[3..].to_vec());
+        assert_eq!(
+            rows.iter().map(|h| h.id).collect::<Vec<_>>(),
+            ids[3..].to_vec()
+        );
     }
 
     pub async fn stale_versions_are_refused(s: &DynStore) {
         let mut h = human("bob");
-        s.insert_human(&h, &event("human.created", h.id)).await.unwrap();
+        s.insert_human(&h, &event("human.created", h.id))
+            .await
+            .unwrap();
         let read_version = h.version;
         h.display_name = Some("Robert".into());
         h.version += 1;
-        s.update_human(&h, read_version, &event("human.updated", h.id)).await.unwrap();
+        s.update_human(&h, read_version, &event("human.updated", h.id))
+            .await
+            .unwrap();
         let mut stale = h.clone();
         stale.display_name = Some("Bobby".into());
         stale.version += 1;
-        let e = s.update_human(&stale, read_version, &event("human.updated", h.id)).await.unwrap_err();
+        let e = s
+            .update_human(&stale, read_version, &event("human.updated", h.id))
+            .await
+            .unwrap_err();
         assert_eq!(conflict(e), Refusal::ConcurrentUpdate);
-        assert_eq!(s.human(h.id).await.unwrap().unwrap().display_name.as_deref(), Some("Robert"));
+        assert_eq!(
+            s.human(h.id)
+                .await
+                .unwrap()
+                .unwrap()
+                .display_name
+                .as_deref(),
+            Some("Robert")
+        );
 
         let mut i = identity("agt-stale-one", h.id);
-        s.insert_identity(&i, &event("identity.requested", i.id)).await.unwrap();
+        s.insert_identity(&i, &event("identity.requested", i.id))
+            .await
+            .unwrap();
         let v = i.version;
-        i.transition(Transition::Approve, StateCause::Approved, "ok", t0(), &GovernanceConfig::default()).unwrap();
-        s.update_identity(&i, v, &event("identity.approved", i.id)).await.unwrap();
-        let e = s.update_identity(&i, v, &event("identity.approved", i.id)).await.unwrap_err();
+        i.transition(
+            Transition::Approve,
+            StateCause::Approved,
+            "ok",
+            t0(),
+            &GovernanceConfig::default(),
+        )
+        .unwrap();
+        s.update_identity(&i, v, &event("identity.approved", i.id))
+            .await
+            .unwrap();
+        let e = s
+            .update_identity(&i, v, &event("identity.approved", i.id))
+            .await
+            .unwrap_err();
         assert_eq!(conflict(e), Refusal::ConcurrentUpdate);
     }
 
     pub async fn identities_round_trip_and_names_are_never_reused(s: &DynStore) {
         let h = human("carol");
-        s.insert_human(&h, &event("human.created", h.id)).await.unwrap();
-        let mut i = identity("agt-round-trip", h.id);
-        s.insert_identity(&i, &event("identity.requested", i.id)).await.unwrap();
-        assert_eq!(s.identity(i.id).await.unwrap().as_ref(), Some(&i));
-        assert_eq!(s.identity_by_name("agt-round-trip").await.unwrap().map(|x| x.id), Some(i.id));
-        let v = i.version;
-        i.transition(Transition::Decommission, StateCause::Decommissioned, "done", t0(), &GovernanceConfig::default())
+        s.insert_human(&h, &event("human.created", h.id))
+            .await
             .unwrap();
-        s.update_identity(&i, v, &event("identity.decommissioned", i.id)).await.unwrap();
+        let mut i = identity("agt-round-trip", h.id);
+        s.insert_identity(&i, &event("identity.requested", i.id))
+            .await
+            .unwrap();
+        assert_eq!(s.identity(i.id).await.unwrap().as_ref(), Some(&i));
+        assert_eq!(
+            s.identity_by_name("agt-round-trip")
+                .await
+                .unwrap()
+                .map(|x| x.id),
+            Some(i.id)
+        );
+        let v = i.version;
+        i.transition(
+            Transition::Decommission,
+            StateCause::Decommissioned,
+            "done",
+            t0(),
+            &GovernanceConfig::default(),
+        )
+        .unwrap();
+        s.update_identity(&i, v, &event("identity.decommissioned", i.id))
+            .await
+            .unwrap();
         let again = identity("agt-round-trip", h.id);
-        let e = s.insert_identity(&again, &event("identity.requested", again.id)).await.unwrap_err();
+        let e = s
+            .insert_identity(&again, &event("identity.requested", again.id))
+            .await
+            .unwrap_err();
         assert!(matches!(conflict(e), Refusal::NameTaken(_)));
         assert!(s.identity(again.id).await.unwrap().is_none());
     }
@@ -130,7 +205,9 @@ mod cases {
         let a = human("dave");
         let b = human("erin");
         for h in [&a, &b] {
-            s.insert_human(h, &event("human.created", h.id)).await.unwrap();
+            s.insert_human(h, &event("human.created", h.id))
+                .await
+                .unwrap();
         }
         let mut x = identity("agt-filter-x", a.id);
         let mut y = identity("bot-filter-y", b.id);
@@ -141,46 +218,156 @@ mod cases {
         y.possible_duplicate = true;
         x.orphaned_since = Some(t0());
         let cfg = GovernanceConfig::default();
-        x.transition(Transition::Approve, StateCause::Approved, "", t0(), &cfg).unwrap();
+        x.transition(Transition::Approve, StateCause::Approved, "", t0(), &cfg)
+            .unwrap();
         for i in [&x, &y] {
-            s.insert_identity(i, &event("identity.requested", i.id)).await.unwrap();
+            s.insert_identity(i, &event("identity.requested", i.id))
+                .await
+                .unwrap();
         }
         let names = |f: IdentityFilter| async move {
-            s.list_identities(&f, None, 100).await.unwrap().into_iter().map(|i| i.name).collect::<Vec<_>>()
+            s.list_identities(&f, None, 100)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|i| i.name)
+                .collect::<Vec<_>>()
         };
         let x_only = vec!["agt-filter-x".to_owned()];
         let y_only = vec!["bot-filter-y".to_owned()];
-        assert_eq!(names(IdentityFilter { state: Some(LifecycleState::Active), ..Default::default() }).await, x_only);
-        assert_eq!(names(IdentityFilter { kind: Some(IdentityKind::Bot), ..Default::default() }).await, y_only);
-        assert_eq!(names(IdentityFilter { sponsor_id: Some(a.id), ..Default::default() }).await, x_only);
-        assert_eq!(names(IdentityFilter { risk_tier: Some(RiskTier::High), ..Default::default() }).await, y_only);
+        assert_eq!(
+            names(IdentityFilter {
+                state: Some(LifecycleState::Active),
+                ..Default::default()
+            })
+            .await,
+            x_only
+        );
+        assert_eq!(
+            names(IdentityFilter {
+                kind: Some(IdentityKind::Bot),
+                ..Default::default()
+            })
+            .await,
+            y_only
+        );
+        assert_eq!(
+            names(IdentityFilter {
+                sponsor_id: Some(a.id),
+                ..Default::default()
+            })
+            .await,
+            x_only
+        );
+        assert_eq!(
+            names(IdentityFilter {
+                risk_tier: Some(RiskTier::High),
+                ..Default::default()
+            })
+            .await,
+            y_only
+        );
         let soon = Some(t0().plus_days(11));
-        assert_eq!(names(IdentityFilter { expiring_before: soon, ..Default::default() }).await, y_only);
-        assert_eq!(names(IdentityFilter { dormant: Some(true), ..Default::default() }).await, y_only);
-        assert_eq!(names(IdentityFilter { dormant: Some(false), ..Default::default() }).await, x_only);
-        assert_eq!(names(IdentityFilter { orphaned: Some(true), ..Default::default() }).await, x_only);
-        assert_eq!(names(IdentityFilter { orphaned: Some(false), ..Default::default() }).await, y_only);
-        assert_eq!(names(IdentityFilter { possible_duplicate: Some(true), ..Default::default() }).await, y_only);
-        assert_eq!(names(IdentityFilter { name_prefix: Some("agt-".into()), ..Default::default() }).await, x_only);
-        assert_eq!(names(IdentityFilter { name_prefix: Some("bot-filter-y".into()), ..Default::default() }).await, y_only);
-        assert!(names(IdentityFilter { name_prefix: Some("agt-%".into()), ..Default::default() }).await.is_empty());
-        let both = IdentityFilter { kind: Some(IdentityKind::Bot), sponsor_id: Some(a.id), ..Default::default() };
+        assert_eq!(
+            names(IdentityFilter {
+                expiring_before: soon,
+                ..Default::default()
+            })
+            .await,
+            y_only
+        );
+        assert_eq!(
+            names(IdentityFilter {
+                dormant: Some(true),
+                ..Default::default()
+            })
+            .await,
+            y_only
+        );
+        assert_eq!(
+            names(IdentityFilter {
+                dormant: Some(false),
+                ..Default::default()
+            })
+            .await,
+            x_only
+        );
+        assert_eq!(
+            names(IdentityFilter {
+                orphaned: Some(true),
+                ..Default::default()
+            })
+            .await,
+            x_only
+        );
+        assert_eq!(
+            names(IdentityFilter {
+                orphaned: Some(false),
+                ..Default::default()
+            })
+            .await,
+            y_only
+        );
+        assert_eq!(
+            names(IdentityFilter {
+                possible_duplicate: Some(true),
+                ..Default::default()
+            })
+            .await,
+            y_only
+        );
+        assert_eq!(
+            names(IdentityFilter {
+                name_prefix: Some("agt-".into()),
+                ..Default::default()
+            })
+            .await,
+            x_only
+        );
+        assert_eq!(
+            names(IdentityFilter {
+                name_prefix: Some("bot-filter-y".into()),
+                ..Default::default()
+            })
+            .await,
+            y_only
+        );
+        assert!(
+            names(IdentityFilter {
+                name_prefix: Some("agt-%".into()),
+                ..Default::default()
+            })
+            .await
+            .is_empty()
+        );
+        let both = IdentityFilter {
+            kind: Some(IdentityKind::Bot),
+            sponsor_id: Some(a.id),
+            ..Default::default()
+        };
         assert!(names(both).await.is_empty());
     }
 
     pub async fn identity_pagination_visits_each_once(s: &DynStore) {
         let h = human("frank");
-        s.insert_human(&h, &event("human.created", h.id)).await.unwrap();
+        s.insert_human(&h, &event("human.created", h.id))
+            .await
+            .unwrap();
         let mut want = Vec::new();
         for n in 0..23 {
             let i = identity(&format!("agt-page-{n:03}"), h.id);
-            s.insert_identity(&i, &event("identity.requested", i.id)).await.unwrap();
+            s.insert_identity(&i, &event("identity.requested", i.id))
+                .await
+                .unwrap();
             want.push(i.id);
         }
         let mut got = Vec::new();
         let mut after = None;
         loop {
-            let page = s.list_identities(&IdentityFilter::default(), after, 5).await.unwrap();
+            let page = s
+                .list_identities(&IdentityFilter::default(), after, 5)
+                .await
+                .unwrap();
             if page.is_empty() {
                 break;
             }
@@ -192,12 +379,19 @@ mod cases {
 
     pub async fn duplicates_are_found(s: &DynStore) {
         let h = human("grace");
-        s.insert_human(&h, &event("human.created", h.id)).await.unwrap();
+        s.insert_human(&h, &event("human.created", h.id))
+            .await
+            .unwrap();
         let a = identity("agt-dup-a", h.id);
         let mut b = identity("agt-dup-b", h.id);
         b.purpose = a.purpose.to_uppercase();
-        s.insert_identity(&a, &event("identity.requested", a.id)).await.unwrap();
-        assert!(!s.duplicate_exists(&a.duplicate_key(), a.id).await.unwrap(), "itself is no duplicate");
+        s.insert_identity(&a, &event("identity.requested", a.id))
+            .await
+            .unwrap();
+        assert!(
+            !s.duplicate_exists(&a.duplicate_key(), a.id).await.unwrap(),
+            "itself is no duplicate"
+        );
         assert!(s.duplicate_exists(&b.duplicate_key(), b.id).await.unwrap());
         b.systems.push("other".into());
         assert!(!s.duplicate_exists(&b.duplicate_key(), b.id).await.unwrap());
@@ -205,41 +399,71 @@ mod cases {
 
     pub async fn departure_orphans_live_identities_in_one_transaction(s: &DynStore) {
         let mut h = human("heidi");
-        s.insert_human(&h, &event("human.created", h.id)).await.unwrap();
+        s.insert_human(&h, &event("human.created", h.id))
+            .await
+            .unwrap();
         let live = identity("agt-orphan-live", h.id);
         let mut gone = identity("agt-orphan-gone", h.id);
-        gone.transition(Transition::Decommission, StateCause::Decommissioned, "x", t0(), &GovernanceConfig::default())
-            .unwrap();
+        gone.transition(
+            Transition::Decommission,
+            StateCause::Decommissioned,
+            "x",
+            t0(),
+            &GovernanceConfig::default(),
+        )
+        .unwrap();
         for i in [&live, &gone] {
-            s.insert_identity(i, &event("identity.requested", i.id)).await.unwrap();
+            s.insert_identity(i, &event("identity.requested", i.id))
+                .await
+                .unwrap();
         }
         let v = h.version;
         h.depart(t0().plus_days(1));
         h.version += 1;
-        let changes = s.update_human_sponsorships(&h, v, &event("human.departed", h.id), t0().plus_days(1)).await.unwrap();
+        let changes = s
+            .update_human_sponsorships(&h, v, &event("human.departed", h.id), t0().plus_days(1))
+            .await
+            .unwrap();
         assert_eq!(changes.len(), 1);
         assert_eq!(changes[0].0, live.id);
         assert!(changes[0].1.seq > 0);
         let stored = s.identity(live.id).await.unwrap().unwrap();
         assert_eq!(stored.orphaned_since, Some(t0().plus_days(1)));
         assert_eq!(stored.version, live.version + 1);
-        assert_eq!(s.identity(gone.id).await.unwrap().unwrap().orphaned_since, None);
-        assert_eq!(s.human(h.id).await.unwrap().unwrap().state, HumanState::Departed);
+        assert_eq!(
+            s.identity(gone.id).await.unwrap().unwrap().orphaned_since,
+            None
+        );
+        assert_eq!(
+            s.human(h.id).await.unwrap().unwrap().state,
+            HumanState::Departed
+        );
         // A stale write changes neither the human nor the identities.
-        let e = s.update_human_sponsorships(&h, v, &event("human.departed", h.id), t0()).await.unwrap_err();
+        let e = s
+            .update_human_sponsorships(&h, v, &event("human.departed", h.id), t0())
+            .await
+            .unwrap_err();
         assert_eq!(conflict(e), Refusal::ConcurrentUpdate);
         // Return clears the orphan flag.
         let v = h.version;
         h.reactivate(t0().plus_days(2));
         h.version += 1;
-        let changes = s.update_human_sponsorships(&h, v, &event("human.reactivated", h.id), t0().plus_days(2)).await.unwrap();
+        let changes = s
+            .update_human_sponsorships(&h, v, &event("human.reactivated", h.id), t0().plus_days(2))
+            .await
+            .unwrap();
         assert_eq!(changes.len(), 1);
-        assert_eq!(s.identity(live.id).await.unwrap().unwrap().orphaned_since, None);
+        assert_eq!(
+            s.identity(live.id).await.unwrap().unwrap().orphaned_since,
+            None
+        );
     }
 
     pub async fn credentials_by_hash_until_revoked(s: &DynStore) {
         let h = human("ivan");
-        s.insert_human(&h, &event("human.created", h.id)).await.unwrap();
+        s.insert_human(&h, &event("human.created", h.id))
+            .await
+            .unwrap();
         let c = Credential {
             id: CredentialId::new(),
             human_id: h.id,
@@ -249,16 +473,29 @@ mod cases {
             revoked_at: None,
         };
         let hash = [7u8; 32];
-        s.insert_credential(&c, &hash, &event("credential.created", c.id)).await.unwrap();
+        s.insert_credential(&c, &hash, &event("credential.created", c.id))
+            .await
+            .unwrap();
         let (got, who) = s.credential_by_hash(&hash).await.unwrap().unwrap();
         assert_eq!(got, c);
         assert_eq!(who.id, h.id);
         assert!(s.credential_by_hash(&[8u8; 32]).await.unwrap().is_none());
         assert_eq!(s.credentials_of(h.id).await.unwrap().len(), 1);
-        assert!(s.revoke_credential(c.id, t0(), &event("credential.revoked", c.id)).await.unwrap());
-        assert!(!s.revoke_credential(c.id, t0(), &event("credential.revoked", c.id)).await.unwrap());
+        assert!(
+            s.revoke_credential(c.id, t0(), &event("credential.revoked", c.id))
+                .await
+                .unwrap()
+        );
+        assert!(
+            !s.revoke_credential(c.id, t0(), &event("credential.revoked", c.id))
+                .await
+                .unwrap()
+        );
         assert!(s.credential_by_hash(&hash).await.unwrap().is_none());
-        assert_eq!(s.credentials_of(h.id).await.unwrap()[0].revoked_at, Some(t0()));
+        assert_eq!(
+            s.credentials_of(h.id).await.unwrap()[0].revoked_at,
+            Some(t0())
+        );
     }
 
     pub async fn bootstrap_happens_once(s: &DynStore) {
@@ -271,10 +508,22 @@ mod cases {
             last_used_at: None,
             revoked_at: None,
         };
-        assert!(s.bootstrap(&admin, &c, &[1u8; 32], &event("bootstrap", admin.id)).await.unwrap());
+        assert!(
+            s.bootstrap(&admin, &c, &[1u8; 32], &event("bootstrap", admin.id))
+                .await
+                .unwrap()
+        );
         let other = human("admin2");
-        let c2 = Credential { id: CredentialId::new(), human_id: other.id, ..c.clone() };
-        assert!(!s.bootstrap(&other, &c2, &[2u8; 32], &event("bootstrap", other.id)).await.unwrap());
+        let c2 = Credential {
+            id: CredentialId::new(),
+            human_id: other.id,
+            ..c.clone()
+        };
+        assert!(
+            !s.bootstrap(&other, &c2, &[2u8; 32], &event("bootstrap", other.id))
+                .await
+                .unwrap()
+        );
         assert!(s.human(other.id).await.unwrap().is_none());
         assert!(s.credential_by_hash(&[2u8; 32]).await.unwrap().is_none());
         assert_eq!(s.events(0, 100).await.unwrap().len(), 1);
@@ -283,10 +532,13 @@ mod cases {
     pub async fn sweep_candidates_match_each_rule(s: &DynStore) {
         let cfg = GovernanceConfig::default();
         let h = human("judy");
-        s.insert_human(&h, &event("human.created", h.id)).await.unwrap();
+        s.insert_human(&h, &event("human.created", h.id))
+            .await
+            .unwrap();
         let mk = |name: &str| {
             let mut i = identity(name, h.id);
-            i.transition(Transition::Approve, StateCause::Approved, "", t0(), &cfg).unwrap();
+            i.transition(Transition::Approve, StateCause::Approved, "", t0(), &cfg)
+                .unwrap();
             i.decided_at = Some(t0());
             i.attestation_due_at = Some(t0().plus_days(90));
             i
@@ -304,34 +556,70 @@ mod cases {
         };
         let quiet = mk("agt-sweep-quiet");
         for i in [&expiring, &orphan, &overdue, &fresh, &quiet] {
-            s.insert_identity(i, &event("identity.requested", i.id)).await.unwrap();
+            s.insert_identity(i, &event("identity.requested", i.id))
+                .await
+                .unwrap();
         }
         let at = |d: u32| t0().plus_days(d);
-        let t = SweepThresholds { expires_at: at(5), orphaned_since: at(1), attestation_due_at: at(2), last_activity_at: at(0) };
-        let mut got: Vec<_> = s.sweep_candidates(&t, 100).await.unwrap().into_iter().map(|i| i.name).collect();
+        let t = SweepThresholds {
+            expires_at: at(5),
+            orphaned_since: at(1),
+            attestation_due_at: at(2),
+            last_activity_at: at(0),
+        };
+        let mut got: Vec<_> = s
+            .sweep_candidates(&t, 100)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|i| i.name)
+            .collect();
         got.sort();
         // `quiet`'s last activity is its approval at t0: it is a dormancy candidate too.
-        let mut want = vec!["agt-sweep-expiring", "agt-sweep-orphan", "agt-sweep-overdue", "agt-sweep-quiet"];
+        let mut want = vec![
+            "agt-sweep-expiring",
+            "agt-sweep-orphan",
+            "agt-sweep-overdue",
+            "agt-sweep-quiet",
+        ];
         // Every active identity here was decided at t0, so each is also a dormancy candidate
         // except `fresh`, seen on day 9.
         want.sort();
         assert_eq!(got, want);
-        let none = SweepThresholds { expires_at: at(4), orphaned_since: at(0), attestation_due_at: at(1), last_activity_at: t0().plus_millis(-1) };
+        let none = SweepThresholds {
+            expires_at: at(4),
+            orphaned_since: at(0),
+            attestation_due_at: at(1),
+            last_activity_at: t0().plus_millis(-1),
+        };
         assert!(s.sweep_candidates(&none, 100).await.unwrap().is_empty());
-        assert_eq!(s.sweep_candidates(&t, 2).await.unwrap().len(), 2, "limit holds");
+        assert_eq!(
+            s.sweep_candidates(&t, 2).await.unwrap().len(),
+            2,
+            "limit holds"
+        );
     }
 
     pub async fn import_is_all_or_nothing(s: &DynStore) {
         let h = human("kim");
-        s.insert_human(&h, &event("human.created", h.id)).await.unwrap();
+        s.insert_human(&h, &event("human.created", h.id))
+            .await
+            .unwrap();
         let a = identity("agt-import-a", h.id);
         let b = identity("agt-import-b", h.id);
         let clash = identity("agt-import-a", h.id);
         let before = s.events(0, 1000).await.unwrap().len();
-        let bad = vec![(a.clone(), event("identity.imported", a.id)), (b.clone(), event("identity.imported", b.id)), (clash.clone(), event("identity.imported", clash.id))];
+        let bad = vec![
+            (a.clone(), event("identity.imported", a.id)),
+            (b.clone(), event("identity.imported", b.id)),
+            (clash.clone(), event("identity.imported", clash.id)),
+        ];
         let e = s.import_identities(&bad).await.unwrap_err();
         assert!(matches!(conflict(e), Refusal::NameTaken(_)));
-        assert!(s.identity(a.id).await.unwrap().is_none(), "no half-applied import");
+        assert!(
+            s.identity(a.id).await.unwrap().is_none(),
+            "no half-applied import"
+        );
         assert_eq!(s.events(0, 1000).await.unwrap().len(), before);
         s.import_identities(&bad[..2]).await.unwrap();
         assert!(s.identity(b.id).await.unwrap().is_some());
@@ -339,14 +627,21 @@ mod cases {
 
     pub async fn every_change_appends_its_event(s: &DynStore) {
         let h = human("liam");
-        s.insert_human(&h, &event("human.created", h.id)).await.unwrap();
+        s.insert_human(&h, &event("human.created", h.id))
+            .await
+            .unwrap();
         let i = identity("agt-events-one", h.id);
-        s.insert_identity(&i, &event("identity.requested", i.id)).await.unwrap();
+        s.insert_identity(&i, &event("identity.requested", i.id))
+            .await
+            .unwrap();
         let refused = event("request.refused", "x").denied();
         let seq = s.append_event(&refused).await.unwrap();
         let all = s.events(0, 10).await.unwrap();
         let actions: Vec<_> = all.iter().map(|e| e.action.as_str()).collect();
-        assert_eq!(actions, ["human.created", "identity.requested", "request.refused"]);
+        assert_eq!(
+            actions,
+            ["human.created", "identity.requested", "request.refused"]
+        );
         assert!(all.windows(2).all(|w| w[0].seq < w[1].seq));
         assert_eq!(all[2].seq, seq);
         assert_eq!(all[2].outcome, aim_domain::event::Outcome::Denied);

@@ -40,7 +40,13 @@ pub fn identity(name: &str, sponsor: HumanId) -> Identity {
         labels: BTreeMap::from([("env".to_owned(), "prod".to_owned())]),
         expires_at: t0().plus_days(100),
     }
-    .into_identity(IdentityId::new(), sponsor, t0(), &NamingPolicy::default(), &GovernanceConfig::default())
+    .into_identity(
+        IdentityId::new(),
+        sponsor,
+        t0(),
+        &NamingPolicy::default(),
+        &GovernanceConfig::default(),
+    )
     .unwrap()
 }
 

@@ -1,0 +1,364 @@
+//! The command line, as clap types. Each noun has its own enum of verbs.
+
+use std::path::PathBuf;
+
+use aim_domain::human::{HumanState, Role};
+use aim_domain::identity::{Autonomy, IdentityKind};
+use aim_domain::lifecycle::LifecycleState;
+use aim_domain::risk::{DataSensitivity, Level, RiskTier};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "aim",
+    version,
+    about = "Control plane for the identities of AI agents and other non-human identities"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct Global {
+    /// The aim server to talk to.
+    #[arg(
+        long,
+        env = "AIM_ADDR",
+        default_value = "http://127.0.0.1:8420",
+        global = true
+    )]
+    pub addr: String,
+    /// An API credential (`aim_...`).
+    #[arg(long, env = "AIM_TOKEN", hide_env_values = true, global = true)]
+    pub token: Option<String>,
+    /// Output format.
+    #[arg(short = 'o', long, value_enum, default_value_t = Format::Table, global = true)]
+    pub output: Format,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the control plane.
+    Serve(ServeArgs),
+    /// Humans: sponsors, approvers, admins, auditors.
+    #[command(subcommand)]
+    Human(HumanCommand),
+    /// Non-human identities: request, approve, govern.
+    #[command(subcommand)]
+    Identity(IdentityCommand),
+    /// The governance sweep (end-of-life, attestation, dormancy, orphans).
+    #[command(subcommand)]
+    Sweep(SweepCommand),
+    /// Print a shell completion script.
+    Completion {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Where the SQLite database, the bootstrap credential and local state live.
+    #[arg(long, env = "AIM_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Address to listen on.
+    #[arg(long, env = "AIM_LISTEN")]
+    pub listen: Option<std::net::SocketAddr>,
+    /// Use PostgreSQL (`postgres://user@host/db`) instead of the SQLite file.
+    #[arg(long, env = "AIM_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// A TOML config file; flags and environment variables override it.
+    #[arg(long, env = "AIM_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Log as JSON lines instead of text.
+    #[arg(long)]
+    pub log_json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HumanCommand {
+    /// Add a human.
+    Add {
+        user_name: String,
+        /// A role; repeat for several.
+        #[arg(long = "role", value_parser = parse_role)]
+        roles: Vec<Role>,
+        #[arg(long)]
+        display_name: Option<String>,
+        #[arg(long)]
+        email: Option<String>,
+        /// The IdP's id for this person.
+        #[arg(long)]
+        external_id: Option<String>,
+    },
+    /// List humans.
+    List {
+        #[arg(long, value_parser = parse_human_state)]
+        state: Option<HumanState>,
+        #[command(flatten)]
+        page: PageArgs,
+    },
+    /// Show one human (by user name or id).
+    Show { human: String },
+    /// Set a human's roles (replacing the ones they have).
+    Roles {
+        human: String,
+        #[arg(long = "role", value_parser = parse_role)]
+        roles: Vec<Role>,
+    },
+    /// Mark a human departed: every identity they sponsor becomes orphaned.
+    Deactivate {
+        human: String,
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+    /// Mark a departed human active again.
+    Reactivate {
+        human: String,
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+    /// A human's API credentials.
+    #[command(subcommand)]
+    Credential(CredentialCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CredentialCommand {
+    /// Create an API credential; its secret is printed once.
+    Create {
+        human: String,
+        #[arg(long, default_value = "cli")]
+        label: String,
+    },
+    /// List a human's credentials (never their secrets).
+    List { human: String },
+    /// Revoke a credential.
+    Revoke {
+        human: String,
+        credential_id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum IdentityCommand {
+    /// Request a new identity; it starts `requested` until an approver approves it.
+    Request(RequestArgs),
+    /// Approve a request.
+    Approve(ReasonArgs),
+    /// Reject a request (a reason is required).
+    Reject(ReasonArgs),
+    /// List identities.
+    List(ListArgs),
+    /// Show one identity (by name or id).
+    Show { identity: String },
+    /// Change an identity's description; its risk tier is recomputed.
+    Update(UpdateArgs),
+    /// Suspend an active identity.
+    Suspend(ReasonArgs),
+    /// Resume a suspended identity.
+    Resume(ReasonArgs),
+    /// Lock an identity (kill switch); only an admin unlocks.
+    Lock(ReasonArgs),
+    /// Unlock a locked identity (admins, with a reason).
+    Unlock(ReasonArgs),
+    /// Re-certify an identity's purpose and entitlements.
+    Attest(ReasonArgs),
+    /// Retire an identity for good; its name is never reused.
+    Decommission(ReasonArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ReasonArgs {
+    /// Name or id.
+    pub identity: String,
+    #[arg(long, default_value = "")]
+    pub reason: String,
+}
+
+#[derive(Debug, Args)]
+pub struct RequestArgs {
+    pub name: String,
+    #[arg(long, value_parser = parse_kind)]
+    pub kind: IdentityKind,
+    #[arg(long, value_parser = parse_autonomy)]
+    pub autonomy: Autonomy,
+    /// The accountable human (user name or id).
+    #[arg(long)]
+    pub sponsor: String,
+    #[arg(long)]
+    pub purpose: String,
+    /// A system it may touch; repeat for several.
+    #[arg(long = "system")]
+    pub systems: Vec<String>,
+    #[arg(long, value_parser = parse_sensitivity)]
+    pub sensitivity: DataSensitivity,
+    #[arg(long, value_parser = parse_level)]
+    pub criticality: Level,
+    #[arg(long, value_parser = parse_level)]
+    pub impact: Level,
+    #[arg(long)]
+    pub team: Option<String>,
+    /// `key=value`; repeat for several.
+    #[arg(long = "label", value_parser = parse_label)]
+    pub labels: Vec<(String, String)>,
+    #[command(flatten)]
+    pub expiry: Expiry,
+}
+
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+pub struct Expiry {
+    /// End-of-life as a duration from now: `90d`, `12w`, `36h`.
+    #[arg(long, value_parser = parse_duration_ms)]
+    pub expires_in: Option<i64>,
+    /// End-of-life as an RFC 3339 instant.
+    #[arg(long)]
+    pub expires_at: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct UpdateArgs {
+    pub identity: String,
+    #[arg(long)]
+    pub purpose: Option<String>,
+    /// Replaces the systems; repeat for several.
+    #[arg(long = "system")]
+    pub systems: Vec<String>,
+    #[arg(long)]
+    pub sponsor: Option<String>,
+    #[arg(long, value_parser = parse_sensitivity)]
+    pub sensitivity: Option<DataSensitivity>,
+    #[arg(long, value_parser = parse_level)]
+    pub criticality: Option<Level>,
+    #[arg(long, value_parser = parse_level)]
+    pub impact: Option<Level>,
+    #[arg(long)]
+    pub team: Option<String>,
+    #[arg(long, value_parser = parse_duration_ms, conflicts_with = "expires_at")]
+    pub expires_in: Option<i64>,
+    #[arg(long)]
+    pub expires_at: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    #[arg(long, value_parser = parse_state)]
+    pub state: Option<LifecycleState>,
+    #[arg(long, value_parser = parse_kind)]
+    pub kind: Option<IdentityKind>,
+    /// User name or id.
+    #[arg(long)]
+    pub sponsor: Option<String>,
+    #[arg(long, value_parser = parse_tier)]
+    pub risk: Option<RiskTier>,
+    /// Only those whose end-of-life comes within this duration (`30d`).
+    #[arg(long, value_parser = parse_duration_ms)]
+    pub expiring_within: Option<i64>,
+    #[arg(long)]
+    pub dormant: bool,
+    #[arg(long)]
+    pub orphaned: bool,
+    #[arg(long)]
+    pub possible_duplicate: bool,
+    #[arg(long)]
+    pub name_prefix: Option<String>,
+    #[command(flatten)]
+    pub page: PageArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct PageArgs {
+    /// Items per page (1-1000).
+    #[arg(long, default_value_t = 100)]
+    pub limit: u32,
+    /// Continue from a previous page's cursor.
+    #[arg(long)]
+    pub cursor: Option<String>,
+    /// Fetch every page.
+    #[arg(long, conflicts_with = "cursor")]
+    pub all: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SweepCommand {
+    /// Run the sweep now.
+    Run,
+}
+
+fn parse_role(s: &str) -> Result<Role, String> {
+    Role::parse(s).map_err(|e| e.to_string())
+}
+fn parse_human_state(s: &str) -> Result<HumanState, String> {
+    HumanState::parse(s).map_err(|e| e.to_string())
+}
+fn parse_kind(s: &str) -> Result<IdentityKind, String> {
+    IdentityKind::parse(s).map_err(|e| e.to_string())
+}
+fn parse_autonomy(s: &str) -> Result<Autonomy, String> {
+    Autonomy::parse(s).map_err(|e| e.to_string())
+}
+fn parse_sensitivity(s: &str) -> Result<DataSensitivity, String> {
+    DataSensitivity::parse(s).map_err(|e| e.to_string())
+}
+fn parse_level(s: &str) -> Result<Level, String> {
+    Level::parse(s).map_err(|e| e.to_string())
+}
+fn parse_state(s: &str) -> Result<LifecycleState, String> {
+    LifecycleState::parse(s).map_err(|e| e.to_string())
+}
+fn parse_tier(s: &str) -> Result<RiskTier, String> {
+    RiskTier::parse(s).map_err(|e| e.to_string())
+}
+
+fn parse_label(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .ok_or_else(|| format!("`{s}` is not key=value"))
+}
+
+/// `90d`, `12w`, `36h` as milliseconds.
+pub fn parse_duration_ms(s: &str) -> Result<i64, String> {
+    let bad = || format!("`{s}` is not a duration like 90d, 12w or 36h");
+    let (n, unit) = s.split_at(s.len().saturating_sub(1));
+    let n: i64 = n.parse().map_err(|_| bad())?;
+    let unit_ms = match unit {
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        "w" => 7 * 86_400_000,
+        _ => return Err(bad()),
+    };
+    if n <= 0 || n > 100_000 {
+        return Err(bad());
+    }
+    Ok(n * unit_ms)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration_ms("2d"), Ok(2 * 86_400_000));
+        assert_eq!(parse_duration_ms("1w"), Ok(7 * 86_400_000));
+        assert!(parse_duration_ms("2y").is_err());
+        assert!(parse_duration_ms("-1d").is_err());
+        assert!(parse_duration_ms("d").is_err());
+    }
+}

@@ -1,0 +1,100 @@
+//! One module per command group; `main` dispatches and maps errors to exit statuses.
+
+mod human;
+mod identity;
+mod serve;
+
+use std::process::ExitCode;
+
+use aim_client::Client;
+use clap::{CommandFactory, Parser};
+
+use crate::args::{Cli, Command, Format, SweepCommand};
+use crate::output;
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {}", output::clean(&format!("{e:#}")));
+            crate::exit::code_for(&e)
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let format = cli.global.output;
+    let client = || Client::new(&cli.global.addr, cli.global.token.clone());
+    match cli.command {
+        Command::Serve(args) => serve::run(args).await,
+        Command::Human(cmd) => human::run(&client(), format, cmd).await,
+        Command::Identity(cmd) => identity::run(&client(), format, cmd).await,
+        Command::Sweep(SweepCommand::Run) => {
+            let report = client().run_sweep().await?;
+            output::emit(format, &report, |r| {
+                output::fields(&[
+                    ("examined", r.examined.to_string()),
+                    ("expired", r.expired.to_string()),
+                    ("suspended (orphaned)", r.suspended_orphaned.to_string()),
+                    (
+                        "suspended (attestation overdue)",
+                        r.suspended_attestation_overdue.to_string(),
+                    ),
+                    ("flagged dormant", r.flagged_dormant.to_string()),
+                    ("suspended (dormant)", r.suspended_dormant.to_string()),
+                    (
+                        "skipped (changed meanwhile)",
+                        r.skipped_concurrent.to_string(),
+                    ),
+                ])
+            })
+        }
+        Command::Completion { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "aim", &mut std::io::stdout());
+            Ok(())
+        }
+    }
+}
+
+/// Pages through a list endpoint: one page, or all of them with `--all`.
+pub async fn collect<T, F, Fut>(
+    page: &crate::args::PageArgs,
+    mut fetch: F,
+) -> anyhow::Result<(Vec<T>, Option<String>)>
+where
+    F: FnMut(Vec<(&'static str, String)>) -> Fut,
+    Fut: std::future::Future<Output = aim_client::Result<aim_domain::page::Page<T>>>,
+{
+    let mut items = Vec::new();
+    let mut cursor = page.cursor.clone();
+    loop {
+        let mut params = vec![("limit", page.limit.to_string())];
+        if let Some(c) = &cursor {
+            params.push(("cursor", c.clone()));
+        }
+        let p = fetch(params).await?;
+        items.extend(p.items);
+        cursor = p.next_cursor;
+        if !page.all || cursor.is_none() {
+            return Ok((items, cursor));
+        }
+    }
+}
+
+/// Tells a table reader how to get the next page.
+pub fn more_hint(format: Format, next: &Option<String>) {
+    if let (Format::Table, Some(c)) = (format, next) {
+        eprintln!("(more: --cursor {c}, or --all)");
+    }
+}

@@ -1,0 +1,226 @@
+use std::collections::{BTreeMap, HashMap};
+
+use aim_client::Client;
+use aim_domain::Timestamp;
+use aim_domain::identity::{Identity, IdentityPatch, IdentityRequest};
+use aim_domain::ids::HumanId;
+use anyhow::Context;
+
+use crate::args::{Expiry, Format, IdentityCommand, ListArgs, ReasonArgs};
+use crate::commands::{collect, more_hint};
+use crate::output::{Table, emit, fields, opt};
+
+fn now() -> Timestamp {
+    use aim_domain::Clock;
+    aim_domain::SystemClock.now()
+}
+
+fn expiry(e: &Expiry) -> anyhow::Result<Timestamp> {
+    match (e.expires_in, &e.expires_at) {
+        (Some(ms), _) => Ok(now().plus_millis(ms)),
+        (None, Some(at)) => Timestamp::parse(at).map_err(anyhow::Error::msg),
+        (None, None) => anyhow::bail!("give --expires-in or --expires-at"),
+    }
+}
+
+fn flags(i: &Identity) -> String {
+    let mut f = Vec::new();
+    if i.dormant {
+        f.push("dormant");
+    }
+    if i.orphaned_since.is_some() {
+        f.push("orphaned");
+    }
+    if i.possible_duplicate {
+        f.push("possible-duplicate");
+    }
+    f.join(",")
+}
+
+fn show(i: &Identity) {
+    let labels = i
+        .labels
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    fields(&[
+        ("id", i.id.to_string()),
+        ("name", i.name.clone()),
+        ("kind", i.kind.to_string()),
+        ("autonomy", i.autonomy.to_string()),
+        (
+            "state",
+            format!("{} ({}: {})", i.state, i.state_cause, i.state_reason),
+        ),
+        (
+            "risk",
+            format!("{} ({})", i.risk.tier, i.risk.reasons.join("; ")),
+        ),
+        ("sponsor", i.sponsor_id.to_string()),
+        ("team", opt(&i.owner_team)),
+        ("purpose", i.purpose.clone()),
+        ("systems", i.systems.join(", ")),
+        ("data", i.data_sensitivity.to_string()),
+        ("criticality", i.criticality.to_string()),
+        ("impact", i.impact.to_string()),
+        ("labels", labels),
+        ("expires", i.expires_at.to_string()),
+        ("attestation due", opt(&i.attestation_due_at)),
+        ("last attested", opt(&i.last_attested_at)),
+        ("last seen", opt(&i.last_seen_at)),
+        ("flags", flags(i)),
+        ("requested", format!("{} by {}", i.created_at, i.created_by)),
+        (
+            "decided",
+            i.decided_at
+                .map(|t| format!("{t} by {}", opt(&i.decided_by)))
+                .unwrap_or_else(|| "-".into()),
+        ),
+    ]);
+}
+
+/// Sponsor user names for a table, one lookup per distinct sponsor.
+async fn sponsor_names(client: &Client, items: &[Identity]) -> HashMap<HumanId, String> {
+    let mut names = HashMap::new();
+    for i in items {
+        if let std::collections::hash_map::Entry::Vacant(slot) = names.entry(i.sponsor_id) {
+            let name = client.human(i.sponsor_id).await.map(|h| h.user_name);
+            slot.insert(name.unwrap_or_else(|_| i.sponsor_id.to_string()));
+        }
+    }
+    names
+}
+
+async fn list(client: &Client, format: Format, a: ListArgs) -> anyhow::Result<()> {
+    let sponsor = match &a.sponsor {
+        Some(s) => Some(client.find_human(s).await?.id),
+        None => None,
+    };
+    let expiring_before = a.expiring_within.map(|ms| now().plus_millis(ms));
+    let (items, next) = collect(&a.page, |mut p| {
+        if let Some(s) = a.state {
+            p.push(("state", s.to_string()));
+        }
+        if let Some(k) = a.kind {
+            p.push(("kind", k.to_string()));
+        }
+        if let Some(s) = sponsor {
+            p.push(("sponsor_id", s.to_string()));
+        }
+        if let Some(r) = a.risk {
+            p.push(("risk_tier", r.to_string()));
+        }
+        if let Some(t) = expiring_before {
+            p.push(("expiring_before", t.to_string()));
+        }
+        if a.dormant {
+            p.push(("dormant", "true".into()));
+        }
+        if a.orphaned {
+            p.push(("orphaned", "true".into()));
+        }
+        if a.possible_duplicate {
+            p.push(("possible_duplicate", "true".into()));
+        }
+        if let Some(n) = &a.name_prefix {
+            p.push(("name_prefix", n.clone()));
+        }
+        async move { client.identities(&p).await }
+    })
+    .await?;
+    if format == Format::Json {
+        return emit(format, &items, |_| {});
+    }
+    let names = sponsor_names(client, &items).await;
+    let mut t = Table::new(&[
+        "NAME", "KIND", "STATE", "RISK", "SPONSOR", "EXPIRES", "FLAGS",
+    ]);
+    for i in &items {
+        t.row(vec![
+            i.name.clone(),
+            i.kind.to_string(),
+            i.state.to_string(),
+            i.risk.tier.to_string(),
+            names.get(&i.sponsor_id).cloned().unwrap_or_default(),
+            i.expires_at.to_string(),
+            flags(i),
+        ]);
+    }
+    t.print();
+    more_hint(format, &next);
+    Ok(())
+}
+
+async fn act(client: &Client, format: Format, action: &str, a: ReasonArgs) -> anyhow::Result<()> {
+    let i = client.find_identity(&a.identity).await?;
+    let i = client.identity_action(i.id, action, &a.reason).await?;
+    emit(format, &i, |i| {
+        println!(
+            "{} is {} ({})",
+            crate::output::clean(&i.name),
+            i.state,
+            crate::output::clean(&i.state_reason)
+        )
+    })
+}
+
+pub async fn run(client: &Client, format: Format, cmd: IdentityCommand) -> anyhow::Result<()> {
+    match cmd {
+        IdentityCommand::Request(r) => {
+            let sponsor = client.find_human(&r.sponsor).await.context("sponsor")?;
+            let req = IdentityRequest {
+                name: r.name,
+                kind: r.kind,
+                autonomy: r.autonomy,
+                sponsor_id: sponsor.id,
+                owner_team: r.team,
+                purpose: r.purpose,
+                systems: r.systems,
+                data_sensitivity: r.sensitivity,
+                criticality: r.criticality,
+                impact: r.impact,
+                labels: r.labels.into_iter().collect::<BTreeMap<_, _>>(),
+                expires_at: expiry(&r.expiry)?,
+            };
+            let i = client.request_identity(&req).await?;
+            emit(format, &i, show)
+        }
+        IdentityCommand::List(a) => list(client, format, a).await,
+        IdentityCommand::Show { identity } => {
+            emit(format, &client.find_identity(&identity).await?, show)
+        }
+        IdentityCommand::Update(u) => {
+            let i = client.find_identity(&u.identity).await?;
+            let sponsor_id = match &u.sponsor {
+                Some(s) => Some(client.find_human(s).await.context("sponsor")?.id),
+                None => None,
+            };
+            let expires_at = match (u.expires_in, &u.expires_at) {
+                (Some(ms), _) => Some(now().plus_millis(ms)),
+                (None, Some(at)) => Some(Timestamp::parse(at).map_err(anyhow::Error::msg)?),
+                (None, None) => None,
+            };
+            let patch = IdentityPatch {
+                sponsor_id,
+                owner_team: u.team,
+                purpose: u.purpose,
+                systems: (!u.systems.is_empty()).then_some(u.systems),
+                data_sensitivity: u.sensitivity,
+                criticality: u.criticality,
+                impact: u.impact,
+                labels: None,
+                expires_at,
+            };
+            emit(format, &client.change_identity(i.id, &patch).await?, show)
+        }
+        IdentityCommand::Approve(a) => act(client, format, "approve", a).await,
+        IdentityCommand::Reject(a) => act(client, format, "reject", a).await,
+        IdentityCommand::Suspend(a) => act(client, format, "suspend", a).await,
+        IdentityCommand::Resume(a) => act(client, format, "resume", a).await,
+        IdentityCommand::Lock(a) => act(client, format, "lock", a).await,
+        IdentityCommand::Unlock(a) => act(client, format, "unlock", a).await,
+        IdentityCommand::Attest(a) => act(client, format, "attest", a).await,
+        IdentityCommand::Decommission(a) => act(client, format, "decommission", a).await,
+    }
+}

@@ -1,0 +1,70 @@
+use std::io::IsTerminal;
+use std::sync::Arc;
+
+use aim_domain::SystemClock;
+use aim_server::{Config, Server};
+use anyhow::Context;
+use tracing_subscriber::EnvFilter;
+
+use crate::args::ServeArgs;
+
+pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let filter = EnvFilter::try_from_env("AIM_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr);
+    if args.log_json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+    let mut config = match &args.config {
+        Some(path) => Config::from_file(path)?,
+        None => Config::default(),
+    };
+    if let Some(d) = args.data_dir {
+        config.data_dir = d;
+    }
+    if let Some(l) = args.listen {
+        config.listen = l;
+    }
+    if let Some(u) = args.database_url {
+        config.database_url = Some(u);
+    }
+    let (server, startup) = Server::prepare(&config, Arc::new(SystemClock))
+        .await
+        .context("starting aim")?;
+    println!(
+        "aim listening on http://{} (store: {})",
+        startup.addr, startup.store
+    );
+    if let Some(b) = &startup.bootstrap {
+        println!("bootstrap admin credential (shown once): {}", b.secret);
+        println!("  also written to {} (mode 0600)", b.file.display());
+        println!("  export AIM_TOKEN=$(cat {})", b.file.display());
+    }
+    server.run(shutdown_signal()).await
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down");
+}

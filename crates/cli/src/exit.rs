@@ -1,0 +1,26 @@
+//! Exit statuses that mean something, so scripts can branch on them.
+
+use std::process::ExitCode;
+
+use aim_client::ClientError;
+
+/// 0 ok · 1 other error · 2 usage (clap) · 3 not found · 4 conflict (illegal transition,
+/// name taken) · 5 not authenticated or not allowed · 6 invalid input · 7 aim unreachable
+/// or unavailable.
+pub fn code_for(e: &anyhow::Error) -> ExitCode {
+    let Some(c) = e.downcast_ref::<ClientError>() else {
+        return ExitCode::from(1);
+    };
+    ExitCode::from(match c {
+        ClientError::Transport { .. } => 7,
+        ClientError::Decode(_) => 1,
+        ClientError::Api { status, .. } => match status {
+            404 => 3,
+            409 => 4,
+            401 | 403 => 5,
+            400 | 413 | 415 | 422 => 6,
+            503 => 7,
+            _ => 1,
+        },
+    })
+}

@@ -1,0 +1,78 @@
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+pub const AIM: &str = env!("CARGO_BIN_EXE_aim");
+
+/// `aim serve` as a child process in `dir` (so `./aim-data` is the default data dir).
+pub struct Serve {
+    child: Child,
+    pub addr: String,
+    pub dir: PathBuf,
+}
+
+impl Serve {
+    pub fn start(dir: &Path) -> Serve {
+        let mut child = Command::new(AIM)
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .current_dir(dir)
+            .env_remove("AIM_DATA_DIR")
+            .env_remove("AIM_DATABASE_URL")
+            .env("AIM_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn aim serve");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let first = lines.next().expect("a line").expect("read");
+        let addr = first
+            .strip_prefix("aim listening on ")
+            .and_then(|r| r.split_whitespace().next())
+            .unwrap_or_else(|| panic!("unexpected first line: {first}"))
+            .to_owned();
+        let second = lines.next().expect("a line").expect("read");
+        assert!(
+            second.starts_with("bootstrap admin credential (shown once): aim_"),
+            "{second}"
+        );
+        // Keep draining so the child never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Serve {
+            child,
+            addr,
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    pub fn token(&self) -> String {
+        std::fs::read_to_string(self.dir.join("aim-data/bootstrap-admin-token"))
+            .expect("token file")
+            .trim()
+            .to_owned()
+    }
+
+    /// `aim <args>` against this server with `token`; returns (exit status, stdout, stderr).
+    pub fn aim(&self, token: Option<&str>, args: &[&str]) -> (i32, String, String) {
+        let mut cmd = Command::new(AIM);
+        cmd.args(args)
+            .env("AIM_ADDR", &self.addr)
+            .env_remove("AIM_TOKEN");
+        if let Some(t) = token {
+            cmd.env("AIM_TOKEN", t);
+        }
+        let out = cmd.output().expect("run aim");
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

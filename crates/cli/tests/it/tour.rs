@@ -1,0 +1,61 @@
+use std::process::Command;
+
+use crate::process::{AIM, Serve};
+
+/// The shell between the README's tour markers.
+fn readme_tour() -> String {
+    let readme = include_str!("../../../../README.md");
+    let start = readme
+        .find("<!-- tour:start -->")
+        .expect("tour start marker");
+    let end = readme.find("<!-- tour:end -->").expect("tour end marker");
+    let block = &readme[start..end];
+    let body_start = block.find("```sh\n").expect("a sh fence") + "```sh\n".len();
+    let body_end = block[body_start..].find("```").expect("fence end") + body_start;
+    block[body_start..body_end].to_owned()
+}
+
+#[test]
+fn the_readme_tour_works_as_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let serve = Serve::start(dir.path());
+    let bin_dir = std::path::Path::new(AIM).parent().unwrap();
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let script = format!("set -euo pipefail\nset -x\n{}", readme_tour());
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(&script)
+        .current_dir(dir.path())
+        .env("PATH", path)
+        .env("AIM_ADDR", &serve.addr)
+        .env_remove("AIM_TOKEN")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "tour failed\n--- stdout\n{stdout}\n--- stderr\n{stderr}"
+    );
+    // The end state the tour describes.
+    let json_start = stdout.rfind("\n[").map(|i| i + 1).unwrap_or(0);
+    let list: serde_json::Value =
+        serde_json::from_str(&stdout[json_start..]).expect("the last command prints JSON");
+    let agent = &list[0];
+    assert_eq!(agent["name"], "agt-claims-triage");
+    assert_eq!(agent["state"], "decommissioned");
+    assert_eq!(agent["risk"]["tier"], "medium");
+    assert_eq!(
+        agent["orphaned_since"],
+        serde_json::Value::Null,
+        "reassigned to carol"
+    );
+    assert!(
+        stdout.contains("1 identities they sponsor are now orphaned"),
+        "{stdout}"
+    );
+}
