@@ -441,3 +441,41 @@ mod cases {
         assert_eq!(code(c.sponsor_client.events(&vec![]).await), "forbidden");
     }
 }
+
+/// With `auto_approve_low_risk`, a low-risk request is active at once and the approval is on
+/// the record as the system's; anything riskier still waits for a human.
+#[tokio::test]
+async fn low_risk_auto_approval_when_configured() {
+    for backend in aim_testkit::Backend::enabled() {
+        let s = aim_testkit::TestServer::start_with(backend, |c| {
+            c.governance.auto_approve_low_risk = true
+        })
+        .await;
+        let c = cast(&s).await;
+        let low = c
+            .sponsor_client
+            .request_identity(&request(&s, "agt-auto-low", c.sponsor.id))
+            .await
+            .unwrap();
+        assert_eq!((low.state, low.decided_by), (LifecycleState::Active, None));
+        let mut medium = request(&s, "agt-auto-medium", c.sponsor.id);
+        medium.impact = Level::Medium;
+        let medium = c.sponsor_client.request_identity(&medium).await.unwrap();
+        assert_eq!(medium.state, LifecycleState::Requested);
+        let events = s
+            .admin
+            .events(&vec![("limit", "1000".into())])
+            .await
+            .unwrap()
+            .items;
+        let approved = events
+            .iter()
+            .find(|e| e.action == "identity.approved")
+            .unwrap();
+        assert_eq!(
+            (approved.actor.id.as_str(), approved.target_id.clone()),
+            ("auto-approval", low.id.to_string())
+        );
+        s.stop().await;
+    }
+}

@@ -1,0 +1,413 @@
+//! The registry at scale: bulk-creates N identities in a SQLite data dir, starts `aim serve`
+//! on it as a separate process, and measures over loopback HTTP the latency of a filtered
+//! page of 100 and of a get by id, plus the server's resident memory.
+//!
+//! ```sh
+//! cargo build --release --bin aim --bin registry-load
+//! target/release/registry-load --aim target/release/aim --identities 1000000
+//! ```
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aim_domain::approval::{Decider, Verdict, decide};
+use aim_domain::event::{Actor, Event};
+use aim_domain::governance::GovernanceConfig;
+use aim_domain::human::{NewHuman, Role};
+use aim_domain::identity::{Autonomy, Identity, IdentityKind, IdentityRequest};
+use aim_domain::ids::{HumanId, IdentityId};
+use aim_domain::lifecycle::{StateCause, Transition};
+use aim_domain::naming::NamingPolicy;
+use aim_domain::risk::{DataSensitivity, Level};
+use aim_domain::{Clock, SystemClock};
+use aim_store::Store;
+use aim_store::sqlite::SqliteStore;
+use anyhow::{Context, bail};
+use clap::Parser;
+
+#[derive(Debug, Parser)]
+struct Args {
+    /// The `aim` binary to run.
+    #[arg(long)]
+    aim: PathBuf,
+    /// Data dir to fill (created; must not hold a store yet unless --reuse).
+    #[arg(long, default_value = "/tmp/aim-bench-data")]
+    data_dir: PathBuf,
+    #[arg(long, default_value_t = 1_000_000)]
+    identities: usize,
+    #[arg(long, default_value_t = 1000)]
+    sponsors: usize,
+    /// Use an existing filled data dir as it is.
+    #[arg(long)]
+    reuse: bool,
+    /// Concurrent client connections.
+    #[arg(long, default_value_t = 8)]
+    concurrency: usize,
+    /// Seconds per scenario.
+    #[arg(long, default_value_t = 15)]
+    seconds: u64,
+}
+
+/// xorshift64*: reproducible, dependency-free.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+    fn pick<T: Copy>(&mut self, xs: &[T]) -> T {
+        xs[self.below(xs.len())]
+    }
+}
+
+struct Serve {
+    child: Child,
+    addr: String,
+}
+
+impl Serve {
+    fn start(aim: &Path, data_dir: &Path) -> anyhow::Result<Serve> {
+        let mut child = Command::new(aim)
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .env("AIM_LOG", "warn")
+            .stdout(Stdio::piped())
+            .spawn()
+            .context("spawning aim serve")?;
+        let stdout = child.stdout.take().context("stdout")?;
+        let mut lines = BufReader::new(stdout).lines();
+        let first = lines.next().context("no output")??;
+        let addr = first
+            .strip_prefix("aim listening on ")
+            .and_then(|r| r.split_whitespace().next())
+            .context("unexpected first line")?
+            .to_owned();
+        std::thread::spawn(move || for _ in lines {});
+        Ok(Serve { child, addr })
+    }
+
+    /// (current, peak) resident set size in MiB.
+    fn rss_mib(&self) -> anyhow::Result<(u64, u64)> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))?;
+        let field = |name: &str| {
+            status
+                .lines()
+                .find(|l| l.starts_with(name))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse::<u64>().ok())
+                .map_or(0, |kb| kb / 1024)
+        };
+        Ok((field("VmRSS:"), field("VmHWM:")))
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn identity(
+    rng: &mut Rng,
+    n: usize,
+    sponsors: &[HumanId],
+    now: aim_domain::Timestamp,
+    g: &GovernanceConfig,
+    naming: &NamingPolicy,
+) -> anyhow::Result<Identity> {
+    let kinds = [
+        IdentityKind::AiAgent,
+        IdentityKind::Bot,
+        IdentityKind::ServiceAccount,
+        IdentityKind::ApiKey,
+        IdentityKind::Automation,
+    ];
+    let kind = rng.pick(&kinds);
+    let prefix = match kind {
+        IdentityKind::AiAgent => "agt",
+        IdentityKind::Bot => "bot",
+        IdentityKind::ServiceAccount => "svc",
+        IdentityKind::ApiKey => "key",
+        IdentityKind::Automation => "job",
+    };
+    let systems = [
+        "crm",
+        "billing",
+        "claims-db",
+        "warehouse",
+        "github",
+        "slack",
+        "s3-reports",
+        "hr",
+    ];
+    let sensitivities = [
+        DataSensitivity::Public,
+        DataSensitivity::Internal,
+        DataSensitivity::Internal,
+        DataSensitivity::Confidential,
+    ];
+    let levels = [Level::Low, Level::Low, Level::Medium];
+    let req = IdentityRequest {
+        name: format!("{prefix}-bench-{n:07}"),
+        kind,
+        autonomy: rng.pick(&[
+            Autonomy::Automation,
+            Autonomy::Assistant,
+            Autonomy::Autonomous,
+        ]),
+        sponsor_id: sponsors[rng.below(sponsors.len())],
+        owner_team: Some(format!("team-{}", rng.below(50))),
+        purpose: format!("benchmark workload {}", rng.below(10_000)),
+        systems: vec![rng.pick(&systems).to_owned(), rng.pick(&systems).to_owned()],
+        data_sensitivity: rng.pick(&sensitivities),
+        criticality: rng.pick(&levels),
+        impact: rng.pick(&levels),
+        labels: BTreeMap::from([(
+            "env".to_owned(),
+            rng.pick(&["prod", "staging", "dev"]).to_owned(),
+        )]),
+        expires_at: now.plus_days(80),
+    };
+    let mut i = req
+        .into_identity(IdentityId::new(), sponsors[0], now, naming, g)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    // 80% active, 8% suspended, 2% locked, 10% still requested.
+    let roll = rng.below(100);
+    if roll >= 10 {
+        decide(
+            &mut i,
+            Decider::Human(sponsors[1]),
+            Verdict::Approve,
+            "",
+            now,
+            g,
+        )
+        .ok();
+    }
+    if (10..18).contains(&roll) {
+        i.transition(Transition::Suspend, StateCause::Manual, "bench", now, g)
+            .ok();
+    } else if (18..20).contains(&roll) {
+        i.transition(Transition::Lock, StateCause::Manual, "bench", now, g)
+            .ok();
+    }
+    Ok(i)
+}
+
+async fn fill(args: &Args) -> anyhow::Result<Vec<IdentityId>> {
+    let store = SqliteStore::open(&args.data_dir.join("aim.db")).await?;
+    let now = SystemClock.now();
+    let g = GovernanceConfig::default();
+    let naming = NamingPolicy::default();
+    let mut sponsors = Vec::new();
+    for n in 0..args.sponsors {
+        let h = NewHuman {
+            user_name: format!("sponsor{n}@example.com"),
+            display_name: None,
+            email: None,
+            external_id: None,
+            roles: vec![Role::Sponsor],
+        }
+        .into_human(HumanId::new(), now)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+        store
+            .insert_human(
+                &h,
+                &Event::new(now, Actor::system("bench"), "human.created", "human", h.id),
+            )
+            .await?;
+        sponsors.push(h.id);
+    }
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let mut ids = Vec::with_capacity(args.identities);
+    let started = Instant::now();
+    let batch_size = 5000;
+    let mut batch = Vec::with_capacity(batch_size);
+    for n in 0..args.identities {
+        let i = identity(&mut rng, n, &sponsors, now, &g, &naming)?;
+        ids.push(i.id);
+        let e = Event::new(
+            now,
+            Actor::system("bench"),
+            "identity.imported",
+            "identity",
+            i.id,
+        );
+        batch.push((i, e));
+        if batch.len() == batch_size || n + 1 == args.identities {
+            store.import_identities(&batch).await?;
+            batch.clear();
+        }
+    }
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "bulk create: {} identities in {:.1} s = {:.0} identities/s (SQLite, batches of {batch_size}, each with its event, synchronous=FULL)",
+        args.identities,
+        secs,
+        args.identities as f64 / secs
+    );
+    Ok(ids)
+}
+
+async fn ids_from_store(args: &Args) -> anyhow::Result<Vec<IdentityId>> {
+    let store = SqliteStore::open(&args.data_dir.join("aim.db")).await?;
+    let mut ids = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store
+            .list_identities(&Default::default(), after, 1000)
+            .await?;
+        let Some(last) = page.last() else { break };
+        after = Some(last.id);
+        ids.extend(page.iter().map(|i| i.id));
+    }
+    Ok(ids)
+}
+
+/// Runs `concurrency` loops of GET `make(rng)` for `seconds`, each on its own keep-alive
+/// connection; returns sorted latencies in µs.
+async fn load<F>(token: &str, concurrency: usize, seconds: u64, make: F) -> anyhow::Result<Vec<u64>>
+where
+    F: Fn(&mut Rng) -> String + Send + Sync + 'static,
+{
+    let make = Arc::new(make);
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {token}").parse()?,
+    );
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let mut tasks = Vec::new();
+    for w in 0..concurrency {
+        let make = make.clone();
+        let headers = headers.clone();
+        tasks.push(tokio::spawn(async move {
+            let http = reqwest::Client::builder()
+                .default_headers(headers)
+                .pool_max_idle_per_host(1)
+                .build()?;
+            let mut rng = Rng(0xDEAD_BEEF ^ ((w as u64 + 1) * 7919));
+            let mut lat = Vec::new();
+            while Instant::now() < deadline {
+                let url = make(&mut rng);
+                let t = Instant::now();
+                let resp = http.get(&url).send().await?;
+                let status = resp.status();
+                let _ = resp.bytes().await?;
+                lat.push(t.elapsed().as_micros() as u64);
+                if !status.is_success() {
+                    bail!("{url}: HTTP {status}");
+                }
+            }
+            anyhow::Ok(lat)
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await??);
+    }
+    all.sort_unstable();
+    Ok(all)
+}
+
+fn report(name: &str, lat: &[u64], seconds: u64) {
+    let q = |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)] as f64 / 1000.0;
+    println!(
+        "{name}: {} requests, {:.0} req/s, p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        lat.len(),
+        lat.len() as f64 / seconds as f64,
+        q(0.50),
+        q(0.90),
+        q(0.99),
+        q(1.0)
+    );
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let token_file = args.data_dir.join("bootstrap-admin-token");
+    let ids = if args.reuse {
+        ids_from_store(&args).await?
+    } else {
+        if args.data_dir.join("aim.db").exists() {
+            bail!(
+                "{} already holds a store; remove it or pass --reuse",
+                args.data_dir.display()
+            );
+        }
+        // First start bootstraps the admin; then the bulk load goes straight to the store.
+        drop(Serve::start(&args.aim, &args.data_dir)?);
+        fill(&args).await?
+    };
+    let token = std::fs::read_to_string(&token_file)
+        .context("bootstrap token")?
+        .trim()
+        .to_owned();
+    let serve = Serve::start(&args.aim, &args.data_dir)?;
+    let (rss, _) = serve.rss_mib()?;
+    println!(
+        "aim serve started on {} identities: RSS {rss} MiB",
+        ids.len()
+    );
+    let base = serve.addr.clone();
+    let sponsors: Vec<String> = {
+        let http = reqwest::Client::new();
+        let v: serde_json::Value = http
+            .get(format!("{base}/v1/humans?limit=1000&state=active"))
+            .bearer_auth(&token)
+            .send()
+            .await?
+            .json()
+            .await?;
+        v["items"]
+            .as_array()
+            .context("humans")?
+            .iter()
+            .filter_map(|h| h["id"].as_str().map(str::to_owned))
+            .collect()
+    };
+
+    let list_base = base.clone();
+    let sponsors = Arc::new(sponsors);
+    let filters = [
+        "state=active&kind=ai_agent",
+        "state=suspended",
+        "risk_tier=medium&state=active",
+        "kind=service_account&dormant=false",
+        "name_prefix=bot-bench-05",
+    ];
+    let list = load(&token, args.concurrency, args.seconds, move |rng| {
+        if rng.below(5) == 0 {
+            format!(
+                "{list_base}/v1/identities?limit=100&sponsor_id={}",
+                sponsors[rng.below(sponsors.len())]
+            )
+        } else {
+            format!("{list_base}/v1/identities?limit=100&{}", rng.pick(&filters))
+        }
+    })
+    .await?;
+    report("list a filtered page of 100", &list, args.seconds);
+    let get_base = base.clone();
+    let ids = Arc::new(ids);
+    let get = load(&token, args.concurrency, args.seconds, move |rng| {
+        format!("{get_base}/v1/identities/{}", ids[rng.below(ids.len())])
+    })
+    .await?;
+    report("get one identity by id", &get, args.seconds);
+    let (rss, peak) = serve.rss_mib()?;
+    println!("aim serve RSS after load: {rss} MiB (peak {peak} MiB)");
+    Ok(())
+}
