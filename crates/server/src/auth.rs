@@ -115,7 +115,9 @@ async fn resolve(
     };
     let value = std::str::from_utf8(value)
         .map_err(|_| ApiError::unauthenticated("malformed Authorization header"))?;
-    let Some(secret) = value.strip_prefix("Bearer ").map(str::trim) else {
+    // The scheme is case-insensitive (RFC 9110 §11.1).
+    let scheme_ok = value.len() > 7 && value[..7].eq_ignore_ascii_case("bearer ");
+    let Some(secret) = scheme_ok.then(|| value[7..].trim()) else {
         return Err(ApiError::unauthenticated(
             "use `Authorization: Bearer <credential>`",
         ));

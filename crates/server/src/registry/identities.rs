@@ -48,6 +48,12 @@ pub async fn request(
     req: IdentityRequest,
 ) -> Result<Identity, ApiError> {
     p.require_any(&[Role::Admin, Role::Sponsor], "requesting an identity")?;
+    if !p.is(Role::Admin) && req.sponsor_id != p.human.id {
+        // Accountability is accepted, not assigned: only an admin names someone else.
+        return Err(ApiError::forbidden(
+            "a sponsor requests identities only for themselves; an admin may name another sponsor",
+        ));
+    }
     let now = state.clock.now();
     let mut identity = req.into_identity(
         IdentityId::new(),
@@ -262,6 +268,7 @@ pub async fn change(
     patch: IdentityPatch,
 ) -> Result<Identity, ApiError> {
     if let Some(s) = patch.sponsor_id {
+        p.require_any(&[Role::Admin], "assigning a sponsor")?;
         active_sponsor(state, s).await?;
     }
     let gov = state.governance.clone();

@@ -46,8 +46,13 @@ mod cases {
                 .iter()
                 .all(|e| e.reason == "unauthenticated" && e.actor.kind.as_str() == "anonymous")
         );
-        // Health and the API description need no credential.
+        // The scheme is case-insensitive.
         let http = reqwest::Client::new();
+        let lower = http
+            .get(format!("{}/v1/identities", s.base))
+            .header("authorization", format!("bearer {}", s.admin_token));
+        assert_eq!(lower.send().await.unwrap().status(), 200);
+        // Health and the API description need no credential.
         assert_eq!(
             http.get(format!("{}/healthz", s.base))
                 .send()
@@ -111,6 +116,13 @@ mod cases {
 
     pub async fn sponsor_touches_only_own_identities(s: &TestServer) {
         let c = cast(s).await;
+        // A sponsor requests identities only for themselves.
+        let (someone, _) = s.human("sid", &[Role::Sponsor]).await;
+        let r = c
+            .sponsor_client
+            .request_identity(&request(s, "agt-for-someone", someone.id))
+            .await;
+        assert_eq!(code(r), "forbidden");
         let mine = active_identity(s, &c, "agt-mine").await;
         let (other, other_client) = s.human("oscar", &[Role::Sponsor]).await;
         for action in ["suspend", "attest", "lock", "decommission"] {
@@ -134,15 +146,14 @@ mod cases {
             .await
             .unwrap();
         assert_eq!(x.state, LifecycleState::Suspended);
-        // Handing an identity over to another sponsor moves the rights with it.
+        // Only an admin assigns a sponsor; the rights move with it.
         let handover = aim_domain::identity::IdentityPatch {
             sponsor_id: Some(other.id),
             ..Default::default()
         };
-        c.sponsor_client
-            .change_identity(mine.id, &handover)
-            .await
-            .unwrap();
+        let r = c.sponsor_client.change_identity(mine.id, &handover).await;
+        assert_eq!(code(r), "forbidden");
+        s.admin.change_identity(mine.id, &handover).await.unwrap();
         assert_eq!(
             code(
                 c.sponsor_client

@@ -233,15 +233,14 @@ mod cases {
     }
 
     pub async fn sponsor_must_exist_and_be_active(s: &TestServer) {
-        let c = cast(s).await;
         let (gone, _) = s.human("gone", &[Role::Sponsor]).await;
         s.admin
             .set_human_active(gone.id, false, "left")
             .await
             .unwrap();
         let identities = identity_count(s).await;
-        let r = c
-            .sponsor_client
+        let r = s
+            .admin
             .request_identity(&request(
                 s,
                 "agt-ghost-sponsor",
@@ -249,8 +248,8 @@ mod cases {
             ))
             .await;
         assert_eq!(crate::fixtures::code(r), "sponsor_not_found");
-        let r = c
-            .sponsor_client
+        let r = s
+            .admin
             .request_identity(&request(s, "agt-gone-sponsor", gone.id))
             .await;
         assert_eq!(crate::fixtures::code(r), "sponsor_inactive");
