@@ -44,9 +44,9 @@ struct Args {
     /// Use an existing filled data dir as it is.
     #[arg(long)]
     reuse: bool,
-    /// Concurrent client connections.
-    #[arg(long, default_value_t = 8)]
-    concurrency: usize,
+    /// Concurrent client connections; each scenario runs once per value.
+    #[arg(long, value_delimiter = ',', default_value = "1,8")]
+    concurrency: Vec<usize>,
     /// Seconds per scenario.
     #[arg(long, default_value_t = 15)]
     seconds: u64,
@@ -379,34 +379,45 @@ async fn main() -> anyhow::Result<()> {
             .collect()
     };
 
-    let list_base = base.clone();
     let sponsors = Arc::new(sponsors);
     let filters = [
         "state=active&kind=ai_agent",
         "state=suspended",
         "risk_tier=medium&state=active",
         "kind=service_account&dormant=false",
-        "name_prefix=bot-bench-05",
+        "state=locked&risk_tier=low",
     ];
-    let list = load(&token, args.concurrency, args.seconds, move |rng| {
-        if rng.below(5) == 0 {
-            format!(
-                "{list_base}/v1/identities?limit=100&sponsor_id={}",
-                sponsors[rng.below(sponsors.len())]
-            )
-        } else {
-            format!("{list_base}/v1/identities?limit=100&{}", rng.pick(&filters))
-        }
-    })
-    .await?;
-    report("list a filtered page of 100", &list, args.seconds);
-    let get_base = base.clone();
+    let sponsors = Arc::new(sponsors);
     let ids = Arc::new(ids);
-    let get = load(&token, args.concurrency, args.seconds, move |rng| {
-        format!("{get_base}/v1/identities/{}", ids[rng.below(ids.len())])
-    })
-    .await?;
-    report("get one identity by id", &get, args.seconds);
+    for &c in &args.concurrency {
+        let (list_base, sponsors) = (base.clone(), sponsors.clone());
+        let list = load(&token, c, args.seconds, move |rng| {
+            if rng.below(5) == 0 {
+                format!(
+                    "{list_base}/v1/identities?limit=100&sponsor_id={}",
+                    sponsors[rng.below(sponsors.len())]
+                )
+            } else {
+                format!("{list_base}/v1/identities?limit=100&{}", rng.pick(&filters))
+            }
+        })
+        .await?;
+        report(
+            &format!("list a filtered page of 100, c={c}"),
+            &list,
+            args.seconds,
+        );
+        let (get_base, ids) = (base.clone(), ids.clone());
+        let get = load(&token, c, args.seconds, move |rng| {
+            format!("{get_base}/v1/identities/{}", ids[rng.below(ids.len())])
+        })
+        .await?;
+        report(
+            &format!("get one identity by id, c={c}"),
+            &get,
+            args.seconds,
+        );
+    }
     let (rss, peak) = serve.rss_mib()?;
     println!("aim serve RSS after load: {rss} MiB (peak {peak} MiB)");
     Ok(())
