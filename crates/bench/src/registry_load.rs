@@ -177,7 +177,8 @@ fn identity(
             "env".to_owned(),
             rng.pick(&["prod", "staging", "dev"]).to_owned(),
         )]),
-        expires_at: now.plus_days(80),
+        // Spread over the next 20 to 89 days, as real end-of-life dates are.
+        expires_at: now.plus_days(20 + rng.below(70) as u32),
     };
     let mut i = req
         .into_identity(IdentityId::new(), sponsors[0], now, naming, g)
@@ -195,6 +196,11 @@ fn identity(
         )
         .ok();
     }
+    // Half a percent orphaned, one percent flagged as possible duplicates.
+    if rng.below(200) == 0 {
+        i.orphaned_since = Some(now);
+    }
+    i.possible_duplicate = rng.below(100) == 0;
     if (10..18).contains(&roll) {
         i.transition(Transition::Suspend, StateCause::Manual, "bench", now, g)
             .ok();
@@ -380,17 +386,24 @@ async fn main() -> anyhow::Result<()> {
     };
 
     let sponsors = Arc::new(sponsors);
-    let filters = [
-        "state=active&kind=ai_agent",
-        "state=suspended",
-        "risk_tier=medium&state=active",
-        "kind=service_account&dormant=false",
-        "state=locked&risk_tier=low",
-    ];
+    let soon = SystemClock.now().plus_days(25);
+    let filters: Arc<Vec<String>> = Arc::new(
+        [
+            "state=active&kind=ai_agent".to_owned(),
+            "state=suspended".to_owned(),
+            "risk_tier=medium&state=active".to_owned(),
+            "kind=service_account&dormant=false".to_owned(),
+            "state=locked&risk_tier=low".to_owned(),
+            "orphaned=true".to_owned(),
+            "possible_duplicate=true".to_owned(),
+            format!("expiring_before={soon}"),
+        ]
+        .to_vec(),
+    );
     let sponsors = Arc::new(sponsors);
     let ids = Arc::new(ids);
     for &c in &args.concurrency {
-        let (list_base, sponsors) = (base.clone(), sponsors.clone());
+        let (list_base, sponsors, filters) = (base.clone(), sponsors.clone(), filters.clone());
         let list = load(&token, c, args.seconds, move |rng| {
             if rng.below(5) == 0 {
                 format!(
@@ -398,7 +411,10 @@ async fn main() -> anyhow::Result<()> {
                     sponsors[rng.below(sponsors.len())]
                 )
             } else {
-                format!("{list_base}/v1/identities?limit=100&{}", rng.pick(&filters))
+                format!(
+                    "{list_base}/v1/identities?limit=100&{}",
+                    filters[rng.below(filters.len())]
+                )
             }
         })
         .await?;
@@ -415,6 +431,20 @@ async fn main() -> anyhow::Result<()> {
         report(
             &format!("get one identity by id, c={c}"),
             &get,
+            args.seconds,
+        );
+        let prefix_base = base.clone();
+        let prefix = load(&token, c, args.seconds, move |rng| {
+            let kind = rng.pick(&["agt", "bot", "svc", "key", "job"]);
+            format!(
+                "{prefix_base}/v1/identities?limit=100&name_prefix={kind}-bench-{:02}",
+                rng.below(100)
+            )
+        })
+        .await?;
+        report(
+            &format!("list a name-prefix page of 100, c={c}"),
+            &prefix,
             args.seconds,
         );
     }

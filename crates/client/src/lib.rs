@@ -169,14 +169,7 @@ impl Client {
         let page = self
             .identities(&vec![("name", id_or_name.to_owned())])
             .await?;
-        page.items
-            .into_iter()
-            .next()
-            .ok_or_else(|| ClientError::Api {
-                status: 404,
-                code: "not_found".into(),
-                message: format!("no identity named `{id_or_name}`"),
-            })
+        first_or_not_found(page, || format!("no identity named `{id_or_name}`"))
     }
 
     pub async fn identities(&self, params: &Params) -> Result<Page<Identity>> {
@@ -219,14 +212,7 @@ impl Client {
         let page = self
             .humans(&vec![("user_name", id_or_user.to_owned())])
             .await?;
-        page.items
-            .into_iter()
-            .next()
-            .ok_or_else(|| ClientError::Api {
-                status: 404,
-                code: "not_found".into(),
-                message: format!("no human with user name `{id_or_user}`"),
-            })
+        first_or_not_found(page, || format!("no human with user name `{id_or_user}`"))
     }
 
     pub async fn humans(&self, params: &Params) -> Result<Page<Human>> {
@@ -283,6 +269,18 @@ impl Client {
     pub async fn events(&self, params: &Params) -> Result<Page<Event>> {
         self.get("/v1/events", params).await
     }
+}
+
+/// The first item of a lookup page, or a 404 the way the server would say it.
+fn first_or_not_found<T>(page: Page<T>, message: impl FnOnce() -> String) -> Result<T> {
+    page.items
+        .into_iter()
+        .next()
+        .ok_or_else(|| ClientError::Api {
+            status: 404,
+            code: "not_found".into(),
+            message: message(),
+        })
 }
 
 fn api_error(status: StatusCode, body: &[u8]) -> ClientError {

@@ -62,7 +62,6 @@ pub(crate) enum Bind {
     Text(String),
     Int(i64),
     Uuid(uuid::Uuid),
-    Bool(bool),
 }
 
 /// A WHERE clause under construction: each `?` in a condition becomes the next `$n`.
@@ -114,11 +113,16 @@ pub(crate) fn identity_where(
     if let Some(t) = f.expiring_before {
         w.bound("expires_at < ?", Bind::Int(t.as_millis()));
     }
-    if let Some(d) = f.dormant {
-        w.bound("dormant = ?", Bind::Bool(d));
+    // Literal, not bound: the partial indexes on these flags apply only to a literal TRUE.
+    match f.dormant {
+        Some(true) => w.plain("dormant = TRUE"),
+        Some(false) => w.plain("dormant = FALSE"),
+        None => {}
     }
-    if let Some(d) = f.possible_duplicate {
-        w.bound("possible_duplicate = ?", Bind::Bool(d));
+    match f.possible_duplicate {
+        Some(true) => w.plain("possible_duplicate = TRUE"),
+        Some(false) => w.plain("possible_duplicate = FALSE"),
+        None => {}
     }
     match f.orphaned {
         Some(true) => w.plain("orphaned_since IS NOT NULL"),
@@ -248,7 +252,6 @@ macro_rules! bind_all {
                 crate::backend::Bind::Text(s) => q.bind(s),
                 crate::backend::Bind::Int(i) => q.bind(i),
                 crate::backend::Bind::Uuid(u) => q.bind(u),
-                crate::backend::Bind::Bool(b) => q.bind(b),
             };
         }
         q
@@ -586,9 +589,11 @@ macro_rules! impl_store {
                 limit: u32,
             ) -> Result<Vec<aim_domain::identity::Identity>, crate::StoreError> {
                 // One indexed query per rule rather than one OR the planner may not split.
+                // Each rule is a range scan on its own (state, column) index, so a sweep over a
+                // large registry touches only the rows that are due.
                 let rules = [
                     (format!("state IN {} AND expires_at <= $1", crate::backend::LIVE_STATES), t.expires_at),
-                    ("orphaned_since IS NOT NULL AND orphaned_since <= $1 AND state = 'active'".to_owned(), t.orphaned_since),
+                    ("state = 'active' AND orphaned_since IS NOT NULL AND orphaned_since <= $1".to_owned(), t.orphaned_since),
                     ("state = 'active' AND attestation_due_at <= $1".to_owned(), t.attestation_due_at),
                     ("state = 'active' AND dormant = FALSE AND last_activity_at <= $1".to_owned(), t.last_activity_at),
                 ];
@@ -599,7 +604,7 @@ macro_rules! impl_store {
                         break;
                     }
                     let sql = format!(
-                        "SELECT {} FROM identities WHERE {clause} ORDER BY id LIMIT {room}",
+                        "SELECT {} FROM identities WHERE {clause} LIMIT {room}",
                         crate::backend::IDENTITY_COLUMNS
                     );
                     let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(at.as_millis()).fetch_all(self.read()).await?;

@@ -68,11 +68,16 @@ CREATE INDEX identities_state ON identities (state, id);
 CREATE INDEX identities_kind ON identities (kind, id);
 CREATE INDEX identities_sponsor ON identities (sponsor_id, id);
 CREATE INDEX identities_risk ON identities (risk_tier, id);
-CREATE INDEX identities_expires ON identities (expires_at);
 CREATE INDEX identities_duplicate ON identities (duplicate_key);
-CREATE INDEX identities_attestation ON identities (attestation_due_at) WHERE state = 'active';
-CREATE INDEX identities_activity ON identities (last_activity_at) WHERE state = 'active' AND dormant = FALSE;
-CREATE INDEX identities_orphaned ON identities (orphaned_since) WHERE orphaned_since IS NOT NULL;
+-- One index per sweep rule, led by the state, so each rule is a range scan over due rows.
+CREATE INDEX identities_expires ON identities (state, expires_at);
+CREATE INDEX identities_attestation ON identities (state, attestation_due_at);
+CREATE INDEX identities_activity ON identities (state, dormant, last_activity_at);
+CREATE INDEX identities_orphaned ON identities (state, orphaned_since);
+-- The rare flags a dashboard lists: pages of them in id order without scanning the table.
+CREATE INDEX identities_orphaned_page ON identities (id) WHERE orphaned_since IS NOT NULL;
+CREATE INDEX identities_dormant_page ON identities (id) WHERE dormant = TRUE;
+CREATE INDEX identities_duplicate_page ON identities (id) WHERE possible_duplicate = TRUE;
 
 CREATE TABLE events (
     seq             BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
