@@ -272,10 +272,10 @@ async fn ids_from_store(args: &Args) -> anyhow::Result<Vec<IdentityId>> {
     let mut after = None;
     loop {
         let page = store
-            .list_identities(&Default::default(), after, 1000)
+            .list_identities(&Default::default(), after.as_ref(), 1000)
             .await?;
         let Some(last) = page.last() else { break };
-        after = Some(last.id);
+        after = Some(aim_store::IdentityCursor::Id(last.id));
         ids.extend(page.iter().map(|i| i.id));
     }
     Ok(ids)

@@ -95,7 +95,7 @@ impl Where {
 /// The WHERE clause of an identity list query.
 pub(crate) fn identity_where(
     f: &crate::IdentityFilter,
-    after: Option<aim_domain::ids::IdentityId>,
+    after: Option<&crate::IdentityCursor>,
 ) -> Where {
     let mut w = Where::default();
     if let Some(s) = f.state {
@@ -139,8 +139,10 @@ pub(crate) fn identity_where(
     if let Some(n) = &f.name {
         w.bound("name = ?", Bind::Text(n.clone()));
     }
-    if let Some(a) = after {
-        w.bound("id > ?", Bind::Uuid(a.as_uuid()));
+    match after {
+        Some(crate::IdentityCursor::Id(a)) => w.bound("id > ?", Bind::Uuid(a.as_uuid())),
+        Some(crate::IdentityCursor::Name(n)) => w.bound("name > ?", Bind::Text(n.clone())),
+        None => {}
     }
     w
 }
@@ -533,12 +535,13 @@ macro_rules! impl_store {
             async fn list_identities(
                 &self,
                 filter: &crate::IdentityFilter,
-                after: Option<aim_domain::ids::IdentityId>,
+                after: Option<&crate::IdentityCursor>,
                 limit: u32,
             ) -> Result<Vec<aim_domain::identity::Identity>, crate::StoreError> {
                 let w = crate::backend::identity_where(filter, after);
+                let order = if filter.orders_by_name() { "name" } else { "id" };
                 let sql = format!(
-                    "SELECT {} FROM identities{} ORDER BY id LIMIT {}",
+                    "SELECT {} FROM identities{} ORDER BY {order} LIMIT {}",
                     crate::backend::IDENTITY_COLUMNS,
                     w.sql(),
                     limit

@@ -2,7 +2,7 @@
 
 use aim_domain::human::HumanState;
 use aim_domain::identity::IdentityKind;
-use aim_domain::ids::HumanId;
+use aim_domain::ids::{HumanId, IdentityId};
 use aim_domain::lifecycle::LifecycleState;
 use aim_domain::risk::RiskTier;
 use aim_domain::time::Timestamp;
@@ -44,4 +44,19 @@ pub struct SweepThresholds {
     pub attestation_due_at: Timestamp,
     /// Last activity at or before this.
     pub last_activity_at: Timestamp,
+}
+
+/// Where a page of identities resumes. Pages come in id order (creation order), or in name
+/// order when the filter has a name prefix (a search by name reads the name index).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdentityCursor {
+    Id(IdentityId),
+    Name(String),
+}
+
+impl IdentityFilter {
+    /// Whether pages of this filter come in name order.
+    pub fn orders_by_name(&self) -> bool {
+        self.name_prefix.is_some()
+    }
 }

@@ -30,7 +30,7 @@ use aim_domain::time::Timestamp;
 use async_trait::async_trait;
 
 pub use error::StoreError;
-pub use filter::{HumanFilter, IdentityFilter, SweepThresholds};
+pub use filter::{HumanFilter, IdentityCursor, IdentityFilter, SweepThresholds};
 
 /// An identity a sponsor's departure (or return) changed, and the event that records it.
 pub type OrphanChange = (IdentityId, Event);
@@ -110,10 +110,12 @@ pub trait Store: Send + Sync + Debug {
     async fn import_identities(&self, batch: &[(Identity, Event)]) -> Result<(), StoreError>;
     async fn identity(&self, id: IdentityId) -> Result<Option<Identity>, StoreError>;
     async fn identity_by_name(&self, name: &str) -> Result<Option<Identity>, StoreError>;
+    /// A page of identities: in id order, or in name order when the filter has a name
+    /// prefix (see [`IdentityFilter::orders_by_name`]).
     async fn list_identities(
         &self,
         filter: &IdentityFilter,
-        after: Option<IdentityId>,
+        after: Option<&IdentityCursor>,
         limit: u32,
     ) -> Result<Vec<Identity>, StoreError>;
     /// Whether an identity other than `except`, not decommissioned or rejected, has this

@@ -59,7 +59,8 @@ pub async fn list(
     Query(q): Query<ListQuery>,
 ) -> Result<Json<HumanPage>, ApiError> {
     let limit = paging::limit(q.limit)?;
-    let after = paging::decode(q.cursor.as_deref())?.map(HumanId::from_uuid);
+    let after =
+        paging::Cursor::id(paging::Cursor::decode(q.cursor.as_deref())?)?.map(HumanId::from_uuid);
     let filter = HumanFilter {
         user_name: q.user_name,
         external_id: None,
@@ -67,7 +68,7 @@ pub async fn list(
         include_deleted: true,
     };
     let items = s.store.list_humans(&filter, after, limit + 1).await?;
-    let p = paging::page(items, limit, |h| h.id.as_uuid());
+    let p = paging::page(items, limit, |h| paging::Cursor::Id(h.id.as_uuid()));
     Ok(Json(HumanPage {
         items: p.items,
         next_cursor: p.next_cursor,

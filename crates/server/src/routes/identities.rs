@@ -5,7 +5,7 @@ use aim_domain::lifecycle::{LifecycleState, Transition};
 use aim_domain::page::Page;
 use aim_domain::risk::RiskTier;
 use aim_domain::time::Timestamp;
-use aim_store::IdentityFilter;
+use aim_store::{IdentityCursor, IdentityFilter};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
@@ -72,6 +72,7 @@ pub struct ListQuery {
     dormant: Option<bool>,
     orphaned: Option<bool>,
     possible_duplicate: Option<bool>,
+    /// Names starting with this; pages then come in name order instead of creation order.
     name_prefix: Option<String>,
     /// Exact name.
     name: Option<String>,
@@ -85,7 +86,11 @@ pub async fn list(
     Query(q): Query<ListQuery>,
 ) -> Result<Json<IdentityPage>, ApiError> {
     let limit = paging::limit(q.limit)?;
-    let after = paging::decode(q.cursor.as_deref())?.map(IdentityId::from_uuid);
+    let after = match paging::Cursor::decode(q.cursor.as_deref())? {
+        None => None,
+        Some(paging::Cursor::Id(id)) => Some(IdentityCursor::Id(IdentityId::from_uuid(id))),
+        Some(paging::Cursor::Name(n)) => Some(IdentityCursor::Name(n)),
+    };
     let filter = IdentityFilter {
         state: q.state,
         kind: q.kind,
@@ -98,8 +103,28 @@ pub async fn list(
         name_prefix: q.name_prefix,
         name: q.name,
     };
-    let items = s.store.list_identities(&filter, after, limit + 1).await?;
-    Ok(Json(paging::page(items, limit, |i| i.id.as_uuid()).into()))
+    if after
+        .as_ref()
+        .is_some_and(|a| matches!(a, IdentityCursor::Name(_)) != filter.orders_by_name())
+    {
+        return Err(ApiError::bad_request(
+            "invalid_cursor",
+            "this cursor belongs to another listing",
+        ));
+    }
+    let items = s
+        .store
+        .list_identities(&filter, after.as_ref(), limit + 1)
+        .await?;
+    let by_name = filter.orders_by_name();
+    let page = paging::page(items, limit, |i| {
+        if by_name {
+            paging::Cursor::Name(i.name.clone())
+        } else {
+            paging::Cursor::Id(i.id.as_uuid())
+        }
+    });
+    Ok(Json(page.into()))
 }
 
 #[utoipa::path(post, path = "/v1/identities", tag = "identities", request_body = IdentityRequest,

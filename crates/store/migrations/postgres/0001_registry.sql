@@ -31,7 +31,9 @@ CREATE INDEX credentials_human ON credentials (human_id);
 
 CREATE TABLE identities (
     id                  UUID PRIMARY KEY,
-    name                TEXT NOT NULL UNIQUE,  -- never reused, decommissioned rows stay
+    -- Byte order ("C"), as in SQLite: prefix ranges and name-ordered pages mean the same
+    -- on both backends whatever the database's default collation.
+    name                TEXT COLLATE "C" NOT NULL UNIQUE,  -- never reused, decommissioned rows stay
     kind                TEXT NOT NULL,
     autonomy            TEXT NOT NULL,
     sponsor_id          UUID NOT NULL REFERENCES humans (id),

@@ -5,7 +5,9 @@ use aim_domain::identity::IdentityKind;
 use aim_domain::ids::CredentialId;
 use aim_domain::lifecycle::{LifecycleState, StateCause, Transition};
 use aim_domain::risk::RiskTier;
-use aim_store::{DynStore, HumanFilter, IdentityFilter, StoreError, SweepThresholds};
+use aim_store::{
+    DynStore, HumanFilter, IdentityCursor, IdentityFilter, StoreError, SweepThresholds,
+};
 use aim_testkit::{Backend, TestStore};
 
 use crate::fixtures::{event, human, identity, t0};
@@ -365,16 +367,39 @@ mod cases {
         let mut after = None;
         loop {
             let page = s
-                .list_identities(&IdentityFilter::default(), after, 5)
+                .list_identities(&IdentityFilter::default(), after.as_ref(), 5)
                 .await
                 .unwrap();
             if page.is_empty() {
                 break;
             }
-            after = page.last().map(|i| i.id);
+            after = page.last().map(|i| IdentityCursor::Id(i.id));
             got.extend(page.into_iter().map(|i| i.id));
         }
         assert_eq!(got, want);
+        // A name prefix pages in name order, resuming after a name.
+        let late = identity("agt-page-01", h.id);
+        s.insert_identity(&late, &event("identity.requested", late.id))
+            .await
+            .unwrap();
+        let f = IdentityFilter {
+            name_prefix: Some("agt-page-01".into()),
+            ..Default::default()
+        };
+        let mut names = Vec::new();
+        let mut after = None;
+        loop {
+            let page = s.list_identities(&f, after.as_ref(), 4).await.unwrap();
+            let Some(last) = page.last() else { break };
+            after = Some(IdentityCursor::Name(last.name.clone()));
+            names.extend(page.into_iter().map(|i| i.name));
+        }
+        let mut want: Vec<String> = (10..20).map(|n| format!("agt-page-{n:03}")).collect();
+        want.insert(0, "agt-page-01".into());
+        assert_eq!(
+            names, want,
+            "name order, the newest first because it sorts first"
+        );
     }
 
     pub async fn duplicates_are_found(s: &DynStore) {
