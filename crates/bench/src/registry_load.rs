@@ -436,9 +436,10 @@ async fn main() -> anyhow::Result<()> {
         let prefix_base = base.clone();
         let prefix = load(&token, c, args.seconds, move |rng| {
             let kind = rng.pick(&["agt", "bot", "svc", "key", "job"]);
+            // Each prefix matches about 20,000 names (`agt-bench-03`: 0300000 to 0399999).
             format!(
-                "{prefix_base}/v1/identities?limit=100&name_prefix={kind}-bench-{:02}",
-                rng.below(100)
+                "{prefix_base}/v1/identities?limit=100&name_prefix={kind}-bench-0{}",
+                rng.below(10)
             )
         })
         .await?;
