@@ -37,7 +37,7 @@ fn flags(i: &Identity) -> String {
     f.join(",")
 }
 
-fn show(i: &Identity) {
+fn show(i: &Identity, sponsor: &str) {
     let labels = i
         .labels
         .iter()
@@ -57,7 +57,7 @@ fn show(i: &Identity) {
             "risk",
             format!("{} ({})", i.risk.tier, i.risk.reasons.join("; ")),
         ),
-        ("sponsor", i.sponsor_id.to_string()),
+        ("sponsor", format!("{sponsor} ({})", i.sponsor_id)),
         ("team", opt(&i.owner_team)),
         ("purpose", i.purpose.clone()),
         ("systems", i.systems.join(", ")),
@@ -78,6 +78,20 @@ fn show(i: &Identity) {
                 .unwrap_or_else(|| "-".into()),
         ),
     ]);
+}
+
+/// One identity: as JSON, or as fields with the sponsor's user name looked up.
+async fn print_identity(client: &Client, format: Format, i: &Identity) -> anyhow::Result<()> {
+    if format == Format::Json {
+        return emit(format, i, |_| {});
+    }
+    let sponsor = client
+        .human(i.sponsor_id)
+        .await
+        .map(|h| h.user_name)
+        .unwrap_or_default();
+    show(i, &sponsor);
+    Ok(())
 }
 
 /// Sponsor user names for a table, one lookup per distinct sponsor.
@@ -184,11 +198,11 @@ pub async fn run(client: &Client, format: Format, cmd: IdentityCommand) -> anyho
                 expires_at: expiry(&r.expiry)?,
             };
             let i = client.request_identity(&req).await?;
-            emit(format, &i, show)
+            print_identity(client, format, &i).await
         }
         IdentityCommand::List(a) => list(client, format, a).await,
         IdentityCommand::Show { identity } => {
-            emit(format, &client.find_identity(&identity).await?, show)
+            print_identity(client, format, &client.find_identity(&identity).await?).await
         }
         IdentityCommand::Update(u) => {
             let i = client.find_identity(&u.identity).await?;
@@ -212,7 +226,7 @@ pub async fn run(client: &Client, format: Format, cmd: IdentityCommand) -> anyho
                 labels: None,
                 expires_at,
             };
-            emit(format, &client.change_identity(i.id, &patch).await?, show)
+            print_identity(client, format, &client.change_identity(i.id, &patch).await?).await
         }
         IdentityCommand::Approve(a) => act(client, format, "approve", a).await,
         IdentityCommand::Reject(a) => act(client, format, "reject", a).await,
