@@ -99,3 +99,23 @@ pub fn code<T: std::fmt::Debug>(r: Result<T, ClientError>) -> String {
 pub async fn event_count(server: &TestServer) -> usize {
     server.db.store.events(0, 100_000).await.unwrap().len()
 }
+
+/// Every event, oldest first, as an admin reads them over the API.
+pub async fn all_events(server: &TestServer) -> Vec<aim_domain::event::Event> {
+    server
+        .admin
+        .events(&vec![("limit", "1000".into())])
+        .await
+        .unwrap()
+        .items
+}
+
+/// The actions recorded on one target, in order.
+pub fn actions_on(events: &[aim_domain::event::Event], target: impl ToString) -> Vec<&str> {
+    let target = target.to_string();
+    events
+        .iter()
+        .filter(|e| e.target_id == target)
+        .map(|e| e.action.as_str())
+        .collect()
+}

@@ -412,17 +412,8 @@ mod cases {
             .identity_action(i.id, "suspend", "pause")
             .await
             .unwrap();
-        let events = s
-            .admin
-            .events(&vec![("limit", "1000".into())])
-            .await
-            .unwrap()
-            .items;
-        let mine: Vec<_> = events
-            .iter()
-            .filter(|e| e.target_id == i.id.to_string())
-            .map(|e| e.action.as_str())
-            .collect();
+        let events = crate::fixtures::all_events(s).await;
+        let mine = crate::fixtures::actions_on(&events, i.id);
         assert_eq!(
             mine,
             [
@@ -462,12 +453,7 @@ async fn low_risk_auto_approval_when_configured() {
         medium.impact = Level::Medium;
         let medium = c.sponsor_client.request_identity(&medium).await.unwrap();
         assert_eq!(medium.state, LifecycleState::Requested);
-        let events = s
-            .admin
-            .events(&vec![("limit", "1000".into())])
-            .await
-            .unwrap()
-            .items;
+        let events = crate::fixtures::all_events(&s).await;
         let approved = events
             .iter()
             .find(|e| e.action == "identity.approved")

@@ -36,12 +36,7 @@ mod cases {
             code(c.sponsor_client.identity_action(i.id, "resume", "").await),
             "illegal_transition"
         );
-        let events = s
-            .admin
-            .events(&vec![("limit", "1000".into())])
-            .await
-            .unwrap()
-            .items;
+        let events = crate::fixtures::all_events(s).await;
         let e = events
             .iter()
             .find(|e| e.action == "identity.expired")
@@ -165,17 +160,8 @@ mod cases {
             code(s.admin.identity_action(i.id, "resume", "").await),
             "identity_orphaned"
         );
-        let events = s
-            .admin
-            .events(&vec![("limit", "1000".into())])
-            .await
-            .unwrap()
-            .items;
-        let actions: Vec<_> = events
-            .iter()
-            .filter(|e| e.target_id == i.id.to_string())
-            .map(|e| e.action.as_str())
-            .collect();
+        let events = crate::fixtures::all_events(s).await;
+        let actions = crate::fixtures::actions_on(&events, i.id);
         assert_eq!(
             actions,
             [
