@@ -69,6 +69,12 @@ pub struct Event {
     pub reason: String,
     /// What changed, or why a request was refused. Never a secret.
     pub detail: serde_json::Value,
+    /// The previous record's hash, hex (set by the store; see [`crate::audit`]).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub prev_hash: String,
+    /// This record's hash, hex (set by the store).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub hash: String,
 }
 
 impl Event {
@@ -89,6 +95,8 @@ impl Event {
             outcome: Outcome::Success,
             reason: String::new(),
             detail: serde_json::Value::Null,
+            prev_hash: String::new(),
+            hash: String::new(),
         }
     }
 

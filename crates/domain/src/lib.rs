@@ -11,6 +11,7 @@
 //! - [`risk`] — risk tier from criticality, data sensitivity and impact, with reasons
 //! - [`naming`] — the naming policy per kind
 //! - [`governance`] — lifetimes, attestation, dormancy and orphan rules, and their config
+//! - [`audit`] — the hash chain over events and its verifier
 //! - [`approval`] — separation of duties on approvals
 //! - [`sweep`] — what the periodic sweep does to one identity at one instant
 //! - [`event`] — the append-only record of every change
@@ -62,6 +63,7 @@ macro_rules! str_enum {
 }
 
 pub mod approval;
+pub mod audit;
 pub mod error;
 pub mod event;
 pub mod governance;

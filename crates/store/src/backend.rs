@@ -42,9 +42,18 @@ pub(crate) const UPDATE_HUMAN: &str = "UPDATE humans SET user_name = $2, user_na
     updated_at = $10, departed_at = $11, deleted_at = $12, version = $13 \
     WHERE id = $1 AND version = $14";
 
-pub(crate) const INSERT_EVENT: &str = "INSERT INTO events (at, actor_kind, actor_id, action, \
-    target_type, target_id, outcome, reason, detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
-    RETURNING seq";
+pub(crate) const INSERT_EVENT: &str = "INSERT INTO events (seq, at, actor_kind, actor_id, action, \
+    target_type, target_id, outcome, reason, detail, prev_hash, hash) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
+
+/// Takes the next sequence number and the previous hash, and locks the head until commit.
+pub(crate) const ADVANCE_HEAD: &str =
+    "UPDATE chain_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash";
+
+pub(crate) const SET_HEAD_HASH: &str = "UPDATE chain_head SET hash = $1 WHERE id = 1";
+
+pub(crate) const EVENT_COLUMNS: &str = "seq, at, actor_kind, actor_id, action, target_type, \
+    target_id, outcome, reason, detail, prev_hash, hash";
 
 pub(crate) const INSERT_CREDENTIAL: &str = "INSERT INTO credentials (id, human_id, secret_hash, \
     label, created_at, last_used_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7)";
@@ -234,7 +243,8 @@ macro_rules! bind_human {
 macro_rules! bind_event {
     ($q:expr, $e:expr) => {{
         let e: &aim_domain::event::Event = $e;
-        $q.bind(e.at.as_millis())
+        $q.bind(e.seq)
+            .bind(e.at.as_millis())
             .bind(e.actor.kind.as_str())
             .bind(e.actor.id.clone())
             .bind(e.action.clone())
@@ -285,7 +295,7 @@ macro_rules! impl_store {
                 }
                 crate::backend::bind_human!(sqlx::query(crate::backend::INSERT_HUMAN), admin).execute(&mut *tx).await?;
                 Self::insert_credential_tx(&mut tx, credential, secret_hash).await?;
-                crate::backend::bind_event!(sqlx::query(crate::backend::INSERT_EVENT), event).fetch_one(&mut *tx).await?;
+                Self::append_tx(&mut tx, event).await?;
                 tx.commit().await?;
                 Ok(true)
             }
@@ -300,7 +310,7 @@ macro_rules! impl_store {
                     .execute(&mut *tx)
                     .await
                     .map_err(|e| crate::error::unique_or(e, || aim_domain::Refusal::UserNameTaken(human.user_name.clone())))?;
-                crate::backend::bind_event!(sqlx::query(crate::backend::INSERT_EVENT), event).fetch_one(&mut *tx).await?;
+                Self::append_tx(&mut tx, event).await?;
                 tx.commit().await?;
                 Ok(())
             }
@@ -375,7 +385,7 @@ macro_rules! impl_store {
             ) -> Result<(), crate::StoreError> {
                 let mut tx = self.write_tx().await?;
                 Self::update_human_tx(&mut tx, human, expected_version).await?;
-                crate::backend::bind_event!(sqlx::query(crate::backend::INSERT_EVENT), event).fetch_one(&mut *tx).await?;
+                Self::append_tx(&mut tx, event).await?;
                 tx.commit().await?;
                 Ok(())
             }
@@ -389,8 +399,9 @@ macro_rules! impl_store {
             ) -> Result<Vec<crate::OrphanChange>, crate::StoreError> {
                 use aim_domain::event::{Actor, Event};
                 let mut tx = self.write_tx().await?;
+                // Every row write first, then the appends: the chain head is locked last, so
+                // no two transactions wait on each other's rows.
                 Self::update_human_tx(&mut tx, human, expected_version).await?;
-                crate::backend::bind_event!(sqlx::query(crate::backend::INSERT_EVENT), event).fetch_one(&mut *tx).await?;
                 let departed = !human.is_active();
                 let sql = if departed {
                     format!(
@@ -408,6 +419,7 @@ macro_rules! impl_store {
                     .bind(human.id.as_uuid())
                     .fetch_all(&mut *tx)
                     .await?;
+                Self::append_tx(&mut tx, event).await?;
                 let mut changes = Vec::with_capacity(ids.len());
                 for (id,) in ids {
                     let (action, reason) = if departed {
@@ -418,10 +430,7 @@ macro_rules! impl_store {
                     let mut ev = Event::new(now, Actor::system("sponsorship"), action, "identity", id)
                         .reason(reason)
                         .detail(serde_json::json!({ "sponsor_id": human.id }));
-                    let (seq,): (i64,) = crate::backend::bind_event!(sqlx::query_as(crate::backend::INSERT_EVENT), &ev)
-                        .fetch_one(&mut *tx)
-                        .await?;
-                    ev.seq = seq;
+                    ev.seq = Self::append_tx(&mut tx, &ev).await?;
                     changes.push((aim_domain::ids::IdentityId::from_uuid(id), ev));
                 }
                 tx.commit().await?;
@@ -436,7 +445,7 @@ macro_rules! impl_store {
             ) -> Result<(), crate::StoreError> {
                 let mut tx = self.write_tx().await?;
                 Self::insert_credential_tx(&mut tx, credential, secret_hash).await?;
-                crate::backend::bind_event!(sqlx::query(crate::backend::INSERT_EVENT), event).fetch_one(&mut *tx).await?;
+                Self::append_tx(&mut tx, event).await?;
                 tx.commit().await?;
                 Ok(())
             }
@@ -477,7 +486,7 @@ macro_rules! impl_store {
                     .rows_affected()
                     == 1;
                 if done {
-                    crate::backend::bind_event!(sqlx::query(crate::backend::INSERT_EVENT), event).fetch_one(&mut *tx).await?;
+                    Self::append_tx(&mut tx, event).await?;
                     tx.commit().await?;
                 }
                 Ok(done)
@@ -493,7 +502,7 @@ macro_rules! impl_store {
                     .execute(&mut *tx)
                     .await
                     .map_err(|e| crate::error::unique_or(e, || aim_domain::Refusal::NameTaken(identity.name.clone())))?;
-                crate::backend::bind_event!(sqlx::query(crate::backend::INSERT_EVENT), event).fetch_one(&mut *tx).await?;
+                Self::append_tx(&mut tx, event).await?;
                 tx.commit().await?;
                 Ok(())
             }
@@ -508,7 +517,7 @@ macro_rules! impl_store {
                         .execute(&mut *tx)
                         .await
                         .map_err(|e| crate::error::unique_or(e, || aim_domain::Refusal::NameTaken(identity.name.clone())))?;
-                    crate::backend::bind_event!(sqlx::query(crate::backend::INSERT_EVENT), event).fetch_one(&mut *tx).await?;
+                    Self::append_tx(&mut tx, event).await?;
                 }
                 tx.commit().await?;
                 Ok(())
@@ -581,7 +590,7 @@ macro_rules! impl_store {
                 if n != 1 {
                     return Err(crate::StoreError::Conflict(aim_domain::Refusal::ConcurrentUpdate));
                 }
-                crate::backend::bind_event!(sqlx::query(crate::backend::INSERT_EVENT), event).fetch_one(&mut *tx).await?;
+                Self::append_tx(&mut tx, event).await?;
                 tx.commit().await?;
                 Ok(())
             }
@@ -621,14 +630,21 @@ macro_rules! impl_store {
                 Ok(out)
             }
 
+            async fn chain_head(&self) -> Result<(i64, [u8; 32]), crate::StoreError> {
+                let (seq, hash): (i64, Vec<u8>) = sqlx::query_as("SELECT seq, hash FROM chain_head WHERE id = 1")
+                    .fetch_one(self.read())
+                    .await?;
+                let hash = <[u8; 32]>::try_from(hash)
+                    .map_err(|_| crate::StoreError::Corrupt("chain_head.hash is not 32 bytes".into()))?;
+                Ok((seq, hash))
+            }
+
             async fn append_event(
                 &self,
                 event: &aim_domain::event::Event,
             ) -> Result<i64, crate::StoreError> {
                 let mut tx = self.write_tx().await?;
-                let (seq,): (i64,) = crate::backend::bind_event!(sqlx::query_as(crate::backend::INSERT_EVENT), event)
-                    .fetch_one(&mut *tx)
-                    .await?;
+                let seq = Self::append_tx(&mut tx, event).await?;
                 tx.commit().await?;
                 Ok(seq)
             }
@@ -638,10 +654,8 @@ macro_rules! impl_store {
                 after_seq: i64,
                 limit: u32,
             ) -> Result<Vec<aim_domain::event::Event>, crate::StoreError> {
-                let rows = sqlx::query(
-                    "SELECT seq, at, actor_kind, actor_id, action, target_type, target_id, outcome, \
-                     reason, detail FROM events WHERE seq > $1 ORDER BY seq LIMIT $2",
-                )
+                let sql = format!("SELECT {} FROM events WHERE seq > $1 ORDER BY seq LIMIT $2", crate::backend::EVENT_COLUMNS);
+                let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(after_seq)
                 .bind(i64::from(limit))
                 .fetch_all(self.read())
@@ -651,6 +665,28 @@ macro_rules! impl_store {
         }
 
         impl $store {
+            /// Appends `event` to the hash chain inside `tx`: takes the next sequence number
+            /// and the previous hash from the (then locked) chain head, stores the record
+            /// with both hashes, and moves the head. Returns the sequence number.
+            async fn append_tx(
+                tx: &mut sqlx::Transaction<'static, <$store as crate::backend::Backend>::Db>,
+                event: &aim_domain::event::Event,
+            ) -> Result<i64, crate::StoreError> {
+                let (seq, prev): (i64, Vec<u8>) = sqlx::query_as(crate::backend::ADVANCE_HEAD).fetch_one(&mut **tx).await?;
+                let prev = <[u8; 32]>::try_from(prev)
+                    .map_err(|_| crate::StoreError::Corrupt("chain_head.hash is not 32 bytes".into()))?;
+                let mut e = event.clone();
+                e.seq = seq;
+                let hash = aim_domain::audit::chain_hash(&prev, &e);
+                crate::backend::bind_event!(sqlx::query(crate::backend::INSERT_EVENT), &e)
+                    .bind(prev.to_vec())
+                    .bind(hash.to_vec())
+                    .execute(&mut **tx)
+                    .await?;
+                sqlx::query(crate::backend::SET_HEAD_HASH).bind(hash.to_vec()).execute(&mut **tx).await?;
+                Ok(seq)
+            }
+
             async fn insert_credential_tx(
                 tx: &mut sqlx::Transaction<'static, <$store as crate::backend::Backend>::Db>,
                 c: &aim_domain::human::Credential,

@@ -4,6 +4,8 @@
 //!
 //! Every method that changes state takes the [`Event`] that records the change and writes
 //! both in one transaction: no change without its event, no event without its change.
+//! Events form a hash chain ([`aim_domain::audit`]): each append takes the next sequence
+//! number and the previous hash from the `chain_head` row, locked until commit.
 //!
 //! # Layout
 //! - [`error`] — [`StoreError`]
@@ -135,6 +137,9 @@ pub trait Store: Send + Sync + Debug {
         thresholds: &SweepThresholds,
         limit: u32,
     ) -> Result<Vec<Identity>, StoreError>;
+
+    /// The head of the hash chain: the last sequence number and its hash.
+    async fn chain_head(&self) -> Result<(i64, [u8; 32]), StoreError>;
 
     /// Appends an event that records no change (a refusal).
     async fn append_event(&self, event: &Event) -> Result<i64, StoreError>;

@@ -27,6 +27,7 @@ where
     fn uuid(&'r self, col: &'r str) -> Result<Uuid, sqlx::Error>;
     fn opt_uuid(&'r self, col: &'r str) -> Result<Option<Uuid>, sqlx::Error>;
     fn boolean(&'r self, col: &'r str) -> Result<bool, sqlx::Error>;
+    fn bytes(&'r self, col: &'r str) -> Result<Vec<u8>, sqlx::Error>;
 }
 
 impl<'r, R> AimRow<'r> for R
@@ -37,6 +38,7 @@ where
     i64: Decode<'r, R::Database> + Type<R::Database>,
     Uuid: Decode<'r, R::Database> + Type<R::Database>,
     bool: Decode<'r, R::Database> + Type<R::Database>,
+    Vec<u8>: Decode<'r, R::Database> + Type<R::Database>,
 {
     fn text(&'r self, col: &'r str) -> Result<String, sqlx::Error> {
         self.try_get(col)
@@ -57,6 +59,9 @@ where
         self.try_get(col)
     }
     fn boolean(&'r self, col: &'r str) -> Result<bool, sqlx::Error> {
+        self.try_get(col)
+    }
+    fn bytes(&'r self, col: &'r str) -> Result<Vec<u8>, sqlx::Error> {
         self.try_get(col)
     }
 }
@@ -194,6 +199,8 @@ where
         outcome: Outcome::parse(&r.text("outcome")?).map_err(|e| corrupt("events.outcome", e))?,
         reason: r.text("reason")?,
         detail: serde_json::from_str(&detail).map_err(|e| corrupt("events.detail", e))?,
+        prev_hash: aim_domain::audit::to_hex(&r.bytes("prev_hash")?),
+        hash: aim_domain::audit::to_hex(&r.bytes("hash")?),
     })
 }
 

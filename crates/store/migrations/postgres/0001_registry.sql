@@ -82,7 +82,7 @@ CREATE INDEX identities_dormant_page ON identities (id) WHERE dormant = TRUE;
 CREATE INDEX identities_duplicate_page ON identities (id) WHERE possible_duplicate = TRUE;
 
 CREATE TABLE events (
-    seq             BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    seq             BIGINT PRIMARY KEY,        -- 1, 2, 3, ... assigned from chain_head
     at              BIGINT NOT NULL,
     actor_kind      TEXT NOT NULL,
     actor_id        TEXT NOT NULL,
@@ -91,9 +91,21 @@ CREATE TABLE events (
     target_id       TEXT NOT NULL,
     outcome         TEXT NOT NULL,
     reason          TEXT NOT NULL,
-    detail          TEXT NOT NULL          -- JSON
+    detail          TEXT NOT NULL,         -- JSON
+    prev_hash       BYTEA NOT NULL,          -- the previous record's hash (zeros for the first)
+    hash            BYTEA NOT NULL           -- SHA-256(prev_hash || RFC 8785 form of the record)
 );
 CREATE INDEX events_target ON events (target_type, target_id, seq);
+
+-- The head of the hash chain: the last sequence number and hash. Every append updates this
+-- one row in its transaction, which orders all appends (no two records share a previous
+-- hash, even with several replicas on one PostgreSQL).
+CREATE TABLE chain_head (
+    id              INTEGER PRIMARY KEY,
+    seq             BIGINT NOT NULL,
+    hash            BYTEA NOT NULL
+);
+INSERT INTO chain_head (id, seq, hash) VALUES (1, 0, decode(repeat('00', 32), 'hex'));
 
 CREATE FUNCTION aim_events_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN

@@ -80,7 +80,7 @@ CREATE INDEX identities_dormant_page ON identities (id) WHERE dormant = TRUE;
 CREATE INDEX identities_duplicate_page ON identities (id) WHERE possible_duplicate = TRUE;
 
 CREATE TABLE events (
-    seq             INTEGER PRIMARY KEY AUTOINCREMENT,
+    seq             INTEGER PRIMARY KEY,       -- 1, 2, 3, ... assigned from chain_head
     at              BIGINT NOT NULL,
     actor_kind      TEXT NOT NULL,
     actor_id        TEXT NOT NULL,
@@ -89,9 +89,21 @@ CREATE TABLE events (
     target_id       TEXT NOT NULL,
     outcome         TEXT NOT NULL,
     reason          TEXT NOT NULL,
-    detail          TEXT NOT NULL          -- JSON
+    detail          TEXT NOT NULL,         -- JSON
+    prev_hash       BLOB NOT NULL,          -- the previous record's hash (zeros for the first)
+    hash            BLOB NOT NULL           -- SHA-256(prev_hash || RFC 8785 form of the record)
 );
 CREATE INDEX events_target ON events (target_type, target_id, seq);
+
+-- The head of the hash chain: the last sequence number and hash. Every append updates this
+-- one row in its transaction, which orders all appends (no two records share a previous
+-- hash, even with several replicas on one PostgreSQL).
+CREATE TABLE chain_head (
+    id              INTEGER PRIMARY KEY,
+    seq             BIGINT NOT NULL,
+    hash            BLOB NOT NULL
+);
+INSERT INTO chain_head (id, seq, hash) VALUES (1, 0, zeroblob(32));
 
 CREATE TRIGGER events_no_update BEFORE UPDATE ON events
 BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;

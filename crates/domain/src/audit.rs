@@ -1,0 +1,294 @@
+//! The hash chain over events: each event's hash covers its canonical encoding and the
+//! previous event's hash, so editing, deleting, reordering or inserting a record breaks the
+//! chain at that record.
+//!
+//! Canonical encoding: the event as a JSON object
+//! `{"action","actor":{"id","kind"},"at","detail","outcome","reason","seq","target_id","target_type"}`
+//! in RFC 8785 (JCS) form: keys sorted, no whitespace, minimal string escaping, integers in
+//! decimal (`at` as milliseconds since the epoch). aim never writes floating-point numbers
+//! into an event; a float found in `detail` is encoded with Rust's shortest round-trip form.
+//! The hash is `SHA-256(prev_hash || canonical)`, and the first event's `prev_hash` is 32
+//! zero bytes.
+
+use sha2::{Digest, Sha256};
+
+use crate::event::Event;
+
+/// The `prev_hash` of the first event.
+pub const GENESIS: [u8; 32] = [0; 32];
+
+/// The RFC 8785 encoding of the hashed fields of `e`.
+pub fn canonical(e: &Event) -> Vec<u8> {
+    let v = serde_json::json!({
+        "seq": e.seq,
+        "at": e.at.as_millis(),
+        "actor": { "kind": e.actor.kind.as_str(), "id": e.actor.id },
+        "action": e.action,
+        "target_type": e.target_type,
+        "target_id": e.target_id,
+        "outcome": e.outcome.as_str(),
+        "reason": e.reason,
+        "detail": e.detail,
+    });
+    let mut out = Vec::with_capacity(256);
+    jcs(&v, &mut out);
+    out
+}
+
+/// Appends the JCS form of `v`.
+fn jcs(v: &serde_json::Value, out: &mut Vec<u8>) {
+    use serde_json::Value;
+    match v {
+        Value::Null => out.extend_from_slice(b"null"),
+        Value::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
+        Value::Number(n) => out.extend_from_slice(n.to_string().as_bytes()),
+        // serde_json escapes exactly what JCS does: `"`, `\` and control characters, with
+        // the short forms \b \f \n \r \t and lowercase \u00xx for the rest.
+        Value::String(s) => out.extend_from_slice(serde_json::Value::String(s.clone()).to_string().as_bytes()),
+        Value::Array(items) => {
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                jcs(item, out);
+            }
+            out.push(b']');
+        }
+        Value::Object(map) => {
+            // JCS sorts keys by their UTF-16 code units, whatever order the map keeps.
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort_by(|a, b| a.encode_utf16().cmp(b.encode_utf16()));
+            out.push(b'{');
+            for (i, k) in keys.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                jcs(&Value::String((*k).clone()), out);
+                out.push(b':');
+                if let Some(item) = map.get(*k) {
+                    jcs(item, out);
+                }
+            }
+            out.push(b'}');
+        }
+    }
+}
+
+/// `SHA-256(prev || canonical(e))`.
+pub fn chain_hash(prev: &[u8; 32], e: &Event) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(prev);
+    h.update(canonical(e));
+    h.finalize().into()
+}
+
+pub fn to_hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+pub fn from_hex(s: &str) -> Option<[u8; 32]> {
+    if s.len() != 64 || !s.is_ascii() {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = u8::from_str_radix(&s[2 * i..2 * i + 2], 16).ok()?;
+    }
+    Some(out)
+}
+
+/// Why the chain is broken, at the first bad record.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChainBreak {
+    #[error("record {expected} is missing (the next record found is {found})")]
+    Missing { expected: i64, found: i64 },
+    #[error("record {seq} does not follow record {prev}: records were reordered or inserted")]
+    Unlinked { seq: i64, prev: i64 },
+    #[error("record {seq} was altered: its content does not match its hash")]
+    Altered { seq: i64 },
+    #[error("the log ends at record {last}, but the chain head records {head}: the tail was truncated")]
+    Truncated { last: i64, head: i64 },
+    #[error("the log continues past the chain head ({head}) to record {last}: records were appended outside aim")]
+    PastHead { last: i64, head: i64 },
+}
+
+impl ChainBreak {
+    /// The first sequence number that cannot be trusted.
+    pub fn first_bad(&self) -> i64 {
+        match self {
+            ChainBreak::Missing { expected, .. } => *expected,
+            ChainBreak::Unlinked { seq, .. } | ChainBreak::Altered { seq } => *seq,
+            ChainBreak::Truncated { last, .. } => last + 1,
+            ChainBreak::PastHead { head, .. } => head + 1,
+        }
+    }
+}
+
+/// A stored record: the event (whose `seq` is its position) and the hashes stored with it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Chained {
+    pub event: Event,
+    pub prev_hash: [u8; 32],
+    pub hash: [u8; 32],
+}
+
+/// Checks records one at a time, in sequence order, from the first.
+#[derive(Debug, Clone)]
+pub struct Verifier {
+    next_seq: i64,
+    prev: [u8; 32],
+}
+
+impl Default for Verifier {
+    fn default() -> Self {
+        Self { next_seq: 1, prev: GENESIS }
+    }
+}
+
+impl Verifier {
+    pub fn push(&mut self, r: &Chained) -> Result<(), ChainBreak> {
+        let seq = r.event.seq;
+        if seq > self.next_seq {
+            return Err(ChainBreak::Missing { expected: self.next_seq, found: seq });
+        }
+        if seq < self.next_seq || r.prev_hash != self.prev {
+            return Err(ChainBreak::Unlinked { seq, prev: self.next_seq - 1 });
+        }
+        if chain_hash(&r.prev_hash, &r.event) != r.hash {
+            return Err(ChainBreak::Altered { seq });
+        }
+        self.prev = r.hash;
+        self.next_seq = seq + 1;
+        Ok(())
+    }
+
+    /// How many records were verified.
+    pub fn verified(&self) -> i64 {
+        self.next_seq - 1
+    }
+
+    /// The hash of the last verified record.
+    pub fn head(&self) -> [u8; 32] {
+        self.prev
+    }
+
+    /// Compares the end of the log with the head aim recorded (`head_seq`, `head_hash`).
+    pub fn finish(&self, head_seq: i64, head_hash: &[u8; 32]) -> Result<i64, ChainBreak> {
+        let last = self.verified();
+        if last < head_seq {
+            return Err(ChainBreak::Truncated { last, head: head_seq });
+        }
+        if last > head_seq || &self.prev != head_hash {
+            return Err(ChainBreak::PastHead { last, head: head_seq });
+        }
+        Ok(last)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::Actor;
+    use crate::time::Timestamp;
+    use proptest::prelude::*;
+
+    fn chain(n: usize) -> Vec<Chained> {
+        let mut prev = GENESIS;
+        (1..=n as i64)
+            .map(|seq| {
+                let mut e = Event::new(Timestamp::from_millis(seq * 1000), Actor::system("test"), "x.done", "thing", seq)
+                    .reason(format!("reason {seq}"))
+                    .detail(serde_json::json!({ "n": seq, "b": [true, null], "a": "é\n" }));
+                e.seq = seq;
+                let hash = chain_hash(&prev, &e);
+                let r = Chained { event: e, prev_hash: prev, hash };
+                prev = hash;
+                r
+            })
+            .collect()
+    }
+
+    fn verify(records: &[Chained]) -> Result<i64, ChainBreak> {
+        let mut v = Verifier::default();
+        for r in records {
+            v.push(r)?;
+        }
+        Ok(v.verified())
+    }
+
+    #[test]
+    fn canonical_form_is_jcs() {
+        let mut e = Event::new(Timestamp::from_millis(5), Actor::system("s"), "a", "t", "id");
+        e.seq = 7;
+        e.detail = serde_json::json!({ "z": 1, "a": { "y": "\u{1f}\"", "b": [] } });
+        let text = String::from_utf8(canonical(&e)).unwrap();
+        assert_eq!(
+            text,
+            r#"{"action":"a","actor":{"id":"s","kind":"system"},"at":5,"detail":{"a":{"b":[],"y":"\u001f\""},"z":1},"outcome":"success","reason":"","seq":7,"target_id":"id","target_type":"t"}"#
+        );
+    }
+
+    #[test]
+    fn intact_chain_verifies() {
+        let c = chain(20);
+        assert_eq!(verify(&c), Ok(20));
+        let mut v = Verifier::default();
+        c.iter().for_each(|r| v.push(r).unwrap());
+        assert_eq!(v.finish(20, &c[19].hash), Ok(20));
+        assert_eq!(v.finish(22, &c[19].hash), Err(ChainBreak::Truncated { last: 20, head: 22 }));
+    }
+
+    #[test]
+    fn each_kind_of_tampering_names_the_first_bad_record() {
+        let c = chain(10);
+        let mut edited = c.clone();
+        edited[4].event.reason = "nothing to see".into();
+        assert_eq!(verify(&edited).unwrap_err().first_bad(), 5);
+
+        let mut deleted = c.clone();
+        deleted.remove(3);
+        assert_eq!(verify(&deleted), Err(ChainBreak::Missing { expected: 4, found: 5 }));
+
+        let mut swapped = c.clone();
+        swapped.swap(5, 6);
+        assert_eq!(verify(&swapped).unwrap_err().first_bad(), 6);
+
+        // A forged record inserted at 4, the later ones renumbered: the forgery does not
+        // link to record 3's hash unless the forger also recomputed every hash after it.
+        let mut inserted = c.clone();
+        let mut forged = c[3].clone();
+        forged.event.reason = "forged".into();
+        forged.hash = chain_hash(&forged.prev_hash, &forged.event);
+        inserted.insert(3, forged);
+        for (i, r) in inserted.iter_mut().enumerate().skip(4) {
+            r.event.seq = i as i64 + 1;
+        }
+        assert_eq!(verify(&inserted).unwrap_err().first_bad(), 5);
+    }
+
+    proptest! {
+        /// Any single changed byte of any text field of any record is caught at that record.
+        #[test]
+        fn any_edit_is_caught_where_it_is(at in 0usize..15, field in 0usize..4, text in "[a-z]{1,8}") {
+            let mut c = chain(15);
+            let e = &mut c[at].event;
+            let target = match field {
+                0 => &mut e.reason,
+                1 => &mut e.action,
+                2 => &mut e.target_id,
+                _ => &mut e.actor.id,
+            };
+            prop_assume!(*target != text);
+            *target = text;
+            prop_assert_eq!(verify(&c), Err(ChainBreak::Altered { seq: at as i64 + 1 }));
+        }
+    }
+
+    #[test]
+    fn hex_round_trip() {
+        let h = chain(1)[0].hash;
+        assert_eq!(from_hex(&to_hex(&h)), Some(h));
+        assert_eq!(from_hex("zz"), None);
+    }
+}
