@@ -44,7 +44,9 @@ fn jcs(v: &serde_json::Value, out: &mut Vec<u8>) {
         Value::Number(n) => out.extend_from_slice(n.to_string().as_bytes()),
         // serde_json escapes exactly what JCS does: `"`, `\` and control characters, with
         // the short forms \b \f \n \r \t and lowercase \u00xx for the rest.
-        Value::String(s) => out.extend_from_slice(serde_json::Value::String(s.clone()).to_string().as_bytes()),
+        Value::String(s) => {
+            out.extend_from_slice(serde_json::Value::String(s.clone()).to_string().as_bytes())
+        }
         Value::Array(items) => {
             out.push(b'[');
             for (i, item) in items.iter().enumerate() {
@@ -107,9 +109,13 @@ pub enum ChainBreak {
     Unlinked { seq: i64, prev: i64 },
     #[error("record {seq} was altered: its content does not match its hash")]
     Altered { seq: i64 },
-    #[error("the log ends at record {last}, but the chain head records {head}: the tail was truncated")]
+    #[error(
+        "the log ends at record {last}, but the chain head records {head}: the tail was truncated"
+    )]
     Truncated { last: i64, head: i64 },
-    #[error("the log continues past the chain head ({head}) to record {last}: records were appended outside aim")]
+    #[error(
+        "the log continues past the chain head ({head}) to record {last}: records were appended outside aim"
+    )]
     PastHead { last: i64, head: i64 },
 }
 
@@ -142,7 +148,10 @@ pub struct Verifier {
 
 impl Default for Verifier {
     fn default() -> Self {
-        Self { next_seq: 1, prev: GENESIS }
+        Self {
+            next_seq: 1,
+            prev: GENESIS,
+        }
     }
 }
 
@@ -150,10 +159,16 @@ impl Verifier {
     pub fn push(&mut self, r: &Chained) -> Result<(), ChainBreak> {
         let seq = r.event.seq;
         if seq > self.next_seq {
-            return Err(ChainBreak::Missing { expected: self.next_seq, found: seq });
+            return Err(ChainBreak::Missing {
+                expected: self.next_seq,
+                found: seq,
+            });
         }
         if seq < self.next_seq || r.prev_hash != self.prev {
-            return Err(ChainBreak::Unlinked { seq, prev: self.next_seq - 1 });
+            return Err(ChainBreak::Unlinked {
+                seq,
+                prev: self.next_seq - 1,
+            });
         }
         if chain_hash(&r.prev_hash, &r.event) != r.hash {
             return Err(ChainBreak::Altered { seq });
@@ -177,10 +192,16 @@ impl Verifier {
     pub fn finish(&self, head_seq: i64, head_hash: &[u8; 32]) -> Result<i64, ChainBreak> {
         let last = self.verified();
         if last < head_seq {
-            return Err(ChainBreak::Truncated { last, head: head_seq });
+            return Err(ChainBreak::Truncated {
+                last,
+                head: head_seq,
+            });
         }
         if last > head_seq || &self.prev != head_hash {
-            return Err(ChainBreak::PastHead { last, head: head_seq });
+            return Err(ChainBreak::PastHead {
+                last,
+                head: head_seq,
+            });
         }
         Ok(last)
     }
@@ -197,12 +218,22 @@ mod tests {
         let mut prev = GENESIS;
         (1..=n as i64)
             .map(|seq| {
-                let mut e = Event::new(Timestamp::from_millis(seq * 1000), Actor::system("test"), "x.done", "thing", seq)
-                    .reason(format!("reason {seq}"))
-                    .detail(serde_json::json!({ "n": seq, "b": [true, null], "a": "é\n" }));
+                let mut e = Event::new(
+                    Timestamp::from_millis(seq * 1000),
+                    Actor::system("test"),
+                    "x.done",
+                    "thing",
+                    seq,
+                )
+                .reason(format!("reason {seq}"))
+                .detail(serde_json::json!({ "n": seq, "b": [true, null], "a": "é\n" }));
                 e.seq = seq;
                 let hash = chain_hash(&prev, &e);
-                let r = Chained { event: e, prev_hash: prev, hash };
+                let r = Chained {
+                    event: e,
+                    prev_hash: prev,
+                    hash,
+                };
                 prev = hash;
                 r
             })
@@ -219,7 +250,13 @@ mod tests {
 
     #[test]
     fn canonical_form_is_jcs() {
-        let mut e = Event::new(Timestamp::from_millis(5), Actor::system("s"), "a", "t", "id");
+        let mut e = Event::new(
+            Timestamp::from_millis(5),
+            Actor::system("s"),
+            "a",
+            "t",
+            "id",
+        );
         e.seq = 7;
         e.detail = serde_json::json!({ "z": 1, "a": { "y": "\u{1f}\"", "b": [] } });
         let text = String::from_utf8(canonical(&e)).unwrap();
@@ -236,7 +273,10 @@ mod tests {
         let mut v = Verifier::default();
         c.iter().for_each(|r| v.push(r).unwrap());
         assert_eq!(v.finish(20, &c[19].hash), Ok(20));
-        assert_eq!(v.finish(22, &c[19].hash), Err(ChainBreak::Truncated { last: 20, head: 22 }));
+        assert_eq!(
+            v.finish(22, &c[19].hash),
+            Err(ChainBreak::Truncated { last: 20, head: 22 })
+        );
     }
 
     #[test]
@@ -248,7 +288,13 @@ mod tests {
 
         let mut deleted = c.clone();
         deleted.remove(3);
-        assert_eq!(verify(&deleted), Err(ChainBreak::Missing { expected: 4, found: 5 }));
+        assert_eq!(
+            verify(&deleted),
+            Err(ChainBreak::Missing {
+                expected: 4,
+                found: 5
+            })
+        );
 
         let mut swapped = c.clone();
         swapped.swap(5, 6);

@@ -148,3 +148,37 @@ pub trait Store: Send + Sync + Debug {
 }
 
 pub type DynStore = Arc<dyn Store>;
+
+/// Walks the whole event log in sequence order and checks every link, then compares the
+/// end with the chain head. `Ok(Ok(n))`: intact, `n` records; `Ok(Err(break))`: the first
+/// bad record; `Err`: the store could not be read.
+pub async fn verify_chain(
+    store: &dyn Store,
+) -> Result<Result<i64, aim_domain::audit::ChainBreak>, StoreError> {
+    use aim_domain::audit::{ChainBreak, Chained, Verifier, from_hex};
+    const PAGE: u32 = 10_000;
+    let mut verifier = Verifier::default();
+    let mut after = 0;
+    loop {
+        let page = store.events(after, PAGE).await?;
+        let Some(last) = page.last() else { break };
+        after = last.seq;
+        for event in page {
+            let seq = event.seq;
+            // A hash that is not 32 bytes was tampered with like any other field.
+            let (Some(prev_hash), Some(hash)) = (from_hex(&event.prev_hash), from_hex(&event.hash))
+            else {
+                return Ok(Err(ChainBreak::Altered { seq }));
+            };
+            if let Err(b) = verifier.push(&Chained {
+                event,
+                prev_hash,
+                hash,
+            }) {
+                return Ok(Err(b));
+            }
+        }
+    }
+    let (head_seq, head_hash) = store.chain_head().await?;
+    Ok(verifier.finish(head_seq, &head_hash))
+}

@@ -35,6 +35,16 @@ impl PgStore {
         Ok(Self { pool })
     }
 
+    /// Connects without migrating: for offline checks such as `aim audit verify`.
+    pub async fn connect_unmigrated(url: &str) -> Result<Self, StoreError> {
+        let pool = PgPoolOptions::new()
+            .max_connections(2)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(PgConnectOptions::from_str(url)?)
+            .await?;
+        Ok(Self { pool })
+    }
+
     fn read(&self) -> &PgPool {
         &self.pool
     }

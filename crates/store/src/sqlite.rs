@@ -56,6 +56,28 @@ impl SqliteStore {
         Ok(Self { read, write })
     }
 
+    /// Opens an existing database read-only, without migrating: for offline checks such as
+    /// `aim audit verify` while the server may be running.
+    pub async fn open_read_only(path: &Path) -> Result<Self, StoreError> {
+        if !path.exists() {
+            return Err(StoreError::Unavailable(sqlx::Error::Configuration(
+                format!("no database at {}", path.display()).into(),
+            )));
+        }
+        let options = SqliteConnectOptions::from_str("sqlite://")?
+            .filename(path)
+            .read_only(true)
+            .busy_timeout(Duration::from_secs(5));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(2)
+            .connect_with(options)
+            .await?;
+        Ok(Self {
+            read: pool.clone(),
+            write: pool,
+        })
+    }
+
     fn read(&self) -> &SqlitePool {
         &self.read
     }

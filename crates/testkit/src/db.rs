@@ -79,6 +79,34 @@ impl TestStore {
         self.pg.clone()
     }
 
+    /// Runs SQL (several statements allowed) straight against the database, behind the
+    /// store's back: for tests that play an attacker with database access.
+    pub async fn raw(&self, sql: &str) {
+        match &self.pg {
+            None => {
+                let options = sqlx::sqlite::SqliteConnectOptions::new()
+                    .filename(self.dir.path().join("aim.db"));
+                let mut c = sqlx::SqliteConnection::connect_with(&options)
+                    .await
+                    .expect("open sqlite");
+                sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
+                    .execute(&mut c)
+                    .await
+                    .expect("raw sql");
+            }
+            Some((url, schema)) => {
+                let options = PgConnectOptions::from_str(url)
+                    .expect("url")
+                    .options([("search_path", schema.as_str())]);
+                let mut c = PgConnection::connect_with(&options).await.expect("connect");
+                sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
+                    .execute(&mut c)
+                    .await
+                    .expect("raw sql");
+            }
+        }
+    }
+
     /// Drops the PostgreSQL schema. Call at the end of a test.
     pub async fn cleanup(self) {
         if let Some((url, schema)) = &self.pg

@@ -1,0 +1,169 @@
+//! The event log as a hash chain: intact after real use, and each kind of tampering done
+//! directly in SQL is caught at the first bad record, on both backends.
+
+use aim_domain::audit::ChainBreak;
+use aim_store::verify_chain;
+use aim_testkit::{Backend, TestStore};
+
+use crate::fixtures::{event, human, identity};
+
+/// A store with ten chained events, and the SQL that lifts the append-only triggers (an
+/// attacker with database access can do that too).
+async fn ten_events(backend: Backend) -> TestStore {
+    let t = TestStore::new(backend).await;
+    let h = human("chain-owner");
+    t.store
+        .insert_human(&h, &event("human.created", h.id))
+        .await
+        .unwrap();
+    for n in 0..4 {
+        let i = identity(&format!("agt-chain-{n}"), h.id);
+        t.store
+            .insert_identity(&i, &event("identity.requested", i.id))
+            .await
+            .unwrap();
+    }
+    for n in 0..5 {
+        t.store
+            .append_event(&event("request.refused", n).denied())
+            .await
+            .unwrap();
+    }
+    let lift = match backend {
+        Backend::Sqlite => "DROP TRIGGER events_no_update; DROP TRIGGER events_no_delete;",
+        Backend::Postgres => "DROP TRIGGER events_no_update ON events;",
+    };
+    t.raw(lift).await;
+    t
+}
+
+async fn verdict(t: &TestStore) -> Result<i64, ChainBreak> {
+    verify_chain(t.store.as_ref())
+        .await
+        .expect("store readable")
+}
+
+macro_rules! chain_test {
+    ($name:ident, $tamper:expr, $check:expr) => {
+        #[tokio::test]
+        async fn $name() {
+            for backend in Backend::enabled() {
+                eprintln!("backend: {backend:?}");
+                let t = ten_events(backend).await;
+                let tamper: &str = $tamper;
+                if !tamper.is_empty() {
+                    t.raw(tamper).await;
+                }
+                let got = verdict(&t).await;
+                let check: fn(Result<i64, ChainBreak>) = $check;
+                check(got);
+                t.cleanup().await;
+            }
+        }
+    };
+}
+
+chain_test!(untouched_log_verifies, "", |r| assert_eq!(r, Ok(10)));
+
+chain_test!(
+    an_edited_field_is_named,
+    "UPDATE events SET reason = 'nothing happened' WHERE seq = 5",
+    |r| assert_eq!(r, Err(ChainBreak::Altered { seq: 5 }))
+);
+
+chain_test!(
+    an_edited_timestamp_is_named,
+    "UPDATE events SET at = at + 1 WHERE seq = 2",
+    |r| assert_eq!(r, Err(ChainBreak::Altered { seq: 2 }))
+);
+
+chain_test!(
+    a_deleted_record_is_named,
+    "DELETE FROM events WHERE seq = 5",
+    |r| assert_eq!(
+        r,
+        Err(ChainBreak::Missing {
+            expected: 5,
+            found: 6
+        })
+    )
+);
+
+chain_test!(
+    two_swapped_records_are_named,
+    "UPDATE events SET seq = -5 WHERE seq = 5; UPDATE events SET seq = 5 WHERE seq = 6; \
+     UPDATE events SET seq = 6 WHERE seq = -5;",
+    |r| assert_eq!(r.unwrap_err().first_bad(), 5)
+);
+
+chain_test!(
+    an_inserted_forged_record_is_named,
+    // Make room at 5 and copy record 4's hashes onto a forged record there.
+    "UPDATE events SET seq = seq + 1000 WHERE seq >= 5; UPDATE events SET seq = seq - 999 WHERE seq >= 1005; \
+     INSERT INTO events (seq, at, actor_kind, actor_id, action, target_type, target_id, outcome, reason, detail, prev_hash, hash) \
+     SELECT 5, at, actor_kind, actor_id, 'identity.approved', target_type, target_id, outcome, 'forged', detail, hash, hash \
+     FROM events WHERE seq = 4; \
+     UPDATE chain_head SET seq = seq + 1;",
+    |r| assert_eq!(r, Err(ChainBreak::Altered { seq: 5 }))
+);
+
+chain_test!(
+    a_forged_tail_record_is_named,
+    "INSERT INTO events (seq, at, actor_kind, actor_id, action, target_type, target_id, outcome, reason, detail, prev_hash, hash) \
+     SELECT 11, at, actor_kind, actor_id, action, target_type, target_id, outcome, 'forged', detail, hash, prev_hash \
+     FROM events WHERE seq = 10;",
+    |r| assert_eq!(r, Err(ChainBreak::Altered { seq: 11 }))
+);
+
+chain_test!(
+    a_truncated_tail_is_caught_against_the_head,
+    "DELETE FROM events WHERE seq > 7",
+    |r| assert_eq!(r, Err(ChainBreak::Truncated { last: 7, head: 10 }))
+);
+
+/// The append-only triggers themselves refuse edits made through ordinary SQL.
+#[tokio::test]
+async fn triggers_refuse_update_and_delete() {
+    for backend in Backend::enabled() {
+        let t = TestStore::new(backend).await;
+        t.store
+            .append_event(&event("request.refused", 1).denied())
+            .await
+            .unwrap();
+        let (url_or_file, is_pg) = match t.pg_schema() {
+            Some((url, schema)) => (format!("{url}|{schema}"), true),
+            None => (t.dir.path().join("aim.db").display().to_string(), false),
+        };
+        let refused = if is_pg {
+            let (url, schema) = url_or_file.split_once('|').unwrap();
+            use sqlx::Connection;
+            let opts = <sqlx::postgres::PgConnectOptions as std::str::FromStr>::from_str(url)
+                .unwrap()
+                .options([("search_path", schema)]);
+            let mut c = sqlx::PgConnection::connect_with(&opts).await.unwrap();
+            sqlx::query("UPDATE events SET reason = 'x'")
+                .execute(&mut c)
+                .await
+                .is_err()
+                && sqlx::query("DELETE FROM events")
+                    .execute(&mut c)
+                    .await
+                    .is_err()
+        } else {
+            use sqlx::Connection;
+            let opts = sqlx::sqlite::SqliteConnectOptions::new().filename(&url_or_file);
+            let mut c = sqlx::SqliteConnection::connect_with(&opts).await.unwrap();
+            sqlx::query("UPDATE events SET reason = 'x'")
+                .execute(&mut c)
+                .await
+                .is_err()
+                && sqlx::query("DELETE FROM events")
+                    .execute(&mut c)
+                    .await
+                    .is_err()
+        };
+        assert!(refused, "{backend:?}");
+        assert_eq!(verdict(&t).await, Ok(1));
+        t.cleanup().await;
+    }
+}
