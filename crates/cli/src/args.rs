@@ -58,6 +58,9 @@ pub enum Command {
     /// The governance sweep (end-of-life, attestation, dormancy, orphans).
     #[command(subcommand)]
     Sweep(SweepCommand),
+    /// The tamper-evident event log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// Print a shell completion script.
     Completion {
         #[arg(value_enum)]
@@ -287,6 +290,24 @@ pub struct PageArgs {
     /// Fetch every page.
     #[arg(long, conflicts_with = "cursor")]
     pub all: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check the hash chain offline, without a running server. Exit status 0 only when
+    /// it is intact; 8 when it is broken (the first bad record is named).
+    Verify(VerifyArgs),
+}
+
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false, id = "source")]
+pub struct VerifyArgs {
+    /// A data dir holding `aim.db` (SQLite).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// A PostgreSQL database.
+    #[arg(long, hide_env_values = true)]
+    pub database_url: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

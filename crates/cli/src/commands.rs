@@ -1,5 +1,6 @@
 //! One module per command group; `main` dispatches and maps errors to exit statuses.
 
+mod audit;
 mod human;
 mod identity;
 mod serve;
@@ -9,7 +10,7 @@ use std::process::ExitCode;
 use aim_client::Client;
 use clap::{CommandFactory, Parser};
 
-use crate::args::{Cli, Command, Format, SweepCommand};
+use crate::args::{AuditCommand, Cli, Command, Format, SweepCommand};
 use crate::output;
 
 pub fn main() -> ExitCode {
@@ -60,6 +61,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 ])
             })
         }
+        Command::Audit(AuditCommand::Verify(args)) => audit::verify(format, args).await,
         Command::Completion { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "aim", &mut std::io::stdout());
             Ok(())

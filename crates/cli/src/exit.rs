@@ -6,9 +6,13 @@ use aim_client::ClientError;
 
 /// 0 ok · 1 other error · 2 usage (clap) · 3 not found · 4 conflict (illegal transition,
 /// name taken) · 5 not authenticated or not allowed · 6 invalid input · 7 aim unreachable
-/// or unavailable.
+/// or unavailable · 8 the audit chain is broken.
 pub fn code_for(e: &anyhow::Error) -> ExitCode {
-    let Some(c) = e.downcast_ref::<ClientError>() else {
+    // Look through any context added on the way up.
+    if e.chain().any(|c| c.is::<aim_domain::audit::ChainBreak>()) {
+        return ExitCode::from(8);
+    }
+    let Some(c) = e.chain().find_map(|c| c.downcast_ref::<ClientError>()) else {
         return ExitCode::from(1);
     };
     ExitCode::from(match c {

@@ -34,6 +34,10 @@ fn exit_statuses_mean_something() {
     let (code, _, err) = serve.aim(t, &["identity", "show", "agt-nobody"]);
     assert_eq!(code, 3, "{err}");
     assert!(err.contains("no identity named `agt-nobody`"), "{err}");
+    // Context added by the CLI keeps the status: an unknown sponsor is still "not found".
+    let mut ghost = request.to_vec();
+    ghost[8] = "nobody@example.com";
+    assert_eq!(serve.aim(t, &ghost).0, 3);
     // 4: conflict (an illegal move, a taken name).
     assert_eq!(serve.aim(t, &["identity", "resume", "agt-exit-codes"]).0, 4);
     assert_eq!(serve.aim(t, &request).0, 4);

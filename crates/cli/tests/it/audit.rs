@@ -1,0 +1,62 @@
+use crate::process::Serve;
+
+fn verify(dir: &std::path::Path) -> (i32, String, String) {
+    let out = std::process::Command::new(crate::process::AIM)
+        .args(["audit", "verify", "--data-dir"])
+        .arg(dir.join("aim-data"))
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn audit_verify_offline_names_the_first_bad_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let serve = Serve::start(dir.path());
+    let token = serve.token();
+    for user in ["ann@example.com", "ben@example.com", "cat@example.com"] {
+        assert_eq!(
+            serve
+                .aim(Some(&token), &["human", "add", user, "--role", "sponsor"])
+                .0,
+            0
+        );
+    }
+    // A refused request is on the record too.
+    assert_eq!(serve.aim(Some("aim_wrong"), &["identity", "list"]).0, 5);
+    // While the server runs: the check only reads.
+    let (code, out, err) = verify(dir.path());
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.starts_with("intact: 5 records verified"), "{out}");
+    drop(serve);
+
+    // An attacker with the database file lifts the trigger and edits record 3.
+    let db = dir.path().join("aim-data/aim.db");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        use sqlx::Connection;
+        let opts = sqlx::sqlite::SqliteConnectOptions::new().filename(&db);
+        let mut c = sqlx::SqliteConnection::connect_with(&opts).await.unwrap();
+        sqlx::raw_sql("DROP TRIGGER events_no_update; UPDATE events SET actor_id = 'someone-else' WHERE seq = 3;")
+            .execute(&mut c)
+            .await
+            .unwrap();
+    });
+    let (code, out, err) = verify(dir.path());
+    assert_eq!(code, 8, "{out}{err}");
+    assert!(err.contains("record 3 was altered"), "{err}");
+
+    // A missing data dir is an error, not a pass.
+    let out = std::process::Command::new(crate::process::AIM)
+        .args(["audit", "verify", "--data-dir", "/nonexistent/aim-data"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+}
