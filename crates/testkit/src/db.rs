@@ -107,6 +107,20 @@ impl TestStore {
         }
     }
 
+    /// Another store on the same PostgreSQL schema, with its own connection pool: what a
+    /// second `aim serve` replica has. `None` on SQLite.
+    pub async fn replica(&self) -> Option<DynStore> {
+        let (url, schema) = self.pg.as_ref()?;
+        let options = PgConnectOptions::from_str(url)
+            .expect("url")
+            .options([("search_path", schema.as_str())]);
+        Some(Arc::new(
+            PgStore::connect_with(options)
+                .await
+                .expect("replica connects"),
+        ))
+    }
+
     /// Drops the PostgreSQL schema. Call at the end of a test.
     pub async fn cleanup(self) {
         if let Some((url, schema)) = &self.pg
