@@ -19,20 +19,55 @@ pub const GENESIS: [u8; 32] = [0; 32];
 
 /// The RFC 8785 encoding of the hashed fields of `e`.
 pub fn canonical(e: &Event) -> Vec<u8> {
-    let v = serde_json::json!({
-        "seq": e.seq,
-        "at": e.at.as_millis(),
-        "actor": { "kind": e.actor.kind.as_str(), "id": e.actor.id },
-        "action": e.action,
-        "target_type": e.target_type,
-        "target_id": e.target_id,
-        "outcome": e.outcome.as_str(),
-        "reason": e.reason,
-        "detail": e.detail,
-    });
-    let mut out = Vec::with_capacity(256);
-    jcs(&v, &mut out);
+    let mut out = Vec::with_capacity(256 + e.reason.len());
+    // The fixed fields are written in JCS key order directly; only `detail` is generic.
+    out.extend_from_slice(b"{\"action\":");
+    jcs_str(&e.action, &mut out);
+    out.extend_from_slice(b",\"actor\":{\"id\":");
+    jcs_str(&e.actor.id, &mut out);
+    out.extend_from_slice(b",\"kind\":");
+    jcs_str(e.actor.kind.as_str(), &mut out);
+    out.extend_from_slice(b"},\"at\":");
+    out.extend_from_slice(e.at.as_millis().to_string().as_bytes());
+    out.extend_from_slice(b",\"detail\":");
+    jcs(&e.detail, &mut out);
+    out.extend_from_slice(b",\"outcome\":");
+    jcs_str(e.outcome.as_str(), &mut out);
+    out.extend_from_slice(b",\"reason\":");
+    jcs_str(&e.reason, &mut out);
+    out.extend_from_slice(b",\"seq\":");
+    out.extend_from_slice(e.seq.to_string().as_bytes());
+    out.extend_from_slice(b",\"target_id\":");
+    jcs_str(&e.target_id, &mut out);
+    out.extend_from_slice(b",\"target_type\":");
+    jcs_str(&e.target_type, &mut out);
+    out.push(b'}');
     out
+}
+
+/// A JSON string as JCS (and ECMAScript's JSON.stringify) writes it: `"` and `\` escaped,
+/// control characters as \b \f \n \r \t or lowercase \u00xx, everything else as UTF-8.
+fn jcs_str(s: &str, out: &mut Vec<u8>) {
+    out.push(b'"');
+    for &b in s.as_bytes() {
+        match b {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            0x08 => out.extend_from_slice(b"\\b"),
+            0x0c => out.extend_from_slice(b"\\f"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            c if c < 0x20 => {
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                out.extend_from_slice(b"\\u00");
+                out.push(HEX[usize::from(c >> 4)]);
+                out.push(HEX[usize::from(c & 0xf)]);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push(b'"');
 }
 
 /// Appends the JCS form of `v`.
@@ -42,11 +77,7 @@ fn jcs(v: &serde_json::Value, out: &mut Vec<u8>) {
         Value::Null => out.extend_from_slice(b"null"),
         Value::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
         Value::Number(n) => out.extend_from_slice(n.to_string().as_bytes()),
-        // serde_json escapes exactly what JCS does: `"`, `\` and control characters, with
-        // the short forms \b \f \n \r \t and lowercase \u00xx for the rest.
-        Value::String(s) => {
-            out.extend_from_slice(serde_json::Value::String(s.clone()).to_string().as_bytes())
-        }
+        Value::String(s) => jcs_str(s, out),
         Value::Array(items) => {
             out.push(b'[');
             for (i, item) in items.iter().enumerate() {
@@ -59,18 +90,16 @@ fn jcs(v: &serde_json::Value, out: &mut Vec<u8>) {
         }
         Value::Object(map) => {
             // JCS sorts keys by their UTF-16 code units, whatever order the map keeps.
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort_by(|a, b| a.encode_utf16().cmp(b.encode_utf16()));
+            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+            entries.sort_by(|a, b| a.0.encode_utf16().cmp(b.0.encode_utf16()));
             out.push(b'{');
-            for (i, k) in keys.iter().enumerate() {
+            for (i, (k, item)) in entries.into_iter().enumerate() {
                 if i > 0 {
                     out.push(b',');
                 }
-                jcs(&Value::String((*k).clone()), out);
+                jcs_str(k, out);
                 out.push(b':');
-                if let Some(item) = map.get(*k) {
-                    jcs(item, out);
-                }
+                jcs(item, out);
             }
             out.push(b'}');
         }
@@ -86,7 +115,13 @@ pub fn chain_hash(prev: &[u8; 32], e: &Event) -> [u8; 32] {
 }
 
 pub fn to_hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(char::from(HEX[usize::from(b >> 4)]));
+        s.push(char::from(HEX[usize::from(b & 0xf)]));
+    }
+    s
 }
 
 pub fn from_hex(s: &str) -> Option<[u8; 32]> {
@@ -314,6 +349,14 @@ mod tests {
     }
 
     proptest! {
+        /// Strings are escaped exactly as serde_json (and so ECMAScript) escapes them.
+        #[test]
+        fn strings_escape_like_json(text in "\\PC*|[\\x00-\\x1f\"\\\\]*") {
+            let mut out = Vec::new();
+            jcs_str(&text, &mut out);
+            prop_assert_eq!(String::from_utf8(out).unwrap(), serde_json::Value::String(text).to_string());
+        }
+
         /// Any single changed byte of any text field of any record is caught at that record.
         #[test]
         fn any_edit_is_caught_where_it_is(at in 0usize..15, field in 0usize..4, text in "[a-z]{1,8}") {
