@@ -294,9 +294,36 @@ pub struct PageArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
+    /// List audit records, oldest first.
+    List(AuditListArgs),
+    /// Show one record by its sequence number.
+    Show { seq: i64 },
     /// Check the hash chain offline, without a running server. Exit status 0 only when
     /// it is intact; 8 when it is broken (the first bad record is named).
     Verify(VerifyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AuditListArgs {
+    /// Records about this identity (name or id).
+    #[arg(long)]
+    pub identity: Option<String>,
+    /// Records by or about this human (user name or id).
+    #[arg(long)]
+    pub human: Option<String>,
+    #[arg(long)]
+    pub action: Option<String>,
+    /// `success` or `denied`.
+    #[arg(long)]
+    pub outcome: Option<String>,
+    /// RFC 3339 instant.
+    #[arg(long)]
+    pub since: Option<String>,
+    /// RFC 3339 instant.
+    #[arg(long)]
+    pub until: Option<String>,
+    #[command(flatten)]
+    pub page: PageArgs,
 }
 
 #[derive(Debug, Args)]

@@ -62,6 +62,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             })
         }
         Command::Audit(AuditCommand::Verify(args)) => audit::verify(format, args).await,
+        Command::Audit(AuditCommand::List(args)) => audit::list(&client(), format, args).await,
+        Command::Audit(AuditCommand::Show { seq }) => audit::show(&client(), format, seq).await,
         Command::Completion { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "aim", &mut std::io::stdout());
             Ok(())

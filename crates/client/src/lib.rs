@@ -266,8 +266,13 @@ impl Client {
         self.post("/v1/sweeps/run", &json!({})).await
     }
 
-    pub async fn events(&self, params: &Params) -> Result<Page<Event>> {
-        self.get("/v1/events", params).await
+    /// A page of the audit log (filters: identity, human, action, outcome, since, until).
+    pub async fn audit(&self, params: &Params) -> Result<Page<Event>> {
+        self.get("/v1/audit", params).await
+    }
+
+    pub async fn audit_record(&self, seq: i64) -> Result<Event> {
+        self.get(&format!("/v1/audit/{seq}"), &Vec::new()).await
     }
 }
 

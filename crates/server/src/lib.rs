@@ -40,6 +40,7 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
         .merge(routes::identities::router())
         .merge(routes::humans::router())
         .merge(routes::system::router())
+        .merge(routes::audit::router())
         .merge(routes::scim::router())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -5,9 +5,11 @@
 //! - [`identities`] — `/v1/identities`
 //! - [`humans`] — `/v1/humans` and API credentials
 //! - [`scim`] — `/scim/v2` for identity providers
-//! - [`system`] — health, readiness, sweeps, events
+//! - [`audit`] — `/v1/audit`, the event log
+//! - [`system`] — health, readiness, sweeps
 //! - [`openapi`] — `/v1/openapi.json`
 
+pub mod audit;
 pub mod humans;
 pub mod identities;
 pub mod openapi;

@@ -180,6 +180,39 @@ pub(crate) fn human_where(
     w
 }
 
+/// The WHERE clause of an audit query.
+pub(crate) fn audit_where(f: &crate::AuditFilter, after_seq: i64) -> Where {
+    let mut w = Where::default();
+    w.bound("seq > ?", Bind::Int(after_seq));
+    if let Some(i) = f.identity {
+        w.plain("target_type = 'identity'");
+        w.bound("target_id = ?", Bind::Text(i.to_string()));
+    }
+    if let Some(h) = f.human {
+        let id = h.to_string();
+        w.binds.push(Bind::Text(id.clone()));
+        let a = w.binds.len();
+        w.binds.push(Bind::Text(id));
+        let b = w.binds.len();
+        w.plain(&format!(
+            "((actor_kind = 'human' AND actor_id = ${a}) OR (target_type = 'human' AND target_id = ${b}))"
+        ));
+    }
+    if let Some(a) = &f.action {
+        w.bound("action = ?", Bind::Text(a.clone()));
+    }
+    if let Some(o) = f.outcome {
+        w.bound("outcome = ?", Bind::Text(o.as_str().to_owned()));
+    }
+    if let Some(t) = f.since {
+        w.bound("at >= ?", Bind::Int(t.as_millis()));
+    }
+    if let Some(t) = f.until {
+        w.bound("at < ?", Bind::Int(t.as_millis()));
+    }
+    w
+}
+
 /// Binds an identity's columns in [`IDENTITY_COLUMNS`] order.
 macro_rules! bind_identity {
     ($q:expr, $i:expr) => {{
@@ -647,6 +680,24 @@ macro_rules! impl_store {
                 let seq = Self::append_tx(&mut tx, event).await?;
                 tx.commit().await?;
                 Ok(seq)
+            }
+
+            async fn audit(
+                &self,
+                filter: &crate::AuditFilter,
+                after_seq: i64,
+                limit: u32,
+            ) -> Result<Vec<aim_domain::event::Event>, crate::StoreError> {
+                let w = crate::backend::audit_where(filter, after_seq);
+                let sql = format!("SELECT {} FROM events{} ORDER BY seq LIMIT {limit}", crate::backend::EVENT_COLUMNS, w.sql());
+                let rows = crate::backend::bind_all!(sqlx::query(sqlx::AssertSqlSafe(sql)), w.binds).fetch_all(self.read()).await?;
+                rows.iter().map(crate::rows::event_from_row).collect()
+            }
+
+            async fn event(&self, seq: i64) -> Result<Option<aim_domain::event::Event>, crate::StoreError> {
+                let sql = format!("SELECT {} FROM events WHERE seq = $1", crate::backend::EVENT_COLUMNS);
+                let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(seq).fetch_optional(self.read()).await?;
+                row.as_ref().map(crate::rows::event_from_row).transpose()
             }
 
             async fn events(

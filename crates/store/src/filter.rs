@@ -60,3 +60,18 @@ impl IdentityFilter {
         self.name_prefix.is_some()
     }
 }
+
+/// What an audit query selects on. Events come in sequence order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditFilter {
+    /// Events about this identity.
+    pub identity: Option<IdentityId>,
+    /// Events by this human, or about them.
+    pub human: Option<HumanId>,
+    pub action: Option<String>,
+    pub outcome: Option<aim_domain::event::Outcome>,
+    /// At or after this instant.
+    pub since: Option<Timestamp>,
+    /// Before this instant.
+    pub until: Option<Timestamp>,
+}

@@ -32,7 +32,7 @@ use aim_domain::time::Timestamp;
 use async_trait::async_trait;
 
 pub use error::StoreError;
-pub use filter::{HumanFilter, IdentityCursor, IdentityFilter, SweepThresholds};
+pub use filter::{AuditFilter, HumanFilter, IdentityCursor, IdentityFilter, SweepThresholds};
 
 /// An identity a sponsor's departure (or return) changed, and the event that records it.
 pub type OrphanChange = (IdentityId, Event);
@@ -145,6 +145,15 @@ pub trait Store: Send + Sync + Debug {
     async fn append_event(&self, event: &Event) -> Result<i64, StoreError>;
     /// Events after `after_seq`, oldest first.
     async fn events(&self, after_seq: i64, limit: u32) -> Result<Vec<Event>, StoreError>;
+    /// Events matching `filter` after `after_seq`, oldest first.
+    async fn audit(
+        &self,
+        filter: &AuditFilter,
+        after_seq: i64,
+        limit: u32,
+    ) -> Result<Vec<Event>, StoreError>;
+    /// One event by sequence number.
+    async fn event(&self, seq: i64) -> Result<Option<Event>, StoreError>;
 }
 
 pub type DynStore = Arc<dyn Store>;

@@ -28,6 +28,28 @@ fn audit_verify_offline_names_the_first_bad_record() {
     }
     // A refused request is on the record too.
     assert_eq!(serve.aim(Some("aim_wrong"), &["identity", "list"]).0, 5);
+    // Reading the log through the API.
+    let (code, out, err) = serve.aim(
+        Some(&token),
+        &["audit", "list", "--human", "ben@example.com", "-o", "json"],
+    );
+    assert_eq!(code, 0, "{err}");
+    let records: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(records[0]["action"], "human.created");
+    assert_eq!(records.as_array().unwrap().len(), 1);
+    let (code, out, _) = serve.aim(Some(&token), &["audit", "list", "--outcome", "denied"]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("request.refused") && out.contains("unauthenticated"),
+        "{out}"
+    );
+    let (code, out, _) = serve.aim(Some(&token), &["audit", "show", "1"]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("system:bootstrap") && out.contains("prev hash"),
+        "{out}"
+    );
+    assert_eq!(serve.aim(Some(&token), &["audit", "show", "999"]).0, 3);
     // While the server runs: the check only reads.
     let (code, out, err) = verify(dir.path());
     assert_eq!(code, 0, "{out}{err}");

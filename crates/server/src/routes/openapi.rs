@@ -4,7 +4,7 @@ use axum::Json;
 use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
-use crate::routes::{humans, identities, system};
+use crate::routes::{audit, humans, identities, system};
 
 #[derive(Debug, OpenApi)]
 #[openapi(
@@ -15,14 +15,16 @@ use crate::routes::{humans, identities, system};
         identities::lock, identities::unlock, identities::decommission, identities::attest,
         humans::list, humans::create, humans::show, humans::change, humans::deactivate,
         humans::reactivate, humans::create_credential, humans::credentials, humans::revoke_credential,
-        system::healthz, system::readyz, system::run_sweep, system::events,
+        system::healthz, system::readyz, system::run_sweep,
+        audit::list, audit::show,
     ),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
     tags(
         (name = "identities", description = "The registry of non-human identities"),
         (name = "humans", description = "Sponsors, approvers, admins and auditors"),
-        (name = "system", description = "Health, sweeps and the event log"),
+        (name = "system", description = "Health, readiness and sweeps"),
+        (name = "audit", description = "The hash-chained event log"),
     )
 )]
 pub struct ApiDoc;

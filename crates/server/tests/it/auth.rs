@@ -86,7 +86,7 @@ mod cases {
         let i = active_identity(s, &c, "agt-audited").await;
         let (_, auditor) = s.human("audrey", &[Role::Auditor]).await;
         assert_eq!(auditor.identity(i.id).await.unwrap().id, i.id);
-        assert!(!auditor.events(&vec![]).await.unwrap().items.is_empty());
+        assert!(!auditor.audit(&vec![]).await.unwrap().items.is_empty());
         let before = event_count(s).await;
         assert_eq!(
             code(auditor.identity_action(i.id, "suspend", "").await),

@@ -104,7 +104,7 @@ pub async fn event_count(server: &TestServer) -> usize {
 pub async fn all_events(server: &TestServer) -> Vec<aim_domain::event::Event> {
     server
         .admin
-        .events(&vec![("limit", "1000".into())])
+        .audit(&vec![("limit", "1000".into())])
         .await
         .unwrap()
         .items

@@ -429,7 +429,7 @@ mod cases {
         assert_eq!(suspended.actor.id, c.sponsor.id.to_string());
         assert_eq!(suspended.reason, "pause");
         // Sponsors cannot read the event log.
-        assert_eq!(code(c.sponsor_client.events(&vec![]).await), "forbidden");
+        assert_eq!(code(c.sponsor_client.audit(&vec![]).await), "forbidden");
     }
 }
 

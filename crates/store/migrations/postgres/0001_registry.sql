@@ -96,6 +96,8 @@ CREATE TABLE events (
     hash            BYTEA NOT NULL           -- SHA-256(prev_hash || RFC 8785 form of the record)
 );
 CREATE INDEX events_target ON events (target_type, target_id, seq);
+CREATE INDEX events_actor ON events (actor_kind, actor_id, seq);
+CREATE INDEX events_action ON events (action, seq);
 
 -- The head of the hash chain: the last sequence number and hash. Every append updates this
 -- one row in its transaction, which orders all appends (no two records share a previous

@@ -1,0 +1,117 @@
+//! `/v1/audit`: the event log, filtered and paged in sequence order. Admins and auditors.
+
+use aim_domain::event::{Event, Outcome};
+use aim_domain::human::Role;
+use aim_domain::ids::{HumanId, IdentityId};
+use aim_domain::time::Timestamp;
+use aim_store::AuditFilter;
+use axum::extract::{Path, State};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+
+use crate::auth::Principal;
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::Query;
+use crate::paging;
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/audit", get(list))
+        .route("/v1/audit/{seq}", get(show))
+}
+
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct AuditQuery {
+    /// Events about this identity.
+    #[param(value_type = Option<String>)]
+    identity: Option<IdentityId>,
+    /// Events by or about this human.
+    #[param(value_type = Option<String>)]
+    human: Option<HumanId>,
+    /// `identity.approved`, `request.refused`, ...
+    action: Option<String>,
+    #[param(value_type = Option<String>)]
+    outcome: Option<Outcome>,
+    /// At or after this RFC 3339 instant.
+    #[param(value_type = Option<String>)]
+    since: Option<Timestamp>,
+    /// Before this RFC 3339 instant.
+    #[param(value_type = Option<String>)]
+    until: Option<Timestamp>,
+    /// The `next_cursor` of the previous page (a sequence number).
+    cursor: Option<String>,
+    limit: Option<u32>,
+}
+
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct AuditPage {
+    pub items: Vec<Event>,
+    pub next_cursor: Option<String>,
+}
+
+fn may_read(p: &Principal) -> Result<(), ApiError> {
+    p.require_any(&[Role::Admin, Role::Auditor], "reading the audit log")
+}
+
+/// Events, oldest first, each with its place in the hash chain.
+#[utoipa::path(get, path = "/v1/audit", tag = "audit", params(AuditQuery),
+    responses((status = 200, body = AuditPage), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn list(
+    State(s): State<AppState>,
+    p: Principal,
+    Query(q): Query<AuditQuery>,
+) -> Result<Json<AuditPage>, ApiError> {
+    may_read(&p)?;
+    let limit = paging::limit(q.limit)?;
+    let after = match q.cursor.as_deref() {
+        None => 0,
+        Some(c) => c.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
+            ApiError::bad_request("invalid_cursor", "the cursor is not one this server issued")
+        })?,
+    };
+    if let Some(a) = &q.action {
+        aim_domain::validate::token("action", a, 64)?;
+    }
+    let filter = AuditFilter {
+        identity: q.identity,
+        human: q.human,
+        action: q.action,
+        outcome: q.outcome,
+        since: q.since,
+        until: q.until,
+    };
+    let mut items = s.store.audit(&filter, after, limit + 1).await?;
+    let more = items.len() > limit as usize;
+    items.truncate(limit as usize);
+    let next_cursor = if more {
+        items.last().map(|e| e.seq.to_string())
+    } else {
+        None
+    };
+    Ok(Json(AuditPage { items, next_cursor }))
+}
+
+#[utoipa::path(get, path = "/v1/audit/{seq}", tag = "audit",
+    responses((status = 200, body = Event), (status = 404, body = ErrorBody)))]
+pub async fn show(
+    State(s): State<AppState>,
+    p: Principal,
+    Path(seq): Path<String>,
+) -> Result<Json<Event>, ApiError> {
+    may_read(&p)?;
+    let seq: i64 = seq.parse().map_err(|_| {
+        ApiError::bad_request(
+            "invalid_id",
+            "an audit record is named by its sequence number",
+        )
+    })?;
+    s.store
+        .event(seq)
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found("audit record"))
+}
