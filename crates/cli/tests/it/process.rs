@@ -9,6 +9,8 @@ pub struct Serve {
     child: Child,
     pub addr: String,
     pub dir: PathBuf,
+    /// What `aim serve` printed on stdout so far.
+    pub output: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl Serve {
@@ -31,17 +33,19 @@ impl Serve {
             .and_then(|r| r.split_whitespace().next())
             .unwrap_or_else(|| panic!("unexpected first line: {first}"))
             .to_owned();
-        let second = lines.next().expect("a line").expect("read");
-        assert!(
-            second.starts_with("bootstrap admin credential (shown once): aim_"),
-            "{second}"
-        );
-        // Keep draining so the child never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
+        // Keep draining so the child never blocks on a full pipe, and keep what it said.
+        let output = std::sync::Arc::new(std::sync::Mutex::new(vec![first]));
+        let sink = output.clone();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                sink.lock().unwrap().push(line);
+            }
+        });
         Serve {
             child,
             addr,
             dir: dir.to_path_buf(),
+            output,
         }
     }
 

@@ -41,6 +41,20 @@ fn the_readme_tour_works_as_written() {
         out.status.success(),
         "tour failed\n--- stdout\n{stdout}\n--- stderr\n{stderr}"
     );
+    // `aim serve` said where it listens and where the bootstrap credential is.
+    let said = serve.output.lock().unwrap().join("\n");
+    assert!(
+        said.starts_with("aim listening on http://127.0.0.1:"),
+        "{said}"
+    );
+    assert!(
+        said.contains("bootstrap admin credential (shown once): aim_"),
+        "{said}"
+    );
+    assert!(
+        said.contains("aim-data/bootstrap-admin-token (mode 0600)"),
+        "{said}"
+    );
     // The end state the tour describes.
     let json_start = stdout.rfind("\n[").map(|i| i + 1).unwrap_or(0);
     let list: serde_json::Value =
