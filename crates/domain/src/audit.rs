@@ -3,7 +3,7 @@
 //! chain at that record.
 //!
 //! Canonical encoding: the event as a JSON object
-//! `{"action","actor":{"id","kind"},"at","detail","outcome","reason","seq","target_id","target_type"}`
+//! `{"action","actor":{"id","kind"},"at","detail","outcome","reason","request_id","seq","source","target_id","target_type"}`
 //! in RFC 8785 (JCS) form: keys sorted, no whitespace, minimal string escaping, integers in
 //! decimal (`at` as milliseconds since the epoch). aim never writes floating-point numbers
 //! into an event; a float found in `detail` is encoded with Rust's shortest round-trip form.
@@ -35,8 +35,12 @@ pub fn canonical(e: &Event) -> Vec<u8> {
     jcs_str(e.outcome.as_str(), &mut out);
     out.extend_from_slice(b",\"reason\":");
     jcs_str(&e.reason, &mut out);
+    out.extend_from_slice(b",\"request_id\":");
+    jcs_str(&e.request_id, &mut out);
     out.extend_from_slice(b",\"seq\":");
     out.extend_from_slice(e.seq.to_string().as_bytes());
+    out.extend_from_slice(b",\"source\":");
+    jcs_str(&e.source, &mut out);
     out.extend_from_slice(b",\"target_id\":");
     jcs_str(&e.target_id, &mut out);
     out.extend_from_slice(b",\"target_type\":");
@@ -297,7 +301,7 @@ mod tests {
         let text = String::from_utf8(canonical(&e)).unwrap();
         assert_eq!(
             text,
-            r#"{"action":"a","actor":{"id":"s","kind":"system"},"at":5,"detail":{"a":{"b":[],"y":"\u001f\""},"z":1},"outcome":"success","reason":"","seq":7,"target_id":"id","target_type":"t"}"#
+            r#"{"action":"a","actor":{"id":"s","kind":"system"},"at":5,"detail":{"a":{"b":[],"y":"\u001f\""},"z":1},"outcome":"success","reason":"","request_id":"","seq":7,"source":"","target_id":"id","target_type":"t"}"#
         );
     }
 

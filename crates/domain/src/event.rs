@@ -69,6 +69,12 @@ pub struct Event {
     pub reason: String,
     /// What changed, or why a request was refused. Never a secret.
     pub detail: serde_json::Value,
+    /// The id of the HTTP request that caused this (`X-Request-Id`), if any.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub request_id: String,
+    /// The network address the request came from, if any.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub source: String,
     /// The previous record's hash, hex (set by the store; see [`crate::audit`]).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub prev_hash: String,
@@ -95,6 +101,8 @@ impl Event {
             outcome: Outcome::Success,
             reason: String::new(),
             detail: serde_json::Value::Null,
+            request_id: String::new(),
+            source: String::new(),
             prev_hash: String::new(),
             hash: String::new(),
         }
@@ -107,6 +115,13 @@ impl Event {
 
     pub fn detail(mut self, detail: serde_json::Value) -> Self {
         self.detail = detail;
+        self
+    }
+
+    /// Records the request behind this event.
+    pub fn from_request(mut self, request_id: &str, source: &str) -> Self {
+        self.request_id = request_id.to_owned();
+        self.source = source.to_owned();
         self
     }
 

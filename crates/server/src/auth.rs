@@ -23,16 +23,38 @@ use crate::state::AppState;
 /// Every credential starts with this, so secret scanners can recognise a leaked one.
 pub const CREDENTIAL_PREFIX: &str = "aim_";
 
+/// The HTTP request behind an action, as the audit log records it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RequestContext {
+    /// `X-Request-Id`: the caller's if it sent a sane one, else one aim generated.
+    pub id: String,
+    /// The client's address.
+    pub source: String,
+}
+
 /// The authenticated caller.
 #[derive(Debug, Clone)]
 pub struct Principal {
     pub human: Human,
     pub credential: CredentialId,
+    pub request: RequestContext,
 }
 
 impl Principal {
     pub fn actor(&self) -> Actor {
         Actor::human(self.human.id)
+    }
+
+    /// An event done by this caller, carrying the request it came in.
+    pub fn event(
+        &self,
+        at: Timestamp,
+        action: &str,
+        target_type: &str,
+        target_id: impl ToString,
+    ) -> Event {
+        Event::new(at, self.actor(), action, target_type, target_id)
+            .from_request(&self.request.id, &self.request.source)
     }
 
     pub fn is(&self, role: Role) -> bool {
@@ -131,6 +153,7 @@ async fn resolve(
         Some((credential, human)) if human.is_active() => Ok(Some(Principal {
             human,
             credential: credential.id,
+            request: RequestContext::default(),
         })),
         Some(_) => Err(ApiError::unauthenticated(
             "the credential's owner has departed",
@@ -144,6 +167,7 @@ async fn resolve(
 pub async fn layer(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
+    let request = request_context(&req);
     let authorization = req
         .headers()
         .get(header::AUTHORIZATION)
@@ -152,15 +176,37 @@ pub async fn layer(State(state): State<AppState>, mut req: Request, next: Next) 
         Ok(Some(p)) => p,
         Ok(None) => {
             let e = ApiError::unauthenticated("send `Authorization: Bearer <credential>`");
-            record_refusal(&state, Actor::anonymous(), &method, &path, e.status, e.code).await;
+            record_refusal(
+                &state,
+                Actor::anonymous(),
+                &request,
+                &method,
+                &path,
+                e.status,
+                e.code,
+            )
+            .await;
             return reject(&path, e);
         }
         Err(e) => {
             if e.status == StatusCode::UNAUTHORIZED {
-                record_refusal(&state, Actor::anonymous(), &method, &path, e.status, e.code).await;
+                record_refusal(
+                    &state,
+                    Actor::anonymous(),
+                    &request,
+                    &method,
+                    &path,
+                    e.status,
+                    e.code,
+                )
+                .await;
             }
             return reject(&path, e);
         }
+    };
+    let principal = Principal {
+        request: request.clone(),
+        ..principal
     };
     let actor = principal.actor();
     req.extensions_mut().insert(principal);
@@ -172,7 +218,7 @@ pub async fn layer(State(state): State<AppState>, mut req: Request, next: Next) 
             .extensions()
             .get::<ErrorCode>()
             .map_or("refused", |c| c.0);
-        record_refusal(&state, actor, &method, &path, status, code).await;
+        record_refusal(&state, actor, &request, &method, &path, status, code).await;
     }
     response
 }
@@ -186,9 +232,32 @@ fn reject(path: &str, e: ApiError) -> Response {
     }
 }
 
+/// The request id (set by the request-id layer) and the client's address.
+fn request_context(req: &Request) -> RequestContext {
+    // A caller's id is kept only if it is short and plain; it lands in every export format.
+    let id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            !v.is_empty()
+                && v.len() <= 128
+                && v.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "._:-".contains(c))
+        })
+        .map_or_else(|| uuid::Uuid::now_v7().to_string(), str::to_owned);
+    let source = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip().to_string())
+        .unwrap_or_default();
+    RequestContext { id, source }
+}
+
 async fn record_refusal(
     state: &AppState,
     actor: Actor,
+    request: &RequestContext,
     method: &Method,
     path: &str,
     status: StatusCode,
@@ -203,6 +272,7 @@ async fn record_refusal(
         format!("{method} {path}"),
     )
     .denied()
+    .from_request(&request.id, &request.source)
     .reason(code.to_owned())
     .detail(serde_json::json!({ "status": status.as_u16(), "code": code }));
     if let Err(e) = state.store.append_event(&event).await {

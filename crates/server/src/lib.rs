@@ -29,6 +29,7 @@ use anyhow::Context;
 use axum::Router;
 use axum::routing::get;
 use tokio::net::TcpListener;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
 pub use config::Config;
@@ -55,6 +56,10 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
         // with a JSON (or SCIM) error body.
         .layer(axum::extract::DefaultBodyLimit::max(body_limit))
         .layer(TraceLayer::new_for_http())
+        // Every request has an id (the caller's `X-Request-Id`, or a new one), echoed in the
+        // response and recorded in the events it causes.
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .with_state(state)
 }
 
@@ -142,6 +147,7 @@ impl Server {
             tokio::spawn(registry::sweeps::background(self.state.clone(), every));
         }
         let app = router(self.state, self.body_limit);
+        let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
         axum::serve(self.listener, app)
             .with_graceful_shutdown(shutdown)
             .await

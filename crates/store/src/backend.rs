@@ -43,8 +43,8 @@ pub(crate) const UPDATE_HUMAN: &str = "UPDATE humans SET user_name = $2, user_na
     WHERE id = $1 AND version = $14";
 
 pub(crate) const INSERT_EVENT: &str = "INSERT INTO events (seq, at, actor_kind, actor_id, action, \
-    target_type, target_id, outcome, reason, detail, prev_hash, hash) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
+    target_type, target_id, outcome, reason, detail, request_id, source, prev_hash, hash) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)";
 
 /// Takes the next sequence number and the previous hash, and locks the head until commit.
 pub(crate) const ADVANCE_HEAD: &str =
@@ -53,7 +53,7 @@ pub(crate) const ADVANCE_HEAD: &str =
 pub(crate) const SET_HEAD_HASH: &str = "UPDATE chain_head SET hash = $1 WHERE id = 1";
 
 pub(crate) const EVENT_COLUMNS: &str = "seq, at, actor_kind, actor_id, action, target_type, \
-    target_id, outcome, reason, detail, prev_hash, hash";
+    target_id, outcome, reason, detail, request_id, source, prev_hash, hash";
 
 pub(crate) const INSERT_CREDENTIAL: &str = "INSERT INTO credentials (id, human_id, secret_hash, \
     label, created_at, last_used_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7)";
@@ -286,6 +286,8 @@ macro_rules! bind_event {
             .bind(e.outcome.as_str())
             .bind(e.reason.clone())
             .bind(crate::rows::json_text(&e.detail))
+            .bind(e.request_id.clone())
+            .bind(e.source.clone())
     }};
 }
 

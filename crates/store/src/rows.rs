@@ -199,6 +199,8 @@ where
         outcome: Outcome::parse(&r.text("outcome")?).map_err(|e| corrupt("events.outcome", e))?,
         reason: r.text("reason")?,
         detail: serde_json::from_str(&detail).map_err(|e| corrupt("events.detail", e))?,
+        request_id: r.text("request_id")?,
+        source: r.text("source")?,
         prev_hash: aim_domain::audit::to_hex(&r.bytes("prev_hash")?),
         hash: aim_domain::audit::to_hex(&r.bytes("hash")?),
     })

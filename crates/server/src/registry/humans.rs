@@ -1,5 +1,4 @@
 use aim_domain::Refusal;
-use aim_domain::event::Event;
 use aim_domain::human::{Credential, Human, HumanPatch, NewHuman, Role};
 use aim_domain::ids::{CredentialId, HumanId};
 use aim_domain::time::Timestamp;
@@ -32,7 +31,7 @@ pub async fn create(state: &AppState, p: &Principal, new: NewHuman) -> Result<Hu
     {
         return Err(Refusal::UserNameTaken(human.user_name).into());
     }
-    let event = Event::new(now, p.actor(), "human.created", "human", human.id)
+    let event = p.event(now, "human.created", "human", human.id)
         .detail(json!({ "user_name": human.user_name, "roles": human.roles, "external_id": human.external_id }));
     state.store.insert_human(&human, &event).await?;
     Ok(human)
@@ -64,7 +63,8 @@ where
         };
         human.updated_at = now;
         human.version = read + 1;
-        let event = Event::new(now, p.actor(), action, "human", id)
+        let event = p
+            .event(now, action, "human", id)
             .reason(reason.to_owned())
             .detail(detail);
         let written = if human.state == was {
@@ -206,14 +206,9 @@ pub async fn create_credential(
     let now = state.clock.now();
     let (secret, hash) = new_secret()?;
     let credential = new_credential(&human, &label, now);
-    let event = Event::new(
-        now,
-        p.actor(),
-        "credential.created",
-        "credential",
-        credential.id,
-    )
-    .detail(json!({ "human_id": human.id, "label": credential.label }));
+    let event = p
+        .event(now, "credential.created", "credential", credential.id)
+        .detail(json!({ "human_id": human.id, "label": credential.label }));
     state
         .store
         .insert_credential(&credential, &hash, &event)
@@ -254,14 +249,9 @@ pub async fn revoke_credential(
     if !owned {
         return Err(ApiError::not_found("credential"));
     }
-    let event = Event::new(
-        state.clock.now(),
-        p.actor(),
-        "credential.revoked",
-        "credential",
-        id,
-    )
-    .detail(json!({ "human_id": human }));
+    let event = p
+        .event(state.clock.now(), "credential.revoked", "credential", id)
+        .detail(json!({ "human_id": human }));
     if !state
         .store
         .revoke_credential(id, state.clock.now(), &event)

@@ -75,22 +75,17 @@ pub async fn request(
         .store
         .duplicate_exists(&identity.duplicate_key(), identity.id)
         .await?;
-    let event = Event::new(
-        now,
-        p.actor(),
-        "identity.requested",
-        "identity",
-        identity.id,
-    )
-    .reason(identity.purpose.clone())
-    .detail(json!({
-        "name": identity.name,
-        "kind": identity.kind,
-        "sponsor_id": identity.sponsor_id,
-        "risk": identity.risk,
-        "expires_at": identity.expires_at,
-        "possible_duplicate": identity.possible_duplicate,
-    }));
+    let event = p
+        .event(now, "identity.requested", "identity", identity.id)
+        .reason(identity.purpose.clone())
+        .detail(json!({
+            "name": identity.name,
+            "kind": identity.kind,
+            "sponsor_id": identity.sponsor_id,
+            "risk": identity.risk,
+            "expires_at": identity.expires_at,
+            "possible_duplicate": identity.possible_duplicate,
+        }));
     state.store.insert_identity(&identity, &event).await?;
     if state.governance.auto_approve_low_risk && identity.risk.tier == RiskTier::Low {
         let read = identity.version;
@@ -109,6 +104,7 @@ pub async fn request(
             "identity",
             identity.id,
         )
+        .from_request(&p.request.id, &p.request.source)
         .reason(identity.state_reason.clone())
         .detail(json!({ "from": "requested", "to": identity.state }));
         state.store.update_identity(&identity, read, &event).await?;
@@ -120,7 +116,7 @@ pub async fn request(
 /// updated it in between. `apply` checks permissions and applies the domain rule.
 pub async fn mutate<F>(
     state: &AppState,
-    actor: Actor,
+    p: &Principal,
     id: IdentityId,
     mut apply: F,
 ) -> Result<Identity, ApiError>
@@ -140,7 +136,8 @@ where
                 .duplicate_exists(&identity.duplicate_key(), identity.id)
                 .await?;
         }
-        let event = Event::new(now, actor.clone(), change.action, "identity", id)
+        let event = p
+            .event(now, change.action, "identity", id)
             .reason(change.reason)
             .detail(change.detail);
         match state.store.update_identity(&identity, read, &event).await {
@@ -163,7 +160,7 @@ pub async fn decide_request(
 ) -> Result<Identity, ApiError> {
     p.require_any(&[Role::Admin, Role::Approver], "deciding on a request")?;
     let gov = state.governance.clone();
-    mutate(state, p.actor(), id, |i, now| {
+    mutate(state, p, id, |i, now| {
         let from = i.state;
         decide(i, Decider::Human(p.human.id), verdict, reason, now, &gov)?;
         let action = match verdict {
@@ -188,7 +185,7 @@ pub async fn move_state(
     reason: &str,
 ) -> Result<Identity, ApiError> {
     let gov = state.governance.clone();
-    mutate(state, p.actor(), id, |i, now| {
+    mutate(state, p, id, |i, now| {
         match t {
             Transition::Unlock => p.require_any(&[Role::Admin], "unlocking")?,
             _ => p.require_admin_or_sponsor_of(i, t.as_str())?,
@@ -247,7 +244,7 @@ pub async fn attest(
     note: &str,
 ) -> Result<Identity, ApiError> {
     let gov = state.governance.clone();
-    mutate(state, p.actor(), id, |i, now| {
+    mutate(state, p, id, |i, now| {
         p.require_admin_or_sponsor_of(i, "attesting")?;
         let from = i.state;
         i.attest(now, &gov)?;
@@ -272,7 +269,7 @@ pub async fn change(
         active_sponsor(state, s).await?;
     }
     let gov = state.governance.clone();
-    mutate(state, p.actor(), id, |i, now| {
+    mutate(state, p, id, |i, now| {
         p.require_admin_or_sponsor_of(i, "changing an identity")?;
         let before_tier = i.risk.tier;
         let changed = i.apply_patch(patch.clone(), now, &gov)?;

@@ -7,7 +7,8 @@ use crate::fixtures::{ClockExt, active_identity, cast, code};
 
 api_tests!(
     filters_select_the_right_records,
-    records_link_into_one_chain
+    records_link_into_one_chain,
+    events_carry_the_request_behind_them,
 );
 
 mod cases {
@@ -137,6 +138,70 @@ mod cases {
             "validation_failed"
         );
         assert_eq!(code(c.sponsor_client.audit(&vec![]).await), "forbidden");
+    }
+
+    pub async fn events_carry_the_request_behind_them(s: &TestServer) {
+        let http = reqwest::Client::new();
+        let post = |id: &'static str, body: serde_json::Value| {
+            http.post(format!("{}/v1/humans", s.base))
+                .bearer_auth(&s.admin_token)
+                .header("x-request-id", id)
+                .json(&body)
+                .send()
+        };
+        let resp = post(
+            "ticket-4711",
+            serde_json::json!({ "user_name": "req@example.com" }),
+        )
+        .await
+        .unwrap();
+        assert_eq!(resp.status(), 201);
+        assert_eq!(resp.headers()["x-request-id"], "ticket-4711", "echoed");
+        let refused = post("ticket-4712", serde_json::json!({ "user_name": "" }))
+            .await
+            .unwrap();
+        assert_eq!(refused.status(), 422);
+        // An id that is not short and plain is replaced by one aim makes.
+        let odd = post(
+            "has spaces in it",
+            serde_json::json!({ "user_name": "odd@example.com" }),
+        )
+        .await
+        .unwrap();
+        assert_eq!(odd.status(), 201);
+        let all = crate::fixtures::all_events(s).await;
+        let created = all
+            .iter()
+            .find(|e| e.action == "human.created" && e.detail["user_name"] == "req@example.com")
+            .unwrap();
+        assert_eq!(
+            (created.request_id.as_str(), created.source.as_str()),
+            ("ticket-4711", "127.0.0.1")
+        );
+        let refusal = all.iter().find(|e| e.action == "request.refused").unwrap();
+        assert_eq!(
+            (refusal.request_id.as_str(), refusal.source.as_str()),
+            ("ticket-4712", "127.0.0.1")
+        );
+        let odd = all
+            .iter()
+            .find(|e| e.detail["user_name"] == "odd@example.com")
+            .unwrap();
+        assert!(
+            aim_domain::ids::IdentityId::parse(&odd.request_id).is_ok(),
+            "{}",
+            odd.request_id
+        );
+        // Requests without an id get one too, and sweeps (no request) have none.
+        let (_, client) = s.human("plain", &[Role::Sponsor]).await;
+        client.identities(&vec![]).await.unwrap();
+        let plain = crate::fixtures::all_events(s).await;
+        assert!(
+            plain
+                .iter()
+                .filter(|e| e.actor.kind.as_str() == "human")
+                .all(|e| !e.request_id.is_empty())
+        );
     }
 
     pub async fn records_link_into_one_chain(s: &TestServer) {

@@ -90,6 +90,8 @@ CREATE TABLE events (
     outcome         TEXT NOT NULL,
     reason          TEXT NOT NULL,
     detail          TEXT NOT NULL,         -- JSON
+    request_id      TEXT NOT NULL,         -- X-Request-Id of the request behind it, or ''
+    source          TEXT NOT NULL,         -- the client's address, or ''
     prev_hash       BLOB NOT NULL,          -- the previous record's hash (zeros for the first)
     hash            BLOB NOT NULL           -- SHA-256(prev_hash || RFC 8785 form of the record)
 );

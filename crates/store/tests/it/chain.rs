@@ -100,8 +100,8 @@ chain_test!(
     an_inserted_forged_record_is_named,
     // Make room at 5 and copy record 4's hashes onto a forged record there.
     "UPDATE events SET seq = seq + 1000 WHERE seq >= 5; UPDATE events SET seq = seq - 999 WHERE seq >= 1005; \
-     INSERT INTO events (seq, at, actor_kind, actor_id, action, target_type, target_id, outcome, reason, detail, prev_hash, hash) \
-     SELECT 5, at, actor_kind, actor_id, 'identity.approved', target_type, target_id, outcome, 'forged', detail, hash, hash \
+     INSERT INTO events (seq, at, actor_kind, actor_id, action, target_type, target_id, outcome, reason, detail, request_id, source, prev_hash, hash) \
+     SELECT 5, at, actor_kind, actor_id, 'identity.approved', target_type, target_id, outcome, 'forged', detail, request_id, source, hash, hash \
      FROM events WHERE seq = 4; \
      UPDATE chain_head SET seq = seq + 1;",
     |r| assert_eq!(r, Err(ChainBreak::Altered { seq: 5 }))
@@ -109,8 +109,8 @@ chain_test!(
 
 chain_test!(
     a_forged_tail_record_is_named,
-    "INSERT INTO events (seq, at, actor_kind, actor_id, action, target_type, target_id, outcome, reason, detail, prev_hash, hash) \
-     SELECT 11, at, actor_kind, actor_id, action, target_type, target_id, outcome, 'forged', detail, hash, prev_hash \
+    "INSERT INTO events (seq, at, actor_kind, actor_id, action, target_type, target_id, outcome, reason, detail, request_id, source, prev_hash, hash) \
+     SELECT 11, at, actor_kind, actor_id, action, target_type, target_id, outcome, 'forged', detail, request_id, source, hash, prev_hash \
      FROM events WHERE seq = 10;",
     |r| assert_eq!(r, Err(ChainBreak::Altered { seq: 11 }))
 );
