@@ -26,6 +26,9 @@ impl PgStore {
 
     /// Connects with explicit options (tests use them to set a per-test `search_path`).
     pub async fn connect_with(options: PgConnectOptions) -> Result<Self, StoreError> {
+        // Fail closed rather than hang: a write that cannot get its locks within 5 s, or a
+        // statement that runs for 30 s, is an error (503), and nothing of it is applied.
+        let options = options.options([("lock_timeout", "5s"), ("statement_timeout", "30s")]);
         let pool = PgPoolOptions::new()
             .max_connections(16)
             .acquire_timeout(Duration::from_secs(5))

@@ -121,6 +121,36 @@ impl TestStore {
         ))
     }
 
+    /// Takes the database's write lock from another connection and holds it until
+    /// [`WriteLock::release`]: the store then cannot write (reads still work).
+    pub async fn hold_write_lock(&self) -> WriteLock {
+        match &self.pg {
+            None => {
+                let options = sqlx::sqlite::SqliteConnectOptions::new()
+                    .filename(self.dir.path().join("aim.db"));
+                let mut c = sqlx::SqliteConnection::connect_with(&options)
+                    .await
+                    .expect("open sqlite");
+                sqlx::raw_sql("BEGIN EXCLUSIVE")
+                    .execute(&mut c)
+                    .await
+                    .expect("lock");
+                WriteLock::Sqlite(c)
+            }
+            Some((url, schema)) => {
+                let options = PgConnectOptions::from_str(url)
+                    .expect("url")
+                    .options([("search_path", schema.as_str())]);
+                let mut c = PgConnection::connect_with(&options).await.expect("connect");
+                sqlx::raw_sql("BEGIN; LOCK TABLE chain_head IN EXCLUSIVE MODE;")
+                    .execute(&mut c)
+                    .await
+                    .expect("lock");
+                WriteLock::Postgres(c)
+            }
+        }
+    }
+
     /// Drops the PostgreSQL schema. Call at the end of a test.
     pub async fn cleanup(self) {
         if let Some((url, schema)) = &self.pg
@@ -128,6 +158,32 @@ impl TestStore {
         {
             let drop = format!("DROP SCHEMA IF EXISTS {schema} CASCADE");
             let _ = sqlx::query(sqlx::AssertSqlSafe(drop)).execute(&mut c).await;
+        }
+    }
+}
+
+/// A write lock held by another connection (see [`TestStore::hold_write_lock`]).
+#[derive(Debug)]
+pub enum WriteLock {
+    Sqlite(sqlx::SqliteConnection),
+    Postgres(PgConnection),
+}
+
+impl WriteLock {
+    pub async fn release(self) {
+        match self {
+            WriteLock::Sqlite(mut c) => {
+                sqlx::raw_sql("ROLLBACK")
+                    .execute(&mut c)
+                    .await
+                    .expect("unlock");
+            }
+            WriteLock::Postgres(mut c) => {
+                sqlx::raw_sql("ROLLBACK")
+                    .execute(&mut c)
+                    .await
+                    .expect("unlock");
+            }
         }
     }
 }

@@ -6,6 +6,7 @@
 mod audit;
 mod auth;
 mod bad_input;
+mod fail_closed;
 mod fixtures;
 mod identities;
 mod scim;
