@@ -301,6 +301,35 @@ pub enum AuditCommand {
     /// Check the hash chain offline, without a running server. Exit status 0 only when
     /// it is intact; 8 when it is broken (the first bad record is named).
     Verify(VerifyArgs),
+    /// Write the log as JSON Lines (one record per line, with its hashes), for a SIEM or
+    /// for keeping outside aim; `aim audit verify --from-export` checks such a file.
+    Export(ExportArgs),
+    /// Print the latest records; with `-f`, keep printing new ones as they come.
+    Tail {
+        /// How many of the latest records to print first.
+        #[arg(short = 'n', long, default_value_t = 20)]
+        lines: u32,
+        /// Keep following the log.
+        #[arg(short = 'f', long)]
+        follow: bool,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    Jsonl,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    #[arg(long, value_enum, default_value_t = ExportFormat::Jsonl)]
+    pub format: ExportFormat,
+    /// Only records after this sequence number.
+    #[arg(long, default_value_t = 0)]
+    pub after: i64,
+    /// Write to this file instead of standard output.
+    #[arg(long)]
+    pub file: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -335,6 +364,9 @@ pub struct VerifyArgs {
     /// A PostgreSQL database.
     #[arg(long, hide_env_values = true)]
     pub database_url: Option<String>,
+    /// A JSON Lines file written by `aim audit export`.
+    #[arg(long)]
+    pub from_export: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -64,6 +64,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Audit(AuditCommand::Verify(args)) => audit::verify(format, args).await,
         Command::Audit(AuditCommand::List(args)) => audit::list(&client(), format, args).await,
         Command::Audit(AuditCommand::Show { seq }) => audit::show(&client(), format, seq).await,
+        Command::Audit(AuditCommand::Export(args)) => audit::export(&client(), args).await,
+        Command::Audit(AuditCommand::Tail { lines, follow }) => {
+            audit::tail(&client(), format, lines, follow).await
+        }
         Command::Completion { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "aim", &mut std::io::stdout());
             Ok(())

@@ -17,6 +17,14 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
+/// The head of the audit chain.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct AuditHead {
+    pub seq: i64,
+    /// Hex.
+    pub hash: String,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     #[error("{message} ({code}, HTTP {status})")]
@@ -269,6 +277,11 @@ impl Client {
     /// A page of the audit log (filters: identity, human, action, outcome, since, until).
     pub async fn audit(&self, params: &Params) -> Result<Page<Event>> {
         self.get("/v1/audit", params).await
+    }
+
+    /// The head of the chain: the last sequence number and its hash.
+    pub async fn audit_head(&self) -> Result<AuditHead> {
+        self.get("/v1/audit/head", &Vec::new()).await
     }
 
     pub async fn audit_record(&self, seq: i64) -> Result<Event> {

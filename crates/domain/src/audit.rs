@@ -195,6 +195,12 @@ impl Default for Verifier {
 }
 
 impl Verifier {
+    /// A verifier that expects record `next_seq` to follow a record whose hash is `prev`:
+    /// for checking an export that starts part-way through the log.
+    pub fn resume(next_seq: i64, prev: [u8; 32]) -> Self {
+        Self { next_seq, prev }
+    }
+
     pub fn push(&mut self, r: &Chained) -> Result<(), ChainBreak> {
         let seq = r.event.seq;
         if seq > self.next_seq {

@@ -8,12 +8,15 @@ use anyhow::Context;
 use aim_client::Client;
 use aim_domain::event::Event;
 
-use crate::args::{AuditListArgs, Format, VerifyArgs};
+use crate::args::{AuditListArgs, ExportArgs, Format, VerifyArgs};
 use crate::commands::{collect, more_hint};
 use crate::output::{Table, emit, fields};
 
 /// Opens the store read-only (no migrations) and walks the chain.
 pub async fn verify(format: Format, args: VerifyArgs) -> anyhow::Result<()> {
+    if let Some(file) = &args.from_export {
+        return verify_export(format, file);
+    }
     let (store, source): (DynStore, String) = match (&args.data_dir, &args.database_url) {
         (Some(dir), _) => {
             let path = dir.join("aim.db");
@@ -28,7 +31,7 @@ pub async fn verify(format: Format, args: VerifyArgs) -> anyhow::Result<()> {
                 .context("connecting to PostgreSQL")?;
             (Arc::new(store), "postgresql".to_owned())
         }
-        (None, None) => anyhow::bail!("give --data-dir or --database-url"),
+        (None, None) => anyhow::bail!("give --data-dir, --database-url or --from-export"),
     };
     let verdict = verify_chain(store.as_ref())
         .await
@@ -122,4 +125,143 @@ pub async fn show(client: &Client, format: Format, seq: i64) -> anyhow::Result<(
             ("hash", e.hash.clone()),
         ])
     })
+}
+
+/// Checks a JSON Lines export: every record links to the one before it, from the first
+/// record in the file (whose own link to the record before it cannot be checked when the
+/// export starts part-way through the log).
+fn verify_export(format: Format, file: &std::path::Path) -> anyhow::Result<()> {
+    use std::io::BufRead;
+
+    use aim_domain::audit::{ChainBreak, Chained, GENESIS, Verifier, from_hex};
+
+    let reader = std::io::BufReader::new(
+        std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?,
+    );
+    let source = file.display().to_string();
+    let mut verifier: Option<Verifier> = None;
+    let mut first = None;
+    for (n, line) in reader.lines().enumerate() {
+        let line = line.with_context(|| format!("reading {source}"))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let event: Event = serde_json::from_str(&line)
+            .with_context(|| format!("{source} line {}: not an audit record", n + 1))?;
+        let seq = event.seq;
+        let (Some(prev_hash), Some(hash)) = (from_hex(&event.prev_hash), from_hex(&event.hash))
+        else {
+            return broken(format, &source, ChainBreak::Altered { seq });
+        };
+        let v = verifier.get_or_insert_with(|| {
+            first = Some(seq);
+            if seq == 1 {
+                Verifier::resume(1, GENESIS)
+            } else {
+                Verifier::resume(seq, prev_hash)
+            }
+        });
+        if let Err(b) = v.push(&Chained {
+            event,
+            prev_hash,
+            hash,
+        }) {
+            return broken(format, &source, b);
+        }
+    }
+    let (Some(v), Some(first)) = (verifier, first) else {
+        anyhow::bail!("{source} holds no records")
+    };
+    let last = v.verified();
+    match format {
+        Format::Json => println!(
+            "{}",
+            serde_json::json!({ "intact": true, "first_seq": first, "last_seq": last, "source": source })
+        ),
+        Format::Table => println!("intact: records {first} to {last} verified ({source})"),
+    }
+    Ok(())
+}
+
+fn broken(format: Format, source: &str, b: aim_domain::audit::ChainBreak) -> anyhow::Result<()> {
+    if format == Format::Json {
+        println!(
+            "{}",
+            serde_json::json!({ "intact": false, "first_bad_seq": b.first_bad(), "problem": b.to_string(), "source": source })
+        );
+    }
+    Err(anyhow::Error::new(b).context(format!("the audit chain in {source} is broken")))
+}
+
+/// Pages through `/v1/audit` from `after`, handing each page to `each`; returns the last
+/// sequence number seen.
+async fn pages(
+    client: &Client,
+    mut after: i64,
+    mut each: impl FnMut(&[Event]) -> anyhow::Result<()>,
+) -> anyhow::Result<i64> {
+    loop {
+        let page = client
+            .audit(&vec![
+                ("limit", "1000".to_owned()),
+                ("cursor", after.to_string()),
+            ])
+            .await?;
+        if let Some(last) = page.items.last() {
+            after = last.seq;
+        }
+        each(&page.items)?;
+        if page.next_cursor.is_none() {
+            return Ok(after);
+        }
+    }
+}
+
+pub async fn export(client: &Client, args: ExportArgs) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out: Box<dyn Write> = match &args.file {
+        Some(f) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(f).with_context(|| format!("creating {}", f.display()))?,
+        )),
+        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+    };
+    let mut count = 0u64;
+    pages(client, args.after, |items| {
+        for e in items {
+            // serde_json escapes every control character: a record is always one line.
+            serde_json::to_writer(&mut out, e)?;
+            out.write_all(b"\n")?;
+            count += 1;
+        }
+        Ok(())
+    })
+    .await?;
+    out.flush()?;
+    if let Some(f) = &args.file {
+        eprintln!("exported {count} records to {}", f.display());
+    }
+    Ok(())
+}
+
+pub async fn tail(client: &Client, format: Format, lines: u32, follow: bool) -> anyhow::Result<()> {
+    let print = |items: &[Event]| -> anyhow::Result<()> {
+        for e in items {
+            match format {
+                Format::Json => println!("{}", serde_json::to_string(e)?),
+                Format::Table => println!("{}", crate::output::clean(&row(e).join("  "))),
+            }
+        }
+        Ok(())
+    };
+    // The last `lines` records before the head, then whatever follows.
+    let head = client.audit_head().await?;
+    let start = (head.seq - i64::from(lines)).max(0);
+    let mut after = pages(client, start, print).await?;
+    if follow {
+        loop {
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            after = pages(client, after, print).await?;
+        }
+    }
+    Ok(())
 }

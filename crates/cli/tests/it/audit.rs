@@ -50,6 +50,52 @@ fn audit_verify_offline_names_the_first_bad_record() {
         "{out}"
     );
     assert_eq!(serve.aim(Some(&token), &["audit", "show", "999"]).0, 3);
+    // Export as JSON Lines, and check the export offline; a tampered export fails.
+    let export = dir.path().join("audit.jsonl");
+    let (code, _, err) = serve.aim(
+        Some(&token),
+        &["audit", "export", "--file", export.to_str().unwrap()],
+    );
+    assert_eq!(code, 0, "{err}");
+    let text = std::fs::read_to_string(&export).unwrap();
+    assert_eq!(text.lines().count(), 5);
+    let from_export = |file: &std::path::Path| {
+        let out = std::process::Command::new(crate::process::AIM)
+            .args(["audit", "verify", "--from-export"])
+            .arg(file)
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, out, err) = from_export(&export);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.starts_with("intact: records 1 to 5"), "{out}");
+    let tampered = dir.path().join("tampered.jsonl");
+    std::fs::write(
+        &tampered,
+        text.replacen("ben@example.com", "eve@example.com", 1),
+    )
+    .unwrap();
+    let (code, _, err) = from_export(&tampered);
+    assert_eq!(code, 8, "{err}");
+    assert!(err.contains("record 3 was altered"), "{err}");
+    // A partial export checks from where it starts.
+    let (code, partial, _) = serve.aim(Some(&token), &["audit", "export", "--after", "2"]);
+    assert_eq!(code, 0);
+    let partial_file = dir.path().join("partial.jsonl");
+    std::fs::write(&partial_file, &partial).unwrap();
+    let (code, out, err) = from_export(&partial_file);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.starts_with("intact: records 3 to 5"), "{out}");
+    // The last records, for a person watching.
+    let (code, out, _) = serve.aim(Some(&token), &["audit", "tail", "-n", "2"]);
+    assert_eq!(code, 0);
+    assert_eq!(out.lines().count(), 2, "{out}");
+    assert!(out.lines().last().unwrap().starts_with("5  "), "{out}");
     // While the server runs: the check only reads.
     let (code, out, err) = verify(dir.path());
     assert_eq!(code, 0, "{out}{err}");

@@ -19,6 +19,7 @@ use crate::state::AppState;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/audit", get(list))
+        .route("/v1/audit/head", get(head))
         .route("/v1/audit/{seq}", get(show))
 }
 
@@ -114,4 +115,25 @@ pub async fn show(
         .await?
         .map(Json)
         .ok_or_else(|| ApiError::not_found("audit record"))
+}
+
+/// The head of the chain.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct AuditHead {
+    /// The last sequence number.
+    pub seq: i64,
+    /// Its hash, hex.
+    pub hash: String,
+}
+
+/// The last sequence number and its hash: what to keep outside aim to detect a rewritten or
+/// truncated log later.
+#[utoipa::path(get, path = "/v1/audit/head", tag = "audit", responses((status = 200, body = AuditHead)))]
+pub async fn head(State(s): State<AppState>, p: Principal) -> Result<Json<AuditHead>, ApiError> {
+    may_read(&p)?;
+    let (seq, hash) = s.store.chain_head().await?;
+    Ok(Json(AuditHead {
+        seq,
+        hash: aim_domain::audit::to_hex(&hash),
+    }))
 }

@@ -218,6 +218,12 @@ mod cases {
             );
             assert_eq!(pair[1].seq, pair[0].seq + 1);
         }
+        let head = s.admin.audit_head().await.unwrap();
+        let last = all.last().unwrap();
+        assert_eq!(
+            (head.seq, head.hash.as_str()),
+            (last.seq, last.hash.as_str())
+        );
         // Anyone holding the records can recompute every hash.
         for e in &all {
             let prev = aim_domain::audit::from_hex(&e.prev_hash).unwrap();
