@@ -112,7 +112,7 @@ pub async fn deactivate(
     PathId(id): PathId<HumanId>,
     OptionalBody(b): OptionalBody<ReasonBody>,
 ) -> Result<Json<DepartureOutcome>, ApiError> {
-    let (human, n) = reg::set_active(&s, &p, id, false, &b.reason, false).await?;
+    let (human, n) = reg::set_active(&s, &p, id, false, &b.checked()?, false).await?;
     Ok(Json(DepartureOutcome {
         human,
         identities_affected: n,
@@ -127,7 +127,7 @@ pub async fn reactivate(
     PathId(id): PathId<HumanId>,
     OptionalBody(b): OptionalBody<ReasonBody>,
 ) -> Result<Json<DepartureOutcome>, ApiError> {
-    let (human, n) = reg::set_active(&s, &p, id, true, &b.reason, false).await?;
+    let (human, n) = reg::set_active(&s, &p, id, true, &b.checked()?, false).await?;
     Ok(Json(DepartureOutcome {
         human,
         identities_affected: n,

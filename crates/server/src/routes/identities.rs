@@ -167,7 +167,7 @@ pub async fn approve(
     OptionalBody(b): OptionalBody<ReasonBody>,
 ) -> Result<Json<Identity>, ApiError> {
     Ok(Json(
-        reg::decide_request(&s, &p, id, Verdict::Approve, &b.reason).await?,
+        reg::decide_request(&s, &p, id, Verdict::Approve, &b.checked()?).await?,
     ))
 }
 
@@ -180,7 +180,7 @@ pub async fn reject(
     OptionalBody(b): OptionalBody<ReasonBody>,
 ) -> Result<Json<Identity>, ApiError> {
     Ok(Json(
-        reg::decide_request(&s, &p, id, Verdict::Reject, &b.reason).await?,
+        reg::decide_request(&s, &p, id, Verdict::Reject, &b.checked()?).await?,
     ))
 }
 
@@ -194,7 +194,7 @@ macro_rules! transition_route {
             PathId(id): PathId<IdentityId>,
             OptionalBody(b): OptionalBody<ReasonBody>,
         ) -> Result<Json<Identity>, ApiError> {
-            Ok(Json(reg::move_state(&s, &p, id, $t, &b.reason).await?))
+            Ok(Json(reg::move_state(&s, &p, id, $t, &b.checked()?).await?))
         }
     };
 }
@@ -217,5 +217,5 @@ pub async fn attest(
     PathId(id): PathId<IdentityId>,
     OptionalBody(b): OptionalBody<ReasonBody>,
 ) -> Result<Json<Identity>, ApiError> {
-    Ok(Json(reg::attest(&s, &p, id, &b.reason).await?))
+    Ok(Json(reg::attest(&s, &p, id, &b.checked()?).await?))
 }

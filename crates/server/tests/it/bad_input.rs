@@ -9,7 +9,8 @@ use crate::fixtures::{ClockExt, cast, event_count, request};
 api_tests!(
     bad_bodies_change_nothing,
     bad_ids_and_unknown_routes,
-    sponsor_must_exist_and_be_active
+    sponsor_must_exist_and_be_active,
+    reasons_cannot_forge_lines
 );
 
 /// Sends a raw request and returns the status and the parsed body.
@@ -54,6 +55,31 @@ async fn identity_count(s: &aim_testkit::TestServer) -> usize {
 mod cases {
     use super::*;
     use aim_testkit::TestServer;
+
+    pub async fn reasons_cannot_forge_lines(s: &TestServer) {
+        let c = cast(s).await;
+        let i = crate::fixtures::active_identity(s, &c, "agt-forgery").await;
+        let events = event_count(s).await;
+        for evil in [
+            "ok\n2026-01-01 admin approved everything",
+            "\u{1b}[2Kcleared",
+            &"x".repeat(1001),
+        ] {
+            let r = c
+                .sponsor_client
+                .identity_action(i.id, "suspend", evil)
+                .await;
+            assert_eq!(crate::fixtures::code(r), "validation_failed", "{evil:?}");
+        }
+        let x = s.admin.identity(i.id).await.unwrap();
+        assert_eq!(
+            x.state,
+            aim_domain::lifecycle::LifecycleState::Active,
+            "nothing applied"
+        );
+        // Three refusals recorded, no change.
+        assert_eq!(event_count(s).await, events + 3);
+    }
 
     pub async fn bad_bodies_change_nothing(s: &TestServer) {
         let c = cast(s).await;
