@@ -3,217 +3,7 @@
 //! backend modules: how a pool is opened and how a write transaction starts. The macro
 //! stamps this code out for each backend's concrete types.
 
-/// Columns of `identities`, in the bind order of [`bind_identity`].
-pub(crate) const IDENTITY_COLUMNS: &str = "id, name, kind, autonomy, sponsor_id, owner_team, \
-    purpose, systems, data_sensitivity, criticality, impact, labels, risk_tier, risk_reasons, \
-    state, state_cause, state_reason, state_changed_at, created_at, created_by, decided_by, \
-    decided_at, expires_at, last_seen_at, last_attested_at, attestation_due_at, \
-    last_activity_at, dormant, orphaned_since, possible_duplicate, duplicate_key, updated_at, \
-    version";
-
-pub(crate) const INSERT_IDENTITY: &str = "INSERT INTO identities (id, name, kind, autonomy, \
-    sponsor_id, owner_team, purpose, systems, data_sensitivity, criticality, impact, labels, \
-    risk_tier, risk_reasons, state, state_cause, state_reason, state_changed_at, created_at, \
-    created_by, decided_by, decided_at, expires_at, last_seen_at, last_attested_at, \
-    attestation_due_at, last_activity_at, dormant, orphaned_since, possible_duplicate, \
-    duplicate_key, updated_at, version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, \
-    $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, \
-    $30, $31, $32, $33)";
-
-pub(crate) const UPDATE_IDENTITY: &str = "UPDATE identities SET name = $2, kind = $3, \
-    autonomy = $4, sponsor_id = $5, owner_team = $6, purpose = $7, systems = $8, \
-    data_sensitivity = $9, criticality = $10, impact = $11, labels = $12, risk_tier = $13, \
-    risk_reasons = $14, state = $15, state_cause = $16, state_reason = $17, \
-    state_changed_at = $18, created_at = $19, created_by = $20, decided_by = $21, \
-    decided_at = $22, expires_at = $23, last_seen_at = $24, last_attested_at = $25, \
-    attestation_due_at = $26, last_activity_at = $27, dormant = $28, orphaned_since = $29, \
-    possible_duplicate = $30, duplicate_key = $31, updated_at = $32, version = $33 \
-    WHERE id = $1 AND version = $34";
-
-pub(crate) const HUMAN_COLUMNS: &str = "id, user_name, display_name, email, external_id, roles, \
-    state, created_at, updated_at, departed_at, deleted_at, version";
-
-pub(crate) const INSERT_HUMAN: &str = "INSERT INTO humans (id, user_name, user_name_key, \
-    display_name, email, external_id, roles, state, created_at, updated_at, departed_at, \
-    deleted_at, version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)";
-
-pub(crate) const UPDATE_HUMAN: &str = "UPDATE humans SET user_name = $2, user_name_key = $3, \
-    display_name = $4, email = $5, external_id = $6, roles = $7, state = $8, created_at = $9, \
-    updated_at = $10, departed_at = $11, deleted_at = $12, version = $13 \
-    WHERE id = $1 AND version = $14";
-
-pub(crate) const INSERT_EVENT: &str = "INSERT INTO events (seq, at, actor_kind, actor_id, action, \
-    target_type, target_id, outcome, reason, detail, request_id, source, prev_hash, hash) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)";
-
-/// Takes the next sequence number and the previous hash, and locks the head until commit.
-pub(crate) const ADVANCE_HEAD: &str =
-    "UPDATE chain_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash";
-
-pub(crate) const SET_HEAD_HASH: &str = "UPDATE chain_head SET hash = $1 WHERE id = 1";
-
-pub(crate) const EVENT_COLUMNS: &str = "seq, at, actor_kind, actor_id, action, target_type, \
-    target_id, outcome, reason, detail, request_id, source, prev_hash, hash";
-
-pub(crate) const INSERT_CREDENTIAL: &str = "INSERT INTO credentials (id, human_id, secret_hash, \
-    label, created_at, last_used_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7)";
-
-pub(crate) const CREDENTIAL_JOIN: &str = "SELECT c.id AS cred_id, c.human_id, c.label, \
-    c.created_at AS cred_created_at, c.last_used_at, c.revoked_at, h.id, h.user_name, \
-    h.display_name, h.email, h.external_id, h.roles, h.state, h.created_at, h.updated_at, \
-    h.departed_at, h.deleted_at, h.version FROM credentials c JOIN humans h ON h.id = c.human_id";
-
-/// The live states, as SQL.
-pub(crate) const LIVE_STATES: &str = "('requested', 'active', 'suspended', 'locked')";
-
-/// A value bound into dynamically built SQL.
-pub(crate) enum Bind {
-    Text(String),
-    Int(i64),
-    Uuid(uuid::Uuid),
-}
-
-/// A WHERE clause under construction: each `?` in a condition becomes the next `$n`.
-#[derive(Default)]
-pub(crate) struct Where {
-    clauses: Vec<String>,
-    pub(crate) binds: Vec<Bind>,
-}
-
-impl Where {
-    fn bound(&mut self, condition: &str, b: Bind) {
-        self.binds.push(b);
-        self.clauses
-            .push(condition.replace('?', &format!("${}", self.binds.len())));
-    }
-
-    fn plain(&mut self, condition: &str) {
-        self.clauses.push(condition.to_owned());
-    }
-
-    /// ` WHERE a AND b`, or nothing.
-    pub(crate) fn sql(&self) -> String {
-        if self.clauses.is_empty() {
-            String::new()
-        } else {
-            format!(" WHERE {}", self.clauses.join(" AND "))
-        }
-    }
-}
-
-/// The WHERE clause of an identity list query.
-pub(crate) fn identity_where(
-    f: &crate::IdentityFilter,
-    after: Option<&crate::IdentityCursor>,
-) -> Where {
-    let mut w = Where::default();
-    if let Some(s) = f.state {
-        w.bound("state = ?", Bind::Text(s.as_str().to_owned()));
-    }
-    if let Some(k) = f.kind {
-        w.bound("kind = ?", Bind::Text(k.as_str().to_owned()));
-    }
-    if let Some(s) = f.sponsor_id {
-        w.bound("sponsor_id = ?", Bind::Uuid(s.as_uuid()));
-    }
-    if let Some(r) = f.risk_tier {
-        w.bound("risk_tier = ?", Bind::Text(r.as_str().to_owned()));
-    }
-    if let Some(t) = f.expiring_before {
-        w.bound("expires_at < ?", Bind::Int(t.as_millis()));
-    }
-    // Literal, not bound: the partial indexes on these flags apply only to a literal TRUE.
-    match f.dormant {
-        Some(true) => w.plain("dormant = TRUE"),
-        Some(false) => w.plain("dormant = FALSE"),
-        None => {}
-    }
-    match f.possible_duplicate {
-        Some(true) => w.plain("possible_duplicate = TRUE"),
-        Some(false) => w.plain("possible_duplicate = FALSE"),
-        None => {}
-    }
-    match f.orphaned {
-        Some(true) => w.plain("orphaned_since IS NOT NULL"),
-        Some(false) => w.plain("orphaned_since IS NULL"),
-        None => {}
-    }
-    if let Some(p) = &f.name_prefix {
-        // A range on the unique name index, not LIKE: `%` and `_` in a prefix mean themselves.
-        w.bound("name >= ?", Bind::Text(p.clone()));
-        let mut upper = p.clone();
-        upper.push(char::MAX);
-        w.bound("name < ?", Bind::Text(upper));
-    }
-    if let Some(n) = &f.name {
-        w.bound("name = ?", Bind::Text(n.clone()));
-    }
-    match after {
-        Some(crate::IdentityCursor::Id(a)) => w.bound("id > ?", Bind::Uuid(a.as_uuid())),
-        Some(crate::IdentityCursor::Name(n)) => w.bound("name > ?", Bind::Text(n.clone())),
-        None => {}
-    }
-    w
-}
-
-/// The WHERE clause of a human list query.
-pub(crate) fn human_where(
-    f: &crate::HumanFilter,
-    after: Option<aim_domain::ids::HumanId>,
-) -> Where {
-    let mut w = Where::default();
-    if let Some(u) = &f.user_name {
-        w.bound("user_name_key = ?", Bind::Text(u.to_lowercase()));
-    }
-    if let Some(x) = &f.external_id {
-        w.bound("external_id = ?", Bind::Text(x.clone()));
-    }
-    if let Some(s) = f.state {
-        w.bound("state = ?", Bind::Text(s.as_str().to_owned()));
-    }
-    if !f.include_deleted {
-        w.plain("deleted_at IS NULL");
-    }
-    if let Some(a) = after {
-        w.bound("id > ?", Bind::Uuid(a.as_uuid()));
-    }
-    w
-}
-
-/// The WHERE clause of an audit query.
-pub(crate) fn audit_where(f: &crate::AuditFilter, after_seq: i64) -> Where {
-    let mut w = Where::default();
-    w.bound("seq > ?", Bind::Int(after_seq));
-    if let Some(i) = f.identity {
-        w.plain("target_type = 'identity'");
-        w.bound("target_id = ?", Bind::Text(i.to_string()));
-    }
-    if let Some(h) = f.human {
-        let id = h.to_string();
-        w.binds.push(Bind::Text(id.clone()));
-        let a = w.binds.len();
-        w.binds.push(Bind::Text(id));
-        let b = w.binds.len();
-        w.plain(&format!(
-            "((actor_kind = 'human' AND actor_id = ${a}) OR (target_type = 'human' AND target_id = ${b}))"
-        ));
-    }
-    if let Some(a) = &f.action {
-        w.bound("action = ?", Bind::Text(a.clone()));
-    }
-    if let Some(o) = f.outcome {
-        w.bound("outcome = ?", Bind::Text(o.as_str().to_owned()));
-    }
-    if let Some(t) = f.since {
-        w.bound("at >= ?", Bind::Int(t.as_millis()));
-    }
-    if let Some(t) = f.until {
-        w.bound("at < ?", Bind::Int(t.as_millis()));
-    }
-    w
-}
-
-/// Binds an identity's columns in [`IDENTITY_COLUMNS`] order.
+/// Binds an identity's columns in `crate::sql::IDENTITY_COLUMNS` order.
 macro_rules! bind_identity {
     ($q:expr, $i:expr) => {{
         let i: &aim_domain::identity::Identity = $i;
@@ -253,7 +43,7 @@ macro_rules! bind_identity {
     }};
 }
 
-/// Binds a human's columns in [`INSERT_HUMAN`] order.
+/// Binds a human's columns in `crate::sql::INSERT_HUMAN` order.
 macro_rules! bind_human {
     ($q:expr, $h:expr) => {{
         let h: &aim_domain::human::Human = $h;
@@ -296,9 +86,9 @@ macro_rules! bind_all {
         let mut q = $q;
         for b in $binds {
             q = match b {
-                crate::backend::Bind::Text(s) => q.bind(s),
-                crate::backend::Bind::Int(i) => q.bind(i),
-                crate::backend::Bind::Uuid(u) => q.bind(u),
+                crate::sql::Bind::Text(s) => q.bind(s),
+                crate::sql::Bind::Int(i) => q.bind(i),
+                crate::sql::Bind::Uuid(u) => q.bind(u),
             };
         }
         q
@@ -328,7 +118,7 @@ macro_rules! impl_store {
                 if n > 0 {
                     return Ok(false);
                 }
-                crate::backend::bind_human!(sqlx::query(crate::backend::INSERT_HUMAN), admin).execute(&mut *tx).await?;
+                crate::backend::bind_human!(sqlx::query(crate::sql::INSERT_HUMAN), admin).execute(&mut *tx).await?;
                 Self::insert_credential_tx(&mut tx, credential, secret_hash).await?;
                 Self::append_tx(&mut tx, event).await?;
                 tx.commit().await?;
@@ -341,7 +131,7 @@ macro_rules! impl_store {
                 event: &aim_domain::event::Event,
             ) -> Result<(), crate::StoreError> {
                 let mut tx = self.write_tx().await?;
-                crate::backend::bind_human!(sqlx::query(crate::backend::INSERT_HUMAN), human)
+                crate::backend::bind_human!(sqlx::query(crate::sql::INSERT_HUMAN), human)
                     .execute(&mut *tx)
                     .await
                     .map_err(|e| crate::error::unique_or(e, || aim_domain::Refusal::UserNameTaken(human.user_name.clone())))?;
@@ -354,7 +144,7 @@ macro_rules! impl_store {
                 &self,
                 id: aim_domain::ids::HumanId,
             ) -> Result<Option<aim_domain::human::Human>, crate::StoreError> {
-                let sql = format!("SELECT {} FROM humans WHERE id = $1", crate::backend::HUMAN_COLUMNS);
+                let sql = format!("SELECT {} FROM humans WHERE id = $1", crate::sql::HUMAN_COLUMNS);
                 let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id.as_uuid()).fetch_optional(self.read()).await?;
                 row.as_ref().map(crate::rows::human_from_row).transpose()
             }
@@ -363,7 +153,7 @@ macro_rules! impl_store {
                 &self,
                 user_name: &str,
             ) -> Result<Option<aim_domain::human::Human>, crate::StoreError> {
-                let sql = format!("SELECT {} FROM humans WHERE user_name_key = $1", crate::backend::HUMAN_COLUMNS);
+                let sql = format!("SELECT {} FROM humans WHERE user_name_key = $1", crate::sql::HUMAN_COLUMNS);
                 let row = sqlx::query(sqlx::AssertSqlSafe(sql))
                     .bind(user_name.to_lowercase())
                     .fetch_optional(self.read())
@@ -377,10 +167,10 @@ macro_rules! impl_store {
                 after: Option<aim_domain::ids::HumanId>,
                 limit: u32,
             ) -> Result<Vec<aim_domain::human::Human>, crate::StoreError> {
-                let w = crate::backend::human_where(filter, after);
+                let w = crate::sql::human_where(filter, after);
                 let sql = format!(
                     "SELECT {} FROM humans{} ORDER BY id LIMIT {}",
-                    crate::backend::HUMAN_COLUMNS,
+                    crate::sql::HUMAN_COLUMNS,
                     w.sql(),
                     limit
                 );
@@ -394,15 +184,15 @@ macro_rules! impl_store {
                 offset: u64,
                 limit: u32,
             ) -> Result<(Vec<aim_domain::human::Human>, u64), crate::StoreError> {
-                let w = crate::backend::human_where(filter, None);
+                let w = crate::sql::human_where(filter, None);
                 let count_sql = format!("SELECT COUNT(*) FROM humans{}", w.sql());
                 let (total,): (i64,) = crate::backend::bind_all!(sqlx::query_as(sqlx::AssertSqlSafe(count_sql)), w.binds)
                     .fetch_one(self.read())
                     .await?;
-                let w = crate::backend::human_where(filter, None);
+                let w = crate::sql::human_where(filter, None);
                 let sql = format!(
                     "SELECT {} FROM humans{} ORDER BY id LIMIT {} OFFSET {}",
-                    crate::backend::HUMAN_COLUMNS,
+                    crate::sql::HUMAN_COLUMNS,
                     w.sql(),
                     limit,
                     offset
@@ -442,7 +232,7 @@ macro_rules! impl_store {
                     format!(
                         "UPDATE identities SET orphaned_since = $1, updated_at = $1, version = version + 1 \
                          WHERE sponsor_id = $2 AND orphaned_since IS NULL AND state IN {} RETURNING id",
-                        crate::backend::LIVE_STATES
+                        crate::sql::LIVE_STATES
                     )
                 } else {
                     "UPDATE identities SET orphaned_since = NULL, updated_at = $1, version = version + 1 \
@@ -489,7 +279,7 @@ macro_rules! impl_store {
                 &self,
                 secret_hash: &[u8],
             ) -> Result<Option<(aim_domain::human::Credential, aim_domain::human::Human)>, crate::StoreError> {
-                let sql = format!("{} WHERE c.secret_hash = $1 AND c.revoked_at IS NULL", crate::backend::CREDENTIAL_JOIN);
+                let sql = format!("{} WHERE c.secret_hash = $1 AND c.revoked_at IS NULL", crate::sql::CREDENTIAL_JOIN);
                 let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(secret_hash.to_vec()).fetch_optional(self.read()).await?;
                 match row {
                     None => Ok(None),
@@ -501,7 +291,7 @@ macro_rules! impl_store {
                 &self,
                 human: aim_domain::ids::HumanId,
             ) -> Result<Vec<aim_domain::human::Credential>, crate::StoreError> {
-                let sql = format!("{} WHERE c.human_id = $1 ORDER BY c.id", crate::backend::CREDENTIAL_JOIN);
+                let sql = format!("{} WHERE c.human_id = $1 ORDER BY c.id", crate::sql::CREDENTIAL_JOIN);
                 let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(human.as_uuid()).fetch_all(self.read()).await?;
                 rows.iter().map(crate::rows::credential_from_row).collect()
             }
@@ -533,7 +323,7 @@ macro_rules! impl_store {
                 event: &aim_domain::event::Event,
             ) -> Result<(), crate::StoreError> {
                 let mut tx = self.write_tx().await?;
-                crate::backend::bind_identity!(sqlx::query(crate::backend::INSERT_IDENTITY), identity)
+                crate::backend::bind_identity!(sqlx::query(crate::sql::INSERT_IDENTITY), identity)
                     .execute(&mut *tx)
                     .await
                     .map_err(|e| crate::error::unique_or(e, || aim_domain::Refusal::NameTaken(identity.name.clone())))?;
@@ -548,7 +338,7 @@ macro_rules! impl_store {
             ) -> Result<(), crate::StoreError> {
                 let mut tx = self.write_tx().await?;
                 for (identity, event) in batch {
-                    crate::backend::bind_identity!(sqlx::query(crate::backend::INSERT_IDENTITY), identity)
+                    crate::backend::bind_identity!(sqlx::query(crate::sql::INSERT_IDENTITY), identity)
                         .execute(&mut *tx)
                         .await
                         .map_err(|e| crate::error::unique_or(e, || aim_domain::Refusal::NameTaken(identity.name.clone())))?;
@@ -562,7 +352,7 @@ macro_rules! impl_store {
                 &self,
                 id: aim_domain::ids::IdentityId,
             ) -> Result<Option<aim_domain::identity::Identity>, crate::StoreError> {
-                let sql = format!("SELECT {} FROM identities WHERE id = $1", crate::backend::IDENTITY_COLUMNS);
+                let sql = format!("SELECT {} FROM identities WHERE id = $1", crate::sql::IDENTITY_COLUMNS);
                 let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id.as_uuid()).fetch_optional(self.read()).await?;
                 row.as_ref().map(crate::rows::identity_from_row).transpose()
             }
@@ -571,7 +361,7 @@ macro_rules! impl_store {
                 &self,
                 name: &str,
             ) -> Result<Option<aim_domain::identity::Identity>, crate::StoreError> {
-                let sql = format!("SELECT {} FROM identities WHERE name = $1", crate::backend::IDENTITY_COLUMNS);
+                let sql = format!("SELECT {} FROM identities WHERE name = $1", crate::sql::IDENTITY_COLUMNS);
                 let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(name.to_owned()).fetch_optional(self.read()).await?;
                 row.as_ref().map(crate::rows::identity_from_row).transpose()
             }
@@ -582,11 +372,11 @@ macro_rules! impl_store {
                 after: Option<&crate::IdentityCursor>,
                 limit: u32,
             ) -> Result<Vec<aim_domain::identity::Identity>, crate::StoreError> {
-                let w = crate::backend::identity_where(filter, after);
+                let w = crate::sql::identity_where(filter, after);
                 let order = if filter.orders_by_name() { "name" } else { "id" };
                 let sql = format!(
                     "SELECT {} FROM identities{} ORDER BY {order} LIMIT {}",
-                    crate::backend::IDENTITY_COLUMNS,
+                    crate::sql::IDENTITY_COLUMNS,
                     w.sql(),
                     limit
                 );
@@ -617,7 +407,7 @@ macro_rules! impl_store {
                 event: &aim_domain::event::Event,
             ) -> Result<(), crate::StoreError> {
                 let mut tx = self.write_tx().await?;
-                let n = crate::backend::bind_identity!(sqlx::query(crate::backend::UPDATE_IDENTITY), identity)
+                let n = crate::backend::bind_identity!(sqlx::query(crate::sql::UPDATE_IDENTITY), identity)
                     .bind(expected_version)
                     .execute(&mut *tx)
                     .await?
@@ -639,7 +429,7 @@ macro_rules! impl_store {
                 // Each rule is a range scan on its own (state, column) index, so a sweep over a
                 // large registry touches only the rows that are due.
                 let rules = [
-                    (format!("state IN {} AND expires_at <= $1", crate::backend::LIVE_STATES), t.expires_at),
+                    (format!("state IN {} AND expires_at <= $1", crate::sql::LIVE_STATES), t.expires_at),
                     ("state = 'active' AND orphaned_since IS NOT NULL AND orphaned_since <= $1".to_owned(), t.orphaned_since),
                     ("state = 'active' AND attestation_due_at <= $1".to_owned(), t.attestation_due_at),
                     ("state = 'active' AND dormant = FALSE AND last_activity_at <= $1".to_owned(), t.last_activity_at),
@@ -652,7 +442,7 @@ macro_rules! impl_store {
                     }
                     let sql = format!(
                         "SELECT {} FROM identities WHERE {clause} LIMIT {room}",
-                        crate::backend::IDENTITY_COLUMNS
+                        crate::sql::IDENTITY_COLUMNS
                     );
                     let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(at.as_millis()).fetch_all(self.read()).await?;
                     for r in &rows {
@@ -690,14 +480,14 @@ macro_rules! impl_store {
                 after_seq: i64,
                 limit: u32,
             ) -> Result<Vec<aim_domain::event::Event>, crate::StoreError> {
-                let w = crate::backend::audit_where(filter, after_seq);
-                let sql = format!("SELECT {} FROM events{} ORDER BY seq LIMIT {limit}", crate::backend::EVENT_COLUMNS, w.sql());
+                let w = crate::sql::audit_where(filter, after_seq);
+                let sql = format!("SELECT {} FROM events{} ORDER BY seq LIMIT {limit}", crate::sql::EVENT_COLUMNS, w.sql());
                 let rows = crate::backend::bind_all!(sqlx::query(sqlx::AssertSqlSafe(sql)), w.binds).fetch_all(self.read()).await?;
                 rows.iter().map(crate::rows::event_from_row).collect()
             }
 
             async fn event(&self, seq: i64) -> Result<Option<aim_domain::event::Event>, crate::StoreError> {
-                let sql = format!("SELECT {} FROM events WHERE seq = $1", crate::backend::EVENT_COLUMNS);
+                let sql = format!("SELECT {} FROM events WHERE seq = $1", crate::sql::EVENT_COLUMNS);
                 let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(seq).fetch_optional(self.read()).await?;
                 row.as_ref().map(crate::rows::event_from_row).transpose()
             }
@@ -707,7 +497,7 @@ macro_rules! impl_store {
                 after_seq: i64,
                 limit: u32,
             ) -> Result<Vec<aim_domain::event::Event>, crate::StoreError> {
-                let sql = format!("SELECT {} FROM events WHERE seq > $1 ORDER BY seq LIMIT $2", crate::backend::EVENT_COLUMNS);
+                let sql = format!("SELECT {} FROM events WHERE seq > $1 ORDER BY seq LIMIT $2", crate::sql::EVENT_COLUMNS);
                 let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(after_seq)
                 .bind(i64::from(limit))
@@ -725,18 +515,18 @@ macro_rules! impl_store {
                 tx: &mut sqlx::Transaction<'static, <$store as crate::backend::Backend>::Db>,
                 event: &aim_domain::event::Event,
             ) -> Result<i64, crate::StoreError> {
-                let (seq, prev): (i64, Vec<u8>) = sqlx::query_as(crate::backend::ADVANCE_HEAD).fetch_one(&mut **tx).await?;
+                let (seq, prev): (i64, Vec<u8>) = sqlx::query_as(crate::sql::ADVANCE_HEAD).fetch_one(&mut **tx).await?;
                 let prev = <[u8; 32]>::try_from(prev)
                     .map_err(|_| crate::StoreError::Corrupt("chain_head.hash is not 32 bytes".into()))?;
                 let mut e = event.clone();
                 e.seq = seq;
                 let hash = aim_domain::audit::chain_hash(&prev, &e);
-                crate::backend::bind_event!(sqlx::query(crate::backend::INSERT_EVENT), &e)
+                crate::backend::bind_event!(sqlx::query(crate::sql::INSERT_EVENT), &e)
                     .bind(prev.to_vec())
                     .bind(hash.to_vec())
                     .execute(&mut **tx)
                     .await?;
-                sqlx::query(crate::backend::SET_HEAD_HASH).bind(hash.to_vec()).execute(&mut **tx).await?;
+                sqlx::query(crate::sql::SET_HEAD_HASH).bind(hash.to_vec()).execute(&mut **tx).await?;
                 Ok(seq)
             }
 
@@ -745,7 +535,7 @@ macro_rules! impl_store {
                 c: &aim_domain::human::Credential,
                 secret_hash: &[u8],
             ) -> Result<(), crate::StoreError> {
-                sqlx::query(crate::backend::INSERT_CREDENTIAL)
+                sqlx::query(crate::sql::INSERT_CREDENTIAL)
                     .bind(c.id.as_uuid())
                     .bind(c.human_id.as_uuid())
                     .bind(secret_hash.to_vec())
@@ -763,7 +553,7 @@ macro_rules! impl_store {
                 h: &aim_domain::human::Human,
                 expected_version: i64,
             ) -> Result<(), crate::StoreError> {
-                let n = crate::backend::bind_human!(sqlx::query(crate::backend::UPDATE_HUMAN), h)
+                let n = crate::backend::bind_human!(sqlx::query(crate::sql::UPDATE_HUMAN), h)
                     .bind(expected_version)
                     .execute(&mut **tx)
                     .await

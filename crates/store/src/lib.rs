@@ -10,7 +10,8 @@
 //! # Layout
 //! - [`error`] — [`StoreError`]
 //! - [`filter`] — list filters and sweep thresholds
-//! - `backend`: the implementation, written once as a macro over the two backends
+//! - `sql` — the SQL both backends run, and the WHERE clauses of list queries
+//! - `backend` — the implementation, written once as a macro over the two backends
 //! - [`sqlite`], [`postgres`] — connection set-up and migrations per backend
 
 mod backend;
@@ -19,6 +20,7 @@ pub mod filter;
 mod migrations;
 pub mod postgres;
 mod rows;
+mod sql;
 pub mod sqlite;
 
 use std::fmt::Debug;

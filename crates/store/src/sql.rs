@@ -1,0 +1,212 @@
+//! The SQL both backends run, written once: column lists, statements, and the WHERE
+//! clauses of list queries built with `$n` placeholders.
+
+/// Columns of `identities`, in the bind order of [`bind_identity`].
+pub(crate) const IDENTITY_COLUMNS: &str = "id, name, kind, autonomy, sponsor_id, owner_team, \
+    purpose, systems, data_sensitivity, criticality, impact, labels, risk_tier, risk_reasons, \
+    state, state_cause, state_reason, state_changed_at, created_at, created_by, decided_by, \
+    decided_at, expires_at, last_seen_at, last_attested_at, attestation_due_at, \
+    last_activity_at, dormant, orphaned_since, possible_duplicate, duplicate_key, updated_at, \
+    version";
+
+pub(crate) const INSERT_IDENTITY: &str = "INSERT INTO identities (id, name, kind, autonomy, \
+    sponsor_id, owner_team, purpose, systems, data_sensitivity, criticality, impact, labels, \
+    risk_tier, risk_reasons, state, state_cause, state_reason, state_changed_at, created_at, \
+    created_by, decided_by, decided_at, expires_at, last_seen_at, last_attested_at, \
+    attestation_due_at, last_activity_at, dormant, orphaned_since, possible_duplicate, \
+    duplicate_key, updated_at, version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, \
+    $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, \
+    $30, $31, $32, $33)";
+
+pub(crate) const UPDATE_IDENTITY: &str = "UPDATE identities SET name = $2, kind = $3, \
+    autonomy = $4, sponsor_id = $5, owner_team = $6, purpose = $7, systems = $8, \
+    data_sensitivity = $9, criticality = $10, impact = $11, labels = $12, risk_tier = $13, \
+    risk_reasons = $14, state = $15, state_cause = $16, state_reason = $17, \
+    state_changed_at = $18, created_at = $19, created_by = $20, decided_by = $21, \
+    decided_at = $22, expires_at = $23, last_seen_at = $24, last_attested_at = $25, \
+    attestation_due_at = $26, last_activity_at = $27, dormant = $28, orphaned_since = $29, \
+    possible_duplicate = $30, duplicate_key = $31, updated_at = $32, version = $33 \
+    WHERE id = $1 AND version = $34";
+
+pub(crate) const HUMAN_COLUMNS: &str = "id, user_name, display_name, email, external_id, roles, \
+    state, created_at, updated_at, departed_at, deleted_at, version";
+
+pub(crate) const INSERT_HUMAN: &str = "INSERT INTO humans (id, user_name, user_name_key, \
+    display_name, email, external_id, roles, state, created_at, updated_at, departed_at, \
+    deleted_at, version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)";
+
+pub(crate) const UPDATE_HUMAN: &str = "UPDATE humans SET user_name = $2, user_name_key = $3, \
+    display_name = $4, email = $5, external_id = $6, roles = $7, state = $8, created_at = $9, \
+    updated_at = $10, departed_at = $11, deleted_at = $12, version = $13 \
+    WHERE id = $1 AND version = $14";
+
+pub(crate) const INSERT_EVENT: &str = "INSERT INTO events (seq, at, actor_kind, actor_id, action, \
+    target_type, target_id, outcome, reason, detail, request_id, source, prev_hash, hash) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)";
+
+/// Takes the next sequence number and the previous hash, and locks the head until commit.
+pub(crate) const ADVANCE_HEAD: &str =
+    "UPDATE chain_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash";
+
+pub(crate) const SET_HEAD_HASH: &str = "UPDATE chain_head SET hash = $1 WHERE id = 1";
+
+pub(crate) const EVENT_COLUMNS: &str = "seq, at, actor_kind, actor_id, action, target_type, \
+    target_id, outcome, reason, detail, request_id, source, prev_hash, hash";
+
+pub(crate) const INSERT_CREDENTIAL: &str = "INSERT INTO credentials (id, human_id, secret_hash, \
+    label, created_at, last_used_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7)";
+
+pub(crate) const CREDENTIAL_JOIN: &str = "SELECT c.id AS cred_id, c.human_id, c.label, \
+    c.created_at AS cred_created_at, c.last_used_at, c.revoked_at, h.id, h.user_name, \
+    h.display_name, h.email, h.external_id, h.roles, h.state, h.created_at, h.updated_at, \
+    h.departed_at, h.deleted_at, h.version FROM credentials c JOIN humans h ON h.id = c.human_id";
+
+/// The live states, as SQL.
+pub(crate) const LIVE_STATES: &str = "('requested', 'active', 'suspended', 'locked')";
+
+/// A value bound into dynamically built SQL.
+pub(crate) enum Bind {
+    Text(String),
+    Int(i64),
+    Uuid(uuid::Uuid),
+}
+
+/// A WHERE clause under construction: each `?` in a condition becomes the next `$n`.
+#[derive(Default)]
+pub(crate) struct Where {
+    clauses: Vec<String>,
+    pub(crate) binds: Vec<Bind>,
+}
+
+impl Where {
+    fn bound(&mut self, condition: &str, b: Bind) {
+        self.binds.push(b);
+        self.clauses
+            .push(condition.replace('?', &format!("${}", self.binds.len())));
+    }
+
+    fn plain(&mut self, condition: &str) {
+        self.clauses.push(condition.to_owned());
+    }
+
+    /// ` WHERE a AND b`, or nothing.
+    pub(crate) fn sql(&self) -> String {
+        if self.clauses.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", self.clauses.join(" AND "))
+        }
+    }
+}
+
+/// The WHERE clause of an identity list query.
+pub(crate) fn identity_where(
+    f: &crate::IdentityFilter,
+    after: Option<&crate::IdentityCursor>,
+) -> Where {
+    let mut w = Where::default();
+    if let Some(s) = f.state {
+        w.bound("state = ?", Bind::Text(s.as_str().to_owned()));
+    }
+    if let Some(k) = f.kind {
+        w.bound("kind = ?", Bind::Text(k.as_str().to_owned()));
+    }
+    if let Some(s) = f.sponsor_id {
+        w.bound("sponsor_id = ?", Bind::Uuid(s.as_uuid()));
+    }
+    if let Some(r) = f.risk_tier {
+        w.bound("risk_tier = ?", Bind::Text(r.as_str().to_owned()));
+    }
+    if let Some(t) = f.expiring_before {
+        w.bound("expires_at < ?", Bind::Int(t.as_millis()));
+    }
+    // Literal, not bound: the partial indexes on these flags apply only to a literal TRUE.
+    match f.dormant {
+        Some(true) => w.plain("dormant = TRUE"),
+        Some(false) => w.plain("dormant = FALSE"),
+        None => {}
+    }
+    match f.possible_duplicate {
+        Some(true) => w.plain("possible_duplicate = TRUE"),
+        Some(false) => w.plain("possible_duplicate = FALSE"),
+        None => {}
+    }
+    match f.orphaned {
+        Some(true) => w.plain("orphaned_since IS NOT NULL"),
+        Some(false) => w.plain("orphaned_since IS NULL"),
+        None => {}
+    }
+    if let Some(p) = &f.name_prefix {
+        // A range on the unique name index, not LIKE: `%` and `_` in a prefix mean themselves.
+        w.bound("name >= ?", Bind::Text(p.clone()));
+        let mut upper = p.clone();
+        upper.push(char::MAX);
+        w.bound("name < ?", Bind::Text(upper));
+    }
+    if let Some(n) = &f.name {
+        w.bound("name = ?", Bind::Text(n.clone()));
+    }
+    match after {
+        Some(crate::IdentityCursor::Id(a)) => w.bound("id > ?", Bind::Uuid(a.as_uuid())),
+        Some(crate::IdentityCursor::Name(n)) => w.bound("name > ?", Bind::Text(n.clone())),
+        None => {}
+    }
+    w
+}
+
+/// The WHERE clause of a human list query.
+pub(crate) fn human_where(
+    f: &crate::HumanFilter,
+    after: Option<aim_domain::ids::HumanId>,
+) -> Where {
+    let mut w = Where::default();
+    if let Some(u) = &f.user_name {
+        w.bound("user_name_key = ?", Bind::Text(u.to_lowercase()));
+    }
+    if let Some(x) = &f.external_id {
+        w.bound("external_id = ?", Bind::Text(x.clone()));
+    }
+    if let Some(s) = f.state {
+        w.bound("state = ?", Bind::Text(s.as_str().to_owned()));
+    }
+    if !f.include_deleted {
+        w.plain("deleted_at IS NULL");
+    }
+    if let Some(a) = after {
+        w.bound("id > ?", Bind::Uuid(a.as_uuid()));
+    }
+    w
+}
+
+/// The WHERE clause of an audit query.
+pub(crate) fn audit_where(f: &crate::AuditFilter, after_seq: i64) -> Where {
+    let mut w = Where::default();
+    w.bound("seq > ?", Bind::Int(after_seq));
+    if let Some(i) = f.identity {
+        w.plain("target_type = 'identity'");
+        w.bound("target_id = ?", Bind::Text(i.to_string()));
+    }
+    if let Some(h) = f.human {
+        let id = h.to_string();
+        w.binds.push(Bind::Text(id.clone()));
+        let a = w.binds.len();
+        w.binds.push(Bind::Text(id));
+        let b = w.binds.len();
+        w.plain(&format!(
+            "((actor_kind = 'human' AND actor_id = ${a}) OR (target_type = 'human' AND target_id = ${b}))"
+        ));
+    }
+    if let Some(a) = &f.action {
+        w.bound("action = ?", Bind::Text(a.clone()));
+    }
+    if let Some(o) = f.outcome {
+        w.bound("outcome = ?", Bind::Text(o.as_str().to_owned()));
+    }
+    if let Some(t) = f.since {
+        w.bound("at >= ?", Bind::Int(t.as_millis()));
+    }
+    if let Some(t) = f.until {
+        w.bound("at < ?", Bind::Int(t.as_millis()));
+    }
+    w
+}
