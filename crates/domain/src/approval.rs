@@ -58,6 +58,11 @@ pub fn decide(
     if let Decider::Human(h) = decider {
         check_separation_of_duties(identity, h)?;
     }
+    // No one may be made accountable by default: a request whose sponsor has departed is
+    // approved only after an admin assigns a new one.
+    if verdict == Verdict::Approve && identity.orphaned_since.is_some() {
+        return Err(Refusal::Orphaned);
+    }
     let reason = match (reason.trim(), decider) {
         ("", Decider::AutoApproval) => "auto-approved: low risk",
         ("", Decider::Human(_)) if verdict == Verdict::Approve => "approved",

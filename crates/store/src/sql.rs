@@ -1,7 +1,7 @@
 //! The SQL both backends run, written once: column lists, statements, and the WHERE
 //! clauses of list queries built with `$n` placeholders.
 
-/// Columns of `identities`, in the bind order of [`bind_identity`].
+/// Columns of `identities`, in the bind order of `bind_identity!`.
 pub(crate) const IDENTITY_COLUMNS: &str = "id, name, kind, autonomy, sponsor_id, owner_team, \
     purpose, systems, data_sensitivity, criticality, impact, labels, risk_tier, risk_reasons, \
     state, state_cause, state_reason, state_changed_at, created_at, created_by, decided_by, \

@@ -189,6 +189,34 @@ fn auto_approval_only_when_enabled_and_low_risk() {
 }
 
 #[test]
+fn an_orphaned_request_is_not_approved() {
+    let cfg = GovernanceConfig::default();
+    let mut i = build(request(Level::Low, DataSensitivity::Internal, Level::Low)).unwrap();
+    i.orphaned_since = Some(t0());
+    let e = decide(
+        &mut i,
+        Decider::Human(HumanId::new()),
+        Verdict::Approve,
+        "",
+        t0(),
+        &cfg,
+    );
+    assert_eq!(e.unwrap_err(), Refusal::Orphaned);
+    assert_eq!(i.state, LifecycleState::Requested);
+    // It can still be rejected.
+    decide(
+        &mut i,
+        Decider::Human(HumanId::new()),
+        Verdict::Reject,
+        "sponsor left",
+        t0(),
+        &cfg,
+    )
+    .unwrap();
+    assert_eq!(i.state, LifecycleState::Rejected);
+}
+
+#[test]
 fn rejection_needs_a_reason() {
     let cfg = GovernanceConfig::default();
     let mut i = build(request(Level::Low, DataSensitivity::Internal, Level::Low)).unwrap();
