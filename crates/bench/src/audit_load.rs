@@ -70,7 +70,7 @@ async fn appends(label: &str, store: DynStore, args: &Args) -> anyhow::Result<()
         total as f64 / secs
     );
     let started = Instant::now();
-    let n = verify_chain(store.as_ref())
+    let n = verify_chain(store.as_ref(), None)
         .await?
         .map_err(|b| anyhow::anyhow!("{b}"))?;
     let secs = started.elapsed().as_secs_f64();

@@ -304,6 +304,12 @@ pub enum AuditCommand {
     /// Write the log as JSON Lines (one record per line, with its hashes), for a SIEM or
     /// for keeping outside aim; `aim audit verify --from-export` checks such a file.
     Export(ExportArgs),
+    /// Sign the current head now and print the checkpoint (JSON), or write it to `--file`:
+    /// keep it outside aim, and give it to `aim audit verify --checkpoint` later.
+    Checkpoint {
+        #[arg(long)]
+        file: Option<PathBuf>,
+    },
     /// Print the latest records; with `-f`, keep printing new ones as they come.
     Tail {
         /// How many of the latest records to print first.
@@ -356,17 +362,22 @@ pub struct AuditListArgs {
 }
 
 #[derive(Debug, Args)]
-#[group(required = true, multiple = false, id = "source")]
 pub struct VerifyArgs {
     /// A data dir holding `aim.db` (SQLite).
-    #[arg(long)]
+    #[arg(long, group = "source")]
     pub data_dir: Option<PathBuf>,
     /// A PostgreSQL database.
-    #[arg(long, hide_env_values = true)]
+    #[arg(long, hide_env_values = true, group = "source")]
     pub database_url: Option<String>,
     /// A JSON Lines file written by `aim audit export`.
-    #[arg(long)]
+    #[arg(long, group = "source")]
     pub from_export: Option<PathBuf>,
+    /// A checkpoint written by `aim audit checkpoint`: the log must reach it and match it.
+    #[arg(long)]
+    pub checkpoint: Option<PathBuf>,
+    /// The public key (hex) the checkpoint must be signed with.
+    #[arg(long, requires = "checkpoint")]
+    pub public_key: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

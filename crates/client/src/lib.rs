@@ -284,6 +284,11 @@ impl Client {
         self.get("/v1/audit/head", &Vec::new()).await
     }
 
+    /// Signs the current head (if it moved) and returns the latest checkpoint.
+    pub async fn create_checkpoint(&self) -> Result<aim_domain::audit::Checkpoint> {
+        self.post("/v1/audit/checkpoints", &json!({})).await
+    }
+
     pub async fn audit_record(&self, seq: i64) -> Result<Event> {
         self.get(&format!("/v1/audit/{seq}"), &Vec::new()).await
     }

@@ -156,6 +156,8 @@ pub enum ChainBreak {
         "the log continues past the chain head ({head}) to record {last}: records were appended outside aim"
     )]
     PastHead { last: i64, head: i64 },
+    #[error("record {seq} differs from the signed checkpoint: the log was rewritten")]
+    CheckpointMismatch { seq: i64 },
 }
 
 impl ChainBreak {
@@ -166,6 +168,7 @@ impl ChainBreak {
             ChainBreak::Unlinked { seq, .. } | ChainBreak::Altered { seq } => *seq,
             ChainBreak::Truncated { last, .. } => last + 1,
             ChainBreak::PastHead { head, .. } => head + 1,
+            ChainBreak::CheckpointMismatch { seq } => *seq,
         }
     }
 }
@@ -223,6 +226,27 @@ impl Verifier {
         Ok(())
     }
 
+    /// With a checkpoint: after record `checkpoint.seq` is pushed, its hash must match.
+    pub fn check_checkpoint(&self, r: &Chained, checkpoint: &Checkpoint) -> Result<(), ChainBreak> {
+        if r.event.seq == checkpoint.seq && to_hex(&r.hash) != checkpoint.hash {
+            return Err(ChainBreak::CheckpointMismatch {
+                seq: checkpoint.seq,
+            });
+        }
+        Ok(())
+    }
+
+    /// With a checkpoint: the log must reach it.
+    pub fn reaches(&self, checkpoint: &Checkpoint) -> Result<(), ChainBreak> {
+        if self.verified() < checkpoint.seq {
+            return Err(ChainBreak::Truncated {
+                last: self.verified(),
+                head: checkpoint.seq,
+            });
+        }
+        Ok(())
+    }
+
     /// How many records were verified.
     pub fn verified(&self) -> i64 {
         self.next_seq - 1
@@ -249,6 +273,32 @@ impl Verifier {
             });
         }
         Ok(last)
+    }
+}
+
+/// A signed statement that record `seq` had hash `hash` at `at`, kept outside aim so that a
+/// log rewritten or cut short later, chain head included, no longer matches it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Checkpoint {
+    pub seq: i64,
+    /// Hex.
+    pub hash: String,
+    pub at: crate::time::Timestamp,
+    /// The Ed25519 public key that signed it, hex (32 bytes).
+    pub public_key: String,
+    /// Ed25519 over [`Checkpoint::message`], hex (64 bytes).
+    pub signature: String,
+}
+
+impl Checkpoint {
+    /// What is signed: a fixed label, then `seq`, the hash and `at` (big-endian).
+    pub fn message(seq: i64, hash: &[u8; 32], at: crate::time::Timestamp) -> Vec<u8> {
+        let mut m = b"aim-audit-checkpoint-v1\0".to_vec();
+        m.extend_from_slice(&seq.to_be_bytes());
+        m.extend_from_slice(hash);
+        m.extend_from_slice(&at.as_millis().to_be_bytes());
+        m
     }
 }
 

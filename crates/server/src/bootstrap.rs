@@ -58,7 +58,7 @@ pub async fn ensure_admin(
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("creating {}", data_dir.display()))?;
     let file = data_dir.join(TOKEN_FILE);
-    write_private(&file, &secret)?;
+    write_private(&file, format!("{secret}\n"))?;
     let event = Event::new(now, Actor::system("bootstrap"), "human.created", "human", admin.id)
         .reason("first start: bootstrap admin")
         .detail(serde_json::json!({ "user_name": admin.user_name, "roles": admin.roles, "credential_id": credential.id }));
@@ -80,7 +80,8 @@ pub async fn ensure_admin(
     }
 }
 
-fn write_private(path: &Path, secret: &str) -> anyhow::Result<()> {
+/// Writes `contents` to a file only its owner can read, synced to disk.
+pub(crate) fn write_private(path: &Path, contents: impl AsRef<[u8]>) -> anyhow::Result<()> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
     #[cfg(unix)]
@@ -97,7 +98,7 @@ fn write_private(path: &Path, secret: &str) -> anyhow::Result<()> {
         // An existing file keeps its mode on open; make sure it is private.
         f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
     }
-    writeln!(f, "{secret}")?;
+    f.write_all(contents.as_ref())?;
     f.sync_all()?;
     Ok(())
 }

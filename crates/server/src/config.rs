@@ -23,6 +23,9 @@ pub struct Config {
     pub body_limit_bytes: usize,
     /// How often the background sweep runs; 0 turns it off (sweeps then run only on demand).
     pub sweep_interval_seconds: u64,
+    /// How often a signed checkpoint of the audit chain is made; 0 turns it off (they are
+    /// then made only on demand).
+    pub checkpoint_interval_seconds: u64,
     pub governance: GovernanceConfig,
     pub naming: NamingConfig,
 }
@@ -53,6 +56,7 @@ impl Default for Config {
             database_url: None,
             body_limit_bytes: 1024 * 1024,
             sweep_interval_seconds: 60,
+            checkpoint_interval_seconds: 60,
             governance: GovernanceConfig::default(),
             naming: NamingConfig::default(),
         }

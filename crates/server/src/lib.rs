@@ -12,6 +12,7 @@
 
 pub mod auth;
 pub mod bootstrap;
+pub mod checkpoint;
 pub mod config;
 pub mod error;
 pub mod extract;
@@ -88,6 +89,7 @@ pub struct Server {
     pub listener: TcpListener,
     pub body_limit: usize,
     pub sweep_every: Option<Duration>,
+    pub checkpoint_every: Option<Duration>,
 }
 
 impl Server {
@@ -114,6 +116,7 @@ impl Server {
             clock,
             governance: Arc::new(config.governance.clone()),
             naming: Arc::new(naming),
+            signer: Arc::new(checkpoint::Signer::load_or_create(&config.data_dir)?),
         };
         let bootstrap = bootstrap::ensure_admin(&state, &config.data_dir).await?;
         let listener = TcpListener::bind(config.listen)
@@ -127,6 +130,8 @@ impl Server {
             listener,
             body_limit: config.body_limit_bytes,
             sweep_every,
+            checkpoint_every: (config.checkpoint_interval_seconds > 0)
+                .then(|| Duration::from_secs(config.checkpoint_interval_seconds)),
         };
         Ok((
             server,
@@ -143,6 +148,9 @@ impl Server {
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
+        if let Some(every) = self.checkpoint_every {
+            tokio::spawn(checkpoint::background(self.state.clone(), every));
+        }
         if let Some(every) = self.sweep_every {
             tokio::spawn(registry::sweeps::background(self.state.clone(), every));
         }

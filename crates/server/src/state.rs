@@ -12,4 +12,6 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     pub governance: Arc<GovernanceConfig>,
     pub naming: Arc<NamingPolicy>,
+    /// Signs audit checkpoints.
+    pub signer: Arc<crate::checkpoint::Signer>,
 }

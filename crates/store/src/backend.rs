@@ -455,6 +455,36 @@ macro_rules! impl_store {
                 Ok(out)
             }
 
+            async fn insert_checkpoint(&self, c: &aim_domain::audit::Checkpoint) -> Result<(), crate::StoreError> {
+                sqlx::query(
+                    "INSERT INTO checkpoints (seq, hash, at, public_key, signature) VALUES ($1, $2, $3, $4, $5) \
+                     ON CONFLICT (seq) DO NOTHING",
+                )
+                .bind(c.seq)
+                .bind(c.hash.clone())
+                .bind(c.at.as_millis())
+                .bind(c.public_key.clone())
+                .bind(c.signature.clone())
+                .execute(self.write_pool())
+                .await?;
+                Ok(())
+            }
+
+            async fn latest_checkpoint(&self) -> Result<Option<aim_domain::audit::Checkpoint>, crate::StoreError> {
+                let row: Option<(i64, String, i64, String, String)> = sqlx::query_as(
+                    "SELECT seq, hash, at, public_key, signature FROM checkpoints ORDER BY seq DESC LIMIT 1",
+                )
+                .fetch_optional(self.read())
+                .await?;
+                Ok(row.map(|(seq, hash, at, public_key, signature)| aim_domain::audit::Checkpoint {
+                    seq,
+                    hash,
+                    at: aim_domain::time::Timestamp::from_millis(at),
+                    public_key,
+                    signature,
+                }))
+            }
+
             async fn chain_head(&self) -> Result<(i64, [u8; 32]), crate::StoreError> {
                 let (seq, hash): (i64, Vec<u8>) = sqlx::query_as("SELECT seq, hash FROM chain_head WHERE id = 1")
                     .fetch_one(self.read())

@@ -140,6 +140,14 @@ pub trait Store: Send + Sync + Debug {
         limit: u32,
     ) -> Result<Vec<Identity>, StoreError>;
 
+    /// Stores a signed checkpoint (once per sequence number; a second is ignored).
+    async fn insert_checkpoint(
+        &self,
+        checkpoint: &aim_domain::audit::Checkpoint,
+    ) -> Result<(), StoreError>;
+    /// The checkpoint with the highest sequence number.
+    async fn latest_checkpoint(&self) -> Result<Option<aim_domain::audit::Checkpoint>, StoreError>;
+
     /// The head of the hash chain: the last sequence number and its hash.
     async fn chain_head(&self) -> Result<(i64, [u8; 32]), StoreError>;
 
@@ -165,6 +173,7 @@ pub type DynStore = Arc<dyn Store>;
 /// bad record; `Err`: the store could not be read.
 pub async fn verify_chain(
     store: &dyn Store,
+    checkpoint: Option<&aim_domain::audit::Checkpoint>,
 ) -> Result<Result<i64, aim_domain::audit::ChainBreak>, StoreError> {
     use aim_domain::audit::{ChainBreak, Chained, Verifier, from_hex};
     const PAGE: u32 = 10_000;
@@ -181,14 +190,25 @@ pub async fn verify_chain(
             else {
                 return Ok(Err(ChainBreak::Altered { seq }));
             };
-            if let Err(b) = verifier.push(&Chained {
+            let record = Chained {
                 event,
                 prev_hash,
                 hash,
-            }) {
+            };
+            if let Err(b) = verifier.push(&record) {
+                return Ok(Err(b));
+            }
+            if let Some(cp) = checkpoint
+                && let Err(b) = verifier.check_checkpoint(&record, cp)
+            {
                 return Ok(Err(b));
             }
         }
+    }
+    if let Some(cp) = checkpoint
+        && let Err(b) = verifier.reaches(cp)
+    {
+        return Ok(Err(b));
     }
     let (head_seq, head_hash) = store.chain_head().await?;
     Ok(verifier.finish(head_seq, &head_hash))

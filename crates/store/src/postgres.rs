@@ -48,6 +48,10 @@ impl PgStore {
         Ok(Self { pool })
     }
 
+    fn write_pool(&self) -> &PgPool {
+        &self.pool
+    }
+
     fn read(&self) -> &PgPool {
         &self.pool
     }

@@ -78,6 +78,10 @@ impl SqliteStore {
         })
     }
 
+    fn write_pool(&self) -> &SqlitePool {
+        &self.write
+    }
+
     fn read(&self) -> &SqlitePool {
         &self.read
     }

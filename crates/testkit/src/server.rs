@@ -37,6 +37,7 @@ impl TestServer {
             listen: "127.0.0.1:0".parse().expect("addr"),
             data_dir: db.dir.path().to_path_buf(),
             sweep_interval_seconds: 0,
+            checkpoint_interval_seconds: 0,
             ..Config::default()
         };
         tweak(&mut config);

@@ -14,8 +14,12 @@ use crate::output::{Table, emit, fields};
 
 /// Opens the store read-only (no migrations) and walks the chain.
 pub async fn verify(format: Format, args: VerifyArgs) -> anyhow::Result<()> {
+    let checkpoint = match &args.checkpoint {
+        Some(file) => Some(load_checkpoint(file, args.public_key.as_deref())?),
+        None => None,
+    };
     if let Some(file) = &args.from_export {
-        return verify_export(format, file);
+        return verify_export(format, file, checkpoint.as_ref());
     }
     let (store, source): (DynStore, String) = match (&args.data_dir, &args.database_url) {
         (Some(dir), _) => {
@@ -33,7 +37,7 @@ pub async fn verify(format: Format, args: VerifyArgs) -> anyhow::Result<()> {
         }
         (None, None) => anyhow::bail!("give --data-dir, --database-url or --from-export"),
     };
-    let verdict = verify_chain(store.as_ref())
+    let verdict = verify_chain(store.as_ref(), checkpoint.as_ref())
         .await
         .context("reading the event log")?;
     match verdict {
@@ -130,7 +134,11 @@ pub async fn show(client: &Client, format: Format, seq: i64) -> anyhow::Result<(
 /// Checks a JSON Lines export: every record links to the one before it, from the first
 /// record in the file (whose own link to the record before it cannot be checked when the
 /// export starts part-way through the log).
-fn verify_export(format: Format, file: &std::path::Path) -> anyhow::Result<()> {
+fn verify_export(
+    format: Format,
+    file: &std::path::Path,
+    checkpoint: Option<&aim_domain::audit::Checkpoint>,
+) -> anyhow::Result<()> {
     use std::io::BufRead;
 
     use aim_domain::audit::{ChainBreak, Chained, GENESIS, Verifier, from_hex};
@@ -161,17 +169,28 @@ fn verify_export(format: Format, file: &std::path::Path) -> anyhow::Result<()> {
                 Verifier::resume(seq, prev_hash)
             }
         });
-        if let Err(b) = v.push(&Chained {
+        let record = Chained {
             event,
             prev_hash,
             hash,
-        }) {
+        };
+        if let Err(b) = v.push(&record) {
+            return broken(format, &source, b);
+        }
+        if let Some(cp) = checkpoint
+            && let Err(b) = v.check_checkpoint(&record, cp)
+        {
             return broken(format, &source, b);
         }
     }
     let (Some(v), Some(first)) = (verifier, first) else {
         anyhow::bail!("{source} holds no records")
     };
+    if let Some(cp) = checkpoint
+        && let Err(b) = v.reaches(cp)
+    {
+        return broken(format, &source, b);
+    }
     let last = v.verified();
     match format {
         Format::Json => println!(
@@ -262,6 +281,39 @@ pub async fn tail(client: &Client, format: Format, lines: u32, follow: bool) -> 
             tokio::time::sleep(std::time::Duration::from_secs(1)).await;
             after = pages(client, after, print).await?;
         }
+    }
+    Ok(())
+}
+
+/// Reads a checkpoint file and checks its signature.
+fn load_checkpoint(
+    file: &std::path::Path,
+    public_key: Option<&str>,
+) -> anyhow::Result<aim_domain::audit::Checkpoint> {
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let cp: aim_domain::audit::Checkpoint = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a checkpoint", file.display()))?;
+    aim_server::checkpoint::verify(&cp, public_key)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+    Ok(cp)
+}
+
+pub async fn checkpoint(client: &Client, file: Option<std::path::PathBuf>) -> anyhow::Result<()> {
+    let cp = client.create_checkpoint().await?;
+    let text = serde_json::to_string_pretty(&cp)?;
+    match file {
+        Some(f) => {
+            std::fs::write(&f, format!("{text}\n"))
+                .with_context(|| format!("writing {}", f.display()))?;
+            eprintln!(
+                "checkpoint of record {} written to {} (signed by {})",
+                cp.seq,
+                f.display(),
+                cp.public_key
+            );
+        }
+        None => println!("{text}"),
     }
     Ok(())
 }

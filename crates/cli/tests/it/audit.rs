@@ -128,3 +128,91 @@ fn audit_verify_offline_names_the_first_bad_record() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
 }
+
+/// Someone with the database file cuts the log short and rewrites the chain head to match:
+/// the log alone then looks intact, but a signed checkpoint kept outside aim catches it.
+#[test]
+fn a_signed_checkpoint_catches_a_rewritten_tail() {
+    let dir = tempfile::tempdir().unwrap();
+    let serve = Serve::start(dir.path());
+    let token = serve.token();
+    for user in ["dan@example.com", "eli@example.com", "fay@example.com"] {
+        assert_eq!(serve.aim(Some(&token), &["human", "add", user]).0, 0);
+    }
+    let cp_file = dir.path().join("checkpoint.json");
+    let (code, _, err) = serve.aim(
+        Some(&token),
+        &["audit", "checkpoint", "--file", cp_file.to_str().unwrap()],
+    );
+    assert_eq!(code, 0, "{err}");
+    let cp: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&cp_file).unwrap()).unwrap();
+    assert_eq!(cp["seq"], 4);
+    drop(serve);
+
+    let with_checkpoint = |file: &std::path::Path, extra: &[&str]| {
+        let out = std::process::Command::new(crate::process::AIM)
+            .args(["audit", "verify", "--data-dir"])
+            .arg(dir.path().join("aim-data"))
+            .arg("--checkpoint")
+            .arg(file)
+            .args(extra)
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    assert_eq!(
+        with_checkpoint(&cp_file, &[]).0,
+        0,
+        "intact before the attack"
+    );
+    let public_key = cp["public_key"].as_str().unwrap().to_owned();
+    assert_eq!(
+        with_checkpoint(&cp_file, &["--public-key", &public_key]).0,
+        0
+    );
+
+    let db = dir.path().join("aim-data/aim.db");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        use sqlx::Connection;
+        let opts = sqlx::sqlite::SqliteConnectOptions::new().filename(&db);
+        let mut c = sqlx::SqliteConnection::connect_with(&opts).await.unwrap();
+        sqlx::raw_sql(
+            "DROP TRIGGER events_no_delete; DELETE FROM events WHERE seq > 2; \
+             UPDATE chain_head SET seq = 2, hash = (SELECT hash FROM events WHERE seq = 2);",
+        )
+        .execute(&mut c)
+        .await
+        .unwrap();
+    });
+    let (code, out, err) = verify(dir.path());
+    assert_eq!(
+        code, 0,
+        "without a checkpoint the shortened log looks intact: {out}{err}"
+    );
+    let (code, err) = with_checkpoint(&cp_file, &[]);
+    assert_eq!(code, 8, "{err}");
+    assert!(
+        err.contains("the log ends at record 2") && err.contains("truncated"),
+        "{err}"
+    );
+
+    // A forged or foreign checkpoint is refused outright.
+    let forged = dir.path().join("forged.json");
+    let mut f = cp.clone();
+    f["seq"] = serde_json::json!(2);
+    std::fs::write(&forged, f.to_string()).unwrap();
+    let (code, err) = with_checkpoint(&forged, &[]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("signature does not verify"), "{err}");
+    let (code, err) = with_checkpoint(&cp_file, &["--public-key", &"ab".repeat(32)]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("another key"), "{err}");
+}

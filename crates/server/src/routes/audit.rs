@@ -20,6 +20,11 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/audit", get(list))
         .route("/v1/audit/head", get(head))
+        .route(
+            "/v1/audit/checkpoints",
+            axum::routing::post(create_checkpoint),
+        )
+        .route("/v1/audit/checkpoints/latest", get(latest_checkpoint))
         .route("/v1/audit/{seq}", get(show))
 }
 
@@ -136,4 +141,34 @@ pub async fn head(State(s): State<AppState>, p: Principal) -> Result<Json<AuditH
         seq,
         hash: aim_domain::audit::to_hex(&hash),
     }))
+}
+
+/// Signs the current head now (if it moved since the last checkpoint) and returns the
+/// latest checkpoint: keep it outside aim and give it to `aim audit verify --checkpoint`.
+#[utoipa::path(post, path = "/v1/audit/checkpoints", tag = "audit",
+    responses((status = 200, body = aim_domain::audit::Checkpoint), (status = 404, body = ErrorBody)))]
+pub async fn create_checkpoint(
+    State(s): State<AppState>,
+    p: Principal,
+) -> Result<Json<aim_domain::audit::Checkpoint>, ApiError> {
+    p.require_any(&[Role::Admin], "making a checkpoint")?;
+    crate::checkpoint::checkpoint_now(&s)
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found("audit record"))
+}
+
+/// The latest signed checkpoint.
+#[utoipa::path(get, path = "/v1/audit/checkpoints/latest", tag = "audit",
+    responses((status = 200, body = aim_domain::audit::Checkpoint), (status = 404, body = ErrorBody)))]
+pub async fn latest_checkpoint(
+    State(s): State<AppState>,
+    p: Principal,
+) -> Result<Json<aim_domain::audit::Checkpoint>, ApiError> {
+    may_read(&p)?;
+    s.store
+        .latest_checkpoint()
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found("checkpoint"))
 }

@@ -52,7 +52,9 @@ mod cases {
             "no event for the failed write"
         );
         assert_eq!(after.last().unwrap().reason, "after the outage");
-        let verdict = aim_store::verify_chain(s.db.store.as_ref()).await.unwrap();
+        let verdict = aim_store::verify_chain(s.db.store.as_ref(), None)
+            .await
+            .unwrap();
         assert_eq!(verdict, Ok(after.len() as i64));
     }
 }

@@ -99,6 +99,15 @@ CREATE INDEX events_target ON events (target_type, target_id, seq);
 CREATE INDEX events_actor ON events (actor_kind, actor_id, seq);
 CREATE INDEX events_action ON events (action, seq);
 
+-- Signed statements of the chain head at an instant (hex text; see aim_domain::audit).
+CREATE TABLE checkpoints (
+    seq             BIGINT PRIMARY KEY,
+    hash            TEXT NOT NULL,
+    at              BIGINT NOT NULL,
+    public_key      TEXT NOT NULL,
+    signature       TEXT NOT NULL
+);
+
 -- The head of the hash chain: the last sequence number and hash. Every append updates this
 -- one row in its transaction, which orders all appends (no two records share a previous
 -- hash, even with several replicas on one PostgreSQL).

@@ -38,7 +38,7 @@ async fn ten_events(backend: Backend) -> TestStore {
 }
 
 async fn verdict(t: &TestStore) -> Result<i64, ChainBreak> {
-    verify_chain(t.store.as_ref())
+    verify_chain(t.store.as_ref(), None)
         .await
         .expect("store readable")
 }
