@@ -121,6 +121,19 @@ impl TestStore {
         ))
     }
 
+    /// Another store on the same database, on either backend: for SQLite a second set of
+    /// pools on the same file (as a second process would have).
+    pub async fn second_store(&self) -> DynStore {
+        match self.replica().await {
+            Some(s) => s,
+            None => Arc::new(
+                SqliteStore::open(&self.dir.path().join("aim.db"))
+                    .await
+                    .expect("open sqlite again"),
+            ),
+        }
+    }
+
     /// Takes the database's write lock from another connection and holds it until
     /// [`WriteLock::release`]: the store then cannot write (reads still work).
     pub async fn hold_write_lock(&self) -> WriteLock {

@@ -97,6 +97,40 @@ impl TestServer {
         (human, self.client(Some(&issued.secret)))
     }
 
+    /// A second `aim serve` on the same database, with its own data dir (and so its own
+    /// checkpoint key); returns its base URL. It stops when the test's runtime ends.
+    pub async fn replica(&self) -> String {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config = Config {
+            listen: "127.0.0.1:0".parse().expect("addr"),
+            data_dir: dir.path().to_path_buf(),
+            sweep_interval_seconds: 0,
+            checkpoint_interval_seconds: 0,
+            ..Config::default()
+        };
+        let store = self.db.second_store().await;
+        let (server, startup) = Server::prepare_with_store(
+            &config,
+            store,
+            "replica".into(),
+            Arc::new(self.clock.clone()),
+        )
+        .await
+        .expect("replica prepares");
+        assert!(
+            startup.bootstrap.is_none(),
+            "a replica never bootstraps a second admin"
+        );
+        tokio::spawn(async move {
+            let _dir = dir;
+            server
+                .run(std::future::pending())
+                .await
+                .expect("replica runs");
+        });
+        format!("http://{}", startup.addr)
+    }
+
     pub async fn stop(self) {
         self.task.abort();
         let _ = self.task.await;
