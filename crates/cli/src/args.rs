@@ -323,7 +323,12 @@ pub enum AuditCommand {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ExportFormat {
+    /// aim's own records, one JSON object per line (verifiable with --from-export).
     Jsonl,
+    /// OCSF events, one JSON object per line; each keeps the original record.
+    Ocsf,
+    /// ArcSight Common Event Format, one line per record.
+    Cef,
 }
 
 #[derive(Debug, Args)]

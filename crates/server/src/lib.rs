@@ -15,6 +15,7 @@ pub mod bootstrap;
 pub mod checkpoint;
 pub mod config;
 pub mod error;
+pub mod export;
 pub mod extract;
 pub mod paging;
 pub mod registry;

@@ -8,7 +8,7 @@ use anyhow::Context;
 use aim_client::Client;
 use aim_domain::event::Event;
 
-use crate::args::{AuditListArgs, ExportArgs, Format, VerifyArgs};
+use crate::args::{AuditListArgs, ExportArgs, ExportFormat, Format, VerifyArgs};
 use crate::commands::{collect, more_hint};
 use crate::output::{Table, emit, fields};
 
@@ -247,8 +247,15 @@ pub async fn export(client: &Client, args: ExportArgs) -> anyhow::Result<()> {
     let mut count = 0u64;
     pages(client, args.after, |items| {
         for e in items {
-            // serde_json escapes every control character: a record is always one line.
-            serde_json::to_writer(&mut out, e)?;
+            // serde_json escapes every control character, and CEF's writer escapes line
+            // breaks: a record is always one line.
+            match args.format {
+                ExportFormat::Jsonl => serde_json::to_writer(&mut out, e)?,
+                ExportFormat::Ocsf => {
+                    serde_json::to_writer(&mut out, &aim_server::export::ocsf(e))?
+                }
+                ExportFormat::Cef => out.write_all(aim_server::export::cef(e).as_bytes())?,
+            }
             out.write_all(b"\n")?;
             count += 1;
         }

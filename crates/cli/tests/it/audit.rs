@@ -83,6 +83,26 @@ fn audit_verify_offline_names_the_first_bad_record() {
     let (code, _, err) = from_export(&tampered);
     assert_eq!(code, 8, "{err}");
     assert!(err.contains("record 3 was altered"), "{err}");
+    // OCSF and CEF for a SIEM: one record per line each.
+    let (code, ocsf, _) = serve.aim(Some(&token), &["audit", "export", "--format", "ocsf"]);
+    assert_eq!(code, 0);
+    let first: serde_json::Value = serde_json::from_str(ocsf.lines().next().unwrap()).unwrap();
+    assert_eq!(
+        (first["class_uid"].as_u64(), first["activity_id"].as_u64()),
+        (Some(3001), Some(1))
+    );
+    let refused: serde_json::Value = serde_json::from_str(ocsf.lines().nth(4).unwrap()).unwrap();
+    assert_eq!(
+        refused["class_uid"], 3002,
+        "the refused credential is an authentication failure"
+    );
+    let (code, cef, _) = serve.aim(Some(&token), &["audit", "export", "--format", "cef"]);
+    assert_eq!(code, 0);
+    assert_eq!(cef.lines().count(), 5);
+    assert!(
+        cef.lines().all(|l| l.starts_with("CEF:0|aim|aim|")),
+        "{cef}"
+    );
     // A partial export checks from where it starts.
     let (code, partial, _) = serve.aim(Some(&token), &["audit", "export", "--after", "2"]);
     assert_eq!(code, 0);

@@ -1,0 +1,215 @@
+//! Audit records in the formats SIEMs ingest: OCSF (JSON) and CEF (text). Every string a
+//! user or agent supplied is escaped for the format, so no value can forge a field, a record
+//! or a line.
+//!
+//! OCSF classes: 3001 Account Change (identity and human lifecycle), 3002 Authentication
+//! (refused credentials), 6003 API Activity (other refused requests), 2004 Detection
+//! Finding (dormant and orphaned identities). Each OCSF record keeps the original record
+//! under `unmapped.aim`, hashes included, so an export can still be verified.
+
+use aim_domain::event::{Event, Outcome};
+use serde_json::{Value, json};
+
+/// The OCSF schema version the records follow.
+pub const OCSF_VERSION: &str = "1.3.0";
+
+/// (class_uid, category_uid, activity_id, class name) for one record.
+fn ocsf_class(e: &Event) -> (u32, u32, u32, &'static str) {
+    let action = e.action.as_str();
+    if action == "request.refused" {
+        return if e.reason == "unauthenticated" {
+            (3002, 3, 1, "Authentication")
+        } else {
+            (6003, 6, 99, "API Activity")
+        };
+    }
+    if matches!(action, "identity.flagged_dormant" | "identity.orphaned") {
+        return (2004, 2, 1, "Detection Finding");
+    }
+    let activity = match action.rsplit('.').next().unwrap_or_default() {
+        "requested" | "created" | "imported" => 1,
+        "approved" | "resumed" | "unlocked" | "reactivated" | "sponsor_returned" => 2,
+        "suspended" | "departed" | "expired" | "rejected" | "revoked" => 5,
+        "decommissioned" => 6,
+        "locked" => 9,
+        _ => 99,
+    };
+    (3001, 3, activity, "Account Change")
+}
+
+/// One record as an OCSF event.
+pub fn ocsf(e: &Event) -> Value {
+    let (class_uid, category_uid, activity_id, class_name) = ocsf_class(e);
+    let failed = e.outcome == Outcome::Denied;
+    let mut v = json!({
+        "class_uid": class_uid,
+        "class_name": class_name,
+        "category_uid": category_uid,
+        "activity_id": activity_id,
+        "type_uid": class_uid * 100 + activity_id,
+        "time": e.at.as_millis(),
+        "severity_id": if failed { 3 } else { 1 },
+        "status_id": if failed { 2 } else { 1 },
+        "status": if failed { "Failure" } else { "Success" },
+        "message": e.reason,
+        "metadata": {
+            "version": OCSF_VERSION,
+            "product": { "name": "aim", "vendor_name": "aim", "version": env!("CARGO_PKG_VERSION") },
+            "uid": e.seq.to_string(),
+            "correlation_uid": e.request_id,
+            "event_code": e.action,
+        },
+        "actor": { "user": { "uid": e.actor.id, "type": e.actor.kind.as_str() } },
+        "unmapped": { "aim": e },
+    });
+    if !e.source.is_empty() {
+        v["src_endpoint"] = json!({ "ip": e.source });
+    }
+    match class_uid {
+        3001 => v["user"] = json!({ "uid": e.target_id, "type": e.target_type }),
+        2004 => {
+            v["finding_info"] =
+                json!({ "uid": format!("aim-{}", e.seq), "title": e.action, "desc": e.reason });
+            v["resources"] = json!([{ "uid": e.target_id, "type": e.target_type }]);
+        }
+        _ => v["api"] = json!({ "operation": e.target_id }),
+    }
+    v
+}
+
+/// Escapes a CEF header field: `\` and `|`, and no line breaks.
+fn cef_header(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '|' => out.push_str("\\|"),
+            '\n' | '\r' => out.push(' '),
+            c if c.is_control() => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Escapes a CEF extension value: `\`, `=`, and line breaks as `\n` / `\r`.
+fn cef_value(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '=' => out.push_str("\\="),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            c if c.is_control() => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// One record as one CEF line (without the trailing newline).
+pub fn cef(e: &Event) -> String {
+    let severity = if e.outcome == Outcome::Denied { 6 } else { 3 };
+    let mut ext = vec![
+        ("rt", e.at.as_millis().to_string()),
+        ("externalId", e.seq.to_string()),
+        ("suser", format!("{}:{}", e.actor.kind, e.actor.id)),
+        ("act", e.action.clone()),
+        ("outcome", e.outcome.as_str().to_owned()),
+        ("cs1Label", "target".to_owned()),
+        ("cs1", format!("{}:{}", e.target_type, e.target_id)),
+        ("cs2Label", "hash".to_owned()),
+        ("cs2", e.hash.clone()),
+        ("msg", e.reason.clone()),
+    ];
+    if !e.source.is_empty() {
+        ext.push(("src", e.source.clone()));
+    }
+    if !e.request_id.is_empty() {
+        ext.push(("cs3Label", "request_id".to_owned()));
+        ext.push(("cs3", e.request_id.clone()));
+    }
+    let ext: Vec<String> = ext
+        .into_iter()
+        .map(|(k, v)| format!("{k}={}", cef_value(&v)))
+        .collect();
+    format!(
+        "CEF:0|aim|aim|{}|{}|{}|{severity}|{}",
+        cef_header(env!("CARGO_PKG_VERSION")),
+        cef_header(&e.action),
+        cef_header(&e.action.replace('.', " ")),
+        ext.join(" ")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aim_domain::event::Actor;
+    use aim_domain::time::Timestamp;
+
+    fn event(action: &str, reason: &str) -> Event {
+        let mut e = Event::new(
+            Timestamp::from_millis(1_000),
+            Actor::system("sweep"),
+            action,
+            "identity",
+            "id-1",
+        )
+        .reason(reason)
+        .from_request("req-1", "10.0.0.7");
+        e.seq = 7;
+        e
+    }
+
+    #[test]
+    fn ocsf_classes() {
+        let cases = [
+            ("identity.requested", "", 3001, 1),
+            ("identity.approved", "", 3001, 2),
+            ("identity.suspended", "", 3001, 5),
+            ("identity.locked", "", 3001, 9),
+            ("identity.decommissioned", "", 3001, 6),
+            ("identity.changed", "", 3001, 99),
+            ("identity.flagged_dormant", "", 2004, 1),
+            ("request.refused", "unauthenticated", 3002, 1),
+            ("request.refused", "forbidden", 6003, 99),
+        ];
+        for (action, reason, class, activity) in cases {
+            let v = ocsf(&event(action, reason));
+            assert_eq!(
+                (v["class_uid"].as_u64(), v["activity_id"].as_u64()),
+                (Some(class), Some(activity)),
+                "{action}"
+            );
+            assert_eq!(v["type_uid"].as_u64(), Some(class * 100 + activity));
+            assert_eq!(
+                v["unmapped"]["aim"]["seq"], 7,
+                "the original record rides along"
+            );
+            assert_eq!(v["src_endpoint"]["ip"], "10.0.0.7");
+        }
+    }
+
+    #[test]
+    fn cef_escapes_what_would_forge_fields_or_lines() {
+        let e = event(
+            "identity.suspended",
+            "bad|guy\\ said a=b\nCEF:0|fake|record",
+        );
+        let line = cef(&e);
+        assert_eq!(line.lines().count(), 1, "{line}");
+        assert!(line.starts_with("CEF:0|aim|aim|"), "{line}");
+        assert!(
+            line.contains(r"msg=bad|guy\\ said a\=b\nCEF:0|fake|record"),
+            "{line}"
+        );
+        // The header has exactly 7 unescaped pipes.
+        let header_end = line.find("|rt=").unwrap();
+        assert_eq!(line[..=header_end].matches('|').count(), 7);
+        let mut hostile = event("x|y\\z", "");
+        hostile.action = "x|y\\z".into();
+        assert!(cef(&hostile).contains(r"|x\|y\\z|"), "{}", cef(&hostile));
+    }
+}
