@@ -119,8 +119,8 @@ macro_rules! impl_store {
                     return Ok(false);
                 }
                 crate::backend::bind_human!(sqlx::query(crate::sql::INSERT_HUMAN), admin).execute(&mut *tx).await?;
-                Self::insert_credential_tx(&mut tx, credential, secret_hash).await?;
-                Self::append_tx(&mut tx, event).await?;
+                Self::insert_credential_tx(&mut *tx, credential, secret_hash).await?;
+                Self::append_tx(&mut *tx, event).await?;
                 tx.commit().await?;
                 Ok(true)
             }
@@ -135,7 +135,7 @@ macro_rules! impl_store {
                     .execute(&mut *tx)
                     .await
                     .map_err(|e| crate::error::unique_or(e, || aim_domain::Refusal::UserNameTaken(human.user_name.clone())))?;
-                Self::append_tx(&mut tx, event).await?;
+                Self::append_tx(&mut *tx, event).await?;
                 tx.commit().await?;
                 Ok(())
             }
@@ -209,8 +209,8 @@ macro_rules! impl_store {
                 event: &aim_domain::event::Event,
             ) -> Result<(), crate::StoreError> {
                 let mut tx = self.write_tx().await?;
-                Self::update_human_tx(&mut tx, human, expected_version).await?;
-                Self::append_tx(&mut tx, event).await?;
+                Self::update_human_tx(&mut *tx, human, expected_version).await?;
+                Self::append_tx(&mut *tx, event).await?;
                 tx.commit().await?;
                 Ok(())
             }
@@ -226,7 +226,7 @@ macro_rules! impl_store {
                 let mut tx = self.write_tx().await?;
                 // Every row write first, then the appends: the chain head is locked last, so
                 // no two transactions wait on each other's rows.
-                Self::update_human_tx(&mut tx, human, expected_version).await?;
+                Self::update_human_tx(&mut *tx, human, expected_version).await?;
                 let departed = !human.is_active();
                 let sql = if departed {
                     format!(
@@ -244,7 +244,7 @@ macro_rules! impl_store {
                     .bind(human.id.as_uuid())
                     .fetch_all(&mut *tx)
                     .await?;
-                Self::append_tx(&mut tx, event).await?;
+                Self::append_tx(&mut *tx, event).await?;
                 let mut changes = Vec::with_capacity(ids.len());
                 for (id,) in ids {
                     let (action, reason) = if departed {
@@ -255,7 +255,7 @@ macro_rules! impl_store {
                     let mut ev = Event::new(now, Actor::system("sponsorship"), action, "identity", id)
                         .reason(reason)
                         .detail(serde_json::json!({ "sponsor_id": human.id }));
-                    ev.seq = Self::append_tx(&mut tx, &ev).await?;
+                    ev.seq = Self::append_tx(&mut *tx, &ev).await?;
                     changes.push((aim_domain::ids::IdentityId::from_uuid(id), ev));
                 }
                 tx.commit().await?;
@@ -269,8 +269,8 @@ macro_rules! impl_store {
                 event: &aim_domain::event::Event,
             ) -> Result<(), crate::StoreError> {
                 let mut tx = self.write_tx().await?;
-                Self::insert_credential_tx(&mut tx, credential, secret_hash).await?;
-                Self::append_tx(&mut tx, event).await?;
+                Self::insert_credential_tx(&mut *tx, credential, secret_hash).await?;
+                Self::append_tx(&mut *tx, event).await?;
                 tx.commit().await?;
                 Ok(())
             }
@@ -311,7 +311,7 @@ macro_rules! impl_store {
                     .rows_affected()
                     == 1;
                 if done {
-                    Self::append_tx(&mut tx, event).await?;
+                    Self::append_tx(&mut *tx, event).await?;
                     tx.commit().await?;
                 }
                 Ok(done)
@@ -327,7 +327,7 @@ macro_rules! impl_store {
                     .execute(&mut *tx)
                     .await
                     .map_err(|e| crate::error::unique_or(e, || aim_domain::Refusal::NameTaken(identity.name.clone())))?;
-                Self::append_tx(&mut tx, event).await?;
+                Self::append_tx(&mut *tx, event).await?;
                 tx.commit().await?;
                 Ok(())
             }
@@ -342,7 +342,7 @@ macro_rules! impl_store {
                         .execute(&mut *tx)
                         .await
                         .map_err(|e| crate::error::unique_or(e, || aim_domain::Refusal::NameTaken(identity.name.clone())))?;
-                    Self::append_tx(&mut tx, event).await?;
+                    Self::append_tx(&mut *tx, event).await?;
                 }
                 tx.commit().await?;
                 Ok(())
@@ -415,7 +415,7 @@ macro_rules! impl_store {
                 if n != 1 {
                     return Err(crate::StoreError::Conflict(aim_domain::Refusal::ConcurrentUpdate));
                 }
-                Self::append_tx(&mut tx, event).await?;
+                Self::append_tx(&mut *tx, event).await?;
                 tx.commit().await?;
                 Ok(())
             }
@@ -456,6 +456,7 @@ macro_rules! impl_store {
             }
 
             async fn insert_checkpoint(&self, c: &aim_domain::audit::Checkpoint) -> Result<(), crate::StoreError> {
+                let mut tx = self.write_tx().await?;
                 sqlx::query(
                     "INSERT INTO checkpoints (seq, hash, at, public_key, signature) VALUES ($1, $2, $3, $4, $5) \
                      ON CONFLICT (seq) DO NOTHING",
@@ -465,8 +466,9 @@ macro_rules! impl_store {
                 .bind(c.at.as_millis())
                 .bind(c.public_key.clone())
                 .bind(c.signature.clone())
-                .execute(self.write_pool())
+                .execute(&mut *tx)
                 .await?;
+                tx.commit().await?;
                 Ok(())
             }
 
@@ -499,7 +501,7 @@ macro_rules! impl_store {
                 event: &aim_domain::event::Event,
             ) -> Result<i64, crate::StoreError> {
                 let mut tx = self.write_tx().await?;
-                let seq = Self::append_tx(&mut tx, event).await?;
+                let seq = Self::append_tx(&mut *tx, event).await?;
                 tx.commit().await?;
                 Ok(seq)
             }
@@ -542,10 +544,10 @@ macro_rules! impl_store {
             /// and the previous hash from the (then locked) chain head, stores the record
             /// with both hashes, and moves the head. Returns the sequence number.
             async fn append_tx(
-                tx: &mut sqlx::Transaction<'static, <$store as crate::backend::Backend>::Db>,
+                conn: &mut <<$store as crate::backend::Backend>::Db as sqlx::Database>::Connection,
                 event: &aim_domain::event::Event,
             ) -> Result<i64, crate::StoreError> {
-                let (seq, prev): (i64, Vec<u8>) = sqlx::query_as(crate::sql::ADVANCE_HEAD).fetch_one(&mut **tx).await?;
+                let (seq, prev): (i64, Vec<u8>) = sqlx::query_as(crate::sql::ADVANCE_HEAD).fetch_one(&mut *conn).await?;
                 let prev = <[u8; 32]>::try_from(prev)
                     .map_err(|_| crate::StoreError::Corrupt("chain_head.hash is not 32 bytes".into()))?;
                 let mut e = event.clone();
@@ -554,14 +556,14 @@ macro_rules! impl_store {
                 crate::backend::bind_event!(sqlx::query(crate::sql::INSERT_EVENT), &e)
                     .bind(prev.to_vec())
                     .bind(hash.to_vec())
-                    .execute(&mut **tx)
+                    .execute(&mut *conn)
                     .await?;
-                sqlx::query(crate::sql::SET_HEAD_HASH).bind(hash.to_vec()).execute(&mut **tx).await?;
+                sqlx::query(crate::sql::SET_HEAD_HASH).bind(hash.to_vec()).execute(&mut *conn).await?;
                 Ok(seq)
             }
 
             async fn insert_credential_tx(
-                tx: &mut sqlx::Transaction<'static, <$store as crate::backend::Backend>::Db>,
+                conn: &mut <<$store as crate::backend::Backend>::Db as sqlx::Database>::Connection,
                 c: &aim_domain::human::Credential,
                 secret_hash: &[u8],
             ) -> Result<(), crate::StoreError> {
@@ -573,19 +575,19 @@ macro_rules! impl_store {
                     .bind(c.created_at.as_millis())
                     .bind(c.last_used_at.map(|t| t.as_millis()))
                     .bind(c.revoked_at.map(|t| t.as_millis()))
-                    .execute(&mut **tx)
+                    .execute(&mut *conn)
                     .await?;
                 Ok(())
             }
 
             async fn update_human_tx(
-                tx: &mut sqlx::Transaction<'static, <$store as crate::backend::Backend>::Db>,
+                conn: &mut <<$store as crate::backend::Backend>::Db as sqlx::Database>::Connection,
                 h: &aim_domain::human::Human,
                 expected_version: i64,
             ) -> Result<(), crate::StoreError> {
                 let n = crate::backend::bind_human!(sqlx::query(crate::sql::UPDATE_HUMAN), h)
                     .bind(expected_version)
-                    .execute(&mut **tx)
+                    .execute(&mut *conn)
                     .await
                     .map_err(|e| crate::error::unique_or(e, || aim_domain::Refusal::UserNameTaken(h.user_name.clone())))?
                     .rows_affected();

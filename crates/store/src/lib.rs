@@ -17,6 +17,7 @@
 mod backend;
 pub mod error;
 pub mod filter;
+mod group;
 mod migrations;
 pub mod postgres;
 mod rows;

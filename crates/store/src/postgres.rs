@@ -48,10 +48,6 @@ impl PgStore {
         Ok(Self { pool })
     }
 
-    fn write_pool(&self) -> &PgPool {
-        &self.pool
-    }
-
     fn read(&self) -> &PgPool {
         &self.pool
     }

@@ -1,21 +1,22 @@
 //! The SQLite backend: one file under the data dir, WAL, every commit synced. Writes go
-//! through a single connection (SQLite has one writer anyway; queuing them here avoids
-//! busy errors), reads through a pool.
+//! through a single connection with group commit (`group.rs`): SQLite has one writer
+//! anyway, and concurrent writers then share one durable commit. Reads use a pool.
 
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Sqlite, SqlitePool, Transaction};
+use sqlx::{ConnectOptions, Sqlite, SqlitePool};
 
 use crate::StoreError;
 use crate::backend::{Backend, impl_store};
+use crate::group::{GroupCommit, GroupTx};
 
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     read: SqlitePool,
-    write: SqlitePool,
+    group: GroupCommit,
 }
 
 impl Backend for SqliteStore {
@@ -35,25 +36,29 @@ impl SqliteStore {
             // 8 MiB of page cache per connection (9 connections); the OS page cache holds
             // the rest of a large registry without counting against the process.
             .pragma("cache_size", "-8192");
-        let write = SqlitePoolOptions::new()
-            .max_connections(1)
-            .acquire_timeout(Duration::from_secs(10))
-            // Refresh the planner's statistics when the writer closes, so it keeps picking
-            // the selective index for combined filters.
-            .connect_with(options.clone().optimize_on_close(true, None))
-            .await?;
-        crate::migrations::sqlite().run(&write).await?;
+        // Migrations and planner statistics on a short-lived connection.
+        let mut setup = options.connect().await?;
+        crate::migrations::sqlite().run(&mut setup).await?;
         // Gather planner statistics if they are missing or stale (about 2 s for a million
         // identities the first time; nothing when they are fresh).
         sqlx::query("PRAGMA optimize=0x10002")
-            .execute(&write)
+            .execute(&mut setup)
+            .await?;
+        sqlx::Connection::close(setup).await?;
+        let writer = options
+            .clone()
+            .optimize_on_close(true, None)
+            .connect()
             .await?;
         let read = SqlitePoolOptions::new()
             .max_connections(8)
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(options.read_only(true))
             .await?;
-        Ok(Self { read, write })
+        Ok(Self {
+            read,
+            group: GroupCommit::new(writer),
+        })
     }
 
     /// Opens an existing database read-only, without migrating: for offline checks such as
@@ -68,26 +73,21 @@ impl SqliteStore {
             .filename(path)
             .read_only(true)
             .busy_timeout(Duration::from_secs(5));
-        let pool = SqlitePoolOptions::new()
+        let read = SqlitePoolOptions::new()
             .max_connections(2)
-            .connect_with(options)
+            .connect_with(options.clone())
             .await?;
-        Ok(Self {
-            read: pool.clone(),
-            write: pool,
-        })
-    }
-
-    fn write_pool(&self) -> &SqlitePool {
-        &self.write
+        // Writes through a read-only connection fail, as they should.
+        let group = GroupCommit::new(options.connect().await?);
+        Ok(Self { read, group })
     }
 
     fn read(&self) -> &SqlitePool {
         &self.read
     }
 
-    async fn write_tx(&self) -> Result<Transaction<'static, Sqlite>, sqlx::Error> {
-        self.write.begin_with("BEGIN IMMEDIATE").await
+    async fn write_tx(&self) -> Result<GroupTx, sqlx::Error> {
+        self.group.begin().await
     }
 }
 

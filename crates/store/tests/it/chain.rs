@@ -223,3 +223,61 @@ async fn concurrent_appends_from_two_replicas_form_one_chain() {
         t.cleanup().await;
     }
 }
+
+/// Writers that fail (a taken name) while others write at the same moment undo only their
+/// own work: with group commit they share a transaction, each in its own savepoint.
+#[tokio::test]
+async fn failing_writers_do_not_undo_their_neighbours() {
+    for backend in Backend::enabled() {
+        eprintln!("backend: {backend:?}");
+        let t = TestStore::new(backend).await;
+        let h = human("neighbour");
+        t.store
+            .insert_human(&h, &event("human.created", h.id))
+            .await
+            .unwrap();
+        let taken = identity("agt-taken-name", h.id);
+        t.store
+            .insert_identity(&taken, &event("identity.requested", taken.id))
+            .await
+            .unwrap();
+        let mut tasks = Vec::new();
+        for n in 0..40 {
+            let store = t.store.clone();
+            let sponsor = h.id;
+            tasks.push(tokio::spawn(async move {
+                // Every third writer reuses the taken name and must fail.
+                let name = if n % 3 == 0 {
+                    "agt-taken-name".to_owned()
+                } else {
+                    format!("agt-neighbour-{n}")
+                };
+                let i = identity(&name, sponsor);
+                (
+                    n,
+                    store
+                        .insert_identity(&i, &event("identity.requested", i.id))
+                        .await
+                        .is_ok(),
+                )
+            }));
+        }
+        for task in tasks {
+            let (n, ok) = task.await.unwrap();
+            assert_eq!(ok, n % 3 != 0, "writer {n}");
+        }
+        for n in (0..40).filter(|n| n % 3 != 0) {
+            assert!(
+                t.store
+                    .identity_by_name(&format!("agt-neighbour-{n}"))
+                    .await
+                    .unwrap()
+                    .is_some(),
+                "{n}"
+            );
+        }
+        // 2 setup events + 26 successful writers; the 14 failures left nothing behind.
+        assert_eq!(verdict(&t).await, Ok(2 + 26));
+        t.cleanup().await;
+    }
+}
