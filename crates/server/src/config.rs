@@ -26,6 +26,8 @@ pub struct Config {
     /// How often a signed checkpoint of the audit chain is made; 0 turns it off (they are
     /// then made only on demand).
     pub checkpoint_interval_seconds: u64,
+    /// Where every audit record is also delivered (`[[audit_sinks]]` tables).
+    pub audit_sinks: Vec<crate::sinks::SinkConfig>,
     pub governance: GovernanceConfig,
     pub naming: NamingConfig,
 }
@@ -57,6 +59,7 @@ impl Default for Config {
             body_limit_bytes: 1024 * 1024,
             sweep_interval_seconds: 60,
             checkpoint_interval_seconds: 60,
+            audit_sinks: Vec::new(),
             governance: GovernanceConfig::default(),
             naming: NamingConfig::default(),
         }
@@ -74,6 +77,22 @@ impl Config {
     /// Checks the settings and compiles the naming policy.
     pub fn naming_policy(&self) -> anyhow::Result<NamingPolicy> {
         self.governance.check().map_err(anyhow::Error::msg)?;
+        let mut names = std::collections::BTreeSet::new();
+        for sink in &self.audit_sinks {
+            let name = sink.name();
+            anyhow::ensure!(
+                !name.is_empty()
+                    && name.len() <= 64
+                    && name
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)),
+                "audit_sinks: `{name}` is not a valid sink name (letters, digits, - _ .)"
+            );
+            anyhow::ensure!(
+                names.insert(name),
+                "audit_sinks: the name `{name}` is used twice"
+            );
+        }
         NamingPolicy::new(&self.naming.default, &self.naming.per_kind).map_err(anyhow::Error::msg)
     }
 }
@@ -106,5 +125,35 @@ mod tests {
         assert!(toml::from_str::<Config>("lsten = \"x\"").is_err());
         let bad: Config = toml::from_str("[naming]\ndefault = \"(\"").unwrap();
         assert!(bad.naming_policy().is_err());
+    }
+
+    #[test]
+    fn audit_sinks() {
+        let c: Config = toml::from_str(
+            r#"
+            [[audit_sinks]]
+            kind = "syslog"
+            name = "siem"
+            address = "127.0.0.1:6514"
+            format = "cef"
+            [[audit_sinks]]
+            kind = "webhook"
+            name = "hook"
+            url = "https://siem.example/aim"
+            [[audit_sinks]]
+            kind = "file"
+            name = "local"
+            path = "/var/log/aim/audit.jsonl"
+            "#,
+        )
+        .unwrap();
+        assert_eq!(c.audit_sinks.len(), 3);
+        assert!(c.naming_policy().is_ok());
+        let twice: Config = toml::from_str(
+            "[[audit_sinks]]\nkind = \"file\"\nname = \"x\"\npath = \"a\"\n[[audit_sinks]]\nkind = \"file\"\nname = \"x\"\npath = \"b\"",
+        )
+        .unwrap();
+        assert!(twice.naming_policy().unwrap_err().to_string().contains("used twice"));
+        assert!(toml::from_str::<Config>("[[audit_sinks]]\nkind = \"ftp\"\nname = \"x\"").is_err());
     }
 }

@@ -20,6 +20,7 @@ pub mod extract;
 pub mod paging;
 pub mod registry;
 pub mod routes;
+pub mod sinks;
 pub mod state;
 
 use std::sync::Arc;
@@ -91,6 +92,7 @@ pub struct Server {
     pub body_limit: usize,
     pub sweep_every: Option<Duration>,
     pub checkpoint_every: Option<Duration>,
+    pub sinks: Vec<sinks::SinkConfig>,
 }
 
 impl Server {
@@ -131,6 +133,7 @@ impl Server {
             listener,
             body_limit: config.body_limit_bytes,
             sweep_every,
+            sinks: config.audit_sinks.clone(),
             checkpoint_every: (config.checkpoint_interval_seconds > 0)
                 .then(|| Duration::from_secs(config.checkpoint_interval_seconds)),
         };
@@ -149,6 +152,9 @@ impl Server {
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
+        for sink in self.sinks {
+            tokio::spawn(sinks::run(self.state.clone(), sink));
+        }
         if let Some(every) = self.checkpoint_every {
             tokio::spawn(checkpoint::background(self.state.clone(), every));
         }

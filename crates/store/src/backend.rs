@@ -487,6 +487,28 @@ macro_rules! impl_store {
                 }))
             }
 
+            async fn sink_position(&self, name: &str) -> Result<i64, crate::StoreError> {
+                let row: Option<(i64,)> = sqlx::query_as("SELECT seq FROM sink_positions WHERE name = $1")
+                    .bind(name.to_owned())
+                    .fetch_optional(self.read())
+                    .await?;
+                Ok(row.map_or(0, |r| r.0))
+            }
+
+            async fn set_sink_position(&self, name: &str, seq: i64) -> Result<(), crate::StoreError> {
+                let mut tx = self.write_tx().await?;
+                sqlx::query(
+                    "INSERT INTO sink_positions (name, seq) VALUES ($1, $2) \
+                     ON CONFLICT (name) DO UPDATE SET seq = excluded.seq",
+                )
+                .bind(name.to_owned())
+                .bind(seq)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
             async fn chain_head(&self) -> Result<(i64, [u8; 32]), crate::StoreError> {
                 let (seq, hash): (i64, Vec<u8>) = sqlx::query_as("SELECT seq, hash FROM chain_head WHERE id = 1")
                     .fetch_one(self.read())

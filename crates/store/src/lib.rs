@@ -149,6 +149,10 @@ pub trait Store: Send + Sync + Debug {
     /// The checkpoint with the highest sequence number.
     async fn latest_checkpoint(&self) -> Result<Option<aim_domain::audit::Checkpoint>, StoreError>;
 
+    /// The last sequence number the sink `name` acknowledged (0 if none yet).
+    async fn sink_position(&self, name: &str) -> Result<i64, StoreError>;
+    async fn set_sink_position(&self, name: &str, seq: i64) -> Result<(), StoreError>;
+
     /// The head of the hash chain: the last sequence number and its hash.
     async fn chain_head(&self) -> Result<(i64, [u8; 32]), StoreError>;
 

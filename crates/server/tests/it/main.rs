@@ -10,4 +10,5 @@ mod fail_closed;
 mod fixtures;
 mod identities;
 mod scim;
+mod sinks;
 mod sweeps;

@@ -108,6 +108,12 @@ CREATE TABLE checkpoints (
     signature       TEXT NOT NULL
 );
 
+-- How far each configured audit sink has acknowledged the log.
+CREATE TABLE sink_positions (
+    name            TEXT PRIMARY KEY,
+    seq             BIGINT NOT NULL
+);
+
 -- The head of the hash chain: the last sequence number and hash. Every append updates this
 -- one row in its transaction, which orders all appends (no two records share a previous
 -- hash, even with several replicas on one PostgreSQL).
