@@ -153,7 +153,13 @@ mod tests {
             "[[audit_sinks]]\nkind = \"file\"\nname = \"x\"\npath = \"a\"\n[[audit_sinks]]\nkind = \"file\"\nname = \"x\"\npath = \"b\"",
         )
         .unwrap();
-        assert!(twice.naming_policy().unwrap_err().to_string().contains("used twice"));
+        assert!(
+            twice
+                .naming_policy()
+                .unwrap_err()
+                .to_string()
+                .contains("used twice")
+        );
         assert!(toml::from_str::<Config>("[[audit_sinks]]\nkind = \"ftp\"\nname = \"x\"").is_err());
     }
 }

@@ -191,3 +191,48 @@ async fn syslog_and_webhook_get_every_record_once_in_order_across_an_outage() {
         s.stop().await;
     }
 }
+
+/// A file sink: every record appended, one line each, in order.
+#[tokio::test]
+async fn a_file_sink_gets_every_record_in_order() {
+    for backend in aim_testkit::Backend::enabled() {
+        let out = tempfile::tempdir().unwrap();
+        let path = out.path().join("audit.cef");
+        let p = path.clone();
+        let s = aim_testkit::TestServer::start_with(backend, move |c| {
+            c.audit_sinks = vec![SinkConfig::File {
+                name: "local".into(),
+                path: p,
+                format: SinkFormat::Cef,
+            }];
+        })
+        .await;
+        add_humans(&s, "file", 3).await;
+        let head = s.admin.audit_head().await.unwrap().seq;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            if text.lines().count() as i64 >= head {
+                let seqs: Vec<i64> = text
+                    .lines()
+                    .map(|l| {
+                        l.split("externalId=")
+                            .nth(1)
+                            .unwrap()
+                            .split(' ')
+                            .next()
+                            .unwrap()
+                            .parse()
+                            .unwrap()
+                    })
+                    .collect();
+                assert_eq!(seqs, (1..=head).collect::<Vec<_>>());
+                assert!(text.lines().all(|l| l.starts_with("CEF:0|aim|aim|")));
+                break;
+            }
+            assert!(Instant::now() < deadline, "file sink too slow: {text}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        s.stop().await;
+    }
+}
