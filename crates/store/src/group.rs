@@ -107,9 +107,15 @@ impl GroupCommit {
                 .await?;
             state.open = true;
         }
-        sqlx::raw_sql("SAVEPOINT job")
+        if let Err(e) = sqlx::raw_sql("SAVEPOINT job")
             .execute(&mut state.conn)
-            .await?;
+            .await
+        {
+            drop(state);
+            // The outer transaction may be open with nobody in it: let the committer close it.
+            self.inner.kick.notify_one();
+            return Err(e);
+        }
         let batch = state.batch;
         Ok(GroupTx {
             state: Some(state),
@@ -203,6 +209,10 @@ impl Drop for GroupTx {
     fn drop(&mut self) {
         if let Some(mut state) = self.state.take() {
             state.abandoned = true;
+            drop(state);
+            // Let the committer undo it and close the outer transaction soon, so the
+            // database's write lock is not held until the next writer comes along.
+            self.inner.kick.notify_one();
         }
     }
 }
