@@ -111,6 +111,21 @@ pub async fn change(
     id: HumanId,
     patch: HumanPatch,
 ) -> Result<Human, ApiError> {
+    // An admin cannot take away their own admin role: that is how a deployment loses its
+    // last admin. Another admin can.
+    if id == p.human.id
+        && patch
+            .roles
+            .as_ref()
+            .is_some_and(|r| !r.contains(&Role::Admin))
+        && p.is(Role::Admin)
+    {
+        return Err(ApiError::new(
+            axum::http::StatusCode::CONFLICT,
+            "cannot_demote_self",
+            "an admin cannot remove their own admin role; ask another admin",
+        ));
+    }
     let (h, _) = mutate(state, p, id, "human.changed", "", |h, now| {
         patch.clone().apply(h, now)?;
         Ok(Some(profile(h)))

@@ -216,6 +216,15 @@ mod cases {
             code(s.admin.set_human_active(me.id, false, "").await),
             "cannot_depart_self"
         );
+        let demote = aim_domain::human::HumanPatch {
+            roles: Some(vec![Role::Auditor]),
+            ..Default::default()
+        };
+        assert_eq!(
+            code(s.admin.change_human(me.id, &demote).await),
+            "cannot_demote_self"
+        );
+        assert_eq!(s.admin.human(me.id).await.unwrap().roles, vec![Role::Admin]);
         let changed = s.admin.change_human(h.id, &patch).await.unwrap();
         assert_eq!(changed.roles, vec![Role::Admin]);
         assert_eq!(
