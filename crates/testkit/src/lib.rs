@@ -3,10 +3,12 @@
 //! file) or PostgreSQL (a fresh schema in `AIM_TEST_DATABASE_URL`), and a server on port 0.
 //!
 //! # Layout
+//! - [`fixtures`] — records for tests
 //! - [`db`] — fresh stores per backend
 //! - [`server`] — `aim serve` in-process on an ephemeral port, with a fake clock
 
 pub mod db;
+pub mod fixtures;
 pub mod server;
 
 pub use db::{Backend, TestStore};

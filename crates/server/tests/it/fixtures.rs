@@ -1,10 +1,7 @@
-use std::collections::BTreeMap;
-
 use aim_client::{Client, ClientError};
 use aim_domain::human::{Human, Role};
-use aim_domain::identity::{Autonomy, Identity, IdentityKind, IdentityRequest};
+use aim_domain::identity::{Identity, IdentityRequest};
 use aim_domain::ids::HumanId;
-use aim_domain::risk::{DataSensitivity, Level};
 use aim_testkit::TestServer;
 
 /// Runs each case on every enabled backend with a fresh server.
@@ -25,20 +22,7 @@ macro_rules! api_tests {
 
 /// A low-risk request for `name` sponsored by `sponsor`, ending in 30 days.
 pub fn request(server: &TestServer, name: &str, sponsor: HumanId) -> IdentityRequest {
-    IdentityRequest {
-        name: name.into(),
-        kind: IdentityKind::AiAgent,
-        autonomy: Autonomy::Autonomous,
-        sponsor_id: sponsor,
-        owner_team: Some("claims".into()),
-        purpose: format!("{name} does its job"),
-        systems: vec!["crm".into()],
-        data_sensitivity: DataSensitivity::Internal,
-        criticality: Level::Low,
-        impact: Level::Low,
-        labels: BTreeMap::new(),
-        expires_at: server.clock_now().plus_days(30),
-    }
+    aim_testkit::fixtures::low_risk_request(name, sponsor, server.clock_now().plus_days(30))
 }
 
 pub trait ClockExt {

@@ -3,10 +3,9 @@ use std::collections::BTreeMap;
 use aim_domain::event::{Actor, Event};
 use aim_domain::governance::GovernanceConfig;
 use aim_domain::human::{Human, NewHuman, Role};
-use aim_domain::identity::{Autonomy, Identity, IdentityKind, IdentityRequest};
+use aim_domain::identity::{Identity, IdentityRequest};
 use aim_domain::ids::{HumanId, IdentityId};
 use aim_domain::naming::NamingPolicy;
-use aim_domain::risk::{DataSensitivity, Level};
 use aim_domain::time::Timestamp;
 
 pub fn t0() -> Timestamp {
@@ -27,18 +26,8 @@ pub fn human(user: &str) -> Human {
 
 pub fn identity(name: &str, sponsor: HumanId) -> Identity {
     IdentityRequest {
-        name: name.into(),
-        kind: IdentityKind::AiAgent,
-        autonomy: Autonomy::Autonomous,
-        sponsor_id: sponsor,
-        owner_team: Some("claims".into()),
-        purpose: format!("purpose of {name}"),
-        systems: vec!["crm".into()],
-        data_sensitivity: DataSensitivity::Internal,
-        criticality: Level::Low,
-        impact: Level::Low,
         labels: BTreeMap::from([("env".to_owned(), "prod".to_owned())]),
-        expires_at: t0().plus_days(100),
+        ..aim_testkit::fixtures::low_risk_request(name, sponsor, t0().plus_days(100))
     }
     .into_identity(
         IdentityId::new(),
