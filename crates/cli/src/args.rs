@@ -310,6 +310,13 @@ pub enum AuditCommand {
         #[arg(long)]
         file: Option<PathBuf>,
     },
+    /// Print the causal chain of a task: the human request behind it, the task's own
+    /// records, each token issued for it and the decisions and tool calls made under it,
+    /// sub-agents' tokens nested under the token they were exchanged from.
+    Trace {
+        /// The task's id.
+        task: String,
+    },
     /// Print the latest records; with `-f`, keep printing new ones as they come.
     Tail {
         /// How many of the latest records to print first.
@@ -351,9 +358,15 @@ pub struct AuditListArgs {
     /// Records by or about this human (user name or id).
     #[arg(long)]
     pub human: Option<String>,
+    /// Records of this task (its id).
+    #[arg(long)]
+    pub task: Option<String>,
+    /// Records of this token (its `jti`).
+    #[arg(long)]
+    pub jti: Option<String>,
     #[arg(long)]
     pub action: Option<String>,
-    /// `success` or `denied`.
+    /// `success`, `denied`, `allow`, `deny` or `approval_required`.
     #[arg(long)]
     pub outcome: Option<String>,
     /// RFC 3339 instant.

@@ -64,6 +64,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Audit(AuditCommand::Verify(args)) => audit::verify(format, args).await,
         Command::Audit(AuditCommand::List(args)) => audit::list(&client(), format, args).await,
         Command::Audit(AuditCommand::Show { seq }) => audit::show(&client(), format, seq).await,
+        Command::Audit(AuditCommand::Trace { task }) => {
+            audit::trace(&client(), format, &task).await
+        }
         Command::Audit(AuditCommand::Export(args)) => audit::export(&client(), args).await,
         Command::Audit(AuditCommand::Checkpoint { file }) => {
             audit::checkpoint(&client(), file).await

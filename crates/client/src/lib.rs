@@ -279,6 +279,15 @@ impl Client {
         self.get("/v1/audit", params).await
     }
 
+    /// The causal chain of a task.
+    pub async fn audit_trace(
+        &self,
+        task: aim_domain::ids::TaskId,
+    ) -> Result<aim_domain::trace::Trace> {
+        self.get(&format!("/v1/audit/trace/{task}"), &Vec::new())
+            .await
+    }
+
     /// The head of the chain: the last sequence number and its hash.
     pub async fn audit_head(&self) -> Result<AuditHead> {
         self.get("/v1/audit/head", &Vec::new()).await

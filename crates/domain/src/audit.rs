@@ -3,8 +3,9 @@
 //! chain at that record.
 //!
 //! Canonical encoding: the event as a JSON object
-//! `{"action","actor":{"id","kind"},"at","detail","outcome","reason","request_id","seq","source","target_id","target_type"}`
-//! in RFC 8785 (JCS) form: keys sorted, no whitespace, minimal string escaping, integers in
+//! `{"act"?,"action","actor":{"id","kind"},"at","detail","jti"?,"model_decision"?,"outcome","policies"?,"reason","request_id","seq","session_id"?,"source","target_id","target_type","task_id"?,"triggered_by"?}`
+//! in RFC 8785 (JCS) form, where the keys marked `?` (the event's [`Trail`]) appear only
+//! when not empty, as in the event's JSON form: keys sorted, no whitespace, minimal string escaping, integers in
 //! decimal (`at` as milliseconds since the epoch). aim never writes floating-point numbers
 //! into an event; a float found in `detail` is encoded with Rust's shortest round-trip form.
 //! The hash is `SHA-256(prev_hash || canonical)`, and the first event's `prev_hash` is 32
@@ -12,7 +13,7 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::event::Event;
+use crate::event::{Event, Trail};
 
 /// The `prev_hash` of the first event.
 pub const GENESIS: [u8; 32] = [0; 32];
@@ -20,8 +21,20 @@ pub const GENESIS: [u8; 32] = [0; 32];
 /// The RFC 8785 encoding of the hashed fields of `e`.
 pub fn canonical(e: &Event) -> Vec<u8> {
     let mut out = Vec::with_capacity(256 + e.reason.len());
+    let t: &Trail = &e.trail;
     // The fixed fields are written in JCS key order directly; only `detail` is generic.
-    out.extend_from_slice(b"{\"action\":");
+    out.push(b'{');
+    if !t.act.is_empty() {
+        out.extend_from_slice(b"\"act\":[");
+        for (i, a) in t.act.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            jcs_str(a, &mut out);
+        }
+        out.extend_from_slice(b"],");
+    }
+    out.extend_from_slice(b"\"action\":");
     jcs_str(&e.action, &mut out);
     out.extend_from_slice(b",\"actor\":{\"id\":");
     jcs_str(&e.actor.id, &mut out);
@@ -31,22 +44,65 @@ pub fn canonical(e: &Event) -> Vec<u8> {
     out.extend_from_slice(e.at.as_millis().to_string().as_bytes());
     out.extend_from_slice(b",\"detail\":");
     jcs(&e.detail, &mut out);
+    optional_str(b"jti", &t.jti, &mut out);
+    if let Some(m) = &t.model_decision {
+        out.extend_from_slice(b",\"model_decision\":{");
+        let mut first = true;
+        for (key, value) in [
+            ("rationale", &m.rationale),
+            ("tool_call_id", &m.tool_call_id),
+        ] {
+            if !value.is_empty() {
+                if !first {
+                    out.push(b',');
+                }
+                first = false;
+                jcs_str(key, &mut out);
+                out.push(b':');
+                jcs_str(value, &mut out);
+            }
+        }
+        out.push(b'}');
+    }
     out.extend_from_slice(b",\"outcome\":");
     jcs_str(e.outcome.as_str(), &mut out);
+    if !t.policies.is_empty() {
+        out.extend_from_slice(b",\"policies\":[");
+        for (i, p) in t.policies.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            jcs_str(p, &mut out);
+        }
+        out.push(b']');
+    }
     out.extend_from_slice(b",\"reason\":");
     jcs_str(&e.reason, &mut out);
     out.extend_from_slice(b",\"request_id\":");
     jcs_str(&e.request_id, &mut out);
     out.extend_from_slice(b",\"seq\":");
     out.extend_from_slice(e.seq.to_string().as_bytes());
+    optional_str(b"session_id", &t.session_id, &mut out);
     out.extend_from_slice(b",\"source\":");
     jcs_str(&e.source, &mut out);
     out.extend_from_slice(b",\"target_id\":");
     jcs_str(&e.target_id, &mut out);
     out.extend_from_slice(b",\"target_type\":");
     jcs_str(&e.target_type, &mut out);
+    optional_str(b"task_id", &t.task_id, &mut out);
+    optional_str(b"triggered_by", &t.triggered_by, &mut out);
     out.push(b'}');
     out
+}
+
+/// `,"key":"value"`, or nothing when `value` is empty (the event omits it too).
+fn optional_str(key: &[u8], value: &str, out: &mut Vec<u8>) {
+    if !value.is_empty() {
+        out.extend_from_slice(b",\"");
+        out.extend_from_slice(key);
+        out.extend_from_slice(b"\":");
+        jcs_str(value, out);
+    }
 }
 
 /// A JSON string as JCS (and ECMAScript's JSON.stringify) writes it: `"` and `\` escaped,
@@ -408,7 +464,53 @@ mod tests {
         assert_eq!(verify(&inserted).unwrap_err().first_bad(), 5);
     }
 
+    fn trail() -> impl Strategy<Value = Trail> {
+        let text = "|[a-z]{1,6}|\\PC{0,6}";
+        (
+            proptest::collection::vec("\\PC{0,6}", 0..3),
+            (text, text, text, text),
+            proptest::collection::vec("[a-z.]{1,6}", 0..3),
+            proptest::option::of((text, text)),
+        )
+            .prop_map(
+                |(act, (task_id, session_id, jti, triggered_by), policies, m)| Trail {
+                    act,
+                    task_id,
+                    session_id,
+                    jti,
+                    triggered_by,
+                    policies,
+                    model_decision: m.map(|(rationale, tool_call_id)| ModelDecisionT {
+                        rationale,
+                        tool_call_id,
+                    }),
+                },
+            )
+    }
+
+    use crate::event::ModelDecision as ModelDecisionT;
+
     proptest! {
+        /// The canonical form is the RFC 8785 form of exactly what the event serialises to
+        /// (less its own hashes), whichever parts of its trail are set.
+        #[test]
+        fn canonical_form_is_jcs_of_the_serialised_event(t in trail(), reason in "\\PC{0,8}") {
+            let mut e = chain(1).remove(0).event;
+            e.trail = t;
+            e.reason = reason;
+            let mut value = serde_json::to_value(&e).unwrap();
+            let object = value.as_object_mut().unwrap();
+            object.remove("prev_hash");
+            object.remove("hash");
+            // The hashed form always has these, and `at` in milliseconds.
+            object.insert("at".into(), e.at.as_millis().into());
+            object.insert("request_id".into(), e.request_id.clone().into());
+            object.insert("source".into(), e.source.clone().into());
+            let mut expected = Vec::new();
+            jcs(&value, &mut expected);
+            prop_assert_eq!(String::from_utf8(canonical(&e)).unwrap(), String::from_utf8(expected).unwrap());
+        }
+
         /// Strings are escaped exactly as serde_json (and so ECMAScript) escapes them.
         #[test]
         fn strings_escape_like_json(text in "\\PC*|[\\x00-\\x1f\"\\\\]*") {
@@ -419,11 +521,13 @@ mod tests {
 
         /// Any single changed byte of any text field of any record is caught at that record.
         #[test]
-        fn any_edit_is_caught_where_it_is(at in 0usize..15, field in 0usize..4, text in "[a-z]{1,8}") {
+        fn any_edit_is_caught_where_it_is(at in 0usize..15, field in 0usize..6, text in "[a-z]{1,8}") {
             let mut c = chain(15);
             let e = &mut c[at].event;
             let target = match field {
                 0 => &mut e.reason,
+                4 => &mut e.trail.task_id,
+                5 => &mut e.trail.jti,
                 1 => &mut e.action,
                 2 => &mut e.target_id,
                 _ => &mut e.actor.id,

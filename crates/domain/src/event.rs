@@ -9,6 +9,7 @@ use crate::time::Timestamp;
 str_enum! {
     pub enum ActorKind {
         Human => "human",
+        Identity => "identity",
         System => "system",
         Anonymous => "anonymous",
     }
@@ -48,8 +49,85 @@ impl Actor {
 
 str_enum! {
     pub enum Outcome {
+        /// A change that was applied.
         Success => "success",
+        /// A request that was refused (bad input, no permission, a rule of the registry).
         Denied => "denied",
+        /// A runtime decision that allowed an action.
+        Allow => "allow",
+        /// A runtime decision that denied an action.
+        Deny => "deny",
+        /// A runtime decision that held an action for a human's approval.
+        ApprovalRequired => "approval_required",
+    }
+}
+
+/// What an agent said about why it made a call: the model's stated rationale, or the id
+/// of the tool call in its transcript. Recorded as given; never trusted for a decision.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ModelDecision {
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub rationale: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub tool_call_id: String,
+}
+
+impl ModelDecision {
+    pub const MAX_RATIONALE: usize = 4096;
+    pub const MAX_TOOL_CALL_ID: usize = 256;
+
+    /// Checks the sizes an agent may attach; the text itself is stored as given and shown
+    /// escaped.
+    pub fn validate(&self) -> Result<(), crate::Refusal> {
+        if self.rationale.len() > Self::MAX_RATIONALE {
+            return Err(crate::Refusal::Validation(format!(
+                "model_decision.rationale: at most {} bytes",
+                Self::MAX_RATIONALE
+            )));
+        }
+        if self.tool_call_id.len() > Self::MAX_TOOL_CALL_ID
+            || self.tool_call_id.chars().any(char::is_control)
+        {
+            return Err(crate::Refusal::Validation(format!(
+                "model_decision.tool_call_id: at most {} bytes, no control characters",
+                Self::MAX_TOOL_CALL_ID
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// The work an event belongs to: which task, session and token, who delegated, and the
+/// human request that started it all. Empty for registry changes made by humans.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Trail {
+    /// The delegation chain the actor acted under (RFC 8693 `act`): the identity that
+    /// delegated to the actor first, then whoever delegated to that one, and so on.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub act: Vec<String>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub task_id: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub session_id: String,
+    /// The id of the token the actor presented, or of the token this event issued.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub jti: String,
+    /// The human request behind the task (a ticket, chat message or approval reference).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub triggered_by: String,
+    /// For decisions: the ids of the policies that decided.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub policies: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_decision: Option<ModelDecision>,
+}
+
+impl Trail {
+    pub fn is_empty(&self) -> bool {
+        self == &Self::default()
     }
 }
 
@@ -75,6 +153,8 @@ pub struct Event {
     /// The network address the request came from, if any.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub source: String,
+    #[serde(flatten)]
+    pub trail: Trail,
     /// The previous record's hash, hex (set by the store; see [`crate::audit`]).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub prev_hash: String,
@@ -103,6 +183,7 @@ impl Event {
             detail: serde_json::Value::Null,
             request_id: String::new(),
             source: String::new(),
+            trail: Trail::default(),
             prev_hash: String::new(),
             hash: String::new(),
         }
@@ -122,6 +203,17 @@ impl Event {
     pub fn from_request(mut self, request_id: &str, source: &str) -> Self {
         self.request_id = request_id.to_owned();
         self.source = source.to_owned();
+        self
+    }
+
+    /// Records the task, token and delegation behind this event.
+    pub fn trail(mut self, trail: Trail) -> Self {
+        self.trail = trail;
+        self
+    }
+
+    pub fn outcome(mut self, outcome: Outcome) -> Self {
+        self.outcome = outcome;
         self
     }
 

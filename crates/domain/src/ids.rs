@@ -69,6 +69,11 @@ id_type!(
     CredentialId
 );
 
+id_type!(
+    /// A task: one unit of work an agent was given, the scope its credentials are cut to.
+    TaskId
+);
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("`{0}` is not a valid id (expected a UUID)")]
 pub struct InvalidId(pub String);

@@ -76,6 +76,7 @@ pub mod page;
 pub mod risk;
 pub mod sweep;
 pub mod time;
+pub mod trace;
 pub mod validate;
 
 pub use error::Refusal;

@@ -3,8 +3,10 @@
 //! or a line.
 //!
 //! OCSF classes: 3001 Account Change (identity and human lifecycle), 3002 Authentication
-//! (refused credentials), 6003 API Activity (other refused requests), 2004 Detection
-//! Finding (dormant and orphaned identities). Each OCSF record keeps the original record
+//! (refused credentials, tokens issued and revoked), 3003 Authorize Session (runtime
+//! decisions), 6003 API Activity (tool calls and other refused requests), 2004 Detection
+//! Finding (dormant, orphaned and anomalous identities). The task, session and token an
+//! event belongs to go to `metadata.correlation_uid` and `actor.session`. Each OCSF record keeps the original record
 //! under `unmapped.aim`, hashes included, so an export can still be verified.
 
 use aim_domain::event::{Event, Outcome};
@@ -23,8 +25,27 @@ fn ocsf_class(e: &Event) -> (u32, u32, u32, &'static str) {
             (6003, 6, 99, "API Activity")
         };
     }
-    if matches!(action, "identity.flagged_dormant" | "identity.orphaned") {
+    if matches!(action, "identity.flagged_dormant" | "identity.orphaned")
+        || action.starts_with("anomaly.")
+    {
         return (2004, 2, 1, "Detection Finding");
+    }
+    if let Some(what) = action.strip_prefix("token.") {
+        // Authentication Ticket for an issued token, Logoff for a revoked one.
+        let activity = match what {
+            "issued" | "refused" => 3,
+            "revoked" => 2,
+            _ => 99,
+        };
+        return (3002, 3, activity, "Authentication");
+    }
+    if action.starts_with("decision.") {
+        // Assign Privileges when allowed; Other for a denial or a hold for approval.
+        let activity = if e.outcome == Outcome::Allow { 1 } else { 99 };
+        return (3003, 3, activity, "Authorize Session");
+    }
+    if action.starts_with("tool.") {
+        return (6003, 6, 99, "API Activity");
     }
     let activity = match action.rsplit('.').next().unwrap_or_default() {
         "requested" | "created" | "imported" => 1,
@@ -40,7 +61,18 @@ fn ocsf_class(e: &Event) -> (u32, u32, u32, &'static str) {
 /// One record as an OCSF event.
 pub fn ocsf(e: &Event) -> Value {
     let (class_uid, category_uid, activity_id, class_name) = ocsf_class(e);
-    let failed = e.outcome == Outcome::Denied;
+    let failed = matches!(e.outcome, Outcome::Denied | Outcome::Deny);
+    let (status_id, status) = match e.outcome {
+        Outcome::Success | Outcome::Allow => (1, "Success"),
+        Outcome::Denied | Outcome::Deny => (2, "Failure"),
+        Outcome::ApprovalRequired => (99, "Approval required"),
+    };
+    let t = &e.trail;
+    let correlation = if t.task_id.is_empty() {
+        &e.request_id
+    } else {
+        &t.task_id
+    };
     let mut v = json!({
         "class_uid": class_uid,
         "class_name": class_name,
@@ -49,14 +81,14 @@ pub fn ocsf(e: &Event) -> Value {
         "type_uid": class_uid * 100 + activity_id,
         "time": e.at.as_millis(),
         "severity_id": if failed { 3 } else { 1 },
-        "status_id": if failed { 2 } else { 1 },
-        "status": if failed { "Failure" } else { "Success" },
+        "status_id": status_id,
+        "status": status,
         "message": e.reason,
         "metadata": {
             "version": OCSF_VERSION,
             "product": { "name": "aim", "vendor_name": "aim", "version": env!("CARGO_PKG_VERSION") },
             "uid": e.seq.to_string(),
-            "correlation_uid": e.request_id,
+            "correlation_uid": correlation,
             "event_code": e.action,
         },
         "actor": { "user": { "uid": e.actor.id, "type": e.actor.kind.as_str() } },
@@ -65,11 +97,30 @@ pub fn ocsf(e: &Event) -> Value {
     if !e.source.is_empty() {
         v["src_endpoint"] = json!({ "ip": e.source });
     }
+    if !t.session_id.is_empty() || !t.jti.is_empty() {
+        v["actor"]["session"] = json!({ "uid": t.session_id, "credential_uid": t.jti });
+    }
+    if !t.act.is_empty() {
+        v["actor"]["invoked_by"] = json!(t.act.join(","));
+    }
+    if !t.policies.is_empty() {
+        v["policies"] = json!(
+            t.policies
+                .iter()
+                .map(|p| json!({ "uid": p }))
+                .collect::<Vec<_>>()
+        );
+    }
     match class_uid {
         3001 => v["user"] = json!({ "uid": e.target_id, "type": e.target_type }),
         2004 => {
             v["finding_info"] =
                 json!({ "uid": format!("aim-{}", e.seq), "title": e.action, "desc": e.reason });
+            v["resources"] = json!([{ "uid": e.target_id, "type": e.target_type }]);
+        }
+        3002 => v["user"] = json!({ "uid": e.target_id, "type": e.target_type }),
+        3003 => {
+            v["user"] = json!({ "uid": e.actor.id, "type": e.actor.kind.as_str() });
             v["resources"] = json!([{ "uid": e.target_id, "type": e.target_type }]);
         }
         _ => v["api"] = json!({ "operation": e.target_id }),
@@ -110,7 +161,11 @@ fn cef_value(s: &str) -> String {
 
 /// One record as one CEF line (without the trailing newline).
 pub fn cef(e: &Event) -> String {
-    let severity = if e.outcome == Outcome::Denied { 6 } else { 3 };
+    let severity = match e.outcome {
+        Outcome::Denied | Outcome::Deny => 6,
+        Outcome::ApprovalRequired => 5,
+        Outcome::Success | Outcome::Allow => 3,
+    };
     let mut ext = vec![
         ("rt", e.at.as_millis().to_string()),
         ("externalId", e.seq.to_string()),
@@ -126,9 +181,21 @@ pub fn cef(e: &Event) -> String {
     if !e.source.is_empty() {
         ext.push(("src", e.source.clone()));
     }
-    if !e.request_id.is_empty() {
-        ext.push(("cs3Label", "request_id".to_owned()));
-        ext.push(("cs3", e.request_id.clone()));
+    let t = &e.trail;
+    for (label, key, value) in [
+        ("cs3Label", "cs3", ("request_id", &e.request_id)),
+        ("cs4Label", "cs4", ("task_id", &t.task_id)),
+        ("cs5Label", "cs5", ("jti", &t.jti)),
+        ("cs6Label", "cs6", ("triggered_by", &t.triggered_by)),
+    ] {
+        if !value.1.is_empty() {
+            ext.push((label, value.0.to_owned()));
+            ext.push((key, value.1.clone()));
+        }
+    }
+    if !t.policies.is_empty() {
+        ext.push(("flexString1Label", "policies".to_owned()));
+        ext.push(("flexString1", t.policies.join(",")));
     }
     let ext: Vec<String> = ext
         .into_iter()
@@ -175,6 +242,10 @@ mod tests {
             ("identity.flagged_dormant", "", 2004, 1),
             ("request.refused", "unauthenticated", 3002, 1),
             ("request.refused", "forbidden", 6003, 99),
+            ("token.issued", "", 3002, 3),
+            ("token.revoked", "", 3002, 2),
+            ("tool.called", "", 6003, 99),
+            ("anomaly.detected", "", 2004, 1),
         ];
         for (action, reason, class, activity) in cases {
             let v = ocsf(&event(action, reason));
@@ -189,6 +260,50 @@ mod tests {
                 "the original record rides along"
             );
             assert_eq!(v["src_endpoint"]["ip"], "10.0.0.7");
+        }
+    }
+
+    #[test]
+    fn decisions_and_their_trail() {
+        let mut e = event("decision.evaluated", "").outcome(Outcome::Deny);
+        e.trail = aim_domain::event::Trail {
+            act: vec!["agent-a".into()],
+            task_id: "task-1".into(),
+            session_id: "s-1".into(),
+            jti: "j-1".into(),
+            triggered_by: "TICKET-7".into(),
+            policies: vec!["p-1".into(), "p-2".into()],
+            model_decision: None,
+        };
+        let v = ocsf(&e);
+        assert_eq!(
+            (v["class_uid"].as_u64(), v["activity_id"].as_u64()),
+            (Some(3003), Some(99))
+        );
+        assert_eq!(v["status"], "Failure");
+        assert_eq!(v["metadata"]["correlation_uid"], "task-1");
+        assert_eq!(v["actor"]["session"]["credential_uid"], "j-1");
+        assert_eq!(v["actor"]["invoked_by"], "agent-a");
+        assert_eq!(v["policies"][1]["uid"], "p-2");
+        let allowed = ocsf(&e.clone().outcome(Outcome::Allow));
+        assert_eq!(
+            (
+                allowed["activity_id"].as_u64(),
+                allowed["status_id"].as_u64()
+            ),
+            (Some(1), Some(1))
+        );
+        let held = ocsf(&e.clone().outcome(Outcome::ApprovalRequired));
+        assert_eq!(held["status_id"].as_u64(), Some(99));
+        let line = cef(&e);
+        for part in [
+            "cs4=task-1",
+            "cs5=j-1",
+            "cs6=TICKET-7",
+            "flexString1=p-1,p-2",
+            "|6|",
+        ] {
+            assert!(line.contains(part), "{part} in {line}");
         }
     }
 

@@ -78,6 +78,19 @@ macro_rules! bind_event {
             .bind(crate::rows::json_text(&e.detail))
             .bind(e.request_id.clone())
             .bind(e.source.clone())
+            .bind(crate::rows::json_text(&e.trail.act))
+            .bind(e.trail.task_id.clone())
+            .bind(e.trail.session_id.clone())
+            .bind(e.trail.jti.clone())
+            .bind(e.trail.triggered_by.clone())
+            .bind(crate::rows::json_text(&e.trail.policies))
+            .bind(
+                e.trail
+                    .model_decision
+                    .as_ref()
+                    .map(crate::rows::json_text)
+                    .unwrap_or_default(),
+            )
     }};
 }
 

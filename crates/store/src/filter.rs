@@ -68,6 +68,10 @@ pub struct AuditFilter {
     pub identity: Option<IdentityId>,
     /// Events by this human, or about them.
     pub human: Option<HumanId>,
+    /// Events of this task.
+    pub task: Option<aim_domain::ids::TaskId>,
+    /// Events of this token (issued, presented, revoked).
+    pub jti: Option<String>,
     pub action: Option<String>,
     pub outcome: Option<aim_domain::event::Outcome>,
     /// At or after this instant.

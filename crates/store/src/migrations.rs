@@ -5,18 +5,32 @@ use std::borrow::Cow;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 
 /// (version, description, SQL) of each SQLite migration, in order.
-const SQLITE: &[(i64, &str, &str)] = &[(
-    1,
-    "registry",
-    include_str!("../migrations/sqlite/0001_registry.sql"),
-)];
+const SQLITE: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "registry",
+        include_str!("../migrations/sqlite/0001_registry.sql"),
+    ),
+    (
+        2,
+        "event trail",
+        include_str!("../migrations/sqlite/0002_event_trail.sql"),
+    ),
+];
 
 /// (version, description, SQL) of each PostgreSQL migration, in order.
-const POSTGRES: &[(i64, &str, &str)] = &[(
-    1,
-    "registry",
-    include_str!("../migrations/postgres/0001_registry.sql"),
-)];
+const POSTGRES: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "registry",
+        include_str!("../migrations/postgres/0001_registry.sql"),
+    ),
+    (
+        2,
+        "event trail",
+        include_str!("../migrations/postgres/0002_event_trail.sql"),
+    ),
+];
 
 fn migrator(list: &'static [(i64, &'static str, &'static str)]) -> Migrator {
     Migrator::with_migrations(

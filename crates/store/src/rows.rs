@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use aim_domain::event::{Actor, ActorKind, Event, Outcome};
+use aim_domain::event::{Actor, ActorKind, Event, Outcome, Trail};
 use aim_domain::human::{Credential, Human, HumanState, Role};
 use aim_domain::identity::{Autonomy, Identity, IdentityKind};
 use aim_domain::ids::{CredentialId, HumanId, IdentityId};
@@ -201,6 +201,21 @@ where
         detail: serde_json::from_str(&detail).map_err(|e| corrupt("events.detail", e))?,
         request_id: r.text("request_id")?,
         source: r.text("source")?,
+        trail: Trail {
+            act: serde_json::from_str(&r.text("act")?).map_err(|e| corrupt("events.act", e))?,
+            task_id: r.text("task_id")?,
+            session_id: r.text("session_id")?,
+            jti: r.text("jti")?,
+            triggered_by: r.text("triggered_by")?,
+            policies: serde_json::from_str(&r.text("policies")?)
+                .map_err(|e| corrupt("events.policies", e))?,
+            model_decision: match r.text("model_decision")?.as_str() {
+                "" => None,
+                m => {
+                    Some(serde_json::from_str(m).map_err(|e| corrupt("events.model_decision", e))?)
+                }
+            },
+        },
         prev_hash: aim_domain::audit::to_hex(&r.bytes("prev_hash")?),
         hash: aim_domain::audit::to_hex(&r.bytes("hash")?),
     })

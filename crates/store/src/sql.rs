@@ -41,8 +41,10 @@ pub(crate) const UPDATE_HUMAN: &str = "UPDATE humans SET user_name = $2, user_na
     WHERE id = $1 AND version = $14";
 
 pub(crate) const INSERT_EVENT: &str = "INSERT INTO events (seq, at, actor_kind, actor_id, action, \
-    target_type, target_id, outcome, reason, detail, request_id, source, prev_hash, hash) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)";
+    target_type, target_id, outcome, reason, detail, request_id, source, act, task_id, \
+    session_id, jti, triggered_by, policies, model_decision, prev_hash, hash) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
+    $19, $20, $21)";
 
 /// Takes the next sequence number and the previous hash, and locks the head until commit.
 pub(crate) const ADVANCE_HEAD: &str =
@@ -51,7 +53,8 @@ pub(crate) const ADVANCE_HEAD: &str =
 pub(crate) const SET_HEAD_HASH: &str = "UPDATE chain_head SET hash = $1 WHERE id = 1";
 
 pub(crate) const EVENT_COLUMNS: &str = "seq, at, actor_kind, actor_id, action, target_type, \
-    target_id, outcome, reason, detail, request_id, source, prev_hash, hash";
+    target_id, outcome, reason, detail, request_id, source, act, task_id, session_id, jti, \
+    triggered_by, policies, model_decision, prev_hash, hash";
 
 pub(crate) const INSERT_CREDENTIAL: &str = "INSERT INTO credentials (id, human_id, secret_hash, \
     label, created_at, last_used_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7)";
@@ -195,6 +198,14 @@ pub(crate) fn audit_where(f: &crate::AuditFilter, after_seq: i64) -> Where {
         w.plain(&format!(
             "((actor_kind = 'human' AND actor_id = ${a}) OR (target_type = 'human' AND target_id = ${b}))"
         ));
+    }
+    if let Some(t) = f.task {
+        w.plain("task_id <> ''");
+        w.bound("task_id = ?", Bind::Text(t.to_string()));
+    }
+    if let Some(j) = &f.jti {
+        w.plain("jti <> ''");
+        w.bound("jti = ?", Bind::Text(j.clone()));
     }
     if let Some(a) = &f.action {
         w.bound("action = ?", Bind::Text(a.clone()));

@@ -7,10 +7,11 @@ use anyhow::Context;
 
 use aim_client::Client;
 use aim_domain::event::Event;
+use aim_domain::trace::{TokenTrace, Trace};
 
 use crate::args::{AuditListArgs, ExportArgs, ExportFormat, Format, VerifyArgs};
 use crate::commands::{collect, more_hint};
-use crate::output::{Table, emit, fields};
+use crate::output::{Table, clean, emit, fields};
 
 /// Opens the store read-only (no migrations) and walks the chain.
 pub async fn verify(format: Format, args: VerifyArgs) -> anyhow::Result<()> {
@@ -87,6 +88,8 @@ pub async fn list(client: &Client, format: Format, a: AuditListArgs) -> anyhow::
     let filters: Vec<(&'static str, String)> = [
         ("identity", identity),
         ("human", human),
+        ("task", a.task.clone()),
+        ("jti", a.jti.clone()),
         ("action", a.action.clone()),
         ("outcome", a.outcome.clone()),
         ("since", a.since.clone()),
@@ -125,10 +128,97 @@ pub async fn show(client: &Client, format: Format, seq: i64) -> anyhow::Result<(
             ("outcome", e.outcome.to_string()),
             ("reason", e.reason.clone()),
             ("detail", e.detail.to_string()),
+            ("task", e.trail.task_id.clone()),
+            ("session", e.trail.session_id.clone()),
+            ("token (jti)", e.trail.jti.clone()),
+            ("acting for", e.trail.act.join(" ← ")),
+            ("triggered by", e.trail.triggered_by.clone()),
+            ("policies", e.trail.policies.join(", ")),
+            (
+                "model decision",
+                e.trail
+                    .model_decision
+                    .as_ref()
+                    .map(|m| serde_json::to_string(m).unwrap_or_default())
+                    .unwrap_or_default(),
+            ),
             ("prev hash", e.prev_hash.clone()),
             ("hash", e.hash.clone()),
         ])
     })
+}
+
+pub async fn trace(client: &Client, format: Format, task: &str) -> anyhow::Result<()> {
+    let task = aim_domain::ids::TaskId::parse(task)
+        .map_err(|_| anyhow::anyhow!("`{}` is not a task id (a UUID)", clean(task)))?;
+    let t = client.audit_trace(task).await?;
+    emit(format, &t, |t| print!("{}", render_trace(t)))
+}
+
+/// The trace as an indented tree, one record a line, every supplied string escaped.
+fn render_trace(t: &Trace) -> String {
+    let mut out = format!("task {}\n", clean(&t.task_id));
+    for h in &t.triggered_by {
+        out.push_str(&format!("  triggered by human request: {}\n", clean(h)));
+    }
+    for e in &t.events {
+        trace_line(&mut out, 1, e);
+    }
+    for token in &t.tokens {
+        render_token(&mut out, 1, token);
+    }
+    if t.truncated {
+        out.push_str("  … more records than one trace shows; use `aim audit list --task`\n");
+    }
+    out
+}
+
+fn render_token(out: &mut String, depth: usize, token: &TokenTrace) {
+    let pad = "  ".repeat(depth);
+    let holder = token
+        .events
+        .iter()
+        .find(|e| e.action == "token.issued")
+        .map(|e| format!(" for {}:{}", e.target_type, e.target_id))
+        .unwrap_or_default();
+    out.push_str(&format!(
+        "{pad}token {}{}\n",
+        clean(&token.jti),
+        clean(&holder)
+    ));
+    for e in &token.events {
+        trace_line(out, depth + 1, e);
+    }
+    for child in &token.tokens {
+        render_token(out, depth + 1, child);
+    }
+}
+
+fn trace_line(out: &mut String, depth: usize, e: &Event) {
+    let mut line = format!(
+        "#{} {} {}:{} {} {}:{} {}",
+        e.seq, e.at, e.actor.kind, e.actor.id, e.action, e.target_type, e.target_id, e.outcome
+    );
+    if !e.trail.act.is_empty() {
+        line.push_str(&format!(" (acting for {})", e.trail.act.join(" ← ")));
+    }
+    if !e.trail.policies.is_empty() {
+        line.push_str(&format!(" [policies: {}]", e.trail.policies.join(", ")));
+    }
+    if !e.reason.is_empty() {
+        line.push_str(&format!(" — {}", e.reason));
+    }
+    if let Some(m) = &e.trail.model_decision {
+        if !m.rationale.is_empty() {
+            line.push_str(&format!(" — model: {:?}", m.rationale));
+        }
+        if !m.tool_call_id.is_empty() {
+            line.push_str(&format!(" (tool call {})", m.tool_call_id));
+        }
+    }
+    out.push_str(&"  ".repeat(depth));
+    out.push_str(&clean(&line));
+    out.push('\n');
 }
 
 /// Checks a JSON Lines export: every record links to the one before it, from the first

@@ -236,3 +236,98 @@ fn a_signed_checkpoint_catches_a_rewritten_tail() {
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("another key"), "{err}");
 }
+
+/// `aim audit trace` prints a task's causal chain as a tree. The task's records are
+/// appended straight into the server's database, as the token issuer and the gateway write
+/// them; a hostile request reference cannot colour or break the output.
+#[test]
+fn audit_trace_prints_the_causal_chain() {
+    use aim_domain::event::{Actor, Event, Outcome, Trail};
+    use aim_domain::ids::TaskId;
+
+    let dir = tempfile::tempdir().unwrap();
+    let serve = Serve::start(dir.path());
+    let token = serve.token();
+    let task = TaskId::new();
+    let t = task.to_string();
+    let trail = |jti: &str| Trail {
+        task_id: t.clone(),
+        jti: jti.into(),
+        triggered_by: "TICKET-9\u{1b}[31m\nforged".into(),
+        ..Trail::default()
+    };
+    let at = aim_domain::time::Timestamp::from_millis(1_790_000_000_000);
+    let ev = |action: &str, target: &str| {
+        Event::new(at, Actor::system("issuer"), action, "identity", target)
+    };
+    let records = [
+        ev("task.created", "agent-a").trail(trail("")),
+        ev("token.issued", "agent-a").trail(trail("j-a")),
+        ev("token.issued", "agent-b")
+            .detail(serde_json::json!({ "parent_jti": "j-a" }))
+            .trail(Trail {
+                act: vec!["agent-a".into()],
+                ..trail("j-b")
+            }),
+        ev("decision.evaluated", "crm")
+            .outcome(Outcome::Deny)
+            .trail(Trail {
+                policies: vec!["no-export".into()],
+                ..trail("j-b")
+            }),
+    ];
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let store = aim_store::sqlite::SqliteStore::open(&dir.path().join("aim-data/aim.db"))
+            .await
+            .unwrap();
+        for r in &records {
+            aim_store::Store::append_event(&store, r).await.unwrap();
+        }
+    });
+
+    let (code, out, err) = serve.aim(Some(&token), &["audit", "trace", &t]);
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], format!("task {t}"));
+    assert_eq!(
+        lines[1],
+        "  triggered by human request: TICKET-9\\u{1b}[31m\\nforged"
+    );
+    assert!(
+        lines[2].starts_with("  #") && lines[2].contains("task.created"),
+        "{out}"
+    );
+    assert_eq!(lines[3], "  token j-a for identity:agent-a");
+    assert!(
+        lines[4].starts_with("    #") && lines[4].contains("token.issued"),
+        "{out}"
+    );
+    assert_eq!(lines[5], "    token j-b for identity:agent-b");
+    assert!(lines[6].contains("(acting for agent-a)"), "{out}");
+    assert!(
+        lines[7].starts_with("      #")
+            && lines[7].contains("decision.evaluated identity:crm deny")
+            && lines[7].contains("[policies: no-export]"),
+        "{out}"
+    );
+    assert_eq!(lines.len(), 8, "{out}");
+    assert!(!out.contains('\u{1b}'));
+
+    let (code, out, _) = serve.aim(Some(&token), &["audit", "trace", &t, "-o", "json"]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["tokens"][0]["tokens"][0]["jti"], "j-b");
+    // An unknown task, and something that is not a task id.
+    assert_eq!(
+        serve
+            .aim(
+                Some(&token),
+                &["audit", "trace", &TaskId::new().to_string()]
+            )
+            .0,
+        3
+    );
+    let (code, _, err) = serve.aim(Some(&token), &["audit", "trace", "not-a-task"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("not a task id"), "{err}");
+}

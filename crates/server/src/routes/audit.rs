@@ -2,8 +2,9 @@
 
 use aim_domain::event::{Event, Outcome};
 use aim_domain::human::Role;
-use aim_domain::ids::{HumanId, IdentityId};
+use aim_domain::ids::{HumanId, IdentityId, TaskId};
 use aim_domain::time::Timestamp;
+use aim_domain::trace::Trace;
 use aim_store::AuditFilter;
 use axum::extract::{Path, State};
 use axum::routing::get;
@@ -25,6 +26,7 @@ pub fn router() -> Router<AppState> {
             axum::routing::post(create_checkpoint),
         )
         .route("/v1/audit/checkpoints/latest", get(latest_checkpoint))
+        .route("/v1/audit/trace/{task}", get(trace))
         .route("/v1/audit/{seq}", get(show))
 }
 
@@ -38,6 +40,11 @@ pub struct AuditQuery {
     /// Events by or about this human.
     #[param(value_type = Option<String>)]
     human: Option<HumanId>,
+    /// Events of this task.
+    #[param(value_type = Option<String>)]
+    task: Option<TaskId>,
+    /// Events of this token (its `jti`).
+    jti: Option<String>,
     /// `identity.approved`, `request.refused`, ...
     action: Option<String>,
     #[param(value_type = Option<String>)]
@@ -82,9 +89,14 @@ pub async fn list(
     if let Some(a) = &q.action {
         aim_domain::validate::token("action", a, 64)?;
     }
+    if let Some(j) = &q.jti {
+        aim_domain::validate::token("jti", j, 128)?;
+    }
     let filter = AuditFilter {
         identity: q.identity,
         human: q.human,
+        task: q.task,
+        jti: q.jti,
         action: q.action,
         outcome: q.outcome,
         since: q.since,
@@ -120,6 +132,46 @@ pub async fn show(
         .await?
         .map(Json)
         .ok_or_else(|| ApiError::not_found("audit record"))
+}
+
+/// At most this many events go into one trace.
+const TRACE_LIMIT: u32 = 10_000;
+
+/// The causal chain of a task: the human request behind it, its own events, and each token
+/// issued for it with the decisions and tool calls made under it, sub-agents' tokens nested
+/// under the token they were exchanged from.
+#[utoipa::path(get, path = "/v1/audit/trace/{task}", tag = "audit",
+    responses((status = 200, body = Trace), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn trace(
+    State(s): State<AppState>,
+    p: Principal,
+    Path(task): Path<String>,
+) -> Result<Json<Trace>, ApiError> {
+    may_read(&p)?;
+    let task = TaskId::parse(&task)
+        .map_err(|_| ApiError::bad_request("invalid_id", "a task is named by its UUID"))?;
+    let filter = AuditFilter {
+        task: Some(task),
+        ..AuditFilter::default()
+    };
+    let mut events = Vec::new();
+    let mut after = 0;
+    loop {
+        let want = (TRACE_LIMIT + 1 - events.len() as u32).min(1000);
+        let page = s.store.audit(&filter, after, want).await?;
+        let done = (page.len() as u32) < want;
+        after = page.last().map_or(after, |e| e.seq);
+        events.extend(page);
+        if done || events.len() as u32 > TRACE_LIMIT {
+            break;
+        }
+    }
+    if events.is_empty() {
+        return Err(ApiError::not_found("task"));
+    }
+    let truncated = events.len() as u32 > TRACE_LIMIT;
+    events.truncate(TRACE_LIMIT as usize);
+    Ok(Json(Trace::build(&task.to_string(), events, truncated)))
 }
 
 /// The head of the chain.

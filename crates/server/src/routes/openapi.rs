@@ -16,7 +16,7 @@ use crate::routes::{audit, humans, identities, system};
         humans::list, humans::create, humans::show, humans::change, humans::deactivate,
         humans::reactivate, humans::create_credential, humans::credentials, humans::revoke_credential,
         system::healthz, system::readyz, system::run_sweep,
-        audit::list, audit::show, audit::head, audit::create_checkpoint, audit::latest_checkpoint,
+        audit::list, audit::show, audit::trace, audit::head, audit::create_checkpoint, audit::latest_checkpoint,
     ),
     modifiers(&BearerAuth),
     security(("bearer" = [])),

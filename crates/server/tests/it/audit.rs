@@ -10,11 +10,105 @@ api_tests!(
     records_link_into_one_chain,
     events_carry_the_request_behind_them,
     two_replicas_write_one_chain,
+    a_task_traces_from_request_to_tool_call,
 );
 
 mod cases {
     use super::*;
     use aim_testkit::TestServer;
+
+    /// The events issue 4 and 5 write for a task (its creation, a token, a decision under
+    /// it, a sub-agent's token exchanged from it and a tool call under that), appended
+    /// straight into the store; the trace must put them back in causal order.
+    pub async fn a_task_traces_from_request_to_tool_call(s: &TestServer) {
+        use aim_domain::event::{Actor, Event, ModelDecision, Outcome, Trail};
+        use aim_domain::ids::TaskId;
+        let task = TaskId::new();
+        let t = task.to_string();
+        let trail = |jti: &str, act: &[&str]| Trail {
+            act: act.iter().map(|a| a.to_string()).collect(),
+            task_id: t.clone(),
+            jti: jti.into(),
+            triggered_by: "TICKET-42".into(),
+            ..Trail::default()
+        };
+        let at = s.clock_now();
+        let ev = |actor: Actor, action: &str, target: &str| {
+            Event::new(at, actor, action, "identity", target)
+        };
+        let records = [
+            ev(
+                Actor::human(aim_domain::ids::HumanId::new()),
+                "task.created",
+                "agent-a",
+            )
+            .trail(trail("", &[])),
+            ev(Actor::system("issuer"), "token.issued", "agent-a").trail(trail("j-a", &[])),
+            ev(Actor::system("issuer"), "token.issued", "agent-b")
+                .detail(serde_json::json!({ "parent_jti": "j-a" }))
+                .trail(trail("j-b", &["agent-a"])),
+            ev(Actor::system("pdp"), "decision.evaluated", "crm")
+                .outcome(Outcome::Allow)
+                .trail(Trail {
+                    policies: vec!["crm-read".into()],
+                    model_decision: Some(ModelDecision {
+                        rationale: "need the customer's address".into(),
+                        tool_call_id: "call_1".into(),
+                    }),
+                    ..trail("j-b", &["agent-a"])
+                }),
+            ev(Actor::system("gateway"), "tool.called", "crm").trail(trail("j-b", &["agent-a"])),
+            ev(Actor::system("issuer"), "token.revoked", "agent-a").trail(trail("j-a", &[])),
+        ];
+        for r in &records {
+            s.db.store.append_event(r).await.unwrap();
+        }
+        // Another task's record stays out.
+        s.db.store
+            .append_event(
+                &ev(Actor::system("issuer"), "token.issued", "x").trail(Trail {
+                    task_id: TaskId::new().to_string(),
+                    jti: "j-other".into(),
+                    ..Trail::default()
+                }),
+            )
+            .await
+            .unwrap();
+
+        let (_, auditor) = s.human("trace-aud", &[Role::Auditor]).await;
+        let page = auditor.audit(&vec![("task", t.clone())]).await.unwrap();
+        assert_eq!(page.items.len(), records.len());
+        let by_token = auditor
+            .audit(&vec![("jti", "j-b".to_owned())])
+            .await
+            .unwrap();
+        assert_eq!(by_token.items.len(), 3);
+
+        let trace = auditor.audit_trace(task).await.unwrap();
+        assert_eq!(trace.triggered_by, vec!["TICKET-42".to_owned()]);
+        assert_eq!(trace.events.len(), 1);
+        assert_eq!(trace.events[0].action, "task.created");
+        assert_eq!(trace.tokens.len(), 1);
+        let a = &trace.tokens[0];
+        assert_eq!(a.jti, "j-a");
+        let actions = |es: &[Event]| es.iter().map(|e| e.action.clone()).collect::<Vec<_>>();
+        assert_eq!(actions(&a.events), ["token.issued", "token.revoked"]);
+        let b = &a.tokens[0];
+        assert_eq!(b.jti, "j-b");
+        assert_eq!(
+            actions(&b.events),
+            ["token.issued", "decision.evaluated", "tool.called"]
+        );
+        assert_eq!(b.events[1].trail.policies, ["crm-read"]);
+
+        let unknown = auditor.audit_trace(TaskId::new()).await;
+        assert_eq!(code(unknown), "not_found");
+        let bad = s
+            .client(Some(&s.admin_token))
+            .audit(&vec![("jti", "a b\n".to_owned())])
+            .await;
+        assert_eq!(code(bad), "validation_failed");
+    }
 
     pub async fn filters_select_the_right_records(s: &TestServer) {
         let c = cast(s).await;

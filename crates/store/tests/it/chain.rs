@@ -24,8 +24,15 @@ async fn ten_events(backend: Backend) -> TestStore {
             .unwrap();
     }
     for n in 0..5 {
+        let trail = aim_domain::event::Trail {
+            act: vec!["agent-parent".into()],
+            task_id: format!("task-{n}"),
+            jti: format!("jti-{n}"),
+            policies: vec!["policy-a".into()],
+            ..Default::default()
+        };
         t.store
-            .append_event(&event("request.refused", n).denied())
+            .append_event(&event("request.refused", n).denied().trail(trail))
             .await
             .unwrap();
     }
@@ -69,6 +76,18 @@ chain_test!(
     an_edited_field_is_named,
     "UPDATE events SET reason = 'nothing happened' WHERE seq = 5",
     |r| assert_eq!(r, Err(ChainBreak::Altered { seq: 5 }))
+);
+
+chain_test!(
+    an_edited_task_is_named,
+    "UPDATE events SET task_id = 'task-x' WHERE seq = 8",
+    |r| assert_eq!(r, Err(ChainBreak::Altered { seq: 8 }))
+);
+
+chain_test!(
+    an_edited_delegation_chain_is_named,
+    "UPDATE events SET act = '[]' WHERE seq = 7",
+    |r| assert_eq!(r, Err(ChainBreak::Altered { seq: 7 }))
 );
 
 chain_test!(

@@ -41,6 +41,7 @@ conformance!(
     sweep_candidates_match_each_rule,
     import_is_all_or_nothing,
     every_change_appends_its_event,
+    trails_round_trip_and_filter,
 );
 
 fn conflict(e: StoreError) -> Refusal {
@@ -671,5 +672,63 @@ mod cases {
         assert_eq!(all[2].seq, seq);
         assert_eq!(all[2].outcome, aim_domain::event::Outcome::Denied);
         assert_eq!(s.events(all[0].seq, 10).await.unwrap().len(), 2);
+    }
+
+    pub async fn trails_round_trip_and_filter(s: &DynStore) {
+        use aim_domain::event::{ModelDecision, Outcome, Trail};
+        use aim_domain::ids::TaskId;
+        let task = TaskId::new();
+        let other = TaskId::new();
+        let trail = |task: TaskId, jti: &str| Trail {
+            act: vec!["agent-a".into(), "agent-root\nforged".into()],
+            task_id: task.to_string(),
+            session_id: "sess-1".into(),
+            jti: jti.into(),
+            triggered_by: "TICKET-7 \u{1b}[31m".into(),
+            policies: vec!["policy-1".into()],
+            model_decision: Some(ModelDecision {
+                rationale: "the user asked for it\n\"quoted\"".into(),
+                tool_call_id: String::new(),
+            }),
+        };
+        s.append_event(&event("task.created", task).trail(Trail {
+            task_id: task.to_string(),
+            ..Trail::default()
+        }))
+        .await
+        .unwrap();
+        for (t, jti) in [(task, "j-1"), (other, "j-2"), (task, "j-3")] {
+            s.append_event(
+                &event("decision.evaluated", "crm")
+                    .trail(trail(t, jti))
+                    .outcome(Outcome::ApprovalRequired),
+            )
+            .await
+            .unwrap();
+        }
+        s.append_event(&event("request.refused", "x").denied())
+            .await
+            .unwrap();
+        let of_task = aim_store::AuditFilter {
+            task: Some(task),
+            ..Default::default()
+        };
+        let got = s.audit(&of_task, 0, 100).await.unwrap();
+        assert_eq!(got.len(), 3);
+        assert_eq!(got[0].trail.task_id, task.to_string());
+        assert_eq!(got[1].trail, trail(task, "j-1"), "the trail round-trips");
+        assert_eq!(got[1].outcome, Outcome::ApprovalRequired);
+        let of_token = aim_store::AuditFilter {
+            jti: Some("j-2".into()),
+            ..Default::default()
+        };
+        let got = s.audit(&of_token, 0, 100).await.unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].trail.task_id, other.to_string());
+        assert_eq!(
+            aim_store::verify_chain(s.as_ref(), None).await.unwrap(),
+            Ok(5),
+            "trails are covered by the chain"
+        );
     }
 }
