@@ -535,10 +535,7 @@ macro_rules! impl_store {
                 &self,
                 event: &aim_domain::event::Event,
             ) -> Result<i64, crate::StoreError> {
-                let mut tx = self.write_tx().await?;
-                let seq = Self::append_tx(&mut *tx, event).await?;
-                tx.commit().await?;
-                Ok(seq)
+                self.appender.append(event).await
             }
 
             async fn audit(
@@ -575,26 +572,50 @@ macro_rules! impl_store {
         }
 
         impl $store {
-            /// Appends `event` to the hash chain inside `tx`: takes the next sequence number
-            /// and the previous hash from the (then locked) chain head, stores the record
-            /// with both hashes, and moves the head. Returns the sequence number.
+            /// Appends `event` to the hash chain inside `tx`. Returns its sequence number.
             async fn append_tx(
                 conn: &mut <<$store as crate::backend::Backend>::Db as sqlx::Database>::Connection,
                 event: &aim_domain::event::Event,
             ) -> Result<i64, crate::StoreError> {
-                let (seq, prev): (i64, Vec<u8>) = sqlx::query_as(crate::sql::ADVANCE_HEAD).fetch_one(&mut *conn).await?;
-                let prev = <[u8; 32]>::try_from(prev)
-                    .map_err(|_| crate::StoreError::Corrupt("chain_head.hash is not 32 bytes".into()))?;
-                let mut e = event.clone();
-                e.seq = seq;
-                let hash = aim_domain::audit::chain_hash(&prev, &e);
-                crate::backend::bind_event!(sqlx::query(crate::sql::INSERT_EVENT), &e)
-                    .bind(prev.to_vec())
-                    .bind(hash.to_vec())
-                    .execute(&mut *conn)
+                let seqs = Self::append_many_tx(conn, &mut [event.clone()]).await?;
+                seqs.first().copied().ok_or_else(|| crate::StoreError::Corrupt("no sequence number for an append".into()))
+            }
+
+            /// Appends `events`, in order, to the hash chain inside `tx`: advances the
+            /// (then locked) chain head once, chains each record to the one before, inserts
+            /// them with a few multi-row statements and moves the head. Returns their
+            /// sequence numbers.
+            pub(crate) async fn append_many_tx(
+                conn: &mut <<$store as crate::backend::Backend>::Db as sqlx::Database>::Connection,
+                events: &mut [aim_domain::event::Event],
+            ) -> Result<Vec<i64>, crate::StoreError> {
+                let n = events.len() as i64;
+                let (last, prev): (i64, Vec<u8>) = sqlx::query_as(crate::sql::ADVANCE_HEAD)
+                    .bind(n)
+                    .fetch_one(&mut *conn)
                     .await?;
-                sqlx::query(crate::sql::SET_HEAD_HASH).bind(hash.to_vec()).execute(&mut *conn).await?;
-                Ok(seq)
+                let mut prev = <[u8; 32]>::try_from(prev)
+                    .map_err(|_| crate::StoreError::Corrupt("chain_head.hash is not 32 bytes".into()))?;
+                let mut chained = Vec::with_capacity(events.len());
+                for (i, e) in events.iter_mut().enumerate() {
+                    e.seq = last - n + 1 + i as i64;
+                    let hash = aim_domain::audit::chain_hash(&prev, e);
+                    chained.push((&*e, prev, hash));
+                    prev = hash;
+                }
+                let mut rest = &chained[..];
+                while !rest.is_empty() {
+                    let rows = crate::sql::INSERT_CHUNKS.into_iter().find(|&r| r <= rest.len()).unwrap_or(1);
+                    let (chunk, tail) = rest.split_at(rows);
+                    let mut q = sqlx::query(crate::sql::insert_events(rows, <$store as crate::backend::Backend>::ANONYMOUS_PARAMS));
+                    for (e, prev, hash) in chunk {
+                        q = crate::backend::bind_event!(q, e).bind(prev.to_vec()).bind(hash.to_vec());
+                    }
+                    q.execute(&mut *conn).await?;
+                    rest = tail;
+                }
+                sqlx::query(crate::sql::SET_HEAD_HASH).bind(prev.to_vec()).execute(&mut *conn).await?;
+                Ok(chained.iter().map(|(e, _, _)| e.seq).collect())
             }
 
             async fn insert_credential_tx(
@@ -638,6 +659,8 @@ macro_rules! impl_store {
 /// Names a store's database type for the helpers the macro generates.
 pub(crate) trait Backend {
     type Db: sqlx::Database;
+    /// Whether long statements should use `?` rather than `$n` placeholders.
+    const ANONYMOUS_PARAMS: bool;
 }
 
 pub(crate) use {bind_all, bind_event, bind_human, bind_identity, impl_store};

@@ -14,6 +14,7 @@
 //! - `backend` — the implementation, written once as a macro over the two backends
 //! - [`sqlite`], [`postgres`] — connection set-up and migrations per backend
 
+mod appender;
 mod backend;
 pub mod error;
 pub mod filter;

@@ -6,16 +6,42 @@ use std::time::Duration;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Postgres, Transaction};
 
+use aim_domain::event::Event;
+
 use crate::StoreError;
+use crate::appender::{Appender, BatchWriter};
 use crate::backend::{Backend, impl_store};
 
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pool: PgPool,
+    appender: Appender,
+}
+
+/// Writes batches of appends, each in its own transaction.
+struct Writer(PgPool);
+
+impl BatchWriter for Writer {
+    async fn write(&self, events: &mut [Event]) -> Result<Vec<i64>, StoreError> {
+        let mut tx = self.0.begin().await?;
+        let seqs = PgStore::append_many_tx(&mut tx, events).await?;
+        tx.commit().await?;
+        Ok(seqs)
+    }
+}
+
+impl PgStore {
+    fn with(pool: PgPool) -> Self {
+        Self {
+            appender: Appender::start(Writer(pool.clone())),
+            pool,
+        }
+    }
 }
 
 impl Backend for PgStore {
     type Db = Postgres;
+    const ANONYMOUS_PARAMS: bool = false;
 }
 
 impl PgStore {
@@ -35,7 +61,7 @@ impl PgStore {
             .connect_with(options)
             .await?;
         crate::migrations::postgres().run(&pool).await?;
-        Ok(Self { pool })
+        Ok(Self::with(pool))
     }
 
     /// Connects without migrating: for offline checks such as `aim audit verify`.
@@ -45,7 +71,7 @@ impl PgStore {
             .acquire_timeout(Duration::from_secs(5))
             .connect_with(PgConnectOptions::from_str(url)?)
             .await?;
-        Ok(Self { pool })
+        Ok(Self::with(pool))
     }
 
     fn read(&self) -> &PgPool {

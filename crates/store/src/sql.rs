@@ -40,15 +40,63 @@ pub(crate) const UPDATE_HUMAN: &str = "UPDATE humans SET user_name = $2, user_na
     updated_at = $10, departed_at = $11, deleted_at = $12, version = $13 \
     WHERE id = $1 AND version = $14";
 
-pub(crate) const INSERT_EVENT: &str = "INSERT INTO events (seq, at, actor_kind, actor_id, action, \
+const INSERT_EVENTS: &str = "INSERT INTO events (seq, at, actor_kind, actor_id, action, \
     target_type, target_id, outcome, reason, detail, request_id, source, act, task_id, \
-    session_id, jti, triggered_by, policies, model_decision, prev_hash, hash) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
-    $19, $20, $21)";
+    session_id, jti, triggered_by, policies, model_decision, prev_hash, hash) VALUES ";
 
-/// Takes the next sequence number and the previous hash, and locks the head until commit.
+/// The columns `INSERT_EVENTS` takes per record.
+const EVENT_BINDS: usize = 21;
+
+/// The row counts a multi-row event insert comes in: a batch is split into these, so only
+/// seven statements are ever prepared (64 rows are 1,344 parameters, well within both
+/// databases' limits).
+pub(crate) const INSERT_CHUNKS: [usize; 7] = [64, 32, 16, 8, 4, 2, 1];
+
+/// `INSERT INTO events ... VALUES (...), (...)` for `rows` records (one of `INSERT_CHUNKS`),
+/// with `$n` placeholders, or with plain `?` when `anonymous` (SQLite: sqlx-sqlite looks
+/// each numbered placeholder up by name, which costs time quadratic in their number).
+pub(crate) fn insert_events(rows: usize, anonymous: bool) -> &'static str {
+    fn build(anonymous: bool) -> Vec<String> {
+        INSERT_CHUNKS
+            .iter()
+            .map(|&rows| {
+                let mut sql = INSERT_EVENTS.to_owned();
+                for r in 0..rows {
+                    sql.push_str(if r == 0 { "(" } else { ", (" });
+                    let first = r * EVENT_BINDS + 1;
+                    let binds: Vec<String> = (first..first + EVENT_BINDS)
+                        .map(|n| {
+                            if anonymous {
+                                "?".to_owned()
+                            } else {
+                                format!("${n}")
+                            }
+                        })
+                        .collect();
+                    sql.push_str(&binds.join(", "));
+                    sql.push(')');
+                }
+                sql
+            })
+            .collect()
+    }
+    static NUMBERED: std::sync::LazyLock<Vec<String>> = std::sync::LazyLock::new(|| build(false));
+    static ANONYMOUS: std::sync::LazyLock<Vec<String>> = std::sync::LazyLock::new(|| build(true));
+    let index = INSERT_CHUNKS
+        .iter()
+        .position(|&r| r == rows)
+        .unwrap_or(INSERT_CHUNKS.len() - 1);
+    if anonymous {
+        &ANONYMOUS[index]
+    } else {
+        &NUMBERED[index]
+    }
+}
+
+/// Takes the next `$1` sequence numbers (returning the last) and the previous hash, and
+/// locks the head until commit.
 pub(crate) const ADVANCE_HEAD: &str =
-    "UPDATE chain_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash";
+    "UPDATE chain_head SET seq = seq + $1 WHERE id = 1 RETURNING seq, hash";
 
 pub(crate) const SET_HEAD_HASH: &str = "UPDATE chain_head SET hash = $1 WHERE id = 1";
 

@@ -9,7 +9,10 @@ use std::time::Duration;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{ConnectOptions, Sqlite, SqlitePool};
 
+use aim_domain::event::Event;
+
 use crate::StoreError;
+use crate::appender::{Appender, BatchWriter};
 use crate::backend::{Backend, impl_store};
 use crate::group::{GroupCommit, GroupTx};
 
@@ -17,10 +20,34 @@ use crate::group::{GroupCommit, GroupTx};
 pub struct SqliteStore {
     read: SqlitePool,
     group: GroupCommit,
+    appender: Appender,
+}
+
+/// Writes batches of appends through the group commit.
+struct Writer(GroupCommit);
+
+impl BatchWriter for Writer {
+    async fn write(&self, events: &mut [Event]) -> Result<Vec<i64>, StoreError> {
+        let mut tx = self.0.begin().await?;
+        let seqs = SqliteStore::append_many_tx(&mut tx, events).await?;
+        tx.commit().await?;
+        Ok(seqs)
+    }
+}
+
+impl SqliteStore {
+    fn with(read: SqlitePool, group: GroupCommit) -> Self {
+        Self {
+            read,
+            appender: Appender::start(Writer(group.clone())),
+            group,
+        }
+    }
 }
 
 impl Backend for SqliteStore {
     type Db = Sqlite;
+    const ANONYMOUS_PARAMS: bool = true;
 }
 
 impl SqliteStore {
@@ -55,10 +82,7 @@ impl SqliteStore {
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(options.read_only(true))
             .await?;
-        Ok(Self {
-            read,
-            group: GroupCommit::new(writer),
-        })
+        Ok(Self::with(read, GroupCommit::new(writer)))
     }
 
     /// Opens an existing database read-only, without migrating: for offline checks such as
@@ -79,7 +103,7 @@ impl SqliteStore {
             .await?;
         // Writes through a read-only connection fail, as they should.
         let group = GroupCommit::new(options.connect().await?);
-        Ok(Self { read, group })
+        Ok(Self::with(read, group))
     }
 
     fn read(&self) -> &SqlitePool {

@@ -1,0 +1,172 @@
+//! Batched appends: events that change nothing else (decisions, refusals, token issuance)
+//! are queued, and one task writes whatever is queued as one batch: the chain head
+//! advanced once, the records inserted with a few multi-row statements, one durable
+//! commit. Nobody is answered before that commit is durable. Under load a batch holds many
+//! events; alone, an event is written at once.
+//!
+//! A batch that fails is retried one event at a time, so each writer gets its own verdict
+//! and one bad event never fails its neighbours.
+
+use std::future::Future;
+
+use aim_domain::event::Event;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::StoreError;
+
+/// The most events in one batch.
+pub(crate) const MAX_BATCH: usize = 512;
+
+/// Writes a batch of events, in order, in one durable transaction (setting each one's
+/// `seq`); returns their sequence numbers.
+pub(crate) trait BatchWriter: Send + Sync + 'static {
+    fn write(
+        &self,
+        events: &mut [Event],
+    ) -> impl Future<Output = Result<Vec<i64>, StoreError>> + Send;
+}
+
+struct Job {
+    event: Event,
+    done: oneshot::Sender<Result<i64, StoreError>>,
+}
+
+#[derive(Clone)]
+pub(crate) struct Appender {
+    queue: mpsc::Sender<Job>,
+}
+
+impl std::fmt::Debug for Appender {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Appender").finish_non_exhaustive()
+    }
+}
+
+impl Appender {
+    /// Starts the task that writes through `writer`; it ends when the last handle goes.
+    pub(crate) fn start(writer: impl BatchWriter) -> Self {
+        let (queue, jobs) = mpsc::channel(4 * MAX_BATCH);
+        tokio::spawn(run(writer, jobs));
+        Self { queue }
+    }
+
+    /// Appends `event` and waits until it is durable.
+    pub(crate) async fn append(&self, event: &Event) -> Result<i64, StoreError> {
+        let (done, answer) = oneshot::channel();
+        let job = Job {
+            event: event.clone(),
+            done,
+        };
+        self.queue.send(job).await.map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+}
+
+fn stopped() -> StoreError {
+    StoreError::Unavailable(sqlx::Error::PoolClosed)
+}
+
+async fn run(writer: impl BatchWriter, mut jobs: mpsc::Receiver<Job>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while jobs.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        let (mut events, answers): (Vec<Event>, Vec<_>) =
+            batch.drain(..).map(|j| (j.event, j.done)).unzip();
+        match writer.write(&mut events).await {
+            Ok(seqs) => {
+                for (done, seq) in answers.into_iter().zip(seqs) {
+                    let _ = done.send(Ok(seq));
+                }
+            }
+            Err(e) if answers.len() == 1 => {
+                if let Some(done) = answers.into_iter().next() {
+                    let _ = done.send(Err(e));
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, events = events.len(), "an audit batch failed; writing its events one by one");
+                for (event, done) in events.iter_mut().zip(answers) {
+                    let one = writer
+                        .write(std::slice::from_mut(event))
+                        .await
+                        .and_then(|seqs| {
+                            seqs.first().copied().ok_or_else(|| {
+                                StoreError::Corrupt("no sequence number for an append".into())
+                            })
+                        });
+                    let _ = done.send(one);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aim_domain::event::Actor;
+    use aim_domain::time::Timestamp;
+    use std::sync::Mutex;
+
+    /// Numbers events in memory and refuses any batch holding an event whose reason is
+    /// `poison`; records the size of each batch it was given.
+    #[derive(Clone, Default)]
+    struct Counting {
+        next: std::sync::Arc<Mutex<i64>>,
+        batches: std::sync::Arc<Mutex<Vec<usize>>>,
+    }
+
+    impl BatchWriter for Counting {
+        async fn write(&self, events: &mut [Event]) -> Result<Vec<i64>, StoreError> {
+            self.batches.lock().unwrap().push(events.len());
+            // Let the queue fill while "writing".
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+            if events.iter().any(|e| e.reason == "poison") {
+                return Err(StoreError::Corrupt("poison".into()));
+            }
+            let mut next = self.next.lock().unwrap();
+            Ok(events
+                .iter_mut()
+                .map(|e| {
+                    *next += 1;
+                    e.seq = *next;
+                    *next
+                })
+                .collect())
+        }
+    }
+
+    fn event(reason: &str) -> Event {
+        Event::new(Timestamp::from_millis(1), Actor::system("t"), "x", "y", "z").reason(reason)
+    }
+
+    #[tokio::test]
+    async fn concurrent_appends_share_batches_and_a_bad_one_fails_alone() {
+        let writer = Counting::default();
+        let appender = Appender::start(writer.clone());
+        let mut tasks = Vec::new();
+        for n in 0..200 {
+            let a = appender.clone();
+            tasks.push(tokio::spawn(async move {
+                a.append(&event(if n == 150 { "poison" } else { "fine" })).await
+            }));
+        }
+        let mut seqs = Vec::new();
+        let mut failed = 0;
+        for t in tasks {
+            match t.await.unwrap() {
+                Ok(seq) => seqs.push(seq),
+                Err(StoreError::Corrupt(_)) => failed += 1,
+                Err(e) => panic!("unexpected {e}"),
+            }
+        }
+        assert_eq!(failed, 1, "only the poisoned event fails");
+        seqs.sort();
+        assert_eq!(seqs, (1..=199).collect::<Vec<_>>(), "each other event once");
+        let batches = writer.batches.lock().unwrap().clone();
+        assert!(
+            batches.iter().any(|&b| b > 1),
+            "waiting writers were batched: {batches:?}"
+        );
+        assert!(batches.iter().all(|&b| b <= MAX_BATCH));
+    }
+}
