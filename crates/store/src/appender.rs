@@ -147,7 +147,8 @@ mod tests {
         for n in 0..200 {
             let a = appender.clone();
             tasks.push(tokio::spawn(async move {
-                a.append(&event(if n == 150 { "poison" } else { "fine" })).await
+                a.append(&event(if n == 150 { "poison" } else { "fine" }))
+                    .await
             }));
         }
         let mut seqs = Vec::new();
