@@ -1,0 +1,294 @@
+//! Access tokens: minted by aim (RFC 9068, `typ: at+jwt`, EdDSA), verified here by anyone
+//! who holds aim's public keys. The verifier checks, in order: the header (allowed `alg`,
+//! no embedded keys, well-formed `kid`, `typ`), the key (known `kid`, its own algorithm),
+//! the signature, then issuer, audience and times with exact types.
+
+use std::collections::HashMap;
+
+use aws_lc_rs::signature::ParsedPublicKey;
+
+use crate::TokenError;
+use crate::claims::AccessClaims;
+use crate::jose::{Claims, Unverified};
+use crate::jwk::PublicJwk;
+use crate::signing::SigningKey;
+
+pub const ACCESS_TYP: &str = "at+jwt";
+
+/// No access token lives longer than this, whatever it claims.
+pub const MAX_ACCESS_LIFETIME: i64 = 3600;
+
+/// Clock skew tolerated for `nbf` and `iat` (never for `exp`).
+pub const SKEW: i64 = 30;
+
+pub fn mint(key: &SigningKey, claims: &AccessClaims) -> Result<String, TokenError> {
+    key.sign(ACCESS_TYP, claims)
+}
+
+struct Trusted {
+    key: ParsedPublicKey,
+    alg: &'static str,
+}
+
+/// The signing keys a verifier trusts, by `kid`, each parsed once.
+#[derive(Default)]
+pub struct TrustedKeys {
+    keys: HashMap<String, Trusted>,
+}
+
+impl std::fmt::Debug for TrustedKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_set().entries(self.keys.keys()).finish()
+    }
+}
+
+impl TrustedKeys {
+    pub fn insert(&mut self, kid: &str, jwk: &PublicJwk) -> Result<(), TokenError> {
+        self.keys.insert(
+            kid.to_owned(),
+            Trusted {
+                key: jwk.verifier()?,
+                alg: jwk.alg_name(),
+            },
+        );
+        Ok(())
+    }
+
+    pub fn remove(&mut self, kid: &str) {
+        self.keys.remove(kid);
+    }
+
+    pub fn contains(&self, kid: &str) -> bool {
+        self.keys.contains_key(kid)
+    }
+
+    /// Every key of a JWKS document (`{"keys": [...]}`) under its `kid`.
+    pub fn from_jwks(jwks: &serde_json::Value) -> Result<Self, TokenError> {
+        let mut out = Self::default();
+        let keys = jwks
+            .get("keys")
+            .and_then(|k| k.as_array())
+            .ok_or_else(|| TokenError::InvalidKey("a JWKS has a `keys` list".into()))?;
+        for k in keys {
+            let jwk = PublicJwk::from_json(k)?;
+            let kid = k
+                .get("kid")
+                .and_then(|v| v.as_str())
+                .map_or_else(|| jwk.thumbprint(), str::to_owned);
+            out.insert(&kid, &jwk)?;
+        }
+        Ok(out)
+    }
+
+    /// Verifies a JWS whose `typ` is one of `typs` against these keys; returns its claims.
+    pub fn verify_jws(
+        &self,
+        token: &str,
+        typs: &'static [&'static str],
+    ) -> Result<Claims, TokenError> {
+        let u = Unverified::parse(token, typs)?;
+        let trusted = self.keys.get(u.kid()?).ok_or(TokenError::UnknownKey)?;
+        u.verify(&trusted.key, trusted.alg)
+    }
+}
+
+/// What a verifier expects of a token besides a good signature.
+#[derive(Debug, Clone, Copy)]
+pub struct Expect<'a> {
+    pub issuer: &'a str,
+    pub audience: &'a str,
+    /// Now, in seconds since the epoch.
+    pub now: i64,
+}
+
+/// Verifies an access token: signature by a trusted key, issuer, audience, and times
+/// (`exp` strictly in the future, `nbf` and `iat` not ahead of now, lifetime at most an
+/// hour), all with exact types. Revocation and proof of possession are the caller's next
+/// checks.
+pub fn verify(
+    token: &str,
+    keys: &TrustedKeys,
+    expect: &Expect<'_>,
+) -> Result<AccessClaims, TokenError> {
+    let claims = keys.verify_jws(token, &[ACCESS_TYP])?;
+    if claims.str("iss")? != expect.issuer {
+        return Err(TokenError::WrongIssuer);
+    }
+    if !claims.has_audience(expect.audience)? {
+        return Err(TokenError::WrongAudience);
+    }
+    let exp = claims.time("exp")?;
+    let nbf = claims.time("nbf")?;
+    let iat = claims.time("iat")?;
+    if exp <= expect.now {
+        return Err(TokenError::Expired);
+    }
+    if nbf > expect.now + SKEW || iat > expect.now + SKEW {
+        return Err(TokenError::NotYetValid);
+    }
+    if exp - iat > MAX_ACCESS_LIFETIME || exp < iat {
+        return Err(TokenError::LifetimeTooLong(MAX_ACCESS_LIFETIME));
+    }
+    serde_json::from_value(serde_json::Value::Object(claims.0))
+        .map_err(|_| TokenError::InvalidClaim("claims"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::b64;
+    use crate::claims::{Act, Cnf};
+    use serde_json::json;
+
+    const NOW: i64 = 1_790_000_000;
+
+    fn claims() -> AccessClaims {
+        AccessClaims {
+            iss: "https://aim.example".into(),
+            sub: "spiffe://aim.example/agent/claims-bot".into(),
+            aud: "https://tools.example".into(),
+            exp: NOW + 300,
+            iat: NOW,
+            nbf: NOW,
+            jti: "j-1".into(),
+            client_id: "id-1".into(),
+            scope: "crm billing".into(),
+            aim_task: "task-1".into(),
+            sid: "task-1".into(),
+            act: Some(Act {
+                sub: "spiffe://aim.example/agent/parent".into(),
+                act: None,
+            }),
+            cnf: Some(Cnf {
+                jkt: "thumb".into(),
+            }),
+        }
+    }
+
+    fn expect() -> Expect<'static> {
+        Expect {
+            issuer: "https://aim.example",
+            audience: "https://tools.example",
+            now: NOW + 10,
+        }
+    }
+
+    fn setup() -> (SigningKey, TrustedKeys) {
+        let (key, _) = SigningKey::generate().unwrap();
+        let mut keys = TrustedKeys::default();
+        keys.insert(key.kid(), key.public()).unwrap();
+        (key, keys)
+    }
+
+    #[test]
+    fn a_minted_token_verifies() {
+        let (key, keys) = setup();
+        let token = mint(&key, &claims()).unwrap();
+        assert_eq!(verify(&token, &keys, &expect()), Ok(claims()));
+        assert_eq!(claims().scopes().collect::<Vec<_>>(), ["crm", "billing"]);
+    }
+
+    /// Re-signs arbitrary header and claims with the real key, to test what a verifier does
+    /// with a token aim would never mint.
+    fn forge(key: &SigningKey, header: serde_json::Value, claims: serde_json::Value) -> String {
+        let input = format!(
+            "{}.{}",
+            b64(header.to_string().as_bytes()),
+            b64(claims.to_string().as_bytes())
+        );
+        format!("{input}.{}", b64(&key.raw_sign(input.as_bytes())))
+    }
+
+    #[test]
+    fn refusals() {
+        let (key, keys) = setup();
+        let kid = key.kid().to_owned();
+        let good = serde_json::to_value(claims()).unwrap();
+        let header = json!({ "alg": "EdDSA", "typ": "at+jwt", "kid": kid });
+        let with = |field: &str, v: serde_json::Value| {
+            let mut c = good.clone();
+            if v.is_null() {
+                c.as_object_mut().unwrap().remove(field);
+            } else {
+                c[field] = v;
+            }
+            forge(&key, header.clone(), c)
+        };
+        let cases = [
+            (with("exp", json!("1790000300")), "invalid_claim"),
+            (with("exp", json!(-5)), "invalid_claim"),
+            (with("exp", json!(1e300)), "invalid_claim"),
+            (with("exp", serde_json::Value::Null), "invalid_claim"),
+            (with("nbf", json!("now")), "invalid_claim"),
+            (with("exp", json!(NOW + 5)), "token_expired"),
+            (with("exp", json!(NOW + 100_000)), "lifetime_too_long"),
+            (with("nbf", json!(NOW + 1000)), "token_not_yet_valid"),
+            (with("aud", json!("https://elsewhere")), "wrong_audience"),
+            (with("aud", json!(5)), "invalid_claim"),
+            (with("iss", json!("https://evil")), "wrong_issuer"),
+            (with("scope", json!(["crm"])), "invalid_claim"),
+            (
+                forge(
+                    &key,
+                    json!({ "alg": "EdDSA", "typ": "at+jwt", "kid": "unknown" }),
+                    good.clone(),
+                ),
+                "unknown_kid",
+            ),
+            (
+                forge(
+                    &key,
+                    json!({ "alg": "ES256", "typ": "at+jwt", "kid": kid }),
+                    good.clone(),
+                ),
+                "alg_not_allowed",
+            ),
+        ];
+        for (token, code) in cases {
+            assert_eq!(
+                verify(&token, &keys, &expect())
+                    .map(|_| ())
+                    .unwrap_err()
+                    .code(),
+                code
+            );
+        }
+        // A token signed by another key under our kid.
+        let (other, _) = SigningKey::generate().unwrap();
+        let stolen = forge(&other, header.clone(), good.clone());
+        assert_eq!(
+            verify(&stolen, &keys, &expect()).unwrap_err(),
+            TokenError::BadSignature
+        );
+        // HS256 "signed" with our public key as the HMAC secret.
+        let hs = json!({ "alg": "HS256", "typ": "at+jwt", "kid": kid });
+        let input = format!(
+            "{}.{}",
+            b64(hs.to_string().as_bytes()),
+            b64(good.to_string().as_bytes())
+        );
+        let mac = aws_lc_rs::hmac::sign(
+            &aws_lc_rs::hmac::Key::new(
+                aws_lc_rs::hmac::HMAC_SHA256,
+                key.public().to_json().to_string().as_bytes(),
+            ),
+            input.as_bytes(),
+        );
+        let hs_token = format!("{input}.{}", b64(mac.as_ref()));
+        assert_eq!(
+            verify(&hs_token, &keys, &expect()).unwrap_err().code(),
+            "alg_not_allowed"
+        );
+        // alg none, empty signature.
+        let none = json!({ "alg": "none", "typ": "at+jwt", "kid": kid });
+        let none_token = format!(
+            "{}.{}.",
+            b64(none.to_string().as_bytes()),
+            b64(good.to_string().as_bytes())
+        );
+        assert_eq!(
+            verify(&none_token, &keys, &expect()).unwrap_err().code(),
+            "alg_not_allowed"
+        );
+    }
+}

@@ -1,0 +1,65 @@
+//! The claims of an aim access token (RFC 9068 profile, with RFC 8693 `act` and RFC 9449
+//! `cnf`).
+
+use serde::{Deserialize, Serialize};
+
+/// One link of a delegation chain: `sub` acted, on behalf of the one in the nested `act`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Act {
+    pub sub: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub act: Option<Box<Act>>,
+}
+
+impl Act {
+    /// The subjects from the innermost delegator out: `[parent, grandparent, ...]`
+    /// read as the chain of who delegated.
+    pub fn chain(&self) -> Vec<String> {
+        let mut out = vec![self.sub.clone()];
+        let mut next = self.act.as_deref();
+        while let Some(a) = next {
+            out.push(a.sub.clone());
+            next = a.act.as_deref();
+        }
+        out
+    }
+
+    pub fn depth(&self) -> usize {
+        1 + self.act.as_ref().map_or(0, |a| a.depth())
+    }
+}
+
+/// Proof-of-possession confirmation: the RFC 7638 thumbprint of the holder's key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cnf {
+    pub jkt: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessClaims {
+    pub iss: String,
+    /// `spiffe://<trust-domain>/<kind>/<name>`.
+    pub sub: String,
+    pub aud: String,
+    pub exp: i64,
+    pub iat: i64,
+    pub nbf: i64,
+    pub jti: String,
+    /// The identity's id.
+    pub client_id: String,
+    /// Space-separated: the systems of the task.
+    pub scope: String,
+    /// The task this token belongs to.
+    pub aim_task: String,
+    pub sid: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub act: Option<Act>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<Cnf>,
+}
+
+impl AccessClaims {
+    pub fn scopes(&self) -> impl Iterator<Item = &str> {
+        self.scope.split(' ').filter(|s| !s.is_empty())
+    }
+}
