@@ -75,6 +75,10 @@ pub enum Refusal {
     },
     #[error("human `{0}` has departed")]
     HumanDeparted(String),
+    #[error("key `{0}` is already registered on this identity")]
+    KeyAlreadyRegistered(String),
+    #[error("the task has ended")]
+    TaskEnded,
 }
 
 impl Refusal {
@@ -98,6 +102,8 @@ impl Refusal {
             Refusal::ConcurrentUpdate => "concurrent_update",
             Refusal::StateForbids { .. } => "state_forbids_action",
             Refusal::HumanDeparted(_) => "human_departed",
+            Refusal::KeyAlreadyRegistered(_) => "key_already_registered",
+            Refusal::TaskEnded => "task_ended",
         }
     }
 
@@ -117,7 +123,9 @@ impl Refusal {
             | Refusal::Orphaned
             | Refusal::ConcurrentUpdate
             | Refusal::StateForbids { .. }
-            | Refusal::HumanDeparted(_) => RefusalKind::Conflict,
+            | Refusal::HumanDeparted(_)
+            | Refusal::KeyAlreadyRegistered(_)
+            | Refusal::TaskEnded => RefusalKind::Conflict,
             Refusal::SelfApproval | Refusal::SponsorApproval => RefusalKind::Forbidden,
         }
     }

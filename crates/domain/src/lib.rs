@@ -62,6 +62,7 @@ macro_rules! str_enum {
     };
 }
 
+pub mod agent_key;
 pub mod approval;
 pub mod audit;
 pub mod error;
@@ -75,6 +76,7 @@ pub mod naming;
 pub mod page;
 pub mod risk;
 pub mod sweep;
+pub mod task;
 pub mod time;
 pub mod trace;
 pub mod validate;

@@ -16,6 +16,7 @@
 
 mod appender;
 mod backend;
+pub mod credentials;
 pub mod error;
 pub mod filter;
 mod group;
@@ -35,6 +36,7 @@ use aim_domain::ids::{CredentialId, HumanId, IdentityId};
 use aim_domain::time::Timestamp;
 use async_trait::async_trait;
 
+pub use credentials::{CredentialStore, NewRevocation, SigningKeyRow};
 pub use error::StoreError;
 pub use filter::{AuditFilter, HumanFilter, IdentityCursor, IdentityFilter, SweepThresholds};
 
@@ -42,7 +44,7 @@ pub use filter::{AuditFilter, HumanFilter, IdentityCursor, IdentityFilter, Sweep
 pub type OrphanChange = (IdentityId, Event);
 
 #[async_trait]
-pub trait Store: Send + Sync + Debug {
+pub trait Store: credentials::CredentialStore + Send + Sync + Debug {
     /// Cheap round trip, for `/readyz`.
     async fn ping(&self) -> Result<(), StoreError>;
 

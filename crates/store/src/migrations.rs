@@ -16,6 +16,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "event trail",
         include_str!("../migrations/sqlite/0002_event_trail.sql"),
     ),
+    (
+        3,
+        "credentials",
+        include_str!("../migrations/sqlite/0003_credentials.sql"),
+    ),
 ];
 
 /// (version, description, SQL) of each PostgreSQL migration, in order.
@@ -29,6 +34,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         2,
         "event trail",
         include_str!("../migrations/postgres/0002_event_trail.sql"),
+    ),
+    (
+        3,
+        "credentials",
+        include_str!("../migrations/postgres/0003_credentials.sql"),
     ),
 ];
 

@@ -84,3 +84,4 @@ impl PgStore {
 }
 
 impl_store!(PgStore);
+crate::credentials::impl_credential_store!(PgStore);

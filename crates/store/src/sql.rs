@@ -130,13 +130,13 @@ pub(crate) struct Where {
 }
 
 impl Where {
-    fn bound(&mut self, condition: &str, b: Bind) {
+    pub(crate) fn bound(&mut self, condition: &str, b: Bind) {
         self.binds.push(b);
         self.clauses
             .push(condition.replace('?', &format!("${}", self.binds.len())));
     }
 
-    fn plain(&mut self, condition: &str) {
+    pub(crate) fn plain(&mut self, condition: &str) {
         self.clauses.push(condition.to_owned());
     }
 

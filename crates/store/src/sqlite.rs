@@ -116,3 +116,4 @@ impl SqliteStore {
 }
 
 impl_store!(SqliteStore);
+crate::credentials::impl_credential_store!(SqliteStore);

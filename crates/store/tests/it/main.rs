@@ -5,4 +5,5 @@
 
 mod chain;
 mod conformance;
+mod credentials;
 mod fixtures;

@@ -1,0 +1,43 @@
+//! Public keys an agent holds the private half of: it signs client assertions and DPoP
+//! proofs with them. Registered by its sponsor or an admin, or by the agent itself with a
+//! one-time join token. The private half never reaches aim.
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::IdentityId;
+use crate::time::Timestamp;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AgentKey {
+    pub identity_id: IdentityId,
+    /// The key's RFC 7638 thumbprint; the `kid` its assertions carry.
+    pub kid: String,
+    /// The public JWK.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub jwk: serde_json::Value,
+    /// `EdDSA` or `ES256`, fixed by the key.
+    pub alg: String,
+    pub label: String,
+    pub created_at: Timestamp,
+    /// `human:<id>` or `join-token:<id>`.
+    pub created_by: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked_at: Option<Timestamp>,
+}
+
+/// One entry of the revocation list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Revocation {
+    /// Strictly increasing; ask for entries after the last epoch seen.
+    pub epoch: i64,
+    /// `token`, `task`, `identity`, `agent_key` or `signing_key`.
+    pub kind: String,
+    /// The jti, task id, identity id, `<identity>:<kid>`, or signing-key kid.
+    pub value: String,
+    pub at: Timestamp,
+    pub reason: String,
+    /// After this instant no token the entry could match is still alive.
+    pub expires_at: Timestamp,
+}

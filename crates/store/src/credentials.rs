@@ -1,0 +1,493 @@
+//! Storage for just-in-time credentials: aim's signing keys, agents' public keys, tasks,
+//! single-use ids and the revocation list. Written once for both backends, like
+//! `backend.rs`; every change writes its event in the same transaction.
+
+use aim_domain::agent_key::{AgentKey, Revocation};
+use aim_domain::event::Event;
+use aim_domain::ids::{IdentityId, TaskId};
+use aim_domain::task::Task;
+use aim_domain::time::Timestamp;
+use async_trait::async_trait;
+use sqlx::ColumnIndex;
+
+use crate::StoreError;
+use crate::rows::AimRow;
+
+/// One of aim's signing keys as stored: the private half sealed under the KEK.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SigningKeyRow {
+    pub kid: String,
+    pub alg: String,
+    pub public_jwk: String,
+    pub sealed_private: Vec<u8>,
+    pub created_at: Timestamp,
+    pub retire_at: Timestamp,
+    pub revoked_at: Option<Timestamp>,
+}
+
+impl std::fmt::Debug for SigningKeyRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SigningKeyRow")
+            .field("kid", &self.kid)
+            .field("created_at", &self.created_at)
+            .field("retire_at", &self.retire_at)
+            .field("revoked_at", &self.revoked_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A revocation to record with a change: (kind, value, reason, expires_at).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewRevocation {
+    pub kind: &'static str,
+    pub value: String,
+    pub reason: String,
+    pub expires_at: Timestamp,
+}
+
+#[async_trait]
+pub trait CredentialStore: Send + Sync {
+    /// Every signing key, newest first.
+    async fn signing_keys(&self) -> Result<Vec<SigningKeyRow>, StoreError>;
+    async fn insert_signing_key(
+        &self,
+        key: &SigningKeyRow,
+        event: &Event,
+    ) -> Result<(), StoreError>;
+    /// Marks the key revoked (false if unknown or already revoked).
+    async fn revoke_signing_key(
+        &self,
+        kid: &str,
+        at: Timestamp,
+        revocation: &NewRevocation,
+        event: &Event,
+    ) -> Result<bool, StoreError>;
+
+    /// Conflict `KeyAlreadyRegistered` if the identity already has this key.
+    async fn insert_agent_key(&self, key: &AgentKey, event: &Event) -> Result<(), StoreError>;
+    async fn agent_keys(&self, identity: IdentityId) -> Result<Vec<AgentKey>, StoreError>;
+    async fn agent_key(
+        &self,
+        identity: IdentityId,
+        kid: &str,
+    ) -> Result<Option<AgentKey>, StoreError>;
+    /// False if the key is unknown or already revoked.
+    async fn revoke_agent_key(
+        &self,
+        identity: IdentityId,
+        kid: &str,
+        at: Timestamp,
+        revocation: &NewRevocation,
+        event: &Event,
+    ) -> Result<bool, StoreError>;
+
+    /// Records a single-use id until `expires_at`; false if it was seen before (a replay).
+    /// Forgets ids that expired before `now`.
+    async fn use_once(
+        &self,
+        id: &str,
+        expires_at: Timestamp,
+        now: Timestamp,
+    ) -> Result<bool, StoreError>;
+
+    /// Opens a task; `events` (the task opened, the first token issued) go with it.
+    async fn insert_task(&self, task: &Task, events: &[Event]) -> Result<(), StoreError>;
+    async fn task(&self, id: TaskId) -> Result<Option<Task>, StoreError>;
+    /// Tasks in id order after `after`, optionally of one identity and only open ones.
+    async fn list_tasks(
+        &self,
+        identity: Option<IdentityId>,
+        open_only: bool,
+        after: Option<TaskId>,
+        limit: u32,
+    ) -> Result<Vec<Task>, StoreError>;
+    /// Ends an open task (false if it is not open) and revokes its tokens.
+    async fn end_task(
+        &self,
+        id: TaskId,
+        at: Timestamp,
+        reason: &str,
+        event: &Event,
+    ) -> Result<bool, StoreError>;
+    /// Open tasks whose deadline has passed.
+    async fn overdue_tasks(&self, now: Timestamp, limit: u32) -> Result<Vec<Task>, StoreError>;
+
+    /// Revocation entries after `epoch`, oldest first.
+    async fn revocations(
+        &self,
+        after_epoch: i64,
+        limit: u32,
+    ) -> Result<Vec<Revocation>, StoreError>;
+    /// Whether an entry of `kind` for `value` exists.
+    async fn is_revoked(&self, kind: &str, value: &str) -> Result<bool, StoreError>;
+}
+
+pub(crate) fn agent_key_from_row<'r, R: AimRow<'r>>(r: &'r R) -> Result<AgentKey, StoreError>
+where
+    &'r str: ColumnIndex<R>,
+{
+    Ok(AgentKey {
+        identity_id: IdentityId::from_uuid(r.uuid("identity_id")?),
+        kid: r.text("kid")?,
+        jwk: serde_json::from_str(&r.text("jwk")?)
+            .map_err(|e| StoreError::Corrupt(format!("agent_keys.jwk: {e}")))?,
+        alg: r.text("alg")?,
+        label: r.text("label")?,
+        created_at: Timestamp::from_millis(r.int("created_at")?),
+        created_by: r.text("created_by")?,
+        revoked_at: r.opt_int("revoked_at")?.map(Timestamp::from_millis),
+    })
+}
+
+pub(crate) fn task_from_row<'r, R: AimRow<'r>>(r: &'r R) -> Result<Task, StoreError>
+where
+    &'r str: ColumnIndex<R>,
+{
+    let corrupt = |what: &str, e: String| StoreError::Corrupt(format!("tasks.{what}: {e}"));
+    Ok(Task {
+        id: TaskId::from_uuid(r.uuid("id")?),
+        identity_id: IdentityId::from_uuid(r.uuid("identity_id")?),
+        purpose: r.text("purpose")?,
+        systems: serde_json::from_str(&r.text("systems")?)
+            .map_err(|e| corrupt("systems", e.to_string()))?,
+        subject: r.opt_text("subject")?,
+        triggered_by: r.text("triggered_by")?,
+        state: aim_domain::task::TaskState::parse(&r.text("state")?)
+            .map_err(|e| corrupt("state", e.to_string()))?,
+        opened_at: Timestamp::from_millis(r.int("opened_at")?),
+        deadline: Timestamp::from_millis(r.int("deadline")?),
+        ended_at: r.opt_int("ended_at")?.map(Timestamp::from_millis),
+        end_reason: r.text("end_reason")?,
+    })
+}
+
+pub(crate) fn signing_key_from_row<'r, R: AimRow<'r>>(r: &'r R) -> Result<SigningKeyRow, StoreError>
+where
+    &'r str: ColumnIndex<R>,
+{
+    Ok(SigningKeyRow {
+        kid: r.text("kid")?,
+        alg: r.text("alg")?,
+        public_jwk: r.text("public_jwk")?,
+        sealed_private: r.bytes("sealed_private")?,
+        created_at: Timestamp::from_millis(r.int("created_at")?),
+        retire_at: Timestamp::from_millis(r.int("retire_at")?),
+        revoked_at: r.opt_int("revoked_at")?.map(Timestamp::from_millis),
+    })
+}
+
+pub(crate) fn revocation_from_row<'r, R: AimRow<'r>>(r: &'r R) -> Result<Revocation, StoreError>
+where
+    &'r str: ColumnIndex<R>,
+{
+    Ok(Revocation {
+        epoch: r.int("epoch")?,
+        kind: r.text("kind")?,
+        value: r.text("value")?,
+        at: Timestamp::from_millis(r.int("at")?),
+        reason: r.text("reason")?,
+        expires_at: Timestamp::from_millis(r.int("expires_at")?),
+    })
+}
+
+const TASK_COLUMNS: &str = "id, identity_id, purpose, systems, subject, triggered_by, state, \
+    opened_at, deadline, ended_at, end_reason";
+const AGENT_KEY_COLUMNS: &str =
+    "identity_id, kid, jwk, alg, label, created_at, created_by, revoked_at";
+
+pub(crate) fn task_select(rest: &str) -> String {
+    format!("SELECT {TASK_COLUMNS} FROM tasks {rest}")
+}
+
+pub(crate) fn agent_key_select(rest: &str) -> String {
+    format!("SELECT {AGENT_KEY_COLUMNS} FROM agent_keys {rest}")
+}
+
+/// Implements [`CredentialStore`] for `$store` (see `backend::impl_store`).
+macro_rules! impl_credential_store {
+    ($store:ty) => {
+        impl $store {
+            async fn add_revocation_tx(
+                conn: &mut <<$store as crate::backend::Backend>::Db as sqlx::Database>::Connection,
+                r: &crate::credentials::NewRevocation,
+                at: aim_domain::time::Timestamp,
+            ) -> Result<(), crate::StoreError> {
+                sqlx::query("INSERT INTO revocations (kind, value, at, reason, expires_at) VALUES ($1, $2, $3, $4, $5)")
+                    .bind(r.kind)
+                    .bind(r.value.clone())
+                    .bind(at.as_millis())
+                    .bind(r.reason.clone())
+                    .bind(r.expires_at.as_millis())
+                    .execute(&mut *conn)
+                    .await?;
+                Ok(())
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl crate::credentials::CredentialStore for $store {
+            async fn signing_keys(&self) -> Result<Vec<crate::credentials::SigningKeyRow>, crate::StoreError> {
+                let rows = sqlx::query("SELECT kid, alg, public_jwk, sealed_private, created_at, retire_at, revoked_at FROM signing_keys ORDER BY created_at DESC, kid")
+                    .fetch_all(self.read())
+                    .await?;
+                rows.iter().map(crate::credentials::signing_key_from_row).collect()
+            }
+
+            async fn insert_signing_key(
+                &self,
+                key: &crate::credentials::SigningKeyRow,
+                event: &aim_domain::event::Event,
+            ) -> Result<(), crate::StoreError> {
+                let mut tx = self.write_tx().await?;
+                sqlx::query("INSERT INTO signing_keys (kid, alg, public_jwk, sealed_private, created_at, retire_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+                    .bind(key.kid.clone())
+                    .bind(key.alg.clone())
+                    .bind(key.public_jwk.clone())
+                    .bind(key.sealed_private.clone())
+                    .bind(key.created_at.as_millis())
+                    .bind(key.retire_at.as_millis())
+                    .bind(key.revoked_at.map(|t| t.as_millis()))
+                    .execute(&mut *tx)
+                    .await?;
+                Self::append_tx(&mut *tx, event).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn revoke_signing_key(
+                &self,
+                kid: &str,
+                at: aim_domain::time::Timestamp,
+                revocation: &crate::credentials::NewRevocation,
+                event: &aim_domain::event::Event,
+            ) -> Result<bool, crate::StoreError> {
+                let mut tx = self.write_tx().await?;
+                let n = sqlx::query("UPDATE signing_keys SET revoked_at = $1 WHERE kid = $2 AND revoked_at IS NULL")
+                    .bind(at.as_millis())
+                    .bind(kid.to_owned())
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                if n == 0 {
+                    return Ok(false);
+                }
+                Self::add_revocation_tx(&mut *tx, revocation, at).await?;
+                Self::append_tx(&mut *tx, event).await?;
+                tx.commit().await?;
+                Ok(true)
+            }
+
+            async fn insert_agent_key(
+                &self,
+                key: &aim_domain::agent_key::AgentKey,
+                event: &aim_domain::event::Event,
+            ) -> Result<(), crate::StoreError> {
+                let mut tx = self.write_tx().await?;
+                sqlx::query("INSERT INTO agent_keys (identity_id, kid, jwk, alg, label, created_at, created_by, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
+                    .bind(key.identity_id.as_uuid())
+                    .bind(key.kid.clone())
+                    .bind(key.jwk.to_string())
+                    .bind(key.alg.clone())
+                    .bind(key.label.clone())
+                    .bind(key.created_at.as_millis())
+                    .bind(key.created_by.clone())
+                    .bind(key.revoked_at.map(|t| t.as_millis()))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| crate::error::unique_or(e, || aim_domain::Refusal::KeyAlreadyRegistered(key.kid.clone())))?;
+                Self::append_tx(&mut *tx, event).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn agent_keys(
+                &self,
+                identity: aim_domain::ids::IdentityId,
+            ) -> Result<Vec<aim_domain::agent_key::AgentKey>, crate::StoreError> {
+                let sql = crate::credentials::agent_key_select("WHERE identity_id = $1 ORDER BY created_at, kid");
+                let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(identity.as_uuid()).fetch_all(self.read()).await?;
+                rows.iter().map(crate::credentials::agent_key_from_row).collect()
+            }
+
+            async fn agent_key(
+                &self,
+                identity: aim_domain::ids::IdentityId,
+                kid: &str,
+            ) -> Result<Option<aim_domain::agent_key::AgentKey>, crate::StoreError> {
+                let sql = crate::credentials::agent_key_select("WHERE identity_id = $1 AND kid = $2");
+                let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(identity.as_uuid())
+                    .bind(kid.to_owned())
+                    .fetch_optional(self.read())
+                    .await?;
+                row.as_ref().map(crate::credentials::agent_key_from_row).transpose()
+            }
+
+            async fn revoke_agent_key(
+                &self,
+                identity: aim_domain::ids::IdentityId,
+                kid: &str,
+                at: aim_domain::time::Timestamp,
+                revocation: &crate::credentials::NewRevocation,
+                event: &aim_domain::event::Event,
+            ) -> Result<bool, crate::StoreError> {
+                let mut tx = self.write_tx().await?;
+                let n = sqlx::query("UPDATE agent_keys SET revoked_at = $1 WHERE identity_id = $2 AND kid = $3 AND revoked_at IS NULL")
+                    .bind(at.as_millis())
+                    .bind(identity.as_uuid())
+                    .bind(kid.to_owned())
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                if n == 0 {
+                    return Ok(false);
+                }
+                Self::add_revocation_tx(&mut *tx, revocation, at).await?;
+                Self::append_tx(&mut *tx, event).await?;
+                tx.commit().await?;
+                Ok(true)
+            }
+
+            async fn use_once(
+                &self,
+                id: &str,
+                expires_at: aim_domain::time::Timestamp,
+                now: aim_domain::time::Timestamp,
+            ) -> Result<bool, crate::StoreError> {
+                let mut tx = self.write_tx().await?;
+                sqlx::query("DELETE FROM used_ids WHERE expires_at < $1")
+                    .bind(now.as_millis())
+                    .execute(&mut *tx)
+                    .await?;
+                let n = sqlx::query("INSERT INTO used_ids (id, expires_at) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING")
+                    .bind(id.to_owned())
+                    .bind(expires_at.as_millis())
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                tx.commit().await?;
+                Ok(n == 1)
+            }
+
+            async fn insert_task(
+                &self,
+                task: &aim_domain::task::Task,
+                events: &[aim_domain::event::Event],
+            ) -> Result<(), crate::StoreError> {
+                let mut tx = self.write_tx().await?;
+                sqlx::query("INSERT INTO tasks (id, identity_id, purpose, systems, subject, triggered_by, state, opened_at, deadline, ended_at, end_reason) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)")
+                    .bind(task.id.as_uuid())
+                    .bind(task.identity_id.as_uuid())
+                    .bind(task.purpose.clone())
+                    .bind(crate::rows::json_text(&task.systems))
+                    .bind(task.subject.clone())
+                    .bind(task.triggered_by.clone())
+                    .bind(task.state.as_str())
+                    .bind(task.opened_at.as_millis())
+                    .bind(task.deadline.as_millis())
+                    .bind(task.ended_at.map(|t| t.as_millis()))
+                    .bind(task.end_reason.clone())
+                    .execute(&mut *tx)
+                    .await?;
+                let mut events = events.to_vec();
+                Self::append_many_tx(&mut *tx, &mut events).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn task(
+                &self,
+                id: aim_domain::ids::TaskId,
+            ) -> Result<Option<aim_domain::task::Task>, crate::StoreError> {
+                let sql = crate::credentials::task_select("WHERE id = $1");
+                let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id.as_uuid()).fetch_optional(self.read()).await?;
+                row.as_ref().map(crate::credentials::task_from_row).transpose()
+            }
+
+            async fn list_tasks(
+                &self,
+                identity: Option<aim_domain::ids::IdentityId>,
+                open_only: bool,
+                after: Option<aim_domain::ids::TaskId>,
+                limit: u32,
+            ) -> Result<Vec<aim_domain::task::Task>, crate::StoreError> {
+                let mut w = crate::sql::Where::default();
+                if let Some(i) = identity {
+                    w.bound("identity_id = ?", crate::sql::Bind::Uuid(i.as_uuid()));
+                }
+                if open_only {
+                    w.plain("state = 'open'");
+                }
+                if let Some(a) = after {
+                    w.bound("id > ?", crate::sql::Bind::Uuid(a.as_uuid()));
+                }
+                let sql = crate::credentials::task_select(&format!("{} ORDER BY id LIMIT {limit}", w.sql()));
+                let rows = crate::backend::bind_all!(sqlx::query(sqlx::AssertSqlSafe(sql)), w.binds).fetch_all(self.read()).await?;
+                rows.iter().map(crate::credentials::task_from_row).collect()
+            }
+
+            async fn end_task(
+                &self,
+                id: aim_domain::ids::TaskId,
+                at: aim_domain::time::Timestamp,
+                reason: &str,
+                event: &aim_domain::event::Event,
+            ) -> Result<bool, crate::StoreError> {
+                let mut tx = self.write_tx().await?;
+                let deadline: Option<(i64,)> = sqlx::query_as("UPDATE tasks SET state = 'ended', ended_at = $1, end_reason = $2 WHERE id = $3 AND state = 'open' RETURNING deadline")
+                    .bind(at.as_millis())
+                    .bind(reason.to_owned())
+                    .bind(id.as_uuid())
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                let Some((deadline,)) = deadline else {
+                    return Ok(false);
+                };
+                let revocation = crate::credentials::NewRevocation {
+                    kind: "task",
+                    value: id.to_string(),
+                    reason: reason.to_owned(),
+                    // Tokens never outlive their task's deadline.
+                    expires_at: aim_domain::time::Timestamp::from_millis(deadline),
+                };
+                Self::add_revocation_tx(&mut *tx, &revocation, at).await?;
+                Self::append_tx(&mut *tx, event).await?;
+                tx.commit().await?;
+                Ok(true)
+            }
+
+            async fn overdue_tasks(
+                &self,
+                now: aim_domain::time::Timestamp,
+                limit: u32,
+            ) -> Result<Vec<aim_domain::task::Task>, crate::StoreError> {
+                let sql = crate::credentials::task_select(&format!("WHERE state = 'open' AND deadline <= $1 ORDER BY deadline LIMIT {limit}"));
+                let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now.as_millis()).fetch_all(self.read()).await?;
+                rows.iter().map(crate::credentials::task_from_row).collect()
+            }
+
+            async fn revocations(
+                &self,
+                after_epoch: i64,
+                limit: u32,
+            ) -> Result<Vec<aim_domain::agent_key::Revocation>, crate::StoreError> {
+                let rows = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT epoch, kind, value, at, reason, expires_at FROM revocations WHERE epoch > $1 ORDER BY epoch LIMIT {limit}")))
+                    .bind(after_epoch)
+                    .fetch_all(self.read())
+                    .await?;
+                rows.iter().map(crate::credentials::revocation_from_row).collect()
+            }
+
+            async fn is_revoked(&self, kind: &str, value: &str) -> Result<bool, crate::StoreError> {
+                let row: Option<(i64,)> = sqlx::query_as("SELECT epoch FROM revocations WHERE kind = $1 AND value = $2 LIMIT 1")
+                    .bind(kind.to_owned())
+                    .bind(value.to_owned())
+                    .fetch_optional(self.read())
+                    .await?;
+                Ok(row.is_some())
+            }
+        }
+    };
+}
+
+pub(crate) use impl_credential_store;

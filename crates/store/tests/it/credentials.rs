@@ -1,0 +1,276 @@
+//! The credential tables on both backends: agent keys, single-use ids, tasks and the
+//! revocation list, signing keys.
+
+use aim_domain::Refusal;
+use aim_domain::agent_key::AgentKey;
+use aim_domain::ids::TaskId;
+use aim_domain::task::{Task, TaskState};
+use aim_store::{DynStore, NewRevocation, SigningKeyRow, StoreError};
+use aim_testkit::{Backend, TestStore};
+
+use crate::fixtures::{event, human, identity, t0};
+
+macro_rules! cases {
+    ($($name:ident),* $(,)?) => {$(
+        #[tokio::test]
+        async fn $name() {
+            for backend in Backend::enabled() {
+                eprintln!("backend: {backend:?}");
+                let t = TestStore::new(backend).await;
+                $name::run(&t.store).await;
+                t.cleanup().await;
+            }
+        }
+    )*};
+}
+
+cases!(
+    agent_keys,
+    single_use_ids,
+    tasks_end_once_and_are_revoked,
+    signing_keys
+);
+
+async fn an_identity(s: &DynStore) -> aim_domain::identity::Identity {
+    let h = human(&format!("owner-{}", uuid::Uuid::now_v7()));
+    s.insert_human(&h, &event("human.created", h.id))
+        .await
+        .unwrap();
+    let i = identity(
+        &format!("agt-{}", &uuid::Uuid::now_v7().simple().to_string()[20..]),
+        h.id,
+    );
+    s.insert_identity(&i, &event("identity.requested", i.id))
+        .await
+        .unwrap();
+    i
+}
+
+fn revocation(kind: &'static str, value: &str) -> NewRevocation {
+    NewRevocation {
+        kind,
+        value: value.to_owned(),
+        reason: "test".into(),
+        expires_at: t0().plus_days(1),
+    }
+}
+
+mod agent_keys {
+    use super::*;
+    pub async fn run(s: &DynStore) {
+        let i = an_identity(s).await;
+        let key = AgentKey {
+            identity_id: i.id,
+            kid: "kid-1".into(),
+            jwk: serde_json::json!({ "kty": "OKP", "crv": "Ed25519", "x": "abc" }),
+            alg: "EdDSA".into(),
+            label: "laptop".into(),
+            created_at: t0(),
+            created_by: "human:x".into(),
+            revoked_at: None,
+        };
+        s.insert_agent_key(&key, &event("agent_key.added", i.id))
+            .await
+            .unwrap();
+        match s
+            .insert_agent_key(&key, &event("agent_key.added", i.id))
+            .await
+        {
+            Err(StoreError::Conflict(Refusal::KeyAlreadyRegistered(k))) => assert_eq!(k, "kid-1"),
+            other => panic!("expected a conflict, got {other:?}"),
+        }
+        assert_eq!(s.agent_keys(i.id).await.unwrap(), vec![key.clone()]);
+        assert_eq!(s.agent_key(i.id, "kid-1").await.unwrap(), Some(key.clone()));
+        assert_eq!(s.agent_key(i.id, "kid-2").await.unwrap(), None);
+        let value = format!("{}:kid-1", i.id);
+        assert!(
+            s.revoke_agent_key(
+                i.id,
+                "kid-1",
+                t0(),
+                &revocation("agent_key", &value),
+                &event("agent_key.revoked", i.id)
+            )
+            .await
+            .unwrap()
+        );
+        assert!(
+            !s.revoke_agent_key(
+                i.id,
+                "kid-1",
+                t0(),
+                &revocation("agent_key", &value),
+                &event("agent_key.revoked", i.id)
+            )
+            .await
+            .unwrap()
+        );
+        assert_eq!(
+            s.agent_key(i.id, "kid-1")
+                .await
+                .unwrap()
+                .unwrap()
+                .revoked_at,
+            Some(t0())
+        );
+        assert!(s.is_revoked("agent_key", &value).await.unwrap());
+    }
+}
+
+mod single_use_ids {
+    use super::*;
+    pub async fn run(s: &DynStore) {
+        let later = t0().plus_millis(300_000);
+        assert!(s.use_once("assertion:a:j1", later, t0()).await.unwrap());
+        assert!(
+            !s.use_once("assertion:a:j1", later, t0()).await.unwrap(),
+            "a replay"
+        );
+        assert!(s.use_once("assertion:a:j2", later, t0()).await.unwrap());
+        // Once expired, the id is forgotten (its token could not be accepted anyway).
+        assert!(
+            s.use_once(
+                "assertion:a:j1",
+                later.plus_millis(1000),
+                later.plus_millis(1)
+            )
+            .await
+            .unwrap()
+        );
+        // Concurrent copies: exactly one wins.
+        let mut tasks = Vec::new();
+        for _ in 0..16 {
+            let s = s.clone();
+            tasks.push(tokio::spawn(async move {
+                s.use_once("proof:x", later, t0()).await.unwrap()
+            }));
+        }
+        let mut wins = 0;
+        for t in tasks {
+            wins += usize::from(t.await.unwrap());
+        }
+        assert_eq!(wins, 1);
+    }
+}
+
+mod tasks_end_once_and_are_revoked {
+    use super::*;
+    pub async fn run(s: &DynStore) {
+        let i = an_identity(s).await;
+        let task = Task {
+            id: TaskId::new(),
+            identity_id: i.id,
+            purpose: "triage".into(),
+            systems: vec!["crm".into()],
+            subject: Some("customer:42".into()),
+            triggered_by: "alice: TICKET-1".into(),
+            state: TaskState::Open,
+            opened_at: t0(),
+            deadline: t0().plus_millis(3_600_000),
+            ended_at: None,
+            end_reason: String::new(),
+        };
+        s.insert_task(
+            &task,
+            &[
+                event("task.opened", task.id),
+                event("token.issued", task.id),
+            ],
+        )
+        .await
+        .unwrap();
+        assert_eq!(s.task(task.id).await.unwrap(), Some(task.clone()));
+        assert_eq!(
+            s.list_tasks(Some(i.id), true, None, 10)
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+        assert!(s.overdue_tasks(t0(), 10).await.unwrap().is_empty());
+        assert_eq!(s.overdue_tasks(task.deadline, 10).await.unwrap().len(), 1);
+        let before = s.revocations(0, 100).await.unwrap().len();
+        let at = t0().plus_millis(1000);
+        assert!(
+            s.end_task(task.id, at, "done", &event("task.ended", task.id))
+                .await
+                .unwrap()
+        );
+        assert!(
+            !s.end_task(task.id, at, "again", &event("task.ended", task.id))
+                .await
+                .unwrap()
+        );
+        let ended = s.task(task.id).await.unwrap().unwrap();
+        assert_eq!(
+            (ended.state, ended.ended_at, ended.end_reason.as_str()),
+            (TaskState::Ended, Some(at), "done")
+        );
+        assert!(
+            s.list_tasks(Some(i.id), true, None, 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        let revs = s.revocations(0, 100).await.unwrap();
+        assert_eq!(revs.len(), before + 1);
+        let last = revs.last().unwrap();
+        assert_eq!(
+            (last.kind.as_str(), last.value.clone(), last.expires_at),
+            ("task", task.id.to_string(), task.deadline)
+        );
+        assert!(s.revocations(last.epoch, 100).await.unwrap().is_empty());
+        assert!(s.is_revoked("task", &task.id.to_string()).await.unwrap());
+    }
+}
+
+mod signing_keys {
+    use super::*;
+    pub async fn run(s: &DynStore) {
+        let row = |kid: &str, at| SigningKeyRow {
+            kid: kid.into(),
+            alg: "EdDSA".into(),
+            public_jwk: "{}".into(),
+            sealed_private: vec![1, 2, 3],
+            created_at: at,
+            retire_at: at.plus_days(30),
+            revoked_at: None,
+        };
+        s.insert_signing_key(&row("k1", t0()), &event("signing_key.created", "k1"))
+            .await
+            .unwrap();
+        s.insert_signing_key(
+            &row("k2", t0().plus_days(1)),
+            &event("signing_key.created", "k2"),
+        )
+        .await
+        .unwrap();
+        let keys = s.signing_keys().await.unwrap();
+        assert_eq!(
+            keys.iter().map(|k| k.kid.as_str()).collect::<Vec<_>>(),
+            ["k2", "k1"]
+        );
+        assert_eq!(keys[1], row("k1", t0()));
+        assert!(
+            s.revoke_signing_key(
+                "k1",
+                t0(),
+                &revocation("signing_key", "k1"),
+                &event("signing_key.revoked", "k1")
+            )
+            .await
+            .unwrap()
+        );
+        assert!(
+            !s.revoke_signing_key(
+                "k1",
+                t0(),
+                &revocation("signing_key", "k1"),
+                &event("signing_key.revoked", "k1")
+            )
+            .await
+            .unwrap()
+        );
+        assert_eq!(s.signing_keys().await.unwrap()[1].revoked_at, Some(t0()));
+    }
+}
