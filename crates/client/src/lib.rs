@@ -4,14 +4,16 @@
 //! `code` and its message; transport problems (server down, wrong address) are
 //! [`ClientError::Transport`].
 
+use aim_domain::agent_key::AgentKey;
 use aim_domain::event::Event;
 use aim_domain::human::{
     Credential, DepartureOutcome, Human, HumanPatch, IssuedCredential, NewHuman,
 };
 use aim_domain::identity::{Identity, IdentityPatch, IdentityRequest};
-use aim_domain::ids::{CredentialId, HumanId, IdentityId};
+use aim_domain::ids::{CredentialId, HumanId, IdentityId, TaskId};
 use aim_domain::page::Page;
 use aim_domain::sweep::SweepReport;
+use aim_domain::task::Task;
 use reqwest::{Method, StatusCode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -114,6 +116,11 @@ impl Client {
         if let Some(b) = body {
             req = req.json(b);
         }
+        self.send(req).await
+    }
+
+    /// Sends `req` and decodes a JSON answer; an error status becomes [`ClientError::Api`].
+    async fn send<T: DeserializeOwned>(&self, req: reqwest::RequestBuilder) -> Result<T> {
         let resp = req.send().await.map_err(|e| ClientError::Transport {
             addr: self.base.clone(),
             message: without_url(&e),
@@ -279,6 +286,64 @@ impl Client {
         self.get("/v1/audit", params).await
     }
 
+    // Agent keys, tasks and tokens.
+
+    /// Registers a public key (a JWK) on an identity.
+    pub async fn add_agent_key(
+        &self,
+        identity: IdentityId,
+        jwk: &serde_json::Value,
+        label: &str,
+    ) -> Result<AgentKey> {
+        self.post(
+            &format!("/v1/identities/{identity}/keys"),
+            &json!({ "jwk": jwk, "label": label }),
+        )
+        .await
+    }
+
+    pub async fn agent_keys(&self, identity: IdentityId) -> Result<Vec<AgentKey>> {
+        self.get(&format!("/v1/identities/{identity}/keys"), &Vec::new())
+            .await
+    }
+
+    pub async fn revoke_agent_key(
+        &self,
+        identity: IdentityId,
+        kid: &str,
+        reason: &str,
+    ) -> Result<AgentKey> {
+        self.call(
+            Method::DELETE,
+            &format!("/v1/identities/{identity}/keys/{}", path_segment(kid)),
+            &Vec::new(),
+            Some(&json!({ "reason": reason })),
+        )
+        .await
+    }
+
+    pub async fn tasks(&self, params: &Params) -> Result<Page<Task>> {
+        self.get("/v1/tasks", params).await
+    }
+
+    pub async fn task(&self, id: TaskId) -> Result<Task> {
+        self.get(&format!("/v1/tasks/{id}"), &Vec::new()).await
+    }
+
+    pub async fn end_task(&self, id: TaskId, reason: &str) -> Result<Task> {
+        self.post(&format!("/v1/tasks/{id}/end"), &json!({ "reason": reason }))
+            .await
+    }
+
+    /// `POST /oauth/token` with form fields, as an agent does (no human credential).
+    pub async fn oauth_token(&self, form: &[(&str, &str)]) -> Result<serde_json::Value> {
+        let req = self
+            .http
+            .post(format!("{}/oauth/token", self.base))
+            .form(form);
+        self.send(req).await
+    }
+
     /// The causal chain of a task.
     pub async fn audit_trace(
         &self,
@@ -319,13 +384,22 @@ fn api_error(status: StatusCode, body: &[u8]) -> ClientError {
     #[derive(serde::Deserialize)]
     struct Body {
         code: String,
+        /// aim's own error bodies.
+        #[serde(default)]
         message: String,
+        /// OAuth error bodies (`/oauth/token`).
+        #[serde(default)]
+        error_description: String,
     }
     match serde_json::from_slice::<Body>(body) {
         Ok(b) => ClientError::Api {
             status: status.as_u16(),
             code: b.code,
-            message: b.message,
+            message: if b.message.is_empty() {
+                b.error_description
+            } else {
+                b.message
+            },
         },
         Err(_) => ClientError::Api {
             status: status.as_u16(),
@@ -351,4 +425,18 @@ fn without_url(e: &reqwest::Error) -> String {
         msg = format!("{msg}: {root}");
     }
     msg.replace(" ()", "").trim().to_owned()
+}
+
+/// A value made safe as one path segment: anything but base64url characters is refused by
+/// the server anyway, so those are percent-encoded.
+fn path_segment(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.' {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }

@@ -32,6 +32,13 @@ impl Actor {
         }
     }
 
+    pub fn identity(id: crate::ids::IdentityId) -> Self {
+        Self {
+            kind: ActorKind::Identity,
+            id: id.to_string(),
+        }
+    }
+
     pub fn system(component: &str) -> Self {
         Self {
             kind: ActorKind::System,

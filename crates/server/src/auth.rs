@@ -232,11 +232,25 @@ fn reject(path: &str, e: ApiError) -> Response {
     }
 }
 
-/// The request id (set by the request-id layer) and the client's address.
 fn request_context(req: &Request) -> RequestContext {
+    context_of(req.headers(), req.extensions())
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for RequestContext {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(context_of(&parts.headers, &parts.extensions))
+    }
+}
+
+/// The request id (set by the request-id layer) and the client's address.
+fn context_of(
+    headers: &axum::http::HeaderMap,
+    extensions: &axum::http::Extensions,
+) -> RequestContext {
     // A caller's id is kept only if it is short and plain; it lands in every export format.
-    let id = req
-        .headers()
+    let id = headers
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
         .filter(|v| {
@@ -246,8 +260,7 @@ fn request_context(req: &Request) -> RequestContext {
                     .all(|c| c.is_ascii_alphanumeric() || "._:-".contains(c))
         })
         .map_or_else(|| uuid::Uuid::now_v7().to_string(), str::to_owned);
-    let source = req
-        .extensions()
+    let source = extensions
         .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
         .map(|c| c.0.ip().to_string())
         .unwrap_or_default();

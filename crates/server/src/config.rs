@@ -30,6 +30,45 @@ pub struct Config {
     pub audit_sinks: Vec<crate::sinks::SinkConfig>,
     pub governance: GovernanceConfig,
     pub naming: NamingConfig,
+    pub tokens: TokenConfig,
+}
+
+/// The token issuer (`[tokens]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TokenConfig {
+    /// The issuer URL tokens name in `iss` and discovery documents advertise; defaults to
+    /// `http://<listen address>`. Set it to the URL agents reach aim at.
+    pub issuer: Option<String>,
+    /// The SPIFFE trust domain of subjects: `spiffe://<trust_domain>/<kind>/<name>`.
+    pub trust_domain: String,
+    /// The `aud` of access tokens: the gateways and tools that accept them.
+    pub audience: String,
+    /// The key-encryption key for signing keys at rest, base64url (32 bytes). Every
+    /// replica on one database needs the same one. Without it, `kek_file` is used.
+    pub kek: Option<String>,
+    /// A file holding the key-encryption key (32 raw bytes, mode 0600); created if missing.
+    /// Defaults to `<data_dir>/kek`.
+    pub kek_file: Option<PathBuf>,
+    /// A new signing key is made when the current one is this old.
+    pub signing_key_rotation_days: u32,
+    /// Access tokens live at most this long, below the per-autonomy defaults (5 minutes
+    /// for autonomous agents, 15 for assistants, 60 for automation).
+    pub max_token_seconds: Option<i64>,
+}
+
+impl Default for TokenConfig {
+    fn default() -> Self {
+        Self {
+            issuer: None,
+            trust_domain: "aim.local".to_owned(),
+            audience: "aim".to_owned(),
+            kek: None,
+            kek_file: None,
+            signing_key_rotation_days: 30,
+            max_token_seconds: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -62,6 +101,7 @@ impl Default for Config {
             audit_sinks: Vec::new(),
             governance: GovernanceConfig::default(),
             naming: NamingConfig::default(),
+            tokens: TokenConfig::default(),
         }
     }
 }

@@ -22,6 +22,7 @@ pub mod registry;
 pub mod routes;
 pub mod sinks;
 pub mod state;
+pub mod tokens;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -46,12 +47,24 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
         .merge(routes::system::router())
         .merge(routes::audit::router())
         .merge(routes::scim::router())
+        .merge(routes::agent_keys::router())
+        .merge(routes::tasks::router())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::layer,
         ));
     Router::new()
         .merge(routes::system::public())
+        .route("/.well-known/jwks.json", get(tokens::discovery::jwks))
+        .route(
+            "/.well-known/oauth-authorization-server",
+            get(tokens::discovery::authorization_server),
+        )
+        .route(
+            "/.well-known/openid-configuration",
+            get(tokens::discovery::authorization_server),
+        )
+        .route("/oauth/token", axum::routing::post(tokens::endpoint::token))
         .route("/v1/openapi.json", get(routes::openapi::document))
         .merge(authenticated)
         .fallback(routes::system::not_found)
@@ -114,18 +127,33 @@ impl Server {
         clock: Arc<dyn Clock>,
     ) -> anyhow::Result<(Server, Startup)> {
         let naming = config.naming_policy()?;
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("binding {}", config.listen))?;
+        let addr = listener.local_addr()?;
+        let issuer = config
+            .tokens
+            .issuer
+            .clone()
+            .unwrap_or_else(|| format!("http://{addr}"));
+        let kek = tokens::keys::load_kek(&config.tokens, &config.data_dir)?;
+        let keys = tokens::keys::SigningKeys::load(
+            store.clone(),
+            kek,
+            config.tokens.signing_key_rotation_days,
+            clock.now(),
+        )
+        .await
+        .context("loading the token signing keys")?;
         let state = AppState {
             store,
             clock,
             governance: Arc::new(config.governance.clone()),
             naming: Arc::new(naming),
             signer: Arc::new(checkpoint::Signer::load_or_create(&config.data_dir)?),
+            tokens: Arc::new(tokens::TokenService::new(&config.tokens, issuer, keys)),
         };
         let bootstrap = bootstrap::ensure_admin(&state, &config.data_dir).await?;
-        let listener = TcpListener::bind(config.listen)
-            .await
-            .with_context(|| format!("binding {}", config.listen))?;
-        let addr = listener.local_addr()?;
         let sweep_every = (config.sweep_interval_seconds > 0)
             .then(|| Duration::from_secs(config.sweep_interval_seconds));
         let server = Server {
@@ -158,6 +186,8 @@ impl Server {
         if let Some(every) = self.checkpoint_every {
             tokio::spawn(checkpoint::background(self.state.clone(), every));
         }
+        tokio::spawn(tokens::keys::background(self.state.clone()));
+        tokio::spawn(routes::tasks::background(self.state.clone()));
         if let Some(every) = self.sweep_every {
             tokio::spawn(registry::sweeps::background(self.state.clone(), every));
         }

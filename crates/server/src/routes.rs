@@ -9,12 +9,14 @@
 //! - [`system`] — health, readiness, sweeps
 //! - [`openapi`] — `/v1/openapi.json`
 
+pub mod agent_keys;
 pub mod audit;
 pub mod humans;
 pub mod identities;
 pub mod openapi;
 pub mod scim;
 pub mod system;
+pub mod tasks;
 
 use serde::{Deserialize, Serialize};
 

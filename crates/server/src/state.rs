@@ -14,4 +14,6 @@ pub struct AppState {
     pub naming: Arc<NamingPolicy>,
     /// Signs audit checkpoints.
     pub signer: Arc<crate::checkpoint::Signer>,
+    /// Issues and checks tokens.
+    pub tokens: Arc<crate::tokens::TokenService>,
 }

@@ -9,6 +9,7 @@
 pub mod access;
 pub mod assertion;
 pub mod claims;
+pub mod client;
 pub mod jose;
 pub mod jwk;
 pub mod kek;

@@ -119,7 +119,7 @@ pub async fn list(client: &Client, format: Format, a: AuditListArgs) -> anyhow::
 pub async fn show(client: &Client, format: Format, seq: i64) -> anyhow::Result<()> {
     let e = client.audit_record(seq).await?;
     emit(format, &e, |e| {
-        fields(&[
+        let rows: Vec<(&str, String)> = vec![
             ("seq", e.seq.to_string()),
             ("at", e.at.to_string()),
             ("actor", format!("{}:{}", e.actor.kind, e.actor.id)),
@@ -144,7 +144,22 @@ pub async fn show(client: &Client, format: Format, seq: i64) -> anyhow::Result<(
             ),
             ("prev hash", e.prev_hash.clone()),
             ("hash", e.hash.clone()),
-        ])
+        ];
+        // The trail's rows only when set; the rest always.
+        let trail = [
+            "task",
+            "session",
+            "token (jti)",
+            "acting for",
+            "triggered by",
+            "policies",
+            "model decision",
+        ];
+        let rows: Vec<_> = rows
+            .into_iter()
+            .filter(|(k, v)| !(trail.contains(k) && v.is_empty()))
+            .collect();
+        fields(&rows)
     })
 }
 

@@ -43,7 +43,8 @@ fn audit_verify_offline_names_the_first_bad_record() {
         out.contains("request.refused") && out.contains("unauthenticated"),
         "{out}"
     );
-    let (code, out, _) = serve.aim(Some(&token), &["audit", "show", "1"]);
+    // Record 1 is the first signing key; the first admin comes next.
+    let (code, out, _) = serve.aim(Some(&token), &["audit", "show", "2"]);
     assert_eq!(code, 0);
     assert!(
         out.contains("system:bootstrap") && out.contains("prev hash"),
@@ -58,7 +59,7 @@ fn audit_verify_offline_names_the_first_bad_record() {
     );
     assert_eq!(code, 0, "{err}");
     let text = std::fs::read_to_string(&export).unwrap();
-    assert_eq!(text.lines().count(), 5);
+    assert_eq!(text.lines().count(), 6);
     let from_export = |file: &std::path::Path| {
         let out = std::process::Command::new(crate::process::AIM)
             .args(["audit", "verify", "--from-export"])
@@ -73,7 +74,7 @@ fn audit_verify_offline_names_the_first_bad_record() {
     };
     let (code, out, err) = from_export(&export);
     assert_eq!(code, 0, "{out}{err}");
-    assert!(out.starts_with("intact: records 1 to 5"), "{out}");
+    assert!(out.starts_with("intact: records 1 to 6"), "{out}");
     let tampered = dir.path().join("tampered.jsonl");
     std::fs::write(
         &tampered,
@@ -82,7 +83,7 @@ fn audit_verify_offline_names_the_first_bad_record() {
     .unwrap();
     let (code, _, err) = from_export(&tampered);
     assert_eq!(code, 8, "{err}");
-    assert!(err.contains("record 3 was altered"), "{err}");
+    assert!(err.contains("record 4 was altered"), "{err}");
     // OCSF and CEF for a SIEM: one record per line each.
     let (code, ocsf, _) = serve.aim(Some(&token), &["audit", "export", "--format", "ocsf"]);
     assert_eq!(code, 0);
@@ -91,14 +92,14 @@ fn audit_verify_offline_names_the_first_bad_record() {
         (first["class_uid"].as_u64(), first["activity_id"].as_u64()),
         (Some(3001), Some(1))
     );
-    let refused: serde_json::Value = serde_json::from_str(ocsf.lines().nth(4).unwrap()).unwrap();
+    let refused: serde_json::Value = serde_json::from_str(ocsf.lines().nth(5).unwrap()).unwrap();
     assert_eq!(
         refused["class_uid"], 3002,
         "the refused credential is an authentication failure"
     );
     let (code, cef, _) = serve.aim(Some(&token), &["audit", "export", "--format", "cef"]);
     assert_eq!(code, 0);
-    assert_eq!(cef.lines().count(), 5);
+    assert_eq!(cef.lines().count(), 6);
     assert!(
         cef.lines().all(|l| l.starts_with("CEF:0|aim|aim|")),
         "{cef}"
@@ -110,16 +111,16 @@ fn audit_verify_offline_names_the_first_bad_record() {
     std::fs::write(&partial_file, &partial).unwrap();
     let (code, out, err) = from_export(&partial_file);
     assert_eq!(code, 0, "{out}{err}");
-    assert!(out.starts_with("intact: records 3 to 5"), "{out}");
+    assert!(out.starts_with("intact: records 3 to 6"), "{out}");
     // The last records, for a person watching.
     let (code, out, _) = serve.aim(Some(&token), &["audit", "tail", "-n", "2"]);
     assert_eq!(code, 0);
     assert_eq!(out.lines().count(), 2, "{out}");
-    assert!(out.lines().last().unwrap().starts_with("5  "), "{out}");
+    assert!(out.lines().last().unwrap().starts_with("6  "), "{out}");
     // While the server runs: the check only reads.
     let (code, out, err) = verify(dir.path());
     assert_eq!(code, 0, "{out}{err}");
-    assert!(out.starts_with("intact: 5 records verified"), "{out}");
+    assert!(out.starts_with("intact: 6 records verified"), "{out}");
     drop(serve);
 
     // An attacker with the database file lifts the trigger and edits record 3.
@@ -167,7 +168,7 @@ fn a_signed_checkpoint_catches_a_rewritten_tail() {
     assert_eq!(code, 0, "{err}");
     let cp: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&cp_file).unwrap()).unwrap();
-    assert_eq!(cp["seq"], 4);
+    assert_eq!(cp["seq"], 5);
     drop(serve);
 
     let with_checkpoint = |file: &std::path::Path, extra: &[&str]| {

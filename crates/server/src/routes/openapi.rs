@@ -4,7 +4,7 @@ use axum::Json;
 use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
-use crate::routes::{audit, humans, identities, system};
+use crate::routes::{agent_keys, audit, humans, identities, system, tasks};
 
 #[derive(Debug, OpenApi)]
 #[openapi(
@@ -16,6 +16,8 @@ use crate::routes::{audit, humans, identities, system};
         humans::list, humans::create, humans::show, humans::change, humans::deactivate,
         humans::reactivate, humans::create_credential, humans::credentials, humans::revoke_credential,
         system::healthz, system::readyz, system::run_sweep,
+        agent_keys::add, agent_keys::list, agent_keys::revoke,
+        tasks::list, tasks::show, tasks::end,
         audit::list, audit::show, audit::trace, audit::head, audit::create_checkpoint, audit::latest_checkpoint,
     ),
     modifiers(&BearerAuth),
@@ -25,6 +27,7 @@ use crate::routes::{audit, humans, identities, system};
         (name = "humans", description = "Sponsors, approvers, admins and auditors"),
         (name = "system", description = "Health, readiness and sweeps"),
         (name = "audit", description = "The hash-chained event log"),
+        (name = "tasks", description = "Units of work agents hold tokens for"),
     )
 )]
 pub struct ApiDoc;

@@ -12,3 +12,4 @@ mod identities;
 mod scim;
 mod sinks;
 mod sweeps;
+mod tokens;

@@ -1,0 +1,174 @@
+//! `/v1/tasks`: the tasks agents opened. Admins and auditors see all; a sponsor sees and
+//! ends the tasks of identities they sponsor. Ending a task revokes every token of it.
+
+use aim_domain::event::Trail;
+use aim_domain::human::Role;
+use aim_domain::ids::{IdentityId, TaskId};
+use aim_domain::task::Task;
+use axum::extract::State;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::auth::Principal;
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::{OptionalBody, PathId, Query};
+use crate::paging;
+use crate::registry::identities as reg;
+use crate::routes::ReasonBody;
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/tasks", get(list))
+        .route("/v1/tasks/{id}", get(show))
+        .route("/v1/tasks/{id}/end", post(end))
+}
+
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct TaskQuery {
+    /// Tasks of this identity (required for a sponsor).
+    #[param(value_type = Option<String>)]
+    identity: Option<IdentityId>,
+    /// Only open tasks.
+    #[serde(default)]
+    open: bool,
+    cursor: Option<String>,
+    limit: Option<u32>,
+}
+
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct TaskPage {
+    pub items: Vec<Task>,
+    pub next_cursor: Option<String>,
+}
+
+/// Admins and auditors may read any task; a sponsor those of their identities.
+async fn may_read(s: &AppState, p: &Principal, identity: IdentityId) -> Result<(), ApiError> {
+    if p.is(Role::Admin) || p.is(Role::Auditor) {
+        return Ok(());
+    }
+    let i = reg::get(s, identity).await?;
+    p.require_admin_or_sponsor_of(&i, "reading tasks")
+}
+
+#[utoipa::path(get, path = "/v1/tasks", tag = "tasks", params(TaskQuery),
+    responses((status = 200, body = TaskPage), (status = 403, body = ErrorBody)))]
+pub async fn list(
+    State(s): State<AppState>,
+    p: Principal,
+    Query(q): Query<TaskQuery>,
+) -> Result<Json<TaskPage>, ApiError> {
+    match q.identity {
+        Some(i) => may_read(&s, &p, i).await?,
+        None => p.require_any(&[Role::Admin, Role::Auditor], "listing every task")?,
+    }
+    let limit = paging::limit(q.limit)?;
+    let after =
+        paging::Cursor::id(paging::Cursor::decode(q.cursor.as_deref())?)?.map(TaskId::from_uuid);
+    let items = s
+        .store
+        .list_tasks(q.identity, q.open, after, limit + 1)
+        .await?;
+    let page = paging::page(items, limit, |t| paging::Cursor::Id(t.id.as_uuid()));
+    Ok(Json(TaskPage {
+        items: page.items,
+        next_cursor: page.next_cursor,
+    }))
+}
+
+async fn get_task(s: &AppState, id: TaskId) -> Result<Task, ApiError> {
+    s.store
+        .task(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("task"))
+}
+
+#[utoipa::path(get, path = "/v1/tasks/{id}", tag = "tasks",
+    responses((status = 200, body = Task), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn show(
+    State(s): State<AppState>,
+    p: Principal,
+    PathId(id): PathId<TaskId>,
+) -> Result<Json<Task>, ApiError> {
+    let task = get_task(&s, id).await?;
+    may_read(&s, &p, task.identity_id).await?;
+    Ok(Json(task))
+}
+
+/// Ends an open task now; every token issued for it stops working.
+#[utoipa::path(post, path = "/v1/tasks/{id}/end", tag = "tasks", request_body = ReasonBody,
+    responses((status = 200, body = Task), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn end(
+    State(s): State<AppState>,
+    p: Principal,
+    PathId(id): PathId<TaskId>,
+    OptionalBody(body): OptionalBody<ReasonBody>,
+) -> Result<Json<Task>, ApiError> {
+    let task = get_task(&s, id).await?;
+    let identity = reg::get(&s, task.identity_id).await?;
+    p.require_admin_or_sponsor_of(&identity, "ending a task")?;
+    let reason = body.checked()?;
+    let reason = if reason.is_empty() {
+        "ended by a human".to_owned()
+    } else {
+        reason
+    };
+    let now = s.clock.now();
+    let event = p
+        .event(now, "task.ended", "task", id)
+        .reason(reason.clone())
+        .detail(json!({ "identity": task.identity_id }))
+        .trail(Trail {
+            task_id: id.to_string(),
+            triggered_by: task.triggered_by.clone(),
+            ..Trail::default()
+        });
+    if !s.store.end_task(id, now, &reason, &event).await? {
+        return Err(aim_domain::Refusal::TaskEnded.into());
+    }
+    Ok(Json(get_task(&s, id).await?))
+}
+
+/// Ends tasks whose deadline has passed, every few seconds.
+pub async fn background(state: AppState) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
+    loop {
+        tick.tick().await;
+        if let Err(e) = end_overdue(&state).await {
+            tracing::error!(error = %e, "could not end overdue tasks");
+        }
+    }
+}
+
+/// Ends every open task past its deadline; returns how many.
+pub async fn end_overdue(state: &AppState) -> Result<usize, aim_store::StoreError> {
+    let now = state.clock.now();
+    let mut ended = 0;
+    for task in state.store.overdue_tasks(now, 500).await? {
+        let event = aim_domain::event::Event::new(
+            now,
+            aim_domain::event::Actor::system("deadline"),
+            "task.ended",
+            "task",
+            task.id,
+        )
+        .reason("deadline passed")
+        .trail(Trail {
+            task_id: task.id.to_string(),
+            triggered_by: task.triggered_by.clone(),
+            ..Trail::default()
+        });
+        if state
+            .store
+            .end_task(task.id, now, "deadline passed", &event)
+            .await?
+        {
+            ended += 1;
+        }
+    }
+    Ok(ended)
+}

@@ -1,0 +1,440 @@
+//! `POST /oauth/token`: `client_credentials` with a client assertion (RFC 7523
+//! `private_key_jwt`) signed by a key registered on the identity, plus either a new task
+//! (RFC 9396 `authorization_details` of type `aim_task`) or the `task_id` of an open one.
+//!
+//! Every refusal answers in RFC 6749's shape (`error`, `error_description`) plus aim's
+//! specific `code`, and is recorded as a `token.refused` event; every issuance is a
+//! `token.issued` event in the task's trail. The token itself never reaches a log or event.
+
+use aim_domain::event::{Actor, Event, Trail};
+use aim_domain::human::HumanState;
+use aim_domain::identity::Identity;
+use aim_domain::ids::{IdentityId, TaskId};
+use aim_domain::lifecycle::LifecycleState;
+use aim_domain::task::{Task, TaskRequest, token_seconds};
+use aim_domain::time::Timestamp;
+use aim_store::StoreError;
+use aim_token::assertion::{self, ASSERTION_TYPS};
+use aim_token::claims::AccessClaims;
+use aim_token::jose::Unverified;
+use aim_token::{PublicJwk, TokenError};
+use axum::Json;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::auth::RequestContext;
+use crate::state::AppState;
+
+pub const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/// The form fields aim reads; others are ignored, as RFC 6749 asks.
+#[derive(Debug, Default, Deserialize)]
+pub struct TokenRequest {
+    #[serde(default)]
+    grant_type: String,
+    client_assertion_type: Option<String>,
+    client_assertion: Option<String>,
+    client_id: Option<String>,
+    authorization_details: Option<String>,
+    task_id: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub token_type: String,
+    pub expires_in: i64,
+    pub scope: String,
+    pub task_id: String,
+    pub authorization_details: serde_json::Value,
+}
+
+/// A refused token request.
+#[derive(Debug)]
+pub struct Refused {
+    status: StatusCode,
+    /// RFC 6749 `error`.
+    error: &'static str,
+    /// aim's specific code.
+    code: &'static str,
+    message: String,
+}
+
+impl Refused {
+    fn new(
+        status: StatusCode,
+        error: &'static str,
+        code: &'static str,
+        m: impl Into<String>,
+    ) -> Self {
+        Self {
+            status,
+            error,
+            code,
+            message: m.into(),
+        }
+    }
+
+    fn request(code: &'static str, m: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_request", code, m)
+    }
+
+    fn client(code: &'static str, m: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "invalid_client", code, m)
+    }
+
+    fn token(e: TokenError) -> Self {
+        Self::client(e.code(), format!("client assertion refused: {e}"))
+    }
+}
+
+impl From<StoreError> for Refused {
+    fn from(e: StoreError) -> Self {
+        tracing::error!(error = %e, "token endpoint: store failed");
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "temporarily_unavailable",
+            "store_unavailable",
+            "the store is unavailable; no token was issued",
+        )
+    }
+}
+
+impl IntoResponse for Refused {
+    fn into_response(self) -> Response {
+        let mut r = (
+            self.status,
+            [(header::CACHE_CONTROL, "no-store")],
+            Json(json!({
+                "error": self.error,
+                "error_description": self.message,
+                "code": self.code,
+            })),
+        )
+            .into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            r.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Bearer error=\"invalid_client\""),
+            );
+        }
+        r
+    }
+}
+
+pub async fn token(
+    State(s): State<AppState>,
+    ctx: RequestContext,
+    form: Result<axum::Form<TokenRequest>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    let now = s.clock.now();
+    let mut client = None;
+    let outcome = match form {
+        Ok(axum::Form(req)) => issue(&s, &ctx, req, now, &mut client).await,
+        Err(e) => Err(Refused::request(
+            "malformed_request",
+            format!(
+                "the body must be application/x-www-form-urlencoded: {}",
+                e.body_text()
+            ),
+        )),
+    };
+    match outcome {
+        Ok(body) => (
+            StatusCode::OK,
+            [
+                (header::CACHE_CONTROL, "no-store"),
+                (header::PRAGMA, "no-cache"),
+            ],
+            Json(body),
+        )
+            .into_response(),
+        Err(refused) => {
+            let actor = client.map_or_else(Actor::anonymous, Actor::identity);
+            let target = client.map(|c| c.to_string()).unwrap_or_default();
+            let event = Event::new(now, actor, "token.refused", "identity", target)
+                .denied()
+                .reason(refused.code)
+                .detail(json!({ "error": refused.error, "code": refused.code, "message": refused.message }))
+                .from_request(&ctx.id, &ctx.source);
+            if let Err(e) = s.store.append_event(&event).await {
+                tracing::error!(error = %e, "could not record a refused token request");
+            }
+            refused.into_response()
+        }
+    }
+}
+
+async fn issue(
+    s: &AppState,
+    ctx: &RequestContext,
+    req: TokenRequest,
+    now: Timestamp,
+    client: &mut Option<IdentityId>,
+) -> Result<TokenResponse, Refused> {
+    if req.grant_type != "client_credentials" {
+        return Err(Refused::new(
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+            "unsupported_grant_type",
+            "grant_type must be client_credentials",
+        ));
+    }
+    if req.client_assertion_type.as_deref() != Some(ASSERTION_TYPE) {
+        return Err(Refused::client(
+            "assertion_required",
+            format!(
+                "authenticate with client_assertion_type={ASSERTION_TYPE} and a client_assertion"
+            ),
+        ));
+    }
+    let raw = req
+        .client_assertion
+        .as_deref()
+        .ok_or_else(|| Refused::client("assertion_required", "client_assertion is missing"))?;
+    let unverified = Unverified::parse(raw, ASSERTION_TYPS).map_err(Refused::token)?;
+    // Who the assertion claims to be; proven only once its signature verifies.
+    let claimed = unverified
+        .claims
+        .get("iss")
+        .and_then(|v| v.as_str())
+        .ok_or(Refused::token(TokenError::InvalidClaim("iss")))?
+        .to_owned();
+    let claimed = claimed.as_str();
+    let id = IdentityId::parse(claimed).map_err(|_| {
+        Refused::client(
+            "unknown_client",
+            "the assertion's `iss` is not an identity id",
+        )
+    })?;
+    if req.client_id.as_deref().is_some_and(|c| c != claimed) {
+        return Err(Refused::client(
+            "wrong_subject",
+            "client_id differs from the assertion's issuer",
+        ));
+    }
+    let identity = s
+        .store
+        .identity(id)
+        .await?
+        .ok_or_else(|| Refused::client("unknown_client", "no such identity"))?;
+    let kid = unverified.kid().map_err(Refused::token)?.to_owned();
+    let kid = kid.as_str();
+    let key = s.store.agent_key(id, kid).await?.ok_or_else(|| {
+        Refused::client(
+            "unknown_kid",
+            "no key with this kid is registered on the identity",
+        )
+    })?;
+    if key.revoked_at.is_some() {
+        return Err(Refused::client(
+            "key_revoked",
+            "the key that signed the assertion is revoked",
+        ));
+    }
+    let jwk = PublicJwk::from_json(&key.jwk).map_err(Refused::token)?;
+    let verifier = jwk.verifier().map_err(Refused::token)?;
+    let claims = unverified
+        .verify(&verifier, jwk.alg_name())
+        .map_err(Refused::token)?;
+    let audiences = [s.tokens.token_endpoint.as_str(), s.tokens.issuer.as_str()];
+    let proof = assertion::check(&claims, claimed, &audiences, now.as_millis() / 1000)
+        .map_err(Refused::token)?;
+    *client = Some(id);
+
+    may_get_tokens(s, &identity).await?;
+    // Single use, across replicas: the id is recorded until the assertion expires.
+    let once = format!("assertion:{id}:{}", proof.jti);
+    if !s
+        .store
+        .use_once(&once, Timestamp::from_millis(proof.exp * 1000), now)
+        .await?
+    {
+        return Err(Refused::client(
+            "replayed",
+            "this client assertion was already used",
+        ));
+    }
+
+    let (task, new_task) = match (&req.authorization_details, &req.task_id) {
+        (Some(details), None) => (open_task(details, &identity, now)?, true),
+        (None, Some(task_id)) => (open_task_of(s, &identity, task_id, now).await?, false),
+        _ => {
+            return Err(Refused::request(
+                "task_required",
+                "give either authorization_details (type aim_task) to open a task, or the task_id of an open one",
+            ));
+        }
+    };
+
+    let lifetime = token_seconds(identity.autonomy)
+        .min(s.tokens.max_token_seconds.unwrap_or(i64::MAX))
+        .min((task.deadline.as_millis() - now.as_millis()) / 1000);
+    if lifetime <= 0 {
+        return Err(Refused::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+            "task_ended",
+            "the task has reached its deadline",
+        ));
+    }
+    let iat = now.as_millis() / 1000;
+    let jti = uuid::Uuid::now_v7().to_string();
+    let ring = s.tokens.keys.current();
+    let claims = AccessClaims {
+        iss: s.tokens.issuer.clone(),
+        sub: s.tokens.subject(&identity),
+        aud: s.tokens.audience.clone(),
+        exp: iat + lifetime,
+        iat,
+        nbf: iat,
+        jti: jti.clone(),
+        client_id: id.to_string(),
+        scope: task.systems.join(" "),
+        aim_task: task.id.to_string(),
+        sid: task.id.to_string(),
+        act: None,
+        cnf: None,
+    };
+    let access_token = aim_token::access::mint(&ring.signer, &claims).map_err(|e| {
+        tracing::error!(error = %e, "could not sign an access token");
+        Refused::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "server_error",
+            "internal",
+            "could not sign the token",
+        )
+    })?;
+
+    let trail = Trail {
+        task_id: task.id.to_string(),
+        session_id: claims.sid.clone(),
+        jti: jti.clone(),
+        triggered_by: task.triggered_by.clone(),
+        ..Trail::default()
+    };
+    let issued = Event::new(now, Actor::identity(id), "token.issued", "identity", id)
+        .reason("client_credentials")
+        .detail(json!({
+            "exp": claims.exp,
+            "aud": claims.aud,
+            "scope": claims.scope,
+            "client_key": key.kid,
+            "signing_key": ring.signer.kid(),
+        }))
+        .trail(trail.clone())
+        .from_request(&ctx.id, &ctx.source);
+    if new_task {
+        let opened = Event::new(now, Actor::identity(id), "task.opened", "task", task.id)
+            .reason(task.purpose.clone())
+            .detail(json!({
+                "systems": task.systems,
+                "subject": task.subject,
+                "deadline": task.deadline,
+            }))
+            .trail(Trail {
+                jti: String::new(),
+                ..trail
+            })
+            .from_request(&ctx.id, &ctx.source);
+        s.store.insert_task(&task, &[opened, issued]).await?;
+    } else {
+        s.store.append_event(&issued).await?;
+    }
+    Ok(TokenResponse {
+        access_token,
+        token_type: "Bearer".to_owned(),
+        expires_in: lifetime,
+        scope: claims.scope,
+        task_id: task.id.to_string(),
+        authorization_details: json!([{
+            "type": aim_domain::task::TASK_DETAIL_TYPE,
+            "task_id": task.id,
+            "purpose": task.purpose,
+            "systems": task.systems,
+            "subject": task.subject,
+            "triggered_by": task.triggered_by,
+            "deadline": task.deadline,
+        }]),
+    })
+}
+
+/// Only an active identity whose sponsor is active gets tokens.
+async fn may_get_tokens(s: &AppState, identity: &Identity) -> Result<(), Refused> {
+    if identity.state != LifecycleState::Active {
+        return Err(Refused::new(
+            StatusCode::BAD_REQUEST,
+            "unauthorized_client",
+            "identity_not_active",
+            format!("the identity is {}", identity.state),
+        ));
+    }
+    let sponsor = s.store.human(identity.sponsor_id).await?;
+    if sponsor.is_none_or(|h| h.state != HumanState::Active) {
+        return Err(Refused::new(
+            StatusCode::BAD_REQUEST,
+            "unauthorized_client",
+            "sponsor_inactive",
+            "the identity's sponsor is not active",
+        ));
+    }
+    Ok(())
+}
+
+fn invalid_details(m: impl Into<String>) -> Refused {
+    Refused::new(
+        StatusCode::BAD_REQUEST,
+        "invalid_authorization_details",
+        "invalid_authorization_details",
+        m,
+    )
+}
+
+fn open_task(details: &str, identity: &Identity, now: Timestamp) -> Result<Task, Refused> {
+    if details.len() > 16 * 1024 {
+        return Err(invalid_details("authorization_details is too large"));
+    }
+    let list: Vec<serde_json::Value> = serde_json::from_str(details)
+        .map_err(|_| invalid_details("authorization_details must be a JSON array"))?;
+    let [entry] = list.as_slice() else {
+        return Err(invalid_details(
+            "authorization_details must hold exactly one entry of type aim_task",
+        ));
+    };
+    let request: TaskRequest = serde_json::from_value(entry.clone()).map_err(|e| {
+        let shown: String = e
+            .to_string()
+            .chars()
+            .take(200)
+            .filter(|c| !c.is_control())
+            .collect();
+        invalid_details(format!("the aim_task entry is malformed: {shown}"))
+    })?;
+    request
+        .open(identity, now)
+        .map_err(|r| invalid_details(r.to_string()))
+}
+
+async fn open_task_of(
+    s: &AppState,
+    identity: &Identity,
+    task_id: &str,
+    now: Timestamp,
+) -> Result<Task, Refused> {
+    let grant = |code, m: &str| Refused::new(StatusCode::BAD_REQUEST, "invalid_grant", code, m);
+    let id =
+        TaskId::parse(task_id).map_err(|_| grant("invalid_task", "task_id is not a task id"))?;
+    let task = s
+        .store
+        .task(id)
+        .await?
+        .filter(|t| t.identity_id == identity.id)
+        .ok_or_else(|| grant("invalid_task", "no such task for this identity"))?;
+    if !task.is_open_at(now) {
+        return Err(grant("task_ended", "the task has ended"));
+    }
+    Ok(task)
+}

@@ -1,0 +1,202 @@
+//! aim's signing keys at run time: the key that signs now, every key whose tokens may still
+//! be alive (published in JWKS), and their rotation. Private halves are stored sealed under
+//! the KEK and opened only here.
+
+use std::path::Path;
+use std::sync::{Arc, RwLock};
+
+use aim_domain::event::{Actor, Event};
+use aim_domain::time::Timestamp;
+use aim_store::{DynStore, SigningKeyRow};
+use aim_token::PublicJwk;
+use aim_token::access::{MAX_ACCESS_LIFETIME, TrustedKeys};
+use aim_token::kek::{KEK_LEN, Kek};
+use aim_token::signing::SigningKey;
+use anyhow::Context;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+use crate::config::TokenConfig;
+
+/// Reads the KEK from the config, or from its file (made, mode 0600, if missing).
+pub fn load_kek(config: &TokenConfig, data_dir: &Path) -> anyhow::Result<Kek> {
+    if let Some(text) = &config.kek {
+        let bytes = URL_SAFE_NO_PAD
+            .decode(text.trim())
+            .context("tokens.kek is not base64url")?;
+        return Kek::from_bytes(&bytes).map_err(anyhow::Error::msg);
+    }
+    let path = config
+        .kek_file
+        .clone()
+        .unwrap_or_else(|| data_dir.join("kek"));
+    if !path.exists() {
+        std::fs::create_dir_all(path.parent().unwrap_or(data_dir))?;
+        let bytes = Kek::generate_bytes().map_err(anyhow::Error::msg)?;
+        write_private(&path, &bytes)
+            .with_context(|| format!("writing the key-encryption key {}", path.display()))?;
+    }
+    let bytes = std::fs::read(&path)
+        .with_context(|| format!("reading the key-encryption key {}", path.display()))?;
+    if bytes.len() != KEK_LEN {
+        anyhow::bail!("{} must hold exactly {KEK_LEN} bytes", path.display());
+    }
+    Kek::from_bytes(&bytes).map_err(anyhow::Error::msg)
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut f = options.open(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()
+}
+
+/// The keys in use at one moment.
+#[derive(Debug)]
+pub struct KeyRing {
+    /// Signs new tokens.
+    pub signer: Arc<SigningKey>,
+    /// Verifies tokens: every unrevoked key whose tokens may still be alive.
+    pub trusted: TrustedKeys,
+    /// `/.well-known/jwks.json`.
+    pub jwks: serde_json::Value,
+}
+
+#[derive(Debug)]
+pub struct SigningKeys {
+    store: DynStore,
+    kek: Kek,
+    rotation_days: u32,
+    ring: RwLock<Arc<KeyRing>>,
+}
+
+impl SigningKeys {
+    /// Loads the keys, making a new signing key if none can sign now.
+    pub async fn load(
+        store: DynStore,
+        kek: Kek,
+        rotation_days: u32,
+        now: Timestamp,
+    ) -> anyhow::Result<Self> {
+        let ring = build(&store, &kek, rotation_days, now).await?;
+        Ok(Self {
+            store,
+            kek,
+            rotation_days,
+            ring: RwLock::new(Arc::new(ring)),
+        })
+    }
+
+    pub fn current(&self) -> Arc<KeyRing> {
+        match self.ring.read() {
+            Ok(r) => r.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Re-reads the keys (another replica may have rotated or revoked one).
+    pub async fn refresh(&self, now: Timestamp) -> anyhow::Result<()> {
+        let ring = Arc::new(build(&self.store, &self.kek, self.rotation_days, now).await?);
+        match self.ring.write() {
+            Ok(mut r) => *r = ring,
+            Err(poisoned) => *poisoned.into_inner() = ring,
+        }
+        Ok(())
+    }
+}
+
+/// Picks the newest key that can still sign and opens with this KEK, making one if there is
+/// none, and trusts every unrevoked key that signed tokens which may still be alive.
+async fn build(
+    store: &DynStore,
+    kek: &Kek,
+    rotation_days: u32,
+    now: Timestamp,
+) -> anyhow::Result<KeyRing> {
+    let rows = store.signing_keys().await?;
+    let mut signer = None;
+    for row in rows
+        .iter()
+        .filter(|r| r.revoked_at.is_none() && r.retire_at > now)
+    {
+        match kek
+            .open(&row.sealed_private, &row.kid)
+            .and_then(|p| SigningKey::from_pkcs8(&p))
+        {
+            Ok(key) => {
+                signer = Some(key);
+                break;
+            }
+            Err(e) => tracing::warn!(
+                kid = %row.kid,
+                error = %e,
+                "a signing key does not open with this key-encryption key; give every replica the same `tokens.kek`"
+            ),
+        }
+    }
+    let mut rows = rows;
+    let signer = match signer {
+        Some(s) => s,
+        None => {
+            let (key, pkcs8) = SigningKey::generate().map_err(anyhow::Error::msg)?;
+            let row = SigningKeyRow {
+                kid: key.kid().to_owned(),
+                alg: "EdDSA".to_owned(),
+                public_jwk: key.public().to_json().to_string(),
+                sealed_private: kek.seal(&pkcs8, key.kid()).map_err(anyhow::Error::msg)?,
+                created_at: now,
+                retire_at: now.plus_days(rotation_days.max(1)),
+                revoked_at: None,
+            };
+            let event = Event::new(
+                now,
+                Actor::system("issuer"),
+                "signing_key.created",
+                "signing_key",
+                key.kid(),
+            )
+            .detail(serde_json::json!({ "alg": "EdDSA", "retire_at": row.retire_at }));
+            store.insert_signing_key(&row, &event).await?;
+            rows.insert(0, row);
+            key
+        }
+    };
+    let mut trusted = TrustedKeys::default();
+    let mut published = Vec::new();
+    // A retired key's tokens live at most MAX_ACCESS_LIFETIME past its retirement.
+    let horizon = now.plus_millis(-MAX_ACCESS_LIFETIME * 1000);
+    for row in rows
+        .iter()
+        .filter(|r| r.revoked_at.is_none() && r.retire_at > horizon)
+    {
+        let Ok(value) = serde_json::from_str::<serde_json::Value>(&row.public_jwk) else {
+            tracing::error!(kid = %row.kid, "a stored signing key's public JWK is unreadable");
+            continue;
+        };
+        let jwk = PublicJwk::from_json(&value).map_err(anyhow::Error::msg)?;
+        trusted.insert(&row.kid, &jwk).map_err(anyhow::Error::msg)?;
+        published.push(jwk.to_json());
+    }
+    Ok(KeyRing {
+        signer: Arc::new(signer),
+        trusted,
+        jwks: serde_json::json!({ "keys": published }),
+    })
+}
+
+/// Re-reads the key ring every minute: picks up keys another replica made or revoked, and
+/// makes a new signing key when the current one retires.
+pub async fn background(state: crate::AppState) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        if let Err(e) = state.tokens.keys.refresh(state.clock.now()).await {
+            tracing::error!(error = %e, "could not refresh the signing keys");
+        }
+    }
+}

@@ -1,0 +1,370 @@
+//! `POST /oauth/token`: an agent with a registered key gets a task-scoped access token that
+//! any holder of the JWKS verifies; each way of getting it wrong is refused with its own
+//! code and recorded.
+
+use aim_client::Client;
+use aim_domain::identity::Identity;
+use aim_testkit::TestServer;
+use aim_token::access::{Expect, TrustedKeys};
+use aim_token::client::ClientKey;
+use serde_json::{Value, json};
+
+use crate::api_tests;
+use crate::fixtures::{Cast, ClockExt, active_identity, cast, code};
+
+api_tests!(
+    an_agent_gets_a_task_token_that_verifies_against_jwks,
+    refusals_have_codes_and_events,
+    ending_a_task_stops_its_tokens,
+    p256_keys_work_and_revoked_keys_do_not,
+);
+
+const ASSERTION: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+struct Agent {
+    identity: Identity,
+    key: ClientKey,
+    http: Client,
+    endpoint: String,
+}
+
+impl Agent {
+    async fn new(s: &TestServer, c: &Cast, name: &str, alg: &str) -> Agent {
+        let identity = active_identity(s, c, name).await;
+        let key = ClientKey::generate(alg).unwrap();
+        c.sponsor_client
+            .add_agent_key(identity.id, &key.public().to_json(), "test key")
+            .await
+            .unwrap();
+        let http = s.client(None);
+        let meta: Value =
+            reqwest::get(format!("{}/.well-known/oauth-authorization-server", s.base))
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+        Agent {
+            identity,
+            key,
+            http,
+            endpoint: meta["token_endpoint"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    fn assertion(&self, s: &TestServer) -> String {
+        let now = s.clock_now().as_millis() / 1000;
+        self.key
+            .assertion(&self.identity.id.to_string(), &self.endpoint, now, 60)
+            .unwrap()
+    }
+
+    async fn token_with(&self, assertion: &str, task: (&str, &str)) -> aim_client::Result<Value> {
+        self.http
+            .oauth_token(&[
+                ("grant_type", "client_credentials"),
+                ("client_assertion_type", ASSERTION),
+                ("client_assertion", assertion),
+                task,
+            ])
+            .await
+    }
+
+    async fn open_task(&self, s: &TestServer) -> aim_client::Result<Value> {
+        let details = json!([{
+            "type": "aim_task",
+            "purpose": "triage the claim",
+            "systems": ["crm"],
+            "subject": "customer:42",
+            "triggered_by": "alice: TICKET-7",
+        }])
+        .to_string();
+        self.token_with(&self.assertion(s), ("authorization_details", &details))
+            .await
+    }
+
+    async fn continue_task(&self, s: &TestServer, task: &str) -> aim_client::Result<Value> {
+        self.token_with(&self.assertion(s), ("task_id", task)).await
+    }
+}
+
+async fn jwks(s: &TestServer) -> TrustedKeys {
+    let jwks: Value = reqwest::get(format!("{}/.well-known/jwks.json", s.base))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    TrustedKeys::from_jwks(&jwks).unwrap()
+}
+
+async fn actions(s: &TestServer, action: &str) -> Vec<aim_domain::event::Event> {
+    s.admin
+        .audit(&vec![
+            ("action", action.to_owned()),
+            ("limit", "500".into()),
+        ])
+        .await
+        .unwrap()
+        .items
+}
+
+mod cases {
+    use super::*;
+
+    pub async fn an_agent_gets_a_task_token_that_verifies_against_jwks(s: &TestServer) {
+        let c = cast(s).await;
+        let agent = Agent::new(s, &c, "agt-token-a", "EdDSA").await;
+        let r = agent.open_task(s).await.unwrap();
+        assert_eq!(r["token_type"], "Bearer");
+        assert_eq!(r["expires_in"], 300, "autonomous agents get five minutes");
+        let task = r["task_id"].as_str().unwrap().to_owned();
+        assert_eq!(r["authorization_details"][0]["systems"], json!(["crm"]));
+
+        let keys = jwks(s).await;
+        let now = s.clock_now().as_millis() / 1000;
+        let expect = Expect {
+            issuer: &s.base,
+            audience: "aim",
+            now,
+        };
+        let token = r["access_token"].as_str().unwrap();
+        let claims = aim_token::access::verify(token, &keys, &expect).unwrap();
+        assert_eq!(claims.sub, "spiffe://aim.local/agent/agt-token-a");
+        assert_eq!(claims.client_id, agent.identity.id.to_string());
+        assert_eq!(claims.aim_task, task);
+        assert_eq!(claims.scope, "crm");
+        assert_eq!(claims.exp - claims.iat, 300);
+
+        // More tokens for the same task, by naming it.
+        let again = agent.continue_task(s, &task).await.unwrap();
+        assert_eq!(again["task_id"], task.as_str());
+        let t = s.admin.task(task.parse().unwrap()).await.unwrap();
+        assert_eq!(t.triggered_by, "alice: TICKET-7");
+        assert_eq!(t.subject.as_deref(), Some("customer:42"));
+
+        // The record: the task opened once, two tokens issued, each with its jti, and the
+        // token itself nowhere.
+        let trace = s.admin.audit_trace(task.parse().unwrap()).await.unwrap();
+        assert_eq!(trace.triggered_by, ["alice: TICKET-7"]);
+        assert_eq!(trace.events[0].action, "task.opened");
+        assert_eq!(trace.tokens.len(), 2);
+        assert_eq!(trace.tokens[0].jti, claims.jti);
+        let all = serde_json::to_string(
+            &s.admin
+                .audit(&vec![("limit", "500".into())])
+                .await
+                .unwrap()
+                .items,
+        )
+        .unwrap();
+        assert!(!all.contains(token), "no token in the log");
+    }
+
+    pub async fn refusals_have_codes_and_events(s: &TestServer) {
+        let c = cast(s).await;
+        let agent = Agent::new(s, &c, "agt-token-b", "EdDSA").await;
+        let id = agent.identity.id.to_string();
+        let now = s.clock_now().as_millis() / 1000;
+        let task = (
+            "authorization_details",
+            r#"[{"type":"aim_task","purpose":"p","systems":["crm"],"triggered_by":"t"}]"#,
+        );
+        let signed = |claims: Value| {
+            agent
+                .key
+                .sign(json!({ "typ": "JWT", "kid": agent.key.kid() }), &claims)
+                .unwrap()
+        };
+        let claims = |exp: Value| json!({ "iss": id, "sub": id, "aud": agent.endpoint, "exp": exp, "jti": uuid::Uuid::now_v7().to_string() });
+        let b64 = |v: &Value| {
+            use base64::Engine;
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+        };
+        let none = format!(
+            "{}.{}.",
+            b64(&json!({ "alg": "none", "typ": "JWT", "kid": agent.key.kid() })),
+            b64(&claims(json!(now + 60)))
+        );
+        let mut other_aud = claims(json!(now + 60));
+        other_aud["aud"] = json!("https://elsewhere/oauth/token");
+        let stranger = ClientKey::generate("EdDSA").unwrap();
+        let unknown_kid = stranger.assertion(&id, &agent.endpoint, now, 60).unwrap();
+        let with_jwk = agent
+            .key
+            .sign(
+                json!({ "typ": "JWT", "kid": agent.key.kid(), "jwk": stranger.public().to_json() }),
+                &claims(json!(now + 60)),
+            )
+            .unwrap();
+        let traversal = agent
+            .key
+            .sign(
+                json!({ "typ": "JWT", "kid": "../../etc/passwd" }),
+                &claims(json!(now + 60)),
+            )
+            .unwrap();
+        let cases: Vec<(String, (&str, &str), &str)> = vec![
+            (none, task, "alg_not_allowed"),
+            (signed(claims(json!(now - 1))), task, "token_expired"),
+            (signed(claims(json!(now + 3600))), task, "lifetime_too_long"),
+            (signed(claims(json!("soon"))), task, "invalid_claim"),
+            (signed(claims(Value::Null)), task, "invalid_claim"),
+            (signed(other_aud), task, "wrong_audience"),
+            (unknown_kid, task, "unknown_kid"),
+            (with_jwk, task, "header_key_forbidden"),
+            (traversal, task, "invalid_kid"),
+            ("not.a.jwt".to_owned(), task, "malformed_token"),
+            (
+                agent.assertion(s),
+                (
+                    "authorization_details",
+                    r#"[{"type":"aim_task","purpose":"p","systems":["payroll"],"triggered_by":"t"}]"#,
+                ),
+                "invalid_authorization_details",
+            ),
+            (
+                agent.assertion(s),
+                ("authorization_details", "{"),
+                "invalid_authorization_details",
+            ),
+            (agent.assertion(s), ("scope", "everything"), "task_required"),
+            (
+                agent.assertion(s),
+                ("task_id", "0190a0a0-0000-7000-8000-000000000000"),
+                "invalid_task",
+            ),
+        ];
+        let before = actions(s, "token.refused").await.len();
+        for (assertion, task, expected) in &cases {
+            let got = agent.token_with(assertion, *task).await;
+            assert_eq!(code(got), *expected, "{assertion}");
+        }
+        // A replayed assertion: the first use works, the second is refused.
+        let once = agent.assertion(s);
+        agent.token_with(&once, task).await.unwrap();
+        assert_eq!(code(agent.token_with(&once, task).await), "replayed");
+        // No assertion at all, and the wrong grant.
+        assert_eq!(
+            code(
+                agent
+                    .http
+                    .oauth_token(&[("grant_type", "client_credentials")])
+                    .await
+            ),
+            "assertion_required"
+        );
+        assert_eq!(
+            code(agent.http.oauth_token(&[("grant_type", "password")]).await),
+            "unsupported_grant_type"
+        );
+        let refused = actions(s, "token.refused").await;
+        assert_eq!(
+            refused.len() - before,
+            cases.len() + 3,
+            "each refusal is an event"
+        );
+        assert!(
+            refused
+                .iter()
+                .any(|e| e.reason == "replayed" && e.actor.id == id)
+        );
+
+        // A suspended identity gets nothing, even with a good assertion.
+        c.sponsor_client
+            .identity_action(agent.identity.id, "suspend", "paused")
+            .await
+            .unwrap();
+        assert_eq!(code(agent.open_task(s).await), "identity_not_active");
+    }
+
+    pub async fn ending_a_task_stops_its_tokens(s: &TestServer) {
+        let c = cast(s).await;
+        let agent = Agent::new(s, &c, "agt-token-c", "EdDSA").await;
+        let r = agent.open_task(s).await.unwrap();
+        let task = r["task_id"].as_str().unwrap().to_owned();
+        let ended = c
+            .sponsor_client
+            .end_task(task.parse().unwrap(), "done")
+            .await
+            .unwrap();
+        assert_eq!(ended.end_reason, "done");
+        assert_eq!(code(agent.continue_task(s, &task).await), "task_ended");
+        assert_eq!(
+            code(
+                c.sponsor_client
+                    .end_task(task.parse().unwrap(), "again")
+                    .await
+            ),
+            "task_ended"
+        );
+        let revs: Vec<_> = s.db.store.revocations(0, 100).await.unwrap();
+        assert!(revs.iter().any(|r| r.kind == "task" && r.value == task));
+        // A task past its deadline ends by itself.
+        let r = agent.open_task(s).await.unwrap();
+        let task = r["task_id"].as_str().unwrap().to_owned();
+        s.clock.advance_millis(3_601_000);
+        assert_eq!(code(agent.continue_task(s, &task).await), "task_ended");
+        let state =
+            s.db.store
+                .task(task.parse().unwrap())
+                .await
+                .unwrap()
+                .unwrap();
+        assert_eq!(state.state, aim_domain::task::TaskState::Open);
+    }
+
+    pub async fn p256_keys_work_and_revoked_keys_do_not(s: &TestServer) {
+        let c = cast(s).await;
+        let agent = Agent::new(s, &c, "agt-token-d", "ES256").await;
+        agent.open_task(s).await.unwrap();
+        let keys = c
+            .sponsor_client
+            .agent_keys(agent.identity.id)
+            .await
+            .unwrap();
+        assert_eq!(keys.len(), 1);
+        assert_eq!(keys[0].alg, "ES256");
+        assert_eq!(keys[0].kid, agent.key.kid());
+        // The same key twice is a conflict; a private key is refused outright.
+        assert_eq!(
+            code(
+                c.sponsor_client
+                    .add_agent_key(agent.identity.id, &agent.key.public().to_json(), "again")
+                    .await
+            ),
+            "key_already_registered"
+        );
+        let mut private = agent.key.public().to_json();
+        private["d"] = json!("AAAA");
+        assert_eq!(
+            code(
+                c.sponsor_client
+                    .add_agent_key(agent.identity.id, &private, "oops")
+                    .await
+            ),
+            "invalid_key"
+        );
+        // Someone else's sponsor cannot add keys.
+        let (_, other) = s
+            .human("other-sponsor", &[aim_domain::human::Role::Sponsor])
+            .await;
+        assert_eq!(
+            code(
+                other
+                    .add_agent_key(
+                        agent.identity.id,
+                        &ClientKey::generate("EdDSA").unwrap().public().to_json(),
+                        "x"
+                    )
+                    .await
+            ),
+            "forbidden"
+        );
+        c.sponsor_client
+            .revoke_agent_key(agent.identity.id, &agent.key.kid(), "lost laptop")
+            .await
+            .unwrap();
+        assert_eq!(code(agent.open_task(s).await), "key_revoked");
+    }
+}
