@@ -337,10 +337,30 @@ impl Client {
 
     /// `POST /oauth/token` with form fields, as an agent does (no human credential).
     pub async fn oauth_token(&self, form: &[(&str, &str)]) -> Result<serde_json::Value> {
-        let req = self
-            .http
-            .post(format!("{}/oauth/token", self.base))
-            .form(form);
+        self.post_form("/oauth/token", form).await
+    }
+
+    /// RFC 7662: `{"active": true, ...claims}` or `{"active": false}`.
+    pub async fn introspect(&self, token: &str) -> Result<serde_json::Value> {
+        self.post_form("/oauth/introspect", &[("token", token)])
+            .await
+    }
+
+    /// RFC 7009: revokes an access token at once.
+    pub async fn revoke_token(&self, token: &str) -> Result<serde_json::Value> {
+        self.post_form("/oauth/revoke", &[("token", token)]).await
+    }
+
+    pub async fn revocations(&self, since: i64) -> Result<serde_json::Value> {
+        self.get("/v1/revocations", &vec![("since", since.to_string())])
+            .await
+    }
+
+    async fn post_form<T: DeserializeOwned>(&self, path: &str, form: &[(&str, &str)]) -> Result<T> {
+        let mut req = self.http.post(format!("{}{path}", self.base)).form(form);
+        if let Some(t) = &self.token {
+            req = req.bearer_auth(t);
+        }
         self.send(req).await
     }
 

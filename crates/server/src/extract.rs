@@ -20,6 +20,26 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
     }
 }
 
+/// An `application/x-www-form-urlencoded` body, as OAuth endpoints take.
+#[derive(Debug)]
+pub struct FormBody<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for FormBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let axum::Form(v) = axum::Form::<T>::from_request(req, state)
+            .await
+            .map_err(|e| {
+                ApiError::bad_request(
+                    "malformed_request",
+                    format!("the body must be a URL-encoded form: {}", e.body_text()),
+                )
+            })?;
+        Ok(FormBody(v))
+    }
+}
+
 /// Query parameters.
 #[derive(Debug)]
 pub struct Query<T>(pub T);

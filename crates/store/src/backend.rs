@@ -420,6 +420,10 @@ macro_rules! impl_store {
                 event: &aim_domain::event::Event,
             ) -> Result<(), crate::StoreError> {
                 let mut tx = self.write_tx().await?;
+                let before: Option<(String,)> = sqlx::query_as("SELECT state FROM identities WHERE id = $1")
+                    .bind(identity.id.as_uuid())
+                    .fetch_optional(&mut *tx)
+                    .await?;
                 let n = crate::backend::bind_identity!(sqlx::query(crate::sql::UPDATE_IDENTITY), identity)
                     .bind(expected_version)
                     .execute(&mut *tx)
@@ -427,6 +431,19 @@ macro_rules! impl_store {
                     .rows_affected();
                 if n != 1 {
                     return Err(crate::StoreError::Conflict(aim_domain::Refusal::ConcurrentUpdate));
+                }
+                // Leaving `active` (suspended, locked, expired, decommissioned) revokes every
+                // token the identity holds, in the same transaction.
+                let active = aim_domain::lifecycle::LifecycleState::Active.as_str();
+                if before.is_some_and(|(s,)| s == active) && identity.state.as_str() != active {
+                    let at = identity.state_changed_at;
+                    let revocation = crate::credentials::NewRevocation {
+                        kind: "identity",
+                        value: identity.id.to_string(),
+                        reason: format!("identity {}", identity.state),
+                        expires_at: at.plus_millis(crate::credentials::MAX_TOKEN_LIFETIME_MS),
+                    };
+                    Self::add_revocation_tx(&mut *tx, &revocation, at).await?;
                 }
                 Self::append_tx(&mut *tx, event).await?;
                 tx.commit().await?;

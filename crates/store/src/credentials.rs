@@ -36,7 +36,12 @@ impl std::fmt::Debug for SigningKeyRow {
     }
 }
 
-/// A revocation to record with a change: (kind, value, reason, expires_at).
+/// No access token lives longer than this (`aim_token::access::MAX_ACCESS_LIFETIME`), so a
+/// revocation entry can be dropped this long after it was made.
+pub const MAX_TOKEN_LIFETIME_MS: i64 = 3_600_000;
+
+/// A revocation to record with a change. It revokes the matching tokens issued at or
+/// before the moment it is recorded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewRevocation {
     pub kind: &'static str,
@@ -112,14 +117,23 @@ pub trait CredentialStore: Send + Sync {
     /// Open tasks whose deadline has passed.
     async fn overdue_tasks(&self, now: Timestamp, limit: u32) -> Result<Vec<Task>, StoreError>;
 
+    /// Records a revocation on its own (a token revoked by RFC 7009, say).
+    async fn revoke(
+        &self,
+        revocation: &NewRevocation,
+        at: Timestamp,
+        event: &Event,
+    ) -> Result<(), StoreError>;
+
     /// Revocation entries after `epoch`, oldest first.
     async fn revocations(
         &self,
         after_epoch: i64,
         limit: u32,
     ) -> Result<Vec<Revocation>, StoreError>;
-    /// Whether an entry of `kind` for `value` exists.
-    async fn is_revoked(&self, kind: &str, value: &str) -> Result<bool, StoreError>;
+    /// When `value` (of `kind`) was last revoked: tokens matching it that were issued at or
+    /// before that instant are dead.
+    async fn revoked_at(&self, kind: &str, value: &str) -> Result<Option<Timestamp>, StoreError>;
 }
 
 pub(crate) fn agent_key_from_row<'r, R: AimRow<'r>>(r: &'r R) -> Result<AgentKey, StoreError>
@@ -466,6 +480,19 @@ macro_rules! impl_credential_store {
                 rows.iter().map(crate::credentials::task_from_row).collect()
             }
 
+            async fn revoke(
+                &self,
+                revocation: &crate::credentials::NewRevocation,
+                at: aim_domain::time::Timestamp,
+                event: &aim_domain::event::Event,
+            ) -> Result<(), crate::StoreError> {
+                let mut tx = self.write_tx().await?;
+                Self::add_revocation_tx(&mut *tx, revocation, at).await?;
+                Self::append_tx(&mut *tx, event).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
             async fn revocations(
                 &self,
                 after_epoch: i64,
@@ -478,13 +505,17 @@ macro_rules! impl_credential_store {
                 rows.iter().map(crate::credentials::revocation_from_row).collect()
             }
 
-            async fn is_revoked(&self, kind: &str, value: &str) -> Result<bool, crate::StoreError> {
-                let row: Option<(i64,)> = sqlx::query_as("SELECT epoch FROM revocations WHERE kind = $1 AND value = $2 LIMIT 1")
+            async fn revoked_at(
+                &self,
+                kind: &str,
+                value: &str,
+            ) -> Result<Option<aim_domain::time::Timestamp>, crate::StoreError> {
+                let row: Option<(i64,)> = sqlx::query_as("SELECT at FROM revocations WHERE kind = $1 AND value = $2 ORDER BY at DESC LIMIT 1")
                     .bind(kind.to_owned())
                     .bind(value.to_owned())
                     .fetch_optional(self.read())
                     .await?;
-                Ok(row.is_some())
+                Ok(row.map(|(at,)| aim_domain::time::Timestamp::from_millis(at)))
             }
         }
     };

@@ -4,7 +4,7 @@ use axum::Json;
 use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
-use crate::routes::{agent_keys, audit, humans, identities, system, tasks};
+use crate::routes::{agent_keys, audit, humans, identities, oauth, system, tasks};
 
 #[derive(Debug, OpenApi)]
 #[openapi(
@@ -17,7 +17,7 @@ use crate::routes::{agent_keys, audit, humans, identities, system, tasks};
         humans::reactivate, humans::create_credential, humans::credentials, humans::revoke_credential,
         system::healthz, system::readyz, system::run_sweep,
         agent_keys::add, agent_keys::list, agent_keys::revoke,
-        tasks::list, tasks::show, tasks::end,
+        tasks::list, tasks::show, tasks::end, oauth::revocations,
         audit::list, audit::show, audit::trace, audit::head, audit::create_checkpoint, audit::latest_checkpoint,
     ),
     modifiers(&BearerAuth),

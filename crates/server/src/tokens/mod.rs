@@ -6,6 +6,7 @@
 //! - [`endpoint`] — `POST /oauth/token`
 //! - [`discovery`] — `/.well-known/*`
 
+pub mod check;
 pub mod discovery;
 pub mod endpoint;
 pub mod keys;

@@ -17,6 +17,7 @@ api_tests!(
     refusals_have_codes_and_events,
     ending_a_task_stops_its_tokens,
     p256_keys_work_and_revoked_keys_do_not,
+    introspection_and_revocation_follow_live_state,
 );
 
 const ASSERTION: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
@@ -366,5 +367,64 @@ mod cases {
             .await
             .unwrap();
         assert_eq!(code(agent.open_task(s).await), "key_revoked");
+    }
+
+    pub async fn introspection_and_revocation_follow_live_state(s: &TestServer) {
+        let c = cast(s).await;
+        let agent = Agent::new(s, &c, "agt-token-e", "EdDSA").await;
+        let active = |v: &Value| v["active"].as_bool().unwrap();
+        let token = |r: Value| r["access_token"].as_str().unwrap().to_owned();
+
+        let first = token(agent.open_task(s).await.unwrap());
+        let v = s.admin.introspect(&first).await.unwrap();
+        assert!(active(&v), "{v}");
+        assert_eq!(v["client_id"], agent.identity.id.to_string());
+        assert!(!active(&s.admin.introspect("garbage").await.unwrap()));
+        // Sponsors revoke (RFC 7009); the token is dead at once, and revoking again is fine.
+        c.sponsor_client.revoke_token(&first).await.unwrap();
+        c.sponsor_client.revoke_token(&first).await.unwrap();
+        assert!(!active(&s.admin.introspect(&first).await.unwrap()));
+        // Sponsors may not introspect; auditors may.
+        assert_eq!(code(c.sponsor_client.introspect(&first).await), "forbidden");
+
+        let second = token(agent.open_task(s).await.unwrap());
+        assert!(active(&s.admin.introspect(&second).await.unwrap()));
+        c.sponsor_client
+            .identity_action(agent.identity.id, "suspend", "paused")
+            .await
+            .unwrap();
+        assert!(!active(&s.admin.introspect(&second).await.unwrap()));
+        c.sponsor_client
+            .identity_action(agent.identity.id, "resume", "back")
+            .await
+            .unwrap();
+        assert!(
+            !active(&s.admin.introspect(&second).await.unwrap()),
+            "resuming does not revive tokens issued before the suspension"
+        );
+        s.clock.advance_millis(1000);
+        let third = token(agent.open_task(s).await.unwrap());
+        assert!(active(&s.admin.introspect(&third).await.unwrap()));
+
+        // The list gateways follow: the token and the identity, each with its epoch.
+        let list = s.admin.revocations(0).await.unwrap();
+        let kinds: Vec<&str> = list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["kind"].as_str().unwrap())
+            .collect();
+        assert!(
+            kinds.contains(&"token") && kinds.contains(&"identity"),
+            "{list}"
+        );
+        let epoch = list["epoch"].as_i64().unwrap();
+        assert!(
+            s.admin.revocations(epoch).await.unwrap()["items"]
+                .as_array()
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(actions(s, "token.revoked").await.len(), 2);
     }
 }

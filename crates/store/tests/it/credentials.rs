@@ -113,7 +113,8 @@ mod agent_keys {
                 .revoked_at,
             Some(t0())
         );
-        assert!(s.is_revoked("agent_key", &value).await.unwrap());
+        assert_eq!(s.revoked_at("agent_key", &value).await.unwrap(), Some(t0()));
+        assert_eq!(s.revoked_at("agent_key", "other").await.unwrap(), None);
     }
 }
 
@@ -220,7 +221,10 @@ mod tasks_end_once_and_are_revoked {
             ("task", task.id.to_string(), task.deadline)
         );
         assert!(s.revocations(last.epoch, 100).await.unwrap().is_empty());
-        assert!(s.is_revoked("task", &task.id.to_string()).await.unwrap());
+        assert_eq!(
+            s.revoked_at("task", &task.id.to_string()).await.unwrap(),
+            Some(at)
+        );
     }
 }
 

@@ -1,0 +1,88 @@
+//! The authoritative check of an access token, as introspection (RFC 7662) and revocation
+//! (RFC 7009) need it: signature and claims, then the live state behind the token: not
+//! revoked by jti, its task open, its identity active with an active sponsor, its signing
+//! key not revoked.
+
+use aim_domain::human::HumanState;
+use aim_domain::ids::{IdentityId, TaskId};
+use aim_domain::lifecycle::LifecycleState;
+use aim_domain::time::Timestamp;
+use aim_store::StoreError;
+use aim_token::access::{self, Expect};
+use aim_token::claims::AccessClaims;
+
+use crate::state::AppState;
+
+/// Why a token is not active.
+#[derive(Debug, thiserror::Error)]
+pub enum Inactive {
+    #[error(transparent)]
+    Token(#[from] aim_token::TokenError),
+    #[error("the token has been revoked")]
+    Revoked,
+    #[error("the token's task has ended")]
+    TaskEnded,
+    #[error("the token's identity is not active")]
+    IdentityInactive,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl Inactive {
+    pub fn code(&self) -> &'static str {
+        match self {
+            Inactive::Token(e) => e.code(),
+            Inactive::Revoked => "token_revoked",
+            Inactive::TaskEnded => "task_ended",
+            Inactive::IdentityInactive => "identity_not_active",
+            Inactive::Store(_) => "store_unavailable",
+        }
+    }
+}
+
+/// Verifies `token` against aim's keys and audience, then the state behind it.
+pub async fn check(s: &AppState, token: &str, now: Timestamp) -> Result<AccessClaims, Inactive> {
+    let ring = s.tokens.keys.current();
+    let expect = Expect {
+        issuer: &s.tokens.issuer,
+        audience: &s.tokens.audience,
+        now: now.as_millis() / 1000,
+    };
+    let claims = access::verify(token, &ring.trusted, &expect)?;
+    let issued = Timestamp::from_millis(claims.iat * 1000);
+    // A revocation kills the matching tokens issued at or before it.
+    let revoked = |at: Option<Timestamp>| at.is_some_and(|at| issued <= at);
+    let kid = aim_token::jose::Unverified::parse(token, &[access::ACCESS_TYP])?
+        .kid()?
+        .to_owned();
+    for (kind, value) in [
+        ("token", claims.jti.as_str()),
+        ("signing_key", kid.as_str()),
+        ("task", claims.aim_task.as_str()),
+        ("identity", claims.client_id.as_str()),
+    ] {
+        if revoked(s.store.revoked_at(kind, value).await?) {
+            return Err(Inactive::Revoked);
+        }
+    }
+    let task_id = TaskId::parse(&claims.aim_task)
+        .map_err(|_| aim_token::TokenError::InvalidClaim("aim_task"))?;
+    match s.store.task(task_id).await? {
+        Some(t) if t.is_open_at(now) => {}
+        _ => return Err(Inactive::TaskEnded),
+    }
+    let id = IdentityId::parse(&claims.client_id)
+        .map_err(|_| aim_token::TokenError::InvalidClaim("client_id"))?;
+    let identity = s
+        .store
+        .identity(id)
+        .await?
+        .ok_or(Inactive::IdentityInactive)?;
+    if identity.state != LifecycleState::Active {
+        return Err(Inactive::IdentityInactive);
+    }
+    match s.store.human(identity.sponsor_id).await? {
+        Some(h) if h.state == HumanState::Active => Ok(claims),
+        _ => Err(Inactive::IdentityInactive),
+    }
+}
