@@ -340,6 +340,27 @@ impl Client {
         self.post_form("/oauth/token", form).await
     }
 
+    /// aim's signing keys (no private halves).
+    pub async fn signing_keys(&self) -> Result<Vec<serde_json::Value>> {
+        self.get("/v1/signing-keys", &Vec::new()).await
+    }
+
+    pub async fn rotate_signing_key(&self) -> Result<Vec<serde_json::Value>> {
+        self.post("/v1/signing-keys/rotate", &json!({})).await
+    }
+
+    pub async fn revoke_signing_key(
+        &self,
+        kid: &str,
+        reason: &str,
+    ) -> Result<Vec<serde_json::Value>> {
+        self.post(
+            &format!("/v1/signing-keys/{}/revoke", path_segment(kid)),
+            &json!({ "reason": reason }),
+        )
+        .await
+    }
+
     /// RFC 7662: `{"active": true, ...claims}` or `{"active": false}`.
     pub async fn introspect(&self, token: &str) -> Result<serde_json::Value> {
         self.post_form("/oauth/introspect", &[("token", token)])

@@ -50,6 +50,7 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
         .merge(routes::agent_keys::router())
         .merge(routes::tasks::router())
         .merge(routes::oauth::router())
+        .merge(routes::signing_keys::router())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::layer,

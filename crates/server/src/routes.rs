@@ -16,6 +16,7 @@ pub mod identities;
 pub mod oauth;
 pub mod openapi;
 pub mod scim;
+pub mod signing_keys;
 pub mod system;
 pub mod tasks;
 

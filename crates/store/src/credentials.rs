@@ -59,6 +59,14 @@ pub trait CredentialStore: Send + Sync {
         key: &SigningKeyRow,
         event: &Event,
     ) -> Result<(), StoreError>;
+    /// Stops the key signing from `at` (it still verifies its tokens until they expire);
+    /// false if it is unknown, revoked or already retired by then.
+    async fn retire_signing_key(
+        &self,
+        kid: &str,
+        at: Timestamp,
+        event: &Event,
+    ) -> Result<bool, StoreError>;
     /// Marks the key revoked (false if unknown or already revoked).
     async fn revoke_signing_key(
         &self,
@@ -266,6 +274,27 @@ macro_rules! impl_credential_store {
                 Self::append_tx(&mut *tx, event).await?;
                 tx.commit().await?;
                 Ok(())
+            }
+
+            async fn retire_signing_key(
+                &self,
+                kid: &str,
+                at: aim_domain::time::Timestamp,
+                event: &aim_domain::event::Event,
+            ) -> Result<bool, crate::StoreError> {
+                let mut tx = self.write_tx().await?;
+                let n = sqlx::query("UPDATE signing_keys SET retire_at = $1 WHERE kid = $2 AND revoked_at IS NULL AND retire_at > $1")
+                    .bind(at.as_millis())
+                    .bind(kid.to_owned())
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                if n == 0 {
+                    return Ok(false);
+                }
+                Self::append_tx(&mut *tx, event).await?;
+                tx.commit().await?;
+                Ok(true)
             }
 
             async fn revoke_signing_key(

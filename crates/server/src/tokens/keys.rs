@@ -98,6 +98,17 @@ impl SigningKeys {
         }
     }
 
+    /// Retires the signing key now and makes a new one; the old one keeps verifying the
+    /// tokens it signed until they expire.
+    pub async fn rotate(&self, now: Timestamp, event: &Event) -> anyhow::Result<Arc<KeyRing>> {
+        let current = self.current();
+        self.store
+            .retire_signing_key(current.signer.kid(), now, event)
+            .await?;
+        self.refresh(now).await?;
+        Ok(self.current())
+    }
+
     /// Re-reads the keys (another replica may have rotated or revoked one).
     pub async fn refresh(&self, now: Timestamp) -> anyhow::Result<()> {
         let ring = Arc::new(build(&self.store, &self.kek, self.rotation_days, now).await?);

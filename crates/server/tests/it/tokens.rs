@@ -18,6 +18,7 @@ api_tests!(
     ending_a_task_stops_its_tokens,
     p256_keys_work_and_revoked_keys_do_not,
     introspection_and_revocation_follow_live_state,
+    signing_keys_rotate_and_revoke,
 );
 
 const ASSERTION: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
@@ -426,5 +427,57 @@ mod cases {
                 .is_empty()
         );
         assert_eq!(actions(s, "token.revoked").await.len(), 2);
+    }
+
+    pub async fn signing_keys_rotate_and_revoke(s: &TestServer) {
+        let c = cast(s).await;
+        let agent = Agent::new(s, &c, "agt-token-f", "EdDSA").await;
+        let token = |r: Value| r["access_token"].as_str().unwrap().to_owned();
+        let old_token = token(agent.open_task(s).await.unwrap());
+        let keys = s.admin.signing_keys().await.unwrap();
+        assert_eq!(keys.len(), 1);
+        let old = keys[0]["kid"].as_str().unwrap().to_owned();
+        assert_eq!(
+            code(c.sponsor_client.rotate_signing_key().await),
+            "forbidden"
+        );
+
+        let keys = s.admin.rotate_signing_key().await.unwrap();
+        assert_eq!(keys.len(), 2);
+        let current: Vec<_> = keys.iter().filter(|k| k["current"] == true).collect();
+        assert_eq!(current.len(), 1);
+        assert_ne!(current[0]["kid"], old.as_str());
+        assert!(
+            keys.iter().all(|k| k["published"] == true),
+            "the old key still verifies: {keys:?}"
+        );
+        assert!(jwks(s).await.contains(&old));
+        assert_eq!(
+            s.admin.introspect(&old_token).await.unwrap()["active"],
+            true
+        );
+        let new_token = token(agent.open_task(s).await.unwrap());
+        assert_eq!(
+            s.admin.introspect(&new_token).await.unwrap()["active"],
+            true
+        );
+
+        s.admin
+            .revoke_signing_key(&old, "compromised")
+            .await
+            .unwrap();
+        assert_eq!(
+            s.admin.introspect(&old_token).await.unwrap()["active"],
+            false
+        );
+        assert_eq!(
+            s.admin.introspect(&new_token).await.unwrap()["active"],
+            true
+        );
+        assert!(!jwks(s).await.contains(&old), "a revoked key leaves JWKS");
+        assert_eq!(
+            code(s.admin.revoke_signing_key(&old, "again").await),
+            "not_found"
+        );
     }
 }
