@@ -61,6 +61,15 @@ pub enum Command {
     /// The tamper-evident event log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Tasks: the units of work agents hold tokens for.
+    #[command(subcommand)]
+    Task(TaskCommand),
+    /// Access tokens: get one as an agent would, or look inside one.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// aim's own token signing keys.
+    #[command(subcommand)]
+    SigningKey(SigningKeyCommand),
     /// Print a shell completion script.
     Completion {
         #[arg(value_enum)]
@@ -178,6 +187,126 @@ pub enum IdentityCommand {
     Attest(ReasonArgs),
     /// Retire an identity for good; its name is never reused.
     Decommission(ReasonArgs),
+    /// The public keys an agent signs its assertions with.
+    #[command(subcommand)]
+    Key(KeyCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Register a public key: from a public JWK file, or derived from a private key file.
+    Add {
+        /// Name or id.
+        identity: String,
+        /// A file with the public JWK.
+        #[arg(long, group = "source")]
+        jwk: Option<PathBuf>,
+        /// A PKCS#8 PEM private key file (only its public half is sent).
+        #[arg(long, group = "source")]
+        key_file: Option<PathBuf>,
+        #[arg(long, default_value = "")]
+        label: String,
+    },
+    /// List an identity's keys.
+    List {
+        /// Name or id.
+        identity: String,
+    },
+    /// Revoke a key; assertions signed with it are refused from now on.
+    Revoke {
+        /// Name or id.
+        identity: String,
+        kid: String,
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+    /// Make a new private key file for an agent (PKCS#8 PEM, mode 0600) and print its
+    /// public JWK.
+    Generate {
+        /// `EdDSA` (Ed25519) or `ES256` (P-256).
+        #[arg(long, default_value = "EdDSA")]
+        alg: String,
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TaskCommand {
+    /// List tasks (all of them for admins and auditors; a sponsor names an identity).
+    List {
+        /// Name or id.
+        #[arg(long)]
+        identity: Option<String>,
+        /// Only open tasks.
+        #[arg(long)]
+        open: bool,
+        #[command(flatten)]
+        page: PageArgs,
+    },
+    /// Show one task.
+    Show { task: String },
+    /// End a task now; every token of it stops working.
+    End {
+        task: String,
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Get an access token as an agent: sign a client assertion with a local key file and
+    /// open a task (or continue one with --task). For people testing; agents do the same.
+    Issue(IssueArgs),
+    /// Decode a token and check it against the server's published keys.
+    Inspect {
+        /// The token, or `-` to read it from standard input.
+        token: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct IssueArgs {
+    /// The identity's id (or its name, which needs AIM_TOKEN to look up).
+    #[arg(long)]
+    pub identity: String,
+    /// The agent's PKCS#8 PEM private key file.
+    #[arg(long)]
+    pub key_file: PathBuf,
+    /// Continue this open task instead of opening one.
+    #[arg(long, conflicts_with_all = ["purpose", "systems", "subject", "triggered_by"])]
+    pub task: Option<String>,
+    #[arg(long, required_unless_present = "task")]
+    pub purpose: Option<String>,
+    /// A system the task needs; repeat for several.
+    #[arg(long = "system", required_unless_present = "task")]
+    pub systems: Vec<String>,
+    #[arg(long)]
+    pub subject: Option<String>,
+    /// The human and request behind the task (`alice: TICKET-42`).
+    #[arg(long, required_unless_present = "task")]
+    pub triggered_by: Option<String>,
+    /// Seconds the task may run (capped by the identity's autonomy).
+    #[arg(long)]
+    pub max_duration: Option<i64>,
+    /// Write the access token to this file (mode 0600) instead of printing it.
+    #[arg(long)]
+    pub write_token: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SigningKeyCommand {
+    /// List aim's signing keys.
+    List,
+    /// Start signing with a new key now; the old one still verifies its tokens.
+    Rotate,
+    /// Revoke a signing key: every token it signed dies at once.
+    Revoke {
+        kid: String,
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
 }
 
 #[derive(Debug, Args)]

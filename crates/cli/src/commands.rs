@@ -4,6 +4,7 @@ mod audit;
 mod human;
 mod identity;
 mod serve;
+mod token;
 
 use std::process::ExitCode;
 
@@ -74,6 +75,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Audit(AuditCommand::Tail { lines, follow }) => {
             audit::tail(&client(), format, lines, follow).await
         }
+        Command::Task(cmd) => token::task(&client(), format, cmd).await,
+        Command::Token(cmd) => token::token(&client(), format, cmd).await,
+        Command::SigningKey(cmd) => token::signing_key(&client(), format, cmd).await,
         Command::Completion { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "aim", &mut std::io::stdout());
             Ok(())

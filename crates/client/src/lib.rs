@@ -340,6 +340,17 @@ impl Client {
         self.post_form("/oauth/token", form).await
     }
 
+    /// The authorization-server metadata (RFC 8414).
+    pub async fn authorization_server(&self) -> Result<serde_json::Value> {
+        self.get("/.well-known/oauth-authorization-server", &Vec::new())
+            .await
+    }
+
+    /// The published signing keys.
+    pub async fn jwks(&self) -> Result<serde_json::Value> {
+        self.get("/.well-known/jwks.json", &Vec::new()).await
+    }
+
     /// aim's signing keys (no private halves).
     pub async fn signing_keys(&self) -> Result<Vec<serde_json::Value>> {
         self.get("/v1/signing-keys", &Vec::new()).await

@@ -236,5 +236,6 @@ pub async fn run(client: &Client, format: Format, cmd: IdentityCommand) -> anyho
         IdentityCommand::Unlock(a) => act(client, format, "unlock", a).await,
         IdentityCommand::Attest(a) => act(client, format, "attest", a).await,
         IdentityCommand::Decommission(a) => act(client, format, "decommission", a).await,
+        IdentityCommand::Key(cmd) => crate::commands::token::key(client, format, cmd).await,
     }
 }

@@ -72,4 +72,25 @@ fn the_readme_tour_works_as_written() {
         stdout.contains("1 identities they sponsor are now orphaned"),
         "{stdout}"
     );
+    // The agent's token: written to a private file, valid against the published keys, and
+    // its task listed with the request behind it.
+    assert!(
+        stdout.contains("verdict") && stdout.contains("valid: signed by a published key"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("alice: CLAIM-4711"), "{stdout}");
+    let token_file = dir.path().join("token.jwt");
+    assert!(
+        std::fs::read_to_string(&token_file)
+            .unwrap()
+            .starts_with("ey")
+    );
+    use std::os::unix::fs::PermissionsExt;
+    for private in ["token.jwt", "agent.pem"] {
+        let mode = std::fs::metadata(dir.path().join(private))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{private}");
+    }
 }

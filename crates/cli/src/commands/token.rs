@@ -1,0 +1,326 @@
+//! Credentials on the command line: agents' public keys (`aim identity key`), tasks
+//! (`aim task`), access tokens (`aim token issue|inspect`) and aim's signing keys
+//! (`aim signing-key`).
+
+use std::path::Path;
+
+use aim_client::Client;
+use aim_domain::agent_key::AgentKey;
+use aim_domain::ids::{IdentityId, TaskId};
+use aim_domain::task::Task;
+use aim_token::access::{ACCESS_TYP, TrustedKeys};
+use aim_token::client::ClientKey;
+use anyhow::Context;
+use serde_json::{Value, json};
+
+use crate::args::{Format, IssueArgs, KeyCommand, SigningKeyCommand, TaskCommand, TokenCommand};
+use crate::commands::{collect, more_hint};
+use crate::output::{Table, clean, emit, fields, opt};
+
+const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+fn key_rows(keys: &[AgentKey]) {
+    let mut t = Table::new(&["KID", "ALG", "LABEL", "ADDED", "BY", "REVOKED"]);
+    for k in keys {
+        t.row(vec![
+            k.kid.clone(),
+            k.alg.clone(),
+            k.label.clone(),
+            k.created_at.to_string(),
+            k.created_by.clone(),
+            opt(&k.revoked_at),
+        ]);
+    }
+    t.print();
+}
+
+fn read_key_file(path: &Path) -> anyhow::Result<ClientKey> {
+    let pem =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    ClientKey::from_pem(&pem).with_context(|| format!("{} holds no usable key", path.display()))
+}
+
+fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut f = options
+        .open(path)
+        .with_context(|| format!("creating {} (it must not exist yet)", path.display()))?;
+    f.write_all(text.as_bytes())?;
+    Ok(())
+}
+
+pub async fn key(client: &Client, format: Format, cmd: KeyCommand) -> anyhow::Result<()> {
+    match cmd {
+        KeyCommand::Add {
+            identity,
+            jwk,
+            key_file,
+            label,
+        } => {
+            let public = match (jwk, key_file) {
+                (Some(file), _) => serde_json::from_str::<Value>(
+                    &std::fs::read_to_string(&file)
+                        .with_context(|| format!("reading {}", file.display()))?,
+                )
+                .with_context(|| format!("{} is not JSON", file.display()))?,
+                (None, Some(file)) => read_key_file(&file)?.public().to_json(),
+                (None, None) => anyhow::bail!("give --jwk FILE or --key-file FILE"),
+            };
+            let id = client.find_identity(&identity).await?.id;
+            let k = client.add_agent_key(id, &public, &label).await?;
+            emit(format, &k, |k| key_rows(std::slice::from_ref(k)))
+        }
+        KeyCommand::List { identity } => {
+            let id = client.find_identity(&identity).await?.id;
+            let keys = client.agent_keys(id).await?;
+            emit(format, &keys, |k| key_rows(k))
+        }
+        KeyCommand::Revoke {
+            identity,
+            kid,
+            reason,
+        } => {
+            let id = client.find_identity(&identity).await?.id;
+            let k = client.revoke_agent_key(id, &kid, &reason).await?;
+            emit(format, &k, |k| key_rows(std::slice::from_ref(k)))
+        }
+        KeyCommand::Generate { alg, out } => {
+            let key = ClientKey::generate(&alg).map_err(anyhow::Error::msg)?;
+            write_private(&out, &key.to_pem())?;
+            let public = key.public().to_json();
+            emit(format, &public, |p| {
+                fields(&[
+                    ("private key", out.display().to_string()),
+                    ("kid", key.kid()),
+                    ("public JWK", p.to_string()),
+                ])
+            })
+        }
+    }
+}
+
+fn task_rows(tasks: &[Task]) {
+    let mut t = Table::new(&[
+        "ID",
+        "IDENTITY",
+        "STATE",
+        "PURPOSE",
+        "SYSTEMS",
+        "DEADLINE",
+        "TRIGGERED BY",
+    ]);
+    for task in tasks {
+        t.row(vec![
+            task.id.to_string(),
+            task.identity_id.to_string(),
+            task.state.to_string(),
+            task.purpose.clone(),
+            task.systems.join(","),
+            task.deadline.to_string(),
+            task.triggered_by.clone(),
+        ]);
+    }
+    t.print();
+}
+
+fn task_id(s: &str) -> anyhow::Result<TaskId> {
+    TaskId::parse(s).map_err(|_| anyhow::anyhow!("`{}` is not a task id (a UUID)", clean(s)))
+}
+
+pub async fn task(client: &Client, format: Format, cmd: TaskCommand) -> anyhow::Result<()> {
+    match cmd {
+        TaskCommand::List {
+            identity,
+            open,
+            page,
+        } => {
+            let mut filters = Vec::new();
+            if let Some(i) = identity {
+                filters.push(("identity", client.find_identity(&i).await?.id.to_string()));
+            }
+            if open {
+                filters.push(("open", "true".to_owned()));
+            }
+            let (items, next) = collect(&page, |mut p| {
+                p.extend(filters.iter().cloned());
+                async move { client.tasks(&p).await }
+            })
+            .await?;
+            emit(format, &items, |t| task_rows(t))?;
+            more_hint(format, &next);
+            Ok(())
+        }
+        TaskCommand::Show { task } => {
+            let t = client.task(task_id(&task)?).await?;
+            emit(format, &t, |t| {
+                fields(&[
+                    ("id", t.id.to_string()),
+                    ("identity", t.identity_id.to_string()),
+                    ("state", t.state.to_string()),
+                    ("purpose", t.purpose.clone()),
+                    ("systems", t.systems.join(", ")),
+                    ("subject", opt(&t.subject)),
+                    ("triggered by", t.triggered_by.clone()),
+                    ("opened", t.opened_at.to_string()),
+                    ("deadline", t.deadline.to_string()),
+                    ("ended", opt(&t.ended_at)),
+                    ("end reason", t.end_reason.clone()),
+                ])
+            })
+        }
+        TaskCommand::End { task, reason } => {
+            let t = client.end_task(task_id(&task)?, &reason).await?;
+            emit(format, &t, |t| task_rows(std::slice::from_ref(t)))
+        }
+    }
+}
+
+pub async fn token(client: &Client, format: Format, cmd: TokenCommand) -> anyhow::Result<()> {
+    match cmd {
+        TokenCommand::Issue(a) => issue(client, format, a).await,
+        TokenCommand::Inspect { token } => inspect(client, format, &token).await,
+    }
+}
+
+async fn issue(client: &Client, format: Format, a: IssueArgs) -> anyhow::Result<()> {
+    let key = read_key_file(&a.key_file)?;
+    let identity = match IdentityId::parse(&a.identity) {
+        Ok(id) => id,
+        Err(_) => client.find_identity(&a.identity).await?.id,
+    };
+    let meta = client.authorization_server().await?;
+    let endpoint = meta["token_endpoint"]
+        .as_str()
+        .context("the server's metadata names no token endpoint")?;
+    let now = time_now();
+    let assertion = key
+        .assertion(&identity.to_string(), endpoint, now, 60)
+        .map_err(anyhow::Error::msg)?;
+    let details;
+    let mut form = vec![
+        ("grant_type", "client_credentials"),
+        ("client_assertion_type", ASSERTION_TYPE),
+        ("client_assertion", assertion.as_str()),
+    ];
+    match &a.task {
+        Some(t) => form.push(("task_id", t.as_str())),
+        None => {
+            let mut entry = json!({
+                "type": "aim_task",
+                "purpose": a.purpose,
+                "systems": a.systems,
+                "triggered_by": a.triggered_by,
+            });
+            if let Some(s) = &a.subject {
+                entry["subject"] = json!(s);
+            }
+            if let Some(d) = a.max_duration {
+                entry["max_duration"] = json!(d);
+            }
+            details = json!([entry]).to_string();
+            form.push(("authorization_details", details.as_str()));
+        }
+    }
+    let mut r = client.oauth_token(&form).await?;
+    if let Some(file) = &a.write_token {
+        let token = r["access_token"].as_str().unwrap_or_default();
+        write_private(file, &format!("{token}\n"))?;
+        r["access_token"] = json!(format!("(written to {})", file.display()));
+    }
+    emit(format, &r, |r| {
+        fields(&[
+            ("task", r["task_id"].as_str().unwrap_or_default().to_owned()),
+            ("scope", r["scope"].as_str().unwrap_or_default().to_owned()),
+            ("expires in", format!("{} s", r["expires_in"])),
+            (
+                "access token",
+                r["access_token"].as_str().unwrap_or_default().to_owned(),
+            ),
+        ])
+    })
+}
+
+fn time_now() -> i64 {
+    use aim_domain::Clock;
+    aim_domain::SystemClock.now().as_millis() / 1000
+}
+
+async fn inspect(client: &Client, format: Format, token: &str) -> anyhow::Result<()> {
+    let token = if token == "-" {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)?;
+        s.trim().to_owned()
+    } else {
+        token.to_owned()
+    };
+    let parsed = aim_token::jose::Unverified::parse(&token, &[ACCESS_TYP])
+        .map_err(|e| anyhow::anyhow!("not an aim access token: {e}"))?;
+    let header = Value::Object(parsed.header.clone());
+    let claims = Value::Object(parsed.claims.clone());
+    // Check against what the server publishes now.
+    let meta = client.authorization_server().await?;
+    let jwks = client.jwks().await?;
+    let keys = TrustedKeys::from_jwks(&jwks).map_err(anyhow::Error::msg)?;
+    let expect = aim_token::access::Expect {
+        issuer: meta["issuer"].as_str().unwrap_or_default(),
+        audience: claims["aud"].as_str().unwrap_or_default(),
+        now: time_now(),
+    };
+    let verdict = match aim_token::access::verify(&token, &keys, &expect) {
+        Ok(_) => "valid: signed by a published key, within its lifetime (revocation is checked by introspection)".to_owned(),
+        Err(e) => format!("invalid ({}): {e}", e.code()),
+    };
+    let out = json!({ "header": header, "claims": claims, "verdict": verdict });
+    emit(format, &out, |o| {
+        fields(&[
+            ("header", o["header"].to_string()),
+            (
+                "claims",
+                serde_json::to_string_pretty(&o["claims"]).unwrap_or_default(),
+            ),
+            ("verdict", verdict.clone()),
+        ])
+    })
+}
+
+pub async fn signing_key(
+    client: &Client,
+    format: Format,
+    cmd: SigningKeyCommand,
+) -> anyhow::Result<()> {
+    let keys = match cmd {
+        SigningKeyCommand::List => client.signing_keys().await?,
+        SigningKeyCommand::Rotate => client.rotate_signing_key().await?,
+        SigningKeyCommand::Revoke { kid, reason } => {
+            client.revoke_signing_key(&kid, &reason).await?
+        }
+    };
+    emit(format, &keys, |keys| {
+        let mut t = Table::new(&[
+            "KID",
+            "ALG",
+            "CREATED",
+            "RETIRES",
+            "REVOKED",
+            "CURRENT",
+            "PUBLISHED",
+        ]);
+        for k in keys {
+            let s = |f: &str| k[f].as_str().unwrap_or("-").to_owned();
+            t.row(vec![
+                s("kid"),
+                s("alg"),
+                s("created_at"),
+                s("retire_at"),
+                s("revoked_at"),
+                k["current"].to_string(),
+                k["published"].to_string(),
+            ]);
+        }
+        t.print();
+    })
+}
