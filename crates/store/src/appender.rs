@@ -17,18 +17,34 @@ use crate::StoreError;
 /// The most events in one batch.
 pub(crate) const MAX_BATCH: usize = 512;
 
-/// Writes a batch of events, in order, in one durable transaction (setting each one's
-/// `seq`); returns their sequence numbers.
+/// A single-use id to record with an event: the event is appended only if the id was not
+/// used before (a client assertion's `jti`, say).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claim {
+    pub id: String,
+    pub expires_at: aim_domain::time::Timestamp,
+}
+
+/// An event, and the claim it depends on, if any.
+#[derive(Debug, Clone)]
+pub(crate) struct Entry {
+    pub event: Event,
+    pub claim: Option<Claim>,
+}
+
+/// Writes a batch in one durable transaction: records the claims, then appends, in order,
+/// the events whose claim was new (setting each one's `seq`). Returns per entry its
+/// sequence number, or `None` when its claim had been used.
 pub(crate) trait BatchWriter: Send + Sync + 'static {
     fn write(
         &self,
-        events: &mut [Event],
-    ) -> impl Future<Output = Result<Vec<i64>, StoreError>> + Send;
+        entries: &mut [Entry],
+    ) -> impl Future<Output = Result<Vec<Option<i64>>, StoreError>> + Send;
 }
 
 struct Job {
-    event: Event,
-    done: oneshot::Sender<Result<i64, StoreError>>,
+    entry: Entry,
+    done: oneshot::Sender<Result<Option<i64>, StoreError>>,
 }
 
 #[derive(Clone)]
@@ -52,9 +68,28 @@ impl Appender {
 
     /// Appends `event` and waits until it is durable.
     pub(crate) async fn append(&self, event: &Event) -> Result<i64, StoreError> {
+        self.submit(event, None)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt("an unclaimed append was refused".into()))
+    }
+
+    /// Records `claim` and appends `event` in one durable write; `None` (and nothing
+    /// written) if the claim was used before.
+    pub(crate) async fn append_claimed(
+        &self,
+        event: &Event,
+        claim: Claim,
+    ) -> Result<Option<i64>, StoreError> {
+        self.submit(event, Some(claim)).await
+    }
+
+    async fn submit(&self, event: &Event, claim: Option<Claim>) -> Result<Option<i64>, StoreError> {
         let (done, answer) = oneshot::channel();
         let job = Job {
-            event: event.clone(),
+            entry: Entry {
+                event: event.clone(),
+                claim,
+            },
             done,
         };
         self.queue.send(job).await.map_err(|_| stopped())?;
@@ -69,9 +104,9 @@ fn stopped() -> StoreError {
 async fn run(writer: impl BatchWriter, mut jobs: mpsc::Receiver<Job>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while jobs.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let (mut events, answers): (Vec<Event>, Vec<_>) =
-            batch.drain(..).map(|j| (j.event, j.done)).unzip();
-        match writer.write(&mut events).await {
+        let (mut entries, answers): (Vec<Entry>, Vec<_>) =
+            batch.drain(..).map(|j| (j.entry, j.done)).unzip();
+        match writer.write(&mut entries).await {
             Ok(seqs) => {
                 for (done, seq) in answers.into_iter().zip(seqs) {
                     let _ = done.send(Ok(seq));
@@ -83,10 +118,10 @@ async fn run(writer: impl BatchWriter, mut jobs: mpsc::Receiver<Job>) {
                 }
             }
             Err(e) => {
-                tracing::warn!(error = %e, events = events.len(), "an audit batch failed; writing its events one by one");
-                for (event, done) in events.iter_mut().zip(answers) {
+                tracing::warn!(error = %e, events = entries.len(), "an audit batch failed; writing its events one by one");
+                for (entry, done) in entries.iter_mut().zip(answers) {
                     let one = writer
-                        .write(std::slice::from_mut(event))
+                        .write(std::slice::from_mut(entry))
                         .await
                         .and_then(|seqs| {
                             seqs.first().copied().ok_or_else(|| {
@@ -116,20 +151,20 @@ mod tests {
     }
 
     impl BatchWriter for Counting {
-        async fn write(&self, events: &mut [Event]) -> Result<Vec<i64>, StoreError> {
-            self.batches.lock().unwrap().push(events.len());
+        async fn write(&self, entries: &mut [Entry]) -> Result<Vec<Option<i64>>, StoreError> {
+            self.batches.lock().unwrap().push(entries.len());
             // Let the queue fill while "writing".
             tokio::time::sleep(std::time::Duration::from_millis(2)).await;
-            if events.iter().any(|e| e.reason == "poison") {
+            if entries.iter().any(|e| e.event.reason == "poison") {
                 return Err(StoreError::Corrupt("poison".into()));
             }
             let mut next = self.next.lock().unwrap();
-            Ok(events
+            Ok(entries
                 .iter_mut()
                 .map(|e| {
                     *next += 1;
-                    e.seq = *next;
-                    *next
+                    e.event.seq = *next;
+                    Some(*next)
                 })
                 .collect())
         }

@@ -598,6 +598,57 @@ macro_rules! impl_store {
                 seqs.first().copied().ok_or_else(|| crate::StoreError::Corrupt("no sequence number for an append".into()))
             }
 
+            /// Records the entries' claims, then appends the events whose claim was new (see
+            /// `appender::BatchWriter`).
+            pub(crate) async fn append_entries_tx(
+                conn: &mut <<$store as crate::backend::Backend>::Db as sqlx::Database>::Connection,
+                entries: &mut [crate::appender::Entry],
+            ) -> Result<Vec<Option<i64>>, crate::StoreError> {
+                let claims: Vec<&crate::appender::Claim> = entries.iter().filter_map(|e| e.claim.as_ref()).collect();
+                let mut won = std::collections::HashSet::new();
+                let mut rest = &claims[..];
+                while !rest.is_empty() {
+                    let rows = crate::sql::INSERT_CHUNKS.into_iter().find(|&r| r <= rest.len()).unwrap_or(1);
+                    let (chunk, tail) = rest.split_at(rows);
+                    let mut q = sqlx::query_as::<_, (String,)>(crate::sql::multi_insert(crate::sql::MultiInsert::UsedIds, rows, <$store as crate::backend::Backend>::ANONYMOUS_PARAMS));
+                    for c in chunk {
+                        q = q.bind(c.id.clone()).bind(c.expires_at.as_millis());
+                    }
+                    won.extend(q.fetch_all(&mut *conn).await?.into_iter().map(|(id,)| id));
+                    rest = tail;
+                }
+                // An id twice in one batch: the first entry has it.
+                let keep: Vec<bool> = entries
+                    .iter()
+                    .map(|e| e.claim.as_ref().is_none_or(|c| won.remove(&c.id)))
+                    .collect();
+                let mut events: Vec<aim_domain::event::Event> = entries
+                    .iter()
+                    .zip(&keep)
+                    .filter(|(_, k)| **k)
+                    .map(|(e, _)| e.event.clone())
+                    .collect();
+                let mut seqs = if events.is_empty() {
+                    Vec::new()
+                } else {
+                    Self::append_many_tx(conn, &mut events).await?
+                }
+                .into_iter();
+                let mut out = Vec::with_capacity(entries.len());
+                for (entry, k) in entries.iter_mut().zip(keep) {
+                    if k {
+                        let seq = seqs.next();
+                        if let Some(s) = seq {
+                            entry.event.seq = s;
+                        }
+                        out.push(seq);
+                    } else {
+                        out.push(None);
+                    }
+                }
+                Ok(out)
+            }
+
             /// Appends `events`, in order, to the hash chain inside `tx`: advances the
             /// (then locked) chain head once, chains each record to the one before, inserts
             /// them with a few multi-row statements and moves the head. Returns their
@@ -624,7 +675,7 @@ macro_rules! impl_store {
                 while !rest.is_empty() {
                     let rows = crate::sql::INSERT_CHUNKS.into_iter().find(|&r| r <= rest.len()).unwrap_or(1);
                     let (chunk, tail) = rest.split_at(rows);
-                    let mut q = sqlx::query(crate::sql::insert_events(rows, <$store as crate::backend::Backend>::ANONYMOUS_PARAMS));
+                    let mut q = sqlx::query(crate::sql::multi_insert(crate::sql::MultiInsert::Events, rows, <$store as crate::backend::Backend>::ANONYMOUS_PARAMS));
                     for (e, prev, hash) in chunk {
                         q = crate::backend::bind_event!(q, e).bind(prev.to_vec()).bind(hash.to_vec());
                     }

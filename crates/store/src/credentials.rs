@@ -95,13 +95,18 @@ pub trait CredentialStore: Send + Sync {
     ) -> Result<bool, StoreError>;
 
     /// Records a single-use id until `expires_at`; false if it was seen before (a replay).
-    /// Forgets ids that expired before `now`.
-    async fn use_once(
+    async fn use_once(&self, id: &str, expires_at: Timestamp) -> Result<bool, StoreError>;
+
+    /// Records the single-use `claim` and appends `event` in one durable write, batched
+    /// with other appends; `None` (and nothing written) if the claim was used before.
+    async fn append_claimed(
         &self,
-        id: &str,
-        expires_at: Timestamp,
-        now: Timestamp,
-    ) -> Result<bool, StoreError>;
+        event: &Event,
+        claim: crate::appender::Claim,
+    ) -> Result<Option<i64>, StoreError>;
+
+    /// Forgets single-use ids that expired before `now`; returns how many.
+    async fn forget_used(&self, now: Timestamp) -> Result<u64, StoreError>;
 
     /// Opens a task; `events` (the task opened, the first token issued) go with it.
     async fn insert_task(&self, task: &Task, events: &[Event]) -> Result<(), StoreError>;
@@ -391,17 +396,31 @@ macro_rules! impl_credential_store {
                 Ok(true)
             }
 
+            async fn append_claimed(
+                &self,
+                event: &aim_domain::event::Event,
+                claim: crate::appender::Claim,
+            ) -> Result<Option<i64>, crate::StoreError> {
+                self.appender.append_claimed(event, claim).await
+            }
+
+            async fn forget_used(&self, now: aim_domain::time::Timestamp) -> Result<u64, crate::StoreError> {
+                let mut tx = self.write_tx().await?;
+                let n = sqlx::query("DELETE FROM used_ids WHERE expires_at < $1")
+                    .bind(now.as_millis())
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                tx.commit().await?;
+                Ok(n)
+            }
+
             async fn use_once(
                 &self,
                 id: &str,
                 expires_at: aim_domain::time::Timestamp,
-                now: aim_domain::time::Timestamp,
             ) -> Result<bool, crate::StoreError> {
                 let mut tx = self.write_tx().await?;
-                sqlx::query("DELETE FROM used_ids WHERE expires_at < $1")
-                    .bind(now.as_millis())
-                    .execute(&mut *tx)
-                    .await?;
                 let n = sqlx::query("INSERT INTO used_ids (id, expires_at) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING")
                     .bind(id.to_owned())
                     .bind(expires_at.as_millis())

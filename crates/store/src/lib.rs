@@ -36,6 +36,7 @@ use aim_domain::ids::{CredentialId, HumanId, IdentityId};
 use aim_domain::time::Timestamp;
 use async_trait::async_trait;
 
+pub use appender::Claim;
 pub use credentials::{CredentialStore, NewRevocation, SigningKeyRow};
 pub use error::StoreError;
 pub use filter::{AuditFilter, HumanFilter, IdentityCursor, IdentityFilter, SweepThresholds};

@@ -6,10 +6,8 @@ use std::time::Duration;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Postgres, Transaction};
 
-use aim_domain::event::Event;
-
 use crate::StoreError;
-use crate::appender::{Appender, BatchWriter};
+use crate::appender::{Appender, BatchWriter, Entry};
 use crate::backend::{Backend, impl_store};
 
 #[derive(Debug, Clone)]
@@ -22,9 +20,9 @@ pub struct PgStore {
 struct Writer(PgPool);
 
 impl BatchWriter for Writer {
-    async fn write(&self, events: &mut [Event]) -> Result<Vec<i64>, StoreError> {
+    async fn write(&self, entries: &mut [Entry]) -> Result<Vec<Option<i64>>, StoreError> {
         let mut tx = self.0.begin().await?;
-        let seqs = PgStore::append_many_tx(&mut tx, events).await?;
+        let seqs = PgStore::append_entries_tx(&mut tx, entries).await?;
         tx.commit().await?;
         Ok(seqs)
     }

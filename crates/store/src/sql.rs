@@ -52,45 +52,61 @@ const EVENT_BINDS: usize = 21;
 /// databases' limits).
 pub(crate) const INSERT_CHUNKS: [usize; 7] = [64, 32, 16, 8, 4, 2, 1];
 
-/// `INSERT INTO events ... VALUES (...), (...)` for `rows` records (one of `INSERT_CHUNKS`),
-/// with `$n` placeholders, or with plain `?` when `anonymous` (SQLite: sqlx-sqlite looks
-/// each numbered placeholder up by name, which costs time quadratic in their number).
-pub(crate) fn insert_events(rows: usize, anonymous: bool) -> &'static str {
-    fn build(anonymous: bool) -> Vec<String> {
+/// The multi-row inserts aim batches.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum MultiInsert {
+    /// Audit records.
+    Events,
+    /// Single-use ids; those already there are skipped, the new ones returned.
+    UsedIds,
+}
+
+impl MultiInsert {
+    fn parts(self) -> (&'static str, usize, &'static str) {
+        match self {
+            MultiInsert::Events => (INSERT_EVENTS, EVENT_BINDS, ""),
+            MultiInsert::UsedIds => (
+                "INSERT INTO used_ids (id, expires_at) VALUES ",
+                2,
+                " ON CONFLICT (id) DO NOTHING RETURNING id",
+            ),
+        }
+    }
+}
+
+/// `INSERT ... VALUES (...), (...)` for `rows` rows (one of `INSERT_CHUNKS`), with `$n`
+/// placeholders, or with plain `?` when `anonymous` (SQLite: sqlx-sqlite looks each
+/// numbered placeholder up by name, which costs time quadratic in their number).
+pub(crate) fn multi_insert(what: MultiInsert, rows: usize, anonymous: bool) -> &'static str {
+    fn build(what: MultiInsert, anonymous: bool) -> Vec<String> {
+        let (prefix, binds, suffix) = what.parts();
         INSERT_CHUNKS
             .iter()
             .map(|&rows| {
-                let mut sql = INSERT_EVENTS.to_owned();
+                let mut sql = prefix.to_owned();
                 for r in 0..rows {
                     sql.push_str(if r == 0 { "(" } else { ", (" });
-                    let first = r * EVENT_BINDS + 1;
-                    let binds: Vec<String> = (first..first + EVENT_BINDS)
-                        .map(|n| {
-                            if anonymous {
-                                "?".to_owned()
-                            } else {
-                                format!("${n}")
-                            }
-                        })
+                    let first = r * binds + 1;
+                    let list: Vec<String> = (first..first + binds)
+                        .map(|n| if anonymous { "?".to_owned() } else { format!("${n}") })
                         .collect();
-                    sql.push_str(&binds.join(", "));
+                    sql.push_str(&list.join(", "));
                     sql.push(')');
                 }
+                sql.push_str(suffix);
                 sql
             })
             .collect()
     }
-    static NUMBERED: std::sync::LazyLock<Vec<String>> = std::sync::LazyLock::new(|| build(false));
-    static ANONYMOUS: std::sync::LazyLock<Vec<String>> = std::sync::LazyLock::new(|| build(true));
-    let index = INSERT_CHUNKS
-        .iter()
-        .position(|&r| r == rows)
-        .unwrap_or(INSERT_CHUNKS.len() - 1);
-    if anonymous {
-        &ANONYMOUS[index]
-    } else {
-        &NUMBERED[index]
-    }
+    use std::sync::LazyLock;
+    static SQL: LazyLock<[[Vec<String>; 2]; 2]> = LazyLock::new(|| {
+        [
+            [build(MultiInsert::Events, false), build(MultiInsert::Events, true)],
+            [build(MultiInsert::UsedIds, false), build(MultiInsert::UsedIds, true)],
+        ]
+    });
+    let index = INSERT_CHUNKS.iter().position(|&r| r == rows).unwrap_or(INSERT_CHUNKS.len() - 1);
+    &SQL[what as usize][usize::from(anonymous)][index]
 }
 
 /// Takes the next `$1` sequence numbers (returning the last) and the previous hash, and

@@ -9,10 +9,8 @@ use std::time::Duration;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{ConnectOptions, Sqlite, SqlitePool};
 
-use aim_domain::event::Event;
-
 use crate::StoreError;
-use crate::appender::{Appender, BatchWriter};
+use crate::appender::{Appender, BatchWriter, Entry};
 use crate::backend::{Backend, impl_store};
 use crate::group::{GroupCommit, GroupTx};
 
@@ -27,9 +25,9 @@ pub struct SqliteStore {
 struct Writer(GroupCommit);
 
 impl BatchWriter for Writer {
-    async fn write(&self, events: &mut [Event]) -> Result<Vec<i64>, StoreError> {
+    async fn write(&self, entries: &mut [Entry]) -> Result<Vec<Option<i64>>, StoreError> {
         let mut tx = self.0.begin().await?;
-        let seqs = SqliteStore::append_many_tx(&mut tx, events).await?;
+        let seqs = SqliteStore::append_entries_tx(&mut tx, entries).await?;
         tx.commit().await?;
         Ok(seqs)
     }

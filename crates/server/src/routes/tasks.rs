@@ -141,6 +141,10 @@ pub async fn background(state: AppState) {
         if let Err(e) = end_overdue(&state).await {
             tracing::error!(error = %e, "could not end overdue tasks");
         }
+        // Single-use ids are kept only until what used them has expired.
+        if let Err(e) = state.store.forget_used(state.clock.now()).await {
+            tracing::error!(error = %e, "could not forget expired single-use ids");
+        }
     }
 }
 

@@ -246,18 +246,13 @@ async fn issue(
     *client = Some(id);
 
     may_get_tokens(s, &identity).await?;
-    // Single use, across replicas: the id is recorded until the assertion expires.
-    let once = format!("assertion:{id}:{}", proof.jti);
-    if !s
-        .store
-        .use_once(&once, Timestamp::from_millis(proof.exp * 1000), now)
-        .await?
-    {
-        return Err(Refused::client(
-            "replayed",
-            "this client assertion was already used",
-        ));
-    }
+    // Single use, across replicas: the id is recorded until the assertion expires, in the
+    // same durable write as the token's event.
+    let claim = aim_store::Claim {
+        id: format!("assertion:{id}:{}", proof.jti),
+        expires_at: Timestamp::from_millis(proof.exp * 1000),
+    };
+    let replayed = || Refused::client("replayed", "this client assertion was already used");
 
     let (task, new_task) = match (&req.authorization_details, &req.task_id) {
         (Some(details), None) => (open_task(details, &identity, now)?, true),
@@ -340,9 +335,12 @@ async fn issue(
                 ..trail
             })
             .from_request(&ctx.id, &ctx.source);
+        if !s.store.use_once(&claim.id, claim.expires_at).await? {
+            return Err(replayed());
+        }
         s.store.insert_task(&task, &[opened, issued]).await?;
-    } else {
-        s.store.append_event(&issued).await?;
+    } else if s.store.append_claimed(&issued, claim).await?.is_none() {
+        return Err(replayed());
     }
     Ok(TokenResponse {
         access_token,

@@ -122,35 +122,40 @@ mod single_use_ids {
     use super::*;
     pub async fn run(s: &DynStore) {
         let later = t0().plus_millis(300_000);
-        assert!(s.use_once("assertion:a:j1", later, t0()).await.unwrap());
-        assert!(
-            !s.use_once("assertion:a:j1", later, t0()).await.unwrap(),
-            "a replay"
-        );
-        assert!(s.use_once("assertion:a:j2", later, t0()).await.unwrap());
+        assert!(s.use_once("assertion:a:j1", later).await.unwrap());
+        assert!(!s.use_once("assertion:a:j1", later).await.unwrap(), "a replay");
+        assert!(s.use_once("assertion:a:j2", later).await.unwrap());
         // Once expired, the id is forgotten (its token could not be accepted anyway).
-        assert!(
-            s.use_once(
-                "assertion:a:j1",
-                later.plus_millis(1000),
-                later.plus_millis(1)
-            )
-            .await
-            .unwrap()
-        );
-        // Concurrent copies: exactly one wins.
+        assert_eq!(s.forget_used(later.plus_millis(1)).await.unwrap(), 2);
+        assert!(s.use_once("assertion:a:j1", later).await.unwrap());
+        // Concurrent copies: exactly one wins, for plain claims and for claimed appends.
+        let before = s.events(0, 10_000).await.unwrap().len();
         let mut tasks = Vec::new();
-        for _ in 0..16 {
+        for n in 0..32 {
             let s = s.clone();
             tasks.push(tokio::spawn(async move {
-                s.use_once("proof:x", later, t0()).await.unwrap()
+                if n % 2 == 0 {
+                    s.use_once("proof:x", later).await.unwrap()
+                } else {
+                    let claim = aim_store::Claim {
+                        id: "assertion:y".into(),
+                        expires_at: later,
+                    };
+                    s.append_claimed(&event("token.issued", n), claim)
+                        .await
+                        .unwrap()
+                        .is_some()
+                }
             }));
         }
-        let mut wins = 0;
-        for t in tasks {
-            wins += usize::from(t.await.unwrap());
+        let mut wins = [0, 0];
+        for (n, t) in tasks.into_iter().enumerate() {
+            wins[n % 2] += usize::from(t.await.unwrap());
         }
-        assert_eq!(wins, 1);
+        assert_eq!(wins, [1, 1]);
+        let after = s.events(0, 10_000).await.unwrap();
+        assert_eq!(after.len(), before + 1, "only the winning claim's event is written");
+        assert!(aim_store::verify_chain(s.as_ref(), None).await.unwrap().is_ok());
     }
 }
 
