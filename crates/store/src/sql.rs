@@ -88,7 +88,13 @@ pub(crate) fn multi_insert(what: MultiInsert, rows: usize, anonymous: bool) -> &
                     sql.push_str(if r == 0 { "(" } else { ", (" });
                     let first = r * binds + 1;
                     let list: Vec<String> = (first..first + binds)
-                        .map(|n| if anonymous { "?".to_owned() } else { format!("${n}") })
+                        .map(|n| {
+                            if anonymous {
+                                "?".to_owned()
+                            } else {
+                                format!("${n}")
+                            }
+                        })
                         .collect();
                     sql.push_str(&list.join(", "));
                     sql.push(')');
@@ -101,11 +107,20 @@ pub(crate) fn multi_insert(what: MultiInsert, rows: usize, anonymous: bool) -> &
     use std::sync::LazyLock;
     static SQL: LazyLock<[[Vec<String>; 2]; 2]> = LazyLock::new(|| {
         [
-            [build(MultiInsert::Events, false), build(MultiInsert::Events, true)],
-            [build(MultiInsert::UsedIds, false), build(MultiInsert::UsedIds, true)],
+            [
+                build(MultiInsert::Events, false),
+                build(MultiInsert::Events, true),
+            ],
+            [
+                build(MultiInsert::UsedIds, false),
+                build(MultiInsert::UsedIds, true),
+            ],
         ]
     });
-    let index = INSERT_CHUNKS.iter().position(|&r| r == rows).unwrap_or(INSERT_CHUNKS.len() - 1);
+    let index = INSERT_CHUNKS
+        .iter()
+        .position(|&r| r == rows)
+        .unwrap_or(INSERT_CHUNKS.len() - 1);
     &SQL[what as usize][usize::from(anonymous)][index]
 }
 

@@ -216,14 +216,22 @@ async fn issue(
             "client_id differs from the assertion's issuer",
         ));
     }
-    let identity = s
+    let kid = unverified.kid().map_err(Refused::token)?.to_owned();
+    let grant = |code, m: &str| Refused::new(StatusCode::BAD_REQUEST, "invalid_grant", code, m);
+    let task_id = match &req.task_id {
+        Some(t) => {
+            Some(TaskId::parse(t).map_err(|_| grant("invalid_task", "task_id is not a task id"))?)
+        }
+        None => None,
+    };
+    // The identity, its sponsor, the key and the task, in one read.
+    let context = s
         .store
-        .identity(id)
+        .token_context(id, &kid, task_id)
         .await?
         .ok_or_else(|| Refused::client("unknown_client", "no such identity"))?;
-    let kid = unverified.kid().map_err(Refused::token)?.to_owned();
-    let kid = kid.as_str();
-    let key = s.store.agent_key(id, kid).await?.ok_or_else(|| {
+    let identity = &context.identity;
+    let key = context.key.as_ref().ok_or_else(|| {
         Refused::client(
             "unknown_kid",
             "no key with this kid is registered on the identity",
@@ -245,7 +253,7 @@ async fn issue(
         .map_err(Refused::token)?;
     *client = Some(id);
 
-    may_get_tokens(s, &identity).await?;
+    may_get_tokens(identity, context.sponsor_state)?;
     // Single use, across replicas: the id is recorded until the assertion expires, in the
     // same durable write as the token's event.
     let claim = aim_store::Claim {
@@ -255,8 +263,12 @@ async fn issue(
     let replayed = || Refused::client("replayed", "this client assertion was already used");
 
     let (task, new_task) = match (&req.authorization_details, &req.task_id) {
-        (Some(details), None) => (open_task(details, &identity, now)?, true),
-        (None, Some(task_id)) => (open_task_of(s, &identity, task_id, now).await?, false),
+        (Some(details), None) => (open_task(details, identity, now)?, true),
+        (None, Some(_)) => match context.task.clone() {
+            Some(t) if t.is_open_at(now) => (t, false),
+            Some(_) => return Err(grant("task_ended", "the task has ended")),
+            None => return Err(grant("invalid_task", "no such task for this identity")),
+        },
         _ => {
             return Err(Refused::request(
                 "task_required",
@@ -361,7 +373,7 @@ async fn issue(
 }
 
 /// Only an active identity whose sponsor is active gets tokens.
-async fn may_get_tokens(s: &AppState, identity: &Identity) -> Result<(), Refused> {
+fn may_get_tokens(identity: &Identity, sponsor: HumanState) -> Result<(), Refused> {
     if identity.state != LifecycleState::Active {
         return Err(Refused::new(
             StatusCode::BAD_REQUEST,
@@ -370,8 +382,7 @@ async fn may_get_tokens(s: &AppState, identity: &Identity) -> Result<(), Refused
             format!("the identity is {}", identity.state),
         ));
     }
-    let sponsor = s.store.human(identity.sponsor_id).await?;
-    if sponsor.is_none_or(|h| h.state != HumanState::Active) {
+    if sponsor != HumanState::Active {
         return Err(Refused::new(
             StatusCode::BAD_REQUEST,
             "unauthorized_client",
@@ -414,25 +425,4 @@ fn open_task(details: &str, identity: &Identity, now: Timestamp) -> Result<Task,
     request
         .open(identity, now)
         .map_err(|r| invalid_details(r.to_string()))
-}
-
-async fn open_task_of(
-    s: &AppState,
-    identity: &Identity,
-    task_id: &str,
-    now: Timestamp,
-) -> Result<Task, Refused> {
-    let grant = |code, m: &str| Refused::new(StatusCode::BAD_REQUEST, "invalid_grant", code, m);
-    let id =
-        TaskId::parse(task_id).map_err(|_| grant("invalid_task", "task_id is not a task id"))?;
-    let task = s
-        .store
-        .task(id)
-        .await?
-        .filter(|t| t.identity_id == identity.id)
-        .ok_or_else(|| grant("invalid_task", "no such task for this identity"))?;
-    if !task.is_open_at(now) {
-        return Err(grant("task_ended", "the task has ended"));
-    }
-    Ok(task)
 }

@@ -123,7 +123,10 @@ mod single_use_ids {
     pub async fn run(s: &DynStore) {
         let later = t0().plus_millis(300_000);
         assert!(s.use_once("assertion:a:j1", later).await.unwrap());
-        assert!(!s.use_once("assertion:a:j1", later).await.unwrap(), "a replay");
+        assert!(
+            !s.use_once("assertion:a:j1", later).await.unwrap(),
+            "a replay"
+        );
         assert!(s.use_once("assertion:a:j2", later).await.unwrap());
         // Once expired, the id is forgotten (its token could not be accepted anyway).
         assert_eq!(s.forget_used(later.plus_millis(1)).await.unwrap(), 2);
@@ -154,8 +157,17 @@ mod single_use_ids {
         }
         assert_eq!(wins, [1, 1]);
         let after = s.events(0, 10_000).await.unwrap();
-        assert_eq!(after.len(), before + 1, "only the winning claim's event is written");
-        assert!(aim_store::verify_chain(s.as_ref(), None).await.unwrap().is_ok());
+        assert_eq!(
+            after.len(),
+            before + 1,
+            "only the winning claim's event is written"
+        );
+        assert!(
+            aim_store::verify_chain(s.as_ref(), None)
+                .await
+                .unwrap()
+                .is_ok()
+        );
     }
 }
 
