@@ -293,7 +293,7 @@ async fn issue(
     let ring = s.tokens.keys.current();
     let claims = AccessClaims {
         iss: s.tokens.issuer.clone(),
-        sub: s.tokens.subject(&identity),
+        sub: s.tokens.subject(identity),
         aud: s.tokens.audience.clone(),
         exp: iat + lifetime,
         iat,
