@@ -50,8 +50,8 @@ class Aim:
         self.proc.wait(timeout=10)
         self.dir.cleanup()
 
-    def call(self, method, path, token=None, body=None, form=None):
-        headers = {}
+    def call(self, method, path, token=None, body=None, form=None, headers=None):
+        headers = dict(headers or {})
         data = None
         if token:
             headers["Authorization"] = "Bearer " + token
@@ -135,11 +135,26 @@ class PyJwtVerifiesAimTokens(unittest.TestCase):
         claims.update(override)
         return jwt.encode(claims, self.key, algorithm="EdDSA", headers={"kid": self.kid})
 
-    def token(self, assertion):
+    def dpop(self, method, url, **override):
+        """An RFC 9449 proof signed with PyJWT, the public key in its header."""
+        x = self.key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+        claims = {"jti": str(uuid.uuid4()), "htm": method, "htu": url, "iat": int(time.time())}
+        claims.update(override)
+        return jwt.encode(
+            claims,
+            self.key,
+            algorithm="EdDSA",
+            headers={"typ": "dpop+jwt", "jwk": {"kty": "OKP", "crv": "Ed25519", "x": b64url(x)}},
+        )
+
+    def token(self, assertion, proof=None):
         details = [{"type": "aim_task", "purpose": "lookup", "systems": ["crm"], "triggered_by": "alice: T-1"}]
+        if proof is None:
+            proof = self.dpop("POST", self.metadata["token_endpoint"])
         return self.aim.call(
             "POST",
             "/oauth/token",
+            headers={"DPoP": proof} if proof else {},
             form={
                 "grant_type": "client_credentials",
                 "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
@@ -169,6 +184,9 @@ class PyJwtVerifiesAimTokens(unittest.TestCase):
         self.assertEqual(claims["sub"], "spiffe://aim.local/agent/agt-pyjwt")
         self.assertEqual(claims["scope"], "crm")
         self.assertEqual(claims["aim_task"], body["task_id"])
+        # Bound to the agent's key: cnf.jkt is its RFC 7638 thumbprint.
+        self.assertEqual(body["token_type"], "DPoP")
+        self.assertEqual(claims["cnf"]["jkt"], self.kid)
         self.assertLessEqual(claims["exp"] - claims["iat"], 300)
 
         # The checks bite: wrong audience, expiry, a flipped signature byte.
@@ -199,6 +217,12 @@ class PyJwtVerifiesAimTokens(unittest.TestCase):
         hs = jwt.encode({"iss": self.client_id}, "secret", algorithm="HS256", headers={"kid": self.kid})
         status, body = self.token(hs)
         self.assertEqual((status, body["code"]), (401, "alg_not_allowed"))
+        # DPoP: required for this autonomous agent, and checked.
+        status, body = self.token(self.assertion(), proof="")
+        self.assertEqual((status, body["error"], body["code"]), (400, "invalid_dpop_proof", "dpop_required"))
+        stale = self.dpop("POST", self.metadata["token_endpoint"], iat=int(time.time()) - 600)
+        status, body = self.token(self.assertion(), proof=stale)
+        self.assertEqual((status, body["code"]), (400, "dpop_stale"))
 
 
 if __name__ == "__main__":

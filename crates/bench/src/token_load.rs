@@ -1,7 +1,8 @@
 //! Token issuance and verification: starts `aim serve` (release build) on a fresh SQLite
 //! data dir, registers an agent with an Ed25519 key, and measures over loopback HTTP
-//! `POST /oauth/token` (client_credentials with a fresh private_key_jwt assertion, for an
-//! open task) at each concurrency; then verifies access tokens in-process on one core.
+//! `POST /oauth/token` (client_credentials with a fresh private_key_jwt assertion and a
+//! fresh DPoP proof, for an open task) at each concurrency; then verifies access tokens,
+//! alone and with a DPoP proof, in-process on one core.
 //!
 //! ```sh
 //! cargo build --release --bin aim --bin token-load
@@ -101,13 +102,19 @@ async fn agent(base: &str, admin: &str) -> anyhow::Result<(String, ClientKey, St
     let assertion = key
         .assertion(&i.id.to_string(), &endpoint, now(), 60)
         .map_err(anyhow::Error::msg)?;
+    let proof = key
+        .dpop_proof("POST", &endpoint, None, now())
+        .map_err(anyhow::Error::msg)?;
     let r = Client::new(base, None)
-        .oauth_token(&[
-            ("grant_type", "client_credentials"),
-            ("client_assertion_type", ASSERTION),
-            ("client_assertion", &assertion),
-            ("authorization_details", &details),
-        ])
+        .oauth_token(
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_assertion_type", ASSERTION),
+                ("client_assertion", &assertion),
+                ("authorization_details", &details),
+            ],
+            Some(&proof),
+        )
         .await?;
     let task = r["task_id"].as_str().context("task_id")?.to_owned();
     Ok((i.id.to_string(), key, endpoint, task))
@@ -140,8 +147,12 @@ async fn issue_load(
                 let assertion = key
                     .assertion(&client_id, &endpoint, now(), 60)
                     .map_err(anyhow::Error::msg)?;
+                let proof = key
+                    .dpop_proof("POST", &endpoint, None, now())
+                    .map_err(anyhow::Error::msg)?;
                 let resp = http
                     .post(endpoint.as_str())
+                    .header("DPoP", proof)
                     .form(&[
                         ("grant_type", "client_credentials"),
                         ("client_assertion_type", ASSERTION),
@@ -208,13 +219,19 @@ async fn main() -> anyhow::Result<()> {
     let assertion = key
         .assertion(&client_id, &endpoint, now(), 60)
         .map_err(anyhow::Error::msg)?;
+    let proof = key
+        .dpop_proof("POST", &endpoint, None, now())
+        .map_err(anyhow::Error::msg)?;
     let r = Client::new(&base, None)
-        .oauth_token(&[
-            ("grant_type", "client_credentials"),
-            ("client_assertion_type", ASSERTION),
-            ("client_assertion", &assertion),
-            ("task_id", &task),
-        ])
+        .oauth_token(
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_assertion_type", ASSERTION),
+                ("client_assertion", &assertion),
+                ("task_id", &task),
+            ],
+            Some(&proof),
+        )
         .await?;
     let token = r["access_token"].as_str().context("token")?.to_owned();
     let jwks: Value = reqwest::get(format!("{base}/.well-known/jwks.json"))
@@ -234,6 +251,21 @@ async fn main() -> anyhow::Result<()> {
     let secs = t.elapsed().as_secs_f64();
     println!(
         "verify access token in-process (one core): {} in {secs:.2} s = {:.0} tokens/s",
+        args.verifications,
+        args.verifications as f64 / secs
+    );
+    let url = "https://tools.example/crm/records/42";
+    let call_proof = key
+        .dpop_proof("GET", url, Some(&token), now())
+        .map_err(anyhow::Error::msg)?;
+    let t = Instant::now();
+    for _ in 0..args.verifications {
+        access::verify_request(&token, Some(&call_proof), "GET", url, &keys, &expect)
+            .map_err(anyhow::Error::msg)?;
+    }
+    let secs = t.elapsed().as_secs_f64();
+    println!(
+        "verify access token + DPoP proof in-process (one core): {} in {secs:.2} s = {:.0} requests/s",
         args.verifications,
         args.verifications as f64 / secs
     );

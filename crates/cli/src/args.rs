@@ -290,6 +290,10 @@ pub struct IssueArgs {
     /// Seconds the task may run (capped by the identity's autonomy).
     #[arg(long)]
     pub max_duration: Option<i64>,
+    /// Ask for a plain bearer token instead of one bound to the key with DPoP (refused for
+    /// autonomous agents by default).
+    #[arg(long)]
+    pub no_dpop: bool,
     /// Write the access token to this file (mode 0600) instead of printing it.
     #[arg(long)]
     pub write_token: Option<PathBuf>,

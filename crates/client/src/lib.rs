@@ -335,9 +335,21 @@ impl Client {
             .await
     }
 
-    /// `POST /oauth/token` with form fields, as an agent does (no human credential).
-    pub async fn oauth_token(&self, form: &[(&str, &str)]) -> Result<serde_json::Value> {
-        self.post_form("/oauth/token", form).await
+    /// `POST /oauth/token` with form fields, as an agent does (no human credential), with
+    /// a DPoP proof to bind the token to the agent's key.
+    pub async fn oauth_token(
+        &self,
+        form: &[(&str, &str)],
+        dpop: Option<&str>,
+    ) -> Result<serde_json::Value> {
+        let mut req = self
+            .http
+            .post(format!("{}/oauth/token", self.base))
+            .form(form);
+        if let Some(p) = dpop {
+            req = req.header("DPoP", p);
+        }
+        self.send(req).await
     }
 
     /// The authorization-server metadata (RFC 8414).

@@ -55,6 +55,8 @@ pub struct TokenConfig {
     /// Access tokens live at most this long, below the per-autonomy defaults (5 minutes
     /// for autonomous agents, 15 for assistants, 60 for automation).
     pub max_token_seconds: Option<i64>,
+    /// Autonomy classes whose tokens must be bound to a key with a DPoP proof.
+    pub dpop_required_for: Vec<aim_domain::identity::Autonomy>,
 }
 
 impl Default for TokenConfig {
@@ -67,6 +69,7 @@ impl Default for TokenConfig {
             kek_file: None,
             signing_key_rotation_days: 30,
             max_token_seconds: None,
+            dpop_required_for: vec![aim_domain::identity::Autonomy::Autonomous],
         }
     }
 }

@@ -25,11 +25,11 @@ pub struct Claim {
     pub expires_at: aim_domain::time::Timestamp,
 }
 
-/// An event, and the claim it depends on, if any.
+/// An event, and the claims it depends on: it is appended only if every one is new.
 #[derive(Debug, Clone)]
 pub(crate) struct Entry {
     pub event: Event,
-    pub claim: Option<Claim>,
+    pub claims: Vec<Claim>,
 }
 
 /// Writes a batch in one durable transaction: records the claims, then appends, in order,
@@ -68,27 +68,27 @@ impl Appender {
 
     /// Appends `event` and waits until it is durable.
     pub(crate) async fn append(&self, event: &Event) -> Result<i64, StoreError> {
-        self.submit(event, None)
+        self.submit(event, Vec::new())
             .await?
             .ok_or_else(|| StoreError::Corrupt("an unclaimed append was refused".into()))
     }
 
-    /// Records `claim` and appends `event` in one durable write; `None` (and nothing
-    /// written) if the claim was used before.
+    /// Records `claims` and appends `event` in one durable write; `None` (and no event) if
+    /// any claim was used before (the new ones among them stay used).
     pub(crate) async fn append_claimed(
         &self,
         event: &Event,
-        claim: Claim,
+        claims: Vec<Claim>,
     ) -> Result<Option<i64>, StoreError> {
-        self.submit(event, Some(claim)).await
+        self.submit(event, claims).await
     }
 
-    async fn submit(&self, event: &Event, claim: Option<Claim>) -> Result<Option<i64>, StoreError> {
+    async fn submit(&self, event: &Event, claims: Vec<Claim>) -> Result<Option<i64>, StoreError> {
         let (done, answer) = oneshot::channel();
         let job = Job {
             entry: Entry {
                 event: event.clone(),
-                claim,
+                claims,
             },
             done,
         };

@@ -604,7 +604,7 @@ macro_rules! impl_store {
                 conn: &mut <<$store as crate::backend::Backend>::Db as sqlx::Database>::Connection,
                 entries: &mut [crate::appender::Entry],
             ) -> Result<Vec<Option<i64>>, crate::StoreError> {
-                let claims: Vec<&crate::appender::Claim> = entries.iter().filter_map(|e| e.claim.as_ref()).collect();
+                let claims: Vec<&crate::appender::Claim> = entries.iter().flat_map(|e| &e.claims).collect();
                 let mut won = std::collections::HashSet::new();
                 let mut rest = &claims[..];
                 while !rest.is_empty() {
@@ -620,7 +620,7 @@ macro_rules! impl_store {
                 // An id twice in one batch: the first entry has it.
                 let keep: Vec<bool> = entries
                     .iter()
-                    .map(|e| e.claim.as_ref().is_none_or(|c| won.remove(&c.id)))
+                    .map(|e| e.claims.iter().fold(true, |all, c| won.remove(&c.id) && all))
                     .collect();
                 let mut events: Vec<aim_domain::event::Event> = entries
                     .iter()

@@ -106,12 +106,12 @@ pub trait CredentialStore: Send + Sync {
     /// Records a single-use id until `expires_at`; false if it was seen before (a replay).
     async fn use_once(&self, id: &str, expires_at: Timestamp) -> Result<bool, StoreError>;
 
-    /// Records the single-use `claim` and appends `event` in one durable write, batched
-    /// with other appends; `None` (and nothing written) if the claim was used before.
+    /// Records the single-use `claims` and appends `event` in one durable write, batched
+    /// with other appends; `None` (and no event) if any claim was used before.
     async fn append_claimed(
         &self,
         event: &Event,
-        claim: crate::appender::Claim,
+        claims: Vec<crate::appender::Claim>,
     ) -> Result<Option<i64>, StoreError>;
 
     /// Forgets single-use ids that expired before `now`; returns how many.
@@ -558,9 +558,9 @@ macro_rules! impl_credential_store {
             async fn append_claimed(
                 &self,
                 event: &aim_domain::event::Event,
-                claim: crate::appender::Claim,
+                claims: Vec<crate::appender::Claim>,
             ) -> Result<Option<i64>, crate::StoreError> {
-                self.appender.append_claimed(event, claim).await
+                self.appender.append_claimed(event, claims).await
             }
 
             async fn forget_used(&self, now: aim_domain::time::Timestamp) -> Result<u64, crate::StoreError> {

@@ -133,6 +133,55 @@ pub fn verify(
         .map_err(|_| TokenError::InvalidClaim("claims"))
 }
 
+/// A token presented with a request, checked together with its DPoP proof.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Presented {
+    pub claims: AccessClaims,
+    /// The proof, when the token is bound; the caller records its `jti` (per `jkt`) as used.
+    pub proof: Option<crate::dpop::Proof>,
+}
+
+/// Verifies a token as a resource server receives it: the token itself ([`verify`]), then,
+/// if it is bound to a key (`cnf.jkt`), a DPoP proof for this very request (`method`,
+/// `url`, `ath`), signed by that key. A bound token without a proof, or a proof with an
+/// unbound token, is refused. Replay of the proof and revocation are the caller's checks.
+pub fn verify_request(
+    token: &str,
+    proof: Option<&str>,
+    method: &str,
+    url: &str,
+    keys: &TrustedKeys,
+    expect: &Expect<'_>,
+) -> Result<Presented, TokenError> {
+    let claims = verify(token, keys, expect)?;
+    let proof = match (&claims.cnf, proof) {
+        (Some(cnf), Some(p)) => {
+            let checked = crate::dpop::verify(
+                p,
+                &crate::dpop::Expect {
+                    method,
+                    url,
+                    access_token: Some(token),
+                    nonce: None,
+                    now: expect.now,
+                },
+            )?;
+            if checked.jkt != cnf.jkt {
+                return Err(TokenError::WrongProofKey);
+            }
+            Some(checked)
+        }
+        (Some(_), None) => return Err(TokenError::ProofRequired),
+        (None, Some(_)) => {
+            return Err(TokenError::InvalidProof(
+                "the token is not bound to a key".into(),
+            ));
+        }
+        (None, None) => None,
+    };
+    Ok(Presented { claims, proof })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -289,6 +338,47 @@ mod tests {
         assert_eq!(
             verify(&none_token, &keys, &expect()).unwrap_err().code(),
             "alg_not_allowed"
+        );
+    }
+
+    #[test]
+    fn bound_tokens_need_a_proof_from_their_key() {
+        let (key, keys) = setup();
+        let holder = crate::client::ClientKey::generate("ES256").unwrap();
+        let mut c = claims();
+        c.cnf = Some(Cnf { jkt: holder.kid() });
+        let token = mint(&key, &c).unwrap();
+        let url = "https://tools.example/crm/records/42";
+        let now = expect().now;
+        let proof = holder.dpop_proof("GET", url, Some(&token), now).unwrap();
+        let got = verify_request(&token, Some(&proof), "GET", url, &keys, &expect()).unwrap();
+        assert_eq!(got.proof.unwrap().jkt, holder.kid());
+        let code = |proof: Option<&str>| {
+            verify_request(&token, proof, "GET", url, &keys, &expect())
+                .unwrap_err()
+                .code()
+        };
+        assert_eq!(code(None), "dpop_required");
+        let thief = crate::client::ClientKey::generate("ES256").unwrap();
+        let stolen = thief.dpop_proof("GET", url, Some(&token), now).unwrap();
+        assert_eq!(code(Some(&stolen)), "dpop_key_mismatch");
+        let for_other_token = holder.dpop_proof("GET", url, Some("other"), now).unwrap();
+        assert_eq!(code(Some(&for_other_token)), "dpop_mismatch");
+        // A bearer token with a proof is refused too.
+        let bearer = mint(
+            &key,
+            &AccessClaims {
+                cnf: None,
+                ..claims()
+            },
+        )
+        .unwrap();
+        let p = holder.dpop_proof("GET", url, Some(&bearer), now).unwrap();
+        assert_eq!(
+            verify_request(&bearer, Some(&p), "GET", url, &keys, &expect())
+                .unwrap_err()
+                .code(),
+            "invalid_dpop_proof"
         );
     }
 }

@@ -133,6 +133,32 @@ impl ClientKey {
         Ok(out)
     }
 
+    /// A DPoP proof (RFC 9449) for one request, with `ath` when presenting `access_token`.
+    pub fn dpop_proof(
+        &self,
+        method: &str,
+        url: &str,
+        access_token: Option<&str>,
+        now: i64,
+    ) -> Result<String, TokenError> {
+        let mut claims = json!({
+            "jti": uuid::Uuid::now_v7().to_string(),
+            "htm": method,
+            "htu": url,
+            "iat": now,
+        });
+        if let Some(t) = access_token {
+            claims["ath"] = json!(crate::dpop::token_hash(t));
+        }
+        let mut jwk = self.public.to_json();
+        if let Some(o) = jwk.as_object_mut() {
+            o.remove("kid");
+            o.remove("use");
+            o.remove("alg");
+        }
+        self.sign(json!({ "typ": crate::dpop::DPOP_TYP, "jwk": jwk }), &claims)
+    }
+
     /// A client assertion: `iss` = `sub` = `client_id`, `aud` = the token endpoint, a fresh
     /// `jti`, valid for `lifetime` seconds from `now`.
     pub fn assertion(

@@ -10,6 +10,7 @@ pub mod access;
 pub mod assertion;
 pub mod claims;
 pub mod client;
+pub mod dpop;
 pub mod jose;
 pub mod jwk;
 pub mod kek;
@@ -54,6 +55,16 @@ pub enum TokenError {
     Replayed,
     #[error("the token has been revoked")]
     Revoked,
+    #[error("the DPoP proof is invalid: {0}")]
+    InvalidProof(String),
+    #[error("the DPoP proof's `{0}` does not match the request")]
+    ProofMismatch(&'static str),
+    #[error("the DPoP proof's `iat` is too far from now")]
+    ProofStale,
+    #[error("this token is bound to a key: present it with a DPoP proof")]
+    ProofRequired,
+    #[error("the DPoP proof is signed by another key than the token is bound to")]
+    WrongProofKey,
 }
 
 impl TokenError {
@@ -77,6 +88,11 @@ impl TokenError {
             TokenError::WrongSubject => "wrong_subject",
             TokenError::Replayed => "replayed",
             TokenError::Revoked => "token_revoked",
+            TokenError::InvalidProof(_) => "invalid_dpop_proof",
+            TokenError::ProofMismatch(_) => "dpop_mismatch",
+            TokenError::ProofStale => "dpop_stale",
+            TokenError::ProofRequired => "dpop_required",
+            TokenError::WrongProofKey => "dpop_key_mismatch",
         }
     }
 }

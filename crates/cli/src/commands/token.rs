@@ -225,7 +225,16 @@ async fn issue(client: &Client, format: Format, a: IssueArgs) -> anyhow::Result<
             form.push(("authorization_details", details.as_str()));
         }
     }
-    let mut r = client.oauth_token(&form).await?;
+    // Bind the token to the same key (DPoP) unless asked not to.
+    let proof = if a.no_dpop {
+        None
+    } else {
+        Some(
+            key.dpop_proof("POST", endpoint, None, now)
+                .map_err(anyhow::Error::msg)?,
+        )
+    };
+    let mut r = client.oauth_token(&form, proof.as_deref()).await?;
     if let Some(file) = &a.write_token {
         let token = r["access_token"].as_str().unwrap_or_default();
         write_private(file, &format!("{token}\n"))?;

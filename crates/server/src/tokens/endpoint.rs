@@ -128,12 +128,25 @@ impl IntoResponse for Refused {
 pub async fn token(
     State(s): State<AppState>,
     ctx: RequestContext,
+    headers: axum::http::HeaderMap,
     form: Result<axum::Form<TokenRequest>, axum::extract::rejection::FormRejection>,
 ) -> Response {
     let now = s.clock.now();
     let mut client = None;
     let outcome = match form {
-        Ok(axum::Form(req)) => issue(&s, &ctx, req, now, &mut client).await,
+        Ok(axum::Form(req)) => {
+            let dpop = headers.get_all("dpop").iter().collect::<Vec<_>>();
+            match dpop.as_slice() {
+                [] => issue(&s, &ctx, req, None, now, &mut client).await,
+                [one] => match one.to_str() {
+                    Ok(proof) => issue(&s, &ctx, req, Some(proof), now, &mut client).await,
+                    Err(_) => Err(dpop_refused(TokenError::InvalidProof("not ASCII".into()))),
+                },
+                _ => Err(dpop_refused(TokenError::InvalidProof(
+                    "more than one DPoP header".into(),
+                ))),
+            }
+        }
         Err(e) => Err(Refused::request(
             "malformed_request",
             format!(
@@ -168,10 +181,21 @@ pub async fn token(
     }
 }
 
+/// RFC 9449's error for a missing or bad proof at the token endpoint.
+fn dpop_refused(e: TokenError) -> Refused {
+    Refused::new(
+        StatusCode::BAD_REQUEST,
+        "invalid_dpop_proof",
+        e.code(),
+        e.to_string(),
+    )
+}
+
 async fn issue(
     s: &AppState,
     ctx: &RequestContext,
     req: TokenRequest,
+    dpop: Option<&str>,
     now: Timestamp,
     client: &mut Option<IdentityId>,
 ) -> Result<TokenResponse, Refused> {
@@ -249,18 +273,51 @@ async fn issue(
         .verify(&verifier, jwk.alg_name())
         .map_err(Refused::token)?;
     let audiences = [s.tokens.token_endpoint.as_str(), s.tokens.issuer.as_str()];
-    let proof = assertion::check(&claims, claimed, &audiences, now.as_millis() / 1000)
+    let asserted = assertion::check(&claims, claimed, &audiences, now.as_millis() / 1000)
         .map_err(Refused::token)?;
     *client = Some(id);
 
     may_get_tokens(identity, context.sponsor_state)?;
+    // Proof of possession: the token is bound to the key that signed the proof.
+    let pop = match dpop {
+        Some(p) => Some(
+            aim_token::dpop::verify(
+                p,
+                &aim_token::dpop::Expect {
+                    method: "POST",
+                    url: &s.tokens.token_endpoint,
+                    access_token: None,
+                    nonce: None,
+                    now: now.as_millis() / 1000,
+                },
+            )
+            .map_err(dpop_refused)?,
+        ),
+        None if s.tokens.dpop_required_for.contains(&identity.autonomy) => {
+            return Err(dpop_refused(TokenError::ProofRequired));
+        }
+        None => None,
+    };
     // Single use, across replicas: the id is recorded until the assertion expires, in the
     // same durable write as the token's event.
     let claim = aim_store::Claim {
-        id: format!("assertion:{id}:{}", proof.jti),
-        expires_at: Timestamp::from_millis(proof.exp * 1000),
+        id: format!("assertion:{id}:{}", asserted.jti),
+        expires_at: Timestamp::from_millis(asserted.exp * 1000),
     };
-    let replayed = || Refused::client("replayed", "this client assertion was already used");
+    let replayed = || {
+        Refused::client(
+            "replayed",
+            "this client assertion (or DPoP proof) was already used",
+        )
+    };
+    // The DPoP proof is single use too, per key, for as long as its `iat` is accepted.
+    let mut single_use = vec![claim];
+    if let Some(p) = &pop {
+        single_use.push(aim_store::Claim {
+            id: format!("dpop:{}:{}", p.jkt, p.jti),
+            expires_at: Timestamp::from_millis((p.iat + aim_token::dpop::IAT_WINDOW) * 1000),
+        });
+    }
 
     let (task, new_task) = match (&req.authorization_details, &req.task_id) {
         (Some(details), None) => (open_task(details, identity, now)?, true),
@@ -304,7 +361,9 @@ async fn issue(
         aim_task: task.id.to_string(),
         sid: task.id.to_string(),
         act: None,
-        cnf: None,
+        cnf: pop
+            .as_ref()
+            .map(|p| aim_token::claims::Cnf { jkt: p.jkt.clone() }),
     };
     let access_token = aim_token::access::mint(&ring.signer, &claims).map_err(|e| {
         tracing::error!(error = %e, "could not sign an access token");
@@ -347,16 +406,18 @@ async fn issue(
                 ..trail
             })
             .from_request(&ctx.id, &ctx.source);
-        if !s.store.use_once(&claim.id, claim.expires_at).await? {
-            return Err(replayed());
+        for c in &single_use {
+            if !s.store.use_once(&c.id, c.expires_at).await? {
+                return Err(replayed());
+            }
         }
         s.store.insert_task(&task, &[opened, issued]).await?;
-    } else if s.store.append_claimed(&issued, claim).await?.is_none() {
+    } else if s.store.append_claimed(&issued, single_use).await?.is_none() {
         return Err(replayed());
     }
     Ok(TokenResponse {
         access_token,
-        token_type: "Bearer".to_owned(),
+        token_type: if pop.is_some() { "DPoP" } else { "Bearer" }.to_owned(),
         expires_in: lifetime,
         scope: claims.scope,
         task_id: task.id.to_string(),

@@ -24,6 +24,7 @@ pub struct TokenService {
     pub trust_domain: String,
     pub audience: String,
     pub max_token_seconds: Option<i64>,
+    pub dpop_required_for: Vec<aim_domain::identity::Autonomy>,
     pub keys: SigningKeys,
 }
 
@@ -36,6 +37,7 @@ impl TokenService {
             trust_domain: config.trust_domain.clone(),
             audience: config.audience.clone(),
             max_token_seconds: config.max_token_seconds,
+            dpop_required_for: config.dpop_required_for.clone(),
             keys,
         }
     }

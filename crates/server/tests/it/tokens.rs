@@ -28,6 +28,7 @@ struct Agent {
     key: ClientKey,
     http: Client,
     endpoint: String,
+    clock: aim_domain::time::FakeClock,
 }
 
 impl Agent {
@@ -50,6 +51,7 @@ impl Agent {
             identity,
             key,
             http,
+            clock: s.clock.clone(),
             endpoint: meta["token_endpoint"].as_str().unwrap().to_owned(),
         }
     }
@@ -61,14 +63,36 @@ impl Agent {
             .unwrap()
     }
 
+    /// A fresh DPoP proof for the token endpoint.
+    fn proof(&self) -> String {
+        use aim_domain::Clock;
+        let now = self.clock.now().as_millis() / 1000;
+        self.key
+            .dpop_proof("POST", &self.endpoint, None, now)
+            .unwrap()
+    }
+
     async fn token_with(&self, assertion: &str, task: (&str, &str)) -> aim_client::Result<Value> {
+        let proof = self.proof();
+        self.token_with_proof(assertion, task, Some(&proof)).await
+    }
+
+    async fn token_with_proof(
+        &self,
+        assertion: &str,
+        task: (&str, &str),
+        proof: Option<&str>,
+    ) -> aim_client::Result<Value> {
         self.http
-            .oauth_token(&[
-                ("grant_type", "client_credentials"),
-                ("client_assertion_type", ASSERTION),
-                ("client_assertion", assertion),
-                task,
-            ])
+            .oauth_token(
+                &[
+                    ("grant_type", "client_credentials"),
+                    ("client_assertion_type", ASSERTION),
+                    ("client_assertion", assertion),
+                    task,
+                ],
+                proof,
+            )
             .await
     }
 
@@ -118,7 +142,7 @@ mod cases {
         let c = cast(s).await;
         let agent = Agent::new(s, &c, "agt-token-a", "EdDSA").await;
         let r = agent.open_task(s).await.unwrap();
-        assert_eq!(r["token_type"], "Bearer");
+        assert_eq!(r["token_type"], "DPoP", "bound to the agent's key");
         assert_eq!(r["expires_in"], 300, "autonomous agents get five minutes");
         let task = r["task_id"].as_str().unwrap().to_owned();
         assert_eq!(r["authorization_details"][0]["systems"], json!(["crm"]));
@@ -136,6 +160,11 @@ mod cases {
         assert_eq!(claims.client_id, agent.identity.id.to_string());
         assert_eq!(claims.aim_task, task);
         assert_eq!(claims.scope, "crm");
+        assert_eq!(
+            claims.cnf.as_ref().map(|c| c.jkt.clone()),
+            Some(agent.key.kid()),
+            "cnf.jkt is the proof key's thumbprint"
+        );
         assert_eq!(claims.exp - claims.iat, 300);
 
         // More tokens for the same task, by naming it.
@@ -246,24 +275,67 @@ mod cases {
         let once = agent.assertion(s);
         agent.token_with(&once, task).await.unwrap();
         assert_eq!(code(agent.token_with(&once, task).await), "replayed");
+        // DPoP at the token endpoint: required for autonomous agents, for this request,
+        // fresh, and once.
+        let proof_for = |method: &str, url: &str, skew: i64| {
+            agent
+                .key
+                .dpop_proof(method, url, None, s.clock_now().as_millis() / 1000 + skew)
+                .unwrap()
+        };
+        let dpop_cases: Vec<(Option<String>, &str)> = vec![
+            (None, "dpop_required"),
+            (Some(proof_for("GET", &agent.endpoint, 0)), "dpop_mismatch"),
+            (
+                Some(proof_for("POST", "http://elsewhere/oauth/token", 0)),
+                "dpop_mismatch",
+            ),
+            (Some(proof_for("POST", &agent.endpoint, -120)), "dpop_stale"),
+            (Some("garbage".into()), "invalid_dpop_proof"),
+        ];
+        for (proof, expected) in &dpop_cases {
+            let got = agent
+                .token_with_proof(&agent.assertion(s), task, proof.as_deref())
+                .await;
+            assert_eq!(code(got), *expected);
+        }
+        let proof = agent.proof();
+        agent
+            .token_with_proof(&agent.assertion(s), task, Some(&proof))
+            .await
+            .unwrap();
+        assert_eq!(
+            code(
+                agent
+                    .token_with_proof(&agent.assertion(s), task, Some(&proof))
+                    .await
+            ),
+            "replayed",
+            "a DPoP proof works once"
+        );
         // No assertion at all, and the wrong grant.
         assert_eq!(
             code(
                 agent
                     .http
-                    .oauth_token(&[("grant_type", "client_credentials")])
+                    .oauth_token(&[("grant_type", "client_credentials")], None)
                     .await
             ),
             "assertion_required"
         );
         assert_eq!(
-            code(agent.http.oauth_token(&[("grant_type", "password")]).await),
+            code(
+                agent
+                    .http
+                    .oauth_token(&[("grant_type", "password")], None)
+                    .await
+            ),
             "unsupported_grant_type"
         );
         let refused = actions(s, "token.refused").await;
         assert_eq!(
             refused.len() - before,
-            cases.len() + 3,
+            cases.len() + dpop_cases.len() + 4,
             "each refusal is an event"
         );
         assert!(

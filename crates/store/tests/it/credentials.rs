@@ -144,7 +144,7 @@ mod single_use_ids {
                         id: "assertion:y".into(),
                         expires_at: later,
                     };
-                    s.append_claimed(&event("token.issued", n), claim)
+                    s.append_claimed(&event("token.issued", n), vec![claim])
                         .await
                         .unwrap()
                         .is_some()
