@@ -93,6 +93,15 @@ impl<S: Send + Sync> FromRequestParts<S> for Principal {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        if parts
+            .extensions
+            .get::<crate::tokens::check::AgentCaller>()
+            .is_some()
+        {
+            return Err(ApiError::forbidden(
+                "this endpoint takes a human's credential, not an agent's token",
+            ));
+        }
         parts
             .extensions
             .get::<Principal>()
@@ -172,6 +181,9 @@ pub async fn layer(State(state): State<AppState>, mut req: Request, next: Next) 
         .headers()
         .get(header::AUTHORIZATION)
         .map(|v| v.as_bytes().to_vec());
+    if let Some(token) = agent_token(authorization.as_deref()) {
+        return agent(&state, req, next, &token, request, &method, &path).await;
+    }
     let principal = match resolve(&state, authorization.as_deref()).await {
         Ok(Some(p)) => p,
         Ok(None) => {
@@ -221,6 +233,123 @@ pub async fn layer(State(state): State<AppState>, mut req: Request, next: Next) 
         record_refusal(&state, actor, &request, &method, &path, status, code).await;
     }
     response
+}
+
+/// An agent's access token: `Authorization: DPoP <jwt>`, or `Bearer <jwt>` (a JWT, not an
+/// `aim_` credential).
+fn agent_token(authorization: Option<&[u8]>) -> Option<String> {
+    let value = std::str::from_utf8(authorization?).ok()?;
+    let (scheme, rest) = value.split_once(' ')?;
+    let rest = rest.trim();
+    let jwt = rest.starts_with("ey") && rest.matches('.').count() == 2;
+    (scheme.eq_ignore_ascii_case("dpop") || (scheme.eq_ignore_ascii_case("bearer") && jwt))
+        .then(|| rest.to_owned())
+}
+
+/// Authenticates an agent by its token and DPoP proof, then runs the request with an
+/// [`crate::tokens::check::AgentCaller`]; only the handlers that take a [`Caller`] serve it.
+async fn agent(
+    state: &AppState,
+    mut req: Request,
+    next: Next,
+    token: &str,
+    request: RequestContext,
+    method: &Method,
+    path: &str,
+) -> Response {
+    let proofs: Vec<_> = req.headers().get_all("dpop").iter().collect();
+    let proof = match proofs.as_slice() {
+        [] => None,
+        [one] => one.to_str().ok().map(str::to_owned),
+        _ => None,
+    };
+    let now = state.clock.now();
+    // `htu` is checked against the URL agents are told to use: the issuer's.
+    let url = format!("{}{path}", state.tokens.issuer);
+    let checked = if proofs.len() > 1 {
+        Err(crate::tokens::check::Inactive::Token(
+            aim_token::TokenError::InvalidProof("more than one DPoP header".into()),
+        ))
+    } else {
+        crate::tokens::check::check_request(
+            state,
+            token,
+            proof.as_deref(),
+            method.as_str(),
+            &url,
+            now,
+        )
+        .await
+    };
+    match checked {
+        Ok(caller) => {
+            let actor = Actor::identity(caller.identity);
+            req.extensions_mut().insert(caller);
+            let response = next.run(req).await;
+            if response.status().is_client_error() {
+                let code = response
+                    .extensions()
+                    .get::<ErrorCode>()
+                    .map_or("refused", |c| c.0);
+                record_refusal(
+                    state,
+                    actor,
+                    &request,
+                    method,
+                    path,
+                    response.status(),
+                    code,
+                )
+                .await;
+            }
+            response
+        }
+        Err(crate::tokens::check::Inactive::Store(e)) => reject(path, e.into()),
+        Err(e) => {
+            let error = ApiError::new(StatusCode::UNAUTHORIZED, e.code(), e.to_string());
+            record_refusal(
+                state,
+                Actor::anonymous(),
+                &request,
+                method,
+                path,
+                error.status,
+                error.code,
+            )
+            .await;
+            let mut response = reject(path, error);
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static(
+                    "DPoP error=\"invalid_token\", algs=\"EdDSA ES256\"",
+                ),
+            );
+            response
+        }
+    }
+}
+
+/// Who is calling: a human with a credential, or an agent with a token of one of its tasks.
+#[derive(Debug, Clone)]
+pub enum Caller {
+    Human(Principal),
+    Agent(crate::tokens::check::AgentCaller),
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        if let Some(p) = parts.extensions.get::<Principal>() {
+            return Ok(Caller::Human(p.clone()));
+        }
+        if let Some(a) = parts.extensions.get::<crate::tokens::check::AgentCaller>() {
+            return Ok(Caller::Agent(a.clone()));
+        }
+        Err(ApiError::unauthenticated(
+            "send `Authorization: Bearer <credential>`, or an agent's `Authorization: DPoP <token>`",
+        ))
+    }
 }
 
 /// SCIM clients get SCIM's error shape; everyone else gets aim's.

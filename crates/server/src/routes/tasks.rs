@@ -11,13 +11,14 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::auth::Principal;
+use crate::auth::{Caller, Principal};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{OptionalBody, PathId, Query};
 use crate::paging;
 use crate::registry::identities as reg;
 use crate::routes::ReasonBody;
 use crate::state::AppState;
+use crate::tokens::check::AgentCaller;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -91,12 +92,25 @@ async fn get_task(s: &AppState, id: TaskId) -> Result<Task, ApiError> {
     responses((status = 200, body = Task), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn show(
     State(s): State<AppState>,
-    p: Principal,
+    caller: Caller,
     PathId(id): PathId<TaskId>,
 ) -> Result<Json<Task>, ApiError> {
     let task = get_task(&s, id).await?;
-    may_read(&s, &p, task.identity_id).await?;
+    match &caller {
+        Caller::Human(p) => may_read(&s, p, task.identity_id).await?,
+        Caller::Agent(a) => own_task(a, id)?,
+    }
     Ok(Json(task))
+}
+
+/// An agent may touch only the task its token was issued for.
+fn own_task(agent: &AgentCaller, id: TaskId) -> Result<(), ApiError> {
+    if agent.task != id {
+        return Err(ApiError::forbidden(
+            "an agent's token reaches only its own task",
+        ));
+    }
+    Ok(())
 }
 
 /// Ends an open task now; every token issued for it stops working.
@@ -104,29 +118,56 @@ pub async fn show(
     responses((status = 200, body = Task), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn end(
     State(s): State<AppState>,
-    p: Principal,
+    ctx: crate::auth::RequestContext,
+    caller: Caller,
     PathId(id): PathId<TaskId>,
     OptionalBody(body): OptionalBody<ReasonBody>,
 ) -> Result<Json<Task>, ApiError> {
     let task = get_task(&s, id).await?;
-    let identity = reg::get(&s, task.identity_id).await?;
-    p.require_admin_or_sponsor_of(&identity, "ending a task")?;
     let reason = body.checked()?;
-    let reason = if reason.is_empty() {
-        "ended by a human".to_owned()
-    } else {
-        reason
-    };
     let now = s.clock.now();
-    let event = p
-        .event(now, "task.ended", "task", id)
+    let trail = Trail {
+        task_id: id.to_string(),
+        triggered_by: task.triggered_by.clone(),
+        ..Trail::default()
+    };
+    let (reason, event) = match &caller {
+        Caller::Human(p) => {
+            let identity = reg::get(&s, task.identity_id).await?;
+            p.require_admin_or_sponsor_of(&identity, "ending a task")?;
+            let reason = if reason.is_empty() {
+                "ended by a human".to_owned()
+            } else {
+                reason
+            };
+            (reason, p.event(now, "task.ended", "task", id).trail(trail))
+        }
+        Caller::Agent(a) => {
+            own_task(a, id)?;
+            let reason = if reason.is_empty() {
+                "ended by the agent".to_owned()
+            } else {
+                reason
+            };
+            let event = aim_domain::event::Event::new(
+                now,
+                aim_domain::event::Actor::identity(a.identity),
+                "task.ended",
+                "task",
+                id,
+            )
+            .trail(Trail {
+                jti: a.claims.jti.clone(),
+                session_id: a.claims.sid.clone(),
+                ..trail
+            })
+            .from_request(&ctx.id, &ctx.source);
+            (reason, event)
+        }
+    };
+    let event = event
         .reason(reason.clone())
-        .detail(json!({ "identity": task.identity_id }))
-        .trail(Trail {
-            task_id: id.to_string(),
-            triggered_by: task.triggered_by.clone(),
-            ..Trail::default()
-        });
+        .detail(json!({ "identity": task.identity_id }));
     if !s.store.end_task(id, now, &reason, &event).await? {
         return Err(aim_domain::Refusal::TaskEnded.into());
     }

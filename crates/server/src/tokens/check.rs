@@ -24,6 +24,8 @@ pub enum Inactive {
     TaskEnded,
     #[error("the token's identity is not active")]
     IdentityInactive,
+    #[error("this DPoP proof was already used")]
+    ProofReplayed,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -35,6 +37,7 @@ impl Inactive {
             Inactive::Revoked => "token_revoked",
             Inactive::TaskEnded => "task_ended",
             Inactive::IdentityInactive => "identity_not_active",
+            Inactive::ProofReplayed => "dpop_replayed",
             Inactive::Store(_) => "store_unavailable",
         }
     }
@@ -49,6 +52,62 @@ pub async fn check(s: &AppState, token: &str, now: Timestamp) -> Result<AccessCl
         now: now.as_millis() / 1000,
     };
     let claims = access::verify(token, &ring.trusted, &expect)?;
+    live(s, token, &claims, now).await?;
+    Ok(claims)
+}
+
+/// An agent calling aim with its access token (and DPoP proof).
+#[derive(Debug, Clone)]
+pub struct AgentCaller {
+    pub identity: IdentityId,
+    pub task: TaskId,
+    pub claims: AccessClaims,
+}
+
+/// Checks a token presented on a request to aim itself, with its DPoP proof for this very
+/// request (`method`, `url`): the token, the proof (bound key, `htm`, `htu`, `ath`, `iat`),
+/// the live state behind the token, and that the proof was not used before.
+pub async fn check_request(
+    s: &AppState,
+    token: &str,
+    proof: Option<&str>,
+    method: &str,
+    url: &str,
+    now: Timestamp,
+) -> Result<AgentCaller, Inactive> {
+    let ring = s.tokens.keys.current();
+    let expect = Expect {
+        issuer: &s.tokens.issuer,
+        audience: &s.tokens.audience,
+        now: now.as_millis() / 1000,
+    };
+    let presented = access::verify_request(token, proof, method, url, &ring.trusted, &expect)?;
+    let claims = presented.claims;
+    live(s, token, &claims, now).await?;
+    if let Some(p) = presented.proof {
+        let once = format!("dpop:{}:{}", p.jkt, p.jti);
+        let until = Timestamp::from_millis((p.iat + aim_token::dpop::IAT_WINDOW) * 1000);
+        if !s.store.use_once(&once, until).await? {
+            return Err(Inactive::ProofReplayed);
+        }
+    }
+    Ok(AgentCaller {
+        identity: IdentityId::parse(&claims.client_id)
+            .map_err(|_| aim_token::TokenError::InvalidClaim("client_id"))?,
+        task: TaskId::parse(&claims.aim_task)
+            .map_err(|_| aim_token::TokenError::InvalidClaim("aim_task"))?,
+        claims,
+    })
+}
+
+/// The state behind a verified token: nothing revoked it, its task is open, its identity
+/// and sponsor are active.
+async fn live(
+    s: &AppState,
+    token: &str,
+    claims: &AccessClaims,
+    now: Timestamp,
+) -> Result<(), Inactive> {
     let issued = Timestamp::from_millis(claims.iat * 1000);
     // A revocation kills the matching tokens issued at or before it.
     let revoked = |at: Option<Timestamp>| at.is_some_and(|at| issued <= at);
@@ -62,7 +121,11 @@ pub async fn check(s: &AppState, token: &str, now: Timestamp) -> Result<AccessCl
         ("identity", claims.client_id.as_str()),
     ] {
         if revoked(s.store.revoked_at(kind, value).await?) {
-            return Err(Inactive::Revoked);
+            return Err(if kind == "task" {
+                Inactive::TaskEnded
+            } else {
+                Inactive::Revoked
+            });
         }
     }
     let task_id = TaskId::parse(&claims.aim_task)
@@ -82,7 +145,7 @@ pub async fn check(s: &AppState, token: &str, now: Timestamp) -> Result<AccessCl
         return Err(Inactive::IdentityInactive);
     }
     match s.store.human(identity.sponsor_id).await? {
-        Some(h) if h.state == HumanState::Active => Ok(claims),
+        Some(h) if h.state == HumanState::Active => Ok(()),
         _ => Err(Inactive::IdentityInactive),
     }
 }

@@ -19,7 +19,27 @@ api_tests!(
     p256_keys_work_and_revoked_keys_do_not,
     introspection_and_revocation_follow_live_state,
     signing_keys_rotate_and_revoke,
+    agents_call_aim_with_dpop_bound_tokens,
 );
+
+/// An agent's request to aim: `Authorization: DPoP <token>` and, if given, a `DPoP` proof.
+async fn agent_call(
+    s: &TestServer,
+    method: reqwest::Method,
+    path: &str,
+    token: &str,
+    proof: Option<&str>,
+) -> (u16, Value) {
+    let mut req = reqwest::Client::new()
+        .request(method, format!("{}{path}", s.base))
+        .header("Authorization", format!("DPoP {token}"));
+    if let Some(p) = proof {
+        req = req.header("DPoP", p);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
 
 const ASSERTION: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
@@ -551,5 +571,136 @@ mod cases {
             code(s.admin.revoke_signing_key(&old, "again").await),
             "not_found"
         );
+    }
+
+    pub async fn agents_call_aim_with_dpop_bound_tokens(s: &TestServer) {
+        let c = cast(s).await;
+        let agent = Agent::new(s, &c, "agt-token-g", "ES256").await;
+        let r = agent.open_task(s).await.unwrap();
+        let token = r["access_token"].as_str().unwrap().to_owned();
+        let task = r["task_id"].as_str().unwrap().to_owned();
+        let path = format!("/v1/tasks/{task}");
+        let url = format!("{}{path}", s.base);
+        let now = s.clock_now().as_millis() / 1000;
+        let proof = |key: &ClientKey, method: &str, url: &str, token: &str, at: i64| {
+            key.dpop_proof(method, url, Some(token), at).unwrap()
+        };
+        let get = reqwest::Method::GET;
+
+        let good = proof(&agent.key, "GET", &url, &token, now);
+        let (status, body) = agent_call(s, get.clone(), &path, &token, Some(&good)).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["id"], task.as_str());
+
+        let thief = ClientKey::generate("ES256").unwrap();
+        let cases = [
+            (None, "dpop_required"),
+            (
+                Some(proof(&thief, "GET", &url, &token, now)),
+                "dpop_key_mismatch",
+            ),
+            (
+                Some(proof(&agent.key, "POST", &url, &token, now)),
+                "dpop_mismatch",
+            ),
+            (
+                Some(proof(
+                    &agent.key,
+                    "GET",
+                    &format!("{}/v1/tasks", s.base),
+                    &token,
+                    now,
+                )),
+                "dpop_mismatch",
+            ),
+            (
+                Some(proof(&agent.key, "GET", &url, "another-token", now)),
+                "dpop_mismatch",
+            ),
+            (
+                Some(proof(&agent.key, "GET", &url, &token, now - 300)),
+                "dpop_stale",
+            ),
+        ];
+        for (p, expected) in &cases {
+            let (status, body) = agent_call(s, get.clone(), &path, &token, p.as_deref()).await;
+            assert_eq!(
+                (status, body["code"].as_str().unwrap()),
+                (401, *expected),
+                "{body}"
+            );
+        }
+        // N concurrent copies of one proof: exactly one gets through.
+        let once = proof(&agent.key, "GET", &url, &token, now);
+        let mut calls = Vec::new();
+        for _ in 0..16 {
+            let (base, path, token, once) =
+                (s.base.clone(), path.clone(), token.clone(), once.clone());
+            calls.push(tokio::spawn(async move {
+                reqwest::Client::new()
+                    .get(format!("{base}{path}"))
+                    .header("Authorization", format!("DPoP {token}"))
+                    .header("DPoP", once)
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+                    .as_u16()
+            }));
+        }
+        let mut statuses = Vec::new();
+        for call in calls {
+            statuses.push(call.await.unwrap());
+        }
+        assert_eq!(
+            statuses.iter().filter(|s| **s == 200).count(),
+            1,
+            "{statuses:?}"
+        );
+        assert!(
+            statuses.iter().all(|s| *s == 200 || *s == 401),
+            "{statuses:?}"
+        );
+
+        // Its token reaches only its own task, and no human-only endpoint.
+        let other = format!("/v1/tasks/{}", aim_domain::ids::TaskId::new());
+        let p = proof(
+            &agent.key,
+            "GET",
+            &format!("{}{other}", s.base),
+            &token,
+            now,
+        );
+        assert_eq!(
+            agent_call(s, get.clone(), &other, &token, Some(&p)).await.0,
+            404
+        );
+        let p = proof(
+            &agent.key,
+            "GET",
+            &format!("{}/v1/identities", s.base),
+            &token,
+            now,
+        );
+        let (status, body) = agent_call(s, get.clone(), "/v1/identities", &token, Some(&p)).await;
+        assert_eq!((status, body["code"].as_str()), (403, Some("forbidden")));
+
+        // The agent ends its task; the end is on record with its token's jti.
+        let end = format!("{path}/end");
+        let p = proof(&agent.key, "POST", &format!("{}{end}", s.base), &token, now);
+        let (status, body) = agent_call(s, reqwest::Method::POST, &end, &token, Some(&p)).await;
+        assert_eq!(
+            (status, body["end_reason"].as_str()),
+            (200, Some("ended by the agent")),
+            "{body}"
+        );
+        let ended = actions(s, "task.ended").await;
+        let record = ended.iter().find(|e| e.target_id == task).unwrap();
+        assert_eq!(record.actor.kind, aim_domain::event::ActorKind::Identity);
+        assert!(!record.trail.jti.is_empty());
+        // And the token is dead with it.
+        let p = proof(&agent.key, "GET", &url, &token, now);
+        let (status, body) = agent_call(s, get, &path, &token, Some(&p)).await;
+        assert_eq!((status, body["code"].as_str()), (401, Some("task_ended")));
     }
 }
