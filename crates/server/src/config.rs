@@ -57,6 +57,8 @@ pub struct TokenConfig {
     pub max_token_seconds: Option<i64>,
     /// Autonomy classes whose tokens must be bound to a key with a DPoP proof.
     pub dpop_required_for: Vec<aim_domain::identity::Autonomy>,
+    /// The longest chain of token exchanges (sub-agent of a sub-agent ...).
+    pub max_delegation_depth: usize,
 }
 
 impl Default for TokenConfig {
@@ -70,6 +72,7 @@ impl Default for TokenConfig {
             signing_key_rotation_days: 30,
             max_token_seconds: None,
             dpop_required_for: vec![aim_domain::identity::Autonomy::Autonomous],
+            max_delegation_depth: 4,
         }
     }
 }

@@ -211,6 +211,7 @@ mod tests {
             cnf: Some(Cnf {
                 jkt: "thumb".into(),
             }),
+            aim_parents: Vec::new(),
         }
     }
 

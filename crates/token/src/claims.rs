@@ -56,6 +56,10 @@ pub struct AccessClaims {
     pub act: Option<Act>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cnf: Option<Cnf>,
+    /// For a delegated token: the jtis of every token above it, nearest first. Revoking
+    /// any of them revokes this one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub aim_parents: Vec<String>,
 }
 
 impl AccessClaims {

@@ -10,6 +10,7 @@ pub mod access;
 pub mod assertion;
 pub mod claims;
 pub mod client;
+pub mod delegation;
 pub mod dpop;
 pub mod jose;
 pub mod jwk;

@@ -114,6 +114,12 @@ async fn live(
     let kid = aim_token::jose::Unverified::parse(token, &[access::ACCESS_TYP])?
         .kid()?
         .to_owned();
+    // Revoking a token revokes every token delegated from it, at any depth.
+    for parent in &claims.aim_parents {
+        if revoked(s.store.revoked_at("token", parent).await?) {
+            return Err(Inactive::Revoked);
+        }
+    }
     for (kind, value) in [
         ("token", claims.jti.as_str()),
         ("signing_key", kid.as_str()),

@@ -34,7 +34,13 @@ pub const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jw
 #[derive(Debug, Default, Deserialize)]
 pub struct TokenRequest {
     #[serde(default)]
-    grant_type: String,
+    pub(crate) grant_type: String,
+    pub(crate) subject_token: Option<String>,
+    pub(crate) subject_token_type: Option<String>,
+    pub(crate) actor_token: Option<String>,
+    pub(crate) actor_token_type: Option<String>,
+    /// For a token exchange: the scopes to hand down (space-separated).
+    pub(crate) scope: Option<String>,
     client_assertion_type: Option<String>,
     client_assertion: Option<String>,
     client_id: Option<String>,
@@ -49,7 +55,12 @@ pub struct TokenResponse {
     pub expires_in: i64,
     pub scope: String,
     pub task_id: String,
+    /// For a new task: the granted `aim_task`.
+    #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
     pub authorization_details: serde_json::Value,
+    /// For a token exchange (RFC 8693).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issued_token_type: Option<String>,
 }
 
 /// A refused token request.
@@ -64,7 +75,7 @@ pub struct Refused {
 }
 
 impl Refused {
-    fn new(
+    pub(crate) fn new(
         status: StatusCode,
         error: &'static str,
         code: &'static str,
@@ -78,15 +89,15 @@ impl Refused {
         }
     }
 
-    fn request(code: &'static str, m: impl Into<String>) -> Self {
+    pub(crate) fn request(code: &'static str, m: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "invalid_request", code, m)
     }
 
-    fn client(code: &'static str, m: impl Into<String>) -> Self {
+    pub(crate) fn client(code: &'static str, m: impl Into<String>) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, "invalid_client", code, m)
     }
 
-    fn token(e: TokenError) -> Self {
+    pub(crate) fn token(e: TokenError) -> Self {
         Self::client(e.code(), format!("client assertion refused: {e}"))
     }
 }
@@ -182,7 +193,7 @@ pub async fn token(
 }
 
 /// RFC 9449's error for a missing or bad proof at the token endpoint.
-fn dpop_refused(e: TokenError) -> Refused {
+pub(crate) fn dpop_refused(e: TokenError) -> Refused {
     Refused::new(
         StatusCode::BAD_REQUEST,
         "invalid_dpop_proof",
@@ -199,12 +210,15 @@ async fn issue(
     now: Timestamp,
     client: &mut Option<IdentityId>,
 ) -> Result<TokenResponse, Refused> {
+    if req.grant_type == super::exchange::GRANT {
+        return super::exchange::exchange(s, ctx, req, dpop, now, client).await;
+    }
     if req.grant_type != "client_credentials" {
         return Err(Refused::new(
             StatusCode::BAD_REQUEST,
             "unsupported_grant_type",
             "unsupported_grant_type",
-            "grant_type must be client_credentials",
+            "grant_type must be client_credentials or urn:ietf:params:oauth:grant-type:token-exchange",
         ));
     }
     if req.client_assertion_type.as_deref() != Some(ASSERTION_TYPE) {
@@ -219,28 +233,6 @@ async fn issue(
         .client_assertion
         .as_deref()
         .ok_or_else(|| Refused::client("assertion_required", "client_assertion is missing"))?;
-    let unverified = Unverified::parse(raw, ASSERTION_TYPS).map_err(Refused::token)?;
-    // Who the assertion claims to be; proven only once its signature verifies.
-    let claimed = unverified
-        .claims
-        .get("iss")
-        .and_then(|v| v.as_str())
-        .ok_or(Refused::token(TokenError::InvalidClaim("iss")))?
-        .to_owned();
-    let claimed = claimed.as_str();
-    let id = IdentityId::parse(claimed).map_err(|_| {
-        Refused::client(
-            "unknown_client",
-            "the assertion's `iss` is not an identity id",
-        )
-    })?;
-    if req.client_id.as_deref().is_some_and(|c| c != claimed) {
-        return Err(Refused::client(
-            "wrong_subject",
-            "client_id differs from the assertion's issuer",
-        ));
-    }
-    let kid = unverified.kid().map_err(Refused::token)?.to_owned();
     let grant = |code, m: &str| Refused::new(StatusCode::BAD_REQUEST, "invalid_grant", code, m);
     let task_id = match &req.task_id {
         Some(t) => {
@@ -248,36 +240,13 @@ async fn issue(
         }
         None => None,
     };
-    // The identity, its sponsor, the key and the task, in one read.
-    let context = s
-        .store
-        .token_context(id, &kid, task_id)
-        .await?
-        .ok_or_else(|| Refused::client("unknown_client", "no such identity"))?;
+    let Client {
+        context,
+        kid: key_kid,
+        assertion: asserted,
+    } = authenticate(s, raw, req.client_id.as_deref(), task_id, now, client).await?;
     let identity = &context.identity;
-    let key = context.key.as_ref().ok_or_else(|| {
-        Refused::client(
-            "unknown_kid",
-            "no key with this kid is registered on the identity",
-        )
-    })?;
-    if key.revoked_at.is_some() {
-        return Err(Refused::client(
-            "key_revoked",
-            "the key that signed the assertion is revoked",
-        ));
-    }
-    let jwk = PublicJwk::from_json(&key.jwk).map_err(Refused::token)?;
-    let verifier = jwk.verifier().map_err(Refused::token)?;
-    let claims = unverified
-        .verify(&verifier, jwk.alg_name())
-        .map_err(Refused::token)?;
-    let audiences = [s.tokens.token_endpoint.as_str(), s.tokens.issuer.as_str()];
-    let asserted = assertion::check(&claims, claimed, &audiences, now.as_millis() / 1000)
-        .map_err(Refused::token)?;
-    *client = Some(id);
-
-    may_get_tokens(identity, context.sponsor_state)?;
+    let id = identity.id;
     // Proof of possession: the token is bound to the key that signed the proof.
     let pop = match dpop {
         Some(p) => Some(
@@ -364,6 +333,7 @@ async fn issue(
         cnf: pop
             .as_ref()
             .map(|p| aim_token::claims::Cnf { jkt: p.jkt.clone() }),
+        aim_parents: Vec::new(),
     };
     let access_token = aim_token::access::mint(&ring.signer, &claims).map_err(|e| {
         tracing::error!(error = %e, "could not sign an access token");
@@ -388,7 +358,7 @@ async fn issue(
             "exp": claims.exp,
             "aud": claims.aud,
             "scope": claims.scope,
-            "client_key": key.kid,
+            "client_key": key_kid,
             "signing_key": ring.signer.kid(),
         }))
         .trail(trail.clone())
@@ -430,6 +400,86 @@ async fn issue(
             "triggered_by": task.triggered_by,
             "deadline": task.deadline,
         }]),
+        issued_token_type: None,
+    })
+}
+
+/// An authenticated client: its identity (with sponsor, key and task), the key that signed
+/// its assertion, and the assertion (whose `jti` the caller records as used).
+#[derive(Debug)]
+pub(crate) struct Client {
+    pub context: aim_store::TokenContext,
+    pub kid: String,
+    pub assertion: aim_token::assertion::Assertion,
+}
+
+/// Checks a client assertion (RFC 7523): the identity it names exists, the key it was
+/// signed with is registered on it and not revoked, the signature and claims hold, and the
+/// identity may get tokens. Reads `task_id` of that identity along the way.
+pub(crate) async fn authenticate(
+    s: &AppState,
+    raw: &str,
+    client_id: Option<&str>,
+    task_id: Option<TaskId>,
+    now: Timestamp,
+    client: &mut Option<IdentityId>,
+) -> Result<Client, Refused> {
+    let unverified = Unverified::parse(raw, ASSERTION_TYPS).map_err(Refused::token)?;
+    // Who the assertion claims to be; proven only once its signature verifies.
+    let claimed = unverified
+        .claims
+        .get("iss")
+        .and_then(|v| v.as_str())
+        .ok_or(Refused::token(TokenError::InvalidClaim("iss")))?
+        .to_owned();
+    let claimed = claimed.as_str();
+    let id = IdentityId::parse(claimed).map_err(|_| {
+        Refused::client(
+            "unknown_client",
+            "the assertion's `iss` is not an identity id",
+        )
+    })?;
+    if client_id.is_some_and(|c| c != claimed) {
+        return Err(Refused::client(
+            "wrong_subject",
+            "client_id differs from the assertion's issuer",
+        ));
+    }
+    let kid = unverified.kid().map_err(Refused::token)?.to_owned();
+    // The identity, its sponsor, the key and the task, in one read.
+    let context = s
+        .store
+        .token_context(id, &kid, task_id)
+        .await?
+        .ok_or_else(|| Refused::client("unknown_client", "no such identity"))?;
+    let key = context.key.as_ref().ok_or_else(|| {
+        Refused::client(
+            "unknown_kid",
+            "no key with this kid is registered on the identity",
+        )
+    })?;
+    if key.revoked_at.is_some() {
+        return Err(Refused::client(
+            "key_revoked",
+            "the key that signed the assertion is revoked",
+        ));
+    }
+    let jwk = PublicJwk::from_json(&key.jwk).map_err(Refused::token)?;
+    let verifier = jwk.verifier().map_err(Refused::token)?;
+    let claims = unverified
+        .verify(&verifier, jwk.alg_name())
+        .map_err(Refused::token)?;
+    let audiences = [s.tokens.token_endpoint.as_str(), s.tokens.issuer.as_str()];
+    let asserted = assertion::check(&claims, claimed, &audiences, now.as_millis() / 1000)
+        .map_err(Refused::token)?;
+    *client = Some(id);
+
+    may_get_tokens(&context.identity, context.sponsor_state)?;
+    let kid = key.kid.clone();
+    Ok(Client {
+        context,
+        kid,
+        assertion: asserted,
     })
 }
 

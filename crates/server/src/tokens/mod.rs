@@ -9,6 +9,7 @@
 pub mod check;
 pub mod discovery;
 pub mod endpoint;
+pub mod exchange;
 pub mod keys;
 
 use aim_domain::identity::{Identity, IdentityKind};
@@ -25,6 +26,7 @@ pub struct TokenService {
     pub audience: String,
     pub max_token_seconds: Option<i64>,
     pub dpop_required_for: Vec<aim_domain::identity::Autonomy>,
+    pub max_delegation_depth: usize,
     pub keys: SigningKeys,
 }
 
@@ -38,6 +40,7 @@ impl TokenService {
             audience: config.audience.clone(),
             max_token_seconds: config.max_token_seconds,
             dpop_required_for: config.dpop_required_for.clone(),
+            max_delegation_depth: config.max_delegation_depth,
             keys,
         }
     }

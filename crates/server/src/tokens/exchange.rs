@@ -1,0 +1,214 @@
+//! Delegation by token exchange (RFC 8693). The agent holding a token (the subject token,
+//! with its own DPoP proof when bound) asks for a token for a sub-agent, which proves
+//! itself with a client assertion signed by its own registered key (the actor token). The
+//! new token is bound to that key, belongs to the same task, is narrower than the parent
+//! (`aim_token::delegation`), and records the chain in `act`. Without an actor token the
+//! request is refused: aim does not do impersonation.
+
+use aim_domain::event::{Actor, Event, Trail};
+use aim_domain::ids::{IdentityId, TaskId};
+use aim_domain::task::token_seconds;
+use aim_domain::time::Timestamp;
+use aim_token::TokenError;
+use aim_token::claims::{AccessClaims, Cnf};
+use aim_token::delegation::delegate;
+use axum::http::StatusCode;
+use serde_json::json;
+
+use super::check::{Inactive, check};
+use super::endpoint::{Client, Refused, TokenRequest, TokenResponse, authenticate, dpop_refused};
+use crate::auth::RequestContext;
+use crate::state::AppState;
+
+pub const GRANT: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
+const JWT_TYPE: &str = "urn:ietf:params:oauth:token-type:jwt";
+
+fn invalid(code: &'static str, m: impl Into<String>) -> Refused {
+    Refused::new(StatusCode::BAD_REQUEST, "invalid_request", code, m)
+}
+
+fn grant(code: &'static str, m: impl Into<String>) -> Refused {
+    Refused::new(StatusCode::BAD_REQUEST, "invalid_grant", code, m)
+}
+
+pub async fn exchange(
+    s: &AppState,
+    ctx: &RequestContext,
+    req: TokenRequest,
+    dpop: Option<&str>,
+    now: Timestamp,
+    client: &mut Option<IdentityId>,
+) -> Result<TokenResponse, Refused> {
+    let subject = req
+        .subject_token
+        .as_deref()
+        .ok_or_else(|| invalid("subject_token_required", "subject_token is missing"))?;
+    if req.subject_token_type.as_deref() != Some(ACCESS_TOKEN_TYPE) {
+        return Err(invalid(
+            "unsupported_token_type",
+            format!("subject_token_type must be {ACCESS_TOKEN_TYPE}"),
+        ));
+    }
+    let actor = req.actor_token.as_deref().ok_or_else(|| {
+        invalid(
+            "actor_token_required",
+            "a sub-agent proves itself with actor_token (its own client assertion); impersonation is not offered",
+        )
+    })?;
+    if req.actor_token_type.as_deref() != Some(JWT_TYPE) {
+        return Err(invalid(
+            "unsupported_token_type",
+            format!("actor_token_type must be {JWT_TYPE}"),
+        ));
+    }
+    // The parent: a live token, presented by its holder.
+    let parent = check(s, subject, now).await.map_err(|e| match e {
+        Inactive::Store(e) => Refused::from(e),
+        e => grant(e.code(), format!("subject_token: {e}")),
+    })?;
+    let secs = now.as_millis() / 1000;
+    let parent_proof = match (&parent.cnf, dpop) {
+        (Some(cnf), Some(p)) => {
+            let proof = aim_token::dpop::verify(
+                p,
+                &aim_token::dpop::Expect {
+                    method: "POST",
+                    url: &s.tokens.token_endpoint,
+                    access_token: Some(subject),
+                    nonce: None,
+                    now: secs,
+                },
+            )
+            .map_err(dpop_refused)?;
+            if proof.jkt != cnf.jkt {
+                return Err(dpop_refused(TokenError::WrongProofKey));
+            }
+            Some(proof)
+        }
+        (Some(_), None) => return Err(dpop_refused(TokenError::ProofRequired)),
+        (None, _) => None,
+    };
+    let task_id = TaskId::parse(&parent.aim_task)
+        .map_err(|_| grant("invalid_task", "the subject token names no task"))?;
+    // The sub-agent, by its own assertion.
+    let Client {
+        context,
+        kid,
+        assertion,
+    } = authenticate(s, actor, None, None, now, client).await?;
+    // The parent's task (not the sub-agent's own): the delegated token works for it.
+    let task = s
+        .store
+        .task(task_id)
+        .await?
+        .filter(|t| t.is_open_at(now))
+        .ok_or_else(|| grant("task_ended", "the task has ended"))?;
+    let identity = &context.identity;
+    let actor_sub = s.tokens.subject(identity);
+    let requested: Option<Vec<String>> = req.scope.as_deref().map(|s| {
+        s.split(' ')
+            .filter(|x| !x.is_empty())
+            .map(str::to_owned)
+            .collect()
+    });
+    let lifetime = token_seconds(identity.autonomy)
+        .min(s.tokens.max_token_seconds.unwrap_or(i64::MAX))
+        .min((task.deadline.as_millis() - now.as_millis()) / 1000);
+    let granted = delegate(
+        &parent,
+        &actor_sub,
+        &identity.systems,
+        requested.as_deref(),
+        secs,
+        lifetime,
+        s.tokens.max_delegation_depth,
+    )
+    .map_err(|e| {
+        let error = if e.code() == "scope_not_held" || e.code() == "empty_scope" {
+            "invalid_scope"
+        } else {
+            "invalid_grant"
+        };
+        Refused::new(StatusCode::BAD_REQUEST, error, e.code(), e.to_string())
+    })?;
+
+    let jti = uuid::Uuid::now_v7().to_string();
+    let claims = AccessClaims {
+        iss: s.tokens.issuer.clone(),
+        sub: actor_sub,
+        aud: parent.aud.clone(),
+        exp: granted.exp,
+        iat: secs,
+        nbf: secs,
+        jti: jti.clone(),
+        client_id: identity.id.to_string(),
+        scope: granted.scope.join(" "),
+        aim_task: parent.aim_task.clone(),
+        sid: parent.sid.clone(),
+        act: Some(granted.act.clone()),
+        // Bound to the sub-agent's own registered key.
+        cnf: Some(Cnf { jkt: kid.clone() }),
+        aim_parents: granted.parents.clone(),
+    };
+    let ring = s.tokens.keys.current();
+    let token = aim_token::access::mint(&ring.signer, &claims).map_err(|e| {
+        tracing::error!(error = %e, "could not sign an access token");
+        Refused::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "server_error",
+            "internal",
+            "could not sign the token",
+        )
+    })?;
+    let mut single_use = vec![aim_store::Claim {
+        id: format!("assertion:{}:{}", identity.id, assertion.jti),
+        expires_at: Timestamp::from_millis(assertion.exp * 1000),
+    }];
+    if let Some(p) = &parent_proof {
+        single_use.push(aim_store::Claim {
+            id: format!("dpop:{}:{}", p.jkt, p.jti),
+            expires_at: Timestamp::from_millis((p.iat + aim_token::dpop::IAT_WINDOW) * 1000),
+        });
+    }
+    let event = Event::new(
+        now,
+        Actor::identity(identity.id),
+        "token.issued",
+        "identity",
+        identity.id,
+    )
+    .reason("token_exchange")
+    .detail(json!({
+        "parent_jti": parent.jti,
+        "exp": claims.exp,
+        "aud": claims.aud,
+        "scope": claims.scope,
+        "client_key": kid,
+        "signing_key": ring.signer.kid(),
+    }))
+    .trail(Trail {
+        act: granted.act.chain(),
+        task_id: task.id.to_string(),
+        session_id: claims.sid.clone(),
+        jti,
+        triggered_by: task.triggered_by.clone(),
+        ..Trail::default()
+    })
+    .from_request(&ctx.id, &ctx.source);
+    if s.store.append_claimed(&event, single_use).await?.is_none() {
+        return Err(Refused::client(
+            "replayed",
+            "the actor token (or DPoP proof) was already used",
+        ));
+    }
+    Ok(TokenResponse {
+        access_token: token,
+        token_type: "DPoP".to_owned(),
+        expires_in: claims.exp - secs,
+        scope: claims.scope,
+        task_id: task.id.to_string(),
+        authorization_details: serde_json::Value::Null,
+        issued_token_type: Some(ACCESS_TOKEN_TYPE.to_owned()),
+    })
+}
