@@ -70,6 +70,9 @@ pub enum Command {
     /// aim's own token signing keys.
     #[command(subcommand)]
     SigningKey(SigningKeyCommand),
+    /// One-time tokens a new agent registers its own key with.
+    #[command(subcommand)]
+    JoinToken(JoinTokenCommand),
     /// Print a shell completion script.
     Completion {
         #[arg(value_enum)]
@@ -220,6 +223,18 @@ pub enum KeyCommand {
         #[arg(long, default_value = "")]
         reason: String,
     },
+    /// As a new agent: register the key in a private key file with a join token (no
+    /// AIM_TOKEN needed; a DPoP proof shows the key is held).
+    Join {
+        /// The join token (`aimjoin_...`).
+        #[arg(long, env = "AIM_JOIN_TOKEN", hide_env_values = true)]
+        join_token: String,
+        /// A PKCS#8 PEM private key file.
+        #[arg(long)]
+        key_file: PathBuf,
+        #[arg(long, default_value = "")]
+        label: String,
+    },
     /// Make a new private key file for an agent (PKCS#8 PEM, mode 0600) and print its
     /// public JWK.
     Generate {
@@ -228,6 +243,18 @@ pub enum KeyCommand {
         alg: String,
         #[arg(long)]
         out: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum JoinTokenCommand {
+    /// Make a one-time join token for an identity (printed once).
+    Create {
+        /// Name or id.
+        identity: String,
+        /// Seconds it may wait to be used (60 to 86400).
+        #[arg(long, default_value_t = 900)]
+        ttl: i64,
     },
 }
 

@@ -78,6 +78,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Task(cmd) => token::task(&client(), format, cmd).await,
         Command::Token(cmd) => token::token(&client(), format, cmd).await,
         Command::SigningKey(cmd) => token::signing_key(&client(), format, cmd).await,
+        Command::JoinToken(cmd) => token::join_token(&client(), format, cmd).await,
         Command::Completion { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "aim", &mut std::io::stdout());
             Ok(())

@@ -302,6 +302,38 @@ impl Client {
         .await
     }
 
+    /// A one-time join token for `identity` (the secret is in the answer, once).
+    pub async fn create_join_token(
+        &self,
+        identity: IdentityId,
+        ttl_seconds: Option<i64>,
+    ) -> Result<serde_json::Value> {
+        self.post(
+            &format!("/v1/identities/{identity}/join-tokens"),
+            &json!({ "ttl_seconds": ttl_seconds }),
+        )
+        .await
+    }
+
+    /// As a new agent: registers `jwk` with a join token; `proof` is a DPoP proof for
+    /// `POST <issuer>/v1/join` signed by that key.
+    pub async fn join(
+        &self,
+        token: &str,
+        jwk: &serde_json::Value,
+        label: &str,
+        proof: Option<&str>,
+    ) -> Result<AgentKey> {
+        let mut req = self
+            .http
+            .post(format!("{}/v1/join", self.base))
+            .json(&json!({ "token": token, "jwk": jwk, "label": label }));
+        if let Some(p) = proof {
+            req = req.header("DPoP", p);
+        }
+        self.send(req).await
+    }
+
     pub async fn agent_keys(&self, identity: IdentityId) -> Result<Vec<AgentKey>> {
         self.get(&format!("/v1/identities/{identity}/keys"), &Vec::new())
             .await

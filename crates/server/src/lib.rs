@@ -51,6 +51,7 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
         .merge(routes::tasks::router())
         .merge(routes::oauth::router())
         .merge(routes::signing_keys::router())
+        .merge(routes::join::router())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::layer,
@@ -67,6 +68,7 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
             get(tokens::discovery::authorization_server),
         )
         .route("/oauth/token", axum::routing::post(tokens::endpoint::token))
+        .merge(routes::join::public())
         .route("/v1/openapi.json", get(routes::openapi::document))
         .merge(authenticated)
         .fallback(routes::system::not_found)

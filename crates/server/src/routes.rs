@@ -13,6 +13,7 @@ pub mod agent_keys;
 pub mod audit;
 pub mod humans;
 pub mod identities;
+pub mod join;
 pub mod oauth;
 pub mod openapi;
 pub mod scim;

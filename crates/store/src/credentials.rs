@@ -40,6 +40,16 @@ impl std::fmt::Debug for SigningKeyRow {
 /// revocation entry can be dropped this long after it was made.
 pub const MAX_TOKEN_LIFETIME_MS: i64 = 3_600_000;
 
+/// A one-time join token, without its secret.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct JoinToken {
+    pub id: uuid::Uuid,
+    pub identity_id: IdentityId,
+    pub created_at: Timestamp,
+    pub created_by: String,
+    pub expires_at: Timestamp,
+}
+
 /// A revocation to record with a change. It revokes the matching tokens issued at or
 /// before the moment it is recorded.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,6 +94,26 @@ pub trait CredentialStore: Send + Sync {
         kid: &str,
         task: Option<TaskId>,
     ) -> Result<Option<TokenContext>, StoreError>;
+
+    /// Stores a join token (by the hash of its secret) with the event that records it.
+    async fn insert_join_token(
+        &self,
+        token: &JoinToken,
+        secret_hash: &[u8],
+        event: &Event,
+    ) -> Result<(), StoreError>;
+
+    /// Uses the join token with `secret_hash` once, if it is unused and unexpired at `now`,
+    /// to register `key` (whose `identity_id` is replaced by the token's) with `event`
+    /// (whose target is set to that identity): all in one transaction. `None` if the token
+    /// is unknown, used or expired.
+    async fn redeem_join_token(
+        &self,
+        secret_hash: &[u8],
+        now: Timestamp,
+        key: &AgentKey,
+        event: &Event,
+    ) -> Result<Option<AgentKey>, StoreError>;
 
     /// Conflict `KeyAlreadyRegistered` if the identity already has this key.
     async fn insert_agent_key(&self, key: &AgentKey, event: &Event) -> Result<(), StoreError>;
@@ -505,6 +535,74 @@ macro_rules! impl_credential_store {
                     .fetch_optional(self.read())
                     .await?;
                 row.as_ref().map(crate::credentials::token_context_from_row).transpose()
+            }
+
+            async fn insert_join_token(
+                &self,
+                token: &crate::credentials::JoinToken,
+                secret_hash: &[u8],
+                event: &aim_domain::event::Event,
+            ) -> Result<(), crate::StoreError> {
+                let mut tx = self.write_tx().await?;
+                sqlx::query("INSERT INTO join_tokens (id, identity_id, secret_hash, created_at, created_by, expires_at) VALUES ($1, $2, $3, $4, $5, $6)")
+                    .bind(token.id)
+                    .bind(token.identity_id.as_uuid())
+                    .bind(secret_hash.to_vec())
+                    .bind(token.created_at.as_millis())
+                    .bind(token.created_by.clone())
+                    .bind(token.expires_at.as_millis())
+                    .execute(&mut *tx)
+                    .await?;
+                Self::append_tx(&mut *tx, event).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn redeem_join_token(
+                &self,
+                secret_hash: &[u8],
+                now: aim_domain::time::Timestamp,
+                key: &aim_domain::agent_key::AgentKey,
+                event: &aim_domain::event::Event,
+            ) -> Result<Option<aim_domain::agent_key::AgentKey>, crate::StoreError> {
+                let mut tx = self.write_tx().await?;
+                let row: Option<(uuid::Uuid, uuid::Uuid)> = sqlx::query_as(
+                    "UPDATE join_tokens SET used_at = $1, used_kid = $2 \
+                     WHERE secret_hash = $3 AND used_at IS NULL AND expires_at > $1 RETURNING id, identity_id",
+                )
+                .bind(now.as_millis())
+                .bind(key.kid.clone())
+                .bind(secret_hash.to_vec())
+                .fetch_optional(&mut *tx)
+                .await?;
+                let Some((token_id, identity)) = row else {
+                    return Ok(None);
+                };
+                let identity = aim_domain::ids::IdentityId::from_uuid(identity);
+                let key = aim_domain::agent_key::AgentKey {
+                    identity_id: identity,
+                    created_by: format!("join-token:{token_id}"),
+                    ..key.clone()
+                };
+                sqlx::query("INSERT INTO agent_keys (identity_id, kid, jwk, alg, label, created_at, created_by, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
+                    .bind(key.identity_id.as_uuid())
+                    .bind(key.kid.clone())
+                    .bind(key.jwk.to_string())
+                    .bind(key.alg.clone())
+                    .bind(key.label.clone())
+                    .bind(key.created_at.as_millis())
+                    .bind(key.created_by.clone())
+                    .bind(key.revoked_at.map(|t| t.as_millis()))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| crate::error::unique_or(e, || aim_domain::Refusal::KeyAlreadyRegistered(key.kid.clone())))?;
+                let mut event = event.clone();
+                event.actor = aim_domain::event::Actor::identity(identity);
+                event.target_id = identity.to_string();
+                event.detail["join_token"] = serde_json::json!(token_id);
+                Self::append_tx(&mut *tx, &event).await?;
+                tx.commit().await?;
+                Ok(Some(key))
             }
 
             async fn agent_keys(

@@ -21,6 +21,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "credentials",
         include_str!("../migrations/sqlite/0003_credentials.sql"),
     ),
+    (
+        4,
+        "join tokens",
+        include_str!("../migrations/sqlite/0004_join_tokens.sql"),
+    ),
 ];
 
 /// (version, description, SQL) of each PostgreSQL migration, in order.
@@ -39,6 +44,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         3,
         "credentials",
         include_str!("../migrations/postgres/0003_credentials.sql"),
+    ),
+    (
+        4,
+        "join tokens",
+        include_str!("../migrations/postgres/0004_join_tokens.sql"),
     ),
 ];
 

@@ -88,6 +88,24 @@ pub async fn key(client: &Client, format: Format, cmd: KeyCommand) -> anyhow::Re
             let k = client.revoke_agent_key(id, &kid, &reason).await?;
             emit(format, &k, |k| key_rows(std::slice::from_ref(k)))
         }
+        KeyCommand::Join {
+            join_token,
+            key_file,
+            label,
+        } => {
+            let key = read_key_file(&key_file)?;
+            let meta = client.authorization_server().await?;
+            let issuer = meta["issuer"]
+                .as_str()
+                .context("the server names no issuer")?;
+            let proof = key
+                .dpop_proof("POST", &format!("{issuer}/v1/join"), None, time_now())
+                .map_err(anyhow::Error::msg)?;
+            let k = client
+                .join(&join_token, &key.public().to_json(), &label, Some(&proof))
+                .await?;
+            emit(format, &k, |k| key_rows(std::slice::from_ref(k)))
+        }
         KeyCommand::Generate { alg, out } => {
             let key = ClientKey::generate(&alg).map_err(anyhow::Error::msg)?;
             write_private(&out, &key.to_pem())?;
@@ -332,4 +350,33 @@ pub async fn signing_key(
         }
         t.print();
     })
+}
+
+pub async fn join_token(
+    client: &Client,
+    format: Format,
+    cmd: crate::args::JoinTokenCommand,
+) -> anyhow::Result<()> {
+    match cmd {
+        crate::args::JoinTokenCommand::Create { identity, ttl } => {
+            let id = client.find_identity(&identity).await?.id;
+            let t = client.create_join_token(id, Some(ttl)).await?;
+            emit(format, &t, |t| {
+                fields(&[
+                    (
+                        "identity",
+                        t["identity_id"].as_str().unwrap_or_default().to_owned(),
+                    ),
+                    (
+                        "expires",
+                        t["expires_at"].as_str().unwrap_or_default().to_owned(),
+                    ),
+                    (
+                        "join token (shown once)",
+                        t["token"].as_str().unwrap_or_default().to_owned(),
+                    ),
+                ])
+            })
+        }
+    }
 }

@@ -6,5 +6,6 @@
 mod audit;
 mod crash;
 mod exit_codes;
+mod join;
 mod process;
 mod tour;

@@ -4,7 +4,9 @@ use axum::Json;
 use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
-use crate::routes::{agent_keys, audit, humans, identities, oauth, signing_keys, system, tasks};
+use crate::routes::{
+    agent_keys, audit, humans, identities, join, oauth, signing_keys, system, tasks,
+};
 
 #[derive(Debug, OpenApi)]
 #[openapi(
@@ -16,7 +18,7 @@ use crate::routes::{agent_keys, audit, humans, identities, oauth, signing_keys, 
         humans::list, humans::create, humans::show, humans::change, humans::deactivate,
         humans::reactivate, humans::create_credential, humans::credentials, humans::revoke_credential,
         system::healthz, system::readyz, system::run_sweep,
-        agent_keys::add, agent_keys::list, agent_keys::revoke,
+        agent_keys::add, agent_keys::list, agent_keys::revoke, join::create, join::join,
         tasks::list, tasks::show, tasks::end, oauth::revocations,
         signing_keys::list, signing_keys::rotate, signing_keys::revoke,
         audit::list, audit::show, audit::trace, audit::head, audit::create_checkpoint, audit::latest_checkpoint,

@@ -21,6 +21,7 @@ api_tests!(
     signing_keys_rotate_and_revoke,
     agents_call_aim_with_dpop_bound_tokens,
     delegation_narrows_and_dies_with_its_parent,
+    join_tokens_register_a_key_once,
 );
 
 impl Agent {
@@ -872,5 +873,107 @@ mod cases {
         for t in [&token_a, &token_b, &token_c] {
             assert_eq!(s.admin.introspect(t).await.unwrap()["active"], false);
         }
+    }
+
+    pub async fn join_tokens_register_a_key_once(s: &TestServer) {
+        let c = cast(s).await;
+        let identity = active_identity(s, &c, "agt-join-a").await;
+        let issued = c
+            .sponsor_client
+            .create_join_token(identity.id, None)
+            .await
+            .unwrap();
+        let secret = issued["token"].as_str().unwrap().to_owned();
+        assert!(secret.starts_with("aimjoin_"));
+        let key = ClientKey::generate("EdDSA").unwrap();
+        let url = format!("{}/v1/join", s.base);
+        let now = || s.clock_now().as_millis() / 1000;
+        let proof = |k: &ClientKey| k.dpop_proof("POST", &url, None, now()).unwrap();
+        let anon = s.client(None);
+        let jwk = key.public().to_json();
+
+        // The proof must come from the key being registered, and must be there.
+        let other = ClientKey::generate("EdDSA").unwrap();
+        assert_eq!(
+            code(anon.join(&secret, &jwk, "w", Some(&proof(&other))).await),
+            "dpop_key_mismatch"
+        );
+        assert_eq!(
+            code(anon.join(&secret, &jwk, "w", None).await),
+            "dpop_required"
+        );
+        // Then it works, once.
+        let k = anon
+            .join(&secret, &jwk, "worker-1", Some(&proof(&key)))
+            .await
+            .unwrap();
+        assert_eq!((k.identity_id, k.kid.clone()), (identity.id, key.kid()));
+        assert!(k.created_by.starts_with("join-token:"));
+        let another = ClientKey::generate("EdDSA").unwrap();
+        assert_eq!(
+            code(
+                anon.join(
+                    &secret,
+                    &another.public().to_json(),
+                    "w",
+                    Some(&proof(&another))
+                )
+                .await
+            ),
+            "join_token_invalid",
+            "single use"
+        );
+        assert_eq!(
+            code(
+                anon.join("aimjoin_nonsense", &jwk, "w", Some(&proof(&key)))
+                    .await
+            ),
+            "join_token_invalid"
+        );
+        // An expired one is refused too.
+        let short = c
+            .sponsor_client
+            .create_join_token(identity.id, Some(60))
+            .await
+            .unwrap();
+        s.clock.advance_millis(61_000);
+        assert_eq!(
+            code(
+                anon.join(
+                    short["token"].as_str().unwrap(),
+                    &another.public().to_json(),
+                    "w",
+                    Some(&proof(&another))
+                )
+                .await
+            ),
+            "join_token_invalid"
+        );
+        // Only the sponsor (or an admin) makes them, and within limits.
+        let (_, other_sponsor) = s
+            .human("js-other", &[aim_domain::human::Role::Sponsor])
+            .await;
+        assert_eq!(
+            code(other_sponsor.create_join_token(identity.id, None).await),
+            "forbidden"
+        );
+        assert_eq!(
+            code(
+                c.sponsor_client
+                    .create_join_token(identity.id, Some(5))
+                    .await
+            ),
+            "validation_failed"
+        );
+        // The joined key gets tokens.
+        let agent = Agent {
+            endpoint: format!("{}/oauth/token", s.base),
+            identity,
+            key,
+            http: s.client(None),
+            clock: s.clock.clone(),
+        };
+        agent.open_task(s).await.unwrap();
+        assert_eq!(actions(s, "join.refused").await.len(), 5);
     }
 }

@@ -1,0 +1,144 @@
+//! A new agent joins with a one-time token from the command line, then gets a token; the
+//! join token works once.
+
+use crate::process::Serve;
+
+#[test]
+fn an_agent_joins_once_and_gets_a_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let serve = Serve::start(dir.path());
+    let admin = serve.token();
+    let ok = |(code, out, err): (i32, String, String)| {
+        assert_eq!(code, 0, "{out}{err}");
+        out
+    };
+    ok(serve.aim(
+        Some(&admin),
+        &["human", "add", "sam@example.com", "--role", "sponsor"],
+    ));
+    ok(serve.aim(
+        Some(&admin),
+        &["human", "add", "ava@example.com", "--role", "approver"],
+    ));
+    let ava = ok(serve.aim(
+        Some(&admin),
+        &["human", "credential", "create", "ava@example.com"],
+    ));
+    ok(serve.aim(
+        Some(&admin),
+        &[
+            "identity",
+            "request",
+            "agt-joiner",
+            "--kind",
+            "ai_agent",
+            "--autonomy",
+            "autonomous",
+            "--sponsor",
+            "sam@example.com",
+            "--purpose",
+            "joins by itself",
+            "--system",
+            "crm",
+            "--sensitivity",
+            "internal",
+            "--criticality",
+            "low",
+            "--impact",
+            "low",
+            "--expires-in",
+            "30d",
+        ],
+    ));
+    ok(serve.aim(
+        Some(ava.trim()),
+        &["identity", "approve", "agt-joiner", "--reason", "ok"],
+    ));
+    let out = ok(serve.aim(
+        Some(&admin),
+        &[
+            "join-token",
+            "create",
+            "agt-joiner",
+            "--ttl",
+            "600",
+            "-o",
+            "json",
+        ],
+    ));
+    let join: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let secret = join["token"].as_str().unwrap();
+
+    // The agent's side needs no credential of aim's: only the join token and its key.
+    let key = dir.path().join("joiner.pem");
+    ok(serve.aim(
+        None,
+        &[
+            "identity",
+            "key",
+            "generate",
+            "--out",
+            key.to_str().unwrap(),
+        ],
+    ));
+    let joined = ok(serve.aim(
+        None,
+        &[
+            "identity",
+            "key",
+            "join",
+            "--join-token",
+            secret,
+            "--key-file",
+            key.to_str().unwrap(),
+            "--label",
+            "worker",
+            "-o",
+            "json",
+        ],
+    ));
+    let joined: serde_json::Value = serde_json::from_str(&joined).unwrap();
+    assert!(
+        joined["created_by"]
+            .as_str()
+            .unwrap()
+            .starts_with("join-token:")
+    );
+    let identity = joined["identity_id"].as_str().unwrap();
+    let out = ok(serve.aim(
+        None,
+        &[
+            "token",
+            "issue",
+            "--identity",
+            identity,
+            "--key-file",
+            key.to_str().unwrap(),
+            "--purpose",
+            "first job",
+            "--system",
+            "crm",
+            "--triggered-by",
+            "sam: JOB-1",
+            "-o",
+            "json",
+        ],
+    ));
+    let token: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(token["token_type"], "DPoP");
+    // Used once; a second join is not authenticated (exit 5).
+    let again = serve.aim(
+        None,
+        &[
+            "identity",
+            "key",
+            "join",
+            "--join-token",
+            secret,
+            "--key-file",
+            key.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(again.0, 5, "{}", again.2);
+    assert!(again.2.contains("join_token_invalid"), "{}", again.2);
+}

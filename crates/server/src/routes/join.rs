@@ -1,0 +1,217 @@
+//! One-time join tokens: an admin or the sponsor makes one for an identity
+//! (`POST /v1/identities/{id}/join-tokens`, the secret shown once); the new agent presents
+//! it once at `POST /v1/join` with its public key and a DPoP proof signed by that key, and
+//! the key is registered. Expired, used or unknown tokens are refused alike.
+
+use aim_domain::agent_key::AgentKey;
+use aim_domain::event::{Actor, Event};
+use aim_domain::ids::IdentityId;
+use aim_domain::lifecycle::LifecycleState;
+use aim_store::JoinToken;
+use aim_token::PublicJwk;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::auth::{Principal, RequestContext};
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::{Body, OptionalBody, PathId};
+use crate::registry::identities as reg;
+use crate::state::AppState;
+
+/// Every join-token secret starts with this, so scanners can spot a leaked one.
+pub const JOIN_PREFIX: &str = "aimjoin_";
+
+pub fn router() -> Router<AppState> {
+    Router::new().route(
+        "/v1/identities/{id}/join-tokens",
+        axum::routing::post(create),
+    )
+}
+
+/// `POST /v1/join` needs no human credential.
+pub fn public() -> Router<AppState> {
+    Router::new().route("/v1/join", axum::routing::post(join))
+}
+
+#[derive(Debug, Default, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewJoinToken {
+    /// How long it may wait to be used: 60 s to 24 h, default 15 min.
+    #[serde(default)]
+    pub ttl_seconds: Option<i64>,
+}
+
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct IssuedJoinToken {
+    pub id: uuid::Uuid,
+    pub identity_id: IdentityId,
+    /// Shown once; give it to the new agent.
+    pub token: String,
+    pub expires_at: aim_domain::time::Timestamp,
+}
+
+#[utoipa::path(post, path = "/v1/identities/{id}/join-tokens", tag = "identities", request_body = NewJoinToken,
+    responses((status = 201, body = IssuedJoinToken), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn create(
+    State(s): State<AppState>,
+    p: Principal,
+    PathId(id): PathId<IdentityId>,
+    OptionalBody(body): OptionalBody<NewJoinToken>,
+) -> Result<(StatusCode, Json<IssuedJoinToken>), ApiError> {
+    let identity = reg::get(&s, id).await?;
+    p.require_admin_or_sponsor_of(&identity, "making a join token")?;
+    if matches!(
+        identity.state,
+        LifecycleState::Decommissioned | LifecycleState::Rejected | LifecycleState::Expired
+    ) {
+        return Err(aim_domain::Refusal::StateForbids {
+            state: identity.state,
+            action: "make a join token for",
+        }
+        .into());
+    }
+    let ttl = body.ttl_seconds.unwrap_or(900);
+    if !(60..=86_400).contains(&ttl) {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+            "ttl_seconds must be between 60 and 86400",
+        ));
+    }
+    let (secret, _) = crate::auth::new_secret()?;
+    let secret = format!(
+        "{JOIN_PREFIX}{}",
+        &secret[crate::auth::CREDENTIAL_PREFIX.len()..]
+    );
+    let now = s.clock.now();
+    let token = JoinToken {
+        id: uuid::Uuid::now_v7(),
+        identity_id: id,
+        created_at: now,
+        created_by: format!("human:{}", p.human.id),
+        expires_at: now.plus_millis(ttl * 1000),
+    };
+    let event = p
+        .event(now, "join_token.created", "identity", id)
+        .detail(json!({ "join_token": token.id, "expires_at": token.expires_at }));
+    s.store
+        .insert_join_token(&token, &crate::auth::hash_secret(&secret), &event)
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(IssuedJoinToken {
+            id: token.id,
+            identity_id: id,
+            token: secret,
+            expires_at: token.expires_at,
+        }),
+    ))
+}
+
+#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct JoinRequest {
+    /// The join token (`aimjoin_...`).
+    pub token: String,
+    /// The agent's public JWK; the request's `DPoP` header must be a proof signed by it.
+    #[schema(value_type = Object)]
+    pub jwk: serde_json::Value,
+    #[serde(default)]
+    pub label: String,
+}
+
+/// Registers the agent's key with a join token, once.
+#[utoipa::path(post, path = "/v1/join", tag = "identities", request_body = JoinRequest,
+    responses((status = 201, body = AgentKey), (status = 401, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn join(
+    State(s): State<AppState>,
+    ctx: RequestContext,
+    headers: HeaderMap,
+    Body(body): Body<JoinRequest>,
+) -> Result<(StatusCode, Json<AgentKey>), ApiError> {
+    let now = s.clock.now();
+    let refuse = |code: &'static str, message: String| {
+        let s = s.clone();
+        let ctx = ctx.clone();
+        async move {
+            let event = Event::new(
+                now,
+                Actor::anonymous(),
+                "join.refused",
+                "request",
+                "POST /v1/join",
+            )
+            .denied()
+            .reason(code)
+            .from_request(&ctx.id, &ctx.source);
+            if let Err(e) = s.store.append_event(&event).await {
+                tracing::error!(error = %e, "could not record a refused join");
+            }
+            ApiError::new(StatusCode::UNAUTHORIZED, code, message)
+        }
+    };
+    let jwk = match PublicJwk::from_json(&body.jwk) {
+        Ok(k) => k,
+        Err(e) => return Err(refuse("invalid_key", e.to_string()).await),
+    };
+    // Possession: a DPoP proof for this request, signed by the key being registered.
+    let proof = headers.get("dpop").and_then(|v| v.to_str().ok());
+    let checked = match proof {
+        Some(p) => aim_token::dpop::verify(
+            p,
+            &aim_token::dpop::Expect {
+                method: "POST",
+                url: &format!("{}/v1/join", s.tokens.issuer),
+                access_token: None,
+                nonce: None,
+                now: now.as_millis() / 1000,
+            },
+        ),
+        None => Err(aim_token::TokenError::ProofRequired),
+    };
+    match checked {
+        Ok(p) if p.jkt == jwk.thumbprint() => {}
+        Ok(_) => {
+            return Err(refuse(
+                "dpop_key_mismatch",
+                "the proof is signed by another key than the one to register".into(),
+            )
+            .await);
+        }
+        Err(e) => return Err(refuse(e.code(), e.to_string()).await),
+    }
+    let label =
+        aim_domain::validate::optional_text("label", Some(body.label), 200)?.unwrap_or_default();
+    let key = AgentKey {
+        identity_id: IdentityId::from_uuid(uuid::Uuid::nil()),
+        kid: jwk.thumbprint(),
+        jwk: jwk.to_json(),
+        alg: jwk.alg_name().to_owned(),
+        label,
+        created_at: now,
+        created_by: String::new(),
+        revoked_at: None,
+    };
+    let event = Event::new(now, Actor::anonymous(), "agent_key.added", "identity", "")
+        .detail(json!({ "kid": key.kid, "alg": key.alg, "label": key.label }))
+        .from_request(&ctx.id, &ctx.source);
+    let secret_ok = body.token.starts_with(JOIN_PREFIX) && body.token.len() <= 128;
+    let redeemed = if secret_ok {
+        s.store
+            .redeem_join_token(&crate::auth::hash_secret(&body.token), now, &key, &event)
+            .await?
+    } else {
+        None
+    };
+    match redeemed {
+        Some(key) => Ok((StatusCode::CREATED, Json(key))),
+        None => Err(refuse(
+            "join_token_invalid",
+            "the join token is unknown, expired or already used".into(),
+        )
+        .await),
+    }
+}
