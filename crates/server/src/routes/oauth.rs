@@ -25,6 +25,7 @@ pub fn router() -> Router<AppState> {
         .route("/oauth/introspect", post(introspect))
         .route("/oauth/revoke", post(revoke))
         .route("/v1/revocations", get(revocations))
+        .route("/v1/revocations/stream", get(stream))
 }
 
 #[derive(Debug, Deserialize)]
@@ -133,4 +134,75 @@ pub async fn revocations(
     let items = s.store.revocations(q.since.max(0), limit).await?;
     let epoch = items.last().map_or(q.since.max(0), |r| r.epoch);
     Ok(Json(RevocationPage { items, epoch }))
+}
+
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct StreamQuery {
+    /// The last epoch seen (or send `Last-Event-ID`).
+    #[serde(default)]
+    since: Option<i64>,
+}
+
+/// How often the stream looks for new entries: a revocation reaches gateways well within
+/// a second.
+const STREAM_POLL: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// The revocation list as server-sent events: each entry an event `revocation` with its
+/// epoch as the event id, so a gateway that reconnects with `Last-Event-ID` misses nothing.
+/// Admins and auditors.
+#[utoipa::path(get, path = "/v1/revocations/stream", tag = "tasks", params(StreamQuery),
+    responses((status = 200, description = "text/event-stream of revocations"), (status = 403, body = ErrorBody)))]
+pub async fn stream(
+    State(s): State<AppState>,
+    p: Principal,
+    headers: axum::http::HeaderMap,
+    Query(q): Query<StreamQuery>,
+) -> Result<impl IntoResponse, ApiError> {
+    use axum::response::sse::{Event, KeepAlive, Sse};
+    p.require_any(
+        &[Role::Admin, Role::Auditor],
+        "following the revocation list",
+    )?;
+    let last_event = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<i64>().ok());
+    let start = last_event.or(q.since).unwrap_or(0).max(0);
+    let store = s.store.clone();
+    let events = futures_util::stream::unfold(
+        (
+            store,
+            start,
+            std::collections::VecDeque::<Revocation>::new(),
+        ),
+        |(store, mut epoch, mut pending)| async move {
+            loop {
+                if let Some(r) = pending.pop_front() {
+                    epoch = r.epoch;
+                    let event = Event::default()
+                        .event("revocation")
+                        .id(r.epoch.to_string())
+                        .json_data(&r)
+                        .unwrap_or_else(|_| Event::default().comment("unencodable entry"));
+                    return Some((
+                        Ok::<_, std::convert::Infallible>(event),
+                        (store, epoch, pending),
+                    ));
+                }
+                match store.revocations(epoch, 500).await {
+                    Ok(batch) if !batch.is_empty() => pending.extend(batch),
+                    Ok(_) => tokio::time::sleep(STREAM_POLL).await,
+                    Err(e) => {
+                        // The gateway reconnects with Last-Event-ID; it must not believe
+                        // it is up to date meanwhile.
+                        tracing::error!(error = %e, "revocation stream: store failed; closing");
+                        return None;
+                    }
+                }
+            }
+        },
+    );
+    Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(std::time::Duration::from_secs(15))))
 }

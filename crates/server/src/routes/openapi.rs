@@ -19,7 +19,7 @@ use crate::routes::{
         humans::reactivate, humans::create_credential, humans::credentials, humans::revoke_credential,
         system::healthz, system::readyz, system::run_sweep,
         agent_keys::add, agent_keys::list, agent_keys::revoke, join::create, join::join,
-        tasks::list, tasks::show, tasks::end, oauth::revocations,
+        tasks::list, tasks::show, tasks::end, oauth::revocations, oauth::stream,
         signing_keys::list, signing_keys::rotate, signing_keys::revoke,
         audit::list, audit::show, audit::trace, audit::head, audit::create_checkpoint, audit::latest_checkpoint,
     ),

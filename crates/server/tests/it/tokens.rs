@@ -22,7 +22,35 @@ api_tests!(
     agents_call_aim_with_dpop_bound_tokens,
     delegation_narrows_and_dies_with_its_parent,
     join_tokens_register_a_key_once,
+    revocations_stream_to_gateways,
 );
+
+/// Reads server-sent events from `resp` until one `revocation` event arrives; returns its
+/// id and data.
+async fn next_revocation(resp: &mut reqwest::Response, buf: &mut String) -> (i64, Value) {
+    loop {
+        if let Some(end) = buf.find("\n\n") {
+            let block: String = buf.drain(..end + 2).collect();
+            let field = |name: &str| {
+                block
+                    .lines()
+                    .find_map(|l| l.strip_prefix(name).map(|v| v.trim().to_owned()))
+            };
+            if field("event:").as_deref() == Some("revocation") {
+                let id = field("id:").unwrap().parse().unwrap();
+                let data = serde_json::from_str(&field("data:").unwrap()).unwrap();
+                return (id, data);
+            }
+            continue;
+        }
+        let chunk = tokio::time::timeout(std::time::Duration::from_secs(5), resp.chunk())
+            .await
+            .expect("a revocation within 5 s")
+            .unwrap()
+            .expect("the stream stays open");
+        buf.push_str(&String::from_utf8_lossy(&chunk));
+    }
+}
 
 impl Agent {
     /// Exchanges `parent` (held by `self`) for a token for `sub`: `sub` signs the actor
@@ -975,5 +1003,59 @@ mod cases {
         };
         agent.open_task(s).await.unwrap();
         assert_eq!(actions(s, "join.refused").await.len(), 5);
+    }
+
+    pub async fn revocations_stream_to_gateways(s: &TestServer) {
+        let c = cast(s).await;
+        let agent = Agent::new(s, &c, "agt-stream-a", "EdDSA").await;
+        let start = s.admin.revocations(0).await.unwrap()["epoch"]
+            .as_i64()
+            .unwrap();
+        let open = |last: Option<i64>| {
+            let mut req = reqwest::Client::new()
+                .get(format!("{}/v1/revocations/stream?since={start}", s.base))
+                .bearer_auth(&s.admin_token);
+            if let Some(l) = last {
+                req = req.header("Last-Event-ID", l.to_string());
+            }
+            req.send()
+        };
+        let mut resp = open(None).await.unwrap();
+        assert_eq!(resp.status(), 200);
+        assert_eq!(resp.headers()["content-type"], "text/event-stream");
+        let mut buf = String::new();
+
+        let r = agent.open_task(s).await.unwrap();
+        let task = r["task_id"].as_str().unwrap().to_owned();
+        c.sponsor_client
+            .end_task(task.parse().unwrap(), "done")
+            .await
+            .unwrap();
+        let (first, data) = next_revocation(&mut resp, &mut buf).await;
+        assert_eq!(
+            (data["kind"].as_str(), data["value"].as_str()),
+            (Some("task"), Some(task.as_str()))
+        );
+
+        // A gateway that reconnects from the last id it saw gets only what came after.
+        drop(resp);
+        let r = agent.open_task(s).await.unwrap();
+        c.sponsor_client
+            .revoke_token(r["access_token"].as_str().unwrap())
+            .await
+            .unwrap();
+        let mut resp = open(Some(first)).await.unwrap();
+        let mut buf = String::new();
+        let (second, data) = next_revocation(&mut resp, &mut buf).await;
+        assert!(second > first);
+        assert_eq!(data["kind"], "token");
+        // Nobody without a credential follows it; sponsors may not read the list either.
+        let denied = reqwest::Client::new()
+            .get(format!("{}/v1/revocations/stream", s.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(denied.status(), 401);
+        assert_eq!(code(c.sponsor_client.revocations(0).await), "forbidden");
     }
 }
