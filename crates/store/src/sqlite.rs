@@ -60,7 +60,10 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(5))
             // 8 MiB of page cache per connection (9 connections); the OS page cache holds
             // the rest of a large registry without counting against the process.
-            .pragma("cache_size", "-8192");
+            .pragma("cache_size", "-8192")
+            // Savepoints (one per writer in a group commit) journal into memory rather
+            // than a temporary file.
+            .pragma("temp_store", "memory");
         // Migrations and planner statistics on a short-lived connection.
         let mut setup = options.connect().await?;
         crate::migrations::sqlite().run(&mut setup).await?;

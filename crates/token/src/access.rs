@@ -154,6 +154,18 @@ pub fn verify_request(
     expect: &Expect<'_>,
 ) -> Result<Presented, TokenError> {
     let claims = verify(token, keys, expect)?;
+    check_binding(claims, token, proof, method, url, expect.now)
+}
+
+/// The DPoP part of [`verify_request`], for claims already verified.
+fn check_binding(
+    claims: AccessClaims,
+    token: &str,
+    proof: Option<&str>,
+    method: &str,
+    url: &str,
+    now: i64,
+) -> Result<Presented, TokenError> {
     let proof = match (&claims.cnf, proof) {
         (Some(cnf), Some(p)) => {
             let checked = crate::dpop::verify(
@@ -163,7 +175,7 @@ pub fn verify_request(
                     url,
                     access_token: Some(token),
                     nonce: None,
-                    now: expect.now,
+                    now,
                 },
             )?;
             if checked.jkt != cnf.jkt {
@@ -180,6 +192,87 @@ pub fn verify_request(
         (None, None) => None,
     };
     Ok(Presented { claims, proof })
+}
+
+/// A resource server's verifier: the trusted keys, and the tokens it has already verified,
+/// so a token used for many calls has its signature checked once while its DPoP proof is
+/// checked on every call. Expiry, issuer, audience and the signing key's trust are checked
+/// again on each hit; changing the keys empties the cache.
+pub struct Verifier {
+    keys: TrustedKeys,
+    cache: std::sync::Mutex<HashMap<[u8; 32], (String, AccessClaims)>>,
+    capacity: usize,
+}
+
+impl std::fmt::Debug for Verifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Verifier")
+            .field("keys", &self.keys)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Verifier {
+    pub fn new(keys: TrustedKeys, capacity: usize) -> Self {
+        Self {
+            keys,
+            cache: std::sync::Mutex::new(HashMap::new()),
+            capacity: capacity.max(1),
+        }
+    }
+
+    /// Replaces the trusted keys (a key was rotated out or revoked) and forgets every
+    /// cached token.
+    pub fn set_keys(&mut self, keys: TrustedKeys) {
+        self.keys = keys;
+        match self.cache.get_mut() {
+            Ok(c) => c.clear(),
+            Err(p) => p.into_inner().clear(),
+        }
+    }
+
+    /// As [`verify_request`].
+    pub fn verify_request(
+        &self,
+        token: &str,
+        proof: Option<&str>,
+        method: &str,
+        url: &str,
+        expect: &Expect<'_>,
+    ) -> Result<Presented, TokenError> {
+        use sha2::Digest;
+        let digest: [u8; 32] = sha2::Sha256::digest(token.as_bytes()).into();
+        let hit = self.cache.lock().ok().and_then(|c| c.get(&digest).cloned());
+        let claims = match hit {
+            Some((kid, claims)) if self.keys.contains(&kid) => {
+                if claims.exp <= expect.now {
+                    return Err(TokenError::Expired);
+                }
+                if claims.iss != expect.issuer {
+                    return Err(TokenError::WrongIssuer);
+                }
+                if claims.aud != expect.audience {
+                    return Err(TokenError::WrongAudience);
+                }
+                claims
+            }
+            _ => {
+                let claims = verify(token, &self.keys, expect)?;
+                let kid = Unverified::parse(token, &[ACCESS_TYP])?.kid()?.to_owned();
+                if let Ok(mut c) = self.cache.lock() {
+                    if c.len() >= self.capacity {
+                        c.retain(|_, (_, cl)| cl.exp > expect.now);
+                        if c.len() >= self.capacity {
+                            c.clear();
+                        }
+                    }
+                    c.insert(digest, (kid, claims.clone()));
+                }
+                claims
+            }
+        };
+        check_binding(claims, token, proof, method, url, expect.now)
+    }
 }
 
 #[cfg(test)]
@@ -380,6 +473,65 @@ mod tests {
                 .unwrap_err()
                 .code(),
             "invalid_dpop_proof"
+        );
+    }
+
+    #[test]
+    fn the_cache_rechecks_what_can_change() {
+        let (key, keys) = setup();
+        let holder = crate::client::ClientKey::generate("EdDSA").unwrap();
+        let c = AccessClaims {
+            cnf: Some(Cnf { jkt: holder.kid() }),
+            ..claims()
+        };
+        let token = mint(&key, &c).unwrap();
+        let url = "https://tools.example/x";
+        let mut v = Verifier::new(keys, 2);
+        for _ in 0..3 {
+            let p = holder
+                .dpop_proof("GET", url, Some(&token), expect().now)
+                .unwrap();
+            assert!(
+                v.verify_request(&token, Some(&p), "GET", url, &expect())
+                    .is_ok()
+            );
+            // A cached token still needs its proof.
+            assert_eq!(
+                v.verify_request(&token, None, "GET", url, &expect())
+                    .unwrap_err()
+                    .code(),
+                "dpop_required"
+            );
+        }
+        let p = holder
+            .dpop_proof("GET", url, Some(&token), NOW + 400)
+            .unwrap();
+        let later = Expect {
+            now: NOW + 400,
+            ..expect()
+        };
+        assert_eq!(
+            v.verify_request(&token, Some(&p), "GET", url, &later)
+                .unwrap_err(),
+            TokenError::Expired
+        );
+        let other_aud = Expect {
+            audience: "https://other",
+            ..expect()
+        };
+        let p = holder.dpop_proof("GET", url, Some(&token), NOW).unwrap();
+        assert_eq!(
+            v.verify_request(&token, Some(&p), "GET", url, &other_aud)
+                .unwrap_err(),
+            TokenError::WrongAudience
+        );
+        // The signing key is dropped: cached tokens die with it.
+        v.set_keys(TrustedKeys::default());
+        let p = holder.dpop_proof("GET", url, Some(&token), NOW).unwrap();
+        assert_eq!(
+            v.verify_request(&token, Some(&p), "GET", url, &expect())
+                .unwrap_err(),
+            TokenError::UnknownKey
         );
     }
 }

@@ -46,6 +46,11 @@ impl PublicJwk {
     /// Parses a public JWK, refusing private keys, other key types and curves, and points
     /// that are not on the curve.
     pub fn from_json(v: &Value) -> Result<Self, TokenError> {
+        Self::with_verifier(v).map(|(key, _)| key)
+    }
+
+    /// As [`PublicJwk::from_json`], with the parsed key ready to verify (parsed once).
+    pub fn with_verifier(v: &Value) -> Result<(Self, ParsedPublicKey), TokenError> {
         if !v.is_object() {
             return Err(TokenError::InvalidKey("a JWK is a JSON object".into()));
         }
@@ -83,8 +88,8 @@ impl PublicJwk {
                 key.alg_name()
             )));
         }
-        key.verifier()?;
-        Ok(key)
+        let verifier = key.verifier()?;
+        Ok((key, verifier))
     }
 
     /// The raw public key: 32 bytes for Ed25519, the uncompressed point for P-256.

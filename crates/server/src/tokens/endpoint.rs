@@ -464,8 +464,7 @@ pub(crate) async fn authenticate(
             "the key that signed the assertion is revoked",
         ));
     }
-    let jwk = PublicJwk::from_json(&key.jwk).map_err(Refused::token)?;
-    let verifier = jwk.verifier().map_err(Refused::token)?;
+    let (jwk, verifier) = PublicJwk::with_verifier(&key.jwk).map_err(Refused::token)?;
     let claims = unverified
         .verify(&verifier, jwk.alg_name())
         .map_err(Refused::token)?;
