@@ -23,6 +23,7 @@ api_tests!(
     delegation_narrows_and_dies_with_its_parent,
     join_tokens_register_a_key_once,
     revocations_stream_to_gateways,
+    locked_and_expired_identities_lose_their_tokens,
 );
 
 /// Reads server-sent events from `resp` until one `revocation` event arrives; returns its
@@ -1057,5 +1058,48 @@ mod cases {
             .unwrap();
         assert_eq!(denied.status(), 401);
         assert_eq!(code(c.sponsor_client.revocations(0).await), "forbidden");
+    }
+
+    pub async fn locked_and_expired_identities_lose_their_tokens(s: &TestServer) {
+        let c = cast(s).await;
+        let locked = Agent::new(s, &c, "agt-lock-a", "EdDSA").await;
+        let r = locked.open_task(s).await.unwrap();
+        let token = r["access_token"].as_str().unwrap().to_owned();
+        c.sponsor_client
+            .identity_action(locked.identity.id, "lock", "suspicious traffic")
+            .await
+            .unwrap();
+        assert_eq!(s.admin.introspect(&token).await.unwrap()["active"], false);
+        assert_eq!(code(locked.open_task(s).await), "identity_not_active");
+
+        // An identity past its end of life is expired by the sweep; its tokens die with it.
+        let expiring = Agent::new(s, &c, "agt-expire-a", "EdDSA").await;
+        let r = expiring.open_task(s).await.unwrap();
+        let token = r["access_token"].as_str().unwrap().to_owned();
+        assert_eq!(s.admin.introspect(&token).await.unwrap()["active"], true);
+        s.clock.advance_days(31);
+        s.admin.run_sweep().await.unwrap();
+        let i = s.admin.identity(expiring.identity.id).await.unwrap();
+        assert_eq!(i.state, aim_domain::lifecycle::LifecycleState::Expired);
+        assert_eq!(s.admin.introspect(&token).await.unwrap()["active"], false);
+        assert_eq!(code(expiring.open_task(s).await), "identity_not_active");
+        let revs = s.admin.revocations(0).await.unwrap();
+        let kinds: Vec<(String, String)> = revs["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r["kind"].as_str().unwrap().to_owned(),
+                    r["value"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        for id in [locked.identity.id, expiring.identity.id] {
+            assert!(
+                kinds.contains(&("identity".to_owned(), id.to_string())),
+                "{kinds:?}"
+            );
+        }
     }
 }
