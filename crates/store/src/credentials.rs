@@ -95,6 +95,11 @@ pub trait CredentialStore: Send + Sync {
         task: Option<TaskId>,
     ) -> Result<Option<TokenContext>, StoreError>;
 
+    /// Records that the identity was seen (it got a token) at `at`, unless it was already
+    /// seen within the hour before: activity telemetry for dormancy, not a change of state,
+    /// so no event and no new version.
+    async fn touch_identity(&self, identity: IdentityId, at: Timestamp) -> Result<(), StoreError>;
+
     /// Stores a join token (by the hash of its secret) with the event that records it.
     async fn insert_join_token(
         &self,
@@ -535,6 +540,22 @@ macro_rules! impl_credential_store {
                     .fetch_optional(self.read())
                     .await?;
                 row.as_ref().map(crate::credentials::token_context_from_row).transpose()
+            }
+
+            async fn touch_identity(
+                &self,
+                identity: aim_domain::ids::IdentityId,
+                at: aim_domain::time::Timestamp,
+            ) -> Result<(), crate::StoreError> {
+                let mut tx = self.write_tx().await?;
+                sqlx::query("UPDATE identities SET last_seen_at = $1, last_activity_at = $1 WHERE id = $2 AND (last_seen_at IS NULL OR last_seen_at < $3)")
+                    .bind(at.as_millis())
+                    .bind(identity.as_uuid())
+                    .bind(at.as_millis() - 3_600_000)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(())
             }
 
             async fn insert_join_token(

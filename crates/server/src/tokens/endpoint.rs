@@ -385,6 +385,14 @@ async fn issue(
     } else if s.store.append_claimed(&issued, single_use).await?.is_none() {
         return Err(replayed());
     }
+    // Activity for the dormancy sweep, at most once an hour per identity.
+    if identity
+        .last_seen_at
+        .is_none_or(|t| t.plus_millis(3_600_000) < now)
+        && let Err(e) = s.store.touch_identity(id, now).await
+    {
+        tracing::warn!(error = %e, "could not record that an identity was seen");
+    }
     Ok(TokenResponse {
         access_token,
         token_type: if pop.is_some() { "DPoP" } else { "Bearer" }.to_owned(),

@@ -202,6 +202,13 @@ pub async fn exchange(
             "the actor token (or DPoP proof) was already used",
         ));
     }
+    if identity
+        .last_seen_at
+        .is_none_or(|t| t.plus_millis(3_600_000) < now)
+        && let Err(e) = s.store.touch_identity(identity.id, now).await
+    {
+        tracing::warn!(error = %e, "could not record that an identity was seen");
+    }
     Ok(TokenResponse {
         access_token: token,
         token_type: "DPoP".to_owned(),

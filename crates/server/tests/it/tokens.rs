@@ -254,6 +254,10 @@ mod cases {
         );
         assert_eq!(claims.exp - claims.iat, 300);
 
+        // Getting a token counts as activity for the dormancy sweep.
+        let seen = s.admin.identity(agent.identity.id).await.unwrap();
+        assert_eq!(seen.last_seen_at, Some(s.clock_now()));
+
         // More tokens for the same task, by naming it.
         let again = agent.continue_task(s, &task).await.unwrap();
         assert_eq!(again["task_id"], task.as_str());
