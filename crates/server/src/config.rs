@@ -59,6 +59,40 @@ pub struct TokenConfig {
     pub dpop_required_for: Vec<aim_domain::identity::Autonomy>,
     /// The longest chain of token exchanges (sub-agent of a sub-agent ...).
     pub max_delegation_depth: usize,
+    /// External issuers whose workload tokens aim accepts (`jwt-bearer` grant).
+    pub federation: Vec<FederationConfig>,
+}
+
+/// A trusted external OIDC issuer (`[[tokens.federation]]`): a Kubernetes cluster, a CI
+/// system. Its tokens name a workload in `claim`; `identities` maps that value to the
+/// identity it acts as.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FederationConfig {
+    /// The exact `iss` of its tokens.
+    pub issuer: String,
+    /// Where its public keys are (fetched, cached five minutes, fetched again for an
+    /// unknown `kid`).
+    pub jwks_url: String,
+    /// The `aud` its tokens must carry for aim.
+    pub audience: String,
+    /// The claim that names the workload (`sub` by default).
+    #[serde(default = "default_claim")]
+    pub claim: String,
+    /// Workload (the claim's value) → identity name.
+    #[serde(default)]
+    pub identities: BTreeMap<String, String>,
+    /// A token naming an unknown `kid` fetches the JWKS again, at most this often.
+    #[serde(default = "default_refetch")]
+    pub refetch_seconds: u64,
+}
+
+fn default_refetch() -> u64 {
+    30
+}
+
+fn default_claim() -> String {
+    "sub".to_owned()
 }
 
 impl Default for TokenConfig {
@@ -73,6 +107,7 @@ impl Default for TokenConfig {
             max_token_seconds: None,
             dpop_required_for: vec![aim_domain::identity::Autonomy::Autonomous],
             max_delegation_depth: 4,
+            federation: Vec::new(),
         }
     }
 }

@@ -62,6 +62,65 @@ impl TrustedKeys {
         self.keys.contains_key(kid)
     }
 
+    /// The signing keys of an external issuer's JWKS: Ed25519, P-256 and RSA (RS256, at
+    /// least 2048 bits); keys of other kinds or uses are skipped, a key without `kid` too.
+    pub fn from_external_jwks(jwks: &serde_json::Value) -> Result<Self, TokenError> {
+        use base64::Engine;
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let mut out = Self::default();
+        let keys = jwks
+            .get("keys")
+            .and_then(|k| k.as_array())
+            .ok_or_else(|| TokenError::InvalidKey("a JWKS has a `keys` list".into()))?;
+        for k in keys {
+            let Some(kid) = k.get("kid").and_then(|v| v.as_str()) else {
+                continue;
+            };
+            if k.get("use")
+                .and_then(|v| v.as_str())
+                .is_some_and(|u| u != "sig")
+            {
+                continue;
+            }
+            let (key, alg) = match k.get("kty").and_then(|v| v.as_str()) {
+                Some("RSA") => {
+                    let part = |name: &str| {
+                        k.get(name)
+                            .and_then(|v| v.as_str())
+                            .and_then(|s| URL_SAFE_NO_PAD.decode(s).ok())
+                    };
+                    let (Some(n), Some(e)) = (part("n"), part("e")) else {
+                        continue;
+                    };
+                    let Ok(key) = aws_lc_rs::signature::RsaPublicKeyComponents { n: &n, e: &e }
+                        .to_parsed_public_key(&aws_lc_rs::signature::RSA_PKCS1_2048_8192_SHA256)
+                    else {
+                        continue;
+                    };
+                    (key, "RS256")
+                }
+                _ => match PublicJwk::with_verifier(k) {
+                    Ok((jwk, key)) => (key, jwk.alg_name()),
+                    Err(_) => continue,
+                },
+            };
+            out.keys.insert(kid.to_owned(), Trusted { key, alg });
+        }
+        Ok(out)
+    }
+
+    /// Verifies a JWS from an external issuer (algorithms of [`crate::jose::EXTERNAL_ALGS`],
+    /// each fixed by its key).
+    pub fn verify_external(
+        &self,
+        token: &str,
+        typs: &'static [&'static str],
+    ) -> Result<Claims, TokenError> {
+        let u = Unverified::parse_with_algs(token, typs, &crate::jose::EXTERNAL_ALGS)?;
+        let trusted = self.keys.get(u.kid()?).ok_or(TokenError::UnknownKey)?;
+        u.verify(&trusted.key, trusted.alg)
+    }
+
     /// Every key of a JWKS document (`{"keys": [...]}`) under its `kid`.
     pub fn from_jwks(jwks: &serde_json::Value) -> Result<Self, TokenError> {
         let mut out = Self::default();

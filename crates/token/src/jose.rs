@@ -21,6 +21,9 @@ pub const MAX_TOKEN_LEN: usize = 8 * 1024;
 /// Algorithms a token may name; the key still decides which one of them applies.
 pub const ALLOWED_ALGS: [&str; 2] = ["EdDSA", "ES256"];
 
+/// Algorithms a trusted external issuer's workload token may name.
+pub const EXTERNAL_ALGS: [&str; 3] = ["EdDSA", "ES256", "RS256"];
+
 /// A JWS split into its parts, with the header checked and the claims decoded but the
 /// signature not yet verified.
 #[derive(Debug)]
@@ -46,6 +49,16 @@ impl<'a> Unverified<'a> {
     /// key or key reference, and `typ` one of `typs` (compared without case, with or without
     /// the `application/` prefix; `""` admits a header without `typ`).
     pub fn parse(token: &'a str, typs: &'static [&'static str]) -> Result<Self, TokenError> {
+        Self::parse_with_algs(token, typs, &ALLOWED_ALGS)
+    }
+
+    /// As [`Unverified::parse`], with another algorithm allow-list (tokens from trusted
+    /// external issuers may also be RS256).
+    pub fn parse_with_algs(
+        token: &'a str,
+        typs: &'static [&'static str],
+        algs: &[&str],
+    ) -> Result<Self, TokenError> {
         if token.len() > MAX_TOKEN_LEN {
             return Err(TokenError::Malformed);
         }
@@ -57,7 +70,7 @@ impl<'a> Unverified<'a> {
         };
         let header = decode_json(h)?;
         let alg = header.get("alg").and_then(Value::as_str).unwrap_or("");
-        if !ALLOWED_ALGS.contains(&alg) {
+        if !algs.contains(&alg) {
             return Err(TokenError::AlgorithmNotAllowed(
                 alg.chars().take(16).filter(|c| !c.is_control()).collect(),
             ));

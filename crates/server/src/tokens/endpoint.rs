@@ -29,6 +29,7 @@ use crate::auth::RequestContext;
 use crate::state::AppState;
 
 pub const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+pub const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 
 /// The form fields aim reads; others are ignored, as RFC 6749 asks.
 #[derive(Debug, Default, Deserialize)]
@@ -41,6 +42,8 @@ pub struct TokenRequest {
     pub(crate) actor_token_type: Option<String>,
     /// For a token exchange: the scopes to hand down (space-separated).
     pub(crate) scope: Option<String>,
+    /// For the `jwt-bearer` grant: the workload token.
+    pub(crate) assertion: Option<String>,
     client_assertion_type: Option<String>,
     client_assertion: Option<String>,
     client_id: Option<String>,
@@ -213,26 +216,6 @@ async fn issue(
     if req.grant_type == super::exchange::GRANT {
         return super::exchange::exchange(s, ctx, req, dpop, now, client).await;
     }
-    if req.grant_type != "client_credentials" {
-        return Err(Refused::new(
-            StatusCode::BAD_REQUEST,
-            "unsupported_grant_type",
-            "unsupported_grant_type",
-            "grant_type must be client_credentials or urn:ietf:params:oauth:grant-type:token-exchange",
-        ));
-    }
-    if req.client_assertion_type.as_deref() != Some(ASSERTION_TYPE) {
-        return Err(Refused::client(
-            "assertion_required",
-            format!(
-                "authenticate with client_assertion_type={ASSERTION_TYPE} and a client_assertion"
-            ),
-        ));
-    }
-    let raw = req
-        .client_assertion
-        .as_deref()
-        .ok_or_else(|| Refused::client("assertion_required", "client_assertion is missing"))?;
     let grant = |code, m: &str| Refused::new(StatusCode::BAD_REQUEST, "invalid_grant", code, m);
     let task_id = match &req.task_id {
         Some(t) => {
@@ -240,11 +223,72 @@ async fn issue(
         }
         None => None,
     };
-    let Client {
-        context,
-        kid: key_kid,
-        assertion: asserted,
-    } = authenticate(s, raw, req.client_id.as_deref(), task_id, now, client).await?;
+    // Who is asking, and the single-use ids their request spends.
+    let (context, key_kid, mut single_use, how) = match req.grant_type.as_str() {
+        "client_credentials" => {
+            if req.client_assertion_type.as_deref() != Some(ASSERTION_TYPE) {
+                return Err(Refused::client(
+                    "assertion_required",
+                    format!(
+                        "authenticate with client_assertion_type={ASSERTION_TYPE} and a client_assertion"
+                    ),
+                ));
+            }
+            let raw = req.client_assertion.as_deref().ok_or_else(|| {
+                Refused::client("assertion_required", "client_assertion is missing")
+            })?;
+            let Client {
+                context,
+                kid,
+                assertion,
+            } = authenticate(s, raw, req.client_id.as_deref(), task_id, now, client).await?;
+            // Single use, across replicas: recorded until the assertion expires, in the
+            // same durable write as the token's event.
+            let claim = aim_store::Claim {
+                id: format!("assertion:{}:{}", context.identity.id, assertion.jti),
+                expires_at: Timestamp::from_millis(assertion.exp * 1000),
+            };
+            (context, kid, vec![claim], "client_credentials")
+        }
+        JWT_BEARER => {
+            let raw = req
+                .assertion
+                .as_deref()
+                .ok_or_else(|| Refused::request("assertion_required", "assertion is missing"))?;
+            let (name, workload) = s
+                .tokens
+                .federation
+                .authenticate(raw, now.as_millis() / 1000)
+                .await?;
+            let identity =
+                s.store.identity_by_name(&name).await?.ok_or_else(|| {
+                    grant("unknown_workload", "the mapped identity does not exist")
+                })?;
+            *client = Some(identity.id);
+            let context = s
+                .store
+                .token_context(identity.id, "", task_id)
+                .await?
+                .ok_or_else(|| grant("unknown_workload", "the mapped identity does not exist"))?;
+            may_get_tokens(&context.identity, context.sponsor_state)?;
+            // A workload token may be presented again until it expires, as its issuer
+            // intends; the DPoP proof below is still single use.
+            (
+                context,
+                format!("workload:{workload}"),
+                Vec::new(),
+                "jwt_bearer",
+            )
+        }
+        _ => {
+            return Err(Refused::new(
+                StatusCode::BAD_REQUEST,
+                "unsupported_grant_type",
+                "unsupported_grant_type",
+                "grant_type must be client_credentials, urn:ietf:params:oauth:grant-type:jwt-bearer or urn:ietf:params:oauth:grant-type:token-exchange",
+            ));
+        }
+    };
     let identity = &context.identity;
     let id = identity.id;
     // Proof of possession: the token is bound to the key that signed the proof.
@@ -267,12 +311,6 @@ async fn issue(
         }
         None => None,
     };
-    // Single use, across replicas: the id is recorded until the assertion expires, in the
-    // same durable write as the token's event.
-    let claim = aim_store::Claim {
-        id: format!("assertion:{id}:{}", asserted.jti),
-        expires_at: Timestamp::from_millis(asserted.exp * 1000),
-    };
     let replayed = || {
         Refused::client(
             "replayed",
@@ -280,7 +318,6 @@ async fn issue(
         )
     };
     // The DPoP proof is single use too, per key, for as long as its `iat` is accepted.
-    let mut single_use = vec![claim];
     if let Some(p) = &pop {
         single_use.push(aim_store::Claim {
             id: format!("dpop:{}:{}", p.jkt, p.jti),
@@ -353,7 +390,7 @@ async fn issue(
         ..Trail::default()
     };
     let issued = Event::new(now, Actor::identity(id), "token.issued", "identity", id)
-        .reason("client_credentials")
+        .reason(how)
         .detail(json!({
             "exp": claims.exp,
             "aud": claims.aud,

@@ -10,6 +10,7 @@ pub mod check;
 pub mod discovery;
 pub mod endpoint;
 pub mod exchange;
+pub mod federation;
 pub mod keys;
 
 use aim_domain::identity::{Identity, IdentityKind};
@@ -27,6 +28,7 @@ pub struct TokenService {
     pub max_token_seconds: Option<i64>,
     pub dpop_required_for: Vec<aim_domain::identity::Autonomy>,
     pub max_delegation_depth: usize,
+    pub federation: federation::Federation,
     pub keys: SigningKeys,
 }
 
@@ -41,6 +43,7 @@ impl TokenService {
             max_token_seconds: config.max_token_seconds,
             dpop_required_for: config.dpop_required_for.clone(),
             max_delegation_depth: config.max_delegation_depth,
+            federation: federation::Federation::new(&config.federation),
             keys,
         }
     }

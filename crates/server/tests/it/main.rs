@@ -7,6 +7,7 @@ mod audit;
 mod auth;
 mod bad_input;
 mod fail_closed;
+mod federation;
 mod fixtures;
 mod identities;
 mod scim;
