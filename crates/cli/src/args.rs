@@ -260,6 +260,9 @@ pub enum JoinTokenCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum TaskCommand {
+    /// Open a task as an agent (with its key file) and get its first token; the same as
+    /// `aim token issue` without `--task`.
+    Start(IssueArgs),
     /// List tasks (all of them for admins and auditors; a sponsor names an identity).
     List {
         /// Name or id.

@@ -151,6 +151,14 @@ fn task_id(s: &str) -> anyhow::Result<TaskId> {
 
 pub async fn task(client: &Client, format: Format, cmd: TaskCommand) -> anyhow::Result<()> {
     match cmd {
+        TaskCommand::Start(a) => {
+            if a.task.is_some() {
+                anyhow::bail!(
+                    "`aim task start` opens a new task; use `aim token issue --task` to continue one"
+                );
+            }
+            issue(client, format, a).await
+        }
         TaskCommand::List {
             identity,
             open,

@@ -126,6 +126,34 @@ fn an_agent_joins_once_and_gets_a_token() {
     ));
     let token: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(token["token_type"], "DPoP");
+    // `aim task start` opens another task the same way; `aim task end` closes it.
+    let out = ok(serve.aim(
+        None,
+        &[
+            "task",
+            "start",
+            "--identity",
+            identity,
+            "--key-file",
+            key.to_str().unwrap(),
+            "--purpose",
+            "second job",
+            "--system",
+            "crm",
+            "--triggered-by",
+            "sam: JOB-2",
+            "-o",
+            "json",
+        ],
+    ));
+    let started: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let task = started["task_id"].as_str().unwrap();
+    let out = ok(serve.aim(
+        Some(&admin),
+        &["task", "end", task, "--reason", "done", "-o", "json"],
+    ));
+    let ended: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(ended["state"], "ended");
     // Used once; a second join is not authenticated (exit 5).
     let again = serve.aim(
         None,
