@@ -61,6 +61,9 @@ pub struct TokenConfig {
     pub max_delegation_depth: usize,
     /// External issuers whose workload tokens aim accepts (`jwt-bearer` grant).
     pub federation: Vec<FederationConfig>,
+    /// Require DPoP proofs at the token endpoint to carry a nonce aim handed out
+    /// (`DPoP-Nonce`), which caps how long a proof made in advance stays usable.
+    pub dpop_nonce: bool,
 }
 
 /// A trusted external OIDC issuer (`[[tokens.federation]]`): a Kubernetes cluster, a CI
@@ -108,6 +111,7 @@ impl Default for TokenConfig {
             dpop_required_for: vec![aim_domain::identity::Autonomy::Autonomous],
             max_delegation_depth: 4,
             federation: Vec::new(),
+            dpop_nonce: false,
         }
     }
 }

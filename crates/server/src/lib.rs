@@ -141,6 +141,11 @@ impl Server {
             .clone()
             .unwrap_or_else(|| format!("http://{addr}"));
         let kek = tokens::keys::load_kek(&config.tokens, &config.data_dir)?;
+        let nonce_key = if config.tokens.dpop_nonce {
+            Some(tokens::keys::load_kek(&config.tokens, &config.data_dir)?)
+        } else {
+            None
+        };
         let keys = tokens::keys::SigningKeys::load(
             store.clone(),
             kek,
@@ -155,7 +160,12 @@ impl Server {
             governance: Arc::new(config.governance.clone()),
             naming: Arc::new(naming),
             signer: Arc::new(checkpoint::Signer::load_or_create(&config.data_dir)?),
-            tokens: Arc::new(tokens::TokenService::new(&config.tokens, issuer, keys)),
+            tokens: Arc::new(tokens::TokenService::new(
+                &config.tokens,
+                issuer,
+                keys,
+                nonce_key,
+            )),
         };
         let bootstrap = bootstrap::ensure_admin(&state, &config.data_dir).await?;
         let sweep_every = (config.sweep_interval_seconds > 0)

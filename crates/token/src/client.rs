@@ -141,6 +141,18 @@ impl ClientKey {
         access_token: Option<&str>,
         now: i64,
     ) -> Result<String, TokenError> {
+        self.dpop_proof_with_nonce(method, url, access_token, None, now)
+    }
+
+    /// As [`ClientKey::dpop_proof`], carrying the server's `DPoP-Nonce`.
+    pub fn dpop_proof_with_nonce(
+        &self,
+        method: &str,
+        url: &str,
+        access_token: Option<&str>,
+        nonce: Option<&str>,
+        now: i64,
+    ) -> Result<String, TokenError> {
         let mut claims = json!({
             "jti": uuid::Uuid::now_v7().to_string(),
             "htm": method,
@@ -149,6 +161,9 @@ impl ClientKey {
         });
         if let Some(t) = access_token {
             claims["ath"] = json!(crate::dpop::token_hash(t));
+        }
+        if let Some(n) = nonce {
+            claims["nonce"] = json!(n);
         }
         let mut jwk = self.public.to_json();
         if let Some(o) = jwk.as_object_mut() {

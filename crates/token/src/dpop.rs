@@ -39,8 +39,8 @@ pub struct Expect<'a> {
     pub url: &'a str,
     /// The access token presented with the proof, if any (`ath` must be its hash).
     pub access_token: Option<&'a str>,
-    /// A nonce the server handed out, if it requires one.
-    pub nonce: Option<&'a str>,
+    /// The nonces the server accepts now, if it requires one (RFC 9449 §8).
+    pub nonce: Option<&'a [String]>,
     /// Now, in seconds since the epoch.
     pub now: i64,
 }
@@ -140,10 +140,11 @@ pub fn verify(proof: &str, expect: &Expect<'_>) -> Result<Proof, TokenError> {
         (Some(_), _) => return Err(TokenError::ProofMismatch("ath")),
         (None, _) => {}
     }
-    if let Some(nonce) = expect.nonce
-        && claims.opt_str("nonce")? != Some(nonce)
-    {
-        return Err(TokenError::ProofMismatch("nonce"));
+    if let Some(accepted) = expect.nonce {
+        match claims.opt_str("nonce")? {
+            Some(n) if accepted.iter().any(|a| a == n) => {}
+            _ => return Err(TokenError::NonceRequired),
+        }
     }
     Ok(Proof {
         jkt: jwk.thumbprint(),
@@ -221,13 +222,22 @@ mod tests {
             }),
             "dpop_stale"
         );
+        let nonces = ["n-1".to_owned()];
         assert_eq!(
             code(Expect {
-                nonce: Some("n-1"),
+                nonce: Some(&nonces),
                 ..expect(Some("the-token"))
             }),
-            "dpop_mismatch"
+            "use_dpop_nonce"
         );
+        let with_nonce = key
+            .dpop_proof_with_nonce("POST", URL, Some("the-token"), Some("n-1"), NOW)
+            .unwrap();
+        let accepting = Expect {
+            nonce: Some(&nonces),
+            ..expect(Some("the-token"))
+        };
+        assert!(verify(&with_nonce, &accepting).is_ok());
         // Signed by one key, claiming another in the header.
         let other = ClientKey::generate("EdDSA").unwrap();
         let mut parts: Vec<String> = p.split('.').map(str::to_owned).collect();

@@ -9,7 +9,7 @@ use crate::TokenError;
 
 pub const KEK_LEN: usize = 32;
 
-pub struct Kek(RandomizedNonceKey);
+pub struct Kek(RandomizedNonceKey, aws_lc_rs::hmac::Key);
 
 impl std::fmt::Debug for Kek {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -24,9 +24,13 @@ impl Kek {
                 "the key-encryption key must be {KEK_LEN} bytes"
             )));
         }
-        RandomizedNonceKey::new(&AES_256_GCM, bytes)
-            .map(Kek)
-            .map_err(|_| TokenError::InvalidKey("unusable key-encryption key".into()))
+        let aead = RandomizedNonceKey::new(&AES_256_GCM, bytes)
+            .map_err(|_| TokenError::InvalidKey("unusable key-encryption key".into()))?;
+        // A separate key for MACs, derived so the KEK itself is used only for sealing.
+        let root = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, bytes);
+        let derived = aws_lc_rs::hmac::sign(&root, b"aim mac key v1");
+        let mac = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, derived.as_ref());
+        Ok(Kek(aead, mac))
     }
 
     /// Fresh random key material for a new KEK.
@@ -36,6 +40,16 @@ impl Kek {
             .fill(&mut out)
             .map_err(|_| TokenError::InvalidKey("no randomness available".into()))?;
         Ok(out)
+    }
+
+    /// HMAC-SHA256 under a key derived from the KEK, for values every replica must compute
+    /// alike (DPoP nonces); `label` separates uses.
+    pub fn mac(&self, label: &[u8], data: &[u8]) -> Vec<u8> {
+        let mut ctx = aws_lc_rs::hmac::Context::with_key(&self.1);
+        ctx.update(label);
+        ctx.update(&[0]);
+        ctx.update(data);
+        ctx.sign().as_ref().to_vec()
     }
 
     /// `nonce || ciphertext || tag`.

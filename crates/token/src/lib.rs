@@ -66,6 +66,8 @@ pub enum TokenError {
     ProofRequired,
     #[error("the DPoP proof is signed by another key than the token is bound to")]
     WrongProofKey,
+    #[error("the DPoP proof must carry the nonce in the `DPoP-Nonce` header")]
+    NonceRequired,
 }
 
 impl TokenError {
@@ -94,6 +96,7 @@ impl TokenError {
             TokenError::ProofStale => "dpop_stale",
             TokenError::ProofRequired => "dpop_required",
             TokenError::WrongProofKey => "dpop_key_mismatch",
+            TokenError::NonceRequired => "use_dpop_nonce",
         }
     }
 }

@@ -169,16 +169,31 @@ pub async fn token(
             ),
         )),
     };
+    // When nonces are on, every answer hands out the current one (RFC 9449 §8).
+    let nonce = s
+        .tokens
+        .nonces(now.as_millis() / 1000)
+        .map(|[current, _]| current);
+    let with_nonce = |mut r: Response| {
+        if let Some(n) = &nonce
+            && let Ok(v) = header::HeaderValue::from_str(n)
+        {
+            r.headers_mut().insert("dpop-nonce", v);
+        }
+        r
+    };
     match outcome {
-        Ok(body) => (
-            StatusCode::OK,
-            [
-                (header::CACHE_CONTROL, "no-store"),
-                (header::PRAGMA, "no-cache"),
-            ],
-            Json(body),
-        )
-            .into_response(),
+        Ok(body) => with_nonce(
+            (
+                StatusCode::OK,
+                [
+                    (header::CACHE_CONTROL, "no-store"),
+                    (header::PRAGMA, "no-cache"),
+                ],
+                Json(body),
+            )
+                .into_response(),
+        ),
         Err(refused) => {
             let actor = client.map_or_else(Actor::anonymous, Actor::identity);
             let target = client.map(|c| c.to_string()).unwrap_or_default();
@@ -190,19 +205,21 @@ pub async fn token(
             if let Err(e) = s.store.append_event(&event).await {
                 tracing::error!(error = %e, "could not record a refused token request");
             }
-            refused.into_response()
+            with_nonce(refused.into_response())
         }
     }
 }
 
 /// RFC 9449's error for a missing or bad proof at the token endpoint.
 pub(crate) fn dpop_refused(e: TokenError) -> Refused {
-    Refused::new(
-        StatusCode::BAD_REQUEST,
-        "invalid_dpop_proof",
-        e.code(),
-        e.to_string(),
-    )
+    // RFC 9449 §8: a missing or stale nonce has its own error, and the answer carries the
+    // nonce to use.
+    let error = if e == TokenError::NonceRequired {
+        "use_dpop_nonce"
+    } else {
+        "invalid_dpop_proof"
+    };
+    Refused::new(StatusCode::BAD_REQUEST, error, e.code(), e.to_string())
 }
 
 async fn issue(
@@ -292,6 +309,7 @@ async fn issue(
     let identity = &context.identity;
     let id = identity.id;
     // Proof of possession: the token is bound to the key that signed the proof.
+    let nonces = s.tokens.nonces(now.as_millis() / 1000);
     let pop = match dpop {
         Some(p) => Some(
             aim_token::dpop::verify(
@@ -300,7 +318,7 @@ async fn issue(
                     method: "POST",
                     url: &s.tokens.token_endpoint,
                     access_token: None,
-                    nonce: None,
+                    nonce: nonces.as_ref().map(|n| &n[..]),
                     now: now.as_millis() / 1000,
                 },
             )

@@ -68,6 +68,7 @@ pub async fn exchange(
         e => grant(e.code(), format!("subject_token: {e}")),
     })?;
     let secs = now.as_millis() / 1000;
+    let nonces = s.tokens.nonces(secs);
     let parent_proof = match (&parent.cnf, dpop) {
         (Some(cnf), Some(p)) => {
             let proof = aim_token::dpop::verify(
@@ -76,7 +77,7 @@ pub async fn exchange(
                     method: "POST",
                     url: &s.tokens.token_endpoint,
                     access_token: Some(subject),
-                    nonce: None,
+                    nonce: nonces.as_ref().map(|n| &n[..]),
                     now: secs,
                 },
             )

@@ -30,10 +30,17 @@ pub struct TokenService {
     pub max_delegation_depth: usize,
     pub federation: federation::Federation,
     pub keys: SigningKeys,
+    /// Makes DPoP nonces, when the token endpoint requires them.
+    pub nonce_key: Option<aim_token::kek::Kek>,
 }
 
 impl TokenService {
-    pub fn new(config: &TokenConfig, issuer: String, keys: SigningKeys) -> Self {
+    pub fn new(
+        config: &TokenConfig,
+        issuer: String,
+        keys: SigningKeys,
+        nonce_key: Option<aim_token::kek::Kek>,
+    ) -> Self {
         let issuer = issuer.trim_end_matches('/').to_owned();
         Self {
             token_endpoint: format!("{issuer}/oauth/token"),
@@ -44,8 +51,23 @@ impl TokenService {
             dpop_required_for: config.dpop_required_for.clone(),
             max_delegation_depth: config.max_delegation_depth,
             federation: federation::Federation::new(&config.federation),
+            nonce_key,
             keys,
         }
+    }
+
+    /// The DPoP nonces accepted at `now` (seconds), the current one first, if nonces are
+    /// required: a MAC of the five-minute window, so every replica with the same KEK makes
+    /// the same ones and nothing needs storing.
+    pub fn nonces(&self, now: i64) -> Option<[String; 2]> {
+        let key = self.nonce_key.as_ref()?;
+        let window = now.div_euclid(300);
+        let make = |w: i64| {
+            use base64::Engine;
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .encode(&key.mac(b"dpop-nonce", &w.to_be_bytes())[..16])
+        };
+        Some([make(window), make(window - 1)])
     }
 
     /// `spiffe://<trust-domain>/<kind>/<name>`.

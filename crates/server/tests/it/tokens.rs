@@ -1107,3 +1107,74 @@ mod cases {
         }
     }
 }
+
+/// With `tokens.dpop_nonce`, a proof without the server's nonce is answered with
+/// `use_dpop_nonce` and a `DPoP-Nonce` header; a proof carrying it works.
+#[tokio::test]
+async fn dpop_nonces_when_required() {
+    for backend in aim_testkit::Backend::enabled() {
+        eprintln!("backend: {backend:?}");
+        let s = TestServer::start_with(backend, |c| c.tokens.dpop_nonce = true).await;
+        let c = cast(&s).await;
+        let agent = Agent::new(&s, &c, "agt-nonce-a", "EdDSA").await;
+        let details = r#"[{"type":"aim_task","purpose":"p","systems":["crm"],"triggered_by":"t"}]"#;
+        let post = |proof: String, assertion: String| {
+            reqwest::Client::new()
+                .post(&agent.endpoint)
+                .header("DPoP", proof)
+                .form(&[
+                    ("grant_type", "client_credentials"),
+                    ("client_assertion_type", ASSERTION),
+                    ("client_assertion", assertion.as_str()),
+                    ("authorization_details", details),
+                ])
+                .send()
+        };
+        let resp = post(agent.proof(), agent.assertion(&s)).await.unwrap();
+        assert_eq!(resp.status(), 400);
+        let nonce = resp.headers()["dpop-nonce"].to_str().unwrap().to_owned();
+        let body: Value = resp.json().await.unwrap();
+        assert_eq!(
+            (body["error"].as_str(), body["code"].as_str()),
+            (Some("use_dpop_nonce"), Some("use_dpop_nonce"))
+        );
+        let now = s.clock_now().as_millis() / 1000;
+        let wrong = agent
+            .key
+            .dpop_proof_with_nonce("POST", &agent.endpoint, None, Some("made-up"), now)
+            .unwrap();
+        assert_eq!(
+            post(wrong, agent.assertion(&s)).await.unwrap().status(),
+            400
+        );
+        let proof = agent
+            .key
+            .dpop_proof_with_nonce("POST", &agent.endpoint, None, Some(&nonce), now)
+            .unwrap();
+        let resp = post(proof, agent.assertion(&s)).await.unwrap();
+        assert_eq!(resp.status(), 200);
+        assert!(resp.headers().contains_key("dpop-nonce"));
+        // The nonce stays good into the next five-minute window, and not beyond.
+        s.clock.advance_millis(300_000);
+        let later = s.clock_now().as_millis() / 1000;
+        let proof = agent
+            .key
+            .dpop_proof_with_nonce("POST", &agent.endpoint, None, Some(&nonce), later)
+            .unwrap();
+        assert_eq!(
+            post(proof, agent.assertion(&s)).await.unwrap().status(),
+            200
+        );
+        s.clock.advance_millis(600_000);
+        let much_later = s.clock_now().as_millis() / 1000;
+        let proof = agent
+            .key
+            .dpop_proof_with_nonce("POST", &agent.endpoint, None, Some(&nonce), much_later)
+            .unwrap();
+        assert_eq!(
+            post(proof, agent.assertion(&s)).await.unwrap().status(),
+            400
+        );
+        s.stop().await;
+    }
+}
