@@ -26,6 +26,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "join tokens",
         include_str!("../migrations/sqlite/0004_join_tokens.sql"),
     ),
+    (
+        5,
+        "events actor index for humans only",
+        include_str!("../migrations/sqlite/0005_events_actor_human.sql"),
+    ),
 ];
 
 /// (version, description, SQL) of each PostgreSQL migration, in order.
@@ -49,6 +54,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         4,
         "join tokens",
         include_str!("../migrations/postgres/0004_join_tokens.sql"),
+    ),
+    (
+        5,
+        "events actor index for humans only",
+        include_str!("../migrations/postgres/0005_events_actor_human.sql"),
     ),
 ];
 
