@@ -8,10 +8,10 @@ use aim_domain::ids::{IdentityId, TaskId};
 use aim_domain::task::Task;
 use aim_domain::time::Timestamp;
 use async_trait::async_trait;
-use sqlx::ColumnIndex;
 
 use crate::StoreError;
-use crate::rows::AimRow;
+
+pub(crate) use crate::credential_rows::*;
 
 /// One of aim's signing keys as stored: the private half sealed under the KEK.
 #[derive(Clone, PartialEq, Eq)]
@@ -193,115 +193,6 @@ pub trait CredentialStore: Send + Sync {
     async fn revoked_at(&self, kind: &str, value: &str) -> Result<Option<Timestamp>, StoreError>;
 }
 
-/// The column names an agent key is read from: its own, or aliased in a join.
-pub(crate) struct KeyCols([&'static str; 8]);
-
-pub(crate) const KEY_COLS: KeyCols = KeyCols([
-    "identity_id",
-    "kid",
-    "jwk",
-    "alg",
-    "label",
-    "created_at",
-    "created_by",
-    "revoked_at",
-]);
-const JOINED_KEY_COLS: KeyCols = KeyCols([
-    "k_identity_id",
-    "k_kid",
-    "k_jwk",
-    "k_alg",
-    "k_label",
-    "k_created_at",
-    "k_created_by",
-    "k_revoked_at",
-]);
-
-pub(crate) fn agent_key_from_row<'r, R: AimRow<'r>>(r: &'r R) -> Result<AgentKey, StoreError>
-where
-    &'r str: ColumnIndex<R>,
-{
-    agent_key_from(r, &KEY_COLS)
-}
-
-fn agent_key_from<'r, R: AimRow<'r>>(r: &'r R, c: &KeyCols) -> Result<AgentKey, StoreError>
-where
-    &'r str: ColumnIndex<R>,
-{
-    let c = &c.0;
-    Ok(AgentKey {
-        identity_id: IdentityId::from_uuid(r.uuid(c[0])?),
-        kid: r.text(c[1])?,
-        jwk: serde_json::from_str(&r.text(c[2])?)
-            .map_err(|e| StoreError::Corrupt(format!("agent_keys.jwk: {e}")))?,
-        alg: r.text(c[3])?,
-        label: r.text(c[4])?,
-        created_at: Timestamp::from_millis(r.int(c[5])?),
-        created_by: r.text(c[6])?,
-        revoked_at: r.opt_int(c[7])?.map(Timestamp::from_millis),
-    })
-}
-
-/// The column names a task is read from: its own, or aliased in a join.
-pub(crate) struct TaskCols([&'static str; 11]);
-
-const TASK_COLS: TaskCols = TaskCols([
-    "id",
-    "identity_id",
-    "purpose",
-    "systems",
-    "subject",
-    "triggered_by",
-    "state",
-    "opened_at",
-    "deadline",
-    "ended_at",
-    "end_reason",
-]);
-const JOINED_TASK_COLS: TaskCols = TaskCols([
-    "t_id",
-    "t_identity_id",
-    "t_purpose",
-    "t_systems",
-    "t_subject",
-    "t_triggered_by",
-    "t_state",
-    "t_opened_at",
-    "t_deadline",
-    "t_ended_at",
-    "t_end_reason",
-]);
-
-pub(crate) fn task_from_row<'r, R: AimRow<'r>>(r: &'r R) -> Result<Task, StoreError>
-where
-    &'r str: ColumnIndex<R>,
-{
-    task_from(r, &TASK_COLS)
-}
-
-fn task_from<'r, R: AimRow<'r>>(r: &'r R, c: &TaskCols) -> Result<Task, StoreError>
-where
-    &'r str: ColumnIndex<R>,
-{
-    let c = &c.0;
-    let corrupt = |what: &str, e: String| StoreError::Corrupt(format!("tasks.{what}: {e}"));
-    Ok(Task {
-        id: TaskId::from_uuid(r.uuid(c[0])?),
-        identity_id: IdentityId::from_uuid(r.uuid(c[1])?),
-        purpose: r.text(c[2])?,
-        systems: serde_json::from_str(&r.text(c[3])?)
-            .map_err(|e| corrupt("systems", e.to_string()))?,
-        subject: r.opt_text(c[4])?,
-        triggered_by: r.text(c[5])?,
-        state: aim_domain::task::TaskState::parse(&r.text(c[6])?)
-            .map_err(|e| corrupt("state", e.to_string()))?,
-        opened_at: Timestamp::from_millis(r.int(c[7])?),
-        deadline: Timestamp::from_millis(r.int(c[8])?),
-        ended_at: r.opt_int(c[9])?.map(Timestamp::from_millis),
-        end_reason: r.text(c[10])?,
-    })
-}
-
 /// What issuing a token needs to know, read in one query.
 #[derive(Debug, Clone)]
 pub struct TokenContext {
@@ -313,106 +204,30 @@ pub struct TokenContext {
     pub task: Option<Task>,
 }
 
-/// `SELECT` for [`CredentialStore::token_context`]: `$1` identity, `$2` kid, `$3` task.
-pub(crate) fn token_context_sql() -> &'static str {
-    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-        let identity: Vec<String> = crate::sql::IDENTITY_COLUMNS
-            .split(',')
-            .map(|c| format!("i.{}", c.trim()))
-            .collect();
-        let keys: Vec<String> = KEY_COLS
-            .0
-            .iter()
-            .zip(JOINED_KEY_COLS.0)
-            .map(|(c, a)| format!("k.{c} AS {a}"))
-            .collect();
-        let tasks: Vec<String> = TASK_COLS
-            .0
-            .iter()
-            .zip(JOINED_TASK_COLS.0)
-            .map(|(c, a)| format!("t.{c} AS {a}"))
-            .collect();
-        format!(
-            "SELECT {}, h.state AS sponsor_state, {}, {} FROM identities i \
-             JOIN humans h ON h.id = i.sponsor_id \
-             LEFT JOIN agent_keys k ON k.identity_id = i.id AND k.kid = $2 \
-             LEFT JOIN tasks t ON t.id = $3 AND t.identity_id = i.id \
-             WHERE i.id = $1",
-            identity.join(", "),
-            keys.join(", "),
-            tasks.join(", ")
-        )
-    });
-    &SQL
-}
-
-pub(crate) fn token_context_from_row<'r, R: AimRow<'r>>(
-    r: &'r R,
-) -> Result<TokenContext, StoreError>
-where
-    &'r str: ColumnIndex<R>,
-{
-    Ok(TokenContext {
-        identity: crate::rows::identity_from_row(r)?,
-        sponsor_state: aim_domain::human::HumanState::parse(&r.text("sponsor_state")?)
-            .map_err(|e| StoreError::Corrupt(format!("humans.state: {e}")))?,
-        key: match r.opt_text("k_kid")? {
-            Some(_) => Some(agent_key_from(r, &JOINED_KEY_COLS)?),
-            None => None,
-        },
-        task: match r.opt_uuid("t_id")? {
-            Some(_) => Some(task_from(r, &JOINED_TASK_COLS)?),
-            None => None,
-        },
-    })
-}
-
-pub(crate) fn signing_key_from_row<'r, R: AimRow<'r>>(r: &'r R) -> Result<SigningKeyRow, StoreError>
-where
-    &'r str: ColumnIndex<R>,
-{
-    Ok(SigningKeyRow {
-        kid: r.text("kid")?,
-        alg: r.text("alg")?,
-        public_jwk: r.text("public_jwk")?,
-        sealed_private: r.bytes("sealed_private")?,
-        created_at: Timestamp::from_millis(r.int("created_at")?),
-        retire_at: Timestamp::from_millis(r.int("retire_at")?),
-        revoked_at: r.opt_int("revoked_at")?.map(Timestamp::from_millis),
-    })
-}
-
-pub(crate) fn revocation_from_row<'r, R: AimRow<'r>>(r: &'r R) -> Result<Revocation, StoreError>
-where
-    &'r str: ColumnIndex<R>,
-{
-    Ok(Revocation {
-        epoch: r.int("epoch")?,
-        kind: r.text("kind")?,
-        value: r.text("value")?,
-        at: Timestamp::from_millis(r.int("at")?),
-        reason: r.text("reason")?,
-        expires_at: Timestamp::from_millis(r.int("expires_at")?),
-    })
-}
-
-const TASK_COLUMNS: &str = "id, identity_id, purpose, systems, subject, triggered_by, state, \
-    opened_at, deadline, ended_at, end_reason";
-const AGENT_KEY_COLUMNS: &str =
-    "identity_id, kid, jwk, alg, label, created_at, created_by, revoked_at";
-
-pub(crate) fn task_select(rest: &str) -> String {
-    format!("SELECT {TASK_COLUMNS} FROM tasks {rest}")
-}
-
-pub(crate) fn agent_key_select(rest: &str) -> String {
-    format!("SELECT {AGENT_KEY_COLUMNS} FROM agent_keys {rest}")
-}
-
 /// Implements [`CredentialStore`] for `$store` (see `backend::impl_store`).
 macro_rules! impl_credential_store {
     ($store:ty) => {
         impl $store {
+            /// Registers `key`; conflict `KeyAlreadyRegistered` if the identity has it.
+            async fn insert_agent_key_tx(
+                conn: &mut <<$store as crate::backend::Backend>::Db as sqlx::Database>::Connection,
+                key: &aim_domain::agent_key::AgentKey,
+            ) -> Result<(), crate::StoreError> {
+                sqlx::query("INSERT INTO agent_keys (identity_id, kid, jwk, alg, label, created_at, created_by, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
+                    .bind(key.identity_id.as_uuid())
+                    .bind(key.kid.clone())
+                    .bind(key.jwk.to_string())
+                    .bind(key.alg.clone())
+                    .bind(key.label.clone())
+                    .bind(key.created_at.as_millis())
+                    .bind(key.created_by.clone())
+                    .bind(key.revoked_at.map(|t| t.as_millis()))
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(|e| crate::error::unique_or(e, || aim_domain::Refusal::KeyAlreadyRegistered(key.kid.clone())))?;
+                Ok(())
+            }
+
             async fn add_revocation_tx(
                 conn: &mut <<$store as crate::backend::Backend>::Db as sqlx::Database>::Connection,
                 r: &crate::credentials::NewRevocation,
@@ -510,18 +325,7 @@ macro_rules! impl_credential_store {
                 event: &aim_domain::event::Event,
             ) -> Result<(), crate::StoreError> {
                 let mut tx = self.write_tx().await?;
-                sqlx::query("INSERT INTO agent_keys (identity_id, kid, jwk, alg, label, created_at, created_by, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
-                    .bind(key.identity_id.as_uuid())
-                    .bind(key.kid.clone())
-                    .bind(key.jwk.to_string())
-                    .bind(key.alg.clone())
-                    .bind(key.label.clone())
-                    .bind(key.created_at.as_millis())
-                    .bind(key.created_by.clone())
-                    .bind(key.revoked_at.map(|t| t.as_millis()))
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(|e| crate::error::unique_or(e, || aim_domain::Refusal::KeyAlreadyRegistered(key.kid.clone())))?;
+                Self::insert_agent_key_tx(&mut *tx, key).await?;
                 Self::append_tx(&mut *tx, event).await?;
                 tx.commit().await?;
                 Ok(())
@@ -605,18 +409,7 @@ macro_rules! impl_credential_store {
                     created_by: format!("join-token:{token_id}"),
                     ..key.clone()
                 };
-                sqlx::query("INSERT INTO agent_keys (identity_id, kid, jwk, alg, label, created_at, created_by, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
-                    .bind(key.identity_id.as_uuid())
-                    .bind(key.kid.clone())
-                    .bind(key.jwk.to_string())
-                    .bind(key.alg.clone())
-                    .bind(key.label.clone())
-                    .bind(key.created_at.as_millis())
-                    .bind(key.created_by.clone())
-                    .bind(key.revoked_at.map(|t| t.as_millis()))
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(|e| crate::error::unique_or(e, || aim_domain::Refusal::KeyAlreadyRegistered(key.kid.clone())))?;
+                Self::insert_agent_key_tx(&mut *tx, &key).await?;
                 let mut event = event.clone();
                 event.actor = aim_domain::event::Actor::identity(identity);
                 event.target_id = identity.to_string();

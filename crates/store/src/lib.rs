@@ -16,6 +16,7 @@
 
 mod appender;
 mod backend;
+mod credential_rows;
 pub mod credentials;
 pub mod error;
 pub mod filter;

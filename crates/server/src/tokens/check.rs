@@ -85,9 +85,8 @@ pub async fn check_request(
     let claims = presented.claims;
     live(s, token, &claims, now).await?;
     if let Some(p) = presented.proof {
-        let once = format!("dpop:{}:{}", p.jkt, p.jti);
-        let until = Timestamp::from_millis((p.iat + aim_token::dpop::IAT_WINDOW) * 1000);
-        if !s.store.use_once(&once, until).await? {
+        let once = super::proof_claim(&p);
+        if !s.store.use_once(&once.id, once.expires_at).await? {
             return Err(Inactive::ProofReplayed);
         }
     }

@@ -210,6 +210,19 @@ pub async fn token(
     }
 }
 
+/// Signs `claims` with the current signing key.
+pub(crate) fn mint(ring: &super::keys::KeyRing, claims: &AccessClaims) -> Result<String, Refused> {
+    aim_token::access::mint(&ring.signer, claims).map_err(|e| {
+        tracing::error!(error = %e, "could not sign an access token");
+        Refused::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "server_error",
+            "internal",
+            "could not sign the token",
+        )
+    })
+}
+
 /// RFC 9449's error for a missing or bad proof at the token endpoint.
 pub(crate) fn dpop_refused(e: TokenError) -> Refused {
     // RFC 9449 §8: a missing or stale nonce has its own error, and the answer carries the
@@ -261,10 +274,7 @@ async fn issue(
             } = authenticate(s, raw, req.client_id.as_deref(), task_id, now, client).await?;
             // Single use, across replicas: recorded until the assertion expires, in the
             // same durable write as the token's event.
-            let claim = aim_store::Claim {
-                id: format!("assertion:{}:{}", context.identity.id, assertion.jti),
-                expires_at: Timestamp::from_millis(assertion.exp * 1000),
-            };
+            let claim = super::assertion_claim(context.identity.id, &assertion);
             (context, kid, vec![claim], "client_credentials")
         }
         JWT_BEARER => {
@@ -337,10 +347,7 @@ async fn issue(
     };
     // The DPoP proof is single use too, per key, for as long as its `iat` is accepted.
     if let Some(p) = &pop {
-        single_use.push(aim_store::Claim {
-            id: format!("dpop:{}:{}", p.jkt, p.jti),
-            expires_at: Timestamp::from_millis((p.iat + aim_token::dpop::IAT_WINDOW) * 1000),
-        });
+        single_use.push(super::proof_claim(p));
     }
 
     let (task, new_task) = match (&req.authorization_details, &req.task_id) {
@@ -390,15 +397,7 @@ async fn issue(
             .map(|p| aim_token::claims::Cnf { jkt: p.jkt.clone() }),
         aim_parents: Vec::new(),
     };
-    let access_token = aim_token::access::mint(&ring.signer, &claims).map_err(|e| {
-        tracing::error!(error = %e, "could not sign an access token");
-        Refused::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "server_error",
-            "internal",
-            "could not sign the token",
-        )
-    })?;
+    let access_token = mint(&ring, &claims)?;
 
     let trail = Trail {
         task_id: task.id.to_string(),
@@ -440,14 +439,7 @@ async fn issue(
     } else if s.store.append_claimed(&issued, single_use).await?.is_none() {
         return Err(replayed());
     }
-    // Activity for the dormancy sweep, at most once an hour per identity.
-    if identity
-        .last_seen_at
-        .is_none_or(|t| t.plus_millis(3_600_000) < now)
-        && let Err(e) = s.store.touch_identity(id, now).await
-    {
-        tracing::warn!(error = %e, "could not record that an identity was seen");
-    }
+    super::record_seen(s, identity, now).await;
     Ok(TokenResponse {
         access_token,
         token_type: if pop.is_some() { "DPoP" } else { "Bearer" }.to_owned(),

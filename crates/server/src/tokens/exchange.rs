@@ -16,7 +16,9 @@ use axum::http::StatusCode;
 use serde_json::json;
 
 use super::check::{Inactive, check};
-use super::endpoint::{Client, Refused, TokenRequest, TokenResponse, authenticate, dpop_refused};
+use super::endpoint::{
+    Client, Refused, TokenRequest, TokenResponse, authenticate, dpop_refused, mint,
+};
 use crate::auth::RequestContext;
 use crate::state::AppState;
 
@@ -153,24 +155,10 @@ pub async fn exchange(
         aim_parents: granted.parents.clone(),
     };
     let ring = s.tokens.keys.current();
-    let token = aim_token::access::mint(&ring.signer, &claims).map_err(|e| {
-        tracing::error!(error = %e, "could not sign an access token");
-        Refused::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "server_error",
-            "internal",
-            "could not sign the token",
-        )
-    })?;
-    let mut single_use = vec![aim_store::Claim {
-        id: format!("assertion:{}:{}", identity.id, assertion.jti),
-        expires_at: Timestamp::from_millis(assertion.exp * 1000),
-    }];
+    let token = mint(&ring, &claims)?;
+    let mut single_use = vec![super::assertion_claim(identity.id, &assertion)];
     if let Some(p) = &parent_proof {
-        single_use.push(aim_store::Claim {
-            id: format!("dpop:{}:{}", p.jkt, p.jti),
-            expires_at: Timestamp::from_millis((p.iat + aim_token::dpop::IAT_WINDOW) * 1000),
-        });
+        single_use.push(super::proof_claim(p));
     }
     let event = Event::new(
         now,
@@ -203,13 +191,7 @@ pub async fn exchange(
             "the actor token (or DPoP proof) was already used",
         ));
     }
-    if identity
-        .last_seen_at
-        .is_none_or(|t| t.plus_millis(3_600_000) < now)
-        && let Err(e) = s.store.touch_identity(identity.id, now).await
-    {
-        tracing::warn!(error = %e, "could not record that an identity was seen");
-    }
+    super::record_seen(s, identity, now).await;
     Ok(TokenResponse {
         access_token: token,
         token_type: "DPoP".to_owned(),

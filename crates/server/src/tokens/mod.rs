@@ -82,3 +82,40 @@ impl TokenService {
         format!("spiffe://{}/{kind}/{}", self.trust_domain, identity.name)
     }
 }
+
+/// The single-use id a client assertion spends, kept until it expires.
+pub(crate) fn assertion_claim(
+    identity: aim_domain::ids::IdentityId,
+    a: &aim_token::assertion::Assertion,
+) -> aim_store::Claim {
+    aim_store::Claim {
+        id: format!("assertion:{identity}:{}", a.jti),
+        expires_at: aim_domain::time::Timestamp::from_millis(a.exp * 1000),
+    }
+}
+
+/// The single-use id a DPoP proof spends (per key), kept while its `iat` is accepted.
+pub(crate) fn proof_claim(p: &aim_token::dpop::Proof) -> aim_store::Claim {
+    aim_store::Claim {
+        id: format!("dpop:{}:{}", p.jkt, p.jti),
+        expires_at: aim_domain::time::Timestamp::from_millis(
+            (p.iat + aim_token::dpop::IAT_WINDOW) * 1000,
+        ),
+    }
+}
+
+/// Records activity for the dormancy sweep, at most once an hour per identity; a failure
+/// is logged, never refused (the token is already on the record).
+pub(crate) async fn record_seen(
+    s: &crate::AppState,
+    identity: &Identity,
+    now: aim_domain::time::Timestamp,
+) {
+    if identity
+        .last_seen_at
+        .is_none_or(|t| t.plus_millis(3_600_000) < now)
+        && let Err(e) = s.store.touch_identity(identity.id, now).await
+    {
+        tracing::warn!(error = %e, "could not record that an identity was seen");
+    }
+}
