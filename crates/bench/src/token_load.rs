@@ -1,7 +1,7 @@
 //! Token issuance and verification: starts `aim serve` (release build) on a fresh SQLite
 //! data dir, registers an agent with an Ed25519 key, and measures over loopback HTTP
 //! `POST /oauth/token` (client_credentials with a fresh private_key_jwt assertion and a
-//! fresh DPoP proof, for an open task) at each concurrency; then verifies access tokens,
+//! fresh DPoP proof each, for an open task) at each concurrency; then verifies access tokens,
 //! alone and with a DPoP proof, in-process on one core.
 //!
 //! ```sh
@@ -9,13 +9,16 @@
 //! target/release/token-load --aim target/release/aim
 //! ```
 //!
-//! The load generator signs each assertion on the same two cores the server uses.
+//! The requests are signed before each run and replayed by `wrk` (the peers' load
+//! generator, `apt-get install wrk`), so the server is measured, not the client's crypto;
+//! wrk still shares the two cores with the server.
 
-use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
 
-use aim_bench::{Serve, report};
+use aim_bench::Serve;
 use aim_client::Client;
 use aim_domain::{Clock, SystemClock};
 use aim_token::access::{self, Expect, TrustedKeys};
@@ -120,63 +123,130 @@ async fn agent(base: &str, admin: &str) -> anyhow::Result<(String, ClientKey, St
     Ok((i.id.to_string(), key, endpoint, task))
 }
 
-async fn issue_load(
+/// Signs `count` requests ahead of the run (a fresh assertion and DPoP proof each), split
+/// into one file per wrk thread: a line is `proof TAB form-body`. Signing beforehand keeps
+/// the load generator's own crypto off the two cores while the server is measured.
+fn presign(
+    dir: &Path,
+    count: usize,
+    threads: usize,
+    client_id: &str,
+    key: &ClientKey,
+    endpoint: &str,
+    task: &str,
+) -> anyhow::Result<Vec<PathBuf>> {
+    let per = count.div_ceil(threads);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|t| {
+                let path = dir.join(format!("requests-{t}.txt"));
+                scope.spawn(move || {
+                    let mut out = std::io::BufWriter::new(std::fs::File::create(&path)?);
+                    for _ in 0..per {
+                        let assertion = key
+                            .assertion(client_id, endpoint, now(), 120)
+                            .map_err(anyhow::Error::msg)?;
+                        let proof = key
+                            .dpop_proof("POST", endpoint, None, now())
+                            .map_err(anyhow::Error::msg)?;
+                        writeln!(
+                            out,
+                            "{proof}\tgrant_type=client_credentials&client_assertion_type={}&client_assertion={assertion}&task_id={task}",
+                            ASSERTION.replace(':', "%3A")
+                        )?;
+                    }
+                    out.flush()?;
+                    anyhow::Ok(path)
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().map_err(|_| anyhow::anyhow!("signer panicked"))?)
+            .collect()
+    })
+}
+
+/// wrk's script: each thread replays its own file of pre-signed requests once, in order;
+/// `done` prints one machine-readable line.
+const WRK_SCRIPT: &str = r#"
+local files, n = {...}, 0
+function setup(thread) n = n + 1; thread:set("file", files[n]) end
+local items, i = {}, 0
+function init(args)
+  for line in io.lines(file) do
+    local tab = line:find("\t", 1, true)
+    items[#items + 1] = { line:sub(1, tab - 1), line:sub(tab + 1) }
+  end
+end
+function request()
+  i = i + 1
+  local it = items[i] or items[#items] -- past the end: a replay, counted as non-2xx
+  return wrk.format("POST", nil, { ["Content-Type"] = "application/x-www-form-urlencoded", ["DPoP"] = it[1] }, it[2])
+end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    "RESULT rps=%.1f p50_ms=%.3f p90_ms=%.3f p99_ms=%.3f max_ms=%.3f requests=%d non2xx=%d sockerr=%d\n",
+    summary.requests / (summary.duration / 1e6),
+    latency:percentile(50) / 1000, latency:percentile(90) / 1000,
+    latency:percentile(99) / 1000, latency.max / 1000,
+    summary.requests, e.status, e.connect + e.read + e.write + e.timeout))
+end
+"#;
+
+/// One wrk run over pre-signed requests; returns wrk's RESULT line.
+fn issue_load(
+    dir: &Path,
     concurrency: usize,
     seconds: u64,
-    client_id: Arc<String>,
-    key: Arc<ClientKey>,
-    endpoint: Arc<String>,
-    task: Arc<String>,
-) -> anyhow::Result<Vec<u64>> {
-    let deadline = Instant::now() + Duration::from_secs(seconds);
-    let mut tasks = Vec::new();
-    for _ in 0..concurrency {
-        let (client_id, key, endpoint, task) = (
-            client_id.clone(),
-            key.clone(),
-            endpoint.clone(),
-            task.clone(),
+    pool: usize,
+    signer: (&str, &ClientKey, &str, &str),
+) -> anyhow::Result<String> {
+    let threads = concurrency.min(2);
+    let (client_id, key, endpoint, task) = signer;
+    let files = presign(dir, pool, threads, client_id, key, endpoint, task)?;
+    let script = dir.join("token.lua");
+    std::fs::write(
+        &script,
+        WRK_SCRIPT.replace(
+            "{...}",
+            &format!(
+                "{{{}}}",
+                files
+                    .iter()
+                    .map(|f| format!("{:?}", f.display().to_string()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ),
+    )?;
+    let out = Command::new("wrk")
+        .arg(format!("-t{threads}"))
+        .arg(format!("-c{concurrency}"))
+        .arg(format!("-d{seconds}s"))
+        .arg("-s")
+        .arg(&script)
+        .arg(endpoint)
+        .output()
+        .context("running wrk (apt-get install wrk)")?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let result = text
+        .lines()
+        .find_map(|l| l.strip_prefix("RESULT "))
+        .with_context(|| {
+            format!(
+                "no RESULT from wrk: {text}{}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        })?
+        .to_owned();
+    if !result.contains(" non2xx=0 ") || !result.ends_with(" sockerr=0") {
+        bail!(
+            "errors under load (pool of {pool} pre-signed requests; a run past its end replays): {result}"
         );
-        tasks.push(tokio::spawn(async move {
-            let http = reqwest::Client::builder()
-                .pool_max_idle_per_host(1)
-                .build()?;
-            let mut lat = Vec::new();
-            while Instant::now() < deadline {
-                let t = Instant::now();
-                let assertion = key
-                    .assertion(&client_id, &endpoint, now(), 60)
-                    .map_err(anyhow::Error::msg)?;
-                let proof = key
-                    .dpop_proof("POST", &endpoint, None, now())
-                    .map_err(anyhow::Error::msg)?;
-                let resp = http
-                    .post(endpoint.as_str())
-                    .header("DPoP", proof)
-                    .form(&[
-                        ("grant_type", "client_credentials"),
-                        ("client_assertion_type", ASSERTION),
-                        ("client_assertion", assertion.as_str()),
-                        ("task_id", task.as_str()),
-                    ])
-                    .send()
-                    .await?;
-                let status = resp.status();
-                let body = resp.bytes().await?;
-                lat.push(t.elapsed().as_micros() as u64);
-                if !status.is_success() {
-                    bail!("HTTP {status}: {}", String::from_utf8_lossy(&body));
-                }
-            }
-            anyhow::Ok(lat)
-        }));
     }
-    let mut all = Vec::new();
-    for t in tasks {
-        all.extend(t.await??);
-    }
-    all.sort_unstable();
-    Ok(all)
+    Ok(result)
 }
 
 #[tokio::main]
@@ -190,26 +260,18 @@ async fn main() -> anyhow::Result<()> {
         .to_owned();
     let base = serve.addr.clone();
     let (client_id, key, endpoint, task) = agent(&base, &admin).await?;
-    let (client_id, key, endpoint, task) = (
-        Arc::new(client_id),
-        Arc::new(key),
-        Arc::new(endpoint),
-        Arc::new(task),
-    );
     for &c in &args.concurrency {
-        let lat = issue_load(
+        // Generous: a run that outruns its pool fails rather than reporting replays.
+        let pool = args.seconds as usize * if c == 1 { 4_000 } else { 12_000 };
+        let result = issue_load(
+            dir.path(),
             c,
             args.seconds,
-            client_id.clone(),
-            key.clone(),
-            endpoint.clone(),
-            task.clone(),
-        )
-        .await?;
-        report(
-            &format!("POST /oauth/token (private_key_jwt, open task), c={c}"),
-            &lat,
-            args.seconds,
+            pool,
+            (&client_id, &key, &endpoint, &task),
+        )?;
+        println!(
+            "POST /oauth/token (private_key_jwt + DPoP, open task, wrk, pre-signed), c={c}: {result}"
         );
     }
     let (rss, peak) = serve.rss_mib()?;
