@@ -1,0 +1,284 @@
+//! Policy text in, a strictly validated policy set out, or every problem with its file,
+//! line and column.
+//!
+//! Policy ids are the `@id("...")` annotation when a policy has one, else
+//! `<file>#<n>` (the n-th policy or template of that file, from 0). Template links name a
+//! template by id and fill its `?principal` and `?resource` slots.
+
+use std::collections::{BTreeMap, HashMap};
+use std::str::FromStr;
+
+use cedar_policy::{
+    EntityUid, Policy, PolicyId, PolicySet, Schema, SlotId, Template, ValidationMode, Validator,
+};
+use serde::{Deserialize, Serialize};
+
+/// One file of Cedar policies and templates.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Source {
+    pub name: String,
+    pub text: String,
+}
+
+/// A template filled in: `Aim::Group::"payments"` may read `Aim::System::"crm"`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Link {
+    pub id: String,
+    pub template: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub principal: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource: Option<String>,
+}
+
+/// What is wrong, and where. Lines and columns count from 1; both are 0 when the problem
+/// has no place in a file (a bad link, a duplicate id across files).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Problem {
+    pub file: String,
+    pub line: usize,
+    pub column: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy: Option<String>,
+    /// `parse_error`, `validation_error`, `duplicate_id`, `bad_link`.
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}:{}: ", self.file, self.line, self.column)?;
+        if let Some(p) = &self.policy {
+            write!(f, "policy {p}: ")?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
+/// A validated policy set: the whole set as Cedar holds it, and every policy (static or
+/// linked) as a static policy, in a stable order, for slicing.
+#[derive(Debug, Clone)]
+pub struct Compiled {
+    pub set: PolicySet,
+    pub flat: Vec<Policy>,
+    /// Where each policy and template came from.
+    pub origin: HashMap<PolicyId, String>,
+}
+
+/// Parses, names, links and validates in strict mode; any problem refuses the whole set.
+pub fn compile(
+    schema: &Schema,
+    sources: &[Source],
+    links: &[Link],
+) -> Result<Compiled, Vec<Problem>> {
+    let mut problems = Vec::new();
+    let mut set = PolicySet::new();
+    let mut origin: HashMap<PolicyId, String> = HashMap::new();
+    let mut texts: HashMap<PolicyId, &Source> = HashMap::new();
+    for source in sources {
+        let parsed = match PolicySet::from_str(&source.text) {
+            Ok(p) => p,
+            Err(e) => {
+                for err in e.iter() {
+                    problems.push(located(source, None, "parse_error", err));
+                }
+                continue;
+            }
+        };
+        // Cedar names a file's policies policy0, policy1, ... in the order written.
+        let mut items: Vec<(usize, Item)> = parsed
+            .policies()
+            .map(|p| (ordinal(p.id()), Item::Policy(p.clone())))
+            .chain(
+                parsed
+                    .templates()
+                    .map(|t| (ordinal(t.id()), Item::Template(t.clone()))),
+            )
+            .collect();
+        items.sort_by_key(|(n, _)| *n);
+        for (n, item) in items {
+            let id = PolicyId::new(
+                item.annotation("id")
+                    .map_or_else(|| format!("{}#{n}", source.name), str::to_owned),
+            );
+            if let Some(first) = origin.get(&id) {
+                problems.push(Problem {
+                    file: source.name.clone(),
+                    line: 0,
+                    column: 0,
+                    policy: Some(id.to_string()),
+                    code: "duplicate_id",
+                    message: format!("policy id {id} is already used in {first}"),
+                });
+                continue;
+            }
+            let added = match item {
+                Item::Policy(p) => set.add(p.new_id(id.clone())),
+                Item::Template(t) => set.add_template(t.new_id(id.clone())),
+            };
+            if let Err(e) = added {
+                problems.push(Problem {
+                    file: source.name.clone(),
+                    line: 0,
+                    column: 0,
+                    policy: Some(id.to_string()),
+                    code: "duplicate_id",
+                    message: e.to_string(),
+                });
+                continue;
+            }
+            origin.insert(id.clone(), source.name.clone());
+            texts.insert(id, source);
+        }
+    }
+    for link in links {
+        if let Err(message) = add_link(&mut set, link) {
+            problems.push(Problem {
+                file: "links".into(),
+                line: 0,
+                column: 0,
+                policy: Some(link.id.clone()),
+                code: "bad_link",
+                message,
+            });
+        } else {
+            origin.insert(PolicyId::new(&link.id), "links".into());
+        }
+    }
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    let result = Validator::new(schema.clone()).validate(&set, ValidationMode::Strict);
+    for err in result.validation_errors() {
+        let id = err.policy_id();
+        let problem = match texts.get(id) {
+            Some(source) => located(source, Some(id), "validation_error", err),
+            None => Problem {
+                file: origin.get(id).cloned().unwrap_or_default(),
+                line: 0,
+                column: 0,
+                policy: Some(id.to_string()),
+                code: "validation_error",
+                message: err.to_string(),
+            },
+        };
+        problems.push(problem);
+    }
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    let flat = flatten(&set).map_err(|message| {
+        vec![Problem {
+            file: "links".into(),
+            line: 0,
+            column: 0,
+            policy: None,
+            code: "bad_link",
+            message,
+        }]
+    })?;
+    Ok(Compiled { set, flat, origin })
+}
+
+enum Item {
+    Policy(Policy),
+    Template(Template),
+}
+
+impl Item {
+    fn annotation(&self, key: &str) -> Option<&str> {
+        match self {
+            Item::Policy(p) => p.annotation(key),
+            Item::Template(t) => t.annotation(key),
+        }
+    }
+}
+
+fn ordinal(id: &PolicyId) -> usize {
+    id.to_string()
+        .strip_prefix("policy")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(usize::MAX)
+}
+
+fn add_link(set: &mut PolicySet, link: &Link) -> Result<(), String> {
+    let mut slots = HashMap::new();
+    for (slot, value) in [
+        (SlotId::principal(), &link.principal),
+        (SlotId::resource(), &link.resource),
+    ] {
+        if let Some(v) = value {
+            let uid = EntityUid::from_str(v).map_err(|e| format!("{v}: {e}"))?;
+            slots.insert(slot, uid);
+        }
+    }
+    set.link(
+        PolicyId::new(&link.template),
+        PolicyId::new(&link.id),
+        slots,
+    )
+    .map_err(|e| e.to_string())
+}
+
+/// Every policy as a static one: a linked policy's JSON form has its slots filled.
+fn flatten(set: &PolicySet) -> Result<Vec<Policy>, String> {
+    let mut out: BTreeMap<String, Policy> = BTreeMap::new();
+    for p in set.policies() {
+        let p = if p.is_static() {
+            p.clone()
+        } else {
+            let json = p.to_json().map_err(|e| e.to_string())?;
+            Policy::from_json(Some(p.id().clone()), json).map_err(|e| e.to_string())?
+        };
+        out.insert(p.id().to_string(), p);
+    }
+    Ok(out.into_values().collect())
+}
+
+/// A problem placed at its first labelled span in `source`.
+pub(crate) fn located(
+    source: &Source,
+    policy: Option<&PolicyId>,
+    code: &'static str,
+    err: &(impl miette::Diagnostic + ?Sized),
+) -> Problem {
+    let offset = err
+        .labels()
+        .and_then(|mut l| l.next())
+        .map_or(0, |l| l.offset());
+    let (line, column) = line_column(&source.text, offset);
+    let mut message = err.to_string();
+    if let Some(help) = err.help() {
+        message = format!("{message} ({help})");
+    }
+    Problem {
+        file: source.name.clone(),
+        line,
+        column,
+        policy: policy.map(ToString::to_string),
+        code,
+        message,
+    }
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..text.floor_char_boundary(offset.min(text.len()))];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::line_column;
+
+    #[test]
+    fn lines_and_columns_count_from_one() {
+        assert_eq!(line_column("abc", 0), (1, 1));
+        assert_eq!(line_column("ab\ncd", 4), (2, 2));
+        assert_eq!(line_column("é\nx", 3), (2, 1));
+        assert_eq!(line_column("ab", 99), (1, 3));
+    }
+}

@@ -1,0 +1,706 @@
+//! One decision: aim's own scoping rules first, then the slice of the Cedar policies whose
+//! scope matches, failing closed on any error.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use aim_domain::human::Human;
+use aim_domain::identity::Identity;
+use aim_domain::task::Task;
+use aim_domain::time::Timestamp;
+use cedar_policy::{
+    Authorizer, Context, Entities, Entity, EntityId, EntityTypeName, EntityUid, PolicyId,
+    PolicySet, Request, RestrictedExpression, Schema,
+};
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::compile::Compiled;
+use crate::slice::{Index, Side};
+
+/// The rule ids aim reports for its own checks, which no policy can override.
+pub const TASK_SCOPE: &str = "aim/task-scope";
+pub const SCOPE_OF_THOUGHT: &str = "aim/scope-of-thought";
+pub const NOT_ACTIVE: &str = "aim/identity-not-active";
+
+/// Who asks.
+#[derive(Debug, Clone, Copy)]
+pub enum Principal<'a> {
+    Identity {
+        identity: &'a Identity,
+        /// Present when policies may look at `principal.sponsor`'s attributes.
+        sponsor: Option<&'a Human>,
+        /// Every group the identity is in, directly or not (its team is added).
+        groups: &'a [String],
+    },
+    Human {
+        human: &'a Human,
+        groups: &'a [String],
+    },
+}
+
+/// What the action is on: a `Resource`, `Tool` or `System`, or a type a deployment added.
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Target {
+    /// The entity type without its namespace (`Resource`, `Tool`, `System`, ...).
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub id: String,
+    /// The system it belongs to (for a `System`, its own id).
+    pub system: String,
+    /// The entity's attributes besides `system` (a `Resource`'s `type`, `sensitivity`,
+    /// `owner`, `subject`; a `Tool`'s `name`).
+    #[serde(default)]
+    pub attrs: Map<String, Value>,
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+}
+
+impl Target {
+    /// Whose data this is (`customer:42`), if anyone's.
+    pub fn subject(&self) -> Option<&str> {
+        self.attrs.get("subject").and_then(Value::as_str)
+    }
+}
+
+/// What the caller said about the call itself.
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Call {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub args_hash: Option<String>,
+}
+
+/// One question: may this principal take this action on this target now?
+#[derive(Debug, Clone)]
+pub struct Query<'a> {
+    pub principal: Principal<'a>,
+    /// An action name in the `Aim` namespace: `read`, or one a deployment added.
+    pub action: &'a str,
+    pub target: &'a Target,
+    pub task: Option<&'a Task>,
+    pub now: Timestamp,
+    pub call: &'a Call,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Effect {
+    Allow,
+    Deny,
+    ApprovalRequired,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Decision {
+    pub decision: Effect,
+    /// The policies (or aim rules) that decided: the permits behind an allow, the forbids
+    /// behind a deny; empty for a default deny.
+    pub policies: Vec<String>,
+    pub reasons: Vec<String>,
+    /// Who may approve, from the deciding policies' `@approval` annotations.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub approvers: Vec<String>,
+    /// Evaluation errors; any error denies.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<String>,
+}
+
+impl Decision {
+    fn deny(rule: &str, reason: String) -> Self {
+        Decision {
+            decision: Effect::Deny,
+            policies: vec![rule.to_owned()],
+            reasons: vec![reason],
+            approvers: Vec::new(),
+            errors: Vec::new(),
+        }
+    }
+}
+
+/// A validated policy set ready to decide, with its scope index.
+#[derive(Debug)]
+pub struct Engine {
+    schema: Schema,
+    compiled: Compiled,
+    index: Index,
+    /// Each action by name, and the action groups it is in.
+    actions: HashMap<String, (EntityUid, HashSet<EntityUid>)>,
+    /// The schema's entity types by name without the `Aim::` namespace: parsing a name
+    /// per request would run Cedar's parser.
+    types: HashMap<String, EntityTypeName>,
+    /// Whether any policy mentions `time`: parsing the `datetime` costs as much as a
+    /// decision, so it is left out of the context when nothing reads it.
+    needs_time: bool,
+    /// The schema's action entities, added to every request's entities.
+    action_entities: Vec<Entity>,
+    /// Target shapes (type, attribute names and value types) already checked against the
+    /// schema: checking costs more than deciding, and callers send few distinct shapes.
+    checked_shapes: std::sync::Mutex<HashSet<String>>,
+    authorizer: Authorizer,
+}
+
+/// Why a query could not be put to Cedar; the caller answers 400.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum QueryError {
+    #[error("unknown action {0:?}")]
+    UnknownAction(String),
+    #[error("bad target: {0}")]
+    BadTarget(String),
+}
+
+impl QueryError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            QueryError::UnknownAction(_) => "unknown_action",
+            QueryError::BadTarget(_) => "bad_target",
+        }
+    }
+}
+
+impl Engine {
+    pub fn new(schema: Schema, compiled: Compiled) -> Result<Self, String> {
+        let actions = schema.action_entities().map_err(|e| e.to_string())?;
+        let mut by_name = HashMap::new();
+        for a in actions.iter() {
+            let id = a.uid();
+            let groups: HashSet<EntityUid> = actions
+                .ancestors(&id)
+                .map(|i| i.cloned().collect())
+                .unwrap_or_default();
+            by_name.insert(id.id().unescaped().to_owned(), (id, groups));
+        }
+        let types = schema
+            .entity_types()
+            .filter_map(|t| {
+                let name = t.to_string();
+                name.strip_prefix("Aim::")
+                    .map(|short| (short.to_owned(), t.clone()))
+            })
+            .collect();
+        let needs_time = cfg!(debug_assertions)
+            || compiled
+                .flat
+                .iter()
+                .any(|p| p.to_cedar().is_none_or(|t| t.contains("time")));
+        Ok(Engine {
+            index: Index::new(&compiled.flat),
+            schema,
+            compiled,
+            actions: by_name,
+            types,
+            needs_time,
+            action_entities: actions.iter().cloned().collect(),
+            checked_shapes: std::sync::Mutex::new(HashSet::new()),
+            authorizer: Authorizer::new(),
+        })
+    }
+
+    pub fn compiled(&self) -> &Compiled {
+        &self.compiled
+    }
+
+    pub fn schema(&self) -> &Schema {
+        &self.schema
+    }
+
+    /// Decides on the slice of policies whose scope matches.
+    pub fn decide(&self, q: &Query<'_>) -> Result<Decision, QueryError> {
+        self.decide_with(q, true)
+    }
+
+    /// Decides on the whole set, as plain Cedar would: the reference the slicing is tested
+    /// against.
+    pub fn decide_full(&self, q: &Query<'_>) -> Result<Decision, QueryError> {
+        self.decide_with(q, false)
+    }
+
+    fn decide_with(&self, q: &Query<'_>, sliced: bool) -> Result<Decision, QueryError> {
+        let Some((action, action_groups)) = self.actions.get(q.action) else {
+            return Err(QueryError::UnknownAction(q.action.to_owned()));
+        };
+        if let Some(d) = aim_rules(q) {
+            return Ok(d);
+        }
+        let built = build(q, self)?;
+        // aim builds the principal and the context itself, to the schema (the tests build
+        // them checked); only the caller's target needs checking, once per shape.
+        let request = Request::new(
+            built.principal.clone(),
+            action.clone(),
+            built.resource.clone(),
+            built.context,
+            cfg!(debug_assertions).then_some(&self.schema),
+        )
+        .map_err(|e| QueryError::BadTarget(e.to_string()))?;
+        let slice;
+        let set = if sliced {
+            let positions = self.index.slice(
+                Side {
+                    uid: &built.principal,
+                    ancestors: &built.principal_groups,
+                },
+                Side {
+                    uid: action,
+                    ancestors: action_groups,
+                },
+                Side {
+                    uid: &built.resource,
+                    ancestors: &built.resource_groups,
+                },
+            );
+            slice = PolicySet::from_policies(
+                positions
+                    .iter()
+                    .map(|&i| self.compiled.flat[i as usize].clone()),
+            )
+            .map_err(|e| QueryError::BadTarget(e.to_string()))?;
+            &slice
+        } else {
+            &self.compiled.set
+        };
+        let response = self
+            .authorizer
+            .is_authorized(&request, set, &built.entities);
+        Ok(self.verdict(set, &response))
+    }
+
+    fn verdict(&self, set: &PolicySet, response: &cedar_policy::Response) -> Decision {
+        let diagnostics = response.diagnostics();
+        let mut policies: Vec<&PolicyId> = diagnostics.reason().collect();
+        policies.sort_by_key(|p| p.to_string());
+        let mut errors: Vec<String> = diagnostics.errors().map(ToString::to_string).collect();
+        errors.sort();
+        let names: Vec<String> = policies.iter().map(ToString::to_string).collect();
+        let annotated = |key: &str| -> Vec<String> {
+            policies
+                .iter()
+                .filter_map(|p| set.annotation(p, key))
+                .map(str::to_owned)
+                .collect()
+        };
+        if !errors.is_empty() {
+            // Cedar skips a policy that errors; a skipped forbid must not let an allow
+            // through, so any error denies, naming the policies that failed.
+            let mut failed: Vec<String> = diagnostics
+                .errors()
+                .map(
+                    |cedar_policy::AuthorizationError::PolicyEvaluationError(e)| {
+                        e.policy_id().to_string()
+                    },
+                )
+                .collect();
+            failed.sort();
+            return Decision {
+                decision: Effect::Deny,
+                policies: failed,
+                reasons: vec!["a policy could not be evaluated; failing closed".into()],
+                approvers: Vec::new(),
+                errors,
+            };
+        }
+        let mut reasons = annotated("reason");
+        match response.decision() {
+            cedar_policy::Decision::Deny => {
+                if policies.is_empty() {
+                    reasons.push("no policy permits this (default deny)".into());
+                } else if reasons.is_empty() {
+                    reasons.push(format!("forbidden by {}", names.join(", ")));
+                }
+                Decision {
+                    decision: Effect::Deny,
+                    policies: names,
+                    reasons,
+                    approvers: Vec::new(),
+                    errors,
+                }
+            }
+            cedar_policy::Decision::Allow => {
+                let mut approvers = annotated("approval");
+                approvers.sort();
+                approvers.dedup();
+                if reasons.is_empty() {
+                    reasons.push(format!("permitted by {}", names.join(", ")));
+                }
+                Decision {
+                    decision: if approvers.is_empty() {
+                        Effect::Allow
+                    } else {
+                        Effect::ApprovalRequired
+                    },
+                    policies: names,
+                    reasons,
+                    approvers,
+                    errors,
+                }
+            }
+        }
+    }
+}
+
+/// aim's own rules, which no policy can override: only active identities act, a task's
+/// systems bound what it may touch, and a task bound to a subject touches no other
+/// subject's data.
+fn aim_rules(q: &Query<'_>) -> Option<Decision> {
+    if let Principal::Identity { identity, .. } = q.principal
+        && identity.state != aim_domain::lifecycle::LifecycleState::Active
+    {
+        return Some(Decision::deny(
+            NOT_ACTIVE,
+            format!("identity {} is {}", identity.name, identity.state),
+        ));
+    }
+    let task = q.task?;
+    if !task.systems.contains(&q.target.system) {
+        return Some(Decision::deny(
+            TASK_SCOPE,
+            format!(
+                "system {} is outside the task's systems ({})",
+                q.target.system,
+                task.systems.join(", ")
+            ),
+        ));
+    }
+    if let (Some(bound), Some(other)) = (&task.subject, q.target.subject())
+        && bound != other
+    {
+        return Some(Decision::deny(
+            SCOPE_OF_THOUGHT,
+            format!("the task is bound to {bound}; this is {other}'s data"),
+        ));
+    }
+    None
+}
+
+struct Built {
+    principal: EntityUid,
+    principal_groups: HashSet<EntityUid>,
+    resource: EntityUid,
+    resource_groups: HashSet<EntityUid>,
+    entities: Entities,
+    context: Context,
+}
+
+type Attrs = Vec<(String, RestrictedExpression)>;
+
+fn text(s: &str) -> RestrictedExpression {
+    RestrictedExpression::new_string(s.to_owned())
+}
+
+fn texts<'a>(items: impl IntoIterator<Item = &'a String>) -> RestrictedExpression {
+    RestrictedExpression::new_set(items.into_iter().map(|s| text(s)))
+}
+
+fn bad(e: impl std::fmt::Display) -> QueryError {
+    QueryError::BadTarget(e.to_string())
+}
+
+/// A JSON attribute value as Cedar's: strings, booleans, integers, arrays (sets), objects
+/// (records), `{"__entity": {"type", "id"}}` and `{"__extn": {"fn", "arg"}}`.
+fn value(v: &Value) -> Result<RestrictedExpression, QueryError> {
+    Ok(match v {
+        Value::String(s) => text(s),
+        Value::Bool(b) => RestrictedExpression::new_bool(*b),
+        Value::Number(n) => RestrictedExpression::new_long(
+            n.as_i64()
+                .ok_or_else(|| bad(format!("{n} is not a 64-bit integer")))?,
+        ),
+        Value::Array(items) => {
+            RestrictedExpression::new_set(items.iter().map(value).collect::<Result<Vec<_>, _>>()?)
+        }
+        Value::Object(m) if m.len() == 1 && m.contains_key("__entity") => {
+            RestrictedExpression::new_entity_uid(
+                EntityUid::from_json(m["__entity"].clone()).map_err(bad)?,
+            )
+        }
+        Value::Object(m) if m.len() == 1 && m.contains_key("__extn") => {
+            let f = m["__extn"]["fn"].as_str().unwrap_or_default();
+            let arg = m["__extn"]["arg"]
+                .as_str()
+                .ok_or_else(|| bad("__extn needs a string arg"))?;
+            match f {
+                "datetime" => RestrictedExpression::new_datetime(arg),
+                "duration" => RestrictedExpression::new_duration(arg),
+                "decimal" => RestrictedExpression::new_decimal(arg),
+                "ip" => RestrictedExpression::new_ip(arg),
+                other => return Err(bad(format!("unknown extension function {other:?}"))),
+            }
+        }
+        Value::Object(m) => RestrictedExpression::new_record(
+            m.iter()
+                .map(|(k, v)| Ok((k.clone(), value(v)?)))
+                .collect::<Result<Vec<_>, QueryError>>()?,
+        )
+        .map_err(bad)?,
+        Value::Null => return Err(bad("null is not a value; leave the attribute out")),
+    })
+}
+
+/// The request's entities and context, checked against the schema.
+fn build(q: &Query<'_>, engine: &Engine) -> Result<Built, QueryError> {
+    let aim_uid = |kind: &str, id: &str| -> Result<EntityUid, QueryError> {
+        let t = engine
+            .types
+            .get(kind)
+            .ok_or_else(|| bad(format!("the schema has no entity type Aim::{kind}")))?;
+        Ok(EntityUid::from_type_name_and_id(
+            t.clone(),
+            EntityId::new(id),
+        ))
+    };
+    let mut entities = Vec::with_capacity(4);
+    let (principal, groups) = match q.principal {
+        Principal::Identity {
+            identity,
+            sponsor,
+            groups,
+        } => {
+            let mut all: Vec<&str> = groups.iter().map(String::as_str).collect();
+            if let Some(team) = &identity.owner_team {
+                all.push(team);
+            }
+            let mut attrs: Attrs = vec![
+                ("name".into(), text(&identity.name)),
+                ("kind".into(), text(identity.kind.as_str())),
+                ("autonomy".into(), text(identity.autonomy.as_str())),
+                ("risk_tier".into(), text(identity.risk.tier.as_str())),
+                (
+                    "data_sensitivity".into(),
+                    text(identity.data_sensitivity.as_str()),
+                ),
+                (
+                    "sponsor".into(),
+                    RestrictedExpression::new_entity_uid(aim_uid(
+                        "Human",
+                        &identity.sponsor_id.to_string(),
+                    )?),
+                ),
+                ("systems".into(), texts(&identity.systems)),
+                ("state".into(), text(identity.state.as_str())),
+            ];
+            if let Some(team) = &identity.owner_team {
+                attrs.push(("team".into(), text(team)));
+            }
+            let id = aim_uid("Identity", &identity.id.to_string())?;
+            let parents = all
+                .iter()
+                .map(|g| aim_uid("Group", g))
+                .collect::<Result<Vec<_>, _>>()?;
+            let tags = identity.labels.iter().map(|(k, v)| (k.clone(), text(v)));
+            entities.push(Entity::new_with_tags(id.clone(), attrs, parents, tags).map_err(bad)?);
+            if let Some(h) = sponsor {
+                entities.push(human_entity(
+                    h,
+                    aim_uid("Human", &h.id.to_string())?,
+                    Vec::new(),
+                )?);
+            }
+            (id, all)
+        }
+        Principal::Human { human, groups } => {
+            let all: Vec<&str> = groups.iter().map(String::as_str).collect();
+            let id = aim_uid("Human", &human.id.to_string())?;
+            let parents = all
+                .iter()
+                .map(|g| aim_uid("Group", g))
+                .collect::<Result<Vec<_>, _>>()?;
+            entities.push(human_entity(human, id.clone(), parents)?);
+            (id, all)
+        }
+    };
+    let mut principal_groups = HashSet::with_capacity(groups.len());
+    for g in &groups {
+        let uid = aim_uid("Group", g)?;
+        entities.push(Entity::new_no_attrs(uid.clone(), HashSet::new()));
+        principal_groups.insert(uid);
+    }
+    let t = q.target;
+    if t.kind.is_empty() || t.kind.contains("::") || t.system.is_empty() {
+        return Err(bad(
+            "a target needs a type (without namespace), an id and a system",
+        ));
+    }
+    let system = aim_uid("System", &t.system)?;
+    entities.push(Entity::new_no_attrs(system.clone(), HashSet::new()));
+    let resource = aim_uid(&t.kind, &t.id)?;
+    let resource_groups = if t.kind == "System" {
+        if t.id != t.system {
+            return Err(bad("a System target's id is its system"));
+        }
+        HashSet::new()
+    } else {
+        let mut attrs = t
+            .attrs
+            .iter()
+            .map(|(k, v)| Ok((k.clone(), value(v)?)))
+            .collect::<Result<Attrs, QueryError>>()?;
+        attrs.push((
+            "system".into(),
+            RestrictedExpression::new_entity_uid(system.clone()),
+        ));
+        let tags = t.tags.iter().map(|(k, v)| (k.clone(), text(v)));
+        let target =
+            Entity::new_with_tags(resource.clone(), attrs, [system.clone()], tags).map_err(bad)?;
+        engine.check_shape(t, &target)?;
+        entities.push(target);
+        HashSet::from([system])
+    };
+    entities.extend(engine.action_entities.iter().cloned());
+    // In tests every request's entities are checked against the schema too.
+    let schema = cfg!(debug_assertions).then_some(&engine.schema);
+    let entities = Entities::from_entities(entities, schema).map_err(bad)?;
+    let context = Context::from_pairs(context_pairs(q, engine)?).map_err(bad)?;
+    Ok(Built {
+        principal,
+        principal_groups,
+        resource,
+        resource_groups,
+        entities,
+        context,
+    })
+}
+
+impl Engine {
+    /// Checks a target against the schema unless one of the same shape passed before.
+    fn check_shape(&self, t: &Target, entity: &Entity) -> Result<(), QueryError> {
+        let mut shape = t.kind.clone();
+        for (k, v) in &t.attrs {
+            shape.push(' ');
+            shape.push_str(k);
+            shape.push(':');
+            shape_of(v, &mut shape);
+        }
+        for k in t.tags.keys() {
+            shape.push_str(" #");
+            shape.push_str(k);
+        }
+        let known = |s: &HashSet<String>| s.contains(&shape);
+        if self.checked_shapes.lock().is_ok_and(|s| known(&s)) {
+            return Ok(());
+        }
+        Entities::from_entities([entity.clone()], Some(&self.schema)).map_err(bad)?;
+        if let Ok(mut s) = self.checked_shapes.lock() {
+            if s.len() >= 4096 {
+                s.clear();
+            }
+            s.insert(shape);
+        }
+        Ok(())
+    }
+}
+
+/// A value's type as the schema sees it: strings' contents do not matter, entity types
+/// and extension functions do.
+fn shape_of(v: &Value, out: &mut String) {
+    match v {
+        Value::String(_) => out.push('s'),
+        Value::Bool(_) => out.push('b'),
+        Value::Number(_) => out.push('n'),
+        Value::Null => out.push('0'),
+        Value::Array(items) => {
+            out.push('[');
+            for i in items {
+                shape_of(i, out);
+                out.push(',');
+            }
+            out.push(']');
+        }
+        Value::Object(m) if m.len() == 1 && m.contains_key("__entity") => {
+            out.push_str("e:");
+            out.push_str(m["__entity"]["type"].as_str().unwrap_or("?"));
+        }
+        Value::Object(m) if m.len() == 1 && m.contains_key("__extn") => {
+            out.push_str("x:");
+            out.push_str(m["__extn"]["fn"].as_str().unwrap_or("?"));
+        }
+        Value::Object(m) => {
+            out.push('{');
+            for (k, v) in m {
+                out.push_str(k);
+                out.push(':');
+                shape_of(v, out);
+                out.push(',');
+            }
+            out.push('}');
+        }
+    }
+}
+
+fn human_entity(h: &Human, id: EntityUid, parents: Vec<EntityUid>) -> Result<Entity, QueryError> {
+    let attrs: Attrs = vec![
+        ("user_name".into(), text(&h.user_name)),
+        (
+            "roles".into(),
+            RestrictedExpression::new_set(h.roles.iter().map(|r| text(r.as_str()))),
+        ),
+        (
+            "active".into(),
+            RestrictedExpression::new_bool(h.is_active()),
+        ),
+    ];
+    Entity::new(
+        id,
+        attrs.into_iter().collect(),
+        parents.into_iter().collect(),
+    )
+    .map_err(bad)
+}
+
+fn context_pairs(q: &Query<'_>, engine: &Engine) -> Result<Attrs, QueryError> {
+    let secs = q.now.as_millis().div_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let mut call: Attrs = Vec::new();
+    for (k, v) in [
+        ("method", &q.call.method),
+        ("path", &q.call.path),
+        ("ip", &q.call.ip),
+        ("args_hash", &q.call.args_hash),
+    ] {
+        if let Some(v) = v {
+            call.push((k.into(), text(v)));
+        }
+    }
+    let mut pairs: Attrs = vec![
+        (
+            "hour".into(),
+            RestrictedExpression::new_long(secs.rem_euclid(86_400) / 3600),
+        ),
+        // 1970-01-01 was a Thursday (ISO 4).
+        (
+            "weekday".into(),
+            RestrictedExpression::new_long((days + 3).rem_euclid(7) + 1),
+        ),
+        (
+            "call".into(),
+            RestrictedExpression::new_record(call).map_err(bad)?,
+        ),
+    ];
+    if engine.needs_time {
+        pairs.push((
+            "time".into(),
+            RestrictedExpression::new_datetime(Timestamp::from_millis(secs * 1000).to_rfc3339()),
+        ));
+    }
+    if let Some(t) = q.task {
+        let mut task: Attrs = vec![
+            ("id".into(), text(&t.id.to_string())),
+            ("purpose".into(), text(&t.purpose)),
+            ("systems".into(), texts(&t.systems)),
+            ("triggered_by".into(), text(&t.triggered_by)),
+        ];
+        if let Some(s) = &t.subject {
+            task.push(("subject".into(), text(s)));
+        }
+        pairs.push((
+            "task".into(),
+            RestrictedExpression::new_record(task).map_err(bad)?,
+        ));
+    }
+    Ok(pairs)
+}
