@@ -3,6 +3,7 @@
 mod audit;
 mod human;
 mod identity;
+mod policy;
 mod serve;
 mod token;
 
@@ -78,6 +79,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Task(cmd) => token::task(&client(), format, cmd).await,
         Command::Token(cmd) => token::token(&client(), format, cmd).await,
         Command::SigningKey(cmd) => token::signing_key(&client(), format, cmd).await,
+        Command::Policy(cmd) => policy::run(&client(), format, cmd).await,
         Command::JoinToken(cmd) => token::join_token(&client(), format, cmd).await,
         Command::Completion { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "aim", &mut std::io::stdout());

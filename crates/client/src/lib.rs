@@ -68,6 +68,13 @@ pub struct Client {
     token: Option<String>,
 }
 
+impl Client {
+    /// The credential this client sends, if any.
+    pub fn token(&self) -> Option<&str> {
+        self.token.as_deref()
+    }
+}
+
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // INVARIANT: the credential is never printed.
@@ -462,6 +469,55 @@ impl Client {
     pub async fn audit_record(&self, seq: i64) -> Result<Event> {
         self.get(&format!("/v1/audit/{seq}"), &Vec::new()).await
     }
+
+    /// Applies a policy set (`{sources, links, comment, expected_version?}`).
+    pub async fn apply_policies(&self, body: &serde_json::Value) -> Result<serde_json::Value> {
+        self.call(Method::POST, "/v1/policies", &Vec::new(), Some(body))
+            .await
+    }
+
+    /// The policy version in force, or `version` of the history.
+    pub async fn policies(&self, version: Option<i64>) -> Result<serde_json::Value> {
+        match version {
+            Some(v) => {
+                self.get(&format!("/v1/policies/versions/{v}"), &Vec::new())
+                    .await
+            }
+            None => self.get("/v1/policies", &Vec::new()).await,
+        }
+    }
+
+    pub async fn policy_versions(&self) -> Result<Vec<serde_json::Value>> {
+        self.get("/v1/policies/versions", &Vec::new()).await
+    }
+
+    pub async fn rollback_policies(
+        &self,
+        version: i64,
+        comment: &str,
+    ) -> Result<serde_json::Value> {
+        self.call(
+            Method::POST,
+            "/v1/policies/rollback",
+            &Vec::new(),
+            Some(&serde_json::json!({ "version": version, "comment": comment })),
+        )
+        .await
+    }
+
+    /// `POST /v1/authorize` (or `/v1/authorize/explain` with `explain`).
+    pub async fn authorize(
+        &self,
+        body: &serde_json::Value,
+        explain: bool,
+    ) -> Result<serde_json::Value> {
+        let path = if explain {
+            "/v1/authorize/explain"
+        } else {
+            "/v1/authorize"
+        };
+        self.call(Method::POST, path, &Vec::new(), Some(body)).await
+    }
 }
 
 /// The first item of a lookup page, or a 404 the way the server would say it.
@@ -486,17 +542,34 @@ fn api_error(status: StatusCode, body: &[u8]) -> ClientError {
         /// OAuth error bodies (`/oauth/token`).
         #[serde(default)]
         error_description: String,
+        /// A refused policy set: every problem, each `file:line:column: message`.
+        #[serde(default)]
+        problems: Vec<serde_json::Value>,
     }
     match serde_json::from_slice::<Body>(body) {
-        Ok(b) => ClientError::Api {
-            status: status.as_u16(),
-            code: b.code,
-            message: if b.message.is_empty() {
+        Ok(b) => {
+            let mut message = if b.message.is_empty() {
                 b.error_description
             } else {
                 b.message
-            },
-        },
+            };
+            for p in &b.problems {
+                let s = |k: &str| p[k].as_str().unwrap_or_default().to_owned();
+                let n = |k: &str| p[k].as_i64().unwrap_or_default();
+                message.push_str(&format!(
+                    "\n  {}:{}:{}: {}",
+                    s("file"),
+                    n("line"),
+                    n("column"),
+                    s("message")
+                ));
+            }
+            ClientError::Api {
+                status: status.as_u16(),
+                code: b.code,
+                message,
+            }
+        }
         Err(_) => ClientError::Api {
             status: status.as_u16(),
             code: "http_error".into(),

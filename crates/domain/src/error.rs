@@ -79,6 +79,10 @@ pub enum Refusal {
     KeyAlreadyRegistered(String),
     #[error("the task has ended")]
     TaskEnded,
+    #[error(
+        "the policy set is at version {latest}, not {expected}: another change came first; review it and apply again"
+    )]
+    PolicyChanged { expected: i64, latest: i64 },
 }
 
 impl Refusal {
@@ -104,6 +108,7 @@ impl Refusal {
             Refusal::HumanDeparted(_) => "human_departed",
             Refusal::KeyAlreadyRegistered(_) => "key_already_registered",
             Refusal::TaskEnded => "task_ended",
+            Refusal::PolicyChanged { .. } => "policy_changed",
         }
     }
 
@@ -125,7 +130,8 @@ impl Refusal {
             | Refusal::StateForbids { .. }
             | Refusal::HumanDeparted(_)
             | Refusal::KeyAlreadyRegistered(_)
-            | Refusal::TaskEnded => RefusalKind::Conflict,
+            | Refusal::TaskEnded
+            | Refusal::PolicyChanged { .. } => RefusalKind::Conflict,
             Refusal::SelfApproval | Refusal::SponsorApproval => RefusalKind::Forbidden,
         }
     }

@@ -89,7 +89,7 @@ pub struct Query<'a> {
     pub call: &'a Call,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Effect {
     Allow,
@@ -97,7 +97,7 @@ pub enum Effect {
     ApprovalRequired,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Decision {
     pub decision: Effect,
     /// The policies (or aim rules) that decided: the permits behind an allow, the forbids
@@ -105,10 +105,10 @@ pub struct Decision {
     pub policies: Vec<String>,
     pub reasons: Vec<String>,
     /// Who may approve, from the deciding policies' `@approval` annotations.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub approvers: Vec<String>,
     /// Evaluation errors; any error denies.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<String>,
 }
 

@@ -31,6 +31,16 @@ pub struct Config {
     pub governance: GovernanceConfig,
     pub naming: NamingConfig,
     pub tokens: TokenConfig,
+    pub policy: PolicyConfig,
+}
+
+/// Runtime decisions (`[policy]`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PolicyConfig {
+    /// Cedar schema fragments that extend aim's schema (`namespace Aim { ... }`: entity
+    /// types, actions inside aim's action groups). Read at start; a bad one stops it.
+    pub schema: Vec<PathBuf>,
 }
 
 /// The token issuer (`[tokens]`).
@@ -147,6 +157,7 @@ impl Default for Config {
             governance: GovernanceConfig::default(),
             naming: NamingConfig::default(),
             tokens: TokenConfig::default(),
+            policy: PolicyConfig::default(),
         }
     }
 }

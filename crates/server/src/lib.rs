@@ -18,6 +18,7 @@ pub mod error;
 pub mod export;
 pub mod extract;
 pub mod paging;
+pub mod policy;
 pub mod registry;
 pub mod routes;
 pub mod sinks;
@@ -51,6 +52,8 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
         .merge(routes::tasks::router())
         .merge(routes::oauth::router())
         .merge(routes::signing_keys::router())
+        .merge(routes::policies::router())
+        .merge(routes::authorize::router())
         .merge(routes::join::router())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -154,6 +157,17 @@ impl Server {
         )
         .await
         .context("loading the token signing keys")?;
+        let mut extensions = Vec::new();
+        for path in &config.policy.schema {
+            extensions.push(aim_policy::Source {
+                name: path.display().to_string(),
+                text: std::fs::read_to_string(path)
+                    .with_context(|| format!("reading the policy schema {}", path.display()))?,
+            });
+        }
+        let policies = policy::Policies::load(&store, &extensions)
+            .await
+            .context("loading the policy set")?;
         let state = AppState {
             store,
             clock,
@@ -166,6 +180,7 @@ impl Server {
                 keys,
                 nonce_key,
             )),
+            policies: Arc::new(policies),
         };
         let bootstrap = bootstrap::ensure_admin(&state, &config.data_dir).await?;
         let sweep_every = (config.sweep_interval_seconds > 0)
@@ -201,6 +216,7 @@ impl Server {
             tokio::spawn(checkpoint::background(self.state.clone(), every));
         }
         tokio::spawn(tokens::keys::background(self.state.clone()));
+        tokio::spawn(policy::background(self.state.clone()));
         tokio::spawn(routes::tasks::background(self.state.clone()));
         if let Some(every) = self.sweep_every {
             tokio::spawn(registry::sweeps::background(self.state.clone(), every));

@@ -11,11 +11,13 @@
 
 pub mod agent_keys;
 pub mod audit;
+pub mod authorize;
 pub mod humans;
 pub mod identities;
 pub mod join;
 pub mod oauth;
 pub mod openapi;
+pub mod policies;
 pub mod scim;
 pub mod signing_keys;
 pub mod system;

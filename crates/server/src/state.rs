@@ -16,4 +16,6 @@ pub struct AppState {
     pub signer: Arc<crate::checkpoint::Signer>,
     /// Issues and checks tokens.
     pub tokens: Arc<crate::tokens::TokenService>,
+    /// The policy set in force.
+    pub policies: Arc<crate::policy::Policies>,
 }

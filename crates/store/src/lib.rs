@@ -22,6 +22,7 @@ pub mod error;
 pub mod filter;
 mod group;
 mod migrations;
+pub mod policies;
 pub mod postgres;
 mod rows;
 mod sql;
@@ -41,12 +42,15 @@ pub use appender::Claim;
 pub use credentials::{CredentialStore, JoinToken, NewRevocation, SigningKeyRow, TokenContext};
 pub use error::StoreError;
 pub use filter::{AuditFilter, HumanFilter, IdentityCursor, IdentityFilter, SweepThresholds};
+pub use policies::{PolicyStore, PolicyVersion};
 
 /// An identity a sponsor's departure (or return) changed, and the event that records it.
 pub type OrphanChange = (IdentityId, Event);
 
 #[async_trait]
-pub trait Store: credentials::CredentialStore + Send + Sync + Debug {
+pub trait Store:
+    credentials::CredentialStore + policies::PolicyStore + Send + Sync + Debug
+{
     /// Cheap round trip, for `/readyz`.
     async fn ping(&self) -> Result<(), StoreError>;
 

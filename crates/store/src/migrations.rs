@@ -31,6 +31,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "events actor index for humans only",
         include_str!("../migrations/sqlite/0005_events_actor_human.sql"),
     ),
+    (
+        6,
+        "policy versions",
+        include_str!("../migrations/sqlite/0006_policies.sql"),
+    ),
 ];
 
 /// (version, description, SQL) of each PostgreSQL migration, in order.
@@ -59,6 +64,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         5,
         "events actor index for humans only",
         include_str!("../migrations/postgres/0005_events_actor_human.sql"),
+    ),
+    (
+        6,
+        "policy versions",
+        include_str!("../migrations/postgres/0006_policies.sql"),
     ),
 ];
 

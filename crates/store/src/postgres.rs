@@ -83,3 +83,4 @@ impl PgStore {
 
 impl_store!(PgStore);
 crate::credentials::impl_credential_store!(PgStore);
+crate::policies::impl_policy_store!(PgStore);

@@ -121,3 +121,4 @@ impl SqliteStore {
 
 impl_store!(SqliteStore);
 crate::credentials::impl_credential_store!(SqliteStore);
+crate::policies::impl_policy_store!(SqliteStore);

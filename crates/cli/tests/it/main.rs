@@ -7,5 +7,6 @@ mod audit;
 mod crash;
 mod exit_codes;
 mod join;
+mod policy;
 mod process;
 mod tour;

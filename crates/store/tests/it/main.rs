@@ -7,3 +7,4 @@ mod chain;
 mod conformance;
 mod credentials;
 mod fixtures;
+mod policies;

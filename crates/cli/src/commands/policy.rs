@@ -1,0 +1,168 @@
+//! `aim policy`: apply Cedar files, read the history, roll back, try a request.
+
+use std::path::{Path, PathBuf};
+
+use aim_client::Client;
+use anyhow::Context;
+use serde_json::{Value, json};
+
+use crate::args::{Format, PolicyCommand, PolicyFiles};
+use crate::output::{Table, emit, fields};
+
+/// `[{name, text}]` from files and folders (a folder's `*.cedar` files, sorted).
+fn sources(paths: &[PathBuf]) -> anyhow::Result<Vec<Value>> {
+    let mut out = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            let mut files: Vec<PathBuf> = std::fs::read_dir(path)
+                .with_context(|| format!("reading {}", path.display()))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == "cedar"))
+                .collect();
+            files.sort();
+            if files.is_empty() {
+                anyhow::bail!("{} holds no .cedar files", path.display());
+            }
+            for f in files {
+                let name = f.strip_prefix(path).unwrap_or(&f).display().to_string();
+                out.push(json!({ "name": name, "text": read(&f)? }));
+            }
+        } else {
+            let name = path.file_name().map_or_else(
+                || path.display().to_string(),
+                |n| n.to_string_lossy().into_owned(),
+            );
+            out.push(json!({ "name": name, "text": read(path)? }));
+        }
+    }
+    Ok(out)
+}
+
+fn read(path: &Path) -> anyhow::Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+}
+
+fn links(path: Option<&PathBuf>) -> anyhow::Result<Value> {
+    match path {
+        None => Ok(json!([])),
+        Some(p) => serde_json::from_str(&read(p)?)
+            .with_context(|| format!("{} is not a JSON array of links", p.display())),
+    }
+}
+
+fn content(files: &PolicyFiles) -> anyhow::Result<Value> {
+    Ok(json!({ "sources": sources(&files.paths)?, "links": links(files.links.as_ref())? }))
+}
+
+fn applied(format: Format, v: &Value) -> anyhow::Result<()> {
+    emit(format, v, |v| {
+        fields(&[
+            ("version", v["version"].to_string()),
+            ("policies", v["policies"].to_string()),
+            ("templates", v["templates"].to_string()),
+            (
+                "digest",
+                v["digest"].as_str().unwrap_or_default().to_owned(),
+            ),
+        ]);
+    })
+}
+
+pub async fn run(client: &Client, format: Format, cmd: PolicyCommand) -> anyhow::Result<()> {
+    match cmd {
+        PolicyCommand::Apply {
+            files,
+            comment,
+            expected_version,
+        } => {
+            let mut body = content(&files)?;
+            body["comment"] = json!(comment);
+            if let Some(v) = expected_version {
+                body["expected_version"] = json!(v);
+            }
+            applied(format, &client.apply_policies(&body).await?)
+        }
+        PolicyCommand::Rollback { version, comment } => {
+            applied(format, &client.rollback_policies(version, &comment).await?)
+        }
+        PolicyCommand::Show { version } => {
+            let v = client.policies(version).await?;
+            emit(format, &v, |v| {
+                println!(
+                    "# version {} ({})",
+                    v["version"],
+                    v["comment"].as_str().unwrap_or_default()
+                );
+                for f in v["sources"].as_array().into_iter().flatten() {
+                    println!("\n# --- {} ---", f["name"].as_str().unwrap_or_default());
+                    print!("{}", f["text"].as_str().unwrap_or_default());
+                }
+                if v["links"].as_array().is_some_and(|l| !l.is_empty()) {
+                    println!("\n# --- links ---\n{}", v["links"]);
+                }
+            })
+        }
+        PolicyCommand::Versions => {
+            let list = client.policy_versions().await?;
+            emit(format, &list, |list| {
+                let mut t = Table::new(&["VERSION", "CREATED", "BY", "FILES", "COMMENT"]);
+                for v in list {
+                    let files = v["files"].as_array().map_or(0, Vec::len);
+                    let mut comment = v["comment"].as_str().unwrap_or_default().to_owned();
+                    if let Some(r) = v["rollback_of"].as_i64() {
+                        comment = format!("(rollback to {r}) {comment}");
+                    }
+                    t.row(vec![
+                        v["version"].to_string(),
+                        v["created_at"].as_str().unwrap_or_default().to_owned(),
+                        v["created_by"].as_str().unwrap_or_default().to_owned(),
+                        files.to_string(),
+                        comment,
+                    ]);
+                }
+                t.print();
+            })
+        }
+        PolicyCommand::Test {
+            request,
+            paths,
+            links: link_file,
+        } => {
+            let mut body: Value = serde_json::from_str(&read(&request)?)
+                .with_context(|| format!("{} is not a JSON request", request.display()))?;
+            if !paths.is_empty() {
+                body["policies"] =
+                    json!({ "sources": sources(&paths)?, "links": links(link_file.as_ref())? });
+            }
+            let d = client.authorize(&body, true).await?;
+            emit(format, &d, |d| {
+                let list = |k: &str| {
+                    d[k].as_array()
+                        .map(|a| {
+                            a.iter()
+                                .map(|v| v.as_str().unwrap_or_default().to_owned())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        })
+                        .unwrap_or_default()
+                };
+                fields(&[
+                    (
+                        "decision",
+                        d["decision"].as_str().unwrap_or_default().to_owned(),
+                    ),
+                    ("policies", list("policies")),
+                    ("reasons", list("reasons")),
+                    ("approvers", list("approvers")),
+                    ("errors", list("errors")),
+                    (
+                        "policy version",
+                        d["policy_version"]
+                            .as_i64()
+                            .map_or("proposed".into(), |v| v.to_string()),
+                    ),
+                ]);
+            })
+        }
+    }
+}
