@@ -130,20 +130,39 @@ pub struct Engine {
     schema: Schema,
     compiled: Compiled,
     index: Index,
-    /// Each action by name, and the action groups it is in.
-    actions: HashMap<String, (EntityUid, HashSet<EntityUid>)>,
+    /// Each action by name: its uid, the action groups it is in, and the action entities
+    /// a request for it needs (itself and its groups, as the schema declares them).
+    actions: HashMap<String, Action>,
     /// The schema's entity types by name without the `Aim::` namespace: parsing a name
     /// per request would run Cedar's parser.
     types: HashMap<String, EntityTypeName>,
     /// Whether any policy mentions `time`: parsing the `datetime` costs as much as a
     /// decision, so it is left out of the context when nothing reads it.
     needs_time: bool,
-    /// The schema's action entities, added to every request's entities.
-    action_entities: Vec<Entity>,
+    /// Each policy's `@reason` and `@approval`, read once: Cedar parses the key on every
+    /// annotation lookup.
+    notes: HashMap<PolicyId, Notes>,
+    /// Slices already built, by the positions they hold: requests of the same shape
+    /// (one agent, one action, one kind of record) use the same slice.
+    slices: std::sync::Mutex<HashMap<Vec<u32>, std::sync::Arc<PolicySet>>>,
     /// Target shapes (type, attribute names and value types) already checked against the
     /// schema: checking costs more than deciding, and callers send few distinct shapes.
     checked_shapes: std::sync::Mutex<HashSet<String>>,
     authorizer: Authorizer,
+}
+
+#[derive(Debug)]
+struct Action {
+    uid: EntityUid,
+    groups: HashSet<EntityUid>,
+    entities: Vec<Entity>,
+}
+
+/// What aim reads from a policy's annotations.
+#[derive(Debug)]
+struct Notes {
+    reason: Option<String>,
+    approval: Option<String>,
 }
 
 /// Why a query could not be put to Cedar; the caller answers 400.
@@ -174,7 +193,19 @@ impl Engine {
                 .ancestors(&id)
                 .map(|i| i.cloned().collect())
                 .unwrap_or_default();
-            by_name.insert(id.id().unescaped().to_owned(), (id, groups));
+            let entities = actions
+                .iter()
+                .filter(|e| e.uid() == id || groups.contains(&e.uid()))
+                .cloned()
+                .collect();
+            by_name.insert(
+                id.id().unescaped().to_owned(),
+                Action {
+                    uid: id,
+                    groups,
+                    entities,
+                },
+            );
         }
         let types = schema
             .entity_types()
@@ -189,6 +220,20 @@ impl Engine {
                 .flat
                 .iter()
                 .any(|p| p.to_cedar().is_none_or(|t| t.contains("time")));
+        let notes = compiled
+            .flat
+            .iter()
+            .map(|p| {
+                let note = |k: &str| p.annotation(k).map(str::to_owned);
+                (
+                    p.id().clone(),
+                    Notes {
+                        reason: note("reason"),
+                        approval: note("approval"),
+                    },
+                )
+            })
+            .collect();
         Ok(Engine {
             index: Index::new(&compiled.flat),
             schema,
@@ -196,7 +241,8 @@ impl Engine {
             actions: by_name,
             types,
             needs_time,
-            action_entities: actions.iter().cloned().collect(),
+            slices: std::sync::Mutex::new(HashMap::new()),
+            notes,
             checked_shapes: std::sync::Mutex::new(HashSet::new()),
             authorizer: Authorizer::new(),
         })
@@ -222,13 +268,18 @@ impl Engine {
     }
 
     fn decide_with(&self, q: &Query<'_>, sliced: bool) -> Result<Decision, QueryError> {
-        let Some((action, action_groups)) = self.actions.get(q.action) else {
+        let Some(Action {
+            uid: action,
+            groups: action_groups,
+            entities: action_entities,
+        }) = self.actions.get(q.action)
+        else {
             return Err(QueryError::UnknownAction(q.action.to_owned()));
         };
         if let Some(d) = aim_rules(q) {
             return Ok(d);
         }
-        let built = build(q, self)?;
+        let built = build(q, self, action_entities)?;
         // aim builds the principal and the context itself, to the schema (the tests build
         // them checked); only the caller's target needs checking, once per shape.
         let request = Request::new(
@@ -240,7 +291,7 @@ impl Engine {
         )
         .map_err(|e| QueryError::BadTarget(e.to_string()))?;
         let slice;
-        let set = if sliced {
+        let set: &PolicySet = if sliced {
             let positions = self.index.slice(
                 Side {
                     uid: &built.principal,
@@ -255,12 +306,7 @@ impl Engine {
                     ancestors: &built.resource_groups,
                 },
             );
-            slice = PolicySet::from_policies(
-                positions
-                    .iter()
-                    .map(|&i| self.compiled.flat[i as usize].clone()),
-            )
-            .map_err(|e| QueryError::BadTarget(e.to_string()))?;
+            slice = self.slice_set(positions)?;
             &slice
         } else {
             &self.compiled.set
@@ -268,21 +314,47 @@ impl Engine {
         let response = self
             .authorizer
             .is_authorized(&request, set, &built.entities);
-        Ok(self.verdict(set, &response))
+        Ok(self.verdict(&response))
     }
 
-    fn verdict(&self, set: &PolicySet, response: &cedar_policy::Response) -> Decision {
+    /// The policy set of a slice, built once and kept (up to 4,096 slices).
+    fn slice_set(&self, positions: Vec<u32>) -> Result<std::sync::Arc<PolicySet>, QueryError> {
+        if let Some(set) = self
+            .slices
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&positions).cloned())
+        {
+            return Ok(set);
+        }
+        let set = std::sync::Arc::new(
+            PolicySet::from_policies(
+                positions
+                    .iter()
+                    .map(|&i| self.compiled.flat[i as usize].clone()),
+            )
+            .map_err(|e| QueryError::BadTarget(e.to_string()))?,
+        );
+        if let Ok(mut m) = self.slices.lock() {
+            if m.len() >= 4096 {
+                m.clear();
+            }
+            m.insert(positions, set.clone());
+        }
+        Ok(set)
+    }
+
+    fn verdict(&self, response: &cedar_policy::Response) -> Decision {
         let diagnostics = response.diagnostics();
         let mut policies: Vec<&PolicyId> = diagnostics.reason().collect();
         policies.sort_by_key(|p| p.to_string());
         let mut errors: Vec<String> = diagnostics.errors().map(ToString::to_string).collect();
         errors.sort();
         let names: Vec<String> = policies.iter().map(ToString::to_string).collect();
-        let annotated = |key: &str| -> Vec<String> {
+        let annotated = |pick: fn(&Notes) -> &Option<String>| -> Vec<String> {
             policies
                 .iter()
-                .filter_map(|p| set.annotation(p, key))
-                .map(str::to_owned)
+                .filter_map(|p| self.notes.get(p).and_then(|n| pick(n).clone()))
                 .collect()
         };
         if !errors.is_empty() {
@@ -305,7 +377,7 @@ impl Engine {
                 errors,
             };
         }
-        let mut reasons = annotated("reason");
+        let mut reasons = annotated(|n| &n.reason);
         match response.decision() {
             cedar_policy::Decision::Deny => {
                 if policies.is_empty() {
@@ -322,7 +394,7 @@ impl Engine {
                 }
             }
             cedar_policy::Decision::Allow => {
-                let mut approvers = annotated("approval");
+                let mut approvers = annotated(|n| &n.approval);
                 approvers.sort();
                 approvers.dedup();
                 if reasons.is_empty() {
@@ -443,7 +515,7 @@ fn value(v: &Value) -> Result<RestrictedExpression, QueryError> {
 }
 
 /// The request's entities and context, checked against the schema.
-fn build(q: &Query<'_>, engine: &Engine) -> Result<Built, QueryError> {
+fn build(q: &Query<'_>, engine: &Engine, actions: &[Entity]) -> Result<Built, QueryError> {
     let aim_uid = |kind: &str, id: &str| -> Result<EntityUid, QueryError> {
         let t = engine
             .types
@@ -551,9 +623,9 @@ fn build(q: &Query<'_>, engine: &Engine) -> Result<Built, QueryError> {
         entities.push(target);
         HashSet::from([system])
     };
-    entities.extend(engine.action_entities.iter().cloned());
     // In tests every request's entities are checked against the schema too.
     let schema = cfg!(debug_assertions).then_some(&engine.schema);
+    entities.extend(actions.iter().cloned());
     let entities = Entities::from_entities(entities, schema).map_err(bad)?;
     let context = Context::from_pairs(context_pairs(q, engine)?).map_err(bad)?;
     Ok(Built {
