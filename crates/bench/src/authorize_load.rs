@@ -1,0 +1,86 @@
+//! `POST /v1/authorize` over loopback HTTP, as an agent asks it: its DPoP-bound access
+//! token and a fresh proof on every request, under its task, against a policy set of N
+//! policies (one permits this agent; the rest name other identities). Each decision
+//! checks the token and its proof (single use), reads the identity and task, decides on
+//! the slice, and writes a durable audit record before answering. Requests are made
+//! beforehand and replayed by `wrk`.
+//!
+//! ```sh
+//! cargo build --release --bin aim --bin authorize-load
+//! target/release/authorize-load --aim target/release/aim
+//! ```
+
+use aim_bench::{Serve, WrkRun, agent, now, presigned_wrk, task_token};
+use aim_client::Client;
+use clap::Parser;
+use serde_json::json;
+
+#[derive(Debug, Parser)]
+struct Args {
+    #[command(flatten)]
+    load: aim_bench::LoadArgs,
+    /// Policies in the set.
+    #[arg(long, default_value_t = 1000)]
+    policies: usize,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let dir = tempfile::tempdir()?;
+    let data = dir.path().join("aim-data");
+    let serve = Serve::start(&args.load.aim, &data)?;
+    let admin_token = serve.admin_token()?;
+    let base = serve.addr.clone();
+    let (client_id, key, endpoint, task) = agent(&base, &admin_token).await?;
+    let admin = Client::new(&base, Some(admin_token.clone()));
+    let mut text = format!(
+        "permit(principal == Aim::Identity::\"{client_id}\", action == Aim::Action::\"read\", resource is Aim::Resource) when {{ resource.sensitivity != \"restricted\" }};\n"
+    );
+    for _ in 1..args.policies {
+        text.push_str(&format!(
+            "permit(principal == Aim::Identity::\"{}\", action == Aim::Action::\"read\", resource is Aim::Resource) when {{ resource.sensitivity != \"restricted\" }};\n",
+            uuid::Uuid::now_v7()
+        ));
+    }
+    admin
+        .apply_policies(&json!({ "sources": [{ "name": "load.cedar", "text": text }] }))
+        .await?;
+    let token = task_token(&base, &client_id, &key, &endpoint, &task).await?;
+    let url = format!("{base}/v1/authorize");
+    let body = json!({
+        "action": "read",
+        "resource": { "type": "Resource", "id": "crm/customers/7", "system": "crm",
+                      "attrs": { "type": "customer_record", "sensitivity": "internal" } },
+    })
+    .to_string();
+    let authorization = format!("DPoP {token}");
+    for &c in &args.load.concurrency {
+        let pool = args.load.seconds as usize * if c == 1 { 4_000 } else { 15_000 };
+        let line = || -> anyhow::Result<String> {
+            let proof = key
+                .dpop_proof("POST", &url, Some(&token), now())
+                .map_err(anyhow::Error::msg)?;
+            Ok(format!("{proof}\t{body}"))
+        };
+        let result = presigned_wrk(
+            dir.path(),
+            &WrkRun {
+                concurrency: c,
+                seconds: args.load.seconds,
+                url: &url,
+                pool,
+                content_type: "application/json",
+                authorization: Some(&authorization),
+            },
+            line,
+        )?;
+        println!(
+            "POST /v1/authorize (agent token + DPoP, {} policies, durable decision record, wrk), c={c}: {result}",
+            args.policies
+        );
+    }
+    let (rss, peak) = serve.rss_mib()?;
+    println!("aim serve RSS {rss} MiB (peak {peak} MiB)");
+    Ok(())
+}
