@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::auth::{Caller, RequestContext};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::extract::Body;
 use crate::policy::Content;
 use crate::routes::policies::{PolicyError, Rejected, check_content};
@@ -37,27 +37,37 @@ pub enum PrincipalRef {
     Human(HumanId),
 }
 
-#[derive(Debug, Deserialize)]
+/// The question: `action` on `resource` (`{"type", "id", "system", "attrs", "tags"}`),
+/// with what the caller says about the `call` (`method`, `path`, `ip`, `args_hash`).
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AuthorizeBody {
     pub action: String,
+    #[schema(value_type = Object)]
     pub resource: Target,
     #[serde(default)]
+    #[schema(value_type = Object)]
     pub call: Call,
-    /// Admins only, and only without an agent token.
+    /// Admins only, and only without an agent token: `{"identity": id}` or
+    /// `{"human": id}`.
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     pub principal: Option<PrincipalRef>,
     /// With an explicit identity: the task to decide under.
     #[serde(default)]
     pub task_id: Option<TaskId>,
     /// `explain` only: decide against these files instead of the set in force.
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     pub policies: Option<Content>,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+/// `decision` (`allow`, `deny`, `approval_required`), `policies`, `reasons`, `approvers`,
+/// `errors`, and the `policy_version` that decided.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AuthorizeResponse {
     #[serde(flatten)]
+    #[schema(value_type = Object)]
     pub decision: Decision,
     /// The policy version that decided; absent for a proposed set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -192,6 +202,8 @@ fn decide(
 }
 
 /// Decides with the policy set in force, and records the decision.
+#[utoipa::path(post, path = "/v1/authorize", tag = "policies", request_body = AuthorizeBody,
+    responses((status = 200, body = AuthorizeResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn authorize(
     State(s): State<AppState>,
     ctx: RequestContext,
@@ -244,6 +256,8 @@ pub async fn authorize(
 }
 
 /// What would be decided, with the set in force or a proposed one; nothing is recorded.
+#[utoipa::path(post, path = "/v1/authorize/explain", tag = "policies", request_body = AuthorizeBody,
+    responses((status = 200, body = AuthorizeResponse), (status = 400, body = ErrorBody), (status = 422, description = "invalid_policy"), (status = 403, body = ErrorBody)))]
 pub async fn explain(
     State(s): State<AppState>,
     caller: Caller,

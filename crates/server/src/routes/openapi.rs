@@ -5,7 +5,8 @@ use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
 use crate::routes::{
-    agent_keys, audit, humans, identities, join, oauth, signing_keys, system, tasks,
+    agent_keys, audit, authorize, humans, identities, join, oauth, policies, signing_keys, system,
+    tasks,
 };
 
 #[derive(Debug, OpenApi)]
@@ -22,6 +23,8 @@ use crate::routes::{
         tasks::list, tasks::show, tasks::end, oauth::revocations, oauth::stream,
         signing_keys::list, signing_keys::rotate, signing_keys::revoke,
         audit::list, audit::show, audit::trace, audit::head, audit::create_checkpoint, audit::latest_checkpoint,
+        policies::apply, policies::show, policies::versions, policies::version, policies::rollback,
+        authorize::authorize, authorize::explain,
     ),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
@@ -31,6 +34,7 @@ use crate::routes::{
         (name = "system", description = "Health, readiness and sweeps"),
         (name = "audit", description = "The hash-chained event log"),
         (name = "tasks", description = "Units of work agents hold tokens for"),
+        (name = "policies", description = "Cedar policies and runtime decisions"),
     )
 )]
 pub struct ApiDoc;

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::auth::Principal;
-use crate::error::{ApiError, ErrorCode};
+use crate::error::{ApiError, ErrorBody, ErrorCode};
 use crate::extract::Body;
 use crate::policy::Content;
 use crate::state::AppState;
@@ -32,10 +32,13 @@ pub fn router() -> Router<AppState> {
 pub const MAX_FILES: usize = 10_000;
 pub const MAX_NAME: usize = 256;
 
-#[derive(Debug, Deserialize)]
+/// A whole policy set: `sources` (`[{"name", "text"}]`, the Cedar files) and `links`
+/// (`[{"id", "template", "principal", "resource"}]`), with a comment.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ApplyBody {
     #[serde(flatten)]
+    #[schema(value_type = Object)]
     pub content: Content,
     #[serde(default)]
     pub comment: String,
@@ -46,7 +49,7 @@ pub struct ApplyBody {
     pub expected_version: Option<i64>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RollbackBody {
     /// The version whose content comes back, as a new version.
@@ -55,7 +58,7 @@ pub struct RollbackBody {
     pub comment: String,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Applied {
     pub version: i64,
     pub digest: String,
@@ -214,6 +217,8 @@ async fn store_version(
 }
 
 /// Applies a new policy set: every file and link replaces the set in force.
+#[utoipa::path(post, path = "/v1/policies", tag = "policies", request_body = ApplyBody,
+    responses((status = 201, body = Applied), (status = 422, description = "invalid_policy, with every problem located"), (status = 409, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn apply(
     State(s): State<AppState>,
     p: Principal,
@@ -227,6 +232,8 @@ pub async fn apply(
 }
 
 /// Brings an earlier version's content back as a new version.
+#[utoipa::path(post, path = "/v1/policies/rollback", tag = "policies", request_body = RollbackBody,
+    responses((status = 201, body = Applied), (status = 404, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn rollback(
     State(s): State<AppState>,
     p: Principal,
@@ -252,7 +259,11 @@ pub async fn rollback(
     Ok((StatusCode::CREATED, Json(applied)))
 }
 
-/// The version in force (version 0, empty, before any apply: nothing is permitted).
+/// The version in force (version 0, empty, before any apply: nothing is permitted):
+/// `version`, `sources`, `links`, `digest`, `created_at`, `created_by`, `comment`,
+/// `rollback_of`.
+#[utoipa::path(get, path = "/v1/policies", tag = "policies",
+    responses((status = 200, description = "the policy version in force"), (status = 403, body = ErrorBody)))]
 pub async fn show(
     State(s): State<AppState>,
     p: Principal,
@@ -279,6 +290,9 @@ pub async fn show(
     ))
 }
 
+#[utoipa::path(get, path = "/v1/policies/versions/{version}", tag = "policies",
+    params(("version" = i64, Path, description = "a version number")),
+    responses((status = 200, description = "that policy version, whole"), (status = 404, body = ErrorBody)))]
 pub async fn version(
     State(s): State<AppState>,
     p: Principal,
@@ -293,7 +307,7 @@ pub async fn version(
     ))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct VersionsQuery {
     #[serde(default)]
@@ -303,7 +317,7 @@ pub struct VersionsQuery {
 }
 
 /// One line of the history, without the files.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct VersionSummary {
     pub version: i64,
     pub digest: String,
@@ -315,6 +329,8 @@ pub struct VersionSummary {
     pub files: Vec<String>,
 }
 
+#[utoipa::path(get, path = "/v1/policies/versions", tag = "policies", params(VersionsQuery),
+    responses((status = 200, body = Vec<VersionSummary>), (status = 403, body = ErrorBody)))]
 pub async fn versions(
     State(s): State<AppState>,
     p: Principal,

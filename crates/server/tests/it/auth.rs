@@ -79,6 +79,15 @@ mod cases {
             .unwrap();
         assert!(doc["paths"]["/v1/identities"]["post"].is_object(), "{doc}");
         assert!(doc["components"]["schemas"]["Identity"].is_object());
+        for path in [
+            "/v1/policies",
+            "/v1/policies/rollback",
+            "/v1/authorize",
+            "/v1/authorize/explain",
+        ] {
+            assert!(doc["paths"][path]["post"].is_object(), "{path} missing");
+        }
+        assert!(doc["components"]["schemas"]["AuthorizeBody"].is_object());
     }
 
     pub async fn auditor_reads_but_cannot_write(s: &TestServer) {
