@@ -278,6 +278,7 @@ async fn agent(
             method.as_str(),
             &url,
             now,
+            crate::tokens::check::defers_proof(method.as_str(), path),
         )
         .await
     };

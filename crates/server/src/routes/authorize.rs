@@ -247,8 +247,26 @@ pub async fn authorize(
         ..who.trail
     })
     .from_request(&ctx.id, &ctx.source);
-    // The decision counts only once it is on the record.
-    s.store.append_event(&event).await?;
+    // The decision counts only once it is on the record; an agent's DPoP proof is spent
+    // in the same durable write.
+    let unspent = match &caller {
+        Caller::Agent(a) => a.unspent_proof.clone(),
+        Caller::Human(_) => None,
+    };
+    match unspent {
+        Some(claim) => {
+            if s.store.append_claimed(&event, vec![claim]).await?.is_none() {
+                return Err(ApiError::new(
+                    axum::http::StatusCode::UNAUTHORIZED,
+                    "dpop_replayed",
+                    "this DPoP proof was already used",
+                ));
+            }
+        }
+        None => {
+            s.store.append_event(&event).await?;
+        }
+    }
     Ok(Json(AuthorizeResponse {
         decision,
         policy_version: Some(active.version),

@@ -62,6 +62,15 @@ pub struct AgentCaller {
     pub identity: IdentityId,
     pub task: TaskId,
     pub claims: AccessClaims,
+    /// The DPoP proof's single-use id, when the handler spends it in its own durable write
+    /// (`POST /v1/authorize` writes it with the decision record): it must then refuse the
+    /// request if the id was spent before. `None` when it is already spent.
+    pub unspent_proof: Option<aim_store::Claim>,
+}
+
+/// The one route whose handler spends the DPoP proof's id itself, with its record.
+pub fn defers_proof(method: &str, path: &str) -> bool {
+    method == "POST" && path == "/v1/authorize"
 }
 
 /// Checks a token presented on a request to aim itself, with its DPoP proof for this very
@@ -74,6 +83,7 @@ pub async fn check_request(
     method: &str,
     url: &str,
     now: Timestamp,
+    defer_proof: bool,
 ) -> Result<AgentCaller, Inactive> {
     let ring = s.tokens.keys.current();
     let expect = Expect {
@@ -84,13 +94,17 @@ pub async fn check_request(
     let presented = access::verify_request(token, proof, method, url, &ring.trusted, &expect)?;
     let claims = presented.claims;
     live(s, token, &claims, now).await?;
+    let mut unspent_proof = None;
     if let Some(p) = presented.proof {
         let once = super::proof_claim(&p);
-        if !s.store.use_once(&once.id, once.expires_at).await? {
+        if defer_proof {
+            unspent_proof = Some(once);
+        } else if !s.store.use_once(&once.id, once.expires_at).await? {
             return Err(Inactive::ProofReplayed);
         }
     }
     Ok(AgentCaller {
+        unspent_proof,
         identity: IdentityId::parse(&claims.client_id)
             .map_err(|_| aim_token::TokenError::InvalidClaim("client_id"))?,
         task: TaskId::parse(&claims.aim_task)

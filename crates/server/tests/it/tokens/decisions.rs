@@ -255,6 +255,29 @@ mod cases {
         );
         assert_eq!(decisions[3].detail["args_hash"], "ab12");
 
+        // A proof is spent with its decision: the same proof again is refused, and only
+        // the first is on the record.
+        let proof = agent
+            .key
+            .dpop_proof("POST", &url, Some(&token), s.clock_now().as_millis() / 1000)
+            .unwrap();
+        let send = || {
+            reqwest::Client::new()
+                .post(&url)
+                .header("Authorization", format!("DPoP {token}"))
+                .header("DPoP", &proof)
+                .json(&json!({ "action": "read", "resource": record("42", "crm") }))
+                .send()
+        };
+        assert_eq!(send().await.unwrap().status(), 200);
+        let again = send().await.unwrap();
+        assert_eq!(again.status(), 401);
+        assert_eq!(
+            again.json::<Value>().await.unwrap()["code"],
+            "dpop_replayed"
+        );
+        assert_eq!(actions(s, "decision").await.len(), 6);
+
         // Once the task has ended its token decides nothing.
         let end = format!("{}/v1/tasks/{task}/end", s.base);
         let proof = agent
