@@ -46,6 +46,7 @@ fn main() -> anyhow::Result<()> {
         email: None,
         external_id: None,
         roles: vec![Role::Sponsor],
+        groups: Vec::new(),
     }
     .into_human(HumanId::new(), now)
     .map_err(|e| anyhow::anyhow!("{e}"))?;

@@ -175,6 +175,7 @@ async fn fill(args: &Args) -> anyhow::Result<Vec<IdentityId>> {
             email: None,
             external_id: None,
             roles: vec![Role::Sponsor],
+            groups: Vec::new(),
         }
         .into_human(HumanId::new(), now)
         .map_err(|e| anyhow::anyhow!("{e}"))?;

@@ -83,6 +83,20 @@ pub enum Refusal {
         "the policy set is at version {latest}, not {expected}: another change came first; review it and apply again"
     )]
     PolicyChanged { expected: i64, latest: i64 },
+    #[error("an identity can never approve its own action; a human named by the policy must")]
+    IdentityApproval,
+    #[error("{0}")]
+    NotAnApprover(String),
+    #[error("the {what} is {state}, no longer pending")]
+    NotPending { what: &'static str, state: String },
+    #[error("the {0} has expired")]
+    Expired(&'static str),
+    #[error("identity {holder_name} ({holder}) holds the lease on this record until {until}")]
+    ConflictOfAuthority {
+        holder: String,
+        holder_name: String,
+        until: String,
+    },
 }
 
 impl Refusal {
@@ -109,6 +123,11 @@ impl Refusal {
             Refusal::KeyAlreadyRegistered(_) => "key_already_registered",
             Refusal::TaskEnded => "task_ended",
             Refusal::PolicyChanged { .. } => "policy_changed",
+            Refusal::IdentityApproval => "self_approval_forbidden",
+            Refusal::NotAnApprover(_) => "not_an_approver",
+            Refusal::NotPending { .. } => "not_pending",
+            Refusal::Expired(_) => "expired",
+            Refusal::ConflictOfAuthority { .. } => "conflict_of_authority",
         }
     }
 
@@ -131,8 +150,14 @@ impl Refusal {
             | Refusal::HumanDeparted(_)
             | Refusal::KeyAlreadyRegistered(_)
             | Refusal::TaskEnded
-            | Refusal::PolicyChanged { .. } => RefusalKind::Conflict,
-            Refusal::SelfApproval | Refusal::SponsorApproval => RefusalKind::Forbidden,
+            | Refusal::PolicyChanged { .. }
+            | Refusal::NotPending { .. }
+            | Refusal::Expired(_)
+            | Refusal::ConflictOfAuthority { .. } => RefusalKind::Conflict,
+            Refusal::SelfApproval
+            | Refusal::SponsorApproval
+            | Refusal::IdentityApproval
+            | Refusal::NotAnApprover(_) => RefusalKind::Forbidden,
         }
     }
 }

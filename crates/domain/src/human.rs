@@ -41,6 +41,10 @@ pub struct Human {
     /// The IdP's id for this person (SCIM `externalId`).
     pub external_id: Option<String>,
     pub roles: Vec<Role>,
+    /// Groups the human belongs to (`finance-approvers`), as the IdP or an admin set
+    /// them: `@approval("group:finance-approvers")` names them.
+    #[serde(default)]
+    pub groups: Vec<String>,
     pub state: HumanState,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
@@ -98,6 +102,8 @@ pub struct NewHuman {
     pub external_id: Option<String>,
     #[serde(default)]
     pub roles: Vec<Role>,
+    #[serde(default)]
+    pub groups: Vec<String>,
 }
 
 impl NewHuman {
@@ -113,6 +119,7 @@ impl NewHuman {
             email,
             external_id,
             roles: dedup_roles(self.roles),
+            groups: group_names(self.groups)?,
             state: HumanState::Active,
             created_at: now,
             updated_at: now,
@@ -134,6 +141,8 @@ pub struct HumanPatch {
     pub email: Option<String>,
     #[serde(default)]
     pub roles: Option<Vec<Role>>,
+    #[serde(default)]
+    pub groups: Option<Vec<String>>,
 }
 
 impl HumanPatch {
@@ -147,9 +156,29 @@ impl HumanPatch {
         if let Some(r) = self.roles {
             h.roles = dedup_roles(r);
         }
+        if let Some(g) = self.groups {
+            h.groups = group_names(g)?;
+        }
         h.updated_at = now;
         Ok(())
     }
+}
+
+/// Group names are tokens (letters, digits, `-`, `_`, `.`), sorted, without repeats, at
+/// most 64 of them.
+fn group_names(groups: Vec<String>) -> Result<Vec<String>, Refusal> {
+    if groups.len() > 64 {
+        return Err(Refusal::Validation(
+            "a human may be in at most 64 groups".to_owned(),
+        ));
+    }
+    let mut out = groups
+        .iter()
+        .map(|g| validate::token("group", g, 128))
+        .collect::<Result<Vec<_>, _>>()?;
+    out.sort();
+    out.dedup();
+    Ok(out)
 }
 
 fn dedup_roles(mut roles: Vec<Role>) -> Vec<Role> {

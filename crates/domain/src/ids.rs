@@ -74,6 +74,21 @@ id_type!(
     TaskId
 );
 
+id_type!(
+    /// A pending (or decided) human approval of one exact action.
+    ApprovalId
+);
+
+id_type!(
+    /// A grant of actions on resources to an identity or a group.
+    GrantId
+);
+
+id_type!(
+    /// An exclusive, short-lived right of one identity to write one record.
+    LeaseId
+);
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("`{0}` is not a valid id (expected a UUID)")]
 pub struct InvalidId(pub String);

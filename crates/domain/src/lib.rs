@@ -13,6 +13,9 @@
 //! - [`governance`] — lifetimes, attestation, dormancy and orphan rules, and their config
 //! - [`audit`] — the hash chain over events and its verifier
 //! - [`approval`] — separation of duties on approvals
+//! - [`step_up`] — human approval of one exact high-risk action
+//! - [`grant`] — grants and just-in-time elevation
+//! - [`lease`] — exclusive write on one record (conflict of authority)
 //! - [`sweep`] — what the periodic sweep does to one identity at one instant
 //! - [`event`] — the append-only record of every change
 //! - [`page`] — cursor pagination
@@ -68,13 +71,16 @@ pub mod audit;
 pub mod error;
 pub mod event;
 pub mod governance;
+pub mod grant;
 pub mod human;
 pub mod identity;
 pub mod ids;
+pub mod lease;
 pub mod lifecycle;
 pub mod naming;
 pub mod page;
 pub mod risk;
+pub mod step_up;
 pub mod sweep;
 pub mod task;
 pub mod time;

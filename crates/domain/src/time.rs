@@ -40,6 +40,10 @@ impl Timestamp {
         )
     }
 
+    pub fn plus_seconds(self, seconds: i64) -> Self {
+        self.plus_millis(seconds.saturating_mul(1000))
+    }
+
     pub fn plus_millis(self, ms: i64) -> Self {
         Self(self.0.saturating_add(ms))
     }

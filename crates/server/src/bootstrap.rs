@@ -48,6 +48,7 @@ pub async fn ensure_admin(
         email: None,
         external_id: None,
         roles: vec![Role::Admin],
+        groups: Vec::new(),
     }
     .into_human(HumanId::new(), now)
     .map_err(|e| anyhow::anyhow!("{e}"))?;

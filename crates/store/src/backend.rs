@@ -60,6 +60,7 @@ macro_rules! bind_human {
             .bind(h.departed_at.map(|t| t.as_millis()))
             .bind(h.deleted_at.map(|t| t.as_millis()))
             .bind(h.version)
+            .bind(h.groups.join(","))
     }};
 }
 
@@ -444,6 +445,13 @@ macro_rules! impl_store {
                         expires_at: at.plus_millis(crate::credentials::MAX_TOKEN_LIFETIME_MS),
                     };
                     Self::add_revocation_tx(&mut *tx, &revocation, at).await?;
+                    // ... and releases every lease it holds.
+                    sqlx::query("UPDATE leases SET released_at = $1, release_reason = $2 WHERE identity_id = $3 AND released_at IS NULL")
+                        .bind(at.as_millis())
+                        .bind(format!("identity {}", identity.state))
+                        .bind(identity.id.as_uuid())
+                        .execute(&mut *tx)
+                        .await?;
                 }
                 Self::append_tx(&mut *tx, event).await?;
                 tx.commit().await?;

@@ -584,6 +584,13 @@ macro_rules! impl_credential_store {
                     expires_at: aim_domain::time::Timestamp::from_millis(deadline),
                 };
                 Self::add_revocation_tx(&mut *tx, &revocation, at).await?;
+                // The task's leases go with it.
+                sqlx::query("UPDATE leases SET released_at = $1, release_reason = $2 WHERE task_id = $3 AND released_at IS NULL")
+                    .bind(at.as_millis())
+                    .bind(format!("task ended: {reason}"))
+                    .bind(id.as_uuid())
+                    .execute(&mut *tx)
+                    .await?;
                 Self::append_tx(&mut *tx, event).await?;
                 tx.commit().await?;
                 Ok(true)

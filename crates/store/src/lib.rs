@@ -25,6 +25,7 @@ mod migrations;
 pub mod policies;
 pub mod postgres;
 mod rows;
+mod runtime;
 mod sql;
 pub mod sqlite;
 
@@ -43,13 +44,14 @@ pub use credentials::{CredentialStore, JoinToken, NewRevocation, SigningKeyRow, 
 pub use error::StoreError;
 pub use filter::{AuditFilter, HumanFilter, IdentityCursor, IdentityFilter, SweepThresholds};
 pub use policies::{PolicyStore, PolicyVersion};
+pub use runtime::{Acquired, RuntimeStore, Spent};
 
 /// An identity a sponsor's departure (or return) changed, and the event that records it.
 pub type OrphanChange = (IdentityId, Event);
 
 #[async_trait]
 pub trait Store:
-    credentials::CredentialStore + policies::PolicyStore + Send + Sync + Debug
+    credentials::CredentialStore + policies::PolicyStore + runtime::RuntimeStore + Send + Sync + Debug
 {
     /// Cheap round trip, for `/readyz`.
     async fn ping(&self) -> Result<(), StoreError>;

@@ -36,6 +36,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "policy versions",
         include_str!("../migrations/sqlite/0006_policies.sql"),
     ),
+    (
+        7,
+        "runtime: human groups, approvals, grants, leases",
+        include_str!("../migrations/sqlite/0007_runtime.sql"),
+    ),
 ];
 
 /// (version, description, SQL) of each PostgreSQL migration, in order.
@@ -69,6 +74,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         6,
         "policy versions",
         include_str!("../migrations/postgres/0006_policies.sql"),
+    ),
+    (
+        7,
+        "runtime: human groups, approvals, grants, leases",
+        include_str!("../migrations/postgres/0007_runtime.sql"),
     ),
 ];
 

@@ -84,3 +84,4 @@ impl PgStore {
 impl_store!(PgStore);
 crate::credentials::impl_credential_store!(PgStore);
 crate::policies::impl_policy_store!(PgStore);
+crate::runtime::impl_runtime_store!(PgStore);

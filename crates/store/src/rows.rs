@@ -104,6 +104,12 @@ where
         email: r.opt_text("email")?,
         external_id: r.opt_text("external_id")?,
         roles,
+        groups: r
+            .text("member_of")?
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect(),
         state: HumanState::parse(&r.text("state")?).map_err(|e| corrupt("humans.state", e))?,
         created_at: ts(r.int("created_at")?),
         updated_at: ts(r.int("updated_at")?),

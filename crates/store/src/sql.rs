@@ -29,16 +29,17 @@ pub(crate) const UPDATE_IDENTITY: &str = "UPDATE identities SET name = $2, kind 
     WHERE id = $1 AND version = $34";
 
 pub(crate) const HUMAN_COLUMNS: &str = "id, user_name, display_name, email, external_id, roles, \
-    state, created_at, updated_at, departed_at, deleted_at, version";
+    state, created_at, updated_at, departed_at, deleted_at, version, member_of";
 
 pub(crate) const INSERT_HUMAN: &str = "INSERT INTO humans (id, user_name, user_name_key, \
     display_name, email, external_id, roles, state, created_at, updated_at, departed_at, \
-    deleted_at, version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)";
+    deleted_at, version, member_of) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, \
+    $13, $14)";
 
 pub(crate) const UPDATE_HUMAN: &str = "UPDATE humans SET user_name = $2, user_name_key = $3, \
     display_name = $4, email = $5, external_id = $6, roles = $7, state = $8, created_at = $9, \
-    updated_at = $10, departed_at = $11, deleted_at = $12, version = $13 \
-    WHERE id = $1 AND version = $14";
+    updated_at = $10, departed_at = $11, deleted_at = $12, version = $13, member_of = $14 \
+    WHERE id = $1 AND version = $15";
 
 const INSERT_EVENTS: &str = "INSERT INTO events (seq, at, actor_kind, actor_id, action, \
     target_type, target_id, outcome, reason, detail, request_id, source, act, task_id, \
@@ -141,7 +142,7 @@ pub(crate) const INSERT_CREDENTIAL: &str = "INSERT INTO credentials (id, human_i
 pub(crate) const CREDENTIAL_JOIN: &str = "SELECT c.id AS cred_id, c.human_id, c.label, \
     c.created_at AS cred_created_at, c.last_used_at, c.revoked_at, h.id, h.user_name, \
     h.display_name, h.email, h.external_id, h.roles, h.state, h.created_at, h.updated_at, \
-    h.departed_at, h.deleted_at, h.version FROM credentials c JOIN humans h ON h.id = c.human_id";
+    h.departed_at, h.deleted_at, h.version, h.member_of FROM credentials c JOIN humans h ON h.id = c.human_id";
 
 /// The live states, as SQL.
 pub(crate) const LIVE_STATES: &str = "('requested', 'active', 'suspended', 'locked')";

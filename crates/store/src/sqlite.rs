@@ -122,3 +122,4 @@ impl SqliteStore {
 impl_store!(SqliteStore);
 crate::credentials::impl_credential_store!(SqliteStore);
 crate::policies::impl_policy_store!(SqliteStore);
+crate::runtime::impl_runtime_store!(SqliteStore);

@@ -86,6 +86,7 @@ impl TestServer {
                 email: Some(format!("{user_name}@example.com")),
                 external_id: None,
                 roles: roles.to_vec(),
+                groups: Vec::new(),
             })
             .await
             .expect("create human");

@@ -58,6 +58,7 @@ pub async fn run(client: &Client, format: Format, cmd: HumanCommand) -> anyhow::
                     email,
                     external_id,
                     roles,
+                    groups: Vec::new(),
                 })
                 .await?;
             emit(format, &h, show)

@@ -22,6 +22,7 @@ pub fn human(name: &str) -> Human {
         email: None,
         external_id: None,
         roles: vec![Role::Sponsor],
+        groups: Vec::new(),
     }
     .into_human(HumanId::new(), now())
     .unwrap()

@@ -244,6 +244,7 @@ async fn create(
         email: u.email(),
         external_id: u.external_id.clone(),
         roles: u.roles()?.unwrap_or_default(),
+        groups: Vec::new(),
     };
     let mut human = reg::create(&s, &p, new).await?;
     if u.active()? == Some(false) {

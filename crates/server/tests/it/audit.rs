@@ -318,6 +318,7 @@ mod cases {
                             email: None,
                             external_id: None,
                             roles: vec![],
+                            groups: Vec::new(),
                         };
                         client.create_human(&new).await.unwrap();
                         made.push(user);

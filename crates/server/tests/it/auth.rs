@@ -204,6 +204,7 @@ mod cases {
             email: None,
             external_id: None,
             roles: vec![Role::Admin],
+            groups: Vec::new(),
         };
         assert_eq!(code(client.create_human(&new).await), "forbidden");
         let patch = aim_domain::human::HumanPatch {

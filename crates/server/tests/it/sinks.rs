@@ -120,6 +120,7 @@ async fn add_humans(s: &aim_testkit::TestServer, prefix: &str, n: usize) {
             email: None,
             external_id: None,
             roles: vec![],
+            groups: Vec::new(),
         };
         s.admin.create_human(&new).await.unwrap();
     }

@@ -19,6 +19,7 @@ pub fn human(user: &str) -> Human {
         email: None,
         external_id: Some(format!("ext-{user}")),
         roles: vec![Role::Sponsor],
+        groups: Vec::new(),
     }
     .into_human(HumanId::new(), t0())
     .unwrap()

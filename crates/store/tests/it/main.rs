@@ -8,3 +8,4 @@ mod conformance;
 mod credentials;
 mod fixtures;
 mod policies;
+mod runtime;
