@@ -250,6 +250,15 @@ impl Engine {
         })
     }
 
+    /// The action and every action group it is in (`refund`, `write`), or `None` for an
+    /// action the schema does not know.
+    pub fn action_names(&self, action: &str) -> Option<Vec<String>> {
+        let a = self.actions.get(action)?;
+        let mut names = vec![action.to_owned()];
+        names.extend(a.groups.iter().map(|g| g.id().unescaped().to_owned()));
+        Some(names)
+    }
+
     pub fn compiled(&self) -> &Compiled {
         &self.compiled
     }
@@ -396,7 +405,13 @@ impl Engine {
                 }
             }
             cedar_policy::Decision::Allow => {
-                let mut approvers = annotated(|n| &n.approval);
+                // `@approval("sponsor, group:finance-approvers")` names several.
+                let mut approvers: Vec<String> = annotated(|n| &n.approval)
+                    .iter()
+                    .flat_map(|a| a.split(','))
+                    .map(|a| a.trim().to_owned())
+                    .filter(|a| !a.is_empty())
+                    .collect();
                 approvers.sort();
                 approvers.dedup();
                 if reasons.is_empty() {

@@ -32,6 +32,7 @@ pub struct Config {
     pub naming: NamingConfig,
     pub tokens: TokenConfig,
     pub policy: PolicyConfig,
+    pub approvals: crate::runtime::ApprovalsConfig,
 }
 
 /// Runtime decisions (`[policy]`).
@@ -158,6 +159,7 @@ impl Default for Config {
             naming: NamingConfig::default(),
             tokens: TokenConfig::default(),
             policy: PolicyConfig::default(),
+            approvals: crate::runtime::ApprovalsConfig::default(),
         }
     }
 }

@@ -21,6 +21,7 @@ pub mod paging;
 pub mod policy;
 pub mod registry;
 pub mod routes;
+pub mod runtime;
 pub mod sinks;
 pub mod state;
 pub mod tokens;
@@ -54,6 +55,9 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
         .merge(routes::signing_keys::router())
         .merge(routes::policies::router())
         .merge(routes::authorize::router())
+        .merge(routes::approvals::router())
+        .merge(routes::grants::router())
+        .merge(routes::leases::router())
         .merge(routes::join::router())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -168,6 +172,9 @@ impl Server {
         let policies = policy::Policies::load(&store, &extensions)
             .await
             .context("loading the policy set")?;
+        let runtime = runtime::Runtime::load(&store, config.approvals.clone(), clock.now())
+            .await
+            .context("loading the grants and approvals config")?;
         let state = AppState {
             store,
             clock,
@@ -181,6 +188,7 @@ impl Server {
                 nonce_key,
             )),
             policies: Arc::new(policies),
+            runtime: Arc::new(runtime),
         };
         let bootstrap = bootstrap::ensure_admin(&state, &config.data_dir).await?;
         let sweep_every = (config.sweep_interval_seconds > 0)
@@ -217,6 +225,7 @@ impl Server {
         }
         tokio::spawn(tokens::keys::background(self.state.clone()));
         tokio::spawn(policy::background(self.state.clone()));
+        tokio::spawn(runtime::background(self.state.clone()));
         tokio::spawn(routes::tasks::background(self.state.clone()));
         if let Some(every) = self.sweep_every {
             tokio::spawn(registry::sweeps::background(self.state.clone(), every));

@@ -7,14 +7,19 @@
 //! - [`scim`] — `/scim/v2` for identity providers
 //! - [`audit`] — `/v1/audit`, the event log
 //! - [`system`] — health, readiness, sweeps
+//! - [`policies`], [`authorize`] — the policy set and runtime decisions
+//! - [`approvals`], [`grants`], [`leases`] — human approval, grants and elevation, leases
 //! - [`openapi`] — `/v1/openapi.json`
 
 pub mod agent_keys;
+pub mod approvals;
 pub mod audit;
 pub mod authorize;
+pub mod grants;
 pub mod humans;
 pub mod identities;
 pub mod join;
+pub mod leases;
 pub mod oauth;
 pub mod openapi;
 pub mod policies;

@@ -18,4 +18,6 @@ pub struct AppState {
     pub tokens: Arc<crate::tokens::TokenService>,
     /// The policy set in force.
     pub policies: Arc<crate::policy::Policies>,
+    /// Live grants, the approvals config and webhook.
+    pub runtime: Arc<crate::runtime::Runtime>,
 }

@@ -7,10 +7,14 @@
 use aim_domain::event::{Actor, Event, Outcome, Trail};
 use aim_domain::human::{Human, Role};
 use aim_domain::identity::Identity;
-use aim_domain::ids::{HumanId, IdentityId, TaskId};
+use aim_domain::ids::{ApprovalId, HumanId, IdentityId, TaskId};
+use aim_domain::step_up::ApprovalState;
 use aim_domain::task::Task;
+use aim_domain::time::Timestamp;
 use aim_policy::{Call, Decision, Effect, Engine, Principal as Who, Query, QueryError, Target};
+use aim_store::{Claim, Spent};
 use axum::extract::State;
+use axum::http::StatusCode;
 use axum::routing::post;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
@@ -21,6 +25,8 @@ use crate::error::{ApiError, ErrorBody};
 use crate::extract::Body;
 use crate::policy::Content;
 use crate::routes::policies::{PolicyError, Rejected, check_content};
+use crate::runtime::amend::{self, Amended};
+use crate::runtime::webhook;
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -56,6 +62,10 @@ pub struct AuthorizeBody {
     /// With an explicit identity: the task to decide under.
     #[serde(default)]
     pub task_id: Option<TaskId>,
+    /// Retrying an action that needed approval: the approval's id. It allows that exact
+    /// action once.
+    #[serde(default)]
+    pub approval_id: Option<ApprovalId>,
     /// `explain` only: decide against these files instead of the set in force.
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
@@ -72,6 +82,11 @@ pub struct AuthorizeResponse {
     /// The policy version that decided; absent for a proposed set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy_version: Option<i64>,
+    /// `code`, `holder`, `approval_id`, `approval_expires_at`, when grants, leases or
+    /// approvals had a say.
+    #[serde(flatten)]
+    #[schema(value_type = Object)]
+    pub amended: Amended,
 }
 
 /// The principal, its task and the trail of the token it came with.
@@ -201,9 +216,59 @@ fn decide(
         .map_err(|e: QueryError| ApiError::bad_request(e.code(), e.to_string()))
 }
 
-/// Decides with the policy set in force, and records the decision.
+fn decision_event(
+    now: Timestamp,
+    who: &Subject,
+    body: &AuthorizeBody,
+    decision: &Decision,
+    amended: &Amended,
+    version: i64,
+    ctx: &RequestContext,
+) -> Event {
+    let outcome = match decision.decision {
+        Effect::Allow => Outcome::Allow,
+        Effect::Deny => Outcome::Deny,
+        Effect::ApprovalRequired => Outcome::ApprovalRequired,
+    };
+    Event::new(
+        now,
+        who.actor.clone(),
+        "decision",
+        &body.resource.kind,
+        &body.resource.id,
+    )
+    .outcome(outcome)
+    .reason(decision.reasons.join("; "))
+    .detail(json!({
+        "action": body.action,
+        "system": body.resource.system,
+        "policy_version": version,
+        "principal": body.principal,
+        "errors": decision.errors,
+        "args_hash": body.call.args_hash,
+        "code": amended.code,
+        "approval_id": amended.approval_id,
+        "lease_holder": amended.holder.as_ref().map(|l| l.identity_id),
+    }))
+    .trail(Trail {
+        policies: decision.policies.clone(),
+        ..who.trail.clone()
+    })
+    .from_request(&ctx.id, &ctx.source)
+}
+
+fn replayed() -> ApiError {
+    ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        "dpop_replayed",
+        "this DPoP proof was already used",
+    )
+}
+
+/// Decides with the policy set in force, grants, leases and approvals, and records the
+/// decision.
 #[utoipa::path(post, path = "/v1/authorize", tag = "policies", request_body = AuthorizeBody,
-    responses((status = 200, body = AuthorizeResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+    responses((status = 200, body = AuthorizeResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 429, body = ErrorBody)))]
 pub async fn authorize(
     State(s): State<AppState>,
     ctx: RequestContext,
@@ -219,58 +284,176 @@ pub async fn authorize(
     let who = subject(&s, &caller, &body).await?;
     let active = s.policies.active();
     let now = s.clock.now();
-    let decision = decide(&active.engine, &who, &body, now)?;
-    let outcome = match decision.decision {
-        Effect::Allow => Outcome::Allow,
-        Effect::Deny => Outcome::Deny,
-        Effect::ApprovalRequired => Outcome::ApprovalRequired,
-    };
-    let event = Event::new(
-        now,
-        who.actor.clone(),
-        "decision",
-        &body.resource.kind,
-        &body.resource.id,
-    )
-    .outcome(outcome)
-    .reason(decision.reasons.join("; "))
-    .detail(json!({
-        "action": body.action,
-        "system": body.resource.system,
-        "policy_version": active.version,
-        "principal": body.principal,
-        "errors": decision.errors,
-        "args_hash": body.call.args_hash,
-    }))
-    .trail(Trail {
-        policies: decision.policies.clone(),
-        ..who.trail
-    })
-    .from_request(&ctx.id, &ctx.source);
+    let mut decision = decide(&active.engine, &who, &body, now)?;
+    let mut amended = Amended::default();
+    if let Some(identity) = &who.identity {
+        amended = amend::grants_and_leases(
+            &s,
+            &active.engine,
+            identity,
+            &body.action,
+            &body.resource,
+            now,
+            &mut decision,
+        )
+        .await?;
+    }
     // The decision counts only once it is on the record; an agent's DPoP proof is spent
     // in the same durable write.
-    let unspent = match &caller {
-        Caller::Agent(a) => a.unspent_proof.clone(),
-        Caller::Human(_) => None,
+    let unspent: Vec<Claim> = match &caller {
+        Caller::Agent(a) => a.unspent_proof.iter().cloned().collect(),
+        Caller::Human(_) => Vec::new(),
     };
-    match unspent {
-        Some(claim) => {
-            if s.store.append_claimed(&event, vec![claim]).await?.is_none() {
-                return Err(ApiError::new(
-                    axum::http::StatusCode::UNAUTHORIZED,
-                    "dpop_replayed",
-                    "this DPoP proof was already used",
-                ));
+    let mut flooded = false;
+    if let (Effect::ApprovalRequired, Some(identity), Some(task), Caller::Agent(_)) =
+        (decision.decision, &who.identity, &who.task, &caller)
+    {
+        let action = amend::approved_action(
+            identity,
+            task,
+            &body.action,
+            &body.resource,
+            body.call.args_hash.as_deref(),
+        );
+        match body.approval_id {
+            Some(id) => {
+                amended.approval_id = Some(id);
+                let approval = s
+                    .store
+                    .approval(id)
+                    .await?
+                    .filter(|a| a.action.identity_id == identity.id);
+                let refusal = match &approval {
+                    None => Some((
+                        "approval_not_found",
+                        "this identity has no approval with this id".to_owned(),
+                    )),
+                    Some(a) => a.refuses(&action, now),
+                };
+                match (refusal, approval) {
+                    (None, Some(mut a)) => {
+                        a.state = ApprovalState::Used;
+                        a.used_at = Some(now);
+                        let mut allowed = decision.clone();
+                        allowed.decision = Effect::Allow;
+                        allowed.policies.push(format!("approval/{}", a.id));
+                        allowed.reasons.push(format!("approved: {}", a.reason));
+                        let event = decision_event(
+                            now,
+                            &who,
+                            &body,
+                            &allowed,
+                            &amended,
+                            active.version,
+                            &ctx,
+                        );
+                        match s
+                            .store
+                            .spend_approval(&a, now, &event, unspent.clone())
+                            .await?
+                        {
+                            Spent::Yes(_) => {
+                                return Ok(Json(AuthorizeResponse {
+                                    decision: allowed,
+                                    policy_version: Some(active.version),
+                                    amended,
+                                }));
+                            }
+                            Spent::Replayed => return Err(replayed()),
+                            Spent::Gone => {
+                                deny(&mut decision, "the approval was already used or expired");
+                                amended.code = Some("approval_used".into());
+                            }
+                        }
+                    }
+                    (refusal, _) => {
+                        let (code, why) = refusal.unwrap_or(("approval_not_found", String::new()));
+                        deny(&mut decision, &why);
+                        amended.code = Some(code.into());
+                    }
+                }
+            }
+            None => {
+                let open = match s.store.open_approval_for(&action, now).await? {
+                    Some(a) => Some(a),
+                    None => {
+                        let a = amend::pending(
+                            &s,
+                            action,
+                            identity,
+                            task,
+                            &decision,
+                            active.version,
+                            now,
+                        );
+                        let event = Event::new(
+                            now,
+                            who.actor.clone(),
+                            "approval.requested",
+                            "approval",
+                            a.id,
+                        )
+                        .reason(decision.reasons.join("; "))
+                        .detail(json!(a))
+                        .trail(Trail {
+                            policies: decision.policies.clone(),
+                            ..who.trail.clone()
+                        })
+                        .from_request(&ctx.id, &ctx.source);
+                        let max = s.runtime.approvals.max_pending_per_identity;
+                        if s.store.insert_approval(&a, max, now, &event).await? {
+                            webhook::announce(
+                                &s,
+                                format!("msg_{}", a.id),
+                                "approval.requested",
+                                json!(a),
+                            );
+                            Some(a)
+                        } else {
+                            flooded = true;
+                            None
+                        }
+                    }
+                };
+                if let Some(a) = open {
+                    amended.approval_id = Some(a.id);
+                    amended.approval_expires_at = Some(a.expires_at);
+                }
             }
         }
-        None => {
-            s.store.append_event(&event).await?;
-        }
+    }
+    if flooded {
+        amended.code = Some("too_many_pending_approvals".into());
+    }
+    let event = decision_event(now, &who, &body, &decision, &amended, active.version, &ctx);
+    if unspent.is_empty() {
+        s.store.append_event(&event).await?;
+    } else if s.store.append_claimed(&event, unspent).await?.is_none() {
+        return Err(replayed());
+    }
+    if flooded {
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_pending_approvals",
+            format!(
+                "this identity already has {} approvals waiting; wait for them to be decided or to expire",
+                s.runtime.approvals.max_pending_per_identity
+            ),
+        ));
     }
     Ok(Json(AuthorizeResponse {
         decision,
         policy_version: Some(active.version),
+        amended,
     }))
+}
+
+/// Turns `decision` into a deny for `why`, keeping what the policies said.
+fn deny(decision: &mut Decision, why: &str) {
+    decision.decision = Effect::Deny;
+    if !why.is_empty() {
+        decision.reasons.push(why.to_owned());
+    }
 }
 
 /// What would be decided, with the set in force or a proposed one; nothing is recorded.
@@ -288,7 +471,9 @@ pub async fn explain(
     }
     let who = subject(&s, &caller, &body).await?;
     let now = s.clock.now();
-    let (decision, version) = match body.policies.take() {
+    let active = s.policies.active();
+    let proposed;
+    let (engine, version) = match body.policies.take() {
         Some(content) => {
             check_content(&content)?;
             let compiled = s
@@ -299,18 +484,31 @@ pub async fn explain(
                 tracing::error!(error = %e, "building the decision engine failed");
                 ApiError::internal()
             })?;
-            (decide(&engine, &who, &body, now)?, None)
+            proposed = engine;
+            (&proposed, None)
         }
-        None => {
-            let active = s.policies.active();
-            (
-                decide(&active.engine, &who, &body, now)?,
-                Some(active.version),
+        None => (&active.engine, Some(active.version)),
+    };
+    let mut decision = decide(engine, &who, &body, now)?;
+    // Grants and leases have their say as they would now; no approval is asked for.
+    let amended = match &who.identity {
+        Some(identity) => {
+            amend::grants_and_leases(
+                &s,
+                engine,
+                identity,
+                &body.action,
+                &body.resource,
+                now,
+                &mut decision,
             )
+            .await?
         }
+        None => Amended::default(),
     };
     Ok(Json(AuthorizeResponse {
         decision,
         policy_version: version,
+        amended,
     }))
 }

@@ -5,8 +5,8 @@ use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
 use crate::routes::{
-    agent_keys, audit, authorize, humans, identities, join, oauth, policies, signing_keys, system,
-    tasks,
+    agent_keys, approvals, audit, authorize, grants, humans, identities, join, leases, oauth,
+    policies, signing_keys, system, tasks,
 };
 
 #[derive(Debug, OpenApi)]
@@ -25,6 +25,9 @@ use crate::routes::{
         audit::list, audit::show, audit::trace, audit::head, audit::create_checkpoint, audit::latest_checkpoint,
         policies::apply, policies::show, policies::versions, policies::version, policies::rollback,
         authorize::authorize, authorize::explain,
+        approvals::list, approvals::show, approvals::approve, approvals::deny,
+        grants::add, grants::list, grants::show, grants::request, grants::approve, grants::deny, grants::revoke,
+        leases::acquire, leases::show, leases::release,
     ),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
@@ -35,6 +38,9 @@ use crate::routes::{
         (name = "audit", description = "The hash-chained event log"),
         (name = "tasks", description = "Units of work agents hold tokens for"),
         (name = "policies", description = "Cedar policies and runtime decisions"),
+        (name = "approvals", description = "Human approval of exact high-risk actions"),
+        (name = "grants", description = "Grants and just-in-time elevation"),
+        (name = "leases", description = "Exclusive write on one record"),
     )
 )]
 pub struct ApiDoc;

@@ -16,21 +16,6 @@ permit(principal in Aim::Group::"claims", action == Aim::Action::"read", resourc
 permit(principal in Aim::Group::"claims", action == Aim::Action::"write", resource is Aim::Resource);
 "#;
 
-/// A raw JSON call, to see whole error bodies.
-async fn post(s: &TestServer, path: &str, token: &str, body: &Value) -> (u16, Value) {
-    let resp = reqwest::Client::new()
-        .post(format!("{}{path}", s.base))
-        .bearer_auth(token)
-        .json(body)
-        .send()
-        .await
-        .unwrap();
-    (
-        resp.status().as_u16(),
-        resp.json().await.unwrap_or(Value::Null),
-    )
-}
-
 async fn apply(s: &TestServer, text: &str) -> (u16, Value) {
     post(
         s,
@@ -380,14 +365,5 @@ mod cases {
 }
 
 async fn get(s: &TestServer, path: &str) -> (u16, Value) {
-    let resp = reqwest::Client::new()
-        .get(format!("{}{path}", s.base))
-        .bearer_auth(&s.admin_token)
-        .send()
-        .await
-        .unwrap();
-    (
-        resp.status().as_u16(),
-        resp.json().await.unwrap_or(Value::Null),
-    )
+    get_as(s, path, &s.admin_token).await
 }

@@ -7,6 +7,7 @@ mod delegation;
 mod dpop;
 mod issuance;
 mod revocation;
+mod runtime;
 
 pub(crate) use aim_client::Client;
 pub(crate) use aim_domain::identity::Identity;
@@ -148,4 +149,33 @@ async fn agent_call(
     let resp = req.send().await.unwrap();
     let status = resp.status().as_u16();
     (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+/// A raw JSON `POST` with a bearer credential, to see whole error bodies.
+async fn post(s: &TestServer, path: &str, token: &str, body: &Value) -> (u16, Value) {
+    let resp = reqwest::Client::new()
+        .post(format!("{}{path}", s.base))
+        .bearer_auth(token)
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    (
+        resp.status().as_u16(),
+        resp.json().await.unwrap_or(Value::Null),
+    )
+}
+
+/// A raw `GET` with a bearer credential.
+async fn get_as(s: &TestServer, path: &str, token: &str) -> (u16, Value) {
+    let resp = reqwest::Client::new()
+        .get(format!("{}{path}", s.base))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    (
+        resp.status().as_u16(),
+        resp.json().await.unwrap_or(Value::Null),
+    )
 }

@@ -1,0 +1,190 @@
+//! `/v1/leases`: an agent takes exclusive write on one record for a short time, under its
+//! task. While it holds the lease every other identity's write or delete on that record is
+//! denied with `conflict_of_authority`. The lease expires by itself, is released when the
+//! task ends or the identity is locked, and the holder (or an admin) may release it early.
+
+use aim_domain::Refusal;
+use aim_domain::event::{Actor, Event, Trail};
+use aim_domain::human::Role;
+use aim_domain::ids::LeaseId;
+use aim_domain::lease::{self, Lease, Record};
+use aim_store::Acquired;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::auth::{Caller, RequestContext};
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::{Body, OptionalBody, PathId};
+use crate::routes::ReasonBody;
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/leases", post(acquire))
+        .route("/v1/leases/{id}", get(show))
+        .route("/v1/leases/{id}/release", post(release))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LeaseBody {
+    /// `{"system", "type", "id"}`: the record, as `/v1/authorize` names it.
+    pub record: Record,
+    /// 1 to 900; 60 by default. Asking again before it ends renews it.
+    #[serde(default)]
+    pub ttl_seconds: Option<i64>,
+}
+
+/// The 409 body: who holds the record, and until when.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ConflictBody {
+    pub code: &'static str,
+    pub message: String,
+    pub holder: Lease,
+}
+
+/// Takes (or renews) the lease on a record.
+#[utoipa::path(post, path = "/v1/leases", tag = "leases", request_body = LeaseBody,
+    responses((status = 201, body = Lease), (status = 403, body = ErrorBody), (status = 409, body = ConflictBody)))]
+pub async fn acquire(
+    State(s): State<AppState>,
+    ctx: RequestContext,
+    caller: Caller,
+    Body(body): Body<LeaseBody>,
+) -> Result<Response, ApiError> {
+    let Caller::Agent(agent) = caller else {
+        return Err(ApiError::forbidden(
+            "a lease is taken by an agent, with its token, under its task",
+        ));
+    };
+    let record = body.record.validated()?;
+    let seconds = lease::seconds(body.ttl_seconds)?;
+    let now = s.clock.now();
+    let task = s
+        .store
+        .task(agent.task)
+        .await?
+        .ok_or_else(|| ApiError::unauthenticated("the token's task is gone"))?;
+    if !task.systems.contains(&record.system) {
+        return Err(ApiError::forbidden(format!(
+            "system `{}` is outside the task's systems",
+            record.system
+        )));
+    }
+    let identity = crate::registry::identities::get(&s, agent.identity).await?;
+    let wanted = Lease {
+        id: LeaseId::new(),
+        record,
+        identity_id: identity.id,
+        identity_name: identity.name.clone(),
+        task_id: task.id,
+        acquired_at: now,
+        expires_at: now.plus_seconds(seconds),
+        released_at: None,
+        release_reason: String::new(),
+    };
+    let event = Event::new(
+        now,
+        Actor::identity(identity.id),
+        "lease.acquired",
+        "lease",
+        wanted.id,
+    )
+    .detail(json!({ "record": wanted.record, "expires_at": wanted.expires_at }))
+    .trail(Trail {
+        task_id: task.id.to_string(),
+        jti: agent.claims.jti.clone(),
+        session_id: agent.claims.sid.clone(),
+        triggered_by: task.triggered_by.clone(),
+        ..Trail::default()
+    })
+    .from_request(&ctx.id, &ctx.source);
+    match s.store.acquire_lease(&wanted, now, &event).await? {
+        Acquired::Held(l) => Ok((StatusCode::CREATED, Json(l)).into_response()),
+        Acquired::Conflict(holder) => {
+            let refusal = holder.conflict();
+            let mut r = (
+                StatusCode::CONFLICT,
+                Json(ConflictBody {
+                    code: refusal.code(),
+                    message: refusal.to_string(),
+                    holder,
+                }),
+            )
+                .into_response();
+            r.extensions_mut()
+                .insert(crate::error::ErrorCode(refusal.code()));
+            Ok(r)
+        }
+    }
+}
+
+async fn get_lease(s: &AppState, id: LeaseId) -> Result<Lease, ApiError> {
+    s.store
+        .lease(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("lease"))
+}
+
+#[utoipa::path(get, path = "/v1/leases/{id}", tag = "leases",
+    responses((status = 200, body = Lease), (status = 404, body = ErrorBody)))]
+pub async fn show(
+    State(s): State<AppState>,
+    _: Caller,
+    PathId(id): PathId<LeaseId>,
+) -> Result<Json<Lease>, ApiError> {
+    Ok(Json(get_lease(&s, id).await?))
+}
+
+/// Releases a lease before it expires: its holder, or an admin.
+#[utoipa::path(post, path = "/v1/leases/{id}/release", tag = "leases", request_body = ReasonBody,
+    responses((status = 200, body = Lease), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn release(
+    State(s): State<AppState>,
+    ctx: RequestContext,
+    caller: Caller,
+    PathId(id): PathId<LeaseId>,
+    OptionalBody(body): OptionalBody<ReasonBody>,
+) -> Result<Json<Lease>, ApiError> {
+    let held = get_lease(&s, id).await?;
+    let now = s.clock.now();
+    let reason = body.checked()?;
+    let event = match &caller {
+        Caller::Agent(a) if a.identity == held.identity_id => Event::new(
+            now,
+            Actor::identity(a.identity),
+            "lease.released",
+            "lease",
+            id,
+        )
+        .from_request(&ctx.id, &ctx.source),
+        Caller::Agent(_) => {
+            return Err(ApiError::forbidden("only the holder releases its lease"));
+        }
+        Caller::Human(p) => {
+            p.require_any(&[Role::Admin], "releasing another identity's lease")?;
+            p.event(now, "lease.released", "lease", id)
+        }
+    };
+    let reason = if reason.is_empty() {
+        "released".to_owned()
+    } else {
+        reason
+    };
+    let event = event
+        .reason(reason.clone())
+        .detail(json!({ "record": held.record, "holder": held.identity_id }));
+    if !s.store.release_lease(id, now, &reason, &event).await? {
+        return Err(Refusal::NotPending {
+            what: "lease",
+            state: "no longer held".into(),
+        }
+        .into());
+    }
+    Ok(Json(get_lease(&s, id).await?))
+}

@@ -1,0 +1,148 @@
+//! What decisions use besides the policy set: the live grants (cached, reloaded when their
+//! revision moves), the approvals config, and the webhook that announces approvals.
+
+pub mod amend;
+pub mod webhook;
+
+use std::sync::{Arc, RwLock};
+
+use aim_domain::grant::Grant;
+use aim_domain::ids::IdentityId;
+use aim_domain::time::Timestamp;
+use aim_store::DynStore;
+use serde::Deserialize;
+
+/// Human approval of high-risk actions and just-in-time elevation (`[approvals]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApprovalsConfig {
+    /// How long an approval may wait for a decision, and an approved one for its retry.
+    pub ttl_seconds: i64,
+    /// The most approvals one identity may have waiting at once; more are refused with
+    /// 429 `too_many_pending_approvals`, so an agent in a loop cannot flood the approvers.
+    pub max_pending_per_identity: u32,
+    /// How long a just-in-time elevation request may wait for its approver.
+    pub elevation_pending_seconds: i64,
+    /// Where each new approval is announced (`POST`, Standard Webhooks signature).
+    pub webhook_url: Option<String>,
+    /// The webhook's signing secret, `whsec_<base64>` as Standard Webhooks prints it.
+    pub webhook_secret: Option<String>,
+}
+
+impl Default for ApprovalsConfig {
+    fn default() -> Self {
+        Self {
+            ttl_seconds: aim_domain::step_up::DEFAULT_TTL_SECONDS,
+            max_pending_per_identity: 10,
+            elevation_pending_seconds: 3600,
+            webhook_url: None,
+            webhook_secret: None,
+        }
+    }
+}
+
+impl ApprovalsConfig {
+    pub fn check(&self) -> anyhow::Result<()> {
+        if !(60..=7 * 24 * 3600).contains(&self.ttl_seconds) {
+            anyhow::bail!("[approvals] ttl_seconds must be from 60 to 604800");
+        }
+        if self.max_pending_per_identity == 0 {
+            anyhow::bail!("[approvals] max_pending_per_identity must be at least 1");
+        }
+        if !(60..=7 * 24 * 3600).contains(&self.elevation_pending_seconds) {
+            anyhow::bail!("[approvals] elevation_pending_seconds must be from 60 to 604800");
+        }
+        Ok(())
+    }
+}
+
+/// The live grants as of a revision.
+#[derive(Debug, Default)]
+struct Live {
+    revision: i64,
+    grants: Vec<Grant>,
+}
+
+#[derive(Debug)]
+pub struct Runtime {
+    pub approvals: ApprovalsConfig,
+    pub webhook: Option<webhook::Webhook>,
+    grants: RwLock<Arc<Live>>,
+}
+
+impl Runtime {
+    pub async fn load(
+        store: &DynStore,
+        approvals: ApprovalsConfig,
+        now: Timestamp,
+    ) -> anyhow::Result<Self> {
+        approvals.check()?;
+        let webhook = match (&approvals.webhook_url, &approvals.webhook_secret) {
+            (Some(url), Some(secret)) => Some(webhook::Webhook::new(url, secret)?),
+            (None, None) => None,
+            _ => anyhow::bail!(
+                "[approvals] webhook_url and webhook_secret go together: a webhook is always signed"
+            ),
+        };
+        let (revision, grants) = store.live_grants(now).await?;
+        Ok(Runtime {
+            approvals,
+            webhook,
+            grants: RwLock::new(Arc::new(Live { revision, grants })),
+        })
+    }
+
+    fn live(&self) -> Arc<Live> {
+        match self.grants.read() {
+            Ok(g) => g.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Reloads the live grants if they changed (here or on another replica).
+    pub async fn refresh_grants(&self, store: &DynStore, now: Timestamp) -> anyhow::Result<()> {
+        let revision = store.grants_revision().await?;
+        if revision == self.live().revision {
+            return Ok(());
+        }
+        let (revision, grants) = store.live_grants(now).await?;
+        let mut slot = match self.grants.write() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if revision >= slot.revision {
+            *slot = Arc::new(Live { revision, grants });
+        }
+        Ok(())
+    }
+
+    /// The first live grant that lets `identity` (in `groups`) take one of `actions` on
+    /// the target at `now`.
+    pub fn grant_for(
+        &self,
+        identity: IdentityId,
+        groups: &[String],
+        actions: &[&str],
+        target: (&str, &str, &str),
+        now: Timestamp,
+    ) -> Option<Grant> {
+        self.live()
+            .grants
+            .iter()
+            .find(|g| g.covers(identity, groups, actions, target, now))
+            .cloned()
+    }
+}
+
+/// Picks up grants changed on other replicas, every five seconds.
+pub async fn background(state: crate::AppState) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let now = state.clock.now();
+        if let Err(e) = state.runtime.refresh_grants(&state.store, now).await {
+            tracing::error!(error = %e, "could not refresh the grants");
+        }
+    }
+}
