@@ -76,6 +76,12 @@ pub enum Command {
     /// Cedar policies: apply, show, roll back, try a request against them.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Approvals of high-risk actions: list what waits, approve or deny with a reason.
+    #[command(subcommand)]
+    Approval(ApprovalCommand),
+    /// Grants of actions to identities and groups, and just-in-time elevations.
+    #[command(subcommand)]
+    Grant(GrantCommand),
     /// Print a shell completion script.
     Completion {
         #[arg(value_enum)]
@@ -380,6 +386,92 @@ pub enum PolicyCommand {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum ApprovalCommand {
+    /// Approvals waiting for a decision (or, with --state, decided ones).
+    List {
+        /// pending (the default), approved, denied, used, expired or all.
+        #[arg(long)]
+        state: Option<String>,
+        /// Only this identity's (name or id).
+        #[arg(long)]
+        identity: Option<String>,
+        #[command(flatten)]
+        page: PageArgs,
+    },
+    /// One approval, with the exact action it holds.
+    Show { id: aim_domain::ids::ApprovalId },
+    /// Let the agent retry that exact action once.
+    Approve {
+        id: aim_domain::ids::ApprovalId,
+        #[arg(long)]
+        reason: String,
+    },
+    Deny {
+        id: aim_domain::ids::ApprovalId,
+        #[arg(long)]
+        reason: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GrantCommand {
+    /// Grant an identity (or a group) an action on a system or one record.
+    Add {
+        /// The identity (name or id).
+        #[arg(long, required_unless_present = "group", conflicts_with = "group")]
+        identity: Option<String>,
+        /// Every identity of this team.
+        #[arg(long)]
+        group: Option<String>,
+        /// An action or action group: read, write, delete, call_tool, admin, ...
+        #[arg(long)]
+        action: String,
+        #[arg(long)]
+        system: String,
+        /// With --resource-id: one record only.
+        #[arg(long, requires = "resource_id")]
+        resource_type: Option<String>,
+        #[arg(long, requires = "resource_type")]
+        resource_id: Option<String>,
+        #[arg(long)]
+        reason: String,
+        /// How long it lasts (30m, 8h, 7d); until revoked without it.
+        #[arg(long = "for", value_parser = parse_duration_ms)]
+        duration: Option<i64>,
+    },
+    /// Grants, with their state.
+    List {
+        /// requested, active, denied or revoked.
+        #[arg(long)]
+        state: Option<String>,
+        #[arg(long, conflicts_with = "group")]
+        identity: Option<String>,
+        #[arg(long)]
+        group: Option<String>,
+        #[command(flatten)]
+        page: PageArgs,
+    },
+    /// End a grant (or withdraw an elevation request) now.
+    Revoke {
+        id: aim_domain::ids::GrantId,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Approve an identity's just-in-time elevation request: it starts now and expires
+    /// by itself.
+    Approve {
+        id: aim_domain::ids::GrantId,
+        #[arg(long)]
+        reason: String,
+    },
+    Deny {
+        id: aim_domain::ids::GrantId,
+        #[arg(long)]
+        reason: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum SigningKeyCommand {
     /// List aim's signing keys.
     List,
@@ -650,10 +742,11 @@ fn parse_label(s: &str) -> Result<(String, String), String> {
 
 /// `90d`, `12w`, `36h` as milliseconds.
 pub fn parse_duration_ms(s: &str) -> Result<i64, String> {
-    let bad = || format!("`{s}` is not a duration like 90d, 12w or 36h");
+    let bad = || format!("`{s}` is not a duration like 30m, 36h, 90d or 12w");
     let (n, unit) = s.split_at(s.len().saturating_sub(1));
     let n: i64 = n.parse().map_err(|_| bad())?;
     let unit_ms = match unit {
+        "m" => 60_000,
         "h" => 3_600_000,
         "d" => 86_400_000,
         "w" => 7 * 86_400_000,

@@ -4,6 +4,7 @@ mod audit;
 mod human;
 mod identity;
 mod policy;
+mod runtime;
 mod serve;
 mod token;
 
@@ -80,6 +81,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Token(cmd) => token::token(&client(), format, cmd).await,
         Command::SigningKey(cmd) => token::signing_key(&client(), format, cmd).await,
         Command::Policy(cmd) => policy::run(&client(), format, cmd).await,
+        Command::Approval(cmd) => runtime::approval(&client(), format, cmd).await,
+        Command::Grant(cmd) => runtime::grant(&client(), format, cmd).await,
         Command::JoinToken(cmd) => token::join_token(&client(), format, cmd).await,
         Command::Completion { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "aim", &mut std::io::stdout());

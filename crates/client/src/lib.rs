@@ -470,6 +470,64 @@ impl Client {
         self.get(&format!("/v1/audit/{seq}"), &Vec::new()).await
     }
 
+    /// A page of approvals (`state`, `identity`, `cursor`, `limit`).
+    pub async fn approvals(
+        &self,
+        params: &Params,
+    ) -> Result<aim_domain::page::Page<aim_domain::step_up::ActionApproval>> {
+        self.get("/v1/approvals", params).await
+    }
+
+    pub async fn approval(
+        &self,
+        id: aim_domain::ids::ApprovalId,
+    ) -> Result<aim_domain::step_up::ActionApproval> {
+        self.get(&format!("/v1/approvals/{id}"), &Vec::new()).await
+    }
+
+    /// Approves (`approve`) or denies (`deny`) an approval, with a reason.
+    pub async fn decide_approval(
+        &self,
+        id: aim_domain::ids::ApprovalId,
+        verdict: &str,
+        reason: &str,
+    ) -> Result<aim_domain::step_up::ActionApproval> {
+        self.post(
+            &format!("/v1/approvals/{id}/{verdict}"),
+            &serde_json::json!({ "reason": reason }),
+        )
+        .await
+    }
+
+    pub async fn add_grant(
+        &self,
+        grant: &aim_domain::grant::NewGrant,
+    ) -> Result<aim_domain::grant::Grant> {
+        self.post("/v1/grants", grant).await
+    }
+
+    /// A page of grants (`state`, `identity`, `group`, `cursor`, `limit`).
+    pub async fn grants(
+        &self,
+        params: &Params,
+    ) -> Result<aim_domain::page::Page<aim_domain::grant::Grant>> {
+        self.get("/v1/grants", params).await
+    }
+
+    /// `approve`, `deny` (an elevation request) or `revoke` a grant, with a reason.
+    pub async fn grant_action(
+        &self,
+        id: aim_domain::ids::GrantId,
+        action: &str,
+        reason: &str,
+    ) -> Result<aim_domain::grant::Grant> {
+        self.post(
+            &format!("/v1/grants/{id}/{action}"),
+            &serde_json::json!({ "reason": reason }),
+        )
+        .await
+    }
+
     /// Applies a policy set (`{sources, links, comment, expected_version?}`).
     pub async fn apply_policies(&self, body: &serde_json::Value) -> Result<serde_json::Value> {
         self.call(Method::POST, "/v1/policies", &Vec::new(), Some(body))

@@ -113,6 +113,9 @@ pub struct NewGrant {
     pub reason: String,
     #[serde(default)]
     pub expires_at: Option<Timestamp>,
+    /// Instead of `expires_at`: how long from now, in seconds.
+    #[serde(default)]
+    pub duration_seconds: Option<i64>,
 }
 
 /// What an identity (or its sponsor on its behalf) supplies to ask for an elevation.
@@ -138,7 +141,21 @@ impl NewGrant {
         if let Grantee::Group(g) = &self.grantee {
             validate::token("group", g, 128)?;
         }
-        if let Some(e) = self.expires_at
+        let expires_at = match (self.expires_at, self.duration_seconds) {
+            (Some(_), Some(_)) => {
+                return Err(Refusal::Validation(
+                    "give `expires_at` or `duration_seconds`, not both".into(),
+                ));
+            }
+            (None, Some(d)) if d <= 0 => {
+                return Err(Refusal::Validation(
+                    "`duration_seconds` must be positive".into(),
+                ));
+            }
+            (None, Some(d)) => Some(now.plus_seconds(d)),
+            (e, None) => e,
+        };
+        if let Some(e) = expires_at
             && e <= now
         {
             return Err(Refusal::ExpiryInPast(e.to_string()));
@@ -151,8 +168,8 @@ impl NewGrant {
             state: GrantState::Active,
             created_by: by,
             created_at: now,
-            expires_at: self.expires_at,
-            duration_seconds: None,
+            expires_at,
+            duration_seconds: self.duration_seconds,
             decided_by: None,
             decided_at: None,
             decision_reason: String::new(),
@@ -311,6 +328,7 @@ mod tests {
             scope: scope(None),
             reason: "claims team reads the crm".into(),
             expires_at: Some(t0.plus_seconds(60)),
+            duration_seconds: None,
         }
         .into_grant("human:x".into(), t0)
         .unwrap();
@@ -327,6 +345,7 @@ mod tests {
             scope: scope(Some("crm/1")),
             reason: "r".into(),
             expires_at: None,
+            duration_seconds: None,
         }
         .into_grant("human:x".into(), t0)
         .unwrap();
@@ -344,6 +363,7 @@ mod tests {
             scope: s,
             reason: "r".into(),
             expires_at: None,
+            duration_seconds: None,
         };
         assert!(no_type.into_grant("h".into(), t0).is_err());
         let past = NewGrant {
@@ -351,6 +371,7 @@ mod tests {
             scope: scope(None),
             reason: "r".into(),
             expires_at: Some(t0),
+            duration_seconds: None,
         };
         assert_eq!(
             past.into_grant("h".into(), t0).unwrap_err().code(),

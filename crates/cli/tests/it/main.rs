@@ -6,6 +6,7 @@
 mod audit;
 mod crash;
 mod exit_codes;
+mod grants;
 mod join;
 mod policy;
 mod process;

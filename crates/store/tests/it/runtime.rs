@@ -228,6 +228,7 @@ mod grants {
             },
             reason: "claims work".into(),
             expires_at: expires,
+            duration_seconds: None,
         }
         .into_grant("human:test".into(), t0())
         .unwrap()
