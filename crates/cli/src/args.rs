@@ -116,6 +116,9 @@ pub enum HumanCommand {
         /// A role; repeat for several.
         #[arg(long = "role", value_parser = parse_role)]
         roles: Vec<Role>,
+        /// A group (named by `@approval("group:...")`); repeat for several.
+        #[arg(long = "group")]
+        groups: Vec<String>,
         #[arg(long)]
         display_name: Option<String>,
         #[arg(long)]
@@ -138,6 +141,12 @@ pub enum HumanCommand {
         human: String,
         #[arg(long = "role", value_parser = parse_role)]
         roles: Vec<Role>,
+    },
+    /// Set a human's groups (replacing the ones they are in).
+    Groups {
+        human: String,
+        #[arg(long = "group")]
+        groups: Vec<String>,
     },
     /// Mark a human departed: every identity they sponsor becomes orphaned.
     Deactivate {

@@ -23,6 +23,7 @@ fn show(h: &Human) {
         ("email", opt(&h.email)),
         ("external id", opt(&h.external_id)),
         ("roles", roles(h)),
+        ("groups", h.groups.join(", ")),
         ("state", h.state.to_string()),
         ("created", h.created_at.to_string()),
         ("departed", opt(&h.departed_at)),
@@ -47,6 +48,7 @@ pub async fn run(client: &Client, format: Format, cmd: HumanCommand) -> anyhow::
         HumanCommand::Add {
             user_name,
             roles,
+            groups,
             display_name,
             email,
             external_id,
@@ -58,7 +60,7 @@ pub async fn run(client: &Client, format: Format, cmd: HumanCommand) -> anyhow::
                     email,
                     external_id,
                     roles,
-                    groups: Vec::new(),
+                    groups,
                 })
                 .await?;
             emit(format, &h, show)
@@ -95,6 +97,19 @@ pub async fn run(client: &Client, format: Format, cmd: HumanCommand) -> anyhow::
                     h.id,
                     &HumanPatch {
                         roles: Some(roles),
+                        ..Default::default()
+                    },
+                )
+                .await?;
+            emit(format, &h, show)
+        }
+        HumanCommand::Groups { human, groups } => {
+            let h = client.find_human(&human).await?;
+            let h = client
+                .change_human(
+                    h.id,
+                    &HumanPatch {
+                        groups: Some(groups),
                         ..Default::default()
                     },
                 )

@@ -87,6 +87,37 @@ fn grants_are_added_listed_and_revoked() {
     ])));
     assert_eq!(listed, serde_json::json!([]));
 
+    // Approvers' groups are what `@approval("group:...")` names.
+    let fay = json(ok(run(&[
+        "human",
+        "add",
+        "fay",
+        "--role",
+        "approver",
+        "--group",
+        "finance-approvers",
+        "-o",
+        "json",
+    ])));
+    assert_eq!(fay["groups"], serde_json::json!(["finance-approvers"]));
+    let fay = json(ok(run(&[
+        "human",
+        "groups",
+        "fay",
+        "--group",
+        "claims-leads",
+        "--group",
+        "finance-approvers",
+        "-o",
+        "json",
+    ])));
+    assert_eq!(
+        fay["groups"],
+        serde_json::json!(["claims-leads", "finance-approvers"])
+    );
+    let (code, _, err) = run(&["human", "groups", "fay", "--group", "bad group"]);
+    assert_eq!(code, 6, "{err}");
+
     // Nothing waits for approval; an unknown approval is not found.
     let queue = json(ok(run(&["approval", "list", "-o", "json"])));
     assert_eq!(queue, serde_json::json!([]));
