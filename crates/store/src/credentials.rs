@@ -191,6 +191,12 @@ pub trait CredentialStore: Send + Sync {
     /// When `value` (of `kind`) was last revoked: tokens matching it that were issued at or
     /// before that instant are dead.
     async fn revoked_at(&self, kind: &str, value: &str) -> Result<Option<Timestamp>, StoreError>;
+    /// [`Self::revoked_at`] for several `(kind, value)` pairs in one query: the pairs that
+    /// were ever revoked, each with its latest instant.
+    async fn revoked_at_any(
+        &self,
+        pairs: &[(&str, &str)],
+    ) -> Result<Vec<(String, String, Timestamp)>, StoreError>;
 }
 
 /// What issuing a token needs to know, read in one query.
@@ -642,6 +648,25 @@ macro_rules! impl_credential_store {
                     .fetch_optional(self.read())
                     .await?;
                 Ok(row.map(|(at,)| aim_domain::time::Timestamp::from_millis(at)))
+            }
+
+            async fn revoked_at_any(
+                &self,
+                pairs: &[(&str, &str)],
+            ) -> Result<Vec<(String, String, aim_domain::time::Timestamp)>, crate::StoreError> {
+                if pairs.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let cond: Vec<String> = (0..pairs.len())
+                    .map(|i| format!("(kind = ${} AND value = ${})", 2 * i + 1, 2 * i + 2))
+                    .collect();
+                let sql = format!("SELECT kind, value, MAX(at) FROM revocations WHERE {} GROUP BY kind, value", cond.join(" OR "));
+                let mut q = sqlx::query_as::<_, (String, String, i64)>(sqlx::AssertSqlSafe(sql));
+                for (kind, value) in pairs {
+                    q = q.bind((*kind).to_owned()).bind((*value).to_owned());
+                }
+                let rows = q.fetch_all(self.read()).await?;
+                Ok(rows.into_iter().map(|(k, v, at)| (k, v, aim_domain::time::Timestamp::from_millis(at))).collect())
             }
         }
     };

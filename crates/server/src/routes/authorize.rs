@@ -107,14 +107,8 @@ async fn subject(s: &AppState, caller: &Caller, body: &AuthorizeBody) -> Result<
                     "an agent asks about itself, under its token's task; leave out principal and task_id",
                 ));
             }
-            let ctx = s
-                .store
-                .token_context(a.identity, "", Some(a.task))
-                .await?
-                .ok_or_else(|| ApiError::unauthenticated("the token's identity is gone"))?;
-            let task = ctx
-                .task
-                .ok_or_else(|| ApiError::unauthenticated("the token's task is gone"))?;
+            // Read by the live-state check a moment ago, with the revocations.
+            let (identity, task) = (*a.live).clone();
             Ok(Subject {
                 trail: Trail {
                     act: a
@@ -129,7 +123,7 @@ async fn subject(s: &AppState, caller: &Caller, body: &AuthorizeBody) -> Result<
                     triggered_by: task.triggered_by.clone(),
                     ..Trail::default()
                 },
-                identity: Some(ctx.identity),
+                identity: Some(identity),
                 human: None,
                 task: Some(task),
                 actor: Actor::identity(a.identity),

@@ -174,11 +174,7 @@ pub async fn request(
         ));
     };
     let now = s.clock.now();
-    let task = s
-        .store
-        .task(a.task)
-        .await?
-        .ok_or_else(|| ApiError::unauthenticated("the token's task is gone"))?;
+    let (_, task) = &*a.live;
     if !task.systems.contains(&body.scope.system) {
         return Err(ApiError::forbidden(format!(
             "system `{}` is outside the task's systems",

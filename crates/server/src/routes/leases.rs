@@ -65,18 +65,13 @@ pub async fn acquire(
     let record = body.record.validated()?;
     let seconds = lease::seconds(body.ttl_seconds)?;
     let now = s.clock.now();
-    let task = s
-        .store
-        .task(agent.task)
-        .await?
-        .ok_or_else(|| ApiError::unauthenticated("the token's task is gone"))?;
+    let (identity, task) = &*agent.live;
     if !task.systems.contains(&record.system) {
         return Err(ApiError::forbidden(format!(
             "system `{}` is outside the task's systems",
             record.system
         )));
     }
-    let identity = crate::registry::identities::get(&s, agent.identity).await?;
     let wanted = Lease {
         id: LeaseId::new(),
         record,

@@ -3,9 +3,13 @@
 //! revoked by jti, its task open, its identity active with an active sponsor, its signing
 //! key not revoked.
 
+use std::sync::Arc;
+
 use aim_domain::human::HumanState;
+use aim_domain::identity::Identity;
 use aim_domain::ids::{IdentityId, TaskId};
 use aim_domain::lifecycle::LifecycleState;
+use aim_domain::task::Task;
 use aim_domain::time::Timestamp;
 use aim_store::StoreError;
 use aim_token::access::{self, Expect};
@@ -66,6 +70,9 @@ pub struct AgentCaller {
     /// (`POST /v1/authorize` writes it with the decision record): it must then refuse the
     /// request if the id was spent before. `None` when it is already spent.
     pub unspent_proof: Option<aim_store::Claim>,
+    /// The identity and task as the live-state check read them, for the handler to use
+    /// rather than read again.
+    pub live: Arc<(Identity, Task)>,
 }
 
 /// The one route whose handler spends the DPoP proof's id itself, with its record.
@@ -93,7 +100,7 @@ pub async fn check_request(
     };
     let presented = access::verify_request(token, proof, method, url, &ring.trusted, &expect)?;
     let claims = presented.claims;
-    live(s, token, &claims, now).await?;
+    let (identity, task) = live(s, token, &claims, now).await?;
     let mut unspent_proof = None;
     if let Some(p) = presented.proof {
         let once = super::proof_claim(&p);
@@ -105,66 +112,68 @@ pub async fn check_request(
     }
     Ok(AgentCaller {
         unspent_proof,
-        identity: IdentityId::parse(&claims.client_id)
-            .map_err(|_| aim_token::TokenError::InvalidClaim("client_id"))?,
-        task: TaskId::parse(&claims.aim_task)
-            .map_err(|_| aim_token::TokenError::InvalidClaim("aim_task"))?,
+        identity: identity.id,
+        task: task.id,
         claims,
+        live: Arc::new((identity, task)),
     })
 }
 
 /// The state behind a verified token: nothing revoked it, its task is open, its identity
-/// and sponsor are active.
+/// and sponsor are active. Two reads, run together: the revocations that could match, and
+/// the identity with its sponsor's state and the task. Returns the identity and task read.
 async fn live(
     s: &AppState,
     token: &str,
     claims: &AccessClaims,
     now: Timestamp,
-) -> Result<(), Inactive> {
+) -> Result<(Identity, Task), Inactive> {
     let issued = Timestamp::from_millis(claims.iat * 1000);
-    // A revocation kills the matching tokens issued at or before it.
-    let revoked = |at: Option<Timestamp>| at.is_some_and(|at| issued <= at);
     let kid = aim_token::jose::Unverified::parse(token, &[access::ACCESS_TYP])?
         .kid()?
         .to_owned();
+    let task_id = TaskId::parse(&claims.aim_task)
+        .map_err(|_| aim_token::TokenError::InvalidClaim("aim_task"))?;
+    let id = IdentityId::parse(&claims.client_id)
+        .map_err(|_| aim_token::TokenError::InvalidClaim("client_id"))?;
     // Revoking a token revokes every token delegated from it, at any depth.
-    for parent in &claims.aim_parents {
-        if revoked(s.store.revoked_at("token", parent).await?) {
-            return Err(Inactive::Revoked);
-        }
-    }
-    for (kind, value) in [
+    let mut pairs: Vec<(&str, &str)> = claims
+        .aim_parents
+        .iter()
+        .map(|p| ("token", p.as_str()))
+        .collect();
+    pairs.extend([
         ("token", claims.jti.as_str()),
         ("signing_key", kid.as_str()),
         ("task", claims.aim_task.as_str()),
         ("identity", claims.client_id.as_str()),
-    ] {
-        if revoked(s.store.revoked_at(kind, value).await?) {
-            return Err(if kind == "task" {
-                Inactive::TaskEnded
-            } else {
-                Inactive::Revoked
-            });
-        }
+    ]);
+    let (revoked, context) = tokio::try_join!(
+        s.store.revoked_at_any(&pairs),
+        s.store.token_context(id, "", Some(task_id)),
+    )?;
+    // A revocation kills the matching tokens issued at or before it.
+    if let Some((kind, _, _)) = revoked.iter().find(|(_, _, at)| issued <= *at) {
+        return Err(if kind == "task" {
+            Inactive::TaskEnded
+        } else {
+            Inactive::Revoked
+        });
     }
-    let task_id = TaskId::parse(&claims.aim_task)
-        .map_err(|_| aim_token::TokenError::InvalidClaim("aim_task"))?;
-    match s.store.task(task_id).await? {
-        Some(t) if t.is_open_at(now) => {}
-        _ => return Err(Inactive::TaskEnded),
-    }
-    let id = IdentityId::parse(&claims.client_id)
-        .map_err(|_| aim_token::TokenError::InvalidClaim("client_id"))?;
-    let identity = s
-        .store
-        .identity(id)
-        .await?
-        .ok_or(Inactive::IdentityInactive)?;
-    if identity.state != LifecycleState::Active {
+    let context = context.ok_or(Inactive::IdentityInactive)?;
+    // A sub-agent's token carries its delegator's task, which the joined read (tasks of
+    // the identity itself) does not find.
+    let task = match context.task {
+        Some(t) => Some(t),
+        None => s.store.task(task_id).await?,
+    };
+    let task = task
+        .filter(|t| t.is_open_at(now))
+        .ok_or(Inactive::TaskEnded)?;
+    if context.identity.state != LifecycleState::Active
+        || context.sponsor_state != HumanState::Active
+    {
         return Err(Inactive::IdentityInactive);
     }
-    match s.store.human(identity.sponsor_id).await? {
-        Some(h) if h.state == HumanState::Active => Ok(()),
-        _ => Err(Inactive::IdentityInactive),
-    }
+    Ok((context.identity, task))
 }

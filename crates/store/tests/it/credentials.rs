@@ -242,6 +242,14 @@ mod tasks_end_once_and_are_revoked {
             s.revoked_at("task", &task.id.to_string()).await.unwrap(),
             Some(at)
         );
+        // Several pairs in one read: only those revoked come back, with their instant.
+        let id = task.id.to_string();
+        let any = s
+            .revoked_at_any(&[("token", "never"), ("task", &id), ("identity", &id)])
+            .await
+            .unwrap();
+        assert_eq!(any, vec![("task".to_owned(), id.clone(), at)]);
+        assert!(s.revoked_at_any(&[]).await.unwrap().is_empty());
     }
 }
 
