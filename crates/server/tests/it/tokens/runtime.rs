@@ -367,6 +367,33 @@ async fn approval_flow(s: &TestServer, got: &Mutex<Vec<(HeaderMap, String)>>) {
         "an action already waiting is not a new request: {d}"
     );
 
+    // A denied approval is a deny, with the approver's reason; an unknown id too.
+    let (_, pending) = get_as(s, "/v1/approvals", &sponsor).await;
+    let f2 = pending["items"][1]["id"].as_str().unwrap().to_owned();
+    assert_eq!(pending["items"][1]["args_hash"], "f2");
+    let (status, _) = post(
+        s,
+        &format!("/v1/approvals/{f2}/deny"),
+        &sponsor,
+        &json!({ "reason": "not this customer" }),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (_, d) = me.ask(s, write("f2", Some(&f2))).await;
+    assert_eq!(
+        (d["decision"].as_str(), d["code"].as_str()),
+        (Some("deny"), Some("approval_denied")),
+        "{d}"
+    );
+    assert!(
+        d["reasons"].to_string().contains("not this customer"),
+        "{d}"
+    );
+    let (_, d) = me
+        .ask(s, write("f3", Some("01a205bb-f02d-7784-8dcf-59bb9cbbc239")))
+        .await;
+    assert_eq!(d["code"], "approval_not_found", "{d}");
+
     // Approvals expire: nobody can decide one after 15 minutes.
     let (_, pending) = get_as(s, "/v1/approvals", &sponsor).await;
     let f1 = pending["items"][0]["id"].as_str().unwrap().to_owned();
@@ -392,7 +419,7 @@ async fn approval_flow(s: &TestServer, got: &Mutex<Vec<(HeaderMap, String)>>) {
         .iter()
         .map(|a| a["state"].as_str().unwrap())
         .collect();
-    assert_eq!(states, ["used", "expired", "expired", "expired"]);
+    assert_eq!(states, ["used", "expired", "denied", "expired"]);
 }
 
 crate::api_tests!(
