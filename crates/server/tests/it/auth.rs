@@ -84,6 +84,12 @@ mod cases {
             "/v1/policies/rollback",
             "/v1/authorize",
             "/v1/authorize/explain",
+            "/v1/approvals/{id}/approve",
+            "/v1/grants",
+            "/v1/grants/requests",
+            "/v1/grants/{id}/revoke",
+            "/v1/leases",
+            "/v1/leases/{id}/release",
         ] {
             assert!(doc["paths"][path]["post"].is_object(), "{path} missing");
         }
