@@ -153,6 +153,36 @@ pub(crate) fn token_context_sql() -> &'static str {
     &SQL
 }
 
+/// [`token_context_sql`] for a token presented to aim: the task by id alone (a sub-agent's
+/// token carries its delegator's task), and two more columns, the latest revocation of
+/// the task (`$4`) and of anything else the token depends on (`$5`, `$6`, ... in pairs
+/// of kind and value), so the whole live state is one read.
+pub(crate) fn live_context_sql(pairs: usize) -> String {
+    let base = token_context_sql().replace(
+        "LEFT JOIN tasks t ON t.id = $3 AND t.identity_id = i.id",
+        "LEFT JOIN tasks t ON t.id = $3",
+    );
+    let others: Vec<String> = (0..pairs)
+        .map(|i| format!("(kind = ${} AND value = ${})", 2 * i + 5, 2 * i + 6))
+        .collect();
+    let others = if others.is_empty() {
+        "NULL".to_owned()
+    } else {
+        format!(
+            "(SELECT MAX(at) FROM revocations WHERE {})",
+            others.join(" OR ")
+        )
+    };
+    base.replacen(
+        " FROM identities i",
+        &format!(
+            ", (SELECT MAX(at) FROM revocations WHERE kind = 'task' AND value = $4) AS task_revoked_at, \
+             {others} AS other_revoked_at FROM identities i"
+        ),
+        1,
+    )
+}
+
 pub(crate) fn token_context_from_row<'r, R: AimRow<'r>>(
     r: &'r R,
 ) -> Result<TokenContext, StoreError>

@@ -191,12 +191,26 @@ pub trait CredentialStore: Send + Sync {
     /// When `value` (of `kind`) was last revoked: tokens matching it that were issued at or
     /// before that instant are dead.
     async fn revoked_at(&self, kind: &str, value: &str) -> Result<Option<Timestamp>, StoreError>;
-    /// [`Self::revoked_at`] for several `(kind, value)` pairs in one query: the pairs that
-    /// were ever revoked, each with its latest instant.
-    async fn revoked_at_any(
+    /// Everything the live-state check of a presented token needs, in one read: the
+    /// identity, its sponsor's state, the task (by id alone), and the latest revocation of
+    /// the task and of any of `others` (`(kind, value)` pairs). `None` if the identity is
+    /// unknown.
+    async fn live_context(
         &self,
-        pairs: &[(&str, &str)],
-    ) -> Result<Vec<(String, String, Timestamp)>, StoreError>;
+        identity: IdentityId,
+        task: TaskId,
+        others: &[(&str, &str)],
+    ) -> Result<Option<LiveContext>, StoreError>;
+}
+
+/// The state behind a presented token, read in one query.
+#[derive(Debug, Clone)]
+pub struct LiveContext {
+    pub context: TokenContext,
+    /// When the task was last revoked (ended), if ever.
+    pub task_revoked_at: Option<Timestamp>,
+    /// When any other thing the token depends on was last revoked, if ever.
+    pub other_revoked_at: Option<Timestamp>,
 }
 
 /// What issuing a token needs to know, read in one query.
@@ -650,23 +664,33 @@ macro_rules! impl_credential_store {
                 Ok(row.map(|(at,)| aim_domain::time::Timestamp::from_millis(at)))
             }
 
-            async fn revoked_at_any(
+            async fn live_context(
                 &self,
-                pairs: &[(&str, &str)],
-            ) -> Result<Vec<(String, String, aim_domain::time::Timestamp)>, crate::StoreError> {
-                if pairs.is_empty() {
-                    return Ok(Vec::new());
-                }
-                let cond: Vec<String> = (0..pairs.len())
-                    .map(|i| format!("(kind = ${} AND value = ${})", 2 * i + 1, 2 * i + 2))
-                    .collect();
-                let sql = format!("SELECT kind, value, MAX(at) FROM revocations WHERE {} GROUP BY kind, value", cond.join(" OR "));
-                let mut q = sqlx::query_as::<_, (String, String, i64)>(sqlx::AssertSqlSafe(sql));
-                for (kind, value) in pairs {
+                identity: aim_domain::ids::IdentityId,
+                task: aim_domain::ids::TaskId,
+                others: &[(&str, &str)],
+            ) -> Result<Option<crate::credentials::LiveContext>, crate::StoreError> {
+                let sql = crate::credentials::live_context_sql(others.len());
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(identity.as_uuid())
+                    .bind(String::new())
+                    .bind(task.as_uuid())
+                    .bind(task.to_string());
+                for (kind, value) in others {
                     q = q.bind((*kind).to_owned()).bind((*value).to_owned());
                 }
-                let rows = q.fetch_all(self.read()).await?;
-                Ok(rows.into_iter().map(|(k, v, at)| (k, v, aim_domain::time::Timestamp::from_millis(at))).collect())
+                let Some(row) = q.fetch_optional(self.read()).await? else {
+                    return Ok(None);
+                };
+                let at = |col: &str| -> Result<Option<aim_domain::time::Timestamp>, crate::StoreError> {
+                    let v: Option<i64> = sqlx::Row::try_get(&row, col)?;
+                    Ok(v.map(aim_domain::time::Timestamp::from_millis))
+                };
+                Ok(Some(crate::credentials::LiveContext {
+                    context: crate::credentials::token_context_from_row(&row)?,
+                    task_revoked_at: at("task_revoked_at")?,
+                    other_revoked_at: at("other_revoked_at")?,
+                }))
             }
         }
     };

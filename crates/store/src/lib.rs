@@ -40,7 +40,9 @@ use aim_domain::time::Timestamp;
 use async_trait::async_trait;
 
 pub use appender::Claim;
-pub use credentials::{CredentialStore, JoinToken, NewRevocation, SigningKeyRow, TokenContext};
+pub use credentials::{
+    CredentialStore, JoinToken, LiveContext, NewRevocation, SigningKeyRow, TokenContext,
+};
 pub use error::StoreError;
 pub use filter::{AuditFilter, HumanFilter, IdentityCursor, IdentityFilter, SweepThresholds};
 pub use policies::{PolicyStore, PolicyVersion};

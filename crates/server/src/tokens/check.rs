@@ -98,7 +98,9 @@ pub async fn check_request(
         audience: &s.tokens.audience,
         now: now.as_millis() / 1000,
     };
-    let presented = access::verify_request(token, proof, method, url, &ring.trusted, &expect)?;
+    let presented = ring
+        .verifier
+        .verify_request(token, proof, method, url, &expect)?;
     let claims = presented.claims;
     let (identity, task) = live(s, token, &claims, now).await?;
     let mut unspent_proof = None;
@@ -120,8 +122,7 @@ pub async fn check_request(
 }
 
 /// The state behind a verified token: nothing revoked it, its task is open, its identity
-/// and sponsor are active. Two reads, run together: the revocations that could match, and
-/// the identity with its sponsor's state and the task. Returns the identity and task read.
+/// and sponsor are active, all in one read. Returns the identity and task read.
 async fn live(
     s: &AppState,
     token: &str,
@@ -137,37 +138,32 @@ async fn live(
     let id = IdentityId::parse(&claims.client_id)
         .map_err(|_| aim_token::TokenError::InvalidClaim("client_id"))?;
     // Revoking a token revokes every token delegated from it, at any depth.
-    let mut pairs: Vec<(&str, &str)> = claims
+    let mut others: Vec<(&str, &str)> = claims
         .aim_parents
         .iter()
         .map(|p| ("token", p.as_str()))
         .collect();
-    pairs.extend([
+    others.extend([
         ("token", claims.jti.as_str()),
         ("signing_key", kid.as_str()),
-        ("task", claims.aim_task.as_str()),
         ("identity", claims.client_id.as_str()),
     ]);
-    let (revoked, context) = tokio::try_join!(
-        s.store.revoked_at_any(&pairs),
-        s.store.token_context(id, "", Some(task_id)),
-    )?;
+    let live = s
+        .store
+        .live_context(id, task_id, &others)
+        .await?
+        .ok_or(Inactive::IdentityInactive)?;
     // A revocation kills the matching tokens issued at or before it.
-    if let Some((kind, _, _)) = revoked.iter().find(|(_, _, at)| issued <= *at) {
-        return Err(if kind == "task" {
-            Inactive::TaskEnded
-        } else {
-            Inactive::Revoked
-        });
+    let revoked = |at: Option<Timestamp>| at.is_some_and(|at| issued <= at);
+    if revoked(live.other_revoked_at) {
+        return Err(Inactive::Revoked);
     }
-    let context = context.ok_or(Inactive::IdentityInactive)?;
-    // A sub-agent's token carries its delegator's task, which the joined read (tasks of
-    // the identity itself) does not find.
-    let task = match context.task {
-        Some(t) => Some(t),
-        None => s.store.task(task_id).await?,
-    };
-    let task = task
+    if revoked(live.task_revoked_at) {
+        return Err(Inactive::TaskEnded);
+    }
+    let context = live.context;
+    let task = context
+        .task
         .filter(|t| t.is_open_at(now))
         .ok_or(Inactive::TaskEnded)?;
     if context.identity.state != LifecycleState::Active

@@ -64,6 +64,10 @@ pub struct KeyRing {
     pub trusted: TrustedKeys,
     /// `/.well-known/jwks.json`.
     pub jwks: serde_json::Value,
+    /// The same keys, with the tokens they verified: an agent calling aim with one token
+    /// has its signature checked once (its DPoP proof every time). A new ring (a key made,
+    /// retired or revoked) starts with none.
+    pub verifier: aim_token::access::Verifier,
 }
 
 #[derive(Debug)]
@@ -177,6 +181,7 @@ async fn build(
         }
     };
     let mut trusted = TrustedKeys::default();
+    let mut cached = TrustedKeys::default();
     let mut published = Vec::new();
     // A retired key's tokens live at most MAX_ACCESS_LIFETIME past its retirement.
     let horizon = now.plus_millis(-MAX_ACCESS_LIFETIME * 1000);
@@ -190,12 +195,14 @@ async fn build(
         };
         let jwk = PublicJwk::from_json(&value).map_err(anyhow::Error::msg)?;
         trusted.insert(&row.kid, &jwk).map_err(anyhow::Error::msg)?;
+        cached.insert(&row.kid, &jwk).map_err(anyhow::Error::msg)?;
         published.push(jwk.to_json());
     }
     Ok(KeyRing {
         signer: Arc::new(signer),
         trusted,
         jwks: serde_json::json!({ "keys": published }),
+        verifier: aim_token::access::Verifier::new(cached, 100_000),
     })
 }
 

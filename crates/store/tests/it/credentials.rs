@@ -242,14 +242,39 @@ mod tasks_end_once_and_are_revoked {
             s.revoked_at("task", &task.id.to_string()).await.unwrap(),
             Some(at)
         );
-        // Several pairs in one read: only those revoked come back, with their instant.
-        let id = task.id.to_string();
-        let any = s
-            .revoked_at_any(&[("token", "never"), ("task", &id), ("identity", &id)])
+        // The live state of a token of this task, in one read: the identity, its
+        // sponsor's state, the task, and the latest revocations that could match.
+        let live = s
+            .live_context(i.id, task.id, &[("token", "never"), ("identity", "other")])
             .await
+            .unwrap()
             .unwrap();
-        assert_eq!(any, vec![("task".to_owned(), id.clone(), at)]);
-        assert!(s.revoked_at_any(&[]).await.unwrap().is_empty());
+        assert_eq!(live.context.identity.id, i.id);
+        assert_eq!(live.context.task.as_ref().map(|t| t.id), Some(task.id));
+        assert_eq!(
+            (live.task_revoked_at, live.other_revoked_at),
+            (Some(at), None)
+        );
+        let id = i.id.to_string();
+        s.revoke(
+            &revocation("identity", &id),
+            at,
+            &event("identity.locked", &id),
+        )
+        .await
+        .unwrap();
+        let live = s
+            .live_context(i.id, task.id, &[("token", "never"), ("identity", &id)])
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(live.other_revoked_at, Some(at));
+        assert!(
+            s.live_context(aim_domain::ids::IdentityId::new(), task.id, &[])
+                .await
+                .unwrap()
+                .is_none()
+        );
     }
 }
 
