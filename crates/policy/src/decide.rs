@@ -126,6 +126,8 @@ impl Decision {
     }
 }
 
+type PrincipalCache = HashMap<(aim_domain::ids::IdentityId, i64, Vec<String>), (EntityUid, Entity)>;
+
 /// A validated policy set ready to decide, with its scope index.
 #[derive(Debug)]
 pub struct Engine {
@@ -135,6 +137,8 @@ pub struct Engine {
     /// Each action by name: its uid, the action groups it is in, and the action entities
     /// a request for it needs (itself and its groups, as the schema declares them).
     actions: HashMap<String, Action>,
+    /// Identities' entities by id, record version and extra groups (see `request.rs`).
+    principals: std::sync::Mutex<PrincipalCache>,
     /// The schema's entity types by name without the `Aim::` namespace: parsing a name
     /// per request would run Cedar's parser.
     types: HashMap<String, EntityTypeName>,
@@ -246,6 +250,7 @@ impl Engine {
             slices: std::sync::Mutex::new(HashMap::new()),
             notes,
             checked_shapes: std::sync::Mutex::new(HashSet::new()),
+            principals: std::sync::Mutex::new(HashMap::new()),
             authorizer: Authorizer::new(),
         })
     }

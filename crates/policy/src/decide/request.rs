@@ -75,6 +75,47 @@ fn value(v: &Value) -> Result<RestrictedExpression, QueryError> {
     })
 }
 
+/// How many identities' entities an engine keeps.
+const PRINCIPAL_CACHE: usize = 100_000;
+
+/// An identity as a Cedar entity: its attributes, labels as tags, its groups as parents.
+fn identity_entity(
+    identity: &aim_domain::identity::Identity,
+    groups: &[&str],
+    aim_uid: &dyn Fn(&str, &str) -> Result<EntityUid, QueryError>,
+) -> Result<(EntityUid, Entity), QueryError> {
+    let mut attrs: Attrs = vec![
+        ("name".into(), text(&identity.name)),
+        ("kind".into(), text(identity.kind.as_str())),
+        ("autonomy".into(), text(identity.autonomy.as_str())),
+        ("risk_tier".into(), text(identity.risk.tier.as_str())),
+        (
+            "data_sensitivity".into(),
+            text(identity.data_sensitivity.as_str()),
+        ),
+        (
+            "sponsor".into(),
+            RestrictedExpression::new_entity_uid(aim_uid(
+                "Human",
+                &identity.sponsor_id.to_string(),
+            )?),
+        ),
+        ("systems".into(), texts(&identity.systems)),
+        ("state".into(), text(identity.state.as_str())),
+    ];
+    if let Some(team) = &identity.owner_team {
+        attrs.push(("team".into(), text(team)));
+    }
+    let id = aim_uid("Identity", &identity.id.to_string())?;
+    let parents = groups
+        .iter()
+        .map(|g| aim_uid("Group", g))
+        .collect::<Result<Vec<_>, _>>()?;
+    let tags = identity.labels.iter().map(|(k, v)| (k.clone(), text(v)));
+    let entity = Entity::new_with_tags(id.clone(), attrs, parents, tags).map_err(bad)?;
+    Ok((id, entity))
+}
+
 /// The request's entities and context, checked against the schema.
 pub(super) fn build(
     q: &Query<'_>,
@@ -102,35 +143,28 @@ pub(super) fn build(
             if let Some(team) = &identity.owner_team {
                 all.push(team);
             }
-            let mut attrs: Attrs = vec![
-                ("name".into(), text(&identity.name)),
-                ("kind".into(), text(identity.kind.as_str())),
-                ("autonomy".into(), text(identity.autonomy.as_str())),
-                ("risk_tier".into(), text(identity.risk.tier.as_str())),
-                (
-                    "data_sensitivity".into(),
-                    text(identity.data_sensitivity.as_str()),
-                ),
-                (
-                    "sponsor".into(),
-                    RestrictedExpression::new_entity_uid(aim_uid(
-                        "Human",
-                        &identity.sponsor_id.to_string(),
-                    )?),
-                ),
-                ("systems".into(), texts(&identity.systems)),
-                ("state".into(), text(identity.state.as_str())),
-            ];
-            if let Some(team) = &identity.owner_team {
-                attrs.push(("team".into(), text(team)));
-            }
-            let id = aim_uid("Identity", &identity.id.to_string())?;
-            let parents = all
-                .iter()
-                .map(|g| aim_uid("Group", g))
-                .collect::<Result<Vec<_>, _>>()?;
-            let tags = identity.labels.iter().map(|(k, v)| (k.clone(), text(v)));
-            entities.push(Entity::new_with_tags(id.clone(), attrs, parents, tags).map_err(bad)?);
+            // An identity's entity changes only with its record (a new version), so it
+            // is built once per version and group list and kept.
+            let key = (identity.id, identity.version, groups.to_vec());
+            let cached = engine
+                .principals
+                .lock()
+                .ok()
+                .and_then(|c| c.get(&key).cloned());
+            let (id, entity) = match cached {
+                Some(hit) => hit,
+                None => {
+                    let built = identity_entity(identity, &all, &aim_uid)?;
+                    if let Ok(mut c) = engine.principals.lock() {
+                        if c.len() >= PRINCIPAL_CACHE {
+                            c.clear();
+                        }
+                        c.insert(key, built.clone());
+                    }
+                    built
+                }
+            };
+            entities.push(entity);
             if let Some(h) = sponsor {
                 entities.push(human_entity(
                     h,

@@ -152,6 +152,43 @@ fn an_approval_annotation_asks_a_human() {
 }
 
 #[test]
+fn several_approvers_in_one_annotation() {
+    let e = engine(
+        r#"@approval("sponsor, group:finance-approvers")
+           permit(principal, action == Aim::Action::"write", resource);"#,
+    );
+    let bot = agent("agt-claims", &human("alice"), "claims", &["crm"]);
+    let d = decide(&e, &bot, "write", &record("42"), None);
+    assert_eq!(d.approvers, ["group:finance-approvers", "sponsor"]);
+}
+
+#[test]
+fn a_changed_identity_is_decided_as_it_is_now() {
+    // The engine keeps an identity's entity per record version: a new version (a changed
+    // team, tier, label) is seen at once.
+    let e = engine(
+        r#"@id("claims-read") permit(principal in Aim::Group::"claims", action == Aim::Action::"read", resource);
+           @id("no-high") forbid(principal is Aim::Identity, action, resource) when { principal.risk_tier == "high" };"#,
+    );
+    let mut bot = agent("agt-claims", &human("alice"), "claims", &["crm"]);
+    assert_eq!(
+        decide(&e, &bot, "read", &record("42"), None).decision,
+        Effect::Allow
+    );
+    bot.risk.tier = aim_domain::risk::RiskTier::High;
+    bot.version += 1;
+    assert_eq!(
+        decide(&e, &bot, "read", &record("42"), None).policies,
+        ["no-high"]
+    );
+    bot.risk.tier = aim_domain::risk::RiskTier::Low;
+    bot.owner_team = Some("billing".into());
+    bot.version += 1;
+    let d = decide(&e, &bot, "read", &record("42"), None);
+    assert_eq!((d.decision, d.policies.len()), (Effect::Deny, 0));
+}
+
+#[test]
 fn an_evaluation_error_denies_even_when_another_policy_permits() {
     // Valid under strict validation, but overflows at run time: Cedar would skip this
     // forbid and allow; aim denies.
