@@ -30,10 +30,16 @@ def b64url(data: bytes) -> str:
 
 
 class Aim:
-    def __init__(self):
+    def __init__(self, config=None):
         self.dir = tempfile.TemporaryDirectory()
+        args = [os.environ["AIM_BIN"], "serve", "--listen", "127.0.0.1:0"]
+        if config is not None:
+            path = os.path.join(self.dir.name, "aim.toml")
+            with open(path, "w") as f:
+                f.write(config)
+            args += ["--config", path]
         self.proc = subprocess.Popen(
-            [os.environ["AIM_BIN"], "serve", "--listen", "127.0.0.1:0"],
+            args,
             cwd=self.dir.name,
             stdout=subprocess.PIPE,
             env={**os.environ, "AIM_LOG": "warn"},
