@@ -27,6 +27,8 @@ pub struct ApprovalsConfig {
     pub webhook_url: Option<String>,
     /// The webhook's signing secret, `whsec_<base64>` as Standard Webhooks prints it.
     pub webhook_secret: Option<String>,
+    /// How many times one announcement is tried (1 to 10) before it is recorded as failed.
+    pub webhook_attempts: u32,
 }
 
 impl Default for ApprovalsConfig {
@@ -37,6 +39,7 @@ impl Default for ApprovalsConfig {
             elevation_pending_seconds: 3600,
             webhook_url: None,
             webhook_secret: None,
+            webhook_attempts: 5,
         }
     }
 }
@@ -48,6 +51,9 @@ impl ApprovalsConfig {
         }
         if self.max_pending_per_identity == 0 {
             anyhow::bail!("[approvals] max_pending_per_identity must be at least 1");
+        }
+        if !(1..=10).contains(&self.webhook_attempts) {
+            anyhow::bail!("[approvals] webhook_attempts must be from 1 to 10");
         }
         if !(60..=7 * 24 * 3600).contains(&self.elevation_pending_seconds) {
             anyhow::bail!("[approvals] elevation_pending_seconds must be from 60 to 604800");

@@ -1,9 +1,10 @@
 //! Announcing approvals over a signed webhook, as Standard Webhooks specifies: the body is
 //! `{"type", "timestamp", "data"}`; `webhook-id`, `webhook-timestamp` (Unix seconds) and
 //! `webhook-signature` (`v1,<base64 HMAC-SHA256 of "<id>.<timestamp>.<body>">`) go in
-//! headers, so any Standard Webhooks library verifies it. Delivery is retried with backoff
-//! (same id, so the receiver can de-duplicate); a delivery that never succeeds is logged
-//! and recorded as an audit event. The approval itself does not depend on it: approvers
+//! headers, so any Standard Webhooks library verifies it. Delivery is tried
+//! `[approvals] webhook_attempts` times with backoff from half a second, doubling (same id,
+//! so the receiver can de-duplicate); a delivery that never succeeds is logged and recorded
+//! as an audit event (`approval.webhook_failed`). The approval itself does not depend on it: approvers
 //! can always list what waits for them.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -15,8 +16,6 @@ use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 
 use crate::state::AppState;
-
-const ATTEMPTS: u32 = 5;
 
 #[derive(Clone)]
 pub struct Webhook {
@@ -106,13 +105,16 @@ pub fn announce(state: &AppState, id: String, kind: &'static str, data: Value) {
     tokio::spawn(async move {
         let mut wait = Duration::from_millis(500);
         let mut last = String::new();
-        for _ in 0..ATTEMPTS {
+        let attempts = state.runtime.approvals.webhook_attempts;
+        for attempt in 1..=attempts {
             match hook.post(&id, &body).await {
                 Ok(()) => return,
                 Err(e) => last = e.to_string(),
             }
-            tokio::time::sleep(wait).await;
-            wait *= 2;
+            if attempt < attempts {
+                tokio::time::sleep(wait).await;
+                wait *= 2;
+            }
         }
         tracing::error!(webhook = %hook.url, message = %id, error = %last, "could not deliver the approval webhook");
         let event = aim_domain::event::Event::new(
@@ -123,7 +125,7 @@ pub fn announce(state: &AppState, id: String, kind: &'static str, data: Value) {
             &id,
         )
         .outcome(aim_domain::event::Outcome::Denied)
-        .reason(format!("after {ATTEMPTS} attempts: {last}"));
+        .reason(format!("after {attempts} attempts: {last}"));
         if let Err(e) = state.store.append_event(&event).await {
             tracing::error!(error = %e, "could not record the failed webhook");
         }

@@ -422,9 +422,53 @@ async fn approval_flow(s: &TestServer, got: &Mutex<Vec<(HeaderMap, String)>>) {
     assert_eq!(states, ["used", "expired", "denied", "expired"]);
 }
 
+#[tokio::test]
+async fn an_undeliverable_webhook_is_on_the_record() {
+    for backend in aim_testkit::Backend::enabled() {
+        eprintln!("backend: {backend:?}");
+        // A port nobody listens on.
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/hook", closed.local_addr().unwrap());
+        drop(closed);
+        let s = TestServer::start_with(backend, |c| {
+            c.approvals.webhook_url = Some(url);
+            c.approvals.webhook_secret = Some(format!("whsec_{}", STANDARD.encode(WEBHOOK_KEY)));
+            c.approvals.webhook_attempts = 2;
+        })
+        .await;
+        let c = cast(&s).await;
+        apply(&s, REFUNDS).await;
+        let me = Caller::new(&s, &c, "agt-unheard").await;
+        let (_, d) = me
+            .ask(&s, json!({ "action": "write", "resource": record("42") }))
+            .await;
+        let id = d["approval_id"].as_str().unwrap().to_owned();
+        let mut failed = Vec::new();
+        for _ in 0..100 {
+            failed = actions(&s, "approval.webhook_failed").await;
+            if !failed.is_empty() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert_eq!(failed.len(), 1);
+        assert_eq!(failed[0].target_id, format!("msg_{id}"));
+        assert!(
+            failed[0].reason.starts_with("after 2 attempts"),
+            "{}",
+            failed[0].reason
+        );
+        // The approval does not depend on it: it waits in the list.
+        let (_, page) = get_as(&s, "/v1/approvals", c.sponsor_client.token().unwrap()).await;
+        assert_eq!(page["items"][0]["id"], id.as_str());
+        s.stop().await;
+    }
+}
+
 crate::api_tests!(
     leases_keep_a_second_writer_out,
-    grants_and_elevations_expire
+    grants_and_elevations_expire,
+    bad_grants_and_leases_are_refused,
 );
 
 mod cases {
@@ -527,6 +571,130 @@ mod cases {
         );
         assert_eq!(actions(s, "lease.acquired").await.len(), 2);
         assert_eq!(actions(s, "lease.released").await.len(), 1);
+    }
+
+    pub async fn bad_grants_and_leases_are_refused(s: &TestServer) {
+        let c = cast(s).await;
+        let me = Caller::new(s, &c, "agt-refused").await;
+        let admin = s.admin_token.clone();
+        let grant = |extra: &Value| {
+            let mut g = json!({ "grantee": { "group": "claims" }, "action": "read", "system": "crm", "reason": "r" });
+            for (k, v) in extra.as_object().unwrap() {
+                g[k] = v.clone();
+            }
+            g
+        };
+        let cases = [
+            (
+                json!({ "grantee": { "identity": "01a205bb-f02d-7784-8dcf-59bb9cbbc239" } }),
+                404,
+                "not_found",
+            ),
+            (
+                json!({ "expires_at": "2026-03-01T08:00:00Z" }),
+                422,
+                "expiry_in_past",
+            ),
+            (
+                json!({ "expires_at": "2026-03-02T08:00:00Z", "duration_seconds": 60 }),
+                422,
+                "validation_failed",
+            ),
+            (json!({ "resource_id": "crm/1" }), 422, "validation_failed"),
+            (json!({ "reason": "  " }), 422, "reason_required"),
+            (json!({ "system": "crm billing" }), 422, "validation_failed"),
+            (
+                json!({ "grantee": { "team": "claims" } }),
+                422,
+                "invalid_body",
+            ),
+        ];
+        for (extra, status, code) in cases {
+            let (got, body) = post(s, "/v1/grants", &admin, &grant(&extra)).await;
+            assert_eq!(
+                (got, body["code"].as_str()),
+                (status, Some(code)),
+                "{extra}: {body}"
+            );
+        }
+        let (status, body) = post(
+            s,
+            "/v1/grants",
+            c.sponsor_client.token().unwrap(),
+            &grant(&json!({})),
+        )
+        .await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (403, Some("forbidden")),
+            "{body}"
+        );
+        assert!(
+            actions(s, "grant.added").await.is_empty(),
+            "nothing was granted"
+        );
+        // Elevation requests: only agents ask, within their task's systems and 8 hours.
+        let ask = json!({ "action": "write", "system": "crm", "reason": "r", "duration_seconds": 9 * 3600 });
+        let (status, body) = me.call(s, "POST", "/v1/grants/requests", &ask).await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (422, Some("validation_failed")),
+            "{body}"
+        );
+        let (status, _) = post(s, "/v1/grants/requests", &admin, &ask).await;
+        assert_eq!(status, 403);
+        let elsewhere = json!({ "action": "write", "system": "billing", "reason": "r", "duration_seconds": 600 });
+        let (status, _) = me.call(s, "POST", "/v1/grants/requests", &elsewhere).await;
+        assert_eq!(status, 403);
+
+        // Leases: only agents take them, for a sane time.
+        let record = json!({ "system": "crm", "type": "Resource", "id": "crm/1" });
+        let (status, body) = me
+            .call(
+                s,
+                "POST",
+                "/v1/leases",
+                &json!({ "record": record, "ttl_seconds": 0 }),
+            )
+            .await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (422, Some("validation_failed")),
+            "{body}"
+        );
+        let (status, body) = me
+            .call(
+                s,
+                "POST",
+                "/v1/leases",
+                &json!({ "record": record, "ttl_seconds": 901 }),
+            )
+            .await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (422, Some("validation_failed")),
+            "{body}"
+        );
+        let (status, _) = post(s, "/v1/leases", &admin, &json!({ "record": record })).await;
+        assert_eq!(status, 403);
+        let (status, held) = me
+            .call(s, "POST", "/v1/leases", &json!({ "record": record }))
+            .await;
+        assert_eq!(status, 201, "{held}");
+        let release = format!("/v1/leases/{}/release", held["id"].as_str().unwrap());
+        let (status, _) = post(s, &release, c.sponsor_client.token().unwrap(), &json!({})).await;
+        assert_eq!(
+            status, 403,
+            "a sponsor does not release an agent's lease; an admin may"
+        );
+        let (status, _) = post(s, &release, &admin, &json!({ "reason": "stuck agent" })).await;
+        assert_eq!(status, 200);
+        let (status, body) = post(s, &release, &admin, &json!({})).await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (409, Some("not_pending")),
+            "{body}"
+        );
     }
 
     pub async fn grants_and_elevations_expire(s: &TestServer) {
