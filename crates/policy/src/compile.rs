@@ -41,7 +41,7 @@ pub struct Problem {
     pub column: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub policy: Option<String>,
-    /// `parse_error`, `validation_error`, `duplicate_id`, `bad_link`.
+    /// `parse_error`, `validation_error`, `duplicate_id`, `bad_link`, `bad_annotation`.
     pub code: &'static str,
     pub message: String,
 }
@@ -64,6 +64,35 @@ pub struct Compiled {
     pub flat: Vec<Policy>,
     /// Where each policy and template came from.
     pub origin: HashMap<PolicyId, String>,
+}
+
+/// The approvers an `@approval` names, comma-separated: `sponsor`, `group:<name>`,
+/// `role:<role>`, `human:<user name>`. A name that matches nobody would leave the action
+/// unapprovable, so a misspelt one is refused when the policy is applied.
+pub fn approvers(annotation: &str) -> Result<Vec<String>, String> {
+    let names: Vec<String> = annotation
+        .split(',')
+        .map(|a| a.trim().to_owned())
+        .filter(|a| !a.is_empty())
+        .collect();
+    if names.is_empty() {
+        return Err("@approval names nobody; name `sponsor`, `group:<name>`, `role:<role>` or `human:<user name>`".into());
+    }
+    for name in &names {
+        let ok = match name.split_once(':') {
+            None => name == "sponsor",
+            Some(("group", g)) => aim_domain::validate::token("group", g, 128).is_ok(),
+            Some(("role", r)) => aim_domain::human::Role::parse(r).is_ok(),
+            Some(("human", u)) => !u.trim().is_empty(),
+            Some(_) => false,
+        };
+        if !ok {
+            return Err(format!(
+                "@approval names `{name}`, which is none of `sponsor`, `group:<name>`, `role:<admin|approver|sponsor|auditor>`, `human:<user name>`"
+            ));
+        }
+    }
+    Ok(names)
 }
 
 /// Parses, names, links and validates in strict mode; any problem refuses the whole set.
@@ -102,6 +131,16 @@ pub fn compile(
                 item.annotation("id")
                     .map_or_else(|| format!("{}#{n}", source.name), str::to_owned),
             );
+            if let Some(Err(message)) = item.annotation("approval").map(approvers) {
+                problems.push(Problem {
+                    file: source.name.clone(),
+                    line: 0,
+                    column: 0,
+                    policy: Some(id.to_string()),
+                    code: "bad_annotation",
+                    message,
+                });
+            }
             if let Some(first) = origin.get(&id) {
                 problems.push(Problem {
                     file: source.name.clone(),

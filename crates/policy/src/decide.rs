@@ -411,11 +411,10 @@ impl Engine {
             }
             cedar_policy::Decision::Allow => {
                 // `@approval("sponsor, group:finance-approvers")` names several.
+                // Checked when the set was compiled.
                 let mut approvers: Vec<String> = annotated(|n| &n.approval)
                     .iter()
-                    .flat_map(|a| a.split(','))
-                    .map(|a| a.trim().to_owned())
-                    .filter(|a| !a.is_empty())
+                    .flat_map(|a| crate::compile::approvers(a).unwrap_or_default())
                     .collect();
                 approvers.sort();
                 approvers.dedup();

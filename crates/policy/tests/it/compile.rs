@@ -186,3 +186,39 @@ fn a_bad_schema_extension_is_refused_with_its_place() {
     .unwrap_err();
     assert_eq!(problems[0].code, "schema_error", "{problems:?}");
 }
+
+#[test]
+fn an_approval_must_name_someone_who_can_approve() {
+    let schema = aim_policy::schema::load(&[]).unwrap();
+    let policy = |approval: &str| {
+        format!(
+            "@id(\"refunds\") @approval(\"{approval}\")\npermit(principal, action, resource);\n"
+        )
+    };
+    for good in [
+        "sponsor",
+        "group:finance-approvers",
+        "sponsor, role:approver",
+        "human:alice@example.com",
+    ] {
+        compile(&schema, &sources(&[("p.cedar", &policy(good))]), &[]).unwrap();
+    }
+    for bad in [
+        "sponsr",
+        "",
+        " , ",
+        "role:boss",
+        "group:finance approvers",
+        "team:claims",
+        "human: ",
+    ] {
+        let problems = compile(&schema, &sources(&[("p.cedar", &policy(bad))]), &[]).unwrap_err();
+        assert_eq!(problems.len(), 1, "{bad:?}: {problems:?}");
+        let p = &problems[0];
+        assert_eq!(
+            (p.code, p.policy.as_deref(), p.file.as_str()),
+            ("bad_annotation", Some("refunds"), "p.cedar"),
+            "{bad:?}"
+        );
+    }
+}
