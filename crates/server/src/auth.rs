@@ -172,8 +172,19 @@ async fn resolve(
 }
 
 /// Resolves the caller for every request under `/v1` and `/scim`, refuses unauthenticated
-/// ones, and records refused writes (and every refused authentication) as events.
-pub async fn layer(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+/// ones, and records refused writes (and every refused authentication) as events. After a
+/// request that may have changed live state, the cached live state of tokens is dropped.
+pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let bump = crate::tokens::live::changes_live_state(req.method(), req.uri().path());
+    let response = authenticate(&state, req, next).await;
+    if bump {
+        state.tokens.live.bump();
+    }
+    response
+}
+
+async fn authenticate(state: &AppState, mut req: Request, next: Next) -> Response {
+    let state = state.clone();
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
     let request = request_context(&req);

@@ -71,7 +71,10 @@ pub async fn background(state: AppState, every: Duration) {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        match run(&state).await {
+        let result = run(&state).await;
+        // A sweep may have suspended or expired identities.
+        state.tokens.live.bump();
+        match result {
             Ok(r)
                 if r != SweepReport {
                     examined: r.examined,

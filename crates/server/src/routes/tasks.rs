@@ -179,8 +179,10 @@ pub async fn background(state: AppState) {
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
     loop {
         tick.tick().await;
-        if let Err(e) = end_overdue(&state).await {
-            tracing::error!(error = %e, "could not end overdue tasks");
+        match end_overdue(&state).await {
+            Ok(0) => {}
+            Ok(_) => state.tokens.live.bump(),
+            Err(e) => tracing::error!(error = %e, "could not end overdue tasks"),
         }
         // Single-use ids are kept only until what used them has expired.
         if let Err(e) = state.store.forget_used(state.clock.now()).await {

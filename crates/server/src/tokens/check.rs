@@ -122,7 +122,8 @@ pub async fn check_request(
 }
 
 /// The state behind a verified token: nothing revoked it, its task is open, its identity
-/// and sponsor are active, all in one read. Returns the identity and task read.
+/// and sponsor are active, all in one read (or, for a token presented again, what that
+/// read found while still current: see `live.rs`). Returns the identity and task.
 async fn live(
     s: &AppState,
     token: &str,
@@ -148,11 +149,21 @@ async fn live(
         ("signing_key", kid.as_str()),
         ("identity", claims.client_id.as_str()),
     ]);
-    let live = s
-        .store
-        .live_context(id, task_id, &others)
-        .await?
-        .ok_or(Inactive::IdentityInactive)?;
+    let live = match s.tokens.live.get(&claims.jti) {
+        Some(live) => live,
+        None => {
+            // Tagged with the generation from before the read: a change committed after
+            // it makes the entry unusable.
+            let generation = s.tokens.live.generation();
+            let live = s
+                .store
+                .live_context(id, task_id, &others)
+                .await?
+                .ok_or(Inactive::IdentityInactive)?;
+            s.tokens.live.put(&claims.jti, live.clone(), generation);
+            live
+        }
+    };
     // A revocation kills the matching tokens issued at or before it.
     let revoked = |at: Option<Timestamp>| at.is_some_and(|at| issued <= at);
     if revoked(live.other_revoked_at) {

@@ -12,6 +12,7 @@ pub mod endpoint;
 pub mod exchange;
 pub mod federation;
 pub mod keys;
+pub mod live;
 
 use aim_domain::identity::{Identity, IdentityKind};
 
@@ -32,6 +33,8 @@ pub struct TokenService {
     pub keys: SigningKeys,
     /// Makes DPoP nonces, when the token endpoint requires them.
     pub nonce_key: Option<aim_token::kek::Kek>,
+    /// The live state behind presented tokens, kept briefly (see `live.rs`).
+    pub live: live::LiveCache,
 }
 
 impl TokenService {
@@ -53,6 +56,7 @@ impl TokenService {
             federation: federation::Federation::new(&config.federation),
             nonce_key,
             keys,
+            live: live::LiveCache::default(),
         }
     }
 

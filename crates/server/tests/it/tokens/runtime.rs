@@ -469,6 +469,7 @@ crate::api_tests!(
     leases_keep_a_second_writer_out,
     grants_and_elevations_expire,
     bad_grants_and_leases_are_refused,
+    a_token_used_again_sees_changes_at_once,
 );
 
 mod cases {
@@ -571,6 +572,45 @@ mod cases {
         );
         assert_eq!(actions(s, "lease.acquired").await.len(), 2);
         assert_eq!(actions(s, "lease.released").await.len(), 1);
+    }
+
+    pub async fn a_token_used_again_sees_changes_at_once(s: &TestServer) {
+        // The live state behind a token is kept briefly between calls; a change made
+        // meanwhile (here a suspension, then a task's end) is seen by the very next call.
+        let c = cast(s).await;
+        let me = Caller::new(s, &c, "agt-kept").await;
+        let path = format!("/v1/tasks/{}", me.task);
+        for _ in 0..3 {
+            assert_eq!(me.call(s, "GET", &path, &json!({})).await.0, 200);
+        }
+        c.sponsor_client
+            .identity_action(me.agent.identity.id, "suspend", "paused")
+            .await
+            .unwrap();
+        let (status, body) = me.call(s, "GET", &path, &json!({})).await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (401, Some("token_revoked")),
+            "{body}"
+        );
+
+        let other = Caller::new(s, &c, "agt-kept-b").await;
+        let path = format!("/v1/tasks/{}", other.task);
+        assert_eq!(other.call(s, "GET", &path, &json!({})).await.0, 200);
+        let (status, _) = post(
+            s,
+            &format!("{path}/end"),
+            c.sponsor_client.token().unwrap(),
+            &json!({}),
+        )
+        .await;
+        assert_eq!(status, 200);
+        let (status, body) = other.call(s, "GET", &path, &json!({})).await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (401, Some("task_ended")),
+            "{body}"
+        );
     }
 
     pub async fn bad_grants_and_leases_are_refused(s: &TestServer) {
