@@ -17,7 +17,6 @@ import time
 import unittest
 
 import jwt
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
@@ -50,40 +49,8 @@ class StandardWebhooksVerifiesAimApprovals(unittest.TestCase):
         hook = f"http://127.0.0.1:{cls.receiver.server_address[1]}/hook"
         cls.aim = Aim(f'[approvals]\nwebhook_url = "{hook}"\nwebhook_secret = "{SECRET}"\n')
         aim = cls.aim
-        sponsor, cls.sponsor_token = aim.human("sam@example.com", "sponsor")
-        _, approver_token = aim.human("ava@example.com", "approver")
-        expires = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 30 * 86400))
-        status, identity = aim.call(
-            "POST",
-            "/v1/identities",
-            cls.sponsor_token,
-            {
-                "name": "agt-refunds",
-                "kind": "ai_agent",
-                "autonomy": "autonomous",
-                "sponsor_id": sponsor["id"],
-                "purpose": "refunds, with a human's approval",
-                "systems": ["crm"],
-                "data_sensitivity": "internal",
-                "criticality": "low",
-                "impact": "low",
-                "expires_at": expires,
-            },
-        )
-        assert status == 201, (status, identity)
-        status, identity = aim.call("POST", f"/v1/identities/{identity['id']}/approve", approver_token, {"reason": "ok"})
-        assert status == 200, (status, identity)
-        cls.client_id = identity["id"]
-        cls.key = Ed25519PrivateKey.generate()
+        cls.client_id, cls.key, cls.kid, _ = aim.agent("agt-refunds", "refunds, with a human's approval")
         cls.x = b64url(cls.key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw))
-        status, registered = aim.call(
-            "POST",
-            f"/v1/identities/{cls.client_id}/keys",
-            cls.sponsor_token,
-            {"jwk": {"kty": "OKP", "crv": "Ed25519", "x": cls.x}, "label": "python"},
-        )
-        assert status == 201, (status, registered)
-        cls.kid = registered["kid"]
         status, meta = aim.call("GET", "/.well-known/oauth-authorization-server")
         assert status == 200
         cls.token_endpoint = meta["token_endpoint"]

@@ -81,25 +81,22 @@ class Aim:
         assert status == 201, (status, c)
         return h, c["secret"]
 
-
-class PyJwtVerifiesAimTokens(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.aim = Aim()
-        aim = cls.aim
-        sponsor, sponsor_token = aim.human("sam@example.com", "sponsor")
-        _, approver_token = aim.human("ava@example.com", "approver")
+    def agent(self, name, purpose):
+        """An approved autonomous agent on the crm with a fresh Ed25519 key registered:
+        (client_id, private key, kid, sponsor's credential)."""
+        sponsor, sponsor_token = self.human(f"sponsor-of-{name}@example.com", "sponsor")
+        _, approver_token = self.human(f"approver-of-{name}@example.com", "approver")
         expires = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 30 * 86400))
-        status, identity = aim.call(
+        status, identity = self.call(
             "POST",
             "/v1/identities",
             sponsor_token,
             {
-                "name": "agt-pyjwt",
+                "name": name,
                 "kind": "ai_agent",
                 "autonomy": "autonomous",
                 "sponsor_id": sponsor["id"],
-                "purpose": "checks tokens from Python",
+                "purpose": purpose,
                 "systems": ["crm"],
                 "data_sensitivity": "internal",
                 "criticality": "low",
@@ -108,19 +105,26 @@ class PyJwtVerifiesAimTokens(unittest.TestCase):
             },
         )
         assert status == 201, (status, identity)
-        status, identity = aim.call("POST", f"/v1/identities/{identity['id']}/approve", approver_token, {"reason": "ok"})
+        status, identity = self.call("POST", f"/v1/identities/{identity['id']}/approve", approver_token, {"reason": "ok"})
         assert status == 200, (status, identity)
-        cls.client_id = identity["id"]
-        cls.key = Ed25519PrivateKey.generate()
-        x = cls.key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
-        status, registered = aim.call(
+        key = Ed25519PrivateKey.generate()
+        x = key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+        status, registered = self.call(
             "POST",
-            f"/v1/identities/{cls.client_id}/keys",
+            f"/v1/identities/{identity['id']}/keys",
             sponsor_token,
             {"jwk": {"kty": "OKP", "crv": "Ed25519", "x": b64url(x)}, "label": "python"},
         )
         assert status == 201, (status, registered)
-        cls.kid = registered["kid"]
+        return identity["id"], key, registered["kid"], sponsor_token
+
+
+class PyJwtVerifiesAimTokens(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.aim = Aim()
+        aim = cls.aim
+        cls.client_id, cls.key, cls.kid, _ = aim.agent("agt-pyjwt", "checks tokens from Python")
         status, cls.metadata = aim.call("GET", "/.well-known/oauth-authorization-server")
         assert status == 200
 

@@ -6,23 +6,8 @@ use aim_domain::agent_key::AgentKey;
 use aim_domain::ids::TaskId;
 use aim_domain::task::{Task, TaskState};
 use aim_store::{DynStore, NewRevocation, SigningKeyRow, StoreError};
-use aim_testkit::{Backend, TestStore};
 
 use crate::fixtures::{event, human, identity, t0};
-
-macro_rules! cases {
-    ($($name:ident),* $(,)?) => {$(
-        #[tokio::test]
-        async fn $name() {
-            for backend in Backend::enabled() {
-                eprintln!("backend: {backend:?}");
-                let t = TestStore::new(backend).await;
-                $name::run(&t.store).await;
-                t.cleanup().await;
-            }
-        }
-    )*};
-}
 
 cases!(
     agent_keys,

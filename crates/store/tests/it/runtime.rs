@@ -10,23 +10,8 @@ use aim_domain::lifecycle::LifecycleState;
 use aim_domain::step_up::{ActionApproval, ApprovalState, ApprovedAction};
 use aim_domain::task::{Task, TaskState};
 use aim_store::{Acquired, AuditFilter, Claim, DynStore, Spent};
-use aim_testkit::{Backend, TestStore};
 
 use crate::fixtures::{event, human, identity, t0};
-
-macro_rules! cases {
-    ($($name:ident),* $(,)?) => {$(
-        #[tokio::test]
-        async fn $name() {
-            for backend in Backend::enabled() {
-                eprintln!("backend: {backend:?}");
-                let t = TestStore::new(backend).await;
-                $name::run(&t.store).await;
-                t.cleanup().await;
-            }
-        }
-    )*};
-}
 
 cases!(approvals, grants, leases);
 

@@ -1,0 +1,91 @@
+//! What decisions do beyond policies, over HTTP: human approval of one exact action (with
+//! its signed webhook) in `approvals`; leases against conflicting writes, grants and
+//! just-in-time elevation that expire by themselves, in `leases_grants`. Shared here: the
+//! policies, the record, and an agent calling with its token and fresh proofs.
+
+mod approvals;
+mod leases_grants;
+
+use super::*;
+
+const REFUNDS: &str = r#"@id("claims-read")
+permit(principal in Aim::Group::"claims", action == Aim::Action::"read", resource is Aim::Resource);
+@id("refunds") @approval("sponsor, group:finance-approvers")
+permit(principal in Aim::Group::"claims", action == Aim::Action::"write", resource is Aim::Resource);
+"#;
+
+const WRITERS: &str = r#"@id("claims-rw")
+permit(principal in Aim::Group::"claims", action in [Aim::Action::"read", Aim::Action::"write"], resource is Aim::Resource);
+"#;
+
+const WEBHOOK_KEY: &[u8] = b"0123456789abcdef0123456789abcdef";
+
+async fn apply(s: &TestServer, text: &str) {
+    let (status, body) = post(
+        s,
+        "/v1/policies",
+        &s.admin_token,
+        &json!({ "sources": [{ "name": "p.cedar", "text": text }] }),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+}
+
+fn record(customer: &str) -> Value {
+    json!({
+        "type": "Resource",
+        "id": format!("crm/customers/{customer}"),
+        "system": "crm",
+        "attrs": { "type": "customer_record", "sensitivity": "confidential", "subject": format!("customer:{customer}") },
+    })
+}
+
+/// An agent with an open task, calling aim with its token and a fresh proof each time.
+struct Caller {
+    agent: Agent,
+    token: String,
+    task: String,
+}
+
+impl Caller {
+    async fn new(s: &TestServer, c: &Cast, name: &str) -> Caller {
+        let agent = Agent::new(s, c, name, "EdDSA").await;
+        let r = agent.open_task(s).await.unwrap();
+        Caller {
+            token: r["access_token"].as_str().unwrap().to_owned(),
+            task: r["task_id"].as_str().unwrap().to_owned(),
+            agent,
+        }
+    }
+
+    async fn call(&self, s: &TestServer, method: &str, path: &str, body: &Value) -> (u16, Value) {
+        let url = format!("{}{path}", s.base);
+        let proof = self
+            .agent
+            .key
+            .dpop_proof(
+                method,
+                &url,
+                Some(&self.token),
+                s.clock_now().as_millis() / 1000,
+            )
+            .unwrap();
+        let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let resp = reqwest::Client::new()
+            .request(m, url)
+            .header("Authorization", format!("DPoP {}", self.token))
+            .header("DPoP", proof)
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        (
+            resp.status().as_u16(),
+            resp.json().await.unwrap_or(Value::Null),
+        )
+    }
+
+    async fn ask(&self, s: &TestServer, body: Value) -> (u16, Value) {
+        self.call(s, "POST", "/v1/authorize", &body).await
+    }
+}
