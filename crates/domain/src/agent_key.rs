@@ -26,14 +26,34 @@ pub struct AgentKey {
     pub revoked_at: Option<Timestamp>,
 }
 
+str_enum! {
+    /// What a revocation names. Every kind but `identity` kills the matching tokens
+    /// whenever they were issued: a revoked token, task, agent key or signing key never
+    /// comes back, so no clock (of this replica or another) decides. An identity can be
+    /// resumed, so its revocation kills only the tokens issued at or before it.
+    pub enum RevocationKind {
+        Token => "token",
+        Task => "task",
+        Identity => "identity",
+        AgentKey => "agent_key",
+        SigningKey => "signing_key",
+    }
+}
+
+impl RevocationKind {
+    /// Whether the revocation kills only tokens issued at or before it (see the type).
+    pub fn only_earlier_tokens(self) -> bool {
+        self == RevocationKind::Identity
+    }
+}
+
 /// One entry of the revocation list.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Revocation {
     /// Strictly increasing; ask for entries after the last epoch seen.
     pub epoch: i64,
-    /// `token`, `task`, `identity`, `agent_key` or `signing_key`.
-    pub kind: String,
+    pub kind: RevocationKind,
     /// The jti, task id, identity id, `<identity>:<kid>`, or signing-key kid.
     pub value: String,
     pub at: Timestamp,

@@ -439,7 +439,7 @@ macro_rules! impl_store {
                 if before.is_some_and(|(s,)| s == active) && identity.state.as_str() != active {
                     let at = identity.state_changed_at;
                     let revocation = crate::credentials::NewRevocation {
-                        kind: "identity",
+                        kind: aim_domain::agent_key::RevocationKind::Identity,
                         value: identity.id.to_string(),
                         reason: format!("identity {}", identity.state),
                         expires_at: at.plus_millis(crate::credentials::MAX_TOKEN_LIFETIME_MS),
@@ -454,6 +454,8 @@ macro_rules! impl_store {
                         .await?;
                 }
                 Self::append_tx(&mut *tx, event).await?;
+                // Its open tasks end with it, or keep only the systems it still has.
+                Self::follow_identity_tx(&mut *tx, identity, identity.updated_at).await?;
                 tx.commit().await?;
                 Ok(())
             }

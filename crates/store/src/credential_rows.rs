@@ -153,31 +153,63 @@ pub(crate) fn token_context_sql() -> &'static str {
     &SQL
 }
 
+/// [`token_context_sql`] for issuing a token, with `signer_revoked`: whether the signing key
+/// `$4` is revoked.
+pub(crate) fn issuing_context_sql() -> &'static str {
+    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        token_context_sql().replacen(
+            " FROM identities i",
+            ", (SELECT COUNT(*) FROM signing_keys WHERE kid = $4 AND revoked_at IS NOT NULL) AS signer_revoked \
+             FROM identities i",
+            1,
+        )
+    });
+    &SQL
+}
+
 /// [`token_context_sql`] for a token presented to aim: the task by id alone (a sub-agent's
-/// token carries its delegator's task), and two more columns, the latest revocation of
-/// the task (`$4`) and of anything else the token depends on (`$5`, `$6`, ... in pairs
-/// of kind and value), so the whole live state is one read.
-pub(crate) fn live_context_sql(pairs: usize) -> String {
+/// token carries its delegator's task), and four more columns, so the whole live state is
+/// one read: the latest revocation of the task (`$4`), of the `always` and the `earlier`
+/// pairs of kind and value (`$5`, `$6`, ...), and how many of the `delegators` (the ids
+/// after the pairs) are active with an active sponsor.
+pub(crate) fn live_context_sql(always: usize, earlier: usize, delegators: usize) -> String {
     let base = token_context_sql().replace(
         "LEFT JOIN tasks t ON t.id = $3 AND t.identity_id = i.id",
         "LEFT JOIN tasks t ON t.id = $3",
     );
-    let others: Vec<String> = (0..pairs)
-        .map(|i| format!("(kind = ${} AND value = ${})", 2 * i + 5, 2 * i + 6))
-        .collect();
-    let others = if others.is_empty() {
-        "NULL".to_owned()
-    } else {
+    let latest = |from: usize, n: usize| {
+        if n == 0 {
+            return "NULL".to_owned();
+        }
+        let pairs: Vec<String> = (from..from + n)
+            .map(|i| format!("(kind = ${} AND value = ${})", 2 * i + 5, 2 * i + 6))
+            .collect();
         format!(
             "(SELECT MAX(at) FROM revocations WHERE {})",
-            others.join(" OR ")
+            pairs.join(" OR ")
+        )
+    };
+    let first_id = 2 * (always + earlier) + 5;
+    let delegators = if delegators == 0 {
+        "CAST(0 AS BIGINT)".to_owned()
+    } else {
+        let ids: Vec<String> = (first_id..first_id + delegators)
+            .map(|i| format!("${i}"))
+            .collect();
+        format!(
+            "(SELECT COUNT(*) FROM identities d JOIN humans dh ON dh.id = d.sponsor_id \
+             WHERE d.id IN ({}) AND d.state = 'active' AND dh.state = 'active')",
+            ids.join(", ")
         )
     };
     base.replacen(
         " FROM identities i",
         &format!(
             ", (SELECT MAX(at) FROM revocations WHERE kind = 'task' AND value = $4) AS task_revoked_at, \
-             {others} AS other_revoked_at FROM identities i"
+             {} AS always_revoked_at, {} AS earlier_revoked_at, {delegators} AS delegators_active \
+             FROM identities i",
+            latest(0, always),
+            latest(always, earlier),
         ),
         1,
     )
@@ -201,6 +233,7 @@ where
             Some(_) => Some(task_from(r, &JOINED_TASK_COLS)?),
             None => None,
         },
+        signer_revoked: false,
     })
 }
 
@@ -225,7 +258,8 @@ where
 {
     Ok(Revocation {
         epoch: r.int("epoch")?,
-        kind: r.text("kind")?,
+        kind: aim_domain::agent_key::RevocationKind::parse(&r.text("kind")?)
+            .map_err(|e| StoreError::Corrupt(format!("revocations.kind: {e}")))?,
         value: r.text("value")?,
         at: Timestamp::from_millis(r.int("at")?),
         reason: r.text("reason")?,

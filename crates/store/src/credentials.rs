@@ -2,7 +2,7 @@
 //! single-use ids and the revocation list. Written once for both backends, like
 //! `backend.rs`; every change writes its event in the same transaction.
 
-use aim_domain::agent_key::{AgentKey, Revocation};
+use aim_domain::agent_key::{AgentKey, Revocation, RevocationKind};
 use aim_domain::event::Event;
 use aim_domain::ids::{IdentityId, TaskId};
 use aim_domain::task::Task;
@@ -50,11 +50,10 @@ pub struct JoinToken {
     pub expires_at: Timestamp,
 }
 
-/// A revocation to record with a change. It revokes the matching tokens issued at or
-/// before the moment it is recorded.
+/// A revocation to record with a change (see [`RevocationKind`] for which tokens it kills).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewRevocation {
-    pub kind: &'static str,
+    pub kind: RevocationKind,
     pub value: String,
     pub reason: String,
     pub expires_at: Timestamp,
@@ -86,13 +85,15 @@ pub trait CredentialStore: Send + Sync {
         event: &Event,
     ) -> Result<bool, StoreError>;
 
-    /// The identity, its sponsor's state, its key `kid` and its task `task`, in one read;
-    /// `None` if there is no such identity.
+    /// The identity, its sponsor's state, its key `kid`, its task `task`, and whether
+    /// aim's signing key `signer` has been revoked (by any replica), in one read; `None`
+    /// if there is no such identity.
     async fn token_context(
         &self,
         identity: IdentityId,
         kid: &str,
         task: Option<TaskId>,
+        signer: &str,
     ) -> Result<Option<TokenContext>, StoreError>;
 
     /// Records that the identity was seen (it got a token) at `at`, unless it was already
@@ -188,19 +189,35 @@ pub trait CredentialStore: Send + Sync {
         after_epoch: i64,
         limit: u32,
     ) -> Result<Vec<Revocation>, StoreError>;
-    /// When `value` (of `kind`) was last revoked: tokens matching it that were issued at or
-    /// before that instant are dead.
-    async fn revoked_at(&self, kind: &str, value: &str) -> Result<Option<Timestamp>, StoreError>;
+    /// When `value` (of `kind`) was last revoked.
+    async fn revoked_at(
+        &self,
+        kind: RevocationKind,
+        value: &str,
+    ) -> Result<Option<Timestamp>, StoreError>;
     /// Everything the live-state check of a presented token needs, in one read: the
     /// identity, its sponsor's state, the task (by id alone), and the latest revocation of
-    /// the task and of any of `others` (`(kind, value)` pairs). `None` if the identity is
-    /// unknown.
+    /// the task and of what the token `hangs` on, and how many of its delegators are
+    /// active with an active sponsor. `None` if the identity is unknown.
     async fn live_context(
         &self,
         identity: IdentityId,
         task: TaskId,
-        others: &[(&str, &str)],
+        hangs: &Hangs<'_>,
     ) -> Result<Option<LiveContext>, StoreError>;
+}
+
+/// What a presented token hangs on besides its own identity and task.
+#[derive(Debug, Clone, Default)]
+pub struct Hangs<'a> {
+    /// Revocations that kill it whenever it was issued: its id and its ancestors' ids, its
+    /// signing key, the agent key it is bound to.
+    pub always: Vec<(RevocationKind, &'a str)>,
+    /// Revocations that kill it only if it was issued at or before them: its identity's
+    /// and every delegator's.
+    pub earlier: Vec<(RevocationKind, &'a str)>,
+    /// The identities that delegated it, nearest first: each must still be active.
+    pub delegators: Vec<IdentityId>,
 }
 
 /// The state behind a presented token, read in one query.
@@ -209,8 +226,12 @@ pub struct LiveContext {
     pub context: TokenContext,
     /// When the task was last revoked (ended), if ever.
     pub task_revoked_at: Option<Timestamp>,
-    /// When any other thing the token depends on was last revoked, if ever.
-    pub other_revoked_at: Option<Timestamp>,
+    /// When any of [`Hangs::always`] was last revoked, if ever.
+    pub always_revoked_at: Option<Timestamp>,
+    /// When any of [`Hangs::earlier`] was last revoked, if ever.
+    pub earlier_revoked_at: Option<Timestamp>,
+    /// How many of [`Hangs::delegators`] are active with an active sponsor.
+    pub delegators_active: usize,
 }
 
 /// What issuing a token needs to know, read in one query.
@@ -222,6 +243,9 @@ pub struct TokenContext {
     pub key: Option<AgentKey>,
     /// The asked-for task, if it exists and belongs to the identity.
     pub task: Option<Task>,
+    /// Whether the signing key the caller is about to sign with is revoked
+    /// ([`CredentialStore::token_context`] only; false from `live_context`).
+    pub signer_revoked: bool,
 }
 
 /// Implements [`CredentialStore`] for `$store` (see `backend::impl_store`).
@@ -254,13 +278,104 @@ macro_rules! impl_credential_store {
                 at: aim_domain::time::Timestamp,
             ) -> Result<(), crate::StoreError> {
                 sqlx::query("INSERT INTO revocations (kind, value, at, reason, expires_at) VALUES ($1, $2, $3, $4, $5)")
-                    .bind(r.kind)
+                    .bind(r.kind.as_str())
                     .bind(r.value.clone())
                     .bind(at.as_millis())
                     .bind(r.reason.clone())
                     .bind(r.expires_at.as_millis())
                     .execute(&mut *conn)
                     .await?;
+                Ok(())
+            }
+
+            /// Ends task `id` if it is open (false if not): revokes its tokens and releases
+            /// its leases. The caller appends the event.
+            pub(crate) async fn end_task_tx(
+                conn: &mut <<$store as crate::backend::Backend>::Db as sqlx::Database>::Connection,
+                id: aim_domain::ids::TaskId,
+                at: aim_domain::time::Timestamp,
+                reason: &str,
+            ) -> Result<bool, crate::StoreError> {
+                let deadline: Option<(i64,)> = sqlx::query_as("UPDATE tasks SET state = 'ended', ended_at = $1, end_reason = $2 WHERE id = $3 AND state = 'open' RETURNING deadline")
+                    .bind(at.as_millis())
+                    .bind(reason.to_owned())
+                    .bind(id.as_uuid())
+                    .fetch_optional(&mut *conn)
+                    .await?;
+                let Some((deadline,)) = deadline else {
+                    return Ok(false);
+                };
+                let revocation = crate::credentials::NewRevocation {
+                    kind: aim_domain::agent_key::RevocationKind::Task,
+                    value: id.to_string(),
+                    reason: reason.to_owned(),
+                    // Tokens never outlive their task's deadline.
+                    expires_at: aim_domain::time::Timestamp::from_millis(deadline),
+                };
+                Self::add_revocation_tx(&mut *conn, &revocation, at).await?;
+                // The task's leases go with it.
+                sqlx::query("UPDATE leases SET released_at = $1, release_reason = $2 WHERE task_id = $3 AND released_at IS NULL")
+                    .bind(at.as_millis())
+                    .bind(format!("task ended: {reason}"))
+                    .bind(id.as_uuid())
+                    .execute(&mut *conn)
+                    .await?;
+                Ok(true)
+            }
+
+            /// Brings the open tasks of `identity` in line with it, after a change to it:
+            /// if it left `active`, each ends (with a `task.ended` event); otherwise each
+            /// keeps only the systems the identity still has (with a `task.narrowed` event).
+            pub(crate) async fn follow_identity_tx(
+                conn: &mut <<$store as crate::backend::Backend>::Db as sqlx::Database>::Connection,
+                identity: &aim_domain::identity::Identity,
+                at: aim_domain::time::Timestamp,
+            ) -> Result<(), crate::StoreError> {
+                use aim_domain::event::{Actor, Event};
+                let sql = crate::credentials::task_select("WHERE identity_id = $1 AND state = 'open' ORDER BY id");
+                let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(identity.id.as_uuid())
+                    .fetch_all(&mut *conn)
+                    .await?;
+                let tasks: Vec<aim_domain::task::Task> = rows
+                    .iter()
+                    .map(crate::credentials::task_from_row)
+                    .collect::<Result<_, _>>()?;
+                let active = identity.state == aim_domain::lifecycle::LifecycleState::Active;
+                for task in tasks {
+                    let event = if !active {
+                        let reason = format!("identity {}", identity.state);
+                        if !Self::end_task_tx(&mut *conn, task.id, at, &reason).await? {
+                            continue;
+                        }
+                        Event::new(at, Actor::system("lifecycle"), "task.ended", "task", task.id)
+                            .reason(reason)
+                    } else {
+                        let kept: Vec<String> = task
+                            .systems
+                            .iter()
+                            .filter(|s| identity.systems.contains(s))
+                            .cloned()
+                            .collect();
+                        if kept.len() == task.systems.len() {
+                            continue;
+                        }
+                        sqlx::query("UPDATE tasks SET systems = $1 WHERE id = $2 AND state = 'open'")
+                            .bind(serde_json::to_string(&kept).map_err(|e| crate::StoreError::Corrupt(e.to_string()))?)
+                            .bind(task.id.as_uuid())
+                            .execute(&mut *conn)
+                            .await?;
+                        Event::new(at, Actor::system("lifecycle"), "task.narrowed", "task", task.id)
+                            .reason(format!("identity {} no longer has every system of the task", identity.name))
+                            .detail(serde_json::json!({ "systems": kept, "before": task.systems }))
+                    };
+                    Self::append_tx(&mut *conn, &event.trail(aim_domain::event::Trail {
+                        task_id: task.id.to_string(),
+                        triggered_by: task.triggered_by.clone(),
+                        ..aim_domain::event::Trail::default()
+                    }))
+                    .await?;
+                }
                 Ok(())
             }
         }
@@ -356,14 +471,23 @@ macro_rules! impl_credential_store {
                 identity: aim_domain::ids::IdentityId,
                 kid: &str,
                 task: Option<aim_domain::ids::TaskId>,
+                signer: &str,
             ) -> Result<Option<crate::credentials::TokenContext>, crate::StoreError> {
-                let row = sqlx::query(crate::credentials::token_context_sql())
+                let row = sqlx::query(crate::credentials::issuing_context_sql())
                     .bind(identity.as_uuid())
                     .bind(kid.to_owned())
                     .bind(task.map(|t| t.as_uuid()))
+                    .bind(signer.to_owned())
                     .fetch_optional(self.read())
                     .await?;
-                row.as_ref().map(crate::credentials::token_context_from_row).transpose()
+                let Some(row) = row else {
+                    return Ok(None);
+                };
+                let revoked: i64 = sqlx::Row::try_get(&row, "signer_revoked")?;
+                Ok(Some(crate::credentials::TokenContext {
+                    signer_revoked: revoked > 0,
+                    ..crate::credentials::token_context_from_row(&row)?
+                }))
             }
 
             async fn touch_identity(
@@ -587,30 +711,9 @@ macro_rules! impl_credential_store {
                 event: &aim_domain::event::Event,
             ) -> Result<bool, crate::StoreError> {
                 let mut tx = self.write_tx().await?;
-                let deadline: Option<(i64,)> = sqlx::query_as("UPDATE tasks SET state = 'ended', ended_at = $1, end_reason = $2 WHERE id = $3 AND state = 'open' RETURNING deadline")
-                    .bind(at.as_millis())
-                    .bind(reason.to_owned())
-                    .bind(id.as_uuid())
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                let Some((deadline,)) = deadline else {
+                if !Self::end_task_tx(&mut *tx, id, at, reason).await? {
                     return Ok(false);
-                };
-                let revocation = crate::credentials::NewRevocation {
-                    kind: "task",
-                    value: id.to_string(),
-                    reason: reason.to_owned(),
-                    // Tokens never outlive their task's deadline.
-                    expires_at: aim_domain::time::Timestamp::from_millis(deadline),
-                };
-                Self::add_revocation_tx(&mut *tx, &revocation, at).await?;
-                // The task's leases go with it.
-                sqlx::query("UPDATE leases SET released_at = $1, release_reason = $2 WHERE task_id = $3 AND released_at IS NULL")
-                    .bind(at.as_millis())
-                    .bind(format!("task ended: {reason}"))
-                    .bind(id.as_uuid())
-                    .execute(&mut *tx)
-                    .await?;
+                }
                 Self::append_tx(&mut *tx, event).await?;
                 tx.commit().await?;
                 Ok(true)
@@ -653,11 +756,11 @@ macro_rules! impl_credential_store {
 
             async fn revoked_at(
                 &self,
-                kind: &str,
+                kind: aim_domain::agent_key::RevocationKind,
                 value: &str,
             ) -> Result<Option<aim_domain::time::Timestamp>, crate::StoreError> {
                 let row: Option<(i64,)> = sqlx::query_as("SELECT at FROM revocations WHERE kind = $1 AND value = $2 ORDER BY at DESC LIMIT 1")
-                    .bind(kind.to_owned())
+                    .bind(kind.as_str())
                     .bind(value.to_owned())
                     .fetch_optional(self.read())
                     .await?;
@@ -668,16 +771,23 @@ macro_rules! impl_credential_store {
                 &self,
                 identity: aim_domain::ids::IdentityId,
                 task: aim_domain::ids::TaskId,
-                others: &[(&str, &str)],
+                hangs: &crate::credentials::Hangs<'_>,
             ) -> Result<Option<crate::credentials::LiveContext>, crate::StoreError> {
-                let sql = crate::credentials::live_context_sql(others.len());
+                let sql = crate::credentials::live_context_sql(
+                    hangs.always.len(),
+                    hangs.earlier.len(),
+                    hangs.delegators.len(),
+                );
                 let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
                     .bind(identity.as_uuid())
                     .bind(String::new())
                     .bind(task.as_uuid())
                     .bind(task.to_string());
-                for (kind, value) in others {
-                    q = q.bind((*kind).to_owned()).bind((*value).to_owned());
+                for (kind, value) in hangs.always.iter().chain(&hangs.earlier) {
+                    q = q.bind(kind.as_str()).bind((*value).to_owned());
+                }
+                for d in &hangs.delegators {
+                    q = q.bind(d.as_uuid());
                 }
                 let Some(row) = q.fetch_optional(self.read()).await? else {
                     return Ok(None);
@@ -689,7 +799,12 @@ macro_rules! impl_credential_store {
                 Ok(Some(crate::credentials::LiveContext {
                     context: crate::credentials::token_context_from_row(&row)?,
                     task_revoked_at: at("task_revoked_at")?,
-                    other_revoked_at: at("other_revoked_at")?,
+                    always_revoked_at: at("always_revoked_at")?,
+                    earlier_revoked_at: at("earlier_revoked_at")?,
+                    delegators_active: {
+                        let n: i64 = sqlx::Row::try_get(&row, "delegators_active")?;
+                        usize::try_from(n).unwrap_or(0)
+                    },
                 }))
             }
         }

@@ -41,7 +41,7 @@ use async_trait::async_trait;
 
 pub use appender::Claim;
 pub use credentials::{
-    CredentialStore, JoinToken, LiveContext, NewRevocation, SigningKeyRow, TokenContext,
+    CredentialStore, Hangs, JoinToken, LiveContext, NewRevocation, SigningKeyRow, TokenContext,
 };
 pub use error::StoreError;
 pub use filter::{AuditFilter, HumanFilter, IdentityCursor, IdentityFilter, SweepThresholds};

@@ -99,16 +99,21 @@ impl TestServer {
     }
 
     /// A second `aim serve` on the same database, with its own data dir (and so its own
-    /// checkpoint key); returns its base URL. It stops when the test's runtime ends.
+    /// checkpoint key), behind the same issuer URL as this one (as replicas behind one load
+    /// balancer are: tokens and DPoP proofs name this server's URL); returns its base URL.
+    /// It stops when the test's runtime ends.
     pub async fn replica(&self) -> String {
         let dir = tempfile::tempdir().expect("temp dir");
-        let config = Config {
+        let mut config = Config {
             listen: "127.0.0.1:0".parse().expect("addr"),
             data_dir: dir.path().to_path_buf(),
             sweep_interval_seconds: 0,
             checkpoint_interval_seconds: 0,
             ..Config::default()
         };
+        config.tokens.issuer = Some(self.base.clone());
+        // The same key-encryption key, so both sign with the keys in the database.
+        config.tokens.kek_file = Some(self.db.dir.path().join("kek"));
         let store = self.db.second_store().await;
         let (server, startup) = Server::prepare_with_store(
             &config,

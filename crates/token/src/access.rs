@@ -358,6 +358,8 @@ mod tests {
             sid: "task-1".into(),
             act: Some(Act {
                 sub: "spiffe://aim.example/agent/parent".into(),
+                client_id: Some("id-0".into()),
+                cnf: None,
                 act: None,
             }),
             cnf: Some(Cnf {

@@ -4,9 +4,16 @@
 use serde::{Deserialize, Serialize};
 
 /// One link of a delegation chain: `sub` acted, on behalf of the one in the nested `act`.
+/// `client_id` and `cnf` (RFC 8693 §4.1 lets `act` carry claims that identify the actor)
+/// are the delegator's identity id and the key its token was bound to: a token dies when
+/// any identity above it leaves `active` or any key above it is revoked.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Act {
     pub sub: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<Cnf>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub act: Option<Box<Act>>,
 }
@@ -22,6 +29,17 @@ impl Act {
             next = a.act.as_deref();
         }
         out
+    }
+
+    /// The identity ids of the delegators, nearest first; `None` if a link does not name
+    /// its identity (such a token cannot be checked against its delegators' state).
+    pub fn client_ids(&self) -> Option<Vec<&str>> {
+        self.links().map(|a| a.client_id.as_deref()).collect()
+    }
+
+    /// Every link, nearest first.
+    pub fn links(&self) -> impl Iterator<Item = &Act> {
+        std::iter::successors(Some(self), |a| a.act.as_deref())
     }
 
     pub fn depth(&self) -> usize {

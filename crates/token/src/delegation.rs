@@ -95,6 +95,8 @@ pub fn delegate(
     }
     let act = Act {
         sub: parent.sub.clone(),
+        client_id: Some(parent.client_id.clone()),
+        cnf: parent.cnf.clone(),
         act: parent.act.clone().map(Box::new),
     };
     if act.depth() > max_depth {
@@ -140,6 +142,7 @@ mod tests {
     fn child(parent: &AccessClaims, sub: &str, g: &Grant, n: usize) -> AccessClaims {
         AccessClaims {
             sub: sub.into(),
+            client_id: format!("c{n}"),
             jti: format!("j{n}"),
             exp: g.exp,
             scope: g.scope.join(" "),
@@ -203,6 +206,8 @@ mod tests {
                         prop_assert!(!seen.contains(&sub), "a cycle was let through");
                         prop_assert!(g.act.depth() <= max_depth);
                         prop_assert_eq!(g.act.chain().len(), seen.len());
+                        prop_assert_eq!(g.act.client_ids().map(|c| c.len()), Some(seen.len()));
+                        prop_assert_eq!(g.act.client_id.as_deref(), Some(token.client_id.as_str()));
                         prop_assert_eq!(g.parents.len(), seen.len());
                         prop_assert_eq!(&g.parents[0], &token.jti);
                         seen.push(sub.clone());

@@ -127,7 +127,7 @@ pub async fn revoke(
     if key.revoked_at.is_none() {
         let now = s.clock.now();
         let revocation = NewRevocation {
-            kind: "agent_key",
+            kind: aim_domain::agent_key::RevocationKind::AgentKey,
             value: format!("{id}:{}", key.kid),
             reason: if reason.is_empty() {
                 "key revoked".to_owned()

@@ -43,7 +43,9 @@ pub async fn introspect(
 ) -> Result<impl IntoResponse, ApiError> {
     p.require_any(&[Role::Admin, Role::Auditor], "introspecting tokens")?;
     let body = match check(&s, &form.token, s.clock.now()).await {
-        Ok(claims) => {
+        Ok((mut claims, task)) => {
+            // What the token may reach now, which may be narrower than when it was issued.
+            claims.scope = task.systems.join(" ");
             let mut v = serde_json::to_value(&claims).unwrap_or(Value::Null);
             v["active"] = json!(true);
             v["token_type"] = json!("Bearer");
@@ -87,7 +89,7 @@ pub async fn revoke(
     }
     let task = claims.str("aim_task").unwrap_or_default().to_owned();
     let revocation = NewRevocation {
-        kind: "token",
+        kind: aim_domain::agent_key::RevocationKind::Token,
         value: jti.to_owned(),
         reason: "revoked".to_owned(),
         expires_at: aim_domain::time::Timestamp::from_millis(exp * 1000),

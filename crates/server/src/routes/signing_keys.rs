@@ -105,7 +105,7 @@ pub async fn revoke(
     let reason = body.checked()?;
     let now = s.clock.now();
     let revocation = NewRevocation {
-        kind: "signing_key",
+        kind: aim_domain::agent_key::RevocationKind::SigningKey,
         value: kid.clone(),
         reason: if reason.is_empty() {
             "signing key revoked".into()

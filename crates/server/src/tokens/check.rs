@@ -5,13 +5,14 @@
 
 use std::sync::Arc;
 
+use aim_domain::agent_key::RevocationKind;
 use aim_domain::human::HumanState;
 use aim_domain::identity::Identity;
 use aim_domain::ids::{IdentityId, TaskId};
 use aim_domain::lifecycle::LifecycleState;
 use aim_domain::task::Task;
 use aim_domain::time::Timestamp;
-use aim_store::StoreError;
+use aim_store::{Hangs, StoreError};
 use aim_token::access::{self, Expect};
 use aim_token::claims::AccessClaims;
 
@@ -28,6 +29,8 @@ pub enum Inactive {
     TaskEnded,
     #[error("the token's identity is not active")]
     IdentityInactive,
+    #[error("an identity that delegated this token is no longer active")]
+    DelegatorInactive,
     #[error("this DPoP proof was already used")]
     ProofReplayed,
     #[error(transparent)]
@@ -41,14 +44,20 @@ impl Inactive {
             Inactive::Revoked => "token_revoked",
             Inactive::TaskEnded => "task_ended",
             Inactive::IdentityInactive => "identity_not_active",
+            Inactive::DelegatorInactive => "delegator_not_active",
             Inactive::ProofReplayed => "dpop_replayed",
             Inactive::Store(_) => "store_unavailable",
         }
     }
 }
 
-/// Verifies `token` against aim's keys and audience, then the state behind it.
-pub async fn check(s: &AppState, token: &str, now: Timestamp) -> Result<AccessClaims, Inactive> {
+/// Verifies `token` against aim's keys and audience, then the state behind it. Returns its
+/// claims and its task as the token may use it (the systems it may still reach).
+pub async fn check(
+    s: &AppState,
+    token: &str,
+    now: Timestamp,
+) -> Result<(AccessClaims, Task), Inactive> {
     let ring = s.tokens.keys.current();
     let expect = Expect {
         issuer: &s.tokens.issuer,
@@ -56,8 +65,8 @@ pub async fn check(s: &AppState, token: &str, now: Timestamp) -> Result<AccessCl
         now: now.as_millis() / 1000,
     };
     let claims = access::verify(token, &ring.trusted, &expect)?;
-    live(s, token, &claims, now).await?;
-    Ok(claims)
+    let (_, task) = live(s, token, &claims, now).await?;
+    Ok((claims, task))
 }
 
 /// An agent calling aim with its access token (and DPoP proof).
@@ -121,9 +130,11 @@ pub async fn check_request(
     })
 }
 
-/// The state behind a verified token: nothing revoked it, its task is open, its identity
-/// and sponsor are active, all in one read (or, for a token presented again, what that
-/// read found while still current: see `live.rs`). Returns the identity and task.
+/// The state behind a verified token: nothing revoked it, its task is open, its identity,
+/// its sponsor and every identity that delegated it are active, all in one read (or, for a
+/// token presented again, what that read found while still current: see `live.rs`).
+/// Returns the identity and the task as this token may use it: only the systems in the
+/// task, in the token's scope and still registered on the identity.
 async fn live(
     s: &AppState,
     token: &str,
@@ -138,42 +149,84 @@ async fn live(
         .map_err(|_| aim_token::TokenError::InvalidClaim("aim_task"))?;
     let id = IdentityId::parse(&claims.client_id)
         .map_err(|_| aim_token::TokenError::InvalidClaim("client_id"))?;
+    // INVARIANT: a delegated token names every identity above it, so that it dies with
+    // any of them; one that does not is refused rather than checked less.
+    let delegators: Vec<IdentityId> = match &claims.act {
+        None => Vec::new(),
+        Some(act) => act
+            .client_ids()
+            .ok_or(aim_token::TokenError::InvalidClaim("act"))?
+            .into_iter()
+            .map(IdentityId::parse)
+            .collect::<Result<_, _>>()
+            .map_err(|_| aim_token::TokenError::InvalidClaim("act"))?,
+    };
+    // The agent keys this token and every token above it were bound to.
+    let bound = |client_id: &str, cnf: Option<&aim_token::claims::Cnf>| {
+        cnf.map(|c| format!("{client_id}:{}", c.jkt))
+    };
+    let mut bound_keys: Vec<String> = bound(&claims.client_id, claims.cnf.as_ref())
+        .into_iter()
+        .collect();
+    if let Some(act) = &claims.act {
+        bound_keys.extend(
+            act.links()
+                .filter_map(|a| bound(a.client_id.as_deref()?, a.cnf.as_ref())),
+        );
+    }
     // Revoking a token revokes every token delegated from it, at any depth.
-    let mut others: Vec<(&str, &str)> = claims
+    let mut always: Vec<(RevocationKind, &str)> = claims
         .aim_parents
         .iter()
-        .map(|p| ("token", p.as_str()))
+        .map(|p| (RevocationKind::Token, p.as_str()))
         .collect();
-    others.extend([
-        ("token", claims.jti.as_str()),
-        ("signing_key", kid.as_str()),
-        ("identity", claims.client_id.as_str()),
+    always.extend([
+        (RevocationKind::Token, claims.jti.as_str()),
+        (RevocationKind::SigningKey, kid.as_str()),
     ]);
+    always.extend(
+        bound_keys
+            .iter()
+            .map(|k| (RevocationKind::AgentKey, k.as_str())),
+    );
+    let delegator_ids: Vec<String> = delegators.iter().map(ToString::to_string).collect();
+    let earlier: Vec<(RevocationKind, &str)> = std::iter::once(claims.client_id.as_str())
+        .chain(delegator_ids.iter().map(String::as_str))
+        .map(|v| (RevocationKind::Identity, v))
+        .collect();
     let live = match s.tokens.live.get(&claims.jti) {
         Some(live) => live,
         None => {
             // Tagged with the generation from before the read: a change committed after
             // it makes the entry unusable.
             let generation = s.tokens.live.generation();
+            let hangs = Hangs {
+                always,
+                earlier,
+                delegators: delegators.clone(),
+            };
             let live = s
                 .store
-                .live_context(id, task_id, &others)
+                .live_context(id, task_id, &hangs)
                 .await?
                 .ok_or(Inactive::IdentityInactive)?;
             s.tokens.live.put(&claims.jti, live.clone(), generation);
             live
         }
     };
-    // A revocation kills the matching tokens issued at or before it.
-    let revoked = |at: Option<Timestamp>| at.is_some_and(|at| issued <= at);
-    if revoked(live.other_revoked_at) {
+    // A token, task, signing key or agent key once revoked stays revoked, whatever the
+    // clocks say; an identity (and a delegator) kills what was issued up to its revocation.
+    if live.always_revoked_at.is_some() || live.earlier_revoked_at.is_some_and(|at| issued <= at) {
         return Err(Inactive::Revoked);
     }
-    if revoked(live.task_revoked_at) {
+    if live.task_revoked_at.is_some() {
         return Err(Inactive::TaskEnded);
     }
+    if live.delegators_active != delegators.len() {
+        return Err(Inactive::DelegatorInactive);
+    }
     let context = live.context;
-    let task = context
+    let mut task = context
         .task
         .filter(|t| t.is_open_at(now))
         .ok_or(Inactive::TaskEnded)?;
@@ -182,5 +235,11 @@ async fn live(
     {
         return Err(Inactive::IdentityInactive);
     }
+    // INVARIANT: what a token may reach is task ∩ token scope ∩ identity, now. Everything
+    // an agent does through aim (decisions, leases, elevations, exchange) reads the task
+    // from here.
+    task.systems.retain(|system| {
+        claims.scopes().any(|s| s == system) && context.identity.systems.contains(system)
+    });
     Ok((context.identity, task))
 }

@@ -247,6 +247,9 @@ async fn issue(
         return super::exchange::exchange(s, ctx, req, dpop, now, client).await;
     }
     let grant = |code, m: &str| Refused::new(StatusCode::BAD_REQUEST, "invalid_grant", code, m);
+    // The key to sign with, checked against the revocations of every replica in the read
+    // that checks the client.
+    let ring = s.tokens.keys.current();
     let task_id = match &req.task_id {
         Some(t) => {
             Some(TaskId::parse(t).map_err(|_| grant("invalid_task", "task_id is not a task id"))?)
@@ -271,7 +274,16 @@ async fn issue(
                 context,
                 kid,
                 assertion,
-            } = authenticate(s, raw, req.client_id.as_deref(), task_id, now, client).await?;
+            } = authenticate(
+                s,
+                raw,
+                req.client_id.as_deref(),
+                task_id,
+                ring.signer.kid(),
+                now,
+                client,
+            )
+            .await?;
             // Single use, across replicas: recorded until the assertion expires, in the
             // same durable write as the token's event.
             let claim = super::assertion_claim(context.identity.id, &assertion);
@@ -294,7 +306,7 @@ async fn issue(
             *client = Some(identity.id);
             let context = s
                 .store
-                .token_context(identity.id, "", task_id)
+                .token_context(identity.id, "", task_id, ring.signer.kid())
                 .await?
                 .ok_or_else(|| grant("unknown_workload", "the mapped identity does not exist"))?;
             may_get_tokens(&context.identity, context.sponsor_state)?;
@@ -353,7 +365,20 @@ async fn issue(
     let (task, new_task) = match (&req.authorization_details, &req.task_id) {
         (Some(details), None) => (open_task(details, identity, now)?, true),
         (None, Some(_)) => match context.task.clone() {
-            Some(t) if t.is_open_at(now) => (t, false),
+            Some(mut t) if t.is_open_at(now) => {
+                // INVARIANT: a continued task never gets back a system the identity has
+                // lost since it was opened.
+                t.systems.retain(|system| identity.systems.contains(system));
+                if t.systems.is_empty() {
+                    return Err(Refused::new(
+                        StatusCode::BAD_REQUEST,
+                        "invalid_scope",
+                        "empty_scope",
+                        "the identity no longer has any of the task's systems",
+                    ));
+                }
+                (t, false)
+            }
             Some(_) => return Err(grant("task_ended", "the task has ended")),
             None => return Err(grant("invalid_task", "no such task for this identity")),
         },
@@ -378,7 +403,7 @@ async fn issue(
     }
     let iat = now.as_millis() / 1000;
     let jti = uuid::Uuid::now_v7().to_string();
-    let ring = s.tokens.keys.current();
+    let ring = signing_ring(s, ring, context.signer_revoked, now).await?;
     let claims = AccessClaims {
         iss: s.tokens.issuer.clone(),
         sub: s.tokens.subject(identity),
@@ -476,6 +501,7 @@ pub(crate) async fn authenticate(
     raw: &str,
     client_id: Option<&str>,
     task_id: Option<TaskId>,
+    signer: &str,
     now: Timestamp,
     client: &mut Option<IdentityId>,
 ) -> Result<Client, Refused> {
@@ -504,7 +530,7 @@ pub(crate) async fn authenticate(
     // The identity, its sponsor, the key and the task, in one read.
     let context = s
         .store
-        .token_context(id, &kid, task_id)
+        .token_context(id, &kid, task_id, signer)
         .await?
         .ok_or_else(|| Refused::client("unknown_client", "no such identity"))?;
     let key = context.key.as_ref().ok_or_else(|| {
@@ -535,6 +561,32 @@ pub(crate) async fn authenticate(
         kid,
         assertion: asserted,
     })
+}
+
+/// The key ring to sign with: `ring`, unless the read that checked the client found its
+/// signing key revoked (by another replica, since this one last looked), in which case the
+/// keys are read again first.
+// INVARIANT: a revoked signing key never signs again, on any replica: the revocation is
+// committed before it is announced, and every issuance reads it with the client.
+pub(crate) async fn signing_ring(
+    s: &AppState,
+    ring: std::sync::Arc<super::keys::KeyRing>,
+    revoked: bool,
+    now: Timestamp,
+) -> Result<std::sync::Arc<super::keys::KeyRing>, Refused> {
+    if !revoked {
+        return Ok(ring);
+    }
+    s.tokens.keys.refresh(now).await.map_err(|e| {
+        tracing::error!(error = %e, "could not re-read the signing keys");
+        Refused::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "temporarily_unavailable",
+            "store_unavailable",
+            "the signing keys could not be read; no token was issued",
+        )
+    })?;
+    Ok(s.tokens.keys.current())
 }
 
 /// Only an active identity whose sponsor is active gets tokens.

@@ -17,7 +17,7 @@ use serde_json::json;
 
 use super::check::{Inactive, check};
 use super::endpoint::{
-    Client, Refused, TokenRequest, TokenResponse, authenticate, dpop_refused, mint,
+    Client, Refused, TokenRequest, TokenResponse, authenticate, dpop_refused, mint, signing_ring,
 };
 use crate::auth::RequestContext;
 use crate::state::AppState;
@@ -65,7 +65,7 @@ pub async fn exchange(
         ));
     }
     // The parent: a live token, presented by its holder.
-    let parent = check(s, subject, now).await.map_err(|e| match e {
+    let (mut parent, reach) = check(s, subject, now).await.map_err(|e| match e {
         Inactive::Store(e) => Refused::from(e),
         e => grant(e.code(), format!("subject_token: {e}")),
     })?;
@@ -92,14 +92,18 @@ pub async fn exchange(
         (Some(_), None) => return Err(dpop_refused(TokenError::ProofRequired)),
         (None, _) => None,
     };
+    // The parent holds only what it may still reach: task ∩ its scope ∩ its identity.
+    parent.scope = reach.systems.join(" ");
     let task_id = TaskId::parse(&parent.aim_task)
         .map_err(|_| grant("invalid_task", "the subject token names no task"))?;
     // The sub-agent, by its own assertion.
+    let ring = s.tokens.keys.current();
     let Client {
         context,
         kid,
         assertion,
-    } = authenticate(s, actor, None, None, now, client).await?;
+    } = authenticate(s, actor, None, None, ring.signer.kid(), now, client).await?;
+    let ring = signing_ring(s, ring, context.signer_revoked, now).await?;
     // The parent's task (not the sub-agent's own): the delegated token works for it.
     let task = s
         .store
@@ -154,7 +158,6 @@ pub async fn exchange(
         cnf: Some(Cnf { jkt: kid.clone() }),
         aim_parents: granted.parents.clone(),
     };
-    let ring = s.tokens.keys.current();
     let token = mint(&ring, &claims)?;
     let mut single_use = vec![super::assertion_claim(identity.id, &assertion)];
     if let Some(p) = &parent_proof {

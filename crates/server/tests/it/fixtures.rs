@@ -57,11 +57,19 @@ pub async fn cast(server: &TestServer) -> Cast {
 
 /// Requests `name` as the sponsor and has the approver approve it.
 pub async fn active_identity(server: &TestServer, c: &Cast, name: &str) -> Identity {
-    let i = c
-        .sponsor_client
-        .request_identity(&request(server, name, c.sponsor.id))
-        .await
-        .unwrap();
+    active_identity_on(server, c, name, &["crm"]).await
+}
+
+/// [`active_identity`] with these registered systems.
+pub async fn active_identity_on(
+    server: &TestServer,
+    c: &Cast,
+    name: &str,
+    systems: &[&str],
+) -> Identity {
+    let mut req = request(server, name, c.sponsor.id);
+    req.systems = systems.iter().map(|s| (*s).to_owned()).collect();
+    let i = c.sponsor_client.request_identity(&req).await.unwrap();
     c.approver_client
         .identity_action(i.id, "approve", "ok")
         .await

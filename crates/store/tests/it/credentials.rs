@@ -2,10 +2,11 @@
 //! revocation list, signing keys.
 
 use aim_domain::Refusal;
-use aim_domain::agent_key::AgentKey;
+use aim_domain::agent_key::{AgentKey, RevocationKind};
 use aim_domain::ids::TaskId;
+use aim_domain::lifecycle::LifecycleState;
 use aim_domain::task::{Task, TaskState};
-use aim_store::{DynStore, NewRevocation, SigningKeyRow, StoreError};
+use aim_store::{AuditFilter, DynStore, Hangs, NewRevocation, SigningKeyRow, StoreError};
 
 use crate::fixtures::{event, human, identity, t0};
 
@@ -13,6 +14,7 @@ cases!(
     agent_keys,
     single_use_ids,
     tasks_end_once_and_are_revoked,
+    tasks_follow_their_identity,
     signing_keys
 );
 
@@ -31,9 +33,9 @@ async fn an_identity(s: &DynStore) -> aim_domain::identity::Identity {
     i
 }
 
-fn revocation(kind: &'static str, value: &str) -> NewRevocation {
+fn revocation(kind: &str, value: &str) -> NewRevocation {
     NewRevocation {
-        kind,
+        kind: RevocationKind::parse(kind).unwrap(),
         value: value.to_owned(),
         reason: "test".into(),
         expires_at: t0().plus_days(1),
@@ -98,8 +100,18 @@ mod agent_keys {
                 .revoked_at,
             Some(t0())
         );
-        assert_eq!(s.revoked_at("agent_key", &value).await.unwrap(), Some(t0()));
-        assert_eq!(s.revoked_at("agent_key", "other").await.unwrap(), None);
+        assert_eq!(
+            s.revoked_at(RevocationKind::AgentKey, &value)
+                .await
+                .unwrap(),
+            Some(t0())
+        );
+        assert_eq!(
+            s.revoked_at(RevocationKind::AgentKey, "other")
+                .await
+                .unwrap(),
+            None
+        );
     }
 }
 
@@ -147,6 +159,100 @@ mod single_use_ids {
             before + 1,
             "only the winning claim's event is written"
         );
+        assert!(
+            aim_store::verify_chain(s.as_ref(), None)
+                .await
+                .unwrap()
+                .is_ok()
+        );
+    }
+}
+
+fn open_task(i: &aim_domain::identity::Identity, systems: &[&str]) -> Task {
+    Task {
+        id: TaskId::new(),
+        identity_id: i.id,
+        purpose: "triage".into(),
+        systems: systems.iter().map(|s| (*s).to_owned()).collect(),
+        subject: None,
+        triggered_by: "alice: TICKET-1".into(),
+        state: TaskState::Open,
+        opened_at: t0(),
+        deadline: t0().plus_millis(3_600_000),
+        ended_at: None,
+        end_reason: String::new(),
+    }
+}
+
+/// Removing a system from an identity narrows its open tasks in the same write; leaving
+/// `active` ends them (revoking their tokens): a sub-agent's token for the task dies too.
+mod tasks_follow_their_identity {
+    use super::*;
+    pub async fn run(s: &DynStore) {
+        let mut i = an_identity(s).await;
+        let v = i.version;
+        i.state = LifecycleState::Active;
+        i.systems = vec!["billing".into(), "crm".into()];
+        i.version += 1;
+        s.update_identity(&i, v, &event("identity.approved", i.id))
+            .await
+            .unwrap();
+        let both = open_task(&i, &["billing", "crm"]);
+        let crm = open_task(&i, &["crm"]);
+        for t in [&both, &crm] {
+            s.insert_task(t, &[event("task.opened", t.id)])
+                .await
+                .unwrap();
+        }
+
+        let v = i.version;
+        i.systems = vec!["crm".into()];
+        i.version += 1;
+        s.update_identity(&i, v, &event("identity.updated", i.id))
+            .await
+            .unwrap();
+        let narrowed = s.task(both.id).await.unwrap().unwrap();
+        assert_eq!(narrowed.systems, vec!["crm".to_owned()]);
+        assert_eq!(narrowed.state, TaskState::Open);
+        assert_eq!(s.task(crm.id).await.unwrap().unwrap(), crm, "untouched");
+        let actions = |action: &'static str| async move {
+            s.audit(
+                &AuditFilter {
+                    action: Some(action.into()),
+                    ..AuditFilter::default()
+                },
+                0,
+                100,
+            )
+            .await
+            .unwrap()
+        };
+        let events = actions("task.narrowed").await;
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].target_id, both.id.to_string());
+
+        let v = i.version;
+        i.state = LifecycleState::Suspended;
+        i.state_changed_at = t0().plus_millis(10);
+        i.updated_at = t0().plus_millis(10);
+        i.version += 1;
+        s.update_identity(&i, v, &event("identity.suspended", i.id))
+            .await
+            .unwrap();
+        for t in [&both, &crm] {
+            let ended = s.task(t.id).await.unwrap().unwrap();
+            assert_eq!(
+                (ended.state, ended.end_reason.as_str()),
+                (TaskState::Ended, "identity suspended")
+            );
+            assert_eq!(
+                s.revoked_at(RevocationKind::Task, &t.id.to_string())
+                    .await
+                    .unwrap(),
+                Some(t0().plus_millis(10))
+            );
+        }
+        assert_eq!(actions("task.ended").await.len(), 2);
         assert!(
             aim_store::verify_chain(s.as_ref(), None)
                 .await
@@ -224,21 +330,38 @@ mod tasks_end_once_and_are_revoked {
         );
         assert!(s.revocations(last.epoch, 100).await.unwrap().is_empty());
         assert_eq!(
-            s.revoked_at("task", &task.id.to_string()).await.unwrap(),
+            s.revoked_at(RevocationKind::Task, &task.id.to_string())
+                .await
+                .unwrap(),
             Some(at)
         );
         // The live state of a token of this task, in one read: the identity, its
         // sponsor's state, the task, and the latest revocations that could match.
+        fn hangs(identity: &str, delegator: aim_domain::ids::IdentityId) -> Hangs<'_> {
+            Hangs {
+                always: vec![(RevocationKind::Token, "never")],
+                earlier: vec![(RevocationKind::Identity, identity)],
+                delegators: vec![delegator, aim_domain::ids::IdentityId::new()],
+            }
+        }
         let live = s
-            .live_context(i.id, task.id, &[("token", "never"), ("identity", "other")])
+            .live_context(i.id, task.id, &hangs("other", i.id))
             .await
             .unwrap()
             .unwrap();
         assert_eq!(live.context.identity.id, i.id);
         assert_eq!(live.context.task.as_ref().map(|t| t.id), Some(task.id));
         assert_eq!(
-            (live.task_revoked_at, live.other_revoked_at),
-            (Some(at), None)
+            (
+                live.task_revoked_at,
+                live.always_revoked_at,
+                live.earlier_revoked_at
+            ),
+            (Some(at), None, None)
+        );
+        assert_eq!(
+            live.delegators_active, 0,
+            "neither a requested identity nor an unknown one is active"
         );
         let id = i.id.to_string();
         s.revoke(
@@ -249,16 +372,36 @@ mod tasks_end_once_and_are_revoked {
         .await
         .unwrap();
         let live = s
-            .live_context(i.id, task.id, &[("token", "never"), ("identity", &id)])
+            .live_context(i.id, task.id, &hangs(&id, i.id))
             .await
             .unwrap()
             .unwrap();
-        assert_eq!(live.other_revoked_at, Some(at));
+        assert_eq!(
+            (live.always_revoked_at, live.earlier_revoked_at),
+            (None, Some(at))
+        );
+        s.revoke(
+            &revocation("token", "never"),
+            at.plus_millis(5),
+            &event("token.revoked", &id),
+        )
+        .await
+        .unwrap();
+        let live = s
+            .live_context(i.id, task.id, &hangs(&id, i.id))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(live.always_revoked_at, Some(at.plus_millis(5)));
         assert!(
-            s.live_context(aim_domain::ids::IdentityId::new(), task.id, &[])
-                .await
-                .unwrap()
-                .is_none()
+            s.live_context(
+                aim_domain::ids::IdentityId::new(),
+                task.id,
+                &Hangs::default()
+            )
+            .await
+            .unwrap()
+            .is_none()
         );
     }
 }

@@ -7,7 +7,7 @@ crate::api_tests!(delegation_narrows_and_dies_with_its_parent,);
 impl Agent {
     /// Exchanges `parent` (held by `self`) for a token for `sub`: `sub` signs the actor
     /// assertion, `self` signs the DPoP proof for its own token.
-    async fn exchange(
+    pub(super) async fn exchange(
         &self,
         s: &TestServer,
         parent: &str,

@@ -253,7 +253,10 @@ mod cases {
             "task_ended"
         );
         let revs: Vec<_> = s.db.store.revocations(0, 100).await.unwrap();
-        assert!(revs.iter().any(|r| r.kind == "task" && r.value == task));
+        assert!(
+            revs.iter()
+                .any(|r| r.kind.as_str() == "task" && r.value == task)
+        );
         // A task past its deadline ends by itself.
         let r = agent.open_task(s).await.unwrap();
         let task = r["task_id"].as_str().unwrap().to_owned();

@@ -2,10 +2,12 @@
 //! task-scoped access token that any holder of the JWKS verifies; each way of getting it
 //! wrong is refused with its own code and recorded. Shared helpers live here.
 
+mod cascades;
 mod decisions;
 mod delegation;
 mod dpop;
 mod issuance;
+mod narrowing;
 mod revocation;
 mod runtime;
 
@@ -30,7 +32,12 @@ struct Agent {
 
 impl Agent {
     async fn new(s: &TestServer, c: &Cast, name: &str, alg: &str) -> Agent {
-        let identity = active_identity(s, c, name).await;
+        Self::on(s, c, name, alg, &["crm"]).await
+    }
+
+    /// An agent whose identity has these registered systems.
+    async fn on(s: &TestServer, c: &Cast, name: &str, alg: &str, systems: &[&str]) -> Agent {
+        let identity = crate::fixtures::active_identity_on(s, c, name, systems).await;
         let key = ClientKey::generate(alg).unwrap();
         c.sponsor_client
             .add_agent_key(identity.id, &key.public().to_json(), "test key")
@@ -106,6 +113,19 @@ impl Agent {
             .await
     }
 
+    /// Opens a task on `systems`, bound to no subject.
+    async fn open_task_on(&self, s: &TestServer, systems: &[&str]) -> aim_client::Result<Value> {
+        let details = json!([{
+            "type": "aim_task",
+            "purpose": "reconcile accounts",
+            "systems": systems,
+            "triggered_by": "alice: TICKET-8",
+        }])
+        .to_string();
+        self.token_with(&self.assertion(s), ("authorization_details", &details))
+            .await
+    }
+
     async fn continue_task(&self, s: &TestServer, task: &str) -> aim_client::Result<Value> {
         self.token_with(&self.assertion(s), ("task_id", task)).await
     }
@@ -149,6 +169,34 @@ async fn agent_call(
     let resp = req.send().await.unwrap();
     let status = resp.status().as_u16();
     (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+/// An agent's JSON request to aim: its `token` with a fresh DPoP proof signed by `key`.
+async fn agent_json(
+    s: &TestServer,
+    key: &ClientKey,
+    token: &str,
+    method: &str,
+    path: &str,
+    body: &Value,
+) -> (u16, Value) {
+    let url = format!("{}{path}", s.base);
+    let proof = key
+        .dpop_proof(method, &url, Some(token), s.clock_now().as_millis() / 1000)
+        .unwrap();
+    let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+    let resp = reqwest::Client::new()
+        .request(m, url)
+        .header("Authorization", format!("DPoP {token}"))
+        .header("DPoP", proof)
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    (
+        resp.status().as_u16(),
+        resp.json().await.unwrap_or(Value::Null),
+    )
 }
 
 /// A raw JSON `POST` with a bearer credential, to see whole error bodies.

@@ -59,30 +59,7 @@ impl Caller {
     }
 
     async fn call(&self, s: &TestServer, method: &str, path: &str, body: &Value) -> (u16, Value) {
-        let url = format!("{}{path}", s.base);
-        let proof = self
-            .agent
-            .key
-            .dpop_proof(
-                method,
-                &url,
-                Some(&self.token),
-                s.clock_now().as_millis() / 1000,
-            )
-            .unwrap();
-        let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-        let resp = reqwest::Client::new()
-            .request(m, url)
-            .header("Authorization", format!("DPoP {}", self.token))
-            .header("DPoP", proof)
-            .json(body)
-            .send()
-            .await
-            .unwrap();
-        (
-            resp.status().as_u16(),
-            resp.json().await.unwrap_or(Value::Null),
-        )
+        agent_json(s, &self.agent.key, &self.token, method, path, body).await
     }
 
     async fn ask(&self, s: &TestServer, body: Value) -> (u16, Value) {
