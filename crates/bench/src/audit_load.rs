@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use aim_domain::audit::{Chained, GENESIS, Verifier, chain_hash};
-use aim_domain::event::{Actor, Event};
+use aim_domain::event::{Actor, AuditAction, Event};
 use aim_domain::time::Timestamp;
 use aim_store::postgres::PgStore;
 use aim_store::sqlite::SqliteStore;
@@ -38,7 +38,7 @@ fn sample(n: usize) -> Event {
     Event::new(
         Timestamp::from_millis(1_790_000_000_000 + n as i64),
         Actor::system("bench"),
-        "identity.changed",
+        AuditAction::IdentityChanged,
         "identity",
         n,
     )

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use aim_bench::{Serve, report};
 use aim_domain::approval::{Decider, Verdict, decide};
-use aim_domain::event::{Actor, Event};
+use aim_domain::event::{Actor, AuditAction, Event};
 use aim_domain::governance::GovernanceConfig;
 use aim_domain::human::{NewHuman, Role};
 use aim_domain::identity::{Autonomy, Identity, IdentityKind, IdentityRequest};
@@ -182,7 +182,13 @@ async fn fill(args: &Args) -> anyhow::Result<Vec<IdentityId>> {
         store
             .insert_human(
                 &h,
-                &Event::new(now, Actor::system("bench"), "human.created", "human", h.id),
+                &Event::new(
+                    now,
+                    Actor::system("bench"),
+                    AuditAction::HumanCreated,
+                    "human",
+                    h.id,
+                ),
             )
             .await?;
         sponsors.push(h.id);
@@ -198,7 +204,7 @@ async fn fill(args: &Args) -> anyhow::Result<Vec<IdentityId>> {
         let e = Event::new(
             now,
             Actor::system("bench"),
-            "identity.imported",
+            AuditAction::IdentityImported,
             "identity",
             i.id,
         );

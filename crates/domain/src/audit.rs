@@ -35,7 +35,7 @@ pub fn canonical(e: &Event) -> Vec<u8> {
         out.extend_from_slice(b"],");
     }
     out.extend_from_slice(b"\"action\":");
-    jcs_str(&e.action, &mut out);
+    jcs_str(e.action.as_str(), &mut out);
     out.extend_from_slice(b",\"actor\":{\"id\":");
     jcs_str(&e.actor.id, &mut out);
     out.extend_from_slice(b",\"kind\":");
@@ -362,6 +362,7 @@ impl Checkpoint {
 mod tests {
     use super::*;
     use crate::event::Actor;
+    use crate::event::AuditAction;
     use crate::time::Timestamp;
     use proptest::prelude::*;
 
@@ -372,7 +373,7 @@ mod tests {
                 let mut e = Event::new(
                     Timestamp::from_millis(seq * 1000),
                     Actor::system("test"),
-                    "x.done",
+                    AuditAction::TaskEnded,
                     "thing",
                     seq,
                 )
@@ -404,7 +405,7 @@ mod tests {
         let mut e = Event::new(
             Timestamp::from_millis(5),
             Actor::system("s"),
-            "a",
+            AuditAction::Decision,
             "t",
             "id",
         );
@@ -413,7 +414,7 @@ mod tests {
         let text = String::from_utf8(canonical(&e)).unwrap();
         assert_eq!(
             text,
-            r#"{"action":"a","actor":{"id":"s","kind":"system"},"at":5,"detail":{"a":{"b":[],"y":"\u001f\""},"z":1},"outcome":"success","reason":"","request_id":"","seq":7,"source":"","target_id":"id","target_type":"t"}"#
+            r#"{"action":"decision","actor":{"id":"s","kind":"system"},"at":5,"detail":{"a":{"b":[],"y":"\u001f\""},"z":1},"outcome":"success","reason":"","request_id":"","seq":7,"source":"","target_id":"id","target_type":"t"}"#
         );
     }
 
@@ -528,7 +529,7 @@ mod tests {
                 0 => &mut e.reason,
                 4 => &mut e.trail.task_id,
                 5 => &mut e.trail.jti,
-                1 => &mut e.action,
+                1 => &mut e.target_type,
                 2 => &mut e.target_id,
                 _ => &mut e.actor.id,
             };

@@ -138,6 +138,74 @@ impl Trail {
     }
 }
 
+str_enum! {
+    /// Everything the audit log records, from this one list, so the writers, the filters and
+    /// the exports cannot drift apart. `tool.called` and `anomaly.detected` are written by
+    /// the enforcement gateway and behavioural detection.
+    pub enum AuditAction {
+        IdentityRequested => "identity.requested",
+        IdentityApproved => "identity.approved",
+        IdentityRejected => "identity.rejected",
+        IdentitySuspended => "identity.suspended",
+        IdentityResumed => "identity.resumed",
+        IdentityLocked => "identity.locked",
+        IdentityUnlocked => "identity.unlocked",
+        IdentityExpired => "identity.expired",
+        IdentityDecommissioned => "identity.decommissioned",
+        IdentityAttested => "identity.attested",
+        IdentityChanged => "identity.changed",
+        IdentityImported => "identity.imported",
+        IdentityOrphaned => "identity.orphaned",
+        IdentitySponsorReturned => "identity.sponsor_returned",
+        IdentityFlaggedDormant => "identity.flagged_dormant",
+        HumanCreated => "human.created",
+        HumanChanged => "human.changed",
+        HumanProvisioned => "human.provisioned",
+        HumanReactivated => "human.reactivated",
+        HumanDeparted => "human.departed",
+        CredentialCreated => "credential.created",
+        CredentialRevoked => "credential.revoked",
+        AgentKeyAdded => "agent_key.added",
+        AgentKeyRevoked => "agent_key.revoked",
+        JoinTokenCreated => "join_token.created",
+        JoinRefused => "join.refused",
+        SigningKeyCreated => "signing_key.created",
+        SigningKeyRetired => "signing_key.retired",
+        SigningKeyRevoked => "signing_key.revoked",
+        TokenIssued => "token.issued",
+        TokenRefused => "token.refused",
+        TokenRevoked => "token.revoked",
+        TaskOpened => "task.opened",
+        TaskEnded => "task.ended",
+        TaskNarrowed => "task.narrowed",
+        PolicyApplied => "policy.applied",
+        PolicyRolledBack => "policy.rolled_back",
+        Decision => "decision",
+        ApprovalRequested => "approval.requested",
+        ApprovalApproved => "approval.approved",
+        ApprovalDenied => "approval.denied",
+        ApprovalWebhookFailed => "approval.webhook_failed",
+        GrantAdded => "grant.added",
+        GrantRequested => "grant.requested",
+        GrantApproved => "grant.approved",
+        GrantDenied => "grant.denied",
+        GrantRevoked => "grant.revoked",
+        LeaseAcquired => "lease.acquired",
+        LeaseReleased => "lease.released",
+        RequestRefused => "request.refused",
+        ToolCalled => "tool.called",
+        AnomalyDetected => "anomaly.detected",
+    }
+}
+
+impl AuditAction {
+    /// What the action is about: the part before the dot (`identity`, `token`, `decision`).
+    pub fn family(self) -> &'static str {
+        let s = self.as_str();
+        s.split_once('.').map_or(s, |(family, _)| family)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Event {
@@ -145,8 +213,7 @@ pub struct Event {
     pub seq: i64,
     pub at: Timestamp,
     pub actor: Actor,
-    /// `identity.requested`, `identity.approved`, `human.departed`, `request.refused`, ...
-    pub action: String,
+    pub action: AuditAction,
     /// `identity`, `human`, `credential`, `request`.
     pub target_type: String,
     pub target_id: String,
@@ -174,7 +241,7 @@ impl Event {
     pub fn new(
         at: Timestamp,
         actor: Actor,
-        action: &str,
+        action: AuditAction,
         target_type: &str,
         target_id: impl ToString,
     ) -> Self {
@@ -182,7 +249,7 @@ impl Event {
             seq: 0,
             at,
             actor,
-            action: action.to_owned(),
+            action,
             target_type: target_type.to_owned(),
             target_id: target_id.to_string(),
             outcome: Outcome::Success,

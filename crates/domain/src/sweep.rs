@@ -8,6 +8,7 @@
 //! 4. no activity for the dormancy period, while active and not yet flagged → flagged
 //!    `dormant`, and suspended if the config says so.
 
+use crate::event::AuditAction;
 use crate::governance::GovernanceConfig;
 use crate::identity::Identity;
 use crate::lifecycle::{LifecycleState, StateCause, Transition};
@@ -39,13 +40,13 @@ pub enum SweepAction {
 
 impl SweepAction {
     /// The event action name recorded for this outcome.
-    pub fn event_action(self) -> &'static str {
+    pub fn event_action(self) -> AuditAction {
         match self {
-            SweepAction::Expired => "identity.expired",
+            SweepAction::Expired => AuditAction::IdentityExpired,
             SweepAction::SuspendedOrphaned
             | SweepAction::SuspendedAttestationOverdue
-            | SweepAction::SuspendedDormant => "identity.suspended",
-            SweepAction::FlaggedDormant => "identity.flagged_dormant",
+            | SweepAction::SuspendedDormant => AuditAction::IdentitySuspended,
+            SweepAction::FlaggedDormant => AuditAction::IdentityFlaggedDormant,
         }
     }
 }

@@ -95,10 +95,11 @@ impl Trace {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::event::AuditAction;
     use crate::event::{Actor, Trail};
     use crate::time::Timestamp;
 
-    fn event(seq: i64, action: &str, jti: &str, detail: serde_json::Value) -> Event {
+    fn event(seq: i64, action: AuditAction, jti: &str, detail: serde_json::Value) -> Event {
         let mut e = Event::new(
             Timestamp::from_millis(seq),
             Actor::system("test"),
@@ -125,23 +126,23 @@ mod tests {
     fn tokens_nest_under_the_token_they_were_exchanged_from() {
         let none = serde_json::Value::Null;
         let events = vec![
-            event(6, "decision.evaluated", "b", none.clone()),
-            event(1, "task.created", "", none.clone()),
-            event(2, "token.issued", "a", none.clone()),
-            event(3, "decision.evaluated", "a", none.clone()),
+            event(6, AuditAction::Decision, "b", none.clone()),
+            event(1, AuditAction::TaskOpened, "", none.clone()),
+            event(2, AuditAction::TokenIssued, "a", none.clone()),
+            event(3, AuditAction::Decision, "a", none.clone()),
             event(
                 4,
-                "token.issued",
+                AuditAction::TokenIssued,
                 "b",
                 serde_json::json!({ "parent_jti": "a" }),
             ),
             event(
                 5,
-                "token.issued",
+                AuditAction::TokenIssued,
                 "c",
                 serde_json::json!({ "parent_jti": "unknown" }),
             ),
-            event(7, "task.ended", "", none),
+            event(7, AuditAction::TaskEnded, "", none),
         ];
         let t = Trace::build("t1", events, false);
         assert_eq!(t.triggered_by, vec!["TICKET-7".to_owned()]);
@@ -161,7 +162,7 @@ mod tests {
     fn a_token_cannot_be_its_own_parent() {
         let e = event(
             2,
-            "token.issued",
+            AuditAction::TokenIssued,
             "a",
             serde_json::json!({ "parent_jti": "a" }),
         );

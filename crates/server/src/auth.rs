@@ -3,7 +3,7 @@
 //! The same layer records every refused write as an event, so an attacker probing the API
 //! leaves a trail.
 
-use aim_domain::event::{Actor, Event};
+use aim_domain::event::{Actor, AuditAction, Event};
 use aim_domain::human::{Credential, Human, Role};
 use aim_domain::identity::Identity;
 use aim_domain::ids::CredentialId;
@@ -49,7 +49,7 @@ impl Principal {
     pub fn event(
         &self,
         at: Timestamp,
-        action: &str,
+        action: AuditAction,
         target_type: &str,
         target_id: impl ToString,
     ) -> Event {
@@ -421,7 +421,7 @@ async fn record_refusal(
     let event = Event::new(
         state.clock.now(),
         actor,
-        "request.refused",
+        AuditAction::RequestRefused,
         "request",
         format!("{method} {path}"),
     )

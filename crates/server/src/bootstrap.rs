@@ -5,7 +5,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use aim_domain::event::{Actor, Event};
+use aim_domain::event::{Actor, AuditAction, Event};
 use aim_domain::human::{NewHuman, Role};
 use aim_domain::ids::HumanId;
 use anyhow::Context;
@@ -60,7 +60,7 @@ pub async fn ensure_admin(
         .with_context(|| format!("creating {}", data_dir.display()))?;
     let file = data_dir.join(TOKEN_FILE);
     write_private(&file, format!("{secret}\n"))?;
-    let event = Event::new(now, Actor::system("bootstrap"), "human.created", "human", admin.id)
+    let event = Event::new(now, Actor::system("bootstrap"), AuditAction::HumanCreated, "human", admin.id)
         .reason("first start: bootstrap admin")
         .detail(serde_json::json!({ "user_name": admin.user_name, "roles": admin.roles, "credential_id": credential.id }));
     match state

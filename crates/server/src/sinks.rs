@@ -78,17 +78,17 @@ fn render(format: SinkFormat, e: &Event) -> String {
     }
 }
 
-/// RFC 5424: facility authpriv (10); warning for refusals, informational otherwise.
+/// RFC 5424: facility authpriv (10); warning for refusals and denials, notice for a hold for
+/// approval, informational otherwise.
 fn syslog_line(format: SinkFormat, e: &Event) -> String {
-    let severity = if e.outcome == Outcome::Denied { 4 } else { 6 };
+    let severity = match e.outcome {
+        Outcome::Denied | Outcome::Deny => 4,
+        Outcome::ApprovalRequired => 5,
+        Outcome::Success | Outcome::Allow => 6,
+    };
     let pri = 10 * 8 + severity;
-    // MSGID is the action, restricted to printable ASCII without spaces (RFC 5424 §6.2.7).
-    let msgid: String = e
-        .action
-        .chars()
-        .filter(|c| c.is_ascii_graphic())
-        .take(32)
-        .collect();
+    // MSGID is the action: printable ASCII without spaces, at most 32 (RFC 5424 §6.2.7).
+    let msgid = e.action.as_str();
     format!(
         "<{pri}>1 {} - aim - {msgid} [aim@32473 seq=\"{}\"] {}",
         e.at,
@@ -239,5 +239,35 @@ pub async fn run(state: AppState, config: SinkConfig) {
                 backoff = (backoff * 2).min(Duration::from_secs(5));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aim_domain::event::{Actor, AuditAction};
+    use aim_domain::time::Timestamp;
+
+    /// A denied decision is what an analyst filters syslog for: it is a warning, as a
+    /// refused request is, and a hold for approval a notice.
+    #[test]
+    fn denials_are_warnings() {
+        let at = Timestamp::from_millis(1_000);
+        let line = |outcome| {
+            let e = Event::new(
+                at,
+                Actor::system("t"),
+                AuditAction::Decision,
+                "Resource",
+                "x",
+            )
+            .outcome(outcome);
+            syslog_line(SinkFormat::Jsonl, &e)
+        };
+        assert!(line(Outcome::Deny).starts_with("<84>1 "));
+        assert!(line(Outcome::Denied).starts_with("<84>1 "));
+        assert!(line(Outcome::ApprovalRequired).starts_with("<85>1 "));
+        assert!(line(Outcome::Allow).starts_with("<86>1 "));
+        assert!(line(Outcome::Allow).contains(" aim - decision [aim@32473"));
     }
 }

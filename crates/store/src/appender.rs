@@ -171,7 +171,14 @@ mod tests {
     }
 
     fn event(reason: &str) -> Event {
-        Event::new(Timestamp::from_millis(1), Actor::system("t"), "x", "y", "z").reason(reason)
+        Event::new(
+            Timestamp::from_millis(1),
+            Actor::system("t"),
+            aim_domain::event::AuditAction::Decision,
+            "y",
+            "z",
+        )
+        .reason(reason)
     }
 
     #[tokio::test]

@@ -71,7 +71,7 @@ macro_rules! bind_event {
             .bind(e.at.as_millis())
             .bind(e.actor.kind.as_str())
             .bind(e.actor.id.clone())
-            .bind(e.action.clone())
+            .bind(e.action.as_str())
             .bind(e.target_type.clone())
             .bind(e.target_id.clone())
             .bind(e.outcome.as_str())
@@ -262,9 +262,9 @@ macro_rules! impl_store {
                 let mut changes = Vec::with_capacity(ids.len());
                 for (id,) in ids {
                     let (action, reason) = if departed {
-                        ("identity.orphaned", format!("sponsor {} departed", human.user_name))
+                        (aim_domain::event::AuditAction::IdentityOrphaned, format!("sponsor {} departed", human.user_name))
                     } else {
-                        ("identity.sponsor_returned", format!("sponsor {} is active again", human.user_name))
+                        (aim_domain::event::AuditAction::IdentitySponsorReturned, format!("sponsor {} is active again", human.user_name))
                     };
                     let mut ev = Event::new(now, Actor::system("sponsorship"), action, "identity", id)
                         .reason(reason)

@@ -348,7 +348,7 @@ macro_rules! impl_credential_store {
                         if !Self::end_task_tx(&mut *conn, task.id, at, &reason).await? {
                             continue;
                         }
-                        Event::new(at, Actor::system("lifecycle"), "task.ended", "task", task.id)
+                        Event::new(at, Actor::system("lifecycle"), aim_domain::event::AuditAction::TaskEnded, "task", task.id)
                             .reason(reason)
                     } else {
                         let kept: Vec<String> = task
@@ -365,7 +365,7 @@ macro_rules! impl_credential_store {
                             .bind(task.id.as_uuid())
                             .execute(&mut *conn)
                             .await?;
-                        Event::new(at, Actor::system("lifecycle"), "task.narrowed", "task", task.id)
+                        Event::new(at, Actor::system("lifecycle"), aim_domain::event::AuditAction::TaskNarrowed, "task", task.id)
                             .reason(format!("identity {} no longer has every system of the task", identity.name))
                             .detail(serde_json::json!({ "systems": kept, "before": task.systems }))
                     };

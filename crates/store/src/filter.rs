@@ -72,7 +72,7 @@ pub struct AuditFilter {
     pub task: Option<aim_domain::ids::TaskId>,
     /// Events of this token (issued, presented, revoked).
     pub jti: Option<String>,
-    pub action: Option<String>,
+    pub action: Option<aim_domain::event::AuditAction>,
     pub outcome: Option<aim_domain::event::Outcome>,
     /// At or after this instant.
     pub since: Option<Timestamp>,

@@ -199,7 +199,8 @@ where
                 .map_err(|e| corrupt("events.actor_kind", e))?,
             id: r.text("actor_id")?,
         },
-        action: r.text("action")?,
+        action: aim_domain::event::AuditAction::parse(&r.text("action")?)
+            .map_err(|e| StoreError::Corrupt(format!("events.action: {e}")))?,
         target_type: r.text("target_type")?,
         target_id: r.text("target_id")?,
         outcome: Outcome::parse(&r.text("outcome")?).map_err(|e| corrupt("events.outcome", e))?,

@@ -288,7 +288,7 @@ pub(crate) fn audit_where(f: &crate::AuditFilter, after_seq: i64) -> Where {
         w.bound("jti = ?", Bind::Text(j.clone()));
     }
     if let Some(a) = &f.action {
-        w.bound("action = ?", Bind::Text(a.clone()));
+        w.bound("action = ?", Bind::Text(a.as_str().to_owned()));
     }
     if let Some(o) = f.outcome {
         w.bound("outcome = ?", Bind::Text(o.as_str().to_owned()));

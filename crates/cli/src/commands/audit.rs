@@ -1,3 +1,4 @@
+use aim_domain::event::AuditAction;
 use std::sync::Arc;
 
 use aim_store::postgres::PgStore;
@@ -69,7 +70,7 @@ fn row(e: &Event) -> Vec<String> {
         e.seq.to_string(),
         e.at.to_string(),
         format!("{}:{}", e.actor.kind, e.actor.id),
-        e.action.clone(),
+        e.action.to_string(),
         format!("{}:{}", e.target_type, e.target_id),
         e.outcome.to_string(),
         e.reason.clone(),
@@ -123,7 +124,7 @@ pub async fn show(client: &Client, format: Format, seq: i64) -> anyhow::Result<(
             ("seq", e.seq.to_string()),
             ("at", e.at.to_string()),
             ("actor", format!("{}:{}", e.actor.kind, e.actor.id)),
-            ("action", e.action.clone()),
+            ("action", e.action.to_string()),
             ("target", format!("{}:{}", e.target_type, e.target_id)),
             ("outcome", e.outcome.to_string()),
             ("reason", e.reason.clone()),
@@ -193,7 +194,7 @@ fn render_token(out: &mut String, depth: usize, token: &TokenTrace) {
     let holder = token
         .events
         .iter()
-        .find(|e| e.action == "token.issued")
+        .find(|e| e.action == AuditAction::TokenIssued)
         .map(|e| format!(" for {}:{}", e.target_type, e.target_id))
         .unwrap_or_default();
     out.push_str(&format!(

@@ -259,10 +259,16 @@ fn audit_trace_prints_the_causal_chain() {
     };
     let at = aim_domain::time::Timestamp::from_millis(1_790_000_000_000);
     let ev = |action: &str, target: &str| {
-        Event::new(at, Actor::system("issuer"), action, "identity", target)
+        Event::new(
+            at,
+            Actor::system("issuer"),
+            aim_domain::event::AuditAction::parse(action).unwrap(),
+            "identity",
+            target,
+        )
     };
     let records = [
-        ev("task.created", "agent-a").trail(trail("")),
+        ev("task.opened", "agent-a").trail(trail("")),
         ev("token.issued", "agent-a").trail(trail("j-a")),
         ev("token.issued", "agent-b")
             .detail(serde_json::json!({ "parent_jti": "j-a" }))
@@ -270,12 +276,10 @@ fn audit_trace_prints_the_causal_chain() {
                 act: vec!["agent-a".into()],
                 ..trail("j-b")
             }),
-        ev("decision.evaluated", "crm")
-            .outcome(Outcome::Deny)
-            .trail(Trail {
-                policies: vec!["no-export".into()],
-                ..trail("j-b")
-            }),
+        ev("decision", "crm").outcome(Outcome::Deny).trail(Trail {
+            policies: vec!["no-export".into()],
+            ..trail("j-b")
+        }),
     ];
     tokio::runtime::Runtime::new().unwrap().block_on(async {
         let store = aim_store::sqlite::SqliteStore::open(&dir.path().join("aim-data/aim.db"))
@@ -295,7 +299,7 @@ fn audit_trace_prints_the_causal_chain() {
         "  triggered by human request: TICKET-9\\u{1b}[31m\\nforged"
     );
     assert!(
-        lines[2].starts_with("  #") && lines[2].contains("task.created"),
+        lines[2].starts_with("  #") && lines[2].contains("task.opened"),
         "{out}"
     );
     assert_eq!(lines[3], "  token j-a for identity:agent-a");
@@ -307,7 +311,7 @@ fn audit_trace_prints_the_causal_chain() {
     assert!(lines[6].contains("(acting for agent-a)"), "{out}");
     assert!(
         lines[7].starts_with("      #")
-            && lines[7].contains("decision.evaluated identity:crm deny")
+            && lines[7].contains("decision identity:crm deny")
             && lines[7].contains("[policies: no-export]"),
         "{out}"
     );

@@ -1,4 +1,5 @@
 use aim_domain::Refusal;
+use aim_domain::event::AuditAction;
 use aim_domain::human::{Credential, Human, HumanPatch, NewHuman, Role};
 use aim_domain::ids::{CredentialId, HumanId};
 use aim_domain::time::Timestamp;
@@ -31,7 +32,7 @@ pub async fn create(state: &AppState, p: &Principal, new: NewHuman) -> Result<Hu
     {
         return Err(Refusal::UserNameTaken(human.user_name).into());
     }
-    let event = p.event(now, "human.created", "human", human.id)
+    let event = p.event(now, AuditAction::HumanCreated, "human", human.id)
         .detail(json!({ "user_name": human.user_name, "roles": human.roles, "external_id": human.external_id }));
     state.store.insert_human(&human, &event).await?;
     Ok(human)
@@ -44,7 +45,7 @@ async fn mutate<F>(
     state: &AppState,
     p: &Principal,
     id: HumanId,
-    action: &'static str,
+    action: AuditAction,
     reason: &str,
     mut apply: F,
 ) -> Result<(Human, usize), ApiError>
@@ -126,7 +127,7 @@ pub async fn change(
             "an admin cannot remove their own admin role; ask another admin",
         ));
     }
-    let (h, _) = mutate(state, p, id, "human.changed", "", |h, now| {
+    let (h, _) = mutate(state, p, id, AuditAction::HumanChanged, "", |h, now| {
         patch.clone().apply(h, now)?;
         Ok(Some(profile(h)))
     })
@@ -146,7 +147,7 @@ pub async fn provision(
         state,
         p,
         id,
-        "human.provisioned",
+        AuditAction::HumanProvisioned,
         "changed by the identity provider",
         |h, now| {
             let before = h.state;
@@ -185,9 +186,9 @@ pub async fn set_active(
         return Err(depart_self());
     }
     let action = if active {
-        "human.reactivated"
+        AuditAction::HumanReactivated
     } else {
-        "human.departed"
+        AuditAction::HumanDeparted
     };
     mutate(state, p, id, action, reason, |h, now| {
         let mut changed = if active {
@@ -222,7 +223,12 @@ pub async fn create_credential(
     let (secret, hash) = new_secret()?;
     let credential = new_credential(&human, &label, now);
     let event = p
-        .event(now, "credential.created", "credential", credential.id)
+        .event(
+            now,
+            AuditAction::CredentialCreated,
+            "credential",
+            credential.id,
+        )
         .detail(json!({ "human_id": human.id, "label": credential.label }));
     state
         .store
@@ -265,7 +271,12 @@ pub async fn revoke_credential(
         return Err(ApiError::not_found("credential"));
     }
     let event = p
-        .event(state.clock.now(), "credential.revoked", "credential", id)
+        .event(
+            state.clock.now(),
+            AuditAction::CredentialRevoked,
+            "credential",
+            id,
+        )
         .detail(json!({ "human_id": human }));
     if !state
         .store

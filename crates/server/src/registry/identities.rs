@@ -1,6 +1,6 @@
 use aim_domain::Refusal;
 use aim_domain::approval::{Decider, Verdict, decide};
-use aim_domain::event::{Actor, Event};
+use aim_domain::event::{Actor, AuditAction, Event};
 use aim_domain::human::Role;
 use aim_domain::identity::{Identity, IdentityPatch, IdentityRequest};
 use aim_domain::ids::{HumanId, IdentityId};
@@ -20,7 +20,7 @@ const RETRIES: usize = 3;
 /// What a change records.
 #[derive(Debug)]
 pub struct Change {
-    pub action: &'static str,
+    pub action: AuditAction,
     pub reason: String,
     pub detail: serde_json::Value,
 }
@@ -76,7 +76,7 @@ pub async fn request(
         .duplicate_exists(&identity.duplicate_key(), identity.id)
         .await?;
     let event = p
-        .event(now, "identity.requested", "identity", identity.id)
+        .event(now, AuditAction::IdentityRequested, "identity", identity.id)
         .reason(identity.purpose.clone())
         .detail(json!({
             "name": identity.name,
@@ -100,7 +100,7 @@ pub async fn request(
         let event = Event::new(
             now,
             Actor::system("auto-approval"),
-            "identity.approved",
+            AuditAction::IdentityApproved,
             "identity",
             identity.id,
         )
@@ -164,8 +164,8 @@ pub async fn decide_request(
         let from = i.state;
         decide(i, Decider::Human(p.human.id), verdict, reason, now, &gov)?;
         let action = match verdict {
-            Verdict::Approve => "identity.approved",
-            Verdict::Reject => "identity.rejected",
+            Verdict::Approve => AuditAction::IdentityApproved,
+            Verdict::Reject => AuditAction::IdentityRejected,
         };
         Ok(Change {
             action,
@@ -224,16 +224,16 @@ fn past_tense(t: Transition) -> &'static str {
     }
 }
 
-fn event_action(t: Transition) -> &'static str {
+fn event_action(t: Transition) -> AuditAction {
     match t {
-        Transition::Approve => "identity.approved",
-        Transition::Reject => "identity.rejected",
-        Transition::Suspend => "identity.suspended",
-        Transition::Resume => "identity.resumed",
-        Transition::Lock => "identity.locked",
-        Transition::Unlock => "identity.unlocked",
-        Transition::Expire => "identity.expired",
-        Transition::Decommission => "identity.decommissioned",
+        Transition::Approve => AuditAction::IdentityApproved,
+        Transition::Reject => AuditAction::IdentityRejected,
+        Transition::Suspend => AuditAction::IdentitySuspended,
+        Transition::Resume => AuditAction::IdentityResumed,
+        Transition::Lock => AuditAction::IdentityLocked,
+        Transition::Unlock => AuditAction::IdentityUnlocked,
+        Transition::Expire => AuditAction::IdentityExpired,
+        Transition::Decommission => AuditAction::IdentityDecommissioned,
     }
 }
 
@@ -250,7 +250,7 @@ pub async fn attest(
         i.attest(now, &gov)?;
         let reason = if note.trim().is_empty() { "purpose and entitlements re-certified".to_owned() } else { note.trim().to_owned() };
         Ok(Change {
-            action: "identity.attested",
+            action: AuditAction::IdentityAttested,
             reason,
             detail: json!({ "from": from, "to": i.state, "attestation_due_at": i.attestation_due_at }),
         })
@@ -274,7 +274,7 @@ pub async fn change(
         let before_tier = i.risk.tier;
         let changed = i.apply_patch(patch.clone(), now, &gov)?;
         Ok(Change {
-            action: "identity.changed",
+            action: AuditAction::IdentityChanged,
             reason: format!("changed {}", changed.join(", ")),
             detail: json!({ "fields": changed, "risk_tier_before": before_tier, "risk": i.risk }),
         })

@@ -2,6 +2,7 @@
 //! proofs with. Registered and revoked by an admin or the identity's sponsor.
 
 use aim_domain::agent_key::AgentKey;
+use aim_domain::event::AuditAction;
 use aim_domain::event::Event;
 use aim_domain::human::Role;
 use aim_domain::identity::Identity;
@@ -86,7 +87,7 @@ pub async fn add(
         revoked_at: None,
     };
     let event = p
-        .event(now, "agent_key.added", "identity", id)
+        .event(now, AuditAction::AgentKeyAdded, "identity", id)
         .detail(json!({ "kid": key.kid, "alg": key.alg, "label": key.label }));
     s.store.insert_agent_key(&key, &event).await?;
     Ok((StatusCode::CREATED, Json(key)))
@@ -137,7 +138,7 @@ pub async fn revoke(
             expires_at: now.plus_millis(aim_token::access::MAX_ACCESS_LIFETIME * 1000),
         };
         let event: Event = p
-            .event(now, "agent_key.revoked", "identity", id)
+            .event(now, AuditAction::AgentKeyRevoked, "identity", id)
             .reason(reason)
             .detail(json!({ "kid": key.kid }));
         s.store

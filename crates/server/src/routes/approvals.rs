@@ -4,6 +4,7 @@
 //! approvals, to learn when to retry, and never decide one.
 
 use aim_domain::Refusal;
+use aim_domain::event::AuditAction;
 use aim_domain::event::Trail;
 use aim_domain::ids::{ApprovalId, IdentityId};
 use aim_domain::step_up::{ActionApproval, ApprovalState};
@@ -146,9 +147,9 @@ async fn decide(
     let now = s.clock.now();
     a.decide(&p.human, approve, &body.checked()?, now)?;
     let action = if approve {
-        "approval.approved"
+        AuditAction::ApprovalApproved
     } else {
-        "approval.denied"
+        AuditAction::ApprovalDenied
     };
     let event = p
         .event(now, action, "approval", id)

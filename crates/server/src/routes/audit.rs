@@ -1,6 +1,6 @@
 //! `/v1/audit`: the event log, filtered and paged in sequence order. Admins and auditors.
 
-use aim_domain::event::{Event, Outcome};
+use aim_domain::event::{AuditAction, Event, Outcome};
 use aim_domain::human::Role;
 use aim_domain::ids::{HumanId, IdentityId, TaskId};
 use aim_domain::time::Timestamp;
@@ -86,9 +86,12 @@ pub async fn list(
             ApiError::bad_request("invalid_cursor", "the cursor is not one this server issued")
         })?,
     };
-    if let Some(a) = &q.action {
-        aim_domain::validate::token("action", a, 64)?;
-    }
+    let action = q
+        .action
+        .as_deref()
+        .map(AuditAction::parse)
+        .transpose()
+        .map_err(|e| ApiError::bad_request("invalid_action", e.to_string()))?;
     if let Some(j) = &q.jti {
         aim_domain::validate::token("jti", j, 128)?;
     }
@@ -97,7 +100,7 @@ pub async fn list(
         human: q.human,
         task: q.task,
         jti: q.jti,
-        action: q.action,
+        action,
         outcome: q.outcome,
         since: q.since,
         until: q.until,

@@ -4,7 +4,7 @@
 //! `POST /v1/authorize/explain` answers the same question against a proposed policy set
 //! without applying it. Every decision (not the what-if) is an audit event.
 
-use aim_domain::event::{Actor, Event, Outcome, Trail};
+use aim_domain::event::{Actor, AuditAction, Event, Outcome, Trail};
 use aim_domain::human::{Human, Role};
 use aim_domain::identity::Identity;
 use aim_domain::ids::{ApprovalId, HumanId, IdentityId, TaskId};
@@ -227,7 +227,7 @@ fn decision_event(
     Event::new(
         now,
         who.actor.clone(),
-        "decision",
+        AuditAction::Decision,
         &body.resource.kind,
         &body.resource.id,
     )
@@ -383,7 +383,7 @@ pub async fn authorize(
                         let event = Event::new(
                             now,
                             who.actor.clone(),
-                            "approval.requested",
+                            AuditAction::ApprovalRequested,
                             "approval",
                             a.id,
                         )
@@ -399,7 +399,7 @@ pub async fn authorize(
                             webhook::announce(
                                 &s,
                                 format!("msg_{}", a.id),
-                                "approval.requested",
+                                AuditAction::ApprovalRequested,
                                 json!(a),
                             );
                             Some(a)

@@ -4,7 +4,7 @@
 //! duration; its sponsor (or an approver) approves it, and it expires by itself.
 
 use aim_domain::Refusal;
-use aim_domain::event::{Actor, Event, Trail};
+use aim_domain::event::{Actor, AuditAction, Event, Trail};
 use aim_domain::grant::{ElevationRequest, Grant, GrantState, Grantee, NewGrant};
 use aim_domain::human::Role;
 use aim_domain::ids::{GrantId, IdentityId};
@@ -81,7 +81,7 @@ pub async fn add(
     let now = s.clock.now();
     let g = body.into_grant(format!("human:{}", p.human.id), now)?;
     let event = p
-        .event(now, "grant.added", "grant", g.id)
+        .event(now, AuditAction::GrantAdded, "grant", g.id)
         .reason(g.reason.clone())
         .detail(json!(g));
     s.store.insert_grant(&g, &event).await?;
@@ -190,7 +190,7 @@ pub async fn request(
     let event = Event::new(
         now,
         Actor::identity(a.identity),
-        "grant.requested",
+        AuditAction::GrantRequested,
         "grant",
         g.id,
     )
@@ -205,7 +205,12 @@ pub async fn request(
     })
     .from_request(&ctx.id, &ctx.source);
     s.store.insert_grant(&g, &event).await?;
-    webhook::announce(&s, format!("msg_{}", g.id), "grant.requested", json!(g));
+    webhook::announce(
+        &s,
+        format!("msg_{}", g.id),
+        AuditAction::GrantRequested,
+        json!(g),
+    );
     Ok((StatusCode::CREATED, Json(g)))
 }
 
@@ -254,9 +259,9 @@ async fn decide(
     let now = s.clock.now();
     g.decide(&p.human, sponsor, approve, &body.checked()?, now)?;
     let action = if approve {
-        "grant.approved"
+        AuditAction::GrantApproved
     } else {
-        "grant.denied"
+        AuditAction::GrantDenied
     };
     let event = p
         .event(now, action, "grant", id)
@@ -290,7 +295,7 @@ pub async fn revoke(
     let now = s.clock.now();
     g.revoke(p.human.id, &body.checked()?, now)?;
     let event = p
-        .event(now, "grant.revoked", "grant", id)
+        .event(now, AuditAction::GrantRevoked, "grant", id)
         .reason(g.decision_reason.clone())
         .detail(
             json!({ "grantee": g.grantee, "action": g.scope.action, "system": g.scope.system }),

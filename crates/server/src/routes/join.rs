@@ -4,7 +4,7 @@
 //! the key is registered. Expired, used or unknown tokens are refused alike.
 
 use aim_domain::agent_key::AgentKey;
-use aim_domain::event::{Actor, Event};
+use aim_domain::event::{Actor, AuditAction, Event};
 use aim_domain::ids::IdentityId;
 use aim_domain::lifecycle::LifecycleState;
 use aim_store::JoinToken;
@@ -95,7 +95,7 @@ pub async fn create(
         expires_at: now.plus_millis(ttl * 1000),
     };
     let event = p
-        .event(now, "join_token.created", "identity", id)
+        .event(now, AuditAction::JoinTokenCreated, "identity", id)
         .detail(json!({ "join_token": token.id, "expires_at": token.expires_at }));
     s.store
         .insert_join_token(&token, &crate::auth::hash_secret(&secret), &event)
@@ -140,7 +140,7 @@ pub async fn join(
             let event = Event::new(
                 now,
                 Actor::anonymous(),
-                "join.refused",
+                AuditAction::JoinRefused,
                 "request",
                 "POST /v1/join",
             )
@@ -195,9 +195,15 @@ pub async fn join(
         created_by: String::new(),
         revoked_at: None,
     };
-    let event = Event::new(now, Actor::anonymous(), "agent_key.added", "identity", "")
-        .detail(json!({ "kid": key.kid, "alg": key.alg, "label": key.label }))
-        .from_request(&ctx.id, &ctx.source);
+    let event = Event::new(
+        now,
+        Actor::anonymous(),
+        AuditAction::AgentKeyAdded,
+        "identity",
+        "",
+    )
+    .detail(json!({ "kid": key.kid, "alg": key.alg, "label": key.label }))
+    .from_request(&ctx.id, &ctx.source);
     let secret_ok = body.token.starts_with(JOIN_PREFIX) && body.token.len() <= 128;
     let redeemed = if secret_ok {
         s.store

@@ -4,7 +4,7 @@
 //! task ends or the identity is locked, and the holder (or an admin) may release it early.
 
 use aim_domain::Refusal;
-use aim_domain::event::{Actor, Event, Trail};
+use aim_domain::event::{Actor, AuditAction, Event, Trail};
 use aim_domain::human::Role;
 use aim_domain::ids::LeaseId;
 use aim_domain::lease::{self, Lease, Record};
@@ -86,7 +86,7 @@ pub async fn acquire(
     let event = Event::new(
         now,
         Actor::identity(identity.id),
-        "lease.acquired",
+        AuditAction::LeaseAcquired,
         "lease",
         wanted.id,
     )
@@ -153,7 +153,7 @@ pub async fn release(
         Caller::Agent(a) if a.identity == held.identity_id => Event::new(
             now,
             Actor::identity(a.identity),
-            "lease.released",
+            AuditAction::LeaseReleased,
             "lease",
             id,
         )
@@ -163,7 +163,7 @@ pub async fn release(
         }
         Caller::Human(p) => {
             p.require_any(&[Role::Admin], "releasing another identity's lease")?;
-            p.event(now, "lease.released", "lease", id)
+            p.event(now, AuditAction::LeaseReleased, "lease", id)
         }
     };
     let reason = if reason.is_empty() {

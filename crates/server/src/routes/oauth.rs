@@ -2,6 +2,7 @@
 //! credential, and the revocation list gateways follow (`GET /v1/revocations`).
 
 use aim_domain::agent_key::Revocation;
+use aim_domain::event::AuditAction;
 use aim_domain::event::Trail;
 use aim_domain::human::Role;
 use aim_domain::ids::IdentityId;
@@ -95,7 +96,7 @@ pub async fn revoke(
         expires_at: aim_domain::time::Timestamp::from_millis(exp * 1000),
     };
     let event = p
-        .event(now, "token.revoked", "identity", identity_id)
+        .event(now, AuditAction::TokenRevoked, "identity", identity_id)
         .trail(Trail {
             task_id: task,
             jti: jti.to_owned(),

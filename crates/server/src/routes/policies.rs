@@ -2,6 +2,7 @@
 //! against the schema before anything is stored) and roll back; every apply and rollback
 //! is a new version, so the history is whole.
 
+use aim_domain::event::AuditAction;
 use std::collections::HashSet;
 
 use aim_domain::human::Role;
@@ -191,9 +192,9 @@ async fn store_version(
         rollback_of,
     };
     let action = if rollback_of.is_some() {
-        "policy.rolled_back"
+        AuditAction::PolicyRolledBack
     } else {
-        "policy.applied"
+        AuditAction::PolicyApplied
     };
     let files: Vec<&str> = content.sources.iter().map(|s| s.name.as_str()).collect();
     let event = p

@@ -1,6 +1,7 @@
 //! `/v1/signing-keys`: aim's own token signing keys. Admins rotate and revoke; revoking a
 //! key kills every token it signed, at once.
 
+use aim_domain::event::AuditAction;
 use aim_domain::human::Role;
 use aim_domain::time::Timestamp;
 use aim_store::NewRevocation;
@@ -79,7 +80,7 @@ pub async fn rotate(
     let now = s.clock.now();
     let old = s.tokens.keys.current().signer.kid().to_owned();
     let event = p
-        .event(now, "signing_key.retired", "signing_key", &old)
+        .event(now, AuditAction::SigningKeyRetired, "signing_key", &old)
         .reason("rotated");
     s.tokens.keys.rotate(now, &event).await.map_err(|e| {
         tracing::error!(error = %e, "rotating the signing key failed");
@@ -115,7 +116,7 @@ pub async fn revoke(
         expires_at: now.plus_millis(aim_token::access::MAX_ACCESS_LIFETIME * 1000),
     };
     let event = p
-        .event(now, "signing_key.revoked", "signing_key", &kid)
+        .event(now, AuditAction::SigningKeyRevoked, "signing_key", &kid)
         .reason(reason)
         .detail(json!({ "kid": kid }));
     if !s

@@ -1,6 +1,7 @@
 //! `/v1/tasks`: the tasks agents opened. Admins and auditors see all; a sponsor sees and
 //! ends the tasks of identities they sponsor. Ending a task revokes every token of it.
 
+use aim_domain::event::AuditAction;
 use aim_domain::event::Trail;
 use aim_domain::human::Role;
 use aim_domain::ids::{IdentityId, TaskId};
@@ -140,7 +141,11 @@ pub async fn end(
             } else {
                 reason
             };
-            (reason, p.event(now, "task.ended", "task", id).trail(trail))
+            (
+                reason,
+                p.event(now, AuditAction::TaskEnded, "task", id)
+                    .trail(trail),
+            )
         }
         Caller::Agent(a) => {
             own_task(a, id)?;
@@ -152,7 +157,7 @@ pub async fn end(
             let event = aim_domain::event::Event::new(
                 now,
                 aim_domain::event::Actor::identity(a.identity),
-                "task.ended",
+                AuditAction::TaskEnded,
                 "task",
                 id,
             )
@@ -199,7 +204,7 @@ pub async fn end_overdue(state: &AppState) -> Result<usize, aim_store::StoreErro
         let event = aim_domain::event::Event::new(
             now,
             aim_domain::event::Actor::system("deadline"),
-            "task.ended",
+            AuditAction::TaskEnded,
             "task",
             task.id,
         )

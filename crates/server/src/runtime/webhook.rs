@@ -7,6 +7,7 @@
 //! as an audit event (`approval.webhook_failed`). The approval itself does not depend on it: approvers
 //! can always list what waits for them.
 
+use aim_domain::event::AuditAction;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
@@ -91,12 +92,13 @@ impl Webhook {
 }
 
 /// Sends `{type, timestamp, data}` as message `id` in the background, retrying.
-pub fn announce(state: &AppState, id: String, kind: &'static str, data: Value) {
+/// `kind` is the audit action of what is announced (`approval.requested`, `grant.requested`).
+pub fn announce(state: &AppState, id: String, kind: AuditAction, data: Value) {
     let Some(hook) = state.runtime.webhook.clone() else {
         return;
     };
     let body = json!({
-        "type": kind,
+        "type": kind.as_str(),
         "timestamp": state.clock.now().to_string(),
         "data": data,
     })
@@ -120,7 +122,7 @@ pub fn announce(state: &AppState, id: String, kind: &'static str, data: Value) {
         let event = aim_domain::event::Event::new(
             state.clock.now(),
             aim_domain::event::Actor::system("approvals"),
-            "approval.webhook_failed",
+            AuditAction::ApprovalWebhookFailed,
             "approval",
             &id,
         )

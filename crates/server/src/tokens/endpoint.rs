@@ -6,7 +6,7 @@
 //! specific `code`, and is recorded as a `token.refused` event; every issuance is a
 //! `token.issued` event in the task's trail. The token itself never reaches a log or event.
 
-use aim_domain::event::{Actor, Event, Trail};
+use aim_domain::event::{Actor, AuditAction, Event, Trail};
 use aim_domain::human::HumanState;
 use aim_domain::identity::Identity;
 use aim_domain::ids::{IdentityId, TaskId};
@@ -197,7 +197,7 @@ pub async fn token(
         Err(refused) => {
             let actor = client.map_or_else(Actor::anonymous, Actor::identity);
             let target = client.map(|c| c.to_string()).unwrap_or_default();
-            let event = Event::new(now, actor, "token.refused", "identity", target)
+            let event = Event::new(now, actor, AuditAction::TokenRefused, "identity", target)
                 .denied()
                 .reason(refused.code)
                 .detail(json!({ "error": refused.error, "code": refused.code, "message": refused.message }))
@@ -431,30 +431,42 @@ async fn issue(
         triggered_by: task.triggered_by.clone(),
         ..Trail::default()
     };
-    let issued = Event::new(now, Actor::identity(id), "token.issued", "identity", id)
-        .reason(how)
-        .detail(json!({
-            "exp": claims.exp,
-            "aud": claims.aud,
-            "scope": claims.scope,
-            "client_key": key_kid,
-            "signing_key": ring.signer.kid(),
-        }))
-        .trail(trail.clone())
-        .from_request(&ctx.id, &ctx.source);
+    let issued = Event::new(
+        now,
+        Actor::identity(id),
+        AuditAction::TokenIssued,
+        "identity",
+        id,
+    )
+    .reason(how)
+    .detail(json!({
+        "exp": claims.exp,
+        "aud": claims.aud,
+        "scope": claims.scope,
+        "client_key": key_kid,
+        "signing_key": ring.signer.kid(),
+    }))
+    .trail(trail.clone())
+    .from_request(&ctx.id, &ctx.source);
     if new_task {
-        let opened = Event::new(now, Actor::identity(id), "task.opened", "task", task.id)
-            .reason(task.purpose.clone())
-            .detail(json!({
-                "systems": task.systems,
-                "subject": task.subject,
-                "deadline": task.deadline,
-            }))
-            .trail(Trail {
-                jti: String::new(),
-                ..trail
-            })
-            .from_request(&ctx.id, &ctx.source);
+        let opened = Event::new(
+            now,
+            Actor::identity(id),
+            AuditAction::TaskOpened,
+            "task",
+            task.id,
+        )
+        .reason(task.purpose.clone())
+        .detail(json!({
+            "systems": task.systems,
+            "subject": task.subject,
+            "deadline": task.deadline,
+        }))
+        .trail(Trail {
+            jti: String::new(),
+            ..trail
+        })
+        .from_request(&ctx.id, &ctx.source);
         for c in &single_use {
             if !s.store.use_once(&c.id, c.expires_at).await? {
                 return Err(replayed());

@@ -5,7 +5,7 @@
 //! (`aim_token::delegation`), and records the chain in `act`. Without an actor token the
 //! request is refused: aim does not do impersonation.
 
-use aim_domain::event::{Actor, Event, Trail};
+use aim_domain::event::{Actor, AuditAction, Event, Trail};
 use aim_domain::ids::{IdentityId, TaskId};
 use aim_domain::task::token_seconds;
 use aim_domain::time::Timestamp;
@@ -166,7 +166,7 @@ pub async fn exchange(
     let event = Event::new(
         now,
         Actor::identity(identity.id),
-        "token.issued",
+        AuditAction::TokenIssued,
         "identity",
         identity.id,
     )

@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::sync::{Arc, RwLock};
 
-use aim_domain::event::{Actor, Event};
+use aim_domain::event::{Actor, AuditAction, Event};
 use aim_domain::time::Timestamp;
 use aim_store::{DynStore, SigningKeyRow};
 use aim_token::PublicJwk;
@@ -170,7 +170,7 @@ async fn build(
             let event = Event::new(
                 now,
                 Actor::system("issuer"),
-                "signing_key.created",
+                AuditAction::SigningKeyCreated,
                 "signing_key",
                 key.kid(),
             )

@@ -38,7 +38,7 @@ mod cases {
         let events = s.db.store.events(0, 1000).await.unwrap();
         let refused: Vec<_> = events[before..]
             .iter()
-            .filter(|e| e.action == "request.refused")
+            .filter(|e| e.action.as_str() == "request.refused")
             .collect();
         assert_eq!(refused.len(), 3);
         assert!(
@@ -123,7 +123,7 @@ mod cases {
         let events = s.db.store.events(0, 1000).await.unwrap();
         let refused: Vec<_> = events[before..]
             .iter()
-            .filter(|e| e.action == "request.refused")
+            .filter(|e| e.action.as_str() == "request.refused")
             .collect();
         assert_eq!(refused.len(), 3, "each refused write is on the record");
         assert!(refused.iter().all(|e| e.reason == "forbidden"));

@@ -424,7 +424,7 @@ mod cases {
         );
         let suspended = events
             .iter()
-            .find(|e| e.action == "identity.suspended")
+            .find(|e| e.action.as_str() == "identity.suspended")
             .unwrap();
         assert_eq!(suspended.actor.id, c.sponsor.id.to_string());
         assert_eq!(suspended.reason, "pause");
@@ -456,7 +456,7 @@ async fn low_risk_auto_approval_when_configured() {
         let events = crate::fixtures::all_events(&s).await;
         let approved = events
             .iter()
-            .find(|e| e.action == "identity.approved")
+            .find(|e| e.action.as_str() == "identity.approved")
             .unwrap();
         assert_eq!(
             (approved.actor.id.as_str(), approved.target_id.clone()),

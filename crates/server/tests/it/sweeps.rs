@@ -39,7 +39,7 @@ mod cases {
         let events = crate::fixtures::all_events(s).await;
         let e = events
             .iter()
-            .find(|e| e.action == "identity.expired")
+            .find(|e| e.action.as_str() == "identity.expired")
             .unwrap();
         assert_eq!(
             (e.actor.kind.as_str(), e.actor.id.as_str()),

@@ -122,14 +122,14 @@ mod cases {
         let read_version = h.version;
         h.display_name = Some("Robert".into());
         h.version += 1;
-        s.update_human(&h, read_version, &event("human.updated", h.id))
+        s.update_human(&h, read_version, &event("human.changed", h.id))
             .await
             .unwrap();
         let mut stale = h.clone();
         stale.display_name = Some("Bobby".into());
         stale.version += 1;
         let e = s
-            .update_human(&stale, read_version, &event("human.updated", h.id))
+            .update_human(&stale, read_version, &event("human.changed", h.id))
             .await
             .unwrap_err();
         assert_eq!(conflict(e), Refusal::ConcurrentUpdate);
@@ -535,7 +535,7 @@ mod cases {
             revoked_at: None,
         };
         assert!(
-            s.bootstrap(&admin, &c, &[1u8; 32], &event("bootstrap", admin.id))
+            s.bootstrap(&admin, &c, &[1u8; 32], &event("human.created", admin.id))
                 .await
                 .unwrap()
         );
@@ -546,7 +546,7 @@ mod cases {
             ..c.clone()
         };
         assert!(
-            !s.bootstrap(&other, &c2, &[2u8; 32], &event("bootstrap", other.id))
+            !s.bootstrap(&other, &c2, &[2u8; 32], &event("human.created", other.id))
                 .await
                 .unwrap()
         );
@@ -691,7 +691,7 @@ mod cases {
                 tool_call_id: String::new(),
             }),
         };
-        s.append_event(&event("task.created", task).trail(Trail {
+        s.append_event(&event("task.opened", task).trail(Trail {
             task_id: task.to_string(),
             ..Trail::default()
         }))
@@ -699,7 +699,7 @@ mod cases {
         .unwrap();
         for (t, jti) in [(task, "j-1"), (other, "j-2"), (task, "j-3")] {
             s.append_event(
-                &event("decision.evaluated", "crm")
+                &event("decision", "crm")
                     .trail(trail(t, jti))
                     .outcome(Outcome::ApprovalRequired),
             )

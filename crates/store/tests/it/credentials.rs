@@ -208,7 +208,7 @@ mod tasks_follow_their_identity {
         let v = i.version;
         i.systems = vec!["crm".into()];
         i.version += 1;
-        s.update_identity(&i, v, &event("identity.updated", i.id))
+        s.update_identity(&i, v, &event("identity.changed", i.id))
             .await
             .unwrap();
         let narrowed = s.task(both.id).await.unwrap().unwrap();
@@ -218,7 +218,7 @@ mod tasks_follow_their_identity {
         let actions = |action: &'static str| async move {
             s.audit(
                 &AuditFilter {
-                    action: Some(action.into()),
+                    action: Some(aim_domain::event::AuditAction::parse(action).unwrap()),
                     ..AuditFilter::default()
                 },
                 0,

@@ -41,5 +41,11 @@ pub fn identity(name: &str, sponsor: HumanId) -> Identity {
 }
 
 pub fn event(action: &str, target: impl ToString) -> Event {
-    Event::new(t0(), Actor::system("test"), action, "test", target)
+    Event::new(
+        t0(),
+        Actor::system("test"),
+        aim_domain::event::AuditAction::parse(action).unwrap(),
+        "test",
+        target,
+    )
 }

@@ -96,7 +96,7 @@ async fn run(s: &DynStore) {
     );
     // Each version's event carries its number.
     let filter = AuditFilter {
-        action: Some("policy.applied".into()),
+        action: Some(aim_domain::event::AuditAction::PolicyApplied),
         ..AuditFilter::default()
     };
     let events = s.audit(&filter, 0, 10).await.unwrap();

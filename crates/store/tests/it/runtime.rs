@@ -48,7 +48,7 @@ async fn agent(s: &DynStore, name: &str) -> (Identity, Task) {
 async fn count(s: &DynStore, action: &str) -> usize {
     s.audit(
         &AuditFilter {
-            action: Some(action.into()),
+            action: Some(aim_domain::event::AuditAction::parse(action).unwrap()),
             ..AuditFilter::default()
         },
         0,

@@ -58,7 +58,7 @@ mod cases {
         // token itself nowhere.
         let trace = s.admin.audit_trace(task.parse().unwrap()).await.unwrap();
         assert_eq!(trace.triggered_by, ["alice: TICKET-7"]);
-        assert_eq!(trace.events[0].action, "task.opened");
+        assert_eq!(trace.events[0].action.as_str(), "task.opened");
         assert_eq!(trace.tokens.len(), 2);
         assert_eq!(trace.tokens[0].jti, claims.jti);
         let all = serde_json::to_string(

@@ -199,6 +199,18 @@ async fn agent_json(
     )
 }
 
+/// Applies `text` as the whole policy set.
+async fn apply(s: &TestServer, text: &str) {
+    let (status, body) = post(
+        s,
+        "/v1/policies",
+        &s.admin_token,
+        &json!({ "sources": [{ "name": "p.cedar", "text": text }] }),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+}
+
 /// A raw JSON `POST` with a bearer credential, to see whole error bodies.
 async fn post(s: &TestServer, path: &str, token: &str, body: &Value) -> (u16, Value) {
     let resp = reqwest::Client::new()

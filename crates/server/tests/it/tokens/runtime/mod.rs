@@ -20,17 +20,6 @@ permit(principal in Aim::Group::"claims", action in [Aim::Action::"read", Aim::A
 
 const WEBHOOK_KEY: &[u8] = b"0123456789abcdef0123456789abcdef";
 
-async fn apply(s: &TestServer, text: &str) {
-    let (status, body) = post(
-        s,
-        "/v1/policies",
-        &s.admin_token,
-        &json!({ "sources": [{ "name": "p.cedar", "text": text }] }),
-    )
-    .await;
-    assert_eq!(status, 201, "{body}");
-}
-
 fn record(customer: &str) -> Value {
     json!({
         "type": "Resource",
