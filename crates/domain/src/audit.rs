@@ -130,6 +130,14 @@ fn jcs_str(s: &str, out: &mut Vec<u8>) {
     out.push(b'"');
 }
 
+/// The RFC 8785 (JCS) form of any JSON value: equal values give equal bytes, whatever
+/// order their maps keep.
+pub fn canonical_value(v: &serde_json::Value) -> Vec<u8> {
+    let mut out = Vec::new();
+    jcs(v, &mut out);
+    out
+}
+
 /// Appends the JCS form of `v`.
 fn jcs(v: &serde_json::Value, out: &mut Vec<u8>) {
     use serde_json::Value;

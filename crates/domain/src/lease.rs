@@ -74,6 +74,44 @@ impl Lease {
     }
 }
 
+/// How many leases one identity and one task may hold at once, and how long one lease may
+/// be kept by renewing it (`[leases]`): an agent cannot lease a whole system, or hold a
+/// record forever, to keep every other writer out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LeaseLimits {
+    pub max_per_identity: u32,
+    pub max_per_task: u32,
+    /// From when it was first taken; renewals never take it past this.
+    pub max_hold_seconds: i64,
+}
+
+impl Default for LeaseLimits {
+    fn default() -> Self {
+        Self {
+            max_per_identity: 32,
+            max_per_task: 16,
+            max_hold_seconds: 3600,
+        }
+    }
+}
+
+impl LeaseLimits {
+    pub fn check(&self) -> Result<(), Refusal> {
+        if self.max_per_identity == 0 || self.max_per_task == 0 {
+            return Err(Refusal::Validation(
+                "[leases] max_per_identity and max_per_task must be at least 1".into(),
+            ));
+        }
+        if !(MAX_SECONDS..=24 * 3600).contains(&self.max_hold_seconds) {
+            return Err(Refusal::Validation(format!(
+                "[leases] max_hold_seconds must be from {MAX_SECONDS} to 86400"
+            )));
+        }
+        Ok(())
+    }
+}
+
 /// The lease duration asked for, checked.
 pub fn seconds(asked: Option<i64>) -> Result<i64, Refusal> {
     let s = asked.unwrap_or(DEFAULT_SECONDS);

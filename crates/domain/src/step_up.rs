@@ -44,6 +44,11 @@ pub struct ApprovedAction {
     /// approval.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub args_hash: Option<String>,
+    /// SHA-256 (hex) of the target's attributes and tags as the policies saw them: the
+    /// same record described otherwise (another owner, a lower sensitivity) is another
+    /// action.
+    #[serde(default)]
+    pub target_digest: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -147,9 +152,13 @@ impl ActionApproval {
     }
 
     /// Why this approval does not allow `action` now, if it does not.
+    /// Why this approval does not allow `action` now, if it does not. `approvers` are the
+    /// approvers the policies name for it now: an approval given by fewer people than the
+    /// policies now ask for does not count.
     pub fn refuses(
         &self,
         action: &ApprovedAction,
+        approvers: &[String],
         now: Timestamp,
     ) -> Option<(&'static str, String)> {
         match self.state_at(now) {
@@ -180,6 +189,14 @@ impl ActionApproval {
             return Some((
                 "approval_mismatch",
                 "the approval is for another action, record or arguments; ask again for a new approval".into(),
+            ));
+        }
+        if let Some(new) = approvers.iter().find(|a| !self.approvers.contains(a)) {
+            return Some((
+                "approval_mismatch",
+                format!(
+                    "the policies now name `{new}` as an approver, which this approval did not ask; ask again for a new approval"
+                ),
             ));
         }
         None
@@ -216,6 +233,7 @@ mod tests {
                 resource_id: "crm/1".into(),
                 system: "crm".into(),
                 args_hash: Some("ab".into()),
+                target_digest: "d1".into(),
             },
             approvers: approvers.iter().map(|a| a.to_string()).collect(),
             policies: vec!["p".into()],
@@ -256,12 +274,31 @@ mod tests {
             a.decide(&finance, false, "again", at).unwrap_err().code(),
             "not_pending"
         );
-        assert_eq!(a.refuses(&a.action.clone(), at), None);
+        let named = a.approvers.clone();
+        assert_eq!(a.refuses(&a.action.clone(), &named, at), None);
+        assert_eq!(a.refuses(&a.action.clone(), &[], at), None, "fewer is fine");
         let mut other_args = a.action.clone();
         other_args.args_hash = Some("cd".into());
-        assert_eq!(a.refuses(&other_args, at).unwrap().0, "approval_mismatch");
         assert_eq!(
-            a.refuses(&a.action.clone(), Timestamp::from_millis(1000))
+            a.refuses(&other_args, &named, at).unwrap().0,
+            "approval_mismatch"
+        );
+        let mut described_otherwise = a.action.clone();
+        described_otherwise.target_digest = "ff".into();
+        assert_eq!(
+            a.refuses(&described_otherwise, &named, at).unwrap().0,
+            "approval_mismatch"
+        );
+        let more = [
+            "group:finance-approvers".to_owned(),
+            "role:admin".to_owned(),
+        ];
+        assert_eq!(
+            a.refuses(&a.action.clone(), &more, at).unwrap().0,
+            "approval_mismatch"
+        );
+        assert_eq!(
+            a.refuses(&a.action.clone(), &named, Timestamp::from_millis(1000))
                 .unwrap()
                 .0,
             "approval_expired"
@@ -276,7 +313,7 @@ mod tests {
         );
         b.decide(&sponsor, false, "no", at).unwrap();
         assert_eq!(
-            b.refuses(&b.action.clone(), at).unwrap().0,
+            b.refuses(&b.action.clone(), &[], at).unwrap().0,
             "approval_denied"
         );
     }

@@ -1,6 +1,7 @@
 //! One decision: aim's own scoping rules first, then the slice of the Cedar policies whose
 //! scope matches, failing closed on any error.
 
+use crate::schema::AimSchema;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use aim_domain::human::Human;
@@ -131,7 +132,7 @@ type PrincipalCache = HashMap<(aim_domain::ids::IdentityId, i64, Vec<String>), (
 /// A validated policy set ready to decide, with its scope index.
 #[derive(Debug)]
 pub struct Engine {
-    schema: Schema,
+    schema: AimSchema,
     compiled: Compiled,
     index: Index,
     /// Each action by name: its uid, the action groups it is in, and the action entities
@@ -190,7 +191,7 @@ impl QueryError {
 }
 
 impl Engine {
-    pub fn new(schema: Schema, compiled: Compiled) -> Result<Self, String> {
+    pub fn new(schema: AimSchema, compiled: Compiled) -> Result<Self, String> {
         let actions = schema.action_entities().map_err(|e| e.to_string())?;
         let mut by_name = HashMap::new();
         for a in actions.iter() {
@@ -292,7 +293,7 @@ impl Engine {
         else {
             return Err(QueryError::UnknownAction(q.action.to_owned()));
         };
-        if let Some(d) = aim_rules(q) {
+        if let Some(d) = aim_rules(q, &self.schema) {
             return Ok(d);
         }
         let built = build(q, self, action_entities)?;
@@ -439,8 +440,8 @@ impl Engine {
 
 /// aim's own rules, which no policy can override: only active identities act, a task's
 /// systems bound what it may touch, and a task bound to a subject touches no other
-/// subject's data.
-fn aim_rules(q: &Query<'_>) -> Option<Decision> {
+/// subject's data, nor a record of a type that carries subjects but names none.
+fn aim_rules(q: &Query<'_>, schema: &AimSchema) -> Option<Decision> {
     if let Principal::Identity { identity, .. } = q.principal
         && identity.state != aim_domain::lifecycle::LifecycleState::Active
     {
@@ -460,13 +461,21 @@ fn aim_rules(q: &Query<'_>) -> Option<Decision> {
             ),
         ));
     }
-    if let (Some(bound), Some(other)) = (&task.subject, q.target.subject())
-        && bound != other
-    {
-        return Some(Decision::deny(
+    let bound = task.subject.as_ref()?;
+    match q.target.subject() {
+        Some(other) if other != bound => Some(Decision::deny(
             SCOPE_OF_THOUGHT,
             format!("the task is bound to {bound}; this is {other}'s data"),
-        ));
+        )),
+        // INVARIANT: leaving `subject` out never skips the rule; only a type the schema
+        // declares without a `subject` attribute is subject-free.
+        None if schema.bears_subject(&q.target.kind) => Some(Decision::deny(
+            SCOPE_OF_THOUGHT,
+            format!(
+                "the task is bound to {bound}; this {} names no subject, and its type carries subjects",
+                q.target.kind
+            ),
+        )),
+        _ => None,
     }
-    None
 }

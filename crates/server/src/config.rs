@@ -33,6 +33,8 @@ pub struct Config {
     pub tokens: TokenConfig,
     pub policy: PolicyConfig,
     pub approvals: crate::runtime::ApprovalsConfig,
+    /// `[leases]`: how many one identity and one task may hold, and for how long.
+    pub leases: aim_domain::lease::LeaseLimits,
 }
 
 /// Runtime decisions (`[policy]`).
@@ -160,6 +162,7 @@ impl Default for Config {
             tokens: TokenConfig::default(),
             policy: PolicyConfig::default(),
             approvals: crate::runtime::ApprovalsConfig::default(),
+            leases: aim_domain::lease::LeaseLimits::default(),
         }
     }
 }

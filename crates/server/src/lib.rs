@@ -172,9 +172,10 @@ impl Server {
         let policies = policy::Policies::load(&store, &extensions)
             .await
             .context("loading the policy set")?;
-        let runtime = runtime::Runtime::load(&store, config.approvals.clone(), clock.now())
-            .await
-            .context("loading the grants and approvals config")?;
+        let runtime =
+            runtime::Runtime::load(&store, config.approvals.clone(), config.leases, clock.now())
+                .await
+                .context("loading the grants and approvals config")?;
         let state = AppState {
             store,
             clock,

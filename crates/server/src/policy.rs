@@ -18,7 +18,7 @@ pub struct Active {
 
 #[derive(Debug)]
 pub struct Policies {
-    schema: Schema,
+    schema: aim_policy::schema::AimSchema,
     active: RwLock<Arc<Active>>,
 }
 
@@ -67,7 +67,7 @@ impl Policies {
         Ok(policies)
     }
 
-    pub fn schema(&self) -> &Schema {
+    pub fn schema(&self) -> &aim_policy::schema::AimSchema {
         &self.schema
     }
 

@@ -72,6 +72,7 @@ struct Live {
 #[derive(Debug)]
 pub struct Runtime {
     pub approvals: ApprovalsConfig,
+    pub leases: aim_domain::lease::LeaseLimits,
     pub webhook: Option<webhook::Webhook>,
     grants: RwLock<Arc<Live>>,
 }
@@ -80,9 +81,11 @@ impl Runtime {
     pub async fn load(
         store: &DynStore,
         approvals: ApprovalsConfig,
+        leases: aim_domain::lease::LeaseLimits,
         now: Timestamp,
     ) -> anyhow::Result<Self> {
         approvals.check()?;
+        leases.check().map_err(|e| anyhow::anyhow!("{e}"))?;
         let webhook = match (&approvals.webhook_url, &approvals.webhook_secret) {
             (Some(url), Some(secret)) => Some(webhook::Webhook::new(url, secret)?),
             (None, None) => None,
@@ -93,6 +96,7 @@ impl Runtime {
         let (revision, grants) = store.live_grants(now).await?;
         Ok(Runtime {
             approvals,
+            leases,
             webhook,
             grants: RwLock::new(Arc::new(Live { revision, grants })),
         })

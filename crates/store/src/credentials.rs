@@ -112,7 +112,8 @@ pub trait CredentialStore: Send + Sync {
     /// Uses the join token with `secret_hash` once, if it is unused and unexpired at `now`,
     /// to register `key` (whose `identity_id` is replaced by the token's) with `event`
     /// (whose target is set to that identity): all in one transaction. `None` if the token
-    /// is unknown, used or expired.
+    /// is unknown, used or expired; conflict `StateForbids` (and the token left unused) if
+    /// the identity is no longer `requested` or `active`.
     async fn redeem_join_token(
         &self,
         secret_hash: &[u8],
@@ -547,6 +548,21 @@ macro_rules! impl_credential_store {
                 let Some((token_id, identity)) = row else {
                     return Ok(None);
                 };
+                // The identity as it is now, not as it was when the token was made: a
+                // locked, suspended or retired identity gains no key (and the token stays
+                // unused, as the transaction is not committed).
+                let (state,): (String,) = sqlx::query_as("SELECT state FROM identities WHERE id = $1")
+                    .bind(identity)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                let state = aim_domain::lifecycle::LifecycleState::parse(&state)
+                    .map_err(|e| crate::StoreError::Corrupt(format!("identities.state: {e}")))?;
+                if !matches!(state, aim_domain::lifecycle::LifecycleState::Requested | aim_domain::lifecycle::LifecycleState::Active) {
+                    return Err(crate::StoreError::Conflict(aim_domain::Refusal::StateForbids {
+                        state,
+                        action: "register a key for",
+                    }));
+                }
                 let identity = aim_domain::ids::IdentityId::from_uuid(identity);
                 let key = aim_domain::agent_key::AgentKey {
                     identity_id: identity,

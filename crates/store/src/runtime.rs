@@ -32,6 +32,10 @@ pub enum Acquired {
     Held(Lease),
     /// Another identity holds it.
     Conflict(Lease),
+    /// The identity or the task already holds as many leases as it may.
+    TooMany { identity: u32, task: u32 },
+    /// Renewing would keep the lease past `max_hold_seconds` from when it was taken.
+    HeldTooLong(Lease),
 }
 
 #[async_trait]
@@ -104,9 +108,12 @@ pub trait RuntimeStore: Send + Sync {
 
     /// Gives `lease` to its identity unless another identity holds the record; the same
     /// identity renews its own lease (the stored one gets `lease`'s expiry and task).
+    /// Takes `lease`, or renews it if its identity holds the record already, within
+    /// `limits`, with `event`, in one transaction.
     async fn acquire_lease(
         &self,
         lease: &Lease,
+        limits: &aim_domain::lease::LeaseLimits,
         now: Timestamp,
         event: &Event,
     ) -> Result<Acquired, StoreError>;
@@ -422,6 +429,7 @@ macro_rules! impl_runtime_store {
             async fn acquire_lease(
                 &self,
                 lease: &aim_domain::lease::Lease,
+                limits: &aim_domain::lease::LeaseLimits,
                 now: aim_domain::time::Timestamp,
                 event: &aim_domain::event::Event,
             ) -> Result<crate::runtime::Acquired, crate::StoreError> {
@@ -441,6 +449,16 @@ macro_rules! impl_runtime_store {
                     if held.identity_id != lease.identity_id {
                         return Ok(crate::runtime::Acquired::Conflict(held));
                     }
+                    let until = lease
+                        .expires_at
+                        .min(held.acquired_at.plus_seconds(limits.max_hold_seconds));
+                    if until <= now {
+                        return Ok(crate::runtime::Acquired::HeldTooLong(held));
+                    }
+                    let lease = aim_domain::lease::Lease {
+                        expires_at: until,
+                        ..lease.clone()
+                    };
                     sqlx::query("UPDATE leases SET expires_at = $1, task_id = $2 WHERE id = $3")
                         .bind(lease.expires_at.as_millis())
                         .bind(lease.task_id.as_uuid())
@@ -454,6 +472,23 @@ macro_rules! impl_runtime_store {
                         task_id: lease.task_id,
                         ..held
                     }));
+                }
+                // A new lease counts against its identity's and its task's.
+                let (by_identity, by_task): (i64, i64) = sqlx::query_as(
+                    "SELECT COALESCE(SUM(CASE WHEN identity_id = $1 THEN 1 ELSE 0 END), 0), \
+                            COALESCE(SUM(CASE WHEN task_id = $2 THEN 1 ELSE 0 END), 0) \
+                     FROM leases WHERE released_at IS NULL AND expires_at > $3 AND (identity_id = $1 OR task_id = $2)",
+                )
+                .bind(lease.identity_id.as_uuid())
+                .bind(lease.task_id.as_uuid())
+                .bind(now.as_millis())
+                .fetch_one(&mut *tx)
+                .await?;
+                if by_identity >= i64::from(limits.max_per_identity) || by_task >= i64::from(limits.max_per_task) {
+                    return Ok(crate::runtime::Acquired::TooMany {
+                        identity: u32::try_from(by_identity).unwrap_or(u32::MAX),
+                        task: u32::try_from(by_task).unwrap_or(u32::MAX),
+                    });
                 }
                 let inserted = sqlx::query("INSERT INTO leases (id, record_key, system, record_type, record_id, identity_id, identity_name, task_id, acquired_at, expires_at, released_at, release_reason) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL, '')")
                     .bind(lease.id.as_uuid())

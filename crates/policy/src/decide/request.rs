@@ -223,7 +223,7 @@ pub(super) fn build(
         HashSet::from([system])
     };
     // In tests every request's entities are checked against the schema too.
-    let schema = cfg!(debug_assertions).then_some(&engine.schema);
+    let schema = cfg!(debug_assertions).then_some(&*engine.schema);
     entities.extend(actions.iter().cloned());
     let entities = Entities::from_entities(entities, schema).map_err(bad)?;
     let context = Context::from_pairs(context_pairs(q, engine)?).map_err(bad)?;
@@ -255,7 +255,7 @@ impl Engine {
         if self.checked_shapes.lock().is_ok_and(|s| known(&s)) {
             return Ok(());
         }
-        Entities::from_entities([entity.clone()], Some(&self.schema)).map_err(bad)?;
+        Entities::from_entities([entity.clone()], Some(&*self.schema)).map_err(bad)?;
         if let Ok(mut s) = self.checked_shapes.lock() {
             if s.len() >= 4096 {
                 s.clear();

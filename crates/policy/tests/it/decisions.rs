@@ -112,6 +112,46 @@ fn scope_of_thought_keeps_a_task_to_its_customer() {
     );
 }
 
+/// Leaving `subject` out of a customer record does not escape the task's customer: the
+/// record's type carries subjects, so one that names none is denied. A tool (a type
+/// declared without `subject`) is subject-free and left to the policies.
+#[test]
+fn a_record_that_names_no_subject_does_not_escape_a_bound_task() {
+    let e = engine(
+        r#"@id("claims-all")
+permit(principal in Aim::Group::"claims", action in [Aim::Action::"read", Aim::Action::"call_tool"], resource);"#,
+    );
+    let alice = human("alice");
+    let chatbot = agent("agt-chatbot", &alice, "claims", &["crm"]);
+    let bound = task(&chatbot, &["crm"], Some("customer:42"));
+    let mut anonymous = record("43");
+    anonymous.attrs.remove("subject");
+    let d = decide(&e, &chatbot, "read", &anonymous, Some(&bound));
+    assert_eq!(d.decision, Effect::Deny, "{d:?}");
+    assert_eq!(d.policies, [SCOPE_OF_THOUGHT]);
+    assert!(d.reasons[0].contains("names no subject"), "{d:?}");
+    let open = task(&chatbot, &["crm"], None);
+    assert_eq!(
+        decide(&e, &chatbot, "read", &anonymous, Some(&open)).decision,
+        Effect::Allow,
+        "a task bound to nobody is left to the policies"
+    );
+    let tool = aim_policy::Target {
+        kind: "Tool".into(),
+        id: "crm/search".into(),
+        system: "crm".into(),
+        attrs: serde_json::json!({ "name": "search" })
+            .as_object()
+            .unwrap()
+            .clone(),
+        tags: Default::default(),
+    };
+    assert_eq!(
+        decide(&e, &chatbot, "call_tool", &tool, Some(&bound)).decision,
+        Effect::Allow
+    );
+}
+
 #[test]
 fn policies_see_the_task_in_the_context() {
     let e = engine(

@@ -267,8 +267,12 @@ pub async fn authorize(
     State(s): State<AppState>,
     ctx: RequestContext,
     caller: Caller,
-    Body(body): Body<AuthorizeBody>,
+    Body(mut body): Body<AuthorizeBody>,
 ) -> Result<Json<AuthorizeResponse>, ApiError> {
+    // INVARIANT: an agent's address is the one aim saw, whatever the body says.
+    if let Caller::Agent(_) = &caller {
+        body.call.ip = (!ctx.source.is_empty()).then(|| ctx.source.clone());
+    }
     if body.policies.is_some() {
         return Err(ApiError::bad_request(
             "policies_not_allowed",
@@ -322,7 +326,7 @@ pub async fn authorize(
                         "approval_not_found",
                         "this identity has no approval with this id".to_owned(),
                     )),
-                    Some(a) => a.refuses(&action, now),
+                    Some(a) => a.refuses(&action, &decision.approvers, now),
                 };
                 match (refusal, approval) {
                     (None, Some(mut a)) => {
@@ -368,7 +372,13 @@ pub async fn authorize(
                 }
             }
             None => {
-                let open = match s.store.open_approval_for(&action, now).await? {
+                // Reused only for the identical action, asked of the same approvers.
+                let waiting = s
+                    .store
+                    .open_approval_for(&action, now)
+                    .await?
+                    .filter(|a| a.approvers == decision.approvers);
+                let open = match waiting {
                     Some(a) => Some(a),
                     None => {
                         let a = amend::pending(

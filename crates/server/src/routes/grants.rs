@@ -151,9 +151,25 @@ pub async fn show(
     PathId(id): PathId<GrantId>,
 ) -> Result<Json<Grant>, ApiError> {
     let g = get_grant(&s, id).await?;
-    if let Caller::Agent(a) = &caller
-        && g.grantee != Grantee::Identity(a.identity)
-    {
+    // Whoever could list it: the grantee agent; admins, auditors, approvers; the sponsor of
+    // the identity it is for. Anyone else learns nothing, not even that it exists.
+    let may = match &caller {
+        Caller::Agent(a) => g.grantee == Grantee::Identity(a.identity),
+        Caller::Human(p)
+            if [Role::Admin, Role::Auditor, Role::Approver]
+                .iter()
+                .any(|r| p.is(*r)) =>
+        {
+            true
+        }
+        Caller::Human(p) => match g.grantee {
+            Grantee::Identity(i) => {
+                p.is(Role::Sponsor) && reg::get(&s, i).await?.sponsor_id == p.human.id
+            }
+            Grantee::Group(_) => false,
+        },
+    };
+    if !may {
         return Err(ApiError::not_found("grant"));
     }
     Ok(Json(g))

@@ -206,9 +206,22 @@ pub async fn join(
     .from_request(&ctx.id, &ctx.source);
     let secret_ok = body.token.starts_with(JOIN_PREFIX) && body.token.len() <= 128;
     let redeemed = if secret_ok {
-        s.store
+        match s
+            .store
             .redeem_join_token(&crate::auth::hash_secret(&body.token), now, &key, &event)
-            .await?
+            .await
+        {
+            Ok(r) => r,
+            Err(aim_store::StoreError::Conflict(r)) => {
+                let e = ApiError::from(r);
+                let refused = refuse(e.code, e.message.clone()).await;
+                return Err(ApiError {
+                    status: e.status,
+                    ..refused
+                });
+            }
+            Err(e) => return Err(e.into()),
+        }
     } else {
         None
     };

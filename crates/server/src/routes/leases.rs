@@ -17,10 +17,15 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use aim_domain::identity::Identity;
+use aim_domain::task::Task;
+use aim_policy::{Call, Effect, Principal as Who, Query, Target};
+
 use crate::auth::{Caller, RequestContext};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{Body, OptionalBody, PathId};
 use crate::routes::ReasonBody;
+use crate::runtime::amend;
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -35,6 +40,14 @@ pub fn router() -> Router<AppState> {
 pub struct LeaseBody {
     /// `{"system", "type", "id"}`: the record, as `/v1/authorize` names it.
     pub record: Record,
+    /// The record's attributes as a write decision on it would see them (`type`,
+    /// `sensitivity`, `subject`, ...): a lease is granted only to an identity the policies
+    /// (or a grant) allow to write it now.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub attrs: serde_json::Map<String, serde_json::Value>,
+    #[serde(default)]
+    pub tags: std::collections::BTreeMap<String, String>,
     /// 1 to 900; 60 by default. Asking again before it ends renews it.
     #[serde(default)]
     pub ttl_seconds: Option<i64>,
@@ -72,6 +85,15 @@ pub async fn acquire(
             record.system
         )));
     }
+    // INVARIANT: only an identity that may write the record now may keep others from it.
+    let target = Target {
+        kind: record.kind.clone(),
+        id: record.id.clone(),
+        system: record.system.clone(),
+        attrs: body.attrs,
+        tags: body.tags,
+    };
+    may_write(&s, identity, task, &target, now).await?;
     let wanted = Lease {
         id: LeaseId::new(),
         record,
@@ -99,8 +121,28 @@ pub async fn acquire(
         ..Trail::default()
     })
     .from_request(&ctx.id, &ctx.source);
-    match s.store.acquire_lease(&wanted, now, &event).await? {
+    match s
+        .store
+        .acquire_lease(&wanted, &s.runtime.leases, now, &event)
+        .await?
+    {
         Acquired::Held(l) => Ok((StatusCode::CREATED, Json(l)).into_response()),
+        Acquired::TooMany { identity, task } => Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_leases",
+            format!(
+                "this identity holds {identity} leases and this task {task}; at most {} and {} at once: release one first",
+                s.runtime.leases.max_per_identity, s.runtime.leases.max_per_task
+            ),
+        )),
+        Acquired::HeldTooLong(held) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "lease_held_too_long",
+            format!(
+                "this lease was taken at {} and cannot be kept past {} seconds from then; release it and let others write",
+                held.acquired_at, s.runtime.leases.max_hold_seconds
+            ),
+        )),
         Acquired::Conflict(holder) => {
             let refusal = holder.conflict();
             let mut r = (
@@ -119,6 +161,62 @@ pub async fn acquire(
     }
 }
 
+/// Refuses unless the policies in force (and the grants) allow `identity` to write `target`
+/// under `task` now. Another identity's lease on it is left to the store to report.
+async fn may_write(
+    s: &AppState,
+    identity: &Identity,
+    task: &Task,
+    target: &Target,
+    now: aim_domain::time::Timestamp,
+) -> Result<(), ApiError> {
+    let active = s.policies.active();
+    let call = Call::default();
+    let mut decision = active
+        .engine
+        .decide(&Query {
+            principal: Who::Identity {
+                identity,
+                sponsor: None,
+                groups: &[],
+            },
+            action: "write",
+            target,
+            task: Some(task),
+            now,
+            call: &call,
+        })
+        .map_err(|e| ApiError::bad_request(e.code(), e.to_string()))?;
+    let amended = amend::grants_and_leases(
+        s,
+        &active.engine,
+        identity,
+        "write",
+        target,
+        now,
+        &mut decision,
+    )
+    .await?;
+    if decision.decision == Effect::Allow
+        || amended.code.as_deref() == Some("conflict_of_authority")
+    {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        StatusCode::FORBIDDEN,
+        "write_not_allowed",
+        format!(
+            "a lease needs the right to write the record now ({}): {}",
+            if decision.decision == Effect::ApprovalRequired {
+                "the write needs an approval"
+            } else {
+                "the write is denied"
+            },
+            decision.reasons.join("; ")
+        ),
+    ))
+}
+
 async fn get_lease(s: &AppState, id: LeaseId) -> Result<Lease, ApiError> {
     s.store
         .lease(id)
@@ -126,14 +224,23 @@ async fn get_lease(s: &AppState, id: LeaseId) -> Result<Lease, ApiError> {
         .ok_or_else(|| ApiError::not_found("lease"))
 }
 
+/// A lease: to its holder, admins and auditors (it names a record another agent works on).
 #[utoipa::path(get, path = "/v1/leases/{id}", tag = "leases",
-    responses((status = 200, body = Lease), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = Lease), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn show(
     State(s): State<AppState>,
-    _: Caller,
+    caller: Caller,
     PathId(id): PathId<LeaseId>,
 ) -> Result<Json<Lease>, ApiError> {
-    Ok(Json(get_lease(&s, id).await?))
+    let lease = get_lease(&s, id).await?;
+    match &caller {
+        Caller::Agent(a) if a.identity == lease.identity_id => {}
+        Caller::Agent(_) => {
+            return Err(ApiError::forbidden("only the holder reads its lease"));
+        }
+        Caller::Human(p) => p.require_any(&[Role::Admin, Role::Auditor], "reading a lease")?,
+    }
+    Ok(Json(lease))
 }
 
 /// Releases a lease before it expires: its holder, or an admin.

@@ -149,6 +149,15 @@ pub async fn end(
         }
         Caller::Agent(a) => {
             own_task(a, id)?;
+            // INVARIANT: only the task's own identity, with a token it was not handed, ends
+            // the whole task; a sub-agent's work ends with its token.
+            if a.claims.act.is_some() || a.identity != task.identity_id {
+                return Err(ApiError::new(
+                    axum::http::StatusCode::FORBIDDEN,
+                    "delegate_cannot_end_task",
+                    "a delegated token cannot end its delegator's task; its holder may revoke it (POST /oauth/revoke) or let it expire",
+                ));
+            }
             let reason = if reason.is_empty() {
                 "ended by the agent".to_owned()
             } else {

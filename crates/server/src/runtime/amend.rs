@@ -117,7 +117,17 @@ pub fn approved_action(
         resource_id: target.id.clone(),
         system: target.system.clone(),
         args_hash: args_hash.map(str::to_owned),
+        target_digest: target_digest(target),
     }
+}
+
+/// SHA-256 (hex) of the target's attributes and tags in their RFC 8785 form, so the order
+/// a caller sends them in does not matter.
+fn target_digest(target: &Target) -> String {
+    use sha2::Digest;
+    let value = serde_json::json!({ "attrs": target.attrs, "tags": target.tags });
+    let digest = sha2::Sha256::digest(aim_domain::audit::canonical_value(&value));
+    aim_domain::audit::to_hex(&digest)
 }
 
 /// A new pending approval for `action`.

@@ -45,6 +45,12 @@ async fn agent(s: &DynStore, name: &str) -> (Identity, Task) {
     (i, task)
 }
 
+const LIMITS: aim_domain::lease::LeaseLimits = aim_domain::lease::LeaseLimits {
+    max_per_identity: 32,
+    max_per_task: 16,
+    max_hold_seconds: 3600,
+};
+
 async fn count(s: &DynStore, action: &str) -> usize {
     s.audit(
         &AuditFilter {
@@ -73,6 +79,7 @@ mod approvals {
                 resource_id: "crm/customers/42".into(),
                 system: "crm".into(),
                 args_hash: Some(args.into()),
+                target_digest: "d1".into(),
             },
             approvers: vec!["sponsor".into()],
             policies: vec!["refunds".into()],
@@ -291,18 +298,19 @@ mod leases {
         let e = event("lease.acquired", "x");
         let first = lease(&a, &task_a, "crm/1", 60);
         assert_eq!(
-            s.acquire_lease(&first, t0(), &e).await.unwrap(),
+            s.acquire_lease(&first, &LIMITS, t0(), &e).await.unwrap(),
             Acquired::Held(first.clone())
         );
         // Another identity is refused and told who holds it.
         let theirs = lease(&b, &task_b, "crm/1", 60);
         assert_eq!(
-            s.acquire_lease(&theirs, t0(), &e).await.unwrap(),
+            s.acquire_lease(&theirs, &LIMITS, t0(), &e).await.unwrap(),
             Acquired::Conflict(first.clone())
         );
         // The holder renews its own.
         let renew = lease(&a, &task_a, "crm/1", 120);
-        let Acquired::Held(renewed) = s.acquire_lease(&renew, t0(), &e).await.unwrap() else {
+        let Acquired::Held(renewed) = s.acquire_lease(&renew, &LIMITS, t0(), &e).await.unwrap()
+        else {
             panic!("the holder renews");
         };
         assert_eq!(
@@ -314,7 +322,7 @@ mod leases {
         let after = t0().plus_seconds(121);
         assert_eq!(s.held_lease(&first.record, after).await.unwrap(), None);
         assert!(matches!(
-            s.acquire_lease(&theirs, after, &e).await.unwrap(),
+            s.acquire_lease(&theirs, &LIMITS, after, &e).await.unwrap(),
             Acquired::Held(_)
         ));
         assert_eq!(
@@ -324,7 +332,7 @@ mod leases {
 
         // Released when its task ends.
         let on_2 = lease(&a, &task_a, "crm/2", 60);
-        s.acquire_lease(&on_2, t0(), &e).await.unwrap();
+        s.acquire_lease(&on_2, &LIMITS, t0(), &e).await.unwrap();
         assert!(
             s.end_task(
                 task_a.id,
@@ -341,7 +349,7 @@ mod leases {
 
         // Released when its identity is locked.
         let on_3 = lease(&b, &task_b, "crm/3", 60);
-        s.acquire_lease(&on_3, t0(), &e).await.unwrap();
+        s.acquire_lease(&on_3, &LIMITS, t0(), &e).await.unwrap();
         let mut locked = b.clone();
         locked.state = LifecycleState::Locked;
         locked.version += 1;
@@ -356,7 +364,7 @@ mod leases {
 
         // Released by hand, once.
         let on_4 = lease(&a, &task_a, "crm/4", 60);
-        s.acquire_lease(&on_4, t0(), &e).await.unwrap();
+        s.acquire_lease(&on_4, &LIMITS, t0(), &e).await.unwrap();
         let r = event("lease.released", on_4.id);
         assert!(s.release_lease(on_4.id, t0(), "done", &r).await.unwrap());
         assert!(!s.release_lease(on_4.id, t0(), "done", &r).await.unwrap());

@@ -18,7 +18,8 @@ mod cases {
         apply(s, WRITERS).await;
         let a = Caller::new(s, &c, "agt-lease-a").await;
         let b = Caller::new(s, &c, "agt-lease-b").await;
-        let lease = json!({ "record": { "system": "crm", "type": "Resource", "id": "crm/customers/42" }, "ttl_seconds": 120 });
+        let mut lease = lease_of(&record("42"));
+        lease["ttl_seconds"] = json!(120);
         let (status, held) = a.call(s, "POST", "/v1/leases", &lease).await;
         assert_eq!(status, 201, "{held}");
         assert_eq!(held["identity_name"], "agt-lease-a");
@@ -76,14 +77,12 @@ mod cases {
             .call(s, "POST", &format!("/v1/tasks/{}/end", a.task), &json!({}))
             .await;
         assert_eq!(status, 200);
-        let (_, shown) = b
-            .call(
-                s,
-                "GET",
-                &format!("/v1/leases/{}", held["id"].as_str().unwrap()),
-                &json!({}),
-            )
-            .await;
+        let (_, shown) = get_as(
+            s,
+            &format!("/v1/leases/{}", held["id"].as_str().unwrap()),
+            &s.admin_token,
+        )
+        .await;
         assert!(
             shown["release_reason"]
                 .as_str()
@@ -225,39 +224,48 @@ mod cases {
         let (status, _) = me.call(s, "POST", "/v1/grants/requests", &elsewhere).await;
         assert_eq!(status, 403);
 
-        // Leases: only agents take them, for a sane time.
-        let record = json!({ "system": "crm", "type": "Resource", "id": "crm/1" });
-        let (status, body) = me
-            .call(
-                s,
-                "POST",
-                "/v1/leases",
-                &json!({ "record": record, "ttl_seconds": 0 }),
-            )
-            .await;
+        // Leases: only agents that may write the record take them, for a sane time.
+        let lease = lease_of(&record("42"));
+        let (status, body) = me.call(s, "POST", "/v1/leases", &lease).await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (403, Some("write_not_allowed")),
+            "no policy lets it write: {body}"
+        );
+        apply(s, WRITERS).await;
+        let mut nameless = lease.clone();
+        nameless["attrs"] = json!({});
+        let (status, body) = me.call(s, "POST", "/v1/leases", &nameless).await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (403, Some("write_not_allowed")),
+            "{body}"
+        );
+        assert!(
+            body["message"]
+                .as_str()
+                .unwrap()
+                .contains("names no subject"),
+            "decided on the record as a write would see it: {body}"
+        );
+        let mut record = lease.clone();
+        record["ttl_seconds"] = json!(0);
+        let (status, body) = me.call(s, "POST", "/v1/leases", &record).await;
         assert_eq!(
             (status, body["code"].as_str()),
             (422, Some("validation_failed")),
             "{body}"
         );
-        let (status, body) = me
-            .call(
-                s,
-                "POST",
-                "/v1/leases",
-                &json!({ "record": record, "ttl_seconds": 901 }),
-            )
-            .await;
+        record["ttl_seconds"] = json!(901);
+        let (status, body) = me.call(s, "POST", "/v1/leases", &record).await;
         assert_eq!(
             (status, body["code"].as_str()),
             (422, Some("validation_failed")),
             "{body}"
         );
-        let (status, _) = post(s, "/v1/leases", &admin, &json!({ "record": record })).await;
+        let (status, _) = post(s, "/v1/leases", &admin, &lease).await;
         assert_eq!(status, 403);
-        let (status, held) = me
-            .call(s, "POST", "/v1/leases", &json!({ "record": record }))
-            .await;
+        let (status, held) = me.call(s, "POST", "/v1/leases", &lease).await;
         assert_eq!(status, 201, "{held}");
         let release = format!("/v1/leases/{}/release", held["id"].as_str().unwrap());
         let (status, _) = post(s, &release, c.sponsor_client.token().unwrap(), &json!({})).await;

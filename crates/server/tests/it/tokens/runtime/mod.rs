@@ -4,7 +4,10 @@
 //! policies, the record, and an agent calling with its token and fresh proofs.
 
 mod approvals;
+mod binding;
+mod lease_limits;
 mod leases_grants;
+mod objects;
 
 use super::*;
 
@@ -26,6 +29,14 @@ fn record(customer: &str) -> Value {
         "id": format!("crm/customers/{customer}"),
         "system": "crm",
         "attrs": { "type": "customer_record", "sensitivity": "confidential", "subject": format!("customer:{customer}") },
+    })
+}
+
+/// A lease request for `resource` (as `/v1/authorize` names it), with its attributes.
+fn lease_of(resource: &Value) -> Value {
+    json!({
+        "record": { "system": resource["system"], "type": resource["type"], "id": resource["id"] },
+        "attrs": resource["attrs"],
     })
 }
 
