@@ -197,8 +197,14 @@ pub enum IdentityCommand {
     List(ListArgs),
     /// Show one identity (by name or id).
     Show { identity: String },
-    /// Change an identity's description; its risk tier is recomputed.
+    /// Change an identity's description; its risk tier is recomputed. What widens an
+    /// approved identity's reach (systems, team, labels, lower risk inputs) waits for an
+    /// approver: `aim identity approve-change`.
     Update(UpdateArgs),
+    /// Apply an identity's pending change (an approver who did not ask for it).
+    ApproveChange(ReasonArgs),
+    /// Drop an identity's pending change.
+    RejectChange(ReasonArgs),
     /// Suspend an active identity.
     Suspend(ReasonArgs),
     /// Resume a suspended identity.

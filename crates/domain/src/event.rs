@@ -154,6 +154,8 @@ str_enum! {
         IdentityDecommissioned => "identity.decommissioned",
         IdentityAttested => "identity.attested",
         IdentityChanged => "identity.changed",
+        IdentityChangeApproved => "identity.change_approved",
+        IdentityChangeRejected => "identity.change_rejected",
         IdentityImported => "identity.imported",
         IdentityOrphaned => "identity.orphaned",
         IdentitySponsorReturned => "identity.sponsor_returned",

@@ -77,6 +77,10 @@ pub struct Identity {
     pub orphaned_since: Option<Timestamp>,
     /// Same sponsor, purpose and systems as another identity.
     pub possible_duplicate: bool,
+    /// A change that widens what the identity may reach, waiting for an approver
+    /// ([`crate::entitlement`]); until then the identity keeps what it has.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_change: Option<crate::entitlement::PendingChange>,
     pub updated_at: Timestamp,
     /// Bumped on every change; stores refuse a write based on an older version.
     pub version: i64,
@@ -228,6 +232,7 @@ impl IdentityRequest {
             dormant: false,
             orphaned_since: None,
             possible_duplicate: false,
+            pending_change: None,
             updated_at: now,
             version: 1,
         })

@@ -68,6 +68,7 @@ macro_rules! str_enum {
 pub mod agent_key;
 pub mod approval;
 pub mod audit;
+pub mod entitlement;
 pub mod error;
 pub mod event;
 pub mod governance;

@@ -54,6 +54,7 @@ fn ocsf_class(e: &Event) -> (u32, u32, u32, &'static str) {
         | A::HumanReactivated
         | A::IdentitySponsorReturned
         | A::ApprovalApproved
+        | A::IdentityChangeApproved
         | A::GrantApproved => (ACCOUNT, 2),
         A::IdentitySuspended
         | A::IdentityExpired
@@ -65,6 +66,7 @@ fn ocsf_class(e: &Event) -> (u32, u32, u32, &'static str) {
         | A::SigningKeyRetired
         | A::TaskEnded
         | A::ApprovalDenied
+        | A::IdentityChangeRejected
         | A::GrantDenied
         | A::GrantRevoked
         | A::LeaseReleased => (ACCOUNT, 5),

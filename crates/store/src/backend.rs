@@ -40,6 +40,7 @@ macro_rules! bind_identity {
             .bind(i.duplicate_key())
             .bind(i.updated_at.as_millis())
             .bind(i.version)
+            .bind(i.pending_change.as_ref().map(crate::rows::json_text))
     }};
 }
 
@@ -396,6 +397,29 @@ macro_rules! impl_store {
                 );
                 let rows = crate::backend::bind_all!(sqlx::query(sqlx::AssertSqlSafe(sql)), w.binds).fetch_all(self.read()).await?;
                 rows.iter().map(crate::rows::identity_from_row).collect()
+            }
+
+            async fn group_known(&self, name: &str) -> Result<bool, crate::StoreError> {
+                let escaped: String = name
+                    .chars()
+                    .flat_map(|c| match c {
+                        '\\' | '%' | '_' => vec!['\\', c],
+                        c => vec![c],
+                    })
+                    .collect();
+                let row: Option<(i64,)> = sqlx::query_as(
+                    "SELECT CAST(1 AS BIGINT) FROM identities WHERE owner_team = $1 \
+                     UNION ALL SELECT CAST(1 AS BIGINT) FROM grants WHERE grantee = $2 \
+                     UNION ALL SELECT CAST(1 AS BIGINT) FROM humans WHERE state = 'active' \
+                       AND (',' || member_of || ',') LIKE $3 ESCAPE '\\' \
+                     LIMIT 1",
+                )
+                .bind(name.to_owned())
+                .bind(format!("group:{name}"))
+                .bind(format!("%,{escaped},%"))
+                .fetch_optional(self.read())
+                .await?;
+                Ok(row.is_some())
             }
 
             async fn duplicate_exists(

@@ -139,6 +139,9 @@ pub trait Store:
     /// Whether an identity other than `except`, not decommissioned or rejected, has this
     /// duplicate key.
     async fn duplicate_exists(&self, key: &str, except: IdentityId) -> Result<bool, StoreError>;
+    /// Whether aim knows group `name`: some human is in it, some identity's team is it, or
+    /// some grant is for it.
+    async fn group_known(&self, name: &str) -> Result<bool, StoreError>;
     /// Writes `identity` if the stored version is still `expected_version` (the version the
     /// change was computed from); otherwise `Conflict(ConcurrentUpdate)`.
     async fn update_identity(

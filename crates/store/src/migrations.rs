@@ -41,6 +41,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "runtime: human groups, approvals, grants, leases",
         include_str!("../migrations/sqlite/0007_runtime.sql"),
     ),
+    (
+        8,
+        "identities: a pending change waiting for an approver",
+        include_str!("../migrations/sqlite/0008_pending_change.sql"),
+    ),
 ];
 
 /// (version, description, SQL) of each PostgreSQL migration, in order.
@@ -79,6 +84,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         7,
         "runtime: human groups, approvals, grants, leases",
         include_str!("../migrations/postgres/0007_runtime.sql"),
+    ),
+    (
+        8,
+        "identities: a pending change waiting for an approver",
+        include_str!("../migrations/postgres/0008_pending_change.sql"),
     ),
 ];
 

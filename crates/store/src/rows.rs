@@ -183,6 +183,13 @@ where
         possible_duplicate: r.boolean("possible_duplicate")?,
         updated_at: ts(r.int("updated_at")?),
         version: r.int("version")?,
+        pending_change: match r.opt_text("pending_change")? {
+            Some(text) => Some(
+                serde_json::from_str(&text)
+                    .map_err(|e| StoreError::Corrupt(format!("identities.pending_change: {e}")))?,
+            ),
+            None => None,
+        },
     })
 }
 

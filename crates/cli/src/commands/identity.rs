@@ -34,6 +34,9 @@ fn flags(i: &Identity) -> String {
     if i.possible_duplicate {
         f.push("possible-duplicate");
     }
+    if i.pending_change.is_some() {
+        f.push("change-pending");
+    }
     f.join(",")
 }
 
@@ -58,6 +61,19 @@ fn show(i: &Identity, sponsor: &str) {
             format!("{} ({})", i.risk.tier, i.risk.reasons.join("; ")),
         ),
         ("sponsor", format!("{sponsor} ({})", i.sponsor_id)),
+        (
+            "pending change",
+            i.pending_change.as_ref().map_or_else(
+                || "-".to_owned(),
+                |c| {
+                    format!(
+                        "{} (asked {}; `aim identity approve-change`)",
+                        c.fields.join(", "),
+                        c.requested_at
+                    )
+                },
+            ),
+        ),
         ("team", opt(&i.owner_team)),
         ("purpose", i.purpose.clone()),
         ("systems", i.systems.join(", ")),
@@ -230,6 +246,8 @@ pub async fn run(client: &Client, format: Format, cmd: IdentityCommand) -> anyho
         }
         IdentityCommand::Approve(a) => act(client, format, "approve", a).await,
         IdentityCommand::Reject(a) => act(client, format, "reject", a).await,
+        IdentityCommand::ApproveChange(a) => act(client, format, "change/approve", a).await,
+        IdentityCommand::RejectChange(a) => act(client, format, "change/reject", a).await,
         IdentityCommand::Suspend(a) => act(client, format, "suspend", a).await,
         IdentityCommand::Resume(a) => act(client, format, "resume", a).await,
         IdentityCommand::Lock(a) => act(client, format, "lock", a).await,

@@ -268,16 +268,97 @@ pub async fn change(
         p.require_any(&[Role::Admin], "assigning a sponsor")?;
         active_sponsor(state, s).await?;
     }
+    if let Some(team) = patch.owner_team.as_deref().map(str::trim)
+        && !team.is_empty()
+        && !state.store.group_known(team).await?
+    {
+        return Err(ApiError::new(
+            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+            "unknown_group",
+            format!(
+                "no human, identity or grant is in group `{}`: check the name, or add the group to a human first",
+                team.chars().take(128).collect::<String>()
+            ),
+        ));
+    }
     let gov = state.governance.clone();
-    mutate(state, p, id, |i, now| {
+    let changed = mutate(state, p, id, |i, now| {
         p.require_admin_or_sponsor_of(i, "changing an identity")?;
         let before_tier = i.risk.tier;
-        let changed = i.apply_patch(patch.clone(), now, &gov)?;
+        // INVARIANT: what widens the identity's reach waits for a second person; it keeps
+        // its approved entitlements until then.
+        let (applied, waiting) = i.request_change(patch.clone(), p.human.id, now, &gov)?;
+        let mut reason = format!("changed {}", applied.join(", "));
+        if !waiting.is_empty() {
+            reason = format!("{reason}; waiting for approval: {}", waiting.join(", "));
+        }
         Ok(Change {
             action: AuditAction::IdentityChanged,
-            reason: format!("changed {}", changed.join(", ")),
-            detail: json!({ "fields": changed, "risk_tier_before": before_tier, "risk": i.risk }),
+            reason,
+            detail: json!({
+                "fields": applied,
+                "pending": waiting,
+                "risk_tier_before": before_tier,
+                "risk": i.risk,
+            }),
+        })
+    })
+    .await?;
+    // As with a request, a low-risk result is approved by the rule when that is enabled.
+    let after_tier = changed.pending_change.as_ref().and_then(|c| {
+        let mut trial = changed.clone();
+        trial
+            .apply_patch(c.patch.clone(), state.clock.now(), &gov)
+            .ok()?;
+        Some(trial.risk.tier)
+    });
+    if gov.auto_approve_low_risk && after_tier == Some(RiskTier::Low) {
+        return decide_change(state, p, id, Decider::AutoApproval, Verdict::Approve, "").await;
+    }
+    Ok(changed)
+}
+
+/// Approves or rejects an identity's pending change (`POST .../change/approve|reject`).
+pub async fn decide_change(
+    state: &AppState,
+    p: &Principal,
+    id: IdentityId,
+    decider: Decider,
+    verdict: Verdict,
+    reason: &str,
+) -> Result<Identity, ApiError> {
+    if decider != Decider::AutoApproval {
+        p.require_any(&[Role::Admin, Role::Approver], "deciding on a change")?;
+    }
+    let gov = state.governance.clone();
+    mutate(state, p, id, |i, now| {
+        let fields = i
+            .pending_change
+            .as_ref()
+            .map(|c| c.fields.clone())
+            .unwrap_or_default();
+        let applied = i.decide_change(decider, verdict, now, &gov)?;
+        let action = match verdict {
+            Verdict::Approve => AuditAction::IdentityChangeApproved,
+            Verdict::Reject => AuditAction::IdentityChangeRejected,
+        };
+        let reason = match (reason.trim(), decider) {
+            ("", Decider::AutoApproval) => "auto-approved: low risk".to_owned(),
+            ("", _) => format!("{} {}", verdict_word(verdict), fields.join(", ")),
+            (r, _) => r.to_owned(),
+        };
+        Ok(Change {
+            action,
+            reason,
+            detail: json!({ "fields": fields, "applied": applied, "risk": i.risk }),
         })
     })
     .await
+}
+
+fn verdict_word(v: Verdict) -> &'static str {
+    match v {
+        Verdict::Approve => "approved",
+        Verdict::Reject => "rejected",
+    }
 }

@@ -26,6 +26,8 @@ pub fn router() -> Router<AppState> {
         .route("/v1/identities/{id}", get(show).patch(change))
         .route("/v1/identities/{id}/approve", post(approve))
         .route("/v1/identities/{id}/reject", post(reject))
+        .route("/v1/identities/{id}/change/approve", post(approve_change))
+        .route("/v1/identities/{id}/change/reject", post(reject_change))
         .route("/v1/identities/{id}/suspend", post(suspend))
         .route("/v1/identities/{id}/resume", post(resume))
         .route("/v1/identities/{id}/lock", post(lock))
@@ -147,15 +149,54 @@ pub async fn show(
     Ok(Json(reg::get(&s, id).await?))
 }
 
+/// Changes an identity. What narrows its reach applies at once (200); what widens it waits
+/// in `pending_change` for an approver (202).
 #[utoipa::path(patch, path = "/v1/identities/{id}", tag = "identities", request_body = IdentityPatch,
-    responses((status = 200, body = Identity), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = Identity), (status = 202, body = Identity), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn change(
     State(s): State<AppState>,
     p: Principal,
     PathId(id): PathId<IdentityId>,
     Body(patch): Body<IdentityPatch>,
+) -> Result<(axum::http::StatusCode, Json<Identity>), ApiError> {
+    let identity = reg::change(&s, &p, id, patch).await?;
+    let status = if identity.pending_change.is_some() {
+        axum::http::StatusCode::ACCEPTED
+    } else {
+        axum::http::StatusCode::OK
+    };
+    Ok((status, Json(identity)))
+}
+
+/// Applies an identity's pending change: an approver or admin who did not ask for it (and,
+/// if it makes the identity high-risk, not its sponsor).
+#[utoipa::path(post, path = "/v1/identities/{id}/change/approve", tag = "identities", request_body = Option<ReasonBody>,
+    responses((status = 200, body = Identity), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn approve_change(
+    State(s): State<AppState>,
+    p: Principal,
+    PathId(id): PathId<IdentityId>,
+    OptionalBody(b): OptionalBody<ReasonBody>,
 ) -> Result<Json<Identity>, ApiError> {
-    Ok(Json(reg::change(&s, &p, id, patch).await?))
+    let decider = aim_domain::approval::Decider::Human(p.human.id);
+    Ok(Json(
+        reg::decide_change(&s, &p, id, decider, Verdict::Approve, &b.checked()?).await?,
+    ))
+}
+
+/// Drops an identity's pending change.
+#[utoipa::path(post, path = "/v1/identities/{id}/change/reject", tag = "identities", request_body = Option<ReasonBody>,
+    responses((status = 200, body = Identity), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn reject_change(
+    State(s): State<AppState>,
+    p: Principal,
+    PathId(id): PathId<IdentityId>,
+    OptionalBody(b): OptionalBody<ReasonBody>,
+) -> Result<Json<Identity>, ApiError> {
+    let decider = aim_domain::approval::Decider::Human(p.human.id);
+    Ok(Json(
+        reg::decide_change(&s, &p, id, decider, Verdict::Reject, &b.checked()?).await?,
+    ))
 }
 
 #[utoipa::path(post, path = "/v1/identities/{id}/approve", tag = "identities", request_body = Option<ReasonBody>,
