@@ -156,6 +156,8 @@ str_enum! {
         IdentityChanged => "identity.changed",
         IdentityChangeApproved => "identity.change_approved",
         IdentityChangeRejected => "identity.change_rejected",
+        IdentityBearerAllowed => "identity.bearer_allowed",
+        IdentityBearerWithdrawn => "identity.bearer_withdrawn",
         IdentityImported => "identity.imported",
         IdentityOrphaned => "identity.orphaned",
         IdentitySponsorReturned => "identity.sponsor_returned",

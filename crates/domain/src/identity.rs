@@ -81,6 +81,10 @@ pub struct Identity {
     /// ([`crate::entitlement`]); until then the identity keeps what it has.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending_change: Option<crate::entitlement::PendingChange>,
+    /// Why an admin let this identity have bearer tokens (not bound to its key); `None`,
+    /// the default, means every token it gets is DPoP-bound.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bearer_reason: Option<String>,
     pub updated_at: Timestamp,
     /// Bumped on every change; stores refuse a write based on an older version.
     pub version: i64,
@@ -233,6 +237,7 @@ impl IdentityRequest {
             orphaned_since: None,
             possible_duplicate: false,
             pending_change: None,
+            bearer_reason: None,
             updated_at: now,
             version: 1,
         })

@@ -55,8 +55,13 @@ pub struct TokenConfig {
     pub issuer: Option<String>,
     /// The SPIFFE trust domain of subjects: `spiffe://<trust_domain>/<kind>/<name>`.
     pub trust_domain: String,
-    /// The `aud` of access tokens: the gateways and tools that accept them.
+    /// The `aud` of access tokens for aim's own API, when a token request names no
+    /// `resource`. aim's API refuses a token for any other audience.
     pub audience: String,
+    /// The resources (RFC 8707 `resource`, absolute URIs: gateways, tools) an agent may ask
+    /// a token for; the token's `aud` is then that resource, and aim's own API refuses it.
+    /// Another `resource` is refused with `invalid_target`.
+    pub resources: Vec<String>,
     /// The key-encryption key for signing keys at rest, base64url (32 bytes). Every
     /// replica on one database needs the same one. Without it, `kek_file` is used.
     pub kek: Option<String>,
@@ -68,8 +73,6 @@ pub struct TokenConfig {
     /// Access tokens live at most this long, below the per-autonomy defaults (5 minutes
     /// for autonomous agents, 15 for assistants, 60 for automation).
     pub max_token_seconds: Option<i64>,
-    /// Autonomy classes whose tokens must be bound to a key with a DPoP proof.
-    pub dpop_required_for: Vec<aim_domain::identity::Autonomy>,
     /// The longest chain of token exchanges (sub-agent of a sub-agent ...).
     pub max_delegation_depth: usize,
     /// External issuers whose workload tokens aim accepts (`jwt-bearer` grant).
@@ -117,11 +120,11 @@ impl Default for TokenConfig {
             issuer: None,
             trust_domain: "aim.local".to_owned(),
             audience: "aim".to_owned(),
+            resources: Vec::new(),
             kek: None,
             kek_file: None,
             signing_key_rotation_days: 30,
             max_token_seconds: None,
-            dpop_required_for: vec![aim_domain::identity::Autonomy::Autonomous],
             max_delegation_depth: 4,
             federation: Vec::new(),
             dpop_nonce: false,

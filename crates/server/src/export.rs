@@ -55,6 +55,7 @@ fn ocsf_class(e: &Event) -> (u32, u32, u32, &'static str) {
         | A::IdentitySponsorReturned
         | A::ApprovalApproved
         | A::IdentityChangeApproved
+        | A::IdentityBearerAllowed
         | A::GrantApproved => (ACCOUNT, 2),
         A::IdentitySuspended
         | A::IdentityExpired
@@ -67,6 +68,7 @@ fn ocsf_class(e: &Event) -> (u32, u32, u32, &'static str) {
         | A::TaskEnded
         | A::ApprovalDenied
         | A::IdentityChangeRejected
+        | A::IdentityBearerWithdrawn
         | A::GrantDenied
         | A::GrantRevoked
         | A::LeaseReleased => (ACCOUNT, 5),

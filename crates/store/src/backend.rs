@@ -41,6 +41,7 @@ macro_rules! bind_identity {
             .bind(i.updated_at.as_millis())
             .bind(i.version)
             .bind(i.pending_change.as_ref().map(crate::rows::json_text))
+            .bind(i.bearer_reason.clone())
     }};
 }
 

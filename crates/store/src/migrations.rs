@@ -43,7 +43,7 @@ const SQLITE: &[(i64, &str, &str)] = &[
     ),
     (
         8,
-        "identities: a pending change waiting for an approver",
+        "identities: a pending change waiting for an approver; bearer opt-in",
         include_str!("../migrations/sqlite/0008_pending_change.sql"),
     ),
 ];
@@ -87,7 +87,7 @@ const POSTGRES: &[(i64, &str, &str)] = &[
     ),
     (
         8,
-        "identities: a pending change waiting for an approver",
+        "identities: a pending change waiting for an approver; bearer opt-in",
         include_str!("../migrations/postgres/0008_pending_change.sql"),
     ),
 ];

@@ -190,6 +190,7 @@ where
             ),
             None => None,
         },
+        bearer_reason: r.opt_text("bearer_reason")?,
     })
 }
 

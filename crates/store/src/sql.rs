@@ -7,16 +7,16 @@ pub(crate) const IDENTITY_COLUMNS: &str = "id, name, kind, autonomy, sponsor_id,
     state, state_cause, state_reason, state_changed_at, created_at, created_by, decided_by, \
     decided_at, expires_at, last_seen_at, last_attested_at, attestation_due_at, \
     last_activity_at, dormant, orphaned_since, possible_duplicate, duplicate_key, updated_at, \
-    version, pending_change";
+    version, pending_change, bearer_reason";
 
 pub(crate) const INSERT_IDENTITY: &str = "INSERT INTO identities (id, name, kind, autonomy, \
     sponsor_id, owner_team, purpose, systems, data_sensitivity, criticality, impact, labels, \
     risk_tier, risk_reasons, state, state_cause, state_reason, state_changed_at, created_at, \
     created_by, decided_by, decided_at, expires_at, last_seen_at, last_attested_at, \
     attestation_due_at, last_activity_at, dormant, orphaned_since, possible_duplicate, \
-    duplicate_key, updated_at, version, pending_change) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, \
-    $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, \
-    $27, $28, $29, $30, $31, $32, $33, $34)";
+    duplicate_key, updated_at, version, pending_change, bearer_reason) VALUES ($1, $2, $3, $4, \
+    $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, \
+    $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34, $35)";
 
 pub(crate) const UPDATE_IDENTITY: &str = "UPDATE identities SET name = $2, kind = $3, \
     autonomy = $4, sponsor_id = $5, owner_team = $6, purpose = $7, systems = $8, \
@@ -26,7 +26,7 @@ pub(crate) const UPDATE_IDENTITY: &str = "UPDATE identities SET name = $2, kind 
     decided_at = $22, expires_at = $23, last_seen_at = $24, last_attested_at = $25, \
     attestation_due_at = $26, last_activity_at = $27, dormant = $28, orphaned_since = $29, \
     possible_duplicate = $30, duplicate_key = $31, updated_at = $32, version = $33, \
-    pending_change = $34 WHERE id = $1 AND version = $35";
+    pending_change = $34, bearer_reason = $35 WHERE id = $1 AND version = $36";
 
 pub(crate) const HUMAN_COLUMNS: &str = "id, user_name, display_name, email, external_id, roles, \
     state, created_at, updated_at, departed_at, deleted_at, version, member_of";

@@ -356,6 +356,40 @@ pub async fn decide_change(
     .await
 }
 
+/// Lets the identity have bearer tokens (not bound to its key), or withdraws that: admins
+/// only, with a reason when allowing.
+pub async fn set_bearer(
+    state: &AppState,
+    p: &Principal,
+    id: IdentityId,
+    allowed: bool,
+    reason: &str,
+) -> Result<Identity, ApiError> {
+    p.require_any(&[Role::Admin], "letting an identity have bearer tokens")?;
+    let reason = reason.trim().to_owned();
+    if allowed && reason.is_empty() {
+        return Err(Refusal::Validation(
+            "say why this identity may have tokens that are not bound to its key (`reason`)".into(),
+        )
+        .into());
+    }
+    mutate(state, p, id, |i, now| {
+        i.bearer_reason = allowed.then(|| reason.clone());
+        i.updated_at = now;
+        i.version += 1;
+        Ok(Change {
+            action: if allowed {
+                AuditAction::IdentityBearerAllowed
+            } else {
+                AuditAction::IdentityBearerWithdrawn
+            },
+            reason: reason.clone(),
+            detail: json!({ "bearer_tokens": allowed }),
+        })
+    })
+    .await
+}
+
 fn verdict_word(v: Verdict) -> &'static str {
     match v {
         Verdict::Approve => "approved",

@@ -28,6 +28,7 @@ pub fn router() -> Router<AppState> {
         .route("/v1/identities/{id}/reject", post(reject))
         .route("/v1/identities/{id}/change/approve", post(approve_change))
         .route("/v1/identities/{id}/change/reject", post(reject_change))
+        .route("/v1/identities/{id}/bearer", post(bearer))
         .route("/v1/identities/{id}/suspend", post(suspend))
         .route("/v1/identities/{id}/resume", post(resume))
         .route("/v1/identities/{id}/lock", post(lock))
@@ -181,6 +182,30 @@ pub async fn approve_change(
     let decider = aim_domain::approval::Decider::Human(p.human.id);
     Ok(Json(
         reg::decide_change(&s, &p, id, decider, Verdict::Approve, &b.checked()?).await?,
+    ))
+}
+
+/// `{"allowed": true, "reason": "..."}`: lets the identity have bearer tokens.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BearerBody {
+    pub allowed: bool,
+    #[serde(default)]
+    pub reason: String,
+}
+
+/// Opts an identity into bearer tokens (admins, with a reason), or out again. Without it
+/// every token the identity gets is bound to its key (DPoP).
+#[utoipa::path(post, path = "/v1/identities/{id}/bearer", tag = "identities", request_body = BearerBody,
+    responses((status = 200, body = Identity), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn bearer(
+    State(s): State<AppState>,
+    p: Principal,
+    PathId(id): PathId<IdentityId>,
+    Body(b): Body<BearerBody>,
+) -> Result<Json<Identity>, ApiError> {
+    Ok(Json(
+        reg::set_bearer(&s, &p, id, b.allowed, &b.reason).await?,
     ))
 }
 

@@ -14,7 +14,7 @@ use crate::routes::{
     info(title = "aim", description = "Control plane for the identities of AI agents and other non-human identities"),
     paths(
         identities::list, identities::request, identities::show, identities::change,
-        identities::approve, identities::reject, identities::approve_change,
+        identities::approve, identities::reject, identities::approve_change, identities::bearer,
         identities::reject_change, identities::suspend, identities::resume,
         identities::lock, identities::unlock, identities::decommission, identities::attest,
         humans::list, humans::create, humans::show, humans::change, humans::deactivate,

@@ -59,12 +59,22 @@ pub async fn check(
     now: Timestamp,
 ) -> Result<(AccessClaims, Task), Inactive> {
     let ring = s.tokens.keys.current();
-    let expect = Expect {
-        issuer: &s.tokens.issuer,
-        audience: &s.tokens.audience,
-        now: now.as_millis() / 1000,
-    };
-    let claims = access::verify(token, &ring.trusted, &expect)?;
+    // A token for aim's API or for any resource aim issues for (a gateway introspecting,
+    // an agent handing a gateway token on).
+    let audiences = std::iter::once(&s.tokens.audience).chain(s.tokens.resources.iter());
+    let mut verified = Err(aim_token::TokenError::WrongAudience);
+    for audience in audiences {
+        let expect = Expect {
+            issuer: &s.tokens.issuer,
+            audience,
+            now: now.as_millis() / 1000,
+        };
+        verified = access::verify(token, &ring.trusted, &expect);
+        if !matches!(verified, Err(aim_token::TokenError::WrongAudience)) {
+            break;
+        }
+    }
+    let claims = verified?;
     let (_, task) = live(s, token, &claims, now).await?;
     Ok((claims, task))
 }

@@ -49,6 +49,8 @@ pub struct TokenRequest {
     client_id: Option<String>,
     authorization_details: Option<String>,
     task_id: Option<String>,
+    /// RFC 8707: the resource (gateway, tool) the token is for.
+    pub(crate) resource: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -346,7 +348,9 @@ async fn issue(
             )
             .map_err(dpop_refused)?,
         ),
-        None if s.tokens.dpop_required_for.contains(&identity.autonomy) => {
+        // INVARIANT: every token is bound to a key the agent holds, unless an admin opted
+        // this identity into bearer tokens, with a reason, on the record.
+        None if identity.bearer_reason.is_none() => {
             return Err(dpop_refused(TokenError::ProofRequired));
         }
         None => None,
@@ -401,13 +405,14 @@ async fn issue(
             "the task has reached its deadline",
         ));
     }
+    let aud = audience(s, req.resource.as_deref())?;
     let iat = now.as_millis() / 1000;
     let jti = uuid::Uuid::now_v7().to_string();
     let ring = signing_ring(s, ring, context.signer_revoked, now).await?;
     let claims = AccessClaims {
         iss: s.tokens.issuer.clone(),
         sub: s.tokens.subject(identity),
-        aud: s.tokens.audience.clone(),
+        aud,
         exp: iat + lifetime,
         iat,
         nbf: iat,
@@ -573,6 +578,29 @@ pub(crate) async fn authenticate(
         kid,
         assertion: asserted,
     })
+}
+
+/// The audience of a new token: the RFC 8707 `resource` asked for, which must be one aim is
+/// configured to issue for, or aim's own API.
+pub(crate) fn audience(s: &AppState, resource: Option<&str>) -> Result<String, Refused> {
+    match resource {
+        None => Ok(s.tokens.audience.clone()),
+        Some(r) if r == s.tokens.audience || s.tokens.resources.iter().any(|k| k == r) => {
+            Ok(r.to_owned())
+        }
+        Some(r) => Err(Refused::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_target",
+            "invalid_target",
+            format!(
+                "aim issues no tokens for resource `{}`; ask for one of `tokens.resources`",
+                r.chars()
+                    .take(200)
+                    .filter(|c| !c.is_control())
+                    .collect::<String>()
+            ),
+        )),
+    }
 }
 
 /// The key ring to sign with: `ring`, unless the read that checked the client found its

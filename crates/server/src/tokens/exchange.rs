@@ -71,6 +71,24 @@ pub async fn exchange(
     })?;
     let secs = now.as_millis() / 1000;
     let nonces = s.tokens.nonces(secs);
+    // A bearer token is whatever anyone holding it says it is: it is not handed on.
+    if parent.cnf.is_none() {
+        return Err(grant(
+            "bound_subject_token_required",
+            "subject_token is a bearer token; only a DPoP-bound token can be exchanged",
+        ));
+    }
+    // The child is for the parent's audience; asking for another is refused.
+    if let Some(r) = req.resource.as_deref()
+        && r != parent.aud
+    {
+        return Err(Refused::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_target",
+            "invalid_target",
+            "a delegated token is for its parent's audience",
+        ));
+    }
     let parent_proof = match (&parent.cnf, dpop) {
         (Some(cnf), Some(p)) => {
             let proof = aim_token::dpop::verify(

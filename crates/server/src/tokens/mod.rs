@@ -27,7 +27,8 @@ pub struct TokenService {
     pub trust_domain: String,
     pub audience: String,
     pub max_token_seconds: Option<i64>,
-    pub dpop_required_for: Vec<aim_domain::identity::Autonomy>,
+    /// The other audiences tokens may be asked for (RFC 8707 `resource`).
+    pub resources: Vec<String>,
     pub max_delegation_depth: usize,
     pub federation: federation::Federation,
     pub keys: SigningKeys,
@@ -51,7 +52,7 @@ impl TokenService {
             trust_domain: config.trust_domain.clone(),
             audience: config.audience.clone(),
             max_token_seconds: config.max_token_seconds,
-            dpop_required_for: config.dpop_required_for.clone(),
+            resources: config.resources.clone(),
             max_delegation_depth: config.max_delegation_depth,
             federation: federation::Federation::new(&config.federation),
             nonce_key,
