@@ -85,11 +85,21 @@ pub enum Command {
     /// Grants of actions to identities and groups, and just-in-time elevations.
     #[command(subcommand)]
     Grant(GrantCommand),
+    /// Administration of aim itself.
+    #[command(subcommand)]
+    Admin(AdminCommand),
     /// Print a shell completion script.
     Completion {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Replace the first-start admin credential: the old one stops working; the new one is
+    /// printed once (and rewritten to `<data-dir>/bootstrap-admin-token` on the server).
+    RotateBootstrap,
 }
 
 #[derive(Debug, Args)]

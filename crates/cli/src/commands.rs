@@ -13,7 +13,7 @@ use std::process::ExitCode;
 use aim_client::Client;
 use clap::{CommandFactory, Parser};
 
-use crate::args::{AuditCommand, Cli, Command, Format, SweepCommand};
+use crate::args::{AdminCommand, AuditCommand, Cli, Command, Format, SweepCommand};
 use crate::output;
 
 pub fn main() -> ExitCode {
@@ -84,6 +84,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Approval(cmd) => runtime::approval(&client(), format, cmd).await,
         Command::Grant(cmd) => runtime::grant(&client(), format, cmd).await,
         Command::JoinToken(cmd) => token::join_token(&client(), format, cmd).await,
+        Command::Admin(AdminCommand::RotateBootstrap) => {
+            let issued = client().rotate_bootstrap().await?;
+            output::emit(format, &issued, |i| println!("{}", i.secret))
+        }
         Command::Completion { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "aim", &mut std::io::stdout());
             Ok(())

@@ -267,6 +267,11 @@ impl Client {
         .await
     }
 
+    /// Replaces the first-start admin credential; the new secret is in the answer.
+    pub async fn rotate_bootstrap(&self) -> Result<IssuedCredential> {
+        self.post("/v1/admin/bootstrap/rotate", &json!({})).await
+    }
+
     pub async fn credentials(&self, human: HumanId) -> Result<Vec<Credential>> {
         self.get(&format!("/v1/humans/{human}/credentials"), &Vec::new())
             .await

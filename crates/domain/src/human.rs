@@ -19,6 +19,18 @@ str_enum! {
         Sponsor => "sponsor",
         /// Reads everything, changes nothing.
         Auditor => "auditor",
+        /// A machine: an enforcement gateway. Decides for other principals, reads the
+        /// revocation feed, introspects tokens; nothing else.
+        Gateway => "gateway",
+        /// A machine: an identity provider pushing humans over SCIM (`/scim/v2` only).
+        Scim => "scim",
+    }
+}
+
+impl Role {
+    /// A role held by a machine that talks to aim, not by a person.
+    pub fn is_machine(self) -> bool {
+        matches!(self, Role::Gateway | Role::Scim)
     }
 }
 
@@ -118,7 +130,7 @@ impl NewHuman {
             display_name,
             email,
             external_id,
-            roles: dedup_roles(self.roles),
+            roles: role_set(self.roles)?,
             groups: group_names(self.groups)?,
             state: HumanState::Active,
             created_at: now,
@@ -154,7 +166,7 @@ impl HumanPatch {
             h.email = Some(e);
         }
         if let Some(r) = self.roles {
-            h.roles = dedup_roles(r);
+            h.roles = role_set(r)?;
         }
         if let Some(g) = self.groups {
             h.groups = group_names(g)?;
@@ -181,10 +193,18 @@ fn group_names(groups: Vec<String>) -> Result<Vec<String>, Refusal> {
     Ok(out)
 }
 
-fn dedup_roles(mut roles: Vec<Role>) -> Vec<Role> {
+/// Roles sorted without repeats. A machine role (`gateway`, `scim`) stands alone: the
+/// credential of a machine is never also a person's, so its narrow reach stays narrow.
+pub fn role_set(mut roles: Vec<Role>) -> Result<Vec<Role>, Refusal> {
     roles.sort();
     roles.dedup();
-    roles
+    if roles.iter().any(|r| r.is_machine()) && roles.len() > 1 {
+        return Err(Refusal::Validation(
+            "`gateway` and `scim` are machine roles and go alone: make one human per machine"
+                .to_owned(),
+        ));
+    }
+    Ok(roles)
 }
 
 /// An API credential of a human. Only a hash of its secret is ever stored; the secret is

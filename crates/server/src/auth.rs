@@ -231,6 +231,19 @@ async fn authenticate(state: &AppState, mut req: Request, next: Next) -> Respons
         request: request.clone(),
         ..principal
     };
+    if let Err(e) = machine_may(&principal.human, &method, &path) {
+        record_refusal(
+            &state,
+            principal.actor(),
+            &request,
+            &method,
+            &path,
+            e.status,
+            e.code,
+        )
+        .await;
+        return reject(&path, e);
+    }
     let actor = principal.actor();
     req.extensions_mut().insert(principal);
     let response = next.run(req).await;
@@ -244,6 +257,32 @@ async fn authenticate(state: &AppState, mut req: Request, next: Next) -> Respons
         record_refusal(&state, actor, &request, &method, &path, status, code).await;
     }
     response
+}
+
+/// What a credential whose human holds only machine roles may reach: a gateway decides,
+/// follows revocations and introspects tokens; a SCIM client provisions humans. Neither
+/// reads or changes the registry.
+// INVARIANT: a machine credential is least privilege by route, not by trust in each
+// handler's role check, so an endpoint added later is closed to it until listed here.
+fn machine_may(human: &Human, method: &Method, path: &str) -> Result<(), ApiError> {
+    if human.roles.is_empty() || !human.roles.iter().all(|r| r.is_machine()) {
+        return Ok(());
+    }
+    let gateway = human.roles.contains(&Role::Gateway)
+        && matches!(
+            (method.as_str(), path),
+            ("POST", "/v1/authorize")
+                | ("GET", "/v1/revocations")
+                | ("GET", "/v1/revocations/stream")
+                | ("POST", "/oauth/introspect")
+        );
+    let scim = human.roles.contains(&Role::Scim) && path.starts_with("/scim/v2/");
+    if gateway || scim {
+        return Ok(());
+    }
+    Err(ApiError::forbidden(
+        "a gateway credential reaches only POST /v1/authorize, the revocation feed and introspection; a scim credential only /scim/v2",
+    ))
 }
 
 /// An agent's access token: `Authorization: DPoP <jwt>`, or `Bearer <jwt>` (a JWT, not an

@@ -14,6 +14,16 @@ use crate::auth::{new_credential, new_secret};
 use crate::state::AppState;
 
 pub const TOKEN_FILE: &str = "bootstrap-admin-token";
+/// The label of the first-start credential.
+pub const LABEL: &str = "bootstrap";
+
+/// Where the first-start credential's file lives, and how long the credential outlives a
+/// second admin.
+#[derive(Debug, Clone)]
+pub struct BootstrapPolicy {
+    pub data_dir: PathBuf,
+    pub ttl_hours: u32,
+}
 
 pub struct Bootstrapped {
     pub secret: String,
@@ -53,7 +63,7 @@ pub async fn ensure_admin(
     .into_human(HumanId::new(), now)
     .map_err(|e| anyhow::anyhow!("{e}"))?;
     let (secret, hash) = new_secret().map_err(|e| anyhow::anyhow!(e.message))?;
-    let credential = new_credential(&admin, "bootstrap", now);
+    let credential = new_credential(&admin, LABEL, now);
 
     // The file first: if it cannot be written, nothing is stored and the next start retries.
     std::fs::create_dir_all(data_dir)
@@ -79,6 +89,79 @@ pub async fn ensure_admin(
             Err(e).context("storing the bootstrap admin")
         }
     }
+}
+
+/// Revokes the first-start credential once another active admin has existed for
+/// `ttl_hours`: a shared, file-stored admin secret should not outlive the need for it.
+/// Returns whether it revoked.
+pub async fn expire_superseded(state: &AppState) -> Result<bool, crate::error::ApiError> {
+    let Some((credential, human)) = state.store.bootstrap_credential().await? else {
+        return Ok(false);
+    };
+    let Some(since) = state.store.other_admin_since(human.id).await? else {
+        return Ok(false);
+    };
+    let now = state.clock.now();
+    let ttl_ms = i64::from(state.bootstrap.ttl_hours) * 3_600_000;
+    if since.plus_millis(ttl_ms) > now {
+        return Ok(false);
+    }
+    let event = Event::new(
+        now,
+        Actor::system("bootstrap"),
+        AuditAction::CredentialRevoked,
+        "human",
+        human.id,
+    )
+    .reason(format!(
+        "the bootstrap credential expires {} h after a second admin exists (since {since})",
+        state.bootstrap.ttl_hours
+    ))
+    .detail(serde_json::json!({ "credential_id": credential.id, "label": LABEL }));
+    Ok(state
+        .store
+        .revoke_credential(credential.id, now, &event)
+        .await?)
+}
+
+/// Replaces the first-start credential: the old one stops working, the new secret is
+/// returned once and written to `<data-dir>/bootstrap-admin-token` (0600).
+pub async fn rotate(
+    state: &AppState,
+    p: &crate::auth::Principal,
+) -> Result<(aim_domain::human::Credential, String), crate::error::ApiError> {
+    p.require_any(&[Role::Admin], "rotating the bootstrap credential")?;
+    let Some((old, human)) = state.store.bootstrap_credential().await? else {
+        return Err(crate::error::ApiError::not_found(
+            "unrevoked bootstrap credential",
+        ));
+    };
+    let now = state.clock.now();
+    let (secret, hash) = new_secret()?;
+    let credential = new_credential(&human, LABEL, now);
+    // The old one goes first: if making the new one fails, no extra admin secret exists.
+    let revoked = p
+        .event(now, AuditAction::CredentialRevoked, "human", human.id)
+        .reason("bootstrap credential rotated")
+        .detail(serde_json::json!({ "credential_id": old.id, "replaced_by": credential.id }));
+    if !state.store.revoke_credential(old.id, now, &revoked).await? {
+        return Err(aim_domain::Refusal::ConcurrentUpdate.into());
+    }
+    let event = p
+        .event(now, AuditAction::CredentialCreated, "human", human.id)
+        .reason("bootstrap credential rotated")
+        .detail(serde_json::json!({ "credential_id": credential.id, "replaces": old.id }));
+    state
+        .store
+        .insert_credential(&credential, &hash, &event)
+        .await?;
+    let file = state.bootstrap.data_dir.join(TOKEN_FILE);
+    if file.exists()
+        && let Err(e) = write_private(&file, format!("{secret}\n"))
+    {
+        tracing::warn!(error = %e, file = %file.display(), "could not rewrite the bootstrap credential file; the new secret is only in the answer");
+    }
+    Ok((credential, secret))
 }
 
 /// Writes `contents` to a file only its owner can read, synced to disk.

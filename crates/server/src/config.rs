@@ -35,6 +35,9 @@ pub struct Config {
     pub approvals: crate::runtime::ApprovalsConfig,
     /// `[leases]`: how many one identity and one task may hold, and for how long.
     pub leases: aim_domain::lease::LeaseLimits,
+    /// The first-start admin credential stops working this long after a second active
+    /// admin exists (`aim admin rotate-bootstrap` replaces it sooner).
+    pub bootstrap_ttl_hours: u32,
 }
 
 /// Runtime decisions (`[policy]`).
@@ -158,6 +161,7 @@ impl Default for Config {
             database_url: None,
             body_limit_bytes: 1024 * 1024,
             sweep_interval_seconds: 60,
+            bootstrap_ttl_hours: 24,
             checkpoint_interval_seconds: 60,
             audit_sinks: Vec::new(),
             governance: GovernanceConfig::default(),

@@ -190,6 +190,10 @@ impl Server {
             )),
             policies: Arc::new(policies),
             runtime: Arc::new(runtime),
+            bootstrap: Arc::new(bootstrap::BootstrapPolicy {
+                data_dir: config.data_dir.clone(),
+                ttl_hours: config.bootstrap_ttl_hours,
+            }),
         };
         let bootstrap = bootstrap::ensure_admin(&state, &config.data_dir).await?;
         let sweep_every = (config.sweep_interval_seconds > 0)

@@ -20,4 +20,6 @@ pub struct AppState {
     pub policies: Arc<crate::policy::Policies>,
     /// Live grants, the approvals config and webhook.
     pub runtime: Arc<crate::runtime::Runtime>,
+    /// Where the first-start credential lives and how long it outlives a second admin.
+    pub bootstrap: Arc<crate::bootstrap::BootstrapPolicy>,
 }

@@ -303,6 +303,31 @@ macro_rules! impl_store {
                 }
             }
 
+            async fn bootstrap_credential(
+                &self,
+            ) -> Result<Option<(aim_domain::human::Credential, aim_domain::human::Human)>, crate::StoreError> {
+                let sql = format!("{} WHERE c.label = 'bootstrap' AND c.revoked_at IS NULL ORDER BY c.created_at LIMIT 1", crate::sql::CREDENTIAL_JOIN);
+                let row = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_optional(self.read()).await?;
+                match row {
+                    None => Ok(None),
+                    Some(r) => Ok(Some((crate::rows::credential_from_row(&r)?, crate::rows::human_from_row(&r)?))),
+                }
+            }
+
+            async fn other_admin_since(
+                &self,
+                except: aim_domain::ids::HumanId,
+            ) -> Result<Option<aim_domain::time::Timestamp>, crate::StoreError> {
+                let row: (Option<i64>,) = sqlx::query_as(
+                    "SELECT MIN(updated_at) FROM humans WHERE state = 'active' AND id <> $1 \
+                     AND (',' || roles || ',') LIKE '%,admin,%'",
+                )
+                .bind(except.as_uuid())
+                .fetch_one(self.read())
+                .await?;
+                Ok(row.0.map(aim_domain::time::Timestamp::from_millis))
+            }
+
             async fn credentials_of(
                 &self,
                 human: aim_domain::ids::HumanId,

@@ -116,6 +116,11 @@ pub trait Store:
         secret_hash: &[u8],
     ) -> Result<Option<(Credential, Human)>, StoreError>;
     async fn credentials_of(&self, human: HumanId) -> Result<Vec<Credential>, StoreError>;
+    /// The unrevoked first-start credential (label `bootstrap`) and its human, if any.
+    async fn bootstrap_credential(&self) -> Result<Option<(Credential, Human)>, StoreError>;
+    /// Since when an active admin other than `except` has existed (the earliest such
+    /// admin's last change), if one does.
+    async fn other_admin_since(&self, except: HumanId) -> Result<Option<Timestamp>, StoreError>;
     async fn revoke_credential(
         &self,
         id: CredentialId,

@@ -21,7 +21,8 @@ pub async fn get(state: &AppState, id: HumanId) -> Result<Human, ApiError> {
 }
 
 pub async fn create(state: &AppState, p: &Principal, new: NewHuman) -> Result<Human, ApiError> {
-    p.require_any(&[Role::Admin], "creating a human")?;
+    p.require_any(&[Role::Admin, Role::Scim], "creating a human")?;
+    may_give_roles(p, &new.roles)?;
     let now = state.clock.now();
     let human = new.into_human(HumanId::new(), now)?;
     if state
@@ -52,7 +53,7 @@ async fn mutate<F>(
 where
     F: FnMut(&mut Human, Timestamp) -> Result<Option<serde_json::Value>, ApiError>,
 {
-    p.require_any(&[Role::Admin], "changing a human")?;
+    p.require_any(&[Role::Admin, Role::Scim], "changing a human")?;
     for _ in 0..RETRIES {
         let mut human = get(state, id).await?;
         let read = human.version;
@@ -121,11 +122,7 @@ pub async fn change(
             .is_some_and(|r| !r.contains(&Role::Admin))
         && p.is(Role::Admin)
     {
-        return Err(ApiError::new(
-            axum::http::StatusCode::CONFLICT,
-            "cannot_demote_self",
-            "an admin cannot remove their own admin role; ask another admin",
-        ));
+        return Err(demote_self());
     }
     let (h, _) = mutate(state, p, id, AuditAction::HumanChanged, "", |h, now| {
         patch.clone().apply(h, now)?;
@@ -150,18 +147,53 @@ pub async fn provision(
         AuditAction::HumanProvisioned,
         "changed by the identity provider",
         |h, now| {
-            let before = h.state;
+            let before = h.clone();
             if !apply(h, now)? {
                 return Ok(None);
             }
-            if h.state != before && !h.is_active() && id == p.human.id {
+            if h.state != before.state && !h.is_active() && id == p.human.id {
                 return Err(depart_self());
             }
+            // INVARIANT: the identity provider cannot take away the admin role its own
+            // credential acts with (how a deployment loses its last admin), nor give roles
+            // its caller could not.
+            if id == p.human.id && before.has_role(Role::Admin) && !h.has_role(Role::Admin) {
+                return Err(demote_self());
+            }
+            let added: Vec<Role> = h
+                .roles
+                .iter()
+                .filter(|r| !before.roles.contains(r))
+                .copied()
+                .collect();
+            may_give_roles(p, &added)?;
             Ok(Some(profile(h)))
         },
     )
     .await?;
     Ok(h)
+}
+
+fn demote_self() -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::CONFLICT,
+        "cannot_demote_self",
+        "an admin cannot remove their own admin role; ask another admin",
+    )
+}
+
+/// Only an admin gives the admin role or a machine role: a SCIM client provisions people,
+/// it does not make admins or gateways.
+fn may_give_roles(p: &Principal, roles: &[Role]) -> Result<(), ApiError> {
+    if p.is(Role::Admin) {
+        return Ok(());
+    }
+    if let Some(r) = roles.iter().find(|r| **r == Role::Admin || r.is_machine()) {
+        return Err(ApiError::forbidden(format!(
+            "only an admin gives the role `{r}`"
+        )));
+    }
+    Ok(())
 }
 
 fn depart_self() -> ApiError {

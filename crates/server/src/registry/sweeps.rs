@@ -62,6 +62,12 @@ pub async fn run(state: &AppState) -> Result<SweepReport, ApiError> {
             break;
         }
     }
+    // The first-start admin secret does not outlive a second admin for long.
+    if crate::bootstrap::expire_superseded(state).await? {
+        tracing::warn!(
+            "the bootstrap admin credential expired: another admin has existed long enough"
+        );
+    }
     Ok(report)
 }
 

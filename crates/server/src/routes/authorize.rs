@@ -131,7 +131,7 @@ async fn subject(s: &AppState, caller: &Caller, body: &AuthorizeBody) -> Result<
         }
         Caller::Human(p) => {
             p.require_any(
-                &[Role::Admin],
+                &[Role::Admin, Role::Gateway],
                 "asking for a decision about another principal",
             )?;
             let Some(who) = body.principal else {

@@ -32,6 +32,22 @@ pub fn router() -> Router<AppState> {
             "/v1/humans/{id}/credentials/{credential_id}",
             delete(revoke_credential),
         )
+        .route("/v1/admin/bootstrap/rotate", post(rotate_bootstrap))
+}
+
+/// Replaces the first-start admin credential (admins): the old secret stops working, the
+/// new one is shown once and rewritten to `<data-dir>/bootstrap-admin-token`.
+#[utoipa::path(post, path = "/v1/admin/bootstrap/rotate", tag = "humans",
+    responses((status = 201, body = IssuedCredential), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn rotate_bootstrap(
+    State(s): State<AppState>,
+    p: Principal,
+) -> Result<(StatusCode, Json<IssuedCredential>), ApiError> {
+    let (credential, secret) = crate::bootstrap::rotate(&s, &p).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(IssuedCredential { credential, secret }),
+    ))
 }
 
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]

@@ -42,7 +42,10 @@ pub async fn introspect(
     p: Principal,
     FormBody(form): FormBody<TokenForm>,
 ) -> Result<impl IntoResponse, ApiError> {
-    p.require_any(&[Role::Admin, Role::Auditor], "introspecting tokens")?;
+    p.require_any(
+        &[Role::Admin, Role::Auditor, Role::Gateway],
+        "introspecting tokens",
+    )?;
     let body = match check(&s, &form.token, s.clock.now()).await {
         Ok((mut claims, task)) => {
             // What the token may reach now, which may be narrower than when it was issued.
@@ -132,7 +135,10 @@ pub async fn revocations(
     p: Principal,
     Query(q): Query<RevocationQuery>,
 ) -> Result<Json<RevocationPage>, ApiError> {
-    p.require_any(&[Role::Admin, Role::Auditor], "reading the revocation list")?;
+    p.require_any(
+        &[Role::Admin, Role::Auditor, Role::Gateway],
+        "reading the revocation list",
+    )?;
     let limit = crate::paging::limit(q.limit)?;
     let items = s.store.revocations(q.since.max(0), limit).await?;
     let epoch = items.last().map_or(q.since.max(0), |r| r.epoch);
@@ -165,7 +171,7 @@ pub async fn stream(
 ) -> Result<impl IntoResponse, ApiError> {
     use axum::response::sse::{Event, KeepAlive, Sse};
     p.require_any(
-        &[Role::Admin, Role::Auditor],
+        &[Role::Admin, Role::Auditor, Role::Gateway],
         "following the revocation list",
     )?;
     let last_event = headers

@@ -17,7 +17,7 @@ use crate::routes::{
         identities::approve, identities::reject, identities::approve_change, identities::bearer,
         identities::reject_change, identities::suspend, identities::resume,
         identities::lock, identities::unlock, identities::decommission, identities::attest,
-        humans::list, humans::create, humans::show, humans::change, humans::deactivate,
+        humans::rotate_bootstrap, humans::list, humans::create, humans::show, humans::change, humans::deactivate,
         humans::reactivate, humans::create_credential, humans::credentials, humans::revoke_credential,
         system::healthz, system::readyz, system::run_sweep,
         agent_keys::add, agent_keys::list, agent_keys::revoke, join::create, join::join,

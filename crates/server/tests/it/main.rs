@@ -11,6 +11,7 @@ mod fail_closed;
 mod federation;
 mod fixtures;
 mod identities;
+mod machines;
 mod scim;
 mod sinks;
 mod sweeps;
