@@ -37,6 +37,9 @@ pub struct Global {
     /// An API credential (`aim_...`).
     #[arg(long, env = "AIM_TOKEN", hide_env_values = true, global = true)]
     pub token: Option<String>,
+    /// Trust only this CA (PEM) for an aim served over HTTPS with a private CA.
+    #[arg(long, env = "AIM_CA_CERT", global = true)]
+    pub ca_cert: Option<PathBuf>,
     /// Output format.
     #[arg(short = 'o', long, value_enum, default_value_t = Format::Table, global = true)]
     pub output: Format,
@@ -116,6 +119,12 @@ pub struct ServeArgs {
     /// A TOML config file; flags and environment variables override it.
     #[arg(long, env = "AIM_CONFIG")]
     pub config: Option<PathBuf>,
+    /// Serve HTTPS with this PEM certificate chain (re-read when it changes).
+    #[arg(long, env = "AIM_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The certificate's PEM private key.
+    #[arg(long, env = "AIM_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
     /// Log as JSON lines instead of text.
     #[arg(long)]
     pub log_json: bool,

@@ -39,7 +39,16 @@ pub fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let format = cli.global.output;
-    let client = || Client::new(&cli.global.addr, cli.global.token.clone());
+    let base = match &cli.global.ca_cert {
+        Some(path) => {
+            let pem = std::fs::read(path).map_err(|e| {
+                anyhow::anyhow!("reading the CA certificate {}: {e}", path.display())
+            })?;
+            Client::with_ca(&cli.global.addr, cli.global.token.clone(), &pem)?
+        }
+        None => Client::new(&cli.global.addr, cli.global.token.clone()),
+    };
+    let client = || base.clone();
     match cli.command {
         Command::Serve(args) => serve::run(args).await,
         Command::Human(cmd) => human::run(&client(), format, cmd).await,

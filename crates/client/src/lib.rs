@@ -88,7 +88,7 @@ impl std::fmt::Debug for Client {
 pub type Params = Vec<(&'static str, String)>;
 
 impl Client {
-    /// `base` is `http://host:port`; `token` an API credential.
+    /// `base` is `http://host:port` or `https://...`; `token` an API credential.
     pub fn new(base: &str, token: Option<String>) -> Self {
         let http = reqwest::Client::builder()
             .timeout(std::time::Duration::from_secs(60))
@@ -99,6 +99,28 @@ impl Client {
             base: base.trim_end_matches('/').to_owned(),
             token,
         }
+    }
+
+    /// As [`Client::new`], trusting (only) the CA certificates in `ca_pem` for an aim
+    /// served with a private CA.
+    pub fn with_ca(base: &str, token: Option<String>, ca_pem: &[u8]) -> Result<Self> {
+        let bad = |e: reqwest::Error| ClientError::Decode(format!("the CA certificate: {e}"));
+        let certs = reqwest::Certificate::from_pem_bundle(ca_pem).map_err(bad)?;
+        if certs.is_empty() {
+            return Err(ClientError::Decode(
+                "the CA file holds no PEM certificate".into(),
+            ));
+        }
+        let http = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(60))
+            .tls_certs_only(certs)
+            .build()
+            .map_err(bad)?;
+        Ok(Self {
+            http,
+            base: base.trim_end_matches('/').to_owned(),
+            token,
+        })
     }
 
     pub fn base(&self) -> &str {

@@ -468,7 +468,8 @@ async fn record_refusal(
     .from_request(&request.id, &request.source)
     .reason(code.to_owned())
     .detail(serde_json::json!({ "status": status.as_u16(), "code": code }));
-    if let Err(e) = state.store.append_event(&event).await {
-        tracing::error!(error = %e, "could not record a refused request");
-    }
+    state
+        .refusals
+        .record(&state.store, &request.source, code, event)
+        .await;
 }

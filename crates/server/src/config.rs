@@ -38,6 +38,58 @@ pub struct Config {
     /// The first-start admin credential stops working this long after a second active
     /// admin exists (`aim admin rotate-bootstrap` replaces it sooner).
     pub bootstrap_ttl_hours: u32,
+    /// `[tls]`: HTTPS for `aim serve`, and the rule for plain-HTTP outbound URLs.
+    pub tls: TlsConfig,
+    /// `[limits]`: what one client, or many, can hold of the server.
+    pub limits: LimitsConfig,
+}
+
+/// HTTPS (`[tls]`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsConfig {
+    /// PEM certificate chain and private key: `aim serve` speaks HTTPS with them, and
+    /// re-reads them when they change (a renewal needs no restart).
+    pub cert_file: Option<PathBuf>,
+    pub key_file: Option<PathBuf>,
+    /// Accept `http://` URLs that are not loopback for a JWKS, a webhook or a sink. Off: a
+    /// JWKS over plain HTTP is a root of trust anyone on the path can replace.
+    pub allow_insecure_http: bool,
+}
+
+/// Limits against abuse (`[limits]`).
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Open connections at once; one more is closed at once.
+    pub max_connections: usize,
+    /// Requests being handled at once; more wait (within `request_timeout_seconds`).
+    pub max_concurrent_requests: usize,
+    /// A request's headers (and a TLS handshake) must arrive within this.
+    pub header_timeout_seconds: u64,
+    /// A request is answered within this, or gets 503 `timeout` (streams once started
+    /// are not cut).
+    pub request_timeout_seconds: u64,
+    /// How long a request waits for a database connection before its 503.
+    pub database_wait_ms: u64,
+    /// Refused requests from one source are recorded one by one up to this many per
+    /// window, then counted and recorded as one event per window.
+    pub refusals_per_window: u32,
+    pub refusal_window_seconds: u64,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            max_connections: 4096,
+            max_concurrent_requests: 1024,
+            header_timeout_seconds: 10,
+            request_timeout_seconds: 30,
+            database_wait_ms: 2000,
+            refusals_per_window: 5,
+            refusal_window_seconds: 10,
+        }
+    }
 }
 
 /// Runtime decisions (`[policy]`).
@@ -107,6 +159,9 @@ pub struct FederationConfig {
     /// A token naming an unknown `kid` fetches the JWKS again, at most this often.
     #[serde(default = "default_refetch")]
     pub refetch_seconds: u64,
+    /// A PEM CA to trust, alone, for `jwks_url` (the cluster's CA, say).
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
 }
 
 fn default_refetch() -> u64 {
@@ -162,6 +217,8 @@ impl Default for Config {
             body_limit_bytes: 1024 * 1024,
             sweep_interval_seconds: 60,
             bootstrap_ttl_hours: 24,
+            tls: TlsConfig::default(),
+            limits: LimitsConfig::default(),
             checkpoint_interval_seconds: 60,
             audit_sinks: Vec::new(),
             governance: GovernanceConfig::default(),
@@ -201,7 +258,29 @@ impl Config {
                 "audit_sinks: the name `{name}` is used twice"
             );
         }
+        self.check_outbound()?;
         NamingPolicy::new(&self.naming.default, &self.naming.per_kind).map_err(anyhow::Error::msg)
+    }
+
+    /// Every outbound URL is HTTPS, or plain HTTP to loopback, unless the operator opted in.
+    fn check_outbound(&self) -> anyhow::Result<()> {
+        let allow = self.tls.allow_insecure_http;
+        for f in &self.tokens.federation {
+            crate::outbound::check_url("[[tokens.federation]] jwks_url", &f.jwks_url, allow)?;
+        }
+        if let Some(url) = &self.approvals.webhook_url {
+            crate::outbound::check_url("[approvals] webhook_url", url, allow)?;
+        }
+        for sink in &self.audit_sinks {
+            if let crate::sinks::SinkConfig::Webhook { url, .. } = sink {
+                crate::outbound::check_url("[[audit_sinks]] url", url, allow)?;
+            }
+        }
+        anyhow::ensure!(
+            self.tls.cert_file.is_some() == self.tls.key_file.is_some(),
+            "[tls] cert_file and key_file go together"
+        );
+        Ok(())
     }
 }
 

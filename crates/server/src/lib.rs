@@ -17,11 +17,14 @@ pub mod config;
 pub mod error;
 pub mod export;
 pub mod extract;
+pub mod outbound;
 pub mod paging;
 pub mod policy;
+pub mod refusals;
 pub mod registry;
 pub mod routes;
 pub mod runtime;
+pub mod serve;
 pub mod sinks;
 pub mod state;
 pub mod tokens;
@@ -41,8 +44,13 @@ use tower_http::trace::TraceLayer;
 pub use config::Config;
 pub use state::AppState;
 
-/// The whole HTTP surface.
+/// The whole HTTP surface, with the server's default limits.
 pub fn router(state: AppState, body_limit: usize) -> Router {
+    router_with(state, body_limit, &config::LimitsConfig::default())
+}
+
+/// The whole HTTP surface: every route, every request under `limits`.
+pub fn router_with(state: AppState, body_limit: usize, limits: &config::LimitsConfig) -> Router {
     let authenticated = Router::new()
         .merge(routes::identities::router())
         .merge(routes::humans::router())
@@ -82,6 +90,15 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
         // Every body is read through an extractor, which enforces this and answers 413
         // with a JSON (or SCIM) error body.
         .layer(axum::extract::DefaultBodyLimit::max(body_limit))
+        // At most so many requests are handled at once; the rest wait, and whatever is
+        // not answered in time gets 503 (a stream, once started, is not cut).
+        .layer(tower::limit::GlobalConcurrencyLimitLayer::new(
+            limits.max_concurrent_requests.max(1),
+        ))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            Duration::from_secs(limits.request_timeout_seconds.max(1)),
+        ))
         .layer(TraceLayer::new_for_http())
         // Every request has an id (the caller's `X-Request-Id`, or a new one), echoed in the
         // response and recorded in the events it causes.
@@ -94,7 +111,8 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
 /// file `aim.db` in the data dir.
 pub async fn open_store(config: &Config) -> anyhow::Result<(DynStore, String)> {
     if let Some(url) = &config.database_url {
-        let store = aim_store::postgres::PgStore::connect(url)
+        let wait = Duration::from_millis(config.limits.database_wait_ms.max(100));
+        let store = aim_store::postgres::PgStore::connect_url_waiting(url, wait)
             .await
             .context("connecting to PostgreSQL")?;
         return Ok((Arc::new(store), "postgresql".to_owned()));
@@ -114,6 +132,9 @@ pub struct Server {
     pub state: AppState,
     pub listener: TcpListener,
     pub body_limit: usize,
+    pub limits: config::LimitsConfig,
+    /// HTTPS, when `[tls]` names a certificate and key.
+    pub tls: Option<Arc<serve::CertFiles>>,
     pub sweep_every: Option<Duration>,
     pub checkpoint_every: Option<Duration>,
     pub sinks: Vec<sinks::SinkConfig>,
@@ -142,11 +163,16 @@ impl Server {
             .await
             .with_context(|| format!("binding {}", config.listen))?;
         let addr = listener.local_addr()?;
+        let tls = match (&config.tls.cert_file, &config.tls.key_file) {
+            (Some(cert), Some(key)) => Some(serve::CertFiles::load(cert, key)?),
+            _ => None,
+        };
+        let scheme = if tls.is_some() { "https" } else { "http" };
         let issuer = config
             .tokens
             .issuer
             .clone()
-            .unwrap_or_else(|| format!("http://{addr}"));
+            .unwrap_or_else(|| format!("{scheme}://{addr}"));
         let kek = tokens::keys::load_kek(&config.tokens, &config.data_dir)?;
         let nonce_key = if config.tokens.dpop_nonce {
             Some(tokens::keys::load_kek(&config.tokens, &config.data_dir)?)
@@ -187,13 +213,17 @@ impl Server {
                 issuer,
                 keys,
                 nonce_key,
-            )),
+            )?),
             policies: Arc::new(policies),
             runtime: Arc::new(runtime),
             bootstrap: Arc::new(bootstrap::BootstrapPolicy {
                 data_dir: config.data_dir.clone(),
                 ttl_hours: config.bootstrap_ttl_hours,
             }),
+            refusals: Arc::new(refusals::Refusals::new(
+                config.limits.refusals_per_window,
+                Duration::from_secs(config.limits.refusal_window_seconds),
+            )),
         };
         let bootstrap = bootstrap::ensure_admin(&state, &config.data_dir).await?;
         let sweep_every = (config.sweep_interval_seconds > 0)
@@ -202,6 +232,8 @@ impl Server {
             state,
             listener,
             body_limit: config.body_limit_bytes,
+            limits: config.limits,
+            tls,
             sweep_every,
             sinks: config.audit_sinks.clone(),
             checkpoint_every: (config.checkpoint_interval_seconds > 0)
@@ -232,13 +264,19 @@ impl Server {
         tokio::spawn(policy::background(self.state.clone()));
         tokio::spawn(runtime::background(self.state.clone()));
         tokio::spawn(routes::tasks::background(self.state.clone()));
+        tokio::spawn(refusals::background(self.state.clone()));
         if let Some(every) = self.sweep_every {
             tokio::spawn(registry::sweeps::background(self.state.clone(), every));
         }
-        let app = router(self.state, self.body_limit);
-        let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
-        axum::serve(self.listener, app)
-            .with_graceful_shutdown(shutdown)
+        if let Some(files) = &self.tls {
+            tokio::spawn(serve::watch_certs(files.clone()));
+        }
+        let app = router_with(self.state, self.body_limit, &self.limits);
+        let limits = serve::ConnectionLimits {
+            max_connections: self.limits.max_connections.max(1),
+            header_timeout: Duration::from_secs(self.limits.header_timeout_seconds.max(1)),
+        };
+        serve::serve(self.listener, app, self.tls, limits, shutdown)
             .await
             .context("serving HTTP")
     }

@@ -29,6 +29,8 @@ pub struct ApprovalsConfig {
     pub webhook_secret: Option<String>,
     /// How many times one announcement is tried (1 to 10) before it is recorded as failed.
     pub webhook_attempts: u32,
+    /// A PEM CA to trust, alone, for `webhook_url`.
+    pub webhook_ca_file: Option<std::path::PathBuf>,
 }
 
 impl Default for ApprovalsConfig {
@@ -40,6 +42,7 @@ impl Default for ApprovalsConfig {
             webhook_url: None,
             webhook_secret: None,
             webhook_attempts: 5,
+            webhook_ca_file: None,
         }
     }
 }
@@ -87,7 +90,11 @@ impl Runtime {
         approvals.check()?;
         leases.check().map_err(|e| anyhow::anyhow!("{e}"))?;
         let webhook = match (&approvals.webhook_url, &approvals.webhook_secret) {
-            (Some(url), Some(secret)) => Some(webhook::Webhook::new(url, secret)?),
+            (Some(url), Some(secret)) => Some(webhook::Webhook::new(
+                url,
+                secret,
+                approvals.webhook_ca_file.as_deref(),
+            )?),
             (None, None) => None,
             _ => anyhow::bail!(
                 "[approvals] webhook_url and webhook_secret go together: a webhook is always signed"

@@ -57,6 +57,9 @@ pub enum SinkConfig {
         name: String,
         /// Receives `POST` with a JSON array of records, oldest first.
         url: String,
+        /// A PEM CA to trust, alone, for `url`.
+        #[serde(default)]
+        ca_file: Option<PathBuf>,
     },
 }
 
@@ -199,10 +202,17 @@ fn closed_by_peer(s: &TcpStream) -> bool {
 /// Delivers every record to one sink, forever, resuming from its stored position.
 pub async fn run(state: AppState, config: SinkConfig) {
     let name = config.name().to_owned();
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap_or_default();
+    let ca = match &config {
+        SinkConfig::Webhook { ca_file, .. } => ca_file.clone(),
+        _ => None,
+    };
+    let http = match crate::outbound::client(ca.as_deref(), Duration::from_secs(10)) {
+        Ok(h) => h,
+        Err(e) => {
+            tracing::error!(sink = %name, error = %e, "the sink's HTTPS client cannot be built; nothing is delivered to it");
+            return;
+        }
+    };
     let mut d = Delivery {
         config,
         conn: Conn::None,

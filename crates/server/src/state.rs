@@ -22,4 +22,6 @@ pub struct AppState {
     pub runtime: Arc<crate::runtime::Runtime>,
     /// Where the first-start credential lives and how long it outlives a second admin.
     pub bootstrap: Arc<crate::bootstrap::BootstrapPolicy>,
+    /// Refused requests per source: recorded one by one up to a point, then counted.
+    pub refusals: Arc<crate::refusals::Refusals>,
 }

@@ -48,14 +48,28 @@ impl PgStore {
         Self::connect_with(PgConnectOptions::from_str(url)?).await
     }
 
+    /// As [`PgStore::connect`], with requests waiting at most `wait` for a connection.
+    pub async fn connect_url_waiting(url: &str, wait: Duration) -> Result<Self, StoreError> {
+        Self::connect_waiting(PgConnectOptions::from_str(url)?, wait).await
+    }
+
     /// Connects with explicit options (tests use them to set a per-test `search_path`).
     pub async fn connect_with(options: PgConnectOptions) -> Result<Self, StoreError> {
+        Self::connect_waiting(options, Duration::from_secs(2)).await
+    }
+
+    /// As [`PgStore::connect_with`]; a request waits at most `wait` for a connection (the
+    /// database unreachable, say) before it fails (503) rather than queueing.
+    pub async fn connect_waiting(
+        options: PgConnectOptions,
+        wait: Duration,
+    ) -> Result<Self, StoreError> {
         // Fail closed rather than hang: a write that cannot get its locks within 5 s, or a
         // statement that runs for 30 s, is an error (503), and nothing of it is applied.
         let options = options.options([("lock_timeout", "5s"), ("statement_timeout", "30s")]);
         let pool = PgPoolOptions::new()
             .max_connections(16)
-            .acquire_timeout(Duration::from_secs(5))
+            .acquire_timeout(wait)
             .connect_with(options)
             .await?;
         crate::migrations::postgres().run(&pool).await?;

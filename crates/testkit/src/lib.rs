@@ -6,9 +6,11 @@
 //! - [`fixtures`] — records for tests
 //! - [`db`] — fresh stores per backend
 //! - [`server`] — `aim serve` in-process on an ephemeral port, with a fake clock
+//! - [`pki`] — a private CA and a server certificate for HTTPS tests
 
 pub mod db;
 pub mod fixtures;
+pub mod pki;
 pub mod server;
 
 pub use db::{Backend, TestStore};

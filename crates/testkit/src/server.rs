@@ -17,6 +17,8 @@ pub struct TestServer {
     pub admin_token: String,
     pub clock: FakeClock,
     pub db: TestStore,
+    /// The private CA the server's certificate is from, when it serves HTTPS.
+    pub ca: Option<Vec<u8>>,
     task: JoinHandle<()>,
 }
 
@@ -32,6 +34,24 @@ impl TestServer {
 
     /// Starts with the default config changed by `tweak` (sweeps never run by themselves).
     pub async fn start_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> TestServer {
+        Self::start_inner(backend, None, tweak).await
+    }
+
+    /// As [`TestServer::start_with`] for a `tweak` that serves HTTPS with a certificate
+    /// from the private CA `ca_pem`: the clients trust only that CA.
+    pub async fn start_tls(
+        backend: Backend,
+        ca_pem: &[u8],
+        tweak: impl FnOnce(&mut Config),
+    ) -> TestServer {
+        Self::start_inner(backend, Some(ca_pem.to_vec()), tweak).await
+    }
+
+    async fn start_inner(
+        backend: Backend,
+        ca: Option<Vec<u8>>,
+        tweak: impl FnOnce(&mut Config),
+    ) -> TestServer {
         let db = TestStore::new(backend).await;
         let mut config = Config {
             listen: "127.0.0.1:0".parse().expect("addr"),
@@ -40,6 +60,8 @@ impl TestServer {
             checkpoint_interval_seconds: 0,
             ..Config::default()
         };
+        // Tests count refusals one by one; the flood test sets its own limit.
+        config.limits.refusals_per_window = 100_000;
         tweak(&mut config);
         let clock = FakeClock::at(start_time());
         let (server, startup) = Server::prepare_with_store(
@@ -60,9 +82,19 @@ impl TestServer {
                 .await
                 .expect("server runs");
         });
-        let base = format!("http://{}", startup.addr);
+        let scheme = if config.tls.cert_file.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        let base = format!("{scheme}://{}", startup.addr);
+        let client = |token: Option<String>| match &ca {
+            Some(pem) => Client::with_ca(&base, token, pem).expect("a client trusting the CA"),
+            None => Client::new(&base, token),
+        };
         TestServer {
-            admin: Client::new(&base, Some(token.clone())),
+            admin: client(Some(token.clone())),
+            ca,
             admin_token: token,
             base,
             clock,
@@ -73,7 +105,11 @@ impl TestServer {
 
     /// A client with `token`, or with none.
     pub fn client(&self, token: Option<&str>) -> Client {
-        Client::new(&self.base, token.map(str::to_owned))
+        match &self.ca {
+            Some(pem) => Client::with_ca(&self.base, token.map(str::to_owned), pem)
+                .expect("a client trusting the CA"),
+            None => Client::new(&self.base, token.map(str::to_owned)),
+        }
     }
 
     /// A new human with `roles` and a client holding their fresh credential.

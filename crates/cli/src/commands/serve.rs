@@ -32,11 +32,20 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(u) = args.database_url {
         config.database_url = Some(u);
     }
+    if let (Some(cert), Some(key)) = (args.tls_cert, args.tls_key) {
+        config.tls.cert_file = Some(cert);
+        config.tls.key_file = Some(key);
+    }
+    let scheme = if config.tls.cert_file.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     let (server, startup) = Server::prepare(&config, Arc::new(SystemClock))
         .await
         .context("starting aim")?;
     println!(
-        "aim listening on http://{} (store: {})",
+        "aim listening on {scheme}://{} (store: {})",
         startup.addr, startup.store
     );
     if let Some(b) = &startup.bootstrap {

@@ -10,4 +10,5 @@ mod grants;
 mod join;
 mod policy;
 mod process;
+mod tls;
 mod tour;

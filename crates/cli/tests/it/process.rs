@@ -15,8 +15,14 @@ pub struct Serve {
 
 impl Serve {
     pub fn start(dir: &Path) -> Serve {
+        Self::start_with(dir, &[])
+    }
+
+    /// [`Serve::start`] with more `aim serve` arguments.
+    pub fn start_with(dir: &Path, extra: &[&str]) -> Serve {
         let mut child = Command::new(AIM)
             .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(extra)
             .current_dir(dir)
             .env_remove("AIM_DATA_DIR")
             .env_remove("AIM_DATABASE_URL")
@@ -61,7 +67,8 @@ impl Serve {
         let mut cmd = Command::new(AIM);
         cmd.args(args)
             .env("AIM_ADDR", &self.addr)
-            .env_remove("AIM_TOKEN");
+            .env_remove("AIM_TOKEN")
+            .env_remove("AIM_CA_CERT");
         if let Some(t) = token {
             cmd.env("AIM_TOKEN", t);
         }

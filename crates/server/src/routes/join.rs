@@ -147,9 +147,7 @@ pub async fn join(
             .denied()
             .reason(code)
             .from_request(&ctx.id, &ctx.source);
-            if let Err(e) = s.store.append_event(&event).await {
-                tracing::error!(error = %e, "could not record a refused join");
-            }
+            s.refusals.record(&s.store, &ctx.source, code, event).await;
             ApiError::new(StatusCode::UNAUTHORIZED, code, message)
         }
     };

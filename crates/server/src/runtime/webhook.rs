@@ -54,7 +54,7 @@ pub fn key(secret: &str) -> anyhow::Result<hmac::Key> {
 }
 
 impl Webhook {
-    pub fn new(url: &str, secret: &str) -> anyhow::Result<Self> {
+    pub fn new(url: &str, secret: &str, ca_file: Option<&std::path::Path>) -> anyhow::Result<Self> {
         let url = reqwest::Url::parse(url).context("[approvals] webhook_url is not a URL")?;
         if !matches!(url.scheme(), "http" | "https") {
             anyhow::bail!("[approvals] webhook_url must be http or https");
@@ -62,10 +62,8 @@ impl Webhook {
         Ok(Webhook {
             url,
             key: key(secret)?,
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(10))
-                .build()
-                .context("building the webhook client")?,
+            http: crate::outbound::client(ca_file, Duration::from_secs(10))
+                .context("[approvals] webhook client")?,
         })
     }
 

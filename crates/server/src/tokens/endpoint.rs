@@ -163,6 +163,13 @@ pub async fn token(
                 ))),
             }
         }
+        // Too large is too large on every route, this one included.
+        Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(Refused::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "invalid_request",
+            "body_too_large",
+            "the request body is larger than the server accepts",
+        )),
         Err(e) => Err(Refused::request(
             "malformed_request",
             format!(
@@ -204,9 +211,9 @@ pub async fn token(
                 .reason(refused.code)
                 .detail(json!({ "error": refused.error, "code": refused.code, "message": refused.message }))
                 .from_request(&ctx.id, &ctx.source);
-            if let Err(e) = s.store.append_event(&event).await {
-                tracing::error!(error = %e, "could not record a refused token request");
-            }
+            s.refusals
+                .record(&s.store, &ctx.source, refused.code, event)
+                .await;
             with_nonce(refused.into_response())
         }
     }

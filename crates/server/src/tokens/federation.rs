@@ -10,7 +10,7 @@ use aim_token::TokenError;
 use aim_token::access::TrustedKeys;
 use aim_token::jose::{EXTERNAL_ALGS, Unverified};
 use axum::http::StatusCode;
-use tokio::sync::Mutex;
+use std::sync::Mutex;
 
 use super::endpoint::Refused;
 use crate::config::FederationConfig;
@@ -19,97 +19,128 @@ const FRESH: Duration = Duration::from_secs(300);
 /// Clock skew tolerated for `nbf` and `iat`.
 const SKEW: i64 = 60;
 
+/// The most a JWKS may weigh.
+const MAX_JWKS_BYTES: usize = 64 * 1024;
+/// After a failed fetch, the next waits 1 s, then 2, 4, ... up to a minute.
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
+
+#[derive(Debug, Default)]
+struct Cache {
+    keys: Option<(std::sync::Arc<TrustedKeys>, Instant)>,
+    /// No fetch before this (after failures).
+    not_before: Option<Instant>,
+    failures: u32,
+    /// A fetch is under way: others use what is cached rather than fetch too.
+    fetching: bool,
+}
+
 #[derive(Debug)]
 struct Issuer {
     config: FederationConfig,
-    keys: Mutex<Option<(std::sync::Arc<TrustedKeys>, Instant)>>,
+    http: reqwest::Client,
+    cache: Mutex<Cache>,
 }
 
 #[derive(Debug)]
 pub struct Federation {
     issuers: Vec<Issuer>,
-    http: reqwest::Client,
 }
 
 fn refused(code: &'static str, m: impl Into<String>) -> Refused {
     Refused::new(StatusCode::BAD_REQUEST, "invalid_grant", code, m)
 }
 
+fn unavailable() -> Refused {
+    Refused::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "temporarily_unavailable",
+        "issuer_keys_unavailable",
+        "the workload token's issuer keys could not be fetched",
+    )
+}
+
 impl Federation {
-    pub fn new(configs: &[FederationConfig]) -> Self {
-        Self {
-            issuers: configs
-                .iter()
-                .map(|c| Issuer {
+    pub fn new(configs: &[FederationConfig]) -> anyhow::Result<Self> {
+        let issuers = configs
+            .iter()
+            .map(|c| {
+                Ok(Issuer {
+                    http: crate::outbound::client(c.ca_file.as_deref(), Duration::from_secs(5))?,
                     config: c.clone(),
-                    keys: Mutex::new(None),
+                    cache: Mutex::new(Cache::default()),
                 })
-                .collect(),
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(5))
-                .build()
-                .unwrap_or_default(),
-        }
+            })
+            .collect::<anyhow::Result<_>>()?;
+        Ok(Self { issuers })
     }
 
-    async fn fetch(&self, issuer: &Issuer) -> Result<std::sync::Arc<TrustedKeys>, Refused> {
-        let unavailable = |m: String| {
-            tracing::warn!(issuer = %issuer.config.issuer, "{m}");
-            Refused::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "temporarily_unavailable",
-                "issuer_keys_unavailable",
-                "the workload token's issuer keys could not be fetched",
-            )
-        };
-        let resp = self
-            .http
-            .get(&issuer.config.jwks_url)
-            .send()
-            .await
-            .map_err(|e| unavailable(format!("fetching the JWKS failed: {e}")))?;
-        if !resp.status().is_success() {
-            return Err(unavailable(format!("the JWKS answered {}", resp.status())));
-        }
-        let jwks: serde_json::Value = resp
-            .json()
-            .await
-            .map_err(|e| unavailable(format!("the JWKS is not JSON: {e}")))?;
-        let keys = TrustedKeys::from_external_jwks(&jwks)
-            .map_err(|e| unavailable(format!("the JWKS is unusable: {e}")))?;
-        Ok(std::sync::Arc::new(keys))
+    async fn fetch(issuer: &Issuer) -> anyhow::Result<std::sync::Arc<TrustedKeys>> {
+        let resp = issuer.http.get(&issuer.config.jwks_url).send().await?;
+        anyhow::ensure!(
+            resp.status().is_success(),
+            "the JWKS answered {}",
+            resp.status()
+        );
+        let body = crate::outbound::body_capped(resp, MAX_JWKS_BYTES).await?;
+        let jwks: serde_json::Value = serde_json::from_slice(&body)?;
+        Ok(std::sync::Arc::new(
+            TrustedKeys::from_external_jwks(&jwks).map_err(anyhow::Error::msg)?,
+        ))
     }
 
     /// The issuer's keys: cached, fetched when stale, or when `kid` is unknown and the last
-    /// fetch is older than 30 s.
+    /// fetch is older than `refetch_seconds`. The fetch runs outside the cache's lock, one
+    /// at a time, and backs off after failures, so an unreachable issuer or a flood of
+    /// tokens with made-up `kid`s cannot pile up fetches.
     async fn keys(
         &self,
         issuer: &Issuer,
         kid: &str,
     ) -> Result<std::sync::Arc<TrustedKeys>, Refused> {
-        let mut cached = issuer.keys.lock().await;
         let now = Instant::now();
-        let stale = match &*cached {
-            None => true,
-            Some((keys, at)) => {
-                now.duration_since(*at) > FRESH
-                    || (!keys.contains(kid)
-                        && now.duration_since(*at)
-                            >= Duration::from_secs(issuer.config.refetch_seconds))
+        let cached = {
+            let mut c = issuer.cache.lock().map_err(|_| unavailable())?;
+            let stale = match &c.keys {
+                None => true,
+                Some((keys, at)) => {
+                    now.duration_since(*at) > FRESH
+                        || (!keys.contains(kid)
+                            && now.duration_since(*at)
+                                >= Duration::from_secs(issuer.config.refetch_seconds))
+                }
+            };
+            let may = !c.fetching && c.not_before.is_none_or(|t| now >= t);
+            if stale && may {
+                c.fetching = true;
+                None
+            } else {
+                Some(c.keys.as_ref().map(|(k, _)| k.clone()))
             }
         };
-        if stale {
-            match self.fetch(issuer).await {
-                Ok(keys) => *cached = Some((keys, now)),
-                // Keep serving the last good keys while the issuer is down.
-                Err(e) if cached.is_none() => return Err(e),
-                Err(_) => {}
+        let keys = match cached {
+            Some(keys) => keys,
+            None => {
+                let fetched = Self::fetch(issuer).await;
+                let mut c = issuer.cache.lock().map_err(|_| unavailable())?;
+                c.fetching = false;
+                match fetched {
+                    Ok(keys) => {
+                        c.keys = Some((keys, Instant::now()));
+                        c.failures = 0;
+                        c.not_before = None;
+                    }
+                    // Keep serving the last good keys while the issuer is down.
+                    Err(e) => {
+                        c.failures = c.failures.saturating_add(1);
+                        let wait = Duration::from_secs(1 << c.failures.min(6)).min(MAX_BACKOFF);
+                        c.not_before = Some(Instant::now() + wait);
+                        tracing::warn!(issuer = %issuer.config.issuer, error = %e, retry_in = ?wait, "fetching the issuer's JWKS failed");
+                    }
+                }
+                c.keys.as_ref().map(|(k, _)| k.clone())
             }
-        }
-        cached
-            .as_ref()
-            .map(|(k, _)| k.clone())
-            .ok_or_else(|| refused("unknown_issuer", "no keys for this issuer"))
+        };
+        keys.ok_or_else(unavailable)
     }
 
     /// Verifies a workload token and returns the name of the identity it maps to, and the

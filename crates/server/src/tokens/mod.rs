@@ -44,9 +44,9 @@ impl TokenService {
         issuer: String,
         keys: SigningKeys,
         nonce_key: Option<aim_token::kek::Kek>,
-    ) -> Self {
+    ) -> anyhow::Result<Self> {
         let issuer = issuer.trim_end_matches('/').to_owned();
-        Self {
+        Ok(Self {
             token_endpoint: format!("{issuer}/oauth/token"),
             issuer,
             trust_domain: config.trust_domain.clone(),
@@ -54,11 +54,11 @@ impl TokenService {
             max_token_seconds: config.max_token_seconds,
             resources: config.resources.clone(),
             max_delegation_depth: config.max_delegation_depth,
-            federation: federation::Federation::new(&config.federation),
+            federation: federation::Federation::new(&config.federation)?,
             nonce_key,
             keys,
             live: live::LiveCache::default(),
-        }
+        })
     }
 
     /// The DPoP nonces accepted at `now` (seconds), the current one first, if nonces are

@@ -99,6 +99,7 @@ async fn workload_tokens_from_a_trusted_issuer() {
                 claim: "sub".into(),
                 identities: BTreeMap::from([(WORKLOAD.to_owned(), "agt-fed-a".to_owned())]),
                 refetch_seconds: 0,
+                ca_file: None,
             }];
         })
         .await;

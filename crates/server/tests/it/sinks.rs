@@ -149,6 +149,7 @@ async fn syslog_and_webhook_get_every_record_once_in_order_across_an_outage() {
                 SinkConfig::Webhook {
                     name: "hook".into(),
                     url: format!("http://{hook_addr}/hook"),
+                    ca_file: None,
                 },
             ];
         })

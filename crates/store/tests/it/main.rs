@@ -25,3 +25,4 @@ mod credentials;
 mod fixtures;
 mod policies;
 mod runtime;
+mod tls;

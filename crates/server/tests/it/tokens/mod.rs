@@ -12,6 +12,8 @@ mod narrowing;
 mod revocation;
 mod runtime;
 
+pub(crate) use runtime::ask_for_an_approval;
+
 pub(crate) use aim_client::Client;
 pub(crate) use aim_domain::identity::Identity;
 pub(crate) use aim_testkit::TestServer;

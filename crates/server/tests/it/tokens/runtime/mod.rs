@@ -32,6 +32,21 @@ fn record(customer: &str) -> Value {
     })
 }
 
+/// An agent asks for a write the policies hold for approval (the webhook announces it).
+pub(crate) async fn ask_for_an_approval(s: &TestServer) {
+    let c = cast(s).await;
+    apply(s, REFUNDS).await;
+    let me = Caller::new(s, &c, "agt-asks-approval").await;
+    let (status, d) = me
+        .ask(s, json!({ "action": "write", "resource": record("42") }))
+        .await;
+    assert_eq!(
+        (status, d["decision"].as_str()),
+        (200, Some("approval_required")),
+        "{d}"
+    );
+}
+
 /// A lease request for `resource` (as `/v1/authorize` names it), with its attributes.
 fn lease_of(resource: &Value) -> Value {
     json!({

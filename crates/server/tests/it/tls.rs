@@ -1,0 +1,188 @@
+//! TLS everywhere, with a CA made in the test: aim serves HTTPS (and picks up a renewed
+//! certificate), fetches a federation JWKS and delivers its webhook over HTTPS trusting
+//! only the CA it was given, and refuses plain-HTTP outbound URLs to other hosts.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aim_server::serve::{CertFiles, ConnectionLimits, serve};
+use aim_testkit::TestServer;
+use aim_testkit::pki::Pki;
+use serde_json::{Value, json};
+
+/// `router` served over HTTPS on loopback with `pki`'s certificate; its base URL.
+async fn https(router: axum::Router, pki: &Pki) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let files = CertFiles::load(&pki.cert_file, &pki.key_file).unwrap();
+    let limits = ConnectionLimits {
+        max_connections: 64,
+        header_timeout: Duration::from_secs(5),
+    };
+    tokio::spawn(serve(
+        listener,
+        router,
+        Some(files),
+        limits,
+        std::future::pending(),
+    ));
+    format!("https://{addr}")
+}
+
+#[tokio::test]
+async fn aim_serves_https_to_clients_that_trust_its_ca() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::new(dir.path());
+    for backend in aim_testkit::Backend::enabled() {
+        eprintln!("backend: {backend:?}");
+        let s = TestServer::start_tls(backend, pki.ca_pem.as_bytes(), |c| {
+            c.tls.cert_file = Some(pki.cert_file.clone());
+            c.tls.key_file = Some(pki.key_file.clone());
+        })
+        .await;
+        assert!(s.base.starts_with("https://"), "{}", s.base);
+        assert_eq!(s.admin.ready().await.unwrap()["status"], "ready");
+        let meta = s.admin.authorization_server().await.unwrap();
+        assert!(
+            meta["issuer"].as_str().unwrap().starts_with("https://"),
+            "{meta}"
+        );
+        // A client that does not trust the CA gets nowhere; nor does plain HTTP.
+        assert!(reqwest::get(format!("{}/healthz", s.base)).await.is_err());
+        let plain = s.base.replacen("https://", "http://", 1);
+        let plain_ok = reqwest::get(format!("{plain}/healthz"))
+            .await
+            .is_ok_and(|r| r.status().is_success());
+        assert!(!plain_ok, "no plain HTTP on the HTTPS port");
+        s.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn a_renewed_certificate_is_picked_up_without_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::new(dir.path());
+    let files = CertFiles::load(&pki.cert_file, &pki.key_file).unwrap();
+    assert!(!files.reload_if_changed().unwrap(), "nothing changed yet");
+    std::thread::sleep(Duration::from_millis(20));
+    // A half-written renewal (the key not yet there) leaves the old pair in use.
+    std::fs::write(&pki.key_file, "-----BEGIN PRIVATE KEY-----\n").unwrap();
+    assert!(files.reload_if_changed().is_err());
+    pki.issue_server();
+    assert!(files.reload_if_changed().unwrap());
+}
+
+/// A JWKS with one Ed25519 key, `k1`.
+fn jwks() -> Value {
+    json!({ "keys": [{ "kty": "OKP", "crv": "Ed25519", "kid": "k1", "alg": "EdDSA",
+        "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo" }] })
+}
+
+/// A workload token naming `k1` with a signature that does not verify: with the keys
+/// fetched the answer is `bad_signature`; without them, `issuer_keys_unavailable`.
+fn forged(issuer: &str) -> String {
+    use base64::Engine;
+    let b64 = |v: Value| {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string().as_bytes())
+    };
+    format!(
+        "{}.{}.{}",
+        b64(json!({ "alg": "EdDSA", "kid": "k1" })),
+        b64(json!({ "iss": issuer, "sub": "w", "aud": "aim", "exp": 4_000_000_000_i64 })),
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode([7u8; 64])
+    )
+}
+
+#[tokio::test]
+async fn federation_fetches_its_jwks_over_https_trusting_only_the_pinned_ca() {
+    const ISSUER: &str = "https://cluster.example";
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::new(dir.path());
+    let router =
+        axum::Router::new().route("/jwks", axum::routing::get(|| async { axum::Json(jwks()) }));
+    let jwks_url = format!("{}/jwks", https(router, &pki).await);
+    for (pinned, expected) in [(true, "bad_signature"), (false, "issuer_keys_unavailable")] {
+        for backend in aim_testkit::Backend::enabled() {
+            let s = TestServer::start_with(backend, |c| {
+                c.tokens.federation = vec![aim_server::config::FederationConfig {
+                    issuer: ISSUER.into(),
+                    jwks_url: jwks_url.clone(),
+                    audience: "aim".into(),
+                    claim: "sub".into(),
+                    identities: Default::default(),
+                    refetch_seconds: 0,
+                    ca_file: pinned.then(|| pki.ca_file.clone()),
+                }];
+            })
+            .await;
+            let r = s
+                .client(None)
+                .oauth_token(
+                    &[
+                        ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
+                        ("assertion", forged(ISSUER).as_str()),
+                        ("task_id", "01a22b40-0000-7000-8000-000000000000"),
+                    ],
+                    None,
+                )
+                .await;
+            assert_eq!(crate::fixtures::code(r), expected, "pinned: {pinned}");
+            s.stop().await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn plain_http_outbound_to_another_host_is_refused_at_start() {
+    let mut config = aim_server::Config::default();
+    config.approvals.webhook_url = Some("http://chatops.example/aim".into());
+    config.approvals.webhook_secret = Some("whsec_MDEyMzQ1Njc4OWFiY2RlZg==".into());
+    let e = config.naming_policy().unwrap_err();
+    assert!(e.to_string().contains("allow_insecure_http"), "{e}");
+    config.tls.allow_insecure_http = true;
+    config.naming_policy().unwrap();
+    config.tls.allow_insecure_http = false;
+    config.approvals.webhook_url = Some("http://127.0.0.1:9/aim".into());
+    config.naming_policy().unwrap();
+}
+
+/// The approval webhook is delivered over HTTPS to a receiver whose CA aim was given.
+#[tokio::test]
+async fn approval_webhook_goes_over_https_to_a_pinned_ca() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::new(dir.path());
+    let got: Arc<Mutex<Vec<String>>> = Arc::default();
+    let keep = got.clone();
+    let router = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |body: String| {
+            let keep = keep.clone();
+            async move {
+                keep.lock().unwrap().push(body);
+                "ok"
+            }
+        }),
+    );
+    let url = format!("{}/hook", https(router, &pki).await);
+    for backend in aim_testkit::Backend::enabled() {
+        let s = TestServer::start_with(backend, |c| {
+            c.approvals.webhook_url = Some(url.clone());
+            c.approvals.webhook_secret =
+                Some("whsec_MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=".into());
+            c.approvals.webhook_ca_file = Some(pki.ca_file.clone());
+        })
+        .await;
+        let before = got.lock().unwrap().len();
+        crate::tokens::ask_for_an_approval(&s).await;
+        for _ in 0..100 {
+            if got.lock().unwrap().len() > before {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let bodies = got.lock().unwrap().clone();
+        assert!(bodies.len() > before, "delivered over HTTPS");
+        assert!(bodies.last().unwrap().contains("approval.requested"));
+        s.stop().await;
+    }
+}
