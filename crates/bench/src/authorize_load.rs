@@ -9,6 +9,10 @@
 //! cargo build --release --bin aim --bin authorize-load
 //! target/release/authorize-load --aim target/release/aim
 //! ```
+//!
+//! With `--flood`, each concurrency runs twice: alone, then while a second `wrk` floods
+//! aim with unauthenticated requests from the same source; it prints both, how many
+//! refusals the flood made and how many audit records they cost.
 
 use aim_bench::{Serve, WrkRun, agent, now, presigned_wrk, task_token};
 use aim_client::Client;
@@ -22,6 +26,25 @@ struct Args {
     /// Policies in the set.
     #[arg(long, default_value_t = 1000)]
     policies: usize,
+    /// Also measure each run under a flood of unauthenticated requests.
+    #[arg(long)]
+    flood: bool,
+}
+
+/// `wrk -c16` on `url` (no credential) for `seconds`: how many requests it made.
+fn flood(url: String, seconds: u64) -> std::thread::JoinHandle<anyhow::Result<u64>> {
+    std::thread::spawn(move || {
+        let out = std::process::Command::new("wrk")
+            .args(["-t1", "-c16", &format!("-d{seconds}s"), &url])
+            .output()?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        // "  123456 requests in 10.00s, ..."
+        let n = text
+            .lines()
+            .find_map(|l| l.trim().split_once(" requests in ").map(|(n, _)| n.to_owned()))
+            .ok_or_else(|| anyhow::anyhow!("no request count from wrk: {text}"))?;
+        Ok(n.trim().parse()?)
+    })
 }
 
 #[tokio::main]
@@ -55,8 +78,22 @@ async fn main() -> anyhow::Result<()> {
     })
     .to_string();
     let authorization = format!("DPoP {token}");
-    for &c in &args.load.concurrency {
+    let runs: Vec<(usize, bool)> = args
+        .load
+        .concurrency
+        .iter()
+        .flat_map(|&c| {
+            if args.flood {
+                vec![(c, false), (c, true)]
+            } else {
+                vec![(c, false)]
+            }
+        })
+        .collect();
+    for (c, flooded) in runs {
         let pool = args.load.seconds as usize * if c == 1 { 4_000 } else { 15_000 };
+        let head_before = admin.audit_head().await?.seq;
+        let flooding = flooded.then(|| flood(format!("{base}/v1/identities"), args.load.seconds + 1));
         let line = || -> anyhow::Result<String> {
             let proof = key
                 .dpop_proof("POST", &url, Some(&token), now())
@@ -75,8 +112,29 @@ async fn main() -> anyhow::Result<()> {
             },
             line,
         )?;
+        let refusals = match flooding {
+            Some(f) => Some(f.join().map_err(|_| anyhow::anyhow!("flood panicked"))??),
+            None => None,
+        };
+        // Let the last refusal window close, so its summary is on the record too.
+        if refusals.is_some() {
+            tokio::time::sleep(std::time::Duration::from_secs(11)).await;
+        }
+        let records = admin.audit_head().await?.seq - head_before;
+        let decisions: i64 = result
+            .split_whitespace()
+            .find_map(|kv| kv.strip_prefix("requests="))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        let under = match refusals {
+            Some(n) => format!(
+                " UNDER FLOOD of {n} unauthenticated requests; audit records {records} ({} beyond the decisions)",
+                records - decisions
+            ),
+            None => format!("; audit records {records}"),
+        };
         println!(
-            "POST /v1/authorize (agent token + DPoP, {} policies, durable decision record, wrk), c={c}: {result}",
+            "POST /v1/authorize (agent token + DPoP, {} policies, durable decision record, wrk), c={c}: {result}{under}",
             args.policies
         );
     }
