@@ -10,9 +10,10 @@
 //! target/release/authorize-load --aim target/release/aim
 //! ```
 //!
-//! With `--flood`, each concurrency runs twice: alone, then while a second `wrk` floods
-//! aim with unauthenticated requests from the same source; it prints both, how many
-//! refusals the flood made and how many audit records they cost.
+//! With `--flood N`, each concurrency runs twice: alone, then while N unauthenticated
+//! requests from the same source arrive evenly over the run (`--flood-wrk` floods as fast
+//! as a second `wrk` can instead); it prints both, how many refusals the flood made and
+//! how many audit records they cost.
 
 use aim_bench::{Serve, WrkRun, agent, now, presigned_wrk, task_token};
 use aim_client::Client;
@@ -26,24 +27,75 @@ struct Args {
     /// Policies in the set.
     #[arg(long, default_value_t = 1000)]
     policies: usize,
-    /// Also measure each run under a flood of unauthenticated requests.
+    /// Also measure each run while this many unauthenticated requests arrive, evenly
+    /// spread over the run.
     #[arg(long)]
-    flood: bool,
+    flood: Option<u64>,
+    /// Flood with a second `wrk` (-c16, as fast as it goes) instead.
+    #[arg(long)]
+    flood_wrk: bool,
 }
 
 /// `wrk -c16` on `url` (no credential) for `seconds`: how many requests it made.
-fn flood(url: String, seconds: u64) -> std::thread::JoinHandle<anyhow::Result<u64>> {
-    std::thread::spawn(move || {
-        let out = std::process::Command::new("wrk")
-            .args(["-t1", "-c16", &format!("-d{seconds}s"), &url])
-            .output()?;
-        let text = String::from_utf8_lossy(&out.stdout);
-        // "  123456 requests in 10.00s, ..."
-        let n = text
-            .lines()
-            .find_map(|l| l.trim().split_once(" requests in ").map(|(n, _)| n.to_owned()))
-            .ok_or_else(|| anyhow::anyhow!("no request count from wrk: {text}"))?;
-        Ok(n.trim().parse()?)
+fn flood_wrk(
+    go: std::sync::Arc<tokio::sync::Notify>,
+    url: String,
+    seconds: u64,
+) -> tokio::task::JoinHandle<anyhow::Result<u64>> {
+    tokio::spawn(async move {
+        go.notified().await;
+        tokio::task::spawn_blocking(move || wrk_count(&url, seconds)).await?
+    })
+}
+
+fn wrk_count(url: &str, seconds: u64) -> anyhow::Result<u64> {
+    let out = std::process::Command::new("wrk")
+        .args(["-t1", "-c16", &format!("-d{seconds}s"), url])
+        .output()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    // "  123456 requests in 10.00s, ..."
+    let n = text
+        .lines()
+        .find_map(|l| {
+            l.trim()
+                .split_once(" requests in ")
+                .map(|(n, _)| n.to_owned())
+        })
+        .ok_or_else(|| anyhow::anyhow!("no request count from wrk: {text}"))?;
+    Ok(n.trim().parse()?)
+}
+
+/// `total` requests without a credential to `url`, spread evenly over `seconds`; how many
+/// were refused (401).
+fn flood_paced(
+    go: std::sync::Arc<tokio::sync::Notify>,
+    url: String,
+    total: u64,
+    seconds: u64,
+) -> tokio::task::JoinHandle<anyhow::Result<u64>> {
+    tokio::spawn(async move {
+        go.notified().await;
+        let http = reqwest::Client::new();
+        let ticks = seconds.max(1) * 1000;
+        let per_tick = total.div_ceil(ticks).max(1);
+        let mut tick = tokio::time::interval(std::time::Duration::from_millis(1));
+        let mut running = tokio::task::JoinSet::new();
+        let mut sent = 0;
+        while sent < total {
+            tick.tick().await;
+            for _ in 0..per_tick.min(total - sent) {
+                let (http, url) = (http.clone(), url.clone());
+                running.spawn(async move { http.get(url).send().await.map(|r| r.status()) });
+                sent += 1;
+            }
+        }
+        let mut refused = 0;
+        while let Some(r) = running.join_next().await {
+            if r?? == reqwest::StatusCode::UNAUTHORIZED {
+                refused += 1;
+            }
+        }
+        Ok(refused)
     })
 }
 
@@ -83,7 +135,7 @@ async fn main() -> anyhow::Result<()> {
         .concurrency
         .iter()
         .flat_map(|&c| {
-            if args.flood {
+            if args.flood.is_some() || args.flood_wrk {
                 vec![(c, false), (c, true)]
             } else {
                 vec![(c, false)]
@@ -93,7 +145,13 @@ async fn main() -> anyhow::Result<()> {
     for (c, flooded) in runs {
         let pool = args.load.seconds as usize * if c == 1 { 4_000 } else { 15_000 };
         let head_before = admin.audit_head().await?.seq;
-        let flooding = flooded.then(|| flood(format!("{base}/v1/identities"), args.load.seconds + 1));
+        let target = format!("{base}/v1/identities");
+        let go = std::sync::Arc::new(tokio::sync::Notify::new());
+        let flooding = match (flooded, args.flood) {
+            (false, _) => None,
+            (true, Some(n)) => Some(flood_paced(go.clone(), target, n, args.load.seconds)),
+            (true, None) => Some(flood_wrk(go.clone(), target, args.load.seconds + 1)),
+        };
         let line = || -> anyhow::Result<String> {
             let proof = key
                 .dpop_proof("POST", &url, Some(&token), now())
@@ -109,11 +167,12 @@ async fn main() -> anyhow::Result<()> {
                 pool,
                 content_type: "application/json",
                 authorization: Some(&authorization),
+                started: Some(&go),
             },
             line,
         )?;
         let refusals = match flooding {
-            Some(f) => Some(f.join().map_err(|_| anyhow::anyhow!("flood panicked"))??),
+            Some(f) => Some(f.await??),
             None => None,
         };
         // Let the last refusal window close, so its summary is on the record too.

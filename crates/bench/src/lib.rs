@@ -174,6 +174,8 @@ pub struct WrkRun<'a> {
     pub content_type: &'a str,
     /// A header every request carries, e.g. `DPoP <token>`.
     pub authorization: Option<&'a str>,
+    /// Told when `wrk` starts (after the requests were made), to start something beside it.
+    pub started: Option<&'a tokio::sync::Notify>,
 }
 
 /// wrk's script: each thread replays its own file once, in order (a line is `DPoP-proof
@@ -257,6 +259,9 @@ pub fn presigned_wrk(
             )
         ),
     )?;
+    if let Some(n) = run.started {
+        n.notify_one();
+    }
     let out = Command::new("wrk")
         .arg(format!("-t{threads}"))
         .arg(format!("-c{}", run.concurrency))

@@ -58,6 +58,7 @@ fn issue_load(
     presigned_wrk(
         dir,
         &WrkRun {
+            started: None,
             concurrency,
             seconds,
             url: endpoint,

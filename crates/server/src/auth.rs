@@ -199,50 +199,19 @@ async fn authenticate(state: &AppState, mut req: Request, next: Next) -> Respons
         Ok(Some(p)) => p,
         Ok(None) => {
             let e = ApiError::unauthenticated("send `Authorization: Bearer <credential>`");
-            record_refusal(
-                &state,
-                Actor::anonymous(),
-                &request,
-                &method,
-                &path,
-                e.status,
-                e.code,
-            )
-            .await;
-            return reject(&path, e);
+            return refuse(&state, Actor::anonymous(), &request, &method, &path, e).await;
         }
-        Err(e) => {
-            if e.status == StatusCode::UNAUTHORIZED {
-                record_refusal(
-                    &state,
-                    Actor::anonymous(),
-                    &request,
-                    &method,
-                    &path,
-                    e.status,
-                    e.code,
-                )
-                .await;
-            }
-            return reject(&path, e);
+        Err(e) if e.status == StatusCode::UNAUTHORIZED => {
+            return refuse(&state, Actor::anonymous(), &request, &method, &path, e).await;
         }
+        Err(e) => return reject(&path, e),
     };
     let principal = Principal {
         request: request.clone(),
         ..principal
     };
     if let Err(e) = machine_may(&principal.human, &method, &path) {
-        record_refusal(
-            &state,
-            principal.actor(),
-            &request,
-            &method,
-            &path,
-            e.status,
-            e.code,
-        )
-        .await;
-        return reject(&path, e);
+        return refuse(&state, principal.actor(), &request, &method, &path, e).await;
     }
     let actor = principal.actor();
     req.extensions_mut().insert(principal);
@@ -358,17 +327,8 @@ async fn agent(
         Err(crate::tokens::check::Inactive::Store(e)) => reject(path, e.into()),
         Err(e) => {
             let error = ApiError::new(StatusCode::UNAUTHORIZED, e.code(), e.to_string());
-            record_refusal(
-                state,
-                Actor::anonymous(),
-                &request,
-                method,
-                path,
-                error.status,
-                error.code,
-            )
-            .await;
-            let mut response = reject(path, error);
+            let mut response =
+                refuse(state, Actor::anonymous(), &request, method, path, error).await;
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
                 header::HeaderValue::from_static(
@@ -401,6 +361,19 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
             "send `Authorization: Bearer <credential>`, or an agent's `Authorization: DPoP <token>`",
         ))
     }
+}
+
+/// Records the refusal `e` of a request before it reached a handler, and answers it.
+async fn refuse(
+    state: &AppState,
+    actor: Actor,
+    request: &RequestContext,
+    method: &Method,
+    path: &str,
+    e: ApiError,
+) -> Response {
+    record_refusal(state, actor, request, method, path, e.status, e.code).await;
+    reject(path, e)
 }
 
 /// SCIM clients get SCIM's error shape; everyone else gets aim's.
