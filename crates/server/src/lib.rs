@@ -9,6 +9,9 @@
 //! - [`routes`] — the HTTP surface
 //! - [`bootstrap`] — the first admin credential
 //! - [`error`], [`extract`], [`paging`] — the HTTP edge's plumbing
+//! - [`serve`] — connections: HTTPS, connection cap, header deadline, graceful stop
+//! - [`outbound`] — aim's own HTTPS clients, pinned CAs, the plain-HTTP rule
+//! - [`refusals`] — refused requests on the record, counted per source under a flood
 
 pub mod auth;
 pub mod bootstrap;

@@ -186,3 +186,58 @@ async fn approval_webhook_goes_over_https_to_a_pinned_ca() {
         s.stop().await;
     }
 }
+
+/// An issuer whose JWKS endpoint answers with megabytes, or fails: aim reads at most 64 KiB,
+/// and after a failure does not fetch again for a while, however many tokens arrive.
+#[tokio::test]
+async fn a_hostile_jwks_is_capped_and_failures_back_off() {
+    const ISSUER: &str = "https://hostile.example";
+    let fetches = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = fetches.clone();
+    let router = axum::Router::new().route(
+        "/jwks",
+        axum::routing::get(move || {
+            seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            // A valid JWKS holding `k1`, padded to a megabyte: read whole, it would verify
+            // the forged token's key and answer `bad_signature`.
+            let mut big = jwks();
+            big["pad"] = json!("x".repeat(1 << 20));
+            async move { axum::Json(big) }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let jwks_url = format!("http://{}/jwks", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    let s = TestServer::start_with(aim_testkit::Backend::Sqlite, |c| {
+        c.tokens.federation = vec![aim_server::config::FederationConfig {
+            issuer: ISSUER.into(),
+            jwks_url: jwks_url.clone(),
+            audience: "aim".into(),
+            claim: "sub".into(),
+            identities: Default::default(),
+            refetch_seconds: 0,
+            ca_file: None,
+        }];
+    })
+    .await;
+    for _ in 0..20 {
+        let r = s
+            .client(None)
+            .oauth_token(
+                &[
+                    ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
+                    ("assertion", forged(ISSUER).as_str()),
+                    ("task_id", "01a22b40-0000-7000-8000-000000000000"),
+                ],
+                None,
+            )
+            .await;
+        assert_eq!(crate::fixtures::code(r), "issuer_keys_unavailable");
+    }
+    assert_eq!(
+        fetches.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "one failed fetch, then a back-off"
+    );
+    s.stop().await;
+}
