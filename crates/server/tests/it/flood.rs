@@ -102,3 +102,86 @@ async fn a_client_that_sends_headers_slowly_is_cut_off() {
     assert!(r.status().is_success());
     s.stop().await;
 }
+
+/// A TCP forwarder to PostgreSQL that can be cut: every connection through it dropped, and
+/// new ones refused, as when the database host goes away.
+async fn cuttable_proxy(
+    target: std::net::SocketAddr,
+) -> (u16, std::sync::Arc<tokio::sync::Notify>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let cut = std::sync::Arc::new(tokio::sync::Notify::new());
+    let on_cut = cut.clone();
+    tokio::spawn(async move {
+        let mut conns = tokio::task::JoinSet::new();
+        loop {
+            tokio::select! {
+                accepted = listener.accept() => {
+                    let Ok((mut inbound, _)) = accepted else { continue };
+                    conns.spawn(async move {
+                        let mut out = tokio::net::TcpStream::connect(target).await?;
+                        tokio::io::copy_bidirectional(&mut inbound, &mut out).await
+                    });
+                }
+                () = on_cut.notified() => {
+                    conns.abort_all();
+                    return;
+                }
+            }
+        }
+    });
+    (port, cut)
+}
+
+/// PostgreSQL goes away: a request waits at most `database_wait_ms` for a connection and
+/// is answered 503 `store_unavailable`, nothing changed, instead of queueing.
+#[tokio::test]
+async fn with_the_database_gone_a_request_fails_fast() {
+    if !aim_testkit::Backend::enabled().contains(&aim_testkit::Backend::Postgres) {
+        return;
+    }
+    let t = aim_testkit::TestStore::new(aim_testkit::Backend::Postgres).await;
+    let (url, schema) = t.pg_schema().unwrap();
+    // postgres://user@host:port/db: the same database and schema, through the proxy.
+    let (head, rest) = url.split_once('@').unwrap();
+    let (host, db) = rest.split_once('/').unwrap();
+    let (port, cut) = cuttable_proxy(host.parse().unwrap()).await;
+    let through = format!("{head}@127.0.0.1:{port}/{db}?options=-c%20search_path%3D{schema}");
+    let wait = Duration::from_millis(500);
+    let store = aim_store::postgres::PgStore::connect_url_waiting(&through, wait)
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = aim_server::Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: dir.path().to_path_buf(),
+        sweep_interval_seconds: 0,
+        checkpoint_interval_seconds: 0,
+        ..aim_server::Config::default()
+    };
+    let clock = std::sync::Arc::new(aim_domain::time::SystemClock);
+    let (server, startup) = aim_server::Server::prepare_with_store(
+        &config,
+        std::sync::Arc::new(store),
+        "pg".into(),
+        clock,
+    )
+    .await
+    .unwrap();
+    let token = startup.bootstrap.unwrap().secret;
+    tokio::spawn(server.run(std::future::pending()));
+    let admin = aim_client::Client::new(&format!("http://{}", startup.addr), Some(token));
+    admin.identities(&Vec::new()).await.unwrap();
+
+    cut.notify_one();
+    let started = std::time::Instant::now();
+    let e = admin.identities(&Vec::new()).await.unwrap_err();
+    let took = started.elapsed();
+    assert_eq!(
+        (e.status(), e.code()),
+        (Some(503), Some("store_unavailable"))
+    );
+    // Bounded by the wait (with room for a loaded machine), not by the old 5 s.
+    assert!(took < Duration::from_secs(3), "answered after {took:?}");
+    t.cleanup().await;
+}
