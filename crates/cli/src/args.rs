@@ -224,6 +224,9 @@ pub enum IdentityCommand {
     ApproveChange(ReasonArgs),
     /// Drop an identity's pending change.
     RejectChange(ReasonArgs),
+    /// Let an identity have bearer tokens, not bound to its key (admins, with a reason);
+    /// `--withdraw` brings DPoP back.
+    Bearer(BearerArgs),
     /// Suspend an active identity.
     Suspend(ReasonArgs),
     /// Resume a suspended identity.
@@ -442,6 +445,18 @@ pub struct ReasonArgs {
     pub identity: String,
     #[arg(long, default_value = "")]
     pub reason: String,
+}
+
+#[derive(Debug, Args)]
+pub struct BearerArgs {
+    /// Name or id.
+    pub identity: String,
+    /// Why this identity cannot hold its tokens bound to its key (required to allow).
+    #[arg(long, default_value = "", required_unless_present = "withdraw")]
+    pub reason: String,
+    /// Withdraw the opt-in.
+    #[arg(long)]
+    pub withdraw: bool,
 }
 
 #[derive(Debug, Args)]

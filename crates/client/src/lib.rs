@@ -238,6 +238,20 @@ impl Client {
         self.patch(&format!("/v1/identities/{id}"), patch).await
     }
 
+    /// Lets the identity have bearer tokens (`allowed`, with `reason`), or withdraws it.
+    pub async fn set_bearer(
+        &self,
+        id: IdentityId,
+        allowed: bool,
+        reason: &str,
+    ) -> Result<Identity> {
+        self.post(
+            &format!("/v1/identities/{id}/bearer"),
+            &json!({ "allowed": allowed, "reason": reason }),
+        )
+        .await
+    }
+
     // Humans.
 
     pub async fn create_human(&self, new: &NewHuman) -> Result<Human> {

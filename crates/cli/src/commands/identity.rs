@@ -248,6 +248,21 @@ pub async fn run(client: &Client, format: Format, cmd: IdentityCommand) -> anyho
         IdentityCommand::Reject(a) => act(client, format, "reject", a).await,
         IdentityCommand::ApproveChange(a) => act(client, format, "change/approve", a).await,
         IdentityCommand::RejectChange(a) => act(client, format, "change/reject", a).await,
+        IdentityCommand::Bearer(a) => {
+            let i = client.find_identity(&a.identity).await?;
+            let i = client.set_bearer(i.id, !a.withdraw, &a.reason).await?;
+            emit(format, &i, |i| match &i.bearer_reason {
+                Some(r) => println!(
+                    "{} may have bearer tokens ({})",
+                    crate::output::clean(&i.name),
+                    crate::output::clean(r)
+                ),
+                None => println!(
+                    "{}'s tokens are bound to its key (DPoP)",
+                    crate::output::clean(&i.name)
+                ),
+            })
+        }
         IdentityCommand::Suspend(a) => act(client, format, "suspend", a).await,
         IdentityCommand::Resume(a) => act(client, format, "resume", a).await,
         IdentityCommand::Lock(a) => act(client, format, "lock", a).await,
