@@ -362,6 +362,24 @@ async fn issue(
         }
         None => None,
     };
+    // INVARIANT: a client's token is bound to one of its own registered, unrevoked keys,
+    // so revoking that key kills the token. The proof's key is usually the assertion's.
+    if how == "client_credentials"
+        && let Some(p) = &pop
+        && p.jkt != key_kid
+        && s
+            .store
+            .agent_key(id, &p.jkt)
+            .await?
+            .is_none_or(|k| k.revoked_at.is_some())
+    {
+        return Err(Refused::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_dpop_proof",
+            "dpop_key_not_registered",
+            "the DPoP proof is signed by a key that is not a registered, unrevoked key of this identity",
+        ));
+    }
     let replayed = || {
         Refused::client(
             "replayed",

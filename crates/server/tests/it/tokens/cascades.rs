@@ -7,6 +7,7 @@ use super::*;
 
 crate::api_tests!(
     revoked_agent_key_kills_bound_tokens,
+    token_cannot_be_bound_to_a_key_the_identity_does_not_hold,
     delegates_die_with_suspended_delegator,
     revocation_holds_whatever_the_clock_of_the_revoker,
     revoked_signing_key_never_signs_on_another_replica,
@@ -81,6 +82,50 @@ mod cases {
             );
             assert!(!active(s, token).await);
         }
+    }
+
+    /// The agent signs its assertion with its registered key but binds the token to a
+    /// key aim has never seen, so that revoking the registered key would not reach the
+    /// token. Refused; a second registered key works, and revoking it kills the token.
+    pub async fn token_cannot_be_bound_to_a_key_the_identity_does_not_hold(s: &TestServer) {
+        let c = cast(s).await;
+        let a = Agent::new(s, &c, "agt-two-keys", "EdDSA").await;
+        let other = ClientKey::generate("ES256").unwrap();
+        let details = json!([{ "type": "aim_task", "purpose": "p", "systems": ["crm"], "triggered_by": "t" }]).to_string();
+        let ask = || {
+            let proof = other
+                .dpop_proof("POST", &a.endpoint, None, s.clock_now().as_millis() / 1000)
+                .unwrap();
+            let assertion = a.assertion(s);
+            let details = details.clone();
+            let a = &a;
+            async move {
+                a.token_with_proof(
+                    &assertion,
+                    ("authorization_details", &details),
+                    Some(&proof),
+                )
+                .await
+            }
+        };
+        assert_eq!(code(ask().await), "dpop_key_not_registered");
+        c.sponsor_client
+            .add_agent_key(a.identity.id, &other.public().to_json(), "second key")
+            .await
+            .unwrap();
+        let r = ask().await.unwrap();
+        let (token, task) = (token_of(&r), r["task_id"].as_str().unwrap().to_owned());
+        assert_eq!(read_task(s, &s.base, &other, &token, &task).await.0, 200);
+        c.sponsor_client
+            .revoke_agent_key(a.identity.id, &other.kid(), "second laptop lost")
+            .await
+            .unwrap();
+        let (status, body) = read_task(s, &s.base, &other, &token, &task).await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (401, Some("token_revoked")),
+            "{body}"
+        );
     }
 
     /// A → B → C → D, then B is suspended: C's and D's tokens die at once, here and on a
