@@ -367,8 +367,7 @@ async fn issue(
     if how == "client_credentials"
         && let Some(p) = &pop
         && p.jkt != key_kid
-        && s
-            .store
+        && s.store
             .agent_key(id, &p.jkt)
             .await?
             .is_none_or(|k| k.revoked_at.is_some())
