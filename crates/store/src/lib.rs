@@ -12,6 +12,7 @@
 //! - [`filter`] — list filters and sweep thresholds
 //! - `sql` — the SQL both backends run, and the WHERE clauses of list queries
 //! - `backend` — the implementation, written once as a macro over the two backends
+//! - `tasks` — tasks that end or narrow with their identity, inside its write
 //! - [`sqlite`], [`postgres`] — connection set-up and migrations per backend
 
 mod appender;
@@ -28,6 +29,7 @@ mod rows;
 mod runtime;
 mod sql;
 pub mod sqlite;
+mod tasks;
 
 use std::fmt::Debug;
 use std::sync::Arc;

@@ -97,5 +97,6 @@ impl PgStore {
 
 impl_store!(PgStore);
 crate::credentials::impl_credential_store!(PgStore);
+crate::tasks::impl_task_follow!(PgStore);
 crate::policies::impl_policy_store!(PgStore);
 crate::runtime::impl_runtime_store!(PgStore);

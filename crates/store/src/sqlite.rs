@@ -121,5 +121,6 @@ impl SqliteStore {
 
 impl_store!(SqliteStore);
 crate::credentials::impl_credential_store!(SqliteStore);
+crate::tasks::impl_task_follow!(SqliteStore);
 crate::policies::impl_policy_store!(SqliteStore);
 crate::runtime::impl_runtime_store!(SqliteStore);

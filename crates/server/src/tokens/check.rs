@@ -152,9 +152,6 @@ async fn live(
     now: Timestamp,
 ) -> Result<(Identity, Task), Inactive> {
     let issued = Timestamp::from_millis(claims.iat * 1000);
-    let kid = aim_token::jose::Unverified::parse(token, &[access::ACCESS_TYP])?
-        .kid()?
-        .to_owned();
     let task_id = TaskId::parse(&claims.aim_task)
         .map_err(|_| aim_token::TokenError::InvalidClaim("aim_task"))?;
     let id = IdentityId::parse(&claims.client_id)
@@ -171,6 +168,60 @@ async fn live(
             .collect::<Result<_, _>>()
             .map_err(|_| aim_token::TokenError::InvalidClaim("act"))?,
     };
+    let live = match s.tokens.live.get(&claims.jti) {
+        Some(live) => live,
+        None => {
+            // Tagged with the generation from before the read: a change committed after
+            // it makes the entry unusable.
+            let generation = s.tokens.live.generation();
+            let live = read_live(s, token, claims, id, task_id, &delegators).await?;
+            s.tokens.live.put(&claims.jti, live.clone(), generation);
+            live
+        }
+    };
+    // A token, task, signing key or agent key once revoked stays revoked, whatever the
+    // clocks say; an identity (and a delegator) kills what was issued up to its revocation.
+    if live.always_revoked_at.is_some() || live.earlier_revoked_at.is_some_and(|at| issued <= at) {
+        return Err(Inactive::Revoked);
+    }
+    if live.task_revoked_at.is_some() {
+        return Err(Inactive::TaskEnded);
+    }
+    if live.delegators_active != delegators.len() {
+        return Err(Inactive::DelegatorInactive);
+    }
+    let context = live.context;
+    let mut task = context
+        .task
+        .filter(|t| t.is_open_at(now))
+        .ok_or(Inactive::TaskEnded)?;
+    if context.identity.state != LifecycleState::Active
+        || context.sponsor_state != HumanState::Active
+    {
+        return Err(Inactive::IdentityInactive);
+    }
+    // INVARIANT: what a token may reach is task ∩ token scope ∩ identity, now. Everything
+    // an agent does through aim (decisions, leases, elevations, exchange) reads the task
+    // from here.
+    task.systems.retain(|system| {
+        claims.scopes().any(|s| s == system) && context.identity.systems.contains(system)
+    });
+    Ok((context.identity, task))
+}
+
+/// Reads the live state of a token not in the cache: one query for everything it hangs on
+/// (built only here, so a token presented again costs none of it).
+async fn read_live(
+    s: &AppState,
+    token: &str,
+    claims: &AccessClaims,
+    id: IdentityId,
+    task_id: TaskId,
+    delegators: &[IdentityId],
+) -> Result<aim_store::LiveContext, Inactive> {
+    let kid = aim_token::jose::Unverified::parse(token, &[access::ACCESS_TYP])?
+        .kid()?
+        .to_owned();
     // The agent keys this token and every token above it were bound to.
     let bound = |client_id: &str, cnf: Option<&aim_token::claims::Cnf>| {
         cnf.map(|c| format!("{client_id}:{}", c.jkt))
@@ -204,52 +255,13 @@ async fn live(
         .chain(delegator_ids.iter().map(String::as_str))
         .map(|v| (RevocationKind::Identity, v))
         .collect();
-    let live = match s.tokens.live.get(&claims.jti) {
-        Some(live) => live,
-        None => {
-            // Tagged with the generation from before the read: a change committed after
-            // it makes the entry unusable.
-            let generation = s.tokens.live.generation();
-            let hangs = Hangs {
-                always,
-                earlier,
-                delegators: delegators.clone(),
-            };
-            let live = s
-                .store
-                .live_context(id, task_id, &hangs)
-                .await?
-                .ok_or(Inactive::IdentityInactive)?;
-            s.tokens.live.put(&claims.jti, live.clone(), generation);
-            live
-        }
+    let hangs = Hangs {
+        always,
+        earlier,
+        delegators: delegators.to_vec(),
     };
-    // A token, task, signing key or agent key once revoked stays revoked, whatever the
-    // clocks say; an identity (and a delegator) kills what was issued up to its revocation.
-    if live.always_revoked_at.is_some() || live.earlier_revoked_at.is_some_and(|at| issued <= at) {
-        return Err(Inactive::Revoked);
-    }
-    if live.task_revoked_at.is_some() {
-        return Err(Inactive::TaskEnded);
-    }
-    if live.delegators_active != delegators.len() {
-        return Err(Inactive::DelegatorInactive);
-    }
-    let context = live.context;
-    let mut task = context
-        .task
-        .filter(|t| t.is_open_at(now))
-        .ok_or(Inactive::TaskEnded)?;
-    if context.identity.state != LifecycleState::Active
-        || context.sponsor_state != HumanState::Active
-    {
-        return Err(Inactive::IdentityInactive);
-    }
-    // INVARIANT: what a token may reach is task ∩ token scope ∩ identity, now. Everything
-    // an agent does through aim (decisions, leases, elevations, exchange) reads the task
-    // from here.
-    task.systems.retain(|system| {
-        claims.scopes().any(|s| s == system) && context.identity.systems.contains(system)
-    });
-    Ok((context.identity, task))
+    s.store
+        .live_context(id, task_id, &hangs)
+        .await?
+        .ok_or(Inactive::IdentityInactive)
 }

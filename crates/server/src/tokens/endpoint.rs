@@ -25,6 +25,7 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::mint::{audience, mint, signing_ring};
 use crate::auth::RequestContext;
 use crate::state::AppState;
 
@@ -217,19 +218,6 @@ pub async fn token(
             with_nonce(refused.into_response())
         }
     }
-}
-
-/// Signs `claims` with the current signing key.
-pub(crate) fn mint(ring: &super::keys::KeyRing, claims: &AccessClaims) -> Result<String, Refused> {
-    aim_token::access::mint(&ring.signer, claims).map_err(|e| {
-        tracing::error!(error = %e, "could not sign an access token");
-        Refused::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "server_error",
-            "internal",
-            "could not sign the token",
-        )
-    })
 }
 
 /// RFC 9449's error for a missing or bad proof at the token endpoint.
@@ -602,55 +590,6 @@ pub(crate) async fn authenticate(
         kid,
         assertion: asserted,
     })
-}
-
-/// The audience of a new token: the RFC 8707 `resource` asked for, which must be one aim is
-/// configured to issue for, or aim's own API.
-pub(crate) fn audience(s: &AppState, resource: Option<&str>) -> Result<String, Refused> {
-    match resource {
-        None => Ok(s.tokens.audience.clone()),
-        Some(r) if r == s.tokens.audience || s.tokens.resources.iter().any(|k| k == r) => {
-            Ok(r.to_owned())
-        }
-        Some(r) => Err(Refused::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_target",
-            "invalid_target",
-            format!(
-                "aim issues no tokens for resource `{}`; ask for one of `tokens.resources`",
-                r.chars()
-                    .take(200)
-                    .filter(|c| !c.is_control())
-                    .collect::<String>()
-            ),
-        )),
-    }
-}
-
-/// The key ring to sign with: `ring`, unless the read that checked the client found its
-/// signing key revoked (by another replica, since this one last looked), in which case the
-/// keys are read again first.
-// INVARIANT: a revoked signing key never signs again, on any replica: the revocation is
-// committed before it is announced, and every issuance reads it with the client.
-pub(crate) async fn signing_ring(
-    s: &AppState,
-    ring: std::sync::Arc<super::keys::KeyRing>,
-    revoked: bool,
-    now: Timestamp,
-) -> Result<std::sync::Arc<super::keys::KeyRing>, Refused> {
-    if !revoked {
-        return Ok(ring);
-    }
-    s.tokens.keys.refresh(now).await.map_err(|e| {
-        tracing::error!(error = %e, "could not re-read the signing keys");
-        Refused::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "temporarily_unavailable",
-            "store_unavailable",
-            "the signing keys could not be read; no token was issued",
-        )
-    })?;
-    Ok(s.tokens.keys.current())
 }
 
 /// Only an active identity whose sponsor is active gets tokens.

@@ -16,9 +16,8 @@ use axum::http::StatusCode;
 use serde_json::json;
 
 use super::check::{Inactive, check};
-use super::endpoint::{
-    Client, Refused, TokenRequest, TokenResponse, authenticate, dpop_refused, mint, signing_ring,
-};
+use super::endpoint::{Client, Refused, TokenRequest, TokenResponse, authenticate, dpop_refused};
+use super::mint::{mint, signing_ring};
 use crate::auth::RequestContext;
 use crate::state::AppState;
 

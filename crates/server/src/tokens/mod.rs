@@ -13,6 +13,7 @@ pub mod exchange;
 pub mod federation;
 pub mod keys;
 pub mod live;
+pub mod mint;
 
 use aim_domain::identity::{Identity, IdentityKind};
 

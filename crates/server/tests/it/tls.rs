@@ -93,6 +93,39 @@ fn forged(issuer: &str) -> String {
     )
 }
 
+/// A trusted issuer `iss` whose JWKS is at `jwks_url`, trusting only `ca_file` if given.
+fn issuer(
+    iss: &str,
+    jwks_url: &str,
+    ca_file: Option<std::path::PathBuf>,
+) -> aim_server::config::FederationConfig {
+    aim_server::config::FederationConfig {
+        issuer: iss.into(),
+        jwks_url: jwks_url.into(),
+        audience: "aim".into(),
+        claim: "sub".into(),
+        identities: Default::default(),
+        refetch_seconds: 0,
+        ca_file,
+    }
+}
+
+/// Trades a forged workload token of `iss` at the token endpoint; the refusal's code.
+async fn trade_forged(s: &TestServer, iss: &str) -> String {
+    let r = s
+        .client(None)
+        .oauth_token(
+            &[
+                ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
+                ("assertion", forged(iss).as_str()),
+                ("task_id", "01a22b40-0000-7000-8000-000000000000"),
+            ],
+            None,
+        )
+        .await;
+    crate::fixtures::code(r)
+}
+
 #[tokio::test]
 async fn federation_fetches_its_jwks_over_https_trusting_only_the_pinned_ca() {
     const ISSUER: &str = "https://cluster.example";
@@ -104,29 +137,14 @@ async fn federation_fetches_its_jwks_over_https_trusting_only_the_pinned_ca() {
     for (pinned, expected) in [(true, "bad_signature"), (false, "issuer_keys_unavailable")] {
         for backend in aim_testkit::Backend::enabled() {
             let s = TestServer::start_with(backend, |c| {
-                c.tokens.federation = vec![aim_server::config::FederationConfig {
-                    issuer: ISSUER.into(),
-                    jwks_url: jwks_url.clone(),
-                    audience: "aim".into(),
-                    claim: "sub".into(),
-                    identities: Default::default(),
-                    refetch_seconds: 0,
-                    ca_file: pinned.then(|| pki.ca_file.clone()),
-                }];
+                c.tokens.federation = vec![issuer(
+                    ISSUER,
+                    &jwks_url,
+                    pinned.then(|| pki.ca_file.clone()),
+                )];
             })
             .await;
-            let r = s
-                .client(None)
-                .oauth_token(
-                    &[
-                        ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
-                        ("assertion", forged(ISSUER).as_str()),
-                        ("task_id", "01a22b40-0000-7000-8000-000000000000"),
-                    ],
-                    None,
-                )
-                .await;
-            assert_eq!(crate::fixtures::code(r), expected, "pinned: {pinned}");
+            assert_eq!(trade_forged(&s, ISSUER).await, expected, "pinned: {pinned}");
             s.stop().await;
         }
     }
@@ -209,30 +227,11 @@ async fn a_hostile_jwks_is_capped_and_failures_back_off() {
     let jwks_url = format!("http://{}/jwks", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, router).await });
     let s = TestServer::start_with(aim_testkit::Backend::Sqlite, |c| {
-        c.tokens.federation = vec![aim_server::config::FederationConfig {
-            issuer: ISSUER.into(),
-            jwks_url: jwks_url.clone(),
-            audience: "aim".into(),
-            claim: "sub".into(),
-            identities: Default::default(),
-            refetch_seconds: 0,
-            ca_file: None,
-        }];
+        c.tokens.federation = vec![issuer(ISSUER, &jwks_url, None)];
     })
     .await;
     for _ in 0..20 {
-        let r = s
-            .client(None)
-            .oauth_token(
-                &[
-                    ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
-                    ("assertion", forged(ISSUER).as_str()),
-                    ("task_id", "01a22b40-0000-7000-8000-000000000000"),
-                ],
-                None,
-            )
-            .await;
-        assert_eq!(crate::fixtures::code(r), "issuer_keys_unavailable");
+        assert_eq!(trade_forged(&s, ISSUER).await, "issuer_keys_unavailable");
     }
     assert_eq!(
         fetches.load(std::sync::atomic::Ordering::SeqCst),
