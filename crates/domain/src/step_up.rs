@@ -203,6 +203,17 @@ impl ActionApproval {
     }
 }
 
+/// What spending an approval came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Spent {
+    /// Spent, and the decision recorded with this sequence number.
+    Yes(i64),
+    /// Someone spent it first, or it expired.
+    Gone,
+    /// A claim (the agent's DPoP proof) had been used before; nothing was written.
+    Replayed,
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {

@@ -11,26 +11,9 @@ use std::str::FromStr;
 use cedar_policy::{
     EntityUid, Policy, PolicyId, PolicySet, Schema, SlotId, Template, ValidationMode, Validator,
 };
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
-/// One file of Cedar policies and templates.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Source {
-    pub name: String,
-    pub text: String,
-}
-
-/// A template filled in: `Aim::Group::"payments"` may read `Aim::System::"crm"`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Link {
-    pub id: String,
-    pub template: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub principal: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub resource: Option<String>,
-}
+pub use aim_domain::policy_file::{Link, Source};
 
 /// What is wrong, and where. Lines and columns count from 1; both are 0 when the problem
 /// has no place in a file (a bad link, a duplicate id across files).

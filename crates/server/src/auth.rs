@@ -3,11 +3,14 @@
 //! The same layer records every refused write as an event, so an attacker probing the API
 //! leaves a trail.
 
+use std::sync::{Arc, Mutex};
+
 use aim_domain::event::{Actor, AuditAction, Event};
 use aim_domain::human::{Credential, Human, Role};
 use aim_domain::identity::Identity;
 use aim_domain::ids::CredentialId;
 use aim_domain::time::Timestamp;
+use aim_enforce::UnspentProof;
 use axum::extract::{FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::{Method, StatusCode, header};
@@ -19,6 +22,7 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
+use crate::tokens::check::{Inactive, Source};
 
 /// Every credential starts with this, so secret scanners can recognise a leaked one.
 pub const CREDENTIAL_PREFIX: &str = "aim_";
@@ -93,11 +97,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Principal {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        if parts
-            .extensions
-            .get::<crate::tokens::check::AgentCaller>()
-            .is_some()
-        {
+        if parts.extensions.get::<aim_enforce::Agent>().is_some() {
             return Err(ApiError::forbidden(
                 "this endpoint takes a human's credential, not an agent's token",
             ));
@@ -172,19 +172,8 @@ async fn resolve(
 }
 
 /// Resolves the caller for every request under `/v1` and `/scim`, refuses unauthenticated
-/// ones, and records refused writes (and every refused authentication) as events. After a
-/// request that may have changed live state, the cached live state of tokens is dropped.
-pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let bump = crate::tokens::live::changes_live_state(req.method(), req.uri().path());
-    let response = authenticate(&state, req, next).await;
-    if bump {
-        state.tokens.live.bump();
-    }
-    response
-}
-
-async fn authenticate(state: &AppState, mut req: Request, next: Next) -> Response {
-    let state = state.clone();
+/// ones, and records refused writes (and every refused authentication) as events.
+pub async fn layer(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
     let request = request_context(&req);
@@ -266,7 +255,8 @@ fn agent_token(authorization: Option<&[u8]>) -> Option<String> {
 }
 
 /// Authenticates an agent by its token and DPoP proof, then runs the request with an
-/// [`crate::tokens::check::AgentCaller`]; only the handlers that take a [`Caller`] serve it.
+/// [`aim_enforce::Agent`] and its proof, unspent: the handler's extractor spends it
+/// ([`Caller`]) or hands it to the handler to spend with its own record ([`Deciding`]).
 async fn agent(
     state: &AppState,
     mut req: Request,
@@ -286,26 +276,38 @@ async fn agent(
     // `htu` is checked against the URL agents are told to use: the issuer's.
     let url = format!("{}{path}", state.tokens.issuer);
     let checked = if proofs.len() > 1 {
-        Err(crate::tokens::check::Inactive::Token(
-            aim_token::TokenError::InvalidProof("more than one DPoP header".into()),
-        ))
+        Err(Inactive::Token(aim_token::TokenError::InvalidProof(
+            "more than one DPoP header".into(),
+        )))
     } else {
-        crate::tokens::check::check_request(
-            state,
+        let ring = state.tokens.keys.current();
+        let presented = aim_enforce::token::Presentation {
             token,
-            proof.as_deref(),
-            method.as_str(),
-            &url,
-            now,
-            crate::tokens::check::defers_proof(method.as_str(), path),
-        )
-        .await
+            proof: proof.as_deref(),
+            method: method.as_str(),
+            url: &url,
+        };
+        state
+            .tokens
+            .rules
+            .check_request(&Source::of(state), &ring.verifier, presented, now)
+            .await
     };
     match checked {
-        Ok(caller) => {
-            let actor = Actor::identity(caller.identity);
-            req.extensions_mut().insert(caller);
+        Ok((agent, proof)) => {
+            let actor = Actor::identity(agent.identity);
+            let slot = ProofSlot::new(proof);
+            req.extensions_mut().insert(agent);
+            req.extensions_mut().insert(slot.clone());
             let response = next.run(req).await;
+            // INVARIANT: a proof is single use on every route. A handler that took neither
+            // extractor has it spent now, so it cannot be presented again.
+            if let Some(left) = slot.take() {
+                tracing::warn!(path, "a handler left an agent's DPoP proof unspent");
+                if let Err(e) = spend(state, left).await {
+                    tracing::error!(error = %e.message, "could not spend a DPoP proof");
+                }
+            }
             if response.status().is_client_error() {
                 let code = response
                     .extensions()
@@ -324,7 +326,7 @@ async fn agent(
             }
             response
         }
-        Err(crate::tokens::check::Inactive::Store(e)) => reject(path, e.into()),
+        Err(Inactive::Source(e)) => reject(path, e.into()),
         Err(e) => {
             let error = ApiError::new(StatusCode::UNAUTHORIZED, e.code(), e.to_string());
             let mut response =
@@ -340,26 +342,89 @@ async fn agent(
     }
 }
 
+/// An agent's DPoP proof between the check and the handler that spends it.
+#[derive(Debug, Clone)]
+struct ProofSlot(Arc<Mutex<Option<UnspentProof>>>);
+
+impl ProofSlot {
+    fn new(proof: Option<UnspentProof>) -> Self {
+        Self(Arc::new(Mutex::new(proof)))
+    }
+
+    fn take(&self) -> Option<UnspentProof> {
+        match self.0.lock() {
+            Ok(mut p) => p.take(),
+            Err(poisoned) => poisoned.into_inner().take(),
+        }
+    }
+}
+
+/// Spends a proof on its own: refused if it was used before.
+async fn spend(state: &AppState, proof: UnspentProof) -> Result<(), ApiError> {
+    let once = proof.into_claim();
+    if state.store.use_once(&once.id, once.expires_at).await? {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        "dpop_replayed",
+        "this DPoP proof was already used",
+    ))
+}
+
 /// Who is calling: a human with a credential, or an agent with a token of one of its tasks.
+/// Extracting it spends an agent's DPoP proof.
 #[derive(Debug, Clone)]
 pub enum Caller {
     Human(Principal),
-    Agent(crate::tokens::check::AgentCaller),
+    Agent(aim_enforce::Agent),
 }
 
-impl<S: Send + Sync> FromRequestParts<S> for Caller {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+impl Caller {
+    /// The caller, and an agent's proof still unspent.
+    fn of(parts: &Parts) -> Result<(Self, Option<UnspentProof>), ApiError> {
         if let Some(p) = parts.extensions.get::<Principal>() {
-            return Ok(Caller::Human(p.clone()));
+            return Ok((Caller::Human(p.clone()), None));
         }
-        if let Some(a) = parts.extensions.get::<crate::tokens::check::AgentCaller>() {
-            return Ok(Caller::Agent(a.clone()));
+        if let Some(a) = parts.extensions.get::<aim_enforce::Agent>() {
+            let proof = parts
+                .extensions
+                .get::<ProofSlot>()
+                .and_then(ProofSlot::take);
+            return Ok((Caller::Agent(a.clone()), proof));
         }
         Err(ApiError::unauthenticated(
             "send `Authorization: Bearer <credential>`, or an agent's `Authorization: DPoP <token>`",
         ))
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, s: &AppState) -> Result<Self, Self::Rejection> {
+        let (caller, proof) = Caller::of(parts)?;
+        if let Some(proof) = proof {
+            spend(s, proof).await?;
+        }
+        Ok(caller)
+    }
+}
+
+/// A caller whose handler spends an agent's DPoP proof itself, in the same durable write
+/// as its record (`POST /v1/authorize`): the proof is handed over unspent.
+#[derive(Debug)]
+pub struct Deciding {
+    pub caller: Caller,
+    pub proof: Option<UnspentProof>,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Deciding {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let (caller, proof) = Caller::of(parts)?;
+        Ok(Deciding { caller, proof })
     }
 }
 

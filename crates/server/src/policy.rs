@@ -2,9 +2,11 @@
 //! swapped whole when a new version is applied here or seen (by polling) from another
 //! replica. Decisions read it without touching the store.
 
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
-use aim_policy::{Compiled, Engine, Link, Problem, Source};
+use aim_api::policies::Content;
+use aim_enforce::Snapshot;
+use aim_policy::{Compiled, Engine, Problem, Source};
 use aim_store::{DynStore, PolicyVersion};
 use cedar_policy::Schema;
 
@@ -19,34 +21,15 @@ pub struct Active {
 #[derive(Debug)]
 pub struct Policies {
     schema: aim_policy::schema::AimSchema,
-    active: RwLock<Arc<Active>>,
+    active: Snapshot<Active>,
 }
 
-/// A version's files and links, as applied.
-#[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
-pub struct Content {
-    pub sources: Vec<Source>,
-    #[serde(default)]
-    pub links: Vec<Link>,
-}
-
-impl Content {
-    pub fn of(v: &PolicyVersion) -> Result<Self, String> {
-        Ok(Content {
-            sources: serde_json::from_value(v.sources.clone()).map_err(|e| e.to_string())?,
-            links: serde_json::from_value(v.links.clone()).map_err(|e| e.to_string())?,
-        })
-    }
-
-    /// Hex SHA-256 over the canonical JSON of the files and links.
-    pub fn digest(&self) -> String {
-        use sha2::Digest;
-        let json = serde_json::json!({ "sources": self.sources, "links": self.links });
-        sha2::Sha256::digest(json.to_string().as_bytes())
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
-    }
+/// The files and links of a stored version.
+pub fn content_of(v: &PolicyVersion) -> Result<Content, String> {
+    Ok(Content {
+        sources: serde_json::from_value(v.sources.clone()).map_err(|e| e.to_string())?,
+        links: serde_json::from_value(v.links.clone()).map_err(|e| e.to_string())?,
+    })
 }
 
 impl Policies {
@@ -54,14 +37,14 @@ impl Policies {
     pub async fn load(store: &DynStore, extensions: &[Source]) -> anyhow::Result<Self> {
         let schema = aim_policy::schema::load(extensions)
             .map_err(|p| anyhow::anyhow!("the policy schema extension is invalid: {}", list(&p)))?;
-        let empty = Engine::new(schema.clone(), compile(&schema, &Content::empty())?)
+        let empty = Engine::new(schema.clone(), compile(&schema, &Content::default())?)
             .map_err(anyhow::Error::msg)?;
         let policies = Policies {
             schema,
-            active: RwLock::new(Arc::new(Active {
+            active: Snapshot::new(Active {
                 version: 0,
                 engine: empty,
-            })),
+            }),
         };
         policies.refresh(store).await?;
         Ok(policies)
@@ -72,10 +55,7 @@ impl Policies {
     }
 
     pub fn active(&self) -> Arc<Active> {
-        match self.active.read() {
-            Ok(a) => a.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
+        self.active.current()
     }
 
     /// Compiles `content` against this replica's schema.
@@ -85,13 +65,10 @@ impl Policies {
 
     /// Puts `engine` in force as `version`, unless a newer one already is.
     pub fn install(&self, version: i64, engine: Engine) {
-        let mut guard = match self.active.write() {
-            Ok(g) => g,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        if version > guard.version {
-            *guard = Arc::new(Active { version, engine });
-        }
+        self.active
+            .replace_if(Active { version, engine }, |new, old| {
+                new.version > old.version
+            });
     }
 
     /// Loads the newest stored version if it is newer than the one in force. A stored
@@ -105,7 +82,7 @@ impl Policies {
         let Some(v) = store.policy_version(Some(latest)).await? else {
             return Ok(());
         };
-        let content = Content::of(&v).map_err(anyhow::Error::msg)?;
+        let content = content_of(&v).map_err(anyhow::Error::msg)?;
         let compiled = self.compile(&content).map_err(|p| {
             anyhow::anyhow!(
                 "stored policy version {} does not compile against this schema: {}",
@@ -116,15 +93,6 @@ impl Policies {
         let engine = Engine::new(self.schema.clone(), compiled).map_err(anyhow::Error::msg)?;
         self.install(v.version, engine);
         Ok(())
-    }
-}
-
-impl Content {
-    fn empty() -> Self {
-        Content {
-            sources: Vec::new(),
-            links: Vec::new(),
-        }
     }
 }
 

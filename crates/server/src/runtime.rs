@@ -1,14 +1,13 @@
 //! What decisions use besides the policy set: the live grants (cached, reloaded when their
 //! revision moves), the approvals config, and the webhook that announces approvals.
 
-pub mod amend;
 pub mod webhook;
 
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
-use aim_domain::grant::Grant;
-use aim_domain::ids::IdentityId;
 use aim_domain::time::Timestamp;
+use aim_enforce::Snapshot;
+use aim_enforce::amend::Grants;
 use aim_store::DynStore;
 use serde::Deserialize;
 
@@ -65,19 +64,12 @@ impl ApprovalsConfig {
     }
 }
 
-/// The live grants as of a revision.
-#[derive(Debug, Default)]
-struct Live {
-    revision: i64,
-    grants: Vec<Grant>,
-}
-
 #[derive(Debug)]
 pub struct Runtime {
     pub approvals: ApprovalsConfig,
     pub leases: aim_domain::lease::LeaseLimits,
     pub webhook: Option<webhook::Webhook>,
-    grants: RwLock<Arc<Live>>,
+    grants: Snapshot<Grants>,
 }
 
 impl Runtime {
@@ -105,49 +97,27 @@ impl Runtime {
             approvals,
             leases,
             webhook,
-            grants: RwLock::new(Arc::new(Live { revision, grants })),
+            grants: Snapshot::new(Grants { revision, grants }),
         })
     }
 
-    fn live(&self) -> Arc<Live> {
-        match self.grants.read() {
-            Ok(g) => g.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
+    /// The live grants now.
+    pub fn grants(&self) -> Arc<Grants> {
+        self.grants.current()
     }
 
     /// Reloads the live grants if they changed (here or on another replica).
     pub async fn refresh_grants(&self, store: &DynStore, now: Timestamp) -> anyhow::Result<()> {
         let revision = store.grants_revision().await?;
-        if revision == self.live().revision {
+        if revision == self.grants().revision {
             return Ok(());
         }
         let (revision, grants) = store.live_grants(now).await?;
-        let mut slot = match self.grants.write() {
-            Ok(g) => g,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        if revision >= slot.revision {
-            *slot = Arc::new(Live { revision, grants });
-        }
+        self.grants
+            .replace_if(Grants { revision, grants }, |new, old| {
+                new.revision >= old.revision
+            });
         Ok(())
-    }
-
-    /// The first live grant that lets `identity` (in `groups`) take one of `actions` on
-    /// the target at `now`.
-    pub fn grant_for(
-        &self,
-        identity: IdentityId,
-        groups: &[String],
-        actions: &[&str],
-        target: (&str, &str, &str),
-        now: Timestamp,
-    ) -> Option<Grant> {
-        self.live()
-            .grants
-            .iter()
-            .find(|g| g.covers(identity, groups, actions, target, now))
-            .cloned()
     }
 }
 

@@ -17,13 +17,7 @@ use crate::StoreError;
 /// The most events in one batch.
 pub(crate) const MAX_BATCH: usize = 512;
 
-/// A single-use id to record with an event: the event is appended only if the id was not
-/// used before (a client assertion's `jti`, say).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Claim {
-    pub id: String,
-    pub expires_at: aim_domain::time::Timestamp,
-}
+pub use aim_domain::single_use::Claim;
 
 /// An event, and the claims it depends on: it is appended only if every one is new.
 #[derive(Debug, Clone)]

@@ -117,6 +117,10 @@ macro_rules! impl_store {
     ($store:ty) => {
         #[async_trait::async_trait]
         impl crate::Store for $store {
+            fn generation(&self) -> &crate::Generation {
+                &self.generation
+            }
+
             async fn ping(&self) -> Result<(), crate::StoreError> {
                 sqlx::query("SELECT 1").execute(self.read()).await?;
                 Ok(())

@@ -13,6 +13,7 @@
 //! - `sql` — the SQL both backends run, and the WHERE clauses of list queries
 //! - `backend` — the implementation, written once as a macro over the two backends
 //! - `tasks` — tasks that end or narrow with their identity, inside its write
+//! - `write` — write transactions, and the [`Generation`] they move when they commit
 //! - [`sqlite`], [`postgres`] — connection set-up and migrations per backend
 
 mod appender;
@@ -30,6 +31,7 @@ mod runtime;
 mod sql;
 pub mod sqlite;
 mod tasks;
+mod write;
 
 use std::fmt::Debug;
 use std::sync::Arc;
@@ -49,6 +51,7 @@ pub use error::StoreError;
 pub use filter::{AuditFilter, HumanFilter, IdentityCursor, IdentityFilter, SweepThresholds};
 pub use policies::{PolicyStore, PolicyVersion};
 pub use runtime::{Acquired, RuntimeStore, Spent};
+pub use write::Generation;
 
 /// An identity a sponsor's departure (or return) changed, and the event that records it.
 pub type OrphanChange = (IdentityId, Event);
@@ -57,6 +60,10 @@ pub type OrphanChange = (IdentityId, Event);
 pub trait Store:
     credentials::CredentialStore + policies::PolicyStore + runtime::RuntimeStore + Send + Sync + Debug
 {
+    /// Moves after every write transaction committed through this store (see `write.rs`):
+    /// what caches of live state are tagged with.
+    fn generation(&self) -> &Generation;
+
     /// Cheap round trip, for `/readyz`.
     async fn ping(&self) -> Result<(), StoreError>;
 

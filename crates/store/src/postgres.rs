@@ -9,11 +9,13 @@ use sqlx::{PgPool, Postgres, Transaction};
 use crate::StoreError;
 use crate::appender::{Appender, BatchWriter, Entry};
 use crate::backend::{Backend, impl_store};
+use crate::write::{Generation, WriteTx};
 
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pool: PgPool,
     appender: Appender,
+    generation: Generation,
 }
 
 /// Writes batches of appends, each in its own transaction.
@@ -33,6 +35,7 @@ impl PgStore {
         Self {
             appender: Appender::start(Writer(pool.clone())),
             pool,
+            generation: Generation::default(),
         }
     }
 }
@@ -90,8 +93,8 @@ impl PgStore {
         &self.pool
     }
 
-    async fn write_tx(&self) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
-        self.pool.begin().await
+    async fn write_tx(&self) -> Result<WriteTx<Transaction<'static, Postgres>>, sqlx::Error> {
+        Ok(WriteTx::new(self.pool.begin().await?, &self.generation))
     }
 }
 

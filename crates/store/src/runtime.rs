@@ -14,16 +14,7 @@ use crate::StoreError;
 use crate::appender::Claim;
 use crate::rows::AimRow;
 
-/// What spending an approval came to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Spent {
-    /// Spent, and the decision recorded with this sequence number.
-    Yes(i64),
-    /// Someone spent it first, or it expired.
-    Gone,
-    /// A claim (the agent's DPoP proof) had been used before; nothing was written.
-    Replayed,
-}
+pub use aim_domain::step_up::Spent;
 
 /// What asking for a lease came to.
 #[derive(Debug, Clone, PartialEq, Eq)]

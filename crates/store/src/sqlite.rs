@@ -13,12 +13,14 @@ use crate::StoreError;
 use crate::appender::{Appender, BatchWriter, Entry};
 use crate::backend::{Backend, impl_store};
 use crate::group::{GroupCommit, GroupTx};
+use crate::write::{Generation, WriteTx};
 
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     read: SqlitePool,
     group: GroupCommit,
     appender: Appender,
+    generation: Generation,
 }
 
 /// Writes batches of appends through the group commit.
@@ -39,6 +41,7 @@ impl SqliteStore {
             read,
             appender: Appender::start(Writer(group.clone())),
             group,
+            generation: Generation::default(),
         }
     }
 }
@@ -114,8 +117,8 @@ impl SqliteStore {
         &self.read
     }
 
-    async fn write_tx(&self) -> Result<GroupTx, sqlx::Error> {
-        self.group.begin().await
+    async fn write_tx(&self) -> Result<WriteTx<GroupTx>, sqlx::Error> {
+        Ok(WriteTx::new(self.group.begin().await?, &self.generation))
     }
 }
 

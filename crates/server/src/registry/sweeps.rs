@@ -77,10 +77,7 @@ pub async fn background(state: AppState, every: Duration) {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        let result = run(&state).await;
-        // A sweep may have suspended or expired identities.
-        state.tokens.live.bump();
-        match result {
+        match run(&state).await {
             Ok(r)
                 if r != SweepReport {
                     examined: r.examined,

@@ -3,11 +3,16 @@
 //! denied with `conflict_of_authority`. The lease expires by itself, is released when the
 //! task ends or the identity is locked, and the holder (or an admin) may release it early.
 
+use aim_api::authorize::AuthorizeBody;
 use aim_domain::Refusal;
 use aim_domain::event::{Actor, AuditAction, Event, Trail};
 use aim_domain::human::Role;
+use aim_domain::identity::Identity;
 use aim_domain::ids::LeaseId;
 use aim_domain::lease::{self, Lease, Record};
+use aim_domain::task::Task;
+use aim_enforce::pipeline::{About, Subject};
+use aim_policy::{Effect, Target};
 use aim_store::Acquired;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -17,16 +22,12 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use aim_domain::identity::Identity;
-use aim_domain::task::Task;
-use aim_policy::{Call, Effect, Principal as Who, Query, Target};
-
 use crate::auth::{Caller, RequestContext};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{Body, OptionalBody, PathId};
 use crate::routes::ReasonBody;
-use crate::runtime::amend;
 use crate::state::AppState;
+use crate::tokens::check::Source;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -171,31 +172,28 @@ async fn may_write(
     now: aim_domain::time::Timestamp,
 ) -> Result<(), ApiError> {
     let active = s.policies.active();
-    let call = Call::default();
-    let mut decision = active
-        .engine
-        .decide(&Query {
-            principal: Who::Identity {
-                identity,
-                sponsor: None,
-                groups: &[],
-            },
-            action: "write",
-            target,
-            task: Some(task),
-            now,
-            call: &call,
-        })
-        .map_err(|e| ApiError::bad_request(e.code(), e.to_string()))?;
-    let amended = amend::grants_and_leases(
+    let grants = s.runtime.grants();
+    let source = Source::of(s);
+    let who = Subject {
+        about: About::Identity(identity.clone()),
+        task: Some(task.clone()),
+        actor: Actor::identity(identity.id),
+        trail: Trail::default(),
+        own_task: false,
+    };
+    let question = AuthorizeBody {
+        action: "write".to_owned(),
+        resource: target.clone(),
+        ..AuthorizeBody::default()
+    };
+    let (decision, amended) = crate::routes::authorize::pipeline(
         s,
+        &source,
         &active.engine,
-        identity,
-        "write",
-        target,
-        now,
-        &mut decision,
+        Some(active.version),
+        &grants,
     )
+    .consider(&who, &question, now)
     .await?;
     if decision.decision == Effect::Allow
         || amended.code.as_deref() == Some("conflict_of_authority")

@@ -55,7 +55,7 @@ pub async fn introspect(
             v["token_type"] = json!("Bearer");
             v
         }
-        Err(Inactive::Store(e)) => return Err(e.into()),
+        Err(Inactive::Source(e)) => return Err(e.into()),
         Err(_) => json!({ "active": false }),
     };
     Ok(([(header::CACHE_CONTROL, "no-store")], Json(body)))

@@ -19,8 +19,8 @@ use serde_json::json;
 use crate::auth::Principal;
 use crate::error::{ApiError, ErrorBody, ErrorCode};
 use crate::extract::Body;
-use crate::policy::Content;
 use crate::state::AppState;
+use aim_api::policies::Content;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -247,7 +247,7 @@ pub async fn rollback(
         .policy_version(Some(body.version))
         .await?
         .ok_or_else(|| ApiError::not_found("policy version"))?;
-    let content = Content::of(&old).map_err(|e| {
+    let content = crate::policy::content_of(&old).map_err(|e| {
         tracing::error!(error = %e, version = old.version, "stored policy version is unreadable");
         ApiError::internal()
     })?;

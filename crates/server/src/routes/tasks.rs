@@ -19,7 +19,7 @@ use crate::paging;
 use crate::registry::identities as reg;
 use crate::routes::ReasonBody;
 use crate::state::AppState;
-use crate::tokens::check::AgentCaller;
+use aim_enforce::Agent;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -105,7 +105,7 @@ pub async fn show(
 }
 
 /// An agent may touch only the task its token was issued for.
-fn own_task(agent: &AgentCaller, id: TaskId) -> Result<(), ApiError> {
+fn own_task(agent: &Agent, id: TaskId) -> Result<(), ApiError> {
     if agent.task != id {
         return Err(ApiError::forbidden(
             "an agent's token reaches only its own task",
@@ -194,8 +194,7 @@ pub async fn background(state: AppState) {
     loop {
         tick.tick().await;
         match end_overdue(&state).await {
-            Ok(0) => {}
-            Ok(_) => state.tokens.live.bump(),
+            Ok(_) => {}
             Err(e) => tracing::error!(error = %e, "could not end overdue tasks"),
         }
         // Single-use ids are kept only until what used them has expired.

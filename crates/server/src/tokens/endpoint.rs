@@ -375,7 +375,7 @@ async fn issue(
     };
     // The DPoP proof is single use too, per key, for as long as its `iat` is accepted.
     if let Some(p) = &pop {
-        single_use.push(super::proof_claim(p));
+        single_use.push(aim_enforce::token::proof_claim(p));
     }
 
     let (task, new_task) = match (&req.authorization_details, &req.task_id) {

@@ -65,7 +65,7 @@ pub async fn exchange(
     }
     // The parent: a live token, presented by its holder.
     let (mut parent, reach) = check(s, subject, now).await.map_err(|e| match e {
-        Inactive::Store(e) => Refused::from(e),
+        Inactive::Source(e) => Refused::from(e),
         e => grant(e.code(), format!("subject_token: {e}")),
     })?;
     let secs = now.as_millis() / 1000;
@@ -178,7 +178,7 @@ pub async fn exchange(
     let token = mint(&ring, &claims)?;
     let mut single_use = vec![super::assertion_claim(identity.id, &assertion)];
     if let Some(p) = &parent_proof {
-        single_use.push(super::proof_claim(p));
+        single_use.push(aim_enforce::token::proof_claim(p));
     }
     let event = Event::new(
         now,

@@ -3,10 +3,11 @@
 //! the KEK and opened only here.
 
 use std::path::Path;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use aim_domain::event::{Actor, AuditAction, Event};
 use aim_domain::time::Timestamp;
+use aim_enforce::Snapshot;
 use aim_store::{DynStore, SigningKeyRow};
 use aim_token::PublicJwk;
 use aim_token::access::{MAX_ACCESS_LIFETIME, TrustedKeys};
@@ -75,7 +76,7 @@ pub struct SigningKeys {
     store: DynStore,
     kek: Kek,
     rotation_days: u32,
-    ring: RwLock<Arc<KeyRing>>,
+    ring: Snapshot<KeyRing>,
 }
 
 impl SigningKeys {
@@ -91,15 +92,12 @@ impl SigningKeys {
             store,
             kek,
             rotation_days,
-            ring: RwLock::new(Arc::new(ring)),
+            ring: Snapshot::new(ring),
         })
     }
 
     pub fn current(&self) -> Arc<KeyRing> {
-        match self.ring.read() {
-            Ok(r) => r.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
+        self.ring.current()
     }
 
     /// Retires the signing key now and makes a new one; the old one keeps verifying the
@@ -115,11 +113,8 @@ impl SigningKeys {
 
     /// Re-reads the keys (another replica may have rotated or revoked one).
     pub async fn refresh(&self, now: Timestamp) -> anyhow::Result<()> {
-        let ring = Arc::new(build(&self.store, &self.kek, self.rotation_days, now).await?);
-        match self.ring.write() {
-            Ok(mut r) => *r = ring,
-            Err(poisoned) => *poisoned.into_inner() = ring,
-        }
+        let ring = build(&self.store, &self.kek, self.rotation_days, now).await?;
+        self.ring.replace(ring);
         Ok(())
     }
 }

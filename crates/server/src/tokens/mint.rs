@@ -28,8 +28,10 @@ pub(crate) fn mint(ring: &KeyRing, claims: &AccessClaims) -> Result<String, Refu
 /// configured to issue for, or aim's own API.
 pub(crate) fn audience(s: &AppState, resource: Option<&str>) -> Result<String, Refused> {
     match resource {
-        None => Ok(s.tokens.audience.clone()),
-        Some(r) if r == s.tokens.audience || s.tokens.resources.iter().any(|k| k == r) => {
+        None => Ok(s.tokens.rules.audience.clone()),
+        Some(r)
+            if r == s.tokens.rules.audience || s.tokens.rules.resources.iter().any(|k| k == r) =>
+        {
             Ok(r.to_owned())
         }
         Some(r) => Err(Refused::new(

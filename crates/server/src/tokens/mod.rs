@@ -5,6 +5,10 @@
 //! - [`keys`] — the KEK, the signing key ring and its rotation
 //! - [`endpoint`] — `POST /oauth/token`
 //! - [`discovery`] — `/.well-known/*`
+//! - [`exchange`] — delegation by token exchange (RFC 8693)
+//! - [`federation`] — workload tokens from other issuers (RFC 7523 `jwt-bearer`)
+//! - [`mint`] — minting, audiences and the signing ring
+//! - [`check`] — the store as `aim-enforce`'s source, and the check introspection uses
 
 pub mod check;
 pub mod discovery;
@@ -12,7 +16,6 @@ pub mod endpoint;
 pub mod exchange;
 pub mod federation;
 pub mod keys;
-pub mod live;
 pub mod mint;
 
 use aim_domain::identity::{Identity, IdentityKind};
@@ -26,17 +29,16 @@ pub struct TokenService {
     pub issuer: String,
     pub token_endpoint: String,
     pub trust_domain: String,
-    pub audience: String,
     pub max_token_seconds: Option<i64>,
-    /// The other audiences tokens may be asked for (RFC 8707 `resource`).
-    pub resources: Vec<String>,
+    /// What a presented token must be issued by and for (aim's own `audience`, and the
+    /// other `resources` tokens may be asked for, RFC 8707), and the cache of the live
+    /// state behind presented tokens.
+    pub rules: aim_enforce::TokenRules,
     pub max_delegation_depth: usize,
     pub federation: federation::Federation,
     pub keys: SigningKeys,
     /// Makes DPoP nonces, when the token endpoint requires them.
     pub nonce_key: Option<aim_token::kek::Kek>,
-    /// The live state behind presented tokens, kept briefly (see `live.rs`).
-    pub live: live::LiveCache,
 }
 
 impl TokenService {
@@ -49,16 +51,14 @@ impl TokenService {
         let issuer = issuer.trim_end_matches('/').to_owned();
         Ok(Self {
             token_endpoint: format!("{issuer}/oauth/token"),
+            rules: aim_enforce::TokenRules::new(&issuer, &config.audience, &config.resources),
             issuer,
             trust_domain: config.trust_domain.clone(),
-            audience: config.audience.clone(),
             max_token_seconds: config.max_token_seconds,
-            resources: config.resources.clone(),
             max_delegation_depth: config.max_delegation_depth,
             federation: federation::Federation::new(&config.federation)?,
             nonce_key,
             keys,
-            live: live::LiveCache::default(),
         })
     }
 
@@ -97,16 +97,6 @@ pub(crate) fn assertion_claim(
     aim_store::Claim {
         id: format!("assertion:{identity}:{}", a.jti),
         expires_at: aim_domain::time::Timestamp::from_millis(a.exp * 1000),
-    }
-}
-
-/// The single-use id a DPoP proof spends (per key), kept while its `iat` is accepted.
-pub(crate) fn proof_claim(p: &aim_token::dpop::Proof) -> aim_store::Claim {
-    aim_store::Claim {
-        id: format!("dpop:{}:{}", p.jkt, p.jti),
-        expires_at: aim_domain::time::Timestamp::from_millis(
-            (p.iat + aim_token::dpop::IAT_WINDOW) * 1000,
-        ),
     }
 }
 

@@ -7,6 +7,7 @@ use super::*;
 crate::api_tests!(
     narrowed_token_cannot_reach_other_system_of_task,
     removed_system_is_out_of_reach_of_open_tasks,
+    revoking_write_around_http_reaches_the_next_call,
 );
 
 const ANYTHING: &str = r#"@id("rw")
@@ -152,5 +153,49 @@ mod cases {
         let narrowed = actions(s, "task.narrowed").await;
         assert_eq!(narrowed.len(), 1);
         assert_eq!(narrowed[0].target_id, task);
+    }
+
+    /// The live state behind a token is cached between an agent's calls. A write that
+    /// ends its task without going through the HTTP API (a background job, a direct store
+    /// call) must still reach the very next call: the cache follows the store's commits,
+    /// not a list of URLs.
+    pub async fn revoking_write_around_http_reaches_the_next_call(s: &TestServer) {
+        let c = cast(s).await;
+        apply(s, ANYTHING).await;
+        let a = Agent::on(s, &c, "agt-around-http", "EdDSA", &["crm"]).await;
+        let r = a.open_task_on(s, &["crm"]).await.unwrap();
+        let token = r["access_token"].as_str().unwrap().to_owned();
+        let task = aim_domain::ids::TaskId::parse(r["task_id"].as_str().unwrap()).unwrap();
+        // Twice, so the second answer comes from the cache.
+        for _ in 0..2 {
+            assert_eq!(decide(s, &a.key, &token, "crm").await["decision"], "allow");
+        }
+        let event = aim_domain::event::Event::new(
+            s.clock_now(),
+            aim_domain::event::Actor::system("test"),
+            aim_domain::event::AuditAction::TaskEnded,
+            "task",
+            task,
+        );
+        assert!(
+            s.db.store
+                .end_task(task, s.clock_now(), "ended behind the API's back", &event)
+                .await
+                .unwrap()
+        );
+        let (status, body) = agent_json(
+            s,
+            &a.key,
+            &token,
+            "POST",
+            "/v1/authorize",
+            &json!({ "action": "read", "resource": on("crm", "7") }),
+        )
+        .await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (401, Some("task_ended")),
+            "{body}"
+        );
     }
 }

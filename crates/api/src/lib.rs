@@ -1,0 +1,11 @@
+//! aim's wire: the request and response types of its HTTP API, as plain serde types over
+//! the domain. The server answers with them, `aim-client` sends and reads them, and every
+//! enforcement point (`aim-enforce`) decides with them, so the three can never disagree
+//! about a field.
+//!
+//! # Layout
+//! - [`authorize`] — `POST /v1/authorize` and `/v1/authorize/explain`
+//! - [`policies`] — a policy set's files and links as applied
+
+pub mod authorize;
+pub mod policies;

@@ -1,0 +1,48 @@
+//! The live state behind the tokens agents present, kept briefly so an agent making many
+//! calls does not cost a read each. An entry is used only if the source's generation has
+//! not moved since it was read, and for at most half a second (what a change made where
+//! this enforcement point cannot see it, another replica say, may take to be seen here).
+//!
+//! INVARIANT: the generation comes from the source of live state itself ([`LiveSource`]):
+//! the store moves it when it commits a write, a gateway when its revocation feed says so.
+//! No list of requests that "might change something" is kept anywhere. A reader takes the
+//! generation *before* its read, so an entry read before a change is never used after it.
+//!
+//! [`LiveSource`]: crate::token::LiveSource
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use aim_domain::live::LiveContext;
+
+/// How long an entry may be used at most.
+pub const TTL: Duration = Duration::from_millis(500);
+const CAPACITY: usize = 100_000;
+
+#[derive(Debug, Default)]
+pub struct LiveCache {
+    entries: Mutex<HashMap<String, (LiveContext, Instant, u64)>>,
+}
+
+impl LiveCache {
+    /// The live state of token `jti`, if it was read at `generation` and within the TTL.
+    pub fn get(&self, jti: &str, generation: u64) -> Option<LiveContext> {
+        let entries = self.entries.lock().ok()?;
+        let (live, at, read_at) = entries.get(jti)?;
+        (*read_at == generation && at.elapsed() < TTL).then(|| live.clone())
+    }
+
+    /// Keeps what was read under `generation`.
+    pub fn put(&self, jti: &str, live: LiveContext, generation: u64) {
+        if let Ok(mut entries) = self.entries.lock() {
+            if entries.len() >= CAPACITY {
+                entries.retain(|_, (_, at, _)| at.elapsed() < TTL);
+                if entries.len() >= CAPACITY {
+                    entries.clear();
+                }
+            }
+            entries.insert(jti.to_owned(), (live, Instant::now(), generation));
+        }
+    }
+}

@@ -1,0 +1,83 @@
+//! Write transactions that tell the live-state cache about themselves.
+//!
+//! Every change to registry state (an identity, a human, a task, a key, a revocation, a
+//! grant...) is written in a transaction begun by the backend's `write_tx`, which hands out
+//! a [`WriteTx`]. Its `commit` moves the store's [`Generation`] once the commit is durable,
+//! so a cache of what presented tokens hang on (`aim-enforce`) never serves an entry read
+//! before the change. Appends that change nothing else (decisions, refusals, token
+//! issuance) go through the appender and leave the generation alone.
+//!
+//! INVARIANT: the generation moves after the commit, never before: a reader that takes it
+//! before its read and finds it unchanged afterwards read nothing older than the last
+//! change committed on this replica.
+
+use std::ops::{Deref, DerefMut};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Counts the write transactions committed through this store (on this replica).
+#[derive(Debug, Default, Clone)]
+pub struct Generation(Arc<AtomicU64>);
+
+impl Generation {
+    /// The current value: it moves after every committed write transaction.
+    pub fn current(&self) -> u64 {
+        self.0.load(Ordering::Acquire)
+    }
+
+    fn advance(&self) {
+        self.0.fetch_add(1, Ordering::AcqRel);
+    }
+}
+
+/// A write transaction: deref to the connection to run statements; `commit` makes the
+/// change durable and then moves the store's [`Generation`]. Dropped without `commit`,
+/// nothing of it is applied.
+pub(crate) struct WriteTx<T> {
+    tx: T,
+    generation: Generation,
+}
+
+impl<T> WriteTx<T> {
+    pub(crate) fn new(tx: T, generation: &Generation) -> Self {
+        Self {
+            tx,
+            generation: generation.clone(),
+        }
+    }
+}
+
+impl WriteTx<sqlx::Transaction<'static, sqlx::Postgres>> {
+    pub(crate) async fn commit(self) -> Result<(), sqlx::Error> {
+        self.tx.commit().await?;
+        self.generation.advance();
+        Ok(())
+    }
+}
+
+impl WriteTx<crate::group::GroupTx> {
+    pub(crate) async fn commit(self) -> Result<(), sqlx::Error> {
+        self.tx.commit().await?;
+        self.generation.advance();
+        Ok(())
+    }
+}
+
+impl<T: Deref> Deref for WriteTx<T>
+where
+    T::Target: Sized,
+{
+    type Target = T::Target;
+    fn deref(&self) -> &T::Target {
+        &self.tx
+    }
+}
+
+impl<T: DerefMut> DerefMut for WriteTx<T>
+where
+    T::Target: Sized,
+{
+    fn deref_mut(&mut self) -> &mut T::Target {
+        &mut self.tx
+    }
+}
