@@ -5,7 +5,9 @@
 //!
 //! # Layout
 //! - [`authorize`] — `POST /v1/authorize` and `/v1/authorize/explain`
+//! - [`oauth`] — `POST /oauth/token`: the form and the answer
 //! - [`policies`] — a policy set's files and links as applied
 
 pub mod authorize;
+pub mod oauth;
 pub mod policies;

@@ -6,7 +6,7 @@
 use std::sync::{Arc, Mutex};
 
 use aim_domain::event::{Actor, AuditAction, Event};
-use aim_domain::human::{Credential, Human, Role};
+use aim_domain::human::{Human, Role};
 use aim_domain::identity::Identity;
 use aim_domain::ids::CredentialId;
 use aim_domain::time::Timestamp;
@@ -16,25 +16,12 @@ use axum::http::request::Parts;
 use axum::http::{Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use sha2::{Digest, Sha256};
 
 use crate::error::{ApiError, ErrorCode};
+use crate::extract::RequestContext;
+use crate::secrets::{CREDENTIAL_PREFIX, hash_secret};
 use crate::state::AppState;
 use crate::tokens::check::{Inactive, Source};
-
-/// Every credential starts with this, so secret scanners can recognise a leaked one.
-pub const CREDENTIAL_PREFIX: &str = "aim_";
-
-/// The HTTP request behind an action, as the audit log records it.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RequestContext {
-    /// `X-Request-Id`: the caller's if it sent a sane one, else one aim generated.
-    pub id: String,
-    /// The client's address.
-    pub source: String,
-}
 
 /// The authenticated caller.
 #[derive(Debug, Clone)]
@@ -110,33 +97,6 @@ impl<S: Send + Sync> FromRequestParts<S> for Principal {
     }
 }
 
-/// A new random credential secret and the hash that is stored.
-pub fn new_secret() -> Result<(String, [u8; 32]), ApiError> {
-    let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes).map_err(|e| {
-        tracing::error!(error = %e, "no randomness");
-        ApiError::internal()
-    })?;
-    let secret = format!("{CREDENTIAL_PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes));
-    let hash = hash_secret(&secret);
-    Ok((secret, hash))
-}
-
-pub fn hash_secret(secret: &str) -> [u8; 32] {
-    Sha256::digest(secret.as_bytes()).into()
-}
-
-pub fn new_credential(human: &Human, label: &str, now: Timestamp) -> Credential {
-    Credential {
-        id: CredentialId::new(),
-        human_id: human.id,
-        label: label.to_owned(),
-        created_at: now,
-        last_used_at: None,
-        revoked_at: None,
-    }
-}
-
 async fn resolve(
     state: &AppState,
     authorization: Option<&[u8]>,
@@ -176,7 +136,7 @@ async fn resolve(
 pub async fn layer(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
-    let request = request_context(&req);
+    let request = crate::extract::context_of(req.headers(), req.extensions());
     let authorization = req
         .headers()
         .get(header::AUTHORIZATION)
@@ -193,7 +153,7 @@ pub async fn layer(State(state): State<AppState>, mut req: Request, next: Next) 
         Err(e) if e.status == StatusCode::UNAUTHORIZED => {
             return refuse(&state, Actor::anonymous(), &request, &method, &path, e).await;
         }
-        Err(e) => return reject(&path, e),
+        Err(e) => return e.into_response(),
     };
     let principal = Principal {
         request: request.clone(),
@@ -326,7 +286,7 @@ async fn agent(
             }
             response
         }
-        Err(Inactive::Source(e)) => reject(path, e.into()),
+        Err(Inactive::Source(e)) => ApiError::from(e).into_response(),
         Err(e) => {
             let error = ApiError::new(StatusCode::UNAUTHORIZED, e.code(), e.to_string());
             let mut response =
@@ -438,51 +398,7 @@ async fn refuse(
     e: ApiError,
 ) -> Response {
     record_refusal(state, actor, request, method, path, e.status, e.code).await;
-    reject(path, e)
-}
-
-/// SCIM clients get SCIM's error shape; everyone else gets aim's.
-fn reject(path: &str, e: ApiError) -> Response {
-    if path.starts_with("/scim/") {
-        crate::routes::scim::ScimError(e).into_response()
-    } else {
-        e.into_response()
-    }
-}
-
-fn request_context(req: &Request) -> RequestContext {
-    context_of(req.headers(), req.extensions())
-}
-
-impl<S: Send + Sync> FromRequestParts<S> for RequestContext {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(context_of(&parts.headers, &parts.extensions))
-    }
-}
-
-/// The request id (set by the request-id layer) and the client's address.
-fn context_of(
-    headers: &axum::http::HeaderMap,
-    extensions: &axum::http::Extensions,
-) -> RequestContext {
-    // A caller's id is kept only if it is short and plain; it lands in every export format.
-    let id = headers
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| {
-            !v.is_empty()
-                && v.len() <= 128
-                && v.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "._:-".contains(c))
-        })
-        .map_or_else(|| uuid::Uuid::now_v7().to_string(), str::to_owned);
-    let source = extensions
-        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .map(|c| c.0.ip().to_string())
-        .unwrap_or_default();
-    RequestContext { id, source }
+    e.into_response()
 }
 
 async fn record_refusal(

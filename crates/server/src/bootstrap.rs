@@ -2,7 +2,6 @@
 //! credential for them, writes the credential to `<data-dir>/bootstrap-admin-token` (mode
 //! 0600) and returns it to be printed once. Only its hash is stored.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use aim_domain::event::{Actor, AuditAction, Event};
@@ -10,20 +9,12 @@ use aim_domain::human::{NewHuman, Role};
 use aim_domain::ids::HumanId;
 use anyhow::Context;
 
-use crate::auth::{new_credential, new_secret};
+use crate::secrets::{Existing, new_credential, new_secret, write_private};
 use crate::state::AppState;
 
 pub const TOKEN_FILE: &str = "bootstrap-admin-token";
 /// The label of the first-start credential.
 pub const LABEL: &str = "bootstrap";
-
-/// Where the first-start credential's file lives, and how long the credential outlives a
-/// second admin.
-#[derive(Debug, Clone)]
-pub struct BootstrapPolicy {
-    pub data_dir: PathBuf,
-    pub ttl_hours: u32,
-}
 
 pub struct Bootstrapped {
     pub secret: String,
@@ -69,7 +60,7 @@ pub async fn ensure_admin(
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("creating {}", data_dir.display()))?;
     let file = data_dir.join(TOKEN_FILE);
-    write_private(&file, format!("{secret}\n"))?;
+    write_private(&file, format!("{secret}\n"), Existing::Replace)?;
     let event = Event::new(now, Actor::system("bootstrap"), AuditAction::HumanCreated, "human", admin.id)
         .reason("first start: bootstrap admin")
         .detail(serde_json::json!({ "user_name": admin.user_name, "roles": admin.roles, "credential_id": credential.id }));
@@ -157,32 +148,9 @@ pub async fn rotate(
         .await?;
     let file = state.bootstrap.data_dir.join(TOKEN_FILE);
     if file.exists()
-        && let Err(e) = write_private(&file, format!("{secret}\n"))
+        && let Err(e) = write_private(&file, format!("{secret}\n"), Existing::Replace)
     {
         tracing::warn!(error = %e, file = %file.display(), "could not rewrite the bootstrap credential file; the new secret is only in the answer");
     }
     Ok((credential, secret))
-}
-
-/// Writes `contents` to a file only its owner can read, synced to disk.
-pub(crate) fn write_private(path: &Path, contents: impl AsRef<[u8]>) -> anyhow::Result<()> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut f = options
-        .open(path)
-        .with_context(|| format!("writing {}", path.display()))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        // An existing file keeps its mode on open; make sure it is private.
-        f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-    }
-    f.write_all(contents.as_ref())?;
-    f.sync_all()?;
-    Ok(())
 }

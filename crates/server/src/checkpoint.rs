@@ -4,15 +4,14 @@
 //! even if whoever did it also rewrote the chain head.
 
 use std::path::Path;
-use std::time::Duration;
 
 use aim_domain::audit::{Checkpoint, from_hex, to_hex};
 use anyhow::Context;
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{ED25519, Ed25519KeyPair, KeyPair, UnparsedPublicKey};
 
-use crate::error::ApiError;
-use crate::state::AppState;
+use aim_domain::time::Timestamp;
+use aim_store::{DynStore, StoreError};
 
 pub const KEY_FILE: &str = "audit-signing-key";
 
@@ -40,7 +39,7 @@ impl Signer {
                 .with_context(|| format!("creating {}", data_dir.display()))?;
             let pkcs8 = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new())
                 .map_err(|_| anyhow::anyhow!("generating a key"))?;
-            crate::bootstrap::write_private(&path, pkcs8.as_ref())?;
+            crate::secrets::write_private(&path, pkcs8.as_ref(), crate::secrets::Existing::Keep)?;
         }
         let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
         let key = Ed25519KeyPair::from_pkcs8(&bytes)
@@ -52,6 +51,22 @@ impl Signer {
 
     pub fn public_key(&self) -> &str {
         &self.public_key
+    }
+
+    /// Signs the current head if it moved since the last checkpoint; returns the latest.
+    pub async fn checkpoint(
+        &self,
+        store: &DynStore,
+        now: Timestamp,
+    ) -> Result<Option<Checkpoint>, StoreError> {
+        let (seq, hash) = store.chain_head().await?;
+        let latest = store.latest_checkpoint().await?;
+        if seq == 0 || latest.as_ref().is_some_and(|c| c.seq >= seq) {
+            return Ok(latest);
+        }
+        let cp = self.sign(seq, &hash, now);
+        store.insert_checkpoint(&cp).await?;
+        Ok(Some(cp))
     }
 
     pub fn sign(&self, seq: i64, hash: &[u8; 32], at: aim_domain::Timestamp) -> Checkpoint {
@@ -89,30 +104,6 @@ fn hex_bytes(s: &str) -> Option<Vec<u8>> {
         .step_by(2)
         .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
         .collect()
-}
-
-/// Signs the current head if it moved since the last checkpoint; returns the latest.
-pub async fn checkpoint_now(state: &AppState) -> Result<Option<Checkpoint>, ApiError> {
-    let (seq, hash) = state.store.chain_head().await?;
-    let latest = state.store.latest_checkpoint().await?;
-    if seq == 0 || latest.as_ref().is_some_and(|c| c.seq >= seq) {
-        return Ok(latest);
-    }
-    let cp = state.signer.sign(seq, &hash, state.clock.now());
-    state.store.insert_checkpoint(&cp).await?;
-    Ok(Some(cp))
-}
-
-/// Makes a checkpoint every `every`; never returns.
-pub async fn background(state: AppState, every: Duration) {
-    let mut tick = tokio::time::interval(every);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        if let Err(e) = checkpoint_now(&state).await {
-            tracing::error!(code = e.code, message = %e.message, "audit checkpoint failed; retrying next tick");
-        }
-    }
 }
 
 #[cfg(test)]

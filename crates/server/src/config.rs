@@ -27,12 +27,12 @@ pub struct Config {
     /// then made only on demand).
     pub checkpoint_interval_seconds: u64,
     /// Where every audit record is also delivered (`[[audit_sinks]]` tables).
-    pub audit_sinks: Vec<crate::sinks::SinkConfig>,
+    pub audit_sinks: Vec<SinkConfig>,
     pub governance: GovernanceConfig,
     pub naming: NamingConfig,
     pub tokens: TokenConfig,
     pub policy: PolicyConfig,
-    pub approvals: crate::runtime::ApprovalsConfig,
+    pub approvals: ApprovalsConfig,
     /// `[leases]`: how many one identity and one task may hold, and for how long.
     pub leases: aim_domain::lease::LeaseLimits,
     /// The first-start admin credential stops working this long after a second active
@@ -225,7 +225,7 @@ impl Default for Config {
             naming: NamingConfig::default(),
             tokens: TokenConfig::default(),
             policy: PolicyConfig::default(),
-            approvals: crate::runtime::ApprovalsConfig::default(),
+            approvals: ApprovalsConfig::default(),
             leases: aim_domain::lease::LeaseLimits::default(),
         }
     }
@@ -272,7 +272,7 @@ impl Config {
             crate::outbound::check_url("[approvals] webhook_url", url, allow)?;
         }
         for sink in &self.audit_sinks {
-            if let crate::sinks::SinkConfig::Webhook { url, .. } = sink {
+            if let SinkConfig::Webhook { url, .. } = sink {
                 crate::outbound::check_url("[[audit_sinks]] url", url, allow)?;
             }
         }
@@ -282,6 +282,125 @@ impl Config {
         );
         Ok(())
     }
+}
+
+/// Human approval of high-risk actions and just-in-time elevation (`[approvals]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApprovalsConfig {
+    /// How long an approval may wait for a decision, and an approved one for its retry.
+    pub ttl_seconds: i64,
+    /// The most approvals one identity may have waiting at once; more are refused with
+    /// 429 `too_many_pending_approvals`, so an agent in a loop cannot flood the approvers.
+    pub max_pending_per_identity: u32,
+    /// How long a just-in-time elevation request may wait for its approver.
+    pub elevation_pending_seconds: i64,
+    /// Where each new approval is announced (`POST`, Standard Webhooks signature).
+    pub webhook_url: Option<String>,
+    /// The webhook's signing secret, `whsec_<base64>` as Standard Webhooks prints it.
+    pub webhook_secret: Option<String>,
+    /// How many times one announcement is tried (1 to 10) before it is recorded as failed.
+    pub webhook_attempts: u32,
+    /// A PEM CA to trust, alone, for `webhook_url`.
+    pub webhook_ca_file: Option<std::path::PathBuf>,
+}
+
+impl Default for ApprovalsConfig {
+    fn default() -> Self {
+        Self {
+            ttl_seconds: aim_domain::step_up::DEFAULT_TTL_SECONDS,
+            max_pending_per_identity: 10,
+            elevation_pending_seconds: 3600,
+            webhook_url: None,
+            webhook_secret: None,
+            webhook_attempts: 5,
+            webhook_ca_file: None,
+        }
+    }
+}
+
+impl ApprovalsConfig {
+    pub fn check(&self) -> anyhow::Result<()> {
+        if !(60..=7 * 24 * 3600).contains(&self.ttl_seconds) {
+            anyhow::bail!("[approvals] ttl_seconds must be from 60 to 604800");
+        }
+        if self.max_pending_per_identity == 0 {
+            anyhow::bail!("[approvals] max_pending_per_identity must be at least 1");
+        }
+        if !(1..=10).contains(&self.webhook_attempts) {
+            anyhow::bail!("[approvals] webhook_attempts must be from 1 to 10");
+        }
+        if !(60..=7 * 24 * 3600).contains(&self.elevation_pending_seconds) {
+            anyhow::bail!("[approvals] elevation_pending_seconds must be from 60 to 604800");
+        }
+        Ok(())
+    }
+}
+
+/// How a record is written into a sink.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SinkFormat {
+    /// aim's own record (with its hashes), as one JSON object.
+    #[default]
+    Jsonl,
+    Ocsf,
+    Cef,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Transport {
+    #[default]
+    Tcp,
+    Udp,
+}
+
+/// One `[[audit_sinks]]` table of the config file.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+pub enum SinkConfig {
+    File {
+        name: String,
+        path: PathBuf,
+        #[serde(default)]
+        format: SinkFormat,
+    },
+    Syslog {
+        name: String,
+        /// `host:port`
+        address: String,
+        #[serde(default)]
+        transport: Transport,
+        #[serde(default)]
+        format: SinkFormat,
+    },
+    Webhook {
+        name: String,
+        /// Receives `POST` with a JSON array of records, oldest first.
+        url: String,
+        /// A PEM CA to trust, alone, for `url`.
+        #[serde(default)]
+        ca_file: Option<PathBuf>,
+    },
+}
+
+impl SinkConfig {
+    pub fn name(&self) -> &str {
+        match self {
+            SinkConfig::File { name, .. }
+            | SinkConfig::Syslog { name, .. }
+            | SinkConfig::Webhook { name, .. } => name,
+        }
+    }
+}
+
+/// Where the first-start credential's file lives, and how long the credential outlives a
+/// second admin.
+#[derive(Debug, Clone)]
+pub struct BootstrapPolicy {
+    pub data_dir: PathBuf,
+    pub ttl_hours: u32,
 }
 
 #[cfg(test)]

@@ -68,13 +68,19 @@ impl ApiError {
     }
 }
 
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut r = (
             self.status,
             Json(ErrorBody {
                 code: self.code.to_owned(),
-                message: self.message,
+                message: self.message.clone(),
             }),
         )
             .into_response();
@@ -85,6 +91,8 @@ impl IntoResponse for ApiError {
                 .insert(axum::http::header::WWW_AUTHENTICATE, v);
         }
         r.extensions_mut().insert(ErrorCode(self.code));
+        // A router with another error shape (SCIM) reshapes the response from this.
+        r.extensions_mut().insert(self);
         r
     }
 }

@@ -1,5 +1,5 @@
 //! Extractors that turn every malformed input into an [`ApiError`] with a code, instead of
-//! axum's plain-text rejections.
+//! axum's plain-text rejections, and the request behind an action ([`RequestContext`]).
 
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
@@ -95,4 +95,44 @@ impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for OptionalB
         let Body(v) = Body::<T>::from_request(req, state).await?;
         Ok(OptionalBody(v))
     }
+}
+
+/// The HTTP request behind an action, as the audit log records it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RequestContext {
+    /// `X-Request-Id`: the caller's if it sent a sane one, else one aim generated.
+    pub id: String,
+    /// The client's address.
+    pub source: String,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for RequestContext {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(context_of(&parts.headers, &parts.extensions))
+    }
+}
+
+/// The request id (set by the request-id layer) and the client's address.
+pub fn context_of(
+    headers: &axum::http::HeaderMap,
+    extensions: &axum::http::Extensions,
+) -> RequestContext {
+    // A caller's id is kept only if it is short and plain; it lands in every export format.
+    let id = headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            !v.is_empty()
+                && v.len() <= 128
+                && v.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "._:-".contains(c))
+        })
+        .map_or_else(|| uuid::Uuid::now_v7().to_string(), str::to_owned);
+    let source = extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip().to_string())
+        .unwrap_or_default();
+    RequestContext { id, source }
 }

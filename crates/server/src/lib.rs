@@ -2,13 +2,23 @@
 //! first-start bootstrap.
 //!
 //! # Layout
-//! - [`config`] — settings from defaults, the TOML file and flags
-//! - [`state`] — what handlers share
-//! - [`auth`] — bearer credentials, roles, and the audit of refused requests
-//! - [`registry`] — the operations, independent of HTTP
-//! - [`routes`] — the HTTP surface
+//! - [`config`] — settings from defaults, the TOML file and flags, checked once
+//! - [`state`] — the handles handlers share (no module it names imports it back)
+//! - [`auth`] — bearer credentials, agents' tokens, roles, and the audit of refused requests
+//! - [`extract`] — extractors: JSON bodies, path ids, queries, the request behind an action
+//! - [`error`], [`paging`] — the HTTP edge's error shape and cursor pages
+//! - [`registry`] — the registry's operations, independent of HTTP
+//! - [`routes`] — the HTTP surface, one module per resource
+//! - [`tokens`] — the token issuer: `POST /oauth/token`, discovery, signing keys
+//! - [`policy`] — the policy set in force on this replica
+//! - [`runtime`] — what decisions use besides policies: live grants, the approvals config
+//!   and its webhook
+//! - [`checkpoint`] — signed checkpoints of the audit chain
+//! - [`export`] — OCSF and CEF renderings of audit records
+//! - [`sinks`] — delivery of every record to files, syslog and webhooks
 //! - [`bootstrap`] — the first admin credential
-//! - [`error`], [`extract`], [`paging`] — the HTTP edge's plumbing
+//! - [`secrets`] — credentials aim makes and the private files it keeps
+//! - [`jobs`] — background work and the one loop that runs it
 //! - [`serve`] — connections: HTTPS, connection cap, header deadline, graceful stop
 //! - [`outbound`] — aim's own HTTPS clients, pinned CAs, the plain-HTTP rule
 //! - [`refusals`] — refused requests on the record, counted per source under a flood
@@ -20,6 +30,7 @@ pub mod config;
 pub mod error;
 pub mod export;
 pub mod extract;
+pub mod jobs;
 pub mod outbound;
 pub mod paging;
 pub mod policy;
@@ -27,6 +38,7 @@ pub mod refusals;
 pub mod registry;
 pub mod routes;
 pub mod runtime;
+pub mod secrets;
 pub mod serve;
 pub mod sinks;
 pub mod state;
@@ -59,7 +71,6 @@ pub fn router_with(state: AppState, body_limit: usize, limits: &config::LimitsCo
         .merge(routes::humans::router())
         .merge(routes::system::router())
         .merge(routes::audit::router())
-        .merge(routes::scim::router())
         .merge(routes::agent_keys::router())
         .merge(routes::tasks::router())
         .merge(routes::oauth::router())
@@ -74,6 +85,13 @@ pub fn router_with(state: AppState, body_limit: usize, limits: &config::LimitsCo
             state.clone(),
             auth::layer,
         ));
+    // SCIM clients get SCIM's error shape, the auth layer's refusals included.
+    let scim = routes::scim::router()
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::layer,
+        ))
+        .layer(axum::middleware::map_response(routes::scim::shaped));
     Router::new()
         .merge(routes::system::public())
         .route("/.well-known/jwks.json", get(tokens::discovery::jwks))
@@ -89,6 +107,7 @@ pub fn router_with(state: AppState, body_limit: usize, limits: &config::LimitsCo
         .merge(routes::join::public())
         .route("/v1/openapi.json", get(routes::openapi::document))
         .merge(authenticated)
+        .merge(scim)
         .fallback(routes::system::not_found)
         // Every body is read through an extractor, which enforces this and answers 413
         // with a JSON (or SCIM) error body.
@@ -140,7 +159,7 @@ pub struct Server {
     pub tls: Option<Arc<serve::CertFiles>>,
     pub sweep_every: Option<Duration>,
     pub checkpoint_every: Option<Duration>,
-    pub sinks: Vec<sinks::SinkConfig>,
+    pub sinks: Vec<config::SinkConfig>,
 }
 
 impl Server {
@@ -219,7 +238,7 @@ impl Server {
             )?),
             policies: Arc::new(policies),
             runtime: Arc::new(runtime),
-            bootstrap: Arc::new(bootstrap::BootstrapPolicy {
+            bootstrap: Arc::new(config::BootstrapPolicy {
                 data_dir: config.data_dir.clone(),
                 ttl_hours: config.bootstrap_ttl_hours,
             }),
@@ -257,23 +276,15 @@ impl Server {
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        for sink in self.sinks {
-            tokio::spawn(sinks::run(self.state.clone(), sink));
-        }
-        if let Some(every) = self.checkpoint_every {
-            tokio::spawn(checkpoint::background(self.state.clone(), every));
-        }
-        tokio::spawn(tokens::keys::background(self.state.clone()));
-        tokio::spawn(policy::background(self.state.clone()));
-        tokio::spawn(runtime::background(self.state.clone()));
-        tokio::spawn(routes::tasks::background(self.state.clone()));
-        tokio::spawn(refusals::background(self.state.clone()));
-        if let Some(every) = self.sweep_every {
-            tokio::spawn(registry::sweeps::background(self.state.clone(), every));
-        }
-        if let Some(files) = &self.tls {
-            tokio::spawn(serve::watch_certs(files.clone()));
-        }
+        jobs::start(
+            &self.state,
+            jobs::Plan {
+                sweep_every: self.sweep_every,
+                checkpoint_every: self.checkpoint_every,
+                sinks: self.sinks,
+                tls: self.tls.clone(),
+            },
+        );
         let app = router_with(self.state, self.body_limit, &self.limits);
         let limits = serve::ConnectionLimits {
             max_connections: self.limits.max_connections.max(1),

@@ -108,15 +108,3 @@ fn list(problems: &[Problem]) -> String {
         .collect::<Vec<_>>()
         .join("; ")
 }
-
-/// Picks up versions applied on other replicas, every five seconds.
-pub async fn background(state: crate::AppState) {
-    let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
-    tick.tick().await;
-    loop {
-        tick.tick().await;
-        if let Err(e) = state.policies.refresh(&state.store).await {
-            tracing::error!(error = %e, "could not refresh the policy set");
-        }
-    }
-}

@@ -90,6 +90,11 @@ impl Refusals {
     }
 
     /// Writes the summaries of every window that has ended (run every window).
+    /// How long one window lasts: summaries are written once per window.
+    pub fn window(&self) -> Duration {
+        self.window
+    }
+
     pub async fn flush(&self, store: &DynStore, at: Timestamp) {
         let due: Vec<Event> = {
             let Ok(mut sources) = self.sources.lock() else {
@@ -147,17 +152,6 @@ fn summary(source: &str, w: &Window, at: Timestamp, window: Duration) -> Option<
 async fn append(store: &DynStore, e: &Event) {
     if let Err(err) = store.append_event(e).await {
         tracing::error!(error = %err, "could not record a refused request");
-    }
-}
-
-/// Writes the summaries of ended windows, every window.
-pub async fn background(state: crate::AppState) {
-    let every = state.refusals.window;
-    let mut tick = tokio::time::interval(every);
-    tick.tick().await;
-    loop {
-        tick.tick().await;
-        state.refusals.flush(&state.store, state.clock.now()).await;
     }
 }
 

@@ -5,64 +5,15 @@ pub mod webhook;
 
 use std::sync::Arc;
 
+use aim_domain::Clock;
+use aim_domain::event::{Actor, AuditAction, Event, Outcome};
 use aim_domain::time::Timestamp;
 use aim_enforce::Snapshot;
 use aim_enforce::amend::Grants;
 use aim_store::DynStore;
-use serde::Deserialize;
+use serde_json::{Value, json};
 
-/// Human approval of high-risk actions and just-in-time elevation (`[approvals]`).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ApprovalsConfig {
-    /// How long an approval may wait for a decision, and an approved one for its retry.
-    pub ttl_seconds: i64,
-    /// The most approvals one identity may have waiting at once; more are refused with
-    /// 429 `too_many_pending_approvals`, so an agent in a loop cannot flood the approvers.
-    pub max_pending_per_identity: u32,
-    /// How long a just-in-time elevation request may wait for its approver.
-    pub elevation_pending_seconds: i64,
-    /// Where each new approval is announced (`POST`, Standard Webhooks signature).
-    pub webhook_url: Option<String>,
-    /// The webhook's signing secret, `whsec_<base64>` as Standard Webhooks prints it.
-    pub webhook_secret: Option<String>,
-    /// How many times one announcement is tried (1 to 10) before it is recorded as failed.
-    pub webhook_attempts: u32,
-    /// A PEM CA to trust, alone, for `webhook_url`.
-    pub webhook_ca_file: Option<std::path::PathBuf>,
-}
-
-impl Default for ApprovalsConfig {
-    fn default() -> Self {
-        Self {
-            ttl_seconds: aim_domain::step_up::DEFAULT_TTL_SECONDS,
-            max_pending_per_identity: 10,
-            elevation_pending_seconds: 3600,
-            webhook_url: None,
-            webhook_secret: None,
-            webhook_attempts: 5,
-            webhook_ca_file: None,
-        }
-    }
-}
-
-impl ApprovalsConfig {
-    pub fn check(&self) -> anyhow::Result<()> {
-        if !(60..=7 * 24 * 3600).contains(&self.ttl_seconds) {
-            anyhow::bail!("[approvals] ttl_seconds must be from 60 to 604800");
-        }
-        if self.max_pending_per_identity == 0 {
-            anyhow::bail!("[approvals] max_pending_per_identity must be at least 1");
-        }
-        if !(1..=10).contains(&self.webhook_attempts) {
-            anyhow::bail!("[approvals] webhook_attempts must be from 1 to 10");
-        }
-        if !(60..=7 * 24 * 3600).contains(&self.elevation_pending_seconds) {
-            anyhow::bail!("[approvals] elevation_pending_seconds must be from 60 to 604800");
-        }
-        Ok(())
-    }
-}
+use crate::config::ApprovalsConfig;
 
 #[derive(Debug)]
 pub struct Runtime {
@@ -119,17 +70,55 @@ impl Runtime {
             });
         Ok(())
     }
-}
 
-/// Picks up grants changed on other replicas, every five seconds.
-pub async fn background(state: crate::AppState) {
-    let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
-    tick.tick().await;
-    loop {
-        tick.tick().await;
-        let now = state.clock.now();
-        if let Err(e) = state.runtime.refresh_grants(&state.store, now).await {
-            tracing::error!(error = %e, "could not refresh the grants");
-        }
+    /// Sends `{type, timestamp, data}` as message `id` over the webhook, if there is one,
+    /// in the background, retrying; a delivery that never succeeds is recorded. `kind` is
+    /// the audit action of what is announced (`approval.requested`, `grant.requested`).
+    pub fn announce(
+        &self,
+        store: &DynStore,
+        clock: &Arc<dyn Clock>,
+        id: String,
+        kind: AuditAction,
+        data: Value,
+    ) {
+        let Some(hook) = self.webhook.clone() else {
+            return;
+        };
+        let body = json!({
+            "type": kind.as_str(),
+            "timestamp": clock.now().to_string(),
+            "data": data,
+        })
+        .to_string();
+        let (store, clock) = (store.clone(), clock.clone());
+        let attempts = self.approvals.webhook_attempts;
+        tokio::spawn(async move {
+            let mut wait = std::time::Duration::from_millis(500);
+            let mut last = String::new();
+            for attempt in 1..=attempts {
+                match hook.post(&id, &body).await {
+                    Ok(()) => return,
+                    Err(e) => last = e.to_string(),
+                }
+                if attempt < attempts {
+                    tokio::time::sleep(wait).await;
+                    wait *= 2;
+                }
+            }
+            tracing::error!(webhook = %hook.url(), message = %id, error = %last, "could not deliver the approval webhook");
+            let event = Event::new(
+                clock.now(),
+                Actor::system("approvals"),
+                AuditAction::ApprovalWebhookFailed,
+                "approval",
+                &id,
+            )
+            .outcome(Outcome::Denied)
+            .reason(format!("after {attempts} attempts: {last}"));
+            if let Err(e) = store.append_event(&event).await {
+                tracing::error!(error = %e, "could not record the failed webhook");
+            }
+        });
     }
 }

@@ -34,7 +34,7 @@ pub struct ConnectionLimits {
 /// The server's certificate, re-read from its files when they change.
 #[derive(Debug)]
 pub struct CertFiles {
-    cert: PathBuf,
+    pub cert: PathBuf,
     key: PathBuf,
     current: RwLock<(Arc<CertifiedKey>, Option<SystemTime>)>,
 }
@@ -99,21 +99,6 @@ impl CertFiles {
 impl ResolvesServerCert for CertFiles {
     fn resolve(&self, _: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
         self.current.read().ok().map(|c| c.0.clone())
-    }
-}
-
-/// Checks the certificate files every few seconds.
-pub async fn watch_certs(files: Arc<CertFiles>) {
-    let mut tick = tokio::time::interval(Duration::from_secs(5));
-    loop {
-        tick.tick().await;
-        match files.reload_if_changed() {
-            Ok(true) => tracing::info!(cert = %files.cert.display(), "TLS certificate reloaded"),
-            Ok(false) => {}
-            Err(e) => {
-                tracing::error!(error = %e, "the changed TLS certificate could not be loaded; the previous one stays in use")
-            }
-        }
     }
 }
 

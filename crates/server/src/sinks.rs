@@ -5,73 +5,14 @@
 //! write flushed on a connection the collector has not closed, the webhook answered 2xx).
 //! UDP has no acknowledgement: a datagram sent is taken as delivered.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use aim_domain::event::{Event, Outcome};
-use serde::Deserialize;
+use aim_store::DynStore;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpStream, UdpSocket};
 
-use crate::state::AppState;
-
-/// How a record is written into a sink.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SinkFormat {
-    /// aim's own record (with its hashes), as one JSON object.
-    #[default]
-    Jsonl,
-    Ocsf,
-    Cef,
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Transport {
-    #[default]
-    Tcp,
-    Udp,
-}
-
-/// One `[[audit_sinks]]` table of the config file.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
-pub enum SinkConfig {
-    File {
-        name: String,
-        path: PathBuf,
-        #[serde(default)]
-        format: SinkFormat,
-    },
-    Syslog {
-        name: String,
-        /// `host:port`
-        address: String,
-        #[serde(default)]
-        transport: Transport,
-        #[serde(default)]
-        format: SinkFormat,
-    },
-    Webhook {
-        name: String,
-        /// Receives `POST` with a JSON array of records, oldest first.
-        url: String,
-        /// A PEM CA to trust, alone, for `url`.
-        #[serde(default)]
-        ca_file: Option<PathBuf>,
-    },
-}
-
-impl SinkConfig {
-    pub fn name(&self) -> &str {
-        match self {
-            SinkConfig::File { name, .. }
-            | SinkConfig::Syslog { name, .. }
-            | SinkConfig::Webhook { name, .. } => name,
-        }
-    }
-}
+use crate::config::{SinkConfig, SinkFormat, Transport};
 
 fn render(format: SinkFormat, e: &Event) -> String {
     match format {
@@ -200,7 +141,7 @@ fn closed_by_peer(s: &TcpStream) -> bool {
 }
 
 /// Delivers every record to one sink, forever, resuming from its stored position.
-pub async fn run(state: AppState, config: SinkConfig) {
+pub async fn deliver(store: DynStore, config: SinkConfig) {
     let name = config.name().to_owned();
     let ca = match &config {
         SinkConfig::Webhook { ca_file, .. } => ca_file.clone(),
@@ -220,8 +161,8 @@ pub async fn run(state: AppState, config: SinkConfig) {
     };
     let mut backoff = Duration::from_millis(100);
     loop {
-        let batch = match state.store.sink_position(&name).await {
-            Ok(pos) => state.store.events(pos, 500).await,
+        let batch = match store.sink_position(&name).await {
+            Ok(pos) => store.events(pos, 500).await,
             Err(e) => Err(e),
         };
         let batch = match batch {
@@ -239,7 +180,7 @@ pub async fn run(state: AppState, config: SinkConfig) {
         match d.deliver(&batch).await {
             Ok(()) => {
                 backoff = Duration::from_millis(100);
-                if let Err(e) = state.store.set_sink_position(&name, last).await {
+                if let Err(e) = store.set_sink_position(&name, last).await {
                     tracing::error!(sink = %name, error = %e, "audit sink position not saved; the batch will be sent again");
                 }
             }

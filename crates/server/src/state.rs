@@ -21,7 +21,7 @@ pub struct AppState {
     /// Live grants, the approvals config and webhook.
     pub runtime: Arc<crate::runtime::Runtime>,
     /// Where the first-start credential lives and how long it outlives a second admin.
-    pub bootstrap: Arc<crate::bootstrap::BootstrapPolicy>,
+    pub bootstrap: Arc<crate::config::BootstrapPolicy>,
     /// Refused requests per source: recorded one by one up to a point, then counted.
     pub refusals: Arc<crate::refusals::Refusals>,
 }

@@ -6,8 +6,9 @@ use aim_domain::time::Timestamp;
 use aim_store::StoreError;
 use serde_json::json;
 
-use crate::auth::{Principal, new_credential, new_secret};
+use crate::auth::Principal;
 use crate::error::ApiError;
+use crate::secrets::{new_credential, new_secret};
 use crate::state::AppState;
 
 const RETRIES: usize = 3;

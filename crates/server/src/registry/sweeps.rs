@@ -1,5 +1,3 @@
-use std::time::Duration;
-
 use aim_domain::Refusal;
 use aim_domain::event::{Actor, Event};
 use aim_domain::sweep::{SweepAction, SweepReport, sweep};
@@ -69,27 +67,4 @@ pub async fn run(state: &AppState) -> Result<SweepReport, ApiError> {
         );
     }
     Ok(report)
-}
-
-/// Runs the sweep every `every`, logging what it did; never returns.
-pub async fn background(state: AppState, every: Duration) {
-    let mut tick = tokio::time::interval(every);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        match run(&state).await {
-            Ok(r)
-                if r != SweepReport {
-                    examined: r.examined,
-                    ..Default::default()
-                } =>
-            {
-                tracing::info!(?r, "sweep changed identities");
-            }
-            Ok(_) => {}
-            Err(e) => {
-                tracing::error!(code = e.code, message = %e.message, "sweep failed; retrying next tick")
-            }
-        }
-    }
 }

@@ -207,7 +207,8 @@ pub async fn create_checkpoint(
     p: Principal,
 ) -> Result<Json<aim_domain::audit::Checkpoint>, ApiError> {
     p.require_any(&[Role::Admin], "making a checkpoint")?;
-    crate::checkpoint::checkpoint_now(&s)
+    s.signer
+        .checkpoint(&s.store, s.clock.now())
         .await?
         .map(Json)
         .ok_or_else(|| ApiError::not_found("audit record"))

@@ -18,11 +18,11 @@ use axum::routing::post;
 use axum::{Json, Router};
 use serde_json::json;
 
-use crate::auth::{Caller, Deciding, Principal, RequestContext};
+use crate::auth::{Caller, Deciding, Principal};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::Body;
+use crate::extract::RequestContext;
 use crate::routes::policies::{PolicyError, Rejected, check_content};
-use crate::runtime::webhook;
 use crate::state::AppState;
 use crate::tokens::check::Source;
 
@@ -173,8 +173,9 @@ pub async fn authorize(
         .rule(&who, &body, origin, proof, s.clock.now())
         .await?;
     if let Some(a) = ruled.requested {
-        webhook::announce(
-            &s,
+        s.runtime.announce(
+            &s.store,
+            &s.clock,
             format!("msg_{}", a.id),
             aim_domain::event::AuditAction::ApprovalRequested,
             json!(a),

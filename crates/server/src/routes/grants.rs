@@ -15,13 +15,13 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::auth::{Caller, Principal, RequestContext};
+use crate::auth::{Caller, Principal};
 use crate::error::{ApiError, ErrorBody};
+use crate::extract::RequestContext;
 use crate::extract::{Body, PathId, Query};
 use crate::paging;
 use crate::registry::identities as reg;
 use crate::routes::ReasonBody;
-use crate::runtime::webhook;
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -221,8 +221,9 @@ pub async fn request(
     })
     .from_request(&ctx.id, &ctx.source);
     s.store.insert_grant(&g, &event).await?;
-    webhook::announce(
-        &s,
+    s.runtime.announce(
+        &s.store,
+        &s.clock,
         format!("msg_{}", g.id),
         AuditAction::GrantRequested,
         json!(g),

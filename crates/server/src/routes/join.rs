@@ -15,8 +15,9 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::auth::{Principal, RequestContext};
+use crate::auth::Principal;
 use crate::error::{ApiError, ErrorBody};
+use crate::extract::RequestContext;
 use crate::extract::{Body, OptionalBody, PathId};
 use crate::registry::identities as reg;
 use crate::state::AppState;
@@ -81,10 +82,10 @@ pub async fn create(
             "ttl_seconds must be between 60 and 86400",
         ));
     }
-    let (secret, _) = crate::auth::new_secret()?;
+    let (secret, _) = crate::secrets::new_secret()?;
     let secret = format!(
         "{JOIN_PREFIX}{}",
-        &secret[crate::auth::CREDENTIAL_PREFIX.len()..]
+        &secret[crate::secrets::CREDENTIAL_PREFIX.len()..]
     );
     let now = s.clock.now();
     let token = JoinToken {
@@ -98,7 +99,7 @@ pub async fn create(
         .event(now, AuditAction::JoinTokenCreated, "identity", id)
         .detail(json!({ "join_token": token.id, "expires_at": token.expires_at }));
     s.store
-        .insert_join_token(&token, &crate::auth::hash_secret(&secret), &event)
+        .insert_join_token(&token, &crate::secrets::hash_secret(&secret), &event)
         .await?;
     Ok((
         StatusCode::CREATED,
@@ -206,7 +207,7 @@ pub async fn join(
     let redeemed = if secret_ok {
         match s
             .store
-            .redeem_join_token(&crate::auth::hash_secret(&body.token), now, &key, &event)
+            .redeem_join_token(&crate::secrets::hash_secret(&body.token), now, &key, &event)
             .await
         {
             Ok(r) => r,

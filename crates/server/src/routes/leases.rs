@@ -22,8 +22,9 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::auth::{Caller, RequestContext};
+use crate::auth::Caller;
 use crate::error::{ApiError, ErrorBody};
+use crate::extract::RequestContext;
 use crate::extract::{Body, OptionalBody, PathId};
 use crate::routes::ReasonBody;
 use crate::state::AppState;

@@ -42,6 +42,15 @@ pub fn router() -> Router<AppState> {
         )
 }
 
+/// Gives SCIM's shape to every error in aim's shape under this router: the refusals of the
+/// auth layer, a body too large, a malformed path. Layered outside the auth layer.
+pub async fn shaped(response: Response) -> Response {
+    match response.extensions().get::<ApiError>().cloned() {
+        Some(e) => ScimError(e).into_response(),
+        None => response,
+    }
+}
+
 /// An error in SCIM's shape (`schemas`, `status` as a string, `scimType`, `detail`).
 #[derive(Debug)]
 pub struct ScimError(pub ApiError);

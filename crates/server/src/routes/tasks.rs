@@ -119,7 +119,7 @@ fn own_task(agent: &Agent, id: TaskId) -> Result<(), ApiError> {
     responses((status = 200, body = Task), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn end(
     State(s): State<AppState>,
-    ctx: crate::auth::RequestContext,
+    ctx: crate::extract::RequestContext,
     caller: Caller,
     PathId(id): PathId<TaskId>,
     OptionalBody(body): OptionalBody<ReasonBody>,
@@ -186,49 +186,4 @@ pub async fn end(
         return Err(aim_domain::Refusal::TaskEnded.into());
     }
     Ok(Json(get_task(&s, id).await?))
-}
-
-/// Ends tasks whose deadline has passed, every few seconds.
-pub async fn background(state: AppState) {
-    let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
-    loop {
-        tick.tick().await;
-        match end_overdue(&state).await {
-            Ok(_) => {}
-            Err(e) => tracing::error!(error = %e, "could not end overdue tasks"),
-        }
-        // Single-use ids are kept only until what used them has expired.
-        if let Err(e) = state.store.forget_used(state.clock.now()).await {
-            tracing::error!(error = %e, "could not forget expired single-use ids");
-        }
-    }
-}
-
-/// Ends every open task past its deadline; returns how many.
-pub async fn end_overdue(state: &AppState) -> Result<usize, aim_store::StoreError> {
-    let now = state.clock.now();
-    let mut ended = 0;
-    for task in state.store.overdue_tasks(now, 500).await? {
-        let event = aim_domain::event::Event::new(
-            now,
-            aim_domain::event::Actor::system("deadline"),
-            AuditAction::TaskEnded,
-            "task",
-            task.id,
-        )
-        .reason("deadline passed")
-        .trail(Trail {
-            task_id: task.id.to_string(),
-            triggered_by: task.triggered_by.clone(),
-            ..Trail::default()
-        });
-        if state
-            .store
-            .end_task(task.id, now, "deadline passed", &event)
-            .await?
-        {
-            ended += 1;
-        }
-    }
-    Ok(ended)
 }

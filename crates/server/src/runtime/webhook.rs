@@ -7,16 +7,12 @@
 //! as an audit event (`approval.webhook_failed`). The approval itself does not depend on it: approvers
 //! can always list what waits for them.
 
-use aim_domain::event::AuditAction;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 use aws_lc_rs::hmac;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use serde_json::{Value, json};
-
-use crate::state::AppState;
 
 #[derive(Clone)]
 pub struct Webhook {
@@ -67,7 +63,12 @@ impl Webhook {
         })
     }
 
-    async fn post(&self, id: &str, body: &str) -> anyhow::Result<()> {
+    pub fn url(&self) -> &str {
+        self.url.as_str()
+    }
+
+    /// Posts one message, signed.
+    pub async fn post(&self, id: &str, body: &str) -> anyhow::Result<()> {
         let timestamp = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_secs() as i64)
@@ -87,47 +88,4 @@ impl Webhook {
         }
         Ok(())
     }
-}
-
-/// Sends `{type, timestamp, data}` as message `id` in the background, retrying.
-/// `kind` is the audit action of what is announced (`approval.requested`, `grant.requested`).
-pub fn announce(state: &AppState, id: String, kind: AuditAction, data: Value) {
-    let Some(hook) = state.runtime.webhook.clone() else {
-        return;
-    };
-    let body = json!({
-        "type": kind.as_str(),
-        "timestamp": state.clock.now().to_string(),
-        "data": data,
-    })
-    .to_string();
-    let state = state.clone();
-    tokio::spawn(async move {
-        let mut wait = Duration::from_millis(500);
-        let mut last = String::new();
-        let attempts = state.runtime.approvals.webhook_attempts;
-        for attempt in 1..=attempts {
-            match hook.post(&id, &body).await {
-                Ok(()) => return,
-                Err(e) => last = e.to_string(),
-            }
-            if attempt < attempts {
-                tokio::time::sleep(wait).await;
-                wait *= 2;
-            }
-        }
-        tracing::error!(webhook = %hook.url, message = %id, error = %last, "could not deliver the approval webhook");
-        let event = aim_domain::event::Event::new(
-            state.clock.now(),
-            aim_domain::event::Actor::system("approvals"),
-            AuditAction::ApprovalWebhookFailed,
-            "approval",
-            &id,
-        )
-        .outcome(aim_domain::event::Outcome::Denied)
-        .reason(format!("after {attempts} attempts: {last}"));
-        if let Err(e) = state.store.append_event(&event).await {
-            tracing::error!(error = %e, "could not record the failed webhook");
-        }
-    });
 }

@@ -5,142 +5,34 @@
 //! Every refusal answers in RFC 6749's shape (`error`, `error_description`) plus aim's
 //! specific `code`, and is recorded as a `token.refused` event; every issuance is a
 //! `token.issued` event in the task's trail. The token itself never reaches a log or event.
+//!
+//! ```text
+//! grant ─► who asks ─► proof of possession ─► task ─► claims ─► record ─► token
+//! ```
 
+use aim_api::oauth::{ASSERTION_TYPE, JWT_BEARER, TOKEN_EXCHANGE, TokenRequest, TokenResponse};
 use aim_domain::event::{Actor, AuditAction, Event, Trail};
-use aim_domain::human::HumanState;
 use aim_domain::identity::Identity;
 use aim_domain::ids::{IdentityId, TaskId};
-use aim_domain::lifecycle::LifecycleState;
+use aim_domain::live::TokenContext;
+use aim_domain::single_use::Claim;
 use aim_domain::task::{Task, TaskRequest, token_seconds};
 use aim_domain::time::Timestamp;
-use aim_store::StoreError;
-use aim_token::assertion::{self, ASSERTION_TYPS};
+use aim_token::TokenError;
 use aim_token::claims::AccessClaims;
-use aim_token::jose::Unverified;
-use aim_token::{PublicJwk, TokenError};
+use aim_token::dpop::Proof;
 use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::client_auth::{Client, assertion_claim, authenticate, may_get_tokens};
+use super::keys::KeyRing;
 use super::mint::{audience, mint, signing_ring};
-use crate::auth::RequestContext;
+use super::refused::{Refused, dpop_refused};
+use crate::extract::RequestContext;
 use crate::state::AppState;
-
-pub const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
-pub const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
-
-/// The form fields aim reads; others are ignored, as RFC 6749 asks.
-#[derive(Debug, Default, Deserialize)]
-pub struct TokenRequest {
-    #[serde(default)]
-    pub(crate) grant_type: String,
-    pub(crate) subject_token: Option<String>,
-    pub(crate) subject_token_type: Option<String>,
-    pub(crate) actor_token: Option<String>,
-    pub(crate) actor_token_type: Option<String>,
-    /// For a token exchange: the scopes to hand down (space-separated).
-    pub(crate) scope: Option<String>,
-    /// For the `jwt-bearer` grant: the workload token.
-    pub(crate) assertion: Option<String>,
-    client_assertion_type: Option<String>,
-    client_assertion: Option<String>,
-    client_id: Option<String>,
-    authorization_details: Option<String>,
-    task_id: Option<String>,
-    /// RFC 8707: the resource (gateway, tool) the token is for.
-    pub(crate) resource: Option<String>,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-pub struct TokenResponse {
-    pub access_token: String,
-    pub token_type: String,
-    pub expires_in: i64,
-    pub scope: String,
-    pub task_id: String,
-    /// For a new task: the granted `aim_task`.
-    #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
-    pub authorization_details: serde_json::Value,
-    /// For a token exchange (RFC 8693).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub issued_token_type: Option<String>,
-}
-
-/// A refused token request.
-#[derive(Debug)]
-pub struct Refused {
-    status: StatusCode,
-    /// RFC 6749 `error`.
-    error: &'static str,
-    /// aim's specific code.
-    code: &'static str,
-    message: String,
-}
-
-impl Refused {
-    pub(crate) fn new(
-        status: StatusCode,
-        error: &'static str,
-        code: &'static str,
-        m: impl Into<String>,
-    ) -> Self {
-        Self {
-            status,
-            error,
-            code,
-            message: m.into(),
-        }
-    }
-
-    pub(crate) fn request(code: &'static str, m: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "invalid_request", code, m)
-    }
-
-    pub(crate) fn client(code: &'static str, m: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "invalid_client", code, m)
-    }
-
-    pub(crate) fn token(e: TokenError) -> Self {
-        Self::client(e.code(), format!("client assertion refused: {e}"))
-    }
-}
-
-impl From<StoreError> for Refused {
-    fn from(e: StoreError) -> Self {
-        tracing::error!(error = %e, "token endpoint: store failed");
-        Self::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "temporarily_unavailable",
-            "store_unavailable",
-            "the store is unavailable; no token was issued",
-        )
-    }
-}
-
-impl IntoResponse for Refused {
-    fn into_response(self) -> Response {
-        let mut r = (
-            self.status,
-            [(header::CACHE_CONTROL, "no-store")],
-            Json(json!({
-                "error": self.error,
-                "error_description": self.message,
-                "code": self.code,
-            })),
-        )
-            .into_response();
-        if self.status == StatusCode::UNAUTHORIZED {
-            r.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                header::HeaderValue::from_static("Bearer error=\"invalid_client\""),
-            );
-        }
-        r
-    }
-}
 
 pub async fn token(
     State(s): State<AppState>,
@@ -179,57 +71,64 @@ pub async fn token(
             ),
         )),
     };
-    // When nonces are on, every answer hands out the current one (RFC 9449 §8).
-    let nonce = s
-        .tokens
-        .nonces(now.as_millis() / 1000)
-        .map(|[current, _]| current);
-    let with_nonce = |mut r: Response| {
-        if let Some(n) = &nonce
-            && let Ok(v) = header::HeaderValue::from_str(n)
-        {
-            r.headers_mut().insert("dpop-nonce", v);
-        }
-        r
-    };
-    match outcome {
-        Ok(body) => with_nonce(
-            (
-                StatusCode::OK,
-                [
-                    (header::CACHE_CONTROL, "no-store"),
-                    (header::PRAGMA, "no-cache"),
-                ],
-                Json(body),
-            )
-                .into_response(),
-        ),
+    let response = match outcome {
+        Ok(body) => (
+            StatusCode::OK,
+            [
+                (header::CACHE_CONTROL, "no-store"),
+                (header::PRAGMA, "no-cache"),
+            ],
+            Json(body),
+        )
+            .into_response(),
         Err(refused) => {
-            let actor = client.map_or_else(Actor::anonymous, Actor::identity);
-            let target = client.map(|c| c.to_string()).unwrap_or_default();
-            let event = Event::new(now, actor, AuditAction::TokenRefused, "identity", target)
-                .denied()
-                .reason(refused.code)
-                .detail(json!({ "error": refused.error, "code": refused.code, "message": refused.message }))
-                .from_request(&ctx.id, &ctx.source);
-            s.refusals
-                .record(&s.store, &ctx.source, refused.code, event)
-                .await;
-            with_nonce(refused.into_response())
+            record_refusal(&s, &ctx, client, &refused, now).await;
+            refused.into_response()
         }
-    }
+    };
+    with_nonce(&s, response, now)
 }
 
-/// RFC 9449's error for a missing or bad proof at the token endpoint.
-pub(crate) fn dpop_refused(e: TokenError) -> Refused {
-    // RFC 9449 §8: a missing or stale nonce has its own error, and the answer carries the
-    // nonce to use.
-    let error = if e == TokenError::NonceRequired {
-        "use_dpop_nonce"
-    } else {
-        "invalid_dpop_proof"
-    };
-    Refused::new(StatusCode::BAD_REQUEST, error, e.code(), e.to_string())
+/// When nonces are on, every answer hands out the current one (RFC 9449 §8).
+fn with_nonce(s: &AppState, mut r: Response, now: Timestamp) -> Response {
+    if let Some([current, _]) = s.tokens.nonces(now.as_millis() / 1000)
+        && let Ok(v) = header::HeaderValue::from_str(&current)
+    {
+        r.headers_mut().insert("dpop-nonce", v);
+    }
+    r
+}
+
+async fn record_refusal(
+    s: &AppState,
+    ctx: &RequestContext,
+    client: Option<IdentityId>,
+    refused: &Refused,
+    now: Timestamp,
+) {
+    let actor = client.map_or_else(Actor::anonymous, Actor::identity);
+    let target = client.map(|c| c.to_string()).unwrap_or_default();
+    let event = Event::new(now, actor, AuditAction::TokenRefused, "identity", target)
+        .denied()
+        .reason(refused.code)
+        .detail(json!({ "error": refused.error, "code": refused.code, "message": refused.message }))
+        .from_request(&ctx.id, &ctx.source);
+    s.refusals
+        .record(&s.store, &ctx.source, refused.code, event)
+        .await;
+}
+
+fn grant(code: &'static str, m: &str) -> Refused {
+    Refused::new(StatusCode::BAD_REQUEST, "invalid_grant", code, m)
+}
+
+/// Who asks for a token: the identity (with its sponsor, key and task), the key that
+/// authenticated it, the single-use ids its request spends, and how it authenticated.
+struct Asking {
+    context: TokenContext,
+    key_kid: String,
+    single_use: Vec<Claim>,
+    how: &'static str,
 }
 
 async fn issue(
@@ -240,10 +139,9 @@ async fn issue(
     now: Timestamp,
     client: &mut Option<IdentityId>,
 ) -> Result<TokenResponse, Refused> {
-    if req.grant_type == super::exchange::GRANT {
+    if req.grant_type == TOKEN_EXCHANGE {
         return super::exchange::exchange(s, ctx, req, dpop, now, client).await;
     }
-    let grant = |code, m: &str| Refused::new(StatusCode::BAD_REQUEST, "invalid_grant", code, m);
     // The key to sign with, checked against the revocations of every replica in the read
     // that checks the client.
     let ring = s.tokens.keys.current();
@@ -253,8 +151,72 @@ async fn issue(
         }
         None => None,
     };
-    // Who is asking, and the single-use ids their request spends.
-    let (context, key_kid, mut single_use, how) = match req.grant_type.as_str() {
+    let mut asking = who_asks(s, &req, task_id, ring.signer.kid(), now, client).await?;
+    let pop = proof_of_possession(s, dpop, &asking, now).await?;
+    // The DPoP proof is single use too, per key, for as long as its `iat` is accepted.
+    if let Some(p) = &pop {
+        asking.single_use.push(aim_enforce::token::proof_claim(p));
+    }
+    let identity = &asking.context.identity;
+    let (task, new_task) = task_for(&req, &asking.context, now)?;
+    let lifetime = token_seconds(identity.autonomy)
+        .min(s.tokens.max_token_seconds.unwrap_or(i64::MAX))
+        .min((task.deadline.as_millis() - now.as_millis()) / 1000);
+    if lifetime <= 0 {
+        return Err(grant("task_ended", "the task has reached its deadline"));
+    }
+    let ring = signing_ring(s, ring, asking.context.signer_revoked, now).await?;
+    let claims = AccessClaims {
+        iss: s.tokens.issuer.clone(),
+        sub: s.tokens.subject(identity),
+        aud: audience(s, req.resource.as_deref())?,
+        exp: now.as_millis() / 1000 + lifetime,
+        iat: now.as_millis() / 1000,
+        nbf: now.as_millis() / 1000,
+        jti: uuid::Uuid::now_v7().to_string(),
+        client_id: identity.id.to_string(),
+        scope: task.systems.join(" "),
+        aim_task: task.id.to_string(),
+        sid: task.id.to_string(),
+        act: None,
+        cnf: pop
+            .as_ref()
+            .map(|p| aim_token::claims::Cnf { jkt: p.jkt.clone() }),
+        aim_parents: Vec::new(),
+    };
+    let access_token = mint(&ring, &claims)?;
+    record_issue(s, ctx, &asking, &ring, &claims, &task, new_task, now).await?;
+    super::record_seen(&s.store, &asking.context.identity, now).await;
+    Ok(TokenResponse {
+        access_token,
+        token_type: if pop.is_some() { "DPoP" } else { "Bearer" }.to_owned(),
+        expires_in: lifetime,
+        scope: claims.scope,
+        task_id: task.id.to_string(),
+        authorization_details: json!([{
+            "type": aim_domain::task::TASK_DETAIL_TYPE,
+            "task_id": task.id,
+            "purpose": task.purpose,
+            "systems": task.systems,
+            "subject": task.subject,
+            "triggered_by": task.triggered_by,
+            "deadline": task.deadline,
+        }]),
+        issued_token_type: None,
+    })
+}
+
+/// Authenticates the client by its grant: a client assertion, or a federated workload
+/// token.
+async fn who_asks(
+    s: &AppState,
+    req: &TokenRequest,
+    task_id: Option<TaskId>,
+    signer: &str,
+    now: Timestamp,
+    client: &mut Option<IdentityId>,
+) -> Result<Asking, Refused> {
+    match req.grant_type.as_str() {
         "client_credentials" => {
             if req.client_assertion_type.as_deref() != Some(ASSERTION_TYPE) {
                 return Err(Refused::client(
@@ -276,87 +238,103 @@ async fn issue(
                 raw,
                 req.client_id.as_deref(),
                 task_id,
-                ring.signer.kid(),
+                signer,
                 now,
                 client,
             )
             .await?;
             // Single use, across replicas: recorded until the assertion expires, in the
             // same durable write as the token's event.
-            let claim = super::assertion_claim(context.identity.id, &assertion);
-            (context, kid, vec![claim], "client_credentials")
-        }
-        JWT_BEARER => {
-            let raw = req
-                .assertion
-                .as_deref()
-                .ok_or_else(|| Refused::request("assertion_required", "assertion is missing"))?;
-            let (name, workload) = s
-                .tokens
-                .federation
-                .authenticate(raw, now.as_millis() / 1000)
-                .await?;
-            let identity =
-                s.store.identity_by_name(&name).await?.ok_or_else(|| {
-                    grant("unknown_workload", "the mapped identity does not exist")
-                })?;
-            *client = Some(identity.id);
-            let context = s
-                .store
-                .token_context(identity.id, "", task_id, ring.signer.kid())
-                .await?
-                .ok_or_else(|| grant("unknown_workload", "the mapped identity does not exist"))?;
-            may_get_tokens(&context.identity, context.sponsor_state)?;
-            // A workload token may be presented again until it expires, as its issuer
-            // intends; the DPoP proof below is still single use.
-            (
+            let claim = assertion_claim(context.identity.id, &assertion);
+            Ok(Asking {
                 context,
-                format!("workload:{workload}"),
-                Vec::new(),
-                "jwt_bearer",
-            )
+                key_kid: kid,
+                single_use: vec![claim],
+                how: "client_credentials",
+            })
         }
-        _ => {
-            return Err(Refused::new(
-                StatusCode::BAD_REQUEST,
-                "unsupported_grant_type",
-                "unsupported_grant_type",
-                "grant_type must be client_credentials, urn:ietf:params:oauth:grant-type:jwt-bearer or urn:ietf:params:oauth:grant-type:token-exchange",
-            ));
-        }
-    };
-    let identity = &context.identity;
-    let id = identity.id;
-    // Proof of possession: the token is bound to the key that signed the proof.
+        JWT_BEARER => workload(s, req, task_id, signer, now, client).await,
+        _ => Err(Refused::new(
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+            "unsupported_grant_type",
+            "grant_type must be client_credentials, urn:ietf:params:oauth:grant-type:jwt-bearer or urn:ietf:params:oauth:grant-type:token-exchange",
+        )),
+    }
+}
+
+/// A federated workload token (RFC 7523 `jwt-bearer`), mapped to the identity it names.
+async fn workload(
+    s: &AppState,
+    req: &TokenRequest,
+    task_id: Option<TaskId>,
+    signer: &str,
+    now: Timestamp,
+    client: &mut Option<IdentityId>,
+) -> Result<Asking, Refused> {
+    let raw = req
+        .assertion
+        .as_deref()
+        .ok_or_else(|| Refused::request("assertion_required", "assertion is missing"))?;
+    let (name, workload) = s
+        .tokens
+        .federation
+        .authenticate(raw, now.as_millis() / 1000)
+        .await?;
+    let unknown = || grant("unknown_workload", "the mapped identity does not exist");
+    let identity = s.store.identity_by_name(&name).await?.ok_or_else(unknown)?;
+    *client = Some(identity.id);
+    let context = s
+        .store
+        .token_context(identity.id, "", task_id, signer)
+        .await?
+        .ok_or_else(unknown)?;
+    may_get_tokens(&context.identity, context.sponsor_state)?;
+    // A workload token may be presented again until it expires, as its issuer intends;
+    // the DPoP proof is still single use.
+    Ok(Asking {
+        context,
+        key_kid: format!("workload:{workload}"),
+        single_use: Vec::new(),
+        how: "jwt_bearer",
+    })
+}
+
+/// The DPoP proof the token will be bound to, checked; `None` only for an identity an
+/// admin opted into bearer tokens.
+async fn proof_of_possession(
+    s: &AppState,
+    dpop: Option<&str>,
+    asking: &Asking,
+    now: Timestamp,
+) -> Result<Option<Proof>, Refused> {
+    let identity = &asking.context.identity;
     let nonces = s.tokens.nonces(now.as_millis() / 1000);
     let pop = match dpop {
-        Some(p) => Some(
-            aim_token::dpop::verify(
-                p,
-                &aim_token::dpop::Expect {
-                    method: "POST",
-                    url: &s.tokens.token_endpoint,
-                    access_token: None,
-                    nonce: nonces.as_ref().map(|n| &n[..]),
-                    now: now.as_millis() / 1000,
-                },
-            )
-            .map_err(dpop_refused)?,
-        ),
+        Some(p) => aim_token::dpop::verify(
+            p,
+            &aim_token::dpop::Expect {
+                method: "POST",
+                url: &s.tokens.token_endpoint,
+                access_token: None,
+                nonce: nonces.as_ref().map(|n| &n[..]),
+                now: now.as_millis() / 1000,
+            },
+        )
+        .map_err(dpop_refused)?,
         // INVARIANT: every token is bound to a key the agent holds, unless an admin opted
         // this identity into bearer tokens, with a reason, on the record.
         None if identity.bearer_reason.is_none() => {
             return Err(dpop_refused(TokenError::ProofRequired));
         }
-        None => None,
+        None => return Ok(None),
     };
     // INVARIANT: a client's token is bound to one of its own registered, unrevoked keys,
     // so revoking that key kills the token. The proof's key is usually the assertion's.
-    if how == "client_credentials"
-        && let Some(p) = &pop
-        && p.jkt != key_kid
+    if asking.how == "client_credentials"
+        && pop.jkt != asking.key_kid
         && s.store
-            .agent_key(id, &p.jkt)
+            .agent_key(identity.id, &pop.jkt)
             .await?
             .is_none_or(|k| k.revoked_at.is_some())
     {
@@ -367,19 +345,19 @@ async fn issue(
             "the DPoP proof is signed by a key that is not a registered, unrevoked key of this identity",
         ));
     }
-    let replayed = || {
-        Refused::client(
-            "replayed",
-            "this client assertion (or DPoP proof) was already used",
-        )
-    };
-    // The DPoP proof is single use too, per key, for as long as its `iat` is accepted.
-    if let Some(p) = &pop {
-        single_use.push(aim_enforce::token::proof_claim(p));
-    }
+    Ok(Some(pop))
+}
 
-    let (task, new_task) = match (&req.authorization_details, &req.task_id) {
-        (Some(details), None) => (open_task(details, identity, now)?, true),
+/// The task the token is for: a new one from `authorization_details`, or an open one by
+/// id, narrowed to what the identity still has. Returns whether it is new.
+fn task_for(
+    req: &TokenRequest,
+    context: &TokenContext,
+    now: Timestamp,
+) -> Result<(Task, bool), Refused> {
+    let identity = &context.identity;
+    match (&req.authorization_details, &req.task_id) {
+        (Some(details), None) => Ok((open_task(details, identity, now)?, true)),
         (None, Some(_)) => match context.task.clone() {
             Some(mut t) if t.is_open_at(now) => {
                 // INVARIANT: a continued task never gets back a system the identity has
@@ -393,58 +371,42 @@ async fn issue(
                         "the identity no longer has any of the task's systems",
                     ));
                 }
-                (t, false)
+                Ok((t, false))
             }
-            Some(_) => return Err(grant("task_ended", "the task has ended")),
-            None => return Err(grant("invalid_task", "no such task for this identity")),
+            Some(_) => Err(grant("task_ended", "the task has ended")),
+            None => Err(grant("invalid_task", "no such task for this identity")),
         },
-        _ => {
-            return Err(Refused::request(
-                "task_required",
-                "give either authorization_details (type aim_task) to open a task, or the task_id of an open one",
-            ));
-        }
-    };
-
-    let lifetime = token_seconds(identity.autonomy)
-        .min(s.tokens.max_token_seconds.unwrap_or(i64::MAX))
-        .min((task.deadline.as_millis() - now.as_millis()) / 1000);
-    if lifetime <= 0 {
-        return Err(Refused::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_grant",
-            "task_ended",
-            "the task has reached its deadline",
-        ));
+        _ => Err(Refused::request(
+            "task_required",
+            "give either authorization_details (type aim_task) to open a task, or the task_id of an open one",
+        )),
     }
-    let aud = audience(s, req.resource.as_deref())?;
-    let iat = now.as_millis() / 1000;
-    let jti = uuid::Uuid::now_v7().to_string();
-    let ring = signing_ring(s, ring, context.signer_revoked, now).await?;
-    let claims = AccessClaims {
-        iss: s.tokens.issuer.clone(),
-        sub: s.tokens.subject(identity),
-        aud,
-        exp: iat + lifetime,
-        iat,
-        nbf: iat,
-        jti: jti.clone(),
-        client_id: id.to_string(),
-        scope: task.systems.join(" "),
-        aim_task: task.id.to_string(),
-        sid: task.id.to_string(),
-        act: None,
-        cnf: pop
-            .as_ref()
-            .map(|p| aim_token::claims::Cnf { jkt: p.jkt.clone() }),
-        aim_parents: Vec::new(),
-    };
-    let access_token = mint(&ring, &claims)?;
+}
 
+/// Writes the issuance (and a new task with it) on the record, spending the single-use
+/// ids in the same durable write; refused if one was used before.
+#[allow(clippy::too_many_arguments)]
+async fn record_issue(
+    s: &AppState,
+    ctx: &RequestContext,
+    asking: &Asking,
+    ring: &KeyRing,
+    claims: &AccessClaims,
+    task: &Task,
+    new_task: bool,
+    now: Timestamp,
+) -> Result<(), Refused> {
+    let id = asking.context.identity.id;
+    let replayed = || {
+        Refused::client(
+            "replayed",
+            "this client assertion (or DPoP proof) was already used",
+        )
+    };
     let trail = Trail {
         task_id: task.id.to_string(),
         session_id: claims.sid.clone(),
-        jti: jti.clone(),
+        jti: claims.jti.clone(),
         triggered_by: task.triggered_by.clone(),
         ..Trail::default()
     };
@@ -455,161 +417,50 @@ async fn issue(
         "identity",
         id,
     )
-    .reason(how)
+    .reason(asking.how)
     .detail(json!({
         "exp": claims.exp,
         "aud": claims.aud,
         "scope": claims.scope,
-        "client_key": key_kid,
+        "client_key": asking.key_kid,
         "signing_key": ring.signer.kid(),
     }))
     .trail(trail.clone())
     .from_request(&ctx.id, &ctx.source);
-    if new_task {
-        let opened = Event::new(
-            now,
-            Actor::identity(id),
-            AuditAction::TaskOpened,
-            "task",
-            task.id,
-        )
-        .reason(task.purpose.clone())
-        .detail(json!({
-            "systems": task.systems,
-            "subject": task.subject,
-            "deadline": task.deadline,
-        }))
-        .trail(Trail {
-            jti: String::new(),
-            ..trail
-        })
-        .from_request(&ctx.id, &ctx.source);
-        for c in &single_use {
-            if !s.store.use_once(&c.id, c.expires_at).await? {
-                return Err(replayed());
-            }
+    if !new_task {
+        return match s
+            .store
+            .append_claimed(&issued, asking.single_use.clone())
+            .await?
+        {
+            Some(_) => Ok(()),
+            None => Err(replayed()),
+        };
+    }
+    let opened = Event::new(
+        now,
+        Actor::identity(id),
+        AuditAction::TaskOpened,
+        "task",
+        task.id,
+    )
+    .reason(task.purpose.clone())
+    .detail(json!({
+        "systems": task.systems,
+        "subject": task.subject,
+        "deadline": task.deadline,
+    }))
+    .trail(Trail {
+        jti: String::new(),
+        ..trail
+    })
+    .from_request(&ctx.id, &ctx.source);
+    for c in &asking.single_use {
+        if !s.store.use_once(&c.id, c.expires_at).await? {
+            return Err(replayed());
         }
-        s.store.insert_task(&task, &[opened, issued]).await?;
-    } else if s.store.append_claimed(&issued, single_use).await?.is_none() {
-        return Err(replayed());
     }
-    super::record_seen(s, identity, now).await;
-    Ok(TokenResponse {
-        access_token,
-        token_type: if pop.is_some() { "DPoP" } else { "Bearer" }.to_owned(),
-        expires_in: lifetime,
-        scope: claims.scope,
-        task_id: task.id.to_string(),
-        authorization_details: json!([{
-            "type": aim_domain::task::TASK_DETAIL_TYPE,
-            "task_id": task.id,
-            "purpose": task.purpose,
-            "systems": task.systems,
-            "subject": task.subject,
-            "triggered_by": task.triggered_by,
-            "deadline": task.deadline,
-        }]),
-        issued_token_type: None,
-    })
-}
-
-/// An authenticated client: its identity (with sponsor, key and task), the key that signed
-/// its assertion, and the assertion (whose `jti` the caller records as used).
-#[derive(Debug)]
-pub(crate) struct Client {
-    pub context: aim_store::TokenContext,
-    pub kid: String,
-    pub assertion: aim_token::assertion::Assertion,
-}
-
-/// Checks a client assertion (RFC 7523): the identity it names exists, the key it was
-/// signed with is registered on it and not revoked, the signature and claims hold, and the
-/// identity may get tokens. Reads `task_id` of that identity along the way.
-pub(crate) async fn authenticate(
-    s: &AppState,
-    raw: &str,
-    client_id: Option<&str>,
-    task_id: Option<TaskId>,
-    signer: &str,
-    now: Timestamp,
-    client: &mut Option<IdentityId>,
-) -> Result<Client, Refused> {
-    let unverified = Unverified::parse(raw, ASSERTION_TYPS).map_err(Refused::token)?;
-    // Who the assertion claims to be; proven only once its signature verifies.
-    let claimed = unverified
-        .claims
-        .get("iss")
-        .and_then(|v| v.as_str())
-        .ok_or(Refused::token(TokenError::InvalidClaim("iss")))?
-        .to_owned();
-    let claimed = claimed.as_str();
-    let id = IdentityId::parse(claimed).map_err(|_| {
-        Refused::client(
-            "unknown_client",
-            "the assertion's `iss` is not an identity id",
-        )
-    })?;
-    if client_id.is_some_and(|c| c != claimed) {
-        return Err(Refused::client(
-            "wrong_subject",
-            "client_id differs from the assertion's issuer",
-        ));
-    }
-    let kid = unverified.kid().map_err(Refused::token)?.to_owned();
-    // The identity, its sponsor, the key and the task, in one read.
-    let context = s
-        .store
-        .token_context(id, &kid, task_id, signer)
-        .await?
-        .ok_or_else(|| Refused::client("unknown_client", "no such identity"))?;
-    let key = context.key.as_ref().ok_or_else(|| {
-        Refused::client(
-            "unknown_kid",
-            "no key with this kid is registered on the identity",
-        )
-    })?;
-    if key.revoked_at.is_some() {
-        return Err(Refused::client(
-            "key_revoked",
-            "the key that signed the assertion is revoked",
-        ));
-    }
-    let (jwk, verifier) = PublicJwk::with_verifier(&key.jwk).map_err(Refused::token)?;
-    let claims = unverified
-        .verify(&verifier, jwk.alg_name())
-        .map_err(Refused::token)?;
-    let audiences = [s.tokens.token_endpoint.as_str(), s.tokens.issuer.as_str()];
-    let asserted = assertion::check(&claims, claimed, &audiences, now.as_millis() / 1000)
-        .map_err(Refused::token)?;
-    *client = Some(id);
-
-    may_get_tokens(&context.identity, context.sponsor_state)?;
-    let kid = key.kid.clone();
-    Ok(Client {
-        context,
-        kid,
-        assertion: asserted,
-    })
-}
-
-/// Only an active identity whose sponsor is active gets tokens.
-fn may_get_tokens(identity: &Identity, sponsor: HumanState) -> Result<(), Refused> {
-    if identity.state != LifecycleState::Active {
-        return Err(Refused::new(
-            StatusCode::BAD_REQUEST,
-            "unauthorized_client",
-            "identity_not_active",
-            format!("the identity is {}", identity.state),
-        ));
-    }
-    if sponsor != HumanState::Active {
-        return Err(Refused::new(
-            StatusCode::BAD_REQUEST,
-            "unauthorized_client",
-            "sponsor_inactive",
-            "the identity's sponsor is not active",
-        ));
-    }
+    s.store.insert_task(task, &[opened, issued]).await?;
     Ok(())
 }
 

@@ -16,12 +16,13 @@ use axum::http::StatusCode;
 use serde_json::json;
 
 use super::check::{Inactive, check};
-use super::endpoint::{Client, Refused, TokenRequest, TokenResponse, authenticate, dpop_refused};
+use super::client_auth::{Client, assertion_claim, authenticate};
 use super::mint::{mint, signing_ring};
-use crate::auth::RequestContext;
+use super::refused::{Refused, dpop_refused};
+use crate::extract::RequestContext;
 use crate::state::AppState;
+use aim_api::oauth::{TokenRequest, TokenResponse};
 
-pub const GRANT: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
 const JWT_TYPE: &str = "urn:ietf:params:oauth:token-type:jwt";
 
@@ -176,7 +177,7 @@ pub async fn exchange(
         aim_parents: granted.parents.clone(),
     };
     let token = mint(&ring, &claims)?;
-    let mut single_use = vec![super::assertion_claim(identity.id, &assertion)];
+    let mut single_use = vec![assertion_claim(identity.id, &assertion)];
     if let Some(p) = &parent_proof {
         single_use.push(aim_enforce::token::proof_claim(p));
     }
@@ -211,7 +212,7 @@ pub async fn exchange(
             "the actor token (or DPoP proof) was already used",
         ));
     }
-    super::record_seen(s, identity, now).await;
+    super::record_seen(&s.store, identity, now).await;
     Ok(TokenResponse {
         access_token: token,
         token_type: "DPoP".to_owned(),

@@ -12,7 +12,7 @@ use aim_token::jose::{EXTERNAL_ALGS, Unverified};
 use axum::http::StatusCode;
 use std::sync::Mutex;
 
-use super::endpoint::Refused;
+use super::refused::Refused;
 use crate::config::FederationConfig;
 
 const FRESH: Duration = Duration::from_secs(300);

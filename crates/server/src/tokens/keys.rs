@@ -34,7 +34,7 @@ pub fn load_kek(config: &TokenConfig, data_dir: &Path) -> anyhow::Result<Kek> {
     if !path.exists() {
         std::fs::create_dir_all(path.parent().unwrap_or(data_dir))?;
         let bytes = Kek::generate_bytes().map_err(anyhow::Error::msg)?;
-        write_private(&path, &bytes)
+        crate::secrets::write_private(&path, bytes, crate::secrets::Existing::Keep)
             .with_context(|| format!("writing the key-encryption key {}", path.display()))?;
     }
     let bytes = std::fs::read(&path)
@@ -43,17 +43,6 @@ pub fn load_kek(config: &TokenConfig, data_dir: &Path) -> anyhow::Result<Kek> {
         anyhow::bail!("{} must hold exactly {KEK_LEN} bytes", path.display());
     }
     Kek::from_bytes(&bytes).map_err(anyhow::Error::msg)
-}
-
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut f = options.open(path)?;
-    f.write_all(bytes)?;
-    f.sync_all()
 }
 
 /// The keys in use at one moment.
@@ -199,17 +188,4 @@ async fn build(
         jwks: serde_json::json!({ "keys": published }),
         verifier: aim_token::access::Verifier::new(cached, 100_000),
     })
-}
-
-/// Re-reads the key ring every minute: picks up keys another replica made or revoked, and
-/// makes a new signing key when the current one retires.
-pub async fn background(state: crate::AppState) {
-    let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
-    tick.tick().await;
-    loop {
-        tick.tick().await;
-        if let Err(e) = state.tokens.keys.refresh(state.clock.now()).await {
-            tracing::error!(error = %e, "could not refresh the signing keys");
-        }
-    }
 }

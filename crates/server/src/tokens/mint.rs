@@ -7,8 +7,8 @@ use aim_domain::time::Timestamp;
 use aim_token::claims::AccessClaims;
 use axum::http::StatusCode;
 
-use super::endpoint::Refused;
 use super::keys::KeyRing;
+use super::refused::Refused;
 use crate::state::AppState;
 
 /// Signs `claims` with the current signing key.

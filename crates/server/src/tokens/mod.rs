@@ -9,14 +9,18 @@
 //! - [`federation`] — workload tokens from other issuers (RFC 7523 `jwt-bearer`)
 //! - [`mint`] — minting, audiences and the signing ring
 //! - [`check`] — the store as `aim-enforce`'s source, and the check introspection uses
+//! - [`client_auth`] — client assertions (RFC 7523) and who may get tokens
+//! - [`refused`] — a refused token request, in RFC 6749's shape
 
 pub mod check;
+pub mod client_auth;
 pub mod discovery;
 pub mod endpoint;
 pub mod exchange;
 pub mod federation;
 pub mod keys;
 pub mod mint;
+pub mod refused;
 
 use aim_domain::identity::{Identity, IdentityKind};
 
@@ -89,28 +93,17 @@ impl TokenService {
     }
 }
 
-/// The single-use id a client assertion spends, kept until it expires.
-pub(crate) fn assertion_claim(
-    identity: aim_domain::ids::IdentityId,
-    a: &aim_token::assertion::Assertion,
-) -> aim_store::Claim {
-    aim_store::Claim {
-        id: format!("assertion:{identity}:{}", a.jti),
-        expires_at: aim_domain::time::Timestamp::from_millis(a.exp * 1000),
-    }
-}
-
 /// Records activity for the dormancy sweep, at most once an hour per identity; a failure
 /// is logged, never refused (the token is already on the record).
 pub(crate) async fn record_seen(
-    s: &crate::AppState,
+    store: &aim_store::DynStore,
     identity: &Identity,
     now: aim_domain::time::Timestamp,
 ) {
     if identity
         .last_seen_at
         .is_none_or(|t| t.plus_millis(3_600_000) < now)
-        && let Err(e) = s.store.touch_identity(identity.id, now).await
+        && let Err(e) = store.touch_identity(identity.id, now).await
     {
         tracing::warn!(error = %e, "could not record that an identity was seen");
     }

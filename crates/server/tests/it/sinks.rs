@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use aim_domain::human::NewHuman;
-use aim_server::sinks::{SinkConfig, SinkFormat, Transport};
+use aim_server::config::{SinkConfig, SinkFormat, Transport};
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
