@@ -1,5 +1,11 @@
 //! Shared parts of the load runs: an `aim serve` child process, an agent with a key and a
 //! task, pre-signed requests replayed by `wrk`, and latency reports.
+//!
+//! # Layout
+//! This library has no modules; the load runs are binaries beside it:
+//! `authorize_load` (`POST /v1/authorize`), `token_load` (`POST /oauth/token`),
+//! `registry_load` (the registry at a million identities), `audit_load` (the audit chain)
+//! and `decide_bench` (one decision in process, criterion-style figures).
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};

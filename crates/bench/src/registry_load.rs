@@ -13,7 +13,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aim_bench::{Serve, report};
-use aim_domain::approval::{Decider, Verdict, decide};
 use aim_domain::event::{Actor, AuditAction, Event};
 use aim_domain::governance::GovernanceConfig;
 use aim_domain::human::{NewHuman, Role};
@@ -21,6 +20,7 @@ use aim_domain::identity::{Autonomy, Identity, IdentityKind, IdentityRequest};
 use aim_domain::ids::{HumanId, IdentityId};
 use aim_domain::lifecycle::{StateCause, Transition};
 use aim_domain::naming::NamingPolicy;
+use aim_domain::review::{Decider, Verdict, decide};
 use aim_domain::risk::{DataSensitivity, Level};
 use aim_domain::{Clock, SystemClock};
 use aim_store::Store;

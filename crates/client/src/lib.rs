@@ -515,14 +515,14 @@ impl Client {
     pub async fn approvals(
         &self,
         params: &Params,
-    ) -> Result<aim_domain::page::Page<aim_domain::step_up::ActionApproval>> {
+    ) -> Result<aim_domain::page::Page<aim_domain::approval::ActionApproval>> {
         self.get("/v1/approvals", params).await
     }
 
     pub async fn approval(
         &self,
         id: aim_domain::ids::ApprovalId,
-    ) -> Result<aim_domain::step_up::ActionApproval> {
+    ) -> Result<aim_domain::approval::ActionApproval> {
         self.get(&format!("/v1/approvals/{id}"), &Vec::new()).await
     }
 
@@ -532,7 +532,7 @@ impl Client {
         id: aim_domain::ids::ApprovalId,
         verdict: &str,
         reason: &str,
-    ) -> Result<aim_domain::step_up::ActionApproval> {
+    ) -> Result<aim_domain::approval::ActionApproval> {
         self.post(
             &format!("/v1/approvals/{id}/{verdict}"),
             &serde_json::json!({ "reason": reason }),

@@ -13,12 +13,12 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::approval::{Decider, Verdict};
 use crate::error::Refusal;
 use crate::governance::GovernanceConfig;
 use crate::identity::{Identity, IdentityPatch};
 use crate::ids::HumanId;
 use crate::lifecycle::LifecycleState;
+use crate::review::{Decider, Verdict};
 use crate::risk::RiskTier;
 use crate::time::Timestamp;
 

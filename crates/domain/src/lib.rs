@@ -5,19 +5,28 @@
 //! # Layout
 //! - [`ids`] — opaque id newtypes (UUIDv7)
 //! - [`time`] — [`Timestamp`] (UTC, millisecond precision) and the injected [`Clock`]
+//! - [`validate`] — checks on user-supplied strings: lengths, character sets, no control characters
 //! - [`human`] — humans (sponsors, approvers, admins, auditors) and their roles
 //! - [`identity`] — the NHI record, what a requester supplies, what a patch may change
 //! - [`lifecycle`] — the state machine and the guards on it
 //! - [`risk`] — risk tier from criticality, data sensitivity and impact, with reasons
 //! - [`naming`] — the naming policy per kind
 //! - [`governance`] — lifetimes, attestation, dormancy and orphan rules, and their config
-//! - [`audit`] — the hash chain over events and its verifier
-//! - [`approval`] — separation of duties on approvals
-//! - [`step_up`] — human approval of one exact high-risk action
+//! - [`review`] — deciding an identity request, with separation of duties
+//! - [`entitlement`] — widening an approved identity waits for a second human
+//! - [`agent_key`] — agents' registered keys, and what a revocation kills
+//! - [`task`] — a unit of agent work, and what opening one asks for
+//! - [`live`] — what a presented token hangs on, and what one read finds about it
+//! - [`single_use`] — ids spent once across replicas (assertions, DPoP proofs)
+//! - [`decision`] — a decision and the question it answers, as plain data
+//! - [`policy_file`] — policy files and template links as uploaded
+//! - [`approval`] — a human's single-use yes or no on one exact high-risk action
 //! - [`grant`] — grants and just-in-time elevation
 //! - [`lease`] — exclusive write on one record (conflict of authority)
 //! - [`sweep`] — what the periodic sweep does to one identity at one instant
 //! - [`event`] — the append-only record of every change
+//! - [`audit`] — the hash chain over events and its verifier
+//! - [`trace`] — the causal chain of one task: its request, tokens and what each did
 //! - [`page`] — cursor pagination
 //! - [`error`] — [`Refusal`], every reason the domain says no
 
@@ -83,9 +92,9 @@ pub mod live;
 pub mod naming;
 pub mod page;
 pub mod policy_file;
+pub mod review;
 pub mod risk;
 pub mod single_use;
-pub mod step_up;
 pub mod sweep;
 pub mod task;
 pub mod time;

@@ -9,12 +9,12 @@
 //!    approval's id for that exact action, it becomes one allow (see [`crate::pipeline`]).
 
 use aim_api::authorize::Amended;
+use aim_domain::approval::ApprovedAction;
 use aim_domain::decision::{Decision, Effect, Target};
 use aim_domain::grant::Grant;
 use aim_domain::identity::Identity;
 use aim_domain::ids::IdentityId;
 use aim_domain::lease::{Lease, Record};
-use aim_domain::step_up::ApprovedAction;
 use aim_domain::task::Task;
 use aim_domain::time::Timestamp;
 use aim_policy::Engine;

@@ -11,6 +11,7 @@
 use std::future::Future;
 
 use aim_api::authorize::{Amended, AuthorizeBody, AuthorizeResponse};
+use aim_domain::approval::{ActionApproval, ApprovalState, ApprovedAction, Spent};
 use aim_domain::decision::{Decision, Effect};
 use aim_domain::event::{Actor, AuditAction, Event, Outcome, Trail};
 use aim_domain::human::Human;
@@ -18,7 +19,6 @@ use aim_domain::identity::Identity;
 use aim_domain::ids::ApprovalId;
 use aim_domain::lease::{Lease, Record};
 use aim_domain::single_use::Claim;
-use aim_domain::step_up::{ActionApproval, ApprovalState, ApprovedAction, Spent};
 use aim_domain::task::Task;
 use aim_domain::time::Timestamp;
 use aim_policy::{Engine, Principal, Query, QueryError};

@@ -231,6 +231,12 @@ impl Default for Config {
     }
 }
 
+/// What checking the settings produced (see [`Config::check`]).
+#[derive(Debug)]
+pub struct Checked {
+    pub naming: NamingPolicy,
+}
+
 impl Config {
     /// Reads a TOML file; every key is optional and unknown keys are refused.
     pub fn from_file(path: &Path) -> anyhow::Result<Self> {
@@ -239,9 +245,16 @@ impl Config {
         toml::from_str(&text).with_context(|| format!("parsing config file {}", path.display()))
     }
 
-    /// Checks the settings and compiles the naming policy.
-    pub fn naming_policy(&self) -> anyhow::Result<NamingPolicy> {
+    /// Checks every setting once, turning the raw settings into what the server is built
+    /// from; nothing is checked again later.
+    pub fn check(&self) -> anyhow::Result<Checked> {
         self.governance.check().map_err(anyhow::Error::msg)?;
+        self.approvals.check()?;
+        self.leases.check().map_err(|e| anyhow::anyhow!("{e}"))?;
+        anyhow::ensure!(
+            self.approvals.webhook_url.is_some() == self.approvals.webhook_secret.is_some(),
+            "[approvals] webhook_url and webhook_secret go together: a webhook is always signed"
+        );
         let mut names = std::collections::BTreeSet::new();
         for sink in &self.audit_sinks {
             let name = sink.name();
@@ -259,7 +272,9 @@ impl Config {
             );
         }
         self.check_outbound()?;
-        NamingPolicy::new(&self.naming.default, &self.naming.per_kind).map_err(anyhow::Error::msg)
+        let naming = NamingPolicy::new(&self.naming.default, &self.naming.per_kind)
+            .map_err(anyhow::Error::msg)?;
+        Ok(Checked { naming })
     }
 
     /// Every outbound URL is HTTPS, or plain HTTP to loopback, unless the operator opted in.
@@ -308,7 +323,7 @@ pub struct ApprovalsConfig {
 impl Default for ApprovalsConfig {
     fn default() -> Self {
         Self {
-            ttl_seconds: aim_domain::step_up::DEFAULT_TTL_SECONDS,
+            ttl_seconds: aim_domain::approval::DEFAULT_TTL_SECONDS,
             max_pending_per_identity: 10,
             elevation_pending_seconds: 3600,
             webhook_url: None,
@@ -427,10 +442,10 @@ mod tests {
             c.governance.orphan_grace_days, 7,
             "unset keys keep defaults"
         );
-        assert!(c.naming_policy().is_ok());
+        assert!(c.check().is_ok());
         assert!(toml::from_str::<Config>("lsten = \"x\"").is_err());
         let bad: Config = toml::from_str("[naming]\ndefault = \"(\"").unwrap();
-        assert!(bad.naming_policy().is_err());
+        assert!(bad.check().is_err());
     }
 
     #[test]
@@ -454,14 +469,14 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.audit_sinks.len(), 3);
-        assert!(c.naming_policy().is_ok());
+        assert!(c.check().is_ok());
         let twice: Config = toml::from_str(
             "[[audit_sinks]]\nkind = \"file\"\nname = \"x\"\npath = \"a\"\n[[audit_sinks]]\nkind = \"file\"\nname = \"x\"\npath = \"b\"",
         )
         .unwrap();
         assert!(
             twice
-                .naming_policy()
+                .check()
                 .unwrap_err()
                 .to_string()
                 .contains("used twice")

@@ -70,15 +70,15 @@ pub fn start(state: &AppState, plan: Plan) {
             async move { policies.refresh(&s).await }
         },
     );
-    let runtime = state.runtime.clone();
+    let decisions = state.decisions.clone();
     let (s, c) = (store.clone(), clock.clone());
     every(
         FIVE_SECONDS,
         "grants refresh",
         First::AfterOnePeriod,
         move || {
-            let (runtime, s, now) = (runtime.clone(), s.clone(), c.now());
-            async move { runtime.refresh_grants(&s, now).await }
+            let (decisions, s, now) = (decisions.clone(), s.clone(), c.now());
+            async move { decisions.refresh_grants(&s, now).await }
         },
     );
     let tokens = state.tokens.clone();

@@ -11,7 +11,7 @@
 //! - [`routes`] — the HTTP surface, one module per resource
 //! - [`tokens`] — the token issuer: `POST /oauth/token`, discovery, signing keys
 //! - [`policy`] — the policy set in force on this replica
-//! - [`runtime`] — what decisions use besides policies: live grants, the approvals config
+//! - [`decisions`] — what decisions use besides policies: live grants, the approvals config
 //!   and its webhook
 //! - [`checkpoint`] — signed checkpoints of the audit chain
 //! - [`export`] — OCSF and CEF renderings of audit records
@@ -27,6 +27,7 @@ pub mod auth;
 pub mod bootstrap;
 pub mod checkpoint;
 pub mod config;
+pub mod decisions;
 pub mod error;
 pub mod export;
 pub mod extract;
@@ -37,7 +38,6 @@ pub mod policy;
 pub mod refusals;
 pub mod registry;
 pub mod routes;
-pub mod runtime;
 pub mod secrets;
 pub mod serve;
 pub mod sinks;
@@ -168,7 +168,7 @@ impl Server {
         config: &Config,
         clock: Arc<dyn Clock>,
     ) -> anyhow::Result<(Server, Startup)> {
-        config.naming_policy()?;
+        config.check()?;
         let (store, store_label) = open_store(config).await?;
         Self::prepare_with_store(config, store, store_label, clock).await
     }
@@ -180,7 +180,7 @@ impl Server {
         store_label: String,
         clock: Arc<dyn Clock>,
     ) -> anyhow::Result<(Server, Startup)> {
-        let naming = config.naming_policy()?;
+        let checked = config.check()?;
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("binding {}", config.listen))?;
@@ -220,15 +220,19 @@ impl Server {
         let policies = policy::Policies::load(&store, &extensions)
             .await
             .context("loading the policy set")?;
-        let runtime =
-            runtime::Runtime::load(&store, config.approvals.clone(), config.leases, clock.now())
-                .await
-                .context("loading the grants and approvals config")?;
+        let decisions = decisions::Decisions::load(
+            &store,
+            config.approvals.clone(),
+            config.leases,
+            clock.now(),
+        )
+        .await
+        .context("loading the grants and approvals config")?;
         let state = AppState {
             store,
             clock,
             governance: Arc::new(config.governance.clone()),
-            naming: Arc::new(naming),
+            naming: Arc::new(checked.naming),
             signer: Arc::new(checkpoint::Signer::load_or_create(&config.data_dir)?),
             tokens: Arc::new(tokens::TokenService::new(
                 &config.tokens,
@@ -237,7 +241,7 @@ impl Server {
                 nonce_key,
             )?),
             policies: Arc::new(policies),
-            runtime: Arc::new(runtime),
+            decisions: Arc::new(decisions),
             bootstrap: Arc::new(config::BootstrapPolicy {
                 data_dir: config.data_dir.clone(),
                 ttl_hours: config.bootstrap_ttl_hours,

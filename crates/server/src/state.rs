@@ -19,7 +19,7 @@ pub struct AppState {
     /// The policy set in force.
     pub policies: Arc<crate::policy::Policies>,
     /// Live grants, the approvals config and webhook.
-    pub runtime: Arc<crate::runtime::Runtime>,
+    pub decisions: Arc<crate::decisions::Decisions>,
     /// Where the first-start credential lives and how long it outlives a second admin.
     pub bootstrap: Arc<crate::config::BootstrapPolicy>,
     /// Refused requests per source: recorded one by one up to a point, then counted.

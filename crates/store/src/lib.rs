@@ -10,10 +10,18 @@
 //! # Layout
 //! - [`error`] — [`StoreError`]
 //! - [`filter`] — list filters and sweep thresholds
-//! - `sql` — the SQL both backends run, and the WHERE clauses of list queries
-//! - `backend` — the implementation, written once as a macro over the two backends
+//! - [`credentials`] — the storage of just-in-time credentials: signing keys, agents' keys,
+//!   tasks, single-use ids, revocations, and the live state behind a token
+//! - [`policies`] — versioned policy sets
+//! - `runtime` — approvals, grants and leases
 //! - `tasks` — tasks that end or narrow with their identity, inside its write
+//! - `sql` — the SQL both backends run, and the WHERE clauses of list queries
+//! - `rows`, `credential_rows` — rows back into domain types
+//! - `backend` — the implementation, written once as a macro over the two backends
+//! - `appender` — batched appends of events that change nothing else, one durable commit
+//! - `group` — SQLite group commit: many writers share one durable commit
 //! - `write` — write transactions, and the [`Generation`] they move when they commit
+//! - `migrations` — the versioned migrations of both backends
 //! - [`sqlite`], [`postgres`] — connection set-up and migrations per backend
 
 mod appender;

@@ -2,11 +2,11 @@
 //! just-in-time elevations, and leases. Written once for both backends, like `backend.rs`;
 //! every change is written with its event in one transaction.
 
+use aim_domain::approval::{ActionApproval, ApprovalState, ApprovedAction};
 use aim_domain::event::Event;
 use aim_domain::grant::{Grant, GrantState};
 use aim_domain::ids::{ApprovalId, GrantId, IdentityId, LeaseId};
 use aim_domain::lease::{Lease, Record};
-use aim_domain::step_up::{ActionApproval, ApprovalState, ApprovedAction};
 use aim_domain::time::Timestamp;
 use async_trait::async_trait;
 
@@ -14,7 +14,7 @@ use crate::StoreError;
 use crate::appender::Claim;
 use crate::rows::AimRow;
 
-pub use aim_domain::step_up::Spent;
+pub use aim_domain::approval::Spent;
 
 /// What asking for a lease came to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -174,7 +174,7 @@ macro_rules! impl_runtime_store {
         impl crate::runtime::RuntimeStore for $store {
             async fn insert_approval(
                 &self,
-                a: &aim_domain::step_up::ActionApproval,
+                a: &aim_domain::approval::ActionApproval,
                 max_open: u32,
                 now: aim_domain::time::Timestamp,
                 event: &aim_domain::event::Event,
@@ -203,16 +203,16 @@ macro_rules! impl_runtime_store {
 
             async fn open_approval_for(
                 &self,
-                action: &aim_domain::step_up::ApprovedAction,
+                action: &aim_domain::approval::ApprovedAction,
                 now: aim_domain::time::Timestamp,
-            ) -> Result<Option<aim_domain::step_up::ActionApproval>, crate::StoreError> {
+            ) -> Result<Option<aim_domain::approval::ActionApproval>, crate::StoreError> {
                 let rows = sqlx::query("SELECT doc FROM action_approvals WHERE identity_id = $1 AND state = 'pending' AND expires_at > $2 ORDER BY id LIMIT 100")
                     .bind(action.identity_id.as_uuid())
                     .bind(now.as_millis())
                     .fetch_all(self.read())
                     .await?;
                 for row in &rows {
-                    let a: aim_domain::step_up::ActionApproval = crate::runtime::doc_from_row(row, "action_approvals")?;
+                    let a: aim_domain::approval::ActionApproval = crate::runtime::doc_from_row(row, "action_approvals")?;
                     if &a.action == action {
                         return Ok(Some(a));
                     }
@@ -223,7 +223,7 @@ macro_rules! impl_runtime_store {
             async fn approval(
                 &self,
                 id: aim_domain::ids::ApprovalId,
-            ) -> Result<Option<aim_domain::step_up::ActionApproval>, crate::StoreError> {
+            ) -> Result<Option<aim_domain::approval::ActionApproval>, crate::StoreError> {
                 let row = sqlx::query("SELECT doc FROM action_approvals WHERE id = $1")
                     .bind(id.as_uuid())
                     .fetch_optional(self.read())
@@ -233,16 +233,16 @@ macro_rules! impl_runtime_store {
 
             async fn list_approvals(
                 &self,
-                state: Option<aim_domain::step_up::ApprovalState>,
+                state: Option<aim_domain::approval::ApprovalState>,
                 identity: Option<aim_domain::ids::IdentityId>,
                 now: aim_domain::time::Timestamp,
                 after: Option<aim_domain::ids::ApprovalId>,
                 limit: u32,
-            ) -> Result<Vec<aim_domain::step_up::ActionApproval>, crate::StoreError> {
+            ) -> Result<Vec<aim_domain::approval::ActionApproval>, crate::StoreError> {
                 let mut w = crate::sql::Where::default();
                 if let Some(s) = state {
                     w.bound("state = ?", crate::sql::Bind::Text(s.as_str().to_owned()));
-                    if s == aim_domain::step_up::ApprovalState::Pending {
+                    if s == aim_domain::approval::ApprovalState::Pending {
                         w.bound("expires_at > ?", crate::sql::Bind::Int(now.as_millis()));
                     }
                 }
@@ -259,8 +259,8 @@ macro_rules! impl_runtime_store {
 
             async fn update_approval(
                 &self,
-                a: &aim_domain::step_up::ActionApproval,
-                from: aim_domain::step_up::ApprovalState,
+                a: &aim_domain::approval::ActionApproval,
+                from: aim_domain::approval::ApprovalState,
                 event: &aim_domain::event::Event,
             ) -> Result<bool, crate::StoreError> {
                 let mut tx = self.write_tx().await?;
@@ -283,7 +283,7 @@ macro_rules! impl_runtime_store {
 
             async fn spend_approval(
                 &self,
-                a: &aim_domain::step_up::ActionApproval,
+                a: &aim_domain::approval::ActionApproval,
                 now: aim_domain::time::Timestamp,
                 event: &aim_domain::event::Event,
                 claims: Vec<crate::appender::Claim>,

@@ -5,6 +5,18 @@
 //!
 //! Every check fails with a [`TokenError`] whose [`code`](TokenError::code) is stable, and
 //! no error message ever quotes a token.
+//!
+//! # Layout
+//! - [`jose`] — compact JWS parsing, with the algorithm fixed by the key, never the header
+//! - [`jwk`] — public keys (Ed25519, P-256) as JWKs, and their thumbprints
+//! - [`signing`] — aim's own signing keys
+//! - [`kek`] — the key-encryption key that seals signing keys at rest, and MACs
+//! - [`claims`] — access token claims (RFC 9068), `cnf`, `act`
+//! - [`access`] — minting access tokens, and the verifier every enforcement point runs
+//! - [`assertion`] — client assertions (RFC 7523 `private_key_jwt`)
+//! - [`dpop`] — DPoP proofs (RFC 9449)
+//! - [`delegation`] — narrowing a token handed to a sub-agent (RFC 8693)
+//! - [`client`] — what an agent holds: its key, and the assertions and proofs it signs
 
 pub mod access;
 pub mod assertion;

@@ -2,8 +2,8 @@
 //! just-in-time elevations.
 
 use aim_client::Client;
+use aim_domain::approval::ActionApproval;
 use aim_domain::grant::{Grant, Grantee, NewGrant, Scope};
-use aim_domain::step_up::ActionApproval;
 
 use crate::args::{ApprovalCommand, Format, GrantCommand};
 use crate::commands::{collect, more_hint};

@@ -1,5 +1,5 @@
 use super::*;
-use crate::approval::{Decider, Verdict, decide};
+use crate::review::{Decider, Verdict, decide};
 use crate::sweep::{SweepAction, sweep};
 use crate::time::Timestamp;
 

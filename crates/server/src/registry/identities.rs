@@ -1,10 +1,10 @@
 use aim_domain::Refusal;
-use aim_domain::approval::{Decider, Verdict, decide};
 use aim_domain::event::{Actor, AuditAction, Event};
 use aim_domain::human::Role;
 use aim_domain::identity::{Identity, IdentityPatch, IdentityRequest};
 use aim_domain::ids::{HumanId, IdentityId};
 use aim_domain::lifecycle::{StateCause, Transition};
+use aim_domain::review::{Decider, Verdict, decide};
 use aim_domain::risk::RiskTier;
 use aim_domain::time::Timestamp;
 use aim_store::StoreError;

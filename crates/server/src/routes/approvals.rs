@@ -4,10 +4,10 @@
 //! approvals, to learn when to retry, and never decide one.
 
 use aim_domain::Refusal;
+use aim_domain::approval::{ActionApproval, ApprovalState};
 use aim_domain::event::AuditAction;
 use aim_domain::event::Trail;
 use aim_domain::ids::{ApprovalId, IdentityId};
-use aim_domain::step_up::{ActionApproval, ApprovalState};
 use axum::extract::State;
 use axum::routing::{get, post};
 use axum::{Json, Router};

@@ -113,8 +113,8 @@ pub(crate) fn pipeline<'a>(
         version,
         grants,
         approvals: ApprovalLimits {
-            ttl_seconds: s.runtime.approvals.ttl_seconds,
-            max_pending_per_identity: s.runtime.approvals.max_pending_per_identity,
+            ttl_seconds: s.decisions.approvals.ttl_seconds,
+            max_pending_per_identity: s.decisions.approvals.max_pending_per_identity,
         },
     }
 }
@@ -160,7 +160,7 @@ pub async fn authorize(
     }
     let who = subject(&s, &caller, &body).await?;
     let active = s.policies.active();
-    let grants = s.runtime.grants();
+    let grants = s.decisions.grants();
     let source = Source::of(&s);
     let pipeline = pipeline(&s, &source, &active.engine, Some(active.version), &grants);
     let origin = Origin {
@@ -173,7 +173,7 @@ pub async fn authorize(
         .rule(&who, &body, origin, proof, s.clock.now())
         .await?;
     if let Some(a) = ruled.requested {
-        s.runtime.announce(
+        s.decisions.announce(
             &s.store,
             &s.clock,
             format!("msg_{}", a.id),
@@ -215,7 +215,7 @@ pub async fn explain(
         }
         None => (&active.engine, Some(active.version)),
     };
-    let grants = s.runtime.grants();
+    let grants = s.decisions.grants();
     let source = Source::of(&s);
     // Grants and leases have their say as they would now; no approval is asked for.
     let (decision, amended) = pipeline(&s, &source, engine, version, &grants)

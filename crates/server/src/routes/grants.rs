@@ -57,7 +57,7 @@ pub struct GrantPage {
 
 /// Reloads this replica's live grants after a change.
 async fn changed(s: &AppState) {
-    if let Err(e) = s.runtime.refresh_grants(&s.store, s.clock.now()).await {
+    if let Err(e) = s.decisions.refresh_grants(&s.store, s.clock.now()).await {
         tracing::error!(error = %e, "could not reload the grants; the background refresh will retry");
     }
 }
@@ -201,7 +201,7 @@ pub async fn request(
         a.identity,
         format!("identity:{}", a.identity),
         now,
-        s.runtime.approvals.elevation_pending_seconds,
+        s.decisions.approvals.elevation_pending_seconds,
     )?;
     let event = Event::new(
         now,
@@ -221,7 +221,7 @@ pub async fn request(
     })
     .from_request(&ctx.id, &ctx.source);
     s.store.insert_grant(&g, &event).await?;
-    s.runtime.announce(
+    s.decisions.announce(
         &s.store,
         &s.clock,
         format!("msg_{}", g.id),

@@ -1,8 +1,8 @@
-use aim_domain::approval::Verdict;
 use aim_domain::identity::{Identity, IdentityKind, IdentityPatch, IdentityRequest};
 use aim_domain::ids::{HumanId, IdentityId};
 use aim_domain::lifecycle::{LifecycleState, Transition};
 use aim_domain::page::Page;
+use aim_domain::review::Verdict;
 use aim_domain::risk::RiskTier;
 use aim_domain::time::Timestamp;
 use aim_store::{IdentityCursor, IdentityFilter};
@@ -179,7 +179,7 @@ pub async fn approve_change(
     PathId(id): PathId<IdentityId>,
     OptionalBody(b): OptionalBody<ReasonBody>,
 ) -> Result<Json<Identity>, ApiError> {
-    let decider = aim_domain::approval::Decider::Human(p.human.id);
+    let decider = aim_domain::review::Decider::Human(p.human.id);
     Ok(Json(
         reg::decide_change(&s, &p, id, decider, Verdict::Approve, &b.checked()?).await?,
     ))
@@ -218,7 +218,7 @@ pub async fn reject_change(
     PathId(id): PathId<IdentityId>,
     OptionalBody(b): OptionalBody<ReasonBody>,
 ) -> Result<Json<Identity>, ApiError> {
-    let decider = aim_domain::approval::Decider::Human(p.human.id);
+    let decider = aim_domain::review::Decider::Human(p.human.id);
     Ok(Json(
         reg::decide_change(&s, &p, id, decider, Verdict::Reject, &b.checked()?).await?,
     ))

@@ -125,7 +125,7 @@ pub async fn acquire(
     .from_request(&ctx.id, &ctx.source);
     match s
         .store
-        .acquire_lease(&wanted, &s.runtime.leases, now, &event)
+        .acquire_lease(&wanted, &s.decisions.leases, now, &event)
         .await?
     {
         Acquired::Held(l) => Ok((StatusCode::CREATED, Json(l)).into_response()),
@@ -134,7 +134,7 @@ pub async fn acquire(
             "too_many_leases",
             format!(
                 "this identity holds {identity} leases and this task {task}; at most {} and {} at once: release one first",
-                s.runtime.leases.max_per_identity, s.runtime.leases.max_per_task
+                s.decisions.leases.max_per_identity, s.decisions.leases.max_per_task
             ),
         )),
         Acquired::HeldTooLong(held) => Err(ApiError::new(
@@ -142,7 +142,7 @@ pub async fn acquire(
             "lease_held_too_long",
             format!(
                 "this lease was taken at {} and cannot be kept past {} seconds from then; release it and let others write",
-                held.acquired_at, s.runtime.leases.max_hold_seconds
+                held.acquired_at, s.decisions.leases.max_hold_seconds
             ),
         )),
         Acquired::Conflict(holder) => {
@@ -173,7 +173,7 @@ async fn may_write(
     now: aim_domain::time::Timestamp,
 ) -> Result<(), ApiError> {
     let active = s.policies.active();
-    let grants = s.runtime.grants();
+    let grants = s.decisions.grants();
     let source = Source::of(s);
     let who = Subject {
         about: About::Identity(identity.clone()),

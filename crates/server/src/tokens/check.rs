@@ -2,12 +2,12 @@
 //! tokens, and what the decision pipeline reads and writes. Also the authoritative check of
 //! a token that introspection (RFC 7662), revocation (RFC 7009) and exchange need.
 
+use aim_domain::approval::{ActionApproval, ApprovedAction, Spent};
 use aim_domain::event::Event;
 use aim_domain::ids::{ApprovalId, IdentityId, TaskId};
 use aim_domain::lease::{Lease, Record};
 use aim_domain::live::{Hangs, LiveContext};
 use aim_domain::single_use::Claim;
-use aim_domain::step_up::{ActionApproval, ApprovedAction, Spent};
 use aim_domain::task::Task;
 use aim_domain::time::Timestamp;
 use aim_enforce::LiveSource;

@@ -155,13 +155,13 @@ async fn plain_http_outbound_to_another_host_is_refused_at_start() {
     let mut config = aim_server::Config::default();
     config.approvals.webhook_url = Some("http://chatops.example/aim".into());
     config.approvals.webhook_secret = Some("whsec_MDEyMzQ1Njc4OWFiY2RlZg==".into());
-    let e = config.naming_policy().unwrap_err();
+    let e = config.check().unwrap_err();
     assert!(e.to_string().contains("allow_insecure_http"), "{e}");
     config.tls.allow_insecure_http = true;
-    config.naming_policy().unwrap();
+    config.check().unwrap();
     config.tls.allow_insecure_http = false;
     config.approvals.webhook_url = Some("http://127.0.0.1:9/aim".into());
-    config.naming_policy().unwrap();
+    config.check().unwrap();
 }
 
 /// The approval webhook is delivered over HTTPS to a receiver whose CA aim was given.

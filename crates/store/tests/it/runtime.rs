@@ -2,12 +2,12 @@
 //! the cap on open approvals, grant revisions and expiry, one lease per record and its
 //! release at task end and on lock.
 
+use aim_domain::approval::{ActionApproval, ApprovalState, ApprovedAction};
 use aim_domain::grant::{Grant, GrantState, Grantee, NewGrant, Scope};
 use aim_domain::identity::Identity;
 use aim_domain::ids::{ApprovalId, LeaseId, TaskId};
 use aim_domain::lease::{Lease, Record};
 use aim_domain::lifecycle::LifecycleState;
-use aim_domain::step_up::{ActionApproval, ApprovalState, ApprovedAction};
 use aim_domain::task::{Task, TaskState};
 use aim_store::{Acquired, AuditFilter, Claim, DynStore, Spent};
 
