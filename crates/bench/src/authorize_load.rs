@@ -99,6 +99,20 @@ fn flood_paced(
     })
 }
 
+/// `n` policies, one of which lets `client_id` read what is not restricted.
+fn policies(client_id: &str, n: usize) -> String {
+    let mut text = format!(
+        "permit(principal == Aim::Identity::\"{client_id}\", action == Aim::Action::\"read\", resource is Aim::Resource) when {{ resource.sensitivity != \"restricted\" }};\n"
+    );
+    for _ in 1..n {
+        text.push_str(&format!(
+            "permit(principal == Aim::Identity::\"{}\", action == Aim::Action::\"read\", resource is Aim::Resource) when {{ resource.sensitivity != \"restricted\" }};\n",
+            uuid::Uuid::now_v7()
+        ));
+    }
+    text
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
@@ -109,17 +123,8 @@ async fn main() -> anyhow::Result<()> {
     let base = serve.addr.clone();
     let (client_id, key, endpoint, task) = agent(&base, &admin_token).await?;
     let admin = Client::new(&base, Some(admin_token.clone()));
-    let mut text = format!(
-        "permit(principal == Aim::Identity::\"{client_id}\", action == Aim::Action::\"read\", resource is Aim::Resource) when {{ resource.sensitivity != \"restricted\" }};\n"
-    );
-    for _ in 1..args.policies {
-        text.push_str(&format!(
-            "permit(principal == Aim::Identity::\"{}\", action == Aim::Action::\"read\", resource is Aim::Resource) when {{ resource.sensitivity != \"restricted\" }};\n",
-            uuid::Uuid::now_v7()
-        ));
-    }
     admin
-        .apply_policies(&json!({ "sources": [{ "name": "load.cedar", "text": text }] }))
+        .apply_policies(&json!({ "sources": [{ "name": "load.cedar", "text": policies(&client_id, args.policies) }] }))
         .await?;
     let token = task_token(&base, &client_id, &key, &endpoint, &task).await?;
     let url = format!("{base}/v1/authorize");

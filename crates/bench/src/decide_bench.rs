@@ -40,6 +40,61 @@ struct Args {
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let now = SystemClock.now();
+    let t = Instant::now();
+    let (registry, order) = registry(args.identities, now)?;
+    println!(
+        "{} identities registered in memory in {:.2} s",
+        args.identities,
+        t.elapsed().as_secs_f64()
+    );
+    let schema = aim_policy::schema::load(&[]).map_err(|p| anyhow::anyhow!("{p:?}"))?;
+    for &n in &args.policies {
+        anyhow::ensure!(n <= args.identities, "more policies than identities");
+        let text: String = order[..n]
+            .iter()
+            .map(|id| {
+                format!(
+                    "permit(principal == Aim::Identity::\"{id}\", action == Aim::Action::\"read\", resource is Aim::Resource) \
+                     when {{ principal has team && resource has owner && resource.owner == principal.team }};\n"
+                )
+            })
+            .collect();
+        let t = Instant::now();
+        let compiled = aim_policy::compile(
+            &schema,
+            &[Source {
+                name: "bench.cedar".into(),
+                text,
+            }],
+            &[],
+        )
+        .map_err(|p| anyhow::anyhow!("{:?}", &p[..p.len().min(3)]))?;
+        let engine = Engine::new(schema.clone(), compiled).map_err(anyhow::Error::msg)?;
+        let load = t.elapsed();
+        let identity = &registry[&order[n / 2]];
+        for (label, sliced) in [("aim, sliced", true), ("whole set", false)] {
+            let (lat, elapsed) = measure(&engine, identity, sliced, n, args.calls, now)?;
+            let q = |p: f64| {
+                lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)].as_secs_f64() * 1e6
+            };
+            println!(
+                "policies={n:>6} {label:<12} calls={:>7} p50={:>9.2} µs p99={:>9.2} µs ({:.0}/s on one core; set loaded in {:.0} ms)",
+                lat.len(),
+                q(0.50),
+                q(0.99),
+                lat.len() as f64 / elapsed.as_secs_f64(),
+                load.as_secs_f64() * 1e3,
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `n` active identities of one sponsor, in memory, and their ids in order.
+fn registry(
+    n: usize,
+    now: aim_domain::time::Timestamp,
+) -> anyhow::Result<(HashMap<IdentityId, Identity>, Vec<IdentityId>)> {
     let sponsor = NewHuman {
         user_name: "bench-sponsor".into(),
         display_name: None,
@@ -50,10 +105,9 @@ fn main() -> anyhow::Result<()> {
     }
     .into_human(HumanId::new(), now)
     .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let t = Instant::now();
-    let mut registry: HashMap<IdentityId, Identity> = HashMap::with_capacity(args.identities);
-    let mut order = Vec::with_capacity(args.identities);
-    for i in 0..args.identities {
+    let mut registry: HashMap<IdentityId, Identity> = HashMap::with_capacity(n);
+    let mut order = Vec::with_capacity(n);
+    for i in 0..n {
         let mut identity = IdentityRequest {
             name: format!("agt-bench-{i}"),
             kind: IdentityKind::AiAgent,
@@ -80,96 +134,65 @@ fn main() -> anyhow::Result<()> {
         order.push(identity.id);
         registry.insert(identity.id, identity);
     }
-    println!(
-        "{} identities registered in memory in {:.2} s",
-        args.identities,
-        t.elapsed().as_secs_f64()
-    );
-    let schema = aim_policy::schema::load(&[]).map_err(|p| anyhow::anyhow!("{p:?}"))?;
+    Ok((registry, order))
+}
+
+/// Decides `read` on a record of `identity`'s team over and over (for at most `calls`
+/// calls or 3 seconds), with the sliced engine or the whole set; the latencies, sorted,
+/// and how long the run took.
+fn measure(
+    engine: &Engine,
+    identity: &Identity,
+    sliced: bool,
+    n: usize,
+    calls: usize,
+    now: aim_domain::time::Timestamp,
+) -> anyhow::Result<(Vec<Duration>, Duration)> {
+    let team = identity.owner_team.clone().context("team")?;
+    let target = Target {
+        kind: "Resource".into(),
+        id: "crm/accounts/7".into(),
+        system: "crm".into(),
+        attrs: serde_json::json!({ "type": "account", "sensitivity": "internal", "owner": team })
+            .as_object()
+            .context("attrs")?
+            .clone(),
+        tags: BTreeMap::new(),
+    };
     let call = Call::default();
-    for &n in &args.policies {
-        anyhow::ensure!(n <= args.identities, "more policies than identities");
-        let text: String = order[..n]
-            .iter()
-            .map(|id| {
-                format!(
-                    "permit(principal == Aim::Identity::\"{id}\", action == Aim::Action::\"read\", resource is Aim::Resource) \
-                     when {{ principal has team && resource has owner && resource.owner == principal.team }};\n"
-                )
-            })
-            .collect();
-        let t = Instant::now();
-        let compiled = aim_policy::compile(
-            &schema,
-            &[Source {
-                name: "bench.cedar".into(),
-                text,
-            }],
-            &[],
-        )
-        .map_err(|p| anyhow::anyhow!("{:?}", &p[..p.len().min(3)]))?;
-        let engine = Engine::new(schema.clone(), compiled).map_err(anyhow::Error::msg)?;
-        let load = t.elapsed();
-        let who = order[n / 2];
-        let team = registry[&who].owner_team.clone().context("team")?;
-        let target = Target {
-            kind: "Resource".into(),
-            id: "crm/accounts/7".into(),
-            system: "crm".into(),
-            attrs:
-                serde_json::json!({ "type": "account", "sensitivity": "internal", "owner": team })
-                    .as_object()
-                    .context("attrs")?
-                    .clone(),
-            tags: BTreeMap::new(),
+    let decide = || {
+        let q = Query {
+            principal: Principal::Identity {
+                identity,
+                sponsor: None,
+                groups: &[],
+            },
+            action: "read",
+            target: &target,
+            task: None,
+            now,
+            call: &call,
         };
-        for (label, sliced) in [("aim, sliced", true), ("whole set", false)] {
-            let decide = || {
-                let identity = &registry[&who];
-                let q = Query {
-                    principal: Principal::Identity {
-                        identity,
-                        sponsor: None,
-                        groups: &[],
-                    },
-                    action: "read",
-                    target: &target,
-                    task: None,
-                    now,
-                    call: &call,
-                };
-                if sliced {
-                    engine.decide(&q)
-                } else {
-                    engine.decide_full(&q)
-                }
-            };
-            let d = decide()?;
-            anyhow::ensure!(
-                d.decision == Effect::Allow && d.policies == [format!("bench.cedar#{}", n / 2)],
-                "unexpected decision {d:?}"
-            );
-            let mut lat = Vec::with_capacity(args.calls);
-            let start = Instant::now();
-            while lat.len() < args.calls && start.elapsed() < Duration::from_secs(3) {
-                let t = Instant::now();
-                let d = decide()?;
-                lat.push(t.elapsed());
-                std::hint::black_box(d);
-            }
-            lat.sort_unstable();
-            let q = |p: f64| {
-                lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)].as_secs_f64() * 1e6
-            };
-            println!(
-                "policies={n:>6} {label:<12} calls={:>7} p50={:>9.2} µs p99={:>9.2} µs ({:.0}/s on one core; set loaded in {:.0} ms)",
-                lat.len(),
-                q(0.50),
-                q(0.99),
-                lat.len() as f64 / start.elapsed().as_secs_f64(),
-                load.as_secs_f64() * 1e3,
-            );
+        if sliced {
+            engine.decide(&q)
+        } else {
+            engine.decide_full(&q)
         }
+    };
+    let d = decide()?;
+    anyhow::ensure!(
+        d.decision == Effect::Allow && d.policies == [format!("bench.cedar#{}", n / 2)],
+        "unexpected decision {d:?}"
+    );
+    let mut lat = Vec::with_capacity(calls);
+    let start = Instant::now();
+    while lat.len() < calls && start.elapsed() < Duration::from_secs(3) {
+        let t = Instant::now();
+        let d = decide()?;
+        lat.push(t.elapsed());
+        std::hint::black_box(d);
     }
-    Ok(())
+    let elapsed = start.elapsed();
+    lat.sort_unstable();
+    Ok((lat, elapsed))
 }

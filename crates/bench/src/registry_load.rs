@@ -285,6 +285,23 @@ where
     Ok(all)
 }
 
+/// The ids of up to 1,000 active humans.
+async fn active_sponsors(base: &str, token: &str) -> anyhow::Result<Vec<String>> {
+    let v: serde_json::Value = reqwest::Client::new()
+        .get(format!("{base}/v1/humans?limit=1000&state=active"))
+        .bearer_auth(token)
+        .send()
+        .await?
+        .json()
+        .await?;
+    Ok(v["items"]
+        .as_array()
+        .context("humans")?
+        .iter()
+        .filter_map(|h| h["id"].as_str().map(str::to_owned))
+        .collect())
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
@@ -313,24 +330,8 @@ async fn main() -> anyhow::Result<()> {
         ids.len()
     );
     let base = serve.addr.clone();
-    let sponsors: Vec<String> = {
-        let http = reqwest::Client::new();
-        let v: serde_json::Value = http
-            .get(format!("{base}/v1/humans?limit=1000&state=active"))
-            .bearer_auth(&token)
-            .send()
-            .await?
-            .json()
-            .await?;
-        v["items"]
-            .as_array()
-            .context("humans")?
-            .iter()
-            .filter_map(|h| h["id"].as_str().map(str::to_owned))
-            .collect()
-    };
+    let sponsors = active_sponsors(&base, &token).await?;
 
-    let sponsors = Arc::new(sponsors);
     let soon = SystemClock.now().plus_days(25);
     let filters: Arc<Vec<String>> = Arc::new(
         [

@@ -84,18 +84,54 @@ pub fn compile(
     sources: &[Source],
     links: &[Link],
 ) -> Result<Compiled, Vec<Problem>> {
-    let mut problems = Vec::new();
-    let mut set = PolicySet::new();
-    let mut origin: HashMap<PolicyId, String> = HashMap::new();
-    let mut texts: HashMap<PolicyId, &Source> = HashMap::new();
+    let mut g = Gathered::default();
     for source in sources {
+        g.add_source(source);
+    }
+    for link in links {
+        if let Err(message) = add_link(&mut g.set, link) {
+            let problem = Problem::unplaced("links", Some(link.id.clone()), "bad_link", message);
+            g.problems.push(problem);
+        } else {
+            g.origin.insert(PolicyId::new(&link.id), "links".into());
+        }
+    }
+    if !g.problems.is_empty() {
+        return Err(g.problems);
+    }
+    g.validate(schema);
+    if !g.problems.is_empty() {
+        return Err(g.problems);
+    }
+    let flat = flatten(&g.set)
+        .map_err(|message| vec![Problem::unplaced("links", None, "bad_link", message)])?;
+    Ok(Compiled {
+        set: g.set,
+        flat,
+        origin: g.origin,
+    })
+}
+
+/// The set being built, where each policy came from, and every problem found so far.
+#[derive(Default)]
+struct Gathered<'a> {
+    set: PolicySet,
+    origin: HashMap<PolicyId, String>,
+    texts: HashMap<PolicyId, &'a Source>,
+    problems: Vec<Problem>,
+}
+
+impl<'a> Gathered<'a> {
+    /// Parses one file and adds its policies and templates under their ids.
+    fn add_source(&mut self, source: &'a Source) {
         let parsed = match PolicySet::from_str(&source.text) {
             Ok(p) => p,
             Err(e) => {
                 for err in e.iter() {
-                    problems.push(located(source, None, "parse_error", err));
+                    self.problems
+                        .push(located(source, None, "parse_error", err));
                 }
-                continue;
+                return;
             }
         };
         // Cedar names a file's policies policy0, policy1, ... in the order written.
@@ -110,97 +146,69 @@ pub fn compile(
             .collect();
         items.sort_by_key(|(n, _)| *n);
         for (n, item) in items {
-            let id = PolicyId::new(
-                item.annotation("id")
-                    .map_or_else(|| format!("{}#{n}", source.name), str::to_owned),
-            );
-            if let Some(Err(message)) = item.annotation("approval").map(approvers) {
-                problems.push(Problem {
-                    file: source.name.clone(),
-                    line: 0,
-                    column: 0,
-                    policy: Some(id.to_string()),
-                    code: "bad_annotation",
-                    message,
-                });
-            }
-            if let Some(first) = origin.get(&id) {
-                problems.push(Problem {
-                    file: source.name.clone(),
-                    line: 0,
-                    column: 0,
-                    policy: Some(id.to_string()),
-                    code: "duplicate_id",
-                    message: format!("policy id {id} is already used in {first}"),
-                });
-                continue;
-            }
-            let added = match item {
-                Item::Policy(p) => set.add(p.new_id(id.clone())),
-                Item::Template(t) => set.add_template(t.new_id(id.clone())),
-            };
-            if let Err(e) = added {
-                problems.push(Problem {
-                    file: source.name.clone(),
-                    line: 0,
-                    column: 0,
-                    policy: Some(id.to_string()),
-                    code: "duplicate_id",
-                    message: e.to_string(),
-                });
-                continue;
-            }
-            origin.insert(id.clone(), source.name.clone());
-            texts.insert(id, source);
+            self.add_item(source, n, item);
         }
     }
-    for link in links {
-        if let Err(message) = add_link(&mut set, link) {
-            problems.push(Problem {
-                file: "links".into(),
-                line: 0,
-                column: 0,
-                policy: Some(link.id.clone()),
-                code: "bad_link",
-                message,
-            });
-        } else {
-            origin.insert(PolicyId::new(&link.id), "links".into());
+
+    /// Adds the `n`-th policy or template of `source`, named by its `@id` or its place.
+    fn add_item(&mut self, source: &'a Source, n: usize, item: Item) {
+        let id = PolicyId::new(
+            item.annotation("id")
+                .map_or_else(|| format!("{}#{n}", source.name), str::to_owned),
+        );
+        let problem =
+            |code, message| Problem::unplaced(&source.name, Some(id.to_string()), code, message);
+        if let Some(Err(message)) = item.annotation("approval").map(approvers) {
+            self.problems.push(problem("bad_annotation", message));
         }
-    }
-    if !problems.is_empty() {
-        return Err(problems);
-    }
-    let result = Validator::new(schema.clone()).validate(&set, ValidationMode::Strict);
-    for err in result.validation_errors() {
-        let id = err.policy_id();
-        let problem = match texts.get(id) {
-            Some(source) => located(source, Some(id), "validation_error", err),
-            None => Problem {
-                file: origin.get(id).cloned().unwrap_or_default(),
-                line: 0,
-                column: 0,
-                policy: Some(id.to_string()),
-                code: "validation_error",
-                message: err.to_string(),
-            },
+        if let Some(first) = self.origin.get(&id) {
+            let message = format!("policy id {id} is already used in {first}");
+            self.problems.push(problem("duplicate_id", message));
+            return;
+        }
+        let added = match item {
+            Item::Policy(p) => self.set.add(p.new_id(id.clone())),
+            Item::Template(t) => self.set.add_template(t.new_id(id.clone())),
         };
-        problems.push(problem);
+        if let Err(e) = added {
+            self.problems.push(problem("duplicate_id", e.to_string()));
+            return;
+        }
+        self.origin.insert(id.clone(), source.name.clone());
+        self.texts.insert(id, source);
     }
-    if !problems.is_empty() {
-        return Err(problems);
+
+    /// Validates the whole set against the schema in strict mode.
+    fn validate(&mut self, schema: &Schema) {
+        let result = Validator::new(schema.clone()).validate(&self.set, ValidationMode::Strict);
+        for err in result.validation_errors() {
+            let id = err.policy_id();
+            let problem = match self.texts.get(id) {
+                Some(source) => located(source, Some(id), "validation_error", err),
+                None => Problem::unplaced(
+                    self.origin.get(id).map_or("", String::as_str),
+                    Some(id.to_string()),
+                    "validation_error",
+                    err.to_string(),
+                ),
+            };
+            self.problems.push(problem);
+        }
     }
-    let flat = flatten(&set).map_err(|message| {
-        vec![Problem {
-            file: "links".into(),
+}
+
+impl Problem {
+    /// A problem with no line and column (a bad link, a duplicate id across files).
+    fn unplaced(file: &str, policy: Option<String>, code: &'static str, message: String) -> Self {
+        Problem {
+            file: file.to_owned(),
             line: 0,
             column: 0,
-            policy: None,
-            code: "bad_link",
+            policy,
+            code,
             message,
-        }]
-    })?;
-    Ok(Compiled { set, flat, origin })
+        }
+    }
 }
 
 enum Item {

@@ -138,35 +138,40 @@ pub async fn run(client: &Client, format: Format, cmd: HumanCommand) -> anyhow::
                 );
             })
         }
-        HumanCommand::Credential(c) => match c {
-            CredentialCommand::Create { human, label } => {
-                let h = client.find_human(&human).await?;
-                let issued = client.create_credential(h.id, &label).await?;
-                emit(format, &issued, |i| {
-                    println!("{}", i.secret);
-                    eprintln!(
-                        "credential {} for {}: shown once, store it now",
-                        i.credential.id,
-                        output::clean(&h.user_name)
-                    );
-                })
-            }
-            CredentialCommand::List { human } => {
-                let h = client.find_human(&human).await?;
-                let list = client.credentials(h.id).await?;
-                emit(format, &list, |l| credential_table(l))
-            }
-            CredentialCommand::Revoke {
-                human,
-                credential_id,
-            } => {
-                let h = client.find_human(&human).await?;
-                let id = CredentialId::parse(&credential_id).context("credential id")?;
-                client.revoke_credential(h.id, id).await?;
-                emit(format, &serde_json::json!({ "revoked": id }), |_| {
-                    println!("revoked {id}")
-                })
-            }
-        },
+        HumanCommand::Credential(c) => credential(client, format, c).await,
+    }
+}
+
+/// `aim human credential ...`.
+async fn credential(client: &Client, format: Format, cmd: CredentialCommand) -> anyhow::Result<()> {
+    match cmd {
+        CredentialCommand::Create { human, label } => {
+            let h = client.find_human(&human).await?;
+            let issued = client.create_credential(h.id, &label).await?;
+            emit(format, &issued, |i| {
+                println!("{}", i.secret);
+                eprintln!(
+                    "credential {} for {}: shown once, store it now",
+                    i.credential.id,
+                    output::clean(&h.user_name)
+                );
+            })
+        }
+        CredentialCommand::List { human } => {
+            let h = client.find_human(&human).await?;
+            let list = client.credentials(h.id).await?;
+            emit(format, &list, |l| credential_table(l))
+        }
+        CredentialCommand::Revoke {
+            human,
+            credential_id,
+        } => {
+            let h = client.find_human(&human).await?;
+            let id = CredentialId::parse(&credential_id).context("credential id")?;
+            client.revoke_credential(h.id, id).await?;
+            emit(format, &serde_json::json!({ "revoked": id }), |_| {
+                println!("revoked {id}")
+            })
+        }
     }
 }

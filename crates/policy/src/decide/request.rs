@@ -82,7 +82,7 @@ const PRINCIPAL_CACHE: usize = 100_000;
 fn identity_entity(
     identity: &aim_domain::identity::Identity,
     groups: &[&str],
-    aim_uid: &dyn Fn(&str, &str) -> Result<EntityUid, QueryError>,
+    aim_uid: &Uid<'_>,
 ) -> Result<(EntityUid, Entity), QueryError> {
     let mut attrs: Attrs = vec![
         ("name".into(), text(&identity.name)),
@@ -116,6 +116,8 @@ fn identity_entity(
     Ok((id, entity))
 }
 
+type Uid<'a> = dyn Fn(&str, &str) -> Result<EntityUid, QueryError> + 'a;
+
 /// The request's entities and context, checked against the schema.
 pub(super) fn build(
     q: &Query<'_>,
@@ -133,7 +135,37 @@ pub(super) fn build(
         ))
     };
     let mut entities = Vec::with_capacity(4);
-    let (principal, groups) = match q.principal {
+    let (principal, groups) = principal_entities(q, engine, &aim_uid, &mut entities)?;
+    let mut principal_groups = HashSet::with_capacity(groups.len());
+    for g in &groups {
+        let uid = aim_uid("Group", g)?;
+        entities.push(Entity::new_no_attrs(uid.clone(), HashSet::new()));
+        principal_groups.insert(uid);
+    }
+    let (resource, resource_groups) = target_entities(q, engine, &aim_uid, &mut entities)?;
+    // In tests every request's entities are checked against the schema too.
+    let schema = cfg!(debug_assertions).then_some(&*engine.schema);
+    entities.extend(actions.iter().cloned());
+    let entities = Entities::from_entities(entities, schema).map_err(bad)?;
+    let context = Context::from_pairs(context_pairs(q, engine)?).map_err(bad)?;
+    Ok(Built {
+        principal,
+        principal_groups,
+        resource,
+        resource_groups,
+        entities,
+        context,
+    })
+}
+
+/// The principal's entity (and its sponsor's), pushed onto `entities`; its uid and groups.
+fn principal_entities<'q>(
+    q: &Query<'q>,
+    engine: &Engine,
+    aim_uid: &Uid<'_>,
+    entities: &mut Vec<Entity>,
+) -> Result<(EntityUid, Vec<&'q str>), QueryError> {
+    match q.principal {
         Principal::Identity {
             identity,
             sponsor,
@@ -154,7 +186,7 @@ pub(super) fn build(
             let (id, entity) = match cached {
                 Some(hit) => hit,
                 None => {
-                    let built = identity_entity(identity, &all, &aim_uid)?;
+                    let built = identity_entity(identity, &all, aim_uid)?;
                     if let Ok(mut c) = engine.principals.lock() {
                         if c.len() >= PRINCIPAL_CACHE {
                             c.clear();
@@ -166,13 +198,10 @@ pub(super) fn build(
             };
             entities.push(entity);
             if let Some(h) = sponsor {
-                entities.push(human_entity(
-                    h,
-                    aim_uid("Human", &h.id.to_string())?,
-                    Vec::new(),
-                )?);
+                let uid = aim_uid("Human", &h.id.to_string())?;
+                entities.push(human_entity(h, uid, Vec::new())?);
             }
-            (id, all)
+            Ok((id, all))
         }
         Principal::Human { human, groups } => {
             let all: Vec<&str> = groups.iter().map(String::as_str).collect();
@@ -182,15 +211,18 @@ pub(super) fn build(
                 .map(|g| aim_uid("Group", g))
                 .collect::<Result<Vec<_>, _>>()?;
             entities.push(human_entity(human, id.clone(), parents)?);
-            (id, all)
+            Ok((id, all))
         }
-    };
-    let mut principal_groups = HashSet::with_capacity(groups.len());
-    for g in &groups {
-        let uid = aim_uid("Group", g)?;
-        entities.push(Entity::new_no_attrs(uid.clone(), HashSet::new()));
-        principal_groups.insert(uid);
     }
+}
+
+/// The target's entity and its system's, pushed onto `entities`; its uid and parents.
+fn target_entities(
+    q: &Query<'_>,
+    engine: &Engine,
+    aim_uid: &Uid<'_>,
+    entities: &mut Vec<Entity>,
+) -> Result<(EntityUid, HashSet<EntityUid>), QueryError> {
     let t = q.target;
     if t.kind.is_empty() || t.kind.contains("::") || t.system.is_empty() {
         return Err(bad(
@@ -200,41 +232,27 @@ pub(super) fn build(
     let system = aim_uid("System", &t.system)?;
     entities.push(Entity::new_no_attrs(system.clone(), HashSet::new()));
     let resource = aim_uid(&t.kind, &t.id)?;
-    let resource_groups = if t.kind == "System" {
+    if t.kind == "System" {
         if t.id != t.system {
             return Err(bad("a System target's id is its system"));
         }
-        HashSet::new()
-    } else {
-        let mut attrs = t
-            .attrs
-            .iter()
-            .map(|(k, v)| Ok((k.clone(), value(v)?)))
-            .collect::<Result<Attrs, QueryError>>()?;
-        attrs.push((
-            "system".into(),
-            RestrictedExpression::new_entity_uid(system.clone()),
-        ));
-        let tags = t.tags.iter().map(|(k, v)| (k.clone(), text(v)));
-        let target =
-            Entity::new_with_tags(resource.clone(), attrs, [system.clone()], tags).map_err(bad)?;
-        engine.check_shape(t, &target)?;
-        entities.push(target);
-        HashSet::from([system])
-    };
-    // In tests every request's entities are checked against the schema too.
-    let schema = cfg!(debug_assertions).then_some(&*engine.schema);
-    entities.extend(actions.iter().cloned());
-    let entities = Entities::from_entities(entities, schema).map_err(bad)?;
-    let context = Context::from_pairs(context_pairs(q, engine)?).map_err(bad)?;
-    Ok(Built {
-        principal,
-        principal_groups,
-        resource,
-        resource_groups,
-        entities,
-        context,
-    })
+        return Ok((resource, HashSet::new()));
+    }
+    let mut attrs = t
+        .attrs
+        .iter()
+        .map(|(k, v)| Ok((k.clone(), value(v)?)))
+        .collect::<Result<Attrs, QueryError>>()?;
+    attrs.push((
+        "system".into(),
+        RestrictedExpression::new_entity_uid(system.clone()),
+    ));
+    let tags = t.tags.iter().map(|(k, v)| (k.clone(), text(v)));
+    let target =
+        Entity::new_with_tags(resource.clone(), attrs, [system.clone()], tags).map_err(bad)?;
+    engine.check_shape(t, &target)?;
+    entities.push(target);
+    Ok((resource, HashSet::from([system])))
 }
 
 impl Engine {

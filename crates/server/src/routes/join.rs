@@ -156,31 +156,8 @@ pub async fn join(
         Ok(k) => k,
         Err(e) => return Err(refuse("invalid_key", e.to_string()).await),
     };
-    // Possession: a DPoP proof for this request, signed by the key being registered.
-    let proof = headers.get("dpop").and_then(|v| v.to_str().ok());
-    let checked = match proof {
-        Some(p) => aim_token::dpop::verify(
-            p,
-            &aim_token::dpop::Expect {
-                method: "POST",
-                url: &format!("{}/v1/join", s.tokens.issuer),
-                access_token: None,
-                nonce: None,
-                now: now.as_millis() / 1000,
-            },
-        ),
-        None => Err(aim_token::TokenError::ProofRequired),
-    };
-    match checked {
-        Ok(p) if p.jkt == jwk.thumbprint() => {}
-        Ok(_) => {
-            return Err(refuse(
-                "dpop_key_mismatch",
-                "the proof is signed by another key than the one to register".into(),
-            )
-            .await);
-        }
-        Err(e) => return Err(refuse(e.code(), e.to_string()).await),
+    if let Err((code, message)) = proves_possession(&s, &headers, &jwk, now) {
+        return Err(refuse(code, message).await);
     }
     let label =
         aim_domain::validate::optional_text("label", Some(body.label), 200)?.unwrap_or_default();
@@ -231,5 +208,36 @@ pub async fn join(
             "the join token is unknown, expired or already used".into(),
         )
         .await),
+    }
+}
+
+/// Possession: a DPoP proof for this request, signed by the key being registered.
+fn proves_possession(
+    s: &AppState,
+    headers: &HeaderMap,
+    jwk: &PublicJwk,
+    now: aim_domain::time::Timestamp,
+) -> Result<(), (&'static str, String)> {
+    let proof = headers.get("dpop").and_then(|v| v.to_str().ok());
+    let checked = match proof {
+        Some(p) => aim_token::dpop::verify(
+            p,
+            &aim_token::dpop::Expect {
+                method: "POST",
+                url: &format!("{}/v1/join", s.tokens.issuer),
+                access_token: None,
+                nonce: None,
+                now: now.as_millis() / 1000,
+            },
+        ),
+        None => Err(aim_token::TokenError::ProofRequired),
+    };
+    match checked {
+        Ok(p) if p.jkt == jwk.thumbprint() => Ok(()),
+        Ok(_) => Err((
+            "dpop_key_mismatch",
+            "the proof is signed by another key than the one to register".into(),
+        )),
+        Err(e) => Err((e.code(), e.to_string())),
     }
 }

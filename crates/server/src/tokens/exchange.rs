@@ -42,6 +42,77 @@ pub async fn exchange(
     now: Timestamp,
     client: &mut Option<IdentityId>,
 ) -> Result<TokenResponse, Refused> {
+    let (subject, actor) = presented(&req)?;
+    let (parent, parent_proof) = parent(s, subject, &req, dpop, now).await?;
+    let task_id = TaskId::parse(&parent.aim_task)
+        .map_err(|_| grant("invalid_task", "the subject token names no task"))?;
+    // The sub-agent, by its own assertion.
+    let ring = s.tokens.keys.current();
+    let Client {
+        context,
+        kid,
+        assertion,
+    } = authenticate(s, actor, None, None, ring.signer.kid(), now, client).await?;
+    let ring = signing_ring(s, ring, context.signer_revoked, now).await?;
+    // The parent's task (not the sub-agent's own): the delegated token works for it.
+    let task = s
+        .store
+        .task(task_id)
+        .await?
+        .filter(|t| t.is_open_at(now))
+        .ok_or_else(|| grant("task_ended", "the task has ended"))?;
+    let identity = &context.identity;
+    let claims = child_claims(s, &req, &parent, identity, &task, &kid, now)?;
+    let token = mint(&ring, &claims)?;
+    let single_use = vec![
+        assertion_claim(identity.id, &assertion),
+        aim_enforce::token::proof_claim(&parent_proof),
+    ];
+    let event = Event::new(
+        now,
+        Actor::identity(identity.id),
+        AuditAction::TokenIssued,
+        "identity",
+        identity.id,
+    )
+    .reason("token_exchange")
+    .detail(json!({
+        "parent_jti": parent.jti,
+        "exp": claims.exp,
+        "aud": claims.aud,
+        "scope": claims.scope,
+        "client_key": kid,
+        "signing_key": ring.signer.kid(),
+    }))
+    .trail(Trail {
+        act: claims.act.as_ref().map(|a| a.chain()).unwrap_or_default(),
+        task_id: task.id.to_string(),
+        session_id: claims.sid.clone(),
+        jti: claims.jti.clone(),
+        triggered_by: task.triggered_by.clone(),
+        ..Trail::default()
+    })
+    .from_request(&ctx.id, &ctx.source);
+    if s.store.append_claimed(&event, single_use).await?.is_none() {
+        return Err(Refused::client(
+            "replayed",
+            "the actor token (or DPoP proof) was already used",
+        ));
+    }
+    super::record_seen(&s.store, identity, now).await;
+    Ok(TokenResponse {
+        access_token: token,
+        token_type: "DPoP".to_owned(),
+        expires_in: claims.exp - claims.iat,
+        scope: claims.scope,
+        task_id: task.id.to_string(),
+        authorization_details: serde_json::Value::Null,
+        issued_token_type: Some(ACCESS_TOKEN_TYPE.to_owned()),
+    })
+}
+
+/// The subject token (the parent) and the actor token (the sub-agent's assertion).
+fn presented(req: &TokenRequest) -> Result<(&str, &str), Refused> {
     let subject = req
         .subject_token
         .as_deref()
@@ -64,20 +135,29 @@ pub async fn exchange(
             format!("actor_token_type must be {JWT_TYPE}"),
         ));
     }
-    // The parent: a live token, presented by its holder.
+    Ok((subject, actor))
+}
+
+/// The parent: a live, DPoP-bound token, presented by its holder (with a proof signed by
+/// its key), holding only what it may still reach.
+async fn parent(
+    s: &AppState,
+    subject: &str,
+    req: &TokenRequest,
+    dpop: Option<&str>,
+    now: Timestamp,
+) -> Result<(AccessClaims, aim_token::dpop::Proof), Refused> {
     let (mut parent, reach) = check(s, subject, now).await.map_err(|e| match e {
         Inactive::Source(e) => Refused::from(e),
         e => grant(e.code(), format!("subject_token: {e}")),
     })?;
-    let secs = now.as_millis() / 1000;
-    let nonces = s.tokens.nonces(secs);
     // A bearer token is whatever anyone holding it says it is: it is not handed on.
-    if parent.cnf.is_none() {
+    let Some(cnf) = &parent.cnf else {
         return Err(grant(
             "bound_subject_token_required",
             "subject_token is a bearer token; only a DPoP-bound token can be exchanged",
         ));
-    }
+    };
     // The child is for the parent's audience; asking for another is refused.
     if let Some(r) = req.resource.as_deref()
         && r != parent.aud
@@ -89,47 +169,42 @@ pub async fn exchange(
             "a delegated token is for its parent's audience",
         ));
     }
-    let parent_proof = match (&parent.cnf, dpop) {
-        (Some(cnf), Some(p)) => {
-            let proof = aim_token::dpop::verify(
-                p,
-                &aim_token::dpop::Expect {
-                    method: "POST",
-                    url: &s.tokens.token_endpoint,
-                    access_token: Some(subject),
-                    nonce: nonces.as_ref().map(|n| &n[..]),
-                    now: secs,
-                },
-            )
-            .map_err(dpop_refused)?;
-            if proof.jkt != cnf.jkt {
-                return Err(dpop_refused(TokenError::WrongProofKey));
-            }
-            Some(proof)
-        }
-        (Some(_), None) => return Err(dpop_refused(TokenError::ProofRequired)),
-        (None, _) => None,
+    let Some(p) = dpop else {
+        return Err(dpop_refused(TokenError::ProofRequired));
     };
+    let secs = now.as_millis() / 1000;
+    let nonces = s.tokens.nonces(secs);
+    let proof = aim_token::dpop::verify(
+        p,
+        &aim_token::dpop::Expect {
+            method: "POST",
+            url: &s.tokens.token_endpoint,
+            access_token: Some(subject),
+            nonce: nonces.as_ref().map(|n| &n[..]),
+            now: secs,
+        },
+    )
+    .map_err(dpop_refused)?;
+    if proof.jkt != cnf.jkt {
+        return Err(dpop_refused(TokenError::WrongProofKey));
+    }
     // The parent holds only what it may still reach: task ∩ its scope ∩ its identity.
     parent.scope = reach.systems.join(" ");
-    let task_id = TaskId::parse(&parent.aim_task)
-        .map_err(|_| grant("invalid_task", "the subject token names no task"))?;
-    // The sub-agent, by its own assertion.
-    let ring = s.tokens.keys.current();
-    let Client {
-        context,
-        kid,
-        assertion,
-    } = authenticate(s, actor, None, None, ring.signer.kid(), now, client).await?;
-    let ring = signing_ring(s, ring, context.signer_revoked, now).await?;
-    // The parent's task (not the sub-agent's own): the delegated token works for it.
-    let task = s
-        .store
-        .task(task_id)
-        .await?
-        .filter(|t| t.is_open_at(now))
-        .ok_or_else(|| grant("task_ended", "the task has ended"))?;
-    let identity = &context.identity;
+    Ok((parent, proof))
+}
+
+/// The child's claims: narrower than the parent (`aim_token::delegation`), for the same
+/// task and audience, bound to the sub-agent's own registered key `kid`.
+fn child_claims(
+    s: &AppState,
+    req: &TokenRequest,
+    parent: &AccessClaims,
+    identity: &aim_domain::identity::Identity,
+    task: &aim_domain::task::Task,
+    kid: &str,
+    now: Timestamp,
+) -> Result<AccessClaims, Refused> {
+    let secs = now.as_millis() / 1000;
     let actor_sub = s.tokens.subject(identity);
     let requested: Option<Vec<String>> = req.scope.as_deref().map(|s| {
         s.split(' ')
@@ -141,7 +216,7 @@ pub async fn exchange(
         .min(s.tokens.max_token_seconds.unwrap_or(i64::MAX))
         .min((task.deadline.as_millis() - now.as_millis()) / 1000);
     let granted = delegate(
-        &parent,
+        parent,
         &actor_sub,
         &identity.systems,
         requested.as_deref(),
@@ -157,69 +232,23 @@ pub async fn exchange(
         };
         Refused::new(StatusCode::BAD_REQUEST, error, e.code(), e.to_string())
     })?;
-
-    let jti = uuid::Uuid::now_v7().to_string();
-    let claims = AccessClaims {
+    Ok(AccessClaims {
         iss: s.tokens.issuer.clone(),
         sub: actor_sub,
         aud: parent.aud.clone(),
         exp: granted.exp,
         iat: secs,
         nbf: secs,
-        jti: jti.clone(),
+        jti: uuid::Uuid::now_v7().to_string(),
         client_id: identity.id.to_string(),
         scope: granted.scope.join(" "),
         aim_task: parent.aim_task.clone(),
         sid: parent.sid.clone(),
-        act: Some(granted.act.clone()),
+        act: Some(granted.act),
         // Bound to the sub-agent's own registered key.
-        cnf: Some(Cnf { jkt: kid.clone() }),
-        aim_parents: granted.parents.clone(),
-    };
-    let token = mint(&ring, &claims)?;
-    let mut single_use = vec![assertion_claim(identity.id, &assertion)];
-    if let Some(p) = &parent_proof {
-        single_use.push(aim_enforce::token::proof_claim(p));
-    }
-    let event = Event::new(
-        now,
-        Actor::identity(identity.id),
-        AuditAction::TokenIssued,
-        "identity",
-        identity.id,
-    )
-    .reason("token_exchange")
-    .detail(json!({
-        "parent_jti": parent.jti,
-        "exp": claims.exp,
-        "aud": claims.aud,
-        "scope": claims.scope,
-        "client_key": kid,
-        "signing_key": ring.signer.kid(),
-    }))
-    .trail(Trail {
-        act: granted.act.chain(),
-        task_id: task.id.to_string(),
-        session_id: claims.sid.clone(),
-        jti,
-        triggered_by: task.triggered_by.clone(),
-        ..Trail::default()
-    })
-    .from_request(&ctx.id, &ctx.source);
-    if s.store.append_claimed(&event, single_use).await?.is_none() {
-        return Err(Refused::client(
-            "replayed",
-            "the actor token (or DPoP proof) was already used",
-        ));
-    }
-    super::record_seen(&s.store, identity, now).await;
-    Ok(TokenResponse {
-        access_token: token,
-        token_type: "DPoP".to_owned(),
-        expires_in: claims.exp - secs,
-        scope: claims.scope,
-        task_id: task.id.to_string(),
-        authorization_details: serde_json::Value::Null,
-        issued_token_type: Some(ACCESS_TOKEN_TYPE.to_owned()),
+        cnf: Some(Cnf {
+            jkt: kid.to_owned(),
+        }),
+        aim_parents: granted.parents,
     })
 }
