@@ -1,10 +1,10 @@
 //! One module per command group; `main` dispatches and maps errors to exit statuses.
 
 mod audit;
+mod decisions;
 mod human;
 mod identity;
 mod policy;
-mod runtime;
 mod serve;
 mod token;
 
@@ -90,8 +90,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Token(cmd) => token::token(&client(), format, cmd).await,
         Command::SigningKey(cmd) => token::signing_key(&client(), format, cmd).await,
         Command::Policy(cmd) => policy::run(&client(), format, cmd).await,
-        Command::Approval(cmd) => runtime::approval(&client(), format, cmd).await,
-        Command::Grant(cmd) => runtime::grant(&client(), format, cmd).await,
+        Command::Approval(cmd) => decisions::approval(&client(), format, cmd).await,
+        Command::Grant(cmd) => decisions::grant(&client(), format, cmd).await,
         Command::JoinToken(cmd) => token::join_token(&client(), format, cmd).await,
         Command::Admin(AdminCommand::RotateBootstrap) => {
             let issued = client().rotate_bootstrap().await?;

@@ -1,0 +1,52 @@
+//! `aim policy ...`: policy sets, what-ifs and tests.
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+
+#[derive(Debug, Args)]
+pub struct PolicyFiles {
+    /// A `.cedar` file, or a folder whose `*.cedar` files are read (not its subfolders);
+    /// repeat for several. A file is named by its path under the folder given.
+    #[arg(short = 'f', long = "file", required = true)]
+    pub paths: Vec<PathBuf>,
+    /// A JSON file of template links: `[{"id", "template", "principal", "resource"}]`.
+    #[arg(long)]
+    pub links: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Replace the policy set in force with these files (validated strictly first).
+    Apply {
+        #[command(flatten)]
+        files: PolicyFiles,
+        #[arg(long, default_value = "")]
+        comment: String,
+        /// Refuse if the version in force is no longer this one.
+        #[arg(long)]
+        expected_version: Option<i64>,
+    },
+    /// Print the policy files in force, or those of one version.
+    Show { version: Option<i64> },
+    /// The history of versions.
+    Versions,
+    /// Bring an earlier version's files back, as a new version.
+    Rollback {
+        version: i64,
+        #[arg(long, default_value = "")]
+        comment: String,
+    },
+    /// Decide a request (JSON: action, resource, principal, task_id, call) against the
+    /// set in force, or against proposed files without applying them; nothing is recorded.
+    Test {
+        /// The request, as a JSON file.
+        #[arg(long)]
+        request: PathBuf,
+        /// Proposed files instead of the set in force.
+        #[arg(short = 'f', long = "file")]
+        paths: Vec<PathBuf>,
+        #[arg(long)]
+        links: Option<PathBuf>,
+    },
+}
