@@ -3,21 +3,25 @@
 //! Every error from the server arrives as [`ClientError::Api`] with its status, its stable
 //! `code` and its message; transport problems (server down, wrong address) are
 //! [`ClientError::Transport`].
+//!
+//! # Layout
+//! One module per group of resources, each adding its methods to [`Client`]:
+//! - [`identities`] — the registry
+//! - [`humans`] — humans and their credentials
+//! - [`credentials`] — agents' keys, join tokens, tasks, tokens, signing keys, revocations
+//! - [`decisions`] — policy sets, decisions, approvals and grants
+//! - [`audit`] — the audit log, traces, checkpoints and sweeps
 
-use aim_domain::agent_key::AgentKey;
-use aim_domain::event::Event;
-use aim_domain::human::{
-    Credential, DepartureOutcome, Human, HumanPatch, IssuedCredential, NewHuman,
-};
-use aim_domain::identity::{Identity, IdentityPatch, IdentityRequest};
-use aim_domain::ids::{CredentialId, HumanId, IdentityId, TaskId};
+pub mod audit;
+pub mod credentials;
+pub mod decisions;
+pub mod humans;
+pub mod identities;
+
 use aim_domain::page::Page;
-use aim_domain::sweep::SweepReport;
-use aim_domain::task::Task;
 use reqwest::{Method, StatusCode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde_json::json;
 
 /// The head of the audit chain.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -195,291 +199,6 @@ impl Client {
         self.get("/readyz", &Vec::new()).await
     }
 
-    // Identities.
-
-    pub async fn request_identity(&self, req: &IdentityRequest) -> Result<Identity> {
-        self.post("/v1/identities", req).await
-    }
-
-    pub async fn identity(&self, id: IdentityId) -> Result<Identity> {
-        self.get(&format!("/v1/identities/{id}"), &Vec::new()).await
-    }
-
-    /// An identity by id, or by exact name.
-    pub async fn find_identity(&self, id_or_name: &str) -> Result<Identity> {
-        if let Ok(id) = IdentityId::parse(id_or_name) {
-            return self.identity(id).await;
-        }
-        let page = self
-            .identities(&vec![("name", id_or_name.to_owned())])
-            .await?;
-        first_or_not_found(page, || format!("no identity named `{id_or_name}`"))
-    }
-
-    pub async fn identities(&self, params: &Params) -> Result<Page<Identity>> {
-        self.get("/v1/identities", params).await
-    }
-
-    /// `action` is one of approve, reject, suspend, resume, lock, unlock, decommission, attest.
-    pub async fn identity_action(
-        &self,
-        id: IdentityId,
-        action: &str,
-        reason: &str,
-    ) -> Result<Identity> {
-        self.post(
-            &format!("/v1/identities/{id}/{action}"),
-            &json!({ "reason": reason }),
-        )
-        .await
-    }
-
-    pub async fn change_identity(&self, id: IdentityId, patch: &IdentityPatch) -> Result<Identity> {
-        self.patch(&format!("/v1/identities/{id}"), patch).await
-    }
-
-    /// Lets the identity have bearer tokens (`allowed`, with `reason`), or withdraws it.
-    pub async fn set_bearer(
-        &self,
-        id: IdentityId,
-        allowed: bool,
-        reason: &str,
-    ) -> Result<Identity> {
-        self.post(
-            &format!("/v1/identities/{id}/bearer"),
-            &json!({ "allowed": allowed, "reason": reason }),
-        )
-        .await
-    }
-
-    // Humans.
-
-    pub async fn create_human(&self, new: &NewHuman) -> Result<Human> {
-        self.post("/v1/humans", new).await
-    }
-
-    pub async fn human(&self, id: HumanId) -> Result<Human> {
-        self.get(&format!("/v1/humans/{id}"), &Vec::new()).await
-    }
-
-    /// A human by id, or by user name.
-    pub async fn find_human(&self, id_or_user: &str) -> Result<Human> {
-        if let Ok(id) = HumanId::parse(id_or_user) {
-            return self.human(id).await;
-        }
-        let page = self
-            .humans(&vec![("user_name", id_or_user.to_owned())])
-            .await?;
-        first_or_not_found(page, || format!("no human with user name `{id_or_user}`"))
-    }
-
-    pub async fn humans(&self, params: &Params) -> Result<Page<Human>> {
-        self.get("/v1/humans", params).await
-    }
-
-    pub async fn change_human(&self, id: HumanId, patch: &HumanPatch) -> Result<Human> {
-        self.patch(&format!("/v1/humans/{id}"), patch).await
-    }
-
-    pub async fn set_human_active(
-        &self,
-        id: HumanId,
-        active: bool,
-        reason: &str,
-    ) -> Result<DepartureOutcome> {
-        let action = if active { "reactivate" } else { "deactivate" };
-        self.post(
-            &format!("/v1/humans/{id}/{action}"),
-            &json!({ "reason": reason }),
-        )
-        .await
-    }
-
-    pub async fn create_credential(&self, human: HumanId, label: &str) -> Result<IssuedCredential> {
-        self.post(
-            &format!("/v1/humans/{human}/credentials"),
-            &json!({ "label": label }),
-        )
-        .await
-    }
-
-    /// Replaces the first-start admin credential; the new secret is in the answer.
-    pub async fn rotate_bootstrap(&self) -> Result<IssuedCredential> {
-        self.post("/v1/admin/bootstrap/rotate", &json!({})).await
-    }
-
-    pub async fn credentials(&self, human: HumanId) -> Result<Vec<Credential>> {
-        self.get(&format!("/v1/humans/{human}/credentials"), &Vec::new())
-            .await
-    }
-
-    pub async fn revoke_credential(&self, human: HumanId, id: CredentialId) -> Result<()> {
-        self.call(
-            Method::DELETE,
-            &format!("/v1/humans/{human}/credentials/{id}"),
-            &Vec::new(),
-            None::<&()>,
-        )
-        .await
-    }
-
-    // System.
-
-    pub async fn run_sweep(&self) -> Result<SweepReport> {
-        self.post("/v1/sweeps/run", &json!({})).await
-    }
-
-    /// A page of the audit log (filters: identity, human, action, outcome, since, until).
-    pub async fn audit(&self, params: &Params) -> Result<Page<Event>> {
-        self.get("/v1/audit", params).await
-    }
-
-    // Agent keys, tasks and tokens.
-
-    /// Registers a public key (a JWK) on an identity.
-    pub async fn add_agent_key(
-        &self,
-        identity: IdentityId,
-        jwk: &serde_json::Value,
-        label: &str,
-    ) -> Result<AgentKey> {
-        self.post(
-            &format!("/v1/identities/{identity}/keys"),
-            &json!({ "jwk": jwk, "label": label }),
-        )
-        .await
-    }
-
-    /// A one-time join token for `identity` (the secret is in the answer, once).
-    pub async fn create_join_token(
-        &self,
-        identity: IdentityId,
-        ttl_seconds: Option<i64>,
-    ) -> Result<serde_json::Value> {
-        self.post(
-            &format!("/v1/identities/{identity}/join-tokens"),
-            &json!({ "ttl_seconds": ttl_seconds }),
-        )
-        .await
-    }
-
-    /// As a new agent: registers `jwk` with a join token; `proof` is a DPoP proof for
-    /// `POST <issuer>/v1/join` signed by that key.
-    pub async fn join(
-        &self,
-        token: &str,
-        jwk: &serde_json::Value,
-        label: &str,
-        proof: Option<&str>,
-    ) -> Result<AgentKey> {
-        let mut req = self
-            .http
-            .post(format!("{}/v1/join", self.base))
-            .json(&json!({ "token": token, "jwk": jwk, "label": label }));
-        if let Some(p) = proof {
-            req = req.header("DPoP", p);
-        }
-        self.send(req).await
-    }
-
-    pub async fn agent_keys(&self, identity: IdentityId) -> Result<Vec<AgentKey>> {
-        self.get(&format!("/v1/identities/{identity}/keys"), &Vec::new())
-            .await
-    }
-
-    pub async fn revoke_agent_key(
-        &self,
-        identity: IdentityId,
-        kid: &str,
-        reason: &str,
-    ) -> Result<AgentKey> {
-        self.call(
-            Method::DELETE,
-            &format!("/v1/identities/{identity}/keys/{}", path_segment(kid)),
-            &Vec::new(),
-            Some(&json!({ "reason": reason })),
-        )
-        .await
-    }
-
-    pub async fn tasks(&self, params: &Params) -> Result<Page<Task>> {
-        self.get("/v1/tasks", params).await
-    }
-
-    pub async fn task(&self, id: TaskId) -> Result<Task> {
-        self.get(&format!("/v1/tasks/{id}"), &Vec::new()).await
-    }
-
-    pub async fn end_task(&self, id: TaskId, reason: &str) -> Result<Task> {
-        self.post(&format!("/v1/tasks/{id}/end"), &json!({ "reason": reason }))
-            .await
-    }
-
-    /// `POST /oauth/token` with form fields, as an agent does (no human credential), with
-    /// a DPoP proof to bind the token to the agent's key.
-    pub async fn oauth_token(
-        &self,
-        form: &[(&str, &str)],
-        dpop: Option<&str>,
-    ) -> Result<serde_json::Value> {
-        let mut req = self
-            .http
-            .post(format!("{}/oauth/token", self.base))
-            .form(form);
-        if let Some(p) = dpop {
-            req = req.header("DPoP", p);
-        }
-        self.send(req).await
-    }
-
-    /// The authorization-server metadata (RFC 8414).
-    pub async fn authorization_server(&self) -> Result<serde_json::Value> {
-        self.get("/.well-known/oauth-authorization-server", &Vec::new())
-            .await
-    }
-
-    /// The published signing keys.
-    pub async fn jwks(&self) -> Result<serde_json::Value> {
-        self.get("/.well-known/jwks.json", &Vec::new()).await
-    }
-
-    /// aim's signing keys (no private halves).
-    pub async fn signing_keys(&self) -> Result<Vec<serde_json::Value>> {
-        self.get("/v1/signing-keys", &Vec::new()).await
-    }
-
-    pub async fn rotate_signing_key(&self) -> Result<Vec<serde_json::Value>> {
-        self.post("/v1/signing-keys/rotate", &json!({})).await
-    }
-
-    pub async fn revoke_signing_key(
-        &self,
-        kid: &str,
-        reason: &str,
-    ) -> Result<Vec<serde_json::Value>> {
-        self.post(
-            &format!("/v1/signing-keys/{}/revoke", path_segment(kid)),
-            &json!({ "reason": reason }),
-        )
-        .await
-    }
-
-    /// RFC 7662: `{"active": true, ...claims}` or `{"active": false}`.
-    pub async fn introspect(&self, token: &str) -> Result<serde_json::Value> {
-        self.post_form("/oauth/introspect", &[("token", token)])
-            .await
-    }
-
-    /// RFC 7009: revokes an access token at once.
-    pub async fn revoke_token(&self, token: &str) -> Result<serde_json::Value> {
-        self.post_form("/oauth/revoke", &[("token", token)]).await
-    }
-
-    pub async fn revocations(&self, since: i64) -> Result<serde_json::Value> {
-        self.get("/v1/revocations", &vec![("since", since.to_string())])
-            .await
-    }
-
     async fn post_form<T: DeserializeOwned>(&self, path: &str, form: &[(&str, &str)]) -> Result<T> {
         let mut req = self.http.post(format!("{}{path}", self.base)).form(form);
         if let Some(t) = &self.token {
@@ -487,140 +206,10 @@ impl Client {
         }
         self.send(req).await
     }
-
-    /// The causal chain of a task.
-    pub async fn audit_trace(
-        &self,
-        task: aim_domain::ids::TaskId,
-    ) -> Result<aim_domain::trace::Trace> {
-        self.get(&format!("/v1/audit/trace/{task}"), &Vec::new())
-            .await
-    }
-
-    /// The head of the chain: the last sequence number and its hash.
-    pub async fn audit_head(&self) -> Result<AuditHead> {
-        self.get("/v1/audit/head", &Vec::new()).await
-    }
-
-    /// Signs the current head (if it moved) and returns the latest checkpoint.
-    pub async fn create_checkpoint(&self) -> Result<aim_domain::audit::Checkpoint> {
-        self.post("/v1/audit/checkpoints", &json!({})).await
-    }
-
-    pub async fn audit_record(&self, seq: i64) -> Result<Event> {
-        self.get(&format!("/v1/audit/{seq}"), &Vec::new()).await
-    }
-
-    /// A page of approvals (`state`, `identity`, `cursor`, `limit`).
-    pub async fn approvals(
-        &self,
-        params: &Params,
-    ) -> Result<aim_domain::page::Page<aim_domain::approval::ActionApproval>> {
-        self.get("/v1/approvals", params).await
-    }
-
-    pub async fn approval(
-        &self,
-        id: aim_domain::ids::ApprovalId,
-    ) -> Result<aim_domain::approval::ActionApproval> {
-        self.get(&format!("/v1/approvals/{id}"), &Vec::new()).await
-    }
-
-    /// Approves (`approve`) or denies (`deny`) an approval, with a reason.
-    pub async fn decide_approval(
-        &self,
-        id: aim_domain::ids::ApprovalId,
-        verdict: &str,
-        reason: &str,
-    ) -> Result<aim_domain::approval::ActionApproval> {
-        self.post(
-            &format!("/v1/approvals/{id}/{verdict}"),
-            &serde_json::json!({ "reason": reason }),
-        )
-        .await
-    }
-
-    pub async fn add_grant(
-        &self,
-        grant: &aim_domain::grant::NewGrant,
-    ) -> Result<aim_domain::grant::Grant> {
-        self.post("/v1/grants", grant).await
-    }
-
-    /// A page of grants (`state`, `identity`, `group`, `cursor`, `limit`).
-    pub async fn grants(
-        &self,
-        params: &Params,
-    ) -> Result<aim_domain::page::Page<aim_domain::grant::Grant>> {
-        self.get("/v1/grants", params).await
-    }
-
-    /// `approve`, `deny` (an elevation request) or `revoke` a grant, with a reason.
-    pub async fn grant_action(
-        &self,
-        id: aim_domain::ids::GrantId,
-        action: &str,
-        reason: &str,
-    ) -> Result<aim_domain::grant::Grant> {
-        self.post(
-            &format!("/v1/grants/{id}/{action}"),
-            &serde_json::json!({ "reason": reason }),
-        )
-        .await
-    }
-
-    /// Applies a policy set (`{sources, links, comment, expected_version?}`).
-    pub async fn apply_policies(&self, body: &serde_json::Value) -> Result<serde_json::Value> {
-        self.call(Method::POST, "/v1/policies", &Vec::new(), Some(body))
-            .await
-    }
-
-    /// The policy version in force, or `version` of the history.
-    pub async fn policies(&self, version: Option<i64>) -> Result<serde_json::Value> {
-        match version {
-            Some(v) => {
-                self.get(&format!("/v1/policies/versions/{v}"), &Vec::new())
-                    .await
-            }
-            None => self.get("/v1/policies", &Vec::new()).await,
-        }
-    }
-
-    pub async fn policy_versions(&self) -> Result<Vec<serde_json::Value>> {
-        self.get("/v1/policies/versions", &Vec::new()).await
-    }
-
-    pub async fn rollback_policies(
-        &self,
-        version: i64,
-        comment: &str,
-    ) -> Result<serde_json::Value> {
-        self.call(
-            Method::POST,
-            "/v1/policies/rollback",
-            &Vec::new(),
-            Some(&serde_json::json!({ "version": version, "comment": comment })),
-        )
-        .await
-    }
-
-    /// `POST /v1/authorize` (or `/v1/authorize/explain` with `explain`).
-    pub async fn authorize(
-        &self,
-        body: &serde_json::Value,
-        explain: bool,
-    ) -> Result<serde_json::Value> {
-        let path = if explain {
-            "/v1/authorize/explain"
-        } else {
-            "/v1/authorize"
-        };
-        self.call(Method::POST, path, &Vec::new(), Some(body)).await
-    }
 }
 
 /// The first item of a lookup page, or a 404 the way the server would say it.
-fn first_or_not_found<T>(page: Page<T>, message: impl FnOnce() -> String) -> Result<T> {
+pub(crate) fn first_or_not_found<T>(page: Page<T>, message: impl FnOnce() -> String) -> Result<T> {
     page.items
         .into_iter()
         .next()
@@ -697,7 +286,7 @@ fn without_url(e: &reqwest::Error) -> String {
 
 /// A value made safe as one path segment: anything but base64url characters is refused by
 /// the server anyway, so those are percent-encoded.
-fn path_segment(s: &str) -> String {
+pub(crate) fn path_segment(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.' {

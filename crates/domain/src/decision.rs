@@ -47,12 +47,13 @@ pub struct Call {
     pub args_hash: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Effect {
-    Allow,
-    Deny,
-    ApprovalRequired,
+str_enum! {
+    /// What a decision comes to.
+    pub enum Effect {
+        Allow => "allow",
+        Deny => "deny",
+        ApprovalRequired => "approval_required",
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]

@@ -1,5 +1,6 @@
 //! `aim policy`: apply Cedar files, read the history, roll back, try a request.
 
+use aim_api::authorize::AuthorizeBody;
 use std::path::{Path, PathBuf};
 
 use aim_client::Client;
@@ -128,37 +129,24 @@ pub async fn run(client: &Client, format: Format, cmd: PolicyCommand) -> anyhow:
             paths,
             links: link_file,
         } => {
-            let mut body: Value = serde_json::from_str(&read(&request)?)
-                .with_context(|| format!("{} is not a JSON request", request.display()))?;
+            let mut question: AuthorizeBody = serde_json::from_str(&read(&request)?)
+                .with_context(|| format!("{} is not a decision request", request.display()))?;
             if !paths.is_empty() {
-                body["policies"] =
-                    json!({ "sources": sources(&paths)?, "links": links(link_file.as_ref())? });
+                question.policies = Some(serde_json::from_value(
+                    json!({ "sources": sources(&paths)?, "links": links(link_file.as_ref())? }),
+                )?);
             }
-            let d = client.authorize(&body, true).await?;
+            let d = client.explain(&question).await?;
             emit(format, &d, |d| {
-                let list = |k: &str| {
-                    d[k].as_array()
-                        .map(|a| {
-                            a.iter()
-                                .map(|v| v.as_str().unwrap_or_default().to_owned())
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        })
-                        .unwrap_or_default()
-                };
                 fields(&[
-                    (
-                        "decision",
-                        d["decision"].as_str().unwrap_or_default().to_owned(),
-                    ),
-                    ("policies", list("policies")),
-                    ("reasons", list("reasons")),
-                    ("approvers", list("approvers")),
-                    ("errors", list("errors")),
+                    ("decision", d.decision.decision.as_str().to_owned()),
+                    ("policies", d.decision.policies.join(", ")),
+                    ("reasons", d.decision.reasons.join(", ")),
+                    ("approvers", d.decision.approvers.join(", ")),
+                    ("errors", d.decision.errors.join(", ")),
                     (
                         "policy version",
-                        d["policy_version"]
-                            .as_i64()
+                        d.policy_version
                             .map_or("proposed".into(), |v| v.to_string()),
                     ),
                 ]);
