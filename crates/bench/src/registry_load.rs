@@ -23,8 +23,8 @@ use aim_domain::naming::NamingPolicy;
 use aim_domain::review::{Decider, Verdict, decide};
 use aim_domain::risk::{DataSensitivity, Level};
 use aim_domain::{Clock, SystemClock};
-use aim_store::Store;
 use aim_store::sqlite::SqliteStore;
+use aim_store::{HumanStore, IdentityStore};
 use anyhow::{Context, bail};
 use clap::Parser;
 

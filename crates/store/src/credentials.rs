@@ -5,7 +5,6 @@
 use aim_domain::agent_key::{AgentKey, Revocation, RevocationKind};
 use aim_domain::event::Event;
 use aim_domain::ids::{IdentityId, TaskId};
-use aim_domain::task::Task;
 use aim_domain::time::Timestamp;
 use async_trait::async_trait;
 
@@ -155,28 +154,6 @@ pub trait CredentialStore: Send + Sync {
     /// Forgets single-use ids that expired before `now`; returns how many.
     async fn forget_used(&self, now: Timestamp) -> Result<u64, StoreError>;
 
-    /// Opens a task; `events` (the task opened, the first token issued) go with it.
-    async fn insert_task(&self, task: &Task, events: &[Event]) -> Result<(), StoreError>;
-    async fn task(&self, id: TaskId) -> Result<Option<Task>, StoreError>;
-    /// Tasks in id order after `after`, optionally of one identity and only open ones.
-    async fn list_tasks(
-        &self,
-        identity: Option<IdentityId>,
-        open_only: bool,
-        after: Option<TaskId>,
-        limit: u32,
-    ) -> Result<Vec<Task>, StoreError>;
-    /// Ends an open task (false if it is not open) and revokes its tokens.
-    async fn end_task(
-        &self,
-        id: TaskId,
-        at: Timestamp,
-        reason: &str,
-        event: &Event,
-    ) -> Result<bool, StoreError>;
-    /// Open tasks whose deadline has passed.
-    async fn overdue_tasks(&self, now: Timestamp, limit: u32) -> Result<Vec<Task>, StoreError>;
-
     /// Records a revocation on its own (a token revoked by RFC 7009, say).
     async fn revoke(
         &self,
@@ -275,8 +252,7 @@ macro_rules! impl_credential_store {
                     .bind(key.revoked_at.map(|t| t.as_millis()))
                     .execute(&mut *tx)
                     .await?;
-                Self::append_tx(&mut *tx, event).await?;
-                tx.commit().await?;
+                Self::commit_with(tx, &[event]).await?;
                 Ok(())
             }
 
@@ -296,8 +272,7 @@ macro_rules! impl_credential_store {
                 if n == 0 {
                     return Ok(false);
                 }
-                Self::append_tx(&mut *tx, event).await?;
-                tx.commit().await?;
+                Self::commit_with(tx, &[event]).await?;
                 Ok(true)
             }
 
@@ -319,8 +294,7 @@ macro_rules! impl_credential_store {
                     return Ok(false);
                 }
                 Self::add_revocation_tx(&mut *tx, revocation, at).await?;
-                Self::append_tx(&mut *tx, event).await?;
-                tx.commit().await?;
+                Self::commit_with(tx, &[event]).await?;
                 Ok(true)
             }
 
@@ -331,8 +305,7 @@ macro_rules! impl_credential_store {
             ) -> Result<(), crate::StoreError> {
                 let mut tx = self.write_tx().await?;
                 Self::insert_agent_key_tx(&mut *tx, key).await?;
-                Self::append_tx(&mut *tx, event).await?;
-                tx.commit().await?;
+                Self::commit_with(tx, &[event]).await?;
                 Ok(())
             }
 
@@ -372,7 +345,7 @@ macro_rules! impl_credential_store {
                     .bind(at.as_millis() - 3_600_000)
                     .execute(&mut *tx)
                     .await?;
-                tx.commit().await?;
+                tx.commit_unrecorded().await?;
                 Ok(())
             }
 
@@ -392,8 +365,7 @@ macro_rules! impl_credential_store {
                     .bind(token.expires_at.as_millis())
                     .execute(&mut *tx)
                     .await?;
-                Self::append_tx(&mut *tx, event).await?;
-                tx.commit().await?;
+                Self::commit_with(tx, &[event]).await?;
                 Ok(())
             }
 
@@ -443,8 +415,7 @@ macro_rules! impl_credential_store {
                 event.actor = aim_domain::event::Actor::identity(identity);
                 event.target_id = identity.to_string();
                 event.detail["join_token"] = serde_json::json!(token_id);
-                Self::append_tx(&mut *tx, &event).await?;
-                tx.commit().await?;
+                Self::commit_with(tx, &[&event]).await?;
                 Ok(Some(key))
             }
 
@@ -491,8 +462,7 @@ macro_rules! impl_credential_store {
                     return Ok(false);
                 }
                 Self::add_revocation_tx(&mut *tx, revocation, at).await?;
-                Self::append_tx(&mut *tx, event).await?;
-                tx.commit().await?;
+                Self::commit_with(tx, &[event]).await?;
                 Ok(true)
             }
 
@@ -511,7 +481,7 @@ macro_rules! impl_credential_store {
                     .execute(&mut *tx)
                     .await?
                     .rows_affected();
-                tx.commit().await?;
+                tx.commit_unrecorded().await?;
                 Ok(n)
             }
 
@@ -527,91 +497,8 @@ macro_rules! impl_credential_store {
                     .execute(&mut *tx)
                     .await?
                     .rows_affected();
-                tx.commit().await?;
+                tx.commit_unrecorded().await?;
                 Ok(n == 1)
-            }
-
-            async fn insert_task(
-                &self,
-                task: &aim_domain::task::Task,
-                events: &[aim_domain::event::Event],
-            ) -> Result<(), crate::StoreError> {
-                let mut tx = self.write_tx().await?;
-                sqlx::query("INSERT INTO tasks (id, identity_id, purpose, systems, subject, triggered_by, state, opened_at, deadline, ended_at, end_reason) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)")
-                    .bind(task.id.as_uuid())
-                    .bind(task.identity_id.as_uuid())
-                    .bind(task.purpose.clone())
-                    .bind(crate::rows::json_text(&task.systems))
-                    .bind(task.subject.clone())
-                    .bind(task.triggered_by.clone())
-                    .bind(task.state.as_str())
-                    .bind(task.opened_at.as_millis())
-                    .bind(task.deadline.as_millis())
-                    .bind(task.ended_at.map(|t| t.as_millis()))
-                    .bind(task.end_reason.clone())
-                    .execute(&mut *tx)
-                    .await?;
-                let mut events = events.to_vec();
-                Self::append_many_tx(&mut *tx, &mut events).await?;
-                tx.commit().await?;
-                Ok(())
-            }
-
-            async fn task(
-                &self,
-                id: aim_domain::ids::TaskId,
-            ) -> Result<Option<aim_domain::task::Task>, crate::StoreError> {
-                let sql = crate::credentials::task_select("WHERE id = $1");
-                let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id.as_uuid()).fetch_optional(self.read()).await?;
-                row.as_ref().map(crate::credentials::task_from_row).transpose()
-            }
-
-            async fn list_tasks(
-                &self,
-                identity: Option<aim_domain::ids::IdentityId>,
-                open_only: bool,
-                after: Option<aim_domain::ids::TaskId>,
-                limit: u32,
-            ) -> Result<Vec<aim_domain::task::Task>, crate::StoreError> {
-                let mut w = crate::sql::Where::default();
-                if let Some(i) = identity {
-                    w.bound("identity_id = ?", crate::sql::Bind::Uuid(i.as_uuid()));
-                }
-                if open_only {
-                    w.plain("state = 'open'");
-                }
-                if let Some(a) = after {
-                    w.bound("id > ?", crate::sql::Bind::Uuid(a.as_uuid()));
-                }
-                let sql = crate::credentials::task_select(&format!("{} ORDER BY id LIMIT {limit}", w.sql()));
-                let rows = crate::backend::bind_all!(sqlx::query(sqlx::AssertSqlSafe(sql)), w.binds).fetch_all(self.read()).await?;
-                rows.iter().map(crate::credentials::task_from_row).collect()
-            }
-
-            async fn end_task(
-                &self,
-                id: aim_domain::ids::TaskId,
-                at: aim_domain::time::Timestamp,
-                reason: &str,
-                event: &aim_domain::event::Event,
-            ) -> Result<bool, crate::StoreError> {
-                let mut tx = self.write_tx().await?;
-                if !Self::end_task_tx(&mut *tx, id, at, reason).await? {
-                    return Ok(false);
-                }
-                Self::append_tx(&mut *tx, event).await?;
-                tx.commit().await?;
-                Ok(true)
-            }
-
-            async fn overdue_tasks(
-                &self,
-                now: aim_domain::time::Timestamp,
-                limit: u32,
-            ) -> Result<Vec<aim_domain::task::Task>, crate::StoreError> {
-                let sql = crate::credentials::task_select(&format!("WHERE state = 'open' AND deadline <= $1 ORDER BY deadline LIMIT {limit}"));
-                let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now.as_millis()).fetch_all(self.read()).await?;
-                rows.iter().map(crate::credentials::task_from_row).collect()
             }
 
             async fn revoke(
@@ -622,8 +509,7 @@ macro_rules! impl_credential_store {
             ) -> Result<(), crate::StoreError> {
                 let mut tx = self.write_tx().await?;
                 Self::add_revocation_tx(&mut *tx, revocation, at).await?;
-                Self::append_tx(&mut *tx, event).await?;
-                tx.commit().await?;
+                Self::commit_with(tx, &[event]).await?;
                 Ok(())
             }
 

@@ -110,8 +110,7 @@ macro_rules! impl_policy_store {
                 if let Some(detail) = event.detail.as_object_mut() {
                     detail.insert("version".into(), version.into());
                 }
-                Self::append_tx(&mut *tx, &event).await?;
-                tx.commit().await?;
+                Self::commit_with(tx, &[&event]).await?;
                 Ok(version)
             }
 

@@ -42,6 +42,7 @@ impl PgStore {
 
 impl Backend for PgStore {
     type Db = Postgres;
+    type Tx = Transaction<'static, Postgres>;
     const ANONYMOUS_PARAMS: bool = false;
 }
 
@@ -99,7 +100,13 @@ impl PgStore {
 }
 
 impl_store!(PgStore);
+crate::humans::impl_human_store!(PgStore);
+crate::identities::impl_identity_store!(PgStore);
+crate::audit::impl_audit_store!(PgStore);
 crate::credentials::impl_credential_store!(PgStore);
 crate::tasks::impl_task_follow!(PgStore);
+crate::tasks::impl_task_store!(PgStore);
 crate::policies::impl_policy_store!(PgStore);
-crate::runtime::impl_runtime_store!(PgStore);
+crate::approvals::impl_approval_store!(PgStore);
+crate::grants::impl_grant_store!(PgStore);
+crate::leases::impl_lease_store!(PgStore);

@@ -240,3 +240,19 @@ where
 pub(crate) fn json_text<T: serde::Serialize>(v: &T) -> String {
     serde_json::to_string(v).unwrap_or_else(|_| "null".to_owned())
 }
+
+/// A record kept as one JSON document (approvals, grants).
+pub(crate) fn doc_from_row<'r, R, T>(r: &'r R, table: &str) -> Result<T, StoreError>
+where
+    R: AimRow<'r>,
+    &'r str: sqlx::ColumnIndex<R>,
+    T: serde::de::DeserializeOwned,
+{
+    serde_json::from_str(&r.text("doc")?)
+        .map_err(|e| StoreError::Corrupt(format!("{table}.doc: {e}")))
+}
+
+/// A record as the JSON document it is kept as.
+pub(crate) fn doc<T: serde::Serialize>(v: &T) -> Result<String, StoreError> {
+    serde_json::to_string(v).map_err(|e| StoreError::Corrupt(format!("encoding a record: {e}")))
+}

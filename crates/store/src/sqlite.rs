@@ -48,6 +48,7 @@ impl SqliteStore {
 
 impl Backend for SqliteStore {
     type Db = Sqlite;
+    type Tx = GroupTx;
     const ANONYMOUS_PARAMS: bool = true;
 }
 
@@ -123,7 +124,13 @@ impl SqliteStore {
 }
 
 impl_store!(SqliteStore);
+crate::humans::impl_human_store!(SqliteStore);
+crate::identities::impl_identity_store!(SqliteStore);
+crate::audit::impl_audit_store!(SqliteStore);
 crate::credentials::impl_credential_store!(SqliteStore);
 crate::tasks::impl_task_follow!(SqliteStore);
+crate::tasks::impl_task_store!(SqliteStore);
 crate::policies::impl_policy_store!(SqliteStore);
-crate::runtime::impl_runtime_store!(SqliteStore);
+crate::approvals::impl_approval_store!(SqliteStore);
+crate::grants::impl_grant_store!(SqliteStore);
+crate::leases::impl_lease_store!(SqliteStore);

@@ -30,9 +30,10 @@ impl Generation {
     }
 }
 
-/// A write transaction: deref to the connection to run statements; `commit` makes the
-/// change durable and then moves the store's [`Generation`]. Dropped without `commit`,
-/// nothing of it is applied.
+/// A write transaction: deref to the connection to run statements. A change commits with
+/// its events through the store's `commit_with`, which appends them and then makes the
+/// whole durable and moves the store's [`Generation`]. Dropped without a commit, nothing
+/// of it is applied.
 pub(crate) struct WriteTx<T> {
     tx: T,
     generation: Generation,
@@ -48,7 +49,10 @@ impl<T> WriteTx<T> {
 }
 
 impl WriteTx<sqlx::Transaction<'static, sqlx::Postgres>> {
-    pub(crate) async fn commit(self) -> Result<(), sqlx::Error> {
+    /// Commits a change that records no event of its own: telemetry (last seen), a sink's
+    /// position, a checkpoint, a single-use id. Every other change commits through
+    /// `commit_with` (see `backend::impl_store`), which appends its events first.
+    pub(crate) async fn commit_unrecorded(self) -> Result<(), sqlx::Error> {
         self.tx.commit().await?;
         self.generation.advance();
         Ok(())
@@ -56,7 +60,8 @@ impl WriteTx<sqlx::Transaction<'static, sqlx::Postgres>> {
 }
 
 impl WriteTx<crate::group::GroupTx> {
-    pub(crate) async fn commit(self) -> Result<(), sqlx::Error> {
+    /// As above.
+    pub(crate) async fn commit_unrecorded(self) -> Result<(), sqlx::Error> {
         self.tx.commit().await?;
         self.generation.advance();
         Ok(())

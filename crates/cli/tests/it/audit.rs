@@ -286,7 +286,9 @@ fn audit_trace_prints_the_causal_chain() {
             .await
             .unwrap();
         for r in &records {
-            aim_store::Store::append_event(&store, r).await.unwrap();
+            aim_store::AuditStore::append_event(&store, r)
+                .await
+                .unwrap();
         }
     });
 

@@ -20,7 +20,7 @@ async fn postgres_with_sslmode_require_is_encrypted() {
         let (options, _, schema) = aim_testkit::db::fresh_pg_schema_at(&tls_url).await;
         let store = PgStore::connect_with(options.clone()).await.unwrap();
         let h = human("tls-check");
-        aim_store::Store::insert_human(&store, &h, &event("human.created", h.id))
+        aim_store::HumanStore::insert_human(&store, &h, &event("human.created", h.id))
             .await
             .unwrap();
         let mut conn = PgConnection::connect_with(&options).await.unwrap();

@@ -1,0 +1,246 @@
+//! The audit log: the hash chain and its appends, reads of the record, signed checkpoints,
+//! and how far each sink has read. Written once for both backends, like `backend.rs`.
+
+use aim_domain::event::Event;
+use async_trait::async_trait;
+
+use crate::{AuditFilter, StoreError};
+
+#[async_trait]
+pub trait AuditStore: Send + Sync {
+    /// Stores a signed checkpoint (once per sequence number; a second is ignored).
+    async fn insert_checkpoint(
+        &self,
+        checkpoint: &aim_domain::audit::Checkpoint,
+    ) -> Result<(), StoreError>;
+
+    /// The checkpoint with the highest sequence number.
+    async fn latest_checkpoint(&self) -> Result<Option<aim_domain::audit::Checkpoint>, StoreError>;
+
+    /// The last sequence number the sink `name` acknowledged (0 if none yet).
+    async fn sink_position(&self, name: &str) -> Result<i64, StoreError>;
+
+    async fn set_sink_position(&self, name: &str, seq: i64) -> Result<(), StoreError>;
+
+    /// The head of the hash chain: the last sequence number and its hash.
+    async fn chain_head(&self) -> Result<(i64, [u8; 32]), StoreError>;
+
+    /// Appends an event that records no change (a refusal).
+    async fn append_event(&self, event: &Event) -> Result<i64, StoreError>;
+
+    /// Events after `after_seq`, oldest first.
+    async fn events(&self, after_seq: i64, limit: u32) -> Result<Vec<Event>, StoreError>;
+
+    /// Events matching `filter` after `after_seq`, oldest first.
+    async fn audit(
+        &self,
+        filter: &AuditFilter,
+        after_seq: i64,
+        limit: u32,
+    ) -> Result<Vec<Event>, StoreError>;
+
+    /// One event by sequence number.
+    async fn event(&self, seq: i64) -> Result<Option<Event>, StoreError>;
+}
+
+/// Implements [`AuditStore`] for `$store` (see `backend::impl_store`).
+macro_rules! impl_audit_store {
+    ($store:ty) => {
+        #[async_trait::async_trait]
+        impl crate::audit::AuditStore for $store {
+            async fn insert_checkpoint(&self, c: &aim_domain::audit::Checkpoint) -> Result<(), crate::StoreError> {
+                let mut tx = self.write_tx().await?;
+                sqlx::query(
+                    "INSERT INTO checkpoints (seq, hash, at, public_key, signature) VALUES ($1, $2, $3, $4, $5) \
+                     ON CONFLICT (seq) DO NOTHING",
+                )
+                .bind(c.seq)
+                .bind(c.hash.clone())
+                .bind(c.at.as_millis())
+                .bind(c.public_key.clone())
+                .bind(c.signature.clone())
+                .execute(&mut *tx)
+                .await?;
+                tx.commit_unrecorded().await?;
+                Ok(())
+            }
+
+            async fn latest_checkpoint(&self) -> Result<Option<aim_domain::audit::Checkpoint>, crate::StoreError> {
+                let row: Option<(i64, String, i64, String, String)> = sqlx::query_as(
+                    "SELECT seq, hash, at, public_key, signature FROM checkpoints ORDER BY seq DESC LIMIT 1",
+                )
+                .fetch_optional(self.read())
+                .await?;
+                Ok(row.map(|(seq, hash, at, public_key, signature)| aim_domain::audit::Checkpoint {
+                    seq,
+                    hash,
+                    at: aim_domain::time::Timestamp::from_millis(at),
+                    public_key,
+                    signature,
+                }))
+            }
+
+            async fn sink_position(&self, name: &str) -> Result<i64, crate::StoreError> {
+                let row: Option<(i64,)> = sqlx::query_as("SELECT seq FROM sink_positions WHERE name = $1")
+                    .bind(name.to_owned())
+                    .fetch_optional(self.read())
+                    .await?;
+                Ok(row.map_or(0, |r| r.0))
+            }
+
+            async fn set_sink_position(&self, name: &str, seq: i64) -> Result<(), crate::StoreError> {
+                let mut tx = self.write_tx().await?;
+                sqlx::query(
+                    "INSERT INTO sink_positions (name, seq) VALUES ($1, $2) \
+                     ON CONFLICT (name) DO UPDATE SET seq = excluded.seq",
+                )
+                .bind(name.to_owned())
+                .bind(seq)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit_unrecorded().await?;
+                Ok(())
+            }
+
+            async fn chain_head(&self) -> Result<(i64, [u8; 32]), crate::StoreError> {
+                let (seq, hash): (i64, Vec<u8>) = sqlx::query_as("SELECT seq, hash FROM chain_head WHERE id = 1")
+                    .fetch_one(self.read())
+                    .await?;
+                let hash = <[u8; 32]>::try_from(hash)
+                    .map_err(|_| crate::StoreError::Corrupt("chain_head.hash is not 32 bytes".into()))?;
+                Ok((seq, hash))
+            }
+
+            async fn append_event(
+                &self,
+                event: &aim_domain::event::Event,
+            ) -> Result<i64, crate::StoreError> {
+                self.appender.append(event).await
+            }
+
+            async fn events(
+                &self,
+                after_seq: i64,
+                limit: u32,
+            ) -> Result<Vec<aim_domain::event::Event>, crate::StoreError> {
+                let sql = format!("SELECT {} FROM events WHERE seq > $1 ORDER BY seq LIMIT $2", crate::sql::EVENT_COLUMNS);
+                let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(after_seq)
+                .bind(i64::from(limit))
+                .fetch_all(self.read())
+                .await?;
+                rows.iter().map(crate::rows::event_from_row).collect()
+            }
+
+            async fn audit(
+                &self,
+                filter: &crate::AuditFilter,
+                after_seq: i64,
+                limit: u32,
+            ) -> Result<Vec<aim_domain::event::Event>, crate::StoreError> {
+                let w = crate::sql::audit_where(filter, after_seq);
+                let sql = format!("SELECT {} FROM events{} ORDER BY seq LIMIT {limit}", crate::sql::EVENT_COLUMNS, w.sql());
+                let rows = crate::backend::bind_all!(sqlx::query(sqlx::AssertSqlSafe(sql)), w.binds).fetch_all(self.read()).await?;
+                rows.iter().map(crate::rows::event_from_row).collect()
+            }
+
+            async fn event(&self, seq: i64) -> Result<Option<aim_domain::event::Event>, crate::StoreError> {
+                let sql = format!("SELECT {} FROM events WHERE seq = $1", crate::sql::EVENT_COLUMNS);
+                let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(seq).fetch_optional(self.read()).await?;
+                row.as_ref().map(crate::rows::event_from_row).transpose()
+            }
+        }
+
+        impl $store {
+            /// Records the entries' claims, then appends the events whose claim was new (see
+            /// `appender::BatchWriter`).
+            pub(crate) async fn append_entries_tx(
+                conn: &mut <<$store as crate::backend::Backend>::Db as sqlx::Database>::Connection,
+                entries: &mut [crate::appender::Entry],
+            ) -> Result<Vec<Option<i64>>, crate::StoreError> {
+                let claims: Vec<&crate::appender::Claim> = entries.iter().flat_map(|e| &e.claims).collect();
+                let mut won = std::collections::HashSet::new();
+                let mut rest = &claims[..];
+                while !rest.is_empty() {
+                    let rows = crate::sql::INSERT_CHUNKS.into_iter().find(|&r| r <= rest.len()).unwrap_or(1);
+                    let (chunk, tail) = rest.split_at(rows);
+                    let mut q = sqlx::query_as::<_, (String,)>(crate::sql::multi_insert(crate::sql::MultiInsert::UsedIds, rows, <$store as crate::backend::Backend>::ANONYMOUS_PARAMS));
+                    for c in chunk {
+                        q = q.bind(c.id.clone()).bind(c.expires_at.as_millis());
+                    }
+                    won.extend(q.fetch_all(&mut *conn).await?.into_iter().map(|(id,)| id));
+                    rest = tail;
+                }
+                // An id twice in one batch: the first entry has it.
+                let keep: Vec<bool> = entries
+                    .iter()
+                    .map(|e| e.claims.iter().fold(true, |all, c| won.remove(&c.id) && all))
+                    .collect();
+                let mut events: Vec<aim_domain::event::Event> = entries
+                    .iter()
+                    .zip(&keep)
+                    .filter(|(_, k)| **k)
+                    .map(|(e, _)| e.event.clone())
+                    .collect();
+                let mut seqs = if events.is_empty() {
+                    Vec::new()
+                } else {
+                    Self::append_many_tx(conn, &mut events).await?
+                }
+                .into_iter();
+                let mut out = Vec::with_capacity(entries.len());
+                for (entry, k) in entries.iter_mut().zip(keep) {
+                    if k {
+                        let seq = seqs.next();
+                        if let Some(s) = seq {
+                            entry.event.seq = s;
+                        }
+                        out.push(seq);
+                    } else {
+                        out.push(None);
+                    }
+                }
+                Ok(out)
+            }
+
+            /// Appends `events`, in order, to the hash chain inside `tx`: advances the
+            /// (then locked) chain head once, chains each record to the one before, inserts
+            /// them with a few multi-row statements and moves the head. Returns their
+            /// sequence numbers.
+            pub(crate) async fn append_many_tx(
+                conn: &mut <<$store as crate::backend::Backend>::Db as sqlx::Database>::Connection,
+                events: &mut [aim_domain::event::Event],
+            ) -> Result<Vec<i64>, crate::StoreError> {
+                let n = events.len() as i64;
+                let (last, prev): (i64, Vec<u8>) = sqlx::query_as(crate::sql::ADVANCE_HEAD)
+                    .bind(n)
+                    .fetch_one(&mut *conn)
+                    .await?;
+                let mut prev = <[u8; 32]>::try_from(prev)
+                    .map_err(|_| crate::StoreError::Corrupt("chain_head.hash is not 32 bytes".into()))?;
+                let mut chained = Vec::with_capacity(events.len());
+                for (i, e) in events.iter_mut().enumerate() {
+                    e.seq = last - n + 1 + i as i64;
+                    let hash = aim_domain::audit::chain_hash(&prev, e);
+                    chained.push((&*e, prev, hash));
+                    prev = hash;
+                }
+                let mut rest = &chained[..];
+                while !rest.is_empty() {
+                    let rows = crate::sql::INSERT_CHUNKS.into_iter().find(|&r| r <= rest.len()).unwrap_or(1);
+                    let (chunk, tail) = rest.split_at(rows);
+                    let mut q = sqlx::query(crate::sql::multi_insert(crate::sql::MultiInsert::Events, rows, <$store as crate::backend::Backend>::ANONYMOUS_PARAMS));
+                    for (e, prev, hash) in chunk {
+                        q = crate::backend::bind_event!(q, e).bind(prev.to_vec()).bind(hash.to_vec());
+                    }
+                    q.execute(&mut *conn).await?;
+                    rest = tail;
+                }
+                sqlx::query(crate::sql::SET_HEAD_HASH).bind(prev.to_vec()).execute(&mut *conn).await?;
+                Ok(chained.iter().map(|(e, _, _)| e.seq).collect())
+            }
+        }
+    };
+}
+
+pub(crate) use impl_audit_store;
