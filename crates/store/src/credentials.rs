@@ -210,6 +210,24 @@ macro_rules! impl_credential_store {
                 Ok(())
             }
 
+            /// Finishes a revocation: if `revoked` (the row it revokes changed), records
+            /// the revocation and commits it with its event; else writes nothing. Returns
+            /// `revoked`.
+            async fn commit_revocation(
+                mut tx: crate::write::WriteTx<<$store as crate::backend::Backend>::Tx>,
+                revoked: bool,
+                revocation: &crate::credentials::NewRevocation,
+                at: aim_domain::time::Timestamp,
+                event: &aim_domain::event::Event,
+            ) -> Result<bool, crate::StoreError> {
+                if !revoked {
+                    return Ok(false);
+                }
+                Self::add_revocation_tx(&mut *tx, revocation, at).await?;
+                Self::commit_with(tx, &[event]).await?;
+                Ok(true)
+            }
+
             async fn add_revocation_tx(
                 conn: &mut <<$store as crate::backend::Backend>::Db as sqlx::Database>::Connection,
                 r: &crate::credentials::NewRevocation,
@@ -290,12 +308,7 @@ macro_rules! impl_credential_store {
                     .execute(&mut *tx)
                     .await?
                     .rows_affected();
-                if n == 0 {
-                    return Ok(false);
-                }
-                Self::add_revocation_tx(&mut *tx, revocation, at).await?;
-                Self::commit_with(tx, &[event]).await?;
-                Ok(true)
+                Self::commit_revocation(tx, n > 0, revocation, at, event).await
             }
 
             async fn insert_agent_key(
@@ -458,12 +471,7 @@ macro_rules! impl_credential_store {
                     .execute(&mut *tx)
                     .await?
                     .rows_affected();
-                if n == 0 {
-                    return Ok(false);
-                }
-                Self::add_revocation_tx(&mut *tx, revocation, at).await?;
-                Self::commit_with(tx, &[event]).await?;
-                Ok(true)
+                Self::commit_revocation(tx, n > 0, revocation, at, event).await
             }
 
             async fn append_claimed(
@@ -507,9 +515,8 @@ macro_rules! impl_credential_store {
                 at: aim_domain::time::Timestamp,
                 event: &aim_domain::event::Event,
             ) -> Result<(), crate::StoreError> {
-                let mut tx = self.write_tx().await?;
-                Self::add_revocation_tx(&mut *tx, revocation, at).await?;
-                Self::commit_with(tx, &[event]).await?;
+                let tx = self.write_tx().await?;
+                Self::commit_revocation(tx, true, revocation, at, event).await?;
                 Ok(())
             }
 
