@@ -4,7 +4,9 @@
 * no Rust source file over 600 lines;
 * no function over 100 lines in a crate's `src/`;
 * every `lib.rs` opens with a `# Layout` that names each of its modules;
-* no import cycle between the modules (files) of `aim-server`.
+* no import cycle between the modules (files) of `aim-server`;
+* the CLI's offline commands (`aim audit verify`, `aim audit export --from-export`) never
+  reach into `aim-server`.
 
 Prints every breach and exits 1 if there is one. Run from the repository root.
 """
@@ -225,7 +227,17 @@ def find_cycles(graph):
     return out
 
 
+OFFLINE = [Path("crates/cli/src/commands/audit.rs")]
+
+
+def check_offline():
+    for path in OFFLINE:
+        if re.search(r"\baim_server\b", path.read_text(encoding="utf-8")):
+            breaches.append(f"{path}: the offline audit commands must not use `aim_server`")
+
+
 def main():
+    check_offline()
     check_file_lengths()
     check_function_lengths()
     check_layouts()

@@ -5,9 +5,11 @@
 //!
 //! # Layout
 //! - [`authorize`] — `POST /v1/authorize` and `/v1/authorize/explain`
+//! - [`export`] — audit records as SIEMs read them: OCSF and CEF
 //! - [`oauth`] — `POST /oauth/token`: the form and the answer
 //! - [`policies`] — a policy set's files and links as applied
 
 pub mod authorize;
+pub mod export;
 pub mod oauth;
 pub mod policies;

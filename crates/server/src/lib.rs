@@ -14,7 +14,6 @@
 //! - [`decisions`] — what decisions use besides policies: live grants, the approvals config
 //!   and its webhook
 //! - [`checkpoint`] — signed checkpoints of the audit chain
-//! - [`export`] — OCSF and CEF renderings of audit records
 //! - [`sinks`] — delivery of every record to files, syslog and webhooks
 //! - [`bootstrap`] — the first admin credential
 //! - [`secrets`] — credentials aim makes and the private files it keeps
@@ -29,7 +28,6 @@ pub mod checkpoint;
 pub mod config;
 pub mod decisions;
 pub mod error;
-pub mod export;
 pub mod extract;
 pub mod jobs;
 pub mod outbound;

@@ -17,8 +17,8 @@ use crate::config::{SinkConfig, SinkFormat, Transport};
 fn render(format: SinkFormat, e: &Event) -> String {
     match format {
         SinkFormat::Jsonl => serde_json::to_string(e).unwrap_or_default(),
-        SinkFormat::Ocsf => crate::export::ocsf(e).to_string(),
-        SinkFormat::Cef => crate::export::cef(e),
+        SinkFormat::Ocsf => aim_api::export::ocsf(e).to_string(),
+        SinkFormat::Cef => aim_api::export::cef(e),
     }
 }
 

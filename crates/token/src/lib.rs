@@ -14,12 +14,14 @@
 //! - [`claims`] — access token claims (RFC 9068), `cnf`, `act`
 //! - [`access`] — minting access tokens, and the verifier every enforcement point runs
 //! - [`assertion`] — client assertions (RFC 7523 `private_key_jwt`)
+//! - [`checkpoint`] — the offline check of a signed audit checkpoint
 //! - [`dpop`] — DPoP proofs (RFC 9449)
 //! - [`delegation`] — narrowing a token handed to a sub-agent (RFC 8693)
 //! - [`client`] — what an agent holds: its key, and the assertions and proofs it signs
 
 pub mod access;
 pub mod assertion;
+pub mod checkpoint;
 pub mod claims;
 pub mod client;
 pub mod delegation;

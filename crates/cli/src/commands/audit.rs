@@ -357,10 +357,8 @@ pub async fn export(client: &Client, args: ExportArgs) -> anyhow::Result<()> {
             // breaks: a record is always one line.
             match args.format {
                 ExportFormat::Jsonl => serde_json::to_writer(&mut out, e)?,
-                ExportFormat::Ocsf => {
-                    serde_json::to_writer(&mut out, &aim_server::export::ocsf(e))?
-                }
-                ExportFormat::Cef => out.write_all(aim_server::export::cef(e).as_bytes())?,
+                ExportFormat::Ocsf => serde_json::to_writer(&mut out, &aim_api::export::ocsf(e))?,
+                ExportFormat::Cef => out.write_all(aim_api::export::cef(e).as_bytes())?,
             }
             out.write_all(b"\n")?;
             count += 1;
@@ -407,7 +405,7 @@ fn load_checkpoint(
         std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
     let cp: aim_domain::audit::Checkpoint = serde_json::from_str(&text)
         .with_context(|| format!("{} is not a checkpoint", file.display()))?;
-    aim_server::checkpoint::verify(&cp, public_key)
+    aim_token::checkpoint::verify(&cp, public_key)
         .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
     Ok(cp)
 }

@@ -401,7 +401,7 @@ mod cases {
         // A signed checkpoint of the head; a second request without new records returns it.
         let cp = s.admin.create_checkpoint().await.unwrap();
         assert_eq!((cp.seq, cp.hash.as_str()), (last.seq, last.hash.as_str()));
-        assert_eq!(aim_server::checkpoint::verify(&cp, None), Ok(()));
+        assert_eq!(aim_token::checkpoint::verify(&cp, None), Ok(()));
         assert_eq!(s.admin.create_checkpoint().await.unwrap(), cp);
         assert_eq!(
             code(c.sponsor_client.create_checkpoint().await),
