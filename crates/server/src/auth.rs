@@ -23,15 +23,15 @@ use crate::secrets::{CREDENTIAL_PREFIX, hash_secret};
 use crate::state::AppState;
 use crate::tokens::check::{Inactive, Source};
 
-/// The authenticated caller.
+/// A human calling with an API credential: one of the two kinds of [`Caller`] (who asks).
 #[derive(Debug, Clone)]
-pub struct Principal {
+pub struct HumanCaller {
     pub human: Human,
     pub credential: CredentialId,
     pub request: RequestContext,
 }
 
-impl Principal {
+impl HumanCaller {
     pub fn actor(&self) -> Actor {
         Actor::human(self.human.id)
     }
@@ -80,7 +80,7 @@ impl Principal {
     }
 }
 
-impl<S: Send + Sync> FromRequestParts<S> for Principal {
+impl<S: Send + Sync> FromRequestParts<S> for HumanCaller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
@@ -91,7 +91,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Principal {
         }
         parts
             .extensions
-            .get::<Principal>()
+            .get::<HumanCaller>()
             .cloned()
             .ok_or_else(|| ApiError::unauthenticated("send `Authorization: Bearer <credential>`"))
     }
@@ -100,7 +100,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Principal {
 async fn resolve(
     state: &AppState,
     authorization: Option<&[u8]>,
-) -> Result<Option<Principal>, ApiError> {
+) -> Result<Option<HumanCaller>, ApiError> {
     let Some(value) = authorization else {
         return Ok(None);
     };
@@ -119,7 +119,7 @@ async fn resolve(
     // INVARIANT: the lookup is by SHA-256 of a 256-bit random secret, so an index probe
     // reveals nothing about any stored secret; no secret comparison happens in our code.
     match state.store.credential_by_hash(&hash_secret(secret)).await? {
-        Some((credential, human)) if human.is_active() => Ok(Some(Principal {
+        Some((credential, human)) if human.is_active() => Ok(Some(HumanCaller {
             human,
             credential: credential.id,
             request: RequestContext::default(),
@@ -155,7 +155,7 @@ pub async fn layer(State(state): State<AppState>, mut req: Request, next: Next) 
         }
         Err(e) => return e.into_response(),
     };
-    let principal = Principal {
+    let principal = HumanCaller {
         request: request.clone(),
         ..principal
     };
@@ -336,14 +336,14 @@ async fn spend(state: &AppState, proof: UnspentProof) -> Result<(), ApiError> {
 /// Extracting it spends an agent's DPoP proof.
 #[derive(Debug, Clone)]
 pub enum Caller {
-    Human(Principal),
+    Human(HumanCaller),
     Agent(aim_enforce::Agent),
 }
 
 impl Caller {
     /// The caller, and an agent's proof still unspent.
     fn of(parts: &Parts) -> Result<(Self, Option<UnspentProof>), ApiError> {
-        if let Some(p) = parts.extensions.get::<Principal>() {
+        if let Some(p) = parts.extensions.get::<HumanCaller>() {
             return Ok((Caller::Human(p.clone()), None));
         }
         if let Some(a) = parts.extensions.get::<aim_enforce::Agent>() {

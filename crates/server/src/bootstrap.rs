@@ -119,7 +119,7 @@ pub async fn expire_superseded(state: &AppState) -> Result<bool, crate::error::A
 /// returned once and written to `<data-dir>/bootstrap-admin-token` (0600).
 pub async fn rotate(
     state: &AppState,
-    p: &crate::auth::Principal,
+    p: &crate::auth::HumanCaller,
 ) -> Result<(aim_domain::human::Credential, String), crate::error::ApiError> {
     p.require_any(&[Role::Admin], "rotating the bootstrap credential")?;
     let Some((old, human)) = state.store.bootstrap_credential().await? else {

@@ -6,7 +6,7 @@ use aim_domain::time::Timestamp;
 use aim_store::StoreError;
 use serde_json::json;
 
-use crate::auth::Principal;
+use crate::auth::HumanCaller;
 use crate::error::ApiError;
 use crate::secrets::{new_credential, new_secret};
 use crate::state::AppState;
@@ -21,7 +21,7 @@ pub async fn get(state: &AppState, id: HumanId) -> Result<Human, ApiError> {
         .ok_or_else(|| ApiError::not_found("human"))
 }
 
-pub async fn create(state: &AppState, p: &Principal, new: NewHuman) -> Result<Human, ApiError> {
+pub async fn create(state: &AppState, p: &HumanCaller, new: NewHuman) -> Result<Human, ApiError> {
     p.require_any(&[Role::Admin, Role::Scim], "creating a human")?;
     may_give_roles(p, &new.roles)?;
     let now = state.clock.now();
@@ -45,7 +45,7 @@ pub async fn create(state: &AppState, p: &Principal, new: NewHuman) -> Result<Hu
 /// every live identity they sponsor. Returns the human and how many identities that touched.
 async fn mutate<F>(
     state: &AppState,
-    p: &Principal,
+    p: &HumanCaller,
     id: HumanId,
     action: AuditAction,
     reason: &str,
@@ -110,7 +110,7 @@ fn profile(h: &Human) -> serde_json::Value {
 
 pub async fn change(
     state: &AppState,
-    p: &Principal,
+    p: &HumanCaller,
     id: HumanId,
     patch: HumanPatch,
 ) -> Result<Human, ApiError> {
@@ -137,7 +137,7 @@ pub async fn change(
 /// write. `apply` returns false when it changed nothing.
 pub async fn provision(
     state: &AppState,
-    p: &Principal,
+    p: &HumanCaller,
     id: HumanId,
     apply: impl Fn(&mut Human, Timestamp) -> Result<bool, ApiError>,
 ) -> Result<Human, ApiError> {
@@ -185,7 +185,7 @@ fn demote_self() -> ApiError {
 
 /// Only an admin gives the admin role or a machine role: a SCIM client provisions people,
 /// it does not make admins or gateways.
-fn may_give_roles(p: &Principal, roles: &[Role]) -> Result<(), ApiError> {
+fn may_give_roles(p: &HumanCaller, roles: &[Role]) -> Result<(), ApiError> {
     if p.is(Role::Admin) {
         return Ok(());
     }
@@ -209,7 +209,7 @@ fn depart_self() -> ApiError {
 /// every live identity they sponsor. `scim_deleted` also hides them from SCIM.
 pub async fn set_active(
     state: &AppState,
-    p: &Principal,
+    p: &HumanCaller,
     id: HumanId,
     active: bool,
     reason: &str,
@@ -241,7 +241,7 @@ pub async fn set_active(
 /// A new API credential for `id`. The secret is returned once and never stored.
 pub async fn create_credential(
     state: &AppState,
-    p: &Principal,
+    p: &HumanCaller,
     id: HumanId,
     label: &str,
 ) -> Result<(Credential, String), ApiError> {
@@ -272,7 +272,7 @@ pub async fn create_credential(
 
 pub async fn credentials(
     state: &AppState,
-    p: &Principal,
+    p: &HumanCaller,
     id: HumanId,
 ) -> Result<Vec<Credential>, ApiError> {
     if p.human.id != id {
@@ -287,7 +287,7 @@ pub async fn credentials(
 
 pub async fn revoke_credential(
     state: &AppState,
-    p: &Principal,
+    p: &HumanCaller,
     human: HumanId,
     id: CredentialId,
 ) -> Result<(), ApiError> {

@@ -10,7 +10,7 @@ use aim_domain::time::Timestamp;
 use aim_store::StoreError;
 use serde_json::json;
 
-use crate::auth::Principal;
+use crate::auth::HumanCaller;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -44,7 +44,7 @@ pub async fn get(state: &AppState, id: IdentityId) -> Result<Identity, ApiError>
 /// A new identity in `requested` (or `active`, when low-risk auto-approval is on).
 pub async fn request(
     state: &AppState,
-    p: &Principal,
+    p: &HumanCaller,
     req: IdentityRequest,
 ) -> Result<Identity, ApiError> {
     p.require_any(&[Role::Admin, Role::Sponsor], "requesting an identity")?;
@@ -116,7 +116,7 @@ pub async fn request(
 /// updated it in between. `apply` checks permissions and applies the domain rule.
 pub async fn mutate<F>(
     state: &AppState,
-    p: &Principal,
+    p: &HumanCaller,
     id: IdentityId,
     mut apply: F,
 ) -> Result<Identity, ApiError>
@@ -153,7 +153,7 @@ where
 
 pub async fn decide_request(
     state: &AppState,
-    p: &Principal,
+    p: &HumanCaller,
     id: IdentityId,
     verdict: Verdict,
     reason: &str,
@@ -179,7 +179,7 @@ pub async fn decide_request(
 /// suspend, resume, lock, unlock, decommission.
 pub async fn move_state(
     state: &AppState,
-    p: &Principal,
+    p: &HumanCaller,
     id: IdentityId,
     t: Transition,
     reason: &str,
@@ -239,7 +239,7 @@ fn event_action(t: Transition) -> AuditAction {
 
 pub async fn attest(
     state: &AppState,
-    p: &Principal,
+    p: &HumanCaller,
     id: IdentityId,
     note: &str,
 ) -> Result<Identity, ApiError> {
@@ -260,7 +260,7 @@ pub async fn attest(
 
 pub async fn change(
     state: &AppState,
-    p: &Principal,
+    p: &HumanCaller,
     id: IdentityId,
     patch: IdentityPatch,
 ) -> Result<Identity, ApiError> {
@@ -321,7 +321,7 @@ pub async fn change(
 /// Approves or rejects an identity's pending change (`POST .../change/approve|reject`).
 pub async fn decide_change(
     state: &AppState,
-    p: &Principal,
+    p: &HumanCaller,
     id: IdentityId,
     decider: Decider,
     verdict: Verdict,
@@ -360,7 +360,7 @@ pub async fn decide_change(
 /// only, with a reason when allowing.
 pub async fn set_bearer(
     state: &AppState,
-    p: &Principal,
+    p: &HumanCaller,
     id: IdentityId,
     allowed: bool,
     reason: &str,

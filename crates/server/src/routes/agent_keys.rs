@@ -17,7 +17,7 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::auth::Principal;
+use crate::auth::HumanCaller;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{Body, OptionalBody, PathId};
 use crate::registry::identities as reg;
@@ -42,7 +42,7 @@ pub struct NewAgentKey {
     pub label: String,
 }
 
-fn may_manage(p: &Principal, identity: &Identity) -> Result<(), ApiError> {
+fn may_manage(p: &HumanCaller, identity: &Identity) -> Result<(), ApiError> {
     p.require_admin_or_sponsor_of(identity, "managing an identity's keys")
 }
 
@@ -50,7 +50,7 @@ fn may_manage(p: &Principal, identity: &Identity) -> Result<(), ApiError> {
     responses((status = 201, body = AgentKey), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn add(
     State(s): State<AppState>,
-    p: Principal,
+    p: HumanCaller,
     PathId(id): PathId<IdentityId>,
     Body(body): Body<NewAgentKey>,
 ) -> Result<(StatusCode, Json<AgentKey>), ApiError> {
@@ -97,7 +97,7 @@ pub async fn add(
     responses((status = 200, body = Vec<AgentKey>), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn list(
     State(s): State<AppState>,
-    p: Principal,
+    p: HumanCaller,
     PathId(id): PathId<IdentityId>,
 ) -> Result<Json<Vec<AgentKey>>, ApiError> {
     let identity = reg::get(&s, id).await?;
@@ -111,7 +111,7 @@ pub async fn list(
     responses((status = 200, body = AgentKey), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn revoke(
     State(s): State<AppState>,
-    p: Principal,
+    p: HumanCaller,
     Path((id, kid)): Path<(String, String)>,
     OptionalBody(body): OptionalBody<ReasonBody>,
 ) -> Result<Json<AgentKey>, ApiError> {

@@ -14,7 +14,7 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::auth::{Caller, Principal};
+use crate::auth::{Caller, HumanCaller};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{Body, PathId, Query};
 use crate::paging;
@@ -53,7 +53,7 @@ pub struct ApprovalPage {
     responses((status = 200, body = ApprovalPage), (status = 400, body = ErrorBody)))]
 pub async fn list(
     State(s): State<AppState>,
-    _: Principal,
+    _: HumanCaller,
     Query(q): Query<ApprovalQuery>,
 ) -> Result<Json<ApprovalPage>, ApiError> {
     let state = match q.state.as_deref() {

@@ -11,7 +11,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
-use crate::auth::Principal;
+use crate::auth::HumanCaller;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::Query;
 use crate::paging;
@@ -66,7 +66,7 @@ pub struct AuditPage {
     pub next_cursor: Option<String>,
 }
 
-fn may_read(p: &Principal) -> Result<(), ApiError> {
+fn may_read(p: &HumanCaller) -> Result<(), ApiError> {
     p.require_any(&[Role::Admin, Role::Auditor], "reading the audit log")
 }
 
@@ -75,7 +75,7 @@ fn may_read(p: &Principal) -> Result<(), ApiError> {
     responses((status = 200, body = AuditPage), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn list(
     State(s): State<AppState>,
-    p: Principal,
+    p: HumanCaller,
     Query(q): Query<AuditQuery>,
 ) -> Result<Json<AuditPage>, ApiError> {
     may_read(&p)?;
@@ -120,7 +120,7 @@ pub async fn list(
     responses((status = 200, body = Event), (status = 404, body = ErrorBody)))]
 pub async fn show(
     State(s): State<AppState>,
-    p: Principal,
+    p: HumanCaller,
     Path(seq): Path<String>,
 ) -> Result<Json<Event>, ApiError> {
     may_read(&p)?;
@@ -147,7 +147,7 @@ const TRACE_LIMIT: u32 = 10_000;
     responses((status = 200, body = Trace), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn trace(
     State(s): State<AppState>,
-    p: Principal,
+    p: HumanCaller,
     Path(task): Path<String>,
 ) -> Result<Json<Trace>, ApiError> {
     may_read(&p)?;
@@ -189,7 +189,7 @@ pub struct AuditHead {
 /// The last sequence number and its hash: what to keep outside aim to detect a rewritten or
 /// truncated log later.
 #[utoipa::path(get, path = "/v1/audit/head", tag = "audit", responses((status = 200, body = AuditHead)))]
-pub async fn head(State(s): State<AppState>, p: Principal) -> Result<Json<AuditHead>, ApiError> {
+pub async fn head(State(s): State<AppState>, p: HumanCaller) -> Result<Json<AuditHead>, ApiError> {
     may_read(&p)?;
     let (seq, hash) = s.store.chain_head().await?;
     Ok(Json(AuditHead {
@@ -204,7 +204,7 @@ pub async fn head(State(s): State<AppState>, p: Principal) -> Result<Json<AuditH
     responses((status = 200, body = aim_domain::audit::Checkpoint), (status = 404, body = ErrorBody)))]
 pub async fn create_checkpoint(
     State(s): State<AppState>,
-    p: Principal,
+    p: HumanCaller,
 ) -> Result<Json<aim_domain::audit::Checkpoint>, ApiError> {
     p.require_any(&[Role::Admin], "making a checkpoint")?;
     s.signer
@@ -219,7 +219,7 @@ pub async fn create_checkpoint(
     responses((status = 200, body = aim_domain::audit::Checkpoint), (status = 404, body = ErrorBody)))]
 pub async fn latest_checkpoint(
     State(s): State<AppState>,
-    p: Principal,
+    p: HumanCaller,
 ) -> Result<Json<aim_domain::audit::Checkpoint>, ApiError> {
     may_read(&p)?;
     s.store

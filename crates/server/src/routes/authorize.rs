@@ -18,7 +18,7 @@ use axum::routing::post;
 use axum::{Json, Router};
 use serde_json::json;
 
-use crate::auth::{Caller, Deciding, Principal};
+use crate::auth::{Caller, Deciding, HumanCaller};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::Body;
 use crate::extract::RequestContext;
@@ -50,7 +50,7 @@ async fn subject(s: &AppState, caller: &Caller, body: &AuthorizeBody) -> Result<
 }
 
 /// The principal an admin or a gateway names, and the task it names.
-async fn named(s: &AppState, p: &Principal, body: &AuthorizeBody) -> Result<Subject, ApiError> {
+async fn named(s: &AppState, p: &HumanCaller, body: &AuthorizeBody) -> Result<Subject, ApiError> {
     p.require_any(
         &[Role::Admin, Role::Gateway],
         "asking for a decision about another principal",

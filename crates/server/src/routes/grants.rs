@@ -15,7 +15,7 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::auth::{Caller, Principal};
+use crate::auth::{Caller, HumanCaller};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::RequestContext;
 use crate::extract::{Body, PathId, Query};
@@ -71,7 +71,7 @@ fn with_state(mut g: Grant, s: &AppState) -> Grant {
     responses((status = 201, body = Grant), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn add(
     State(s): State<AppState>,
-    p: Principal,
+    p: HumanCaller,
     Body(body): Body<NewGrant>,
 ) -> Result<(StatusCode, Json<Grant>), ApiError> {
     p.require_any(&[Role::Admin], "granting")?;
@@ -93,7 +93,7 @@ pub async fn add(
     responses((status = 200, body = GrantPage), (status = 403, body = ErrorBody)))]
 pub async fn list(
     State(s): State<AppState>,
-    p: Principal,
+    p: HumanCaller,
     Query(q): Query<GrantQuery>,
 ) -> Result<Json<GrantPage>, ApiError> {
     let grantee = match (q.identity, &q.group) {
@@ -297,7 +297,7 @@ async fn decide(
     responses((status = 200, body = Grant), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn revoke(
     State(s): State<AppState>,
-    p: Principal,
+    p: HumanCaller,
     PathId(id): PathId<GrantId>,
     Body(body): Body<ReasonBody>,
 ) -> Result<Json<Grant>, ApiError> {

@@ -10,7 +10,7 @@ use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
-use crate::auth::Principal;
+use crate::auth::HumanCaller;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{Body, OptionalBody, PathId, Query};
 use crate::paging;
@@ -41,7 +41,7 @@ pub fn router() -> Router<AppState> {
     responses((status = 201, body = IssuedCredential), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn rotate_bootstrap(
     State(s): State<AppState>,
-    p: Principal,
+    p: HumanCaller,
 ) -> Result<(StatusCode, Json<IssuedCredential>), ApiError> {
     let (credential, secret) = crate::bootstrap::rotate(&s, &p).await?;
     Ok((
@@ -71,7 +71,7 @@ pub struct ListQuery {
 #[utoipa::path(get, path = "/v1/humans", tag = "humans", params(ListQuery), responses((status = 200, body = HumanPage)))]
 pub async fn list(
     State(s): State<AppState>,
-    _: Principal,
+    _: HumanCaller,
     Query(q): Query<ListQuery>,
 ) -> Result<Json<HumanPage>, ApiError> {
     let limit = paging::limit(q.limit)?;
@@ -95,7 +95,7 @@ pub async fn list(
     responses((status = 201, body = Human), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn create(
     State(s): State<AppState>,
-    p: Principal,
+    p: HumanCaller,
     Body(new): Body<NewHuman>,
 ) -> Result<(StatusCode, Json<Human>), ApiError> {
     Ok((StatusCode::CREATED, Json(reg::create(&s, &p, new).await?)))
@@ -104,7 +104,7 @@ pub async fn create(
 #[utoipa::path(get, path = "/v1/humans/{id}", tag = "humans", responses((status = 200, body = Human), (status = 404, body = ErrorBody)))]
 pub async fn show(
     State(s): State<AppState>,
-    _: Principal,
+    _: HumanCaller,
     PathId(id): PathId<HumanId>,
 ) -> Result<Json<Human>, ApiError> {
     Ok(Json(reg::get(&s, id).await?))
@@ -113,7 +113,7 @@ pub async fn show(
 #[utoipa::path(patch, path = "/v1/humans/{id}", tag = "humans", request_body = HumanPatch, responses((status = 200, body = Human)))]
 pub async fn change(
     State(s): State<AppState>,
-    p: Principal,
+    p: HumanCaller,
     PathId(id): PathId<HumanId>,
     Body(patch): Body<HumanPatch>,
 ) -> Result<Json<Human>, ApiError> {
@@ -124,7 +124,7 @@ pub async fn change(
     responses((status = 200, body = DepartureOutcome)))]
 pub async fn deactivate(
     State(s): State<AppState>,
-    p: Principal,
+    p: HumanCaller,
     PathId(id): PathId<HumanId>,
     OptionalBody(b): OptionalBody<ReasonBody>,
 ) -> Result<Json<DepartureOutcome>, ApiError> {
@@ -139,7 +139,7 @@ pub async fn deactivate(
     responses((status = 200, body = DepartureOutcome)))]
 pub async fn reactivate(
     State(s): State<AppState>,
-    p: Principal,
+    p: HumanCaller,
     PathId(id): PathId<HumanId>,
     OptionalBody(b): OptionalBody<ReasonBody>,
 ) -> Result<Json<DepartureOutcome>, ApiError> {
@@ -154,7 +154,7 @@ pub async fn reactivate(
     responses((status = 201, body = IssuedCredential)))]
 pub async fn create_credential(
     State(s): State<AppState>,
-    p: Principal,
+    p: HumanCaller,
     PathId(id): PathId<HumanId>,
     OptionalBody(b): OptionalBody<NewCredential>,
 ) -> Result<(StatusCode, Json<IssuedCredential>), ApiError> {
@@ -168,7 +168,7 @@ pub async fn create_credential(
 #[utoipa::path(get, path = "/v1/humans/{id}/credentials", tag = "humans", responses((status = 200, body = Vec<Credential>)))]
 pub async fn credentials(
     State(s): State<AppState>,
-    p: Principal,
+    p: HumanCaller,
     PathId(id): PathId<HumanId>,
 ) -> Result<Json<Vec<Credential>>, ApiError> {
     Ok(Json(reg::credentials(&s, &p, id).await?))
@@ -178,7 +178,7 @@ pub async fn credentials(
     responses((status = 204), (status = 404, body = ErrorBody)))]
 pub async fn revoke_credential(
     State(s): State<AppState>,
-    p: Principal,
+    p: HumanCaller,
     Path((human, credential)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     let bad = |v: &str| {

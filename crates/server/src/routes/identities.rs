@@ -12,7 +12,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
-use crate::auth::Principal;
+use crate::auth::HumanCaller;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{Body, OptionalBody, PathId, Query};
 use crate::paging;
@@ -85,7 +85,7 @@ pub struct ListQuery {
     responses((status = 200, body = IdentityPage), (status = 400, body = ErrorBody)))]
 pub async fn list(
     State(s): State<AppState>,
-    _: Principal,
+    _: HumanCaller,
     Query(q): Query<ListQuery>,
 ) -> Result<Json<IdentityPage>, ApiError> {
     let limit = paging::limit(q.limit)?;
@@ -134,7 +134,7 @@ pub async fn list(
     responses((status = 201, body = Identity), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn request(
     State(s): State<AppState>,
-    p: Principal,
+    p: HumanCaller,
     Body(req): Body<IdentityRequest>,
 ) -> Result<(StatusCode, Json<Identity>), ApiError> {
     Ok((StatusCode::CREATED, Json(reg::request(&s, &p, req).await?)))
@@ -144,7 +144,7 @@ pub async fn request(
     responses((status = 200, body = Identity), (status = 404, body = ErrorBody)))]
 pub async fn show(
     State(s): State<AppState>,
-    _: Principal,
+    _: HumanCaller,
     PathId(id): PathId<IdentityId>,
 ) -> Result<Json<Identity>, ApiError> {
     Ok(Json(reg::get(&s, id).await?))
@@ -156,7 +156,7 @@ pub async fn show(
     responses((status = 200, body = Identity), (status = 202, body = Identity), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn change(
     State(s): State<AppState>,
-    p: Principal,
+    p: HumanCaller,
     PathId(id): PathId<IdentityId>,
     Body(patch): Body<IdentityPatch>,
 ) -> Result<(axum::http::StatusCode, Json<Identity>), ApiError> {
@@ -175,7 +175,7 @@ pub async fn change(
     responses((status = 200, body = Identity), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn approve_change(
     State(s): State<AppState>,
-    p: Principal,
+    p: HumanCaller,
     PathId(id): PathId<IdentityId>,
     OptionalBody(b): OptionalBody<ReasonBody>,
 ) -> Result<Json<Identity>, ApiError> {
@@ -200,7 +200,7 @@ pub struct BearerBody {
     responses((status = 200, body = Identity), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn bearer(
     State(s): State<AppState>,
-    p: Principal,
+    p: HumanCaller,
     PathId(id): PathId<IdentityId>,
     Body(b): Body<BearerBody>,
 ) -> Result<Json<Identity>, ApiError> {
@@ -214,7 +214,7 @@ pub async fn bearer(
     responses((status = 200, body = Identity), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn reject_change(
     State(s): State<AppState>,
-    p: Principal,
+    p: HumanCaller,
     PathId(id): PathId<IdentityId>,
     OptionalBody(b): OptionalBody<ReasonBody>,
 ) -> Result<Json<Identity>, ApiError> {
@@ -228,7 +228,7 @@ pub async fn reject_change(
     responses((status = 200, body = Identity), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn approve(
     State(s): State<AppState>,
-    p: Principal,
+    p: HumanCaller,
     PathId(id): PathId<IdentityId>,
     OptionalBody(b): OptionalBody<ReasonBody>,
 ) -> Result<Json<Identity>, ApiError> {
@@ -241,7 +241,7 @@ pub async fn approve(
     responses((status = 200, body = Identity), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn reject(
     State(s): State<AppState>,
-    p: Principal,
+    p: HumanCaller,
     PathId(id): PathId<IdentityId>,
     OptionalBody(b): OptionalBody<ReasonBody>,
 ) -> Result<Json<Identity>, ApiError> {
@@ -256,7 +256,7 @@ macro_rules! transition_route {
             responses((status = 200, body = Identity), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
         pub async fn $name(
             State(s): State<AppState>,
-            p: Principal,
+            p: HumanCaller,
             PathId(id): PathId<IdentityId>,
             OptionalBody(b): OptionalBody<ReasonBody>,
         ) -> Result<Json<Identity>, ApiError> {
@@ -279,7 +279,7 @@ transition_route!(
     responses((status = 200, body = Identity), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn attest(
     State(s): State<AppState>,
-    p: Principal,
+    p: HumanCaller,
     PathId(id): PathId<IdentityId>,
     OptionalBody(b): OptionalBody<ReasonBody>,
 ) -> Result<Json<Identity>, ApiError> {

@@ -15,7 +15,7 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::auth::Principal;
+use crate::auth::HumanCaller;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::RequestContext;
 use crate::extract::{Body, OptionalBody, PathId};
@@ -58,7 +58,7 @@ pub struct IssuedJoinToken {
     responses((status = 201, body = IssuedJoinToken), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn create(
     State(s): State<AppState>,
-    p: Principal,
+    p: HumanCaller,
     PathId(id): PathId<IdentityId>,
     OptionalBody(body): OptionalBody<NewJoinToken>,
 ) -> Result<(StatusCode, Json<IssuedJoinToken>), ApiError> {

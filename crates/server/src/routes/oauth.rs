@@ -15,7 +15,7 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::auth::Principal;
+use crate::auth::HumanCaller;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{FormBody, Query};
 use crate::state::AppState;
@@ -39,7 +39,7 @@ pub struct TokenForm {
 /// Admins and auditors.
 pub async fn introspect(
     State(s): State<AppState>,
-    p: Principal,
+    p: HumanCaller,
     FormBody(form): FormBody<TokenForm>,
 ) -> Result<impl IntoResponse, ApiError> {
     p.require_any(
@@ -65,7 +65,7 @@ pub async fn introspect(
 /// As RFC 7009 asks, an unknown or already dead token is not an error.
 pub async fn revoke(
     State(s): State<AppState>,
-    p: Principal,
+    p: HumanCaller,
     FormBody(form): FormBody<TokenForm>,
 ) -> Result<Json<Value>, ApiError> {
     p.require_any(&[Role::Admin, Role::Sponsor], "revoking tokens")?;
@@ -132,7 +132,7 @@ pub struct RevocationPage {
     responses((status = 200, body = RevocationPage), (status = 403, body = ErrorBody)))]
 pub async fn revocations(
     State(s): State<AppState>,
-    p: Principal,
+    p: HumanCaller,
     Query(q): Query<RevocationQuery>,
 ) -> Result<Json<RevocationPage>, ApiError> {
     p.require_any(
@@ -165,7 +165,7 @@ const STREAM_POLL: std::time::Duration = std::time::Duration::from_millis(200);
     responses((status = 200, description = "text/event-stream of revocations"), (status = 403, body = ErrorBody)))]
 pub async fn stream(
     State(s): State<AppState>,
-    p: Principal,
+    p: HumanCaller,
     headers: axum::http::HeaderMap,
     Query(q): Query<StreamQuery>,
 ) -> Result<impl IntoResponse, ApiError> {

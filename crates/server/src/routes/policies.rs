@@ -16,7 +16,7 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::auth::Principal;
+use crate::auth::HumanCaller;
 use crate::error::{ApiError, ErrorBody, ErrorCode};
 use crate::extract::Body;
 use crate::state::AppState;
@@ -159,7 +159,7 @@ fn comment(c: String) -> Result<String, ApiError> {
 /// Compiles, stores as the next version and puts it in force here.
 async fn store_version(
     s: &AppState,
-    p: &Principal,
+    p: &HumanCaller,
     content: Content,
     comment: String,
     expected: Option<i64>,
@@ -222,7 +222,7 @@ async fn store_version(
     responses((status = 201, body = Applied), (status = 422, description = "invalid_policy, with every problem located"), (status = 409, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn apply(
     State(s): State<AppState>,
-    p: Principal,
+    p: HumanCaller,
     Body(body): Body<ApplyBody>,
 ) -> Result<(StatusCode, Json<Applied>), PolicyError> {
     p.require_any(&[Role::Admin], "applying policies")?;
@@ -237,7 +237,7 @@ pub async fn apply(
     responses((status = 201, body = Applied), (status = 404, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn rollback(
     State(s): State<AppState>,
-    p: Principal,
+    p: HumanCaller,
     Body(body): Body<RollbackBody>,
 ) -> Result<(StatusCode, Json<Applied>), PolicyError> {
     p.require_any(&[Role::Admin], "rolling back policies")?;
@@ -267,7 +267,7 @@ pub async fn rollback(
     responses((status = 200, description = "the policy version in force"), (status = 403, body = ErrorBody)))]
 pub async fn show(
     State(s): State<AppState>,
-    p: Principal,
+    p: HumanCaller,
 ) -> Result<Json<PolicyVersion>, ApiError> {
     p.require_any(&[Role::Admin, Role::Auditor], "reading policies")?;
     Ok(Json(
@@ -296,7 +296,7 @@ pub async fn show(
     responses((status = 200, description = "that policy version, whole"), (status = 404, body = ErrorBody)))]
 pub async fn version(
     State(s): State<AppState>,
-    p: Principal,
+    p: HumanCaller,
     Path(version): Path<i64>,
 ) -> Result<Json<PolicyVersion>, ApiError> {
     p.require_any(&[Role::Admin, Role::Auditor], "reading policies")?;
@@ -334,7 +334,7 @@ pub struct VersionSummary {
     responses((status = 200, body = Vec<VersionSummary>), (status = 403, body = ErrorBody)))]
 pub async fn versions(
     State(s): State<AppState>,
-    p: Principal,
+    p: HumanCaller,
     Query(q): Query<VersionsQuery>,
 ) -> Result<Json<Vec<VersionSummary>>, ApiError> {
     p.require_any(&[Role::Admin, Role::Auditor], "reading policies")?;

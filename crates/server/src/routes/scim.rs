@@ -16,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::{Value, json};
 
-use crate::auth::Principal;
+use crate::auth::HumanCaller;
 use crate::error::ApiError;
 use crate::extract::Query;
 use crate::registry::humans as reg;
@@ -54,7 +54,7 @@ pub async fn shaped(response: Response) -> Response {
 
 async fn create(
     State(s): State<AppState>,
-    p: Principal,
+    p: HumanCaller,
     ScimBody(v): ScimBody<Value>,
 ) -> Result<Response, ScimError> {
     let u = parse_user(v)?;
@@ -114,7 +114,7 @@ async fn visible(s: &AppState, id: HumanId) -> Result<Human, ScimError> {
 
 async fn show(
     State(s): State<AppState>,
-    _: Principal,
+    _: HumanCaller,
     UserId(id): UserId,
 ) -> Result<Response, ScimError> {
     Ok(scim_json(StatusCode::OK, to_scim(&visible(&s, id).await?)))
@@ -122,7 +122,7 @@ async fn show(
 
 async fn list(
     State(s): State<AppState>,
-    _: Principal,
+    _: HumanCaller,
     Query(q): Query<ListParams>,
 ) -> Result<Response, ScimError> {
     let start = q.start_index.unwrap_or(1).max(1);
@@ -171,7 +171,7 @@ async fn list(
 /// human between active and departed, in the same write.
 async fn replace(
     State(s): State<AppState>,
-    p: Principal,
+    p: HumanCaller,
     UserId(id): UserId,
     ScimBody(v): ScimBody<Value>,
 ) -> Result<Response, ScimError> {
@@ -221,7 +221,7 @@ async fn replace(
 /// PATCH: what Entra ID and Okta send to deactivate, reactivate or rename a user.
 async fn patch(
     State(s): State<AppState>,
-    p: Principal,
+    p: HumanCaller,
     UserId(id): UserId,
     ScimBody(req): ScimBody<PatchRequest>,
 ) -> Result<Response, ScimError> {
@@ -265,7 +265,7 @@ async fn patch(
 /// record stays for the audit trail.
 async fn remove(
     State(s): State<AppState>,
-    p: Principal,
+    p: HumanCaller,
     UserId(id): UserId,
 ) -> Result<StatusCode, ScimError> {
     visible(&s, id).await?;
@@ -273,7 +273,7 @@ async fn remove(
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn service_provider_config(_: Principal) -> Response {
+async fn service_provider_config(_: HumanCaller) -> Response {
     scim_json(
         StatusCode::OK,
         json!({

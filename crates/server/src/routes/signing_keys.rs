@@ -11,7 +11,7 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::auth::Principal;
+use crate::auth::HumanCaller;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::OptionalBody;
 use crate::routes::ReasonBody;
@@ -62,7 +62,7 @@ async fn infos(s: &AppState) -> Result<Vec<SigningKeyInfo>, ApiError> {
     responses((status = 200, body = Vec<SigningKeyInfo>), (status = 403, body = ErrorBody)))]
 pub async fn list(
     State(s): State<AppState>,
-    p: Principal,
+    p: HumanCaller,
 ) -> Result<Json<Vec<SigningKeyInfo>>, ApiError> {
     p.require_any(&[Role::Admin, Role::Auditor], "listing signing keys")?;
     Ok(Json(infos(&s).await?))
@@ -74,7 +74,7 @@ pub async fn list(
     responses((status = 200, body = Vec<SigningKeyInfo>), (status = 403, body = ErrorBody)))]
 pub async fn rotate(
     State(s): State<AppState>,
-    p: Principal,
+    p: HumanCaller,
 ) -> Result<Json<Vec<SigningKeyInfo>>, ApiError> {
     p.require_any(&[Role::Admin], "rotating signing keys")?;
     let now = s.clock.now();
@@ -98,7 +98,7 @@ pub async fn rotate(
     responses((status = 200, body = Vec<SigningKeyInfo>), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn revoke(
     State(s): State<AppState>,
-    p: Principal,
+    p: HumanCaller,
     Path(kid): Path<String>,
     OptionalBody(body): OptionalBody<ReasonBody>,
 ) -> Result<Json<Vec<SigningKeyInfo>>, ApiError> {

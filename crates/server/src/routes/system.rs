@@ -5,7 +5,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
-use crate::auth::Principal;
+use crate::auth::HumanCaller;
 use crate::error::{ApiError, ErrorBody};
 use aim_domain::sweep::SweepReport;
 
@@ -49,7 +49,7 @@ pub async fn readyz(State(s): State<AppState>) -> Result<Json<Health>, ApiError>
 #[utoipa::path(post, path = "/v1/sweeps/run", tag = "system", responses((status = 200, body = SweepReport)))]
 pub async fn run_sweep(
     State(s): State<AppState>,
-    p: Principal,
+    p: HumanCaller,
 ) -> Result<Json<SweepReport>, ApiError> {
     p.require_any(&[Role::Admin], "running a sweep")?;
     let report = sweeps::run(&s).await?;

@@ -12,7 +12,7 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::auth::{Caller, Principal};
+use crate::auth::{Caller, HumanCaller};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{OptionalBody, PathId, Query};
 use crate::paging;
@@ -49,7 +49,7 @@ pub struct TaskPage {
 }
 
 /// Admins and auditors may read any task; a sponsor those of their identities.
-async fn may_read(s: &AppState, p: &Principal, identity: IdentityId) -> Result<(), ApiError> {
+async fn may_read(s: &AppState, p: &HumanCaller, identity: IdentityId) -> Result<(), ApiError> {
     if p.is(Role::Admin) || p.is(Role::Auditor) {
         return Ok(());
     }
@@ -61,7 +61,7 @@ async fn may_read(s: &AppState, p: &Principal, identity: IdentityId) -> Result<(
     responses((status = 200, body = TaskPage), (status = 403, body = ErrorBody)))]
 pub async fn list(
     State(s): State<AppState>,
-    p: Principal,
+    p: HumanCaller,
     Query(q): Query<TaskQuery>,
 ) -> Result<Json<TaskPage>, ApiError> {
     match q.identity {
