@@ -2,6 +2,7 @@
 //! task-scoped access token that any holder of the JWKS verifies; each way of getting it
 //! wrong is refused with its own code and recorded. Shared helpers live here.
 
+mod amend;
 mod audience;
 mod cascades;
 mod decisions;
@@ -10,9 +11,8 @@ mod dpop;
 mod issuance;
 mod narrowing;
 mod revocation;
-mod runtime;
 
-pub(crate) use runtime::ask_for_an_approval;
+pub(crate) use amend::ask_for_an_approval;
 
 pub(crate) use aim_client::Client;
 pub(crate) use aim_domain::identity::Identity;
