@@ -4,12 +4,20 @@
 //! about a field.
 //!
 //! # Layout
+//! - [`common`] — bodies several routes share
+//! - [`identities`] — bearer opt-in, agents' keys, join tokens and joining
+//! - [`leases`] — asking for a lease
+//! - [`audit`] — the head of the chain
 //! - [`authorize`] — `POST /v1/authorize` and `/v1/authorize/explain`
 //! - [`export`] — audit records as SIEMs read them: OCSF and CEF
 //! - [`oauth`] — `POST /oauth/token`: the form and the answer
 //! - [`policies`] — a policy set's files and links as applied
 
+pub mod audit;
 pub mod authorize;
+pub mod common;
 pub mod export;
+pub mod identities;
+pub mod leases;
 pub mod oauth;
 pub mod policies;

@@ -124,7 +124,17 @@ async fn main() -> anyhow::Result<()> {
     let (client_id, key, endpoint, task) = agent(&base, &admin_token).await?;
     let admin = Client::new(&base, Some(admin_token.clone()));
     admin
-        .apply_policies(&json!({ "sources": [{ "name": "load.cedar", "text": policies(&client_id, args.policies) }] }))
+        .apply_policies(&aim_api::policies::ApplyBody {
+            content: aim_api::policies::Content {
+                sources: vec![aim_domain::policy_file::Source {
+                    name: "load.cedar".into(),
+                    text: policies(&client_id, args.policies),
+                }],
+                links: Vec::new(),
+            },
+            comment: String::new(),
+            expected_version: None,
+        })
         .await?;
     let token = task_token(&base, &client_id, &key, &endpoint, &task).await?;
     let url = format!("{base}/v1/authorize");

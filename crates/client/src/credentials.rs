@@ -8,6 +8,9 @@ use aim_domain::task::Task;
 use reqwest::Method;
 use serde_json::json;
 
+use aim_api::common::ReasonBody;
+use aim_api::identities::{IssuedJoinToken, JoinRequest, NewAgentKey, NewJoinToken};
+
 use crate::{Client, Params, Result, path_segment};
 
 impl Client {
@@ -20,7 +23,10 @@ impl Client {
     ) -> Result<AgentKey> {
         self.post(
             &format!("/v1/identities/{identity}/keys"),
-            &json!({ "jwk": jwk, "label": label }),
+            &NewAgentKey {
+                jwk: jwk.clone(),
+                label: label.to_owned(),
+            },
         )
         .await
     }
@@ -30,10 +36,10 @@ impl Client {
         &self,
         identity: IdentityId,
         ttl_seconds: Option<i64>,
-    ) -> Result<serde_json::Value> {
+    ) -> Result<IssuedJoinToken> {
         self.post(
             &format!("/v1/identities/{identity}/join-tokens"),
-            &json!({ "ttl_seconds": ttl_seconds }),
+            &NewJoinToken { ttl_seconds },
         )
         .await
     }
@@ -50,7 +56,11 @@ impl Client {
         let mut req = self
             .http
             .post(format!("{}/v1/join", self.base))
-            .json(&json!({ "token": token, "jwk": jwk, "label": label }));
+            .json(&JoinRequest {
+                token: token.to_owned(),
+                jwk: jwk.clone(),
+                label: label.to_owned(),
+            });
         if let Some(p) = proof {
             req = req.header("DPoP", p);
         }
@@ -72,7 +82,9 @@ impl Client {
             Method::DELETE,
             &format!("/v1/identities/{identity}/keys/{}", path_segment(kid)),
             &Vec::new(),
-            Some(&json!({ "reason": reason })),
+            Some(&ReasonBody {
+                reason: reason.to_owned(),
+            }),
         )
         .await
     }
@@ -86,8 +98,13 @@ impl Client {
     }
 
     pub async fn end_task(&self, id: TaskId, reason: &str) -> Result<Task> {
-        self.post(&format!("/v1/tasks/{id}/end"), &json!({ "reason": reason }))
-            .await
+        self.post(
+            &format!("/v1/tasks/{id}/end"),
+            &ReasonBody {
+                reason: reason.to_owned(),
+            },
+        )
+        .await
     }
 
     /// `POST /oauth/token` with form fields, as an agent does (no human credential), with
@@ -134,7 +151,9 @@ impl Client {
     ) -> Result<Vec<serde_json::Value>> {
         self.post(
             &format!("/v1/signing-keys/{}/revoke", path_segment(kid)),
-            &json!({ "reason": reason }),
+            &ReasonBody {
+                reason: reason.to_owned(),
+            },
         )
         .await
     }

@@ -1,8 +1,8 @@
 //! Decisions: policy sets, `POST /v1/authorize`, approvals and grants.
 
-use reqwest::Method;
-
 use aim_api::authorize::{AuthorizeBody, AuthorizeResponse};
+use aim_api::common::ReasonBody;
+use aim_api::policies::{Applied, ApplyBody, RollbackBody, VersionSummary};
 
 use crate::{Client, Params, Result};
 
@@ -31,7 +31,9 @@ impl Client {
     ) -> Result<aim_domain::approval::ActionApproval> {
         self.post(
             &format!("/v1/approvals/{id}/{verdict}"),
-            &serde_json::json!({ "reason": reason }),
+            &ReasonBody {
+                reason: reason.to_owned(),
+            },
         )
         .await
     }
@@ -60,15 +62,16 @@ impl Client {
     ) -> Result<aim_domain::grant::Grant> {
         self.post(
             &format!("/v1/grants/{id}/{action}"),
-            &serde_json::json!({ "reason": reason }),
+            &ReasonBody {
+                reason: reason.to_owned(),
+            },
         )
         .await
     }
 
-    /// Applies a policy set (`{sources, links, comment, expected_version?}`).
-    pub async fn apply_policies(&self, body: &serde_json::Value) -> Result<serde_json::Value> {
-        self.call(Method::POST, "/v1/policies", &Vec::new(), Some(body))
-            .await
+    /// Applies a policy set.
+    pub async fn apply_policies(&self, body: &ApplyBody) -> Result<Applied> {
+        self.post("/v1/policies", body).await
     }
 
     /// The policy version in force, or `version` of the history.
@@ -82,22 +85,17 @@ impl Client {
         }
     }
 
-    pub async fn policy_versions(&self) -> Result<Vec<serde_json::Value>> {
+    pub async fn policy_versions(&self) -> Result<Vec<VersionSummary>> {
         self.get("/v1/policies/versions", &Vec::new()).await
     }
 
-    pub async fn rollback_policies(
-        &self,
-        version: i64,
-        comment: &str,
-    ) -> Result<serde_json::Value> {
-        self.call(
-            Method::POST,
-            "/v1/policies/rollback",
-            &Vec::new(),
-            Some(&serde_json::json!({ "version": version, "comment": comment })),
-        )
-        .await
+    /// Brings `version`'s content back, as a new version.
+    pub async fn rollback_policies(&self, version: i64, comment: &str) -> Result<Applied> {
+        let body = RollbackBody {
+            version,
+            comment: comment.to_owned(),
+        };
+        self.post("/v1/policies/rollback", &body).await
     }
 
     /// `POST /v1/authorize`: a decision, on the record.

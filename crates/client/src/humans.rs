@@ -8,6 +8,8 @@ use aim_domain::page::Page;
 use reqwest::Method;
 use serde_json::json;
 
+use aim_api::common::ReasonBody;
+
 use crate::{Client, Params, Result, first_or_not_found};
 
 impl Client {
@@ -47,7 +49,9 @@ impl Client {
         let action = if active { "reactivate" } else { "deactivate" };
         self.post(
             &format!("/v1/humans/{id}/{action}"),
-            &json!({ "reason": reason }),
+            &ReasonBody {
+                reason: reason.to_owned(),
+            },
         )
         .await
     }

@@ -3,7 +3,9 @@
 use aim_domain::identity::{Identity, IdentityPatch, IdentityRequest};
 use aim_domain::ids::IdentityId;
 use aim_domain::page::Page;
-use serde_json::json;
+
+use aim_api::common::ReasonBody;
+use aim_api::identities::BearerBody;
 
 use crate::{Client, Params, Result, first_or_not_found};
 
@@ -40,7 +42,9 @@ impl Client {
     ) -> Result<Identity> {
         self.post(
             &format!("/v1/identities/{id}/{action}"),
-            &json!({ "reason": reason }),
+            &ReasonBody {
+                reason: reason.to_owned(),
+            },
         )
         .await
     }
@@ -58,7 +62,10 @@ impl Client {
     ) -> Result<Identity> {
         self.post(
             &format!("/v1/identities/{id}/bearer"),
-            &json!({ "allowed": allowed, "reason": reason }),
+            &BearerBody {
+                allowed,
+                reason: reason.to_owned(),
+            },
         )
         .await
     }

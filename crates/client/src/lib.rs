@@ -23,13 +23,7 @@ use reqwest::{Method, StatusCode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-/// The head of the audit chain.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct AuditHead {
-    pub seq: i64,
-    /// Hex.
-    pub hash: String,
-}
+pub use aim_api::audit::AuditHead;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {

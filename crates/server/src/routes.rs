@@ -27,24 +27,3 @@ pub mod scim;
 pub mod signing_keys;
 pub mod system;
 pub mod tasks;
-
-use serde::{Deserialize, Serialize};
-
-/// A free-text reason for a state change.
-#[derive(Debug, Default, Deserialize, Serialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ReasonBody {
-    #[serde(default)]
-    pub reason: String,
-}
-
-impl ReasonBody {
-    /// The reason, trimmed; at most 1000 characters and no control characters, so it can
-    /// never forge a line in a log, a table or an export.
-    pub fn checked(&self) -> Result<String, crate::error::ApiError> {
-        Ok(
-            aim_domain::validate::optional_text("reason", Some(self.reason.clone()), 1000)?
-                .unwrap_or_default(),
-        )
-    }
-}

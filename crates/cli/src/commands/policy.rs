@@ -1,6 +1,7 @@
 //! `aim policy`: apply Cedar files, read the history, roll back, try a request.
 
 use aim_api::authorize::AuthorizeBody;
+use aim_api::policies::{Applied, ApplyBody};
 use std::path::{Path, PathBuf};
 
 use aim_client::Client;
@@ -55,16 +56,13 @@ fn content(files: &PolicyFiles) -> anyhow::Result<Value> {
     Ok(json!({ "sources": sources(&files.paths)?, "links": links(files.links.as_ref())? }))
 }
 
-fn applied(format: Format, v: &Value) -> anyhow::Result<()> {
+fn applied(format: Format, v: &Applied) -> anyhow::Result<()> {
     emit(format, v, |v| {
         fields(&[
-            ("version", v["version"].to_string()),
-            ("policies", v["policies"].to_string()),
-            ("templates", v["templates"].to_string()),
-            (
-                "digest",
-                v["digest"].as_str().unwrap_or_default().to_owned(),
-            ),
+            ("version", v.version.to_string()),
+            ("policies", v.policies.to_string()),
+            ("templates", v.templates.to_string()),
+            ("digest", v.digest.clone()),
         ]);
     })
 }
@@ -76,11 +74,11 @@ pub async fn run(client: &Client, format: Format, cmd: PolicyCommand) -> anyhow:
             comment,
             expected_version,
         } => {
-            let mut body = content(&files)?;
-            body["comment"] = json!(comment);
-            if let Some(v) = expected_version {
-                body["expected_version"] = json!(v);
-            }
+            let body = ApplyBody {
+                content: serde_json::from_value(content(&files)?)?,
+                comment,
+                expected_version,
+            };
             applied(format, &client.apply_policies(&body).await?)
         }
         PolicyCommand::Rollback { version, comment } => {
@@ -108,16 +106,15 @@ pub async fn run(client: &Client, format: Format, cmd: PolicyCommand) -> anyhow:
             emit(format, &list, |list| {
                 let mut t = Table::new(&["VERSION", "CREATED", "BY", "FILES", "COMMENT"]);
                 for v in list {
-                    let files = v["files"].as_array().map_or(0, Vec::len);
-                    let mut comment = v["comment"].as_str().unwrap_or_default().to_owned();
-                    if let Some(r) = v["rollback_of"].as_i64() {
+                    let mut comment = v.comment.clone();
+                    if let Some(r) = v.rollback_of {
                         comment = format!("(rollback to {r}) {comment}");
                     }
                     t.row(vec![
-                        v["version"].to_string(),
-                        v["created_at"].as_str().unwrap_or_default().to_owned(),
-                        v["created_by"].as_str().unwrap_or_default().to_owned(),
-                        files.to_string(),
+                        v.version.to_string(),
+                        v.created_at.to_string(),
+                        v.created_by.clone(),
+                        v.files.len().to_string(),
                         comment,
                     ]);
                 }

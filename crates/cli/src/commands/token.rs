@@ -371,18 +371,9 @@ pub async fn join_token(
             let t = client.create_join_token(id, Some(ttl)).await?;
             emit(format, &t, |t| {
                 fields(&[
-                    (
-                        "identity",
-                        t["identity_id"].as_str().unwrap_or_default().to_owned(),
-                    ),
-                    (
-                        "expires",
-                        t["expires_at"].as_str().unwrap_or_default().to_owned(),
-                    ),
-                    (
-                        "join token (shown once)",
-                        t["token"].as_str().unwrap_or_default().to_owned(),
-                    ),
+                    ("identity", t.identity_id.to_string()),
+                    ("expires", t.expires_at.to_string()),
+                    ("join token (shown once)", t.token.clone()),
                 ])
             })
         }

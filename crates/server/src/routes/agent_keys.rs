@@ -1,6 +1,7 @@
 //! `/v1/identities/{id}/keys`: the public keys an agent signs its client assertions and
 //! proofs with. Registered and revoked by an admin or the identity's sponsor.
 
+use aim_api::identities::NewAgentKey;
 use aim_domain::agent_key::AgentKey;
 use aim_domain::event::AuditAction;
 use aim_domain::event::Event;
@@ -14,32 +15,19 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{delete, get};
 use axum::{Json, Router};
-use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::auth::HumanCaller;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{Body, OptionalBody, PathId};
 use crate::registry::identities as reg;
-use crate::routes::ReasonBody;
 use crate::state::AppState;
+use aim_api::common::ReasonBody;
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/identities/{id}/keys", get(list).post(add))
         .route("/v1/identities/{id}/keys/{kid}", delete(revoke))
-}
-
-/// A public key to register.
-#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewAgentKey {
-    /// A public JWK: Ed25519 (`{"kty":"OKP","crv":"Ed25519","x":…}`) or P-256
-    /// (`{"kty":"EC","crv":"P-256","x":…,"y":…}`). Never the private key.
-    #[schema(value_type = Object)]
-    pub jwk: serde_json::Value,
-    #[serde(default)]
-    pub label: String,
 }
 
 fn may_manage(p: &HumanCaller, identity: &Identity) -> Result<(), ApiError> {

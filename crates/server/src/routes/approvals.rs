@@ -18,8 +18,8 @@ use crate::auth::{Caller, HumanCaller};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{Body, PathId, Query};
 use crate::paging;
-use crate::routes::ReasonBody;
 use crate::state::AppState;
+use aim_api::common::ReasonBody;
 
 pub fn router() -> Router<AppState> {
     Router::new()

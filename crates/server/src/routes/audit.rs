@@ -1,5 +1,6 @@
 //! `/v1/audit`: the event log, filtered and paged in sequence order. Admins and auditors.
 
+use aim_api::audit::AuditHead;
 use aim_domain::event::{AuditAction, Event, Outcome};
 use aim_domain::human::Role;
 use aim_domain::ids::{HumanId, IdentityId, TaskId};
@@ -175,15 +176,6 @@ pub async fn trace(
     let truncated = events.len() as u32 > TRACE_LIMIT;
     events.truncate(TRACE_LIMIT as usize);
     Ok(Json(Trace::build(&task.to_string(), events, truncated)))
-}
-
-/// The head of the chain.
-#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct AuditHead {
-    /// The last sequence number.
-    pub seq: i64,
-    /// Its hash, hex.
-    pub hash: String,
 }
 
 /// The last sequence number and its hash: what to keep outside aim to detect a rewritten or

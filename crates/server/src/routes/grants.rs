@@ -21,8 +21,8 @@ use crate::extract::RequestContext;
 use crate::extract::{Body, PathId, Query};
 use crate::paging;
 use crate::registry::identities as reg;
-use crate::routes::ReasonBody;
 use crate::state::AppState;
+use aim_api::common::ReasonBody;
 
 pub fn router() -> Router<AppState> {
     Router::new()

@@ -15,8 +15,8 @@ use crate::error::{ApiError, ErrorBody};
 use crate::extract::{Body, OptionalBody, PathId, Query};
 use crate::paging;
 use crate::registry::humans as reg;
-use crate::routes::ReasonBody;
 use crate::state::AppState;
+use aim_api::common::ReasonBody;
 
 pub fn router() -> Router<AppState> {
     Router::new()

@@ -1,3 +1,4 @@
+use aim_api::identities::BearerBody;
 use aim_domain::identity::{Identity, IdentityKind, IdentityPatch, IdentityRequest};
 use aim_domain::ids::{HumanId, IdentityId};
 use aim_domain::lifecycle::{LifecycleState, Transition};
@@ -17,8 +18,8 @@ use crate::error::{ApiError, ErrorBody};
 use crate::extract::{Body, OptionalBody, PathId, Query};
 use crate::paging;
 use crate::registry::identities as reg;
-use crate::routes::ReasonBody;
 use crate::state::AppState;
+use aim_api::common::ReasonBody;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -183,15 +184,6 @@ pub async fn approve_change(
     Ok(Json(
         reg::decide_change(&s, &p, id, decider, Verdict::Approve, &b.checked()?).await?,
     ))
-}
-
-/// `{"allowed": true, "reason": "..."}`: lets the identity have bearer tokens.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct BearerBody {
-    pub allowed: bool,
-    #[serde(default)]
-    pub reason: String,
 }
 
 /// Opts an identity into bearer tokens (admins, with a reason), or out again. Without it

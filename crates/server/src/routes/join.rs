@@ -3,6 +3,7 @@
 //! it once at `POST /v1/join` with its public key and a DPoP proof signed by that key, and
 //! the key is registered. Expired, used or unknown tokens are refused alike.
 
+use aim_api::identities::{IssuedJoinToken, JoinRequest, NewJoinToken};
 use aim_domain::agent_key::AgentKey;
 use aim_domain::event::{Actor, AuditAction, Event};
 use aim_domain::ids::IdentityId;
@@ -12,7 +13,6 @@ use aim_token::PublicJwk;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::{Json, Router};
-use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::auth::HumanCaller;
@@ -35,23 +35,6 @@ pub fn router() -> Router<AppState> {
 /// `POST /v1/join` needs no human credential.
 pub fn public() -> Router<AppState> {
     Router::new().route("/v1/join", axum::routing::post(join))
-}
-
-#[derive(Debug, Default, Deserialize, Serialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewJoinToken {
-    /// How long it may wait to be used: 60 s to 24 h, default 15 min.
-    #[serde(default)]
-    pub ttl_seconds: Option<i64>,
-}
-
-#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct IssuedJoinToken {
-    pub id: uuid::Uuid,
-    pub identity_id: IdentityId,
-    /// Shown once; give it to the new agent.
-    pub token: String,
-    pub expires_at: aim_domain::time::Timestamp,
 }
 
 #[utoipa::path(post, path = "/v1/identities/{id}/join-tokens", tag = "identities", request_body = NewJoinToken,
@@ -110,18 +93,6 @@ pub async fn create(
             expires_at: token.expires_at,
         }),
     ))
-}
-
-#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct JoinRequest {
-    /// The join token (`aimjoin_...`).
-    pub token: String,
-    /// The agent's public JWK; the request's `DPoP` header must be a proof signed by it.
-    #[schema(value_type = Object)]
-    pub jwk: serde_json::Value,
-    #[serde(default)]
-    pub label: String,
 }
 
 /// Registers the agent's key with a join token, once.

@@ -4,12 +4,13 @@
 //! task ends or the identity is locked, and the holder (or an admin) may release it early.
 
 use aim_api::authorize::AuthorizeBody;
+use aim_api::leases::LeaseBody;
 use aim_domain::Refusal;
 use aim_domain::event::{Actor, AuditAction, Event, Trail};
 use aim_domain::human::Role;
 use aim_domain::identity::Identity;
 use aim_domain::ids::LeaseId;
-use aim_domain::lease::{self, Lease, Record};
+use aim_domain::lease::{self, Lease};
 use aim_domain::task::Task;
 use aim_enforce::pipeline::{About, Subject};
 use aim_policy::{Effect, Target};
@@ -19,40 +20,22 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::json;
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::RequestContext;
 use crate::extract::{Body, OptionalBody, PathId};
-use crate::routes::ReasonBody;
 use crate::state::AppState;
 use crate::tokens::check::Source;
+use aim_api::common::ReasonBody;
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/leases", post(acquire))
         .route("/v1/leases/{id}", get(show))
         .route("/v1/leases/{id}/release", post(release))
-}
-
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct LeaseBody {
-    /// `{"system", "type", "id"}`: the record, as `/v1/authorize` names it.
-    pub record: Record,
-    /// The record's attributes as a write decision on it would see them (`type`,
-    /// `sensitivity`, `subject`, ...): a lease is granted only to an identity the policies
-    /// (or a grant) allow to write it now.
-    #[serde(default)]
-    #[schema(value_type = Object)]
-    pub attrs: serde_json::Map<String, serde_json::Value>,
-    #[serde(default)]
-    pub tags: std::collections::BTreeMap<String, String>,
-    /// 1 to 900; 60 by default. Asking again before it ends renews it.
-    #[serde(default)]
-    pub ttl_seconds: Option<i64>,
 }
 
 /// The 409 body: who holds the record, and until when.

@@ -13,14 +13,14 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::json;
 
 use crate::auth::HumanCaller;
 use crate::error::{ApiError, ErrorBody, ErrorCode};
 use crate::extract::Body;
 use crate::state::AppState;
-use aim_api::policies::Content;
+use aim_api::policies::{Applied, ApplyBody, Content, RollbackBody, VersionSummary};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -32,41 +32,6 @@ pub fn router() -> Router<AppState> {
 
 pub const MAX_FILES: usize = 10_000;
 pub const MAX_NAME: usize = 256;
-
-/// A whole policy set: `sources` (`[{"name", "text"}]`, the Cedar files) and `links`
-/// (`[{"id", "template", "principal", "resource"}]`), with a comment.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ApplyBody {
-    #[serde(flatten)]
-    #[schema(value_type = Object)]
-    pub content: Content,
-    #[serde(default)]
-    pub comment: String,
-    /// The version this change was made against; refused (`policy_changed`) if another
-    /// version was applied since. Without it, the version in force when the request
-    /// arrives.
-    #[serde(default)]
-    pub expected_version: Option<i64>,
-}
-
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RollbackBody {
-    /// The version whose content comes back, as a new version.
-    pub version: i64,
-    #[serde(default)]
-    pub comment: String,
-}
-
-#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct Applied {
-    pub version: i64,
-    pub digest: String,
-    /// Policies in force, templates' links included.
-    pub policies: usize,
-    pub templates: usize,
-}
 
 /// A policy set that does not compile: 422 with every problem.
 #[derive(Debug)]
@@ -315,19 +280,6 @@ pub struct VersionsQuery {
     pub before: Option<i64>,
     #[serde(default)]
     pub limit: Option<u32>,
-}
-
-/// One line of the history, without the files.
-#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct VersionSummary {
-    pub version: i64,
-    pub digest: String,
-    pub created_at: aim_domain::time::Timestamp,
-    pub created_by: String,
-    pub comment: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rollback_of: Option<i64>,
-    pub files: Vec<String>,
 }
 
 #[utoipa::path(get, path = "/v1/policies/versions", tag = "policies", params(VersionsQuery),

@@ -14,8 +14,8 @@ use serde_json::json;
 use crate::auth::HumanCaller;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::OptionalBody;
-use crate::routes::ReasonBody;
 use crate::state::AppState;
+use aim_api::common::ReasonBody;
 
 pub fn router() -> Router<AppState> {
     Router::new()

@@ -17,8 +17,8 @@ use crate::error::{ApiError, ErrorBody};
 use crate::extract::{OptionalBody, PathId, Query};
 use crate::paging;
 use crate::registry::identities as reg;
-use crate::routes::ReasonBody;
 use crate::state::AppState;
+use aim_api::common::ReasonBody;
 use aim_enforce::Agent;
 
 pub fn router() -> Router<AppState> {

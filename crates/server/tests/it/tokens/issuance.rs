@@ -333,7 +333,7 @@ mod cases {
             .create_join_token(identity.id, None)
             .await
             .unwrap();
-        let secret = issued["token"].as_str().unwrap().to_owned();
+        let secret = issued.token.clone();
         assert!(secret.starts_with("aimjoin_"));
         let key = ClientKey::generate("EdDSA").unwrap();
         let url = format!("{}/v1/join", s.base);
@@ -390,7 +390,7 @@ mod cases {
         assert_eq!(
             code(
                 anon.join(
-                    short["token"].as_str().unwrap(),
+                    &short.token,
                     &another.public().to_json(),
                     "w",
                     Some(&proof(&another))

@@ -98,7 +98,7 @@ mod cases {
             .create_join_token(identity.id, None)
             .await
             .unwrap();
-        let secret = issued["token"].as_str().unwrap().to_owned();
+        let secret = issued.token.clone();
         s.admin
             .identity_action(identity.id, "lock", "incident")
             .await
