@@ -99,6 +99,21 @@ fn flood_paced(
     })
 }
 
+/// A set of `n` policies, one of which lets `client_id` read what is not restricted.
+fn policy_set(client_id: &str, n: usize) -> aim_api::policies::ApplyBody {
+    aim_api::policies::ApplyBody {
+        content: aim_api::policies::Content {
+            sources: vec![aim_domain::policy_file::Source {
+                name: "load.cedar".into(),
+                text: policies(client_id, n),
+            }],
+            links: Vec::new(),
+        },
+        comment: String::new(),
+        expected_version: None,
+    }
+}
+
 /// `n` policies, one of which lets `client_id` read what is not restricted.
 fn policies(client_id: &str, n: usize) -> String {
     let mut text = format!(
@@ -124,17 +139,7 @@ async fn main() -> anyhow::Result<()> {
     let (client_id, key, endpoint, task) = agent(&base, &admin_token).await?;
     let admin = Client::new(&base, Some(admin_token.clone()));
     admin
-        .apply_policies(&aim_api::policies::ApplyBody {
-            content: aim_api::policies::Content {
-                sources: vec![aim_domain::policy_file::Source {
-                    name: "load.cedar".into(),
-                    text: policies(&client_id, args.policies),
-                }],
-                links: Vec::new(),
-            },
-            comment: String::new(),
-            expected_version: None,
-        })
+        .apply_policies(&policy_set(&client_id, args.policies))
         .await?;
     let token = task_token(&base, &client_id, &key, &endpoint, &task).await?;
     let url = format!("{base}/v1/authorize");
