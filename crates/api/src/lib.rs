@@ -11,7 +11,8 @@
 //! - [`authorize`] — `POST /v1/authorize` and `/v1/authorize/explain`
 //! - [`export`] — audit records as SIEMs read them: OCSF and CEF
 //! - [`oauth`] — `POST /oauth/token`: the form and the answer
-//! - [`policies`] — a policy set's files and links as applied
+//! - [`policies`] — a policy set's files and links as applied, and its history
+//! - [`tokens`] — signing keys as operators see them, the revocation list
 
 pub mod audit;
 pub mod authorize;
@@ -21,3 +22,4 @@ pub mod identities;
 pub mod leases;
 pub mod oauth;
 pub mod policies;
+pub mod tokens;

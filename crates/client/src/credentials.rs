@@ -10,6 +10,7 @@ use serde_json::json;
 
 use aim_api::common::ReasonBody;
 use aim_api::identities::{IssuedJoinToken, JoinRequest, NewAgentKey, NewJoinToken};
+use aim_api::tokens::{RevocationPage, SigningKeyInfo};
 
 use crate::{Client, Params, Result, path_segment};
 
@@ -136,19 +137,15 @@ impl Client {
     }
 
     /// aim's signing keys (no private halves).
-    pub async fn signing_keys(&self) -> Result<Vec<serde_json::Value>> {
+    pub async fn signing_keys(&self) -> Result<Vec<SigningKeyInfo>> {
         self.get("/v1/signing-keys", &Vec::new()).await
     }
 
-    pub async fn rotate_signing_key(&self) -> Result<Vec<serde_json::Value>> {
+    pub async fn rotate_signing_key(&self) -> Result<Vec<SigningKeyInfo>> {
         self.post("/v1/signing-keys/rotate", &json!({})).await
     }
 
-    pub async fn revoke_signing_key(
-        &self,
-        kid: &str,
-        reason: &str,
-    ) -> Result<Vec<serde_json::Value>> {
+    pub async fn revoke_signing_key(&self, kid: &str, reason: &str) -> Result<Vec<SigningKeyInfo>> {
         self.post(
             &format!("/v1/signing-keys/{}/revoke", path_segment(kid)),
             &ReasonBody {
@@ -169,7 +166,7 @@ impl Client {
         self.post_form("/oauth/revoke", &[("token", token)]).await
     }
 
-    pub async fn revocations(&self, since: i64) -> Result<serde_json::Value> {
+    pub async fn revocations(&self, since: i64) -> Result<RevocationPage> {
         self.get("/v1/revocations", &vec![("since", since.to_string())])
             .await
     }

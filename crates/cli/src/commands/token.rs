@@ -345,15 +345,15 @@ pub async fn signing_key(
             "PUBLISHED",
         ]);
         for k in keys {
-            let s = |f: &str| k[f].as_str().unwrap_or("-").to_owned();
             t.row(vec![
-                s("kid"),
-                s("alg"),
-                s("created_at"),
-                s("retire_at"),
-                s("revoked_at"),
-                k["current"].to_string(),
-                k["published"].to_string(),
+                k.kid.clone(),
+                k.alg.clone(),
+                k.created_at.to_string(),
+                k.retire_at.to_string(),
+                k.revoked_at
+                    .map_or_else(|| "-".to_owned(), |t| t.to_string()),
+                k.current.to_string(),
+                k.published.to_string(),
             ]);
         }
         t.print();

@@ -1,6 +1,7 @@
 //! RFC 7662 introspection and RFC 7009 revocation, for people and services holding an aim
 //! credential, and the revocation list gateways follow (`GET /v1/revocations`).
 
+use aim_api::tokens::RevocationPage;
 use aim_domain::agent_key::Revocation;
 use aim_domain::event::AuditAction;
 use aim_domain::event::Trail;
@@ -12,7 +13,7 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::auth::HumanCaller;
@@ -117,13 +118,6 @@ pub struct RevocationQuery {
     #[serde(default)]
     since: i64,
     limit: Option<u32>,
-}
-
-#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct RevocationPage {
-    pub items: Vec<Revocation>,
-    /// The epoch to ask from next time.
-    pub epoch: i64,
 }
 
 /// The revocation list after `since`, oldest first. An entry kills the matching tokens

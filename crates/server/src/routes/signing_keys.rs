@@ -1,14 +1,13 @@
 //! `/v1/signing-keys`: aim's own token signing keys. Admins rotate and revoke; revoking a
 //! key kills every token it signed, at once.
 
+use aim_api::tokens::SigningKeyInfo;
 use aim_domain::event::AuditAction;
 use aim_domain::human::Role;
-use aim_domain::time::Timestamp;
 use aim_store::NewRevocation;
 use axum::extract::{Path, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::auth::HumanCaller;
@@ -22,22 +21,6 @@ pub fn router() -> Router<AppState> {
         .route("/v1/signing-keys", get(list))
         .route("/v1/signing-keys/rotate", post(rotate))
         .route("/v1/signing-keys/{kid}/revoke", post(revoke))
-}
-
-/// A signing key, without its private half.
-#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct SigningKeyInfo {
-    pub kid: String,
-    pub alg: String,
-    pub created_at: Timestamp,
-    /// Signs nothing after this.
-    pub retire_at: Timestamp,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub revoked_at: Option<Timestamp>,
-    /// The key signing new tokens on this replica.
-    pub current: bool,
-    /// Published in JWKS (its tokens may still be alive).
-    pub published: bool,
 }
 
 async fn infos(s: &AppState) -> Result<Vec<SigningKeyInfo>, ApiError> {

@@ -220,10 +220,7 @@ mod cases {
         assert!(!active(s, &first).await);
         assert!(active(s, &second).await);
 
-        let kid = s.admin.signing_keys().await.unwrap()[0]["kid"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        let kid = s.admin.signing_keys().await.unwrap()[0].kid.clone();
         s.clock.set(now.plus_millis(-30_000));
         s.admin.revoke_signing_key(&kid, "leaked").await.unwrap();
         s.clock.set(now);

@@ -451,16 +451,10 @@ mod cases {
         assert_eq!(s.admin.introspect(&token).await.unwrap()["active"], false);
         assert_eq!(code(expiring.open_task(s).await), "identity_not_active");
         let revs = s.admin.revocations(0).await.unwrap();
-        let kinds: Vec<(String, String)> = revs["items"]
-            .as_array()
-            .unwrap()
+        let kinds: Vec<(String, String)> = revs
+            .items
             .iter()
-            .map(|r| {
-                (
-                    r["kind"].as_str().unwrap().to_owned(),
-                    r["value"].as_str().unwrap().to_owned(),
-                )
-            })
+            .map(|r| (r.kind.as_str().to_owned(), r.value.clone()))
             .collect();
         for id in [locked.identity.id, expiring.identity.id] {
             assert!(

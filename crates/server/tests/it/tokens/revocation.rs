@@ -77,21 +77,17 @@ mod cases {
 
         // The list gateways follow: the token and the identity, each with its epoch.
         let list = s.admin.revocations(0).await.unwrap();
-        let kinds: Vec<&str> = list["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|r| r["kind"].as_str().unwrap())
-            .collect();
+        let kinds: Vec<&str> = list.items.iter().map(|r| r.kind.as_str()).collect();
         assert!(
             kinds.contains(&"token") && kinds.contains(&"identity"),
-            "{list}"
+            "{list:?}"
         );
-        let epoch = list["epoch"].as_i64().unwrap();
         assert!(
-            s.admin.revocations(epoch).await.unwrap()["items"]
-                .as_array()
+            s.admin
+                .revocations(list.epoch)
+                .await
                 .unwrap()
+                .items
                 .is_empty()
         );
         assert_eq!(actions(s, "token.revoked").await.len(), 2);
@@ -104,7 +100,7 @@ mod cases {
         let old_token = token(agent.open_task(s).await.unwrap());
         let keys = s.admin.signing_keys().await.unwrap();
         assert_eq!(keys.len(), 1);
-        let old = keys[0]["kid"].as_str().unwrap().to_owned();
+        let old = keys[0].kid.clone();
         assert_eq!(
             code(c.sponsor_client.rotate_signing_key().await),
             "forbidden"
@@ -112,11 +108,11 @@ mod cases {
 
         let keys = s.admin.rotate_signing_key().await.unwrap();
         assert_eq!(keys.len(), 2);
-        let current: Vec<_> = keys.iter().filter(|k| k["current"] == true).collect();
+        let current: Vec<_> = keys.iter().filter(|k| k.current).collect();
         assert_eq!(current.len(), 1);
-        assert_ne!(current[0]["kid"], old.as_str());
+        assert_ne!(current[0].kid, old);
         assert!(
-            keys.iter().all(|k| k["published"] == true),
+            keys.iter().all(|k| k.published),
             "the old key still verifies: {keys:?}"
         );
         assert!(jwks(s).await.contains(&old));
@@ -152,9 +148,7 @@ mod cases {
     pub async fn revocations_stream_to_gateways(s: &TestServer) {
         let c = cast(s).await;
         let agent = Agent::new(s, &c, "agt-stream-a", "EdDSA").await;
-        let start = s.admin.revocations(0).await.unwrap()["epoch"]
-            .as_i64()
-            .unwrap();
+        let start = s.admin.revocations(0).await.unwrap().epoch;
         let open = |last: Option<i64>| {
             let mut req = reqwest::Client::new()
                 .get(format!("{}/v1/revocations/stream?since={start}", s.base))
