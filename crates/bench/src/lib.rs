@@ -165,7 +165,7 @@ pub async fn agent(base: &str, admin: &str) -> anyhow::Result<(String, ClientKey
         ("authorization_details", &details),
     )
     .await?;
-    let task = r["task_id"].as_str().context("task_id")?.to_owned();
+    let task = r.task_id;
     Ok((i.id.to_string(), key, endpoint, task))
 }
 
@@ -305,7 +305,7 @@ async fn token_for(
     key: &ClientKey,
     endpoint: &str,
     task: (&str, &str),
-) -> anyhow::Result<Value> {
+) -> anyhow::Result<aim_api::oauth::TokenResponse> {
     let assertion = key
         .assertion(client_id, endpoint, now(), 60)
         .map_err(anyhow::Error::msg)?;
@@ -335,10 +335,7 @@ pub async fn task_token(
     task: &str,
 ) -> anyhow::Result<String> {
     let r = token_for(base, client_id, key, endpoint, ("task_id", task)).await?;
-    Ok(r["access_token"]
-        .as_str()
-        .context("no access_token")?
-        .to_owned())
+    Ok(r.access_token)
 }
 
 /// What every load run takes.

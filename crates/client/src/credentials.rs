@@ -10,6 +10,7 @@ use serde_json::json;
 
 use aim_api::common::ReasonBody;
 use aim_api::identities::{IssuedJoinToken, JoinRequest, NewAgentKey, NewJoinToken};
+use aim_api::oauth::TokenResponse;
 use aim_api::tokens::{RevocationPage, SigningKeyInfo};
 
 use crate::{Client, Params, Result, path_segment};
@@ -114,7 +115,7 @@ impl Client {
         &self,
         form: &[(&str, &str)],
         dpop: Option<&str>,
-    ) -> Result<serde_json::Value> {
+    ) -> Result<TokenResponse> {
         let mut req = self
             .http
             .post(format!("{}/oauth/token", self.base))

@@ -262,19 +262,15 @@ async fn issue(client: &Client, format: Format, a: IssueArgs) -> anyhow::Result<
     };
     let mut r = client.oauth_token(&form, proof.as_deref()).await?;
     if let Some(file) = &a.write_token {
-        let token = r["access_token"].as_str().unwrap_or_default();
-        write_private(file, &format!("{token}\n"))?;
-        r["access_token"] = json!(format!("(written to {})", file.display()));
+        write_private(file, &format!("{}\n", r.access_token))?;
+        r.access_token = format!("(written to {})", file.display());
     }
     emit(format, &r, |r| {
         fields(&[
-            ("task", r["task_id"].as_str().unwrap_or_default().to_owned()),
-            ("scope", r["scope"].as_str().unwrap_or_default().to_owned()),
-            ("expires in", format!("{} s", r["expires_in"])),
-            (
-                "access token",
-                r["access_token"].as_str().unwrap_or_default().to_owned(),
-            ),
+            ("task", r.task_id.clone()),
+            ("scope", r.scope.clone()),
+            ("expires in", format!("{} s", r.expires_in)),
+            ("access token", r.access_token.clone()),
         ])
     })
 }

@@ -125,6 +125,7 @@ async fn workload_tokens_from_a_trusted_issuer() {
                         Some(&proof),
                     )
                     .await
+                    .map(|r| serde_json::to_value(r).unwrap())
             }
         };
 

@@ -39,8 +39,7 @@ async fn token_for_another_resource_is_refused_by_aim() {
         };
         assert_eq!(code(ask("https://evil.example/").await), "invalid_target");
         let r = ask(TOOLS).await.unwrap();
-        let token = r["access_token"].as_str().unwrap().to_owned();
-        let task = r["task_id"].as_str().unwrap().to_owned();
+        let (token, task) = (r.access_token, r.task_id);
         let v = s.admin.introspect(&token).await.unwrap();
         assert_eq!(
             (v["active"].as_bool(), v["aud"].as_str()),

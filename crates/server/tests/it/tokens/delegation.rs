@@ -36,7 +36,10 @@ impl Agent {
         if let Some(sc) = scope {
             form.push(("scope", sc));
         }
-        self.http.oauth_token(&form, Some(&proof)).await
+        self.http
+            .oauth_token(&form, Some(&proof))
+            .await
+            .map(as_json)
     }
 }
 

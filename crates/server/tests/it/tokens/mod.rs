@@ -23,6 +23,11 @@ pub(crate) use serde_json::{Value, json};
 
 pub(crate) use crate::fixtures::{Cast, ClockExt, active_identity, cast, code};
 
+/// A token response as the JSON an agent reads.
+pub(crate) fn as_json(r: aim_api::oauth::TokenResponse) -> Value {
+    serde_json::to_value(r).expect("a token response is JSON")
+}
+
 const ASSERTION: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
 struct Agent {
@@ -101,6 +106,7 @@ impl Agent {
                 proof,
             )
             .await
+            .map(as_json)
     }
 
     async fn open_task(&self, s: &TestServer) -> aim_client::Result<Value> {
