@@ -12,8 +12,8 @@
 //! that implements it once for both backends:
 //! - [`humans`] — humans and their API credentials
 //! - [`identities`] — the registry of identities
-//! - [`credentials`] — signing keys, agents' keys, join tokens, single-use ids, revocations,
-//!   and the live state behind a token
+//! - [`credentials`] — signing keys, agents' keys, join tokens, single-use ids
+//! - [`revocations`] — the revocation list, and the live state behind a token
 //! - [`tasks`] — tasks, and tasks that end or narrow with their identity inside its write
 //! - [`approvals`], [`grants`], [`leases`] — what decisions use besides policies
 //! - [`policies`] — versioned policy sets
@@ -47,6 +47,7 @@ pub mod leases;
 mod migrations;
 pub mod policies;
 pub mod postgres;
+pub mod revocations;
 mod rows;
 mod sql;
 pub mod sqlite;
@@ -74,6 +75,7 @@ pub use humans::HumanStore;
 pub use identities::IdentityStore;
 pub use leases::{Acquired, LeaseStore};
 pub use policies::{PolicyStore, PolicyVersion};
+pub use revocations::RevocationStore;
 pub use tasks::TaskStore;
 pub use write::Generation;
 
@@ -87,6 +89,7 @@ pub trait Store:
     + audit::AuditStore
     + tasks::TaskStore
     + credentials::CredentialStore
+    + revocations::RevocationStore
     + policies::PolicyStore
     + approvals::ApprovalStore
     + grants::GrantStore

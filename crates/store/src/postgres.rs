@@ -104,6 +104,7 @@ crate::humans::impl_human_store!(PgStore);
 crate::identities::impl_identity_store!(PgStore);
 crate::audit::impl_audit_store!(PgStore);
 crate::credentials::impl_credential_store!(PgStore);
+crate::revocations::impl_revocation_store!(PgStore);
 crate::tasks::impl_task_follow!(PgStore);
 crate::tasks::impl_task_store!(PgStore);
 crate::policies::impl_policy_store!(PgStore);

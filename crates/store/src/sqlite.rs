@@ -128,6 +128,7 @@ crate::humans::impl_human_store!(SqliteStore);
 crate::identities::impl_identity_store!(SqliteStore);
 crate::audit::impl_audit_store!(SqliteStore);
 crate::credentials::impl_credential_store!(SqliteStore);
+crate::revocations::impl_revocation_store!(SqliteStore);
 crate::tasks::impl_task_follow!(SqliteStore);
 crate::tasks::impl_task_store!(SqliteStore);
 crate::policies::impl_policy_store!(SqliteStore);
