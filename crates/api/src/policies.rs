@@ -75,3 +75,21 @@ pub struct VersionSummary {
     pub rollback_of: Option<i64>,
     pub files: Vec<String>,
 }
+
+/// One version of the policy set, whole: what `GET /v1/policies` (the version in force)
+/// and `GET /v1/policies/versions/{version}` answer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PolicySetVersion {
+    /// 0 before any apply: nothing is permitted.
+    pub version: i64,
+    #[serde(flatten)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub content: Content,
+    pub digest: String,
+    pub created_at: aim_domain::time::Timestamp,
+    pub created_by: String,
+    pub comment: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollback_of: Option<i64>,
+}

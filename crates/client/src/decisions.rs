@@ -2,7 +2,7 @@
 
 use aim_api::authorize::{AuthorizeBody, AuthorizeResponse};
 use aim_api::common::ReasonBody;
-use aim_api::policies::{Applied, ApplyBody, RollbackBody, VersionSummary};
+use aim_api::policies::{Applied, ApplyBody, PolicySetVersion, RollbackBody, VersionSummary};
 
 use crate::{Client, Params, Result};
 
@@ -75,7 +75,7 @@ impl Client {
     }
 
     /// The policy version in force, or `version` of the history.
-    pub async fn policies(&self, version: Option<i64>) -> Result<serde_json::Value> {
+    pub async fn policies(&self, version: Option<i64>) -> Result<PolicySetVersion> {
         match version {
             Some(v) => {
                 self.get(&format!("/v1/policies/versions/{v}"), &Vec::new())

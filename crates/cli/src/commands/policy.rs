@@ -87,17 +87,14 @@ pub async fn run(client: &Client, format: Format, cmd: PolicyCommand) -> anyhow:
         PolicyCommand::Show { version } => {
             let v = client.policies(version).await?;
             emit(format, &v, |v| {
-                println!(
-                    "# version {} ({})",
-                    v["version"],
-                    v["comment"].as_str().unwrap_or_default()
-                );
-                for f in v["sources"].as_array().into_iter().flatten() {
-                    println!("\n# --- {} ---", f["name"].as_str().unwrap_or_default());
-                    print!("{}", f["text"].as_str().unwrap_or_default());
+                println!("# version {} ({})", v.version, v.comment);
+                for f in &v.content.sources {
+                    println!("\n# --- {} ---", f.name);
+                    print!("{}", f.text);
                 }
-                if v["links"].as_array().is_some_and(|l| !l.is_empty()) {
-                    println!("\n# --- links ---\n{}", v["links"]);
+                if !v.content.links.is_empty() {
+                    let links = serde_json::to_string(&v.content.links).unwrap_or_default();
+                    println!("\n# --- links ---\n{links}");
                 }
             })
         }

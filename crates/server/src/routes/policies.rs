@@ -20,7 +20,9 @@ use crate::auth::HumanCaller;
 use crate::error::{ApiError, ErrorBody, ErrorCode};
 use crate::extract::Body;
 use crate::state::AppState;
-use aim_api::policies::{Applied, ApplyBody, Content, RollbackBody, VersionSummary};
+use aim_api::policies::{
+    Applied, ApplyBody, Content, PolicySetVersion, RollbackBody, VersionSummary,
+};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -225,52 +227,62 @@ pub async fn rollback(
     Ok((StatusCode::CREATED, Json(applied)))
 }
 
+/// A stored version as the API shows it.
+fn shown(v: PolicyVersion) -> Result<PolicySetVersion, ApiError> {
+    let content = crate::policy::content_of(&v).map_err(|e| {
+        tracing::error!(version = v.version, error = %e, "a stored policy version is unreadable");
+        ApiError::internal()
+    })?;
+    Ok(PolicySetVersion {
+        version: v.version,
+        content,
+        digest: v.digest,
+        created_at: v.created_at,
+        created_by: v.created_by,
+        comment: v.comment,
+        rollback_of: v.rollback_of,
+    })
+}
+
 /// The version in force (version 0, empty, before any apply: nothing is permitted):
 /// `version`, `sources`, `links`, `digest`, `created_at`, `created_by`, `comment`,
 /// `rollback_of`.
 #[utoipa::path(get, path = "/v1/policies", tag = "policies",
-    responses((status = 200, description = "the policy version in force"), (status = 403, body = ErrorBody)))]
+    responses((status = 200, body = PolicySetVersion), (status = 403, body = ErrorBody)))]
 pub async fn show(
     State(s): State<AppState>,
     p: HumanCaller,
-) -> Result<Json<PolicyVersion>, ApiError> {
+) -> Result<Json<PolicySetVersion>, ApiError> {
     p.require_any(&[Role::Admin, Role::Auditor], "reading policies")?;
-    Ok(Json(
-        s.store
-            .policy_version(None)
-            .await?
-            .unwrap_or(PolicyVersion {
-                version: 0,
-                sources: json!([]),
-                links: json!([]),
-                digest: Content {
-                    sources: Vec::new(),
-                    links: Vec::new(),
-                }
-                .digest(),
-                created_at: aim_domain::time::Timestamp::from_millis(0),
-                created_by: String::new(),
-                comment: "no policy applied yet: everything is denied".into(),
-                rollback_of: None,
-            }),
-    ))
+    match s.store.policy_version(None).await? {
+        Some(v) => Ok(Json(shown(v)?)),
+        None => Ok(Json(PolicySetVersion {
+            version: 0,
+            digest: Content::default().digest(),
+            content: Content::default(),
+            created_at: aim_domain::time::Timestamp::from_millis(0),
+            created_by: String::new(),
+            comment: "no policy applied yet: everything is denied".into(),
+            rollback_of: None,
+        })),
+    }
 }
 
 #[utoipa::path(get, path = "/v1/policies/versions/{version}", tag = "policies",
     params(("version" = i64, Path, description = "a version number")),
-    responses((status = 200, description = "that policy version, whole"), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = PolicySetVersion), (status = 404, body = ErrorBody)))]
 pub async fn version(
     State(s): State<AppState>,
     p: HumanCaller,
     Path(version): Path<i64>,
-) -> Result<Json<PolicyVersion>, ApiError> {
+) -> Result<Json<PolicySetVersion>, ApiError> {
     p.require_any(&[Role::Admin, Role::Auditor], "reading policies")?;
-    Ok(Json(
-        s.store
-            .policy_version(Some(version))
-            .await?
-            .ok_or_else(|| ApiError::not_found("policy version"))?,
-    ))
+    let v = s
+        .store
+        .policy_version(Some(version))
+        .await?
+        .ok_or_else(|| ApiError::not_found("policy version"))?;
+    Ok(Json(shown(v)?))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
