@@ -1,4 +1,4 @@
-//! Bodies several routes share.
+//! Bodies several routes share, and the health answers.
 
 use serde::{Deserialize, Serialize};
 
@@ -20,4 +20,11 @@ impl ReasonBody {
                 .unwrap_or_default(),
         )
     }
+}
+
+/// `GET /healthz` (`ok`) and `GET /readyz` (`ready`, once the store answers).
+#[derive(Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Health {
+    pub status: String,
 }

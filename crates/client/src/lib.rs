@@ -189,7 +189,7 @@ impl Client {
             .await
     }
 
-    pub async fn ready(&self) -> Result<serde_json::Value> {
+    pub async fn ready(&self) -> Result<aim_api::common::Health> {
         self.get("/readyz", &Vec::new()).await
     }
 

@@ -1,9 +1,9 @@
+use aim_api::common::Health;
 use aim_domain::human::Role;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde::{Deserialize, Serialize};
 
 use crate::auth::HumanCaller;
 use crate::error::{ApiError, ErrorBody};
@@ -21,11 +21,6 @@ pub fn public() -> Router<AppState> {
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/v1/sweeps/run", post(run_sweep))
-}
-
-#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct Health {
-    pub status: String,
 }
 
 #[utoipa::path(get, path = "/healthz", tag = "system", responses((status = 200, body = Health)))]

@@ -41,7 +41,7 @@ async fn aim_serves_https_to_clients_that_trust_its_ca() {
         })
         .await;
         assert!(s.base.starts_with("https://"), "{}", s.base);
-        assert_eq!(s.admin.ready().await.unwrap()["status"], "ready");
+        assert_eq!(s.admin.ready().await.unwrap().status, "ready");
         let meta = s.admin.authorization_server().await.unwrap();
         assert!(
             meta["issuer"].as_str().unwrap().starts_with("https://"),
