@@ -10,7 +10,7 @@ use serde_json::json;
 
 use aim_api::common::ReasonBody;
 use aim_api::identities::{IssuedJoinToken, JoinRequest, NewAgentKey, NewJoinToken};
-use aim_api::oauth::TokenResponse;
+use aim_api::oauth::{Introspection, TokenResponse};
 use aim_api::tokens::{RevocationPage, SigningKeyInfo};
 
 use crate::{Client, Params, Result, path_segment};
@@ -157,14 +157,16 @@ impl Client {
     }
 
     /// RFC 7662: `{"active": true, ...claims}` or `{"active": false}`.
-    pub async fn introspect(&self, token: &str) -> Result<serde_json::Value> {
+    pub async fn introspect(&self, token: &str) -> Result<Introspection> {
         self.post_form("/oauth/introspect", &[("token", token)])
             .await
     }
 
     /// RFC 7009: revokes an access token at once.
-    pub async fn revoke_token(&self, token: &str) -> Result<serde_json::Value> {
-        self.post_form("/oauth/revoke", &[("token", token)]).await
+    /// Revokes one access token (RFC 7009): an unknown or already dead token is no error.
+    pub async fn revoke_token(&self, token: &str) -> Result<()> {
+        let _: serde::de::IgnoredAny = self.post_form("/oauth/revoke", &[("token", token)]).await?;
+        Ok(())
     }
 
     pub async fn revocations(&self, since: i64) -> Result<RevocationPage> {

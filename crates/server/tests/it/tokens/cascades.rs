@@ -45,9 +45,7 @@ async fn read_task(
 }
 
 async fn active(s: &TestServer, token: &str) -> bool {
-    s.admin.introspect(token).await.unwrap()["active"]
-        .as_bool()
-        .unwrap()
+    s.admin.introspect(token).await.unwrap().active
 }
 
 fn token_of(r: &Value) -> String {
