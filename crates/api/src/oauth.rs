@@ -87,3 +87,20 @@ pub struct Introspection {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub aim_parents: Vec<String>,
 }
+
+/// The authorization-server metadata (RFC 8414), also served at the OpenID discovery path.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerMetadata {
+    pub issuer: String,
+    pub token_endpoint: String,
+    pub jwks_uri: String,
+    pub grant_types_supported: Vec<String>,
+    pub dpop_signing_alg_values_supported: Vec<String>,
+    pub token_endpoint_auth_methods_supported: Vec<String>,
+    pub token_endpoint_auth_signing_alg_values_supported: Vec<String>,
+    pub authorization_details_types_supported: Vec<String>,
+    pub response_types_supported: Vec<String>,
+    pub subject_types_supported: Vec<String>,
+    pub id_token_signing_alg_values_supported: Vec<String>,
+    pub access_token_signing_alg_values_supported: Vec<String>,
+}

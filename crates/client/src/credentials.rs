@@ -10,7 +10,7 @@ use serde_json::json;
 
 use aim_api::common::ReasonBody;
 use aim_api::identities::{IssuedJoinToken, JoinRequest, NewAgentKey, NewJoinToken};
-use aim_api::oauth::{Introspection, TokenResponse};
+use aim_api::oauth::{Introspection, ServerMetadata, TokenResponse};
 use aim_api::tokens::{RevocationPage, SigningKeyInfo};
 
 use crate::{Client, Params, Result, path_segment};
@@ -127,12 +127,14 @@ impl Client {
     }
 
     /// The authorization-server metadata (RFC 8414).
-    pub async fn authorization_server(&self) -> Result<serde_json::Value> {
+    pub async fn authorization_server(&self) -> Result<ServerMetadata> {
         self.get("/.well-known/oauth-authorization-server", &Vec::new())
             .await
     }
 
     /// The published signing keys.
+    /// The JWK Set (RFC 7517) as published: a JSON document any JWT library reads, and
+    /// `aim_token::access::TrustedKeys::from_jwks` too.
     pub async fn jwks(&self) -> Result<serde_json::Value> {
         self.get("/.well-known/jwks.json", &Vec::new()).await
     }

@@ -95,9 +95,7 @@ pub async fn key(client: &Client, format: Format, cmd: KeyCommand) -> anyhow::Re
         } => {
             let key = read_key_file(&key_file)?;
             let meta = client.authorization_server().await?;
-            let issuer = meta["issuer"]
-                .as_str()
-                .context("the server names no issuer")?;
+            let issuer = &meta.issuer;
             let proof = key
                 .dpop_proof("POST", &format!("{issuer}/v1/join"), None, time_now())
                 .map_err(anyhow::Error::msg)?;
@@ -219,9 +217,7 @@ async fn issue(client: &Client, format: Format, a: IssueArgs) -> anyhow::Result<
         Err(_) => client.find_identity(&a.identity).await?.id,
     };
     let meta = client.authorization_server().await?;
-    let endpoint = meta["token_endpoint"]
-        .as_str()
-        .context("the server's metadata names no token endpoint")?;
+    let endpoint = meta.token_endpoint.as_str();
     let now = time_now();
     let assertion = key
         .assertion(&identity.to_string(), endpoint, now, 60)
@@ -297,7 +293,7 @@ async fn inspect(client: &Client, format: Format, token: &str) -> anyhow::Result
     let jwks = client.jwks().await?;
     let keys = TrustedKeys::from_jwks(&jwks).map_err(anyhow::Error::msg)?;
     let expect = aim_token::access::Expect {
-        issuer: meta["issuer"].as_str().unwrap_or_default(),
+        issuer: &meta.issuer,
         audience: claims["aud"].as_str().unwrap_or_default(),
         now: time_now(),
     };
