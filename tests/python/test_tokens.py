@@ -235,5 +235,27 @@ class PyJwtVerifiesAimTokens(unittest.TestCase):
         self.assertEqual((status, body["code"]), (400, "dpop_stale"))
 
 
+class KeyFilesOtherToolsRead(unittest.TestCase):
+    """`aim identity key generate` writes PKCS#8 PEM (RFC 8410 for Ed25519) that Python's
+    `cryptography` loads, mode 0600; needs no server."""
+
+    def test_cryptography_loads_aim_key_files(self):
+        from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePrivateKey
+        from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+        with tempfile.TemporaryDirectory() as d:
+            for alg, kind in (("EdDSA", Ed25519PrivateKey), ("ES256", EllipticCurvePrivateKey)):
+                path = os.path.join(d, f"{alg}.pem")
+                subprocess.run(
+                    [os.environ["AIM_BIN"], "identity", "key", "generate", "--alg", alg, "--out", path],
+                    check=True,
+                    capture_output=True,
+                )
+                self.assertEqual(os.stat(path).st_mode & 0o777, 0o600, alg)
+                with open(path, "rb") as f:
+                    key = load_pem_private_key(f.read(), password=None)
+                self.assertIsInstance(key, kind, alg)
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)

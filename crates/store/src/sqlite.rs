@@ -53,8 +53,11 @@ impl Backend for SqliteStore {
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed) the database file and runs pending migrations.
+    /// Opens (creating if needed) the database file and runs pending migrations. The file,
+    /// and the WAL and shared-memory files SQLite makes beside it with its mode, are
+    /// readable by their owner alone: they hold the registry and every credential hash.
     pub async fn open(path: &Path) -> Result<Self, StoreError> {
+        private_files(path)?;
         let options = SqliteConnectOptions::from_str("sqlite://")?
             .filename(path)
             .create_if_missing(true)
@@ -135,3 +138,31 @@ crate::policies::impl_policy_store!(SqliteStore);
 crate::approvals::impl_approval_store!(SqliteStore);
 crate::grants::impl_grant_store!(SqliteStore);
 crate::leases::impl_lease_store!(SqliteStore);
+
+/// Makes the database file (created empty if missing, which SQLite takes as a new
+/// database) and any WAL or shared-memory file beside it mode 0600.
+fn private_files(path: &Path) -> Result<(), StoreError> {
+    let unavailable = |e: std::io::Error| {
+        StoreError::Unavailable(sqlx::Error::Configuration(
+            format!("{}: {e}", path.display()).into(),
+        ))
+    };
+    let mut create = std::fs::OpenOptions::new();
+    create.write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        create.mode(0o600);
+        create.open(path).map_err(unavailable)?;
+        for suffix in ["", "-wal", "-shm"] {
+            let file = std::path::PathBuf::from(format!("{}{suffix}", path.display()));
+            if file.exists() {
+                std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))
+                    .map_err(unavailable)?;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    create.open(path).map_err(unavailable)?;
+    Ok(())
+}

@@ -48,18 +48,22 @@ impl ClientKey {
         Self::from_pkcs8(pkcs8.as_ref())
     }
 
-    /// An Ed25519 or P-256 private key in PKCS#8 DER.
+    /// An Ed25519 or P-256 private key in PKCS#8 DER (v1, as `openssl genpkey` writes, or
+    /// v2 with the public key). It is kept, and written by [`ClientKey::to_pem`], as v1
+    /// (RFC 5208; RFC 8410 for Ed25519), the form every other tool reads.
     pub fn from_pkcs8(der: &[u8]) -> Result<Self, TokenError> {
+        let unwritable = |_| TokenError::InvalidKey("the key cannot be written as PKCS#8".into());
         if let Ok(pair) = Ed25519KeyPair::from_pkcs8(der)
             .or_else(|_| Ed25519KeyPair::from_pkcs8_maybe_unchecked(der))
         {
             let public = PublicJwk::Ed25519 {
                 x: b64(pair.public_key().as_ref()),
             };
+            let pkcs8 = pair.to_pkcs8v1().map_err(unwritable)?.as_ref().to_vec();
             return Ok(Self {
                 pair: Pair::Ed25519(pair),
                 public,
-                pkcs8: der.to_vec(),
+                pkcs8,
             });
         }
         let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, der)
@@ -74,10 +78,11 @@ impl ClientKey {
             x: b64(&point[1..33]),
             y: b64(&point[33..]),
         };
+        let pkcs8 = pair.to_pkcs8v1().map_err(unwritable)?.as_ref().to_vec();
         Ok(Self {
             pair: Pair::P256(pair),
             public,
-            pkcs8: der.to_vec(),
+            pkcs8,
         })
     }
 
@@ -201,6 +206,51 @@ impl ClientKey {
 mod tests {
     use super::*;
     use crate::jose::Unverified;
+
+    /// Runs `openssl` (the real one, which `.ci/run` installs) with `args`.
+    fn openssl(args: &[&str]) -> std::process::Output {
+        std::process::Command::new("openssl")
+            .args(args)
+            .output()
+            .expect("openssl is installed (.ci/run installs it)")
+    }
+
+    #[test]
+    fn key_files_are_pkcs8_that_openssl_reads_and_aim_reads_openssl_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        for (alg, genpkey) in [
+            ("EdDSA", vec!["-algorithm", "ed25519"]),
+            (
+                "ES256",
+                vec!["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"],
+            ),
+        ] {
+            // Ours, read by OpenSSL (3.0 refuses PKCS#8 v2 Ed25519 keys as "unsupported").
+            let ours = dir.path().join(format!("{alg}-aim.pem"));
+            let key = ClientKey::generate(alg).unwrap();
+            std::fs::write(&ours, key.to_pem()).unwrap();
+            let out = openssl(&["pkey", "-in", ours.to_str().unwrap(), "-noout"]);
+            assert!(
+                out.status.success(),
+                "{alg}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            // Read back, it is the same key.
+            let again = ClientKey::from_pem(&std::fs::read_to_string(&ours).unwrap()).unwrap();
+            assert_eq!(again.kid(), key.kid());
+            // OpenSSL's, read by aim.
+            let theirs = dir.path().join(format!("{alg}-openssl.pem"));
+            let mut args = vec!["genpkey"];
+            args.extend(&genpkey);
+            args.extend(["-out", theirs.to_str().unwrap()]);
+            assert!(openssl(&args).status.success());
+            let pem = std::fs::read_to_string(&theirs).unwrap();
+            let from_openssl = ClientKey::from_pem(&pem).unwrap();
+            assert_eq!(from_openssl.public().alg_name(), alg);
+            // And written back as OpenSSL wrote it.
+            assert_eq!(from_openssl.to_pem(), pem, "{alg}");
+        }
+    }
 
     #[test]
     fn both_kinds_sign_what_their_public_key_verifies() {

@@ -40,17 +40,11 @@ fn read_key_file(path: &Path) -> anyhow::Result<ClientKey> {
     ClientKey::from_pem(&pem).with_context(|| format!("{} holds no usable key", path.display()))
 }
 
+/// Writes a new private file (a key, a token), mode 0600; refuses to replace one.
 fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
-    use std::io::Write;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut f = options
-        .open(path)
-        .with_context(|| format!("creating {} (it must not exist yet)", path.display()))?;
-    f.write_all(text.as_bytes())?;
-    Ok(())
+    use aim_server::secrets::{Existing, write_private};
+    write_private(path, text, Existing::Keep)
+        .with_context(|| format!("creating {} (it must not exist yet)", path.display()))
 }
 
 pub async fn key(client: &Client, format: Format, cmd: KeyCommand) -> anyhow::Result<()> {

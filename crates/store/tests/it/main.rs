@@ -22,7 +22,8 @@ macro_rules! cases {
 mod chain;
 mod conformance;
 mod credentials;
+mod decisions;
+mod files;
 mod fixtures;
 mod policies;
-mod runtime;
 mod tls;
