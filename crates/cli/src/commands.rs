@@ -6,7 +6,7 @@ mod human;
 mod identity;
 mod policy;
 mod serve;
-mod token;
+pub mod token;
 
 use std::process::ExitCode;
 

@@ -121,6 +121,11 @@ impl Client {
         })
     }
 
+    /// Whether requests carry an API credential.
+    pub fn has_credential(&self) -> bool {
+        self.token.is_some()
+    }
+
     pub fn base(&self) -> &str {
         &self.base
     }

@@ -207,7 +207,7 @@ impl TokenRules {
         claims: &AccessClaims,
         now: Timestamp,
     ) -> Result<(Identity, Task), Inactive<S::Error>> {
-        let issued = Timestamp::from_millis(claims.iat * 1000);
+        let issued = Timestamp::from_millis(claims.issued_ms());
         let task_id =
             TaskId::parse(&claims.aim_task).map_err(|_| TokenError::InvalidClaim("aim_task"))?;
         let id = IdentityId::parse(&claims.client_id)

@@ -84,4 +84,59 @@ impl AccessClaims {
     pub fn scopes(&self) -> impl Iterator<Item = &str> {
         self.scope.split(' ').filter(|s| !s.is_empty())
     }
+
+    /// When the token was issued, in milliseconds: from its `jti`, a UUIDv7 that aim makes
+    /// from the issuing instant ([`new_jti`]), else `iat` (whole seconds). An identity's
+    /// revocation kills what was issued up to it, so a second is too coarse: a token issued
+    /// just after a resume, in the same second as the suspension, would die with the old ones.
+    pub fn issued_ms(&self) -> i64 {
+        uuid::Uuid::parse_str(&self.jti)
+            .ok()
+            .filter(|u| u.get_version_num() == 7)
+            .and_then(|u| u.get_timestamp())
+            .map(|t| {
+                let (secs, nanos) = t.to_unix();
+                secs as i64 * 1000 + i64::from(nanos / 1_000_000)
+            })
+            .unwrap_or(self.iat * 1000)
+    }
+}
+
+/// A new token id: a UUIDv7 made from the issuing instant `now_ms` (the issuer's clock),
+/// so the id also says, to the millisecond, when the token was issued.
+pub fn new_jti(now_ms: i64) -> String {
+    let ms = u64::try_from(now_ms).unwrap_or_default();
+    let ts = uuid::Timestamp::from_unix(uuid::NoContext, ms / 1000, (ms % 1000) as u32 * 1_000_000);
+    uuid::Uuid::new_v7(ts).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn issue_time_is_kept_to_the_millisecond_in_the_jti() {
+        let ms = 1_795_000_000_123;
+        let claims = |jti: String| AccessClaims {
+            iss: String::new(),
+            sub: String::new(),
+            aud: String::new(),
+            exp: 0,
+            iat: 1_795_000_000,
+            nbf: 0,
+            jti,
+            client_id: String::new(),
+            scope: String::new(),
+            aim_task: String::new(),
+            sid: String::new(),
+            act: None,
+            cnf: None,
+            aim_parents: Vec::new(),
+        };
+        assert_eq!(claims(new_jti(ms)).issued_ms(), ms);
+        // A jti that is no UUIDv7 falls back to `iat`, in whole seconds.
+        assert_eq!(claims("not-a-uuid".into()).issued_ms(), 1_795_000_000_000);
+        let v4 = "6f1c1b8e-3d0a-4c7e-9b1a-2f5e8d7c6b5a".to_owned();
+        assert_eq!(claims(v4).issued_ms(), 1_795_000_000_000);
+    }
 }

@@ -37,9 +37,13 @@ pub enum TokenCommand {
     /// Get an access token as an agent: sign a client assertion with a local key file and
     /// open a task (or continue one with --task). For people testing; agents do the same.
     Issue(IssueArgs),
-    /// Decode a token and check it against the server's published keys.
+    /// Decode an access token, check it against the server's published keys and, with a
+    /// credential that may introspect, ask aim whether it is active; exits 5 if it is not.
     Inspect {
-        /// The token, or `-` to read it from standard input.
+        /// A file holding the token, `-` to read it from standard input, or the token.
+        // INVARIANT: not named `token`, which is the global credential's id: clap would
+        // hand this value to `--token` too.
+        #[arg(id = "inspected", value_name = "TOKEN")]
         token: String,
     },
 }

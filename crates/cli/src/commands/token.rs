@@ -270,19 +270,38 @@ fn time_now() -> i64 {
     aim_domain::SystemClock.now().as_millis() / 1000
 }
 
-async fn inspect(client: &Client, format: Format, token: &str) -> anyhow::Result<()> {
-    let token = if token == "-" {
+/// The token to inspect: `-` reads standard input, an existing file is read, anything
+/// else is the token itself.
+fn token_from(arg: &str) -> anyhow::Result<String> {
+    if arg == "-" {
         let mut s = String::new();
         std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)?;
-        s.trim().to_owned()
-    } else {
-        token.to_owned()
-    };
+        return Ok(s.trim().to_owned());
+    }
+    let path = Path::new(arg);
+    if path.is_file() {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        return Ok(text.trim().to_owned());
+    }
+    Ok(arg.trim().to_owned())
+}
+
+/// A token that is not active: inspected, shown, and refused (exit 5).
+#[derive(Debug, thiserror::Error)]
+#[error("the token is not active: {0}")]
+pub struct NotActive(pub String);
+
+/// Shows a token's header and claims and says whether it is active: its signature and
+/// lifetime against the keys aim publishes now, then, with a credential that may
+/// introspect (admin, auditor, gateway), aim's own answer, which also sees revocations
+/// and the state of the identity, its sponsor, its task and its delegators.
+async fn inspect(client: &Client, format: Format, arg: &str) -> anyhow::Result<()> {
+    let token = token_from(arg)?;
     let parsed = aim_token::jose::Unverified::parse(&token, &[ACCESS_TYP])
         .map_err(|e| anyhow::anyhow!("not an aim access token: {e}"))?;
     let header = Value::Object(parsed.header.clone());
     let claims = Value::Object(parsed.claims.clone());
-    // Check against what the server publishes now.
     let meta = client.authorization_server().await?;
     let jwks = client.jwks().await?;
     let keys = TrustedKeys::from_jwks(&jwks).map_err(anyhow::Error::msg)?;
@@ -291,21 +310,58 @@ async fn inspect(client: &Client, format: Format, token: &str) -> anyhow::Result
         audience: claims["aud"].as_str().unwrap_or_default(),
         now: time_now(),
     };
-    let verdict = match aim_token::access::verify(&token, &keys, &expect) {
-        Ok(_) => "valid: signed by a published key, within its lifetime (revocation is checked by introspection)".to_owned(),
-        Err(e) => format!("invalid ({}): {e}", e.code()),
+    let signature = aim_token::access::verify(&token, &keys, &expect)
+        .map(|_| ())
+        .map_err(|e| format!("{} ({})", e, e.code()));
+    let introspection = if client.has_credential() {
+        match client.introspect(&token).await {
+            Ok(i) => Ok(i),
+            Err(
+                e @ aim_client::ClientError::Api {
+                    status: 401 | 403, ..
+                },
+            ) => Err(e.to_string()),
+            Err(e) => return Err(e.into()),
+        }
+    } else {
+        Err("no credential (AIM_TOKEN) to introspect with".to_owned())
     };
-    let out = json!({ "header": header, "claims": claims, "verdict": verdict });
-    emit(format, &out, |o| {
-        fields(&[
-            ("header", o["header"].to_string()),
-            (
-                "claims",
-                serde_json::to_string_pretty(&o["claims"]).unwrap_or_default(),
-            ),
-            ("verdict", verdict.clone()),
-        ])
-    })
+    let (active, verdict) = match (&signature, &introspection) {
+        (Err(why), _) => (false, format!("invalid: {why}")),
+        (Ok(()), Ok(i)) if i.active => (true, "active: aim introspected it".to_owned()),
+        (Ok(()), Ok(_)) => (
+            false,
+            "not active: aim introspected it (revoked, or its identity, sponsor, task or a delegator is no longer active)".to_owned(),
+        ),
+        (Ok(()), Err(why)) => (
+            true,
+            format!("signature and lifetime valid; revocation not checked: {why}"),
+        ),
+    };
+    let out = json!({
+        "header": header,
+        "claims": claims,
+        "active": active,
+        "verdict": verdict,
+        "introspection": introspection.as_ref().ok(),
+    });
+    emit(format, &out, |_| {
+        // JSON escapes every control character in a value, so the blocks are safe to print.
+        println!("verdict  {}", crate::output::clean(&verdict));
+        println!(
+            "header\n{}",
+            serde_json::to_string_pretty(&header).unwrap_or_default()
+        );
+        println!(
+            "claims\n{}",
+            serde_json::to_string_pretty(&claims).unwrap_or_default()
+        );
+    })?;
+    if active {
+        Ok(())
+    } else {
+        Err(NotActive(verdict).into())
+    }
 }
 
 pub async fn signing_key(

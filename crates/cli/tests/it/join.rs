@@ -169,4 +169,59 @@ fn an_agent_joins_once_and_gets_a_token() {
     );
     assert_eq!(again.0, 5, "{}", again.2);
     assert!(again.2.contains("join_token_invalid"), "{}", again.2);
+    inspection_tells_the_truth(&serve, &admin, identity, &key, dir.path());
+}
+
+/// `aim token inspect` takes a file (or `-`, or the token), prints readable JSON, and says
+/// what aim says: an active token exits 0; once its identity is locked it exits 5 and says
+/// it is not active, though its signature and lifetime are still fine.
+fn inspection_tells_the_truth(
+    serve: &Serve,
+    admin: &str,
+    identity: &str,
+    key: &std::path::Path,
+    dir: &std::path::Path,
+) {
+    let ok = |(code, out, err): (i32, String, String)| {
+        assert_eq!(code, 0, "{out}{err}");
+        out
+    };
+    let file = dir.join("token.jwt");
+    ok(serve.aim(
+        None,
+        &[
+            "token",
+            "issue",
+            "--identity",
+            identity,
+            "--key-file",
+            key.to_str().unwrap(),
+            "--purpose",
+            "inspected job",
+            "--system",
+            "crm",
+            "--triggered-by",
+            "sam: JOB-3",
+            "--write-token",
+            file.to_str().unwrap(),
+        ],
+    ));
+    let path = file.to_str().unwrap();
+    let out = ok(serve.aim(Some(admin), &["token", "inspect", path]));
+    assert!(out.contains("verdict  active"), "{out}");
+    assert!(
+        out.contains("\n  \"client_id\": "),
+        "claims print as indented JSON, one per line: {out}"
+    );
+    let (code, out, err) = serve.aim(
+        Some(admin),
+        &["identity", "lock", identity, "--reason", "inspect test"],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, err) = serve.aim(Some(admin), &["token", "inspect", path, "-o", "json"]);
+    assert_eq!(code, 5, "{out}{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["active"], false, "{v}");
+    assert_eq!(v["introspection"]["active"], false, "{v}");
+    assert!(err.contains("not active"), "{err}");
 }

@@ -173,7 +173,7 @@ async fn issue(
         exp: now.as_millis() / 1000 + lifetime,
         iat: now.as_millis() / 1000,
         nbf: now.as_millis() / 1000,
-        jti: uuid::Uuid::now_v7().to_string(),
+        jti: aim_token::claims::new_jti(now.as_millis()),
         client_id: identity.id.to_string(),
         scope: task.systems.join(" "),
         aim_task: task.id.to_string(),

@@ -239,7 +239,7 @@ fn child_claims(
         exp: granted.exp,
         iat: secs,
         nbf: secs,
-        jti: uuid::Uuid::now_v7().to_string(),
+        jti: aim_token::claims::new_jti(now.as_millis()),
         client_id: identity.id.to_string(),
         scope: granted.scope.join(" "),
         aim_task: parent.aim_task.clone(),
