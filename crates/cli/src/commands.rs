@@ -98,9 +98,21 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             output::emit(format, &issued, |i| println!("{}", i.secret))
         }
         Command::Completion { shell } => {
-            clap_complete::generate(shell, &mut Cli::command(), "aim", &mut std::io::stdout());
-            Ok(())
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "aim", &mut script);
+            write_stdout(&script)
         }
+    }
+}
+
+/// Writes `bytes` to standard output; a reader that went away (`aim completion bash |
+/// head`) is not an error.
+pub fn write_stdout(bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
     }
 }
 

@@ -59,7 +59,7 @@ pub struct ExportArgs {
     /// Only records after this sequence number.
     #[arg(long, default_value_t = 0)]
     pub after: i64,
-    /// Write to this file instead of standard output.
+    /// Write to this file instead of standard output (`-` is standard output).
     #[arg(long)]
     pub file: Option<PathBuf>,
 }

@@ -344,7 +344,9 @@ async fn pages(
 
 pub async fn export(client: &Client, args: ExportArgs) -> anyhow::Result<()> {
     use std::io::Write;
-    let mut out: Box<dyn Write> = match &args.file {
+    // `--file -` is standard output, as everywhere else.
+    let file = args.file.as_ref().filter(|f| f.as_os_str() != "-");
+    let mut out: Box<dyn Write> = match file {
         Some(f) => Box::new(std::io::BufWriter::new(
             std::fs::File::create(f).with_context(|| format!("creating {}", f.display()))?,
         )),
@@ -367,7 +369,7 @@ pub async fn export(client: &Client, args: ExportArgs) -> anyhow::Result<()> {
     })
     .await?;
     out.flush()?;
-    if let Some(f) = &args.file {
+    if let Some(f) = file {
         eprintln!("exported {count} records to {}", f.display());
     }
     Ok(())

@@ -86,3 +86,49 @@ fn exit_statuses_mean_something() {
     assert_eq!(code, 0);
     assert!(script.contains("_aim()"), "bash completion");
 }
+
+/// A reader that goes away early (`aim completion bash | head`) is no failure, and
+/// `aim audit export --file -` writes to standard output, not to a file named `-`.
+#[test]
+fn closed_pipes_and_dash_for_standard_output() {
+    use std::io::Read;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(crate::process::AIM)
+        .args(["completion", "bash"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Read a little (the script is far larger than a pipe holds), then hang up.
+    let mut head = [0u8; 16];
+    child.stdout.take().unwrap().read_exact(&mut head).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(head.starts_with(b"_aim()"));
+
+    let dir = tempfile::tempdir().unwrap();
+    let serve = Serve::start(dir.path());
+    let admin = serve.token();
+    let out = Command::new(crate::process::AIM)
+        .args(["audit", "export", "--file", "-"])
+        .env("AIM_ADDR", &serve.addr)
+        .env("AIM_TOKEN", &admin)
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let first = String::from_utf8_lossy(&out.stdout);
+    let first = first.lines().next().unwrap_or_default().to_owned();
+    let record: serde_json::Value = serde_json::from_str(&first).unwrap();
+    assert_eq!(record["seq"], 1, "{first}");
+    assert!(!dir.path().join("-").exists(), "no file named `-`");
+}
