@@ -55,23 +55,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Identity(cmd) => identity::run(&client(), format, cmd).await,
         Command::Sweep(SweepCommand::Run) => {
             let report = client().run_sweep().await?;
-            output::emit(format, &report, |r| {
-                output::fields(&[
-                    ("examined", r.examined.to_string()),
-                    ("expired", r.expired.to_string()),
-                    ("suspended (orphaned)", r.suspended_orphaned.to_string()),
-                    (
-                        "suspended (attestation overdue)",
-                        r.suspended_attestation_overdue.to_string(),
-                    ),
-                    ("flagged dormant", r.flagged_dormant.to_string()),
-                    ("suspended (dormant)", r.suspended_dormant.to_string()),
-                    (
-                        "skipped (changed meanwhile)",
-                        r.skipped_concurrent.to_string(),
-                    ),
-                ])
-            })
+            output::emit(format, &report, |r| println!("{}", sweep_summary(r)))
         }
         Command::Audit(AuditCommand::Verify(args)) => audit::verify(format, args).await,
         Command::Audit(AuditCommand::List(args)) => audit::list(&client(), format, args).await,
@@ -103,6 +87,35 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             write_stdout(&script)
         }
     }
+}
+
+/// What a sweep did, in words: what was due and what happened to it, or that nothing was.
+fn sweep_summary(r: &aim_domain::sweep::SweepReport) -> String {
+    let done: Vec<String> = [
+        (r.expired, "expired (end of life passed)"),
+        (r.suspended_orphaned, "suspended (sponsor departed)"),
+        (
+            r.suspended_attestation_overdue,
+            "suspended (attestation overdue)",
+        ),
+        (r.flagged_dormant, "flagged dormant"),
+        (r.suspended_dormant, "suspended (dormant)"),
+        (
+            r.skipped_concurrent,
+            "skipped (changed meanwhile; the next sweep looks again)",
+        ),
+    ]
+    .into_iter()
+    .filter(|(n, _)| *n > 0)
+    .map(|(n, what)| format!("{n} {what}"))
+    .collect();
+    if r.examined == 0 {
+        return "nothing was due: no identity is past its end of life, orphaned, overdue for attestation or dormant".to_owned();
+    }
+    if done.is_empty() {
+        return format!("{} identities looked at; none needed a change", r.examined);
+    }
+    format!("{} identities looked at: {}", r.examined, done.join(", "))
 }
 
 /// Writes `bytes` to standard output; a reader that went away (`aim completion bash |

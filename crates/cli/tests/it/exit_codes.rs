@@ -132,3 +132,19 @@ fn closed_pipes_and_dash_for_standard_output() {
     assert_eq!(record["seq"], 1, "{first}");
     assert!(!dir.path().join("-").exists(), "no file named `-`");
 }
+
+/// `aim sweep run` on a registry with nothing due says so, rather than printing a column
+/// of zeros that reads like a failure.
+#[test]
+fn a_sweep_with_nothing_due_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let serve = Serve::start(dir.path());
+    let admin = serve.token();
+    let (code, out, err) = serve.aim(Some(&admin), &["sweep", "run"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.starts_with("nothing was due"), "{out}");
+    let (code, out, _) = serve.aim(Some(&admin), &["sweep", "run", "-o", "json"]);
+    assert_eq!(code, 0);
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["examined"], 0);
+}
