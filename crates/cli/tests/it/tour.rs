@@ -55,6 +55,12 @@ fn the_readme_tour_works_as_written() {
         said.contains("aim-data/bootstrap-admin-token (mode 0600)"),
         "{said}"
     );
+    // Attesting says what happened: when, and when the next one is due.
+    assert!(
+        stdout.contains("agt-claims-triage attested at 20")
+            && stdout.contains("next attestation due 20"),
+        "{stdout}"
+    );
     // The end state the tour describes.
     let json_start = stdout.rfind("\n[").map(|i| i + 1).unwrap_or(0);
     let list: serde_json::Value =
