@@ -17,7 +17,6 @@ use aim_domain::ids::IdentityId;
 use aim_domain::lease::{Lease, Record};
 use aim_domain::task::Task;
 use aim_domain::time::Timestamp;
-use aim_policy::Engine;
 
 /// The rule id reported when a lease decides.
 pub const CONFLICT_OF_AUTHORITY: &str = "aim/conflict-of-authority";
@@ -50,19 +49,16 @@ fn is_write(names: &[String]) -> bool {
     names.iter().any(|n| n == "write" || n == "delete")
 }
 
-/// Step 1: a live grant turns a default deny into an allow.
+/// Step 1: a live grant turns a default deny into an allow. `names` are the action and
+/// the groups it is in (`Engine::action_names`), read once per decision.
 pub fn apply_grants(
     grants: &Grants,
-    engine: &Engine,
+    names: &[String],
     identity: &Identity,
-    action: &str,
     target: &Target,
     now: Timestamp,
     decision: &mut Decision,
 ) {
-    let Some(names) = engine.action_names(action) else {
-        return;
-    };
     let default_deny = decision.decision == Effect::Deny
         && decision.policies.is_empty()
         && decision.errors.is_empty();
@@ -87,10 +83,9 @@ pub fn apply_grants(
     }
 }
 
-/// The record a write on `target` would lease-check, if `action` writes.
-pub fn leased_record(engine: &Engine, action: &str, target: &Target) -> Option<Record> {
-    let names = engine.action_names(action)?;
-    is_write(&names).then(|| Record {
+/// The record a write on `target` would lease-check, if the action (`names`) writes.
+pub fn leased_record(names: &[String], target: &Target) -> Option<Record> {
+    is_write(names).then(|| Record {
         system: target.system.clone(),
         kind: target.kind.clone(),
         id: target.id.clone(),

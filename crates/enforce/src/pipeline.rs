@@ -194,18 +194,18 @@ impl<S: DecisionStore> Pipeline<'_, S> {
     ) -> Result<(Decision, Amended), Refused<S::Error>> {
         let mut decision = self.policies(who, q, now)?;
         let mut amended = Amended::default();
-        if let Some(identity) = who.identity() {
+        let names = self.engine.action_names(&q.action);
+        if let (Some(identity), Some(names)) = (who.identity(), names.as_deref()) {
             amend::apply_grants(
                 self.grants,
-                self.engine,
+                names,
                 identity,
-                &q.action,
                 &q.resource,
                 now,
                 &mut decision,
             );
             if decision.decision != Effect::Deny
-                && let Some(record) = amend::leased_record(self.engine, &q.action, &q.resource)
+                && let Some(record) = amend::leased_record(names, &q.resource)
             {
                 let held = self
                     .store
