@@ -6,7 +6,10 @@
 * every `lib.rs` opens with a `# Layout` that names each of its modules;
 * no import cycle between the modules (files) of `aim-server`;
 * the CLI's offline commands (`aim audit verify`, `aim audit export --from-export`) never
-  reach into `aim-server`.
+  reach into `aim-server`;
+* the project looks like one (issue 13): a `LICENSE` whose text is the licence
+  `Cargo.toml` names, release binaries without debug info (a `profiling` profile keeps
+  it), and the README says how to install the binary.
 
 Prints every breach and exits 1 if there is one. Run from the repository root.
 """
@@ -236,7 +239,31 @@ def check_offline():
             breaches.append(f"{path}: the offline audit commands must not use `aim_server`")
 
 
+LICENSES = {"Apache-2.0": "Apache License\n                           Version 2.0, January 2004"}
+
+
+def check_project():
+    import tomllib
+
+    cargo = tomllib.loads(Path("Cargo.toml").read_text(encoding="utf-8"))
+    spdx = cargo["workspace"]["package"]["license"]
+    licence = Path("LICENSE")
+    if not licence.exists():
+        breaches.append(f"LICENSE: missing (Cargo.toml says {spdx})")
+    elif LICENSES.get(spdx, "\0") not in licence.read_text(encoding="utf-8"):
+        breaches.append(f"LICENSE: its text is not the {spdx} licence Cargo.toml names")
+    profiles = cargo.get("profile", {})
+    release = profiles.get("release", {})
+    if release.get("debug", False) not in (False, 0, "none") or release.get("strip") not in ("debuginfo", "symbols", True):
+        breaches.append("Cargo.toml: [profile.release] must build without debug info (debug = false, strip = \"debuginfo\")")
+    if profiles.get("profiling", {}).get("inherits") != "release":
+        breaches.append("Cargo.toml: no [profile.profiling] (inherits release, keeps line tables) for perf")
+    if "cargo install --locked --path crates/cli" not in Path("README.md").read_text(encoding="utf-8"):
+        breaches.append("README.md: does not say how to install the binary (cargo install --locked --path crates/cli)")
+
+
 def main():
+    check_project()
     check_offline()
     check_file_lengths()
     check_function_lengths()

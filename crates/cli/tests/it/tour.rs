@@ -18,6 +18,7 @@ fn readme_tour() -> String {
 #[test]
 fn the_readme_tour_works_as_written() {
     let dir = tempfile::tempdir().unwrap();
+    let scratch = tempfile::tempdir().unwrap();
     let serve = Serve::start(dir.path());
     let bin_dir = std::path::Path::new(AIM).parent().unwrap();
     let path = format!(
@@ -33,6 +34,7 @@ fn the_readme_tour_works_as_written() {
         .env("PATH", path)
         .env("AIM_ADDR", &serve.addr)
         .env_remove("AIM_TOKEN")
+        .env("TMPDIR", scratch.path())
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -40,6 +42,16 @@ fn the_readme_tour_works_as_written() {
     assert!(
         out.status.success(),
         "tour failed\n--- stdout\n{stdout}\n--- stderr\n{stderr}"
+    );
+    // The tour leaves no key, token or policy file where it runs: only aim's data.
+    let left: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        left,
+        ["aim-data"],
+        "the tour left files in the working tree"
     );
     // `aim serve` said where it listens and where the bootstrap credential is.
     let said = serve.output.lock().unwrap().join("\n");
@@ -83,7 +95,14 @@ fn the_readme_tour_works_as_written() {
     // the request behind it.
     assert!(stdout.contains("verdict  active"), "{stdout}");
     assert!(stdout.contains("alice: CLAIM-4711"), "{stdout}");
-    let token_file = dir.path().join("token.jwt");
+    // The tour's scratch directory (`mktemp -d` under TMPDIR) holds the token.
+    let work = std::fs::read_dir(scratch.path())
+        .unwrap()
+        .next()
+        .expect("the tour's scratch directory")
+        .unwrap()
+        .path();
+    let token_file = work.join("token.jwt");
     assert!(
         std::fs::read_to_string(&token_file)
             .unwrap()
@@ -91,7 +110,7 @@ fn the_readme_tour_works_as_written() {
     );
     use std::os::unix::fs::PermissionsExt;
     for private in ["token.jwt", "agent.pem"] {
-        let mode = std::fs::metadata(dir.path().join(private))
+        let mode = std::fs::metadata(work.join(private))
             .unwrap()
             .permissions()
             .mode();
