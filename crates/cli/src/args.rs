@@ -2,10 +2,6 @@
 
 use std::path::PathBuf;
 
-use aim_domain::human::{HumanState, Role};
-use aim_domain::identity::{Autonomy, IdentityKind};
-use aim_domain::lifecycle::LifecycleState;
-use aim_domain::risk::{DataSensitivity, Level, RiskTier};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 mod audit;
@@ -104,6 +100,7 @@ pub enum Command {
     Admin(AdminCommand),
     /// Print a shell completion script.
     Completion {
+        /// The shell to print it for.
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
@@ -145,6 +142,7 @@ pub struct ServeArgs {
 pub struct ReasonArgs {
     /// Name or id.
     pub identity: String,
+    /// Why, written on the record (rejecting and unlocking need one).
     #[arg(long, default_value = "")]
     pub reason: String,
 }
@@ -168,29 +166,22 @@ pub enum SweepCommand {
     Run,
 }
 
-fn parse_role(s: &str) -> Result<Role, String> {
-    Role::parse(s).map_err(|e| e.to_string())
+/// A value parser for one of a domain enum's names: `--help` and the shell completions
+/// list the allowed values, and a wrong one is refused with them (exit 6).
+macro_rules! one_of {
+    ($t:ty) => {
+        clap::builder::TypedValueParser::try_map(
+            clap::builder::PossibleValuesParser::new(<$t>::ALL.iter().map(|v| v.as_str())),
+            |s: String| <$t>::parse(&s),
+        )
+    };
 }
-fn parse_human_state(s: &str) -> Result<HumanState, String> {
-    HumanState::parse(s).map_err(|e| e.to_string())
-}
-fn parse_kind(s: &str) -> Result<IdentityKind, String> {
-    IdentityKind::parse(s).map_err(|e| e.to_string())
-}
-fn parse_autonomy(s: &str) -> Result<Autonomy, String> {
-    Autonomy::parse(s).map_err(|e| e.to_string())
-}
-fn parse_sensitivity(s: &str) -> Result<DataSensitivity, String> {
-    DataSensitivity::parse(s).map_err(|e| e.to_string())
-}
-fn parse_level(s: &str) -> Result<Level, String> {
-    Level::parse(s).map_err(|e| e.to_string())
-}
-fn parse_state(s: &str) -> Result<LifecycleState, String> {
-    LifecycleState::parse(s).map_err(|e| e.to_string())
-}
-fn parse_tier(s: &str) -> Result<RiskTier, String> {
-    RiskTier::parse(s).map_err(|e| e.to_string())
+pub(crate) use one_of;
+
+/// An RFC 3339 instant (`2027-03-01T00:00:00Z`).
+pub fn parse_instant(s: &str) -> Result<aim_domain::Timestamp, String> {
+    aim_domain::Timestamp::parse(s)
+        .map_err(|_| format!("`{s}` is not an RFC 3339 instant like 2027-03-01T00:00:00Z"))
 }
 
 fn parse_label(s: &str) -> Result<(String, String), String> {
@@ -225,6 +216,32 @@ mod tests {
     #[test]
     fn the_command_line_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    /// Every flag and argument of every command says what it means, in `--help`.
+    #[test]
+    fn every_argument_is_explained() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                if id == "help" || id == "version" {
+                    continue;
+                }
+                if arg.get_help().is_none() {
+                    missing.push(format!("{path} {id}"));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                walk(sub, &format!("{path} {}", sub.get_name()), missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&Cli::command(), "aim", &mut missing);
+        assert!(
+            missing.is_empty(),
+            "arguments without help:\n{}",
+            missing.join("\n")
+        );
     }
 
     #[test]

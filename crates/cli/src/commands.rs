@@ -17,7 +17,15 @@ use crate::args::{AdminCommand, AuditCommand, Cli, Command, Format, SweepCommand
 use crate::output;
 
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // A closed standard output (`aim --help | head`) is not worth a panic.
+            let _ = e.print();
+            return crate::exit::code_for_clap(&e);
+        }
+    };
+    let anonymous = cli.global.token.is_none();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -32,6 +40,12 @@ pub fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {}", output::clean(&format!("{e:#}")));
+            if anonymous && crate::exit::unauthenticated(&e) {
+                eprintln!(
+                    "hint: no credential was given: set AIM_TOKEN (or pass --token) to an API \
+                     credential, e.g. `export AIM_TOKEN=$(cat aim-data/bootstrap-admin-token)`"
+                );
+            }
             crate::exit::code_for(&e)
         }
     }
@@ -39,6 +53,19 @@ pub fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let format = cli.global.output;
+    if cli
+        .global
+        .token
+        .as_deref()
+        .is_some_and(|t| t.chars().any(char::is_control))
+    {
+        return Err(crate::exit::Local::Invalid(
+            "the credential (AIM_TOKEN or --token) holds a line break or another control \
+             character; give the `aim_...` secret alone"
+                .to_owned(),
+        )
+        .into());
+    }
     let base = match &cli.global.ca_cert {
         Some(path) => {
             let pem = std::fs::read(path).map_err(|e| {

@@ -11,7 +11,10 @@ pub enum AuditCommand {
     /// List audit records, oldest first.
     List(AuditListArgs),
     /// Show one record by its sequence number.
-    Show { seq: i64 },
+    Show {
+        /// The record's sequence number (the first column of `aim audit list`).
+        seq: i64,
+    },
     /// Check the hash chain offline, without a running server. Exit status 0 only when
     /// it is intact; 8 when it is broken (the first bad record is named).
     Verify(VerifyArgs),
@@ -21,6 +24,7 @@ pub enum AuditCommand {
     /// Sign the current head now and print the checkpoint (JSON), or write it to `--file`:
     /// keep it outside aim, and give it to `aim audit verify --checkpoint` later.
     Checkpoint {
+        /// Write the checkpoint to this file (mode 0600) instead of printing it.
         #[arg(long)]
         file: Option<PathBuf>,
     },
@@ -54,6 +58,7 @@ pub enum ExportFormat {
 
 #[derive(Debug, Args)]
 pub struct ExportArgs {
+    /// The format of each line.
     #[arg(long, value_enum, default_value_t = ExportFormat::Jsonl)]
     pub format: ExportFormat,
     /// Only records after this sequence number.
@@ -78,7 +83,10 @@ pub struct AuditListArgs {
     /// Records of this token (its `jti`).
     #[arg(long)]
     pub jti: Option<String>,
-    #[arg(long)]
+    /// Only records of this action.
+    #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(
+        aim_domain::event::AuditAction::ALL.iter().map(|a| a.as_str())
+    ))]
     pub action: Option<String>,
     /// `success`, `denied`, `allow`, `deny` or `approval_required`.
     #[arg(long)]

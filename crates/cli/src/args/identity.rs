@@ -7,10 +7,7 @@ use aim_domain::lifecycle::LifecycleState;
 use aim_domain::risk::{DataSensitivity, Level, RiskTier};
 use clap::{Args, Subcommand};
 
-use super::{
-    PageArgs, ReasonArgs, parse_autonomy, parse_duration_ms, parse_kind, parse_label, parse_level,
-    parse_sensitivity, parse_state, parse_tier,
-};
+use super::{PageArgs, ReasonArgs, one_of, parse_duration_ms, parse_instant, parse_label};
 
 #[derive(Debug, Subcommand)]
 pub enum IdentityCommand {
@@ -23,7 +20,10 @@ pub enum IdentityCommand {
     /// List identities.
     List(ListArgs),
     /// Show one identity (by name or id).
-    Show { identity: String },
+    Show {
+        /// Name or id.
+        identity: String,
+    },
     /// Change an identity's description; its risk tier is recomputed. What widens an
     /// approved identity's reach (systems, team, labels, lower risk inputs) waits for an
     /// approver: `aim identity approve-change`.
@@ -55,6 +55,7 @@ pub enum IdentityCommand {
 #[derive(Debug, Subcommand)]
 pub enum KeyCommand {
     /// Register a public key: from a public JWK file, or derived from a private key file.
+    #[command(group(clap::ArgGroup::new("source").required(true)))]
     Add {
         /// Name or id.
         identity: String,
@@ -64,6 +65,7 @@ pub enum KeyCommand {
         /// A PKCS#8 PEM private key file (only its public half is sent).
         #[arg(long, group = "source")]
         key_file: Option<PathBuf>,
+        /// What the key is for (`triage worker`), shown in lists.
         #[arg(long, default_value = "")]
         label: String,
     },
@@ -76,7 +78,9 @@ pub enum KeyCommand {
     Revoke {
         /// Name or id.
         identity: String,
+        /// The key's id: its RFC 7638 thumbprint (`aim identity key list` shows it).
         kid: String,
+        /// Why, written on the record.
         #[arg(long, default_value = "")]
         reason: String,
     },
@@ -89,6 +93,7 @@ pub enum KeyCommand {
         /// A PKCS#8 PEM private key file.
         #[arg(long)]
         key_file: PathBuf,
+        /// What the key is for, shown in lists.
         #[arg(long, default_value = "")]
         label: String,
     },
@@ -98,6 +103,7 @@ pub enum KeyCommand {
         /// `EdDSA` (Ed25519) or `ES256` (P-256).
         #[arg(long, default_value = "EdDSA")]
         alg: String,
+        /// The file to write the private key to; it must not exist yet.
         #[arg(long)]
         out: PathBuf,
     },
@@ -129,25 +135,33 @@ pub struct BearerArgs {
 
 #[derive(Debug, Args)]
 pub struct RequestArgs {
+    /// The identity's name, by the naming rule of its kind (`agt-claims-triage`); never reused.
     pub name: String,
-    #[arg(long, value_parser = parse_kind)]
+    /// What it is: an AI agent, a bot, a service account, an API key or an automation.
+    #[arg(long, value_parser = one_of!(IdentityKind))]
     pub kind: IdentityKind,
-    #[arg(long, value_parser = parse_autonomy)]
+    /// How far it acts on its own: `autonomous` agents get shorter tasks and need DPoP.
+    #[arg(long, value_parser = one_of!(Autonomy))]
     pub autonomy: Autonomy,
     /// The accountable human (user name or id).
     #[arg(long)]
     pub sponsor: String,
+    /// What it is for, in a sentence an attester can check (`Triage incoming claims`).
     #[arg(long)]
     pub purpose: String,
     /// A system it may touch; repeat for several.
     #[arg(long = "system")]
     pub systems: Vec<String>,
-    #[arg(long, value_parser = parse_sensitivity)]
+    /// The most sensitive data it touches; an input to its risk tier.
+    #[arg(long, value_parser = one_of!(DataSensitivity))]
     pub sensitivity: DataSensitivity,
-    #[arg(long, value_parser = parse_level)]
+    /// How much the business depends on it; an input to its risk tier.
+    #[arg(long, value_parser = one_of!(Level))]
     pub criticality: Level,
-    #[arg(long, value_parser = parse_level)]
+    /// How much harm its misuse could do; an input to its risk tier.
+    #[arg(long, value_parser = one_of!(Level))]
     pub impact: Level,
+    /// The team that owns it (its group in policies and grants).
     #[arg(long)]
     pub team: Option<String>,
     /// `key=value`; repeat for several.
@@ -163,55 +177,71 @@ pub struct Expiry {
     /// End-of-life as a duration from now: `90d`, `12w`, `36h`.
     #[arg(long, value_parser = parse_duration_ms)]
     pub expires_in: Option<i64>,
-    /// End-of-life as an RFC 3339 instant.
-    #[arg(long)]
-    pub expires_at: Option<String>,
+    /// End-of-life as an RFC 3339 instant (`2027-03-01T00:00:00Z`).
+    #[arg(long, value_parser = parse_instant)]
+    pub expires_at: Option<aim_domain::Timestamp>,
 }
 
 #[derive(Debug, Args)]
 pub struct UpdateArgs {
+    /// Name or id.
     pub identity: String,
+    /// A new purpose.
     #[arg(long)]
     pub purpose: Option<String>,
     /// Replaces the systems; repeat for several.
     #[arg(long = "system")]
     pub systems: Vec<String>,
+    /// A new sponsor (user name or id), e.g. when the old one leaves.
     #[arg(long)]
     pub sponsor: Option<String>,
-    #[arg(long, value_parser = parse_sensitivity)]
+    /// The most sensitive data it touches now.
+    #[arg(long, value_parser = one_of!(DataSensitivity))]
     pub sensitivity: Option<DataSensitivity>,
-    #[arg(long, value_parser = parse_level)]
+    /// How much the business depends on it now.
+    #[arg(long, value_parser = one_of!(Level))]
     pub criticality: Option<Level>,
-    #[arg(long, value_parser = parse_level)]
+    /// How much harm its misuse could do now.
+    #[arg(long, value_parser = one_of!(Level))]
     pub impact: Option<Level>,
+    /// The team that owns it now.
     #[arg(long)]
     pub team: Option<String>,
+    /// A new end-of-life as a duration from now: `90d`, `12w`, `36h`.
     #[arg(long, value_parser = parse_duration_ms, conflicts_with = "expires_at")]
     pub expires_in: Option<i64>,
-    #[arg(long)]
-    pub expires_at: Option<String>,
+    /// A new end-of-life as an RFC 3339 instant (`2027-03-01T00:00:00Z`).
+    #[arg(long, value_parser = parse_instant)]
+    pub expires_at: Option<aim_domain::Timestamp>,
 }
 
 #[derive(Debug, Args)]
 pub struct ListArgs {
-    #[arg(long, value_parser = parse_state)]
+    /// Only identities in this lifecycle state.
+    #[arg(long, value_parser = one_of!(LifecycleState))]
     pub state: Option<LifecycleState>,
-    #[arg(long, value_parser = parse_kind)]
+    /// Only identities of this kind.
+    #[arg(long, value_parser = one_of!(IdentityKind))]
     pub kind: Option<IdentityKind>,
     /// User name or id.
     #[arg(long)]
     pub sponsor: Option<String>,
-    #[arg(long, value_parser = parse_tier)]
+    /// Only identities of this risk tier.
+    #[arg(long, value_parser = one_of!(RiskTier))]
     pub risk: Option<RiskTier>,
     /// Only those whose end-of-life comes within this duration (`30d`).
     #[arg(long, value_parser = parse_duration_ms)]
     pub expiring_within: Option<i64>,
+    /// Only those flagged dormant (idle past the dormancy threshold).
     #[arg(long)]
     pub dormant: bool,
+    /// Only those whose sponsor has left.
     #[arg(long)]
     pub orphaned: bool,
+    /// Only those with the same sponsor, purpose and systems as another.
     #[arg(long)]
     pub possible_duplicate: bool,
+    /// Only names starting with this.
     #[arg(long)]
     pub name_prefix: Option<String>,
     #[command(flatten)]

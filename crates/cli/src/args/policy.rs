@@ -21,6 +21,7 @@ pub enum PolicyCommand {
     Apply {
         #[command(flatten)]
         files: PolicyFiles,
+        /// What changed and why, kept with the version.
         #[arg(long, default_value = "")]
         comment: String,
         /// Refuse if the version in force is no longer this one.
@@ -28,12 +29,17 @@ pub enum PolicyCommand {
         expected_version: Option<i64>,
     },
     /// Print the policy files in force, or those of one version.
-    Show { version: Option<i64> },
+    Show {
+        /// A version number (`aim policy versions`); the one in force without it.
+        version: Option<i64>,
+    },
     /// The history of versions.
     Versions,
     /// Bring an earlier version's files back, as a new version.
     Rollback {
+        /// The version to bring back (`aim policy versions`).
         version: i64,
+        /// Why, kept with the new version.
         #[arg(long, default_value = "")]
         comment: String,
     },
@@ -46,6 +52,7 @@ pub enum PolicyCommand {
         /// Proposed files instead of the set in force.
         #[arg(short = 'f', long = "file")]
         paths: Vec<PathBuf>,
+        /// Template links for the proposed files (a JSON file, as for `apply`).
         #[arg(long)]
         links: Option<PathBuf>,
     },

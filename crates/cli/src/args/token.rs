@@ -23,10 +23,15 @@ pub enum TaskCommand {
         page: PageArgs,
     },
     /// Show one task.
-    Show { task: String },
+    Show {
+        /// The task's id.
+        task: String,
+    },
     /// End a task now; every token of it stops working.
     End {
+        /// The task's id.
         task: String,
+        /// Why, written on the record.
         #[arg(long, default_value = "")]
         reason: String,
     },
@@ -59,14 +64,19 @@ pub struct IssueArgs {
     /// Continue this open task instead of opening one.
     #[arg(long, conflicts_with_all = ["purpose", "systems", "subject", "triggered_by"])]
     pub task: Option<String>,
+    /// What the task is for (required for a new task).
     #[arg(long, required_unless_present = "task")]
     pub purpose: Option<String>,
-    /// A system the task needs; repeat for several.
+    /// A system the task needs, among the identity's; repeat for several (required for a
+    /// new task).
     #[arg(long = "system", required_unless_present = "task")]
     pub systems: Vec<String>,
+    /// The customer or person whose data the task is about: once set, the task reaches
+    /// only that subject's records.
     #[arg(long)]
     pub subject: Option<String>,
-    /// The human and request behind the task (`alice: TICKET-42`).
+    /// The human and request behind the task (`alice: TICKET-42`), written on every
+    /// record of it (required for a new task).
     #[arg(long, required_unless_present = "task")]
     pub triggered_by: Option<String>,
     /// Seconds the task may run (capped by the identity's autonomy).
@@ -89,7 +99,9 @@ pub enum SigningKeyCommand {
     Rotate,
     /// Revoke a signing key: every token it signed dies at once.
     Revoke {
+        /// The signing key's id (`aim signing-key list`).
         kid: String,
+        /// Why, written on the record.
         #[arg(long, default_value = "")]
         reason: String,
     },

@@ -1,4 +1,5 @@
 use aim_domain::event::AuditAction;
+use std::path::Path;
 use std::sync::Arc;
 
 use aim_store::postgres::PgStore;
@@ -12,7 +13,12 @@ use aim_domain::trace::{TokenTrace, Trace};
 
 use crate::args::{AuditListArgs, ExportArgs, ExportFormat, Format, VerifyArgs};
 use crate::commands::{collect, more_hint};
+use crate::exit::{Local, OrInvalid};
 use crate::output::{Table, clean, emit, fields};
+
+/// Where `aim serve` keeps its data unless told otherwise (`Config::default`); the
+/// offline commands never link the server, so the name is repeated here.
+const DEFAULT_DATA_DIR: &str = "aim-data";
 
 /// Opens the store read-only (no migrations) and walks the chain.
 pub async fn verify(format: Format, args: VerifyArgs) -> anyhow::Result<()> {
@@ -24,20 +30,35 @@ pub async fn verify(format: Format, args: VerifyArgs) -> anyhow::Result<()> {
         return verify_export(format, file, checkpoint.as_ref());
     }
     let (store, source): (DynStore, String) = match (&args.data_dir, &args.database_url) {
-        (Some(dir), _) => {
+        (None, None) if !Path::new(DEFAULT_DATA_DIR).join("aim.db").exists() => {
+            return Err(Local::Usage(format!(
+                "no source given and ./{DEFAULT_DATA_DIR}/aim.db does not exist: give \
+                 --data-dir, --database-url or --from-export"
+            ))
+            .into());
+        }
+        (dir, None) => {
+            let dir = dir.as_deref().unwrap_or(Path::new(DEFAULT_DATA_DIR));
             let path = dir.join("aim.db");
+            if !path.exists() {
+                return Err(Local::NotFound(format!(
+                    "{} does not exist: --data-dir names the directory `aim serve` keeps its \
+                     data in",
+                    path.display()
+                ))
+                .into());
+            }
             let store = SqliteStore::open_read_only(&path)
                 .await
                 .with_context(|| format!("opening {}", path.display()))?;
             (Arc::new(store), path.display().to_string())
         }
-        (None, Some(url)) => {
+        (_, Some(url)) => {
             let store = PgStore::connect_unmigrated(url)
                 .await
                 .context("connecting to PostgreSQL")?;
             (Arc::new(store), "postgresql".to_owned())
         }
-        (None, None) => anyhow::bail!("give --data-dir, --database-url or --from-export"),
     };
     let verdict = verify_chain(store.as_ref(), checkpoint.as_ref())
         .await
@@ -165,8 +186,7 @@ pub async fn show(client: &Client, format: Format, seq: i64) -> anyhow::Result<(
 }
 
 pub async fn trace(client: &Client, format: Format, task: &str) -> anyhow::Result<()> {
-    let task = aim_domain::ids::TaskId::parse(task)
-        .map_err(|_| anyhow::anyhow!("`{}` is not a task id (a UUID)", clean(task)))?;
+    let task = crate::commands::token::task_id(task)?;
     let t = client.audit_trace(task).await?;
     emit(format, &t, |t| print!("{}", render_trace(t)))
 }
@@ -406,7 +426,7 @@ fn load_checkpoint(
     let text =
         std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
     let cp: aim_domain::audit::Checkpoint = serde_json::from_str(&text)
-        .with_context(|| format!("{} is not a checkpoint", file.display()))?;
+        .or_invalid(|| format!("{} is not a checkpoint", file.display()))?;
     aim_token::checkpoint::verify(&cp, public_key)
         .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
     Ok(cp)

@@ -18,7 +18,8 @@ fn now() -> Timestamp {
 fn expiry(e: &Expiry) -> anyhow::Result<Timestamp> {
     match (e.expires_in, &e.expires_at) {
         (Some(ms), _) => Ok(now().plus_millis(ms)),
-        (None, Some(at)) => Timestamp::parse(at).map_err(anyhow::Error::msg),
+        (None, Some(at)) => Ok(*at),
+        // clap requires one of the two (`Expiry` is a required group).
         (None, None) => anyhow::bail!("give --expires-in or --expires-at"),
     }
 }
@@ -243,7 +244,7 @@ pub async fn run(client: &Client, format: Format, cmd: IdentityCommand) -> anyho
             };
             let expires_at = match (u.expires_in, &u.expires_at) {
                 (Some(ms), _) => Some(now().plus_millis(ms)),
-                (None, Some(at)) => Some(Timestamp::parse(at).map_err(anyhow::Error::msg)?),
+                (None, Some(at)) => Some(*at),
                 (None, None) => None,
             };
             let patch = IdentityPatch {

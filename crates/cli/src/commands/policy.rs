@@ -9,6 +9,7 @@ use anyhow::Context;
 use serde_json::{Value, json};
 
 use crate::args::{Format, PolicyCommand, PolicyFiles};
+use crate::exit::{Local, OrInvalid};
 use crate::output::{Table, emit, fields};
 
 /// `[{name, text}]` from files and folders (a folder's `*.cedar` files, sorted).
@@ -23,7 +24,9 @@ fn sources(paths: &[PathBuf]) -> anyhow::Result<Vec<Value>> {
                 .collect();
             files.sort();
             if files.is_empty() {
-                anyhow::bail!("{} holds no .cedar files", path.display());
+                return Err(
+                    Local::Invalid(format!("{} holds no .cedar files", path.display())).into(),
+                );
             }
             for f in files {
                 let name = f.strip_prefix(path).unwrap_or(&f).display().to_string();
@@ -48,7 +51,7 @@ fn links(path: Option<&PathBuf>) -> anyhow::Result<Value> {
     match path {
         None => Ok(json!([])),
         Some(p) => serde_json::from_str(&read(p)?)
-            .with_context(|| format!("{} is not a JSON array of links", p.display())),
+            .or_invalid(|| format!("{} is not a JSON array of links", p.display())),
     }
 }
 
@@ -124,7 +127,7 @@ pub async fn run(client: &Client, format: Format, cmd: PolicyCommand) -> anyhow:
             links: link_file,
         } => {
             let mut question: AuthorizeBody = serde_json::from_str(&read(&request)?)
-                .with_context(|| format!("{} is not a decision request", request.display()))?;
+                .or_invalid(|| format!("{} is not a decision request", request.display()))?;
             if !paths.is_empty() {
                 question.policies = Some(serde_json::from_value(
                     json!({ "sources": sources(&paths)?, "links": links(link_file.as_ref())? }),

@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 
 use crate::args::{Format, IssueArgs, KeyCommand, SigningKeyCommand, TaskCommand, TokenCommand};
 use crate::commands::{collect, more_hint};
+use crate::exit::{Local, OrInvalid};
 use crate::output::{Table, clean, emit, fields, opt};
 
 const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
@@ -37,7 +38,7 @@ fn key_rows(keys: &[AgentKey]) {
 fn read_key_file(path: &Path) -> anyhow::Result<ClientKey> {
     let pem =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    ClientKey::from_pem(&pem).with_context(|| format!("{} holds no usable key", path.display()))
+    ClientKey::from_pem(&pem).or_invalid(|| format!("{} holds no usable key", path.display()))
 }
 
 /// Writes a new private file (a key, a token), mode 0600; refuses to replace one.
@@ -60,8 +61,9 @@ pub async fn key(client: &Client, format: Format, cmd: KeyCommand) -> anyhow::Re
                     &std::fs::read_to_string(&file)
                         .with_context(|| format!("reading {}", file.display()))?,
                 )
-                .with_context(|| format!("{} is not JSON", file.display()))?,
+                .or_invalid(|| format!("{} is not JSON", file.display()))?,
                 (None, Some(file)) => read_key_file(&file)?.public().to_json(),
+                // clap requires one of the two (the `source` group).
                 (None, None) => anyhow::bail!("give --jwk FILE or --key-file FILE"),
             };
             let id = client.find_identity(&identity).await?.id;
@@ -137,17 +139,26 @@ fn task_rows(tasks: &[Task]) {
     t.print();
 }
 
-fn task_id(s: &str) -> anyhow::Result<TaskId> {
-    TaskId::parse(s).map_err(|_| anyhow::anyhow!("`{}` is not a task id (a UUID)", clean(s)))
+/// A task is named by its id; anything else names no task (exit 3).
+pub fn task_id(s: &str) -> anyhow::Result<TaskId> {
+    TaskId::parse(s).map_err(|_| {
+        Local::NotFound(format!(
+            "no task `{}`: tasks are named by their id (a UUID; `aim task list` shows them)",
+            clean(s)
+        ))
+        .into()
+    })
 }
 
 pub async fn task(client: &Client, format: Format, cmd: TaskCommand) -> anyhow::Result<()> {
     match cmd {
         TaskCommand::Start(a) => {
             if a.task.is_some() {
-                anyhow::bail!(
+                return Err(Local::Usage(
                     "`aim task start` opens a new task; use `aim token issue --task` to continue one"
-                );
+                        .to_owned(),
+                )
+                .into());
             }
             issue(client, format, a).await
         }

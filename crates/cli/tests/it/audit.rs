@@ -142,12 +142,12 @@ fn audit_verify_offline_names_the_first_bad_record() {
     assert_eq!(code, 8, "{out}{err}");
     assert!(err.contains("record 3 was altered"), "{err}");
 
-    // A missing data dir is an error, not a pass.
+    // A missing data dir is an error (not found), not a pass.
     let out = std::process::Command::new(crate::process::AIM)
         .args(["audit", "verify", "--data-dir", "/nonexistent/aim-data"])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(3));
 }
 
 /// Someone with the database file cuts the log short and rewrites the chain head to match:
@@ -335,6 +335,6 @@ fn audit_trace_prints_the_causal_chain() {
         3
     );
     let (code, _, err) = serve.aim(Some(&token), &["audit", "trace", "not-a-task"]);
-    assert_ne!(code, 0);
-    assert!(err.contains("not a task id"), "{err}");
+    assert_eq!(code, 3, "a name that is not a task id names no task");
+    assert!(err.contains("tasks are named by their id"), "{err}");
 }

@@ -1,72 +1,158 @@
-use crate::process::Serve;
+use std::path::Path;
+use std::process::Command;
 
+use crate::process::{AIM, Serve};
+
+/// Runs `aim` in `cwd` against `serve`, with or without a credential.
+fn aim_in(serve: &Serve, cwd: &Path, token: Option<&str>, args: &[&str]) -> (i32, String) {
+    let mut cmd = Command::new(AIM);
+    cmd.args(args)
+        .current_dir(cwd)
+        .env("AIM_ADDR", &serve.addr)
+        .env_remove("AIM_TOKEN")
+        .env_remove("AIM_DATA_DIR")
+        .env_remove("AIM_CA_CERT");
+    if let Some(t) = token {
+        cmd.env("AIM_TOKEN", t);
+    }
+    let out = cmd.output().expect("run aim");
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code().unwrap_or(-1), said)
+}
+
+const REQUEST: [&str; 19] = [
+    "identity",
+    "request",
+    "agt-exit-codes",
+    "--kind",
+    "ai_agent",
+    "--autonomy",
+    "assistant",
+    "--sponsor",
+    "sam@example.com",
+    "--purpose",
+    "test exit codes",
+    "--sensitivity",
+    "internal",
+    "--criticality",
+    "low",
+    "--impact",
+    "low",
+    "--expires-in",
+    "30d",
+];
+
+/// Every exit status the README lists, each from a command that should end with it, and
+/// what the command says.
 #[test]
-fn exit_statuses_mean_something() {
+fn exit_statuses_mean_what_the_readme_says() {
     let dir = tempfile::tempdir().unwrap();
     let serve = Serve::start(dir.path());
     let admin = serve.token();
     let t = Some(admin.as_str());
-    let (code, out, _) = serve.aim(t, &["human", "add", "sam@example.com", "--role", "sponsor"]);
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let (code, out) = aim_in(
+        &serve,
+        w,
+        t,
+        &["human", "add", "sam@example.com", "--role", "sponsor"],
+    );
     assert_eq!(code, 0, "{out}");
-    let request = [
-        "identity",
-        "request",
-        "agt-exit-codes",
-        "--kind",
-        "ai_agent",
-        "--autonomy",
-        "assistant",
-        "--sponsor",
-        "sam@example.com",
-        "--purpose",
-        "test exit codes",
-        "--sensitivity",
-        "internal",
-        "--criticality",
-        "low",
-        "--impact",
-        "low",
-        "--expires-in",
-        "30d",
-    ];
-    assert_eq!(serve.aim(t, &request).0, 0);
-    // 3: not found.
-    let (code, _, err) = serve.aim(t, &["identity", "show", "agt-nobody"]);
-    assert_eq!(code, 3, "{err}");
-    assert!(err.contains("no identity named `agt-nobody`"), "{err}");
-    // Context added by the CLI keeps the status: an unknown sponsor is still "not found".
-    let mut ghost = request.to_vec();
+    assert_eq!(aim_in(&serve, w, t, &REQUEST).0, 0);
+    aim_in(
+        &serve,
+        w,
+        t,
+        &["human", "add", "bob@example.com", "--role", "auditor"],
+    );
+    let (code, bob, err) = serve.aim(t, &["human", "credential", "create", "bob@example.com"]);
+    assert_eq!(code, 0, "{bob}{err}");
+    // Files the table reads: a key file, a file that is not one, and an export with one
+    // record rewritten.
+    std::fs::write(w.join("not-a-key.pem"), "hello\n").unwrap();
+    assert_eq!(
+        aim_in(
+            &serve,
+            w,
+            None,
+            &["identity", "key", "generate", "--out", "agent.pem"]
+        )
+        .0,
+        0
+    );
+    assert_eq!(
+        aim_in(&serve, w, t, &["audit", "export", "--file", "log.jsonl"]).0,
+        0
+    );
+    let log = std::fs::read_to_string(w.join("log.jsonl")).unwrap();
+    std::fs::write(
+        w.join("tampered.jsonl"),
+        log.replacen("sam@example.com", "eve@example.com", 1),
+    )
+    .unwrap();
+    let mut ghost = REQUEST.to_vec();
     ghost[8] = "nobody@example.com";
-    assert_eq!(serve.aim(t, &ghost).0, 3);
-    // 4: conflict (an illegal move, a taken name).
-    assert_eq!(serve.aim(t, &["identity", "resume", "agt-exit-codes"]).0, 4);
-    assert_eq!(serve.aim(t, &request).0, 4);
-    // 5: not authenticated / not allowed.
-    assert_eq!(serve.aim(None, &["identity", "list"]).0, 5);
-    assert_eq!(serve.aim(Some("aim_wrong"), &["identity", "list"]).0, 5);
-    let (_, bob, _) = {
-        serve.aim(t, &["human", "add", "bob@example.com", "--role", "auditor"]);
-        serve.aim(t, &["human", "credential", "create", "bob@example.com"])
-    };
-    assert_eq!(
-        serve
-            .aim(Some(bob.trim()), &["identity", "suspend", "agt-exit-codes"])
-            .0,
-        5
-    );
-    // 6: invalid input the server refuses.
-    let mut bad = request.to_vec();
-    bad[2] = "not-a-good-name";
-    let (code, _, err) = serve.aim(t, &bad);
-    assert_eq!(code, 6, "{err}");
-    assert!(err.contains("naming_policy_violation"), "{err}");
-    // 2: usage errors caught by the CLI itself.
-    assert_eq!(
-        serve.aim(t, &["identity", "list", "--state", "sleepy"]).0,
-        2
-    );
+    let mut badly_named = REQUEST.to_vec();
+    badly_named[2] = "not-a-good-name";
+    let mut bad_instant = REQUEST.to_vec();
+    bad_instant[17] = "--expires-at";
+    bad_instant[18] = "next tuesday";
+
+    let no_token: Option<&str> = None;
+    let wrong = Some("aim_wrong");
+    let auditor = Some(bob.trim());
+    #[rustfmt::skip]
+    let table: Vec<(i32, Option<&str>, Vec<&str>, &str)> = vec![
+        (0, t, vec!["identity", "list"], "agt-exit-codes"),
+        (0, no_token, vec!["identity", "list", "--help"], "--state <STATE>"),
+        (0, no_token, vec!["identity", "request", "--help"], "[possible values: ai_agent, bot, service_account"),
+        // 1: anything else (a key file that already exists is never overwritten).
+        (1, no_token, vec!["identity", "key", "generate", "--out", "agent.pem"], "must not exist yet"),
+        // 2: the command line does not say what to do.
+        (2, t, vec!["identity", "frobnicate"], "unrecognized subcommand"),
+        (2, t, vec!["identity", "request", "agt-x"], "required"),
+        (2, no_token, vec!["audit", "verify"], "give --data-dir, --database-url or --from-export"),
+        (2, t, vec!["identity", "key", "add", "agt-exit-codes"], "--jwk <JWK>|--key-file <KEY_FILE>"),
+        // 3: not found, whether aim or the CLI finds it missing.
+        (3, t, vec!["identity", "show", "agt-nobody"], "no identity named `agt-nobody`"),
+        (3, t, ghost.clone(), "nobody@example.com"),
+        (3, t, vec!["audit", "trace", "no-such-task"], "no task `no-such-task`"),
+        (3, t, vec!["audit", "trace", "01890000-0000-7000-8000-000000000000"], "not_found"),
+        (3, no_token, vec!["audit", "verify", "--data-dir", "nowhere"], "nowhere/aim.db does not exist"),
+        (3, t, vec!["identity", "key", "add", "agt-exit-codes", "--key-file", "missing.pem"], "missing.pem"),
+        // 4: a conflict: an illegal lifecycle move, a name taken.
+        (4, t, vec!["identity", "resume", "agt-exit-codes"], "illegal_transition"),
+        (4, t, REQUEST.to_vec(), "name_taken"),
+        // 5: not authenticated, or not allowed.
+        (5, no_token, vec!["identity", "list"], "set AIM_TOKEN"),
+        (5, wrong, vec!["identity", "list"], "unauthenticated"),
+        (5, auditor, vec!["identity", "suspend", "agt-exit-codes"], "forbidden"),
+        // 6: invalid input, refused by the CLI or by aim.
+        (6, t, badly_named.clone(), "naming_policy_violation"),
+        (6, t, bad_instant.clone(), "`next tuesday` is not an RFC 3339 instant"),
+        (6, t, vec!["identity", "list", "--state", "sleepy"], "possible values: requested, active"),
+        (6, t, vec!["identity", "key", "add", "agt-exit-codes", "--key-file", "not-a-key.pem"], "holds no usable key"),
+        (6, t, vec!["approval", "show", "not-an-id"], "not-an-id"),
+        (6, Some("aim_two\nlines"), vec!["identity", "list"], "AIM_TOKEN"),
+        // 8: the audit chain is broken.
+        (8, no_token, vec!["audit", "verify", "--from-export", "tampered.jsonl"], "record"),
+    ];
+    for (want, token, args, says) in &table {
+        let (code, said) = aim_in(&serve, w, *token, args);
+        assert_eq!(code, *want, "aim {}\n{said}", args.join(" "));
+        assert!(
+            said.contains(says),
+            "aim {} should say `{says}`:\n{said}",
+            args.join(" ")
+        );
+    }
     // 7: nothing listening.
-    let mut gone = std::process::Command::new(crate::process::AIM);
+    let mut gone = Command::new(AIM);
     gone.args(["identity", "list"])
         .env("AIM_ADDR", "http://127.0.0.1:9")
         .env("AIM_TOKEN", &admin);
@@ -77,12 +163,16 @@ fn exit_statuses_mean_something() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // With no source, `aim audit verify` reads ./aim-data as `aim serve` writes it.
+    let (code, said) = aim_in(&serve, dir.path(), None, &["audit", "verify"]);
+    assert_eq!(code, 0, "{said}");
+    assert!(said.contains("aim-data/aim.db"), "{said}");
     // JSON output is machine-readable; completions print a script.
-    let (code, json, _) = serve.aim(t, &["identity", "list", "-o", "json"]);
+    let (code, json) = aim_in(&serve, w, t, &["identity", "list", "-o", "json"]);
     assert_eq!(code, 0);
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(v[0]["name"], "agt-exit-codes");
-    let (code, script, _) = serve.aim(None, &["completion", "bash"]);
+    let (code, script) = aim_in(&serve, w, None, &["completion", "bash"]);
     assert_eq!(code, 0);
     assert!(script.contains("_aim()"), "bash completion");
 }
