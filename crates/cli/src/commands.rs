@@ -39,7 +39,14 @@ pub fn main() -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {}", output::clean(&format!("{e:#}")));
+            // Each line escaped on its own: a multi-line message (a refused policy set's
+            // problems) keeps its lines, and nothing in it can forge one.
+            let message = format!("{e:#}");
+            let mut lines = message.lines().map(output::clean);
+            eprintln!("error: {}", lines.next().unwrap_or_default());
+            for line in lines {
+                eprintln!("{line}");
+            }
             if anonymous && crate::exit::unauthenticated(&e) {
                 eprintln!(
                     "hint: no credential was given: set AIM_TOKEN (or pass --token) to an API \

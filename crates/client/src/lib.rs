@@ -27,7 +27,9 @@ pub use aim_api::audit::AuditHead;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    #[error("{message} ({code}, HTTP {status})")]
+    /// What aim said, its code and status after the first line (a refused policy set
+    /// lists its problems on the lines after).
+    #[error("{}", with_code(message, code, *status))]
     Api {
         status: u16,
         code: String,
@@ -219,6 +221,45 @@ pub(crate) fn first_or_not_found<T>(page: Page<T>, message: impl FnOnce() -> Str
         })
 }
 
+fn with_code(message: &str, code: &str, status: u16) -> String {
+    let (first, rest) = message.split_once('\n').unwrap_or((message, ""));
+    let rest = if rest.is_empty() {
+        String::new()
+    } else {
+        format!("\n{rest}")
+    };
+    format!("{first} ({code}, HTTP {status}){rest}")
+}
+
+/// One problem of a refused policy set as `file:line:column: policy p: message` (no line
+/// and column when it has no place in a file), without control characters.
+fn problem_line(p: &serde_json::Value) -> String {
+    let s = |k: &str| p[k].as_str().unwrap_or_default();
+    let n = |k: &str| p[k].as_i64().unwrap_or_default();
+    let mut line = match n("line") {
+        0 => format!("{}: ", s("file")),
+        l => format!("{}:{l}:{}: ", s("file"), n("column")),
+    };
+    if let Some(policy) = p["policy"].as_str() {
+        line.push_str(&format!("policy {policy}: "));
+    }
+    line.push_str(s("message"));
+    printable(&line)
+}
+
+/// `s` with each control character escaped (`\n` as the two characters `\` `n`).
+fn printable(s: &str) -> String {
+    s.chars()
+        .flat_map(|c| {
+            let escaped = c.is_control().then(|| c.escape_default());
+            escaped
+                .into_iter()
+                .flatten()
+                .chain((!c.is_control()).then_some(c))
+        })
+        .collect()
+}
+
 fn api_error(status: StatusCode, body: &[u8]) -> ClientError {
     #[derive(serde::Deserialize)]
     struct Body {
@@ -240,16 +281,20 @@ fn api_error(status: StatusCode, body: &[u8]) -> ClientError {
             } else {
                 b.message
             };
-            for p in &b.problems {
-                let s = |k: &str| p[k].as_str().unwrap_or_default().to_owned();
-                let n = |k: &str| p[k].as_i64().unwrap_or_default();
-                message.push_str(&format!(
-                    "\n  {}:{}:{}: {}",
-                    s("file"),
-                    n("line"),
-                    n("column"),
-                    s("message")
-                ));
+            // What aim says is shown to people: no control character in it can forge a
+            // line; the only line breaks are those between problems below.
+            message = printable(&message);
+            if !b.problems.is_empty() {
+                // One problem a line (`file:line:column: policy p: message`), each without
+                // control characters, so the list can be printed as lines.
+                message = format!(
+                    "{} problem(s) in the policy set; nothing was applied",
+                    b.problems.len()
+                );
+                for p in &b.problems {
+                    message.push_str("\n  ");
+                    message.push_str(&problem_line(p));
+                }
             }
             ClientError::Api {
                 status: status.as_u16(),

@@ -6,6 +6,7 @@
 //! template by id and fill its `?principal` and `?resource` slots.
 
 use std::collections::{BTreeMap, HashMap};
+use std::ops::Range;
 use std::str::FromStr;
 
 use cedar_policy::{
@@ -16,7 +17,7 @@ use serde::Serialize;
 pub use aim_domain::policy_file::{Link, Source};
 
 /// What is wrong, and where. Lines and columns count from 1; both are 0 when the problem
-/// has no place in a file (a bad link, a duplicate id across files).
+/// has no place in a file (a bad template link).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Problem {
     pub file: String,
@@ -31,7 +32,11 @@ pub struct Problem {
 
 impl std::fmt::Display for Problem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}:{}:{}: ", self.file, self.line, self.column)?;
+        if self.line == 0 {
+            write!(f, "{}: ", self.file)?;
+        } else {
+            write!(f, "{}:{}:{}: ", self.file, self.line, self.column)?;
+        }
         if let Some(p) = &self.policy {
             write!(f, "policy {p}: ")?;
         }
@@ -124,6 +129,7 @@ struct Gathered<'a> {
 impl<'a> Gathered<'a> {
     /// Parses one file and adds its policies and templates under their ids.
     fn add_source(&mut self, source: &'a Source) {
+        let spans = policy_spans(&source.text);
         let parsed = match PolicySet::from_str(&source.text) {
             Ok(p) => p,
             Err(e) => {
@@ -146,24 +152,37 @@ impl<'a> Gathered<'a> {
             .collect();
         items.sort_by_key(|(n, _)| *n);
         for (n, item) in items {
-            self.add_item(source, n, item);
+            let span = spans.get(n).cloned().unwrap_or(0..0);
+            self.add_item(source, span, n, item);
         }
     }
 
-    /// Adds the `n`-th policy or template of `source`, named by its `@id` or its place.
-    fn add_item(&mut self, source: &'a Source, n: usize, item: Item) {
+    /// Adds the `n`-th policy or template of `source` (written at `span`), named by its
+    /// `@id` or its place. A problem with an annotation is placed at the annotation.
+    fn add_item(&mut self, source: &'a Source, span: Range<usize>, n: usize, item: Item) {
         let id = PolicyId::new(
             item.annotation("id")
                 .map_or_else(|| format!("{}#{n}", source.name), str::to_owned),
         );
-        let problem =
-            |code, message| Problem::unplaced(&source.name, Some(id.to_string()), code, message);
+        let problem = |annotation: &str, code, message| {
+            let offset = annotation_offset(&source.text, span.clone(), annotation);
+            let (line, column) = line_column(&source.text, offset);
+            Problem {
+                file: source.name.clone(),
+                line,
+                column,
+                policy: Some(id.to_string()),
+                code,
+                message,
+            }
+        };
         if let Some(Err(message)) = item.annotation("approval").map(approvers) {
-            self.problems.push(problem("bad_annotation", message));
+            self.problems
+                .push(problem("approval", "bad_annotation", message));
         }
         if let Some(first) = self.origin.get(&id) {
-            let message = format!("policy id {id} is already used in {first}");
-            self.problems.push(problem("duplicate_id", message));
+            let message = format!("this @id is already used in {first}");
+            self.problems.push(problem("id", "duplicate_id", message));
             return;
         }
         let added = match item {
@@ -171,7 +190,8 @@ impl<'a> Gathered<'a> {
             Item::Template(t) => self.set.add_template(t.new_id(id.clone())),
         };
         if let Err(e) = added {
-            self.problems.push(problem("duplicate_id", e.to_string()));
+            self.problems
+                .push(problem("id", "duplicate_id", e.to_string()));
             return;
         }
         self.origin.insert(id.clone(), source.name.clone());
@@ -198,7 +218,7 @@ impl<'a> Gathered<'a> {
 }
 
 impl Problem {
-    /// A problem with no line and column (a bad link, a duplicate id across files).
+    /// A problem with no line and column (a bad template link).
     fn unplaced(file: &str, policy: Option<String>, code: &'static str, message: String) -> Self {
         Problem {
             file: file.to_owned(),
@@ -292,6 +312,63 @@ pub(crate) fn located(
     }
 }
 
+/// The byte range of each policy and template in a file, in the order written (Cedar's
+/// `policy0`, `policy1`, ...): from its first character to its closing `;`. Strings and
+/// `//` comments are skipped, so a `;` inside them ends nothing.
+fn policy_spans(text: &str) -> Vec<Range<usize>> {
+    let mut spans = Vec::new();
+    let mut start = None;
+    let mut chars = text.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '/' if chars.peek().is_some_and(|(_, n)| *n == '/') => {
+                for (_, c) in chars.by_ref() {
+                    if c == '\n' {
+                        break;
+                    }
+                }
+                continue;
+            }
+            c if c.is_whitespace() => continue,
+            _ => {}
+        }
+        let from = *start.get_or_insert(i);
+        match c {
+            '"' => {
+                while let Some((_, c)) = chars.next() {
+                    match c {
+                        '\\' => {
+                            chars.next();
+                        }
+                        '"' => break,
+                        _ => {}
+                    }
+                }
+            }
+            ';' => {
+                spans.push(from..i + 1);
+                start = None;
+            }
+            _ => {}
+        }
+    }
+    spans
+}
+
+/// Where `@<annotation>` is written within a policy's span, or where the policy starts.
+fn annotation_offset(text: &str, span: Range<usize>, annotation: &str) -> usize {
+    let within = text.get(span.clone()).unwrap_or_default();
+    let mut from = 0;
+    while let Some(at) = within[from..].find('@') {
+        let rest = within[from + at + 1..].trim_start();
+        if rest.starts_with(annotation) && rest[annotation.len()..].trim_start().starts_with('(') {
+            return span.start + from + at;
+        }
+        from += at + 1;
+    }
+    span.start
+}
+
 /// 1-based line and column (in characters) of a byte offset.
 fn line_column(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..text.floor_char_boundary(offset.min(text.len()))];
@@ -302,7 +379,51 @@ fn line_column(text: &str, offset: usize) -> (usize, usize) {
 
 #[cfg(test)]
 mod tests {
-    use super::line_column;
+    use super::{Source, annotation_offset, compile, line_column, policy_spans};
+
+    #[test]
+    fn policies_are_found_where_they_are_written() {
+        let text = "// a; comment\n@id(\"a;b\") permit(principal, action, resource);\n\n  forbid(principal, action, resource) when { \"\\\";\" == \"x\" };";
+        let spans = policy_spans(text);
+        assert_eq!(spans.len(), 2, "{spans:?}");
+        assert!(text[spans[0].clone()].starts_with("@id(\"a;b\")"));
+        assert!(text[spans[1].clone()].starts_with("forbid("));
+        assert!(text[spans[1].clone()].ends_with("};"));
+        assert_eq!(
+            annotation_offset(text, spans[0].clone(), "id"),
+            spans[0].start
+        );
+        assert_eq!(
+            annotation_offset(text, spans[1].clone(), "id"),
+            spans[1].start
+        );
+    }
+
+    /// A bad `@approval` and a second `@id` are reported once each, at the annotation.
+    #[test]
+    fn annotation_problems_have_a_place() {
+        let text = "@id(\"x\")\n@approval(\"nobody:foo\")\npermit(principal, action, resource);\n@id(\"x\") permit(principal, action, resource);";
+        let schema = crate::schema::load(&[]).unwrap();
+        let problems = compile(
+            &schema,
+            &[Source {
+                name: "p.cedar".into(),
+                text: text.into(),
+            }],
+            &[],
+        )
+        .unwrap_err();
+        let shown: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        assert_eq!(shown.len(), 2, "{shown:#?}");
+        assert!(
+            shown[0].starts_with("p.cedar:2:1: policy x: @approval names `nobody:foo`"),
+            "{shown:#?}"
+        );
+        assert_eq!(
+            shown[1],
+            "p.cedar:4:1: policy x: this @id is already used in p.cedar"
+        );
+    }
 
     #[test]
     fn lines_and_columns_count_from_one() {

@@ -232,7 +232,7 @@ impl Engine {
             built.context,
             cfg!(debug_assertions).then_some(&self.schema),
         )
-        .map_err(|e| QueryError::BadTarget(e.to_string()))?;
+        .map_err(request::bad_cedar)?;
         let slice;
         let set: &PolicySet = if sliced {
             let positions = self.index.slice(

@@ -44,11 +44,20 @@ pub enum PolicyCommand {
         comment: String,
     },
     /// Decide a request (JSON: action, resource, principal, task_id, call) against the
-    /// set in force, or against proposed files without applying them; nothing is recorded.
+    /// set in force, or against proposed files without applying them. The answer is not
+    /// an audit record and nothing is applied; a question aim refuses (a bad target, an
+    /// unknown principal) is recorded as a refused request, like any other.
     Test {
-        /// The request, as a JSON file.
+        /// The request, as a JSON file; its principal may name the identity or human
+        /// (`{"identity": "agt-claims-triage"}`) instead of giving the id.
         #[arg(long)]
         request: PathBuf,
+        /// Ask about this identity (name or id), whatever the request file says.
+        #[arg(long, conflicts_with = "human")]
+        identity: Option<String>,
+        /// Ask about this human (user name or id), whatever the request file says.
+        #[arg(long)]
+        human: Option<String>,
         /// Proposed files instead of the set in force.
         #[arg(short = 'f', long = "file")]
         paths: Vec<PathBuf>,

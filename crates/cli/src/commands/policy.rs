@@ -55,6 +55,23 @@ fn links(path: Option<&PathBuf>) -> anyhow::Result<Value> {
     }
 }
 
+/// The request's principal by id: a name (`agt-claims-triage`, `alice@example.com`) is
+/// looked up, so a what-if can be written the way people name things.
+async fn name_principal(client: &Client, question: &mut Value) -> anyhow::Result<()> {
+    let Some(principal) = question.get_mut("principal").and_then(Value::as_object_mut) else {
+        return Ok(());
+    };
+    if let Some(Value::String(name)) = principal.get("identity") {
+        let id = client.find_identity(name).await?.id;
+        principal.insert("identity".into(), json!(id));
+    }
+    if let Some(Value::String(name)) = principal.get("human") {
+        let id = client.find_human(name).await?.id;
+        principal.insert("human".into(), json!(id));
+    }
+    Ok(())
+}
+
 fn content(files: &PolicyFiles) -> anyhow::Result<Value> {
     Ok(json!({ "sources": sources(&files.paths)?, "links": links(files.links.as_ref())? }))
 }
@@ -123,11 +140,23 @@ pub async fn run(client: &Client, format: Format, cmd: PolicyCommand) -> anyhow:
         }
         PolicyCommand::Test {
             request,
+            identity,
+            human,
             paths,
             links: link_file,
         } => {
-            let mut question: AuthorizeBody = serde_json::from_str(&read(&request)?)
-                .or_invalid(|| format!("{} is not a decision request", request.display()))?;
+            let not_a_request = || format!("{} is not a decision request", request.display());
+            let mut question: Value =
+                serde_json::from_str(&read(&request)?).or_invalid(not_a_request)?;
+            if let Some(name) = identity {
+                question["principal"] = json!({ "identity": name });
+            }
+            if let Some(name) = human {
+                question["principal"] = json!({ "human": name });
+            }
+            name_principal(client, &mut question).await?;
+            let mut question: AuthorizeBody =
+                serde_json::from_value(question).or_invalid(not_a_request)?;
             if !paths.is_empty() {
                 question.policies = Some(serde_json::from_value(
                     json!({ "sources": sources(&paths)?, "links": links(link_file.as_ref())? }),

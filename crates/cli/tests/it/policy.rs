@@ -37,6 +37,26 @@ fn policies_are_applied_tested_and_rolled_back_from_files() {
     assert!(err.contains("bad.cedar:2:"), "{err}");
     assert!(err.contains("owner"), "{err}");
 
+    // Annotation problems are placed at the annotation, each said once, one a line.
+    let annotated = dir.path().join("annotated.cedar");
+    std::fs::write(
+        &annotated,
+        "@id(\"x\")\n@approval(\"nobody:foo\")\npermit(principal, action, resource);\n\n@id(\"x\") forbid(principal, action, resource);\n",
+    )
+    .unwrap();
+    let (code, out, err) = run(&["policy", "apply", "-f", &annotated.display().to_string()]);
+    assert_eq!(code, 6, "{out}{err}");
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "error: 2 problem(s) in the policy set; nothing was applied (invalid_policy, HTTP 422)",
+            "  annotated.cedar:2:1: policy x: @approval names `nobody:foo`, which is none of `sponsor`, `group:<name>`, `role:<admin|approver|sponsor|auditor>`, `human:<user name>`",
+            "  annotated.cedar:5:1: policy x: this @id is already used in annotated.cedar",
+        ],
+        "{err}"
+    );
+
     // Try a request: the set in force allows, the proposed one (nothing) denies.
     let me = ok(run(&["human", "list", "-o", "json"]));
     let humans: serde_json::Value = serde_json::from_str(&me).unwrap();
@@ -57,6 +77,66 @@ fn policies_are_applied_tested_and_rolled_back_from_files() {
     let r = request.display().to_string();
     let out = ok(run(&["policy", "test", "--request", &r]));
     assert!(out.contains("allow") && out.contains("crm-read"), "{out}");
+    // The principal by name, in the file or on the command line.
+    let by_name = dir.path().join("by-name.json");
+    let mut named: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&request).unwrap()).unwrap();
+    let admin_name = list[0]["user_name"].as_str().unwrap().to_owned();
+    named["principal"] = serde_json::json!({ "human": admin_name });
+    std::fs::write(&by_name, named.to_string()).unwrap();
+    let out = ok(run(&[
+        "policy",
+        "test",
+        "--request",
+        &by_name.display().to_string(),
+    ]));
+    assert!(out.contains("allow") && out.contains("crm-read"), "{out}");
+    let out = ok(run(&[
+        "policy",
+        "test",
+        "--request",
+        &r,
+        "--human",
+        &admin_name,
+    ]));
+    assert!(out.contains("allow"), "{out}");
+    let (code, _, err) = run(&[
+        "policy",
+        "test",
+        "--request",
+        &r,
+        "--human",
+        "nobody@example.com",
+    ]);
+    assert_eq!(code, 3, "{err}");
+    // A target that does not fit the schema: the answer names the attribute.
+    let mut wrong = named.clone();
+    wrong["resource"]["attrs"]["sensitivity"] = serde_json::json!(5);
+    let wrong_file = dir.path().join("wrong.json");
+    std::fs::write(&wrong_file, wrong.to_string()).unwrap();
+    let (code, _, err) = run(&[
+        "policy",
+        "test",
+        "--request",
+        &wrong_file.display().to_string(),
+    ]);
+    assert_eq!(code, 6, "{err}");
+    assert!(
+        err.contains("bad_target") && err.contains("`sensitivity`"),
+        "{err}"
+    );
+    // What --help promises about the record is what happens: the refusal is recorded.
+    let (_, help, _) = run(&["policy", "test", "--help"]);
+    assert!(help.contains("recorded as a refused request"), "{help}");
+    let log = ok(run(&[
+        "audit",
+        "list",
+        "--action",
+        "request.refused",
+        "-o",
+        "json",
+    ]));
+    assert!(log.contains("bad_target"), "{log}");
     let empty = dir.path().join("empty.cedar");
     std::fs::write(&empty, "").unwrap();
     let out = ok(run(&[

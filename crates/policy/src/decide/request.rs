@@ -34,6 +34,22 @@ fn bad(e: impl std::fmt::Display) -> QueryError {
     QueryError::BadTarget(e.to_string())
 }
 
+/// A Cedar error with what it wraps: "entity does not conform to the schema" alone does
+/// not say that `sensitivity` should have been a string.
+pub(super) fn bad_cedar(e: impl std::error::Error) -> QueryError {
+    let mut message = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let more = s.to_string();
+        if !message.contains(&more) {
+            message.push_str(": ");
+            message.push_str(&more);
+        }
+        source = s.source();
+    }
+    QueryError::BadTarget(message)
+}
+
 /// A JSON attribute value as Cedar's: strings, booleans, integers, arrays (sets), objects
 /// (records), `{"__entity": {"type", "id"}}` and `{"__extn": {"fn", "arg"}}`.
 fn value(v: &Value) -> Result<RestrictedExpression, QueryError> {
@@ -146,7 +162,7 @@ pub(super) fn build(
     // In tests every request's entities are checked against the schema too.
     let schema = cfg!(debug_assertions).then_some(&*engine.schema);
     entities.extend(actions.iter().cloned());
-    let entities = Entities::from_entities(entities, schema).map_err(bad)?;
+    let entities = Entities::from_entities(entities, schema).map_err(bad_cedar)?;
     let context = Context::from_pairs(context_pairs(q, engine)?).map_err(bad)?;
     Ok(Built {
         principal,
@@ -248,8 +264,8 @@ fn target_entities(
         RestrictedExpression::new_entity_uid(system.clone()),
     ));
     let tags = t.tags.iter().map(|(k, v)| (k.clone(), text(v)));
-    let target =
-        Entity::new_with_tags(resource.clone(), attrs, [system.clone()], tags).map_err(bad)?;
+    let target = Entity::new_with_tags(resource.clone(), attrs, [system.clone()], tags)
+        .map_err(bad_cedar)?;
     engine.check_shape(t, &target)?;
     entities.push(target);
     Ok((resource, HashSet::from([system])))
@@ -273,7 +289,7 @@ impl Engine {
         if self.checked_shapes.lock().is_ok_and(|s| known(&s)) {
             return Ok(());
         }
-        Entities::from_entities([entity.clone()], Some(&*self.schema)).map_err(bad)?;
+        Entities::from_entities([entity.clone()], Some(&*self.schema)).map_err(bad_cedar)?;
         if let Ok(mut s) = self.checked_shapes.lock() {
             if s.len() >= 4096 {
                 s.clear();

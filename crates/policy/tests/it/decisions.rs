@@ -363,6 +363,12 @@ fn bad_queries_are_refused_not_decided() {
         })
         .unwrap_err();
     assert_eq!(err.code(), "bad_target", "{err}");
+    // The answer names the attribute and what it should have been.
+    let said = err.to_string();
+    assert!(
+        said.contains("`sensitivity`") && said.contains("string"),
+        "{said}"
+    );
     let mut unknown = record("42");
     unknown.kind = "Spaceship".into();
     let err = e

@@ -41,12 +41,14 @@ pub struct Rejected(pub Vec<Problem>);
 
 impl IntoResponse for Rejected {
     fn into_response(self) -> Response {
-        let first = self.0.first().map(ToString::to_string).unwrap_or_default();
         let mut r = (
             StatusCode::UNPROCESSABLE_ENTITY,
             Json(json!({
                 "code": "invalid_policy",
-                "message": format!("{} problem(s) in the policy set; nothing was applied. First: {first}", self.0.len()),
+                "message": format!(
+                    "{} problem(s) in the policy set, listed in `problems`; nothing was applied",
+                    self.0.len()
+                ),
                 "problems": self.0,
             })),
         )
