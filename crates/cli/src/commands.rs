@@ -163,16 +163,18 @@ pub fn write_stdout(bytes: &[u8]) -> anyhow::Result<()> {
     }
 }
 
-/// Pages through a list endpoint: one page, or all of them with `--all`.
+/// Pages through a list endpoint: one page, or all of them with `--all`; the items, the
+/// next page's cursor, and the names aim sent beside the ids.
 pub async fn collect<T, F, Fut>(
     page: &crate::args::PageArgs,
     mut fetch: F,
-) -> anyhow::Result<(Vec<T>, Option<String>)>
+) -> anyhow::Result<(Vec<T>, Option<String>, output::Names)>
 where
     F: FnMut(Vec<(&'static str, String)>) -> Fut,
     Fut: std::future::Future<Output = aim_client::Result<aim_domain::page::Page<T>>>,
 {
     let mut items = Vec::new();
+    let mut names = output::Names::default();
     let mut cursor = page.cursor.clone();
     loop {
         let mut params = vec![("limit", page.limit.to_string())];
@@ -181,9 +183,10 @@ where
         }
         let p = fetch(params).await?;
         items.extend(p.items);
+        names.0.extend(p.names);
         cursor = p.next_cursor;
         if !page.all || cursor.is_none() {
-            return Ok((items, cursor));
+            return Ok((items, cursor, names));
         }
     }
 }

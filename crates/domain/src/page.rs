@@ -11,4 +11,8 @@ pub struct Page<T> {
     pub items: Vec<T>,
     /// Pass as `cursor` to get the next page; absent on the last page.
     pub next_cursor: Option<String>,
+    /// The name of each identity and the user name of each human whose id the items hold,
+    /// by id (lists people read: tasks, grants, approvals, audit records).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub names: std::collections::BTreeMap<String, String>,
 }

@@ -22,6 +22,9 @@ pub struct Trace {
     pub tokens: Vec<TokenTrace>,
     /// More events exist than were read; the trace shows the oldest ones.
     pub truncated: bool,
+    /// The name of each identity and the user name of each human the events name, by id.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub names: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -88,6 +91,7 @@ impl Trace {
             events: own,
             tokens: roots,
             truncated,
+            names: Default::default(),
         }
     }
 }

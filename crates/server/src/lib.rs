@@ -7,6 +7,7 @@
 //! - [`auth`] — bearer credentials, agents' tokens, roles, and the audit of refused requests
 //! - [`extract`] — extractors: JSON bodies, path ids, queries, the request behind an action
 //! - [`error`], [`paging`] — the HTTP edge's error shape and cursor pages
+//! - [`names`] — names beside ids in the lists people read
 //! - [`registry`] — the registry's operations, independent of HTTP
 //! - [`routes`] — the HTTP surface, one module per resource
 //! - [`tokens`] — the token issuer: `POST /oauth/token`, discovery, signing keys
@@ -30,6 +31,7 @@ pub mod decisions;
 pub mod error;
 pub mod extract;
 pub mod jobs;
+pub mod names;
 pub mod outbound;
 pub mod paging;
 pub mod policy;

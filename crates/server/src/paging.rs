@@ -89,7 +89,11 @@ pub fn page<T>(mut items: Vec<T>, limit: u32, cursor_of: impl Fn(&T) -> Cursor) 
     } else {
         None
     };
-    Page { items, next_cursor }
+    Page {
+        items,
+        next_cursor,
+        names: Default::default(),
+    }
 }
 
 #[cfg(test)]

@@ -18,6 +18,7 @@
 //! - [`approvals`], [`grants`], [`leases`] — what decisions use besides policies
 //! - [`policies`] — versioned policy sets
 //! - [`audit`] — the hash chain, reads of the record, checkpoints, sink positions
+//! - [`names`] — names for the ids of identities and humans, for people reading records
 //!
 //! And what they are built on:
 //! - `backend` — the bind macros, [`Store`] itself, and `commit_with`, the one way a change
@@ -45,6 +46,7 @@ pub mod humans;
 pub mod identities;
 pub mod leases;
 mod migrations;
+pub mod names;
 pub mod policies;
 pub mod postgres;
 pub mod revocations;
@@ -74,6 +76,7 @@ pub use grants::GrantStore;
 pub use humans::HumanStore;
 pub use identities::IdentityStore;
 pub use leases::{Acquired, LeaseStore};
+pub use names::NameStore;
 pub use policies::{PolicyStore, PolicyVersion};
 pub use revocations::RevocationStore;
 pub use tasks::TaskStore;
@@ -94,6 +97,7 @@ pub trait Store:
     + approvals::ApprovalStore
     + grants::GrantStore
     + leases::LeaseStore
+    + names::NameStore
     + Send
     + Sync
     + Debug

@@ -111,3 +111,4 @@ crate::policies::impl_policy_store!(PgStore);
 crate::approvals::impl_approval_store!(PgStore);
 crate::grants::impl_grant_store!(PgStore);
 crate::leases::impl_lease_store!(PgStore);
+crate::names::impl_name_store!(PgStore);

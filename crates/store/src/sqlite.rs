@@ -138,6 +138,7 @@ crate::policies::impl_policy_store!(SqliteStore);
 crate::approvals::impl_approval_store!(SqliteStore);
 crate::grants::impl_grant_store!(SqliteStore);
 crate::leases::impl_lease_store!(SqliteStore);
+crate::names::impl_name_store!(SqliteStore);
 
 /// Makes the database file (created empty if missing, which SQLite takes as a new
 /// database) and any WAL or shared-memory file beside it mode 0600.

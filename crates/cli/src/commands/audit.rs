@@ -14,7 +14,7 @@ use aim_domain::trace::{TokenTrace, Trace};
 use crate::args::{AuditListArgs, ExportArgs, ExportFormat, Format, VerifyArgs};
 use crate::commands::{collect, more_hint};
 use crate::exit::{Local, OrInvalid};
-use crate::output::{Table, clean, emit, fields};
+use crate::output::{Names, Table, clean, emit, emit_named, fields};
 
 /// Where `aim serve` keeps its data unless told otherwise (`Config::default`); the
 /// offline commands never link the server, so the name is repeated here.
@@ -86,13 +86,18 @@ pub async fn verify(format: Format, args: VerifyArgs) -> anyhow::Result<()> {
     }
 }
 
-fn row(e: &Event) -> Vec<String> {
+/// `kind:name`, or `kind:id` for what has no name (the system, a request).
+fn named(kind: &impl std::fmt::Display, id: &str, names: &Names) -> String {
+    format!("{kind}:{}", names.of(&id))
+}
+
+fn row(e: &Event, names: &Names) -> Vec<String> {
     vec![
         e.seq.to_string(),
         e.at.to_string(),
-        format!("{}:{}", e.actor.kind, e.actor.id),
+        named(&e.actor.kind, &e.actor.id, names),
         e.action.to_string(),
-        format!("{}:{}", e.target_type, e.target_id),
+        named(&e.target_type, &e.target_id, names),
         e.outcome.to_string(),
         e.reason.clone(),
     ]
@@ -120,17 +125,17 @@ pub async fn list(client: &Client, format: Format, a: AuditListArgs) -> anyhow::
     .into_iter()
     .filter_map(|(k, v)| v.map(|v| (k, v)))
     .collect();
-    let (items, next) = collect(&a.page, |mut p| {
+    let (items, next, names) = collect(&a.page, |mut p| {
         p.extend(filters.iter().cloned());
         async move { client.audit(&p).await }
     })
     .await?;
-    emit(format, &items, |items| {
+    emit_named(format, &items, &names, |items, names| {
         let mut t = Table::new(&[
             "SEQ", "AT", "ACTOR", "ACTION", "TARGET", "OUTCOME", "REASON",
         ]);
         for e in items {
-            t.row(row(e));
+            t.row(row(e, names));
         }
         t.print();
     })?;
@@ -188,20 +193,24 @@ pub async fn show(client: &Client, format: Format, seq: i64) -> anyhow::Result<(
 pub async fn trace(client: &Client, format: Format, task: &str) -> anyhow::Result<()> {
     let task = crate::commands::token::task_id(task)?;
     let t = client.audit_trace(task).await?;
-    emit(format, &t, |t| print!("{}", render_trace(t)))
+    // The trace carries its names (`names`); JSON shows them beside the ids too.
+    let names = Names(t.names.clone());
+    emit_named(format, &t, &names, |t, names| {
+        print!("{}", render_trace(t, names))
+    })
 }
 
 /// The trace as an indented tree, one record a line, every supplied string escaped.
-fn render_trace(t: &Trace) -> String {
+fn render_trace(t: &Trace, names: &Names) -> String {
     let mut out = format!("task {}\n", clean(&t.task_id));
     for h in &t.triggered_by {
         out.push_str(&format!("  triggered by human request: {}\n", clean(h)));
     }
     for e in &t.events {
-        trace_line(&mut out, 1, e);
+        trace_line(&mut out, 1, e, names);
     }
     for token in &t.tokens {
-        render_token(&mut out, 1, token);
+        render_token(&mut out, 1, token, names);
     }
     if t.truncated {
         out.push_str("  … more records than one trace shows; use `aim audit list --task`\n");
@@ -209,13 +218,13 @@ fn render_trace(t: &Trace) -> String {
     out
 }
 
-fn render_token(out: &mut String, depth: usize, token: &TokenTrace) {
+fn render_token(out: &mut String, depth: usize, token: &TokenTrace, names: &Names) {
     let pad = "  ".repeat(depth);
     let holder = token
         .events
         .iter()
         .find(|e| e.action == AuditAction::TokenIssued)
-        .map(|e| format!(" for {}:{}", e.target_type, e.target_id))
+        .map(|e| format!(" for {}", named(&e.target_type, &e.target_id, names)))
         .unwrap_or_default();
     out.push_str(&format!(
         "{pad}token {}{}\n",
@@ -223,17 +232,22 @@ fn render_token(out: &mut String, depth: usize, token: &TokenTrace) {
         clean(&holder)
     ));
     for e in &token.events {
-        trace_line(out, depth + 1, e);
+        trace_line(out, depth + 1, e, names);
     }
     for child in &token.tokens {
-        render_token(out, depth + 1, child);
+        render_token(out, depth + 1, child, names);
     }
 }
 
-fn trace_line(out: &mut String, depth: usize, e: &Event) {
+fn trace_line(out: &mut String, depth: usize, e: &Event, names: &Names) {
     let mut line = format!(
-        "#{} {} {}:{} {} {}:{} {}",
-        e.seq, e.at, e.actor.kind, e.actor.id, e.action, e.target_type, e.target_id, e.outcome
+        "#{} {} {} {} {} {}",
+        e.seq,
+        e.at,
+        named(&e.actor.kind, &e.actor.id, names),
+        e.action,
+        named(&e.target_type, &e.target_id, names),
+        e.outcome
     );
     if !e.trail.act.is_empty() {
         line.push_str(&format!(" (acting for {})", e.trail.act.join(" ← ")));
@@ -343,7 +357,7 @@ fn broken(format: Format, source: &str, b: aim_domain::audit::ChainBreak) -> any
 async fn pages(
     client: &Client,
     mut after: i64,
-    mut each: impl FnMut(&[Event]) -> anyhow::Result<()>,
+    mut each: impl FnMut(&[Event], &Names) -> anyhow::Result<()>,
 ) -> anyhow::Result<i64> {
     loop {
         let page = client
@@ -355,7 +369,7 @@ async fn pages(
         if let Some(last) = page.items.last() {
             after = last.seq;
         }
-        each(&page.items)?;
+        each(&page.items, &Names(page.names))?;
         if page.next_cursor.is_none() {
             return Ok(after);
         }
@@ -373,7 +387,8 @@ pub async fn export(client: &Client, args: ExportArgs) -> anyhow::Result<()> {
         None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
     };
     let mut count = 0u64;
-    pages(client, args.after, |items| {
+    // An export is the records as they are on the chain (verifiable), without names.
+    pages(client, args.after, |items, _| {
         for e in items {
             // serde_json escapes every control character, and CEF's writer escapes line
             // breaks: a record is always one line.
@@ -396,11 +411,15 @@ pub async fn export(client: &Client, args: ExportArgs) -> anyhow::Result<()> {
 }
 
 pub async fn tail(client: &Client, format: Format, lines: u32, follow: bool) -> anyhow::Result<()> {
-    let print = |items: &[Event]| -> anyhow::Result<()> {
+    let print = |items: &[Event], names: &Names| -> anyhow::Result<()> {
         for e in items {
             match format {
-                Format::Json => println!("{}", serde_json::to_string(e)?),
-                Format::Table => println!("{}", crate::output::clean(&row(e).join("  "))),
+                Format::Json => {
+                    let mut v = serde_json::to_value(e)?;
+                    crate::output::with_names(&mut v, names);
+                    println!("{}", serde_json::to_string(&v)?);
+                }
+                Format::Table => println!("{}", crate::output::clean(&row(e, names).join("  "))),
             }
         }
         Ok(())

@@ -7,9 +7,9 @@ use aim_domain::grant::{Grant, Grantee, NewGrant, Scope};
 
 use crate::args::{ApprovalCommand, Format, GrantCommand};
 use crate::commands::{collect, more_hint};
-use crate::output::{Table, clean, emit, fields, opt};
+use crate::output::{Names, Table, clean, emit_named, fields, opt};
 
-fn approval_rows(list: &[ActionApproval]) {
+fn approval_rows(list: &[ActionApproval], names: &Names) {
     let mut t = Table::new(&[
         "ID",
         "STATE",
@@ -24,7 +24,7 @@ fn approval_rows(list: &[ActionApproval]) {
         t.row(vec![
             a.id.to_string(),
             a.state.to_string(),
-            a.action.identity_id.to_string(),
+            names.of(&a.action.identity_id),
             a.action.action.clone(),
             format!("{}:{}", a.action.system, a.action.resource_id),
             opt(&a.action.args_hash),
@@ -35,11 +35,18 @@ fn approval_rows(list: &[ActionApproval]) {
     t.print();
 }
 
-fn approval_fields(a: &ActionApproval) {
+/// One approval, its identity and deciding human named.
+async fn one_approval(client: &Client, format: Format, a: &ActionApproval) -> anyhow::Result<()> {
+    let mut names = Names::of_humans(client, a.decided_by).await;
+    names.add_identity(client, a.action.identity_id).await;
+    emit_named(format, a, &names, approval_fields)
+}
+
+fn approval_fields(a: &ActionApproval, names: &Names) {
     fields(&[
         ("id", a.id.to_string()),
         ("state", a.state.to_string()),
-        ("identity", a.action.identity_id.to_string()),
+        ("identity", names.of(&a.action.identity_id)),
         ("task", a.action.task_id.to_string()),
         ("triggered by", clean(&a.triggered_by)),
         ("action", a.action.action.clone()),
@@ -53,7 +60,11 @@ fn approval_fields(a: &ActionApproval) {
         ("policies", a.policies.join(", ")),
         ("requested", a.requested_at.to_string()),
         ("expires", a.expires_at.to_string()),
-        ("decided by", opt(&a.decided_by)),
+        (
+            "decided by",
+            a.decided_by
+                .map_or_else(|| "-".to_owned(), |h| names.of(&h)),
+        ),
         ("reason", clean(&a.reason)),
     ]);
 }
@@ -72,37 +83,37 @@ pub async fn approval(client: &Client, format: Format, cmd: ApprovalCommand) -> 
             if let Some(i) = identity {
                 filters.push(("identity", client.find_identity(&i).await?.id.to_string()));
             }
-            let (items, next) = collect(&page, |mut p| {
+            let (items, next, names) = collect(&page, |mut p| {
                 p.extend(filters.iter().cloned());
                 async move { client.approvals(&p).await }
             })
             .await?;
-            emit(format, &items, |a| approval_rows(a))?;
+            emit_named(format, &items, &names, |a, names| approval_rows(a, names))?;
             more_hint(format, &next);
             Ok(())
         }
-        ApprovalCommand::Show { id } => emit(format, &client.approval(id).await?, approval_fields),
-        ApprovalCommand::Approve { id, reason } => emit(
-            format,
-            &client.decide_approval(id, "approve", &reason).await?,
-            approval_fields,
-        ),
-        ApprovalCommand::Deny { id, reason } => emit(
-            format,
-            &client.decide_approval(id, "deny", &reason).await?,
-            approval_fields,
-        ),
+        ApprovalCommand::Show { id } => {
+            one_approval(client, format, &client.approval(id).await?).await
+        }
+        ApprovalCommand::Approve { id, reason } => {
+            let a = client.decide_approval(id, "approve", &reason).await?;
+            one_approval(client, format, &a).await
+        }
+        ApprovalCommand::Deny { id, reason } => {
+            let a = client.decide_approval(id, "deny", &reason).await?;
+            one_approval(client, format, &a).await
+        }
     }
 }
 
-fn grantee(g: &Grantee) -> String {
+fn grantee(g: &Grantee, names: &Names) -> String {
     match g {
-        Grantee::Identity(i) => format!("identity {i}"),
+        Grantee::Identity(i) => format!("identity {}", names.of(i)),
         Grantee::Group(g) => format!("group {g}"),
     }
 }
 
-fn grant_rows(list: &[Grant]) {
+fn grant_rows(list: &[Grant], names: &Names) {
     let mut t = Table::new(&[
         "ID", "STATE", "GRANTEE", "ACTION", "ON", "EXPIRES", "REASON",
     ]);
@@ -114,7 +125,7 @@ fn grant_rows(list: &[Grant]) {
         t.row(vec![
             g.id.to_string(),
             g.state.to_string(),
-            grantee(&g.grantee),
+            grantee(&g.grantee, names),
             g.scope.action.clone(),
             on,
             opt(&g.expires_at),
@@ -124,8 +135,15 @@ fn grant_rows(list: &[Grant]) {
     t.print();
 }
 
-fn one(format: Format, g: &Grant) -> anyhow::Result<()> {
-    emit(format, g, |g| grant_rows(std::slice::from_ref(g)))
+/// One grant, its grantee and deciding human named.
+async fn one(client: &Client, format: Format, g: &Grant) -> anyhow::Result<()> {
+    let mut names = Names::of_humans(client, g.decided_by).await;
+    if let Grantee::Identity(id) = &g.grantee {
+        names.add_identity(client, *id).await;
+    }
+    emit_named(format, g, &names, |g, names| {
+        grant_rows(std::slice::from_ref(g), names)
+    })
 }
 
 pub async fn grant(client: &Client, format: Format, cmd: GrantCommand) -> anyhow::Result<()> {
@@ -157,7 +175,7 @@ pub async fn grant(client: &Client, format: Format, cmd: GrantCommand) -> anyhow
                 expires_at: None,
                 duration_seconds: duration.map(|ms| ms / 1000),
             };
-            one(format, &client.add_grant(&g).await?)
+            one(client, format, &client.add_grant(&g).await?).await
         }
         GrantCommand::List {
             state,
@@ -175,23 +193,38 @@ pub async fn grant(client: &Client, format: Format, cmd: GrantCommand) -> anyhow
             if let Some(g) = group {
                 filters.push(("group", g));
             }
-            let (items, next) = collect(&page, |mut p| {
+            let (items, next, names) = collect(&page, |mut p| {
                 p.extend(filters.iter().cloned());
                 async move { client.grants(&p).await }
             })
             .await?;
-            emit(format, &items, |g| grant_rows(g))?;
+            emit_named(format, &items, &names, |g, names| grant_rows(g, names))?;
             more_hint(format, &next);
             Ok(())
         }
         GrantCommand::Revoke { id, reason } => {
-            one(format, &client.grant_action(id, "revoke", &reason).await?)
+            one(
+                client,
+                format,
+                &client.grant_action(id, "revoke", &reason).await?,
+            )
+            .await
         }
         GrantCommand::Approve { id, reason } => {
-            one(format, &client.grant_action(id, "approve", &reason).await?)
+            one(
+                client,
+                format,
+                &client.grant_action(id, "approve", &reason).await?,
+            )
+            .await
         }
         GrantCommand::Deny { id, reason } => {
-            one(format, &client.grant_action(id, "deny", &reason).await?)
+            one(
+                client,
+                format,
+                &client.grant_action(id, "deny", &reason).await?,
+            )
+            .await
         }
     }
 }

@@ -66,7 +66,7 @@ pub async fn run(client: &Client, format: Format, cmd: HumanCommand) -> anyhow::
             emit(format, &h, show)
         }
         HumanCommand::List { state, page } => {
-            let (items, next) = collect(&page, |mut params| {
+            let (items, next, _) = collect(&page, |mut params| {
                 if let Some(s) = state {
                     params.push(("state", s.to_string()));
                 }

@@ -8,7 +8,7 @@ use anyhow::Context;
 
 use crate::args::{Expiry, Format, IdentityCommand, ListArgs, ReasonArgs};
 use crate::commands::{collect, more_hint};
-use crate::output::{Table, emit, fields, opt};
+use crate::output::{Names, Table, emit, emit_named, fields, opt};
 
 fn now() -> Timestamp {
     use aim_domain::Clock;
@@ -41,7 +41,7 @@ fn flags(i: &Identity) -> String {
     f.join(",")
 }
 
-fn show(i: &Identity, sponsor: &str) {
+fn show(i: &Identity, names: &Names) {
     let labels = i
         .labels
         .iter()
@@ -61,7 +61,7 @@ fn show(i: &Identity, sponsor: &str) {
             "risk",
             format!("{} ({})", i.risk.tier, i.risk.reasons.join("; ")),
         ),
-        ("sponsor", format!("{sponsor} ({})", i.sponsor_id)),
+        ("sponsor", names.of(&i.sponsor_id)),
         (
             "pending change",
             i.pending_change.as_ref().map_or_else(
@@ -87,28 +87,26 @@ fn show(i: &Identity, sponsor: &str) {
         ("last attested", opt(&i.last_attested_at)),
         ("last seen", opt(&i.last_seen_at)),
         ("flags", flags(i)),
-        ("requested", format!("{} by {}", i.created_at, i.created_by)),
+        (
+            "requested",
+            format!("{} by {}", i.created_at, names.of(&i.created_by)),
+        ),
         (
             "decided",
-            i.decided_at
-                .map(|t| format!("{t} by {}", opt(&i.decided_by)))
-                .unwrap_or_else(|| "-".into()),
+            match (i.decided_at, i.decided_by) {
+                (Some(t), Some(by)) => format!("{t} by {}", names.of(&by)),
+                (Some(t), None) => format!("{t} by the auto-approval rule"),
+                _ => "-".into(),
+            },
         ),
     ]);
 }
 
 /// One identity: as JSON, or as fields with the sponsor's user name looked up.
 async fn print_identity(client: &Client, format: Format, i: &Identity) -> anyhow::Result<()> {
-    if format == Format::Json {
-        return emit(format, i, |_| {});
-    }
-    let sponsor = client
-        .human(i.sponsor_id)
-        .await
-        .map(|h| h.user_name)
-        .unwrap_or_default();
-    show(i, &sponsor);
-    Ok(())
+    let humans = [Some(i.sponsor_id), Some(i.created_by), i.decided_by];
+    let names = Names::of_humans(client, humans.into_iter().flatten()).await;
+    emit_named(format, i, &names, show)
 }
 
 /// Sponsor user names for a table, one lookup per distinct sponsor.
@@ -129,7 +127,7 @@ async fn list(client: &Client, format: Format, a: ListArgs) -> anyhow::Result<()
         None => None,
     };
     let expiring_before = a.expiring_within.map(|ms| now().plus_millis(ms));
-    let (items, next) = collect(&a.page, |mut p| {
+    let (items, next, _) = collect(&a.page, |mut p| {
         if let Some(s) = a.state {
             p.push(("state", s.to_string()));
         }

@@ -16,11 +16,28 @@ use serde_json::{Value, json};
 use crate::args::{Format, IssueArgs, KeyCommand, SigningKeyCommand, TaskCommand, TokenCommand};
 use crate::commands::{collect, more_hint};
 use crate::exit::{Local, OrInvalid};
-use crate::output::{Table, clean, emit, fields, opt};
+use crate::output::{Names, Table, clean, emit, emit_named, fields, opt};
 
 const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
-fn key_rows(keys: &[AgentKey]) {
+/// The humans who added these keys (a key an agent registered with a join token was added
+/// by no human).
+async fn key_names(client: &Client, keys: &[AgentKey]) -> Names {
+    let humans = keys.iter().filter_map(|k| {
+        let id = k.created_by.strip_prefix("human:")?;
+        aim_domain::ids::HumanId::parse(id).ok()
+    });
+    Names::of_humans(client, humans).await
+}
+
+async fn one_key(client: &Client, format: Format, k: &AgentKey) -> anyhow::Result<()> {
+    let names = key_names(client, std::slice::from_ref(k)).await;
+    emit_named(format, k, &names, |k, names| {
+        key_rows(std::slice::from_ref(k), names)
+    })
+}
+
+fn key_rows(keys: &[AgentKey], names: &Names) {
     let mut t = Table::new(&["KID", "ALG", "LABEL", "ADDED", "BY", "REVOKED"]);
     for k in keys {
         t.row(vec![
@@ -28,7 +45,10 @@ fn key_rows(keys: &[AgentKey]) {
             k.alg.clone(),
             k.label.clone(),
             k.created_at.to_string(),
-            k.created_by.clone(),
+            // `human:<id>`, or how an agent registered itself (a join token).
+            k.created_by
+                .strip_prefix("human:")
+                .map_or_else(|| names.of(&k.created_by), |id| names.of(&id)),
             opt(&k.revoked_at),
         ]);
     }
@@ -68,12 +88,13 @@ pub async fn key(client: &Client, format: Format, cmd: KeyCommand) -> anyhow::Re
             };
             let id = client.find_identity(&identity).await?.id;
             let k = client.add_agent_key(id, &public, &label).await?;
-            emit(format, &k, |k| key_rows(std::slice::from_ref(k)))
+            one_key(client, format, &k).await
         }
         KeyCommand::List { identity } => {
             let id = client.find_identity(&identity).await?.id;
             let keys = client.agent_keys(id).await?;
-            emit(format, &keys, |k| key_rows(k))
+            let names = key_names(client, &keys).await;
+            emit_named(format, &keys, &names, |k, names| key_rows(k, names))
         }
         KeyCommand::Revoke {
             identity,
@@ -82,7 +103,7 @@ pub async fn key(client: &Client, format: Format, cmd: KeyCommand) -> anyhow::Re
         } => {
             let id = client.find_identity(&identity).await?.id;
             let k = client.revoke_agent_key(id, &kid, &reason).await?;
-            emit(format, &k, |k| key_rows(std::slice::from_ref(k)))
+            one_key(client, format, &k).await
         }
         KeyCommand::Join {
             join_token,
@@ -98,7 +119,7 @@ pub async fn key(client: &Client, format: Format, cmd: KeyCommand) -> anyhow::Re
             let k = client
                 .join(&join_token, &key.public().to_json(), &label, Some(&proof))
                 .await?;
-            emit(format, &k, |k| key_rows(std::slice::from_ref(k)))
+            one_key(client, format, &k).await
         }
         KeyCommand::Generate { alg, out } => {
             let key = ClientKey::generate(&alg).map_err(anyhow::Error::msg)?;
@@ -115,7 +136,7 @@ pub async fn key(client: &Client, format: Format, cmd: KeyCommand) -> anyhow::Re
     }
 }
 
-fn task_rows(tasks: &[Task]) {
+fn task_rows(tasks: &[Task], names: &Names) {
     let mut t = Table::new(&[
         "ID",
         "IDENTITY",
@@ -128,7 +149,7 @@ fn task_rows(tasks: &[Task]) {
     for task in tasks {
         t.row(vec![
             task.id.to_string(),
-            task.identity_id.to_string(),
+            names.of(&task.identity_id),
             task.state.to_string(),
             task.purpose.clone(),
             task.systems.join(","),
@@ -174,21 +195,23 @@ pub async fn task(client: &Client, format: Format, cmd: TaskCommand) -> anyhow::
             if open {
                 filters.push(("open", "true".to_owned()));
             }
-            let (items, next) = collect(&page, |mut p| {
+            let (items, next, names) = collect(&page, |mut p| {
                 p.extend(filters.iter().cloned());
                 async move { client.tasks(&p).await }
             })
             .await?;
-            emit(format, &items, |t| task_rows(t))?;
+            emit_named(format, &items, &names, |t, names| task_rows(t, names))?;
             more_hint(format, &next);
             Ok(())
         }
         TaskCommand::Show { task } => {
             let t = client.task(task_id(&task)?).await?;
-            emit(format, &t, |t| {
+            let mut names = Names::default();
+            names.add_identity(client, t.identity_id).await;
+            emit_named(format, &t, &names, |t, names| {
                 fields(&[
                     ("id", t.id.to_string()),
-                    ("identity", t.identity_id.to_string()),
+                    ("identity", names.of(&t.identity_id)),
                     ("state", t.state.to_string()),
                     ("purpose", t.purpose.clone()),
                     ("systems", t.systems.join(", ")),
@@ -203,7 +226,11 @@ pub async fn task(client: &Client, format: Format, cmd: TaskCommand) -> anyhow::
         }
         TaskCommand::End { task, reason } => {
             let t = client.end_task(task_id(&task)?, &reason).await?;
-            emit(format, &t, |t| task_rows(std::slice::from_ref(t)))
+            let mut names = Names::default();
+            names.add_identity(client, t.identity_id).await;
+            emit_named(format, &t, &names, |t, names| {
+                task_rows(std::slice::from_ref(t), names)
+            })
         }
     }
 }

@@ -1,7 +1,7 @@
 //! `aim identity bearer`: an admin lets one identity have bearer tokens, with a reason on
 //! the record, and withdraws it.
 
-use crate::process::Serve;
+use crate::process::{Serve, request};
 
 #[test]
 fn an_admin_opts_an_identity_into_bearer_tokens_with_a_reason() {
@@ -15,29 +15,7 @@ fn an_admin_opts_an_identity_into_bearer_tokens_with_a_reason() {
             .0,
         0
     );
-    let request = [
-        "identity",
-        "request",
-        "bot-legacy-client",
-        "--kind",
-        "bot",
-        "--autonomy",
-        "automation",
-        "--sponsor",
-        "sam@example.com",
-        "--purpose",
-        "a legacy client",
-        "--system",
-        "crm",
-        "--sensitivity",
-        "internal",
-        "--criticality",
-        "low",
-        "--impact",
-        "low",
-        "--expires-in",
-        "30d",
-    ];
+    let request = request("bot-legacy-client", "bot", "automation", "sam@example.com");
     let (code, out, err) = serve.aim(t, &request);
     assert_eq!(code, 0, "{out}{err}");
     // A reason is required to allow.

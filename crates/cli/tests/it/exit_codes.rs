@@ -1,7 +1,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::process::{AIM, Serve};
+use crate::process::{AIM, Serve, request};
 
 /// Runs `aim` in `cwd` against `serve`, with or without a credential.
 fn aim_in(serve: &Serve, cwd: &Path, token: Option<&str>, args: &[&str]) -> (i32, String) {
@@ -24,28 +24,6 @@ fn aim_in(serve: &Serve, cwd: &Path, token: Option<&str>, args: &[&str]) -> (i32
     (out.status.code().unwrap_or(-1), said)
 }
 
-const REQUEST: [&str; 19] = [
-    "identity",
-    "request",
-    "agt-exit-codes",
-    "--kind",
-    "ai_agent",
-    "--autonomy",
-    "assistant",
-    "--sponsor",
-    "sam@example.com",
-    "--purpose",
-    "test exit codes",
-    "--sensitivity",
-    "internal",
-    "--criticality",
-    "low",
-    "--impact",
-    "low",
-    "--expires-in",
-    "30d",
-];
-
 /// Every exit status the README lists, each from a command that should end with it, and
 /// what the command says.
 #[test]
@@ -54,6 +32,7 @@ fn exit_statuses_mean_what_the_readme_says() {
     let serve = Serve::start(dir.path());
     let admin = serve.token();
     let t = Some(admin.as_str());
+    let request = request("agt-exit-codes", "ai_agent", "assistant", "sam@example.com");
     let work = tempfile::tempdir().unwrap();
     let w = work.path();
     let (code, out) = aim_in(
@@ -63,7 +42,7 @@ fn exit_statuses_mean_what_the_readme_says() {
         &["human", "add", "sam@example.com", "--role", "sponsor"],
     );
     assert_eq!(code, 0, "{out}");
-    assert_eq!(aim_in(&serve, w, t, &REQUEST).0, 0);
+    assert_eq!(aim_in(&serve, w, t, &request).0, 0);
     aim_in(
         &serve,
         w,
@@ -95,13 +74,14 @@ fn exit_statuses_mean_what_the_readme_says() {
         log.replacen("sam@example.com", "eve@example.com", 1),
     )
     .unwrap();
-    let mut ghost = REQUEST.to_vec();
+    let mut ghost = request.clone();
     ghost[8] = "nobody@example.com";
-    let mut badly_named = REQUEST.to_vec();
+    let mut badly_named = request.clone();
     badly_named[2] = "not-a-good-name";
-    let mut bad_instant = REQUEST.to_vec();
-    bad_instant[17] = "--expires-at";
-    bad_instant[18] = "next tuesday";
+    let mut bad_instant = request.clone();
+    let n = bad_instant.len();
+    bad_instant[n - 2] = "--expires-at";
+    bad_instant[n - 1] = "next tuesday";
 
     let no_token: Option<&str> = None;
     let wrong = Some("aim_wrong");
@@ -127,7 +107,7 @@ fn exit_statuses_mean_what_the_readme_says() {
         (3, t, vec!["identity", "key", "add", "agt-exit-codes", "--key-file", "missing.pem"], "missing.pem"),
         // 4: a conflict: an illegal lifecycle move, a name taken.
         (4, t, vec!["identity", "resume", "agt-exit-codes"], "illegal_transition"),
-        (4, t, REQUEST.to_vec(), "name_taken"),
+        (4, t, request.clone(), "name_taken"),
         // 5: not authenticated, or not allowed.
         (5, no_token, vec!["identity", "list"], "set AIM_TOKEN"),
         (5, wrong, vec!["identity", "list"], "unauthenticated"),

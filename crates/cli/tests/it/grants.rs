@@ -2,7 +2,7 @@
 //! revoked, bad ones refused with their exit status; the approvals queue read and an
 //! unknown approval refused.
 
-use crate::process::Serve;
+use crate::process::{Serve, ok};
 
 #[test]
 fn grants_are_added_listed_and_revoked() {
@@ -10,10 +10,6 @@ fn grants_are_added_listed_and_revoked() {
     let serve = Serve::start(dir.path());
     let admin = serve.token();
     let run = |args: &[&str]| serve.aim(Some(&admin), args);
-    let ok = |(code, out, err): (i32, String, String)| {
-        assert_eq!(code, 0, "{out}{err}");
-        out
-    };
     let json = |out: String| -> serde_json::Value { serde_json::from_str(&out).unwrap() };
 
     let g = json(ok(run(&[

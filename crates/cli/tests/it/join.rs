@@ -1,17 +1,13 @@
 //! A new agent joins with a one-time token from the command line, then gets a token; the
 //! join token works once.
 
-use crate::process::Serve;
+use crate::process::{Serve, ok, request};
 
 #[test]
 fn an_agent_joins_once_and_gets_a_token() {
     let dir = tempfile::tempdir().unwrap();
     let serve = Serve::start(dir.path());
     let admin = serve.token();
-    let ok = |(code, out, err): (i32, String, String)| {
-        assert_eq!(code, 0, "{out}{err}");
-        out
-    };
     ok(serve.aim(
         Some(&admin),
         &["human", "add", "sam@example.com", "--role", "sponsor"],
@@ -26,29 +22,7 @@ fn an_agent_joins_once_and_gets_a_token() {
     ));
     ok(serve.aim(
         Some(&admin),
-        &[
-            "identity",
-            "request",
-            "agt-joiner",
-            "--kind",
-            "ai_agent",
-            "--autonomy",
-            "autonomous",
-            "--sponsor",
-            "sam@example.com",
-            "--purpose",
-            "joins by itself",
-            "--system",
-            "crm",
-            "--sensitivity",
-            "internal",
-            "--criticality",
-            "low",
-            "--impact",
-            "low",
-            "--expires-in",
-            "30d",
-        ],
+        &request("agt-joiner", "ai_agent", "autonomous", "sam@example.com"),
     ));
     ok(serve.aim(
         Some(ava.trim()),
@@ -182,10 +156,6 @@ fn inspection_tells_the_truth(
     key: &std::path::Path,
     dir: &std::path::Path,
 ) {
-    let ok = |(code, out, err): (i32, String, String)| {
-        assert_eq!(code, 0, "{out}{err}");
-        out
-    };
     let file = dir.join("token.jwt");
     ok(serve.aim(
         None,

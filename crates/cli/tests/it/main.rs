@@ -9,6 +9,7 @@ mod crash;
 mod exit_codes;
 mod grants;
 mod join;
+mod names;
 mod policy;
 mod process;
 mod tls;

@@ -1,7 +1,7 @@
 //! `aim policy` from the command line: a folder applied, a bad file refused with its
 //! place and exit status 6, a request tried against proposed files, a rollback.
 
-use crate::process::Serve;
+use crate::process::{Serve, ok};
 
 #[test]
 fn policies_are_applied_tested_and_rolled_back_from_files() {
@@ -9,10 +9,6 @@ fn policies_are_applied_tested_and_rolled_back_from_files() {
     let serve = Serve::start(dir.path());
     let admin = serve.token();
     let run = |args: &[&str]| serve.aim(Some(&admin), args);
-    let ok = |(code, out, err): (i32, String, String)| {
-        assert_eq!(code, 0, "{out}{err}");
-        out
-    };
     let policies = dir.path().join("policies");
     std::fs::create_dir(&policies).unwrap();
     std::fs::write(

@@ -87,3 +87,42 @@ impl Drop for Serve {
         let _ = self.child.wait();
     }
 }
+
+/// The output of a command that must succeed.
+pub fn ok((code, out, err): (i32, String, String)) -> String {
+    assert_eq!(code, 0, "{out}{err}");
+    out
+}
+
+/// `aim identity request NAME` of a low-risk identity touching `crm`, sponsored by
+/// `sponsor`, ending in 30 days.
+pub fn request<'a>(
+    name: &'a str,
+    kind: &'a str,
+    autonomy: &'a str,
+    sponsor: &'a str,
+) -> Vec<&'a str> {
+    vec![
+        "identity",
+        "request",
+        name,
+        "--kind",
+        kind,
+        "--autonomy",
+        autonomy,
+        "--sponsor",
+        sponsor,
+        "--purpose",
+        "a test identity",
+        "--system",
+        "crm",
+        "--sensitivity",
+        "internal",
+        "--criticality",
+        "low",
+        "--impact",
+        "low",
+        "--expires-in",
+        "30d",
+    ]
+}

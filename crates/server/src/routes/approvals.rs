@@ -46,6 +46,9 @@ pub struct ApprovalQuery {
 pub struct ApprovalPage {
     pub items: Vec<ActionApproval>,
     pub next_cursor: Option<String>,
+    /// Each identity's name and each human's user name the items hold, by id.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub names: std::collections::BTreeMap<String, String>,
 }
 
 /// What waits for a decision (or, with `state`, what was decided).
@@ -74,6 +77,7 @@ pub async fn list(
     }
     let page = paging::page(items, limit, |a| paging::Cursor::Id(a.id.as_uuid()));
     Ok(Json(ApprovalPage {
+        names: crate::names::names_in(&s.store, &page.items).await?,
         items: page.items,
         next_cursor: page.next_cursor,
     }))

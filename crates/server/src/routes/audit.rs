@@ -65,6 +65,9 @@ pub struct AuditQuery {
 pub struct AuditPage {
     pub items: Vec<Event>,
     pub next_cursor: Option<String>,
+    /// Each identity's name and each human's user name the items hold, by id.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub names: std::collections::BTreeMap<String, String>,
 }
 
 fn may_read(p: &HumanCaller) -> Result<(), ApiError> {
@@ -114,7 +117,11 @@ pub async fn list(
     } else {
         None
     };
-    Ok(Json(AuditPage { items, next_cursor }))
+    Ok(Json(AuditPage {
+        names: crate::names::names_in(&s.store, &items).await?,
+        items,
+        next_cursor,
+    }))
 }
 
 #[utoipa::path(get, path = "/v1/audit/{seq}", tag = "audit",
@@ -175,7 +182,9 @@ pub async fn trace(
     }
     let truncated = events.len() as u32 > TRACE_LIMIT;
     events.truncate(TRACE_LIMIT as usize);
-    Ok(Json(Trace::build(&task.to_string(), events, truncated)))
+    let mut trace = Trace::build(&task.to_string(), events, truncated);
+    trace.names = crate::names::names_in(&s.store, std::slice::from_ref(&trace)).await?;
+    Ok(Json(trace))
 }
 
 /// The last sequence number and its hash: what to keep outside aim to detect a rewritten or

@@ -53,6 +53,9 @@ pub struct GrantQuery {
 pub struct GrantPage {
     pub items: Vec<Grant>,
     pub next_cursor: Option<String>,
+    /// Each identity's name and each human's user name the items hold, by id.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub names: std::collections::BTreeMap<String, String>,
 }
 
 /// Reloads this replica's live grants after a change.
@@ -130,6 +133,7 @@ pub async fn list(
         .collect();
     let page = paging::page(items, limit, |g: &Grant| paging::Cursor::Id(g.id.as_uuid()));
     Ok(Json(GrantPage {
+        names: crate::names::names_in(&s.store, &page.items).await?,
         items: page.items,
         next_cursor: page.next_cursor,
     }))

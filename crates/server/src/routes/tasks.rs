@@ -46,6 +46,9 @@ pub struct TaskQuery {
 pub struct TaskPage {
     pub items: Vec<Task>,
     pub next_cursor: Option<String>,
+    /// Each identity's name and each human's user name the items hold, by id.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub names: std::collections::BTreeMap<String, String>,
 }
 
 /// Admins and auditors may read any task; a sponsor those of their identities.
@@ -77,6 +80,7 @@ pub async fn list(
         .await?;
     let page = paging::page(items, limit, |t| paging::Cursor::Id(t.id.as_uuid()));
     Ok(Json(TaskPage {
+        names: crate::names::names_in(&s.store, &page.items).await?,
         items: page.items,
         next_cursor: page.next_cursor,
     }))

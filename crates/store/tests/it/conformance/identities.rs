@@ -12,10 +12,33 @@ conformance!(
     import_is_all_or_nothing,
     every_change_appends_its_event,
     trails_round_trip_and_filter,
+    ids_are_named,
 );
 
 mod cases {
     use super::*;
+
+    /// Identities by name, humans by user name, anything else left out; more ids than one
+    /// query takes.
+    pub async fn ids_are_named(s: &DynStore) {
+        let h = human("nora");
+        s.insert_human(&h, &event("human.created", h.id))
+            .await
+            .unwrap();
+        let i = identity("agt-named", h.id);
+        s.insert_identity(&i, &event("identity.requested", i.id))
+            .await
+            .unwrap();
+        let stranger = uuid::Uuid::now_v7();
+        let mut ids = vec![i.id.as_uuid(), h.id.as_uuid(), stranger];
+        ids.extend((0..600).map(|_| uuid::Uuid::now_v7()));
+        ids.push(i.id.as_uuid());
+        let names = s.names(&ids).await.unwrap();
+        assert_eq!(names.len(), 2, "{names:?}");
+        assert_eq!(names[&i.id.as_uuid()], "agt-named");
+        assert_eq!(names[&h.id.as_uuid()], h.user_name);
+        assert!(s.names(&[]).await.unwrap().is_empty());
+    }
 
     pub async fn identities_round_trip_and_names_are_never_reused(s: &DynStore) {
         let h = human("carol");

@@ -119,6 +119,12 @@ async fn approval_flow(s: &TestServer, got: &Mutex<Vec<(HeaderMap, String)>>) {
             Some("h1")
         )
     );
+    // The page names the identity it holds by id, for people reading it.
+    assert_eq!(
+        page["names"][me.agent.identity.id.to_string()].as_str(),
+        Some(me.agent.identity.name.as_str()),
+        "{page}"
+    );
 
     // Announced by a signed webhook.
     let mut waited = 0;
