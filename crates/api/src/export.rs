@@ -42,6 +42,7 @@ fn ocsf_class(e: &Event) -> (u32, u32, u32, &'static str) {
         | A::AgentKeyAdded
         | A::JoinTokenCreated
         | A::SigningKeyCreated
+        | A::CheckpointKeyCreated
         | A::TaskOpened
         | A::PolicyApplied
         | A::ApprovalRequested

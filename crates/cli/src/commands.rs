@@ -41,7 +41,7 @@ pub fn main() -> ExitCode {
         Err(e) => {
             // Each line escaped on its own: a multi-line message (a refused policy set's
             // problems) keeps its lines, and nothing in it can forge one.
-            let message = format!("{e:#}");
+            let message = crate::exit::chain_message(&e);
             let mut lines = message.lines().map(output::clean);
             eprintln!("error: {}", lines.next().unwrap_or_default());
             for line in lines {
@@ -100,6 +100,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Audit(AuditCommand::Export(args)) => audit::export(&client(), args).await,
         Command::Audit(AuditCommand::Checkpoint { file }) => {
             audit::checkpoint(&client(), file).await
+        }
+        Command::Audit(AuditCommand::CheckpointKeys { rotate }) => {
+            audit::checkpoint_keys(&client(), format, rotate).await
         }
         Command::Audit(AuditCommand::Tail { lines, follow }) => {
             audit::tail(&client(), format, lines, follow).await

@@ -91,3 +91,36 @@ pub fn unauthenticated(e: &anyhow::Error) -> bool {
         )
     })
 }
+
+/// The error and its causes, `: `-separated, each said once: a cause whose text its
+/// wrapper already includes (a store error quoting the database's) is not repeated.
+pub fn chain_message(e: &anyhow::Error) -> String {
+    let mut message = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if message.contains(&text) {
+            continue;
+        }
+        if !message.is_empty() {
+            message.push_str(": ");
+        }
+        message.push_str(&text);
+    }
+    message
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_cause_is_said_once() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("store unavailable: {0}")]
+        struct Store(#[source] std::io::Error);
+        let io = std::io::Error::other("duplicate key value violates unique constraint");
+        let e = anyhow::Error::new(Store(io)).context("storing the bootstrap admin");
+        assert_eq!(
+            super::chain_message(&e),
+            "storing the bootstrap admin: store unavailable: duplicate key value violates unique constraint"
+        );
+    }
+}

@@ -32,6 +32,17 @@ impl Client {
         self.get("/v1/audit/head", &Vec::new()).await
     }
 
+    /// The keys checkpoints are signed with, newest first.
+    pub async fn checkpoint_keys(&self) -> Result<Vec<aim_api::audit::CheckpointKey>> {
+        self.get("/v1/audit/checkpoint-keys", &Vec::new()).await
+    }
+
+    /// Starts signing checkpoints with a new key (admins); returns the keys after.
+    pub async fn rotate_checkpoint_key(&self) -> Result<Vec<aim_api::audit::CheckpointKey>> {
+        self.post("/v1/audit/checkpoint-keys/rotate", &json!({}))
+            .await
+    }
+
     /// Signs the current head (if it moved) and returns the latest checkpoint.
     pub async fn create_checkpoint(&self) -> Result<aim_domain::audit::Checkpoint> {
         self.post("/v1/audit/checkpoints", &json!({})).await

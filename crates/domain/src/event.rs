@@ -176,6 +176,9 @@ str_enum! {
         SigningKeyCreated => "signing_key.created",
         SigningKeyRetired => "signing_key.retired",
         SigningKeyRevoked => "signing_key.revoked",
+        /// A new key signs audit checkpoints (the first, or a rotation; the old one still
+        /// verifies what it signed).
+        CheckpointKeyCreated => "checkpoint_key.created",
         TokenIssued => "token.issued",
         TokenRefused => "token.refused",
         TokenRevoked => "token.revoked",

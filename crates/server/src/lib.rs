@@ -148,6 +148,77 @@ pub async fn open_store(config: &Config) -> anyhow::Result<(DynStore, String)> {
     Ok((Arc::new(store), format!("sqlite {}", path.display())))
 }
 
+/// What handlers share, from the config: keys (made on first start), the policy set, the
+/// grants and the checkpoint key, each read from the store.
+async fn build_state(
+    config: &Config,
+    checked: config::Checked,
+    store: DynStore,
+    clock: Arc<dyn Clock>,
+    issuer: String,
+) -> anyhow::Result<AppState> {
+    let kek = tokens::keys::load_kek(&config.tokens, &config.data_dir)?;
+    let nonce_key = if config.tokens.dpop_nonce {
+        Some(tokens::keys::load_kek(&config.tokens, &config.data_dir)?)
+    } else {
+        None
+    };
+    let keys = tokens::keys::SigningKeys::load(
+        store.clone(),
+        kek,
+        config.tokens.signing_key_rotation_days,
+        clock.now(),
+    )
+    .await
+    .context("loading the token signing keys")?;
+    let mut extensions = Vec::new();
+    for path in &config.policy.schema {
+        extensions.push(aim_policy::Source {
+            name: path.display().to_string(),
+            text: std::fs::read_to_string(path)
+                .with_context(|| format!("reading the policy schema {}", path.display()))?,
+        });
+    }
+    let policies = policy::Policies::load(&store, &extensions)
+        .await
+        .context("loading the policy set")?;
+    let decisions =
+        decisions::Decisions::load(&store, config.approvals.clone(), config.leases, clock.now())
+            .await
+            .context("loading the grants and approvals config")?;
+    let signer = checkpoint::Signer::load(
+        store.clone(),
+        tokens::keys::load_kek(&config.tokens, &config.data_dir)?,
+        &config.data_dir,
+        clock.now(),
+    )
+    .await
+    .context("loading the audit checkpoint key")?;
+    Ok(AppState {
+        store,
+        clock,
+        governance: Arc::new(config.governance.clone()),
+        naming: Arc::new(checked.naming),
+        signer: Arc::new(signer),
+        tokens: Arc::new(tokens::TokenService::new(
+            &config.tokens,
+            issuer,
+            keys,
+            nonce_key,
+        )?),
+        policies: Arc::new(policies),
+        decisions: Arc::new(decisions),
+        bootstrap: Arc::new(config::BootstrapPolicy {
+            data_dir: config.data_dir.clone(),
+            ttl_hours: config.bootstrap_ttl_hours,
+        }),
+        refusals: Arc::new(refusals::Refusals::new(
+            config.limits.refusals_per_window,
+            Duration::from_secs(config.limits.refusal_window_seconds),
+        )),
+    })
+}
+
 /// A server ready to accept connections.
 #[derive(Debug)]
 pub struct Server {
@@ -195,62 +266,7 @@ impl Server {
             .issuer
             .clone()
             .unwrap_or_else(|| format!("{scheme}://{addr}"));
-        let kek = tokens::keys::load_kek(&config.tokens, &config.data_dir)?;
-        let nonce_key = if config.tokens.dpop_nonce {
-            Some(tokens::keys::load_kek(&config.tokens, &config.data_dir)?)
-        } else {
-            None
-        };
-        let keys = tokens::keys::SigningKeys::load(
-            store.clone(),
-            kek,
-            config.tokens.signing_key_rotation_days,
-            clock.now(),
-        )
-        .await
-        .context("loading the token signing keys")?;
-        let mut extensions = Vec::new();
-        for path in &config.policy.schema {
-            extensions.push(aim_policy::Source {
-                name: path.display().to_string(),
-                text: std::fs::read_to_string(path)
-                    .with_context(|| format!("reading the policy schema {}", path.display()))?,
-            });
-        }
-        let policies = policy::Policies::load(&store, &extensions)
-            .await
-            .context("loading the policy set")?;
-        let decisions = decisions::Decisions::load(
-            &store,
-            config.approvals.clone(),
-            config.leases,
-            clock.now(),
-        )
-        .await
-        .context("loading the grants and approvals config")?;
-        let state = AppState {
-            store,
-            clock,
-            governance: Arc::new(config.governance.clone()),
-            naming: Arc::new(checked.naming),
-            signer: Arc::new(checkpoint::Signer::load_or_create(&config.data_dir)?),
-            tokens: Arc::new(tokens::TokenService::new(
-                &config.tokens,
-                issuer,
-                keys,
-                nonce_key,
-            )?),
-            policies: Arc::new(policies),
-            decisions: Arc::new(decisions),
-            bootstrap: Arc::new(config::BootstrapPolicy {
-                data_dir: config.data_dir.clone(),
-                ttl_hours: config.bootstrap_ttl_hours,
-            }),
-            refusals: Arc::new(refusals::Refusals::new(
-                config.limits.refusals_per_window,
-                Duration::from_secs(config.limits.refusal_window_seconds),
-            )),
-        };
+        let state = build_state(config, checked, store, clock, issuer).await?;
         let bootstrap = bootstrap::ensure_admin(&state, &config.data_dir).await?;
         let sweep_every = (config.sweep_interval_seconds > 0)
             .then(|| Duration::from_secs(config.sweep_interval_seconds));

@@ -2,9 +2,33 @@
 //! and how far each sink has read. Written once for both backends, like `backend.rs`.
 
 use aim_domain::event::Event;
+use aim_domain::time::Timestamp;
 use async_trait::async_trait;
 
 use crate::{AuditFilter, StoreError};
+
+/// A key audit checkpoints are signed with, as stored: the private half sealed under the
+/// KEK, with the public key as associated data.
+#[derive(Clone, PartialEq, Eq)]
+pub struct CheckpointKeyRow {
+    /// Ed25519, hex.
+    pub public_key: String,
+    pub sealed_private: Vec<u8>,
+    pub created_at: Timestamp,
+    /// Signs nothing after this; still verifies what it signed.
+    pub retired_at: Option<Timestamp>,
+}
+
+impl std::fmt::Debug for CheckpointKeyRow {
+    // INVARIANT: even sealed, the private half stays out of logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CheckpointKeyRow")
+            .field("public_key", &self.public_key)
+            .field("created_at", &self.created_at)
+            .field("retired_at", &self.retired_at)
+            .finish_non_exhaustive()
+    }
+}
 
 #[async_trait]
 pub trait AuditStore: Send + Sync {
@@ -13,6 +37,20 @@ pub trait AuditStore: Send + Sync {
         &self,
         checkpoint: &aim_domain::audit::Checkpoint,
     ) -> Result<(), StoreError>;
+
+    /// The keys audit checkpoints are signed with, newest first.
+    async fn checkpoint_keys(&self) -> Result<Vec<CheckpointKeyRow>, StoreError>;
+
+    /// Makes `key` the key checkpoints are signed with, retiring `current` (at the new
+    /// key's `created_at`), if `current` is still the newest unretired key (`None`: there
+    /// is none yet). Returns false, writing nothing, if another replica got there first:
+    /// replicas that start or rotate at once end up with one key.
+    async fn replace_checkpoint_key(
+        &self,
+        key: &CheckpointKeyRow,
+        current: Option<&str>,
+        event: &Event,
+    ) -> Result<bool, StoreError>;
 
     /// The checkpoint with the highest sequence number.
     async fn latest_checkpoint(&self) -> Result<Option<aim_domain::audit::Checkpoint>, StoreError>;
@@ -63,6 +101,60 @@ macro_rules! impl_audit_store {
                 .await?;
                 tx.commit_unrecorded().await?;
                 Ok(())
+            }
+
+            async fn checkpoint_keys(&self) -> Result<Vec<crate::audit::CheckpointKeyRow>, crate::StoreError> {
+                let rows: Vec<(String, Vec<u8>, i64, Option<i64>)> = sqlx::query_as(
+                    "SELECT public_key, sealed_private, created_at, retired_at FROM checkpoint_keys \
+                     ORDER BY created_at DESC, public_key",
+                )
+                .fetch_all(self.read())
+                .await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(public_key, sealed_private, created_at, retired_at)| crate::audit::CheckpointKeyRow {
+                        public_key,
+                        sealed_private,
+                        created_at: aim_domain::time::Timestamp::from_millis(created_at),
+                        retired_at: retired_at.map(aim_domain::time::Timestamp::from_millis),
+                    })
+                    .collect())
+            }
+
+            async fn replace_checkpoint_key(
+                &self,
+                key: &crate::audit::CheckpointKeyRow,
+                current: Option<&str>,
+                event: &aim_domain::event::Event,
+            ) -> Result<bool, crate::StoreError> {
+                let mut tx = self.write_tx().await?;
+                sqlx::query(crate::write::SERIALIZE_WITH_OTHER_WRITERS)
+                    .execute(&mut *tx)
+                    .await?;
+                let newest: Option<(String,)> = sqlx::query_as(
+                    "SELECT public_key FROM checkpoint_keys WHERE retired_at IS NULL \
+                     ORDER BY created_at DESC, public_key LIMIT 1",
+                )
+                .fetch_optional(&mut *tx)
+                .await?;
+                if newest.as_ref().map(|(k,)| k.as_str()) != current {
+                    return Ok(false);
+                }
+                sqlx::query("UPDATE checkpoint_keys SET retired_at = $1 WHERE retired_at IS NULL")
+                    .bind(key.created_at.as_millis())
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query(
+                    "INSERT INTO checkpoint_keys (public_key, sealed_private, created_at, retired_at) \
+                     VALUES ($1, $2, $3, NULL)",
+                )
+                .bind(key.public_key.clone())
+                .bind(key.sealed_private.clone())
+                .bind(key.created_at.as_millis())
+                .execute(&mut *tx)
+                .await?;
+                Self::commit_with(tx, &[event]).await?;
+                Ok(true)
             }
 
             async fn latest_checkpoint(&self) -> Result<Option<aim_domain::audit::Checkpoint>, crate::StoreError> {

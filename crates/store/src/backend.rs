@@ -134,6 +134,10 @@ macro_rules! impl_store {
                 event: &aim_domain::event::Event,
             ) -> Result<bool, crate::StoreError> {
                 let mut tx = self.write_tx().await?;
+                // Replicas started at once on an empty database: one bootstraps.
+                sqlx::query(crate::write::SERIALIZE_WITH_OTHER_WRITERS)
+                    .execute(&mut *tx)
+                    .await?;
                 let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM humans")
                     .fetch_one(&mut *tx)
                     .await?;

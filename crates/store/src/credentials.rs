@@ -63,11 +63,16 @@ pub struct NewRevocation {
 pub trait CredentialStore: Send + Sync {
     /// Every signing key, newest first.
     async fn signing_keys(&self) -> Result<Vec<SigningKeyRow>, StoreError>;
+    /// Adds a signing key unless a key that can sign at its `created_at` exists besides
+    /// those in `unusable` (ones this replica cannot open): false, writing nothing, when
+    /// another replica made one first, so replicas starting or rotating at once sign with
+    /// one key.
     async fn insert_signing_key(
         &self,
         key: &SigningKeyRow,
+        unusable: &[String],
         event: &Event,
-    ) -> Result<(), StoreError>;
+    ) -> Result<bool, StoreError>;
     /// Stops the key signing from `at` (it still verifies its tokens until they expire);
     /// false if it is unknown, revoked or already retired by then.
     async fn retire_signing_key(
@@ -193,9 +198,22 @@ macro_rules! impl_credential_store {
             async fn insert_signing_key(
                 &self,
                 key: &crate::credentials::SigningKeyRow,
+                unusable: &[String],
                 event: &aim_domain::event::Event,
-            ) -> Result<(), crate::StoreError> {
+            ) -> Result<bool, crate::StoreError> {
                 let mut tx = self.write_tx().await?;
+                sqlx::query(crate::write::SERIALIZE_WITH_OTHER_WRITERS)
+                    .execute(&mut *tx)
+                    .await?;
+                let signing: Vec<(String,)> = sqlx::query_as(
+                    "SELECT kid FROM signing_keys WHERE revoked_at IS NULL AND retire_at > $1",
+                )
+                .bind(key.created_at.as_millis())
+                .fetch_all(&mut *tx)
+                .await?;
+                if signing.iter().any(|(kid,)| !unusable.contains(kid)) {
+                    return Ok(false);
+                }
                 sqlx::query("INSERT INTO signing_keys (kid, alg, public_jwk, sealed_private, created_at, retire_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
                     .bind(key.kid.clone())
                     .bind(key.alg.clone())
@@ -207,7 +225,7 @@ macro_rules! impl_credential_store {
                     .execute(&mut *tx)
                     .await?;
                 Self::commit_with(tx, &[event]).await?;
-                Ok(())
+                Ok(true)
             }
 
             async fn retire_signing_key(

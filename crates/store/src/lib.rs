@@ -66,7 +66,7 @@ use async_trait::async_trait;
 
 pub use appender::Claim;
 pub use approvals::{ApprovalStore, Spent};
-pub use audit::AuditStore;
+pub use audit::{AuditStore, CheckpointKeyRow};
 pub use credentials::{
     CredentialStore, Hangs, JoinToken, LiveContext, NewRevocation, SigningKeyRow, TokenContext,
 };

@@ -46,6 +46,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "identities: a pending change waiting for an approver; bearer opt-in",
         include_str!("../migrations/sqlite/0008_pending_change.sql"),
     ),
+    (
+        9,
+        "checkpoint keys shared by replicas",
+        include_str!("../migrations/sqlite/0009_checkpoint_keys.sql"),
+    ),
 ];
 
 /// (version, description, SQL) of each PostgreSQL migration, in order.
@@ -89,6 +94,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         8,
         "identities: a pending change waiting for an approver; bearer opt-in",
         include_str!("../migrations/postgres/0008_pending_change.sql"),
+    ),
+    (
+        9,
+        "checkpoint keys shared by replicas",
+        include_str!("../migrations/postgres/0009_checkpoint_keys.sql"),
     ),
 ];
 

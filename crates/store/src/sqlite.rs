@@ -71,9 +71,12 @@ impl SqliteStore {
             // Savepoints (one per writer in a group commit) journal into memory rather
             // than a temporary file.
             .pragma("temp_store", "memory");
-        // Migrations and planner statistics on a short-lived connection.
+        // Migrations and planner statistics on a short-lived connection, one process at a
+        // time: two `aim serve` started at once on a new file would both create its tables.
+        let migrating = lock_exclusive(path).await?;
         let mut setup = options.connect().await?;
         crate::migrations::sqlite().run(&mut setup).await?;
+        drop(migrating);
         // Gather planner statistics if they are missing or stale (about 2 s for a million
         // identities the first time; nothing when they are fresh).
         sqlx::query("PRAGMA optimize=0x10002")
@@ -142,6 +145,21 @@ crate::names::impl_name_store!(SqliteStore);
 
 /// Makes the database file (created empty if missing, which SQLite takes as a new
 /// database) and any WAL or shared-memory file beside it mode 0600.
+/// An exclusive `flock` on the database file, held until the file handle is dropped.
+/// SQLite's own locks are `fcntl` locks, which on Linux never interact with `flock`.
+async fn lock_exclusive(path: &Path) -> Result<std::fs::File, StoreError> {
+    let path = path.to_owned();
+    let unavailable = |e: String| StoreError::Unavailable(sqlx::Error::Configuration(e.into()));
+    tokio::task::spawn_blocking(move || {
+        let file = std::fs::OpenOptions::new().read(true).open(&path)?;
+        file.lock()?;
+        Ok::<_, std::io::Error>(file)
+    })
+    .await
+    .map_err(|e| unavailable(e.to_string()))?
+    .map_err(|e| unavailable(format!("locking the database file to migrate it: {e}")))
+}
+
 fn private_files(path: &Path) -> Result<(), StoreError> {
     let unavailable = |e: std::io::Error| {
         StoreError::Unavailable(sqlx::Error::Configuration(

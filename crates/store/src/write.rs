@@ -86,3 +86,11 @@ where
         &mut self.tx
     }
 }
+
+/// Run first in a write transaction, it takes the chain head's row lock, which every
+/// write that appends an event takes at its end: a "create it if there is none yet" (the
+/// first admin, the first signing key) then runs alone, and a replica starting at the same
+/// moment sees what the first one committed instead of inserting a second. (SQLite writes
+/// run one at a time anyway.)
+pub(crate) const SERIALIZE_WITH_OTHER_WRITERS: &str =
+    "UPDATE chain_head SET seq = seq WHERE id = 1";

@@ -207,6 +207,58 @@ pub async fn fresh_pg_schema() -> (PgConnectOptions, String, String) {
     fresh_pg_schema_at(&url).await
 }
 
+/// A fresh database with nothing in it, not even aim's tables: what replicas starting
+/// for the first time find. Each [`EmptyDatabase::open`] is what one `aim serve` opens
+/// (and migrates) as it starts.
+#[derive(Debug)]
+pub enum EmptyDatabase {
+    Sqlite(tempfile::TempDir),
+    Postgres {
+        options: Box<PgConnectOptions>,
+        url: String,
+        schema: String,
+    },
+}
+
+impl EmptyDatabase {
+    pub async fn new(backend: Backend) -> EmptyDatabase {
+        match backend {
+            Backend::Sqlite => EmptyDatabase::Sqlite(tempfile::tempdir().expect("temp dir")),
+            Backend::Postgres => {
+                let (options, url, schema) = fresh_pg_schema().await;
+                EmptyDatabase::Postgres {
+                    options: Box::new(options),
+                    url,
+                    schema,
+                }
+            }
+        }
+    }
+
+    /// A store on it, opened as `aim serve` opens one: migrating it if need be.
+    pub async fn open(&self) -> Result<DynStore, aim_store::StoreError> {
+        Ok(match self {
+            EmptyDatabase::Sqlite(dir) => {
+                Arc::new(SqliteStore::open(&dir.path().join("aim.db")).await?)
+            }
+            EmptyDatabase::Postgres { options, .. } => {
+                Arc::new(PgStore::connect_with((**options).clone()).await?)
+            }
+        })
+    }
+
+    /// Drops the PostgreSQL schema (the SQLite file goes with its directory).
+    pub async fn cleanup(self) {
+        if let EmptyDatabase::Postgres { url, schema, .. } = self {
+            let mut c = PgConnection::connect(&url).await.expect("connect");
+            sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
+                .execute(&mut c)
+                .await
+                .expect("drop schema");
+        }
+    }
+}
+
 /// As [`fresh_pg_schema`], on `url`. Panics if PostgreSQL is unreachable there.
 pub async fn fresh_pg_schema_at(url: &str) -> (PgConnectOptions, String, String) {
     let url = url.to_owned();

@@ -28,6 +28,14 @@ pub enum AuditCommand {
         #[arg(long)]
         file: Option<PathBuf>,
     },
+    /// The keys checkpoints are signed with (shared by every replica), newest first: give
+    /// one to `aim audit verify --checkpoint FILE --public-key KEY`.
+    CheckpointKeys {
+        /// First start signing with a new key (admins); the old one still verifies what it
+        /// signed.
+        #[arg(long)]
+        rotate: bool,
+    },
     /// Print the causal chain of a task: the human request behind it, the task's own
     /// records, each token issued for it and the decisions and tool calls made under it,
     /// sub-agents' tokens nested under the token they were exchanged from.

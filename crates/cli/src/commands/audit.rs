@@ -451,6 +451,26 @@ fn load_checkpoint(
     Ok(cp)
 }
 
+pub async fn checkpoint_keys(client: &Client, format: Format, rotate: bool) -> anyhow::Result<()> {
+    let keys = if rotate {
+        client.rotate_checkpoint_key().await?
+    } else {
+        client.checkpoint_keys().await?
+    };
+    emit(format, &keys, |keys| {
+        let mut t = Table::new(&["PUBLIC KEY", "CREATED", "RETIRED"]);
+        for k in keys {
+            t.row(vec![
+                k.public_key.clone(),
+                k.created_at.to_string(),
+                k.retired_at
+                    .map_or_else(|| "- (signs now)".to_owned(), |t| t.to_string()),
+            ]);
+        }
+        t.print();
+    })
+}
+
 pub async fn checkpoint(client: &Client, file: Option<std::path::PathBuf>) -> anyhow::Result<()> {
     let cp = client.create_checkpoint().await?;
     let text = serde_json::to_string_pretty(&cp)?;

@@ -43,8 +43,9 @@ fn audit_verify_offline_names_the_first_bad_record() {
         out.contains("request.refused") && out.contains("unauthenticated"),
         "{out}"
     );
-    // Record 1 is the first signing key; the first admin comes next.
-    let (code, out, _) = serve.aim(Some(&token), &["audit", "show", "2"]);
+    // Records 1 and 2 are the first token signing and checkpoint keys; the first admin
+    // comes next.
+    let (code, out, _) = serve.aim(Some(&token), &["audit", "show", "3"]);
     assert_eq!(code, 0);
     assert!(
         out.contains("system:bootstrap") && out.contains("prev hash"),
@@ -59,7 +60,7 @@ fn audit_verify_offline_names_the_first_bad_record() {
     );
     assert_eq!(code, 0, "{err}");
     let text = std::fs::read_to_string(&export).unwrap();
-    assert_eq!(text.lines().count(), 6);
+    assert_eq!(text.lines().count(), 7);
     let from_export = |file: &std::path::Path| {
         let out = std::process::Command::new(crate::process::AIM)
             .args(["audit", "verify", "--from-export"])
@@ -74,7 +75,7 @@ fn audit_verify_offline_names_the_first_bad_record() {
     };
     let (code, out, err) = from_export(&export);
     assert_eq!(code, 0, "{out}{err}");
-    assert!(out.starts_with("intact: records 1 to 6"), "{out}");
+    assert!(out.starts_with("intact: records 1 to 7"), "{out}");
     let tampered = dir.path().join("tampered.jsonl");
     std::fs::write(
         &tampered,
@@ -83,7 +84,7 @@ fn audit_verify_offline_names_the_first_bad_record() {
     .unwrap();
     let (code, _, err) = from_export(&tampered);
     assert_eq!(code, 8, "{err}");
-    assert!(err.contains("record 4 was altered"), "{err}");
+    assert!(err.contains("record 5 was altered"), "{err}");
     // OCSF and CEF for a SIEM: one record per line each.
     let (code, ocsf, _) = serve.aim(Some(&token), &["audit", "export", "--format", "ocsf"]);
     assert_eq!(code, 0);
@@ -92,14 +93,14 @@ fn audit_verify_offline_names_the_first_bad_record() {
         (first["class_uid"].as_u64(), first["activity_id"].as_u64()),
         (Some(3001), Some(1))
     );
-    let refused: serde_json::Value = serde_json::from_str(ocsf.lines().nth(5).unwrap()).unwrap();
+    let refused: serde_json::Value = serde_json::from_str(ocsf.lines().nth(6).unwrap()).unwrap();
     assert_eq!(
         refused["class_uid"], 3002,
         "the refused credential is an authentication failure"
     );
     let (code, cef, _) = serve.aim(Some(&token), &["audit", "export", "--format", "cef"]);
     assert_eq!(code, 0);
-    assert_eq!(cef.lines().count(), 6);
+    assert_eq!(cef.lines().count(), 7);
     assert!(
         cef.lines().all(|l| l.starts_with("CEF:0|aim|aim|")),
         "{cef}"
@@ -111,16 +112,16 @@ fn audit_verify_offline_names_the_first_bad_record() {
     std::fs::write(&partial_file, &partial).unwrap();
     let (code, out, err) = from_export(&partial_file);
     assert_eq!(code, 0, "{out}{err}");
-    assert!(out.starts_with("intact: records 3 to 6"), "{out}");
+    assert!(out.starts_with("intact: records 3 to 7"), "{out}");
     // The last records, for a person watching.
     let (code, out, _) = serve.aim(Some(&token), &["audit", "tail", "-n", "2"]);
     assert_eq!(code, 0);
     assert_eq!(out.lines().count(), 2, "{out}");
-    assert!(out.lines().last().unwrap().starts_with("6  "), "{out}");
+    assert!(out.lines().last().unwrap().starts_with("7  "), "{out}");
     // While the server runs: the check only reads.
     let (code, out, err) = verify(dir.path());
     assert_eq!(code, 0, "{out}{err}");
-    assert!(out.starts_with("intact: 6 records verified"), "{out}");
+    assert!(out.starts_with("intact: 7 records verified"), "{out}");
     drop(serve);
 
     // An attacker with the database file lifts the trigger and edits record 3.
@@ -168,7 +169,19 @@ fn a_signed_checkpoint_catches_a_rewritten_tail() {
     assert_eq!(code, 0, "{err}");
     let cp: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&cp_file).unwrap()).unwrap();
-    assert_eq!(cp["seq"], 5);
+    assert_eq!(cp["seq"], 6);
+    // The key is published, and a rotation keeps the old one listed (it still verifies).
+    let keys = |args: &[&str]| -> serde_json::Value {
+        let (code, out, err) = serve.aim(Some(&token), args);
+        assert_eq!(code, 0, "{err}");
+        serde_json::from_str(&out).unwrap()
+    };
+    let published = keys(&["audit", "checkpoint-keys", "-o", "json"]);
+    assert_eq!(published[0]["public_key"], cp["public_key"], "{published}");
+    let rotated = keys(&["audit", "checkpoint-keys", "--rotate", "-o", "json"]);
+    assert_eq!(rotated.as_array().unwrap().len(), 2, "{rotated}");
+    assert_eq!(rotated[1]["public_key"], cp["public_key"], "{rotated}");
+    assert!(rotated[1]["retired_at"].is_string() && rotated[0]["retired_at"].is_null());
     drop(serve);
 
     let with_checkpoint = |file: &std::path::Path, extra: &[&str]| {

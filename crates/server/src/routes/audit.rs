@@ -27,6 +27,11 @@ pub fn router() -> Router<AppState> {
             axum::routing::post(create_checkpoint),
         )
         .route("/v1/audit/checkpoints/latest", get(latest_checkpoint))
+        .route("/v1/audit/checkpoint-keys", get(checkpoint_keys))
+        .route(
+            "/v1/audit/checkpoint-keys/rotate",
+            axum::routing::post(rotate_checkpoint_key),
+        )
         .route("/v1/audit/trace/{task}", get(trace))
         .route("/v1/audit/{seq}", get(show))
 }
@@ -213,6 +218,40 @@ pub async fn create_checkpoint(
         .await?
         .map(Json)
         .ok_or_else(|| ApiError::not_found("audit record"))
+}
+
+/// The keys checkpoints are signed with, newest first: every replica signs with the
+/// newest; a retired one still verifies what it signed.
+#[utoipa::path(get, path = "/v1/audit/checkpoint-keys", tag = "audit",
+    responses((status = 200, body = Vec<aim_api::audit::CheckpointKey>), (status = 403, body = ErrorBody)))]
+pub async fn checkpoint_keys(
+    State(s): State<AppState>,
+    p: HumanCaller,
+) -> Result<Json<Vec<aim_api::audit::CheckpointKey>>, ApiError> {
+    may_read(&p)?;
+    Ok(Json(s.signer.published().await?))
+}
+
+/// Starts signing checkpoints with a new key, on every replica; the old key is retired
+/// and still verifies what it signed. Admins.
+#[utoipa::path(post, path = "/v1/audit/checkpoint-keys/rotate", tag = "audit",
+    responses((status = 200, body = Vec<aim_api::audit::CheckpointKey>), (status = 403, body = ErrorBody)))]
+pub async fn rotate_checkpoint_key(
+    State(s): State<AppState>,
+    p: HumanCaller,
+) -> Result<Json<Vec<aim_api::audit::CheckpointKey>>, ApiError> {
+    p.require_any(&[Role::Admin], "rotating the checkpoint key")?;
+    s.signer
+        .rotate(s.clock.now(), aim_domain::event::Actor::human(p.human.id))
+        .await
+        .map_err(|e| match e.downcast::<aim_store::StoreError>() {
+            Ok(store) => ApiError::from(store),
+            Err(e) => {
+                tracing::error!(error = %e, "rotating the checkpoint key");
+                ApiError::internal()
+            }
+        })?;
+    Ok(Json(s.signer.published().await?))
 }
 
 /// The latest signed checkpoint.

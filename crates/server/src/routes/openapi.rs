@@ -24,6 +24,7 @@ use crate::routes::{
         tasks::list, tasks::show, tasks::end, oauth::revocations, oauth::stream,
         signing_keys::list, signing_keys::rotate, signing_keys::revoke,
         audit::list, audit::show, audit::trace, audit::head, audit::create_checkpoint, audit::latest_checkpoint,
+        audit::checkpoint_keys, audit::rotate_checkpoint_key,
         policies::apply, policies::show, policies::versions, policies::version, policies::rollback,
         authorize::authorize, authorize::explain,
         approvals::list, approvals::show, approvals::approve, approvals::deny,

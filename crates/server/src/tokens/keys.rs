@@ -108,6 +108,63 @@ impl SigningKeys {
     }
 }
 
+/// The newest key that can still sign and opens with this KEK, and every stored key. With
+/// none, it makes one; when another replica made one at the same moment, that one is read
+/// back instead, so replicas that start together sign with one key.
+async fn signer(
+    store: &DynStore,
+    kek: &Kek,
+    rotation_days: u32,
+    now: Timestamp,
+) -> anyhow::Result<(SigningKey, Vec<SigningKeyRow>)> {
+    for _ in 0..3 {
+        let mut rows = store.signing_keys().await?;
+        let mut unusable = Vec::new();
+        for row in rows
+            .iter()
+            .filter(|r| r.revoked_at.is_none() && r.retire_at > now)
+        {
+            match kek
+                .open(&row.sealed_private, &row.kid)
+                .and_then(|p| SigningKey::from_pkcs8(&p))
+            {
+                Ok(key) => return Ok((key, rows)),
+                Err(e) => {
+                    tracing::warn!(
+                        kid = %row.kid,
+                        error = %e,
+                        "a signing key does not open with this key-encryption key; give every replica the same `tokens.kek`"
+                    );
+                    unusable.push(row.kid.clone());
+                }
+            }
+        }
+        let (key, pkcs8) = SigningKey::generate().map_err(anyhow::Error::msg)?;
+        let row = SigningKeyRow {
+            kid: key.kid().to_owned(),
+            alg: "EdDSA".to_owned(),
+            public_jwk: key.public().to_json().to_string(),
+            sealed_private: kek.seal(&pkcs8, key.kid()).map_err(anyhow::Error::msg)?,
+            created_at: now,
+            retire_at: now.plus_days(rotation_days.max(1)),
+            revoked_at: None,
+        };
+        let event = Event::new(
+            now,
+            Actor::system("issuer"),
+            AuditAction::SigningKeyCreated,
+            "signing_key",
+            key.kid(),
+        )
+        .detail(serde_json::json!({ "alg": "EdDSA", "retire_at": row.retire_at }));
+        if store.insert_signing_key(&row, &unusable, &event).await? {
+            rows.insert(0, row);
+            return Ok((key, rows));
+        }
+    }
+    anyhow::bail!("another replica keeps changing the signing keys; try again")
+}
+
 /// Picks the newest key that can still sign and opens with this KEK, making one if there is
 /// none, and trusts every unrevoked key that signed tokens which may still be alive.
 async fn build(
@@ -116,54 +173,7 @@ async fn build(
     rotation_days: u32,
     now: Timestamp,
 ) -> anyhow::Result<KeyRing> {
-    let rows = store.signing_keys().await?;
-    let mut signer = None;
-    for row in rows
-        .iter()
-        .filter(|r| r.revoked_at.is_none() && r.retire_at > now)
-    {
-        match kek
-            .open(&row.sealed_private, &row.kid)
-            .and_then(|p| SigningKey::from_pkcs8(&p))
-        {
-            Ok(key) => {
-                signer = Some(key);
-                break;
-            }
-            Err(e) => tracing::warn!(
-                kid = %row.kid,
-                error = %e,
-                "a signing key does not open with this key-encryption key; give every replica the same `tokens.kek`"
-            ),
-        }
-    }
-    let mut rows = rows;
-    let signer = match signer {
-        Some(s) => s,
-        None => {
-            let (key, pkcs8) = SigningKey::generate().map_err(anyhow::Error::msg)?;
-            let row = SigningKeyRow {
-                kid: key.kid().to_owned(),
-                alg: "EdDSA".to_owned(),
-                public_jwk: key.public().to_json().to_string(),
-                sealed_private: kek.seal(&pkcs8, key.kid()).map_err(anyhow::Error::msg)?,
-                created_at: now,
-                retire_at: now.plus_days(rotation_days.max(1)),
-                revoked_at: None,
-            };
-            let event = Event::new(
-                now,
-                Actor::system("issuer"),
-                AuditAction::SigningKeyCreated,
-                "signing_key",
-                key.kid(),
-            )
-            .detail(serde_json::json!({ "alg": "EdDSA", "retire_at": row.retire_at }));
-            store.insert_signing_key(&row, &event).await?;
-            rows.insert(0, row);
-            key
-        }
-    };
+    let (signer, rows) = signer(store, kek, rotation_days, now).await?;
     let mut trusted = TrustedKeys::default();
     let mut cached = TrustedKeys::default();
     let mut published = Vec::new();

@@ -9,6 +9,7 @@ mod bad_input;
 mod entitlements;
 mod fail_closed;
 mod federation;
+mod first_start;
 mod fixtures;
 mod flood;
 mod identities;

@@ -418,15 +418,28 @@ mod signing_keys {
             retire_at: at.plus_days(30),
             revoked_at: None,
         };
-        s.insert_signing_key(&row("k1", t0()), &event("signing_key.created", "k1"))
+        let created = |kid: &str| event("signing_key.created", kid);
+        assert!(
+            s.insert_signing_key(&row("k1", t0()), &[], &created("k1"))
+                .await
+                .unwrap()
+        );
+        // A second key while k1 can still sign: refused (another replica made one first)...
+        assert!(
+            !s.insert_signing_key(&row("k0", t0()), &[], &created("k0"))
+                .await
+                .unwrap()
+        );
+        // ...unless k1 is one this replica cannot open.
+        assert!(
+            s.insert_signing_key(
+                &row("k2", t0().plus_days(1)),
+                &["k1".into()],
+                &created("k2")
+            )
             .await
-            .unwrap();
-        s.insert_signing_key(
-            &row("k2", t0().plus_days(1)),
-            &event("signing_key.created", "k2"),
-        )
-        .await
-        .unwrap();
+            .unwrap()
+        );
         let keys = s.signing_keys().await.unwrap();
         assert_eq!(
             keys.iter().map(|k| k.kid.as_str()).collect::<Vec<_>>(),
