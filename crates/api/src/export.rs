@@ -28,6 +28,8 @@ fn ocsf_class(e: &Event) -> (u32, u32, u32, &'static str) {
         A::RequestRefused if e.reason == "unauthenticated" => (AUTHENTICATION, 1),
         A::RequestRefused | A::ToolCalled => (API, 99),
         A::IdentityFlaggedDormant | A::IdentityOrphaned | A::AnomalyDetected => (FINDING, 1),
+        // The finding's subject changed: the dormant identity is in use again.
+        A::IdentityActiveAgain => (FINDING, 2),
         // Authentication Ticket for an issued token, Logoff for a revoked one.
         A::TokenIssued | A::TokenRefused => (AUTHENTICATION, 3),
         A::TokenRevoked => (AUTHENTICATION, 2),

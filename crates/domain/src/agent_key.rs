@@ -24,6 +24,9 @@ pub struct AgentKey {
     pub created_by: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revoked_at: Option<Timestamp>,
+    /// When an assertion signed with it last got a token (to the hour).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_used_at: Option<Timestamp>,
 }
 
 str_enum! {

@@ -75,6 +75,8 @@ pub enum Refusal {
     },
     #[error("human `{0}` has departed")]
     HumanDeparted(String),
+    #[error("this would leave aim without an active admin; make another admin first")]
+    LastAdmin,
     #[error("key `{0}` is already registered on this identity")]
     KeyAlreadyRegistered(String),
     #[error("the task has ended")]
@@ -120,6 +122,7 @@ impl Refusal {
             Refusal::ConcurrentUpdate => "concurrent_update",
             Refusal::StateForbids { .. } => "state_forbids_action",
             Refusal::HumanDeparted(_) => "human_departed",
+            Refusal::LastAdmin => "last_admin",
             Refusal::KeyAlreadyRegistered(_) => "key_already_registered",
             Refusal::TaskEnded => "task_ended",
             Refusal::PolicyChanged { .. } => "policy_changed",
@@ -148,6 +151,7 @@ impl Refusal {
             | Refusal::ConcurrentUpdate
             | Refusal::StateForbids { .. }
             | Refusal::HumanDeparted(_)
+            | Refusal::LastAdmin
             | Refusal::KeyAlreadyRegistered(_)
             | Refusal::TaskEnded
             | Refusal::PolicyChanged { .. }

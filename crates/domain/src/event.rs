@@ -162,6 +162,8 @@ str_enum! {
         IdentityOrphaned => "identity.orphaned",
         IdentitySponsorReturned => "identity.sponsor_returned",
         IdentityFlaggedDormant => "identity.flagged_dormant",
+        /// An identity flagged dormant was seen again (it got a token): no longer dormant.
+        IdentityActiveAgain => "identity.active_again",
         HumanCreated => "human.created",
         HumanChanged => "human.changed",
         HumanProvisioned => "human.provisioned",

@@ -31,6 +31,12 @@ use crate::token::{Agent, UnspentProof};
 pub trait DecisionStore: Sync {
     type Error: std::error::Error + Send + Sync + 'static;
 
+    /// A human by id: an identity's sponsor, when policies read its attributes.
+    fn human(
+        &self,
+        id: aim_domain::ids::HumanId,
+    ) -> impl Future<Output = Result<Option<Human>, Self::Error>> + Send;
+
     /// The unexpired lease on `record`, if any.
     fn held_lease(
         &self,
@@ -192,7 +198,17 @@ impl<S: DecisionStore> Pipeline<'_, S> {
         q: &AuthorizeBody,
         now: Timestamp,
     ) -> Result<(Decision, Amended), Refused<S::Error>> {
-        let mut decision = self.policies(who, q, now)?;
+        // `principal.sponsor`'s attributes, read only when a policy reads them; a sponsor
+        // that cannot be found leaves them out, and such a policy fails closed.
+        let sponsor = match &who.about {
+            About::Identity(i) if self.engine.reads_sponsor() => self
+                .store
+                .human(i.sponsor_id)
+                .await
+                .map_err(Refused::Store)?,
+            _ => None,
+        };
+        let mut decision = self.policies(who, sponsor.as_ref(), q, now)?;
         let mut amended = Amended::default();
         let names = self.engine.action_names(&q.action);
         if let (Some(identity), Some(names)) = (who.identity(), names.as_deref()) {
@@ -303,13 +319,14 @@ impl<S: DecisionStore> Pipeline<'_, S> {
     fn policies(
         &self,
         who: &Subject,
+        sponsor: Option<&Human>,
         q: &AuthorizeBody,
         now: Timestamp,
     ) -> Result<Decision, QueryError> {
         let principal = match &who.about {
             About::Identity(identity) => Principal::Identity {
                 identity,
-                sponsor: None,
+                sponsor,
                 groups: &[],
             },
             About::Human(human) => Principal::Human { human, groups: &[] },

@@ -72,6 +72,9 @@ pub struct Engine {
     /// Whether any policy mentions `time`: parsing the `datetime` costs as much as a
     /// decision, so it is left out of the context when nothing reads it.
     needs_time: bool,
+    /// Whether any policy reads an attribute called `sponsor` (`principal.sponsor.active`):
+    /// only then is an identity's sponsor worth loading for a decision.
+    reads_sponsor: bool,
     /// Each policy's `@reason` and `@approval`, read once: Cedar parses the key on every
     /// annotation lookup.
     notes: HashMap<PolicyId, Notes>,
@@ -153,6 +156,12 @@ impl Engine {
                 .flat
                 .iter()
                 .any(|p| p.to_cedar().is_none_or(|t| t.contains("time")));
+        let reads_sponsor = compiled.flat.iter().any(|p| {
+            p.to_json().map_or(true, |j| {
+                let j = j.to_string();
+                j.contains(r#""attr":"sponsor""#)
+            })
+        });
         let notes = compiled
             .flat
             .iter()
@@ -174,6 +183,7 @@ impl Engine {
             actions: by_name,
             types,
             needs_time,
+            reads_sponsor,
             slices: std::sync::Mutex::new(HashMap::new()),
             notes,
             checked_shapes: std::sync::Mutex::new(HashSet::new()),
@@ -189,6 +199,13 @@ impl Engine {
         let mut names = vec![action.to_owned()];
         names.extend(a.groups.iter().map(|g| g.id().unescaped().to_owned()));
         Some(names)
+    }
+
+    /// Whether a decision needs the identity's sponsor ([`Principal::Identity`]'s
+    /// `sponsor`): some policy reads `principal.sponsor`'s attributes. Without it, such a
+    /// policy fails closed.
+    pub fn reads_sponsor(&self) -> bool {
+        self.reads_sponsor
     }
 
     pub fn compiled(&self) -> &Compiled {

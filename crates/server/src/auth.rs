@@ -119,15 +119,31 @@ async fn resolve(
     // INVARIANT: the lookup is by SHA-256 of a 256-bit random secret, so an index probe
     // reveals nothing about any stored secret; no secret comparison happens in our code.
     match state.store.credential_by_hash(&hash_secret(secret)).await? {
-        Some((credential, human)) if human.is_active() => Ok(Some(HumanCaller {
-            human,
-            credential: credential.id,
-            request: RequestContext::default(),
-        })),
+        Some((credential, human)) if human.is_active() => {
+            record_used(state, &credential).await;
+            Ok(Some(HumanCaller {
+                human,
+                credential: credential.id,
+                request: RequestContext::default(),
+            }))
+        }
         Some(_) => Err(ApiError::unauthenticated(
             "the credential's owner has departed",
         )),
         None => Err(ApiError::unauthenticated("invalid or revoked credential")),
+    }
+}
+
+/// When a credential was last used, to the hour: what shows a forgotten one. A failure is
+/// logged, never refused.
+async fn record_used(state: &AppState, credential: &aim_domain::human::Credential) {
+    let now = state.clock.now();
+    if credential
+        .last_used_at
+        .is_none_or(|t| t.plus_millis(3_600_000) < now)
+        && let Err(e) = state.store.touch_credential(credential.id, now).await
+    {
+        tracing::warn!(error = %e, "could not record that a credential was used");
     }
 }
 

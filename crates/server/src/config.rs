@@ -287,8 +287,13 @@ impl Config {
             crate::outbound::check_url("[approvals] webhook_url", url, allow)?;
         }
         for sink in &self.audit_sinks {
-            if let SinkConfig::Webhook { url, .. } = sink {
+            if let SinkConfig::Webhook {
+                url, secret, name, ..
+            } = sink
+            {
                 crate::outbound::check_url("[[audit_sinks]] url", url, allow)?;
+                crate::decisions::webhook::key(secret)
+                    .with_context(|| format!("[[audit_sinks]] `{name}`: secret"))?;
             }
         }
         anyhow::ensure!(
@@ -392,8 +397,12 @@ pub enum SinkConfig {
     },
     Webhook {
         name: String,
-        /// Receives `POST` with a JSON array of records, oldest first.
+        /// Receives `POST` with a JSON array of records, oldest first, signed as Standard
+        /// Webhooks specifies (`webhook-id`, `webhook-timestamp`, `webhook-signature`).
         url: String,
+        /// The signing secret, `whsec_<base64 of at least 24 random bytes>`, shared with
+        /// the receiver.
+        secret: String,
         /// A PEM CA to trust, alone, for `url`.
         #[serde(default)]
         ca_file: Option<PathBuf>,
@@ -461,6 +470,7 @@ mod tests {
             kind = "webhook"
             name = "hook"
             url = "https://siem.example/aim"
+            secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
             [[audit_sinks]]
             kind = "file"
             name = "local"
@@ -470,6 +480,20 @@ mod tests {
         .unwrap();
         assert_eq!(c.audit_sinks.len(), 3);
         assert!(c.check().is_ok());
+        // An audit webhook is signed: a missing or weak secret is refused at start.
+        let unsigned: Result<Config, _> = toml::from_str(
+            "[[audit_sinks]]\nkind = \"webhook\"\nname = \"h\"\nurl = \"https://siem.example/aim\"",
+        );
+        assert!(unsigned.unwrap_err().to_string().contains("secret"));
+        let weak: Config = toml::from_str(
+            "[[audit_sinks]]\nkind = \"webhook\"\nname = \"h\"\nurl = \"https://siem.example/aim\"\nsecret = \"whsec_c2hvcnQ=\"",
+        )
+        .unwrap();
+        let e = format!("{:#}", weak.check().unwrap_err());
+        assert!(
+            e.contains("`h`: secret") && e.contains("24 random bytes"),
+            "{e}"
+        );
         let twice: Config = toml::from_str(
             "[[audit_sinks]]\nkind = \"file\"\nname = \"x\"\npath = \"a\"\n[[audit_sinks]]\nkind = \"file\"\nname = \"x\"\npath = \"b\"",
         )

@@ -12,7 +12,7 @@ use crate::credentials::{SigningKeyRow, TokenContext};
 use crate::rows::AimRow;
 
 /// The column names an agent key is read from: its own, or aliased in a join.
-pub(crate) struct KeyCols([&'static str; 8]);
+pub(crate) struct KeyCols([&'static str; 9]);
 
 pub(crate) const KEY_COLS: KeyCols = KeyCols([
     "identity_id",
@@ -23,6 +23,7 @@ pub(crate) const KEY_COLS: KeyCols = KeyCols([
     "created_at",
     "created_by",
     "revoked_at",
+    "last_used_at",
 ]);
 const JOINED_KEY_COLS: KeyCols = KeyCols([
     "k_identity_id",
@@ -33,6 +34,7 @@ const JOINED_KEY_COLS: KeyCols = KeyCols([
     "k_created_at",
     "k_created_by",
     "k_revoked_at",
+    "k_last_used_at",
 ]);
 
 pub(crate) fn agent_key_from_row<'r, R: AimRow<'r>>(r: &'r R) -> Result<AgentKey, StoreError>
@@ -57,6 +59,7 @@ where
         created_at: Timestamp::from_millis(r.int(c[5])?),
         created_by: r.text(c[6])?,
         revoked_at: r.opt_int(c[7])?.map(Timestamp::from_millis),
+        last_used_at: r.opt_int(c[8])?.map(Timestamp::from_millis),
     })
 }
 
@@ -270,7 +273,7 @@ where
 const TASK_COLUMNS: &str = "id, identity_id, purpose, systems, subject, triggered_by, state, \
     opened_at, deadline, ended_at, end_reason";
 const AGENT_KEY_COLUMNS: &str =
-    "identity_id, kid, jwk, alg, label, created_at, created_by, revoked_at";
+    "identity_id, kid, jwk, alg, label, created_at, created_by, revoked_at, last_used_at";
 
 pub(crate) fn task_select(rest: &str) -> String {
     format!("SELECT {TASK_COLUMNS} FROM tasks {rest}")

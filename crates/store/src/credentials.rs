@@ -4,7 +4,7 @@
 
 use aim_domain::agent_key::{AgentKey, RevocationKind};
 use aim_domain::event::Event;
-use aim_domain::ids::{IdentityId, TaskId};
+use aim_domain::ids::{CredentialId, IdentityId, TaskId};
 use aim_domain::time::Timestamp;
 use async_trait::async_trait;
 
@@ -102,9 +102,22 @@ pub trait CredentialStore: Send + Sync {
     ) -> Result<Option<TokenContext>, StoreError>;
 
     /// Records that the identity was seen (it got a token) at `at`, unless it was already
-    /// seen within the hour before: activity telemetry for dormancy, not a change of state,
-    /// so no event and no new version.
-    async fn touch_identity(&self, identity: IdentityId, at: Timestamp) -> Result<(), StoreError>;
+    /// seen within the hour before, and clears its dormant flag. Its version moves, so a
+    /// write of the identity read before (a sweep, an admin's change) is refused as
+    /// concurrent instead of putting an older `last_seen_at` back. When it was flagged
+    /// dormant, `active_again` is recorded in the same write. The key `kid` it used gets
+    /// its `last_used_at`, also to the hour. Returns whether the identity was written.
+    async fn touch_identity(
+        &self,
+        identity: IdentityId,
+        kid: Option<&str>,
+        at: Timestamp,
+        active_again: &Event,
+    ) -> Result<bool, StoreError>;
+
+    /// Records that a human's API credential was used at `at`, unless it was within the
+    /// hour before (telemetry: no event, no version).
+    async fn touch_credential(&self, id: CredentialId, at: Timestamp) -> Result<(), StoreError>;
 
     /// Stores a join token (by the hash of its secret) with the event that records it.
     async fn insert_join_token(
@@ -303,15 +316,65 @@ macro_rules! impl_credential_store {
             async fn touch_identity(
                 &self,
                 identity: aim_domain::ids::IdentityId,
+                kid: Option<&str>,
                 at: aim_domain::time::Timestamp,
-            ) -> Result<(), crate::StoreError> {
+                active_again: &aim_domain::event::Event,
+            ) -> Result<bool, crate::StoreError> {
                 let mut tx = self.write_tx().await?;
-                sqlx::query("UPDATE identities SET last_seen_at = $1, last_activity_at = $1 WHERE id = $2 AND (last_seen_at IS NULL OR last_seen_at < $3)")
+                if let Some(kid) = kid {
+                    sqlx::query(
+                        "UPDATE agent_keys SET last_used_at = $1 WHERE identity_id = $2 AND kid = $3 \
+                         AND (last_used_at IS NULL OR last_used_at < $4)",
+                    )
                     .bind(at.as_millis())
                     .bind(identity.as_uuid())
+                    .bind(kid.to_owned())
                     .bind(at.as_millis() - 3_600_000)
                     .execute(&mut *tx)
                     .await?;
+                }
+                let was: Option<(bool,)> = sqlx::query_as(
+                    "SELECT dormant FROM identities WHERE id = $1 AND (last_seen_at IS NULL OR last_seen_at < $2)",
+                )
+                .bind(identity.as_uuid())
+                .bind(at.as_millis() - 3_600_000)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let Some((dormant,)) = was else {
+                    tx.commit_unrecorded().await?;
+                    return Ok(false);
+                };
+                sqlx::query(
+                    "UPDATE identities SET last_seen_at = $1, last_activity_at = $1, dormant = FALSE, \
+                     version = version + 1 WHERE id = $2",
+                )
+                .bind(at.as_millis())
+                .bind(identity.as_uuid())
+                .execute(&mut *tx)
+                .await?;
+                if dormant {
+                    Self::commit_with(tx, &[active_again]).await?;
+                } else {
+                    tx.commit_unrecorded().await?;
+                }
+                Ok(true)
+            }
+
+            async fn touch_credential(
+                &self,
+                id: aim_domain::ids::CredentialId,
+                at: aim_domain::time::Timestamp,
+            ) -> Result<(), crate::StoreError> {
+                let mut tx = self.write_tx().await?;
+                sqlx::query(
+                    "UPDATE credentials SET last_used_at = $1 WHERE id = $2 \
+                     AND (last_used_at IS NULL OR last_used_at < $3)",
+                )
+                .bind(at.as_millis())
+                .bind(id.as_uuid())
+                .bind(at.as_millis() - 3_600_000)
+                .execute(&mut *tx)
+                .await?;
                 tx.commit_unrecorded().await?;
                 Ok(())
             }

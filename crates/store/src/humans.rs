@@ -327,6 +327,22 @@ macro_rules! impl_human_store {
                 h: &aim_domain::human::Human,
                 expected_version: i64,
             ) -> Result<(), crate::StoreError> {
+                // INVARIANT: aim always has an active admin, whatever the path (an admin
+                // demoting or deactivating another while that one does the same, SCIM, a
+                // departure): a write that leaves this human no active admin runs alone
+                // and is refused if no other active admin remains.
+                let mut last_admin_check = false;
+                if !(h.is_active() && h.has_role(aim_domain::human::Role::Admin)) {
+                    sqlx::query(crate::write::SERIALIZE_WITH_OTHER_WRITERS)
+                        .execute(&mut *conn)
+                        .await?;
+                    let sql = format!("{} AND id = $1", crate::sql::ACTIVE_ADMINS);
+                    let (was,): (i64,) = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                        .bind(h.id.as_uuid())
+                        .fetch_one(&mut *conn)
+                        .await?;
+                    last_admin_check = was > 0;
+                }
                 let n = crate::backend::bind_human!(sqlx::query(crate::sql::UPDATE_HUMAN), h)
                     .bind(expected_version)
                     .execute(&mut *conn)
@@ -335,6 +351,14 @@ macro_rules! impl_human_store {
                     .rows_affected();
                 if n != 1 {
                     return Err(crate::StoreError::Conflict(aim_domain::Refusal::ConcurrentUpdate));
+                }
+                if last_admin_check {
+                    let (admins,): (i64,) = sqlx::query_as(crate::sql::ACTIVE_ADMINS)
+                        .fetch_one(&mut *conn)
+                        .await?;
+                    if admins == 0 {
+                        return Err(crate::StoreError::Conflict(aim_domain::Refusal::LastAdmin));
+                    }
                 }
                 Ok(())
             }

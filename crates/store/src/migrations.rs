@@ -48,7 +48,7 @@ const SQLITE: &[(i64, &str, &str)] = &[
     ),
     (
         9,
-        "checkpoint keys shared by replicas",
+        "checkpoint keys shared by replicas; when agent keys were last used",
         include_str!("../migrations/sqlite/0009_checkpoint_keys.sql"),
     ),
 ];
@@ -97,7 +97,7 @@ const POSTGRES: &[(i64, &str, &str)] = &[
     ),
     (
         9,
-        "checkpoint keys shared by replicas",
+        "checkpoint keys shared by replicas; when agent keys were last used",
         include_str!("../migrations/postgres/0009_checkpoint_keys.sql"),
     ),
 ];

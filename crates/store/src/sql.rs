@@ -41,6 +41,10 @@ pub(crate) const UPDATE_HUMAN: &str = "UPDATE humans SET user_name = $2, user_na
     updated_at = $10, departed_at = $11, deleted_at = $12, version = $13, member_of = $14 \
     WHERE id = $1 AND version = $15";
 
+/// How many humans can act as admins now.
+pub(crate) const ACTIVE_ADMINS: &str = "SELECT COUNT(*) FROM humans WHERE state = 'active' \
+    AND deleted_at IS NULL AND (',' || roles || ',') LIKE '%,admin,%'";
+
 const INSERT_EVENTS: &str = "INSERT INTO events (seq, at, actor_kind, actor_id, action, \
     target_type, target_id, outcome, reason, detail, request_id, source, act, task_id, \
     session_id, jti, triggered_by, policies, model_decision, prev_hash, hash) VALUES ";

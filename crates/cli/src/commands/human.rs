@@ -31,12 +31,13 @@ fn show(h: &Human) {
 }
 
 fn credential_table(list: &[Credential]) {
-    let mut t = Table::new(&["ID", "LABEL", "CREATED", "REVOKED"]);
+    let mut t = Table::new(&["ID", "LABEL", "CREATED", "LAST USED", "REVOKED"]);
     for c in list {
         t.row(vec![
             c.id.to_string(),
             c.label.clone(),
             c.created_at.to_string(),
+            opt(&c.last_used_at),
             opt(&c.revoked_at),
         ]);
     }

@@ -38,7 +38,7 @@ async fn one_key(client: &Client, format: Format, k: &AgentKey) -> anyhow::Resul
 }
 
 fn key_rows(keys: &[AgentKey], names: &Names) {
-    let mut t = Table::new(&["KID", "ALG", "LABEL", "ADDED", "BY", "REVOKED"]);
+    let mut t = Table::new(&["KID", "ALG", "LABEL", "ADDED", "BY", "LAST USED", "REVOKED"]);
     for k in keys {
         t.row(vec![
             k.kid.clone(),
@@ -49,6 +49,7 @@ fn key_rows(keys: &[AgentKey], names: &Names) {
             k.created_by
                 .strip_prefix("human:")
                 .map_or_else(|| names.of(&k.created_by), |id| names.of(&id)),
+            opt(&k.last_used_at),
             opt(&k.revoked_at),
         ]);
     }

@@ -215,7 +215,12 @@ fn principal_entities<'q>(
             entities.push(entity);
             if let Some(h) = sponsor {
                 let uid = aim_uid("Human", &h.id.to_string())?;
-                entities.push(human_entity(h, uid, Vec::new())?);
+                let groups = h
+                    .groups
+                    .iter()
+                    .map(|g| aim_uid("Group", g))
+                    .collect::<Result<Vec<_>, _>>()?;
+                entities.push(human_entity(h, uid, groups)?);
             }
             Ok((id, all))
         }

@@ -35,6 +35,27 @@ pub fn sign(key: &hmac::Key, id: &str, timestamp: i64, body: &str) -> String {
     format!("v1,{}", STANDARD.encode(tag.as_ref()))
 }
 
+/// `request` with the JSON `body` and the Standard Webhooks headers that sign it as
+/// message `id`, now.
+pub fn signed(
+    request: reqwest::RequestBuilder,
+    key: &hmac::Key,
+    id: &str,
+    body: String,
+) -> reqwest::RequestBuilder {
+    let timestamp = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or_default();
+    let signature = sign(key, id, timestamp, &body);
+    request
+        .header("content-type", "application/json")
+        .header("webhook-id", id)
+        .header("webhook-timestamp", timestamp.to_string())
+        .header("webhook-signature", signature)
+        .body(body)
+}
+
 /// The key of a `whsec_<base64>` secret.
 pub fn key(secret: &str) -> anyhow::Result<hmac::Key> {
     let b64 = secret
@@ -69,20 +90,14 @@ impl Webhook {
 
     /// Posts one message, signed.
     pub async fn post(&self, id: &str, body: &str) -> anyhow::Result<()> {
-        let timestamp = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs() as i64)
-            .unwrap_or_default();
-        let resp = self
-            .http
-            .post(self.url.clone())
-            .header("content-type", "application/json")
-            .header("webhook-id", id)
-            .header("webhook-timestamp", timestamp.to_string())
-            .header("webhook-signature", sign(&self.key, id, timestamp, body))
-            .body(body.to_owned())
-            .send()
-            .await?;
+        let resp = signed(
+            self.http.post(self.url.clone()),
+            &self.key,
+            id,
+            body.to_owned(),
+        )
+        .send()
+        .await?;
         if !resp.status().is_success() {
             anyhow::bail!("the receiver answered {}", resp.status());
         }

@@ -73,6 +73,7 @@ pub async fn add(
         created_at: now,
         created_by: format!("human:{}", p.human.id),
         revoked_at: None,
+        last_used_at: None,
     };
     let event = p
         .event(now, AuditAction::AgentKeyAdded, "identity", id)

@@ -141,6 +141,7 @@ pub async fn join(
         created_at: now,
         created_by: String::new(),
         revoked_at: None,
+        last_used_at: None,
     };
     let event = Event::new(
         now,

@@ -50,6 +50,13 @@ impl LiveSource for Source<'_> {
 impl DecisionStore for Source<'_> {
     type Error = StoreError;
 
+    async fn human(
+        &self,
+        id: aim_domain::ids::HumanId,
+    ) -> Result<Option<aim_domain::human::Human>, StoreError> {
+        self.0.human(id).await
+    }
+
     async fn held_lease(
         &self,
         record: &Record,

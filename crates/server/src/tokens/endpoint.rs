@@ -186,7 +186,8 @@ async fn issue(
     };
     let access_token = mint(&ring, &claims)?;
     record_issue(s, ctx, &asking, &ring, &claims, &task, new_task, now).await?;
-    super::record_seen(&s.store, &asking.context.identity, now).await;
+    let key = asking.context.key.as_ref();
+    super::record_seen(&s.store, &asking.context.identity, key, now).await;
     Ok(TokenResponse {
         access_token,
         token_type: if pop.is_some() { "DPoP" } else { "Bearer" }.to_owned(),

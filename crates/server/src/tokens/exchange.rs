@@ -99,7 +99,7 @@ pub async fn exchange(
             "the actor token (or DPoP proof) was already used",
         ));
     }
-    super::record_seen(&s.store, identity, now).await;
+    super::record_seen(&s.store, identity, None, now).await;
     Ok(TokenResponse {
         access_token: token,
         token_type: "DPoP".to_owned(),

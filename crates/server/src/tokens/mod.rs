@@ -22,6 +22,7 @@ pub mod keys;
 pub mod mint;
 pub mod refused;
 
+use aim_domain::event::{Actor, AuditAction, Event};
 use aim_domain::identity::{Identity, IdentityKind};
 
 use crate::config::TokenConfig;
@@ -93,17 +94,36 @@ impl TokenService {
     }
 }
 
-/// Records activity for the dormancy sweep, at most once an hour per identity; a failure
-/// is logged, never refused (the token is already on the record).
+/// What is recorded when an identity flagged dormant gets a token again.
+fn active_again(identity: &Identity, now: aim_domain::time::Timestamp) -> Event {
+    Event::new(
+        now,
+        Actor::system("issuer"),
+        AuditAction::IdentityActiveAgain,
+        "identity",
+        identity.id,
+    )
+    .reason("seen again (a token was issued) after being flagged dormant")
+}
+
+/// Records activity for the dormancy sweep, and when the agent's key was last used, each
+/// at most once an hour; a failure is logged, never refused (the token is already on the
+/// record).
 pub(crate) async fn record_seen(
     store: &aim_store::DynStore,
     identity: &Identity,
+    key: Option<&aim_domain::agent_key::AgentKey>,
     now: aim_domain::time::Timestamp,
 ) {
-    if identity
-        .last_seen_at
-        .is_none_or(|t| t.plus_millis(3_600_000) < now)
-        && let Err(e) = store.touch_identity(identity.id, now).await
+    let stale =
+        |t: Option<aim_domain::time::Timestamp>| t.is_none_or(|t| t.plus_millis(3_600_000) < now);
+    let key = key
+        .filter(|k| stale(k.last_used_at))
+        .map(|k| k.kid.as_str());
+    if (stale(identity.last_seen_at) || key.is_some())
+        && let Err(e) = store
+            .touch_identity(identity.id, key, now, &active_again(identity, now))
+            .await
     {
         tracing::warn!(error = %e, "could not record that an identity was seen");
     }

@@ -13,6 +13,7 @@ api_tests!(
     put_replaces_profile,
     delete_departs_and_hides,
     errors_use_scim_shape,
+    the_identity_provider_cannot_remove_the_last_admin,
 );
 
 async fn scim(
@@ -209,6 +210,56 @@ mod cases {
             LifecycleState::Active,
             "suspended only after the grace period"
         );
+    }
+
+    /// Deactivating, deleting or demoting the only admin over SCIM is refused (409), and
+    /// the admin keeps working.
+    pub async fn the_identity_provider_cannot_remove_the_last_admin(s: &TestServer) {
+        let (_, idp) = s.human("okta-provisioner", &[Role::Scim]).await;
+        let idp_token = idp.token().unwrap().to_owned();
+        let me = s.admin.find_human("admin").await.unwrap();
+        let id = me.id.to_string();
+        let as_idp = |method: &'static str, body: Option<Value>| {
+            let (http, base, token, id) = (
+                reqwest::Client::new(),
+                s.base.clone(),
+                idp_token.clone(),
+                id.clone(),
+            );
+            async move {
+                let mut req = http
+                    .request(
+                        method.parse().unwrap(),
+                        format!("{base}/scim/v2/Users/{id}"),
+                    )
+                    .bearer_auth(token);
+                if let Some(b) = body {
+                    req = req
+                        .header("content-type", "application/scim+json")
+                        .body(b.to_string());
+                }
+                let resp = req.send().await.unwrap();
+                (resp.status().as_u16(), resp.text().await.unwrap())
+            }
+        };
+        let deactivate = json!({
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{ "op": "replace", "value": { "active": false } }]
+        });
+        let mut demote = okta_user("admin");
+        demote["externalId"] = json!(null);
+        demote["roles"] = json!([{ "value": "sponsor" }]);
+        for (method, body) in [
+            ("PATCH", Some(deactivate)),
+            ("PUT", Some(demote)),
+            ("DELETE", None),
+        ] {
+            let (status, text) = as_idp(method, body).await;
+            assert_eq!(status, 409, "{method}: {text}");
+            assert!(text.contains("active admin"), "{text}");
+        }
+        let me_after = s.admin.human(me.id).await.unwrap();
+        assert!(me_after.is_active() && me_after.has_role(Role::Admin));
     }
 
     pub async fn errors_use_scim_shape(s: &TestServer) {

@@ -59,8 +59,34 @@ async fn syslog_receiver(listener: TcpListener, seen: Seen) {
     }
 }
 
+/// The audit webhook's signing secret (24 bytes, base64).
+const HOOK_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+/// Checks a Standard Webhooks signature as a receiver would, from the spec: HMAC-SHA256
+/// over `<id>.<timestamp>.<body>` with the secret's bytes, base64, after `v1,`.
+fn signed_by_hook_secret(headers: &axum::http::HeaderMap, body: &[u8]) -> bool {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let h = |k: &str| {
+        headers
+            .get(k)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned()
+    };
+    let key = b64
+        .decode(HOOK_SECRET.trim_start_matches("whsec_"))
+        .unwrap();
+    let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &key);
+    let mut message = format!("{}.{}.", h("webhook-id"), h("webhook-timestamp")).into_bytes();
+    message.extend_from_slice(body);
+    let expected = format!("v1,{}", b64.encode(aws_lc_rs::hmac::sign(&key, &message)));
+    !h("webhook-id").is_empty() && h("webhook-signature").split(' ').any(|s| s == expected)
+}
+
 /// A webhook receiver: records the `seq` of every record of every batch while `up`, and
-/// answers 503 (recording nothing) while down.
+/// answers 503 (recording nothing) while down; a batch without a valid signature is
+/// refused (401) and recorded nowhere.
 async fn webhook_receiver(
     listener: TcpListener,
     seen: Seen,
@@ -69,12 +95,16 @@ async fn webhook_receiver(
     let app = axum::Router::new().route(
         "/hook",
         axum::routing::post(
-            move |axum::Json(batch): axum::Json<Vec<serde_json::Value>>| {
+            move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
                 let (seen, up) = (seen.clone(), up.clone());
                 async move {
                     if !up.load(std::sync::atomic::Ordering::SeqCst) {
                         return axum::http::StatusCode::SERVICE_UNAVAILABLE;
                     }
+                    if !signed_by_hook_secret(&headers, &body) {
+                        return axum::http::StatusCode::UNAUTHORIZED;
+                    }
+                    let batch: Vec<serde_json::Value> = serde_json::from_slice(&body).unwrap();
                     seen.lock()
                         .unwrap()
                         .extend(batch.iter().map(|e| e["seq"].as_i64().unwrap()));
@@ -149,6 +179,7 @@ async fn syslog_and_webhook_get_every_record_once_in_order_across_an_outage() {
                 SinkConfig::Webhook {
                     name: "hook".into(),
                     url: format!("http://{hook_addr}/hook"),
+                    secret: HOOK_SECRET.into(),
                     ca_file: None,
                 },
             ];

@@ -7,3 +7,7 @@ CREATE TABLE checkpoint_keys (
     created_at      INTEGER NOT NULL,
     retired_at      INTEGER                     -- signs nothing after this
 );
+
+-- When an agent's key last signed an assertion that got a token, to the hour (human
+-- credentials have had the column; it is written now too).
+ALTER TABLE agent_keys ADD COLUMN last_used_at INTEGER;

@@ -55,6 +55,7 @@ mod agent_keys {
             created_at: t0(),
             created_by: "human:x".into(),
             revoked_at: None,
+            last_used_at: None,
         };
         s.insert_agent_key(&key, &event("agent_key.added", i.id))
             .await

@@ -8,6 +8,7 @@ crate::api_tests!(
     policies_are_validated_versioned_and_rolled_back,
     an_agent_asks_under_its_task,
     admins_test_principals_and_proposed_sets,
+    a_policy_reads_the_sponsor,
 );
 
 const CLAIMS_READ: &str = r#"@id("claims-read")
@@ -280,6 +281,40 @@ mod cases {
         assert_eq!(status, 200);
         let (status, d) = ask(json!({ "action": "read", "resource": record("42", "crm") })).await;
         assert_eq!(status, 401, "{d}");
+    }
+
+    /// `principal.sponsor`'s attributes are the sponsor's own: a policy that reads them
+    /// allows while the sponsor is active and a sponsor, and stops when they leave.
+    pub async fn a_policy_reads_the_sponsor(s: &TestServer) {
+        let c = cast(s).await;
+        let text = r#"@id("sponsored-read")
+permit(principal is Aim::Identity, action == Aim::Action::"read", resource is Aim::Resource)
+when { principal.sponsor.active && principal.sponsor.roles.contains("sponsor") && principal.sponsor in Aim::Group::"claims-leads" };"#;
+        assert_eq!(apply(s, text).await.0, 201);
+        let identity = active_identity(s, &c, "agt-sponsored").await;
+        let ask = json!({ "action": "read", "resource": record("7", "crm"), "principal": { "identity": identity.id } });
+        let (status, d) = post(s, "/v1/authorize", &s.admin_token, &ask).await;
+        assert_eq!((status, d["decision"].as_str()), (200, Some("deny")), "{d}");
+        assert!(d.get("errors").is_none(), "read, not failed: {d}");
+        // In the group the policy names: allowed.
+        let patch = aim_domain::human::HumanPatch {
+            groups: Some(vec!["claims-leads".into()]),
+            ..Default::default()
+        };
+        s.admin.change_human(c.sponsor.id, &patch).await.unwrap();
+        let (_, d) = post(s, "/v1/authorize", &s.admin_token, &ask).await;
+        assert_eq!(
+            (d["decision"].as_str(), d["policies"][0].as_str()),
+            (Some("allow"), Some("sponsored-read")),
+            "{d}"
+        );
+        // The sponsor leaves: the identity is orphaned, and this policy no longer allows.
+        s.admin
+            .set_human_active(c.sponsor.id, false, "left")
+            .await
+            .unwrap();
+        let (_, d) = post(s, "/v1/authorize", &s.admin_token, &ask).await;
+        assert_eq!(d["decision"], "deny", "{d}");
     }
 
     pub async fn admins_test_principals_and_proposed_sets(s: &TestServer) {

@@ -46,6 +46,17 @@ mod cases {
         // Getting a token counts as activity for the dormancy sweep.
         let seen = s.admin.identity(agent.identity.id).await.unwrap();
         assert_eq!(seen.last_seen_at, Some(s.clock_now()));
+        // And the key it signed with, and the admin's credential, say when they were used.
+        let keys = s.admin.agent_keys(agent.identity.id).await.unwrap();
+        assert_eq!(keys[0].last_used_at, Some(s.clock_now()), "{keys:?}");
+        let admin = s.admin.find_human("admin").await.unwrap();
+        let credentials = s.admin.credentials(admin.id).await.unwrap();
+        assert!(
+            credentials
+                .iter()
+                .any(|c| c.last_used_at == Some(s.clock_now())),
+            "{credentials:?}"
+        );
 
         // More tokens for the same task, by naming it.
         let again = agent.continue_task(s, &task).await.unwrap();

@@ -9,10 +9,100 @@ conformance!(
     departure_orphans_live_identities_in_one_transaction,
     credentials_by_hash_until_revoked,
     bootstrap_happens_once,
+    the_last_admin_stays,
 );
+
+fn admin(user: &str) -> aim_domain::human::Human {
+    let mut h = human(user);
+    h.roles = vec![aim_domain::human::Role::Admin];
+    h
+}
+
+/// `h` without its admin role, as written next, and the version it was read at.
+fn demoted(h: &aim_domain::human::Human) -> (aim_domain::human::Human, i64) {
+    let mut next = h.clone();
+    next.roles = vec![aim_domain::human::Role::Sponsor];
+    next.version += 1;
+    (next, h.version)
+}
+
+/// Two admins demote each other at the same moment, from two replicas: one of the two
+/// writes is refused, every time.
+#[tokio::test]
+async fn two_admins_demoting_each_other_leave_one() {
+    for backend in Backend::enabled() {
+        for round in 0..5 {
+            let t = TestStore::new(backend).await;
+            let other = t.second_store().await;
+            let (a, b) = (admin("a@example.com"), admin("b@example.com"));
+            for h in [&a, &b] {
+                t.store
+                    .insert_human(h, &event("human.created", h.id))
+                    .await
+                    .unwrap();
+            }
+            let ((a2, va), (b2, vb)) = (demoted(&a), demoted(&b));
+            let (ea, eb) = (event("human.changed", a2.id), event("human.changed", b2.id));
+            let (ra, rb) = tokio::join!(
+                t.store.update_human(&a2, va, &ea),
+                other.update_human(&b2, vb, &eb),
+            );
+            let refused = [&ra, &rb]
+                .into_iter()
+                .filter(|r| matches!(r, Err(StoreError::Conflict(Refusal::LastAdmin))))
+                .count();
+            assert!(
+                ra.is_ok() || rb.is_ok(),
+                "{backend:?} round {round}: {ra:?} {rb:?}"
+            );
+            assert_eq!(refused, 1, "{backend:?} round {round}: {ra:?} {rb:?}");
+            t.cleanup().await;
+        }
+    }
+}
 
 mod cases {
     use super::*;
+
+    /// The only admin cannot lose the role, or depart; with a second admin, they can.
+    pub async fn the_last_admin_stays(s: &DynStore) {
+        let a = admin("only@example.com");
+        s.insert_human(&a, &event("human.created", a.id))
+            .await
+            .unwrap();
+        let (a2, v) = demoted(&a);
+        let e = s
+            .update_human(&a2, v, &event("human.changed", a.id))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(e, StoreError::Conflict(Refusal::LastAdmin)),
+            "{e:?}"
+        );
+        let mut gone = a.clone();
+        gone.depart(t0());
+        gone.version += 1;
+        let e = s
+            .update_human_sponsorships(&gone, v, &event("human.departed", a.id), t0())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(e, StoreError::Conflict(Refusal::LastAdmin)),
+            "{e:?}"
+        );
+        assert_eq!(
+            s.human(a.id).await.unwrap().unwrap().roles,
+            a.roles,
+            "nothing changed"
+        );
+        let b = admin("second@example.com");
+        s.insert_human(&b, &event("human.created", b.id))
+            .await
+            .unwrap();
+        s.update_human(&a2, v, &event("human.changed", a.id))
+            .await
+            .unwrap();
+    }
 
     pub async fn humans_round_trip_and_unique_user_names(s: &DynStore) {
         let alice = human("alice@example.com");

@@ -13,10 +13,71 @@ conformance!(
     every_change_appends_its_event,
     trails_round_trip_and_filter,
     ids_are_named,
+    being_seen_clears_dormancy_and_outdates_stale_writes,
 );
 
 mod cases {
     use super::*;
+
+    /// A token for a dormant identity clears the flag, on the record; a write of the
+    /// identity as read before cannot put an older `last_seen_at` back.
+    pub async fn being_seen_clears_dormancy_and_outdates_stale_writes(s: &DynStore) {
+        use aim_domain::event::AuditAction;
+        let h = human("dora");
+        s.insert_human(&h, &event("human.created", h.id))
+            .await
+            .unwrap();
+        let mut i = identity("agt-sleepy", h.id);
+        s.insert_identity(&i, &event("identity.requested", i.id))
+            .await
+            .unwrap();
+        let v = i.version;
+        i.dormant = true;
+        i.version += 1;
+        s.update_identity(&i, v, &event("identity.flagged_dormant", i.id))
+            .await
+            .unwrap();
+        let read = s.identity(i.id).await.unwrap().unwrap();
+        let at = t0().plus_days(40);
+        let again = event("identity.active_again", i.id);
+        assert!(s.touch_identity(i.id, None, at, &again).await.unwrap());
+        let now = s.identity(i.id).await.unwrap().unwrap();
+        assert!(!now.dormant, "seen again: no longer dormant");
+        assert_eq!(now.last_seen_at, Some(at));
+        assert_eq!(now.version, read.version + 1);
+        let log = s.events(0, 100).await.unwrap();
+        assert_eq!(log.last().unwrap().action, AuditAction::IdentityActiveAgain);
+        // Within the hour: nothing written, nothing recorded.
+        assert!(
+            !s.touch_identity(i.id, None, at.plus_millis(60_000), &again)
+                .await
+                .unwrap()
+        );
+        assert_eq!(s.events(0, 100).await.unwrap().len(), log.len());
+        // A sweep that read the identity before it was seen cannot write it back.
+        let mut stale = read.clone();
+        stale.version += 1;
+        let e = s
+            .update_identity(
+                &stale,
+                read.version,
+                &event("identity.flagged_dormant", i.id),
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(e, StoreError::Conflict(Refusal::ConcurrentUpdate)),
+            "{e:?}"
+        );
+        assert_eq!(
+            s.identity(i.id).await.unwrap().unwrap().last_seen_at,
+            Some(at)
+        );
+        // Seen again later while not dormant: telemetry only, no record.
+        let later = at.plus_days(1);
+        assert!(s.touch_identity(i.id, None, later, &again).await.unwrap());
+        assert_eq!(s.events(0, 100).await.unwrap().len(), log.len());
+    }
 
     /// Identities by name, humans by user name, anything else left out; more ids than one
     /// query takes.
