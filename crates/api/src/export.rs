@@ -45,6 +45,7 @@ fn ocsf_class(e: &Event) -> (u32, u32, u32, &'static str) {
         | A::JoinTokenCreated
         | A::SigningKeyCreated
         | A::CheckpointKeyCreated
+        | A::GroupProvisioned
         | A::TaskOpened
         | A::PolicyApplied
         | A::ApprovalRequested
@@ -64,6 +65,7 @@ fn ocsf_class(e: &Event) -> (u32, u32, u32, &'static str) {
         | A::IdentityExpired
         | A::IdentityRejected
         | A::HumanDeparted
+        | A::GroupDeleted
         | A::CredentialRevoked
         | A::AgentKeyRevoked
         | A::SigningKeyRevoked
@@ -78,6 +80,7 @@ fn ocsf_class(e: &Event) -> (u32, u32, u32, &'static str) {
         A::IdentityDecommissioned => (ACCOUNT, 6),
         A::IdentityLocked => (ACCOUNT, 9),
         A::IdentityAttested
+        | A::GroupChanged
         | A::IdentityChanged
         | A::HumanChanged
         | A::TaskNarrowed

@@ -169,6 +169,10 @@ str_enum! {
         HumanProvisioned => "human.provisioned",
         HumanReactivated => "human.reactivated",
         HumanDeparted => "human.departed",
+        /// A group an identity provider pushed over SCIM, changed, or deleted.
+        GroupProvisioned => "group.provisioned",
+        GroupChanged => "group.changed",
+        GroupDeleted => "group.deleted",
         CredentialCreated => "credential.created",
         CredentialRevoked => "credential.revoked",
         AgentKeyAdded => "agent_key.added",

@@ -329,7 +329,11 @@ impl<S: DecisionStore> Pipeline<'_, S> {
                 sponsor,
                 groups: &[],
             },
-            About::Human(human) => Principal::Human { human, groups: &[] },
+            // A human is in the groups their record names (an IdP's, over SCIM).
+            About::Human(human) => Principal::Human {
+                human,
+                groups: &human.groups,
+            },
         };
         self.engine.decide(&Query {
             principal,

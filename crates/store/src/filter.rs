@@ -31,6 +31,8 @@ pub struct HumanFilter {
     pub state: Option<HumanState>,
     /// Include humans deleted over SCIM (the API shows them; SCIM does not).
     pub include_deleted: bool,
+    /// Only members of this group.
+    pub member_of: Option<String>,
 }
 
 /// The instants before which each sweep rule may apply. The domain's `sweep` decides.

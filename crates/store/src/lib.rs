@@ -18,6 +18,7 @@
 //! - [`approvals`], [`grants`], [`leases`] — what decisions use besides policies
 //! - [`policies`] — versioned policy sets
 //! - [`audit`] — the hash chain, reads of the record, checkpoints, sink positions
+//! - [`scim_groups`] — groups an identity provider pushes, their members on the humans
 //! - [`names`] — names for the ids of identities and humans, for people reading records
 //!
 //! And what they are built on:
@@ -51,6 +52,7 @@ pub mod policies;
 pub mod postgres;
 pub mod revocations;
 mod rows;
+pub mod scim_groups;
 mod sql;
 pub mod sqlite;
 pub mod tasks;
@@ -79,6 +81,7 @@ pub use leases::{Acquired, LeaseStore};
 pub use names::NameStore;
 pub use policies::{PolicyStore, PolicyVersion};
 pub use revocations::RevocationStore;
+pub use scim_groups::{Membership, ScimGroup, ScimGroupStore};
 pub use tasks::TaskStore;
 pub use write::Generation;
 
@@ -98,6 +101,7 @@ pub trait Store:
     + grants::GrantStore
     + leases::LeaseStore
     + names::NameStore
+    + scim_groups::ScimGroupStore
     + Send
     + Sync
     + Debug

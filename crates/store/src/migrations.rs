@@ -51,6 +51,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "checkpoint keys shared by replicas; when agent keys were last used",
         include_str!("../migrations/sqlite/0009_checkpoint_keys.sql"),
     ),
+    (
+        10,
+        "groups provisioned over SCIM",
+        include_str!("../migrations/sqlite/0010_scim_groups.sql"),
+    ),
 ];
 
 /// (version, description, SQL) of each PostgreSQL migration, in order.
@@ -99,6 +104,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         9,
         "checkpoint keys shared by replicas; when agent keys were last used",
         include_str!("../migrations/postgres/0009_checkpoint_keys.sql"),
+    ),
+    (
+        10,
+        "groups provisioned over SCIM",
+        include_str!("../migrations/postgres/0010_scim_groups.sql"),
     ),
 ];
 

@@ -112,3 +112,4 @@ crate::approvals::impl_approval_store!(PgStore);
 crate::grants::impl_grant_store!(PgStore);
 crate::leases::impl_lease_store!(PgStore);
 crate::names::impl_name_store!(PgStore);
+crate::scim_groups::impl_scim_group_store!(PgStore);

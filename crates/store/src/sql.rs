@@ -152,6 +152,7 @@ pub(crate) const CREDENTIAL_JOIN: &str = "SELECT c.id AS cred_id, c.human_id, c.
 pub(crate) const LIVE_STATES: &str = "('requested', 'active', 'suspended', 'locked')";
 
 /// A value bound into dynamically built SQL.
+#[derive(Clone)]
 pub(crate) enum Bind {
     Text(String),
     Int(i64),
@@ -258,6 +259,13 @@ pub(crate) fn human_where(
     }
     if !f.include_deleted {
         w.plain("deleted_at IS NULL");
+    }
+    if let Some(g) = &f.member_of {
+        // Group names hold no `%`, `_` or `,` (`validate::token`).
+        w.bound(
+            "(',' || member_of || ',') LIKE ?",
+            Bind::Text(format!("%,{g},%")),
+        );
     }
     if let Some(a) = after {
         w.bound("id > ?", Bind::Uuid(a.as_uuid()));

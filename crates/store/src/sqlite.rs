@@ -142,6 +142,7 @@ crate::approvals::impl_approval_store!(SqliteStore);
 crate::grants::impl_grant_store!(SqliteStore);
 crate::leases::impl_lease_store!(SqliteStore);
 crate::names::impl_name_store!(SqliteStore);
+crate::scim_groups::impl_scim_group_store!(SqliteStore);
 
 /// Makes the database file (created empty if missing, which SQLite takes as a new
 /// database) and any WAL or shared-memory file beside it mode 0600.

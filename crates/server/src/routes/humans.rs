@@ -66,6 +66,8 @@ pub struct ListQuery {
     user_name: Option<String>,
     #[param(value_type = Option<String>)]
     state: Option<HumanState>,
+    /// Only members of this group.
+    group: Option<String>,
 }
 
 #[utoipa::path(get, path = "/v1/humans", tag = "humans", params(ListQuery), responses((status = 200, body = HumanPage)))]
@@ -82,6 +84,10 @@ pub async fn list(
         external_id: None,
         state: q.state,
         include_deleted: true,
+        member_of: q
+            .group
+            .map(|g| aim_domain::validate::token("group", &g, 128))
+            .transpose()?,
     };
     let items = s.store.list_humans(&filter, after, limit + 1).await?;
     let p = paging::page(items, limit, |h| paging::Cursor::Id(h.id.as_uuid()));

@@ -1,5 +1,6 @@
-//! SCIM 2.0 (RFC 7643/7644) `/scim/v2/Users`, so an identity provider (Okta, Entra ID) can
-//! provision the humans who sponsor and approve identities. A user set inactive or deleted
+//! SCIM 2.0 (RFC 7643/7644) `/scim/v2/Users` and `/scim/v2/Groups`, so an identity
+//! provider (Okta, Entra ID) can provision the humans who sponsor and approve identities,
+//! and the groups policies and approvals name. A user set inactive or deleted
 //! departs: every identity they sponsor becomes orphaned.
 //!
 //! Errors use SCIM's error schema. Attributes aim does not keep are accepted and ignored,
@@ -22,6 +23,7 @@ use crate::extract::Query;
 use crate::registry::humans as reg;
 use crate::state::AppState;
 
+mod groups;
 mod wire;
 
 pub use wire::ScimError;
@@ -36,6 +38,13 @@ pub fn router() -> Router<AppState> {
         .route(
             "/scim/v2/Users/{id}",
             get(show).put(replace).patch(patch).delete(remove),
+        )
+        .route("/scim/v2/Groups", get(groups::list).post(groups::create))
+        .route(
+            "/scim/v2/Groups/{id}",
+            get(groups::show)
+                .patch(groups::patch)
+                .delete(groups::remove),
         )
         .route(
             "/scim/v2/ServiceProviderConfig",
@@ -130,7 +139,7 @@ async fn list(
     let mut filter = HumanFilter::default();
     let mut only_id = None;
     if let Some(f) = &q.filter {
-        let (attr, value) = parse_filter(f)?;
+        let (attr, value) = parse_filter(f, &["userName", "externalId", "id"])?;
         match attr.as_str() {
             "userName" => filter.user_name = Some(value),
             "externalId" => filter.external_id = Some(value),

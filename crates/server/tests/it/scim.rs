@@ -14,6 +14,7 @@ api_tests!(
     delete_departs_and_hides,
     errors_use_scim_shape,
     the_identity_provider_cannot_remove_the_last_admin,
+    groups_in_okta_and_entra_styles,
 );
 
 async fn scim(
@@ -260,6 +261,206 @@ mod cases {
         }
         let me_after = s.admin.human(me.id).await.unwrap();
         assert!(me_after.is_active() && me_after.has_role(Role::Admin));
+    }
+
+    /// Groups pushed by an IdP become aim's groups: created with members, found by
+    /// display name, changed with Okta's and Entra ID's PATCH dialects, deleted; policies
+    /// see the membership at once.
+    pub async fn groups_in_okta_and_entra_styles(s: &TestServer) {
+        let mut users = Vec::new();
+        for u in ["gina@example.com", "hugo@example.com"] {
+            let (status, body) = scim(s, "POST", "/Users", Some(okta_user(u))).await;
+            assert_eq!(status, 201, "{body}");
+            users.push(body["id"].as_str().unwrap().to_owned());
+        }
+        let (gina, hugo) = (users[0].clone(), users[1].clone());
+        let groups_of = |id: &str| {
+            let id: aim_domain::ids::HumanId = id.parse().unwrap();
+            async move { s.admin.human(id).await.unwrap().groups }
+        };
+        let members = |g: &Value| -> Vec<String> {
+            let mut m: Vec<String> = g["members"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .map(|m| m["value"].as_str().unwrap().to_owned())
+                        .collect()
+                })
+                .unwrap_or_default();
+            m.sort();
+            m
+        };
+        let sorted = |mut v: Vec<String>| {
+            v.sort();
+            v
+        };
+        let (status, g) = scim(
+            s,
+            "POST",
+            "/Groups",
+            Some(json!({
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+                "displayName": "Claims Leads",
+                "externalId": "00g1okta",
+                "members": [{ "value": gina, "display": "gina@example.com" }],
+            })),
+        )
+        .await;
+        assert_eq!(status, 201, "{g}");
+        assert_eq!(
+            g["urn:aim:params:scim:schemas:extension:2.0:Group"]["name"],
+            "claims-leads"
+        );
+        assert_eq!(members(&g), std::slice::from_ref(&gina));
+        assert_eq!(groups_of(&gina).await, ["claims-leads"]);
+        let gid = g["id"].as_str().unwrap().to_owned();
+        let path = format!("/Groups/{gid}");
+        // Policies see the membership.
+        let policy = r#"permit(principal in Aim::Group::"claims-leads", action == Aim::Action::"read", resource in Aim::System::"crm");"#;
+        let (status, _) = crate::tokens::post(
+            s,
+            "/v1/policies",
+            &s.admin_token,
+            &json!({ "sources": [{ "name": "g.cedar", "text": policy }] }),
+        )
+        .await;
+        assert_eq!(status, 201);
+        let decide = |who: &str| {
+            let body = json!({ "action": "read", "principal": { "human": who }, "resource": { "type": "Resource", "id": "crm/1", "system": "crm", "attrs": { "type": "note", "sensitivity": "internal" } } });
+            async move {
+                crate::tokens::post(s, "/v1/authorize", &s.admin_token, &body)
+                    .await
+                    .1["decision"]
+                    .clone()
+            }
+        };
+        assert_eq!(decide(&gina).await, "allow");
+        assert_eq!(decide(&hugo).await, "deny");
+
+        // Found by display name, or not at all.
+        let (status, list) = scim(
+            s,
+            "GET",
+            "/Groups?filter=displayName%20eq%20%22Claims%20Leads%22",
+            None,
+        )
+        .await;
+        assert_eq!(
+            (status, list["totalResults"].as_u64()),
+            (200, Some(1)),
+            "{list}"
+        );
+        let (_, none) = scim(
+            s,
+            "GET",
+            "/Groups?filter=displayName%20eq%20%22Nobody%22",
+            None,
+        )
+        .await;
+        assert_eq!(none["totalResults"], 0);
+
+        // Okta: add with a path, remove by filter, rename without a path.
+        let okta = |ops: Value| json!({ "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": ops });
+        let (status, g) = scim(s, "PATCH", &path, Some(okta(json!([{ "op": "add", "path": "members", "value": [{ "value": hugo, "display": "hugo@example.com" }] }])))).await;
+        assert_eq!(status, 200, "{g}");
+        assert_eq!(members(&g), sorted(vec![gina.clone(), hugo.clone()]));
+        let (_, g) = scim(
+            s,
+            "PATCH",
+            &path,
+            Some(okta(
+                json!([{ "op": "remove", "path": format!("members[value eq \"{gina}\"]") }]),
+            )),
+        )
+        .await;
+        assert_eq!(members(&g), std::slice::from_ref(&hugo));
+        assert!(groups_of(&gina).await.is_empty());
+        assert_eq!(decide(&gina).await, "deny");
+        assert_eq!(decide(&hugo).await, "allow");
+        let (_, g) = scim(
+            s,
+            "PATCH",
+            &path,
+            Some(okta(
+                json!([{ "op": "replace", "value": { "id": gid, "displayName": "Claims Team" } }]),
+            )),
+        )
+        .await;
+        assert_eq!(g["displayName"], "Claims Team");
+        assert_eq!(
+            g["urn:aim:params:scim:schemas:extension:2.0:Group"]["name"], "claims-leads",
+            "the aim name stays"
+        );
+
+        // Entra ID: capitalised ops, remove with a value list, replace by path.
+        let entra = |ops: Value| json!({ "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": ops });
+        let (status, g) = scim(
+            s,
+            "PATCH",
+            &path,
+            Some(entra(json!([
+                { "op": "Add", "path": "members", "value": [{ "value": gina }] },
+                { "op": "Remove", "path": "members", "value": [{ "value": hugo }] },
+                { "op": "Replace", "path": "displayName", "value": "Claims Crew" },
+            ]))),
+        )
+        .await;
+        assert_eq!(status, 200, "{g}");
+        assert_eq!(
+            (members(&g), g["displayName"].as_str()),
+            (vec![gina.clone()], Some("Claims Crew"))
+        );
+        let (_, g) = scim(
+            s,
+            "GET",
+            &format!("{path}?excludedAttributes=members"),
+            None,
+        )
+        .await;
+        assert!(g.get("members").is_none(), "{g}");
+
+        // Refusals: an unknown member (nothing applied), a taken name, an unknown op.
+        let ghost = aim_domain::ids::HumanId::new().to_string();
+        let (status, e) = scim(s, "PATCH", &path, Some(okta(json!([{ "op": "add", "path": "members", "value": [{ "value": hugo }, { "value": ghost }] }])))).await;
+        assert_eq!(status, 400, "{e}");
+        assert!(groups_of(&hugo).await.is_empty(), "nothing half-applied");
+        let (status, e) = scim(
+            s,
+            "POST",
+            "/Groups",
+            Some(json!({ "displayName": "claims leads" })),
+        )
+        .await;
+        assert_eq!(
+            (status, e["scimType"].as_str()),
+            (409, Some("uniqueness")),
+            "{e}"
+        );
+        let (status, _) = scim(
+            s,
+            "PATCH",
+            &path,
+            Some(okta(json!([{ "op": "move", "path": "members" }]))),
+        )
+        .await;
+        assert_eq!(status, 400);
+        let (status, _) = scim(s, "GET", "/Groups/not-a-group", None).await;
+        assert_eq!(status, 404);
+
+        // Deleted: its members leave it, and it is gone.
+        let (status, _) = scim(s, "DELETE", &path, None).await;
+        assert_eq!(status, 204);
+        assert!(groups_of(&gina).await.is_empty());
+        let (status, _) = scim(s, "GET", &path, None).await;
+        assert_eq!(status, 404);
+        let log = crate::fixtures::all_events(s).await;
+        let actions: Vec<&str> = log
+            .iter()
+            .map(|e| e.action.as_str())
+            .filter(|a| a.starts_with("group."))
+            .collect();
+        assert_eq!(actions.first(), Some(&"group.provisioned"));
+        assert_eq!(actions.last(), Some(&"group.deleted"));
     }
 
     pub async fn errors_use_scim_shape(s: &TestServer) {

@@ -40,7 +40,7 @@ pub(super) fn scim_error(
 impl ScimError {
     fn scim_type(&self) -> Option<&'static str> {
         Some(match self.0.code {
-            "user_name_taken" => "uniqueness",
+            "user_name_taken" | "uniqueness" => "uniqueness",
             "malformed_json" | "invalid_body" => "invalidSyntax",
             "validation_failed" | "invalidValue" => "invalidValue",
             "invalidFilter" => "invalidFilter",
@@ -218,14 +218,15 @@ pub(super) struct ListParams {
     pub(super) excluded_attributes: Option<String>,
 }
 
-/// Parses the filters IdPs use to look a user up: `userName eq "..."`, `externalId eq
-/// "..."`, `id eq "..."`. Anything else is `invalidFilter`.
-pub(super) fn parse_filter(f: &str) -> Result<(String, String), ScimError> {
+/// Parses the filters IdPs use to look a resource up: `<attr> eq "<value>"`, for one of
+/// `allowed` (matched without regard to case; returned as spelled there). Anything else is
+/// `invalidFilter`.
+pub(super) fn parse_filter(f: &str, allowed: &[&str]) -> Result<(String, String), ScimError> {
     let bad = || {
         scim_error(
             StatusCode::BAD_REQUEST,
             "invalidFilter",
-            "supported filters: userName, externalId or id eq \"value\"",
+            format!("supported filters: {} eq \"value\"", allowed.join(", ")),
         )
     };
     let f = f.trim();
@@ -236,13 +237,11 @@ pub(super) fn parse_filter(f: &str) -> Result<(String, String), ScimError> {
         return Err(bad());
     }
     let value: String = serde_json::from_str(value.trim()).map_err(|_| bad())?;
-    let attr = match attr.to_ascii_lowercase().as_str() {
-        "username" => "userName",
-        "externalid" => "externalId",
-        "id" => "id",
-        _ => return Err(bad()),
-    };
-    Ok((attr.to_owned(), value))
+    let attr = allowed
+        .iter()
+        .find(|a| a.eq_ignore_ascii_case(attr))
+        .ok_or_else(bad)?;
+    Ok(((*attr).to_owned(), value))
 }
 
 #[derive(Debug, Deserialize)]
@@ -334,7 +333,8 @@ pub(super) fn edits_for(
     Ok(vec![edit])
 }
 
-pub(super) fn parse_patch(req: PatchRequest) -> Result<Vec<Edit>, ScimError> {
+/// A PATCH names the PatchOp schema, or no schema at all (as some IdPs send it).
+pub(super) fn check_patch_schema(req: &PatchRequest) -> Result<(), ScimError> {
     if !req.schemas.is_empty() && !req.schemas.iter().any(|s| s == PATCH_SCHEMA) {
         return Err(scim_error(
             StatusCode::BAD_REQUEST,
@@ -342,6 +342,11 @@ pub(super) fn parse_patch(req: PatchRequest) -> Result<Vec<Edit>, ScimError> {
             format!("expected schema {PATCH_SCHEMA}"),
         ));
     }
+    Ok(())
+}
+
+pub(super) fn parse_patch(req: PatchRequest) -> Result<Vec<Edit>, ScimError> {
+    check_patch_schema(&req)?;
     let mut edits = Vec::new();
     for op in req.operations {
         let kind = op.op.to_ascii_lowercase();

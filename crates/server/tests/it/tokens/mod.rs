@@ -221,7 +221,7 @@ async fn apply(s: &TestServer, text: &str) {
 }
 
 /// A raw JSON `POST` with a bearer credential, to see whole error bodies.
-async fn post(s: &TestServer, path: &str, token: &str, body: &Value) -> (u16, Value) {
+pub(crate) async fn post(s: &TestServer, path: &str, token: &str, body: &Value) -> (u16, Value) {
     let resp = reqwest::Client::new()
         .post(format!("{}{path}", s.base))
         .bearer_auth(token)
