@@ -10,6 +10,7 @@ use crate::policies::Content;
 
 /// Who the question is about, for an admin or a gateway asking on someone's behalf.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum PrincipalRef {
     Identity(IdentityId),
@@ -23,15 +24,12 @@ pub enum PrincipalRef {
 #[serde(deny_unknown_fields)]
 pub struct AuthorizeBody {
     pub action: String,
-    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub resource: Target,
     #[serde(default)]
-    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub call: Call,
     /// Admins only, and only without an agent token: `{"identity": id}` or
     /// `{"human": id}`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub principal: Option<PrincipalRef>,
     /// With an explicit identity: the task to decide under.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -44,7 +42,6 @@ pub struct AuthorizeBody {
     pub approval_id: Option<ApprovalId>,
     /// `explain` only: decide against these files instead of the set in force.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub policies: Option<Content>,
 }
 
@@ -54,7 +51,6 @@ pub struct AuthorizeBody {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuthorizeResponse {
     #[serde(flatten)]
-    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub decision: Decision,
     /// The policy version that decided; absent for a proposed set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -62,12 +58,12 @@ pub struct AuthorizeResponse {
     /// `code`, `holder`, `approval_id`, `approval_expires_at`, when grants, leases or
     /// approvals had a say.
     #[serde(flatten)]
-    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub amended: Amended,
 }
 
 /// What the answer carries besides the policy decision.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Amended {
     /// Why, machine-readably, when something other than a policy decided:
     /// `conflict_of_authority`, `approval_pending`, `approval_used`, ...

@@ -12,6 +12,7 @@ pub const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchang
 
 /// The form fields aim reads; others are ignored, as RFC 6749 asks.
 #[derive(Debug, Default, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TokenRequest {
     #[serde(default)]
     pub grant_type: String,
@@ -33,6 +34,7 @@ pub struct TokenRequest {
 }
 
 #[derive(Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TokenResponse {
     pub access_token: String,
     pub token_type: String,
@@ -41,6 +43,7 @@ pub struct TokenResponse {
     pub task_id: String,
     /// For a new task: the granted `aim_task`.
     #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Vec<Object>>))]
     pub authorization_details: serde_json::Value,
     /// For a token exchange (RFC 8693).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -50,6 +53,7 @@ pub struct TokenResponse {
 /// `POST /oauth/introspect` (RFC 7662): whether a token is active now and, if it is, its
 /// claims (RFC 9068), `scope` narrowed to what the token may still reach.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Introspection {
     pub active: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -79,9 +83,11 @@ pub struct Introspection {
     pub sid: Option<String>,
     /// The delegation chain (RFC 8693 `act`), for a delegated token.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub act: Option<serde_json::Value>,
     /// The key the token is bound to (RFC 7800 `cnf`, `jkt` for DPoP).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub cnf: Option<serde_json::Value>,
     /// The ids of the tokens this one was delegated from.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -90,6 +96,7 @@ pub struct Introspection {
 
 /// The authorization-server metadata (RFC 8414), also served at the OpenID discovery path.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ServerMetadata {
     pub issuer: String,
     pub token_endpoint: String,

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 /// A version's files and links, as applied.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Content {
     pub sources: Vec<Source>,
     #[serde(default)]
@@ -31,7 +32,6 @@ impl Content {
 #[serde(deny_unknown_fields)]
 pub struct ApplyBody {
     #[serde(flatten)]
-    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub content: Content,
     #[serde(default)]
     pub comment: String,
@@ -84,7 +84,6 @@ pub struct PolicySetVersion {
     /// 0 before any apply: nothing is permitted.
     pub version: i64,
     #[serde(flatten)]
-    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub content: Content,
     pub digest: String,
     pub created_at: aim_domain::time::Timestamp,

@@ -10,6 +10,7 @@ use serde_json::{Map, Value};
 
 /// What the action is on: a `Resource`, `Tool` or `System`, or a type a deployment added.
 #[derive(Debug, Clone, PartialEq, Eq, Default, serde::Deserialize, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Target {
     /// The entity type without its namespace (`Resource`, `Tool`, `System`, ...).
@@ -21,6 +22,7 @@ pub struct Target {
     /// The entity's attributes besides `system` (a `Resource`'s `type`, `sensitivity`,
     /// `owner`, `subject`; a `Tool`'s `name`).
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub attrs: Map<String, Value>,
     #[serde(default)]
     pub tags: BTreeMap<String, String>,
@@ -35,6 +37,7 @@ impl Target {
 
 /// What the caller said about the call itself.
 #[derive(Debug, Clone, PartialEq, Eq, Default, serde::Deserialize, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Call {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -57,6 +60,7 @@ str_enum! {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Decision {
     pub decision: Effect,
     /// The policies (or aim rules) that decided: the permits behind an allow, the forbids

@@ -54,6 +54,19 @@ pub struct Scope {
     pub resource_id: Option<String>,
 }
 
+/// [`Scope`]'s fields as they appear flattened into a grant or an elevation request, for
+/// the OpenAPI document: `Scope`'s own schema forbids other properties, which would
+/// contradict the request's `reason` beside them.
+#[cfg(feature = "openapi")]
+#[derive(Debug, utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct ScopeFields {
+    action: String,
+    system: String,
+    resource_type: Option<String>,
+    resource_id: Option<String>,
+}
+
 impl Scope {
     fn validated(self) -> Result<Self, Refusal> {
         if self.resource_id.is_some() && self.resource_type.is_none() {
@@ -109,6 +122,7 @@ pub struct Grant {
 pub struct NewGrant {
     pub grantee: Grantee,
     #[serde(flatten)]
+    #[cfg_attr(feature = "openapi", schema(value_type = ScopeFields))]
     pub scope: Scope,
     pub reason: String,
     #[serde(default)]
@@ -124,6 +138,7 @@ pub struct NewGrant {
 #[serde(deny_unknown_fields)]
 pub struct ElevationRequest {
     #[serde(flatten)]
+    #[cfg_attr(feature = "openapi", schema(value_type = ScopeFields))]
     pub scope: Scope,
     pub reason: String,
     pub duration_seconds: i64,

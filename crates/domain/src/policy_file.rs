@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 /// One file of Cedar policies and templates.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Source {
     pub name: String,
     pub text: String,
@@ -12,6 +13,7 @@ pub struct Source {
 
 /// A template filled in: `Aim::Group::"payments"` may read `Aim::System::"crm"`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Link {
     pub id: String,

@@ -101,7 +101,7 @@ pub fn router_with(state: AppState, body_limit: usize, limits: &config::LimitsCo
         )
         .route(
             "/.well-known/openid-configuration",
-            get(tokens::discovery::authorization_server),
+            get(tokens::discovery::openid_configuration),
         )
         .route("/oauth/token", axum::routing::post(tokens::endpoint::token))
         .merge(routes::join::public())

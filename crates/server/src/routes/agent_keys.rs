@@ -34,7 +34,7 @@ fn may_manage(p: &HumanCaller, identity: &Identity) -> Result<(), ApiError> {
     p.require_admin_or_sponsor_of(identity, "managing an identity's keys")
 }
 
-#[utoipa::path(post, path = "/v1/identities/{id}/keys", tag = "identities", request_body = NewAgentKey,
+#[utoipa::path(post, path = "/v1/identities/{id}/keys", params(("id" = String, Path)), tag = "identities", request_body = NewAgentKey,
     responses((status = 201, body = AgentKey), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn add(
     State(s): State<AppState>,
@@ -82,7 +82,7 @@ pub async fn add(
     Ok((StatusCode::CREATED, Json(key)))
 }
 
-#[utoipa::path(get, path = "/v1/identities/{id}/keys", tag = "identities",
+#[utoipa::path(get, path = "/v1/identities/{id}/keys", params(("id" = String, Path)), tag = "identities",
     responses((status = 200, body = Vec<AgentKey>), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn list(
     State(s): State<AppState>,
@@ -96,7 +96,7 @@ pub async fn list(
     Ok(Json(s.store.agent_keys(id).await?))
 }
 
-#[utoipa::path(delete, path = "/v1/identities/{id}/keys/{kid}", tag = "identities",
+#[utoipa::path(delete, path = "/v1/identities/{id}/keys/{kid}", params(("id" = String, Path), ("kid" = String, Path)), tag = "identities",
     responses((status = 200, body = AgentKey), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn revoke(
     State(s): State<AppState>,

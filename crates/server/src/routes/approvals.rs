@@ -93,7 +93,7 @@ async fn get_approval(s: &AppState, id: ApprovalId) -> Result<ActionApproval, Ap
     Ok(a)
 }
 
-#[utoipa::path(get, path = "/v1/approvals/{id}", tag = "approvals",
+#[utoipa::path(get, path = "/v1/approvals/{id}", params(("id" = String, Path)), tag = "approvals",
     responses((status = 200, body = ActionApproval), (status = 404, body = ErrorBody)))]
 pub async fn show(
     State(s): State<AppState>,
@@ -111,7 +111,7 @@ pub async fn show(
     Ok(Json(a))
 }
 
-#[utoipa::path(post, path = "/v1/approvals/{id}/approve", tag = "approvals", request_body = ReasonBody,
+#[utoipa::path(post, path = "/v1/approvals/{id}/approve", params(("id" = String, Path)), tag = "approvals", request_body = ReasonBody,
     responses((status = 200, body = ActionApproval), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn approve(
     s: State<AppState>,
@@ -122,7 +122,7 @@ pub async fn approve(
     decide(s, caller, id, body, true).await
 }
 
-#[utoipa::path(post, path = "/v1/approvals/{id}/deny", tag = "approvals", request_body = ReasonBody,
+#[utoipa::path(post, path = "/v1/approvals/{id}/deny", params(("id" = String, Path)), tag = "approvals", request_body = ReasonBody,
     responses((status = 200, body = ActionApproval), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn deny(
     s: State<AppState>,

@@ -129,7 +129,7 @@ pub async fn list(
     }))
 }
 
-#[utoipa::path(get, path = "/v1/audit/{seq}", tag = "audit",
+#[utoipa::path(get, path = "/v1/audit/{seq}", params(("seq" = i64, Path)), tag = "audit",
     responses((status = 200, body = Event), (status = 404, body = ErrorBody)))]
 pub async fn show(
     State(s): State<AppState>,
@@ -156,7 +156,7 @@ const TRACE_LIMIT: u32 = 10_000;
 /// The causal chain of a task: the human request behind it, its own events, and each token
 /// issued for it with the decisions and tool calls made under it, sub-agents' tokens nested
 /// under the token they were exchanged from.
-#[utoipa::path(get, path = "/v1/audit/trace/{task}", tag = "audit",
+#[utoipa::path(get, path = "/v1/audit/trace/{task}", params(("task" = String, Path)), tag = "audit",
     responses((status = 200, body = Trace), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn trace(
     State(s): State<AppState>,

@@ -147,7 +147,7 @@ async fn get_grant(s: &AppState, id: GrantId) -> Result<Grant, ApiError> {
         .ok_or_else(|| ApiError::not_found("grant"))
 }
 
-#[utoipa::path(get, path = "/v1/grants/{id}", tag = "grants",
+#[utoipa::path(get, path = "/v1/grants/{id}", params(("id" = String, Path)), tag = "grants",
     responses((status = 200, body = Grant), (status = 404, body = ErrorBody)))]
 pub async fn show(
     State(s): State<AppState>,
@@ -235,7 +235,7 @@ pub async fn request(
     Ok((StatusCode::CREATED, Json(g)))
 }
 
-#[utoipa::path(post, path = "/v1/grants/{id}/approve", tag = "grants", request_body = ReasonBody,
+#[utoipa::path(post, path = "/v1/grants/{id}/approve", params(("id" = String, Path)), tag = "grants", request_body = ReasonBody,
     responses((status = 200, body = Grant), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn approve(
     s: State<AppState>,
@@ -246,7 +246,7 @@ pub async fn approve(
     decide(s, caller, id, body, true).await
 }
 
-#[utoipa::path(post, path = "/v1/grants/{id}/deny", tag = "grants", request_body = ReasonBody,
+#[utoipa::path(post, path = "/v1/grants/{id}/deny", params(("id" = String, Path)), tag = "grants", request_body = ReasonBody,
     responses((status = 200, body = Grant), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn deny(
     s: State<AppState>,
@@ -297,7 +297,7 @@ async fn decide(
 
 /// Ends a grant (or withdraws a request) now: admins, or the sponsor of the identity it
 /// is for.
-#[utoipa::path(post, path = "/v1/grants/{id}/revoke", tag = "grants", request_body = ReasonBody,
+#[utoipa::path(post, path = "/v1/grants/{id}/revoke", params(("id" = String, Path)), tag = "grants", request_body = ReasonBody,
     responses((status = 200, body = Grant), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn revoke(
     State(s): State<AppState>,

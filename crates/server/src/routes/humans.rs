@@ -107,7 +107,7 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(reg::create(&s, &p, new).await?)))
 }
 
-#[utoipa::path(get, path = "/v1/humans/{id}", tag = "humans", responses((status = 200, body = Human), (status = 404, body = ErrorBody)))]
+#[utoipa::path(get, path = "/v1/humans/{id}", params(("id" = String, Path)), tag = "humans", responses((status = 200, body = Human), (status = 404, body = ErrorBody)))]
 pub async fn show(
     State(s): State<AppState>,
     _: HumanCaller,
@@ -116,7 +116,7 @@ pub async fn show(
     Ok(Json(reg::get(&s, id).await?))
 }
 
-#[utoipa::path(patch, path = "/v1/humans/{id}", tag = "humans", request_body = HumanPatch, responses((status = 200, body = Human)))]
+#[utoipa::path(patch, path = "/v1/humans/{id}", params(("id" = String, Path)), tag = "humans", request_body = HumanPatch, responses((status = 200, body = Human)))]
 pub async fn change(
     State(s): State<AppState>,
     p: HumanCaller,
@@ -126,7 +126,7 @@ pub async fn change(
     Ok(Json(reg::change(&s, &p, id, patch).await?))
 }
 
-#[utoipa::path(post, path = "/v1/humans/{id}/deactivate", tag = "humans", request_body = Option<ReasonBody>,
+#[utoipa::path(post, path = "/v1/humans/{id}/deactivate", params(("id" = String, Path)), tag = "humans", request_body = Option<ReasonBody>,
     responses((status = 200, body = DepartureOutcome)))]
 pub async fn deactivate(
     State(s): State<AppState>,
@@ -141,7 +141,7 @@ pub async fn deactivate(
     }))
 }
 
-#[utoipa::path(post, path = "/v1/humans/{id}/reactivate", tag = "humans", request_body = Option<ReasonBody>,
+#[utoipa::path(post, path = "/v1/humans/{id}/reactivate", params(("id" = String, Path)), tag = "humans", request_body = Option<ReasonBody>,
     responses((status = 200, body = DepartureOutcome)))]
 pub async fn reactivate(
     State(s): State<AppState>,
@@ -156,7 +156,7 @@ pub async fn reactivate(
     }))
 }
 
-#[utoipa::path(post, path = "/v1/humans/{id}/credentials", tag = "humans", request_body = Option<NewCredential>,
+#[utoipa::path(post, path = "/v1/humans/{id}/credentials", params(("id" = String, Path)), tag = "humans", request_body = Option<NewCredential>,
     responses((status = 201, body = IssuedCredential)))]
 pub async fn create_credential(
     State(s): State<AppState>,
@@ -171,7 +171,7 @@ pub async fn create_credential(
     ))
 }
 
-#[utoipa::path(get, path = "/v1/humans/{id}/credentials", tag = "humans", responses((status = 200, body = Vec<Credential>)))]
+#[utoipa::path(get, path = "/v1/humans/{id}/credentials", params(("id" = String, Path)), tag = "humans", responses((status = 200, body = Vec<Credential>)))]
 pub async fn credentials(
     State(s): State<AppState>,
     p: HumanCaller,
@@ -180,7 +180,7 @@ pub async fn credentials(
     Ok(Json(reg::credentials(&s, &p, id).await?))
 }
 
-#[utoipa::path(delete, path = "/v1/humans/{id}/credentials/{credential_id}", tag = "humans",
+#[utoipa::path(delete, path = "/v1/humans/{id}/credentials/{credential_id}", params(("id" = String, Path), ("credential_id" = String, Path)), tag = "humans",
     responses((status = 204), (status = 404, body = ErrorBody)))]
 pub async fn revoke_credential(
     State(s): State<AppState>,
@@ -198,6 +198,15 @@ pub async fn revoke_credential(
     };
     let human = HumanId::parse(&human).map_err(|_| bad(&human))?;
     let credential = CredentialId::parse(&credential).map_err(|_| bad(&credential))?;
+    // Revoking the credential this very request is made with would lock its holder out
+    // mid-operation (the last admin's, for one); revoke it with another.
+    if credential == p.credential {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "cannot_revoke_own_credential",
+            "this request is made with that credential; create another, then revoke this one with it",
+        ));
+    }
     reg::revoke_credential(&s, &p, human, credential).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -141,7 +141,7 @@ pub async fn request(
     Ok((StatusCode::CREATED, Json(reg::request(&s, &p, req).await?)))
 }
 
-#[utoipa::path(get, path = "/v1/identities/{id}", tag = "identities",
+#[utoipa::path(get, path = "/v1/identities/{id}", params(("id" = String, Path)), tag = "identities",
     responses((status = 200, body = Identity), (status = 404, body = ErrorBody)))]
 pub async fn show(
     State(s): State<AppState>,
@@ -153,7 +153,7 @@ pub async fn show(
 
 /// Changes an identity. What narrows its reach applies at once (200); what widens it waits
 /// in `pending_change` for an approver (202).
-#[utoipa::path(patch, path = "/v1/identities/{id}", tag = "identities", request_body = IdentityPatch,
+#[utoipa::path(patch, path = "/v1/identities/{id}", params(("id" = String, Path)), tag = "identities", request_body = IdentityPatch,
     responses((status = 200, body = Identity), (status = 202, body = Identity), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn change(
     State(s): State<AppState>,
@@ -172,7 +172,7 @@ pub async fn change(
 
 /// Applies an identity's pending change: an approver or admin who did not ask for it (and,
 /// if it makes the identity high-risk, not its sponsor).
-#[utoipa::path(post, path = "/v1/identities/{id}/change/approve", tag = "identities", request_body = Option<ReasonBody>,
+#[utoipa::path(post, path = "/v1/identities/{id}/change/approve", params(("id" = String, Path)), tag = "identities", request_body = Option<ReasonBody>,
     responses((status = 200, body = Identity), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn approve_change(
     State(s): State<AppState>,
@@ -188,7 +188,7 @@ pub async fn approve_change(
 
 /// Opts an identity into bearer tokens (admins, with a reason), or out again. Without it
 /// every token the identity gets is bound to its key (DPoP).
-#[utoipa::path(post, path = "/v1/identities/{id}/bearer", tag = "identities", request_body = BearerBody,
+#[utoipa::path(post, path = "/v1/identities/{id}/bearer", params(("id" = String, Path)), tag = "identities", request_body = BearerBody,
     responses((status = 200, body = Identity), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn bearer(
     State(s): State<AppState>,
@@ -202,7 +202,7 @@ pub async fn bearer(
 }
 
 /// Drops an identity's pending change.
-#[utoipa::path(post, path = "/v1/identities/{id}/change/reject", tag = "identities", request_body = Option<ReasonBody>,
+#[utoipa::path(post, path = "/v1/identities/{id}/change/reject", params(("id" = String, Path)), tag = "identities", request_body = Option<ReasonBody>,
     responses((status = 200, body = Identity), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn reject_change(
     State(s): State<AppState>,
@@ -216,7 +216,7 @@ pub async fn reject_change(
     ))
 }
 
-#[utoipa::path(post, path = "/v1/identities/{id}/approve", tag = "identities", request_body = Option<ReasonBody>,
+#[utoipa::path(post, path = "/v1/identities/{id}/approve", params(("id" = String, Path)), tag = "identities", request_body = Option<ReasonBody>,
     responses((status = 200, body = Identity), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn approve(
     State(s): State<AppState>,
@@ -229,7 +229,7 @@ pub async fn approve(
     ))
 }
 
-#[utoipa::path(post, path = "/v1/identities/{id}/reject", tag = "identities", request_body = ReasonBody,
+#[utoipa::path(post, path = "/v1/identities/{id}/reject", params(("id" = String, Path)), tag = "identities", request_body = ReasonBody,
     responses((status = 200, body = Identity), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn reject(
     State(s): State<AppState>,
@@ -244,7 +244,7 @@ pub async fn reject(
 
 macro_rules! transition_route {
     ($name:ident, $t:expr, $path:literal) => {
-        #[utoipa::path(post, path = $path, tag = "identities", request_body = Option<ReasonBody>,
+        #[utoipa::path(post, path = $path, params(("id" = String, Path)), tag = "identities", request_body = Option<ReasonBody>,
             responses((status = 200, body = Identity), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
         pub async fn $name(
             State(s): State<AppState>,
@@ -267,7 +267,7 @@ transition_route!(
     "/v1/identities/{id}/decommission"
 );
 
-#[utoipa::path(post, path = "/v1/identities/{id}/attest", tag = "identities", request_body = Option<ReasonBody>,
+#[utoipa::path(post, path = "/v1/identities/{id}/attest", params(("id" = String, Path)), tag = "identities", request_body = Option<ReasonBody>,
     responses((status = 200, body = Identity), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn attest(
     State(s): State<AppState>,

@@ -37,7 +37,7 @@ pub fn public() -> Router<AppState> {
     Router::new().route("/v1/join", axum::routing::post(join))
 }
 
-#[utoipa::path(post, path = "/v1/identities/{id}/join-tokens", tag = "identities", request_body = NewJoinToken,
+#[utoipa::path(post, path = "/v1/identities/{id}/join-tokens", params(("id" = String, Path)), tag = "identities", request_body = NewJoinToken,
     responses((status = 201, body = IssuedJoinToken), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn create(
     State(s): State<AppState>,

@@ -207,7 +207,7 @@ async fn get_lease(s: &AppState, id: LeaseId) -> Result<Lease, ApiError> {
 }
 
 /// A lease: to its holder, admins and auditors (it names a record another agent works on).
-#[utoipa::path(get, path = "/v1/leases/{id}", tag = "leases",
+#[utoipa::path(get, path = "/v1/leases/{id}", params(("id" = String, Path)), tag = "leases",
     responses((status = 200, body = Lease), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn show(
     State(s): State<AppState>,
@@ -226,7 +226,7 @@ pub async fn show(
 }
 
 /// Releases a lease before it expires: its holder, or an admin.
-#[utoipa::path(post, path = "/v1/leases/{id}/release", tag = "leases", request_body = ReasonBody,
+#[utoipa::path(post, path = "/v1/leases/{id}/release", params(("id" = String, Path)), tag = "leases", request_body = ReasonBody,
     responses((status = 200, body = Lease), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn release(
     State(s): State<AppState>,

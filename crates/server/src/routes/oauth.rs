@@ -30,14 +30,17 @@ pub fn router() -> Router<AppState> {
         .route("/v1/revocations/stream", get(stream))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct TokenForm {
     #[serde(default)]
     token: String,
 }
 
-/// `{"active": true, ...claims}` for a live token, `{"active": false}` for anything else.
-/// Admins and auditors.
+/// `{"active": true, ...claims}` for a live token, `{"active": false}` for anything else
+/// (RFC 7662). Admins, auditors and gateways.
+#[utoipa::path(post, path = "/oauth/introspect", tag = "oauth",
+    request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, body = aim_api::oauth::Introspection), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn introspect(
     State(s): State<AppState>,
     p: HumanCaller,
@@ -64,6 +67,9 @@ pub async fn introspect(
 
 /// Revokes one access token at once: an admin, or the sponsor of the token's identity.
 /// As RFC 7009 asks, an unknown or already dead token is not an error.
+#[utoipa::path(post, path = "/oauth/revoke", tag = "oauth",
+    request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, body = Object), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn revoke(
     State(s): State<AppState>,
     p: HumanCaller,

@@ -6,7 +6,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
 use crate::routes::{
     agent_keys, approvals, audit, authorize, grants, humans, identities, join, leases, oauth,
-    policies, signing_keys, system, tasks,
+    policies, scim, signing_keys, system, tasks,
 };
 
 #[derive(Debug, OpenApi)]
@@ -30,6 +30,13 @@ use crate::routes::{
         approvals::list, approvals::show, approvals::approve, approvals::deny,
         grants::add, grants::list, grants::show, grants::request, grants::approve, grants::deny, grants::revoke,
         leases::acquire, leases::show, leases::release,
+        oauth::introspect, oauth::revoke, document,
+        crate::tokens::endpoint::token, crate::tokens::discovery::jwks,
+        crate::tokens::discovery::authorization_server, crate::tokens::discovery::openid_configuration,
+        scim::list, scim::create, scim::show, scim::replace, scim::patch, scim::remove,
+        scim::service_provider_config,
+        scim::groups::list, scim::groups::create, scim::groups::show, scim::groups::patch,
+        scim::groups::remove,
     ),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
@@ -43,6 +50,8 @@ use crate::routes::{
         (name = "approvals", description = "Human approval of exact high-risk actions"),
         (name = "grants", description = "Grants and just-in-time elevation"),
         (name = "leases", description = "Exclusive write on one record"),
+        (name = "oauth", description = "Tokens for agents (RFC 6749, 7523, 8693, 9449), their discovery, introspection and revocation"),
+        (name = "scim", description = "SCIM 2.0 provisioning of users and groups by an identity provider (application/scim+json)"),
     )
 )]
 pub struct ApiDoc;
@@ -61,6 +70,80 @@ impl utoipa::Modify for BearerAuth {
 }
 
 /// `GET /v1/openapi.json`, public so tools can discover the API before holding a credential.
+#[utoipa::path(get, path = "/v1/openapi.json", tag = "system", security(()),
+    responses((status = 200, description = "This document (OpenAPI 3.1)", body = Object)))]
 pub async fn document() -> Json<utoipa::openapi::OpenApi> {
     Json(ApiDoc::openapi())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+    use std::path::Path;
+
+    use utoipa::OpenApi;
+
+    /// Every path a `.route("...")` in the server's source serves.
+    fn served_paths() -> BTreeSet<String> {
+        fn walk(dir: &Path, out: &mut BTreeSet<String>) {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    walk(&path, out);
+                } else if path.extension().is_some_and(|e| e == "rs") {
+                    let text = std::fs::read_to_string(&path).unwrap();
+                    let text = text.split("#[cfg(test)]").next().unwrap_or_default();
+                    for (i, _) in text.match_indices(".route(") {
+                        let rest = text[i + ".route(".len()..].trim_start();
+                        if let Some(quoted) = rest.strip_prefix('"') {
+                            out.insert(quoted[..quoted.find('"').unwrap()].to_owned());
+                        }
+                    }
+                }
+            }
+        }
+        let mut out = BTreeSet::new();
+        walk(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src"), &mut out);
+        out
+    }
+
+    /// The document describes the whole API: every route the router serves is in it.
+    #[test]
+    fn every_served_route_is_documented() {
+        let doc = super::ApiDoc::openapi();
+        let documented: BTreeSet<String> = doc.paths.paths.keys().cloned().collect();
+        let served = served_paths();
+        assert!(served.len() > 60, "the scan found the routes: {served:?}");
+        let missing: Vec<&String> = served.difference(&documented).collect();
+        assert!(
+            missing.is_empty(),
+            "served but not in /v1/openapi.json: {missing:#?}"
+        );
+        let stale: Vec<&String> = documented.difference(&served).collect();
+        assert!(stale.is_empty(), "documented but not served: {stale:#?}");
+        // Every `{param}` of a path is declared, so a client (or a fuzzer) can fill it.
+        let json = serde_json::to_value(&doc).unwrap();
+        let mut undeclared = Vec::new();
+        for (path, item) in json["paths"].as_object().unwrap() {
+            let names: Vec<&str> = path
+                .split('{')
+                .skip(1)
+                .filter_map(|p| p.split('}').next())
+                .collect();
+            for (method, op) in item.as_object().unwrap() {
+                for name in &names {
+                    let declared = op["parameters"].as_array().is_some_and(|ps| {
+                        ps.iter().any(|p| p["in"] == "path" && p["name"] == *name)
+                    });
+                    if !declared {
+                        undeclared.push(format!("{method} {path}: {name}"));
+                    }
+                }
+            }
+        }
+        assert!(
+            undeclared.is_empty(),
+            "path parameters not declared: {undeclared:#?}"
+        );
+    }
 }

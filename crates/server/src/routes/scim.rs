@@ -23,8 +23,8 @@ use crate::extract::Query;
 use crate::registry::humans as reg;
 use crate::state::AppState;
 
-mod groups;
-mod wire;
+pub(in crate::routes) mod groups;
+pub(in crate::routes) mod wire;
 
 pub use wire::ScimError;
 use wire::{
@@ -61,7 +61,10 @@ pub async fn shaped(response: Response) -> Response {
     }
 }
 
-async fn create(
+#[utoipa::path(post, path = "/scim/v2/Users", tag = "scim",
+    request_body(content = Object, content_type = "application/scim+json", description = "A SCIM User (RFC 7643 §4.1)"),
+    responses((status = 201, body = Object), (status = 400, body = Object), (status = 409, body = Object)))]
+pub(in crate::routes) async fn create(
     State(s): State<AppState>,
     p: HumanCaller,
     ScimBody(v): ScimBody<Value>,
@@ -121,7 +124,9 @@ async fn visible(s: &AppState, id: HumanId) -> Result<Human, ScimError> {
     }
 }
 
-async fn show(
+#[utoipa::path(get, path = "/scim/v2/Users/{id}", tag = "scim",
+    params(("id" = String, Path)), responses((status = 200, body = Object), (status = 404, body = Object)))]
+pub(in crate::routes) async fn show(
     State(s): State<AppState>,
     _: HumanCaller,
     UserId(id): UserId,
@@ -129,7 +134,11 @@ async fn show(
     Ok(scim_json(StatusCode::OK, to_scim(&visible(&s, id).await?)))
 }
 
-async fn list(
+#[utoipa::path(get, path = "/scim/v2/Users", tag = "scim",
+    params(("filter" = Option<String>, Query, description = "`userName`, `externalId` or `id` eq \"value\""),
+        ("startIndex" = Option<u64>, Query), ("count" = Option<u32>, Query)),
+    responses((status = 200, body = Object), (status = 400, body = Object)))]
+pub(in crate::routes) async fn list(
     State(s): State<AppState>,
     _: HumanCaller,
     Query(q): Query<ListParams>,
@@ -178,7 +187,10 @@ async fn list(
 
 /// PUT: the IdP's full view of the user. Fields aim keeps are replaced; `active` moves the
 /// human between active and departed, in the same write.
-async fn replace(
+#[utoipa::path(put, path = "/scim/v2/Users/{id}", tag = "scim", params(("id" = String, Path)),
+    request_body(content = Object, content_type = "application/scim+json"),
+    responses((status = 200, body = Object), (status = 404, body = Object), (status = 409, body = Object)))]
+pub(in crate::routes) async fn replace(
     State(s): State<AppState>,
     p: HumanCaller,
     UserId(id): UserId,
@@ -228,7 +240,10 @@ async fn replace(
 }
 
 /// PATCH: what Entra ID and Okta send to deactivate, reactivate or rename a user.
-async fn patch(
+#[utoipa::path(patch, path = "/scim/v2/Users/{id}", tag = "scim", params(("id" = String, Path)),
+    request_body(content = Object, content_type = "application/scim+json", description = "A PatchOp (RFC 7644 §3.5.2)"),
+    responses((status = 200, body = Object), (status = 400, body = Object), (status = 404, body = Object)))]
+pub(in crate::routes) async fn patch(
     State(s): State<AppState>,
     p: HumanCaller,
     UserId(id): UserId,
@@ -272,7 +287,9 @@ async fn patch(
 
 /// DELETE: the human departs (their identities are orphaned) and disappears from SCIM; the
 /// record stays for the audit trail.
-async fn remove(
+#[utoipa::path(delete, path = "/scim/v2/Users/{id}", tag = "scim", params(("id" = String, Path)),
+    responses((status = 204), (status = 404, body = Object), (status = 409, body = Object)))]
+pub(in crate::routes) async fn remove(
     State(s): State<AppState>,
     p: HumanCaller,
     UserId(id): UserId,
@@ -282,7 +299,9 @@ async fn remove(
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn service_provider_config(_: HumanCaller) -> Response {
+#[utoipa::path(get, path = "/scim/v2/ServiceProviderConfig", tag = "scim",
+    responses((status = 200, body = Object)))]
+pub(in crate::routes) async fn service_provider_config(_: HumanCaller) -> Response {
     scim_json(
         StatusCode::OK,
         json!({

@@ -77,7 +77,7 @@ pub async fn rotate(
 }
 
 /// Revokes a signing key: every token it signed is dead at once, everywhere.
-#[utoipa::path(post, path = "/v1/signing-keys/{kid}/revoke", tag = "tasks", request_body = ReasonBody,
+#[utoipa::path(post, path = "/v1/signing-keys/{kid}/revoke", params(("kid" = String, Path)), tag = "tasks", request_body = ReasonBody,
     responses((status = 200, body = Vec<SigningKeyInfo>), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn revoke(
     State(s): State<AppState>,

@@ -93,7 +93,7 @@ async fn get_task(s: &AppState, id: TaskId) -> Result<Task, ApiError> {
         .ok_or_else(|| ApiError::not_found("task"))
 }
 
-#[utoipa::path(get, path = "/v1/tasks/{id}", tag = "tasks",
+#[utoipa::path(get, path = "/v1/tasks/{id}", params(("id" = String, Path)), tag = "tasks",
     responses((status = 200, body = Task), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn show(
     State(s): State<AppState>,
@@ -119,7 +119,7 @@ fn own_task(agent: &Agent, id: TaskId) -> Result<(), ApiError> {
 }
 
 /// Ends an open task now; every token issued for it stops working.
-#[utoipa::path(post, path = "/v1/tasks/{id}/end", tag = "tasks", request_body = ReasonBody,
+#[utoipa::path(post, path = "/v1/tasks/{id}/end", params(("id" = String, Path)), tag = "tasks", request_body = ReasonBody,
     responses((status = 200, body = Task), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn end(
     State(s): State<AppState>,

@@ -9,6 +9,9 @@ use axum::response::IntoResponse;
 
 use crate::state::AppState;
 
+/// The JWK Set (RFC 7517) of aim's token signing keys; no credential.
+#[utoipa::path(get, path = "/.well-known/jwks.json", tag = "oauth", security(()),
+    responses((status = 200, description = "A JWK Set: `{\"keys\": [...]}`", body = Object)))]
 pub async fn jwks(State(s): State<AppState>) -> impl IntoResponse {
     let ring = s.tokens.keys.current();
     (
@@ -41,6 +44,16 @@ pub fn metadata(s: &AppState) -> ServerMetadata {
     }
 }
 
+/// The authorization-server metadata (RFC 8414); no credential.
+#[utoipa::path(get, path = "/.well-known/oauth-authorization-server", tag = "oauth", security(()),
+    responses((status = 200, body = ServerMetadata)))]
 pub async fn authorization_server(State(s): State<AppState>) -> Json<ServerMetadata> {
     Json(metadata(&s))
+}
+
+/// The same metadata at the OpenID discovery path, for libraries that look there.
+#[utoipa::path(get, path = "/.well-known/openid-configuration", tag = "oauth", security(()),
+    responses((status = 200, body = ServerMetadata)))]
+pub async fn openid_configuration(s: State<AppState>) -> Json<ServerMetadata> {
+    authorization_server(s).await
 }

@@ -34,6 +34,20 @@ use super::refused::{Refused, dpop_refused};
 use crate::extract::RequestContext;
 use crate::state::AppState;
 
+/// Issues an access token (RFC 6749): `client_credentials` with a `private_key_jwt`
+/// client assertion (RFC 7523) and a `DPoP` proof header (RFC 9449) opens a task (RFC 9396
+/// `authorization_details`) or continues one (`task_id`); `jwt-bearer` takes a federated
+/// workload token; `token-exchange` (RFC 8693) delegates to a sub-agent. No credential:
+/// the assertion is the client's. Errors are RFC 6749 `{"error", "error_description"}`.
+#[utoipa::path(post, path = "/oauth/token", tag = "oauth", security(()),
+    request_body(content = aim_api::oauth::TokenRequest, content_type = "application/x-www-form-urlencoded"),
+    params(("DPoP" = Option<String>, Header, description = "A DPoP proof (RFC 9449) for a token bound to the agent's key")),
+    responses(
+        (status = 200, body = aim_api::oauth::TokenResponse),
+        (status = 400, description = "`invalid_request`, `invalid_grant`, `invalid_dpop_proof`, ...", body = Object),
+        (status = 401, description = "`invalid_client`", body = Object),
+        (status = 503, description = "`temporarily_unavailable`: nothing was issued", body = Object),
+    ))]
 pub async fn token(
     State(s): State<AppState>,
     ctx: RequestContext,

@@ -200,6 +200,25 @@ mod cases {
         let secret = s.admin.create_credential(h.id, "new").await.unwrap().secret;
         assert!(secret.starts_with("aim_"));
         s.client(Some(&secret)).identities(&vec![]).await.unwrap();
+        // An admin cannot revoke the credential the request is made with (it would lock
+        // them out mid-operation); with another credential they can.
+        let admin = s.admin.find_human("admin").await.unwrap();
+        let mine = s.admin.credentials(admin.id).await.unwrap();
+        assert_eq!(
+            code(s.admin.revoke_credential(admin.id, mine[0].id).await),
+            "cannot_revoke_own_credential"
+        );
+        let spare = s
+            .admin
+            .create_credential(admin.id, "spare")
+            .await
+            .unwrap()
+            .secret;
+        s.client(Some(&spare))
+            .revoke_credential(admin.id, mine[0].id)
+            .await
+            .unwrap();
+        assert_eq!(code(s.admin.identities(&vec![]).await), "unauthenticated");
     }
 
     pub async fn only_admins_manage_humans(s: &TestServer) {

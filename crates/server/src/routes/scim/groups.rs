@@ -145,7 +145,10 @@ fn event(p: &HumanCaller, action: AuditAction, g: &ScimGroup, detail: Value) -> 
     .from_request(&p.request.id, &p.request.source)
 }
 
-pub(super) async fn create(
+#[utoipa::path(post, path = "/scim/v2/Groups", tag = "scim",
+    request_body(content = Object, content_type = "application/scim+json", description = "A SCIM Group (RFC 7643 §4.2)"),
+    responses((status = 201, body = Object), (status = 400, body = Object), (status = 409, body = Object)))]
+pub(in crate::routes) async fn create(
     State(s): State<AppState>,
     p: HumanCaller,
     ScimBody(v): ScimBody<Value>,
@@ -195,7 +198,10 @@ pub(super) async fn create(
     Ok(scim_json(StatusCode::CREATED, to_scim(&g, Some(&ms))))
 }
 
-pub(super) async fn show(
+#[utoipa::path(get, path = "/scim/v2/Groups/{id}", tag = "scim",
+    params(("id" = String, Path), ("excludedAttributes" = Option<String>, Query)),
+    responses((status = 200, body = Object), (status = 404, body = Object)))]
+pub(in crate::routes) async fn show(
     State(s): State<AppState>,
     p: HumanCaller,
     Path(id): Path<String>,
@@ -218,7 +224,11 @@ fn excludes_members(q: &ListParams) -> bool {
     })
 }
 
-pub(super) async fn list(
+#[utoipa::path(get, path = "/scim/v2/Groups", tag = "scim",
+    params(("filter" = Option<String>, Query, description = "`displayName`, `externalId` or `id` eq \"value\""),
+        ("startIndex" = Option<u64>, Query), ("count" = Option<u32>, Query), ("excludedAttributes" = Option<String>, Query)),
+    responses((status = 200, body = Object), (status = 400, body = Object)))]
+pub(in crate::routes) async fn list(
     State(s): State<AppState>,
     p: HumanCaller,
     Query(q): Query<ListParams>,
@@ -370,7 +380,10 @@ fn text(v: Option<&Value>, field: &str) -> Result<String, ScimError> {
         .ok_or_else(|| invalid(format!("`{field}` must not be empty")))
 }
 
-pub(super) async fn patch(
+#[utoipa::path(patch, path = "/scim/v2/Groups/{id}", tag = "scim", params(("id" = String, Path)),
+    request_body(content = Object, content_type = "application/scim+json", description = "A PatchOp (RFC 7644 §3.5.2), Okta's or Entra ID's"),
+    responses((status = 200, body = Object), (status = 400, body = Object), (status = 404, body = Object)))]
+pub(in crate::routes) async fn patch(
     State(s): State<AppState>,
     p: HumanCaller,
     Path(id): Path<String>,
@@ -426,7 +439,9 @@ pub(super) async fn patch(
     Ok(scim_json(StatusCode::OK, to_scim(&g, Some(&ms))))
 }
 
-pub(super) async fn remove(
+#[utoipa::path(delete, path = "/scim/v2/Groups/{id}", tag = "scim", params(("id" = String, Path)),
+    responses((status = 204), (status = 404, body = Object)))]
+pub(in crate::routes) async fn remove(
     State(s): State<AppState>,
     p: HumanCaller,
     Path(id): Path<String>,

@@ -207,7 +207,7 @@ pub(super) fn parse_user(v: Value) -> Result<ScimUser, ScimError> {
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub(super) struct ListParams {
+pub(in crate::routes) struct ListParams {
     pub(super) filter: Option<String>,
     pub(super) start_index: Option<u64>,
     pub(super) count: Option<u32>,
@@ -245,7 +245,7 @@ pub(super) fn parse_filter(f: &str, allowed: &[&str]) -> Result<(String, String)
 }
 
 #[derive(Debug, Deserialize)]
-pub(super) struct PatchRequest {
+pub(in crate::routes) struct PatchRequest {
     #[serde(default)]
     pub(super) schemas: Vec<String>,
     #[serde(rename = "Operations", alias = "operations")]
@@ -253,7 +253,7 @@ pub(super) struct PatchRequest {
 }
 
 #[derive(Debug, Deserialize)]
-pub(super) struct PatchOp {
+pub(in crate::routes) struct PatchOp {
     pub(super) op: String,
     pub(super) path: Option<String>,
     pub(super) value: Option<Value>,
@@ -382,7 +382,7 @@ pub(super) fn parse_patch(req: PatchRequest) -> Result<Vec<Edit>, ScimError> {
 
 /// A JSON body whose rejections are SCIM errors.
 #[derive(Debug)]
-pub(super) struct ScimBody<T>(pub(super) T);
+pub(in crate::routes) struct ScimBody<T>(pub(super) T);
 
 impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for ScimBody<T> {
     type Rejection = ScimError;
@@ -395,7 +395,7 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for ScimBody
 
 /// The user id in the path; a malformed one is simply not found.
 #[derive(Debug)]
-pub(super) struct UserId(pub(super) HumanId);
+pub(in crate::routes) struct UserId(pub(super) HumanId);
 
 impl<S: Send + Sync> FromRequestParts<S> for UserId {
     type Rejection = ScimError;
