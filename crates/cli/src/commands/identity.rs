@@ -1,9 +1,8 @@
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use aim_client::Client;
 use aim_domain::Timestamp;
 use aim_domain::identity::{Identity, IdentityPatch, IdentityRequest};
-use aim_domain::ids::HumanId;
 use anyhow::Context;
 
 use crate::args::{Expiry, Format, IdentityCommand, ListArgs, ReasonArgs};
@@ -109,25 +108,13 @@ async fn print_identity(client: &Client, format: Format, i: &Identity) -> anyhow
     emit_named(format, i, &names, show)
 }
 
-/// Sponsor user names for a table, one lookup per distinct sponsor.
-async fn sponsor_names(client: &Client, items: &[Identity]) -> HashMap<HumanId, String> {
-    let mut names = HashMap::new();
-    for i in items {
-        if let std::collections::hash_map::Entry::Vacant(slot) = names.entry(i.sponsor_id) {
-            let name = client.human(i.sponsor_id).await.map(|h| h.user_name);
-            slot.insert(name.unwrap_or_else(|_| i.sponsor_id.to_string()));
-        }
-    }
-    names
-}
-
 async fn list(client: &Client, format: Format, a: ListArgs) -> anyhow::Result<()> {
     let sponsor = match &a.sponsor {
         Some(s) => Some(client.find_human(s).await?.id),
         None => None,
     };
     let expiring_before = a.expiring_within.map(|ms| now().plus_millis(ms));
-    let (items, next, _) = collect(&a.page, |mut p| {
+    let (items, next, names) = collect(&a.page, |mut p| {
         if let Some(s) = a.state {
             p.push(("state", s.to_string()));
         }
@@ -159,9 +146,8 @@ async fn list(client: &Client, format: Format, a: ListArgs) -> anyhow::Result<()
     })
     .await?;
     if format == Format::Json {
-        return emit(format, &items, |_| {});
+        return emit_named(format, &items, &names, |_, _| {});
     }
-    let names = sponsor_names(client, &items).await;
     let mut t = Table::new(&[
         "NAME", "KIND", "STATE", "RISK", "SPONSOR", "EXPIRES", "FLAGS",
     ]);
@@ -171,7 +157,7 @@ async fn list(client: &Client, format: Format, a: ListArgs) -> anyhow::Result<()
             i.kind.to_string(),
             i.state.to_string(),
             i.risk.tier.to_string(),
-            names.get(&i.sponsor_id).cloned().unwrap_or_default(),
+            names.of(&i.sponsor_id),
             i.expires_at.to_string(),
             flags(i),
         ]);

@@ -108,6 +108,16 @@ fn people_read_names_and_scripts_get_both() {
         "{v}"
     );
 
+    // The identity list names sponsors from the page, and adds the names in JSON.
+    let list = ok(run(&["identity", "list"]));
+    assert!(list.contains("sam@example.com"), "{list}");
+    let v = json(ok(run(&["identity", "list", "-o", "json"])));
+    assert_eq!(v[0]["sponsor_name"], "sam@example.com", "{v}");
+    assert_eq!(
+        v[0]["name"], "agt-named-one",
+        "the identity's own name stays"
+    );
+
     // Tasks, grants and keys.
     let tasks = ok(run(&["task", "list"]));
     assert!(

@@ -2,7 +2,6 @@ use aim_api::identities::BearerBody;
 use aim_domain::identity::{Identity, IdentityKind, IdentityPatch, IdentityRequest};
 use aim_domain::ids::{HumanId, IdentityId};
 use aim_domain::lifecycle::{LifecycleState, Transition};
-use aim_domain::page::Page;
 use aim_domain::review::Verdict;
 use aim_domain::risk::RiskTier;
 use aim_domain::time::Timestamp;
@@ -43,15 +42,9 @@ pub fn router() -> Router<AppState> {
 pub struct IdentityPage {
     pub items: Vec<Identity>,
     pub next_cursor: Option<String>,
-}
-
-impl From<Page<Identity>> for IdentityPage {
-    fn from(p: Page<Identity>) -> Self {
-        Self {
-            items: p.items,
-            next_cursor: p.next_cursor,
-        }
-    }
+    /// Each sponsor's, requester's and decider's user name, by id.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub names: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
@@ -128,7 +121,11 @@ pub async fn list(
             paging::Cursor::Id(i.id.as_uuid())
         }
     });
-    Ok(Json(page.into()))
+    Ok(Json(IdentityPage {
+        names: crate::names::names_in(&s.store, &page.items).await?,
+        items: page.items,
+        next_cursor: page.next_cursor,
+    }))
 }
 
 #[utoipa::path(post, path = "/v1/identities", tag = "identities", request_body = IdentityRequest,
