@@ -12,6 +12,11 @@
 //! cargo build --release --bin decide-bench && target/release/decide-bench
 //! ```
 
+// The allocator `aim serve` runs with (crates/cli/src/main.rs): a decision allocates
+// many small objects, so the figure depends on it.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
