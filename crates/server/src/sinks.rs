@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use aim_domain::event::{Event, Outcome};
 use aim_store::DynStore;
+use anyhow::Context;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpStream, UdpSocket};
 
@@ -52,6 +53,8 @@ struct Delivery {
     config: SinkConfig,
     conn: Conn,
     http: reqwest::Client,
+    /// A webhook sink's signing key, derived from its secret once.
+    key: Option<aws_lc_rs::hmac::Key>,
 }
 
 impl Delivery {
@@ -121,10 +124,12 @@ impl Delivery {
                     socket.send(syslog_line(*format, e).as_bytes()).await?;
                 }
             }
-            SinkConfig::Webhook {
-                url, secret, name, ..
-            } => {
-                let resp = post_signed(&self.http, url, secret, name, batch).await?;
+            SinkConfig::Webhook { url, name, .. } => {
+                let key = self
+                    .key
+                    .as_ref()
+                    .context("no signing key for the webhook")?;
+                let resp = post_signed(&self.http, url, key, name, batch).await?;
                 anyhow::ensure!(
                     resp.status().is_success(),
                     "webhook answered {}",
@@ -142,11 +147,10 @@ impl Delivery {
 async fn post_signed(
     http: &reqwest::Client,
     url: &str,
-    secret: &str,
+    key: &aws_lc_rs::hmac::Key,
     sink: &str,
     batch: &[Event],
 ) -> anyhow::Result<reqwest::Response> {
-    let key = crate::decisions::webhook::key(secret)?;
     let body = serde_json::to_string(batch)?;
     let (first, last) = (
         batch.first().map_or(0, |e| e.seq),
@@ -154,7 +158,7 @@ async fn post_signed(
     );
     let id = format!("aim-{sink}-{first}-{last}");
     Ok(
-        crate::decisions::webhook::signed(http.post(url), &key, &id, body)
+        crate::decisions::webhook::signed(http.post(url), key, &id, body)
             .send()
             .await?,
     )
@@ -180,10 +184,22 @@ pub async fn deliver(store: DynStore, config: SinkConfig) {
             return;
         }
     };
+    // `Config::check` refused a webhook sink whose secret makes no key.
+    let key = match &config {
+        SinkConfig::Webhook { secret, .. } => match crate::decisions::webhook::key(secret) {
+            Ok(k) => Some(k),
+            Err(e) => {
+                tracing::error!(sink = %name, error = %e, "the sink's signing secret is unusable; nothing is delivered to it");
+                return;
+            }
+        },
+        _ => None,
+    };
     let mut d = Delivery {
         config,
         conn: Conn::None,
         http,
+        key,
     };
     let mut backoff = Duration::from_millis(100);
     loop {
