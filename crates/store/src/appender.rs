@@ -6,6 +6,10 @@
 //!
 //! A batch that fails is retried one event at a time, so each writer gets its own verdict
 //! and one bad event never fails its neighbours.
+//!
+//! The writer is a task ([`Appender::start`], PostgreSQL: its statements are network round
+//! trips anyway) or a thread of its own ([`Appender::on_thread`], SQLite: the whole write
+//! runs there, so a request is handed over once and woken once).
 
 use std::future::Future;
 
@@ -60,6 +64,20 @@ impl Appender {
         Self { queue }
     }
 
+    /// Starts a thread named `name` that writes each batch with `write`, blocking; it ends
+    /// when the last handle goes.
+    pub(crate) fn on_thread(
+        name: &str,
+        write: impl FnMut(&mut [Entry]) -> Result<Vec<Option<i64>>, StoreError> + Send + 'static,
+    ) -> Result<Self, StoreError> {
+        let (queue, jobs) = mpsc::channel(4 * MAX_BATCH);
+        std::thread::Builder::new()
+            .name(name.to_owned())
+            .spawn(move || run_blocking(write, jobs))
+            .map_err(|e| StoreError::Unavailable(sqlx::Error::Io(e)))?;
+        Ok(Self { queue })
+    }
+
     /// Appends `event` and waits until it is durable.
     pub(crate) async fn append(&self, event: &Event) -> Result<i64, StoreError> {
         self.submit(event, Vec::new())
@@ -95,38 +113,96 @@ fn stopped() -> StoreError {
     StoreError::Unavailable(sqlx::Error::PoolClosed)
 }
 
+type Answer = oneshot::Sender<Result<Option<i64>, StoreError>>;
+
+/// A batch's verdict: every writer answered, or the batch failed as a whole and its
+/// entries are to be written one at a time.
+enum Verdict {
+    Answered,
+    OneByOne(Vec<Entry>, Vec<Answer>),
+}
+
+fn answer(
+    entries: Vec<Entry>,
+    answers: Vec<Answer>,
+    written: Result<Vec<Option<i64>>, StoreError>,
+) -> Verdict {
+    match written {
+        Ok(seqs) => {
+            for (done, seq) in answers.into_iter().zip(seqs) {
+                let _ = done.send(Ok(seq));
+            }
+            Verdict::Answered
+        }
+        Err(e) if answers.len() == 1 => {
+            if let Some(done) = answers.into_iter().next() {
+                let _ = done.send(Err(e));
+            }
+            Verdict::Answered
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, events = entries.len(), "an audit batch failed; writing its events one by one");
+            Verdict::OneByOne(entries, answers)
+        }
+    }
+}
+
+/// The verdict on one entry written alone.
+fn alone(written: Result<Vec<Option<i64>>, StoreError>) -> Result<Option<i64>, StoreError> {
+    written.and_then(|seqs| {
+        seqs.first()
+            .copied()
+            .ok_or_else(|| StoreError::Corrupt("no sequence number for an append".into()))
+    })
+}
+
+fn split(batch: &mut Vec<Job>) -> (Vec<Entry>, Vec<Answer>) {
+    batch.drain(..).map(|j| (j.entry, j.done)).unzip()
+}
+
 async fn run(writer: impl BatchWriter, mut jobs: mpsc::Receiver<Job>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while jobs.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let (mut entries, answers): (Vec<Entry>, Vec<_>) =
-            batch.drain(..).map(|j| (j.entry, j.done)).unzip();
-        match writer.write(&mut entries).await {
-            Ok(seqs) => {
-                for (done, seq) in answers.into_iter().zip(seqs) {
-                    let _ = done.send(Ok(seq));
-                }
-            }
-            Err(e) if answers.len() == 1 => {
-                if let Some(done) = answers.into_iter().next() {
-                    let _ = done.send(Err(e));
-                }
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, events = entries.len(), "an audit batch failed; writing its events one by one");
-                for (entry, done) in entries.iter_mut().zip(answers) {
-                    let one = writer
-                        .write(std::slice::from_mut(entry))
-                        .await
-                        .and_then(|seqs| {
-                            seqs.first().copied().ok_or_else(|| {
-                                StoreError::Corrupt("no sequence number for an append".into())
-                            })
-                        });
-                    let _ = done.send(one);
-                }
+        let (mut entries, answers) = split(&mut batch);
+        let written = writer.write(&mut entries).await;
+        if let Verdict::OneByOne(mut entries, answers) = answer(entries, answers, written) {
+            for (entry, done) in entries.iter_mut().zip(answers) {
+                let _ = done.send(alone(writer.write(std::slice::from_mut(entry)).await));
             }
         }
     }
+}
+
+fn run_blocking(
+    mut write: impl FnMut(&mut [Entry]) -> Result<Vec<Option<i64>>, StoreError>,
+    mut jobs: mpsc::Receiver<Job>,
+) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while jobs.blocking_recv_many(&mut batch, MAX_BATCH) > 0 {
+        let (mut entries, answers) = split(&mut batch);
+        let written = write(&mut entries);
+        if let Verdict::OneByOne(mut entries, answers) = answer(entries, answers, written) {
+            for (entry, done) in entries.iter_mut().zip(answers) {
+                let _ = done.send(alone(write(std::slice::from_mut(entry))));
+            }
+        }
+    }
+}
+
+/// Which claimed entries go in: an entry whose every claim is in `won` (newly recorded),
+/// and of two entries with the same id in one batch, the first. Takes the ids out of `won`.
+pub(crate) fn kept(entries: &[Entry], won: &mut std::collections::HashSet<String>) -> Vec<bool> {
+    entries
+        .iter()
+        .map(|e| {
+            // Every id taken out, even after one that was not won.
+            let mut all = true;
+            for c in &e.claims {
+                all &= won.remove(&c.id);
+            }
+            all
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -244,57 +244,6 @@ macro_rules! impl_audit_store {
         }
 
         impl $store {
-            /// Records the entries' claims, then appends the events whose claim was new (see
-            /// `appender::BatchWriter`).
-            pub(crate) async fn append_entries_tx(
-                conn: &mut <<$store as crate::backend::Backend>::Db as sqlx::Database>::Connection,
-                entries: &mut [crate::appender::Entry],
-            ) -> Result<Vec<Option<i64>>, crate::StoreError> {
-                let claims: Vec<&crate::appender::Claim> = entries.iter().flat_map(|e| &e.claims).collect();
-                let mut won = std::collections::HashSet::new();
-                let mut rest = &claims[..];
-                while !rest.is_empty() {
-                    let rows = crate::sql::INSERT_CHUNKS.into_iter().find(|&r| r <= rest.len()).unwrap_or(1);
-                    let (chunk, tail) = rest.split_at(rows);
-                    let mut q = sqlx::query_as::<_, (String,)>(crate::sql::multi_insert(crate::sql::MultiInsert::UsedIds, rows, <$store as crate::backend::Backend>::ANONYMOUS_PARAMS));
-                    for c in chunk {
-                        q = q.bind(c.id.clone()).bind(c.expires_at.as_millis());
-                    }
-                    won.extend(q.fetch_all(&mut *conn).await?.into_iter().map(|(id,)| id));
-                    rest = tail;
-                }
-                // An id twice in one batch: the first entry has it.
-                let keep: Vec<bool> = entries
-                    .iter()
-                    .map(|e| e.claims.iter().fold(true, |all, c| won.remove(&c.id) && all))
-                    .collect();
-                let mut events: Vec<aim_domain::event::Event> = entries
-                    .iter()
-                    .zip(&keep)
-                    .filter(|(_, k)| **k)
-                    .map(|(e, _)| e.event.clone())
-                    .collect();
-                let mut seqs = if events.is_empty() {
-                    Vec::new()
-                } else {
-                    Self::append_many_tx(conn, &mut events).await?
-                }
-                .into_iter();
-                let mut out = Vec::with_capacity(entries.len());
-                for (entry, k) in entries.iter_mut().zip(keep) {
-                    if k {
-                        let seq = seqs.next();
-                        if let Some(s) = seq {
-                            entry.event.seq = s;
-                        }
-                        out.push(seq);
-                    } else {
-                        out.push(None);
-                    }
-                }
-                Ok(out)
-            }
-
             /// Appends `events`, in order, to the hash chain inside `tx`: advances the
             /// (then locked) chain head once, chains each record to the one before, inserts
             /// them with a few multi-row statements and moves the head. Returns their
@@ -308,15 +257,7 @@ macro_rules! impl_audit_store {
                     .bind(n)
                     .fetch_one(&mut *conn)
                     .await?;
-                let mut prev = <[u8; 32]>::try_from(prev)
-                    .map_err(|_| crate::StoreError::Corrupt("chain_head.hash is not 32 bytes".into()))?;
-                let mut chained = Vec::with_capacity(events.len());
-                for (i, e) in events.iter_mut().enumerate() {
-                    e.seq = last - n + 1 + i as i64;
-                    let hash = aim_domain::audit::chain_hash(&prev, e);
-                    chained.push((&*e, prev, hash));
-                    prev = hash;
-                }
+                let (chained, head) = crate::audit::chain(events.iter_mut(), last - n + 1, prev)?;
                 let mut rest = &chained[..];
                 while !rest.is_empty() {
                     let rows = crate::sql::INSERT_CHUNKS.into_iter().find(|&r| r <= rest.len()).unwrap_or(1);
@@ -328,7 +269,7 @@ macro_rules! impl_audit_store {
                     q.execute(&mut *conn).await?;
                     rest = tail;
                 }
-                sqlx::query(crate::sql::SET_HEAD_HASH).bind(prev.to_vec()).execute(&mut *conn).await?;
+                sqlx::query(crate::sql::SET_HEAD_HASH).bind(head.to_vec()).execute(&mut *conn).await?;
                 Ok(chained.iter().map(|(e, _, _)| e.seq).collect())
             }
         }
@@ -336,3 +277,25 @@ macro_rules! impl_audit_store {
 }
 
 pub(crate) use impl_audit_store;
+
+/// An event chained: the record, the hash before it and its own.
+pub(crate) type Chained<'e> = (&'e Event, [u8; 32], [u8; 32]);
+
+/// Numbers `events` from `first_seq` on and chains each to the one before, starting from
+/// the head's hash `prev`. Returns them chained, and the new head's hash.
+pub(crate) fn chain<'e>(
+    events: impl Iterator<Item = &'e mut Event>,
+    first_seq: i64,
+    prev: Vec<u8>,
+) -> Result<(Vec<Chained<'e>>, [u8; 32]), StoreError> {
+    let mut prev = <[u8; 32]>::try_from(prev)
+        .map_err(|_| StoreError::Corrupt("chain_head.hash is not 32 bytes".into()))?;
+    let mut chained = Vec::new();
+    for (seq, e) in (first_seq..).zip(events) {
+        e.seq = seq;
+        let hash = aim_domain::audit::chain_hash(&prev, e);
+        chained.push((&*e, prev, hash));
+        prev = hash;
+    }
+    Ok((chained, prev))
+}

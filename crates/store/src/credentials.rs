@@ -177,6 +177,21 @@ pub trait CredentialStore: Send + Sync {
 macro_rules! impl_credential_store {
     ($store:ty) => {
         impl $store {
+            /// Records the single-use `id` inside a write; false if it was used before.
+            async fn use_once_tx(
+                conn: &mut <<$store as crate::backend::Backend>::Db as sqlx::Database>::Connection,
+                id: &str,
+                expires_at: aim_domain::time::Timestamp,
+            ) -> Result<bool, crate::StoreError> {
+                let n = sqlx::query("INSERT INTO used_ids (id, expires_at) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING")
+                    .bind(id.to_owned())
+                    .bind(expires_at.as_millis())
+                    .execute(&mut *conn)
+                    .await?
+                    .rows_affected();
+                Ok(n == 1)
+            }
+
             /// Registers `key`; conflict `KeyAlreadyRegistered` if the identity has it.
             async fn insert_agent_key_tx(
                 conn: &mut <<$store as crate::backend::Backend>::Db as sqlx::Database>::Connection,
@@ -516,14 +531,9 @@ macro_rules! impl_credential_store {
                 expires_at: aim_domain::time::Timestamp,
             ) -> Result<bool, crate::StoreError> {
                 let mut tx = self.write_tx().await?;
-                let n = sqlx::query("INSERT INTO used_ids (id, expires_at) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING")
-                    .bind(id.to_owned())
-                    .bind(expires_at.as_millis())
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
+                let new = Self::use_once_tx(&mut tx, id, expires_at).await?;
                 tx.commit_unrecorded().await?;
-                Ok(n == 1)
+                Ok(new)
             }
 
         }

@@ -6,6 +6,9 @@
 //! outer transaction once and answers all of them. A writer is told it succeeded only after
 //! the commit that holds its work is durable; a writer that fails rolls back to its own
 //! savepoint and leaves the others' work alone; a failed commit fails every writer in it.
+//!
+//! The outer transaction holds the [`Gate`] from `BEGIN IMMEDIATE` to its end, taking turns
+//! with the log writer (`log_writer.rs`), the other connection that writes.
 
 use std::collections::BTreeSet;
 use std::ops::{Deref, DerefMut};
@@ -15,10 +18,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use sqlx::SqliteConnection;
 use tokio::sync::{Mutex, Notify, OwnedMutexGuard, watch};
 
+/// This process's turn to write to the database file: held by whichever of its two writing
+/// connections has a write transaction open. A fair (first come, first served) lock, so
+/// neither writer waits on SQLite's sleeping busy handler for the other, and neither starves.
+pub(crate) type Gate = Arc<Mutex<()>>;
+
 struct State {
     conn: SqliteConnection,
     /// Whether the outer transaction is open.
     open: bool,
+    /// The gate, held while the outer transaction is open.
+    turn: Option<OwnedMutexGuard<()>>,
     /// The batch the next writer joins.
     batch: u64,
     /// A writer gave up without releasing its savepoint; undo it before anything else.
@@ -48,6 +58,7 @@ struct Finished {
 
 struct Inner {
     state: Arc<Mutex<State>>,
+    gate: Gate,
     kick: Notify,
     finished: watch::Sender<Finished>,
     stop: AtomicBool,
@@ -76,16 +87,19 @@ impl std::fmt::Debug for GroupCommit {
 }
 
 impl GroupCommit {
-    /// Takes over `conn` and starts the committer.
-    pub(crate) fn new(conn: SqliteConnection) -> Self {
+    /// Takes over `conn` and starts the committer; the outer transaction takes turns with
+    /// the other writers through `gate`.
+    pub(crate) fn new(conn: SqliteConnection, gate: Gate) -> Self {
         let (finished, _) = watch::channel(Finished::default());
         let inner = Arc::new(Inner {
             state: Arc::new(Mutex::new(State {
                 conn,
                 open: false,
+                turn: None,
                 batch: 0,
                 abandoned: false,
             })),
+            gate,
             kick: Notify::new(),
             finished,
             stop: AtomicBool::new(false),
@@ -102,10 +116,12 @@ impl GroupCommit {
         let mut state = self.inner.state.clone().lock_owned().await;
         state.tidy().await?;
         if !state.open {
+            let turn = self.inner.gate.clone().lock_owned().await;
             sqlx::raw_sql("BEGIN IMMEDIATE")
                 .execute(&mut state.conn)
                 .await?;
             state.open = true;
+            state.turn = Some(turn);
         }
         if let Err(e) = sqlx::raw_sql("SAVEPOINT job")
             .execute(&mut state.conn)
@@ -143,6 +159,7 @@ async fn committer(inner: Arc<Inner>) {
                 let _ = sqlx::raw_sql("ROLLBACK").execute(&mut state.conn).await;
             }
             state.open = false;
+            state.turn = None;
             let batch = state.batch;
             state.batch += 1;
             inner.finished.send_modify(|f| {

@@ -27,6 +27,7 @@
 //! - `write` — write transactions, and the [`Generation`] they move when they commit
 //! - `appender` — batched appends of events that change nothing else, one durable commit
 //! - `group` — SQLite group commit: many writers share one durable commit
+//! - `log_writer` — SQLite appends, each batch written whole on a thread of its own
 //! - `sql` — the SQL both backends run, and the WHERE clauses of list queries
 //! - `rows`, `credential_rows` — rows back into domain types
 //! - `migrations` — the versioned migrations of both backends
@@ -46,6 +47,7 @@ mod group;
 pub mod humans;
 pub mod identities;
 pub mod leases;
+mod log_writer;
 mod migrations;
 pub mod names;
 pub mod policies;

@@ -38,6 +38,61 @@ impl PgStore {
             generation: Generation::default(),
         }
     }
+
+    /// Records the entries' claims, then appends the events whose claim was new (see
+    /// `appender::BatchWriter`).
+    async fn append_entries_tx(
+        conn: &mut sqlx::PgConnection,
+        entries: &mut [crate::appender::Entry],
+    ) -> Result<Vec<Option<i64>>, crate::StoreError> {
+        let claims: Vec<&crate::appender::Claim> = entries.iter().flat_map(|e| &e.claims).collect();
+        let mut won = std::collections::HashSet::new();
+        let mut rest = &claims[..];
+        while !rest.is_empty() {
+            let rows = crate::sql::INSERT_CHUNKS
+                .into_iter()
+                .find(|&r| r <= rest.len())
+                .unwrap_or(1);
+            let (chunk, tail) = rest.split_at(rows);
+            let mut q = sqlx::query_as::<_, (String,)>(crate::sql::multi_insert(
+                crate::sql::MultiInsert::UsedIds,
+                rows,
+                Self::ANONYMOUS_PARAMS,
+            ));
+            for c in chunk {
+                q = q.bind(c.id.clone()).bind(c.expires_at.as_millis());
+            }
+            won.extend(q.fetch_all(&mut *conn).await?.into_iter().map(|(id,)| id));
+            rest = tail;
+        }
+        // An id twice in one batch: the first entry has it.
+        let keep = crate::appender::kept(entries, &mut won);
+        let mut events: Vec<aim_domain::event::Event> = entries
+            .iter()
+            .zip(&keep)
+            .filter(|(_, k)| **k)
+            .map(|(e, _)| e.event.clone())
+            .collect();
+        let mut seqs = if events.is_empty() {
+            Vec::new()
+        } else {
+            Self::append_many_tx(conn, &mut events).await?
+        }
+        .into_iter();
+        let mut out = Vec::with_capacity(entries.len());
+        for (entry, k) in entries.iter_mut().zip(keep) {
+            if k {
+                let seq = seqs.next();
+                if let Some(s) = seq {
+                    entry.event.seq = s;
+                }
+                out.push(seq);
+            } else {
+                out.push(None);
+            }
+        }
+        Ok(out)
+    }
 }
 
 impl Backend for PgStore {

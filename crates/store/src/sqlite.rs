@@ -1,6 +1,8 @@
-//! The SQLite backend: one file under the data dir, WAL, every commit synced. Writes go
-//! through a single connection with group commit (`group.rs`): SQLite has one writer
-//! anyway, and concurrent writers then share one durable commit. Reads use a pool.
+//! The SQLite backend: one file under the data dir, WAL, every commit synced. Registry
+//! writes go through a single connection with group commit (`group.rs`): SQLite has one
+//! writer anyway, and concurrent writers then share one durable commit. Appends (decisions,
+//! refusals, tokens issued) are written whole on a thread of their own (`log_writer.rs`),
+//! taking turns with the group commit. Reads use a pool.
 
 use std::path::Path;
 use std::str::FromStr;
@@ -10,9 +12,9 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{ConnectOptions, Sqlite, SqlitePool};
 
 use crate::StoreError;
-use crate::appender::{Appender, BatchWriter, Entry};
+use crate::appender::Appender;
 use crate::backend::{Backend, impl_store};
-use crate::group::{GroupCommit, GroupTx};
+use crate::group::{Gate, GroupCommit, GroupTx};
 use crate::write::{Generation, WriteTx};
 
 #[derive(Debug, Clone)]
@@ -23,26 +25,22 @@ pub struct SqliteStore {
     generation: Generation,
 }
 
-/// Writes batches of appends through the group commit.
-struct Writer(GroupCommit);
-
-impl BatchWriter for Writer {
-    async fn write(&self, entries: &mut [Entry]) -> Result<Vec<Option<i64>>, StoreError> {
-        let mut tx = self.0.begin().await?;
-        let seqs = SqliteStore::append_entries_tx(&mut tx, entries).await?;
-        tx.commit().await?;
-        Ok(seqs)
-    }
-}
-
 impl SqliteStore {
-    fn with(read: SqlitePool, group: GroupCommit) -> Self {
-        Self {
+    /// Puts the store together: the read pool, and the two writers of the file at `path`
+    /// (sqlx's `writer` with group commit, and the log writer) taking turns.
+    fn with(
+        path: &Path,
+        read_only: bool,
+        read: SqlitePool,
+        writer: sqlx::SqliteConnection,
+    ) -> Result<Self, StoreError> {
+        let gate = Gate::default();
+        Ok(Self {
             read,
-            appender: Appender::start(Writer(group.clone())),
-            group,
+            appender: crate::log_writer::start(path, read_only, gate.clone())?,
+            group: GroupCommit::new(writer, gate),
             generation: Generation::default(),
-        }
+        })
     }
 }
 
@@ -96,7 +94,7 @@ impl SqliteStore {
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(options.read_only(true))
             .await?;
-        Ok(Self::with(read, GroupCommit::new(writer)))
+        Self::with(path, false, read, writer)
     }
 
     /// Opens an existing database read-only, without migrating: for offline checks such as
@@ -115,9 +113,9 @@ impl SqliteStore {
             .max_connections(2)
             .connect_with(options.clone())
             .await?;
-        // Writes through a read-only connection fail, as they should.
-        let group = GroupCommit::new(options.connect().await?);
-        Ok(Self::with(read, group))
+        // Writes through read-only connections fail, as they should.
+        let writer = options.connect().await?;
+        Self::with(path, true, read, writer)
     }
 
     fn read(&self) -> &SqlitePool {

@@ -5,6 +5,7 @@
 
 use aim_domain::event::Event;
 use aim_domain::ids::{IdentityId, TaskId};
+use aim_domain::single_use::Claim;
 use aim_domain::task::Task;
 use aim_domain::time::Timestamp;
 use async_trait::async_trait;
@@ -13,8 +14,15 @@ use crate::StoreError;
 
 #[async_trait]
 pub trait TaskStore: Send + Sync {
-    /// Opens a task; `events` (the task opened, the first token issued) go with it.
-    async fn insert_task(&self, task: &Task, events: &[Event]) -> Result<(), StoreError>;
+    /// Opens a task; `events` (the task opened, the first token issued) and the single-use
+    /// `claims` they spend go with it, in one durable write. False, with no task and no
+    /// event, if any claim was used before (the new ones among them stay used).
+    async fn insert_task(
+        &self,
+        task: &Task,
+        events: &[Event],
+        claims: &[Claim],
+    ) -> Result<bool, StoreError>;
     async fn task(&self, id: TaskId) -> Result<Option<Task>, StoreError>;
     /// Tasks in id order after `after`, optionally of one identity and only open ones.
     async fn list_tasks(
@@ -45,8 +53,17 @@ macro_rules! impl_task_store {
                 &self,
                 task: &aim_domain::task::Task,
                 events: &[aim_domain::event::Event],
-            ) -> Result<(), crate::StoreError> {
+                claims: &[aim_domain::single_use::Claim],
+            ) -> Result<bool, crate::StoreError> {
                 let mut tx = self.write_tx().await?;
+                let mut all_new = true;
+                for c in claims {
+                    all_new &= Self::use_once_tx(&mut tx, &c.id, c.expires_at).await?;
+                }
+                if !all_new {
+                    tx.commit_unrecorded().await?;
+                    return Ok(false);
+                }
                 sqlx::query("INSERT INTO tasks (id, identity_id, purpose, systems, subject, triggered_by, state, opened_at, deadline, ended_at, end_reason) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)")
                     .bind(task.id.as_uuid())
                     .bind(task.identity_id.as_uuid())
@@ -63,7 +80,7 @@ macro_rules! impl_task_store {
                     .await?;
                 let events: Vec<&aim_domain::event::Event> = events.iter().collect();
                 Self::commit_with(tx, &events).await?;
-                Ok(())
+                Ok(true)
             }
             async fn task(
                 &self,

@@ -1,7 +1,11 @@
 //! `aim serve` killed with SIGKILL at random moments while writes are in flight: after each
 //! restart the chain verifies and every write that was acknowledged is there, with its
-//! event. `AIM_CRASH_ROUNDS` sets the number of kills (20 by default; more for a long run).
+//! event. The writes are of both kinds SQLite takes: registry changes (humans added, group
+//! commit on sqlx's connection) and decisions (appends, written whole by the log writer on
+//! its own connection), at once. `AIM_CRASH_ROUNDS` sets the number of kills (20 by
+//! default; more for a long run).
 
+use std::io::{Read, Write};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -35,6 +39,52 @@ fn verify(dir: &std::path::Path) -> (i32, String, String) {
     )
 }
 
+/// `POST /v1/authorize` as the admin, about the human `principal`, with `request_id`: true
+/// when aim answered 200, i.e. the decision is on the record.
+fn decide(addr: &str, token: &str, principal: &str, request_id: &str) -> bool {
+    let body = format!(
+        r#"{{"action":"read","principal":{{"human":"{principal}"}},"resource":{{"type":"Resource","id":"crm/1","system":"crm","attrs":{{"type":"note","sensitivity":"internal"}}}}}}"#
+    );
+    let request = format!(
+        "POST /v1/authorize HTTP/1.1\r\nHost: aim\r\nAuthorization: Bearer {token}\r\n\
+         X-Request-Id: {request_id}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let Ok(mut conn) = std::net::TcpStream::connect(addr.trim_start_matches("http://")) else {
+        return false;
+    };
+    let mut answer = String::new();
+    conn.write_all(request.as_bytes()).is_ok()
+        && conn.read_to_string(&mut answer).is_ok()
+        && answer.starts_with("HTTP/1.1 200")
+}
+
+/// `count` threads, each calling `write(thread, n)` for n = 0, 1, ... until `stop`, keeping
+/// in `kept` what each call says was acknowledged.
+fn load(
+    count: usize,
+    stop: &Arc<AtomicBool>,
+    kept: &Arc<Mutex<Vec<String>>>,
+    write: impl Fn(usize, usize) -> Option<String> + Send + Sync + 'static,
+) -> Vec<std::thread::JoinHandle<()>> {
+    let write = Arc::new(write);
+    (0..count)
+        .map(|w| {
+            let (stop, kept, write) = (stop.clone(), kept.clone(), write.clone());
+            std::thread::spawn(move || {
+                let mut n = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    if let Some(done) = write(w, n) {
+                        kept.lock().unwrap().push(done);
+                    }
+                    n += 1;
+                }
+            })
+        })
+        .collect()
+}
+
 #[test]
 fn sigkill_under_load_loses_no_acknowledged_write() {
     let rounds: usize = std::env::var("AIM_CRASH_ROUNDS")
@@ -56,11 +106,17 @@ fn sigkill_under_load_loses_no_acknowledged_write() {
     };
     let dir = tempfile::tempdir().unwrap();
     let acknowledged = Arc::new(Mutex::new(Vec::<String>::new()));
+    let decided = Arc::new(Mutex::new(Vec::<String>::new()));
     let mut token = String::new();
+    let mut admin = String::new();
     for round in 0..rounds {
         let serve = Serve::start(dir.path());
         if token.is_empty() {
             token = serve.token();
+            let (code, humans) = aim(&serve.addr, &token, &["human", "list", "-o", "json"]);
+            assert_eq!(code, 0, "{humans}");
+            let humans: serde_json::Value = serde_json::from_str(&humans).unwrap();
+            admin = humans[0]["id"].as_str().unwrap().to_owned();
         }
         let (code, out, err) = verify(dir.path());
         assert_eq!(
@@ -68,33 +124,25 @@ fn sigkill_under_load_loses_no_acknowledged_write() {
             "round {round}: chain broken after restart\n{out}{err}"
         );
         let stop = Arc::new(AtomicBool::new(false));
-        let writers: Vec<_> = (0..3)
-            .map(|w| {
-                let (addr, token, stop, acknowledged) = (
-                    serve.addr.clone(),
-                    token.clone(),
-                    stop.clone(),
-                    acknowledged.clone(),
-                );
-                std::thread::spawn(move || {
-                    let mut n = 0;
-                    while !stop.load(Ordering::Relaxed) {
-                        let user = format!("r{round}-w{w}-{n}@example.com");
-                        n += 1;
-                        // Exit 0 means the server answered 201: the write is acknowledged.
-                        if aim(&addr, &token, &["human", "add", &user, "--role", "sponsor"]).0 == 0
-                        {
-                            acknowledged.lock().unwrap().push(user);
-                        }
-                    }
-                })
-            })
-            .collect();
+        let (addr, tok, who) = (serve.addr.clone(), token.clone(), admin.clone());
+        // Exit 0 means the server answered 201: the write is acknowledged.
+        let add =
+            move |name: &str| aim(&addr, &tok, &["human", "add", name, "--role", "sponsor"]).0 == 0;
+        let (addr, tok) = (serve.addr.clone(), token.clone());
+        let ask = move |id: &str| decide(&addr, &tok, &who, id);
+        let mut threads = load(3, &stop, &acknowledged, move |w, n| {
+            let user = format!("r{round}-w{w}-{n}@example.com");
+            add(&user).then_some(user)
+        });
+        threads.extend(load(2, &stop, &decided, move |w, n| {
+            let id = format!("crash-r{round}-d{w}-{n}");
+            ask(&id).then_some(id)
+        }));
         std::thread::sleep(Duration::from_millis(50 + next() % 400));
         drop(serve); // SIGKILL, with writes in flight
         stop.store(true, Ordering::Relaxed);
-        for w in writers {
-            w.join().unwrap();
+        for t in threads {
+            t.join().unwrap();
         }
     }
     // After the last kill: everything acknowledged is there, each with its event.
@@ -150,8 +198,36 @@ fn sigkill_under_load_loses_no_acknowledged_write() {
         );
         assert!(created.contains(user), "acknowledged {user} has no event");
     }
+    let decided = decided.lock().unwrap().clone();
+    assert!(
+        decided.len() >= rounds,
+        "the load decided: {} acknowledged",
+        decided.len()
+    );
+    let (code, records) = aim(
+        &serve.addr,
+        &token,
+        &[
+            "audit", "list", "--action", "decision", "--all", "--limit", "1000", "-o", "json",
+        ],
+    );
+    assert_eq!(code, 0);
+    let records: serde_json::Value = serde_json::from_str(&records).unwrap();
+    let recorded: std::collections::HashSet<&str> = records
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["request_id"].as_str())
+        .collect();
+    for id in &decided {
+        assert!(
+            recorded.contains(id.as_str()),
+            "acknowledged decision {id} is not on the record"
+        );
+    }
     eprintln!(
-        "crash test: {} acknowledged writes survived {rounds} kills",
-        acknowledged.len()
+        "crash test: {} acknowledged writes and {} acknowledged decisions survived {rounds} kills",
+        acknowledged.len(),
+        decided.len()
     );
 }

@@ -470,13 +470,14 @@ async fn record_issue(
         ..trail
     })
     .from_request(&ctx.id, &ctx.source);
-    for c in &asking.single_use {
-        if !s.store.use_once(&c.id, c.expires_at).await? {
-            return Err(replayed());
-        }
+    if s.store
+        .insert_task(task, &[opened, issued], &asking.single_use)
+        .await?
+    {
+        Ok(())
+    } else {
+        Err(replayed())
     }
-    s.store.insert_task(task, &[opened, issued]).await?;
-    Ok(())
 }
 
 fn invalid_details(m: impl Into<String>) -> Refused {

@@ -201,9 +201,11 @@ mod tasks_follow_their_identity {
         let both = open_task(&i, &["billing", "crm"]);
         let crm = open_task(&i, &["crm"]);
         for t in [&both, &crm] {
-            s.insert_task(t, &[event("task.opened", t.id)])
-                .await
-                .unwrap();
+            assert!(
+                s.insert_task(t, &[event("task.opened", t.id)], &[])
+                    .await
+                    .unwrap()
+            );
         }
 
         let v = i.version;
@@ -280,15 +282,37 @@ mod tasks_end_once_and_are_revoked {
             ended_at: None,
             end_reason: String::new(),
         };
-        s.insert_task(
-            &task,
-            &[
-                event("task.opened", task.id),
-                event("token.issued", task.id),
-            ],
-        )
-        .await
-        .unwrap();
+        let claim = |id: &str| aim_store::Claim {
+            id: id.into(),
+            expires_at: t0().plus_seconds(60),
+        };
+        let opened = [
+            event("task.opened", task.id),
+            event("token.issued", task.id),
+        ];
+        let records = s.events(0, 10_000).await.unwrap().len();
+        assert!(
+            s.insert_task(&task, &opened, &[claim("assertion:t1"), claim("dpop:t1")])
+                .await
+                .unwrap()
+        );
+        assert_eq!(s.events(0, 10_000).await.unwrap().len(), records + 2);
+        // A replayed claim: no task, no record, and the claim that was new is spent.
+        let replay = Task {
+            id: TaskId::new(),
+            ..task.clone()
+        };
+        assert!(
+            !s.insert_task(&replay, &opened, &[claim("dpop:t2"), claim("assertion:t1")])
+                .await
+                .unwrap()
+        );
+        assert_eq!(s.task(replay.id).await.unwrap(), None);
+        assert_eq!(s.events(0, 10_000).await.unwrap().len(), records + 2);
+        assert!(
+            !s.use_once("dpop:t2", t0().plus_seconds(60)).await.unwrap(),
+            "the new claim stayed used"
+        );
         assert_eq!(s.task(task.id).await.unwrap(), Some(task.clone()));
         assert_eq!(
             s.list_tasks(Some(i.id), true, None, 10)

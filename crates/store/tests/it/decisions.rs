@@ -39,9 +39,11 @@ async fn agent(s: &DynStore, name: &str) -> (Identity, Task) {
         ended_at: None,
         end_reason: String::new(),
     };
-    s.insert_task(&task, &[event("task.opened", task.id)])
-        .await
-        .unwrap();
+    assert!(
+        s.insert_task(&task, &[event("task.opened", task.id)], &[])
+            .await
+            .unwrap()
+    );
     (i, task)
 }
 
