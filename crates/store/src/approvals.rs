@@ -184,7 +184,7 @@ macro_rules! impl_approval_store {
                     return Ok(crate::approvals::Spent::Gone);
                 }
                 for c in &claims {
-                    let n = sqlx::query("INSERT INTO used_ids (id, expires_at) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING")
+                    let n = sqlx::query(crate::sql::USE_ONCE)
                         .bind(c.id.clone())
                         .bind(c.expires_at.as_millis())
                         .execute(&mut *tx)

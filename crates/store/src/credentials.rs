@@ -183,7 +183,7 @@ macro_rules! impl_credential_store {
                 id: &str,
                 expires_at: aim_domain::time::Timestamp,
             ) -> Result<bool, crate::StoreError> {
-                let n = sqlx::query("INSERT INTO used_ids (id, expires_at) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING")
+                let n = sqlx::query(crate::sql::USE_ONCE)
                     .bind(id.to_owned())
                     .bind(expires_at.as_millis())
                     .execute(&mut *conn)

@@ -56,6 +56,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "groups provisioned over SCIM",
         include_str!("../migrations/sqlite/0010_scim_groups.sql"),
     ),
+    (
+        11,
+        "single-use ids keyed by expiry: one b-tree, written at its end",
+        include_str!("../migrations/sqlite/0011_used_ids_by_expiry.sql"),
+    ),
 ];
 
 /// (version, description, SQL) of each PostgreSQL migration, in order.
@@ -109,6 +114,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         10,
         "groups provisioned over SCIM",
         include_str!("../migrations/postgres/0010_scim_groups.sql"),
+    ),
+    (
+        11,
+        "single-use ids keyed by expiry: one b-tree, written at its end",
+        include_str!("../migrations/postgres/0011_used_ids_by_expiry.sql"),
     ),
 ];
 

@@ -73,7 +73,7 @@ impl MultiInsert {
             MultiInsert::UsedIds => (
                 "INSERT INTO used_ids (id, expires_at) VALUES ",
                 2,
-                " ON CONFLICT (id) DO NOTHING RETURNING id",
+                " ON CONFLICT (expires_at, id) DO NOTHING RETURNING id",
             ),
         }
     }
@@ -131,6 +131,10 @@ pub(crate) fn multi_insert(what: MultiInsert, rows: usize, anonymous: bool) -> &
 
 /// Takes the next `$1` sequence numbers (returning the last) and the previous hash, and
 /// locks the head until commit.
+/// Records a single-use id; no row is changed if it was used before.
+pub(crate) const USE_ONCE: &str = "INSERT INTO used_ids (id, expires_at) VALUES ($1, $2) \
+    ON CONFLICT (expires_at, id) DO NOTHING";
+
 pub(crate) const ADVANCE_HEAD: &str =
     "UPDATE chain_head SET seq = seq + $1 WHERE id = 1 RETURNING seq, hash";
 
