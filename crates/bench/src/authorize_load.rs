@@ -15,7 +15,7 @@
 //! as a second `wrk` can instead); it prints both, how many refusals the flood made and
 //! how many audit records they cost.
 
-use aim_bench::{Serve, WrkRun, agent, now, presigned_wrk, task_token};
+use aim_bench::{WrkRun, agent, now, presigned_wrk, task_token};
 use aim_client::Client;
 use clap::Parser;
 use serde_json::json;
@@ -133,7 +133,7 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let dir = tempfile::tempdir()?;
     let data = dir.path().join("aim-data");
-    let serve = Serve::start(&args.load.aim, &data)?;
+    let serve = args.load.serve(&data)?;
     let admin_token = serve.admin_token()?;
     let base = serve.addr.clone();
     let (client_id, key, endpoint, task) = agent(&base, &admin_token).await?;
@@ -163,7 +163,7 @@ async fn main() -> anyhow::Result<()> {
         })
         .collect();
     for (c, flooded) in runs {
-        let pool = args.load.seconds as usize * if c == 1 { 4_000 } else { 15_000 };
+        let pool = args.load.seconds as usize * if c == 1 { 4_000 } else { 20_000 };
         let head_before = admin.audit_head().await?.seq;
         let target = format!("{base}/v1/identities");
         let go = std::sync::Arc::new(tokio::sync::Notify::new());

@@ -2,10 +2,12 @@
 //! task, pre-signed requests replayed by `wrk`, and latency reports.
 //!
 //! # Layout
-//! This library has no modules; the load runs are binaries beside it:
-//! `authorize_load` (`POST /v1/authorize`), `token_load` (`POST /oauth/token`),
-//! `registry_load` (the registry at a million identities), `audit_load` (the audit chain)
-//! and `decide_bench` (one decision in process, criterion-style figures).
+//! - [`fill`] — stores filled before a run: identities, audit records, single-use ids, tasks
+//!
+//! The load runs are binaries beside it: `authorize_load` (`POST /v1/authorize`),
+//! `token_load` (`POST /oauth/token`), `registry_load` (the registry at a million
+//! identities), `audit_load` (the audit chain), `decide_bench` (one decision in process,
+//! criterion-style figures) and `scale_fill` (a store to run the first two on).
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -16,6 +18,8 @@ use aim_domain::{Clock, SystemClock};
 use aim_token::client::ClientKey;
 use anyhow::{Context, bail};
 use serde_json::{Value, json};
+
+pub mod fill;
 
 pub const ASSERTION: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
@@ -37,7 +41,11 @@ impl Serve {
         let mut child = Command::new(aim)
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
-            .env("AIM_LOG", "warn")
+            // `AIM_BENCH_LOG=sqlx=debug` shows the server's statements, for instance.
+            .env(
+                "AIM_LOG",
+                std::env::var("AIM_BENCH_LOG").unwrap_or_else(|_| "warn".into()),
+            )
             .stdout(Stdio::piped())
             .spawn()
             .context("spawning aim serve")?;
@@ -350,4 +358,26 @@ pub struct LoadArgs {
     /// Seconds per run.
     #[arg(long, default_value_t = 10)]
     pub seconds: u64,
+    /// Start from a copy of the store in this data dir (made by `scale-fill`) instead of
+    /// an empty one.
+    #[arg(long)]
+    pub from: Option<PathBuf>,
+}
+
+impl LoadArgs {
+    /// Starts `aim serve` on `data_dir`, first copying the store of `--from` into it.
+    pub fn serve(&self, data_dir: &Path) -> anyhow::Result<Serve> {
+        if let Some(from) = &self.from {
+            std::fs::create_dir_all(data_dir)?;
+            for entry in std::fs::read_dir(from)? {
+                let path = entry?.path();
+                if path.is_file() {
+                    let to = data_dir.join(path.file_name().context("a file name")?);
+                    std::fs::copy(&path, to)
+                        .with_context(|| format!("copying {}", path.display()))?;
+                }
+            }
+        }
+        Serve::start(&self.aim, data_dir)
+    }
 }

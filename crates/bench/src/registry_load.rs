@@ -7,24 +7,16 @@
 //! target/release/registry-load --aim target/release/aim --identities 1000000
 //! ```
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use aim_bench::fill::Rng;
 use aim_bench::{Serve, report};
-use aim_domain::event::{Actor, AuditAction, Event};
-use aim_domain::governance::GovernanceConfig;
-use aim_domain::human::{NewHuman, Role};
-use aim_domain::identity::{Autonomy, Identity, IdentityKind, IdentityRequest};
-use aim_domain::ids::{HumanId, IdentityId};
-use aim_domain::lifecycle::{StateCause, Transition};
-use aim_domain::naming::NamingPolicy;
-use aim_domain::review::{Decider, Verdict, decide};
-use aim_domain::risk::{DataSensitivity, Level};
+use aim_domain::ids::IdentityId;
 use aim_domain::{Clock, SystemClock};
+use aim_store::IdentityStore;
 use aim_store::sqlite::SqliteStore;
-use aim_store::{HumanStore, IdentityStore};
 use anyhow::{Context, bail};
 use clap::Parser;
 
@@ -51,172 +43,14 @@ struct Args {
     seconds: u64,
 }
 
-/// xorshift64*: reproducible, dependency-free.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    fn pick<T: Copy>(&mut self, xs: &[T]) -> T {
-        xs[self.below(xs.len())]
-    }
-}
-
-fn identity(
-    rng: &mut Rng,
-    n: usize,
-    sponsors: &[HumanId],
-    now: aim_domain::Timestamp,
-    g: &GovernanceConfig,
-    naming: &NamingPolicy,
-) -> anyhow::Result<Identity> {
-    let kinds = [
-        IdentityKind::AiAgent,
-        IdentityKind::Bot,
-        IdentityKind::ServiceAccount,
-        IdentityKind::ApiKey,
-        IdentityKind::Automation,
-    ];
-    let kind = rng.pick(&kinds);
-    let prefix = match kind {
-        IdentityKind::AiAgent => "agt",
-        IdentityKind::Bot => "bot",
-        IdentityKind::ServiceAccount => "svc",
-        IdentityKind::ApiKey => "key",
-        IdentityKind::Automation => "job",
-    };
-    let systems = [
-        "crm",
-        "billing",
-        "claims-db",
-        "warehouse",
-        "github",
-        "slack",
-        "s3-reports",
-        "hr",
-    ];
-    let sensitivities = [
-        DataSensitivity::Public,
-        DataSensitivity::Internal,
-        DataSensitivity::Internal,
-        DataSensitivity::Confidential,
-    ];
-    let levels = [Level::Low, Level::Low, Level::Medium];
-    let req = IdentityRequest {
-        name: format!("{prefix}-bench-{n:07}"),
-        kind,
-        autonomy: rng.pick(&[
-            Autonomy::Automation,
-            Autonomy::Assistant,
-            Autonomy::Autonomous,
-        ]),
-        sponsor_id: sponsors[rng.below(sponsors.len())],
-        owner_team: Some(format!("team-{}", rng.below(50))),
-        purpose: format!("benchmark workload {}", rng.below(10_000)),
-        systems: vec![rng.pick(&systems).to_owned(), rng.pick(&systems).to_owned()],
-        data_sensitivity: rng.pick(&sensitivities),
-        criticality: rng.pick(&levels),
-        impact: rng.pick(&levels),
-        labels: BTreeMap::from([(
-            "env".to_owned(),
-            rng.pick(&["prod", "staging", "dev"]).to_owned(),
-        )]),
-        // Spread over the next 20 to 89 days, as real end-of-life dates are.
-        expires_at: now.plus_days(20 + rng.below(70) as u32),
-    };
-    let mut i = req
-        .into_identity(IdentityId::new(), sponsors[0], now, naming, g)
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    // 80% active, 8% suspended, 2% locked, 10% still requested.
-    let roll = rng.below(100);
-    if roll >= 10 {
-        decide(
-            &mut i,
-            Decider::Human(sponsors[1]),
-            Verdict::Approve,
-            "",
-            now,
-            g,
-        )
-        .ok();
-    }
-    // Half a percent orphaned, one percent flagged as possible duplicates.
-    if rng.below(200) == 0 {
-        i.orphaned_since = Some(now);
-    }
-    i.possible_duplicate = rng.below(100) == 0;
-    if (10..18).contains(&roll) {
-        i.transition(Transition::Suspend, StateCause::Manual, "bench", now, g)
-            .ok();
-    } else if (18..20).contains(&roll) {
-        i.transition(Transition::Lock, StateCause::Manual, "bench", now, g)
-            .ok();
-    }
-    Ok(i)
-}
-
 async fn fill(args: &Args) -> anyhow::Result<Vec<IdentityId>> {
     let store = SqliteStore::open(&args.data_dir.join("aim.db")).await?;
-    let now = SystemClock.now();
-    let g = GovernanceConfig::default();
-    let naming = NamingPolicy::default();
-    let mut sponsors = Vec::new();
-    for n in 0..args.sponsors {
-        let h = NewHuman {
-            user_name: format!("sponsor{n}@example.com"),
-            display_name: None,
-            email: None,
-            external_id: None,
-            roles: vec![Role::Sponsor],
-            groups: Vec::new(),
-        }
-        .into_human(HumanId::new(), now)
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-        store
-            .insert_human(
-                &h,
-                &Event::new(
-                    now,
-                    Actor::system("bench"),
-                    AuditAction::HumanCreated,
-                    "human",
-                    h.id,
-                ),
-            )
-            .await?;
-        sponsors.push(h.id);
-    }
-    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
-    let mut ids = Vec::with_capacity(args.identities);
+    let sponsors = aim_bench::fill::sponsors(&store, args.sponsors).await?;
     let started = Instant::now();
-    let batch_size = 5000;
-    let mut batch = Vec::with_capacity(batch_size);
-    for n in 0..args.identities {
-        let i = identity(&mut rng, n, &sponsors, now, &g, &naming)?;
-        ids.push(i.id);
-        let e = Event::new(
-            now,
-            Actor::system("bench"),
-            AuditAction::IdentityImported,
-            "identity",
-            i.id,
-        );
-        batch.push((i, e));
-        if batch.len() == batch_size || n + 1 == args.identities {
-            store.import_identities(&batch).await?;
-            batch.clear();
-        }
-    }
+    let ids = aim_bench::fill::identities(&store, args.identities, &sponsors).await?;
     let secs = started.elapsed().as_secs_f64();
     println!(
-        "bulk create: {} identities in {:.1} s = {:.0} identities/s (SQLite, batches of {batch_size}, each with its event, synchronous=FULL)",
+        "bulk create: {} identities in {:.1} s = {:.0} identities/s (SQLite, batches of 5000, each with its event, synchronous=FULL)",
         args.identities,
         secs,
         args.identities as f64 / secs

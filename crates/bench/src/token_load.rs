@@ -16,7 +16,7 @@
 use std::path::Path;
 use std::time::Instant;
 
-use aim_bench::{ASSERTION, Serve, WrkRun, agent, now, presigned_wrk, task_token};
+use aim_bench::{ASSERTION, WrkRun, agent, now, presigned_wrk, task_token};
 use aim_token::access::{self, Expect, TrustedKeys};
 use aim_token::client::ClientKey;
 use clap::Parser;
@@ -75,7 +75,7 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let dir = tempfile::tempdir()?;
     let data = dir.path().join("aim-data");
-    let serve = Serve::start(&args.load.aim, &data)?;
+    let serve = args.load.serve(&data)?;
     let admin = serve.admin_token()?;
     let base = serve.addr.clone();
     let (client_id, key, endpoint, task) = agent(&base, &admin).await?;
