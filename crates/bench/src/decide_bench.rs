@@ -20,9 +20,8 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
-use aim_domain::human::{NewHuman, Role};
 use aim_domain::identity::{Autonomy, Identity, IdentityKind, IdentityRequest};
-use aim_domain::ids::{HumanId, IdentityId};
+use aim_domain::ids::IdentityId;
 use aim_domain::risk::{DataSensitivity, Level};
 use aim_domain::{Clock, SystemClock};
 use aim_policy::{Call, Effect, Engine, Principal, Query, Source, Target};
@@ -100,16 +99,7 @@ fn registry(
     n: usize,
     now: aim_domain::time::Timestamp,
 ) -> anyhow::Result<(HashMap<IdentityId, Identity>, Vec<IdentityId>)> {
-    let sponsor = NewHuman {
-        user_name: "bench-sponsor".into(),
-        display_name: None,
-        email: None,
-        external_id: None,
-        roles: vec![Role::Sponsor],
-        groups: Vec::new(),
-    }
-    .into_human(HumanId::new(), now)
-    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let sponsor = aim_bench::fill::sponsor("bench-sponsor", now)?;
     let mut registry: HashMap<IdentityId, Identity> = HashMap::with_capacity(n);
     let mut order = Vec::with_capacity(n);
     for i in 0..n {

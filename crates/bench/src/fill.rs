@@ -149,21 +149,29 @@ pub struct Fill {
     pub open_tasks: usize,
 }
 
+/// A human with the sponsor role, not yet stored.
+pub fn sponsor(
+    user_name: &str,
+    now: aim_domain::Timestamp,
+) -> anyhow::Result<aim_domain::human::Human> {
+    NewHuman {
+        user_name: user_name.to_owned(),
+        display_name: None,
+        email: None,
+        external_id: None,
+        roles: vec![Role::Sponsor],
+        groups: Vec::new(),
+    }
+    .into_human(HumanId::new(), now)
+    .map_err(|e| anyhow::anyhow!("{e}"))
+}
+
 /// `n` sponsors, each with the record of its creation.
 pub async fn sponsors(store: &SqliteStore, n: usize) -> anyhow::Result<Vec<HumanId>> {
     let now = SystemClock.now();
     let mut ids = Vec::with_capacity(n);
     for k in 0..n {
-        let h = NewHuman {
-            user_name: format!("sponsor{k}@example.com"),
-            display_name: None,
-            email: None,
-            external_id: None,
-            roles: vec![Role::Sponsor],
-            groups: Vec::new(),
-        }
-        .into_human(HumanId::new(), now)
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let h = sponsor(&format!("sponsor{k}@example.com"), now)?;
         let e = Event::new(now, bench(), AuditAction::HumanCreated, "human", h.id);
         store.insert_human(&h, &e).await?;
         ids.push(h.id);

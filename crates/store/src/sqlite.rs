@@ -156,11 +156,7 @@ const TINY_TABLE: i64 = 1000;
 pub(crate) async fn forget_tiny_statistics(
     conn: &mut sqlx::SqliteConnection,
 ) -> Result<(), sqlx::Error> {
-    let analysed: Option<i64> =
-        sqlx::query_scalar("SELECT 1 FROM sqlite_schema WHERE name = 'sqlite_stat1'")
-            .fetch_optional(&mut *conn)
-            .await?;
-    if analysed.is_some() {
+    if has_table(conn, "sqlite_stat1").await? {
         sqlx::query("DELETE FROM sqlite_stat1 WHERE CAST(stat AS INTEGER) < $1")
             .bind(TINY_TABLE)
             .execute(&mut *conn)
@@ -175,16 +171,20 @@ pub(crate) async fn forget_tiny_statistics(
 /// parsed and planned anew on every request, 113 µs instead of 29 µs. The row counts of
 /// `sqlite_stat1` stay, and they are what aim's plans need.
 pub(crate) async fn forget_samples(conn: &mut sqlx::SqliteConnection) -> Result<(), sqlx::Error> {
-    let sampled: Option<i64> =
-        sqlx::query_scalar("SELECT 1 FROM sqlite_schema WHERE name = 'sqlite_stat4'")
-            .fetch_optional(&mut *conn)
-            .await?;
-    if sampled.is_some() {
+    if has_table(conn, "sqlite_stat4").await? {
         sqlx::query("DELETE FROM sqlite_stat4")
             .execute(&mut *conn)
             .await?;
     }
     Ok(())
+}
+
+async fn has_table(conn: &mut sqlx::SqliteConnection, name: &str) -> Result<bool, sqlx::Error> {
+    let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM sqlite_schema WHERE name = $1")
+        .bind(name)
+        .fetch_optional(&mut *conn)
+        .await?;
+    Ok(found.is_some())
 }
 
 /// Makes the database file (created empty if missing, which SQLite takes as a new
