@@ -81,7 +81,7 @@ async fn main() -> anyhow::Result<()> {
     let (client_id, key, endpoint, task) = agent(&base, &admin).await?;
     for &c in &args.load.concurrency {
         // Generous: a run that outruns its pool fails rather than reporting replays.
-        let pool = args.load.seconds as usize * if c == 1 { 4_000 } else { 12_000 };
+        let pool = args.load.seconds as usize * if c == 1 { 4_000 } else { 16_000 };
         let result = issue_load(
             dir.path(),
             c,

@@ -1,5 +1,5 @@
-//! The live state behind the tokens agents present, kept briefly so an agent making many
-//! calls does not cost a read each. An entry is used only if the source's generation has
+//! The live state behind the tokens agents present (and, in `aim serve`, what a token is
+//! issued on), kept briefly so an agent making many calls does not cost a read each. An entry is used only if the source's generation has
 //! not moved since it was read, and for at most half a second (what a change made where
 //! this enforcement point cannot see it, another replica say, may take to be seen here).
 //!
@@ -20,21 +20,31 @@ use aim_domain::live::LiveContext;
 pub const TTL: Duration = Duration::from_millis(500);
 const CAPACITY: usize = 100_000;
 
-#[derive(Debug, Default)]
-pub struct LiveCache {
-    entries: Mutex<HashMap<String, (LiveContext, Instant, u64)>>,
+/// Entries of `T` (by default a presented token's live state) by key: a token's `jti`,
+/// or what a token is issued on (the identity, its key, the task, the signing key).
+#[derive(Debug)]
+pub struct LiveCache<T = LiveContext> {
+    entries: Mutex<HashMap<String, (T, Instant, u64)>>,
 }
 
-impl LiveCache {
-    /// The live state of token `jti`, if it was read at `generation` and within the TTL.
-    pub fn get(&self, jti: &str, generation: u64) -> Option<LiveContext> {
+impl<T> Default for LiveCache<T> {
+    fn default() -> Self {
+        Self {
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl<T: Clone> LiveCache<T> {
+    /// The entry under `key`, if it was read at `generation` and within the TTL.
+    pub fn get(&self, key: &str, generation: u64) -> Option<T> {
         let entries = self.entries.lock().ok()?;
-        let (live, at, read_at) = entries.get(jti)?;
+        let (live, at, read_at) = entries.get(key)?;
         (*read_at == generation && at.elapsed() < TTL).then(|| live.clone())
     }
 
     /// Keeps what was read under `generation`.
-    pub fn put(&self, jti: &str, live: LiveContext, generation: u64) {
+    pub fn put(&self, key: &str, live: T, generation: u64) {
         if let Ok(mut entries) = self.entries.lock() {
             if entries.len() >= CAPACITY {
                 entries.retain(|_, (_, at, _)| at.elapsed() < TTL);
@@ -42,7 +52,7 @@ impl LiveCache {
                     entries.clear();
                 }
             }
-            entries.insert(jti.to_owned(), (live, Instant::now(), generation));
+            entries.insert(key.to_owned(), (live, Instant::now(), generation));
         }
     }
 }

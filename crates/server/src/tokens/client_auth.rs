@@ -33,6 +33,36 @@ pub(crate) struct Client {
     pub assertion: aim_token::assertion::Assertion,
 }
 
+/// The identity, its sponsor, the key and the task, in one read, or from the cache while
+/// no write has committed since that read (and for at most half a second, what a change
+/// on another replica may take to be seen here). The generation is taken before the read:
+/// an entry read before a change is never used after it. Only what exists is kept.
+async fn issuing_context(
+    s: &AppState,
+    id: IdentityId,
+    kid: &str,
+    task_id: Option<TaskId>,
+    signer: &str,
+) -> Result<aim_store::TokenContext, Refused> {
+    // Fixed-width parts first and the caller's `kid` last, so no kid reads as another key.
+    let key = format!(
+        "{id} {} {} {signer} {kid}",
+        task_id.map_or_else(|| "-".repeat(36), |t| t.to_string()),
+        signer.len()
+    );
+    let generation = s.store.generation().current();
+    if let Some(context) = s.tokens.issuing.get(&key, generation) {
+        return Ok(context);
+    }
+    let context = s
+        .store
+        .token_context(id, kid, task_id, signer)
+        .await?
+        .ok_or_else(|| Refused::client("unknown_client", "no such identity"))?;
+    s.tokens.issuing.put(&key, context.clone(), generation);
+    Ok(context)
+}
+
 /// Checks a client assertion (RFC 7523): the identity it names exists, the key it was
 /// signed with is registered on it and not revoked, the signature and claims hold, and the
 /// identity may get tokens. Reads `task_id` of that identity along the way.
@@ -67,12 +97,7 @@ pub(crate) async fn authenticate(
         ));
     }
     let kid = unverified.kid().map_err(Refused::token)?.to_owned();
-    // The identity, its sponsor, the key and the task, in one read.
-    let context = s
-        .store
-        .token_context(id, &kid, task_id, signer)
-        .await?
-        .ok_or_else(|| Refused::client("unknown_client", "no such identity"))?;
+    let context = issuing_context(s, id, &kid, task_id, signer).await?;
     let key = context.key.as_ref().ok_or_else(|| {
         Refused::client(
             "unknown_kid",

@@ -39,6 +39,10 @@ pub struct TokenService {
     /// other `resources` tokens may be asked for, RFC 8707), and the cache of the live
     /// state behind presented tokens.
     pub rules: aim_enforce::TokenRules,
+    /// What a client assertion is checked against (its identity, sponsor, key, task and
+    /// the signing key), kept like the live state of presented tokens: used only while
+    /// the store's generation has not moved, for at most half a second.
+    pub issuing: aim_enforce::LiveCache<aim_store::TokenContext>,
     pub max_delegation_depth: usize,
     pub federation: federation::Federation,
     pub keys: SigningKeys,
@@ -57,6 +61,7 @@ impl TokenService {
         Ok(Self {
             token_endpoint: format!("{issuer}/oauth/token"),
             rules: aim_enforce::TokenRules::new(&issuer, &config.audience, &config.resources),
+            issuing: aim_enforce::LiveCache::default(),
             issuer,
             trust_domain: config.trust_domain.clone(),
             max_token_seconds: config.max_token_seconds,

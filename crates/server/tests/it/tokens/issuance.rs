@@ -248,6 +248,9 @@ mod cases {
         let agent = Agent::new(s, &c, "agt-token-c", "EdDSA").await;
         let r = agent.open_task(s).await.unwrap();
         let task = r["task_id"].as_str().unwrap().to_owned();
+        // A token on the task just before it ends: what it was issued on is fresh in the
+        // issuing cache, and must not outlive the end.
+        agent.continue_task(s, &task).await.unwrap();
         let ended = c
             .sponsor_client
             .end_task(task.parse().unwrap(), "done")
