@@ -152,12 +152,15 @@ pub(super) fn build(
     };
     let mut entities = Vec::with_capacity(4);
     let (principal, groups) = principal_entities(q, engine, &aim_uid, &mut entities)?;
-    let mut principal_groups = HashSet::with_capacity(groups.len());
-    for g in &groups {
-        let uid = aim_uid("Group", g)?;
-        entities.push(Entity::new_no_attrs(uid.clone(), HashSet::new()));
-        principal_groups.insert(uid);
-    }
+    // Groups and systems are not entities of their own: they have no attributes and no
+    // parents, and membership (`principal in Aim::Group::"g"`) is read from the member's
+    // parents, which aim gives in full. Fewer entities make Cedar's transitive closure
+    // (most of building a request) cheaper; `has` on a group or system is false and any
+    // attribute of one an error, as they would be with the entity present.
+    let principal_groups = groups
+        .iter()
+        .map(|g| aim_uid("Group", g))
+        .collect::<Result<HashSet<_>, _>>()?;
     let (resource, resource_groups) = target_entities(q, engine, &aim_uid, &mut entities)?;
     // In tests every request's entities are checked against the schema too.
     let schema = cfg!(debug_assertions).then_some(&*engine.schema);
@@ -251,7 +254,6 @@ fn target_entities(
         ));
     }
     let system = aim_uid("System", &t.system)?;
-    entities.push(Entity::new_no_attrs(system.clone(), HashSet::new()));
     let resource = aim_uid(&t.kind, &t.id)?;
     if t.kind == "System" {
         if t.id != t.system {

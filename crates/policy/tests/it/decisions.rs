@@ -380,3 +380,32 @@ fn bad_queries_are_refused_not_decided() {
         .unwrap_err();
     assert_eq!(err.code(), "bad_target", "{err}");
 }
+
+#[test]
+fn groups_and_systems_are_known_by_their_members() {
+    // A request carries no entity for a group or a system (they have no attributes of
+    // their own); `in` reads the member's parents, which aim gives in full.
+    let e = engine(
+        r#"@id("crm-reads")
+        permit(principal in Aim::Group::"claims", action == Aim::Action::"read",
+               resource in Aim::System::"crm");"#,
+    );
+    let alice = human("alice");
+    let bot = agent("agt-claims", &alice, "claims", &["crm", "billing"]);
+    let d = decide(&e, &bot, "read", &record("42"), None);
+    assert_eq!(
+        (d.decision, d.policies),
+        (Effect::Allow, vec!["crm-reads".to_owned()])
+    );
+    let mut billing = record("42");
+    billing.system = "billing".into();
+    assert_eq!(
+        decide(&e, &bot, "read", &billing, None).decision,
+        Effect::Deny
+    );
+    let other = agent("agt-sales", &alice, "sales", &["crm"]);
+    assert_eq!(
+        decide(&e, &other, "read", &record("42"), None).decision,
+        Effect::Deny
+    );
+}
