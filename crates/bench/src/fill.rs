@@ -220,55 +220,57 @@ pub async fn fill(path: &Path, fill: &Fill) -> anyhow::Result<()> {
     // At least one identity to hang decisions and tasks on.
     let ids = identities(&store, fill.identities.max(1), &sponsors).await?;
     let now = SystemClock.now();
-    // Appends and tasks in flights of 512, so they share durable commits.
-    let mut made = 0;
-    while made < fill.events {
-        let flight = (fill.events - made).min(512);
-        let mut set = tokio::task::JoinSet::new();
-        for k in made..made + flight {
-            let (store, id) = (store.clone(), ids[k % ids.len()]);
-            set.spawn(async move {
-                let e =
-                    Event::new(now, bench(), AuditAction::Decision, "identity", id).reason("bench");
-                store.append_event(&e).await
-            });
+    in_flights(fill.events, |k| {
+        let (store, id) = (store.clone(), ids[k % ids.len()]);
+        async move {
+            let e = Event::new(now, bench(), AuditAction::Decision, "identity", id).reason("bench");
+            store.append_event(&e).await.map(drop)
         }
-        while let Some(r) = set.join_next().await {
-            r??;
+    })
+    .await?;
+    in_flights(fill.open_tasks, |k| {
+        let (store, id) = (store.clone(), ids[k % ids.len()]);
+        async move {
+            let task = Task {
+                id: TaskId::new(),
+                identity_id: id,
+                purpose: "bench".into(),
+                systems: vec!["crm".into()],
+                subject: None,
+                triggered_by: "bench".into(),
+                state: TaskState::Open,
+                opened_at: now,
+                deadline: now.plus_days(1),
+                ended_at: None,
+                end_reason: String::new(),
+            };
+            let e = Event::new(now, bench(), AuditAction::TaskOpened, "task", task.id);
+            store.insert_task(&task, &[e], &[]).await.map(drop)
         }
-        made += flight;
-    }
-    let mut opened = 0;
-    while opened < fill.open_tasks {
-        let flight = (fill.open_tasks - opened).min(512);
-        let mut set = tokio::task::JoinSet::new();
-        for k in opened..opened + flight {
-            let (store, id) = (store.clone(), ids[k % ids.len()]);
-            set.spawn(async move {
-                let task = Task {
-                    id: TaskId::new(),
-                    identity_id: id,
-                    purpose: "bench".into(),
-                    systems: vec!["crm".into()],
-                    subject: None,
-                    triggered_by: "bench".into(),
-                    state: TaskState::Open,
-                    opened_at: now,
-                    deadline: now.plus_days(1),
-                    ended_at: None,
-                    end_reason: String::new(),
-                };
-                let e = Event::new(now, bench(), AuditAction::TaskOpened, "task", task.id);
-                store.insert_task(&task, &[e], &[]).await
-            });
-        }
-        while let Some(r) = set.join_next().await {
-            r??;
-        }
-        opened += flight;
-    }
+    })
+    .await?;
     drop(store);
     used_ids(path, fill.used_ids, now.plus_days(1)).await
+}
+
+/// Runs `job(0..n)` in flights of 512 at once, so appends share durable commits.
+async fn in_flights<F>(n: usize, job: impl Fn(usize) -> F) -> anyhow::Result<()>
+where
+    F: std::future::Future<Output = Result<(), aim_store::StoreError>> + Send + 'static,
+{
+    let mut done = 0;
+    while done < n {
+        let flight = (n - done).min(512);
+        let mut set = tokio::task::JoinSet::new();
+        for k in done..done + flight {
+            set.spawn(job(k));
+        }
+        while let Some(r) = set.join_next().await {
+            r??;
+        }
+        done += flight;
+    }
+    Ok(())
 }
 
 /// `n` single-use ids expiring at `expires_at`, written straight into the table in

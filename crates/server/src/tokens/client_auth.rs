@@ -36,7 +36,7 @@ pub(crate) struct Client {
 /// The identity, its sponsor, the key and the task, in one read, or from the cache while
 /// no write has committed since that read (and for at most half a second, what a change
 /// on another replica may take to be seen here). The generation is taken before the read:
-/// an entry read before a change is never used after it. Only what exists is kept.
+/// an entry read before a change is never used after it.
 async fn issuing_context(
     s: &AppState,
     id: IdentityId,
@@ -59,7 +59,12 @@ async fn issuing_context(
         .token_context(id, kid, task_id, signer)
         .await?
         .ok_or_else(|| Refused::client("unknown_client", "no such identity"))?;
-    s.tokens.issuing.put(&key, context.clone(), generation);
+    // The read comes before the assertion's signature is checked: only what names a
+    // registered key and an existing task is kept, so a caller varying kids or task ids at
+    // will cannot fill the cache.
+    if context.key.is_some() && (task_id.is_none() || context.task.is_some()) {
+        s.tokens.issuing.put(&key, context.clone(), generation);
+    }
     Ok(context)
 }
 
