@@ -10,6 +10,7 @@
 //! - [`audit`] — the head of the chain
 //! - [`authorize`] — `POST /v1/authorize` and `/v1/authorize/explain`
 //! - [`export`] — audit records as SIEMs read them: OCSF and CEF
+//! - [`gateway`] — what an enforcement gateway asks of aim
 //! - [`oauth`] — `POST /oauth/token`: the form and the answer
 //! - [`policies`] — a policy set's files and links as applied, and its history
 //! - [`tokens`] — signing keys as operators see them, the revocation list
@@ -18,6 +19,7 @@ pub mod audit;
 pub mod authorize;
 pub mod common;
 pub mod export;
+pub mod gateway;
 pub mod identities;
 pub mod leases;
 pub mod oauth;

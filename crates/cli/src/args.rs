@@ -62,6 +62,8 @@ pub enum Format {
 pub enum Command {
     /// Run the control plane.
     Serve(ServeArgs),
+    /// Run an enforcement gateway in front of tools (`--config gateway.toml`).
+    Gateway(GatewayArgs),
     /// Humans: sponsors, approvers, admins, auditors.
     #[command(subcommand)]
     Human(HumanCommand),
@@ -111,6 +113,17 @@ pub enum AdminCommand {
     /// Replace the first-start admin credential: the old one stops working; the new one is
     /// printed once (and rewritten to `<data-dir>/bootstrap-admin-token` on the server).
     RotateBootstrap,
+}
+
+#[derive(Debug, Args)]
+pub struct GatewayArgs {
+    /// The gateway's TOML config: listener, resource URL, aim, upstreams and routes
+    /// (docs/gateway.md).
+    #[arg(long, env = "AIM_GATEWAY_CONFIG")]
+    pub config: PathBuf,
+    /// Log as JSON lines.
+    #[arg(long)]
+    pub log_json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -2,6 +2,7 @@
 
 mod audit;
 mod decisions;
+mod gateway;
 mod human;
 mod identity;
 mod policy;
@@ -85,6 +86,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let client = || base.clone();
     match cli.command {
         Command::Serve(args) => serve::run(args).await,
+        Command::Gateway(args) => gateway::run(args).await,
         Command::Human(cmd) => human::run(&client(), format, cmd).await,
         Command::Identity(cmd) => identity::run(&client(), format, cmd).await,
         Command::Sweep(SweepCommand::Run) => {

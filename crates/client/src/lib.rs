@@ -10,11 +10,13 @@
 //! - [`humans`] — humans and their credentials
 //! - [`credentials`] — agents' keys, join tokens, tasks, tokens, signing keys, revocations
 //! - [`decisions`] — policy sets, decisions, approvals and grants
+//! - [`gateway`] — what an enforcement gateway asks
 //! - [`audit`] — the audit log, traces, checkpoints and sweeps
 
 pub mod audit;
 pub mod credentials;
 pub mod decisions;
+pub mod gateway;
 pub mod humans;
 pub mod identities;
 
@@ -101,6 +103,25 @@ impl Client {
         }
     }
 
+    /// As [`Client::new`], giving up on an answer after `timeout` (an enforcement point
+    /// fails closed rather than wait).
+    pub fn with_timeout(
+        base: &str,
+        token: Option<String>,
+        timeout: std::time::Duration,
+    ) -> Result<Self> {
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .tcp_nodelay(true)
+            .build()
+            .map_err(|e| ClientError::Decode(format!("the HTTP client: {e}")))?;
+        Ok(Self {
+            http,
+            base: base.trim_end_matches('/').to_owned(),
+            token,
+        })
+    }
+
     /// As [`Client::new`], trusting (only) the CA certificates in `ca_pem` for an aim
     /// served with a private CA.
     pub fn with_ca(base: &str, token: Option<String>, ca_pem: &[u8]) -> Result<Self> {
@@ -185,6 +206,24 @@ impl Client {
         body: &(impl Serialize + ?Sized),
     ) -> Result<T> {
         self.call(Method::POST, path, &Vec::new(), Some(body)).await
+    }
+
+    /// As [`Client::post`], under the request id `request_id` (`X-Request-Id`).
+    async fn post_as<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &(impl Serialize + ?Sized),
+        request_id: &str,
+    ) -> Result<T> {
+        let mut req = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("x-request-id", request_id)
+            .json(body);
+        if let Some(t) = &self.token {
+            req = req.bearer_auth(t);
+        }
+        self.send(req).await
     }
 
     async fn patch<T: DeserializeOwned>(

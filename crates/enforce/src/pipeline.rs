@@ -509,6 +509,8 @@ impl<S: DecisionStore> Pipeline<'_, S> {
             "principal": q.principal,
             "errors": decision.errors,
             "args_hash": q.call.args_hash,
+            "attrs": q.resource.attrs,
+            "call": { "method": q.call.method, "path": q.call.path },
             "code": amended.code,
             "approval_id": amended.approval_id,
             "lease_holder": amended.holder.as_ref().map(|l| l.identity_id),

@@ -173,9 +173,24 @@ impl TokenRules {
         presented: Presentation<'_>,
         now: Timestamp,
     ) -> Result<(Agent, Option<UnspentProof>), Inactive<S::Error>> {
+        self.check_request_for(&self.audience, source, verifier, presented, now)
+            .await
+    }
+
+    /// As [`TokenRules::check_request`], for a request made to another enforcement point:
+    /// the token's audience must be `audience` (that point's resource), its proof's `htu`
+    /// that point's URL.
+    pub async fn check_request_for<S: LiveSource>(
+        &self,
+        audience: &str,
+        source: &S,
+        verifier: &Verifier,
+        presented: Presentation<'_>,
+        now: Timestamp,
+    ) -> Result<(Agent, Option<UnspentProof>), Inactive<S::Error>> {
         let expect = Expect {
             issuer: &self.issuer,
-            audience: &self.audience,
+            audience,
             now: now.as_millis() / 1000,
         };
         let checked = verifier.verify_request(

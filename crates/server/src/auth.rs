@@ -206,6 +206,8 @@ fn machine_may(human: &Human, method: &Method, path: &str) -> Result<(), ApiErro
         && matches!(
             (method.as_str(), path),
             ("POST", "/v1/authorize")
+                | ("POST", "/v1/gateway/authorize")
+                | ("POST", "/v1/gateway/refusals")
                 | ("GET", "/v1/revocations")
                 | ("GET", "/v1/revocations/stream")
                 | ("POST", "/oauth/introspect")
@@ -215,7 +217,7 @@ fn machine_may(human: &Human, method: &Method, path: &str) -> Result<(), ApiErro
         return Ok(());
     }
     Err(ApiError::forbidden(
-        "a gateway credential reaches only POST /v1/authorize, the revocation feed and introspection; a scim credential only /scim/v2",
+        "a gateway credential reaches only POST /v1/authorize, /v1/gateway/*, the revocation feed and introspection; a scim credential only /scim/v2",
     ))
 }
 

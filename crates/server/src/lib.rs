@@ -77,6 +77,7 @@ pub fn router_with(state: AppState, body_limit: usize, limits: &config::LimitsCo
         .merge(routes::signing_keys::router())
         .merge(routes::policies::router())
         .merge(routes::authorize::router())
+        .merge(routes::gateway::router())
         .merge(routes::approvals::router())
         .merge(routes::grants::router())
         .merge(routes::leases::router())

@@ -15,6 +15,7 @@ pub mod agent_keys;
 pub mod approvals;
 pub mod audit;
 pub mod authorize;
+pub mod gateway;
 pub mod grants;
 pub mod humans;
 pub mod identities;

@@ -8,17 +8,22 @@ use tracing_subscriber::EnvFilter;
 
 use crate::args::ServeArgs;
 
-pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+/// Logs to standard error, filtered by `AIM_LOG` (default `info`).
+pub(crate) fn init_logging(json: bool) {
     let filter = EnvFilter::try_from_env("AIM_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
-    if args.log_json {
+    if json {
         builder.json().init();
     } else {
         builder.init();
     }
+}
+
+pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    init_logging(args.log_json);
     let mut config = match &args.config {
         Some(path) => Config::from_file(path)?,
         None => Config::default(),
@@ -56,7 +61,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     server.run(shutdown_signal()).await
 }
 
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

@@ -172,7 +172,13 @@ pub async fn authorize(
     let ruled = pipeline
         .rule(&who, &body, origin, proof, s.clock.now())
         .await?;
-    if let Some(a) = ruled.requested {
+    announce(&s, ruled.requested);
+    Ok(Json(ruled.answer))
+}
+
+/// Tells the approvers (the decisions webhook) of an approval a decision asked for.
+pub(crate) fn announce(s: &AppState, requested: Option<aim_domain::approval::ActionApproval>) {
+    if let Some(a) = requested {
         s.decisions.announce(
             &s.store,
             &s.clock,
@@ -181,7 +187,6 @@ pub async fn authorize(
             json!(a),
         );
     }
-    Ok(Json(ruled.answer))
 }
 
 /// What would be decided, with the set in force or a proposed one; nothing is recorded.

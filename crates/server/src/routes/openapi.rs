@@ -5,8 +5,8 @@ use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
 use crate::routes::{
-    agent_keys, approvals, audit, authorize, grants, humans, identities, join, leases, oauth,
-    policies, scim, signing_keys, system, tasks,
+    agent_keys, approvals, audit, authorize, gateway, grants, humans, identities, join, leases,
+    oauth, policies, scim, signing_keys, system, tasks,
 };
 
 #[derive(Debug, OpenApi)]
@@ -26,7 +26,7 @@ use crate::routes::{
         audit::list, audit::show, audit::trace, audit::head, audit::create_checkpoint, audit::latest_checkpoint,
         audit::checkpoint_keys, audit::rotate_checkpoint_key,
         policies::apply, policies::show, policies::versions, policies::version, policies::rollback,
-        authorize::authorize, authorize::explain,
+        authorize::authorize, authorize::explain, gateway::authorize, gateway::refusal,
         approvals::list, approvals::show, approvals::approve, approvals::deny,
         grants::add, grants::list, grants::show, grants::request, grants::approve, grants::deny, grants::revoke,
         leases::acquire, leases::show, leases::release,

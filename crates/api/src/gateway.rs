@@ -1,0 +1,63 @@
+//! What an enforcement gateway asks of aim: `POST /v1/gateway/authorize` (may the agent
+//! that presented this token and proof to the gateway take this action now?) and
+//! `POST /v1/gateway/refusals` (a request the gateway refused before it could ask).
+
+use aim_domain::ids::{IdentityId, TaskId};
+use serde::{Deserialize, Serialize};
+
+use crate::authorize::{AuthorizeBody, AuthorizeResponse};
+
+/// The agent's request as it reached the gateway, and the question it comes to.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct GatewayAuthorize {
+    /// The access token the agent presented (`Authorization: DPoP <token>`).
+    pub token: String,
+    /// The DPoP proof it presented with it (required for a DPoP-bound token).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proof: Option<String>,
+    /// The request's method, as the proof's `htm` must name it.
+    pub method: String,
+    /// The absolute URL the agent called, as the proof's `htu` must name it: it starts
+    /// with the gateway's resource (one of aim's `tokens.resources`), and the token's
+    /// audience must be that resource (RFC 8707).
+    pub url: String,
+    /// The question (`action`, `resource`, `call`, `approval_id`); `principal`,
+    /// `task_id` and `policies` are refused: the token says who asks, under which task.
+    pub question: AuthorizeBody,
+}
+
+/// The decision, and who it was about, for the gateway's own log and its cache.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct GatewayDecision {
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub identity: IdentityId,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub task: TaskId,
+    /// The token's id.
+    pub jti: String,
+    /// The identities the token was delegated through, nearest first (`act`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub act: Vec<String>,
+    /// The decision, on the record (durably) before this answer was sent.
+    pub answer: AuthorizeResponse,
+}
+
+/// A request the gateway refused on its own (no token, a path that is not canonical, a
+/// route it does not know), for the record.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct GatewayRefusal {
+    /// The request's method and path as received (shortened, control characters dropped).
+    pub method: String,
+    pub path: String,
+    /// The agent's address as the gateway saw it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip: Option<String>,
+    /// The status the gateway answered and its machine-readable code.
+    pub status: u16,
+    pub code: String,
+}

@@ -1,0 +1,353 @@
+//! `gateway.toml`: where the gateway listens and is reached, the aim it asks, the upstreams
+//! it may call and the routes that turn a request into a question. Everything is checked
+//! when the file is read: a gateway with a bad route does not start.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use reqwest::Url;
+use serde::Deserialize;
+
+use crate::net::Cidr;
+use crate::route::{Route, Template};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The address to listen on.
+    pub listen: SocketAddr,
+    /// The URL agents reach this gateway at: the audience their tokens must name (the
+    /// RFC 8707 `resource` they ask aim for) and the base of their DPoP proofs' `htu`.
+    pub resource: String,
+    pub aim: AimConfig,
+    /// The largest request body read (it is read whole: its hash binds an approval to
+    /// exactly these arguments). Default 1 MiB.
+    #[serde(default = "default_max_body")]
+    pub max_body_bytes: usize,
+    /// Plain HTTP to a host other than loopback (upstreams, aim, the resource) is refused
+    /// unless this is set.
+    #[serde(default)]
+    pub allow_plain_http: bool,
+    #[serde(default)]
+    pub upstreams: BTreeMap<String, UpstreamConfig>,
+    #[serde(default)]
+    pub routes: Vec<RouteConfig>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AimConfig {
+    /// aim's base URL.
+    pub url: String,
+    /// The gateway's credential (a human with the `gateway` role): from this environment
+    /// variable or file.
+    #[serde(flatten)]
+    pub credential: Secret,
+    /// The issuer agents' tokens name, for the protected resource metadata; aim's URL by
+    /// default.
+    #[serde(default)]
+    pub issuer: Option<String>,
+    /// How long to wait for aim's answer before refusing the call. Default 5000.
+    #[serde(default = "default_aim_timeout")]
+    pub timeout_ms: u64,
+}
+
+/// A secret read at start from an environment variable or a file, never from the config
+/// file itself.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Secret {
+    #[serde(default)]
+    pub credential_env: Option<String>,
+    #[serde(default)]
+    pub credential_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamConfig {
+    pub url: String,
+    /// Removed from the front of the request path before forwarding (`/crm` →
+    /// `/records/42` for `/crm/records/42`).
+    #[serde(default)]
+    pub strip_prefix: Option<String>,
+    /// Addresses outside the public internet (loopback, private, link-local, ...) this
+    /// upstream may resolve to, as CIDRs. Any other such address is refused, at start for
+    /// an address in the URL and at each connection for a name.
+    #[serde(default)]
+    pub allow_addresses: Vec<String>,
+    /// How long the upstream may take to answer. Default 30000.
+    #[serde(default = "default_upstream_timeout")]
+    pub timeout_ms: u64,
+    /// What the gateway adds to each request (the agent's token never goes upstream).
+    #[serde(default)]
+    pub credential: Option<CredentialConfig>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum CredentialConfig {
+    /// `<name>: <value>` (an API key header).
+    Header {
+        name: String,
+        #[serde(flatten)]
+        value: Secret,
+    },
+    /// `Authorization: Bearer <value>`.
+    Bearer {
+        #[serde(flatten)]
+        value: Secret,
+    },
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteConfig {
+    pub upstream: String,
+    /// `GET`, `POST`, ... or `*` for any.
+    pub method: String,
+    /// `/crm/records/{id}`; `{name}` matches one segment, a last `{*name}` the rest.
+    pub path: String,
+    /// The Cedar action the request is (`read`, `write`, ...).
+    pub action: String,
+    pub resource: TargetConfig,
+}
+
+/// The resource a request acts on; `id` and literal attributes may use `{param}` from the
+/// path.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetConfig {
+    #[serde(rename = "type", default = "default_kind")]
+    pub kind: String,
+    pub system: String,
+    pub id: String,
+    /// Attribute name → where its value comes from: `"{param}"` (the path),
+    /// `"query:<name>"`, `"body:<JSON pointer>"` (`body:/subject`), or a literal.
+    #[serde(default)]
+    pub attrs: BTreeMap<String, String>,
+}
+
+fn default_kind() -> String {
+    "Resource".into()
+}
+fn default_max_body() -> usize {
+    1 << 20
+}
+fn default_aim_timeout() -> u64 {
+    5_000
+}
+fn default_upstream_timeout() -> u64 {
+    30_000
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+fn invalid(message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid(message.into())
+}
+
+/// An upstream as checked: its URL, the addresses it may reach, its credential read.
+#[derive(Debug)]
+pub struct Upstream {
+    pub name: String,
+    pub url: Url,
+    pub strip_prefix: Option<String>,
+    pub allow: Vec<Cidr>,
+    pub timeout_ms: u64,
+    pub credential: Option<Injected>,
+}
+
+/// The header the gateway sets on each upstream request.
+pub struct Injected {
+    pub name: reqwest::header::HeaderName,
+    pub value: reqwest::header::HeaderValue,
+}
+
+impl std::fmt::Debug for Injected {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // INVARIANT: an upstream credential is never printed.
+        f.debug_struct("Injected")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The whole configuration, checked.
+#[derive(Debug)]
+pub struct Checked {
+    pub listen: SocketAddr,
+    pub resource: String,
+    pub aim_url: String,
+    pub aim_credential: String,
+    pub issuer: String,
+    pub aim_timeout_ms: u64,
+    pub max_body_bytes: usize,
+    pub upstreams: Vec<Upstream>,
+    pub routes: Vec<Route>,
+}
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Checked, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let config: Config = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })?;
+        config.check()
+    }
+
+    /// Checks every part and reads the secrets it names.
+    pub fn check(self) -> Result<Checked, ConfigError> {
+        let plain = self.allow_plain_http;
+        let resource = url("resource", &self.resource, plain)?;
+        if resource.query().is_some() || resource.fragment().is_some() {
+            return Err(invalid("resource: a resource has no query or fragment"));
+        }
+        let aim_url = url("aim.url", &self.aim.url, plain)?;
+        let aim_credential = read_secret("aim", &self.aim.credential)?;
+        let mut upstreams = Vec::new();
+        for (name, u) in self.upstreams {
+            upstreams.push(upstream(name, u, plain)?);
+        }
+        let mut routes = Vec::new();
+        for (i, r) in self.routes.into_iter().enumerate() {
+            let Some(at) = upstreams.iter().position(|u| u.name == r.upstream) else {
+                return Err(invalid(format!(
+                    "routes[{i}]: no upstream is called {:?}",
+                    r.upstream
+                )));
+            };
+            let template = Template::parse(&r.path)
+                .map_err(|e| invalid(format!("routes[{i}] ({}): {e}", r.path)))?;
+            let route = Route::new(at, &r.method, template, r.action, r.resource)
+                .map_err(|e| invalid(format!("routes[{i}] ({}): {e}", r.path)))?;
+            routes.push(route);
+        }
+        let aim_base = aim_url.as_str().trim_end_matches('/').to_owned();
+        Ok(Checked {
+            listen: self.listen,
+            resource: resource.as_str().trim_end_matches('/').to_owned(),
+            issuer: self.aim.issuer.unwrap_or_else(|| aim_base.clone()),
+            aim_url: aim_base,
+            aim_credential,
+            aim_timeout_ms: self.aim.timeout_ms,
+            max_body_bytes: self.max_body_bytes,
+            upstreams,
+            routes,
+        })
+    }
+}
+
+fn url(what: &str, raw: &str, plain_allowed: bool) -> Result<Url, ConfigError> {
+    let u = Url::parse(raw).map_err(|e| invalid(format!("{what}: {raw:?} is not a URL: {e}")))?;
+    match u.scheme() {
+        "https" => {}
+        "http" if plain_allowed || crate::net::is_loopback_host(&u) => {}
+        "http" => {
+            return Err(invalid(format!(
+                "{what}: plain HTTP to {raw:?} is refused (set allow_plain_http = true to allow it)"
+            )));
+        }
+        other => return Err(invalid(format!("{what}: scheme {other:?} is not http(s)"))),
+    }
+    if !u.username().is_empty() || u.password().is_some() {
+        return Err(invalid(format!(
+            "{what}: credentials do not belong in a URL; use a credential setting"
+        )));
+    }
+    Ok(u)
+}
+
+fn upstream(name: String, u: UpstreamConfig, plain: bool) -> Result<Upstream, ConfigError> {
+    let what = format!("upstreams.{name}");
+    let url = url(&format!("{what}.url"), &u.url, plain)?;
+    let allow = u
+        .allow_addresses
+        .iter()
+        .map(|c| Cidr::parse(c).map_err(|e| invalid(format!("{what}.allow_addresses: {e}"))))
+        .collect::<Result<Vec<_>, _>>()?;
+    // An address written in the URL is checked now; a name at each connection.
+    if let Some(ip) = crate::net::literal_ip(&url) {
+        crate::net::check(ip, &allow).map_err(|e| invalid(format!("{what}.url: {e}")))?;
+    }
+    let credential = match u.credential {
+        None => None,
+        Some(CredentialConfig::Header {
+            name: header,
+            value,
+        }) => {
+            let name =
+                reqwest::header::HeaderName::from_bytes(header.as_bytes()).map_err(|_| {
+                    invalid(format!(
+                        "{what}.credential: {header:?} is not a header name"
+                    ))
+                })?;
+            if crate::upstream::is_reserved(&name) {
+                return Err(invalid(format!(
+                    "{what}.credential: {header:?} is a header the gateway sets itself"
+                )));
+            }
+            Some(Injected {
+                name,
+                value: header_value(&what, &read_secret(&what, &value)?)?,
+            })
+        }
+        Some(CredentialConfig::Bearer { value }) => Some(Injected {
+            name: reqwest::header::AUTHORIZATION,
+            value: header_value(&what, &format!("Bearer {}", read_secret(&what, &value)?))?,
+        }),
+    };
+    Ok(Upstream {
+        name,
+        url,
+        strip_prefix: u.strip_prefix,
+        allow,
+        timeout_ms: u.timeout_ms,
+        credential,
+    })
+}
+
+fn header_value(what: &str, v: &str) -> Result<reqwest::header::HeaderValue, ConfigError> {
+    let mut value = reqwest::header::HeaderValue::from_str(v).map_err(|_| {
+        invalid(format!(
+            "{what}.credential: the value is not a valid header value"
+        ))
+    })?;
+    value.set_sensitive(true);
+    Ok(value)
+}
+
+fn read_secret(what: &str, s: &Secret) -> Result<String, ConfigError> {
+    let value = match (&s.credential_env, &s.credential_file) {
+        (Some(var), None) => std::env::var(var)
+            .map_err(|_| invalid(format!("{what}: the environment variable {var} is not set")))?,
+        (None, Some(path)) => std::fs::read_to_string(path)
+            .map_err(|e| invalid(format!("{what}: cannot read {}: {e}", path.display())))?,
+        _ => {
+            return Err(invalid(format!(
+                "{what}: give exactly one of credential_env and credential_file"
+            )));
+        }
+    };
+    let value = value.trim().to_owned();
+    if value.is_empty() {
+        return Err(invalid(format!("{what}: the credential is empty")));
+    }
+    Ok(value)
+}

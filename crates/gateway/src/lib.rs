@@ -1,0 +1,108 @@
+//! `aim gateway`: the enforcement point in front of tools. It stands between agents and
+//! the HTTP APIs they call, lets through only what aim allows right now (each request's
+//! token and DPoP proof checked, its question decided and on aim's record before anything
+//! is forwarded), gives the upstream a credential the agent never sees, and refuses every
+//! request two parsers could read differently.
+//!
+//! It talks to aim only over aim's API (`POST /v1/gateway/authorize`, `/refusals`); it
+//! never opens aim's database.
+//!
+//! # Layout
+//! - [`config`] — `gateway.toml`, checked whole at start
+//! - [`canon`] — request paths refused unless unambiguous
+//! - [`route`] — path templates, and a request's action and resource
+//! - [`net`] — which addresses an upstream may be reached at (SSRF)
+//! - [`upstream`] — calling an upstream with its credential injected
+//! - [`proxy`] — one request, from arrival to answer
+
+pub mod canon;
+pub mod config;
+pub mod net;
+pub mod proxy;
+pub mod route;
+pub mod upstream;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::get;
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+
+use crate::config::Checked;
+use crate::route::Route;
+
+/// A running gateway's state.
+#[derive(Debug)]
+pub struct Gateway {
+    /// The URL agents reach it at, without a trailing `/`.
+    pub resource: String,
+    aim: aim_client::Client,
+    routes: Vec<Route>,
+    upstreams: Vec<upstream::Client>,
+    max_body_bytes: usize,
+    metadata: Value,
+}
+
+impl Gateway {
+    pub fn new(config: Checked) -> Result<Self, String> {
+        let aim = aim_client::Client::with_timeout(
+            &config.aim_url,
+            Some(config.aim_credential),
+            std::time::Duration::from_millis(config.aim_timeout_ms),
+        )
+        .map_err(|e| format!("aim client: {e}"))?;
+        let upstreams = config
+            .upstreams
+            .into_iter()
+            .map(upstream::Client::new)
+            .collect::<Result<Vec<_>, _>>()?;
+        // RFC 9728: what this resource is and where its tokens come from.
+        let metadata = json!({
+            "resource": config.resource,
+            "authorization_servers": [config.issuer],
+            "bearer_methods_supported": ["header"],
+            "dpop_signing_alg_values_supported": ["EdDSA", "ES256"],
+            "dpop_bound_access_tokens_required": true,
+            "resource_name": "aim gateway",
+        });
+        Ok(Self {
+            resource: config.resource,
+            aim,
+            routes: config.routes,
+            upstreams,
+            max_body_bytes: config.max_body_bytes,
+            metadata,
+        })
+    }
+
+    pub fn router(self: Arc<Self>) -> Router {
+        Router::new()
+            .route("/.well-known/oauth-protected-resource", get(metadata))
+            .fallback(proxy::handle)
+            .with_state(self)
+    }
+}
+
+async fn metadata(
+    axum::extract::State(g): axum::extract::State<Arc<Gateway>>,
+) -> axum::Json<Value> {
+    axum::Json(g.metadata.clone())
+}
+
+/// Serves `gateway` on `listener` until `shutdown` completes.
+pub async fn serve(
+    gateway: Gateway,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = Arc::new(gateway).router();
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}

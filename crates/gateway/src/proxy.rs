@@ -1,0 +1,398 @@
+//! One agent request, from arrival to answer:
+//!
+//! ```text
+//! path checked ─► route ─► token present? ─► body read ─► question ─► aim decides
+//!     (and records, durably) ─► allow: forward with the upstream's credential ─► answer
+//! ```
+//!
+//! Everything refused before aim was asked is put on aim's record too
+//! (`POST /v1/gateway/refusals`). Nothing reaches an upstream without aim's `allow`, and
+//! aim answers only once that decision is durable; aim unreachable is a refusal (503).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use aim_api::authorize::{AuthorizeBody, AuthorizeResponse};
+use aim_api::gateway::{GatewayAuthorize, GatewayRefusal};
+use aim_client::ClientError;
+use aim_domain::decision::{Call, Effect};
+use aim_domain::ids::ApprovalId;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::Gateway;
+use crate::route::Route;
+
+/// A refusal: status, stable code, message, and what else the agent needs to act on it.
+#[derive(Debug)]
+pub struct Refusal {
+    status: StatusCode,
+    code: String,
+    message: String,
+    extra: Option<Box<Value>>,
+    challenge: Option<Box<str>>,
+}
+
+impl Refusal {
+    fn new(status: StatusCode, code: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code: code.into(),
+            message: message.into(),
+            extra: None,
+            challenge: None,
+        }
+    }
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        let mut body = json!({ "code": self.code, "message": self.message });
+        if let (Some(Value::Object(extra)), Value::Object(b)) = (self.extra.map(|e| *e), &mut body)
+        {
+            for (k, v) in extra {
+                b.entry(k).or_insert(v);
+            }
+        }
+        let mut response = (self.status, axum::Json(body)).into_response();
+        if let Some(c) = self.challenge.and_then(|c| HeaderValue::from_str(&c).ok()) {
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, c);
+        }
+        response
+    }
+}
+
+/// What the log line of a call says.
+struct Logged<'a> {
+    request_id: &'a str,
+    method: &'a str,
+    path: &'a str,
+}
+
+pub async fn handle(
+    State(g): State<Arc<Gateway>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    req: Request,
+) -> Response {
+    let started = Instant::now();
+    let request_id = request_id(req.headers());
+    let method = req.method().as_str().to_owned();
+    let path = req.uri().path().to_owned();
+    let log = Logged {
+        request_id: &request_id,
+        method: &method,
+        path: &path,
+    };
+    match call(&g, peer, req, &request_id).await {
+        Ok(response) => {
+            tracing::info!(
+                request_id = log.request_id,
+                method = log.method,
+                path = log.path,
+                status = response.status().as_u16(),
+                micros = started.elapsed().as_micros() as u64,
+                "forwarded"
+            );
+            response
+        }
+        Err(refusal) => {
+            tracing::info!(request_id = log.request_id, method = log.method, path = log.path,
+                status = refusal.status.as_u16(), code = %refusal.code, "refused");
+            refusal.into_response()
+        }
+    }
+}
+
+async fn call(
+    g: &Gateway,
+    peer: SocketAddr,
+    req: Request,
+    request_id: &str,
+) -> Result<Response, Refusal> {
+    let (parts, body) = req.into_parts();
+    let (route, asked, body) = match prepare(g, &parts, body, peer).await {
+        Ok(prepared) => prepared,
+        Err(r) => {
+            // Refused before aim could decide: on aim's record all the same.
+            let refusal = GatewayRefusal {
+                method: parts.method.to_string(),
+                path: parts.uri.path().to_owned(),
+                ip: Some(peer.ip().to_string()),
+                status: r.status.as_u16(),
+                code: r.code.clone(),
+            };
+            if let Err(e) = g.aim.gateway_refusal(&refusal, request_id).await {
+                tracing::warn!(request_id, error = %e, "could not record a refusal with aim");
+            }
+            return Err(r);
+        }
+    };
+    let decided = match g.aim.gateway_authorize(&asked, request_id).await {
+        Ok(d) => d,
+        Err(e) => return Err(g.aim_refused(e)),
+    };
+    if decided.answer.decision.decision != Effect::Allow {
+        return Err(not_allowed(&decided.answer));
+    }
+    let upstream = &g.upstreams[route.upstream];
+    let url = upstream.url(parts.uri.path(), parts.uri.query());
+    let added = [
+        (HeaderName::from_static("x-request-id"), request_id),
+        (
+            HeaderName::from_static("x-aim-identity"),
+            &decided.identity.to_string(),
+        ),
+        (
+            HeaderName::from_static("x-aim-task"),
+            &decided.task.to_string(),
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(k, v)| HeaderValue::from_str(v).ok().map(|v| (k, v)))
+    .collect::<Vec<_>>();
+    let forwarded = upstream
+        .forward(parts.method.clone(), url, &parts.headers, &added, body)
+        .await;
+    forwarded.map_err(|e| {
+        tracing::warn!(request_id, upstream = %upstream.upstream.name, error = %e, "upstream failed");
+        Refusal::new(e.status(), e.code(), e.to_string())
+    })
+}
+
+/// Everything checked that can be checked before aim is asked: the path, the route, the
+/// token's presence, the body; and the question the request comes to.
+async fn prepare<'g>(
+    g: &'g Gateway,
+    parts: &axum::http::request::Parts,
+    body: axum::body::Body,
+    peer: SocketAddr,
+) -> Result<(&'g Route, GatewayAuthorize, bytes::Bytes), Refusal> {
+    let method = parts.method.as_str();
+    let raw_path = parts.uri.path();
+    let bad = |code: &str, message: String| Refusal::new(StatusCode::BAD_REQUEST, code, message);
+    let segments = crate::canon::path(raw_path)
+        .map_err(|e| bad("non_canonical_path", e.to_string()))?
+        .segments;
+    let (route, params) = route_for(&g.routes, method, &segments)?;
+    let (token, proof) = g.credentials(&parts.headers)?;
+    let approval_id = match parts.headers.get("aim-approval-id") {
+        None => None,
+        Some(v) => Some(
+            v.to_str()
+                .ok()
+                .and_then(|v| ApprovalId::parse(v).ok())
+                .ok_or_else(|| {
+                    bad(
+                        "invalid_approval_id",
+                        "Aim-Approval-Id is not an approval id".into(),
+                    )
+                })?,
+        ),
+    };
+    let body = axum::body::to_bytes(body, g.max_body_bytes)
+        .await
+        .map_err(|_| {
+            Refusal::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                format!(
+                    "the body is larger than {} bytes, or was cut off",
+                    g.max_body_bytes
+                ),
+            )
+        })?;
+    let target = route
+        .target(&params, parts.uri.query(), &body)
+        .map_err(|e| bad("unreadable_request", e.to_string()))?;
+    let question = AuthorizeBody {
+        action: route.action.clone(),
+        resource: target,
+        call: Call {
+            method: Some(method.to_owned()),
+            path: Some(raw_path.to_owned()),
+            ip: Some(peer.ip().to_string()),
+            // An approval is for exactly these arguments.
+            args_hash: (!body.is_empty()).then(|| hex(&Sha256::digest(&body))),
+        },
+        approval_id,
+        ..AuthorizeBody::default()
+    };
+    let asked = GatewayAuthorize {
+        token,
+        proof,
+        method: method.to_owned(),
+        // RFC 9449: `htu` is the URL without its query and fragment.
+        url: format!("{}{raw_path}", g.resource),
+        question,
+    };
+    Ok((route, asked, body))
+}
+
+/// The first route whose template matches and which takes this method.
+fn route_for<'a>(
+    routes: &'a [Route],
+    method: &str,
+    segments: &[String],
+) -> Result<(&'a Route, std::collections::BTreeMap<String, String>), Refusal> {
+    let mut other_method = false;
+    for route in routes {
+        match route.template.matches(segments) {
+            Ok(Some(params)) if route.accepts(method) => return Ok((route, params)),
+            Ok(Some(_)) => other_method = true,
+            Ok(None) => {}
+            Err(e) => {
+                return Err(Refusal::new(
+                    StatusCode::BAD_REQUEST,
+                    "non_canonical_path",
+                    e.to_string(),
+                ));
+            }
+        }
+    }
+    if other_method {
+        return Err(Refusal::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            format!("no route takes {method} on this path"),
+        ));
+    }
+    Err(Refusal::new(
+        StatusCode::NOT_FOUND,
+        "no_route",
+        "no route of this gateway matches the path",
+    ))
+}
+
+/// The answer to a decision other than allow: a deny, or an approval to wait for.
+fn not_allowed(answer: &AuthorizeResponse) -> Refusal {
+    let amended = &answer.amended;
+    let (status, code, message) = match (answer.decision.decision, amended.approval_id) {
+        (Effect::ApprovalRequired, Some(id)) => (
+            StatusCode::FORBIDDEN,
+            amended
+                .code
+                .clone()
+                .unwrap_or_else(|| "approval_required".into()),
+            format!(
+                "this action needs a human's approval: once approval {id} is approved, send the same request again with `Aim-Approval-Id: {id}`"
+            ),
+        ),
+        _ if amended.code.as_deref() == Some("conflict_of_authority") => (
+            StatusCode::CONFLICT,
+            "conflict_of_authority".into(),
+            "another identity holds the lease on this record".into(),
+        ),
+        _ => (
+            StatusCode::FORBIDDEN,
+            amended
+                .code
+                .clone()
+                .unwrap_or_else(|| answer.decision.decision.as_str().into()),
+            "the policies in force do not allow this action".into(),
+        ),
+    };
+    let mut r = Refusal::new(status, code, message);
+    r.extra = serde_json::to_value(answer).ok().map(Box::new);
+    r
+}
+
+impl Gateway {
+    /// `WWW-Authenticate` for a refused token: the scheme, the algorithms and where the
+    /// resource metadata is (RFC 9728 §5.1).
+    fn challenge(&self, error: Option<&str>) -> String {
+        let error = error
+            .map(|e| format!("error=\"{e}\", "))
+            .unwrap_or_default();
+        format!(
+            "DPoP {error}algs=\"EdDSA ES256\", resource_metadata=\"{}/.well-known/oauth-protected-resource\"",
+            self.resource
+        )
+    }
+
+    /// The agent's token and its DPoP proof (at most one).
+    fn credentials(
+        &self,
+        headers: &axum::http::HeaderMap,
+    ) -> Result<(String, Option<String>), Refusal> {
+        let Some(token) = agent_token(headers) else {
+            let mut r = Refusal::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthenticated",
+                "send `Authorization: DPoP <token>` with a `DPoP` proof for this request; the resource metadata says where tokens come from",
+            );
+            r.challenge = Some(self.challenge(None).into());
+            return Err(r);
+        };
+        let proofs: Vec<_> = headers.get_all("dpop").iter().collect();
+        match proofs.as_slice() {
+            [] => Ok((token, None)),
+            [one] => Ok((token, Some(one.to_str().unwrap_or_default().to_owned()))),
+            _ => {
+                let mut r = Refusal::new(
+                    StatusCode::UNAUTHORIZED,
+                    "invalid_dpop_proof",
+                    "send one DPoP proof, not several",
+                );
+                r.challenge = Some(self.challenge(Some("invalid_dpop_proof")).into());
+                Err(r)
+            }
+        }
+    }
+
+    /// What the agent is told when aim refused to decide, or could not.
+    fn aim_refused(&self, e: ClientError) -> Refusal {
+        match e {
+            ClientError::Api {
+                status,
+                code,
+                message,
+            } if (400..500).contains(&status) => {
+                let status = StatusCode::from_u16(status).unwrap_or(StatusCode::FORBIDDEN);
+                let mut r = Refusal::new(status, code, message);
+                if status == StatusCode::UNAUTHORIZED {
+                    r.challenge = Some(self.challenge(Some("invalid_token")).into());
+                }
+                r
+            }
+            other => {
+                tracing::warn!(error = %other, "aim could not decide; refusing");
+                Refusal::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "aim_unavailable",
+                    "aim could not decide this request; nothing was forwarded",
+                )
+            }
+        }
+    }
+}
+
+/// The agent's token: `Authorization: DPoP <jwt>` or `Bearer <jwt>`.
+fn agent_token(headers: &axum::http::HeaderMap) -> Option<String> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim();
+    let dpop = scheme.eq_ignore_ascii_case("dpop") || scheme.eq_ignore_ascii_case("bearer");
+    (dpop && !token.is_empty()).then(|| token.to_owned())
+}
+
+/// The agent's `X-Request-Id` if it is a sane one, else a new one.
+fn request_id(headers: &axum::http::HeaderMap) -> String {
+    headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            !v.is_empty()
+                && v.len() <= 64
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+        })
+        .map_or_else(|| uuid::Uuid::now_v7().to_string(), str::to_owned)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

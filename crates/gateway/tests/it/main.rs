@@ -1,0 +1,8 @@
+//! The gateway in front of a real upstream, deciding with a real aim (SQLite and
+//! PostgreSQL): what reaches the upstream, what is refused, and what aim's record says.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod harness;
+mod proxy;
+mod ssrf;

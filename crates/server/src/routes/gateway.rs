@@ -1,0 +1,190 @@
+//! What an enforcement gateway asks of aim. `POST /v1/gateway/authorize`: the gateway hands
+//! over the token and DPoP proof an agent presented to it, the request they were made for
+//! and the question the request comes to; aim checks the token for the gateway's audience
+//! (RFC 8707) and the proof for the gateway's URL, decides with the token's task in view,
+//! and answers once the decision, with the proof spent, is durable. The gateway forwards
+//! nothing it was not answered `allow` for. `POST /v1/gateway/refusals`: a request the
+//! gateway refused on its own, for the record.
+//!
+//! Only a `gateway` credential reaches these routes (and an admin's, to test one).
+
+use aim_api::gateway::{GatewayAuthorize, GatewayDecision, GatewayRefusal};
+use aim_domain::event::{AuditAction, Event};
+use aim_domain::human::Role;
+use aim_enforce::pipeline::{Origin, Subject};
+use aim_enforce::token::{Inactive, Presentation};
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::post;
+use axum::{Json, Router};
+
+use crate::auth::HumanCaller;
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::{Body, RequestContext};
+use crate::state::AppState;
+use crate::tokens::check::Source;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/gateway/authorize", post(authorize))
+        .route("/v1/gateway/refusals", post(refusal))
+}
+
+/// The resource (one of `tokens.resources`) whose URL `url` is under: the token's audience
+/// must be that resource.
+fn resource_of<'a>(resources: &'a [String], url: &str) -> Option<&'a str> {
+    resources
+        .iter()
+        .filter(|r| {
+            let base = r.trim_end_matches('/');
+            url.strip_prefix(base)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with(['/', '?']))
+        })
+        .max_by_key(|r| r.len())
+        .map(String::as_str)
+}
+
+/// Decides an agent's request to a gateway; the answer is on the record before it is sent.
+#[utoipa::path(post, path = "/v1/gateway/authorize", tag = "policies", request_body = GatewayAuthorize,
+    responses((status = 200, body = GatewayDecision), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 429, body = ErrorBody)))]
+pub async fn authorize(
+    State(s): State<AppState>,
+    ctx: RequestContext,
+    p: HumanCaller,
+    Body(mut body): Body<GatewayAuthorize>,
+) -> Result<Json<GatewayDecision>, ApiError> {
+    p.require_any(&[Role::Gateway, Role::Admin], "deciding for a gateway")?;
+    let q = &body.question;
+    if q.principal.is_some() || q.task_id.is_some() || q.policies.is_some() {
+        return Err(ApiError::bad_request(
+            "principal_not_allowed",
+            "the token says who asks and under which task; leave out principal, task_id and policies",
+        ));
+    }
+    let resources = &s.tokens.rules.resources;
+    let Some(audience) = resource_of(resources, &body.url) else {
+        return Err(ApiError::bad_request(
+            "unknown_resource",
+            format!(
+                "{:?} is not under any resource aim issues tokens for (tokens.resources)",
+                body.url
+            ),
+        ));
+    };
+    let ring = s.tokens.keys.current();
+    let presented = Presentation {
+        token: &body.token,
+        proof: body.proof.as_deref(),
+        method: &body.method,
+        url: &body.url,
+    };
+    let now = s.clock.now();
+    let (agent, proof) = match s
+        .tokens
+        .rules
+        .check_request_for(audience, &Source::of(&s), &ring.verifier, presented, now)
+        .await
+    {
+        Ok(checked) => checked,
+        Err(Inactive::Source(e)) => return Err(e.into()),
+        Err(e) => {
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                e.code(),
+                e.to_string(),
+            ));
+        }
+    };
+    let who = Subject::agent(&agent);
+    let active = s.policies.active();
+    let grants = s.decisions.grants();
+    let source = Source::of(&s);
+    let pipeline =
+        super::authorize::pipeline(&s, &source, &active.engine, Some(active.version), &grants);
+    // The agent's address is the one the gateway saw.
+    let address = body.question.call.ip.clone().unwrap_or_default();
+    body.question.call.ip = (!address.is_empty()).then(|| address.clone());
+    let origin = Origin {
+        request_id: &ctx.id,
+        source: &address,
+    };
+    let ruled = pipeline
+        .rule(&who, &body.question, origin, proof, now)
+        .await?;
+    super::authorize::announce(&s, ruled.requested);
+    Ok(Json(GatewayDecision {
+        identity: agent.identity,
+        task: agent.task,
+        jti: agent.claims.jti.clone(),
+        act: who.trail.act.clone(),
+        answer: ruled.answer,
+    }))
+}
+
+/// Records a request the gateway refused before it could ask (no token, a path that is
+/// not canonical, an unknown route). Refusals from one address are summarised when they
+/// flood, as aim's own are.
+#[utoipa::path(post, path = "/v1/gateway/refusals", tag = "policies", request_body = GatewayRefusal,
+    responses((status = 204), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn refusal(
+    State(s): State<AppState>,
+    ctx: RequestContext,
+    p: HumanCaller,
+    Body(body): Body<GatewayRefusal>,
+) -> Result<StatusCode, ApiError> {
+    p.require_any(
+        &[Role::Gateway, Role::Admin],
+        "recording a gateway's refusal",
+    )?;
+    let clean = |s: &str, max: usize| -> String {
+        s.chars().filter(|c| !c.is_control()).take(max).collect()
+    };
+    let (method, path, code) = (
+        clean(&body.method, 16),
+        clean(&body.path, 256),
+        clean(&body.code, 64),
+    );
+    let source = clean(body.ip.as_deref().unwrap_or_default(), 64);
+    let event = Event::new(
+        s.clock.now(),
+        p.actor(),
+        AuditAction::RequestRefused,
+        "gateway_request",
+        format!("{method} {path}"),
+    )
+    .denied()
+    .from_request(&ctx.id, &source)
+    .reason(code.clone())
+    .detail(
+        serde_json::json!({ "status": body.status, "code": code, "gateway": p.human.user_name }),
+    );
+    s.refusals.record(&s.store, &source, &code, event).await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::resource_of;
+
+    #[test]
+    fn a_url_belongs_to_the_longest_resource_it_is_under() {
+        let resources = vec![
+            "https://gw.example".to_owned(),
+            "https://gw.example/mcp/".to_owned(),
+        ];
+        assert_eq!(
+            resource_of(&resources, "https://gw.example/crm/1"),
+            Some("https://gw.example")
+        );
+        assert_eq!(
+            resource_of(&resources, "https://gw.example/mcp/crm"),
+            Some("https://gw.example/mcp/")
+        );
+        assert_eq!(resource_of(&resources, "https://gw.example.evil/x"), None);
+        assert_eq!(resource_of(&resources, "https://gw.exampleX"), None);
+        assert_eq!(
+            resource_of(&resources, "https://gw.example"),
+            Some("https://gw.example")
+        );
+    }
+}
