@@ -61,3 +61,44 @@ pub struct GatewayRefusal {
     pub status: u16,
     pub code: String,
 }
+
+/// How many connected gateways applied a revocation (a lock), and how fast.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Acknowledged {
+    /// The revocation list's epoch the lock made.
+    pub epoch: i64,
+    pub acknowledged: u32,
+    /// Gateways that acknowledged anything in the last five seconds, on any replica.
+    pub connected: u32,
+    /// From the lock's commit to the last acknowledgement (or to giving up, after 2 s).
+    pub millis: f64,
+}
+
+impl std::fmt::Display for Acknowledged {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "acknowledged by {} of {} gateways in {:.0} ms",
+            self.acknowledged, self.connected, self.millis
+        )
+    }
+}
+
+/// `POST /v1/gateway/acks`: the gateway applied the revocation list up to `epoch`.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct Ack {
+    pub epoch: i64,
+}
+
+/// `POST /v1/identities/{id}/lock`: the identity, now locked, and how many connected
+/// gateways applied the lock.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Locked {
+    #[serde(flatten)]
+    pub identity: aim_domain::identity::Identity,
+    pub gateways: Acknowledged,
+}

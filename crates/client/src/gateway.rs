@@ -1,7 +1,7 @@
 //! What an enforcement gateway asks of aim, each under the request id of the agent's call
 //! so that aim's record and the gateway's log name the same request.
 
-use aim_api::gateway::{GatewayAuthorize, GatewayDecision, GatewayRefusal};
+use aim_api::gateway::{Ack, GatewayAuthorize, GatewayDecision, GatewayRefusal};
 
 use crate::{Client, Result};
 
@@ -20,5 +20,39 @@ impl Client {
     /// `POST /v1/gateway/refusals`: a request the gateway refused on its own.
     pub async fn gateway_refusal(&self, body: &GatewayRefusal, request_id: &str) -> Result<()> {
         self.post_as("/v1/gateway/refusals", body, request_id).await
+    }
+
+    /// `POST /v1/gateway/acks`: the gateway applied the revocation list up to `epoch`.
+    pub async fn gateway_ack(&self, epoch: i64) -> Result<()> {
+        self.post("/v1/gateway/acks", &Ack { epoch }).await
+    }
+
+    /// `GET /v1/gateway/feed`: the open event stream, to be read as it comes.
+    pub async fn gateway_feed(&self, since: Option<i64>) -> Result<reqwest::Response> {
+        let mut req = self
+            .http
+            .get(format!("{}/v1/gateway/feed", self.base))
+            .header("accept", "text/event-stream")
+            // A stream has no overall deadline; the gateway watches its heartbeat.
+            .timeout(std::time::Duration::from_secs(365 * 24 * 3600));
+        if let Some(since) = since {
+            req = req.query(&[("since", since)]);
+        }
+        if let Some(t) = &self.token {
+            req = req.bearer_auth(t);
+        }
+        let response = req
+            .send()
+            .await
+            .map_err(|e| crate::ClientError::Transport {
+                addr: self.base.clone(),
+                message: crate::without_url(&e),
+            })?;
+        let status = response.status();
+        if !status.is_success() {
+            let bytes = response.bytes().await.unwrap_or_default();
+            return Err(crate::api_error(status, &bytes));
+        }
+        Ok(response)
     }
 }

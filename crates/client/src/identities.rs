@@ -49,6 +49,19 @@ impl Client {
         .await
     }
 
+    /// Locks an identity: its answer says how many connected gateways applied the lock.
+    pub async fn lock_identity(
+        &self,
+        id: IdentityId,
+        reason: &str,
+    ) -> Result<aim_api::gateway::Locked> {
+        self.post(
+            &format!("/v1/identities/{id}/lock"),
+            &serde_json::json!({ "reason": reason }),
+        )
+        .await
+    }
+
     pub async fn change_identity(&self, id: IdentityId, patch: &IdentityPatch) -> Result<Identity> {
         self.patch(&format!("/v1/identities/{id}"), patch).await
     }

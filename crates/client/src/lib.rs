@@ -299,7 +299,7 @@ fn printable(s: &str) -> String {
         .collect()
 }
 
-fn api_error(status: StatusCode, body: &[u8]) -> ClientError {
+pub(crate) fn api_error(status: StatusCode, body: &[u8]) -> ClientError {
     #[derive(serde::Deserialize)]
     struct Body {
         code: String,
@@ -351,7 +351,7 @@ fn api_error(status: StatusCode, body: &[u8]) -> ClientError {
 
 /// reqwest's message without the URL (which the caller knows), so nothing sensitive in a
 /// query string is echoed.
-fn without_url(e: &reqwest::Error) -> String {
+pub(crate) fn without_url(e: &reqwest::Error) -> String {
     let mut msg = e.to_string();
     if let Some(u) = e.url() {
         msg = msg.replace(u.as_str(), "");

@@ -51,6 +51,11 @@ pub struct AimConfig {
     /// How long to wait for aim's answer before refusing the call. Default 5000.
     #[serde(default = "default_aim_timeout")]
     pub timeout_ms: u64,
+    /// Not having heard from aim's revocation feed (an entry or its heartbeat, each
+    /// second) for longer than this, the gateway refuses everything until it has.
+    /// Default 5000.
+    #[serde(default = "default_aim_timeout")]
+    pub staleness_ms: u64,
 }
 
 /// A secret read at start from an environment variable or a file, never from the config
@@ -194,6 +199,7 @@ pub struct Checked {
     pub aim_credential: String,
     pub issuer: String,
     pub aim_timeout_ms: u64,
+    pub staleness_ms: u64,
     pub max_body_bytes: usize,
     pub upstreams: Vec<Upstream>,
     pub routes: Vec<Route>,
@@ -247,6 +253,7 @@ impl Config {
             aim_url: aim_base,
             aim_credential,
             aim_timeout_ms: self.aim.timeout_ms,
+            staleness_ms: self.aim.staleness_ms,
             max_body_bytes: self.max_body_bytes,
             upstreams,
             routes,

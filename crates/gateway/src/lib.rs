@@ -13,10 +13,12 @@
 //! - [`route`] — path templates, and a request's action and resource
 //! - [`net`] — which addresses an upstream may be reached at (SSRF)
 //! - [`upstream`] — calling an upstream with its credential injected
+//! - [`feed`] — the revocation feed from aim, its heartbeat, and staleness
 //! - [`proxy`] — one request, from arrival to answer
 
 pub mod canon;
 pub mod config;
+pub mod feed;
 pub mod net;
 pub mod proxy;
 pub mod route;
@@ -44,6 +46,7 @@ pub struct Gateway {
     upstreams: Vec<upstream::Client>,
     max_body_bytes: usize,
     metadata: Value,
+    heard: Arc<feed::Heard>,
 }
 
 impl Gateway {
@@ -75,7 +78,15 @@ impl Gateway {
             upstreams,
             max_body_bytes: config.max_body_bytes,
             metadata,
+            heard: Arc::new(feed::Heard::new(std::time::Duration::from_millis(
+                config.staleness_ms,
+            ))),
         })
+    }
+
+    /// What the gateway has heard from aim (shared with the feed's follower).
+    pub fn heard(&self) -> Arc<feed::Heard> {
+        self.heard.clone()
     }
 
     pub fn router(self: Arc<Self>) -> Router {
@@ -98,6 +109,7 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    tokio::spawn(feed::follow(gateway.aim.clone(), gateway.heard()));
     let app = Arc::new(gateway).router();
     axum::serve(
         listener,

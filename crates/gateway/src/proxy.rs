@@ -114,22 +114,23 @@ async fn call(
     request_id: &str,
 ) -> Result<Response, Refusal> {
     let (parts, body) = req.into_parts();
+    // INVARIANT: a gateway that cannot tell whether an identity was locked allows nothing.
+    if let Some(silent) = g.heard.stale() {
+        let since = silent.map_or_else(
+            || "since it started".to_owned(),
+            |d| format!("for {} ms", d.as_millis()),
+        );
+        return Err(Refusal::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "gateway_stale",
+            format!(
+                "this gateway has not heard from aim's revocation feed {since}; it refuses every call until it hears again"
+            ),
+        ));
+    }
     let (route, asked, body) = match prepare(g, &parts, body, peer).await {
         Ok(prepared) => prepared,
-        Err(r) => {
-            // Refused before aim could decide: on aim's record all the same.
-            let refusal = GatewayRefusal {
-                method: parts.method.to_string(),
-                path: parts.uri.path().to_owned(),
-                ip: Some(peer.ip().to_string()),
-                status: r.status.as_u16(),
-                code: r.code.clone(),
-            };
-            if let Err(e) = g.aim.gateway_refusal(&refusal, request_id).await {
-                tracing::warn!(request_id, error = %e, "could not record a refusal with aim");
-            }
-            return Err(r);
-        }
+        Err(r) => return Err(g.record(&parts, peer, request_id, r).await),
     };
     let decided = match g.aim.gateway_authorize(&asked, request_id).await {
         Ok(d) => d,
@@ -137,6 +138,10 @@ async fn call(
     };
     if decided.answer.decision.decision != Effect::Allow {
         return Err(not_allowed(&decided.answer));
+    }
+    // A revocation heard while aim decided wins over its allow.
+    if g.heard.revokes(&asked.token) {
+        return Err(g.record(&parts, peer, request_id, revoked(g)).await);
     }
     let upstream = &g.upstreams[route.upstream];
     let url = upstream.url(parts.uri.path(), parts.uri.query());
@@ -179,6 +184,9 @@ async fn prepare<'g>(
         .segments;
     let (route, params) = route_for(&g.routes, method, &segments)?;
     let (token, proof) = g.credentials(&parts.headers)?;
+    if g.heard.revokes(&token) {
+        return Err(revoked(g));
+    }
     let approval_id = match parts.headers.get("aim-approval-id") {
         None => None,
         Some(v) => Some(
@@ -230,6 +238,17 @@ async fn prepare<'g>(
         question,
     };
     Ok((route, asked, body))
+}
+
+/// A token something heard on the revocation feed revoked (a lock, say).
+fn revoked(g: &Gateway) -> Refusal {
+    let mut r = Refusal::new(
+        StatusCode::UNAUTHORIZED,
+        "token_revoked",
+        "the token has been revoked (its identity locked, its task ended, or the token itself)",
+    );
+    r.challenge = Some(g.challenge(Some("invalid_token")).into());
+    r
 }
 
 /// The first route whose template matches and which takes this method.
@@ -311,6 +330,27 @@ impl Gateway {
             "DPoP {error}algs=\"EdDSA ES256\", resource_metadata=\"{}/.well-known/oauth-protected-resource\"",
             self.resource
         )
+    }
+
+    /// Puts a refusal aim did not decide on aim's record, and returns it.
+    async fn record(
+        &self,
+        parts: &axum::http::request::Parts,
+        peer: SocketAddr,
+        request_id: &str,
+        r: Refusal,
+    ) -> Refusal {
+        let refusal = GatewayRefusal {
+            method: parts.method.to_string(),
+            path: parts.uri.path().to_owned(),
+            ip: Some(peer.ip().to_string()),
+            status: r.status.as_u16(),
+            code: r.code.clone(),
+        };
+        if let Err(e) = self.aim.gateway_refusal(&refusal, request_id).await {
+            tracing::warn!(request_id, error = %e, "could not record a refusal with aim");
+        }
+        r
     }
 
     /// The agent's token and its DPoP proof (at most one).

@@ -58,6 +58,7 @@ pub struct Plan {
 /// Starts every background job of a server.
 pub fn start(state: &AppState, plan: Plan) {
     let (store, clock) = (state.store.clone(), state.clock.clone());
+    tokio::spawn(crate::feed::follow(store.clone(), state.feed.clone()));
     // Policy versions, grants and signing keys changed on other replicas.
     let policies = state.policies.clone();
     let s = store.clone();

@@ -6,6 +6,7 @@
 //! - [`state`] — the handles handlers share (no module it names imports it back)
 //! - [`auth`] — bearer credentials, agents' tokens, roles, and the audit of refused requests
 //! - [`extract`] — extractors: JSON bodies, path ids, queries, the request behind an action
+//! - [`feed`] — the revocation feed gateways follow, and their acknowledgements
 //! - [`error`], [`paging`] — the HTTP edge's error shape and cursor pages
 //! - [`names`] — names beside ids in the lists people read
 //! - [`registry`] — the registry's operations, independent of HTTP
@@ -30,6 +31,7 @@ pub mod config;
 pub mod decisions;
 pub mod error;
 pub mod extract;
+pub mod feed;
 pub mod jobs;
 pub mod names;
 pub mod outbound;
@@ -217,6 +219,7 @@ async fn build_state(
             config.limits.refusals_per_window,
             Duration::from_secs(config.limits.refusal_window_seconds),
         )),
+        feed: Arc::default(),
     })
 }
 

@@ -24,4 +24,6 @@ pub struct AppState {
     pub bootstrap: Arc<crate::config::BootstrapPolicy>,
     /// Refused requests per source: recorded one by one up to a point, then counted.
     pub refusals: Arc<crate::refusals::Refusals>,
+    /// The revocation feed gateways follow.
+    pub feed: Arc<crate::feed::Feed>,
 }

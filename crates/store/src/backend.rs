@@ -182,6 +182,8 @@ pub(crate) trait Backend {
     type Tx;
     /// Whether long statements should use `?` rather than `$n` placeholders.
     const ANONYMOUS_PARAMS: bool;
+    /// The larger of two values: `MAX(a, b)` in SQLite, `GREATEST(a, b)` in PostgreSQL.
+    const GREATEST: &'static str;
 }
 
 pub(crate) use {bind_all, bind_event, bind_human, bind_identity, impl_store};

@@ -61,6 +61,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "single-use ids keyed by expiry: one b-tree, written at its end",
         include_str!("../migrations/sqlite/0011_used_ids_by_expiry.sql"),
     ),
+    (
+        12,
+        "what each gateway last acknowledged of the revocation list",
+        include_str!("../migrations/sqlite/0012_gateway_acks.sql"),
+    ),
 ];
 
 /// (version, description, SQL) of each PostgreSQL migration, in order.
@@ -119,6 +124,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         11,
         "single-use ids keyed by expiry: one b-tree, written at its end",
         include_str!("../migrations/postgres/0011_used_ids_by_expiry.sql"),
+    ),
+    (
+        12,
+        "what each gateway last acknowledged of the revocation list",
+        include_str!("../migrations/postgres/0012_gateway_acks.sql"),
     ),
 ];
 

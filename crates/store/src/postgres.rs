@@ -1,6 +1,7 @@
 //! The PostgreSQL backend: one database shared by every `aim serve` replica.
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -16,7 +17,23 @@ pub struct PgStore {
     pool: PgPool,
     appender: Appender,
     generation: Generation,
+    listener: Option<Arc<Listening>>,
 }
+
+/// The task hearing other replicas' changes; it stops (and its connection closes) with the
+/// store.
+#[derive(Debug)]
+struct Listening(tokio::task::JoinHandle<()>);
+
+impl Drop for Listening {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// The channel every write transaction notifies on commit.
+const CHANNEL: &str = "aim_changes";
+const NOTIFY: &str = "NOTIFY aim_changes";
 
 /// Writes batches of appends, each in its own transaction.
 struct Writer(PgPool);
@@ -36,6 +53,7 @@ impl PgStore {
             appender: Appender::start(Writer(pool.clone())),
             pool,
             generation: Generation::default(),
+            listener: None,
         }
     }
 
@@ -99,6 +117,7 @@ impl Backend for PgStore {
     type Db = Postgres;
     type Tx = Transaction<'static, Postgres>;
     const ANONYMOUS_PARAMS: bool = false;
+    const GREATEST: &'static str = "GREATEST";
 }
 
 impl PgStore {
@@ -129,10 +148,47 @@ impl PgStore {
         let pool = PgPoolOptions::new()
             .max_connections(16)
             .acquire_timeout(wait)
-            .connect_with(options)
+            .connect_with(options.clone())
             .await?;
         crate::migrations::postgres().run(&pool).await?;
-        Ok(Self::with(pool))
+        let mut store = Self::with(pool);
+        // Its own connection, so the listener never takes one of the pool's.
+        let listening = PgPoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(wait)
+            .connect_with(options)
+            .await?;
+        store.listener = Some(Arc::new(store.listen(listening).await?));
+        Ok(store)
+    }
+
+    /// Hears the changes other replicas commit (each write transaction notifies
+    /// [`CHANNEL`]) and moves this replica's generation for each, so what this replica
+    /// keeps of the live state behind tokens is dropped the moment another replica locks,
+    /// suspends or revokes, and the revocation feed reads at once. A lost connection moves
+    /// it too (what was missed meanwhile is unknown) and is re-established by the listener.
+    async fn listen(&self, pool: PgPool) -> Result<Listening, StoreError> {
+        let mut listener = sqlx::postgres::PgListener::connect_with(&pool).await?;
+        listener.listen(CHANNEL).await?;
+        let generation = self.generation.clone();
+        Ok(Listening(tokio::spawn(async move {
+            loop {
+                match listener.try_recv().await {
+                    Ok(Some(_)) => generation.advance(),
+                    Ok(None) => {
+                        tracing::warn!("the PostgreSQL listener lost its connection; reconnecting");
+                        generation.advance();
+                    }
+                    // The pool is closing: the store is going away.
+                    Err(sqlx::Error::PoolClosed) => return,
+                    Err(e) => {
+                        tracing::error!(error = %e, "the PostgreSQL listener failed; retrying");
+                        generation.advance();
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                    }
+                }
+            }
+        })))
     }
 
     /// Connects without migrating: for offline checks such as `aim audit verify`.
@@ -149,8 +205,17 @@ impl PgStore {
         &self.pool
     }
 
+    /// A transaction for what no cache of live state depends on (a gateway's
+    /// acknowledgement): it neither notifies other replicas nor moves the generation.
+    async fn untracked_tx(&self) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+        self.pool.begin().await
+    }
+
     async fn write_tx(&self) -> Result<WriteTx<Transaction<'static, Postgres>>, sqlx::Error> {
-        Ok(WriteTx::new(self.pool.begin().await?, &self.generation))
+        let mut tx = self.pool.begin().await?;
+        // Delivered to every replica's listener when (and only if) this commits.
+        sqlx::query(NOTIFY).execute(&mut *tx).await?;
+        Ok(WriteTx::new(tx, &self.generation))
     }
 }
 

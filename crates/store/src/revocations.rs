@@ -27,6 +27,14 @@ pub trait RevocationStore: Send + Sync {
         after_epoch: i64,
         limit: u32,
     ) -> Result<Vec<Revocation>, StoreError>;
+    /// The epoch of the newest entry (0 when the list is empty).
+    async fn latest_epoch(&self) -> Result<i64, StoreError>;
+    /// Records that `gateway` applied the list up to `epoch`, at `at`. Moves no generation:
+    /// an acknowledgement changes nothing a token hangs on.
+    async fn gateway_ack(&self, gateway: &str, epoch: i64, at: Timestamp)
+    -> Result<(), StoreError>;
+    /// Every gateway's last acknowledgement: `(gateway, epoch, at)`.
+    async fn gateway_acks(&self) -> Result<Vec<(String, i64, Timestamp)>, StoreError>;
     /// When `value` (of `kind`) was last revoked.
     async fn revoked_at(
         &self,
@@ -105,6 +113,41 @@ macro_rules! impl_revocation_store {
                     .fetch_all(self.read())
                     .await?;
                 rows.iter().map(crate::credentials::revocation_from_row).collect()
+            }
+            async fn latest_epoch(&self) -> Result<i64, crate::StoreError> {
+                let (epoch,): (Option<i64>,) = sqlx::query_as("SELECT MAX(epoch) FROM revocations")
+                    .fetch_one(self.read())
+                    .await?;
+                Ok(epoch.unwrap_or(0))
+            }
+            async fn gateway_ack(
+                &self,
+                gateway: &str,
+                epoch: i64,
+                at: aim_domain::time::Timestamp,
+            ) -> Result<(), crate::StoreError> {
+                let mut tx = self.untracked_tx().await?;
+                let sql = format!("INSERT INTO gateway_acks (gateway, epoch, acked_at) VALUES ($1, $2, $3) ON CONFLICT (gateway) DO UPDATE SET epoch = {}(gateway_acks.epoch, excluded.epoch), acked_at = excluded.acked_at", <$store as crate::backend::Backend>::GREATEST);
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(gateway.to_owned())
+                    .bind(epoch)
+                    .bind(at.as_millis())
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+            async fn gateway_acks(
+                &self,
+            ) -> Result<Vec<(String, i64, aim_domain::time::Timestamp)>, crate::StoreError> {
+                let rows: Vec<(String, i64, i64)> =
+                    sqlx::query_as("SELECT gateway, epoch, acked_at FROM gateway_acks ORDER BY gateway")
+                        .fetch_all(self.read())
+                        .await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(g, e, at)| (g, e, aim_domain::time::Timestamp::from_millis(at)))
+                    .collect())
             }
             async fn revoked_at(
                 &self,

@@ -48,6 +48,7 @@ impl Backend for SqliteStore {
     type Db = Sqlite;
     type Tx = GroupTx;
     const ANONYMOUS_PARAMS: bool = true;
+    const GREATEST: &'static str = "MAX";
 }
 
 impl SqliteStore {
@@ -122,6 +123,12 @@ impl SqliteStore {
 
     fn read(&self) -> &SqlitePool {
         &self.read
+    }
+
+    /// A transaction for what no cache of live state depends on (a gateway's
+    /// acknowledgement): it does not move the generation.
+    async fn untracked_tx(&self) -> Result<GroupTx, sqlx::Error> {
+        self.group.begin().await
     }
 
     pub(crate) async fn write_tx(&self) -> Result<WriteTx<GroupTx>, sqlx::Error> {

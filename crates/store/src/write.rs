@@ -15,18 +15,38 @@ use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// Counts the write transactions committed through this store (on this replica).
+/// Counts the write transactions committed through this store (on this replica), and on
+/// PostgreSQL those other replicas committed too (their `NOTIFY`, heard by
+/// `postgres::listen`).
 #[derive(Debug, Default, Clone)]
-pub struct Generation(Arc<AtomicU64>);
+pub struct Generation(Arc<Counter>);
+
+#[derive(Debug, Default)]
+struct Counter {
+    value: AtomicU64,
+    moved: tokio::sync::Notify,
+}
 
 impl Generation {
     /// The current value: it moves after every committed write transaction.
     pub fn current(&self) -> u64 {
-        self.0.load(Ordering::Acquire)
+        self.0.value.load(Ordering::Acquire)
     }
 
-    fn advance(&self) {
-        self.0.fetch_add(1, Ordering::AcqRel);
+    /// Returns once the generation is no longer `seen`.
+    pub async fn moved_from(&self, seen: u64) {
+        loop {
+            let moved = self.0.moved.notified();
+            if self.current() != seen {
+                return;
+            }
+            moved.await;
+        }
+    }
+
+    pub(crate) fn advance(&self) {
+        self.0.value.fetch_add(1, Ordering::AcqRel);
+        self.0.moved.notify_waiters();
     }
 }
 

@@ -139,6 +139,11 @@ impl TestServer {
     /// balancer are: tokens and DPoP proofs name this server's URL); returns its base URL.
     /// It stops when the test's runtime ends.
     pub async fn replica(&self) -> String {
+        self.replica_with(|_| {}).await
+    }
+
+    /// As [`TestServer::replica`], its config changed by `tweak` first.
+    pub async fn replica_with(&self, tweak: impl FnOnce(&mut Config)) -> String {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut config = Config {
             listen: "127.0.0.1:0".parse().expect("addr"),
@@ -150,6 +155,7 @@ impl TestServer {
         config.tokens.issuer = Some(self.base.clone());
         // The same key-encryption key, so both sign with the keys in the database.
         config.tokens.kek_file = Some(self.db.dir.path().join("kek"));
+        tweak(&mut config);
         let store = self.db.second_store().await;
         let (server, startup) = Server::prepare_with_store(
             &config,

@@ -180,6 +180,20 @@ async fn act(client: &Client, format: Format, action: &str, a: ReasonArgs) -> an
     })
 }
 
+/// Locks an identity and says how many connected gateways applied the lock.
+async fn lock(client: &Client, format: Format, a: ReasonArgs) -> anyhow::Result<()> {
+    let i = client.find_identity(&a.identity).await?;
+    let locked = client.lock_identity(i.id, &a.reason).await?;
+    emit(format, &locked, |l| {
+        println!(
+            "{} is {}; {}",
+            crate::output::clean(&l.identity.name),
+            l.identity.state,
+            l.gateways
+        )
+    })
+}
+
 /// Re-certifies an identity and says so: when, by whom the next one is due (its state and
 /// the approval's reason do not change, so showing them would look as if nothing happened).
 async fn attest(client: &Client, format: Format, a: ReasonArgs) -> anyhow::Result<()> {
@@ -265,7 +279,7 @@ pub async fn run(client: &Client, format: Format, cmd: IdentityCommand) -> anyho
         }
         IdentityCommand::Suspend(a) => act(client, format, "suspend", a).await,
         IdentityCommand::Resume(a) => act(client, format, "resume", a).await,
-        IdentityCommand::Lock(a) => act(client, format, "lock", a).await,
+        IdentityCommand::Lock(a) => lock(client, format, a).await,
         IdentityCommand::Unlock(a) => act(client, format, "unlock", a).await,
         IdentityCommand::Attest(a) => attest(client, format, a).await,
         IdentityCommand::Decommission(a) => act(client, format, "decommission", a).await,

@@ -80,7 +80,8 @@ pub struct Setup {
     pub seen: Arc<Mutex<Vec<Seen>>>,
     pub agent: AgentCaller,
     pub sponsor: Client,
-    _dir: tempfile::TempDir,
+    pub upstream: std::net::SocketAddr,
+    pub dir: tempfile::TempDir,
 }
 
 /// An agent calling the gateway with its token and a fresh proof each time.
@@ -94,6 +95,23 @@ pub struct AgentCaller {
 }
 
 impl AgentCaller {
+    /// Calls `path` on the gateway listening at `at`, whose agents know it as `resource`.
+    pub async fn call_via(
+        &self,
+        at: &str,
+        resource: &str,
+        method: &str,
+        path: &str,
+    ) -> (u16, HeaderMap, Value) {
+        let proof = self.proof(method, &format!("{resource}{path}"));
+        let req = self
+            .http
+            .request(method.parse().unwrap(), format!("{at}{path}"))
+            .header("authorization", format!("DPoP {}", self.token))
+            .header("dpop", proof);
+        send(req).await
+    }
+
     /// A DPoP proof for `method` on `url` with this agent's token.
     pub fn proof(&self, method: &str, url: &str) -> String {
         let now = self.clock.now().as_millis() / 1000;
@@ -141,6 +159,7 @@ pub async fn send(req: reqwest::RequestBuilder) -> (u16, HeaderMap, Value) {
 /// The gateway config for these tests, in front of `upstream`; `extra` is appended.
 pub fn config_text(
     listen: &str,
+    resource: &str,
     aim: &str,
     credential: &str,
     upstream: &str,
@@ -150,11 +169,12 @@ pub fn config_text(
     format!(
         r#"
 listen = "{listen}"
-resource = "http://{listen}"
+resource = "{resource}"
 
 [aim]
 url = "{aim}"
 credential_file = "{credential}"
+staleness_ms = 1500
 
 [upstreams.crm]
 url = "http://{upstream}"
@@ -205,8 +225,7 @@ impl Setup {
         let (upstream, seen) = upstream().await;
         let extra = extra.replace("UPSTREAM", &upstream.port().to_string());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let listen = listener.local_addr().unwrap().to_string();
-        let resource = format!("http://{listen}");
+        let resource = format!("http://{}", listener.local_addr().unwrap());
         let aim = TestServer::start_with(backend, |c| {
             c.tokens.resources = vec![resource.clone()];
         })
@@ -217,29 +236,14 @@ impl Setup {
         }))
         .unwrap();
         aim.admin.apply_policies(&policies).await.unwrap();
-        let (_, gateway_client) = aim.human("gw-1", &[Role::Gateway]).await;
         let dir = tempfile::tempdir().unwrap();
-        let credential = dir.path().join("aim-credential");
-        std::fs::write(&credential, gateway_client.token().unwrap()).unwrap();
-        let key_file = dir.path().join("upstream-key");
-        std::fs::write(&key_file, UPSTREAM_KEY).unwrap();
-        let text = config_text(
-            &listen,
-            &aim.base,
-            &credential.display().to_string(),
-            &upstream.to_string(),
-            &key_file.display().to_string(),
-            &extra,
-        );
-        let path = dir.path().join("gateway.toml");
-        std::fs::write(&path, text).unwrap();
-        let checked = Config::load(&path).unwrap();
-        let gateway = Gateway::new(checked).unwrap();
-        tokio::spawn(aim_gateway::serve(
-            gateway,
-            listener,
-            std::future::pending(),
-        ));
+        let spec = GatewaySpec {
+            aim: aim.base.clone(),
+            resource: resource.clone(),
+            upstream,
+            extra,
+        };
+        start_gateway(&aim, "gw-1", listener, &spec, dir.path()).await;
 
         let (sponsor, sponsor_client) = aim.human("sam", &[Role::Sponsor]).await;
         let (_, approver) = aim.human("ava", &[Role::Approver]).await;
@@ -265,7 +269,8 @@ impl Setup {
             seen,
             agent,
             sponsor: sponsor_client,
-            _dir: dir,
+            upstream,
+            dir,
         }
     }
 
@@ -285,6 +290,64 @@ impl Setup {
     pub fn seen(&self) -> Vec<Seen> {
         self.seen.lock().unwrap().clone()
     }
+}
+
+/// What a gateway of these tests is put in front of, and behind.
+pub struct GatewaySpec {
+    /// The aim it asks (a replica's URL, or a proxy's to cut it off).
+    pub aim: String,
+    /// The URL agents reach it at (two gateways behind one name share it).
+    pub resource: String,
+    pub upstream: std::net::SocketAddr,
+    pub extra: String,
+}
+
+/// Starts a gateway on `listener` with its own `gateway` account `name`; returns what it
+/// heard from aim, once it has heard.
+pub async fn start_gateway(
+    aim: &TestServer,
+    name: &str,
+    listener: tokio::net::TcpListener,
+    spec: &GatewaySpec,
+    dir: &std::path::Path,
+) -> std::sync::Arc<aim_gateway::feed::Heard> {
+    let (_, gateway_client) = aim.human(name, &[Role::Gateway]).await;
+    let credential = dir.join(format!("{name}-credential"));
+    std::fs::write(&credential, gateway_client.token().unwrap()).unwrap();
+    let key_file = dir.join("upstream-key");
+    std::fs::write(&key_file, UPSTREAM_KEY).unwrap();
+    let listen = listener.local_addr().unwrap().to_string();
+    let text = config_text(
+        &listen,
+        &spec.resource,
+        &spec.aim,
+        &credential.display().to_string(),
+        &spec.upstream.to_string(),
+        &key_file.display().to_string(),
+        &spec.extra,
+    );
+    let path = dir.join(format!("{name}.toml"));
+    std::fs::write(&path, text).unwrap();
+    let gateway = Gateway::new(Config::load(&path).unwrap()).unwrap();
+    let heard = gateway.heard();
+    tokio::spawn(aim_gateway::serve(
+        gateway,
+        listener,
+        std::future::pending(),
+    ));
+    until_heard(&heard).await;
+    heard
+}
+
+/// Waits until the gateway has heard from aim's feed (it refuses everything before).
+pub async fn until_heard(heard: &aim_gateway::feed::Heard) {
+    for _ in 0..500 {
+        if heard.stale().is_none() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("the gateway never heard from aim");
 }
 
 /// A token for `resource` (aim's own API without one) on a new task on `crm`.

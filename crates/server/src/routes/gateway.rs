@@ -4,11 +4,13 @@
 //! (RFC 8707) and the proof for the gateway's URL, decides with the token's task in view,
 //! and answers once the decision, with the proof spent, is durable. The gateway forwards
 //! nothing it was not answered `allow` for. `POST /v1/gateway/refusals`: a request the
-//! gateway refused on its own, for the record.
+//! gateway refused on its own, for the record. `GET /v1/gateway/feed`: the revocation list
+//! as it grows, with a heartbeat each second; `POST /v1/gateway/acks`: what the gateway
+//! applied of it (see [`crate::feed`]).
 //!
 //! Only a `gateway` credential reaches these routes (and an admin's, to test one).
 
-use aim_api::gateway::{GatewayAuthorize, GatewayDecision, GatewayRefusal};
+use aim_api::gateway::{Ack, GatewayAuthorize, GatewayDecision, GatewayRefusal};
 use aim_domain::event::{AuditAction, Event};
 use aim_domain::human::Role;
 use aim_enforce::pipeline::{Origin, Subject};
@@ -28,6 +30,8 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/gateway/authorize", post(authorize))
         .route("/v1/gateway/refusals", post(refusal))
+        .route("/v1/gateway/feed", axum::routing::get(feed))
+        .route("/v1/gateway/acks", post(ack))
 }
 
 /// The resource (one of `tokens.resources`) whose URL `url` is under: the token's audience
@@ -159,6 +163,115 @@ pub async fn refusal(
         serde_json::json!({ "status": body.status, "code": code, "gateway": p.human.user_name }),
     );
     s.refusals.record(&s.store, &source, &code, event).await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `?since=EPOCH`: entries after it first (by default, only what comes from now on).
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+pub struct FeedQuery {
+    since: Option<i64>,
+}
+
+/// Server-sent events: `hello` with the epoch it starts from, then each revocation
+/// (`event: revocation`, its epoch as the id) as this replica's reader sees it, and a
+/// `heartbeat` carrying the newest epoch each second. A gateway that misses heartbeats
+/// knows it is not hearing from aim. Resumable with `Last-Event-ID`.
+#[utoipa::path(get, path = "/v1/gateway/feed", tag = "policies", params(FeedQuery),
+    responses((status = 200, description = "text/event-stream"), (status = 403, body = ErrorBody)))]
+pub async fn feed(
+    State(s): State<AppState>,
+    p: HumanCaller,
+    headers: axum::http::HeaderMap,
+    axum::extract::Query(q): axum::extract::Query<FeedQuery>,
+) -> Result<impl axum::response::IntoResponse, ApiError> {
+    use axum::response::sse::{Event as Sse, Sse as Stream};
+    use std::collections::VecDeque;
+    p.require_any(&[Role::Gateway, Role::Admin], "following the gateway feed")?;
+    let resume = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<i64>().ok());
+    // Subscribed before the backlog is read, so nothing falls between the two.
+    let rx = s.feed.subscribe();
+    let start = match resume.or(q.since) {
+        Some(e) => e.max(0),
+        None => s.store.latest_epoch().await?,
+    };
+    let hello = Sse::default()
+        .event("hello")
+        .data(serde_json::json!({ "epoch": start }).to_string());
+    let mut tick = tokio::time::interval(crate::feed::HEARTBEAT);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let state = (s, rx, start, VecDeque::from([hello]), tick, true);
+    let events = futures_util::stream::unfold(
+        state,
+        |(s, mut rx, mut sent, mut pending, mut tick, mut behind)| async move {
+            loop {
+                if let Some(e) = pending.pop_front() {
+                    return Some((
+                        Ok::<_, std::convert::Infallible>(e),
+                        (s, rx, sent, pending, tick, behind),
+                    ));
+                }
+                if behind {
+                    // The backlog (or what a lagging subscriber missed), from the store.
+                    match s.store.revocations(sent, 500).await {
+                        Ok(batch) => {
+                            behind = batch.len() == 500;
+                            for r in batch {
+                                sent = r.epoch;
+                                pending.push_back(revocation_event(&r));
+                            }
+                            continue;
+                        }
+                        Err(e) => {
+                            tracing::error!(error = %e, "gateway feed: store failed; closing");
+                            return None;
+                        }
+                    }
+                }
+                tokio::select! {
+                    got = rx.recv() => match got {
+                        Ok(r) if r.epoch > sent => {
+                            sent = r.epoch;
+                            pending.push_back(revocation_event(&r));
+                        }
+                        Ok(_) => {}
+                        Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => behind = true,
+                        Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+                    },
+                    _ = tick.tick() => {
+                        let epoch = sent.max(s.feed.epoch());
+                        pending.push_back(Sse::default().event("heartbeat").data(serde_json::json!({ "epoch": epoch }).to_string()));
+                    }
+                }
+            }
+        },
+    );
+    Ok(Stream::new(events))
+}
+
+fn revocation_event(r: &aim_domain::agent_key::Revocation) -> axum::response::sse::Event {
+    axum::response::sse::Event::default()
+        .event("revocation")
+        .id(r.epoch.to_string())
+        .json_data(r)
+        .unwrap_or_else(|_| axum::response::sse::Event::default().comment("unencodable entry"))
+}
+
+/// The gateway applied the revocation list up to `epoch` (and is alive): what a lock
+/// waits for.
+#[utoipa::path(post, path = "/v1/gateway/acks", tag = "policies", request_body = Ack,
+    responses((status = 204), (status = 403, body = ErrorBody)))]
+pub async fn ack(
+    State(s): State<AppState>,
+    p: HumanCaller,
+    Body(body): Body<Ack>,
+) -> Result<StatusCode, ApiError> {
+    p.require_any(&[Role::Gateway], "acknowledging the revocation feed")?;
+    s.store
+        .gateway_ack(&p.human.id.to_string(), body.epoch, s.clock.now())
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

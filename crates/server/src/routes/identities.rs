@@ -256,7 +256,25 @@ macro_rules! transition_route {
 
 transition_route!(suspend, Transition::Suspend, "/v1/identities/{id}/suspend");
 transition_route!(resume, Transition::Resume, "/v1/identities/{id}/resume");
-transition_route!(lock, Transition::Lock, "/v1/identities/{id}/lock");
+/// Locks the identity (its tokens, tasks, leases and delegates die with it) and waits, at
+/// most two seconds, for every connected gateway to acknowledge the lock.
+#[utoipa::path(post, path = "/v1/identities/{id}/lock", params(("id" = String, Path)), tag = "identities", request_body = Option<ReasonBody>,
+    responses((status = 200, body = aim_api::gateway::Locked), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn lock(
+    State(s): State<AppState>,
+    p: HumanCaller,
+    PathId(id): PathId<IdentityId>,
+    OptionalBody(b): OptionalBody<ReasonBody>,
+) -> Result<Json<aim_api::gateway::Locked>, ApiError> {
+    let identity = reg::move_state(&s, &p, id, Transition::Lock, &b.checked()?).await?;
+    let committed = std::time::Instant::now();
+    let epoch = s.store.latest_epoch().await?;
+    let clock = s.clock.clone();
+    let gateways = crate::feed::acknowledged(&s.store, epoch, || clock.now(), committed).await;
+    tracing::info!(identity = %id, %gateways, "locked");
+    Ok(Json(aim_api::gateway::Locked { identity, gateways }))
+}
+
 transition_route!(unlock, Transition::Unlock, "/v1/identities/{id}/unlock");
 transition_route!(
     decommission,

@@ -26,7 +26,7 @@ use crate::routes::{
         audit::list, audit::show, audit::trace, audit::head, audit::create_checkpoint, audit::latest_checkpoint,
         audit::checkpoint_keys, audit::rotate_checkpoint_key,
         policies::apply, policies::show, policies::versions, policies::version, policies::rollback,
-        authorize::authorize, authorize::explain, gateway::authorize, gateway::refusal,
+        authorize::authorize, authorize::explain, gateway::authorize, gateway::refusal, gateway::feed, gateway::ack,
         approvals::list, approvals::show, approvals::approve, approvals::deny,
         grants::add, grants::list, grants::show, grants::request, grants::approve, grants::deny, grants::revoke,
         leases::acquire, leases::show, leases::release,

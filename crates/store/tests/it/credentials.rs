@@ -494,3 +494,54 @@ mod signing_keys {
         assert_eq!(s.signing_keys().await.unwrap()[1].revoked_at, Some(t0()));
     }
 }
+
+/// Gateways' acknowledgements only move forward and move no generation; a change committed
+/// through one replica moves the generation of the other (PostgreSQL's NOTIFY), which is
+/// what makes a lock on one replica seen at once by the others.
+#[tokio::test]
+async fn acknowledgements_and_changes_heard_across_replicas() {
+    for backend in aim_testkit::Backend::enabled() {
+        eprintln!("backend: {backend:?}");
+        let t = aim_testkit::TestStore::new(backend).await;
+        let s = &t.store;
+        assert_eq!(s.latest_epoch().await.unwrap(), 0);
+        let before = s.generation().current();
+        s.gateway_ack("gw-1", 5, t0()).await.unwrap();
+        s.gateway_ack("gw-1", 3, t0().plus_millis(1000)).await.unwrap();
+        s.gateway_ack("gw-2", 1, t0()).await.unwrap();
+        assert_eq!(
+            s.gateway_acks().await.unwrap(),
+            [
+                ("gw-1".to_owned(), 5, t0().plus_millis(1000)),
+                ("gw-2".to_owned(), 1, t0()),
+            ]
+        );
+        assert_eq!(s.generation().current(), before, "an acknowledgement changes nothing a token hangs on");
+
+        let i = an_identity(s).await;
+        let revocation = NewRevocation {
+            kind: RevocationKind::Identity,
+            value: i.id.to_string(),
+            reason: "locked".into(),
+            expires_at: t0().plus_seconds(600),
+        };
+        s.revoke(&revocation, t0(), &event("identity.locked", i.id))
+            .await
+            .unwrap();
+        let last = s.revocations(0, 100).await.unwrap().pop().unwrap();
+        assert_eq!(s.latest_epoch().await.unwrap(), last.epoch);
+
+        if let Some(other) = t.replica().await {
+            let seen = other.generation().current();
+            let h = human(&format!("someone-{}", uuid::Uuid::now_v7()));
+            s.insert_human(&h, &event("human.created", h.id)).await.unwrap();
+            tokio::time::timeout(
+                std::time::Duration::from_secs(5),
+                other.generation().moved_from(seen),
+            )
+            .await
+            .expect("the other replica heard the change");
+        }
+        t.cleanup().await;
+    }
+}

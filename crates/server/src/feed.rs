@@ -1,0 +1,120 @@
+//! The revocation feed gateways follow. One reader per replica follows the revocation list
+//! and fans each new entry out to every gateway connected here; it reads the moment the
+//! store's generation moves, which a write committed here moves, and on PostgreSQL a
+//! write committed on any other replica too (its `NOTIFY`), with a poll every second as a
+//! floor. Gateways acknowledge what they applied (`POST /v1/gateway/acks`), and a lock
+//! answers how many connected gateways did and how fast ([`acknowledged`]).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::{Duration, Instant};
+
+use aim_api::gateway::Acknowledged;
+use aim_domain::agent_key::Revocation;
+use aim_domain::time::Timestamp;
+use aim_store::DynStore;
+use tokio::sync::broadcast;
+
+/// How long a gateway counts as connected after its last acknowledgement (it acknowledges
+/// every heartbeat, each second).
+pub const PRESENCE: Duration = Duration::from_secs(5);
+/// How often the feed says it is alive when nothing else happens.
+pub const HEARTBEAT: Duration = Duration::from_secs(1);
+/// How long a lock waits for connected gateways to acknowledge it.
+const ACK_WAIT: Duration = Duration::from_secs(2);
+
+/// This replica's feed: the newest epoch it has read, and the entries as they come.
+#[derive(Debug)]
+pub struct Feed {
+    entries: broadcast::Sender<Revocation>,
+    epoch: AtomicI64,
+}
+
+impl Default for Feed {
+    fn default() -> Self {
+        Self {
+            entries: broadcast::channel(1024).0,
+            epoch: AtomicI64::new(0),
+        }
+    }
+}
+
+impl Feed {
+    pub fn subscribe(&self) -> broadcast::Receiver<Revocation> {
+        self.entries.subscribe()
+    }
+
+    /// The newest epoch the reader has fanned out.
+    pub fn epoch(&self) -> i64 {
+        self.epoch.load(Ordering::Acquire)
+    }
+}
+
+/// The replica's one reader: never returns.
+pub async fn follow(store: DynStore, feed: Arc<Feed>) {
+    let mut epoch = loop {
+        match store.latest_epoch().await {
+            Ok(e) => break e,
+            Err(e) => {
+                tracing::error!(error = %e, "revocation feed: cannot read the list; retrying");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    };
+    feed.epoch.store(epoch, Ordering::Release);
+    loop {
+        let seen = store.generation().current();
+        match store.revocations(epoch, 500).await {
+            Ok(batch) => {
+                let full = batch.len() == 500;
+                for r in batch {
+                    epoch = r.epoch;
+                    feed.epoch.store(epoch, Ordering::Release);
+                    // No gateway connected is not an error.
+                    let _ = feed.entries.send(r);
+                }
+                if full {
+                    continue;
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "revocation feed: cannot read the list; retrying");
+            }
+        }
+        tokio::select! {
+            () = store.generation().moved_from(seen) => {}
+            () = tokio::time::sleep(HEARTBEAT) => {}
+        }
+    }
+}
+
+/// Waits (at most two seconds) until every gateway connected to any replica has
+/// acknowledged `epoch`, and says how many did, of how many, how fast.
+pub async fn acknowledged(
+    store: &DynStore,
+    epoch: i64,
+    now: impl Fn() -> Timestamp,
+    since: Instant,
+) -> Acknowledged {
+    loop {
+        let at = now();
+        let acks = store.gateway_acks().await.unwrap_or_default();
+        let connected: Vec<_> = acks
+            .iter()
+            .filter(|(_, _, acked)| {
+                at.as_millis() - acked.as_millis() <= PRESENCE.as_millis() as i64
+            })
+            .collect();
+        let done = connected.iter().filter(|(_, e, _)| *e >= epoch).count();
+        let waited = since.elapsed();
+        if done == connected.len() || waited >= ACK_WAIT {
+            return Acknowledged {
+                epoch,
+                acknowledged: done as u32,
+                connected: connected.len() as u32,
+                millis: waited.as_secs_f64() * 1000.0,
+            };
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
