@@ -507,7 +507,9 @@ async fn acknowledgements_and_changes_heard_across_replicas() {
         assert_eq!(s.latest_epoch().await.unwrap(), 0);
         let before = s.generation().current();
         s.gateway_ack("gw-1", 5, t0()).await.unwrap();
-        s.gateway_ack("gw-1", 3, t0().plus_millis(1000)).await.unwrap();
+        s.gateway_ack("gw-1", 3, t0().plus_millis(1000))
+            .await
+            .unwrap();
         s.gateway_ack("gw-2", 1, t0()).await.unwrap();
         assert_eq!(
             s.gateway_acks().await.unwrap(),
@@ -516,7 +518,11 @@ async fn acknowledgements_and_changes_heard_across_replicas() {
                 ("gw-2".to_owned(), 1, t0()),
             ]
         );
-        assert_eq!(s.generation().current(), before, "an acknowledgement changes nothing a token hangs on");
+        assert_eq!(
+            s.generation().current(),
+            before,
+            "an acknowledgement changes nothing a token hangs on"
+        );
 
         let i = an_identity(s).await;
         let revocation = NewRevocation {
@@ -534,7 +540,9 @@ async fn acknowledgements_and_changes_heard_across_replicas() {
         if let Some(other) = t.replica().await {
             let seen = other.generation().current();
             let h = human(&format!("someone-{}", uuid::Uuid::now_v7()));
-            s.insert_human(&h, &event("human.created", h.id)).await.unwrap();
+            s.insert_human(&h, &event("human.created", h.id))
+                .await
+                .unwrap();
             tokio::time::timeout(
                 std::time::Duration::from_secs(5),
                 other.generation().moved_from(seen),
