@@ -56,7 +56,9 @@ async fn main() -> anyhow::Result<()> {
         aim.clock.now().plus_days(30),
     );
     let identity = sponsor_client.request_identity(&request).await?;
-    approver.identity_action(identity.id, "approve", "ok").await?;
+    approver
+        .identity_action(identity.id, "approve", "ok")
+        .await?;
 
     let mut millis = Vec::with_capacity(args.locks);
     let mut short = 0;
@@ -75,7 +77,8 @@ async fn main() -> anyhow::Result<()> {
             .await?;
     }
     millis.sort_by(f64::total_cmp);
-    let at = |q: f64| millis[((millis.len() as f64 * q).ceil() as usize).clamp(1, millis.len()) - 1];
+    let at =
+        |q: f64| millis[((millis.len() as f64 * q).ceil() as usize).clamp(1, millis.len()) - 1];
     println!(
         "locks {} · commit → last of 2 gateways acknowledged: p50 {:.1} ms · p90 {:.1} ms · p99 {:.1} ms · max {:.1} ms · not acknowledged by both: {short}",
         millis.len(),
@@ -89,7 +92,12 @@ async fn main() -> anyhow::Result<()> {
 }
 
 /// A gateway with no routes, following the feed of the aim at `url`.
-async fn gateway(aim: &TestServer, name: &str, url: &str, dir: &std::path::Path) -> anyhow::Result<()> {
+async fn gateway(
+    aim: &TestServer,
+    name: &str,
+    url: &str,
+    dir: &std::path::Path,
+) -> anyhow::Result<()> {
     let (_, client) = aim.human(name, &[Role::Gateway]).await;
     let credential = dir.join(name);
     std::fs::write(&credential, client.token().unwrap_or_default())?;
@@ -105,6 +113,10 @@ async fn gateway(aim: &TestServer, name: &str, url: &str, dir: &std::path::Path)
     )?;
     let gateway = aim_gateway::Gateway::new(aim_gateway::config::Config::load(&config)?)
         .map_err(anyhow::Error::msg)?;
-    tokio::spawn(aim_gateway::serve(gateway, listener, std::future::pending()));
+    tokio::spawn(aim_gateway::serve(
+        gateway,
+        listener,
+        std::future::pending(),
+    ));
     Ok(())
 }
