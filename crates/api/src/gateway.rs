@@ -102,3 +102,59 @@ pub struct Locked {
     pub identity: aim_domain::identity::Identity,
     pub gateways: Acknowledged,
 }
+
+/// `POST /v1/gateway/calls`: a call the gateway forwarded, and what the upstream answered.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct GatewayCall {
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub identity: IdentityId,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub task: TaskId,
+    /// The token's id and its delegation chain, as aim's decision named them.
+    pub jti: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub act: Vec<String>,
+    /// The route's action and the resource it acted on.
+    pub action: String,
+    pub resource: String,
+    pub method: String,
+    pub path: String,
+    /// The upstream's name in the gateway's config, its status, and the time from
+    /// forwarding to its answer's headers.
+    pub upstream: String,
+    pub status: u16,
+    pub micros: u64,
+    /// Why the agent says it made the call (`Aim-Model-Decision`), shortened.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_decision: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip: Option<String>,
+}
+
+/// `POST /v1/identities/lock-all`: the emergency stop.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct LockAll {
+    pub reason: String,
+    /// The kind of identity to lock; `ai_agent` unless given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub kind: Option<aim_domain::identity::IdentityKind>,
+}
+
+/// What the emergency stop locked, what it could not, and the gateways' acknowledgement of
+/// the last lock.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct LockedAll {
+    pub locked: u32,
+    /// `{"identity", "code", "message"}` of each identity that could not be locked (it
+    /// changed state meanwhile, say).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<Object>))]
+    pub failed: Vec<serde_json::Value>,
+    pub gateways: Acknowledged,
+}

@@ -64,6 +64,11 @@ pub enum Command {
     Serve(ServeArgs),
     /// Run an enforcement gateway in front of tools (`--config gateway.toml`).
     Gateway(GatewayArgs),
+    /// The kill switch: lock an identity (or, with `--all-agents`, every active AI agent)
+    /// and say how many connected gateways applied it.
+    Lock(LockArgs),
+    /// Unlock a locked identity (admins, with a reason).
+    Unlock(ReasonArgs),
     /// Humans: sponsors, approvers, admins, auditors.
     #[command(subcommand)]
     Human(HumanCommand),
@@ -113,6 +118,19 @@ pub enum AdminCommand {
     /// Replace the first-start admin credential: the old one stops working; the new one is
     /// printed once (and rewritten to `<data-dir>/bootstrap-admin-token` on the server).
     RotateBootstrap,
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("target").required(true).args(["identity", "all_agents"])))]
+pub struct LockArgs {
+    /// Name or id.
+    pub identity: Option<String>,
+    /// The emergency stop: every active AI agent.
+    #[arg(long)]
+    pub all_agents: bool,
+    /// Why, written on the record of every identity locked.
+    #[arg(long)]
+    pub reason: String,
 }
 
 #[derive(Debug, Args)]

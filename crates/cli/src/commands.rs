@@ -87,6 +87,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve::run(args).await,
         Command::Gateway(args) => gateway::run(args).await,
+        Command::Lock(args) => identity::lock_command(&client(), format, args).await,
+        Command::Unlock(args) => identity::unlock_command(&client(), format, args).await,
         Command::Human(cmd) => human::run(&client(), format, cmd).await,
         Command::Identity(cmd) => identity::run(&client(), format, cmd).await,
         Command::Sweep(SweepCommand::Run) => {

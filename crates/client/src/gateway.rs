@@ -1,7 +1,7 @@
 //! What an enforcement gateway asks of aim, each under the request id of the agent's call
 //! so that aim's record and the gateway's log name the same request.
 
-use aim_api::gateway::{Ack, GatewayAuthorize, GatewayDecision, GatewayRefusal};
+use aim_api::gateway::{Ack, GatewayAuthorize, GatewayCall, GatewayDecision, GatewayRefusal};
 
 use crate::{Client, Result};
 
@@ -20,6 +20,11 @@ impl Client {
     /// `POST /v1/gateway/refusals`: a request the gateway refused on its own.
     pub async fn gateway_refusal(&self, body: &GatewayRefusal, request_id: &str) -> Result<()> {
         self.post_as("/v1/gateway/refusals", body, request_id).await
+    }
+
+    /// `POST /v1/gateway/calls`: a forwarded call and the upstream's answer, for the record.
+    pub async fn gateway_call(&self, call: &GatewayCall, request_id: &str) -> Result<()> {
+        self.post_as("/v1/gateway/calls", call, request_id).await
     }
 
     /// `POST /v1/gateway/acks`: the gateway applied the revocation list up to `epoch`.

@@ -49,6 +49,15 @@ impl Client {
         .await
     }
 
+    /// The emergency stop: locks every active AI agent.
+    pub async fn lock_all_agents(&self, reason: &str) -> Result<aim_api::gateway::LockedAll> {
+        self.post(
+            "/v1/identities/lock-all",
+            &serde_json::json!({ "reason": reason }),
+        )
+        .await
+    }
+
     /// Locks an identity: its answer says how many connected gateways applied the lock.
     pub async fn lock_identity(
         &self,

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use aim_api::authorize::{AuthorizeBody, AuthorizeResponse};
-use aim_api::gateway::{GatewayAuthorize, GatewayRefusal};
+use aim_api::gateway::{GatewayAuthorize, GatewayCall, GatewayRefusal};
 use aim_client::ClientError;
 use aim_domain::decision::{Call, Effect};
 use aim_domain::ids::ApprovalId;
@@ -159,9 +159,42 @@ async fn call(
     .into_iter()
     .filter_map(|(k, v)| HeaderValue::from_str(v).ok().map(|v| (k, v)))
     .collect::<Vec<_>>();
+    let started = std::time::Instant::now();
     let forwarded = upstream
         .forward(parts.method.clone(), url, &parts.headers, &added, body)
         .await;
+    let status = match &forwarded {
+        Ok(r) => r.status().as_u16(),
+        Err(e) => e.status().as_u16(),
+    };
+    // The decision is durable already; what the upstream answered follows it on the
+    // record without holding up the answer.
+    let call = GatewayCall {
+        identity: decided.identity,
+        task: decided.task,
+        jti: decided.jti,
+        act: decided.act,
+        action: asked.question.action,
+        resource: asked.question.resource.id,
+        method: parts.method.to_string(),
+        path: parts.uri.path().to_owned(),
+        upstream: upstream.upstream.name.clone(),
+        status,
+        micros: started.elapsed().as_micros() as u64,
+        model_decision: parts.headers.get("aim-model-decision").map(|v| {
+            String::from_utf8_lossy(v.as_bytes())
+                .chars()
+                .take(1000)
+                .collect()
+        }),
+        ip: Some(peer.ip().to_string()),
+    };
+    let (aim, id) = (g.aim.clone(), request_id.to_owned());
+    tokio::spawn(async move {
+        if let Err(e) = aim.gateway_call(&call, &id).await {
+            tracing::warn!(request_id = %id, error = %e, "could not record a call with aim");
+        }
+    });
     forwarded.map_err(|e| {
         tracing::warn!(request_id, upstream = %upstream.upstream.name, error = %e, "upstream failed");
         Refusal::new(e.status(), e.code(), e.to_string())

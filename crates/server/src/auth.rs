@@ -209,6 +209,7 @@ fn machine_may(human: &Human, method: &Method, path: &str) -> Result<(), ApiErro
                 | ("POST", "/v1/gateway/authorize")
                 | ("POST", "/v1/gateway/refusals")
                 | ("POST", "/v1/gateway/acks")
+                | ("POST", "/v1/gateway/calls")
                 | ("GET", "/v1/gateway/feed")
                 | ("GET", "/v1/revocations")
                 | ("GET", "/v1/revocations/stream")

@@ -18,6 +18,8 @@ pub struct PgStore {
     appender: Appender,
     generation: Generation,
     listener: Option<Arc<Listening>>,
+    /// Where write transactions notify other replicas.
+    channel: Arc<str>,
 }
 
 /// The task hearing other replicas' changes; it stops (and its connection closes) with the
@@ -31,9 +33,11 @@ impl Drop for Listening {
     }
 }
 
-/// The channel every write transaction notifies on commit.
-const CHANNEL: &str = "aim_changes";
-const NOTIFY: &str = "NOTIFY aim_changes";
+/// The channel every write transaction notifies on commit, per schema: replicas sharing a
+/// schema hear each other, and deployments in other schemas of the same database do not.
+fn channel(schema: &str) -> String {
+    format!("aim_changes:{schema}")
+}
 
 /// Writes batches of appends, each in its own transaction.
 struct Writer(PgPool);
@@ -54,6 +58,7 @@ impl PgStore {
             pool,
             generation: Generation::default(),
             listener: None,
+            channel: channel("public").into(),
         }
     }
 
@@ -151,7 +156,11 @@ impl PgStore {
             .connect_with(options.clone())
             .await?;
         crate::migrations::postgres().run(&pool).await?;
+        let (schema,): (String,) = sqlx::query_as("SELECT current_schema()")
+            .fetch_one(&pool)
+            .await?;
         let mut store = Self::with(pool);
+        store.channel = channel(&schema).into();
         // Its own connection, so the listener never takes one of the pool's.
         let listening = PgPoolOptions::new()
             .max_connections(1)
@@ -163,13 +172,13 @@ impl PgStore {
     }
 
     /// Hears the changes other replicas commit (each write transaction notifies
-    /// [`CHANNEL`]) and moves this replica's generation for each, so what this replica
+    /// its schema's channel) and moves this replica's generation for each, so what this replica
     /// keeps of the live state behind tokens is dropped the moment another replica locks,
     /// suspends or revokes, and the revocation feed reads at once. A lost connection moves
     /// it too (what was missed meanwhile is unknown) and is re-established by the listener.
     async fn listen(&self, pool: PgPool) -> Result<Listening, StoreError> {
         let mut listener = sqlx::postgres::PgListener::connect_with(&pool).await?;
-        listener.listen(CHANNEL).await?;
+        listener.listen(&self.channel).await?;
         let generation = self.generation.clone();
         Ok(Listening(tokio::spawn(async move {
             loop {
@@ -220,7 +229,10 @@ impl PgStore {
     async fn write_tx(&self) -> Result<WriteTx<Transaction<'static, Postgres>>, sqlx::Error> {
         let mut tx = self.pool.begin().await?;
         // Delivered to every replica's listener when (and only if) this commits.
-        sqlx::query(NOTIFY).execute(&mut *tx).await?;
+        sqlx::query("SELECT pg_notify($1, '')")
+            .bind(&*self.channel)
+            .execute(&mut *tx)
+            .await?;
         Ok(WriteTx::new(tx, &self.generation))
     }
 }

@@ -180,6 +180,44 @@ async fn act(client: &Client, format: Format, action: &str, a: ReasonArgs) -> an
     })
 }
 
+/// `aim lock NAME --reason ...` or `aim lock --all-agents --reason ...`.
+pub async fn lock_command(
+    client: &Client,
+    format: Format,
+    a: crate::args::LockArgs,
+) -> anyhow::Result<()> {
+    match a.identity {
+        Some(identity) if !a.all_agents => {
+            lock(
+                client,
+                format,
+                ReasonArgs {
+                    identity,
+                    reason: a.reason,
+                },
+            )
+            .await
+        }
+        _ => {
+            let all = client.lock_all_agents(&a.reason).await?;
+            emit(format, &all, |r| {
+                println!(
+                    "emergency stop: {} AI agents locked; {}",
+                    r.locked, r.gateways
+                );
+                for f in &r.failed {
+                    println!("  not locked: {}", crate::output::clean(&f.to_string()));
+                }
+            })
+        }
+    }
+}
+
+/// `aim unlock NAME --reason ...`.
+pub async fn unlock_command(client: &Client, format: Format, a: ReasonArgs) -> anyhow::Result<()> {
+    act(client, format, "unlock", a).await
+}
+
 /// Locks an identity and says how many connected gateways applied the lock.
 async fn lock(client: &Client, format: Format, a: ReasonArgs) -> anyhow::Result<()> {
     let i = client.find_identity(&a.identity).await?;

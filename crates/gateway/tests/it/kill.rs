@@ -159,3 +159,48 @@ async fn a_gateway_cut_off_from_aim_refuses_everything_and_recovers_by_itself() 
     assert_eq!(status, 200, "{body}");
     s.aim.stop().await;
 }
+
+#[tokio::test]
+async fn the_emergency_stop_locks_every_agent_and_says_who_applied_it() {
+    let s = Setup::start(Backend::Sqlite).await;
+    let a = &s.agent;
+    assert_eq!(
+        a.call_via(&s.gateway, &s.gateway, "GET", "/crm/records/1")
+            .await
+            .0,
+        200
+    );
+    // A reason is required: it is written on every identity's record.
+    let e = s.aim.admin.lock_all_agents("  ").await.unwrap_err();
+    assert_eq!(e.code(), Some("reason_required"));
+    let stopped = s
+        .aim
+        .admin
+        .lock_all_agents("incident 7: all agents stop")
+        .await
+        .unwrap();
+    assert_eq!(stopped.locked, 1, "{stopped:?}");
+    assert!(stopped.failed.is_empty());
+    assert_eq!(
+        (stopped.gateways.acknowledged, stopped.gateways.connected),
+        (1, 1)
+    );
+    let identity = s.aim.admin.identity(a.identity.id).await.unwrap();
+    assert_eq!(identity.state.as_str(), "locked");
+    let (status, _, body) = a
+        .call_via(&s.gateway, &s.gateway, "GET", "/crm/records/1")
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (401, Some("token_revoked")),
+        "{body}"
+    );
+    // Only an admin stops everything.
+    let e = s
+        .sponsor
+        .lock_all_agents("not mine to stop")
+        .await
+        .unwrap_err();
+    assert_eq!(e.status(), Some(403));
+    s.aim.stop().await;
+}

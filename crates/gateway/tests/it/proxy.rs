@@ -24,6 +24,10 @@ async fn an_allowed_call_carries_the_injected_credential_and_never_the_agents_to
                     ("x-aim-identity", "someone-else"),
                     ("x-request-id", "req-gw-1"),
                     ("cookie", "session=agent"),
+                    (
+                        "aim-model-decision",
+                        "the user asked for the customer's record",
+                    ),
                 ],
             )
             .await;
@@ -72,6 +76,39 @@ async fn an_allowed_call_carries_the_injected_credential_and_never_the_agents_to
         );
         assert_eq!(d.trail.policies, ["crm-read"]);
         assert_eq!(d.actor.id, a.identity.id.to_string());
+
+        // The call follows its decision on the record, under the same task and token.
+        let mut calls = Vec::new();
+        for _ in 0..200 {
+            calls = s.events("tool.called").await;
+            if !calls.is_empty() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        let c = calls.last().expect("the call is on the record");
+        assert_eq!(
+            (c.trail.task_id.as_str(), c.trail.jti.as_str()),
+            (a.task.as_str(), d.trail.jti.as_str())
+        );
+        assert_eq!(c.request_id, "req-gw-1");
+        assert_eq!(c.target_id, "crm");
+        assert_eq!(c.detail["status"], 200);
+        assert_eq!(c.detail["resource"], "crm/customers/42");
+        assert_eq!(
+            c.detail["model_decision"],
+            "the user asked for the customer's record"
+        );
+        assert!(c.detail["micros"].as_u64().unwrap() > 0);
+        assert!(seen[0].headers.get("aim-model-decision").is_none());
+        let trace = s
+            .aim
+            .admin
+            .audit_trace(a.task.parse().unwrap())
+            .await
+            .unwrap();
+        let trace = serde_json::to_string(&trace).unwrap();
+        assert!(trace.contains("tool.called"), "{trace}");
         s.aim.stop().await;
     }
 }

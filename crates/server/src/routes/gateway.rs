@@ -10,7 +10,7 @@
 //!
 //! Only a `gateway` credential reaches these routes (and an admin's, to test one).
 
-use aim_api::gateway::{Ack, GatewayAuthorize, GatewayDecision, GatewayRefusal};
+use aim_api::gateway::{Ack, GatewayAuthorize, GatewayCall, GatewayDecision, GatewayRefusal};
 use aim_domain::event::{AuditAction, Event};
 use aim_domain::human::Role;
 use aim_enforce::pipeline::{Origin, Subject};
@@ -32,6 +32,13 @@ pub fn router() -> Router<AppState> {
         .route("/v1/gateway/refusals", post(refusal))
         .route("/v1/gateway/feed", axum::routing::get(feed))
         .route("/v1/gateway/acks", post(ack))
+        .route("/v1/gateway/calls", post(call))
+}
+
+/// `s` without control characters, at most `max` of them: what a gateway says goes on the
+/// record, never a forged line.
+fn clean(s: &str, max: usize) -> String {
+    s.chars().filter(|c| !c.is_control()).take(max).collect()
 }
 
 /// The resource (one of `tokens.resources`) whose URL `url` is under: the token's audience
@@ -140,9 +147,6 @@ pub async fn refusal(
         &[Role::Gateway, Role::Admin],
         "recording a gateway's refusal",
     )?;
-    let clean = |s: &str, max: usize| -> String {
-        s.chars().filter(|c| !c.is_control()).take(max).collect()
-    };
     let (method, path, code) = (
         clean(&body.method, 16),
         clean(&body.path, 256),
@@ -272,6 +276,46 @@ pub async fn ack(
     s.store
         .gateway_ack(&p.human.id.to_string(), body.epoch, s.clock.now())
         .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Records a call the gateway forwarded (its decision is on the record already): the
+/// upstream's status and latency, and why the agent says it made it, under the token and
+/// task that made it (`aim audit trace TASK` shows it).
+#[utoipa::path(post, path = "/v1/gateway/calls", tag = "policies", request_body = GatewayCall,
+    responses((status = 204), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn call(
+    State(s): State<AppState>,
+    ctx: RequestContext,
+    p: HumanCaller,
+    Body(c): Body<GatewayCall>,
+) -> Result<StatusCode, ApiError> {
+    p.require_any(&[Role::Gateway], "recording a gateway's call")?;
+    let event = Event::new(
+        s.clock.now(),
+        aim_domain::event::Actor::identity(c.identity),
+        AuditAction::ToolCalled,
+        "upstream",
+        clean(&c.upstream, 128),
+    )
+    .from_request(&ctx.id, &clean(c.ip.as_deref().unwrap_or_default(), 64))
+    .detail(serde_json::json!({
+        "action": clean(&c.action, 128),
+        "resource": clean(&c.resource, 512),
+        "method": clean(&c.method, 16),
+        "path": clean(&c.path, 512),
+        "status": c.status,
+        "micros": c.micros,
+        "model_decision": c.model_decision.as_deref().map(|m| clean(m, 1000)),
+        "gateway": p.human.user_name,
+    }))
+    .trail(aim_domain::event::Trail {
+        task_id: c.task.to_string(),
+        jti: clean(&c.jti, 64),
+        act: c.act.iter().map(|a| clean(a, 256)).collect(),
+        ..aim_domain::event::Trail::default()
+    });
+    s.store.append_event(&event).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

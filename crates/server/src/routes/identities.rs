@@ -32,6 +32,7 @@ pub fn router() -> Router<AppState> {
         .route("/v1/identities/{id}/suspend", post(suspend))
         .route("/v1/identities/{id}/resume", post(resume))
         .route("/v1/identities/{id}/lock", post(lock))
+        .route("/v1/identities/lock-all", post(lock_all))
         .route("/v1/identities/{id}/unlock", post(unlock))
         .route("/v1/identities/{id}/decommission", post(decommission))
         .route("/v1/identities/{id}/attest", post(attest))
@@ -256,6 +257,66 @@ macro_rules! transition_route {
 
 transition_route!(suspend, Transition::Suspend, "/v1/identities/{id}/suspend");
 transition_route!(resume, Transition::Resume, "/v1/identities/{id}/resume");
+/// The emergency stop (admin): locks every active identity of a kind (AI agents unless
+/// told otherwise), each in its own transaction, then waits for the gateways to
+/// acknowledge the last lock. An identity that cannot be locked is reported, not skipped
+/// silently; the others stay locked.
+#[utoipa::path(post, path = "/v1/identities/lock-all", tag = "identities", request_body = aim_api::gateway::LockAll,
+    responses((status = 200, body = aim_api::gateway::LockedAll), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn lock_all(
+    State(s): State<AppState>,
+    p: HumanCaller,
+    Body(b): Body<aim_api::gateway::LockAll>,
+) -> Result<Json<aim_api::gateway::LockedAll>, ApiError> {
+    p.require_any(&[aim_domain::human::Role::Admin], "the emergency stop")?;
+    let reason = ReasonBody { reason: b.reason }.checked()?;
+    if reason.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "reason_required",
+            "say why everything is being locked: the reason is on every identity's record",
+        ));
+    }
+    let filter = IdentityFilter {
+        state: Some(aim_domain::lifecycle::LifecycleState::Active),
+        kind: Some(
+            b.kind
+                .unwrap_or(aim_domain::identity::IdentityKind::AiAgent),
+        ),
+        ..IdentityFilter::default()
+    };
+    // Every active one first, then the locks: a lock takes the identity out of the filter.
+    let mut targets = Vec::new();
+    let mut after = None;
+    loop {
+        let page = s
+            .store
+            .list_identities(&filter, after.as_ref(), 500)
+            .await?;
+        let Some(last) = page.last() else { break };
+        after = Some(IdentityCursor::Id(last.id));
+        targets.extend(page.iter().map(|i| i.id));
+    }
+    let (mut locked, mut failed) = (0, Vec::new());
+    for id in targets {
+        match reg::move_state(&s, &p, id, Transition::Lock, &reason).await {
+            Ok(_) => locked += 1,
+            Err(e) => failed
+                .push(serde_json::json!({ "identity": id, "code": e.code, "message": e.message })),
+        }
+    }
+    let committed = std::time::Instant::now();
+    let epoch = s.store.latest_epoch().await?;
+    let clock = s.clock.clone();
+    let gateways = crate::feed::acknowledged(&s.store, epoch, || clock.now(), committed).await;
+    tracing::warn!(locked, failed = failed.len(), %gateways, "emergency stop");
+    Ok(Json(aim_api::gateway::LockedAll {
+        locked,
+        failed,
+        gateways,
+    }))
+}
+
 /// Locks the identity (its tokens, tasks, leases and delegates die with it) and waits, at
 /// most two seconds, for every connected gateway to acknowledge the lock.
 #[utoipa::path(post, path = "/v1/identities/{id}/lock", params(("id" = String, Path)), tag = "identities", request_body = Option<ReasonBody>,
