@@ -17,6 +17,9 @@ use crate::route::{Route, Template};
 pub struct Config {
     /// The address to listen on.
     pub listen: SocketAddr,
+    /// Where `/healthz` and `/readyz` answer, apart from agents' traffic (none if unset).
+    #[serde(default)]
+    pub admin_listen: Option<SocketAddr>,
     /// The URL agents reach this gateway at: the audience their tokens must name (the
     /// RFC 8707 `resource` they ask aim for) and the base of their DPoP proofs' `htu`.
     pub resource: String,
@@ -194,6 +197,7 @@ impl std::fmt::Debug for Injected {
 #[derive(Debug)]
 pub struct Checked {
     pub listen: SocketAddr,
+    pub admin_listen: Option<SocketAddr>,
     pub resource: String,
     pub aim_url: String,
     pub aim_credential: String,
@@ -248,6 +252,7 @@ impl Config {
         let aim_base = aim_url.as_str().trim_end_matches('/').to_owned();
         Ok(Checked {
             listen: self.listen,
+            admin_listen: self.admin_listen,
             resource: resource.as_str().trim_end_matches('/').to_owned(),
             issuer: self.aim.issuer.unwrap_or_else(|| aim_base.clone()),
             aim_url: aim_base,

@@ -14,8 +14,10 @@
 //! - [`net`] — which addresses an upstream may be reached at (SSRF)
 //! - [`upstream`] — calling an upstream with its credential injected
 //! - [`feed`] — the revocation feed from aim, its heartbeat, and staleness
+//! - [`admin`] — `/healthz` and `/readyz` on the admin listener
 //! - [`proxy`] — one request, from arrival to answer
 
+pub mod admin;
 pub mod canon;
 pub mod config;
 pub mod feed;

@@ -11,6 +11,7 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
     init_logging(args.log_json);
     let config = Config::load(&args.config)?;
     let listen = config.listen;
+    let admin = config.admin_listen;
     let resource = config.resource.clone();
     let routes = config.routes.len();
     let gateway = Gateway::new(config).map_err(anyhow::Error::msg)?;
@@ -19,6 +20,16 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {listen}"))?;
     let addr = listener.local_addr()?;
     println!("aim gateway listening on http://{addr} for {resource} ({routes} routes)");
+    if let Some(admin) = admin {
+        let listener = tokio::net::TcpListener::bind(admin)
+            .await
+            .with_context(|| format!("cannot listen on {admin} (admin_listen)"))?;
+        println!(
+            "  /healthz and /readyz on http://{}",
+            listener.local_addr()?
+        );
+        tokio::spawn(aim_gateway::admin::serve(gateway.heard(), listener));
+    }
     aim_gateway::serve(gateway, listener, shutdown_signal())
         .await
         .context("serving the gateway")

@@ -130,6 +130,11 @@ async fn a_gateway_cut_off_from_aim_refuses_everything_and_recovers_by_itself() 
         extra: String::new(),
     };
     let heard = start_gateway(&s.aim, "gw-cut", listener, &spec, s.dir.path()).await;
+    let admin = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let readyz = format!("http://{}/readyz", admin.local_addr().unwrap());
+    tokio::spawn(aim_gateway::admin::serve(heard.clone(), admin));
+    let ready = || async { reqwest::get(&readyz).await.unwrap().status().as_u16() };
+    assert_eq!(ready().await, 200);
     let a = &s.agent;
     let call = || a.call_via(&cut_off, &s.gateway, "GET", "/crm/records/1");
     assert_eq!(call().await.0, 200);
@@ -152,11 +157,13 @@ async fn a_gateway_cut_off_from_aim_refuses_everything_and_recovers_by_itself() 
             .contains("has not heard from aim"),
         "{body}"
     );
+    assert_eq!(ready().await, 503, "a load balancer routes around it");
 
     cable.restore();
     crate::harness::until_heard(&heard).await;
     let (status, _, body) = call().await;
     assert_eq!(status, 200, "{body}");
+    assert_eq!(ready().await, 200);
     s.aim.stop().await;
 }
 
