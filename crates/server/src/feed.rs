@@ -89,27 +89,54 @@ pub async fn follow(store: DynStore, feed: Arc<Feed>) {
 }
 
 /// Waits (at most two seconds) until every gateway connected to any replica has
-/// acknowledged `epoch`, and says how many did, of how many, how fast.
+/// acknowledged the newest revocation (the lock just committed), and says how many did, of
+/// how many, how fast. The lock is applied whatever this finds: a store that cannot be read
+/// here is logged and the answer says no gateway was seen to acknowledge, never fails the lock.
 pub async fn acknowledged(
     store: &DynStore,
-    epoch: i64,
     now: impl Fn() -> Timestamp,
     since: Instant,
 ) -> Acknowledged {
+    let mut epoch = None;
     loop {
         let at = now();
-        let acks = store.gateway_acks().await.unwrap_or_default();
+        let read = match epoch {
+            Some(e) => store.gateway_acks().await.map(|acks| (e, acks)),
+            None => match store.latest_epoch().await {
+                Ok(e) => {
+                    epoch = Some(e);
+                    store.gateway_acks().await.map(|acks| (e, acks))
+                }
+                Err(err) => Err(err),
+            },
+        };
+        let waited = since.elapsed();
+        let (e, acks) = match read {
+            Ok(r) => r,
+            Err(err) => {
+                tracing::error!(error = %err, "cannot read the gateways' acknowledgements");
+                if waited >= ACK_WAIT {
+                    return Acknowledged {
+                        epoch: epoch.unwrap_or_default(),
+                        acknowledged: 0,
+                        connected: 0,
+                        millis: waited.as_secs_f64() * 1000.0,
+                    };
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                continue;
+            }
+        };
         let connected: Vec<_> = acks
             .iter()
             .filter(|(_, _, acked)| {
                 at.as_millis() - acked.as_millis() <= PRESENCE.as_millis() as i64
             })
             .collect();
-        let done = connected.iter().filter(|(_, e, _)| *e >= epoch).count();
-        let waited = since.elapsed();
+        let done = connected.iter().filter(|(_, acked, _)| *acked >= e).count();
         if done == connected.len() || waited >= ACK_WAIT {
             return Acknowledged {
-                epoch,
+                epoch: e,
                 acknowledged: done as u32,
                 connected: connected.len() as u32,
                 millis: waited.as_secs_f64() * 1000.0,

@@ -306,9 +306,8 @@ pub async fn lock_all(
         }
     }
     let committed = std::time::Instant::now();
-    let epoch = s.store.latest_epoch().await?;
     let clock = s.clock.clone();
-    let gateways = crate::feed::acknowledged(&s.store, epoch, || clock.now(), committed).await;
+    let gateways = crate::feed::acknowledged(&s.store, || clock.now(), committed).await;
     tracing::warn!(locked, failed = failed.len(), %gateways, "emergency stop");
     Ok(Json(aim_api::gateway::LockedAll {
         locked,
@@ -329,9 +328,8 @@ pub async fn lock(
 ) -> Result<Json<aim_api::gateway::Locked>, ApiError> {
     let identity = reg::move_state(&s, &p, id, Transition::Lock, &b.checked()?).await?;
     let committed = std::time::Instant::now();
-    let epoch = s.store.latest_epoch().await?;
     let clock = s.clock.clone();
-    let gateways = crate::feed::acknowledged(&s.store, epoch, || clock.now(), committed).await;
+    let gateways = crate::feed::acknowledged(&s.store, || clock.now(), committed).await;
     tracing::info!(identity = %id, %gateways, "locked");
     Ok(Json(aim_api::gateway::Locked { identity, gateways }))
 }
