@@ -311,7 +311,7 @@ pub async fn start_gateway(
     spec: &GatewaySpec,
     dir: &std::path::Path,
 ) -> std::sync::Arc<aim_gateway::feed::Heard> {
-    let (_, gateway_client) = aim.human(name, &[Role::Gateway]).await;
+    let (account, gateway_client) = aim.human(name, &[Role::Gateway]).await;
     let credential = dir.join(format!("{name}-credential"));
     std::fs::write(&credential, gateway_client.token().unwrap()).unwrap();
     let key_file = dir.join("upstream-key");
@@ -336,7 +336,16 @@ pub async fn start_gateway(
         std::future::pending(),
     ));
     until_heard(&heard).await;
-    heard
+    // And aim has its acknowledgement: it counts as connected from now on.
+    let id = account.id.to_string();
+    for _ in 0..500 {
+        let acks = aim.db.store.gateway_acks().await.unwrap();
+        if acks.iter().any(|(g, _, _)| *g == id) {
+            return heard;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("aim never heard from gateway {name}");
 }
 
 /// Waits until the gateway has heard from aim's feed (it refuses everything before).
