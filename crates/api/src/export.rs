@@ -27,7 +27,10 @@ fn ocsf_class(e: &Event) -> (u32, u32, u32, &'static str) {
     let ((class, category, name), activity) = match e.action {
         A::RequestRefused if e.reason == "unauthenticated" => (AUTHENTICATION, 1),
         A::RequestRefused | A::ToolCalled => (API, 99),
-        A::IdentityFlaggedDormant | A::IdentityOrphaned | A::AnomalyDetected => (FINDING, 1),
+        A::IdentityFlaggedDormant
+        | A::IdentityOrphaned
+        | A::AnomalyDetected
+        | A::ToolDiscovered => (FINDING, 1),
         // The finding's subject changed: the dormant identity is in use again.
         A::IdentityActiveAgain => (FINDING, 2),
         // Authentication Ticket for an issued token, Logoff for a revoked one.
@@ -48,6 +51,7 @@ fn ocsf_class(e: &Event) -> (u32, u32, u32, &'static str) {
         | A::GroupProvisioned
         | A::TaskOpened
         | A::PolicyApplied
+        | A::ToolApproved
         | A::ApprovalRequested
         | A::GrantAdded
         | A::GrantRequested
@@ -279,6 +283,8 @@ mod tests {
             ("token.revoked", "", 3002, 2),
             ("tool.called", "", 6003, 99),
             ("anomaly.detected", "", 2004, 1),
+            ("tool.discovered", "", 2004, 1),
+            ("tool.approved", "", 3001, 1),
             // What `POST /v1/authorize` writes: an Authorize Session, not an Account Change.
             ("decision", "", 3003, 99),
         ];

@@ -26,6 +26,10 @@ pub struct GatewayAuthorize {
     /// The question (`action`, `resource`, `call`, `approval_id`); `principal`,
     /// `task_id` and `policies` are refused: the token says who asks, under which task.
     pub question: AuthorizeBody,
+    /// For an MCP `tools/call`: the tool and the hash of its definition as the gateway
+    /// last saw it; refused (`tool_not_approved`) unless that definition is pinned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool: Option<crate::tools::ToolRef>,
 }
 
 /// The decision, and who it was about, for the gateway's own log and its cache.

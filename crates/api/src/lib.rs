@@ -13,6 +13,7 @@
 //! - [`gateway`] — what an enforcement gateway asks of aim
 //! - [`oauth`] — `POST /oauth/token`: the form and the answer
 //! - [`policies`] — a policy set's files and links as applied, and its history
+//! - [`tools`] — MCP tools: what gateways saw, which a caller may use, pinned definitions
 //! - [`tokens`] — signing keys as operators see them, the revocation list
 
 pub mod audit;
@@ -25,3 +26,4 @@ pub mod leases;
 pub mod oauth;
 pub mod policies;
 pub mod tokens;
+pub mod tools;

@@ -10,6 +10,7 @@ mod human;
 mod identity;
 mod policy;
 mod token;
+mod tool;
 
 pub use audit::{AuditCommand, AuditListArgs, ExportArgs, ExportFormat, VerifyArgs};
 pub use decisions::{ApprovalCommand, GrantCommand};
@@ -17,6 +18,7 @@ pub use human::{CredentialCommand, HumanCommand};
 pub use identity::{Expiry, IdentityCommand, JoinTokenCommand, KeyCommand, ListArgs};
 pub use policy::{PolicyCommand, PolicyFiles};
 pub use token::{IssueArgs, SigningKeyCommand, TaskCommand, TokenCommand};
+pub use tool::ToolCommand;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -102,6 +104,9 @@ pub enum Command {
     /// Grants of actions to identities and groups, and just-in-time elevations.
     #[command(subcommand)]
     Grant(GrantCommand),
+    /// MCP tools seen through gateways: review what changed, pin a definition.
+    #[command(subcommand)]
+    Tool(ToolCommand),
     /// Administration of aim itself.
     #[command(subcommand)]
     Admin(AdminCommand),

@@ -8,6 +8,7 @@ mod identity;
 mod policy;
 mod serve;
 pub mod token;
+mod tool;
 
 use std::process::ExitCode;
 
@@ -117,6 +118,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Policy(cmd) => policy::run(&client(), format, cmd).await,
         Command::Approval(cmd) => decisions::approval(&client(), format, cmd).await,
         Command::Grant(cmd) => decisions::grant(&client(), format, cmd).await,
+        Command::Tool(cmd) => tool::run(&client(), format, cmd).await,
         Command::JoinToken(cmd) => token::join_token(&client(), format, cmd).await,
         Command::Admin(AdminCommand::RotateBootstrap) => {
             let issued = client().rotate_bootstrap().await?;

@@ -11,6 +11,7 @@
 //! - [`credentials`] — agents' keys, join tokens, tasks, tokens, signing keys, revocations
 //! - [`decisions`] — policy sets, decisions, approvals and grants
 //! - [`gateway`] — what an enforcement gateway asks
+//! - [`tools`] — MCP tools: what gateways report and ask, admins' review and approval
 //! - [`audit`] — the audit log, traces, checkpoints and sweeps
 
 pub mod audit;
@@ -19,6 +20,7 @@ pub mod decisions;
 pub mod gateway;
 pub mod humans;
 pub mod identities;
+pub mod tools;
 
 use aim_domain::page::Page;
 use reqwest::{Method, StatusCode};

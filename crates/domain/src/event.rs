@@ -207,6 +207,10 @@ str_enum! {
         LeaseReleased => "lease.released",
         RequestRefused => "request.refused",
         ToolCalled => "tool.called",
+        /// A gateway saw a tool it had not seen, or a tool's definition change.
+        ToolDiscovered => "tool.discovered",
+        /// An admin pinned a tool's definition: it may be listed and called.
+        ToolApproved => "tool.approved",
         AnomalyDetected => "anomaly.detected",
     }
 }

@@ -36,6 +36,9 @@ pub struct Config {
     pub upstreams: BTreeMap<String, UpstreamConfig>,
     #[serde(default)]
     pub routes: Vec<RouteConfig>,
+    /// MCP servers behind upstreams, by name (see [`crate::mcp::config`]).
+    #[serde(default)]
+    pub mcp: BTreeMap<String, crate::mcp::config::McpConfig>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -207,6 +210,7 @@ pub struct Checked {
     pub max_body_bytes: usize,
     pub upstreams: Vec<Upstream>,
     pub routes: Vec<Route>,
+    pub mcp: Vec<crate::mcp::config::Server>,
 }
 
 impl Config {
@@ -249,6 +253,7 @@ impl Config {
                 .map_err(|e| invalid(format!("routes[{i}] ({}): {e}", r.path)))?;
             routes.push(route);
         }
+        let mcp = crate::mcp::config::check(self.mcp, &upstreams)?;
         let aim_base = aim_url.as_str().trim_end_matches('/').to_owned();
         Ok(Checked {
             listen: self.listen,
@@ -262,6 +267,7 @@ impl Config {
             max_body_bytes: self.max_body_bytes,
             upstreams,
             routes,
+            mcp,
         })
     }
 }

@@ -25,6 +25,8 @@ pub struct Heard {
     epoch: AtomicI64,
     /// Revoked values by kind, with the instant (ms) of their revocation.
     revoked: Mutex<HashMap<(RevocationKind, String), (i64, i64)>>,
+    /// Moves on each revocation applied: open streams check whether it ends them.
+    applied: tokio::sync::watch::Sender<i64>,
 }
 
 impl Heard {
@@ -34,7 +36,13 @@ impl Heard {
             last: Mutex::new(None),
             epoch: AtomicI64::new(0),
             revoked: Mutex::new(HashMap::new()),
+            applied: tokio::sync::watch::Sender::new(0),
         }
+    }
+
+    /// Changes each time a revocation is applied.
+    pub fn applied(&self) -> tokio::sync::watch::Receiver<i64> {
+        self.applied.subscribe()
     }
 
     /// How long since aim was last heard, if that is past the staleness limit (or it
@@ -71,6 +79,7 @@ impl Heard {
                 (r.at.as_millis(), r.expires_at.as_millis()),
             );
         }
+        self.applied.send_replace(r.epoch);
     }
 
     /// Whether what this gateway heard revokes `token` (read without checking its
@@ -103,6 +112,12 @@ impl Heard {
                 .chain(delegators)
                 .any(|id| has(RevocationKind::Identity, id).is_some_and(|at| issued <= at))
     }
+}
+
+/// The task a token names, read without checking its signature (to key what this gateway
+/// remembers for the task; aim checks everything again).
+pub fn task_of(token: &str) -> Option<String> {
+    unverified(token).map(|(_, c)| c.aim_task)
 }
 
 /// A token's `kid` and claims, unverified.

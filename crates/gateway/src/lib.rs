@@ -16,11 +16,13 @@
 //! - [`feed`] — the revocation feed from aim, its heartbeat, and staleness
 //! - [`admin`] — `/healthz` and `/readyz` on the admin listener
 //! - [`proxy`] — one request, from arrival to answer
+//! - [`mcp`] — MCP servers: tools listed per caller, calls decided, pinned definitions
 
 pub mod admin;
 pub mod canon;
 pub mod config;
 pub mod feed;
+pub mod mcp;
 pub mod net;
 pub mod proxy;
 pub mod route;
@@ -49,6 +51,7 @@ pub struct Gateway {
     max_body_bytes: usize,
     metadata: Value,
     heard: Arc<feed::Heard>,
+    mcp: Vec<mcp::Mcp>,
 }
 
 impl Gateway {
@@ -83,6 +86,7 @@ impl Gateway {
             heard: Arc::new(feed::Heard::new(std::time::Duration::from_millis(
                 config.staleness_ms,
             ))),
+            mcp: config.mcp.into_iter().map(mcp::Mcp::new).collect(),
         })
     }
 
@@ -92,10 +96,23 @@ impl Gateway {
     }
 
     pub fn router(self: Arc<Self>) -> Router {
-        Router::new()
-            .route("/.well-known/oauth-protected-resource", get(metadata))
-            .fallback(proxy::handle)
-            .with_state(self)
+        let mut router =
+            Router::new().route("/.well-known/oauth-protected-resource", get(metadata));
+        for (at, m) in self.mcp.iter().enumerate() {
+            router = router.route(
+                &m.server.path,
+                axum::routing::any(
+                    move |axum::extract::State(g): axum::extract::State<Arc<Gateway>>,
+                          axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<
+                        SocketAddr,
+                    >,
+                          req: axum::extract::Request| {
+                        mcp::handle(g, at, peer, req)
+                    },
+                ),
+            );
+        }
+        router.fallback(proxy::handle).with_state(self)
     }
 }
 

@@ -38,7 +38,11 @@ pub struct Refusal {
 }
 
 impl Refusal {
-    fn new(status: StatusCode, code: impl Into<String>, message: impl Into<String>) -> Self {
+    pub(crate) fn new(
+        status: StatusCode,
+        code: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
         Self {
             status,
             code: code.into(),
@@ -63,6 +67,15 @@ impl IntoResponse for Refusal {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, c);
         }
         response
+    }
+}
+
+impl Refusal {
+    pub(crate) fn status(&self) -> StatusCode {
+        self.status
+    }
+    pub(crate) fn code(&self) -> &str {
+        &self.code
     }
 }
 
@@ -114,20 +127,7 @@ async fn call(
     request_id: &str,
 ) -> Result<Response, Refusal> {
     let (parts, body) = req.into_parts();
-    // INVARIANT: a gateway that cannot tell whether an identity was locked allows nothing.
-    if let Some(silent) = g.heard.stale() {
-        let since = silent.map_or_else(
-            || "since it started".to_owned(),
-            |d| format!("for {} ms", d.as_millis()),
-        );
-        return Err(Refusal::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "gateway_stale",
-            format!(
-                "this gateway has not heard from aim's revocation feed {since}; it refuses every call until it hears again"
-            ),
-        ));
-    }
+    fresh(g)?;
     let (route, asked, body) = match prepare(g, &parts, body, peer).await {
         Ok(prepared) => prepared,
         Err(r) => return Err(g.record(&parts, peer, request_id, r).await),
@@ -189,16 +189,29 @@ async fn call(
         }),
         ip: Some(peer.ip().to_string()),
     };
-    let (aim, id) = (g.aim.clone(), request_id.to_owned());
-    tokio::spawn(async move {
-        if let Err(e) = aim.gateway_call(&call, &id).await {
-            tracing::warn!(request_id = %id, error = %e, "could not record a call with aim");
-        }
-    });
+    g.record_call(call, request_id);
     forwarded.map_err(|e| {
         tracing::warn!(request_id, upstream = %upstream.upstream.name, error = %e, "upstream failed");
         Refusal::new(e.status(), e.code(), e.to_string())
     })
+}
+
+/// INVARIANT: a gateway that cannot tell whether an identity was locked allows nothing.
+pub(crate) fn fresh(g: &Gateway) -> Result<(), Refusal> {
+    let Some(silent) = g.heard.stale() else {
+        return Ok(());
+    };
+    let since = silent.map_or_else(
+        || "since it started".to_owned(),
+        |d| format!("for {} ms", d.as_millis()),
+    );
+    Err(Refusal::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "gateway_stale",
+        format!(
+            "this gateway has not heard from aim's revocation feed {since}; it refuses every call until it hears again"
+        ),
+    ))
 }
 
 /// Everything checked that can be checked before aim is asked: the path, the route, the
@@ -269,12 +282,13 @@ async fn prepare<'g>(
         // RFC 9449: `htu` is the URL without its query and fragment.
         url: format!("{}{raw_path}", g.resource),
         question,
+        tool: None,
     };
     Ok((route, asked, body))
 }
 
 /// A token something heard on the revocation feed revoked (a lock, say).
-fn revoked(g: &Gateway) -> Refusal {
+pub(crate) fn revoked(g: &Gateway) -> Refusal {
     let mut r = Refusal::new(
         StatusCode::UNAUTHORIZED,
         "token_revoked",
@@ -365,8 +379,19 @@ impl Gateway {
         )
     }
 
+    /// Puts a forwarded call on aim's record, after its decision (durable already) and
+    /// without holding up the answer.
+    pub(crate) fn record_call(&self, call: GatewayCall, request_id: &str) {
+        let (aim, id) = (self.aim.clone(), request_id.to_owned());
+        tokio::spawn(async move {
+            if let Err(e) = aim.gateway_call(&call, &id).await {
+                tracing::warn!(request_id = %id, error = %e, "could not record a call with aim");
+            }
+        });
+    }
+
     /// Puts a refusal aim did not decide on aim's record, and returns it.
-    async fn record(
+    pub(crate) async fn record(
         &self,
         parts: &axum::http::request::Parts,
         peer: SocketAddr,
@@ -387,7 +412,7 @@ impl Gateway {
     }
 
     /// The agent's token and its DPoP proof (at most one).
-    fn credentials(
+    pub(crate) fn credentials(
         &self,
         headers: &axum::http::HeaderMap,
     ) -> Result<(String, Option<String>), Refusal> {
@@ -417,7 +442,7 @@ impl Gateway {
     }
 
     /// What the agent is told when aim refused to decide, or could not.
-    fn aim_refused(&self, e: ClientError) -> Refusal {
+    pub(crate) fn aim_refused(&self, e: ClientError) -> Refusal {
         match e {
             ClientError::Api {
                 status,
@@ -453,7 +478,7 @@ fn agent_token(headers: &axum::http::HeaderMap) -> Option<String> {
 }
 
 /// The agent's `X-Request-Id` if it is a sane one, else a new one.
-fn request_id(headers: &axum::http::HeaderMap) -> String {
+pub(crate) fn request_id(headers: &axum::http::HeaderMap) -> String {
     headers
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
@@ -466,6 +491,6 @@ fn request_id(headers: &axum::http::HeaderMap) -> String {
         .map_or_else(|| uuid::Uuid::now_v7().to_string(), str::to_owned)
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -187,6 +187,10 @@ pub enum Unreadable {
     AmbiguousQuery(String),
     #[error("the body is not JSON, and this route reads attributes from it")]
     BodyNotJson,
+    #[error(
+        "the resource's id needs the argument {0:?}, which the call does not give as a string or number"
+    )]
+    Missing(String),
 }
 
 impl Route {
@@ -196,6 +200,26 @@ impl Route {
         template: Template,
         action: String,
         target: TargetConfig,
+    ) -> Result<Self, String> {
+        let known: Vec<String> = template.params().map(str::to_owned).collect();
+        Self::build(upstream, method, template, action, target, Some(&known))
+    }
+
+    /// An MCP tool's question: `{name}` in the id or a literal attribute is the call's
+    /// argument `name` (a string or a number), `body:/pointer` points into its arguments.
+    pub fn for_tool(upstream: usize, action: String, target: TargetConfig) -> Result<Self, String> {
+        let template = Template { segs: Vec::new() };
+        Self::build(upstream, "POST", template, action, target, None)
+    }
+
+    /// `known`: the parameters `{name}` may name (any, if `None`).
+    fn build(
+        upstream: usize,
+        method: &str,
+        template: Template,
+        action: String,
+        target: TargetConfig,
+        known: Option<&[String]>,
     ) -> Result<Self, String> {
         let method = match method {
             "*" => None,
@@ -222,12 +246,12 @@ impl Route {
                 }
             }
         }
-        let known: Vec<&str> = template.params().collect();
         let uses = |text: &str| -> Result<(), String> {
             for name in placeholders(text) {
-                if !known.contains(&name) {
+                if known.is_some_and(|k| !k.iter().any(|k| k == name)) {
                     return Err(format!("{{{name}}} is not a parameter of the path"));
                 }
+                param_name(name)?;
             }
             Ok(())
         };
@@ -286,7 +310,10 @@ impl Route {
         let mut attrs = Map::new();
         for (name, source) in &self.attrs {
             let value = match source {
-                Source::Text(t) => Some(Value::String(fill(t, params))),
+                // A literal naming an argument the call does not give is left out.
+                Source::Text(t) => placeholders(t)
+                    .all(|n| params.contains_key(n))
+                    .then(|| Value::String(fill(t, params))),
                 Source::Query(q) => {
                     let mut found =
                         url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
@@ -304,9 +331,13 @@ impl Route {
                 attrs.insert(name.clone(), v);
             }
         }
+        if let Some(missing) = placeholders(&self.id).find(|n| !params.contains_key(*n)) {
+            return Err(Unreadable::Missing(missing.to_owned()));
+        }
+        let id = fill(&self.id, params);
         Ok(Target {
             kind: self.kind.clone(),
-            id: fill(&self.id, params),
+            id,
             system: self.system.clone(),
             attrs,
             tags: BTreeMap::new(),
@@ -321,12 +352,26 @@ fn placeholders(text: &str) -> impl Iterator<Item = &str> {
         .filter_map(|p| p.split_once('}').map(|(n, _)| n))
 }
 
-/// `text` with each `{name}` replaced by its parameter.
+/// `text` with each `{name}` replaced by its parameter, in one pass: a value is never read
+/// as a template itself.
 fn fill(text: &str, params: &BTreeMap<String, String>) -> String {
-    let mut out = text.to_owned();
-    for (name, value) in params {
-        out = out.replace(&format!("{{{name}}}"), value);
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        match after.split_once('}') {
+            Some((name, tail)) if params.contains_key(name) => {
+                out.push_str(&params[name]);
+                rest = tail;
+            }
+            _ => {
+                out.push('{');
+                rest = after;
+            }
+        }
     }
+    out.push_str(rest);
     out
 }
 

@@ -80,6 +80,7 @@ pub fn router_with(state: AppState, body_limit: usize, limits: &config::LimitsCo
         .merge(routes::policies::router())
         .merge(routes::authorize::router())
         .merge(routes::gateway::router())
+        .merge(routes::tools::router())
         .merge(routes::approvals::router())
         .merge(routes::grants::router())
         .merge(routes::leases::router())

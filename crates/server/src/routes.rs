@@ -9,6 +9,8 @@
 //! - [`system`] — health, readiness, sweeps
 //! - [`policies`], [`authorize`] — the policy set and runtime decisions
 //! - [`approvals`], [`grants`], [`leases`] — human approval, grants and elevation, leases
+//! - [`gateway`], [`tools`], [`presented`] — what enforcement gateways ask, MCP tools pinned
+//!   by definition, the agent's token checked for a gateway
 //! - [`openapi`] — `/v1/openapi.json`
 
 pub mod agent_keys;
@@ -24,7 +26,9 @@ pub mod leases;
 pub mod oauth;
 pub mod openapi;
 pub mod policies;
+pub mod presented;
 pub mod scim;
 pub mod signing_keys;
 pub mod system;
 pub mod tasks;
+pub mod tools;

@@ -19,6 +19,7 @@
 //! - [`policies`] — versioned policy sets
 //! - [`audit`] — the hash chain, reads of the record, checkpoints, sink positions
 //! - [`scim_groups`] — groups an identity provider pushes, their members on the humans
+//! - [`tools`] — MCP tools seen through gateways, and their pinned definitions
 //! - [`names`] — names for the ids of identities and humans, for people reading records
 //!
 //! And what they are built on:
@@ -58,6 +59,7 @@ pub mod scim_groups;
 mod sql;
 pub mod sqlite;
 pub mod tasks;
+pub mod tools;
 mod write;
 
 use std::fmt::Debug;
@@ -85,6 +87,7 @@ pub use policies::{PolicyStore, PolicyVersion};
 pub use revocations::RevocationStore;
 pub use scim_groups::{Membership, ScimGroup, ScimGroupStore};
 pub use tasks::TaskStore;
+pub use tools::ToolStore;
 pub use write::Generation;
 
 /// An identity a sponsor's departure (or return) changed, and the event that records it.
@@ -104,6 +107,7 @@ pub trait Store:
     + leases::LeaseStore
     + names::NameStore
     + scim_groups::ScimGroupStore
+    + tools::ToolStore
     + Send
     + Sync
     + Debug

@@ -66,6 +66,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "what each gateway last acknowledged of the revocation list",
         include_str!("../migrations/sqlite/0012_gateway_acks.sql"),
     ),
+    (
+        13,
+        "MCP tools seen through gateways, and their pinned definitions",
+        include_str!("../migrations/sqlite/0013_mcp_tools.sql"),
+    ),
 ];
 
 /// (version, description, SQL) of each PostgreSQL migration, in order.
@@ -129,6 +134,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         12,
         "what each gateway last acknowledged of the revocation list",
         include_str!("../migrations/postgres/0012_gateway_acks.sql"),
+    ),
+    (
+        13,
+        "MCP tools seen through gateways, and their pinned definitions",
+        include_str!("../migrations/postgres/0013_mcp_tools.sql"),
     ),
 ];
 

@@ -251,3 +251,4 @@ crate::grants::impl_grant_store!(PgStore);
 crate::leases::impl_lease_store!(PgStore);
 crate::names::impl_name_store!(PgStore);
 crate::scim_groups::impl_scim_group_store!(PgStore);
+crate::tools::impl_tool_store!(PgStore);

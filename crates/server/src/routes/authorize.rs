@@ -50,7 +50,11 @@ async fn subject(s: &AppState, caller: &Caller, body: &AuthorizeBody) -> Result<
 }
 
 /// The principal an admin or a gateway names, and the task it names.
-async fn named(s: &AppState, p: &HumanCaller, body: &AuthorizeBody) -> Result<Subject, ApiError> {
+pub(crate) async fn named(
+    s: &AppState,
+    p: &HumanCaller,
+    body: &AuthorizeBody,
+) -> Result<Subject, ApiError> {
     p.require_any(
         &[Role::Admin, Role::Gateway],
         "asking for a decision about another principal",

@@ -14,7 +14,6 @@ use aim_api::gateway::{Ack, GatewayAuthorize, GatewayCall, GatewayDecision, Gate
 use aim_domain::event::{AuditAction, Event};
 use aim_domain::human::Role;
 use aim_enforce::pipeline::{Origin, Subject};
-use aim_enforce::token::{Inactive, Presentation};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;
@@ -26,6 +25,8 @@ use crate::extract::{Body, RequestContext};
 use crate::state::AppState;
 use crate::tokens::check::Source;
 
+use super::presented::{clean, presented};
+
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/gateway/authorize", post(authorize))
@@ -33,26 +34,6 @@ pub fn router() -> Router<AppState> {
         .route("/v1/gateway/feed", axum::routing::get(feed))
         .route("/v1/gateway/acks", post(ack))
         .route("/v1/gateway/calls", post(call))
-}
-
-/// `s` without control characters, at most `max` of them: what a gateway says goes on the
-/// record, never a forged line.
-fn clean(s: &str, max: usize) -> String {
-    s.chars().filter(|c| !c.is_control()).take(max).collect()
-}
-
-/// The resource (one of `tokens.resources`) whose URL `url` is under: the token's audience
-/// must be that resource.
-fn resource_of<'a>(resources: &'a [String], url: &str) -> Option<&'a str> {
-    resources
-        .iter()
-        .filter(|r| {
-            let base = r.trim_end_matches('/');
-            url.strip_prefix(base)
-                .is_some_and(|rest| rest.is_empty() || rest.starts_with(['/', '?']))
-        })
-        .max_by_key(|r| r.len())
-        .map(String::as_str)
 }
 
 /// Decides an agent's request to a gateway; the answer is on the record before it is sent.
@@ -72,40 +53,18 @@ pub async fn authorize(
             "the token says who asks and under which task; leave out principal, task_id and policies",
         ));
     }
-    let resources = &s.tokens.rules.resources;
-    let Some(audience) = resource_of(resources, &body.url) else {
-        return Err(ApiError::bad_request(
-            "unknown_resource",
-            format!(
-                "{:?} is not under any resource aim issues tokens for (tokens.resources)",
-                body.url
-            ),
-        ));
-    };
-    let ring = s.tokens.keys.current();
-    let presented = Presentation {
-        token: &body.token,
-        proof: body.proof.as_deref(),
-        method: &body.method,
-        url: &body.url,
-    };
     let now = s.clock.now();
-    let (agent, proof) = match s
-        .tokens
-        .rules
-        .check_request_for(audience, &Source::of(&s), &ring.verifier, presented, now)
-        .await
-    {
-        Ok(checked) => checked,
-        Err(Inactive::Source(e)) => return Err(e.into()),
-        Err(e) => {
-            return Err(ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                e.code(),
-                e.to_string(),
-            ));
-        }
-    };
+    let (agent, proof) = presented(
+        &s,
+        &body.token,
+        body.proof.as_deref(),
+        &body.method,
+        &body.url,
+    )
+    .await?;
+    if let Some(tool) = &body.tool {
+        super::tools::pinned(&s, &ctx, &p, &agent, tool).await?;
+    }
     let who = Subject::agent(&agent);
     let active = s.policies.active();
     let grants = s.decisions.grants();
@@ -317,31 +276,4 @@ pub async fn call(
     });
     s.store.append_event(&event).await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::resource_of;
-
-    #[test]
-    fn a_url_belongs_to_the_longest_resource_it_is_under() {
-        let resources = vec![
-            "https://gw.example".to_owned(),
-            "https://gw.example/mcp/".to_owned(),
-        ];
-        assert_eq!(
-            resource_of(&resources, "https://gw.example/crm/1"),
-            Some("https://gw.example")
-        );
-        assert_eq!(
-            resource_of(&resources, "https://gw.example/mcp/crm"),
-            Some("https://gw.example/mcp/")
-        );
-        assert_eq!(resource_of(&resources, "https://gw.example.evil/x"), None);
-        assert_eq!(resource_of(&resources, "https://gw.exampleX"), None);
-        assert_eq!(
-            resource_of(&resources, "https://gw.example"),
-            Some("https://gw.example")
-        );
-    }
 }

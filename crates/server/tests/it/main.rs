@@ -19,3 +19,4 @@ mod sinks;
 mod sweeps;
 mod tls;
 mod tokens;
+mod tools;

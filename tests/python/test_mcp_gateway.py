@@ -1,0 +1,372 @@
+"""`aim gateway` in front of an MCP server, end to end with the official MCP Python SDK
+(`mcp` on PyPI) on both sides: a real `aim serve`, a real `aim gateway`, the CRM server in
+`mcp_crm_server.py`, and SDK clients whose HTTP auth hook signs a DPoP proof for each
+request. Both protocol eras: the 2025-11-25 handshake and 2026-07-28.
+
+What it shows: tools are hidden until an admin pins their definitions; `tools/list` is
+filtered per caller (and private to it); an allowed call succeeds; a forbidden one is
+denied; an approval-required one returns the approval id and goes through once after
+approval; a request without a DPoP proof gets 401 with `resource_metadata`; a changed tool
+definition is hidden and its calls denied until re-approved; a routing header that does
+not match the body gets -32020; the server never sees the agent's token but does get the
+injected key; a lock closes the agent's open stream and its next call is refused.
+"""
+
+import asyncio
+import hashlib
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import unittest
+import urllib.parse
+
+import httpx2
+import jwt
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from mcp.client.client import Client
+from mcp.client.streamable_http import streamable_http_client
+
+from test_tokens import Aim, b64url
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+API_KEY = "crm-key-" + os.urandom(8).hex()
+ERAS = ["legacy", "2026-07-28"]
+
+POLICY = """@id("read-for-all")
+permit(principal, action == Aim::Action::"call_tool", resource is Aim::Tool)
+when { resource.name == "read_record" };
+
+@id("updates-for-a")
+permit(principal, action == Aim::Action::"call_tool", resource is Aim::Tool)
+when { resource.name == "update_record" && principal is Aim::Identity && principal.name == "agt-mcp-a" };
+
+@id("writes-for-a")
+permit(principal is Aim::Identity, action == Aim::Action::"write", resource is Aim::Resource)
+when { principal.name == "agt-mcp-a" };
+
+@id("payments") @approval("sponsor")
+permit(principal, action == Aim::Action::"call_tool", resource is Aim::Tool)
+when { resource.name == "pay" };
+"""
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Agent:
+    """An approved agent with an Ed25519 key and a token for the gateway."""
+
+    def __init__(self, aim, name, resource):
+        self.name = name
+        self.id, self.key, self.kid, self.sponsor = aim.agent(name, "CRM work through the gateway")
+        self.x = b64url(self.key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw))
+        _, meta = aim.call("GET", "/.well-known/oauth-authorization-server")
+        endpoint = meta["token_endpoint"]
+        now = int(time.time())
+        assertion = jwt.encode(
+            {"iss": self.id, "sub": self.id, "aud": endpoint, "iat": now, "exp": now + 60,
+             "jti": os.urandom(12).hex()},
+            self.key, algorithm="EdDSA", headers={"kid": self.kid},
+        )
+        details = [{"type": "aim_task", "purpose": "crm work", "systems": ["crm"], "triggered_by": "alice: T-1"}]
+        status, body = aim.call(
+            "POST", "/oauth/token",
+            headers={"DPoP": self.proof("POST", endpoint)},
+            form={
+                "grant_type": "client_credentials",
+                "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                "client_assertion": assertion,
+                "authorization_details": json.dumps(details),
+                "resource": resource,
+            },
+        )
+        assert status == 200, (status, body)
+        self.token = body["access_token"]
+
+    def proof(self, method, url, token=None):
+        claims = {"jti": os.urandom(12).hex(), "htm": method, "htu": url, "iat": int(time.time())}
+        if token:
+            claims["ath"] = b64url(hashlib.sha256(token.encode()).digest())
+        return jwt.encode(claims, self.key, algorithm="EdDSA",
+                          headers={"typ": "dpop+jwt", "jwk": {"kty": "OKP", "crv": "Ed25519", "x": self.x}})
+
+    def headers(self, method, url):
+        return {"Authorization": "DPoP " + self.token, "DPoP": self.proof(method, url, self.token)}
+
+
+class DPoP(httpx2.Auth):
+    """The MCP client's auth hook: the agent's token, and a fresh proof for each request."""
+
+    def __init__(self, agent):
+        self.agent = agent
+
+    def auth_flow(self, request):
+        url = str(request.url).split("?")[0].split("#")[0]
+        request.headers.update(self.agent.headers(request.method, url))
+        yield request
+
+
+class McpThroughAimGateway(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.procs = []
+        try:
+            cls.set_up()
+        except BaseException:
+            cls.tearDownClass()
+            raise
+
+    @classmethod
+    def set_up(cls):
+        gw_port, admin_port, mcp_port = free_port(), free_port(), free_port()
+        cls.resource = f"http://127.0.0.1:{gw_port}"
+        cls.endpoint = cls.resource + "/mcp/crm"
+        cls.aim = aim = Aim(f'[tokens]\nresources = ["{cls.resource}"]\n')
+        cls.header_log = os.path.join(aim.dir.name, "headers.jsonl")
+        cls.server = cls.start([sys.executable, os.path.join(HERE, "mcp_crm_server.py"), str(mcp_port), cls.header_log],
+                               env={"CRM_API_KEY": API_KEY})
+        _, gateway_secret = aim.human("gateway-1@example.com", "gateway")
+        secret_file = os.path.join(aim.dir.name, "gateway-credential")
+        key_file = os.path.join(aim.dir.name, "crm-key")
+        for path, value in [(secret_file, gateway_secret), (key_file, API_KEY)]:
+            with open(path, "w") as f:
+                f.write(value)
+        config = os.path.join(aim.dir.name, "gateway.toml")
+        with open(config, "w") as f:
+            f.write(f"""
+listen = "127.0.0.1:{gw_port}"
+admin_listen = "127.0.0.1:{admin_port}"
+resource = "{cls.resource}"
+
+[aim]
+url = "{aim.base}"
+credential_file = "{secret_file}"
+
+[upstreams.crm_mcp]
+url = "http://127.0.0.1:{mcp_port}/mcp"
+allow_addresses = ["127.0.0.1/32"]
+credential = {{ kind = "header", name = "x-api-key", credential_file = "{key_file}" }}
+
+[mcp.crm]
+upstream = "crm_mcp"
+path = "/mcp/crm"
+
+[[mcp.crm.tools]]
+name = "update_record"
+action = "write"
+resource = {{ system = "crm", id = "crm/records/{{id}}", attrs = {{ type = "record", sensitivity = "internal" }} }}
+""")
+        cls.gateway = cls.start([os.environ["AIM_BIN"], "gateway", "--config", config])
+        cls.wait_ready(f"http://127.0.0.1:{admin_port}/readyz")
+        cls.wait_ready(f"http://127.0.0.1:{mcp_port}/mcp", ok=(401, 405, 406, 400))
+        status, applied = aim.call("POST", "/v1/policies", aim.admin,
+                                   {"sources": [{"name": "mcp.cedar", "text": POLICY}]})
+        assert status == 201, (status, applied)
+        cls.a = Agent(aim, "agt-mcp-a", cls.resource)
+        cls.b = Agent(aim, "agt-mcp-b", cls.resource)
+
+    @classmethod
+    def start(cls, args, env=None):
+        proc = subprocess.Popen(args, env={**os.environ, "AIM_LOG": "warn", **(env or {})},
+                                stdout=subprocess.DEVNULL)
+        cls.procs.append(proc)
+        return proc
+
+    @staticmethod
+    def wait_ready(url, ok=(200,)):
+        """Until `url` answers a GET (marked `x-probe`: not an agent's request) with `ok`."""
+        parsed = urllib.parse.urlparse(url)
+        for _ in range(300):
+            try:
+                conn = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=2)
+                conn.request("GET", parsed.path, headers={"x-probe": "readiness"})
+                status = conn.getresponse().status
+                conn.close()
+                if status in ok:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise AssertionError(f"{url} never became ready")
+
+    @classmethod
+    def tearDownClass(cls):
+        for p in cls.procs:
+            p.terminate()
+            p.wait(timeout=10)
+        if getattr(cls, "aim", None):
+            cls.aim.close()
+
+    # -- helpers ----------------------------------------------------------------------
+
+    def session(self, agent, era):
+        transport = streamable_http_client(self.endpoint, http_client=httpx2.AsyncClient(auth=DPoP(agent), timeout=10))
+        return Client(transport, mode=era, cache=None)
+
+    def listed(self, agent, era):
+        async def go():
+            async with self.session(agent, era) as c:
+                return sorted(t.name for t in (await c.list_tools()).tools)
+        return asyncio.run(go())
+
+    def call(self, agent, era, name, args):
+        async def go():
+            async with self.session(agent, era) as c:
+                return await c.call_tool(name, args)
+        return asyncio.run(go())
+
+    def text(self, result):
+        return " ".join(getattr(c, "text", "") for c in result.content)
+
+    def aim_cli(self, *args):
+        out = subprocess.run([os.environ["AIM_BIN"], "--addr", self.aim.base, "--token", self.aim.admin, *args],
+                             capture_output=True, text=True, timeout=30)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        return out.stdout
+
+    def raw(self, headers, body):
+        parsed = urllib.parse.urlparse(self.endpoint)
+        conn = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=10)
+        conn.request("POST", parsed.path, body=json.dumps(body),
+                     headers={"Content-Type": "application/json", "Accept": "application/json, text/event-stream", **headers})
+        resp = conn.getresponse()
+        answer = resp.status, dict((k.lower(), v) for k, v in resp.getheaders()), resp.read()
+        conn.close()
+        return answer
+
+    def approve_all(self):
+        tools = json.loads(self.aim_cli("-o", "json", "tool", "list", "--server", "crm"))
+        for t in tools:
+            if t["state"] != "approved":
+                self.aim_cli("tool", "approve", f"crm/{t['name']}", "--hash", t["seen"]["hash"])
+
+    # -- the scenario, in order -------------------------------------------------------
+
+    def test_1_tools_are_hidden_until_an_admin_pins_them(self):
+        self.assertEqual(self.listed(self.a, "legacy"), [], "nothing is approved yet")
+        tools = json.loads(self.aim_cli("-o", "json", "tool", "list"))
+        self.assertEqual(sorted(t["name"] for t in tools), ["pay", "purge", "read_record", "update_record"])
+        self.assertTrue(all(t["state"] == "new" for t in tools), tools)
+        self.approve_all()
+        self.assertIn("approved", self.aim_cli("tool", "list"))
+
+    def test_2_each_era_filters_decides_and_asks_for_approval(self):
+        for era in ERAS:
+            with self.subTest(era=era):
+                self.assertEqual(self.listed(self.a, era), ["pay", "read_record", "update_record"])
+                self.assertEqual(self.listed(self.b, era), ["pay", "read_record"])
+                ok = self.call(self.a, era, "read_record", {"id": "42"})
+                self.assertFalse(ok.is_error, self.text(ok))
+                self.assertIn("Ada Lovelace", self.text(ok))
+                wrote = self.call(self.a, era, "update_record", {"id": "42", "field": "status", "value": era})
+                self.assertFalse(wrote.is_error, self.text(wrote))
+                denied = self.call(self.b, era, "update_record", {"id": "42", "field": "status", "value": "x"})
+                self.assertTrue(denied.is_error)
+                self.assertIn("denied by policy", self.text(denied))
+                purge = self.call(self.a, era, "purge", {})
+                self.assertTrue(purge.is_error)
+                self.assertEqual(purge.meta["aim/code"], "deny")
+                self.approval_goes_through_once(era)
+
+    def approval_goes_through_once(self, era):
+        args = {"invoice": f"INV-{era}", "amount": 120}
+        held = self.call(self.b, era, "pay", args)
+        self.assertTrue(held.is_error)
+        approval = held.meta["aim/approval_id"]
+        self.assertIn(approval, self.text(held), "the model reads the approval id")
+        status, decided = self.aim.call("POST", f"/v1/approvals/{approval}/approve", self.b.sponsor, {"reason": "invoice checked"})
+        self.assertEqual(status, 200, decided)
+        paid = self.call(self.b, era, "pay", args)
+        self.assertFalse(paid.is_error, self.text(paid))
+        self.assertIn(f"paid 120", self.text(paid))
+        again = self.call(self.b, era, "pay", args)
+        self.assertTrue(again.is_error, "an approval lets exactly one call through")
+        self.assertNotEqual(again.meta["aim/approval_id"], approval)
+
+    def test_3_no_proof_is_401_with_resource_metadata(self):
+        status, headers, _ = self.raw({"Authorization": "DPoP " + self.a.token},
+                                      {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}})
+        self.assertEqual(status, 401)
+        self.assertIn(f'resource_metadata="{self.resource}/.well-known/oauth-protected-resource"',
+                      headers["www-authenticate"])
+        status, _, _ = self.raw({}, {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}})
+        self.assertEqual(status, 401)
+
+    def test_4_routing_headers_must_match_the_body(self):
+        meta = {"io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {}}
+        body = {"jsonrpc": "2.0", "id": 9, "method": "tools/call",
+                "params": {"name": "read_record", "arguments": {"id": "42"}, "_meta": meta}}
+        headers = {**self.a.headers("POST", self.endpoint), "MCP-Protocol-Version": "2026-07-28",
+                   "Mcp-Method": "tools/call", "Mcp-Name": "pay"}
+        status, _, raw = self.raw(headers, body)
+        self.assertEqual(status, 400)
+        answer = json.loads(raw)
+        self.assertEqual((answer["id"], answer["error"]["code"]), (9, -32020), answer)
+
+    def test_5_a_changed_definition_is_hidden_and_refused_until_approved_again(self):
+        self.server.send_signal(signal.SIGUSR1)
+        time.sleep(0.3)
+        for era in ERAS:
+            with self.subTest(era=era):
+                self.assertEqual(self.listed(self.a, era), ["pay", "update_record"])
+                refused = self.call(self.a, era, "read_record", {"id": "42"})
+                self.assertTrue(refused.is_error)
+                self.assertEqual(refused.meta["aim/code"], "tool_not_approved")
+        diff = self.aim_cli("tool", "diff", "crm/read_record")
+        self.assertIn("crm/read_record: changed", diff)
+        self.assertIn("+", diff)
+        self.assertIn("attacker.example", diff)
+        self.approve_all()
+        self.assertEqual(self.listed(self.a, "legacy"), ["pay", "read_record", "update_record"])
+
+    def test_6_the_server_gets_the_injected_key_never_the_agents_token(self):
+        with open(self.header_log) as f:
+            seen = [h for h in map(json.loads, f) if "x-probe" not in h]
+        self.assertGreater(len(seen), 10)
+        for headers in seen:
+            self.assertEqual(headers.get("x-api-key"), API_KEY)
+            self.assertNotIn("dpop", headers)
+            self.assertNotIn(self.a.token, json.dumps(headers))
+            self.assertNotIn(self.b.token, json.dumps(headers))
+
+    def test_7_a_lock_closes_the_open_stream_and_refuses_the_next_call(self):
+        c = Agent(self.aim, "agt-mcp-c", self.resource)
+        init = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
+                "params": {"protocolVersion": "2025-11-25", "capabilities": {},
+                           "clientInfo": {"name": "raw", "version": "1"}}}
+        status, headers, _ = self.raw(c.headers("POST", self.endpoint), init)
+        self.assertEqual(status, 200)
+        session = headers["mcp-session-id"]
+        common = {"Mcp-Session-Id": session, "MCP-Protocol-Version": "2025-11-25"}
+        status, _, _ = self.raw({**c.headers("POST", self.endpoint), **common},
+                                {"jsonrpc": "2.0", "method": "notifications/initialized"})
+        self.assertEqual(status, 202)
+        parsed = urllib.parse.urlparse(self.endpoint)
+        stream = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=15)
+        stream.request("GET", parsed.path, headers={**c.headers("GET", self.endpoint), **common,
+                                                     "Accept": "text/event-stream"})
+        opened = stream.getresponse()
+        self.assertEqual(opened.status, 200)
+        status, locked = self.aim.call("POST", f"/v1/identities/{c.id}/lock", self.aim.admin, {"reason": "incident 7"})
+        self.assertEqual(status, 200, locked)
+        started = time.monotonic()
+        while opened.read1(65536):
+            pass
+        self.assertLess(time.monotonic() - started, 10, "the stream ended when the lock was heard")
+        stream.close()
+        status, _, raw = self.raw({**c.headers("POST", self.endpoint), **common},
+                                  {"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": {}})
+        self.assertEqual(status, 401, raw)
+        self.assertEqual(json.loads(raw)["code"], "token_revoked")
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
