@@ -300,7 +300,7 @@ resource = {{ system = "crm", id = "crm/records/{{id}}", attrs = {{ type = "reco
         status, _, _ = self.raw({}, {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}})
         self.assertEqual(status, 401)
 
-    def test_4_routing_headers_must_match_the_body(self):
+    def test_4_routing_headers_must_match_the_body_and_origins_be_ours(self):
         meta = {"io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {}}
         body = {"jsonrpc": "2.0", "id": 9, "method": "tools/call",
                 "params": {"name": "read_record", "arguments": {"id": "42"}, "_meta": meta}}
@@ -310,6 +310,15 @@ resource = {{ system = "crm", id = "crm/records/{{id}}", attrs = {{ type = "reco
         self.assertEqual(status, 400)
         answer = json.loads(raw)
         self.assertEqual((answer["id"], answer["error"]["code"]), (9, -32020), answer)
+        # A browser page on another origin is refused before anything else.
+        headers = {**self.a.headers("POST", self.endpoint), "Origin": "https://evil.example"}
+        status, _, raw = self.raw(headers, {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}})
+        self.assertEqual((status, json.loads(raw)["code"]), (403, "origin_not_allowed"))
+        headers = {**self.a.headers("POST", self.endpoint), "Origin": self.resource}
+        init = {"jsonrpc": "2.0", "id": 2, "method": "initialize",
+                "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "raw", "version": "1"}}}
+        status, _, raw = self.raw(headers, init)
+        self.assertEqual(status, 200, raw)
 
     def test_5_a_changed_definition_is_hidden_and_refused_until_approved_again(self):
         self.server.send_signal(signal.SIGUSR1)
