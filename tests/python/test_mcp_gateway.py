@@ -165,7 +165,8 @@ action = "write"
 resource = {{ system = "crm", id = "crm/records/{{id}}", attrs = {{ type = "record", sensitivity = "internal" }} }}
 """)
         cls.gateway = cls.start([os.environ["AIM_BIN"], "gateway", "--config", config])
-        cls.wait_ready(f"http://127.0.0.1:{admin_port}/readyz")
+        cls.admin = f"http://127.0.0.1:{admin_port}"
+        cls.wait_ready(cls.admin + "/readyz")
         cls.wait_ready(f"http://127.0.0.1:{mcp_port}/mcp", ok=(401, 405, 406, 400))
         status, applied = aim.call("POST", "/v1/policies", aim.admin,
                                    {"sources": [{"name": "mcp.cedar", "text": POLICY}]})
@@ -375,6 +376,23 @@ resource = {{ system = "crm", id = "crm/records/{{id}}", attrs = {{ type = "reco
                                   {"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": {}})
         self.assertEqual(status, 401, raw)
         self.assertEqual(json.loads(raw)["code"], "token_revoked")
+
+    def test_8_prometheus_sees_what_happened(self):
+        parsed = urllib.parse.urlparse(self.admin)
+        conn = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=5)
+        conn.request("GET", "/metrics")
+        resp = conn.getresponse()
+        text = resp.read().decode()
+        conn.close()
+        self.assertTrue(resp.getheader("content-type").startswith("application/openmetrics-text"))
+        for line in [
+            'aim_gateway_requests_total{kind="mcp",outcome="refused",status="401",code="token_revoked"}',
+            'aim_gateway_requests_total{kind="mcp",outcome="refused",status="400",code="jsonrpc_-32020"} 1',
+            'aim_gateway_decision_seconds_count{call="authorize"}',
+            'aim_gateway_upstream_seconds_count{upstream="crm_mcp"}',
+            "aim_gateway_stale 0",
+        ]:
+            self.assertIn(line, text)
 
 
 if __name__ == "__main__":

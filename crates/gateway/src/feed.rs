@@ -56,6 +56,11 @@ impl Heard {
         }
     }
 
+    /// Since aim was last heard (`None`: never).
+    pub fn silence(&self) -> Option<Duration> {
+        self.last.lock().ok()?.map(|at| at.elapsed())
+    }
+
     /// The newest epoch applied.
     pub fn epoch(&self) -> i64 {
         self.epoch.load(Ordering::Acquire)

@@ -14,7 +14,8 @@
 //! - [`net`] — which addresses an upstream may be reached at (SSRF)
 //! - [`upstream`] — calling an upstream with its credential injected
 //! - [`feed`] — the revocation feed from aim, its heartbeat, and staleness
-//! - [`admin`] — `/healthz` and `/readyz` on the admin listener
+//! - [`admin`] — `/healthz`, `/readyz` and `/metrics` on the admin listener
+//! - [`metrics`] — what Prometheus scrapes
 //! - [`proxy`] — one request, from arrival to answer
 //! - [`mcp`] — MCP servers: tools listed per caller, calls decided, pinned definitions
 
@@ -23,6 +24,7 @@ pub mod canon;
 pub mod config;
 pub mod feed;
 pub mod mcp;
+pub mod metrics;
 pub mod net;
 pub mod proxy;
 pub mod route;
@@ -52,6 +54,7 @@ pub struct Gateway {
     metadata: Value,
     heard: Arc<feed::Heard>,
     mcp: Vec<mcp::Mcp>,
+    metrics: Arc<metrics::Metrics>,
 }
 
 impl Gateway {
@@ -87,7 +90,13 @@ impl Gateway {
                 config.staleness_ms,
             ))),
             mcp: config.mcp.into_iter().map(mcp::Mcp::new).collect(),
+            metrics: Arc::default(),
         })
+    }
+
+    /// What Prometheus scrapes (shared with the admin listener).
+    pub fn metrics(&self) -> Arc<metrics::Metrics> {
+        self.metrics.clone()
     }
 
     /// What the gateway has heard from aim (shared with the feed's follower).

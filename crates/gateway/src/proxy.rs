@@ -102,6 +102,7 @@ pub async fn handle(
     };
     match call(&g, peer, req, &request_id).await {
         Ok(response) => {
+            g.metrics.request("http", response.status().as_u16(), None);
             tracing::info!(
                 request_id = log.request_id,
                 method = log.method,
@@ -113,6 +114,8 @@ pub async fn handle(
             response
         }
         Err(refusal) => {
+            g.metrics
+                .request("http", refusal.status.as_u16(), Some(&refusal.code));
             tracing::info!(request_id = log.request_id, method = log.method, path = log.path,
                 status = refusal.status.as_u16(), code = %refusal.code, "refused");
             refusal.into_response()
@@ -132,10 +135,10 @@ async fn call(
         Ok(prepared) => prepared,
         Err(r) => return Err(g.record(&parts, peer, request_id, r).await),
     };
-    let decided = match g.aim.gateway_authorize(&asked, request_id).await {
-        Ok(d) => d,
-        Err(e) => return Err(g.aim_refused(e)),
-    };
+    let asking = Instant::now();
+    let decided = g.aim.gateway_authorize(&asked, request_id).await;
+    g.metrics.decided("authorize", asking.elapsed());
+    let decided = decided.map_err(|e| g.aim_refused(e))?;
     if decided.answer.decision.decision != Effect::Allow {
         return Err(not_allowed(&decided.answer));
     }
@@ -163,6 +166,8 @@ async fn call(
     let forwarded = upstream
         .forward(parts.method.clone(), url, &parts.headers, &added, body)
         .await;
+    g.metrics
+        .upstream(&upstream.upstream.name, started.elapsed());
     let status = match &forwarded {
         Ok(r) => r.status().as_u16(),
         Err(e) => e.status().as_u16(),

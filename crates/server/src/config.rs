@@ -295,6 +295,22 @@ impl Config {
                 crate::decisions::webhook::key(secret)
                     .with_context(|| format!("[[audit_sinks]] `{name}`: secret"))?;
             }
+            if let SinkConfig::Caep {
+                url,
+                authorization_env,
+                name,
+                ..
+            } = sink
+            {
+                crate::outbound::check_url("[[audit_sinks]] url", url, allow)?;
+                if let Some(var) = authorization_env {
+                    std::env::var(var).with_context(|| {
+                        format!(
+                            "[[audit_sinks]] `{name}`: the environment variable {var} is not set"
+                        )
+                    })?;
+                }
+            }
         }
         anyhow::ensure!(
             self.tls.cert_file.is_some() == self.tls.key_file.is_some(),
@@ -407,6 +423,23 @@ pub enum SinkConfig {
         #[serde(default)]
         ca_file: Option<PathBuf>,
     },
+    /// Shared Signals: a CAEP Security Event Token pushed (RFC 8935) to `url` for each
+    /// record that cuts an identity off (a lock, a suspension, a revoked token or key).
+    Caep {
+        name: String,
+        /// The receiver's push endpoint.
+        url: String,
+        /// The SETs' `aud`; `url` if unset.
+        #[serde(default)]
+        audience: Option<String>,
+        /// The environment variable holding the `Authorization` header value the receiver
+        /// requires (`Bearer ...`), if it requires one.
+        #[serde(default)]
+        authorization_env: Option<String>,
+        /// A PEM CA to trust, alone, for `url`.
+        #[serde(default)]
+        ca_file: Option<PathBuf>,
+    },
 }
 
 impl SinkConfig {
@@ -414,7 +447,8 @@ impl SinkConfig {
         match self {
             SinkConfig::File { name, .. }
             | SinkConfig::Syslog { name, .. }
-            | SinkConfig::Webhook { name, .. } => name,
+            | SinkConfig::Webhook { name, .. }
+            | SinkConfig::Caep { name, .. } => name,
         }
     }
 }
@@ -493,6 +527,38 @@ mod tests {
         assert!(
             e.contains("`h`: secret") && e.contains("24 random bytes"),
             "{e}"
+        );
+        // A CAEP receiver: plain HTTP off loopback, or a credential that is not there, is
+        // refused at start rather than failing at the first lock.
+        let caep = |url: &str, env: &str| -> anyhow::Result<Checked> {
+            let c: Config = toml::from_str(&format!(
+                "[[audit_sinks]]\nkind = \"caep\"\nname = \"idp\"\nurl = \"{url}\"\n{env}"
+            ))?;
+            c.check()
+        };
+        assert!(
+            caep(
+                "https://idp.example/ssf",
+                "audience = \"https://idp.example\""
+            )
+            .is_ok()
+        );
+        let plain = format!("{:#}", caep("http://idp.example/ssf", "").unwrap_err());
+        assert!(
+            plain.contains("plain HTTP") || plain.contains("https"),
+            "{plain}"
+        );
+        let missing = format!(
+            "{:#}",
+            caep(
+                "https://idp.example/ssf",
+                "authorization_env = \"AIM_TEST_NO_SUCH_VAR\""
+            )
+            .unwrap_err()
+        );
+        assert!(
+            missing.contains("AIM_TEST_NO_SUCH_VAR is not set"),
+            "{missing}"
         );
         let twice: Config = toml::from_str(
             "[[audit_sinks]]\nkind = \"file\"\nname = \"x\"\npath = \"a\"\n[[audit_sinks]]\nkind = \"file\"\nname = \"x\"\npath = \"b\"",

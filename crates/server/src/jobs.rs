@@ -119,7 +119,11 @@ const FIVE_SECONDS: Duration = Duration::from_secs(5);
 
 fn start_planned(state: &AppState, plan: Plan) {
     for sink in plan.sinks {
-        tokio::spawn(crate::sinks::deliver(state.store.clone(), sink));
+        tokio::spawn(crate::sinks::deliver(
+            state.store.clone(),
+            state.tokens.clone(),
+            sink,
+        ));
     }
     if let Some(period) = plan.checkpoint_every {
         let (signer, s, c) = (

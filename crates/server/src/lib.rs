@@ -17,6 +17,7 @@
 //!   and its webhook
 //! - [`checkpoint`] — signed checkpoints of the audit chain
 //! - [`sinks`] — delivery of every record to files, syslog and webhooks
+//! - [`signals`] — Shared Signals: CAEP events for what cuts an identity off
 //! - [`bootstrap`] — the first admin credential
 //! - [`secrets`] — credentials aim makes and the private files it keeps
 //! - [`jobs`] — background work and the one loop that runs it
@@ -42,6 +43,7 @@ pub mod registry;
 pub mod routes;
 pub mod secrets;
 pub mod serve;
+pub mod signals;
 pub mod sinks;
 pub mod state;
 pub mod tokens;

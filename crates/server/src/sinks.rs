@@ -1,5 +1,6 @@
 //! Audit sinks: every record, in order, to a file, a syslog collector (RFC 5424 over TCP
-//! with octet-counting framing, or UDP) or an HTTP webhook. Each sink's last acknowledged
+//! with octet-counting framing, or UDP) or an HTTP webhook; or, for a `caep` sink, the
+//! records that cut an identity off as Shared Signals (see [`crate::signals`]). Each sink's last acknowledged
 //! sequence number is stored, so a sink that was down catches up from there and nothing is
 //! skipped; a batch is acknowledged only after the sink took it (the file synced, the TCP
 //! write flushed on a connection the collector has not closed, the webhook answered 2xx).
@@ -53,6 +54,8 @@ struct Delivery {
     config: SinkConfig,
     conn: Conn,
     http: reqwest::Client,
+    store: DynStore,
+    tokens: std::sync::Arc<crate::tokens::TokenService>,
     /// A webhook sink's signing key, derived from its secret once.
     key: Option<aws_lc_rs::hmac::Key>,
 }
@@ -136,6 +139,73 @@ impl Delivery {
                     resp.status()
                 );
             }
+            SinkConfig::Caep { .. } => {
+                for e in batch {
+                    self.push_set(e).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Pushes the SET for `e`, if it is a signal (RFC 8935: the receiver answers 202).
+    async fn push_set(&self, e: &Event) -> anyhow::Result<()> {
+        let SinkConfig::Caep {
+            url,
+            audience,
+            authorization_env,
+            ..
+        } = &self.config
+        else {
+            return Ok(());
+        };
+        let Some((kind, identity_id)) = crate::signals::event_of(e) else {
+            return Ok(());
+        };
+        let spiffe = match aim_domain::ids::IdentityId::parse(&identity_id) {
+            Ok(id) => self
+                .store
+                .identity(id)
+                .await?
+                .map(|i| self.tokens.subject(&i)),
+            Err(_) => None,
+        };
+        let set = crate::signals::Set {
+            issuer: &self.tokens.issuer,
+            audience: audience.as_deref().unwrap_or(url),
+            identity_id: &identity_id,
+            spiffe,
+        };
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        let claims = crate::signals::claims(e, kind, &set, now);
+        let token = self
+            .tokens
+            .keys
+            .current()
+            .signer
+            .sign("secevent+jwt", &claims)
+            .map_err(|e| anyhow::anyhow!("signing a SET: {e}"))?;
+        let mut req = self
+            .http
+            .post(url)
+            .header("content-type", "application/secevent+jwt")
+            .header("accept", "application/json")
+            .body(token);
+        if let Some(var) = authorization_env {
+            req = req.header("authorization", std::env::var(var).unwrap_or_default());
+        }
+        let resp = req.send().await?;
+        let status = resp.status();
+        if !status.is_success() {
+            let body = crate::outbound::body_capped(resp, 1024)
+                .await
+                .unwrap_or_default();
+            anyhow::bail!(
+                "the CAEP receiver answered {status}: {}",
+                String::from_utf8_lossy(&body)
+            );
         }
         Ok(())
     }
@@ -171,10 +241,14 @@ fn closed_by_peer(s: &TcpStream) -> bool {
 }
 
 /// Delivers every record to one sink, forever, resuming from its stored position.
-pub async fn deliver(store: DynStore, config: SinkConfig) {
+pub async fn deliver(
+    store: DynStore,
+    tokens: std::sync::Arc<crate::tokens::TokenService>,
+    config: SinkConfig,
+) {
     let name = config.name().to_owned();
     let ca = match &config {
-        SinkConfig::Webhook { ca_file, .. } => ca_file.clone(),
+        SinkConfig::Webhook { ca_file, .. } | SinkConfig::Caep { ca_file, .. } => ca_file.clone(),
         _ => None,
     };
     let http = match crate::outbound::client(ca.as_deref(), Duration::from_secs(10)) {
@@ -199,6 +273,8 @@ pub async fn deliver(store: DynStore, config: SinkConfig) {
         config,
         conn: Conn::None,
         http,
+        store: store.clone(),
+        tokens,
         key,
     };
     let mut backoff = Duration::from_millis(100);

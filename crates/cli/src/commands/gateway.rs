@@ -25,10 +25,14 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("cannot listen on {admin} (admin_listen)"))?;
         println!(
-            "  /healthz and /readyz on http://{}",
+            "  /healthz, /readyz and /metrics on http://{}",
             listener.local_addr()?
         );
-        tokio::spawn(aim_gateway::admin::serve(gateway.heard(), listener));
+        tokio::spawn(aim_gateway::admin::serve(
+            gateway.heard(),
+            gateway.metrics(),
+            listener,
+        ));
     }
     aim_gateway::serve(gateway, listener, shutdown_signal())
         .await

@@ -96,17 +96,22 @@ pub async fn handle(g: Arc<Gateway>, at: usize, peer: SocketAddr, req: Request) 
     let method = req.method().clone();
     match serve(&g, m, peer, req, &request_id).await {
         Ok(response) => {
+            g.metrics.request("mcp", response.status().as_u16(), None);
             tracing::info!(request_id, server = %m.server.name, %method,
                 status = response.status().as_u16(),
                 micros = started.elapsed().as_micros() as u64, "mcp forwarded");
             response
         }
         Err(Out::Refused(r)) => {
+            g.metrics
+                .request("mcp", r.status().as_u16(), Some(r.code()));
             tracing::info!(request_id, server = %m.server.name, %method,
                 status = r.status().as_u16(), code = %r.code(), "mcp refused");
             r.into_response()
         }
         Err(Out::Rpc(e)) => {
+            let code = format!("jsonrpc_{}", e.code);
+            g.metrics.request("mcp", e.status.as_u16(), Some(&code));
             tracing::info!(request_id, server = %m.server.name, %method, status = e.status.as_u16(), code = e.code, message = %e.message, "mcp refused");
             e.into_response()
         }
@@ -259,10 +264,10 @@ async fn verify(
         server: m.server.name.clone(),
         rpc: rpc.to_owned(),
     };
-    g.aim
-        .gateway_verify(&asked, p.request_id)
-        .await
-        .map_err(|e| g.aim_refused(e))
+    let asking = Instant::now();
+    let verified = g.aim.gateway_verify(&asked, p.request_id).await;
+    g.metrics.decided("verify", asking.elapsed());
+    verified.map_err(|e| g.aim_refused(e))
 }
 
 /// Verifies, then forwards the message as it is.
@@ -303,10 +308,13 @@ async fn forward(
     .into_iter()
     .filter_map(|(k, v)| Some((HeaderName::from_static(k), HeaderValue::from_str(&v).ok()?)))
     .collect::<Vec<_>>();
+    let started = Instant::now();
     let response = upstream
         .forward(parts.method.clone(), url, &parts.headers, &added, body)
-        .await
-        .map_err(|e| {
+        .await;
+    g.metrics
+        .upstream(&upstream.upstream.name, started.elapsed());
+    let response = response.map_err(|e| {
             tracing::warn!(request_id = p.request_id, upstream = %upstream.upstream.name, error = %e, "MCP server failed");
             Refusal::new(e.status(), e.code(), e.to_string())
         })?;

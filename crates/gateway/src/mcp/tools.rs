@@ -56,6 +56,7 @@ pub(super) async fn list(
         .as_array()
         .cloned()
         .unwrap_or_default();
+    let asking = Instant::now();
     let seen = SeenTools {
         server: m.server.name.clone(),
         tools: offered.clone(),
@@ -96,6 +97,7 @@ pub(super) async fn list(
         )
         .await
         .map_err(|e| g.aim_refused(e))?;
+    g.metrics.decided("list", asking.elapsed());
     let usable: Vec<Value> = candidates
         .into_iter()
         .zip(&permitted.effects)
@@ -160,7 +162,10 @@ pub(super) async fn call(
             hash,
         }),
     };
-    let decided = match g.aim.gateway_authorize(&request, p.request_id).await {
+    let asking = Instant::now();
+    let decided = g.aim.gateway_authorize(&request, p.request_id).await;
+    g.metrics.decided("authorize", asking.elapsed());
+    let decided = match decided {
         Ok(d) => d,
         Err(aim_client::ClientError::Api {
             status: 403,

@@ -31,8 +31,8 @@ pub struct Seen {
     pub body: String,
 }
 
-/// A loopback HTTP server that keeps every request and answers 200, or a redirect under
-/// `/redirect/`.
+/// A loopback HTTP server that keeps every request and answers 200, a redirect under
+/// `/redirect/`, or (GET `/mcp`) an event stream that never ends by itself.
 pub async fn upstream() -> (std::net::SocketAddr, Arc<Mutex<Vec<Seen>>>) {
     let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
     let keep = seen.clone();
@@ -48,6 +48,17 @@ pub async fn upstream() -> (std::net::SocketAddr, Arc<Mutex<Vec<Seen>>>) {
                 headers: parts.headers,
                 body: String::from_utf8_lossy(&body).into_owned(),
             });
+            if parts.method == axum::http::Method::GET && uri == "/mcp" {
+                // An MCP server's GET stream: open until the other side goes.
+                let beats = futures_util::stream::unfold((), |()| async {
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    Some((Ok::<_, std::convert::Infallible>(": keep-alive\n\n"), ()))
+                });
+                return axum::response::Response::builder()
+                    .header("content-type", "text/event-stream")
+                    .body(axum::body::Body::from_stream(beats))
+                    .unwrap();
+            }
             if let Some(to) = uri.strip_prefix("/redirect/") {
                 let location = match to {
                     "same" => "/records/1".to_owned(),
@@ -91,7 +102,7 @@ pub struct AgentCaller {
     pub token: String,
     pub task: String,
     clock: aim_domain::time::FakeClock,
-    http: reqwest::Client,
+    pub http: reqwest::Client,
 }
 
 impl AgentCaller {

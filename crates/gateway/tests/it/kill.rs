@@ -19,7 +19,7 @@ async fn a_lock_on_one_replica_is_applied_by_the_gateways_of_both() {
     else {
         panic!("this test needs PostgreSQL: set AIM_TEST_DATABASE_URL");
     };
-    let s = Setup::start(backend).await;
+    let s = Setup::start_with(backend, MCP).await;
     // A second gateway behind the same name, asking the other replica.
     let resources = vec![s.gateway.clone()];
     let replica = s.aim.replica_with(|c| c.tokens.resources = resources).await;
@@ -29,13 +29,33 @@ async fn a_lock_on_one_replica_is_applied_by_the_gateways_of_both() {
         aim: replica,
         resource: s.gateway.clone(),
         upstream: s.upstream,
-        extra: String::new(),
+        extra: MCP.replace("UPSTREAM", &s.upstream.port().to_string()),
     };
     start_gateway(&s.aim, "gw-2", listener, &spec, s.dir.path()).await;
     let a = &s.agent;
     for at in [&s.gateway, &second] {
         let (status, _, body) = a.call_via(at, &s.gateway, "GET", "/crm/records/1").await;
         assert_eq!(status, 200, "{at}: {body}");
+    }
+    // And an MCP stream open through each.
+    let mut streams = Vec::new();
+    for at in [&s.gateway, &second] {
+        let proof = a.proof("GET", &format!("{}/mcp/crm", s.gateway));
+        let mut open = a
+            .http
+            .get(format!("{at}/mcp/crm"))
+            .header("authorization", format!("DPoP {}", a.token))
+            .header("dpop", proof)
+            .header("accept", "text/event-stream")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(open.status(), 200, "{at}");
+        assert!(
+            open.chunk().await.unwrap().is_some(),
+            "{at}: the stream flows"
+        );
+        streams.push(open);
     }
 
     let locked = s
@@ -53,6 +73,13 @@ async fn a_lock_on_one_replica_is_applied_by_the_gateways_of_both() {
         "{g}"
     );
 
+    for (at, mut open) in [&s.gateway, &second].into_iter().zip(streams) {
+        let ended = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+            while let Ok(Some(_)) = open.chunk().await {}
+        })
+        .await;
+        assert!(ended.is_ok(), "{at}: the locked agent's stream is closed");
+    }
     let before = s.seen().len();
     for at in [&s.gateway, &second] {
         let (status, _, body) = a.call_via(at, &s.gateway, "GET", "/crm/records/1").await;
@@ -69,6 +96,17 @@ async fn a_lock_on_one_replica_is_applied_by_the_gateways_of_both() {
     );
     s.aim.stop().await;
 }
+
+/// An MCP server (the recording upstream's `/mcp`) behind each gateway.
+const MCP: &str = r#"
+[upstreams.crm_mcp]
+url = "http://127.0.0.1:UPSTREAM/mcp"
+allow_addresses = ["127.0.0.1/32"]
+
+[mcp.crm]
+upstream = "crm_mcp"
+path = "/mcp/crm"
+"#;
 
 /// A TCP hop between a gateway and aim that the test can cut (every connection dropped,
 /// new ones refused) and restore: a network partition.
@@ -132,8 +170,15 @@ async fn a_gateway_cut_off_from_aim_refuses_everything_and_recovers_by_itself() 
     let heard = start_gateway(&s.aim, "gw-cut", listener, &spec, s.dir.path()).await;
     let admin = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let readyz = format!("http://{}/readyz", admin.local_addr().unwrap());
-    tokio::spawn(aim_gateway::admin::serve(heard.clone(), admin));
+    let metrics = readyz.replace("/readyz", "/metrics");
+    tokio::spawn(aim_gateway::admin::serve(
+        heard.clone(),
+        Default::default(),
+        admin,
+    ));
     let ready = || async { reqwest::get(&readyz).await.unwrap().status().as_u16() };
+    let scraped = || async { reqwest::get(&metrics).await.unwrap().text().await.unwrap() };
+    assert!(scraped().await.contains("aim_gateway_stale 0"));
     assert_eq!(ready().await, 200);
     let a = &s.agent;
     let call = || a.call_via(&cut_off, &s.gateway, "GET", "/crm/records/1");
@@ -158,6 +203,10 @@ async fn a_gateway_cut_off_from_aim_refuses_everything_and_recovers_by_itself() 
         "{body}"
     );
     assert_eq!(ready().await, 503, "a load balancer routes around it");
+    assert!(
+        scraped().await.contains("aim_gateway_stale 1"),
+        "and an alert fires"
+    );
 
     cable.restore();
     crate::harness::until_heard(&heard).await;
