@@ -1,6 +1,6 @@
 """`aim gateway` in front of an MCP server, end to end with the official MCP Python SDK
 (`mcp` on PyPI) on both sides: a real `aim serve`, a real `aim gateway`, the CRM server in
-`mcp_crm_server.py`, and SDK clients whose HTTP auth hook signs a DPoP proof for each
+`examples/mcp-gateway/crm_server.py`, and SDK clients whose HTTP auth hook signs a DPoP proof for each
 request. Both protocol eras: the 2025-11-25 handshake and 2026-07-28.
 
 What it shows: tools are hidden until an admin pins their definitions; `tools/list` is
@@ -131,7 +131,7 @@ class McpThroughAimGateway(unittest.TestCase):
         cls.endpoint = cls.resource + "/mcp/crm"
         cls.aim = aim = Aim(f'[tokens]\nresources = ["{cls.resource}"]\n')
         cls.header_log = os.path.join(aim.dir.name, "headers.jsonl")
-        cls.server = cls.start([sys.executable, os.path.join(HERE, "mcp_crm_server.py"), str(mcp_port), cls.header_log],
+        cls.server = cls.start([sys.executable, os.path.join(HERE, "..", "..", "examples", "mcp-gateway", "crm_server.py"), str(mcp_port), cls.header_log],
                                env={"CRM_API_KEY": API_KEY})
         _, gateway_secret = aim.human("gateway-1@example.com", "gateway")
         secret_file = os.path.join(aim.dir.name, "gateway-credential")

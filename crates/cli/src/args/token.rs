@@ -86,6 +86,10 @@ pub struct IssueArgs {
     /// autonomous agents by default).
     #[arg(long)]
     pub no_dpop: bool,
+    /// The resource the token is for (RFC 8707): a gateway's URL, one of aim's
+    /// `tokens.resources`. Without it, the token is for aim's own API.
+    #[arg(long)]
+    pub resource: Option<String>,
     /// Write the access token to this file (mode 0600) instead of printing it.
     #[arg(long)]
     pub write_token: Option<PathBuf>,

@@ -280,6 +280,9 @@ async fn issue(client: &Client, format: Format, a: IssueArgs) -> anyhow::Result<
             form.push(("authorization_details", details.as_str()));
         }
     }
+    if let Some(r) = &a.resource {
+        form.push(("resource", r.as_str()));
+    }
     // Bind the token to the same key (DPoP) unless asked not to.
     let proof = if a.no_dpop {
         None

@@ -1,7 +1,8 @@
-"""A small CRM MCP server, built with the official MCP Python SDK, for the gateway's
-end-to-end test: read and update records, pay an invoice, purge everything.
+"""A small CRM MCP server, built with the official MCP Python SDK: read and update
+records, pay an invoice, purge everything. The example (`run.sh`) and the gateway's
+end-to-end test (`tests/python/test_mcp_gateway.py`) put it behind `aim gateway`.
 
-    python mcp_crm_server.py PORT HEADER_LOG
+    python crm_server.py PORT HEADER_LOG
 
 Every request must carry `x-api-key: $CRM_API_KEY` (the credential the gateway injects);
 the headers of each request are appended to HEADER_LOG (one JSON object per line) so the
