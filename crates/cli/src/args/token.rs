@@ -41,7 +41,7 @@ pub enum TaskCommand {
 pub enum TokenCommand {
     /// Get an access token as an agent: sign a client assertion with a local key file and
     /// open a task (or continue one with --task). For people testing; agents do the same.
-    Issue(IssueArgs),
+    Issue(Box<IssueArgs>),
     /// Decode an access token, check it against the server's published keys and, with a
     /// credential that may introspect, ask aim whether it is active; exits 5 if it is not.
     Inspect {

@@ -238,7 +238,7 @@ pub async fn task(client: &Client, format: Format, cmd: TaskCommand) -> anyhow::
 
 pub async fn token(client: &Client, format: Format, cmd: TokenCommand) -> anyhow::Result<()> {
     match cmd {
-        TokenCommand::Issue(a) => issue(client, format, a).await,
+        TokenCommand::Issue(a) => issue(client, format, *a).await,
         TokenCommand::Inspect { token } => inspect(client, format, &token).await,
     }
 }
