@@ -135,10 +135,15 @@ class McpThroughAimGateway(unittest.TestCase):
                                env={"CRM_API_KEY": API_KEY})
         _, gateway_secret = aim.human("gateway-1@example.com", "gateway")
         secret_file = os.path.join(aim.dir.name, "gateway-credential")
-        key_file = os.path.join(aim.dir.name, "crm-key")
-        for path, value in [(secret_file, gateway_secret), (key_file, API_KEY)]:
-            with open(path, "w") as f:
-                f.write(value)
+        with open(secret_file, "w") as f:
+            f.write(gateway_secret)
+        # The CRM's key lives in OpenBao (a real dev server), read by the gateway at use.
+        bao_port = free_port()
+        cls.bao = f"http://127.0.0.1:{bao_port}"
+        cls.start([os.path.join(os.path.dirname(sys.executable), "bao"), "server", "-dev",
+                   "-dev-root-token-id=root", f"-dev-listen-address=127.0.0.1:{bao_port}", "-log-level=warn"])
+        cls.wait_ready(cls.bao + "/v1/sys/health")
+        cls.bao_put(API_KEY)
         config = os.path.join(aim.dir.name, "gateway.toml")
         with open(config, "w") as f:
             f.write(f"""
@@ -153,7 +158,7 @@ credential_file = "{secret_file}"
 [upstreams.crm_mcp]
 url = "http://127.0.0.1:{mcp_port}/mcp"
 allow_addresses = ["127.0.0.1/32"]
-credential = {{ kind = "header", name = "x-api-key", credential_file = "{key_file}" }}
+credential = {{ kind = "header", name = "x-api-key", vault = {{ addr = "{cls.bao}", path = "secret/data/crm", field = "api_key", token_env = "BAO_TOKEN" }}, cache_ms = 0 }}
 
 [mcp.crm]
 upstream = "crm_mcp"
@@ -164,7 +169,7 @@ name = "update_record"
 action = "write"
 resource = {{ system = "crm", id = "crm/records/{{id}}", attrs = {{ type = "record", sensitivity = "internal" }} }}
 """)
-        cls.gateway = cls.start([os.environ["AIM_BIN"], "gateway", "--config", config])
+        cls.gateway = cls.start([os.environ["AIM_BIN"], "gateway", "--config", config], env={"BAO_TOKEN": "root"})
         cls.admin = f"http://127.0.0.1:{admin_port}"
         cls.wait_ready(cls.admin + "/readyz")
         cls.wait_ready(f"http://127.0.0.1:{mcp_port}/mcp", ok=(401, 405, 406, 400))
@@ -173,6 +178,17 @@ resource = {{ system = "crm", id = "crm/records/{{id}}", attrs = {{ type = "reco
         assert status == 201, (status, applied)
         cls.a = Agent(aim, "agt-mcp-a", cls.resource)
         cls.b = Agent(aim, "agt-mcp-b", cls.resource)
+
+    @classmethod
+    def bao_put(cls, value):
+        """Writes the CRM key into OpenBao's KV v2 (`secret/crm`)."""
+        parsed = urllib.parse.urlparse(cls.bao)
+        conn = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=5)
+        conn.request("POST", "/v1/secret/data/crm", body=json.dumps({"data": {"api_key": value}}),
+                     headers={"X-Vault-Token": "root", "Content-Type": "application/json"})
+        resp = conn.getresponse()
+        assert resp.status == 200, (resp.status, resp.read())
+        conn.close()
 
     @classmethod
     def start(cls, args, env=None):
@@ -346,6 +362,16 @@ resource = {{ system = "crm", id = "crm/records/{{id}}", attrs = {{ type = "reco
             self.assertNotIn("dpop", headers)
             self.assertNotIn(self.a.token, json.dumps(headers))
             self.assertNotIn(self.b.token, json.dumps(headers))
+        # The key comes from OpenBao at the moment of use: a wrong one there, and the
+        # server refuses the gateway's call; the right one again, and it goes through.
+        self.bao_put("not-the-key")
+        status, _, _ = self.raw({**self.a.headers("POST", self.endpoint)},
+                                {"jsonrpc": "2.0", "id": 1, "method": "initialize",
+                                 "params": {"protocolVersion": "2025-11-25", "capabilities": {},
+                                            "clientInfo": {"name": "raw", "version": "1"}}})
+        self.assertEqual(status, 401, "the server refused the wrong key from OpenBao")
+        self.bao_put(API_KEY)
+        self.assertEqual(self.listed(self.a, "legacy"), ["pay", "read_record", "update_record"])
 
     def test_7_a_lock_closes_the_open_stream_and_refuses_the_next_call(self):
         c = Agent(self.aim, "agt-mcp-c", self.resource)

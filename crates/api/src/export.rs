@@ -26,7 +26,7 @@ fn ocsf_class(e: &Event) -> (u32, u32, u32, &'static str) {
     const FINDING: (u32, u32, &str) = (2004, 2, "Detection Finding");
     let ((class, category, name), activity) = match e.action {
         A::RequestRefused if e.reason == "unauthenticated" => (AUTHENTICATION, 1),
-        A::RequestRefused | A::ToolCalled => (API, 99),
+        A::RequestRefused | A::ToolCalled | A::UpstreamSecretRead => (API, 99),
         A::IdentityFlaggedDormant
         | A::IdentityOrphaned
         | A::AnomalyDetected
@@ -52,6 +52,7 @@ fn ocsf_class(e: &Event) -> (u32, u32, u32, &'static str) {
         | A::TaskOpened
         | A::PolicyApplied
         | A::ToolApproved
+        | A::UpstreamSecretStored
         | A::ApprovalRequested
         | A::GrantAdded
         | A::GrantRequested
@@ -81,7 +82,7 @@ fn ocsf_class(e: &Event) -> (u32, u32, u32, &'static str) {
         | A::GrantDenied
         | A::GrantRevoked
         | A::LeaseReleased => (ACCOUNT, 5),
-        A::IdentityDecommissioned => (ACCOUNT, 6),
+        A::IdentityDecommissioned | A::UpstreamSecretDeleted => (ACCOUNT, 6),
         A::IdentityLocked => (ACCOUNT, 9),
         A::IdentityAttested
         | A::GroupChanged

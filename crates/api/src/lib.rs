@@ -14,6 +14,7 @@
 //! - [`oauth`] — `POST /oauth/token`: the form and the answer
 //! - [`policies`] — a policy set's files and links as applied, and its history
 //! - [`tools`] — MCP tools: what gateways saw, which a caller may use, pinned definitions
+//! - [`secrets`] — credentials for upstreams kept in aim
 //! - [`tokens`] — signing keys as operators see them, the revocation list
 
 pub mod audit;
@@ -25,5 +26,6 @@ pub mod identities;
 pub mod leases;
 pub mod oauth;
 pub mod policies;
+pub mod secrets;
 pub mod tokens;
 pub mod tools;

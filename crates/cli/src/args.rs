@@ -9,6 +9,7 @@ mod decisions;
 mod human;
 mod identity;
 mod policy;
+mod secret;
 mod token;
 mod tool;
 
@@ -17,6 +18,7 @@ pub use decisions::{ApprovalCommand, GrantCommand};
 pub use human::{CredentialCommand, HumanCommand};
 pub use identity::{Expiry, IdentityCommand, JoinTokenCommand, KeyCommand, ListArgs};
 pub use policy::{PolicyCommand, PolicyFiles};
+pub use secret::SecretCommand;
 pub use token::{IssueArgs, SigningKeyCommand, TaskCommand, TokenCommand};
 pub use tool::ToolCommand;
 
@@ -107,6 +109,9 @@ pub enum Command {
     /// MCP tools seen through gateways: review what changed, pin a definition.
     #[command(subcommand)]
     Tool(ToolCommand),
+    /// Credentials gateways inject into upstream requests, kept sealed in aim.
+    #[command(subcommand)]
+    UpstreamSecret(SecretCommand),
     /// Administration of aim itself.
     #[command(subcommand)]
     Admin(AdminCommand),

@@ -6,6 +6,7 @@ mod gateway;
 mod human;
 mod identity;
 mod policy;
+mod secret;
 mod serve;
 pub mod token;
 mod tool;
@@ -119,6 +120,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Approval(cmd) => decisions::approval(&client(), format, cmd).await,
         Command::Grant(cmd) => decisions::grant(&client(), format, cmd).await,
         Command::Tool(cmd) => tool::run(&client(), format, cmd).await,
+        Command::UpstreamSecret(cmd) => secret::run(&client(), format, cmd).await,
         Command::JoinToken(cmd) => token::join_token(&client(), format, cmd).await,
         Command::Admin(AdminCommand::RotateBootstrap) => {
             let issued = client().rotate_bootstrap().await?;

@@ -11,6 +11,7 @@
 //! - [`credentials`] — agents' keys, join tokens, tasks, tokens, signing keys, revocations
 //! - [`decisions`] — policy sets, decisions, approvals and grants
 //! - [`gateway`] — what an enforcement gateway asks
+//! - [`secrets`] — credentials for upstreams: stored by admins, read by gateways
 //! - [`tools`] — MCP tools: what gateways report and ask, admins' review and approval
 //! - [`audit`] — the audit log, traces, checkpoints and sweeps
 
@@ -20,6 +21,7 @@ pub mod decisions;
 pub mod gateway;
 pub mod humans;
 pub mod identities;
+pub mod secrets;
 pub mod tools;
 
 use aim_domain::page::Page;

@@ -211,6 +211,11 @@ str_enum! {
         ToolDiscovered => "tool.discovered",
         /// An admin pinned a tool's definition: it may be listed and called.
         ToolApproved => "tool.approved",
+        /// A credential for an upstream stored in aim (sealed), or replaced.
+        UpstreamSecretStored => "upstream_secret.stored",
+        UpstreamSecretDeleted => "upstream_secret.deleted",
+        /// A gateway read an upstream credential to inject it.
+        UpstreamSecretRead => "upstream_secret.read",
         AnomalyDetected => "anomaly.detected",
     }
 }

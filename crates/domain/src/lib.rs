@@ -23,6 +23,7 @@
 //! - [`approval`] — a human's single-use yes or no on one exact high-risk action
 //! - [`grant`] — grants and just-in-time elevation
 //! - [`lease`] — exclusive write on one record (conflict of authority)
+//! - [`upstream_secret`] — credentials for upstreams, kept sealed for gateways
 //! - [`tool`] — MCP tools' definitions pinned by hash when an admin approves them
 //! - [`sweep`] — what the periodic sweep does to one identity at one instant
 //! - [`event`] — the append-only record of every change
@@ -101,6 +102,7 @@ pub mod task;
 pub mod time;
 pub mod tool;
 pub mod trace;
+pub mod upstream_secret;
 pub mod validate;
 
 pub use error::Refusal;

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use reqwest::Url;
 use serde::Deserialize;
 
+use crate::credential::{Injected, SecretConfig, read_local};
 use crate::net::Cidr;
 use crate::route::{Route, Template};
 
@@ -96,6 +97,8 @@ pub struct UpstreamConfig {
     pub credential: Option<CredentialConfig>,
 }
 
+/// The credential an upstream gets; its value from a file or the environment, aim
+/// (`aim_secret`) or Vault/OpenBao (`vault`), see [`crate::credential`].
 #[derive(Debug, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum CredentialConfig {
@@ -103,12 +106,12 @@ pub enum CredentialConfig {
     Header {
         name: String,
         #[serde(flatten)]
-        value: Secret,
+        value: SecretConfig,
     },
     /// `Authorization: Bearer <value>`.
     Bearer {
         #[serde(flatten)]
-        value: Secret,
+        value: SecretConfig,
     },
 }
 
@@ -181,21 +184,6 @@ pub struct Upstream {
     pub credential: Option<Injected>,
 }
 
-/// The header the gateway sets on each upstream request.
-pub struct Injected {
-    pub name: reqwest::header::HeaderName,
-    pub value: reqwest::header::HeaderValue,
-}
-
-impl std::fmt::Debug for Injected {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // INVARIANT: an upstream credential is never printed.
-        f.debug_struct("Injected")
-            .field("name", &self.name)
-            .finish_non_exhaustive()
-    }
-}
-
 /// The whole configuration, checked.
 #[derive(Debug)]
 pub struct Checked {
@@ -229,12 +217,16 @@ impl Config {
     /// Checks every part and reads the secrets it names.
     pub fn check(self) -> Result<Checked, ConfigError> {
         let plain = self.allow_plain_http;
-        let resource = url("resource", &self.resource, plain)?;
+        let resource = checked_url("resource", &self.resource, plain)?;
         if resource.query().is_some() || resource.fragment().is_some() {
             return Err(invalid("resource: a resource has no query or fragment"));
         }
-        let aim_url = url("aim.url", &self.aim.url, plain)?;
-        let aim_credential = read_secret("aim", &self.aim.credential)?;
+        let aim_url = checked_url("aim.url", &self.aim.url, plain)?;
+        let aim_credential = read_local(
+            "aim",
+            self.aim.credential.credential_env.as_ref(),
+            self.aim.credential.credential_file.as_ref(),
+        )?;
         let mut upstreams = Vec::new();
         for (name, u) in self.upstreams {
             upstreams.push(upstream(name, u, plain)?);
@@ -272,7 +264,9 @@ impl Config {
     }
 }
 
-fn url(what: &str, raw: &str, plain_allowed: bool) -> Result<Url, ConfigError> {
+/// `raw` as a URL the gateway may call: HTTPS, or plain HTTP to loopback or when allowed;
+/// no credentials in it.
+pub(crate) fn checked_url(what: &str, raw: &str, plain_allowed: bool) -> Result<Url, ConfigError> {
     let u = Url::parse(raw).map_err(|e| invalid(format!("{what}: {raw:?} is not a URL: {e}")))?;
     match u.scheme() {
         "https" => {}
@@ -294,7 +288,7 @@ fn url(what: &str, raw: &str, plain_allowed: bool) -> Result<Url, ConfigError> {
 
 fn upstream(name: String, u: UpstreamConfig, plain: bool) -> Result<Upstream, ConfigError> {
     let what = format!("upstreams.{name}");
-    let url = url(&format!("{what}.url"), &u.url, plain)?;
+    let url = checked_url(&format!("{what}.url"), &u.url, plain)?;
     let allow = u
         .allow_addresses
         .iter()
@@ -321,15 +315,15 @@ fn upstream(name: String, u: UpstreamConfig, plain: bool) -> Result<Upstream, Co
                     "{what}.credential: {header:?} is a header the gateway sets itself"
                 )));
             }
-            Some(Injected {
-                name,
-                value: header_value(&what, &read_secret(&what, &value)?)?,
-            })
+            Some(Injected::new(&what, name, "", value, plain)?)
         }
-        Some(CredentialConfig::Bearer { value }) => Some(Injected {
-            name: reqwest::header::AUTHORIZATION,
-            value: header_value(&what, &format!("Bearer {}", read_secret(&what, &value)?))?,
-        }),
+        Some(CredentialConfig::Bearer { value }) => Some(Injected::new(
+            &what,
+            reqwest::header::AUTHORIZATION,
+            "Bearer ",
+            value,
+            plain,
+        )?),
     };
     Ok(Upstream {
         name,
@@ -339,33 +333,4 @@ fn upstream(name: String, u: UpstreamConfig, plain: bool) -> Result<Upstream, Co
         timeout_ms: u.timeout_ms,
         credential,
     })
-}
-
-fn header_value(what: &str, v: &str) -> Result<reqwest::header::HeaderValue, ConfigError> {
-    let mut value = reqwest::header::HeaderValue::from_str(v).map_err(|_| {
-        invalid(format!(
-            "{what}.credential: the value is not a valid header value"
-        ))
-    })?;
-    value.set_sensitive(true);
-    Ok(value)
-}
-
-fn read_secret(what: &str, s: &Secret) -> Result<String, ConfigError> {
-    let value = match (&s.credential_env, &s.credential_file) {
-        (Some(var), None) => std::env::var(var)
-            .map_err(|_| invalid(format!("{what}: the environment variable {var} is not set")))?,
-        (None, Some(path)) => std::fs::read_to_string(path)
-            .map_err(|e| invalid(format!("{what}: cannot read {}: {e}", path.display())))?,
-        _ => {
-            return Err(invalid(format!(
-                "{what}: give exactly one of credential_env and credential_file"
-            )));
-        }
-    };
-    let value = value.trim().to_owned();
-    if value.is_empty() {
-        return Err(invalid(format!("{what}: the credential is empty")));
-    }
-    Ok(value)
 }

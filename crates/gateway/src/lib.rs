@@ -13,6 +13,7 @@
 //! - [`route`] — path templates, and a request's action and resource
 //! - [`net`] — which addresses an upstream may be reached at (SSRF)
 //! - [`upstream`] — calling an upstream with its credential injected
+//! - [`credential`] — that credential: from a file, aim, or Vault/OpenBao at the moment of use
 //! - [`feed`] — the revocation feed from aim, its heartbeat, and staleness
 //! - [`admin`] — `/healthz`, `/readyz` and `/metrics` on the admin listener
 //! - [`metrics`] — what Prometheus scrapes
@@ -22,6 +23,7 @@
 pub mod admin;
 pub mod canon;
 pub mod config;
+pub mod credential;
 pub mod feed;
 pub mod mcp;
 pub mod metrics;
@@ -68,7 +70,7 @@ impl Gateway {
         let upstreams = config
             .upstreams
             .into_iter()
-            .map(upstream::Client::new)
+            .map(|u| upstream::Client::new(u, aim.clone()))
             .collect::<Result<Vec<_>, _>>()?;
         // RFC 9728: what this resource is and where its tokens come from.
         let metadata = json!({

@@ -18,6 +18,10 @@ use crate::net::Guarded;
 pub struct Client {
     pub upstream: Upstream,
     http: reqwest::Client,
+    /// Reads the upstream's credential from aim, when it is kept there.
+    aim: aim_client::Client,
+    /// Reads it from Vault or OpenBao (not through the upstream's resolver).
+    vault: reqwest::Client,
 }
 
 /// Why an upstream gave no answer the agent may see.
@@ -31,12 +35,15 @@ pub enum Failed {
         "the upstream {name} redirected to {location}, another origin; redirects are not followed or passed on"
     )]
     Redirect { name: String, location: String },
+    #[error("{0}; nothing was forwarded")]
+    Credential(crate::credential::Unavailable),
 }
 
 impl Failed {
     pub fn status(&self) -> StatusCode {
         match self {
             Failed::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            Failed::Credential(_) => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::BAD_GATEWAY,
         }
     }
@@ -46,6 +53,7 @@ impl Failed {
             Failed::Unreachable(..) => "upstream_unreachable",
             Failed::Timeout(_) => "upstream_timeout",
             Failed::Redirect { .. } => "upstream_redirect_refused",
+            Failed::Credential(_) => "upstream_credential_unavailable",
         }
     }
 }
@@ -79,7 +87,7 @@ pub fn is_reserved(name: &HeaderName) -> bool {
 }
 
 impl Client {
-    pub fn new(upstream: Upstream) -> Result<Self, String> {
+    pub fn new(upstream: Upstream, aim: aim_client::Client) -> Result<Self, String> {
         let http = reqwest::Client::builder()
             .dns_resolver(Arc::new(Guarded {
                 allow: Arc::new(upstream.allow.clone()),
@@ -92,7 +100,18 @@ impl Client {
             .pool_idle_timeout(Duration::from_secs(60))
             .build()
             .map_err(|e| format!("upstream {}: {e}", upstream.name))?;
-        Ok(Self { upstream, http })
+        let vault = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .timeout(Duration::from_secs(5))
+            .build()
+            .map_err(|e| format!("upstream {}: {e}", upstream.name))?;
+        Ok(Self {
+            upstream,
+            http,
+            aim,
+            vault,
+        })
     }
 
     /// The upstream URL for a request path (already checked canonical) and query.
@@ -137,7 +156,11 @@ impl Client {
             headers.insert(k.clone(), v.clone());
         }
         if let Some(c) = &self.upstream.credential {
-            headers.insert(c.name.clone(), c.value.clone());
+            let value = c
+                .value(&self.aim, &self.vault)
+                .await
+                .map_err(Failed::Credential)?;
+            headers.insert(c.name.clone(), value);
         }
         let sent = self
             .http

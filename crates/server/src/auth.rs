@@ -218,8 +218,11 @@ fn machine_may(human: &Human, method: &Method, path: &str) -> Result<(), ApiErro
                 | ("GET", "/v1/revocations/stream")
                 | ("POST", "/oauth/introspect")
         );
+    let secret = human.roles.contains(&Role::Gateway)
+        && method.as_str() == "GET"
+        && path.starts_with("/v1/gateway/upstream-secrets/");
     let scim = human.roles.contains(&Role::Scim) && path.starts_with("/scim/v2/");
-    if gateway || scim {
+    if gateway || secret || scim {
         return Ok(());
     }
     Err(ApiError::forbidden(

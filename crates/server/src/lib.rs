@@ -83,6 +83,7 @@ pub fn router_with(state: AppState, body_limit: usize, limits: &config::LimitsCo
         .merge(routes::authorize::router())
         .merge(routes::gateway::router())
         .merge(routes::tools::router())
+        .merge(routes::upstream_secrets::router())
         .merge(routes::approvals::router())
         .merge(routes::grants::router())
         .merge(routes::leases::router())

@@ -11,6 +11,7 @@
 //! - [`approvals`], [`grants`], [`leases`] — human approval, grants and elevation, leases
 //! - [`gateway`], [`tools`], [`presented`] — what enforcement gateways ask, MCP tools pinned
 //!   by definition, the agent's token checked for a gateway
+//! - [`upstream_secrets`] — credentials for upstreams, sealed, read only by gateways
 //! - [`openapi`] — `/v1/openapi.json`
 
 pub mod agent_keys;
@@ -32,3 +33,4 @@ pub mod signing_keys;
 pub mod system;
 pub mod tasks;
 pub mod tools;
+pub mod upstream_secrets;

@@ -20,6 +20,7 @@
 //! - [`audit`] — the hash chain, reads of the record, checkpoints, sink positions
 //! - [`scim_groups`] — groups an identity provider pushes, their members on the humans
 //! - [`tools`] — MCP tools seen through gateways, and their pinned definitions
+//! - [`upstream_secrets`] — credentials for upstreams, sealed
 //! - [`names`] — names for the ids of identities and humans, for people reading records
 //!
 //! And what they are built on:
@@ -60,6 +61,7 @@ mod sql;
 pub mod sqlite;
 pub mod tasks;
 pub mod tools;
+pub mod upstream_secrets;
 mod write;
 
 use std::fmt::Debug;
@@ -88,6 +90,7 @@ pub use revocations::RevocationStore;
 pub use scim_groups::{Membership, ScimGroup, ScimGroupStore};
 pub use tasks::TaskStore;
 pub use tools::ToolStore;
+pub use upstream_secrets::UpstreamSecretStore;
 pub use write::Generation;
 
 /// An identity a sponsor's departure (or return) changed, and the event that records it.
@@ -108,6 +111,7 @@ pub trait Store:
     + names::NameStore
     + scim_groups::ScimGroupStore
     + tools::ToolStore
+    + upstream_secrets::UpstreamSecretStore
     + Send
     + Sync
     + Debug

@@ -71,6 +71,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "MCP tools seen through gateways, and their pinned definitions",
         include_str!("../migrations/sqlite/0013_mcp_tools.sql"),
     ),
+    (
+        14,
+        "credentials for upstreams, sealed",
+        include_str!("../migrations/sqlite/0014_upstream_secrets.sql"),
+    ),
 ];
 
 /// (version, description, SQL) of each PostgreSQL migration, in order.
@@ -139,6 +144,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         13,
         "MCP tools seen through gateways, and their pinned definitions",
         include_str!("../migrations/postgres/0013_mcp_tools.sql"),
+    ),
+    (
+        14,
+        "credentials for upstreams, sealed",
+        include_str!("../migrations/postgres/0014_upstream_secrets.sql"),
     ),
 ];
 

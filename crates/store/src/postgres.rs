@@ -252,3 +252,4 @@ crate::leases::impl_lease_store!(PgStore);
 crate::names::impl_name_store!(PgStore);
 crate::scim_groups::impl_scim_group_store!(PgStore);
 crate::tools::impl_tool_store!(PgStore);
+crate::upstream_secrets::impl_upstream_secret_store!(PgStore);

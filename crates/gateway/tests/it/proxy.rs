@@ -357,3 +357,66 @@ async fn when_aim_cannot_decide_nothing_is_forwarded() {
     assert!(headers.get("www-authenticate").is_none());
     assert!(seen.lock().unwrap().is_empty());
 }
+
+/// An upstream whose bearer token is kept in aim, read for every call (`cache_ms = 0`).
+const FROM_AIM: &str = r#"
+[upstreams.billing]
+url = "http://127.0.0.1:UPSTREAM"
+strip_prefix = "/billing"
+allow_addresses = ["127.0.0.1/32"]
+credential = { kind = "bearer", aim_secret = "billing-token", cache_ms = 0 }
+
+[[routes]]
+upstream = "billing"
+method = "GET"
+path = "/billing/invoices/{id}"
+action = "read"
+resource = { system = "crm", id = "crm/invoices/{id}", attrs = { type = "invoice", sensitivity = "internal" } }
+"#;
+
+#[tokio::test]
+async fn a_credential_kept_in_aim_is_injected_as_it_is_now_and_none_means_no_call() {
+    let s = Setup::start_with(Backend::Sqlite, FROM_AIM).await;
+    let a = &s.agent;
+    let call = || a.call(&s.gateway, "GET", "/billing/invoices/7", None, &[]);
+    // Not stored yet: the call is refused and nothing reaches the upstream.
+    let (status, _, body) = call().await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (503, Some("upstream_credential_unavailable")),
+        "{body}"
+    );
+    assert!(s.seen().is_empty());
+    let bearer = |i: usize| {
+        s.seen()[i]
+            .headers
+            .get("authorization")
+            .map(|v| v.to_str().unwrap().to_owned())
+    };
+    for (i, token) in ["billing-token-1", "billing-token-2"]
+        .into_iter()
+        .enumerate()
+    {
+        s.aim
+            .admin
+            .put_upstream_secret(
+                "billing-token",
+                &aim_api::secrets::PutUpstreamSecret {
+                    value: token.into(),
+                    description: String::new(),
+                },
+            )
+            .await
+            .unwrap();
+        let (status, _, body) = call().await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(
+            bearer(i).as_deref(),
+            Some(format!("Bearer {token}").as_str())
+        );
+        assert!(s.seen()[i].headers.get("dpop").is_none());
+    }
+    let reads = s.events("upstream_secret.read").await;
+    assert_eq!(reads.len(), 2, "each read is on the record");
+    s.aim.stop().await;
+}

@@ -6,7 +6,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
 use crate::routes::{
     agent_keys, approvals, audit, authorize, gateway, grants, humans, identities, join, leases,
-    oauth, policies, scim, signing_keys, system, tasks, tools,
+    oauth, policies, scim, signing_keys, system, tasks, tools, upstream_secrets,
 };
 
 #[derive(Debug, OpenApi)]
@@ -28,6 +28,7 @@ use crate::routes::{
         policies::apply, policies::show, policies::versions, policies::version, policies::rollback,
         authorize::authorize, authorize::explain, gateway::authorize, gateway::refusal, gateway::feed, gateway::ack, gateway::call,
         tools::seen, tools::verify, tools::permitted, tools::list, tools::show, tools::approve,
+        upstream_secrets::put, upstream_secrets::list, upstream_secrets::delete, upstream_secrets::read,
         approvals::list, approvals::show, approvals::approve, approvals::deny,
         grants::add, grants::list, grants::show, grants::request, grants::approve, grants::deny, grants::revoke,
         leases::acquire, leases::show, leases::release,
@@ -52,6 +53,7 @@ use crate::routes::{
         (name = "grants", description = "Grants and just-in-time elevation"),
         (name = "leases", description = "Exclusive write on one record"),
         (name = "tools", description = "MCP tools seen through gateways, and their pinned definitions"),
+        (name = "secrets", description = "Credentials for upstreams, sealed, read only by gateways"),
         (name = "oauth", description = "Tokens for agents (RFC 6749, 7523, 8693, 9449), their discovery, introspection and revocation"),
         (name = "scim", description = "SCIM 2.0 provisioning of users and groups by an identity provider (application/scim+json)"),
     )

@@ -85,6 +85,11 @@ impl SigningKeys {
         })
     }
 
+    /// The key-encryption key (what else aim keeps sealed, upstream credentials, uses it).
+    pub fn kek(&self) -> &Kek {
+        &self.kek
+    }
+
     pub fn current(&self) -> Arc<KeyRing> {
         self.ring.current()
     }

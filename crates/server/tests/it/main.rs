@@ -15,6 +15,7 @@ mod flood;
 mod identities;
 mod machines;
 mod scim;
+mod secrets;
 mod sinks;
 mod sweeps;
 mod tls;

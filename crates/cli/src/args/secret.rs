@@ -1,0 +1,28 @@
+//! `aim upstream-secret ...`: credentials for upstreams, kept in aim for gateways.
+
+use std::path::PathBuf;
+
+use clap::Subcommand;
+
+#[derive(Debug, Subcommand)]
+pub enum SecretCommand {
+    /// Store (or replace) a credential a gateway injects (`aim_secret = "NAME"` in its
+    /// config). The value is read from an environment variable or a file, never the
+    /// command line.
+    #[command(group(clap::ArgGroup::new("value").required(true).args(["from_env", "from_file"])))]
+    Set {
+        name: String,
+        /// The environment variable holding the value.
+        #[arg(long)]
+        from_env: Option<String>,
+        /// A file holding the value (trailing newlines dropped).
+        #[arg(long)]
+        from_file: Option<PathBuf>,
+        #[arg(long, default_value = "")]
+        description: String,
+    },
+    /// Every stored credential's name, version and who changed it last (never a value).
+    List,
+    /// Delete a credential: gateways that inject it refuse their calls from then on.
+    Delete { name: String },
+}
