@@ -129,7 +129,9 @@ class McpThroughAimGateway(unittest.TestCase):
         gw_port, admin_port, mcp_port = free_port(), free_port(), free_port()
         cls.resource = f"http://127.0.0.1:{gw_port}"
         cls.endpoint = cls.resource + "/mcp/crm"
-        cls.aim = aim = Aim(f'[tokens]\nresources = ["{cls.resource}"]\n')
+        aim_admin = free_port()
+        cls.aim_admin = f"http://127.0.0.1:{aim_admin}"
+        cls.aim = aim = Aim(f'admin_listen = "127.0.0.1:{aim_admin}"\n[tokens]\nresources = ["{cls.resource}"]\n')
         cls.header_log = os.path.join(aim.dir.name, "headers.jsonl")
         cls.server = cls.start([sys.executable, os.path.join(HERE, "..", "..", "examples", "mcp-gateway", "crm_server.py"), str(mcp_port), cls.header_log],
                                env={"CRM_API_KEY": API_KEY})
@@ -403,14 +405,18 @@ resource = {{ system = "crm", id = "crm/records/{{id}}", attrs = {{ type = "reco
         self.assertEqual(status, 401, raw)
         self.assertEqual(json.loads(raw)["code"], "token_revoked")
 
-    def test_8_prometheus_sees_what_happened(self):
-        parsed = urllib.parse.urlparse(self.admin)
+    def scrape(self, base):
+        parsed = urllib.parse.urlparse(base)
         conn = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=5)
         conn.request("GET", "/metrics")
         resp = conn.getresponse()
         text = resp.read().decode()
         conn.close()
         self.assertTrue(resp.getheader("content-type").startswith("application/openmetrics-text"))
+        return text
+
+    def test_8_prometheus_sees_what_happened(self):
+        text = self.scrape(self.admin)
         for line in [
             'aim_gateway_requests_total{kind="mcp",outcome="refused",status="401",code="token_revoked"}',
             'aim_gateway_requests_total{kind="mcp",outcome="refused",status="400",code="jsonrpc_-32020"} 1',
@@ -419,6 +425,20 @@ resource = {{ system = "crm", id = "crm/records/{{id}}", attrs = {{ type = "reco
             "aim_gateway_stale 0",
         ]:
             self.assertIn(line, text)
+        # And aim's own admin listener: the gateway's decisions, the tokens, the lock.
+        text = self.scrape(self.aim_admin)
+        for line in [
+            'aim_decisions_total{effect="allow",via="gateway"}',
+            'aim_decisions_total{effect="deny",via="gateway"}',
+            'aim_decisions_total{effect="approval_required",via="gateway"}',
+            'aim_decision_seconds_count{via="gateway"}',
+            "aim_tokens_issued_total 3",
+            "aim_locks_total 1",
+            "aim_gateways_connected 1",
+            "aim_gateways_behind 0",
+        ]:
+            self.assertIn(line, text)
+        self.assertRegex(text, r"aim_revocation_epoch [1-9]")
 
 
 if __name__ == "__main__":

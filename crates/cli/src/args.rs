@@ -162,6 +162,9 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "AIM_LISTEN")]
     pub listen: Option<std::net::SocketAddr>,
+    /// Where `/healthz`, `/readyz` and Prometheus `/metrics` answer, apart from the API.
+    #[arg(long, env = "AIM_ADMIN_LISTEN")]
+    pub admin_listen: Option<std::net::SocketAddr>,
     /// Use PostgreSQL (`postgres://user@host/db`) instead of the SQLite file.
     #[arg(long, env = "AIM_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,

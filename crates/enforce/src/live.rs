@@ -25,22 +25,41 @@ const CAPACITY: usize = 100_000;
 #[derive(Debug)]
 pub struct LiveCache<T = LiveContext> {
     entries: Mutex<HashMap<String, (T, Instant, u64)>>,
+    hits: std::sync::atomic::AtomicU64,
+    misses: std::sync::atomic::AtomicU64,
 }
 
 impl<T> Default for LiveCache<T> {
     fn default() -> Self {
         Self {
             entries: Mutex::new(HashMap::new()),
+            hits: Default::default(),
+            misses: Default::default(),
         }
+    }
+}
+
+impl<T> LiveCache<T> {
+    /// How many lookups found a fresh entry, and how many did not.
+    pub fn counts(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        (self.hits.load(Relaxed), self.misses.load(Relaxed))
     }
 }
 
 impl<T: Clone> LiveCache<T> {
     /// The entry under `key`, if it was read at `generation` and within the TTL.
     pub fn get(&self, key: &str, generation: u64) -> Option<T> {
-        let entries = self.entries.lock().ok()?;
-        let (live, at, read_at) = entries.get(key)?;
-        (*read_at == generation && at.elapsed() < TTL).then(|| live.clone())
+        use std::sync::atomic::Ordering::Relaxed;
+        let found = self.entries.lock().ok().and_then(|entries| {
+            let (live, at, read_at) = entries.get(key)?;
+            (*read_at == generation && at.elapsed() < TTL).then(|| live.clone())
+        });
+        match &found {
+            Some(_) => self.hits.fetch_add(1, Relaxed),
+            None => self.misses.fetch_add(1, Relaxed),
+        };
+        found
     }
 
     /// Keeps what was read under `generation`.

@@ -15,6 +15,9 @@ use serde::Deserialize;
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub listen: SocketAddr,
+    /// Where `/healthz`, `/readyz` and Prometheus `/metrics` answer, apart from the API
+    /// (none if unset).
+    pub admin_listen: Option<SocketAddr>,
     /// Where the SQLite file, the bootstrap credential and other local state live.
     pub data_dir: PathBuf,
     /// `postgres://...` to use PostgreSQL instead of the SQLite file in `data_dir`.
@@ -212,6 +215,7 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8420)),
+            admin_listen: None,
             data_dir: PathBuf::from("./aim-data"),
             database_url: None,
             body_limit_bytes: 1024 * 1024,

@@ -16,6 +16,7 @@
 //! - [`decisions`] — what decisions use besides policies: live grants, the approvals config
 //!   and its webhook
 //! - [`checkpoint`] — signed checkpoints of the audit chain
+//! - [`metrics`] — what Prometheus scrapes from the admin listener
 //! - [`sinks`] — delivery of every record to files, syslog and webhooks
 //! - [`signals`] — Shared Signals: CAEP events for what cuts an identity off
 //! - [`bootstrap`] — the first admin credential
@@ -34,6 +35,7 @@ pub mod error;
 pub mod extract;
 pub mod feed;
 pub mod jobs;
+pub mod metrics;
 pub mod names;
 pub mod outbound;
 pub mod paging;
@@ -224,6 +226,7 @@ async fn build_state(
             Duration::from_secs(config.limits.refusal_window_seconds),
         )),
         feed: Arc::default(),
+        metrics: Arc::default(),
     })
 }
 
@@ -232,6 +235,8 @@ async fn build_state(
 pub struct Server {
     pub state: AppState,
     pub listener: TcpListener,
+    /// `/healthz`, `/readyz` and `/metrics`, when `admin_listen` is set.
+    pub admin: Option<TcpListener>,
     pub body_limit: usize,
     pub limits: config::LimitsConfig,
     /// HTTPS, when `[tls]` names a certificate and key.
@@ -264,6 +269,15 @@ impl Server {
             .await
             .with_context(|| format!("binding {}", config.listen))?;
         let addr = listener.local_addr()?;
+        let admin = match config.admin_listen {
+            Some(a) => Some(
+                TcpListener::bind(a)
+                    .await
+                    .with_context(|| format!("binding {a} (admin_listen)"))?,
+            ),
+            None => None,
+        };
+        let admin_addr = admin.as_ref().map(TcpListener::local_addr).transpose()?;
         let tls = match (&config.tls.cert_file, &config.tls.key_file) {
             (Some(cert), Some(key)) => Some(serve::CertFiles::load(cert, key)?),
             _ => None,
@@ -281,6 +295,7 @@ impl Server {
         let server = Server {
             state,
             listener,
+            admin,
             body_limit: config.body_limit_bytes,
             limits: config.limits,
             tls,
@@ -293,6 +308,7 @@ impl Server {
             server,
             Startup {
                 addr,
+                admin: admin_addr,
                 store: store_label,
                 bootstrap,
             },
@@ -313,6 +329,14 @@ impl Server {
                 tls: self.tls.clone(),
             },
         );
+        if let Some(admin) = self.admin {
+            let app = routes::system::admin(self.state.clone());
+            tokio::spawn(async move {
+                if let Err(e) = axum::serve(admin, app).await {
+                    tracing::error!(error = %e, "the admin listener stopped");
+                }
+            });
+        }
         let app = router_with(self.state, self.body_limit, &self.limits);
         let limits = serve::ConnectionLimits {
             max_connections: self.limits.max_connections.max(1),
@@ -328,6 +352,8 @@ impl Server {
 #[derive(Debug)]
 pub struct Startup {
     pub addr: std::net::SocketAddr,
+    /// Where the admin listener answers, if there is one.
+    pub admin: Option<std::net::SocketAddr>,
     pub store: String,
     pub bootstrap: Option<bootstrap::Bootstrapped>,
 }

@@ -26,4 +26,6 @@ pub struct AppState {
     pub refusals: Arc<crate::refusals::Refusals>,
     /// The revocation feed gateways follow.
     pub feed: Arc<crate::feed::Feed>,
+    /// What Prometheus scrapes from the admin listener.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }

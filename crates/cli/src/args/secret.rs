@@ -11,6 +11,7 @@ pub enum SecretCommand {
     /// command line.
     #[command(group(clap::ArgGroup::new("value").required(true).args(["from_env", "from_file"])))]
     Set {
+        /// The secret's name (1-128 of A-Z a-z 0-9 _ - .), as gateways name it.
         name: String,
         /// The environment variable holding the value.
         #[arg(long)]
@@ -18,11 +19,15 @@ pub enum SecretCommand {
         /// A file holding the value (trailing newlines dropped).
         #[arg(long)]
         from_file: Option<PathBuf>,
+        /// What the credential is for and who to ask about it (shown, never secret).
         #[arg(long, default_value = "")]
         description: String,
     },
     /// Every stored credential's name, version and who changed it last (never a value).
     List,
     /// Delete a credential: gateways that inject it refuse their calls from then on.
-    Delete { name: String },
+    Delete {
+        /// The secret's name.
+        name: String,
+    },
 }

@@ -34,6 +34,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(l) = args.listen {
         config.listen = l;
     }
+    if let Some(a) = args.admin_listen {
+        config.admin_listen = Some(a);
+    }
     if let Some(u) = args.database_url {
         config.database_url = Some(u);
     }
@@ -57,6 +60,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         println!("bootstrap admin credential (shown once): {}", b.secret);
         println!("  also written to {} (mode 0600)", b.file.display());
         println!("  export AIM_TOKEN=$(cat {})", b.file.display());
+    }
+    if let Some(a) = startup.admin {
+        println!("  /healthz, /readyz and /metrics on http://{a}");
     }
     server.run(shutdown_signal()).await
 }

@@ -173,9 +173,12 @@ pub async fn authorize(
     };
     // The decision counts only once it is on the record; an agent's DPoP proof is spent
     // in the same durable write.
+    let started = std::time::Instant::now();
     let ruled = pipeline
         .rule(&who, &body, origin, proof, s.clock.now())
         .await?;
+    s.metrics
+        .decided("api", ruled.answer.decision.decision, started.elapsed());
     announce(&s, ruled.requested);
     Ok(Json(ruled.answer))
 }

@@ -78,9 +78,12 @@ pub async fn authorize(
         request_id: &ctx.id,
         source: &address,
     };
+    let started = std::time::Instant::now();
     let ruled = pipeline
         .rule(&who, &body.question, origin, proof, now)
         .await?;
+    s.metrics
+        .decided("gateway", ruled.answer.decision.decision, started.elapsed());
     super::authorize::announce(&s, ruled.requested);
     Ok(Json(GatewayDecision {
         identity: agent.identity,

@@ -308,6 +308,7 @@ pub async fn lock_all(
     let committed = std::time::Instant::now();
     let clock = s.clock.clone();
     let gateways = crate::feed::acknowledged(&s.store, || clock.now(), committed).await;
+    s.metrics.locked(u64::from(locked));
     tracing::warn!(locked, failed = failed.len(), %gateways, "emergency stop");
     Ok(Json(aim_api::gateway::LockedAll {
         locked,
@@ -327,6 +328,7 @@ pub async fn lock(
     OptionalBody(b): OptionalBody<ReasonBody>,
 ) -> Result<Json<aim_api::gateway::Locked>, ApiError> {
     let identity = reg::move_state(&s, &p, id, Transition::Lock, &b.checked()?).await?;
+    s.metrics.locked(1);
     let committed = std::time::Instant::now();
     let clock = s.clock.clone();
     let gateways = crate::feed::acknowledged(&s.store, || clock.now(), committed).await;

@@ -23,6 +23,43 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/v1/sweeps/run", post(run_sweep))
 }
 
+/// The admin listener (`admin_listen`), apart from the API's port: health, readiness and
+/// Prometheus metrics (see [`crate::metrics`]).
+pub fn admin(state: AppState) -> Router {
+    public().route("/metrics", get(metrics)).with_state(state)
+}
+
+async fn metrics(State(s): State<AppState>) -> impl axum::response::IntoResponse {
+    let epoch = s.feed.epoch();
+    let gateways = match s.store.gateway_acks().await {
+        Ok(acks) => {
+            let since = s
+                .clock
+                .now()
+                .plus_millis(-(crate::feed::PRESENCE.as_millis() as i64));
+            let connected: Vec<_> = acks.iter().filter(|(_, _, at)| *at >= since).collect();
+            let behind = connected.iter().filter(|(_, e, _)| *e < epoch).count();
+            Some((connected.len() as i64, behind as i64))
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "metrics: the gateways' acknowledgements could not be read");
+            None
+        }
+    };
+    let scraped = crate::metrics::Scraped {
+        epoch,
+        gateways,
+        cache: s.tokens.issuing.counts(),
+    };
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        s.metrics.encode(&scraped),
+    )
+}
+
 #[utoipa::path(get, path = "/healthz", tag = "system", responses((status = 200, body = Health)))]
 pub async fn healthz() -> Json<Health> {
     Json(Health {

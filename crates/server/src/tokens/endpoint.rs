@@ -85,6 +85,9 @@ pub async fn token(
             ),
         )),
     };
+    if outcome.is_ok() {
+        s.metrics.token_issued();
+    }
     let response = match outcome {
         Ok(body) => (
             StatusCode::OK,
