@@ -38,9 +38,23 @@ pub struct Serve {
 
 impl Serve {
     pub fn start(aim: &Path, data_dir: &Path) -> anyhow::Result<Serve> {
-        let mut child = Command::new(aim)
+        Self::start_with_config(aim, data_dir, None)
+    }
+
+    /// As [`Serve::start`], with a config file.
+    pub fn start_with_config(
+        aim: &Path,
+        data_dir: &Path,
+        config: Option<&Path>,
+    ) -> anyhow::Result<Serve> {
+        let mut command = Command::new(aim);
+        command
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(data_dir)
+            .arg(data_dir);
+        if let Some(c) = config {
+            command.arg("--config").arg(c);
+        }
+        let mut child = command
             // `AIM_BENCH_LOG=sqlx=debug` shows the server's statements, for instance.
             .env(
                 "AIM_LOG",
@@ -314,22 +328,31 @@ async fn token_for(
     endpoint: &str,
     task: (&str, &str),
 ) -> anyhow::Result<aim_api::oauth::TokenResponse> {
+    token_with(base, client_id, key, endpoint, &[task]).await
+}
+
+/// A DPoP-bound token for `client_id` with these form fields besides the client's.
+pub async fn token_with(
+    base: &str,
+    client_id: &str,
+    key: &ClientKey,
+    endpoint: &str,
+    extra: &[(&str, &str)],
+) -> anyhow::Result<aim_api::oauth::TokenResponse> {
     let assertion = key
         .assertion(client_id, endpoint, now(), 60)
         .map_err(anyhow::Error::msg)?;
     let proof = key
         .dpop_proof("POST", endpoint, None, now())
         .map_err(anyhow::Error::msg)?;
+    let mut form = vec![
+        ("grant_type", "client_credentials"),
+        ("client_assertion_type", ASSERTION),
+        ("client_assertion", assertion.as_str()),
+    ];
+    form.extend_from_slice(extra);
     let r = Client::new(base, None)
-        .oauth_token(
-            &[
-                ("grant_type", "client_credentials"),
-                ("client_assertion_type", ASSERTION),
-                ("client_assertion", &assertion),
-                task,
-            ],
-            Some(&proof),
-        )
+        .oauth_token(&form, Some(&proof))
         .await?;
     Ok(r)
 }

@@ -1,0 +1,221 @@
+//! A call through `aim gateway` over loopback, beside the same call straight to the
+//! upstream: `POST /crm/records/{id}` with a ~110-byte JSON body, as an agent makes it (its
+//! DPoP-bound token, a fresh proof on every request, under its task). Through the gateway,
+//! each call is checked and decided by aim (`POST /v1/gateway/authorize` over a kept-alive
+//! connection, the decision durable before the answer), forwarded with the upstream's
+//! injected key, and its upstream status recorded after. The upstream answers 200 at once
+//! (in this process). Requests are made beforehand and replayed by `wrk`.
+//!
+//! ```sh
+//! cargo build --release --bin aim --bin gateway-load
+//! target/release/gateway-load --aim target/release/aim
+//! ```
+//!
+//! Beside it, in the same hour: `../shared/peers/haproxy-baseline.sh` (the same body
+//! through HAProxy to nginx), the floor of a proxy hop that decides nothing.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+use aim_bench::{WrkRun, agent, now, presigned_wrk, token_with};
+use aim_client::Client;
+use anyhow::Context;
+use clap::Parser;
+use serde_json::json;
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[derive(Debug, Parser)]
+struct Args {
+    #[command(flatten)]
+    load: aim_bench::LoadArgs,
+}
+
+const BODY: &str = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"update_record","arguments":{"id":"7"}}}"#;
+
+/// An upstream that answers every request 200 with a small JSON body, on its own thread.
+fn upstream() -> anyhow::Result<std::net::SocketAddr> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let addr = listener.local_addr()?;
+    listener.set_nonblocking(true)?;
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime for the upstream");
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
+            let app = axum::Router::new().fallback(|| async { axum::Json(json!({ "ok": true })) });
+            let _ = axum::serve(listener, app).await;
+        });
+    });
+    Ok(addr)
+}
+
+/// `aim gateway` as a child process; killed when dropped.
+struct GatewayProcess(Child);
+
+impl Drop for GatewayProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_gateway(aim: &Path, dir: &Path, config: &str) -> anyhow::Result<GatewayProcess> {
+    let path = dir.join("gateway.toml");
+    std::fs::write(&path, config)?;
+    let child = Command::new(aim)
+        .args(["gateway", "--config"])
+        .arg(&path)
+        .env("AIM_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .context("spawning aim gateway")?;
+    Ok(GatewayProcess(child))
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let dir = tempfile::tempdir()?;
+    let gw_port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let admin_port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let gateway = format!("http://127.0.0.1:{gw_port}");
+    let aim_config = dir.path().join("aim.toml");
+    std::fs::write(
+        &aim_config,
+        format!("[tokens]\nresources = [\"{gateway}\"]\n"),
+    )?;
+    let data = dir.path().join("aim-data");
+    let serve = aim_bench::Serve::start_with_config(&args.load.aim, &data, Some(&aim_config))?;
+    let admin_token = serve.admin_token()?;
+    let base = serve.addr.clone();
+    let (client_id, key, endpoint, task) = agent(&base, &admin_token).await?;
+    let admin = Client::new(&base, Some(admin_token));
+    let policy: aim_api::policies::ApplyBody = serde_json::from_value(json!({
+        "sources": [{ "name": "load.cedar", "text": format!(
+            "permit(principal == Aim::Identity::\"{client_id}\", action == Aim::Action::\"write\", resource is Aim::Resource);"
+        ) }],
+    }))?;
+    admin.apply_policies(&policy).await?;
+    let gw_human: aim_domain::human::Human = admin
+        .call(
+            reqwest::Method::POST,
+            "/v1/humans",
+            &Vec::new(),
+            Some(&json!({ "user_name": "gw-load", "roles": ["gateway"] })),
+        )
+        .await?;
+    let credential: serde_json::Value = admin
+        .call(
+            reqwest::Method::POST,
+            &format!("/v1/humans/{}/credentials", gw_human.id),
+            &Vec::new(),
+            Some(&json!({ "label": "load" })),
+        )
+        .await?;
+    let secret_file = dir.path().join("gateway-credential");
+    std::fs::write(
+        &secret_file,
+        credential["secret"].as_str().context("secret")?,
+    )?;
+    let key_file = dir.path().join("upstream-key");
+    std::fs::write(&key_file, "upstream-key-for-load")?;
+    let up = upstream()?;
+    let config = format!(
+        r#"listen = "127.0.0.1:{gw_port}"
+admin_listen = "127.0.0.1:{admin_port}"
+resource = "{gateway}"
+[aim]
+url = "{base}"
+credential_file = "{}"
+[upstreams.crm]
+url = "http://{up}"
+strip_prefix = "/crm"
+allow_addresses = ["127.0.0.1/32"]
+credential = {{ kind = "header", name = "x-api-key", credential_file = "{}" }}
+[[routes]]
+upstream = "crm"
+method = "POST"
+path = "/crm/records/{{id}}"
+action = "write"
+resource = {{ system = "crm", id = "crm/records/{{id}}", attrs = {{ type = "record", sensitivity = "internal" }} }}
+"#,
+        secret_file.display(),
+        key_file.display()
+    );
+    let _gateway = start_gateway(&args.load.aim, dir.path(), &config)?;
+    let ready = format!("http://127.0.0.1:{admin_port}/readyz");
+    let mut up_ok = false;
+    for _ in 0..200 {
+        if reqwest::get(&ready)
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            up_ok = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    anyhow::ensure!(up_ok, "the gateway never became ready");
+    let token = token_with(
+        &base,
+        &client_id,
+        &key,
+        &endpoint,
+        &[("task_id", task.as_str()), ("resource", gateway.as_str())],
+    )
+    .await?
+    .access_token;
+    let authorization = format!("DPoP {token}");
+    let through = format!("{gateway}/crm/records/7");
+    let direct = format!("http://{up}/records/7");
+    for &c in &args.load.concurrency {
+        let pool = args.load.seconds as usize * if c == 1 { 3_000 } else { 12_000 };
+        let plain = presigned_wrk(
+            dir.path(),
+            &WrkRun {
+                concurrency: c,
+                seconds: args.load.seconds,
+                url: &direct,
+                pool,
+                content_type: "application/json",
+                authorization: None,
+                started: None,
+            },
+            || Ok(format!("-\t{BODY}")),
+        )?;
+        println!("upstream direct (no auth), c={c}: {plain}");
+        let line = || -> anyhow::Result<String> {
+            let proof = key
+                .dpop_proof("POST", &through, Some(&token), now())
+                .map_err(anyhow::Error::msg)?;
+            Ok(format!("{proof}\t{BODY}"))
+        };
+        let result = presigned_wrk(
+            dir.path(),
+            &WrkRun {
+                concurrency: c,
+                seconds: args.load.seconds,
+                url: &through,
+                pool,
+                content_type: "application/json",
+                authorization: Some(&authorization),
+                started: None,
+            },
+            line,
+        )?;
+        println!(
+            "through aim gateway (token + DPoP checked, decided and recorded by aim, key injected), c={c}: {result}"
+        );
+    }
+    let (rss, peak) = serve.rss_mib()?;
+    println!("aim serve RSS {rss} MiB (peak {peak} MiB)");
+    Ok(())
+}
