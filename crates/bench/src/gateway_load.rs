@@ -34,22 +34,12 @@ struct Args {
 
 const BODY: &str = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"update_record","arguments":{"id":"7"}}}"#;
 
-/// An upstream that answers every request 200 with a small JSON body, on its own thread.
-fn upstream() -> anyhow::Result<std::net::SocketAddr> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+/// An upstream that answers every request 200 with a small JSON body.
+async fn upstream() -> anyhow::Result<std::net::SocketAddr> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
-    listener.set_nonblocking(true)?;
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("a runtime for the upstream");
-        rt.block_on(async move {
-            let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
-            let app = axum::Router::new().fallback(|| async { axum::Json(json!({ "ok": true })) });
-            let _ = axum::serve(listener, app).await;
-        });
-    });
+    let app = axum::Router::new().fallback(|| async { axum::Json(json!({ "ok": true })) });
+    tokio::spawn(async move { axum::serve(listener, app).await });
     Ok(addr)
 }
 
@@ -76,35 +66,21 @@ fn start_gateway(aim: &Path, dir: &Path, config: &str) -> anyhow::Result<Gateway
     Ok(GatewayProcess(child))
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
-    let dir = tempfile::tempdir()?;
-    let gw_port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
-    let admin_port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
-    let gateway = format!("http://127.0.0.1:{gw_port}");
-    let aim_config = dir.path().join("aim.toml");
-    std::fs::write(
-        &aim_config,
-        format!("[tokens]\nresources = [\"{gateway}\"]\n"),
-    )?;
-    let data = dir.path().join("aim-data");
-    let serve = aim_bench::Serve::start_with_config(&args.load.aim, &data, Some(&aim_config))?;
-    let admin_token = serve.admin_token()?;
-    let base = serve.addr.clone();
-    let (client_id, key, endpoint, task) = agent(&base, &admin_token).await?;
-    let admin = Client::new(&base, Some(admin_token));
-    let policy: aim_api::policies::ApplyBody = serde_json::from_value(json!({
-        "sources": [{ "name": "load.cedar", "text": format!(
-            "permit(principal == Aim::Identity::\"{client_id}\", action == Aim::Action::\"write\", resource is Aim::Resource);"
-        ) }],
-    }))?;
-    admin.apply_policies(&policy).await?;
-    let gw_human: aim_domain::human::Human = admin
+/// aim serve, its gateway account, an agent allowed to write, the gateway in front of the
+/// upstream; what the runs need.
+struct Stage {
+    // Stopped first (fields drop in order), so it does not outlive aim.
+    _gateway: GatewayProcess,
+    serve: aim_bench::Serve,
+    key: aim_token::client::ClientKey,
+    token: String,
+    through: String,
+    direct: String,
+}
+
+/// A gateway account's credential, written to a file in `dir`.
+async fn gateway_account(admin: &Client, dir: &Path) -> anyhow::Result<std::path::PathBuf> {
+    let human: aim_domain::human::Human = admin
         .call(
             reqwest::Method::POST,
             "/v1/humans",
@@ -115,23 +91,28 @@ async fn main() -> anyhow::Result<()> {
     let credential: serde_json::Value = admin
         .call(
             reqwest::Method::POST,
-            &format!("/v1/humans/{}/credentials", gw_human.id),
+            &format!("/v1/humans/{}/credentials", human.id),
             &Vec::new(),
             Some(&json!({ "label": "load" })),
         )
         .await?;
-    let secret_file = dir.path().join("gateway-credential");
-    std::fs::write(
-        &secret_file,
-        credential["secret"].as_str().context("secret")?,
-    )?;
-    let key_file = dir.path().join("upstream-key");
-    std::fs::write(&key_file, "upstream-key-for-load")?;
-    let up = upstream()?;
-    let config = format!(
+    let file = dir.join("gateway-credential");
+    std::fs::write(&file, credential["secret"].as_str().context("secret")?)?;
+    Ok(file)
+}
+
+fn gateway_config(
+    gw_port: u16,
+    admin_port: u16,
+    base: &str,
+    secret: &Path,
+    key: &Path,
+    up: std::net::SocketAddr,
+) -> String {
+    format!(
         r#"listen = "127.0.0.1:{gw_port}"
 admin_listen = "127.0.0.1:{admin_port}"
-resource = "{gateway}"
+resource = "http://127.0.0.1:{gw_port}"
 [aim]
 url = "{base}"
 credential_file = "{}"
@@ -147,23 +128,58 @@ path = "/crm/records/{{id}}"
 action = "write"
 resource = {{ system = "crm", id = "crm/records/{{id}}", attrs = {{ type = "record", sensitivity = "internal" }} }}
 "#,
-        secret_file.display(),
-        key_file.display()
-    );
-    let _gateway = start_gateway(&args.load.aim, dir.path(), &config)?;
+        secret.display(),
+        key.display()
+    )
+}
+
+async fn stage(args: &Args, dir: &Path) -> anyhow::Result<Stage> {
+    let gw_port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let admin_port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let gateway = format!("http://127.0.0.1:{gw_port}");
+    let aim_config = dir.join("aim.toml");
+    std::fs::write(
+        &aim_config,
+        format!("[tokens]\nresources = [\"{gateway}\"]\n"),
+    )?;
+    let serve = aim_bench::Serve::start_with_config(
+        &args.load.aim,
+        &dir.join("aim-data"),
+        Some(&aim_config),
+    )?;
+    let admin_token = serve.admin_token()?;
+    let base = serve.addr.clone();
+    let (client_id, key, endpoint, task) = agent(&base, &admin_token).await?;
+    let admin = Client::new(&base, Some(admin_token));
+    let policy: aim_api::policies::ApplyBody = serde_json::from_value(json!({
+        "sources": [{ "name": "load.cedar", "text": format!(
+            "permit(principal == Aim::Identity::\"{client_id}\", action == Aim::Action::\"write\", resource is Aim::Resource);"
+        ) }],
+    }))?;
+    admin.apply_policies(&policy).await?;
+    let secret = gateway_account(&admin, dir).await?;
+    let key_file = dir.join("upstream-key");
+    std::fs::write(&key_file, "upstream-key-for-load")?;
+    let up = upstream().await?;
+    let config = gateway_config(gw_port, admin_port, &base, &secret, &key_file, up);
+    let gateway_process = start_gateway(&args.load.aim, dir, &config)?;
     let ready = format!("http://127.0.0.1:{admin_port}/readyz");
-    let mut up_ok = false;
+    let mut ok = false;
     for _ in 0..200 {
         if reqwest::get(&ready)
             .await
             .is_ok_and(|r| r.status().is_success())
         {
-            up_ok = true;
+            ok = true;
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    anyhow::ensure!(up_ok, "the gateway never became ready");
+    anyhow::ensure!(ok, "the gateway never became ready");
     let token = token_with(
         &base,
         &client_id,
@@ -173,49 +189,50 @@ resource = {{ system = "crm", id = "crm/records/{{id}}", attrs = {{ type = "reco
     )
     .await?
     .access_token;
-    let authorization = format!("DPoP {token}");
-    let through = format!("{gateway}/crm/records/7");
-    let direct = format!("http://{up}/records/7");
+    Ok(Stage {
+        _gateway: gateway_process,
+        serve,
+        key,
+        token,
+        through: format!("{gateway}/crm/records/7"),
+        direct: format!("http://{up}/records/7"),
+    })
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let dir = tempfile::tempdir()?;
+    let st = stage(&args, dir.path()).await?;
+    let authorization = format!("DPoP {}", st.token);
     for &c in &args.load.concurrency {
         let pool = args.load.seconds as usize * if c == 1 { 3_000 } else { 12_000 };
-        let plain = presigned_wrk(
-            dir.path(),
-            &WrkRun {
-                concurrency: c,
-                seconds: args.load.seconds,
-                url: &direct,
-                pool,
-                content_type: "application/json",
-                authorization: None,
-                started: None,
-            },
-            || Ok(format!("-\t{BODY}")),
-        )?;
+        let run = |url, authorization| WrkRun {
+            concurrency: c,
+            seconds: args.load.seconds,
+            url,
+            pool,
+            content_type: "application/json",
+            authorization,
+            started: None,
+        };
+        let plain = presigned_wrk(dir.path(), &run(&st.direct, None), || {
+            Ok(format!("-\t{BODY}"))
+        })?;
         println!("upstream direct (no auth), c={c}: {plain}");
         let line = || -> anyhow::Result<String> {
-            let proof = key
-                .dpop_proof("POST", &through, Some(&token), now())
+            let proof = st
+                .key
+                .dpop_proof("POST", &st.through, Some(&st.token), now())
                 .map_err(anyhow::Error::msg)?;
             Ok(format!("{proof}\t{BODY}"))
         };
-        let result = presigned_wrk(
-            dir.path(),
-            &WrkRun {
-                concurrency: c,
-                seconds: args.load.seconds,
-                url: &through,
-                pool,
-                content_type: "application/json",
-                authorization: Some(&authorization),
-                started: None,
-            },
-            line,
-        )?;
+        let result = presigned_wrk(dir.path(), &run(&st.through, Some(&authorization)), line)?;
         println!(
             "through aim gateway (token + DPoP checked, decided and recorded by aim, key injected), c={c}: {result}"
         );
     }
-    let (rss, peak) = serve.rss_mib()?;
+    let (rss, peak) = st.serve.rss_mib()?;
     println!("aim serve RSS {rss} MiB (peak {peak} MiB)");
     Ok(())
 }
