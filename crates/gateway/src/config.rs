@@ -113,6 +113,18 @@ pub enum CredentialConfig {
         #[serde(flatten)]
         value: SecretConfig,
     },
+    /// `Authorization: Bearer <access token>` obtained from the upstream's authorization
+    /// server with the client credentials grant, reused until shortly before it expires.
+    /// The client secret comes from any source a credential may (`credential_env`,
+    /// `aim_secret`, `vault`, ...).
+    Oauth {
+        token_url: String,
+        client_id: String,
+        #[serde(default)]
+        scope: Option<String>,
+        #[serde(flatten)]
+        client_secret: SecretConfig,
+    },
 }
 
 #[derive(Debug, Deserialize)]
@@ -324,6 +336,28 @@ fn upstream(name: String, u: UpstreamConfig, plain: bool) -> Result<Upstream, Co
             value,
             plain,
         )?),
+        Some(CredentialConfig::Oauth {
+            token_url,
+            client_id,
+            scope,
+            client_secret,
+        }) => {
+            let token_url =
+                checked_url(&format!("{what}.credential.token_url"), &token_url, plain)?;
+            let secret = Injected::new(
+                &format!("{what}.credential client secret"),
+                reqwest::header::AUTHORIZATION,
+                "",
+                client_secret,
+                plain,
+            )?;
+            Some(Injected::oauth(crate::credential::OAuthClient {
+                token_url,
+                client_id,
+                scope,
+                secret: Box::new(secret),
+            }))
+        }
     };
     Ok(Upstream {
         name,

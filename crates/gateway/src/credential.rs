@@ -59,6 +59,16 @@ pub struct VaultConfig {
     pub namespace: Option<String>,
 }
 
+/// An OAuth 2.0 client of an upstream's authorization server (`kind = "oauth"`).
+#[derive(Debug)]
+pub struct OAuthClient {
+    pub token_url: Url,
+    pub client_id: String,
+    pub scope: Option<String>,
+    /// The client secret, from any source a secret may come from.
+    pub secret: Box<Injected>,
+}
+
 /// A source checked at start.
 #[derive(Debug)]
 enum Source {
@@ -70,6 +80,7 @@ enum Source {
         token: HeaderValue,
         namespace: Option<String>,
     },
+    OAuth(OAuthClient),
 }
 
 /// The header the gateway sets on each request to one upstream.
@@ -79,6 +90,7 @@ pub struct Injected {
     prefix: &'static str,
     source: Source,
     cache: Duration,
+    /// The value and until when it may be used.
     cached: Mutex<Option<(HeaderValue, Instant)>>,
 }
 
@@ -174,43 +186,59 @@ impl Injected {
         })
     }
 
+    /// An OAuth client's bearer token, obtained with the client credentials grant and
+    /// reused until shortly before it expires.
+    pub fn oauth(client: OAuthClient) -> Self {
+        Self {
+            name: reqwest::header::AUTHORIZATION,
+            prefix: "Bearer ",
+            source: Source::OAuth(client),
+            cache: Duration::ZERO,
+            cached: Mutex::new(None),
+        }
+    }
+
     /// The header's value for a call now: read again from aim or Vault once the cached one
-    /// is older than `cache_ms`.
+    /// is older than `cache_ms`; an OAuth token again once it is about to expire.
     pub async fn value(
         &self,
         aim: &aim_client::Client,
         http: &reqwest::Client,
     ) -> Result<HeaderValue, Unavailable> {
-        let name = match &self.source {
-            Source::Fixed(v) => return Ok(v.clone()),
-            Source::Aim(n) => n,
-            Source::Vault { .. } => "",
-        };
+        if let Source::Fixed(v) = &self.source {
+            return Ok(v.clone());
+        }
         if let Ok(cached) = self.cached.lock()
-            && let Some((v, at)) = cached.as_ref()
-            && at.elapsed() < self.cache
+            && let Some((v, until)) = cached.as_ref()
+            && Instant::now() < *until
         {
             return Ok(v.clone());
         }
-        let secret = match &self.source {
-            Source::Aim(_) => aim
-                .gateway_upstream_secret(name)
-                .await
-                .map(|s| s.value)
-                .map_err(|e| Unavailable(format!("aim: {e}")))?,
+        let (secret, lasts) = match &self.source {
+            Source::Aim(name) => (
+                aim.gateway_upstream_secret(name)
+                    .await
+                    .map(|s| s.value)
+                    .map_err(|e| Unavailable(format!("aim: {e}")))?,
+                self.cache,
+            ),
             Source::Vault {
                 url,
                 field,
                 token,
                 namespace,
-            } => read_vault(http, url, field, token, namespace.as_deref()).await?,
+            } => (
+                read_vault(http, url, field, token, namespace.as_deref()).await?,
+                self.cache,
+            ),
+            Source::OAuth(client) => Box::pin(client_credentials(client, aim, http)).await?,
             Source::Fixed(_) => unreachable!("returned above"),
         };
         let mut value = HeaderValue::from_str(&format!("{}{secret}", self.prefix))
             .map_err(|_| Unavailable("the secret is not a valid header value".into()))?;
         value.set_sensitive(true);
         if let Ok(mut cached) = self.cached.lock() {
-            *cached = Some((value.clone(), Instant::now()));
+            *cached = Some((value.clone(), Instant::now() + lasts));
         }
         Ok(value)
     }
@@ -243,6 +271,53 @@ fn vault_source(what: &str, v: VaultConfig, plain_http: bool) -> Result<Source, 
         token: sensitive(&format!("{what}.vault token"), &token)?,
         namespace: v.namespace,
     })
+}
+
+/// A token from the client's authorization server (RFC 6749 §4.4, the client
+/// authenticated with HTTP Basic, §2.3.1), and how long to reuse it: until 30 s before it
+/// expires (or for 60 s if the server does not say).
+async fn client_credentials(
+    c: &OAuthClient,
+    aim: &aim_client::Client,
+    http: &reqwest::Client,
+) -> Result<(String, Duration), Unavailable> {
+    let secret = c.secret.value(aim, http).await?;
+    let secret = secret
+        .to_str()
+        .map_err(|_| Unavailable("the client secret is not text".into()))?;
+    let mut form = vec![("grant_type", "client_credentials")];
+    if let Some(scope) = &c.scope {
+        form.push(("scope", scope.as_str()));
+    }
+    let resp = http
+        .post(c.token_url.clone())
+        .basic_auth(&c.client_id, Some(secret))
+        .form(&form)
+        .send()
+        .await
+        .map_err(|e| {
+            Unavailable(format!(
+                "the token endpoint {}: {e}",
+                c.token_url.origin().ascii_serialization()
+            ))
+        })?;
+    let status = resp.status();
+    if !status.is_success() {
+        return Err(Unavailable(format!("the token endpoint answered {status}")));
+    }
+    let body: serde_json::Value = resp
+        .json()
+        .await
+        .map_err(|e| Unavailable(format!("the token endpoint's answer is not JSON: {e}")))?;
+    let token = body["access_token"]
+        .as_str()
+        .ok_or_else(|| Unavailable("the token endpoint's answer has no access_token".into()))?;
+    let lasts = body["expires_in"]
+        .as_u64()
+        .map_or(Duration::from_secs(60), |s| {
+            Duration::from_secs(s.saturating_sub(30))
+        });
+    Ok((token.to_owned(), lasts))
 }
 
 /// One KV v2 read: `data.data.<field>` of `GET /v1/<mount>/data/<path>`.

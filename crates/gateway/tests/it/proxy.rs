@@ -1,6 +1,9 @@
 //! An agent's calls through the gateway: allowed, denied, held for approval, refused for
 //! an ambiguous path or a missing proof; what the upstream receives; what aim records.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use aim_testkit::Backend;
 use serde_json::json;
 
@@ -418,5 +421,83 @@ async fn a_credential_kept_in_aim_is_injected_as_it_is_now_and_none_means_no_cal
     }
     let reads = s.events("upstream_secret.read").await;
     assert_eq!(reads.len(), 2, "each read is on the record");
+    s.aim.stop().await;
+}
+
+/// A token endpoint that takes `svc-gw`'s client credentials and counts what it issues.
+async fn token_endpoint(issued: Arc<AtomicUsize>) -> std::net::SocketAddr {
+    let app = axum::Router::new().route(
+        "/token",
+        axum::routing::post(
+            move |headers: axum::http::HeaderMap, body: String| {
+                let issued = issued.clone();
+                async move {
+                    use base64::Engine;
+                    let basic = base64::engine::general_purpose::STANDARD.encode("svc-gw:client-secret-9");
+                    let authorized = headers
+                        .get("authorization")
+                        .is_some_and(|v| v.to_str().unwrap() == format!("Basic {basic}"));
+                    let grant = body.contains("grant_type=client_credentials") && body.contains("scope=erp.read");
+                    if !authorized || !grant {
+                        return (axum::http::StatusCode::UNAUTHORIZED, axum::Json(json!({ "error": "invalid_client" })));
+                    }
+                    let n = issued.fetch_add(1, Ordering::SeqCst) + 1;
+                    (
+                        axum::http::StatusCode::OK,
+                        axum::Json(json!({ "access_token": format!("erp-at-{n}"), "token_type": "Bearer", "expires_in": 3600 })),
+                    )
+                }
+            },
+        ),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    addr
+}
+
+#[tokio::test]
+async fn an_oauth_upstream_gets_a_client_credentials_token_obtained_once_and_reused() {
+    let issued = Arc::new(AtomicUsize::new(0));
+    let tokens = token_endpoint(issued.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("erp-client-secret");
+    std::fs::write(&secret, "client-secret-9\n").unwrap();
+    let extra = format!(
+        r#"
+[upstreams.erp]
+url = "http://127.0.0.1:UPSTREAM"
+strip_prefix = "/erp"
+allow_addresses = ["127.0.0.1/32"]
+credential = {{ kind = "oauth", token_url = "http://{tokens}/token", client_id = "svc-gw", scope = "erp.read", credential_file = "{}" }}
+
+[[routes]]
+upstream = "erp"
+method = "GET"
+path = "/erp/orders/{{id}}"
+action = "read"
+resource = {{ system = "crm", id = "crm/orders/{{id}}", attrs = {{ type = "order", sensitivity = "internal" }} }}
+"#,
+        secret.display()
+    );
+    let s = Setup::start_with(Backend::Sqlite, &extra).await;
+    for _ in 0..3 {
+        let (status, _, body) = s
+            .agent
+            .call(&s.gateway, "GET", "/erp/orders/7", None, &[])
+            .await;
+        assert_eq!(status, 200, "{body}");
+    }
+    assert_eq!(
+        issued.load(Ordering::SeqCst),
+        1,
+        "one token, reused until it nears expiry"
+    );
+    for seen in s.seen() {
+        assert_eq!(
+            seen.headers.get("authorization").unwrap(),
+            "Bearer erp-at-1"
+        );
+    }
     s.aim.stop().await;
 }
