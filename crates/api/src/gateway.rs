@@ -135,6 +135,17 @@ pub struct GatewayCall {
     pub model_decision: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ip: Option<String>,
+    /// The agent's request's id, when calls are sent several at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+}
+
+/// `POST /v1/gateway/calls`: one call, or several (at most 1000) in one request.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum GatewayCalls {
+    One(Box<GatewayCall>),
+    Many(Vec<GatewayCall>),
 }
 
 /// `POST /v1/identities/lock-all`: the emergency stop.

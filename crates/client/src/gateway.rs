@@ -27,6 +27,11 @@ impl Client {
         self.post_as("/v1/gateway/calls", call, request_id).await
     }
 
+    /// `POST /v1/gateway/calls` with several calls at once.
+    pub async fn gateway_calls(&self, calls: &[GatewayCall], request_id: &str) -> Result<()> {
+        self.post_as("/v1/gateway/calls", calls, request_id).await
+    }
+
     /// `POST /v1/gateway/acks`: the gateway applied the revocation list up to `epoch`.
     pub async fn gateway_ack(&self, epoch: i64) -> Result<()> {
         self.post("/v1/gateway/acks", &Ack { epoch }).await

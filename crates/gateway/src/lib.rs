@@ -57,6 +57,10 @@ pub struct Gateway {
     heard: Arc<feed::Heard>,
     mcp: Vec<mcp::Mcp>,
     metrics: Arc<metrics::Metrics>,
+    /// Forwarded calls waiting to be recorded with aim, and the other end until `serve`
+    /// starts the recorder.
+    calls: tokio::sync::mpsc::Sender<aim_api::gateway::GatewayCall>,
+    queued: std::sync::Mutex<Option<tokio::sync::mpsc::Receiver<aim_api::gateway::GatewayCall>>>,
 }
 
 impl Gateway {
@@ -72,6 +76,7 @@ impl Gateway {
             .into_iter()
             .map(|u| upstream::Client::new(u, aim.clone()))
             .collect::<Result<Vec<_>, _>>()?;
+        let (calls, queued) = tokio::sync::mpsc::channel(10_000);
         // RFC 9728: what this resource is and where its tokens come from.
         let metadata = json!({
             "resource": config.resource,
@@ -93,6 +98,8 @@ impl Gateway {
             ))),
             mcp: config.mcp.into_iter().map(mcp::Mcp::new).collect(),
             metrics: Arc::default(),
+            calls,
+            queued: std::sync::Mutex::new(Some(queued)),
         })
     }
 
@@ -140,6 +147,9 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     tokio::spawn(feed::follow(gateway.aim.clone(), gateway.heard()));
+    if let Some(queue) = gateway.queued.lock().ok().and_then(|mut q| q.take()) {
+        tokio::spawn(proxy::record_calls(gateway.aim.clone(), queue));
+    }
     let app = Arc::new(gateway).router();
     axum::serve(
         listener,

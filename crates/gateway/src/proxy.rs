@@ -193,6 +193,7 @@ async fn call(
                 .collect()
         }),
         ip: Some(peer.ip().to_string()),
+        request_id: None,
     };
     g.record_call(call, request_id);
     forwarded.map_err(|e| {
@@ -385,14 +386,22 @@ impl Gateway {
     }
 
     /// Puts a forwarded call on aim's record, after its decision (durable already) and
-    /// without holding up the answer.
-    pub(crate) fn record_call(&self, call: GatewayCall, request_id: &str) {
-        let (aim, id) = (self.aim.clone(), request_id.to_owned());
-        tokio::spawn(async move {
-            if let Err(e) = aim.gateway_call(&call, &id).await {
-                tracing::warn!(request_id = %id, error = %e, "could not record a call with aim");
-            }
-        });
+    /// without holding up the answer: queued for the recorder, which sends what has queued
+    /// up in one request (see [`record_calls`]); sent alone if the queue is full.
+    pub(crate) fn record_call(&self, mut call: GatewayCall, request_id: &str) {
+        call.request_id = Some(request_id.to_owned());
+        if let Err(e) = self.calls.try_send(call) {
+            let call = match e {
+                tokio::sync::mpsc::error::TrySendError::Full(c)
+                | tokio::sync::mpsc::error::TrySendError::Closed(c) => c,
+            };
+            let (aim, id) = (self.aim.clone(), request_id.to_owned());
+            tokio::spawn(async move {
+                if let Err(e) = aim.gateway_call(&call, &id).await {
+                    tracing::warn!(request_id = %id, error = %e, "could not record a call with aim");
+                }
+            });
+        }
     }
 
     /// Puts a refusal aim did not decide on aim's record, and returns it.
@@ -498,4 +507,29 @@ pub(crate) fn request_id(headers: &axum::http::HeaderMap) -> String {
 
 pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Sends queued calls to aim, as many at once as have queued up while the last request
+/// was out (at most 500): under load, one request to aim records many calls. A call whose
+/// record aim did not take is logged; its decision is on the record regardless. Calls
+/// still queued when the gateway stops are lost (their decisions are not).
+pub async fn record_calls(
+    aim: aim_client::Client,
+    mut queue: tokio::sync::mpsc::Receiver<GatewayCall>,
+) {
+    let mut batch = Vec::new();
+    while let Some(first) = queue.recv().await {
+        batch.push(first);
+        while batch.len() < 500 {
+            match queue.try_recv() {
+                Ok(c) => batch.push(c),
+                Err(_) => break,
+            }
+        }
+        let id = batch[0].request_id.clone().unwrap_or_default();
+        if let Err(e) = aim.gateway_calls(&batch, &id).await {
+            tracing::warn!(request_id = %id, calls = batch.len(), error = %e, "could not record calls with aim");
+        }
+        batch.clear();
+    }
 }

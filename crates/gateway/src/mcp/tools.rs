@@ -217,6 +217,7 @@ pub(super) async fn call(
         micros: started.elapsed().as_micros() as u64,
         model_decision: model_decision(parts, msg),
         ip: Some(p.peer.ip().to_string()),
+        request_id: None,
     };
     g.record_call(record, p.request_id);
     Ok(forwarded?)

@@ -10,7 +10,9 @@
 //!
 //! Only a `gateway` credential reaches these routes (and an admin's, to test one).
 
-use aim_api::gateway::{Ack, GatewayAuthorize, GatewayCall, GatewayDecision, GatewayRefusal};
+use aim_api::gateway::{
+    Ack, GatewayAuthorize, GatewayCall, GatewayCalls, GatewayDecision, GatewayRefusal,
+};
 use aim_domain::event::{AuditAction, Event};
 use aim_domain::human::Role;
 use aim_enforce::pipeline::{Origin, Subject};
@@ -241,26 +243,58 @@ pub async fn ack(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Records a call the gateway forwarded (its decision is on the record already): the
-/// upstream's status and latency, and why the agent says it made it, under the token and
-/// task that made it (`aim audit trace TASK` shows it).
+/// Records calls the gateway forwarded (their decisions are on the record already): the
+/// upstream's status and latency, and why the agent says it made each, under the token and
+/// task that made it (`aim audit trace TASK` shows them). One call, or several at once.
 #[utoipa::path(post, path = "/v1/gateway/calls", tag = "policies", request_body = GatewayCall,
     responses((status = 204), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn call(
     State(s): State<AppState>,
     ctx: RequestContext,
     p: HumanCaller,
-    Body(c): Body<GatewayCall>,
+    Body(calls): Body<GatewayCalls>,
 ) -> Result<StatusCode, ApiError> {
     p.require_any(&[Role::Gateway], "recording a gateway's call")?;
-    let event = Event::new(
-        s.clock.now(),
+    let calls = match calls {
+        GatewayCalls::One(c) => vec![*c],
+        GatewayCalls::Many(v) => v,
+    };
+    if calls.len() > 1000 {
+        return Err(ApiError::bad_request(
+            "too_many_calls",
+            "at most 1000 calls at once",
+        ));
+    }
+    let now = s.clock.now();
+    let events: Vec<Event> = calls.iter().map(|c| call_event(c, &ctx, &p, now)).collect();
+    // Appended together: the store writes them in one durable batch.
+    let written =
+        futures_util::future::join_all(events.iter().map(|e| s.store.append_event(e))).await;
+    for w in written {
+        w?;
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The `tool.called` record of one call.
+fn call_event(
+    c: &GatewayCall,
+    ctx: &RequestContext,
+    p: &HumanCaller,
+    now: aim_domain::time::Timestamp,
+) -> Event {
+    let request_id = c
+        .request_id
+        .as_deref()
+        .map_or_else(|| ctx.id.clone(), |r| clean(r, 64));
+    Event::new(
+        now,
         aim_domain::event::Actor::identity(c.identity),
         AuditAction::ToolCalled,
         "upstream",
         clean(&c.upstream, 128),
     )
-    .from_request(&ctx.id, &clean(c.ip.as_deref().unwrap_or_default(), 64))
+    .from_request(&request_id, &clean(c.ip.as_deref().unwrap_or_default(), 64))
     .detail(serde_json::json!({
         "action": clean(&c.action, 128),
         "resource": clean(&c.resource, 512),
@@ -276,7 +310,5 @@ pub async fn call(
         jti: clean(&c.jti, 64),
         act: c.act.iter().map(|a| clean(a, 256)).collect(),
         ..aim_domain::event::Trail::default()
-    });
-    s.store.append_event(&event).await?;
-    Ok(StatusCode::NO_CONTENT)
+    })
 }

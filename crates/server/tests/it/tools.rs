@@ -15,6 +15,7 @@ crate::api_tests!(
     a_rewritten_description_unpins_the_tool_and_is_recorded,
     only_an_admin_pins_and_bad_names_are_refused,
     a_listing_names_its_subject_once,
+    calls_come_several_at_once_each_under_its_own_request,
 );
 
 fn tool(name: &str, description: &str) -> Value {
@@ -218,6 +219,49 @@ mod cases {
                     .gateway_permitted(&ask(vec![]), "r-3")
                     .await
             ),
+            "forbidden"
+        );
+    }
+
+    pub async fn calls_come_several_at_once_each_under_its_own_request(s: &TestServer) {
+        let (_, gateway) = s.human("gw", &[Role::Gateway]).await;
+        let call = |i: usize| aim_api::gateway::GatewayCall {
+            identity: aim_domain::ids::IdentityId::new(),
+            task: aim_domain::ids::TaskId::new(),
+            jti: format!("jti-{i}"),
+            act: Vec::new(),
+            action: "call_tool".into(),
+            resource: "crm/pay".into(),
+            method: "tools/call".into(),
+            path: "crm/pay".into(),
+            upstream: "crm_mcp".into(),
+            status: 200,
+            micros: 900,
+            model_decision: None,
+            ip: Some("127.0.0.1".into()),
+            request_id: Some(format!("req-{i}\nforged")),
+        };
+        let calls: Vec<_> = (0..3).map(call).collect();
+        gateway.gateway_calls(&calls, "batch-1").await.unwrap();
+        let found = s
+            .admin
+            .audit(&vec![("action", "tool.called".to_owned())])
+            .await
+            .unwrap();
+        let mut ids: Vec<&str> = found.items.iter().map(|e| e.request_id.as_str()).collect();
+        ids.sort();
+        assert_eq!(
+            ids,
+            ["req-0forged", "req-1forged", "req-2forged"],
+            "each its own, cleaned"
+        );
+        let many: Vec<_> = (0..1001).map(call).collect();
+        assert_eq!(
+            code(gateway.gateway_calls(&many, "batch-2").await),
+            "too_many_calls"
+        );
+        assert_eq!(
+            code(s.admin.gateway_calls(&calls, "batch-3").await),
             "forbidden"
         );
     }
