@@ -205,14 +205,18 @@ pub async fn buffer(
     limit: usize,
 ) -> Result<Result<(Buffered, Value), Response>, String> {
     let (parts, body) = response.into_parts();
-    let bytes = axum::body::to_bytes(body, limit)
-        .await
-        .map_err(|e| format!("reading the server's answer: {e}"))?;
     let sse = parts
         .headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("text/event-stream"));
+    let bytes = if sse {
+        until_answered(body, id, limit).await?
+    } else {
+        axum::body::to_bytes(body, limit)
+            .await
+            .map_err(|e| format!("reading the server's answer: {e}"))?
+    };
     let text = String::from_utf8_lossy(&bytes);
     let found = if sse {
         let events = sse_events(&text);
@@ -234,6 +238,32 @@ pub async fn buffer(
         Some((events, msg)) => Ok((Buffered { parts, events }, msg)),
         None => Err(Response::from_parts(parts, Body::from(bytes))),
     })
+}
+
+/// An SSE answer read until it holds the response to `id` (or the stream ends): a server
+/// that keeps the stream open after answering does not hold the listing up.
+async fn until_answered(body: Body, id: &Value, limit: usize) -> Result<bytes::Bytes, String> {
+    use futures_util::StreamExt;
+    let mut stream = body.into_data_stream();
+    let mut buf = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        buf.extend_from_slice(&chunk.map_err(|e| format!("reading the server's answer: {e}"))?);
+        if buf.len() > limit {
+            return Err(format!("the server's answer is larger than {limit} bytes"));
+        }
+        let text = String::from_utf8_lossy(&buf).replace("\r\n", "\n");
+        let answered = text.rfind("\n\n").is_some_and(|end| {
+            sse_events(&text[..end]).iter().any(|e| {
+                serde_json::from_str::<Value>(&data(e)).is_ok_and(|v| {
+                    v["id"] == *id && (v.get("result").is_some() || v.get("error").is_some())
+                })
+            })
+        });
+        if answered {
+            break;
+        }
+    }
+    Ok(bytes::Bytes::from(buf))
 }
 
 impl Buffered {
@@ -293,6 +323,7 @@ fn data(event: &[(String, String)]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use futures_util::StreamExt;
 
     fn msg(v: Value) -> Message {
         parse(v.to_string().as_bytes()).unwrap_or_else(|e| panic!("{}", e.message))
@@ -385,6 +416,26 @@ mod tests {
                 .unwrap_or_else(|| panic!("{body:?} parsed"));
             assert_eq!(e.status, StatusCode::BAD_REQUEST);
         }
+    }
+
+    #[tokio::test]
+    async fn a_stream_kept_open_after_the_answer_does_not_hold_the_listing() {
+        let answer =
+            "event: message\ndata: {\"jsonrpc\":\"2.0\",\"id\":5,\"result\":{\"tools\":[]}}\n\n";
+        let open =
+            futures_util::stream::iter([Ok::<_, std::io::Error>(bytes::Bytes::from(answer))])
+                .chain(futures_util::stream::pending());
+        let response = Response::builder()
+            .header("content-type", "text/event-stream")
+            .body(Body::from_stream(open))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let found = tokio::time::timeout(
+            std::time::Duration::from_secs(2),
+            buffer(response, &json!(5), 1 << 20),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("the listing waited for the stream to end"));
+        assert!(matches!(found, Ok(Ok(_))));
     }
 
     #[tokio::test]
