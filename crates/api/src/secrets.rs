@@ -13,6 +13,9 @@ pub struct PutUpstreamSecret {
     pub value: String,
     #[serde(default)]
     pub description: String,
+    /// The gateway accounts (user names) that may read it; any gateway account if empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gateways: Vec<String>,
 }
 
 /// What a gateway reads.

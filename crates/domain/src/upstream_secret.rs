@@ -18,11 +18,21 @@ pub struct UpstreamSecret {
     pub name: String,
     #[serde(default)]
     pub description: String,
+    /// The gateway accounts (user names) that may read it; any gateway account if empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gateways: Vec<String>,
     /// 1 when stored, one more at each replacement.
     pub version: i64,
     pub updated_at: Timestamp,
     #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub updated_by: HumanId,
+}
+
+impl UpstreamSecret {
+    /// Whether the gateway account `user_name` may read the value.
+    pub fn readable_by(&self, user_name: &str) -> bool {
+        self.gateways.is_empty() || self.gateways.iter().any(|g| g == user_name)
+    }
 }
 
 /// Why a value is refused: it goes into an HTTP header as it is.

@@ -22,6 +22,10 @@ pub enum SecretCommand {
         /// What the credential is for and who to ask about it (shown, never secret).
         #[arg(long, default_value = "")]
         description: String,
+        /// A gateway account (user name) that may read it; repeat for several. Without
+        /// it, any gateway account may.
+        #[arg(long = "gateway")]
+        gateways: Vec<String>,
     },
     /// Every stored credential's name, version and who changed it last (never a value).
     List,

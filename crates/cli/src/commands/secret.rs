@@ -14,6 +14,7 @@ pub async fn run(client: &Client, format: Format, cmd: SecretCommand) -> anyhow:
             from_env,
             from_file,
             description,
+            gateways,
         } => {
             let value = match (from_env, from_file) {
                 (Some(var), _) => std::env::var(&var)
@@ -25,7 +26,14 @@ pub async fn run(client: &Client, format: Format, cmd: SecretCommand) -> anyhow:
                 (None, None) => anyhow::bail!("give --from-env or --from-file"),
             };
             let stored = client
-                .put_upstream_secret(&name, &PutUpstreamSecret { value, description })
+                .put_upstream_secret(
+                    &name,
+                    &PutUpstreamSecret {
+                        value,
+                        description,
+                        gateways,
+                    },
+                )
                 .await?;
             emit(format, &stored, |s| {
                 println!("stored {} (version {})", clean(&s.name), s.version);

@@ -407,6 +407,7 @@ async fn a_credential_kept_in_aim_is_injected_as_it_is_now_and_none_means_no_cal
                 &aim_api::secrets::PutUpstreamSecret {
                     value: token.into(),
                     description: String::new(),
+                    gateways: Vec::new(),
                 },
             )
             .await

@@ -5,8 +5,8 @@
 //! - `PUT /v1/upstream-secrets/{name}` (admin): store or replace a value;
 //! - `GET /v1/upstream-secrets` (admin, auditor): the metadata, never a value;
 //! - `DELETE /v1/upstream-secrets/{name}` (admin);
-//! - `GET /v1/gateway/upstream-secrets/{name}` (gateway accounts only): the value, to
-//!   inject; each read is on the record.
+//! - `GET /v1/gateway/upstream-secrets/{name}` (gateway accounts only, and only those the
+//!   secret names when it names any): the value, to inject; each read is on the record.
 
 use aim_api::secrets::{PutUpstreamSecret, UpstreamSecretValue};
 use aim_domain::event::{AuditAction, Event};
@@ -89,9 +89,22 @@ pub async fn put(
         None => 1,
     };
     let now = s.clock.now();
+    if body.gateways.len() > 100
+        || body
+            .gateways
+            .iter()
+            .any(|g| g.is_empty() || g.len() > 256 || g.chars().any(char::is_control))
+    {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_secret",
+            "gateways: at most 100 gateway account user names",
+        ));
+    }
     let secret = UpstreamSecret {
         name: name.clone(),
         description,
+        gateways: body.gateways.clone(),
         version,
         updated_at: now,
         updated_by: p.human.id,
@@ -113,7 +126,7 @@ pub async fn put(
         &name,
     )
     .from_request(&ctx.id, &ctx.source)
-    .detail(json!({ "version": version, "description": secret.description }));
+    .detail(json!({ "version": version, "description": secret.description, "gateways": secret.gateways }));
     if !s
         .store
         .put_upstream_secret(&secret, &sealed, &event)
@@ -180,6 +193,11 @@ pub async fn read(
     let Some((secret, sealed)) = s.store.upstream_secret(&name).await? else {
         return Err(ApiError::not_found("upstream secret"));
     };
+    if !secret.readable_by(&p.human.user_name) {
+        return Err(ApiError::forbidden(format!(
+            "upstream secret {name} is for other gateway accounts"
+        )));
+    }
     let value = s
         .tokens
         .keys

@@ -9,6 +9,7 @@ use crate::fixtures::code;
 
 crate::api_tests!(
     only_a_gateway_reads_a_value_and_nothing_else_shows_it,
+    a_secret_for_named_gateways_is_refused_to_the_others,
     bad_names_and_values_are_refused_and_nothing_is_half_written,
 );
 
@@ -18,6 +19,7 @@ fn put(value: &str) -> PutUpstreamSecret {
     PutUpstreamSecret {
         value: value.to_owned(),
         description: "CRM API key".into(),
+        gateways: Vec::new(),
     }
 }
 
@@ -123,5 +125,23 @@ mod cases {
             );
         }
         assert!(s.admin.upstream_secrets().await.unwrap().is_empty());
+    }
+
+    pub async fn a_secret_for_named_gateways_is_refused_to_the_others(s: &TestServer) {
+        let (_, eu) = s.human("gw-eu-1", &[Role::Gateway]).await;
+        let (_, us) = s.human("gw-us-1", &[Role::Gateway]).await;
+        let mut body = put(VALUE);
+        body.gateways = vec!["gw-eu-1".into()];
+        s.admin.put_upstream_secret("eu-key", &body).await.unwrap();
+        assert_eq!(
+            eu.gateway_upstream_secret("eu-key").await.unwrap().value,
+            VALUE
+        );
+        assert_eq!(
+            code(us.gateway_upstream_secret("eu-key").await),
+            "forbidden"
+        );
+        let listed = s.admin.upstream_secrets().await.unwrap();
+        assert_eq!(listed[0].gateways, ["gw-eu-1"]);
     }
 }
