@@ -325,22 +325,30 @@ async fn forward(
 /// closes the identity's open streams).
 fn closable(g: &Gateway, response: Response, token: &str) -> Response {
     let (parts, body) = response.into_parts();
+    // Subscribed before the one check here: a revocation applied after it wakes the
+    // stream; the token is read again only then, not for every chunk.
+    let applied = g.heard.applied();
+    if g.heard.revokes(token) {
+        tracing::info!("closing a stream: its token was revoked");
+        return Response::from_parts(parts, Body::empty());
+    }
     let state = (
         body.into_data_stream(),
-        g.heard.applied(),
+        applied,
         g.heard.clone(),
         token.to_owned(),
     );
     let stream =
         futures_util::stream::unfold(state, |(mut body, mut applied, heard, token)| async move {
             loop {
-                if heard.revokes(&token) {
-                    tracing::info!("closing a stream: its token was revoked");
-                    return None;
-                }
                 tokio::select! {
                     chunk = body.next() => return chunk.map(|c| (c, (body, applied, heard, token))),
-                    changed = applied.changed() => if changed.is_err() { return None; },
+                    changed = applied.changed() => {
+                        if changed.is_err() || heard.revokes(&token) {
+                            tracing::info!("closing a stream: its token was revoked");
+                            return None;
+                        }
+                    }
                 }
             }
         });
