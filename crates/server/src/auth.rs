@@ -118,7 +118,7 @@ async fn resolve(
     }
     // INVARIANT: the lookup is by SHA-256 of a 256-bit random secret, so an index probe
     // reveals nothing about any stored secret; no secret comparison happens in our code.
-    match state.store.credential_by_hash(&hash_secret(secret)).await? {
+    match credential(state, &hash_secret(secret)).await? {
         Some((credential, human)) if human.is_active() => {
             record_used(state, &credential).await;
             Ok(Some(HumanCaller {
@@ -132,6 +132,26 @@ async fn resolve(
         )),
         None => Err(ApiError::unauthenticated("invalid or revoked credential")),
     }
+}
+
+/// The credential whose secret hashes to `hash`, and its human: from the cache while the
+/// store's generation has not moved since it was read (a credential revoked or a human
+/// departed is a write that moves it), else read. Only credentials found are kept.
+async fn credential(
+    state: &AppState,
+    hash: &[u8],
+) -> Result<Option<(aim_domain::human::Credential, aim_domain::human::Human)>, ApiError> {
+    let key = base64::Engine::encode(&base64::engine::general_purpose::STANDARD_NO_PAD, hash);
+    // Taken before the read: an entry read before a change is never used after it.
+    let generation = state.store.generation().current();
+    if let Some(found) = state.callers.get(&key, generation) {
+        return Ok(Some(found));
+    }
+    let found = state.store.credential_by_hash(hash).await?;
+    if let Some(f) = &found {
+        state.callers.put(&key, f.clone(), generation);
+    }
+    Ok(found)
 }
 
 /// When a credential was last used, to the hour: what shows a forgotten one. A failure is

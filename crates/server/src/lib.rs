@@ -227,6 +227,8 @@ async fn build_state(
         )),
         feed: Arc::default(),
         metrics: Arc::default(),
+        callers: Arc::default(),
+        held_leases: Arc::default(),
     })
 }
 

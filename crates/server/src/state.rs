@@ -28,4 +28,11 @@ pub struct AppState {
     pub feed: Arc<crate::feed::Feed>,
     /// What Prometheus scrapes from the admin listener.
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// Humans' credentials as resolved (by the secret's hash), used while the store's
+    /// generation has not moved, for at most half a second: a gateway presents its
+    /// credential on every call it asks about.
+    pub callers:
+        Arc<aim_enforce::LiveCache<(aim_domain::human::Credential, aim_domain::human::Human)>>,
+    /// The lease held on a record, or none, as read for write decisions (same rule).
+    pub held_leases: Arc<aim_enforce::LiveCache<Option<aim_domain::lease::Lease>>>,
 }

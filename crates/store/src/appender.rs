@@ -7,11 +7,19 @@
 //! A batch that fails is retried one event at a time, so each writer gets its own verdict
 //! and one bad event never fails its neighbours.
 //!
+//! A record of something that already happened, which no answer to an agent waits on (a
+//! gateway's report of a call it forwarded), is *carried* ([`Appender::append_carried`]):
+//! it waits up to [`CARRY_WAIT`] for the next write to take it along, and is written on
+//! its own only if none comes. It is still durable before its writer is answered; it just
+//! costs no commit (no `fsync`) of its own when decisions are being written anyway.
+//!
 //! The writer is a task ([`Appender::start`], PostgreSQL: its statements are network round
 //! trips anyway) or a thread of its own ([`Appender::on_thread`], SQLite: the whole write
 //! runs there, so a request is handed over once and woken once).
 
 use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use aim_domain::event::Event;
 use tokio::sync::{mpsc, oneshot};
@@ -20,6 +28,9 @@ use crate::StoreError;
 
 /// The most events in one batch.
 pub(crate) const MAX_BATCH: usize = 512;
+
+/// How long a carried append waits for another write to take it along.
+pub(crate) const CARRY_WAIT: Duration = Duration::from_millis(20);
 
 pub use aim_domain::single_use::Claim;
 
@@ -45,9 +56,16 @@ struct Job {
     done: oneshot::Sender<Result<Option<i64>, StoreError>>,
 }
 
+/// What the writer is handed: a job, or (`None`) a nudge to write what is carried.
+type Msg = Option<Job>;
+
+/// Carried jobs, oldest first, waiting for a write to take them.
+type Carried = Arc<Mutex<Vec<Job>>>;
+
 #[derive(Clone)]
 pub(crate) struct Appender {
-    queue: mpsc::Sender<Job>,
+    queue: mpsc::Sender<Msg>,
+    carried: Carried,
 }
 
 impl std::fmt::Debug for Appender {
@@ -60,8 +78,9 @@ impl Appender {
     /// Starts the task that writes through `writer`; it ends when the last handle goes.
     pub(crate) fn start(writer: impl BatchWriter) -> Self {
         let (queue, jobs) = mpsc::channel(4 * MAX_BATCH);
-        tokio::spawn(run(writer, jobs));
-        Self { queue }
+        let carried = Carried::default();
+        tokio::spawn(run(writer, jobs, carried.clone()));
+        Self { queue, carried }
     }
 
     /// Starts a thread named `name` that writes each batch with `write`, blocking; it ends
@@ -71,11 +90,13 @@ impl Appender {
         write: impl FnMut(&mut [Entry]) -> Result<Vec<Option<i64>>, StoreError> + Send + 'static,
     ) -> Result<Self, StoreError> {
         let (queue, jobs) = mpsc::channel(4 * MAX_BATCH);
+        let carried = Carried::default();
+        let taken = carried.clone();
         std::thread::Builder::new()
             .name(name.to_owned())
-            .spawn(move || run_blocking(write, jobs))
+            .spawn(move || run_blocking(write, jobs, taken))
             .map_err(|e| StoreError::Unavailable(sqlx::Error::Io(e)))?;
-        Ok(Self { queue })
+        Ok(Self { queue, carried })
     }
 
     /// Appends `event` and waits until it is durable.
@@ -95,18 +116,39 @@ impl Appender {
         self.submit(event, claims).await
     }
 
-    async fn submit(&self, event: &Event, claims: Vec<Claim>) -> Result<Option<i64>, StoreError> {
-        let (done, answer) = oneshot::channel();
-        let job = Job {
-            entry: Entry {
-                event: event.clone(),
-                claims,
-            },
-            done,
+    /// Appends `event` with the next write, or alone after [`CARRY_WAIT`] if none comes;
+    /// waits until it is durable.
+    pub(crate) async fn append_carried(&self, event: &Event) -> Result<i64, StoreError> {
+        let (job, mut answer) = job(event, Vec::new());
+        self.carried.lock().map_err(|_| stopped())?.push(job);
+        let written = match tokio::time::timeout(CARRY_WAIT, &mut answer).await {
+            Ok(written) => written,
+            Err(_) => {
+                self.queue.send(None).await.map_err(|_| stopped())?;
+                answer.await
+            }
         };
-        self.queue.send(job).await.map_err(|_| stopped())?;
+        written
+            .map_err(|_| stopped())??
+            .ok_or_else(|| StoreError::Corrupt("an unclaimed append was refused".into()))
+    }
+
+    async fn submit(&self, event: &Event, claims: Vec<Claim>) -> Result<Option<i64>, StoreError> {
+        let (job, answer) = job(event, claims);
+        self.queue.send(Some(job)).await.map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?
     }
+}
+
+type Answered = oneshot::Receiver<Result<Option<i64>, StoreError>>;
+
+fn job(event: &Event, claims: Vec<Claim>) -> (Job, Answered) {
+    let (done, answer) = oneshot::channel();
+    let entry = Entry {
+        event: event.clone(),
+        claims,
+    };
+    (Job { entry, done }, answer)
 }
 
 fn stopped() -> StoreError {
@@ -156,14 +198,27 @@ fn alone(written: Result<Vec<Option<i64>>, StoreError>) -> Result<Option<i64>, S
     })
 }
 
-fn split(batch: &mut Vec<Job>) -> (Vec<Entry>, Vec<Answer>) {
-    batch.drain(..).map(|j| (j.entry, j.done)).unzip()
+/// What one write takes: the carried jobs (they came first), up to [`MAX_BATCH`] of them,
+/// then the jobs received.
+fn split(batch: &mut Vec<Msg>, carried: &Mutex<Vec<Job>>) -> (Vec<Entry>, Vec<Answer>) {
+    let mut jobs: Vec<Job> = match carried.lock() {
+        Ok(mut c) => {
+            let n = c.len().min(MAX_BATCH);
+            c.drain(..n).collect()
+        }
+        Err(_) => Vec::new(),
+    };
+    jobs.extend(batch.drain(..).flatten());
+    jobs.into_iter().map(|j| (j.entry, j.done)).unzip()
 }
 
-async fn run(writer: impl BatchWriter, mut jobs: mpsc::Receiver<Job>) {
+async fn run(writer: impl BatchWriter, mut jobs: mpsc::Receiver<Msg>, carried: Carried) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while jobs.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let (mut entries, answers) = split(&mut batch);
+        let (mut entries, answers) = split(&mut batch, &carried);
+        if entries.is_empty() {
+            continue;
+        }
         let written = writer.write(&mut entries).await;
         if let Verdict::OneByOne(mut entries, answers) = answer(entries, answers, written) {
             for (entry, done) in entries.iter_mut().zip(answers) {
@@ -175,11 +230,15 @@ async fn run(writer: impl BatchWriter, mut jobs: mpsc::Receiver<Job>) {
 
 fn run_blocking(
     mut write: impl FnMut(&mut [Entry]) -> Result<Vec<Option<i64>>, StoreError>,
-    mut jobs: mpsc::Receiver<Job>,
+    mut jobs: mpsc::Receiver<Msg>,
+    carried: Carried,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while jobs.blocking_recv_many(&mut batch, MAX_BATCH) > 0 {
-        let (mut entries, answers) = split(&mut batch);
+        let (mut entries, answers) = split(&mut batch, &carried);
+        if entries.is_empty() {
+            continue;
+        }
         let written = write(&mut entries);
         if let Verdict::OneByOne(mut entries, answers) = answer(entries, answers, written) {
             for (entry, done) in entries.iter_mut().zip(answers) {
@@ -210,7 +269,6 @@ mod tests {
     use super::*;
     use aim_domain::event::Actor;
     use aim_domain::time::Timestamp;
-    use std::sync::Mutex;
 
     /// Numbers events in memory and refuses any batch holding an event whose reason is
     /// `poison`; records the size of each batch it was given.
@@ -281,5 +339,35 @@ mod tests {
             "waiting writers were batched: {batches:?}"
         );
         assert!(batches.iter().all(|&b| b <= MAX_BATCH));
+    }
+
+    /// A carried append rides along with the next write: no batch of its own.
+    #[tokio::test]
+    async fn a_carried_append_goes_with_the_next_write() {
+        let writer = Counting::default();
+        let appender = Appender::start(writer.clone());
+        let carried = {
+            let a = appender.clone();
+            tokio::spawn(async move { a.append_carried(&event("carried")).await })
+        };
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        assert_eq!(appender.append(&event("durable")).await.unwrap(), 2);
+        assert_eq!(
+            carried.await.unwrap().unwrap(),
+            1,
+            "written first, it came first"
+        );
+        assert_eq!(*writer.batches.lock().unwrap(), [2], "one write took both");
+    }
+
+    /// With nothing else to write, a carried append is written alone after the wait.
+    #[tokio::test]
+    async fn a_carried_append_alone_is_written_after_the_wait() {
+        let writer = Counting::default();
+        let appender = Appender::start(writer.clone());
+        let started = std::time::Instant::now();
+        assert_eq!(appender.append_carried(&event("alone")).await.unwrap(), 1);
+        assert!(started.elapsed() >= CARRY_WAIT);
+        assert_eq!(*writer.batches.lock().unwrap(), [1]);
     }
 }

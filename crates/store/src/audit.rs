@@ -66,6 +66,11 @@ pub trait AuditStore: Send + Sync {
     /// Appends an event that records no change (a refusal).
     async fn append_event(&self, event: &Event) -> Result<i64, StoreError>;
 
+    /// Appends a record of something that already happened and that no answer to an agent
+    /// waits on (a gateway's report of a call): written with the next append, or alone
+    /// after at most 20 ms; durable when this returns, like any other.
+    async fn append_event_carried(&self, event: &Event) -> Result<i64, StoreError>;
+
     /// Events after `after_seq`, oldest first.
     async fn events(&self, after_seq: i64, limit: u32) -> Result<Vec<Event>, StoreError>;
 
@@ -208,6 +213,13 @@ macro_rules! impl_audit_store {
                 event: &aim_domain::event::Event,
             ) -> Result<i64, crate::StoreError> {
                 self.appender.append(event).await
+            }
+
+            async fn append_event_carried(
+                &self,
+                event: &aim_domain::event::Event,
+            ) -> Result<i64, crate::StoreError> {
+                self.appender.append_carried(event).await
             }
 
             async fn events(

@@ -267,9 +267,11 @@ pub async fn call(
     }
     let now = s.clock.now();
     let events: Vec<Event> = calls.iter().map(|c| call_event(c, &ctx, &p, now)).collect();
-    // Appended together: the store writes them in one durable batch.
+    // Carried: written with the decisions being written anyway (one durable batch, no
+    // commit of their own), or after at most 20 ms.
     let written =
-        futures_util::future::join_all(events.iter().map(|e| s.store.append_event(e))).await;
+        futures_util::future::join_all(events.iter().map(|e| s.store.append_event_carried(e)))
+            .await;
     for w in written {
         w?;
     }

@@ -20,13 +20,20 @@ use crate::state::AppState;
 /// Why a token is not active, as this server's store reports it.
 pub type Inactive = aim_enforce::Inactive<StoreError>;
 
-/// The store, for `aim-enforce`.
+/// The store, for `aim-enforce`, and what is kept of its reads on the decision path.
 #[derive(Debug, Clone, Copy)]
-pub struct Source<'a>(pub &'a dyn Store);
+pub struct Source<'a> {
+    store: &'a dyn Store,
+    /// The lease held on a record (or none), by the record's key.
+    held: &'a aim_enforce::LiveCache<Option<Lease>>,
+}
 
 impl<'a> Source<'a> {
     pub fn of(s: &'a AppState) -> Self {
-        Source(&*s.store)
+        Source {
+            store: &*s.store,
+            held: &s.held_leases,
+        }
     }
 }
 
@@ -34,7 +41,7 @@ impl LiveSource for Source<'_> {
     type Error = StoreError;
 
     fn generation(&self) -> u64 {
-        self.0.generation().current()
+        self.store.generation().current()
     }
 
     async fn live_context(
@@ -43,7 +50,7 @@ impl LiveSource for Source<'_> {
         task: TaskId,
         hangs: &Hangs<'_>,
     ) -> Result<Option<LiveContext>, StoreError> {
-        self.0.live_context(identity, task, hangs).await
+        self.store.live_context(identity, task, hangs).await
     }
 }
 
@@ -54,19 +61,30 @@ impl DecisionStore for Source<'_> {
         &self,
         id: aim_domain::ids::HumanId,
     ) -> Result<Option<aim_domain::human::Human>, StoreError> {
-        self.0.human(id).await
+        self.store.human(id).await
     }
 
+    /// From what was read while the store's generation has not moved (taking or releasing
+    /// a lease is a write that moves it), for at most half a second; a lease read as held
+    /// counts only until it expires. Every write decision asks.
     async fn held_lease(
         &self,
         record: &Record,
         now: Timestamp,
     ) -> Result<Option<Lease>, StoreError> {
-        self.0.held_lease(record, now).await
+        let key = record.key();
+        // Taken before the read: a lease taken after it moves the generation past this.
+        let generation = self.store.generation().current();
+        if let Some(held) = self.held.get(&key, generation) {
+            return Ok(held.filter(|l| l.expires_at > now));
+        }
+        let held = self.store.held_lease(record, now).await?;
+        self.held.put(&key, held.clone(), generation);
+        Ok(held)
     }
 
     async fn approval(&self, id: ApprovalId) -> Result<Option<ActionApproval>, StoreError> {
-        self.0.approval(id).await
+        self.store.approval(id).await
     }
 
     async fn open_approval_for(
@@ -74,7 +92,7 @@ impl DecisionStore for Source<'_> {
         action: &ApprovedAction,
         now: Timestamp,
     ) -> Result<Option<ActionApproval>, StoreError> {
-        self.0.open_approval_for(action, now).await
+        self.store.open_approval_for(action, now).await
     }
 
     async fn insert_approval(
@@ -84,7 +102,9 @@ impl DecisionStore for Source<'_> {
         now: Timestamp,
         event: &Event,
     ) -> Result<bool, StoreError> {
-        self.0.insert_approval(approval, max_open, now, event).await
+        self.store
+            .insert_approval(approval, max_open, now, event)
+            .await
     }
 
     async fn spend_approval(
@@ -94,14 +114,16 @@ impl DecisionStore for Source<'_> {
         event: &Event,
         claims: Vec<Claim>,
     ) -> Result<Spent, StoreError> {
-        self.0.spend_approval(approval, now, event, claims).await
+        self.store
+            .spend_approval(approval, now, event, claims)
+            .await
     }
 
     async fn record(&self, event: &Event, claims: Vec<Claim>) -> Result<Option<i64>, StoreError> {
         if claims.is_empty() {
-            return self.0.append_event(event).await.map(Some);
+            return self.store.append_event(event).await.map(Some);
         }
-        self.0.append_claimed(event, claims).await
+        self.store.append_claimed(event, claims).await
     }
 }
 

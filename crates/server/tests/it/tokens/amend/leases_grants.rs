@@ -20,6 +20,11 @@ mod cases {
         let b = Caller::new(s, &c, "agt-lease-b").await;
         let mut lease = lease_of(&record("42"));
         lease["ttl_seconds"] = json!(120);
+        // Before anyone holds the record, b may write: what is kept of that answer ("no
+        // lease") must not outlive the lease a takes next.
+        let write = json!({ "action": "write", "resource": record("42") });
+        let (_, d) = b.ask(s, write.clone()).await;
+        assert_eq!(d["decision"], "allow", "{d}");
         let (status, held) = a.call(s, "POST", "/v1/leases", &lease).await;
         assert_eq!(status, 201, "{held}");
         assert_eq!(held["identity_name"], "agt-lease-a");
@@ -36,7 +41,6 @@ mod cases {
             "{body}"
         );
 
-        let write = json!({ "action": "write", "resource": record("42") });
         let (_, d) = b.ask(s, write.clone()).await;
         assert_eq!(
             (
