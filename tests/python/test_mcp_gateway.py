@@ -68,6 +68,10 @@ class Agent:
         self.name = name
         self.id, self.key, self.kid, self.sponsor = aim.agent(name, "CRM work through the gateway")
         self.x = b64url(self.key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw))
+        self.token = self.task_token(aim, resource)
+
+    def task_token(self, aim, resource, purpose="crm work"):
+        """A token for `resource` on a new task of this agent's."""
         _, meta = aim.call("GET", "/.well-known/oauth-authorization-server")
         endpoint = meta["token_endpoint"]
         now = int(time.time())
@@ -76,7 +80,7 @@ class Agent:
              "jti": os.urandom(12).hex()},
             self.key, algorithm="EdDSA", headers={"kid": self.kid},
         )
-        details = [{"type": "aim_task", "purpose": "crm work", "systems": ["crm"], "triggered_by": "alice: T-1"}]
+        details = [{"type": "aim_task", "purpose": purpose, "systems": ["crm"], "triggered_by": "alice: T-1"}]
         status, body = aim.call(
             "POST", "/oauth/token",
             headers={"DPoP": self.proof("POST", endpoint)},
@@ -89,7 +93,7 @@ class Agent:
             },
         )
         assert status == 200, (status, body)
-        self.token = body["access_token"]
+        return body["access_token"]
 
     def proof(self, method, url, token=None):
         claims = {"jti": os.urandom(12).hex(), "htm": method, "htu": url, "iat": int(time.time())}
@@ -98,8 +102,9 @@ class Agent:
         return jwt.encode(claims, self.key, algorithm="EdDSA",
                           headers={"typ": "dpop+jwt", "jwk": {"kty": "OKP", "crv": "Ed25519", "x": self.x}})
 
-    def headers(self, method, url):
-        return {"Authorization": "DPoP " + self.token, "DPoP": self.proof(method, url, self.token)}
+    def headers(self, method, url, token=None):
+        token = token or self.token
+        return {"Authorization": "DPoP " + token, "DPoP": self.proof(method, url, token)}
 
 
 class DPoP(httpx2.Auth):
@@ -114,7 +119,9 @@ class DPoP(httpx2.Auth):
         yield request
 
 
-class McpThroughAimGateway(unittest.TestCase):
+class Stage:
+    """Processes a test class starts (aim serve, gateways, servers), stopped after it."""
+
     @classmethod
     def setUpClass(cls):
         cls.procs = []
@@ -125,79 +132,46 @@ class McpThroughAimGateway(unittest.TestCase):
             raise
 
     @classmethod
-    def set_up(cls):
-        gw_port, admin_port, mcp_port = free_port(), free_port(), free_port()
-        cls.resource = f"http://127.0.0.1:{gw_port}"
-        cls.endpoint = cls.resource + "/mcp/crm"
-        aim_admin = free_port()
-        cls.aim_admin = f"http://127.0.0.1:{aim_admin}"
-        cls.aim = aim = Aim(f'admin_listen = "127.0.0.1:{aim_admin}"\n[tokens]\nresources = ["{cls.resource}"]\n')
-        cls.header_log = os.path.join(aim.dir.name, "headers.jsonl")
-        cls.server = cls.start([sys.executable, os.path.join(HERE, "..", "..", "examples", "mcp-gateway", "crm_server.py"), str(mcp_port), cls.header_log],
-                               env={"CRM_API_KEY": API_KEY})
-        _, gateway_secret = aim.human("gateway-1@example.com", "gateway")
-        secret_file = os.path.join(aim.dir.name, "gateway-credential")
-        with open(secret_file, "w") as f:
-            f.write(gateway_secret)
-        # The CRM's key lives in OpenBao (a real dev server), read by the gateway at use.
-        bao_port = free_port()
-        cls.bao = f"http://127.0.0.1:{bao_port}"
-        cls.start([os.path.join(os.path.dirname(sys.executable), "bao"), "server", "-dev",
-                   "-dev-root-token-id=root", f"-dev-listen-address=127.0.0.1:{bao_port}", "-log-level=warn"])
-        cls.wait_ready(cls.bao + "/v1/sys/health")
-        cls.bao_put(API_KEY)
-        config = os.path.join(aim.dir.name, "gateway.toml")
-        with open(config, "w") as f:
-            f.write(f"""
-listen = "127.0.0.1:{gw_port}"
-admin_listen = "127.0.0.1:{admin_port}"
-resource = "{cls.resource}"
-
-[aim]
-url = "{aim.base}"
-credential_file = "{secret_file}"
-
-[upstreams.crm_mcp]
-url = "http://127.0.0.1:{mcp_port}/mcp"
-allow_addresses = ["127.0.0.1/32"]
-credential = {{ kind = "header", name = "x-api-key", vault = {{ addr = "{cls.bao}", path = "secret/data/crm", field = "api_key", token_env = "BAO_TOKEN" }}, cache_ms = 0 }}
-
-[mcp.crm]
-upstream = "crm_mcp"
-path = "/mcp/crm"
-
-[[mcp.crm.tools]]
-name = "update_record"
-action = "write"
-resource = {{ system = "crm", id = "crm/records/{{id}}", attrs = {{ type = "record", sensitivity = "internal" }} }}
-""")
-        cls.gateway = cls.start([os.environ["AIM_BIN"], "gateway", "--config", config], env={"BAO_TOKEN": "root"})
-        cls.admin = f"http://127.0.0.1:{admin_port}"
-        cls.wait_ready(cls.admin + "/readyz")
-        cls.wait_ready(f"http://127.0.0.1:{mcp_port}/mcp", ok=(401, 405, 406, 400))
-        status, applied = aim.call("POST", "/v1/policies", aim.admin,
-                                   {"sources": [{"name": "mcp.cedar", "text": POLICY}]})
-        assert status == 201, (status, applied)
-        cls.a = Agent(aim, "agt-mcp-a", cls.resource)
-        cls.b = Agent(aim, "agt-mcp-b", cls.resource)
-
-    @classmethod
-    def bao_put(cls, value):
-        """Writes the CRM key into OpenBao's KV v2 (`secret/crm`)."""
-        parsed = urllib.parse.urlparse(cls.bao)
-        conn = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=5)
-        conn.request("POST", "/v1/secret/data/crm", body=json.dumps({"data": {"api_key": value}}),
-                     headers={"X-Vault-Token": "root", "Content-Type": "application/json"})
-        resp = conn.getresponse()
-        assert resp.status == 200, (resp.status, resp.read())
-        conn.close()
-
-    @classmethod
     def start(cls, args, env=None):
         proc = subprocess.Popen(args, env={**os.environ, "AIM_LOG": "warn", **(env or {})},
                                 stdout=subprocess.DEVNULL)
         cls.procs.append(proc)
         return proc
+
+    @classmethod
+    def start_bao(cls):
+        """A real OpenBao dev server (root token `root`); its URL."""
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        cls.start([os.path.join(os.path.dirname(sys.executable), "bao"), "server", "-dev",
+                   "-dev-root-token-id=root", f"-dev-listen-address=127.0.0.1:{port}", "-log-level=warn"])
+        cls.wait_ready(url + "/v1/sys/health")
+        return url
+
+    @classmethod
+    def start_gateway(cls, aim, gw_port, rest, env=None):
+        """`aim gateway` on `gw_port` with its own gateway account, the rest of its
+        configuration (upstreams, routes, MCP servers) in `rest`; its admin URL, once ready."""
+        admin_port = free_port()
+        _, gateway_secret = aim.human(f"gateway-{gw_port}@example.com", "gateway")
+        secret_file = os.path.join(aim.dir.name, f"gateway-credential-{gw_port}")
+        with open(secret_file, "w") as f:
+            f.write(gateway_secret)
+        config = os.path.join(aim.dir.name, f"gateway-{gw_port}.toml")
+        with open(config, "w") as f:
+            f.write(f"""
+listen = "127.0.0.1:{gw_port}"
+admin_listen = "127.0.0.1:{admin_port}"
+resource = "http://127.0.0.1:{gw_port}"
+
+[aim]
+url = "{aim.base}"
+credential_file = "{secret_file}"
+""" + rest)
+        cls.gateway = cls.start([os.environ["AIM_BIN"], "gateway", "--config", config], env=env)
+        admin = f"http://127.0.0.1:{admin_port}"
+        cls.wait_ready(admin + "/readyz")
+        return admin
 
     @staticmethod
     def wait_ready(url, ok=(200,)):
@@ -223,6 +197,55 @@ resource = {{ system = "crm", id = "crm/records/{{id}}", attrs = {{ type = "reco
             p.wait(timeout=10)
         if getattr(cls, "aim", None):
             cls.aim.close()
+
+
+class McpThroughAimGateway(Stage, unittest.TestCase):
+    @classmethod
+    def set_up(cls):
+        gw_port, mcp_port = free_port(), free_port()
+        cls.resource = f"http://127.0.0.1:{gw_port}"
+        cls.endpoint = cls.resource + "/mcp/crm"
+        aim_admin = free_port()
+        cls.aim_admin = f"http://127.0.0.1:{aim_admin}"
+        cls.aim = aim = Aim(f'admin_listen = "127.0.0.1:{aim_admin}"\n[tokens]\nresources = ["{cls.resource}"]\n')
+        cls.header_log = os.path.join(aim.dir.name, "headers.jsonl")
+        cls.server = cls.start([sys.executable, os.path.join(HERE, "..", "..", "examples", "mcp-gateway", "crm_server.py"), str(mcp_port), cls.header_log],
+                               env={"CRM_API_KEY": API_KEY})
+        # The CRM's key lives in OpenBao (a real dev server), read by the gateway at use.
+        cls.bao = cls.start_bao()
+        cls.bao_put(API_KEY)
+        cls.admin = cls.start_gateway(aim, gw_port, f"""
+[upstreams.crm_mcp]
+url = "http://127.0.0.1:{mcp_port}/mcp"
+allow_addresses = ["127.0.0.1/32"]
+credential = {{ kind = "header", name = "x-api-key", vault = {{ addr = "{cls.bao}", path = "secret/data/crm", field = "api_key", token_env = "BAO_TOKEN" }}, cache_ms = 0 }}
+
+[mcp.crm]
+upstream = "crm_mcp"
+path = "/mcp/crm"
+
+[[mcp.crm.tools]]
+name = "update_record"
+action = "write"
+resource = {{ system = "crm", id = "crm/records/{{id}}", attrs = {{ type = "record", sensitivity = "internal" }} }}
+""", env={"BAO_TOKEN": "root"})
+        cls.wait_ready(f"http://127.0.0.1:{mcp_port}/mcp", ok=(401, 405, 406, 400))
+        status, applied = aim.call("POST", "/v1/policies", aim.admin,
+                                   {"sources": [{"name": "mcp.cedar", "text": POLICY}]})
+        assert status == 201, (status, applied)
+        cls.a = Agent(aim, "agt-mcp-a", cls.resource)
+        cls.b = Agent(aim, "agt-mcp-b", cls.resource)
+
+    @classmethod
+    def bao_put(cls, value):
+        """Writes the CRM key into OpenBao's KV v2 (`secret/crm`)."""
+        parsed = urllib.parse.urlparse(cls.bao)
+        conn = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=5)
+        conn.request("POST", "/v1/secret/data/crm", body=json.dumps({"data": {"api_key": value}}),
+                     headers={"X-Vault-Token": "root", "Content-Type": "application/json"})
+        resp = conn.getresponse()
+        assert resp.status == 200, (resp.status, resp.read())
+        conn.close()
 
     # -- helpers ----------------------------------------------------------------------
 

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use reqwest::Url;
 use serde::Deserialize;
 
-use crate::credential::{Injected, SecretConfig, read_local};
+use crate::credential::{Format, Injected, SecretConfig, read_local};
 use crate::net::Cidr;
 use crate::route::{Route, Template};
 
@@ -110,6 +110,15 @@ pub enum CredentialConfig {
     },
     /// `Authorization: Bearer <value>`.
     Bearer {
+        #[serde(flatten)]
+        value: SecretConfig,
+    },
+    /// `Authorization: Basic base64(<username>:<value>)`; the user name given here, or
+    /// read with the secret (`vault = { username_field = "username", ... }`, as a
+    /// database engine's dynamic credentials give it).
+    Basic {
+        #[serde(default)]
+        username: Option<String>,
         #[serde(flatten)]
         value: SecretConfig,
     },
@@ -327,12 +336,25 @@ fn upstream(name: String, u: UpstreamConfig, plain: bool) -> Result<Upstream, Co
                     "{what}.credential: {header:?} is a header the gateway sets itself"
                 )));
             }
-            Some(Injected::new(&what, name, "", value, plain)?)
+            Some(Injected::new(
+                &what,
+                name,
+                Format::Prefixed(""),
+                value,
+                plain,
+            )?)
         }
         Some(CredentialConfig::Bearer { value }) => Some(Injected::new(
             &what,
             reqwest::header::AUTHORIZATION,
-            "Bearer ",
+            Format::Prefixed("Bearer "),
+            value,
+            plain,
+        )?),
+        Some(CredentialConfig::Basic { username, value }) => Some(Injected::new(
+            &what,
+            reqwest::header::AUTHORIZATION,
+            Format::Basic(username),
             value,
             plain,
         )?),
@@ -347,10 +369,15 @@ fn upstream(name: String, u: UpstreamConfig, plain: bool) -> Result<Upstream, Co
             let secret = Injected::new(
                 &format!("{what}.credential client secret"),
                 reqwest::header::AUTHORIZATION,
-                "",
+                Format::Prefixed(""),
                 client_secret,
                 plain,
             )?;
+            if secret.dynamic() {
+                return Err(invalid(format!(
+                    "{what}.credential: an OAuth client secret is not leased per task (dynamic = false)"
+                )));
+            }
             Some(Injected::oauth(crate::credential::OAuthClient {
                 token_url,
                 client_id,

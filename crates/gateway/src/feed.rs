@@ -87,6 +87,16 @@ impl Heard {
         self.applied.send_replace(r.epoch);
     }
 
+    /// Whether what this gateway heard ended `task` (or locked, suspended... `identity`,
+    /// which ends its tasks).
+    pub fn ended(&self, task: &str, identity: &str) -> bool {
+        let Ok(revoked) = self.revoked.lock() else {
+            return false;
+        };
+        revoked.contains_key(&(RevocationKind::Task, task.to_owned()))
+            || revoked.contains_key(&(RevocationKind::Identity, identity.to_owned()))
+    }
+
     /// Whether what this gateway heard revokes `token` (read without checking its
     /// signature: this can only refuse, never allow).
     pub fn revokes(&self, token: &str) -> bool {

@@ -19,12 +19,15 @@
 //! - [`metrics`] — what Prometheus scrapes
 //! - [`proxy`] — one request, from arrival to answer
 //! - [`mcp`] — MCP servers: tools listed per caller, calls decided, pinned definitions
+//! - `fuzz` — what the fuzz targets in `fuzz/` drive: the request path up to aim
 
 pub mod admin;
 pub mod canon;
 pub mod config;
 pub mod credential;
 pub mod feed;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod mcp;
 pub mod metrics;
 pub mod net;
@@ -134,6 +137,19 @@ impl Gateway {
     }
 }
 
+/// Revokes the dynamic secrets of tasks as soon as the feed says they ended (or their
+/// identity was locked), and every few seconds tries again what Vault refused.
+async fn revoke_ended(g: Arc<Gateway>) {
+    let mut applied = g.heard.applied();
+    loop {
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(3), applied.changed()).await;
+        for u in &g.upstreams {
+            u.revoke_ended(&|task, identity| g.heard.ended(task, identity))
+                .await;
+        }
+    }
+}
+
 async fn metadata(
     axum::extract::State(g): axum::extract::State<Arc<Gateway>>,
 ) -> axum::Json<Value> {
@@ -150,7 +166,15 @@ pub async fn serve(
     if let Some(queue) = gateway.queued.lock().ok().and_then(|mut q| q.take()) {
         tokio::spawn(proxy::record_calls(gateway.aim.clone(), queue));
     }
-    let app = Arc::new(gateway).router();
+    let gateway = Arc::new(gateway);
+    if gateway
+        .upstreams
+        .iter()
+        .any(|u| u.upstream.credential.as_ref().is_some_and(|c| c.dynamic()))
+    {
+        tokio::spawn(revoke_ended(gateway.clone()));
+    }
+    let app = gateway.router();
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),

@@ -163,8 +163,19 @@ async fn call(
     .filter_map(|(k, v)| HeaderValue::from_str(v).ok().map(|v| (k, v)))
     .collect::<Vec<_>>();
     let started = std::time::Instant::now();
+    let (task, identity) = (decided.task.to_string(), decided.identity.to_string());
     let forwarded = upstream
-        .forward(parts.method.clone(), url, &parts.headers, &added, body)
+        .forward(
+            parts.method.clone(),
+            url,
+            &parts.headers,
+            &added,
+            body,
+            crate::credential::ForTask {
+                task: &task,
+                identity: &identity,
+            },
+        )
         .await;
     g.metrics
         .upstream(&upstream.upstream.name, started.elapsed());
@@ -222,7 +233,7 @@ pub(crate) fn fresh(g: &Gateway) -> Result<(), Refusal> {
 
 /// Everything checked that can be checked before aim is asked: the path, the route, the
 /// token's presence, the body; and the question the request comes to.
-async fn prepare<'g>(
+pub(crate) async fn prepare<'g>(
     g: &'g Gateway,
     parts: &axum::http::request::Parts,
     body: axum::body::Body,

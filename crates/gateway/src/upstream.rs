@@ -139,6 +139,7 @@ impl Client {
         incoming: &HeaderMap,
         added: &[(HeaderName, HeaderValue)],
         body: bytes::Bytes,
+        task: crate::credential::ForTask<'_>,
     ) -> Result<Response<Body>, Failed> {
         let name = &self.upstream.name;
         let mut headers = reqwest::header::HeaderMap::with_capacity(incoming.len() + 4);
@@ -157,7 +158,7 @@ impl Client {
         }
         if let Some(c) = &self.upstream.credential {
             let value = c
-                .value(&self.aim, &self.vault)
+                .value(&self.aim, &self.vault, Some(task))
                 .await
                 .map_err(Failed::Credential)?;
             headers.insert(c.name.clone(), value);
@@ -202,6 +203,15 @@ impl Client {
         response
             .body(Body::from_stream(sent.bytes_stream()))
             .map_err(|e| Failed::Unreachable(name.clone(), e.to_string()))
+    }
+}
+
+impl Client {
+    /// Revokes the dynamic secrets this upstream leased for tasks that ended.
+    pub async fn revoke_ended(&self, ended: &crate::credential::Ended<'_>) {
+        if let Some(c) = &self.upstream.credential {
+            c.revoke_ended(&self.vault, ended).await;
+        }
     }
 }
 

@@ -15,7 +15,7 @@
 
 pub mod config;
 pub mod rpc;
-mod tools;
+pub(crate) mod tools;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -32,6 +32,7 @@ use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
 
 use crate::Gateway;
+use crate::credential::ForTask;
 use crate::proxy::{self, Refusal};
 use rpc::RpcError;
 
@@ -80,13 +81,13 @@ impl From<RpcError> for Out {
 
 /// The agent's credentials and where it sent them.
 #[derive(Debug)]
-struct Presented<'a> {
-    token: String,
-    proof: Option<String>,
+pub(crate) struct Presented<'a> {
+    pub(crate) token: String,
+    pub(crate) proof: Option<String>,
     /// The URL the agent called: the proof's `htu`.
-    url: String,
-    request_id: &'a str,
-    peer: SocketAddr,
+    pub(crate) url: String,
+    pub(crate) request_id: &'a str,
+    pub(crate) peer: SocketAddr,
 }
 
 pub async fn handle(g: Arc<Gateway>, at: usize, peer: SocketAddr, req: Request) -> Response {
@@ -225,7 +226,7 @@ fn passes(method: &str) -> bool {
 
 /// An `Origin` header (a browser's request) must be the gateway's own origin or one the
 /// server's configuration allows: else 403, as MCP requires against DNS rebinding.
-fn origin(g: &Gateway, m: &Mcp, parts: &Parts) -> Result<(), Refusal> {
+pub(crate) fn origin(g: &Gateway, m: &Mcp, parts: &Parts) -> Result<(), Refusal> {
     let Some(origin) = parts.headers.get(axum::http::header::ORIGIN) else {
         return Ok(());
     };
@@ -309,8 +310,19 @@ async fn forward(
     .filter_map(|(k, v)| Some((HeaderName::from_static(k), HeaderValue::from_str(&v).ok()?)))
     .collect::<Vec<_>>();
     let started = Instant::now();
+    let (task, identity) = (who.task.to_string(), who.identity.to_string());
     let response = upstream
-        .forward(parts.method.clone(), url, &parts.headers, &added, body)
+        .forward(
+            parts.method.clone(),
+            url,
+            &parts.headers,
+            &added,
+            body,
+            ForTask {
+                task: &task,
+                identity: &identity,
+            },
+        )
         .await;
     g.metrics
         .upstream(&upstream.upstream.name, started.elapsed());

@@ -128,12 +128,12 @@ fn listing_question(m: &Mcp, tool: &str) -> AuthorizeBody {
 }
 
 /// A call, its question, and the approval it carries.
-struct Asked {
-    tool: String,
-    args_hash: String,
+pub(crate) struct Asked {
+    pub(crate) tool: String,
+    pub(crate) args_hash: String,
     /// (task, tool, arguments' hash): where an approval asked for is remembered.
     key: Option<super::CallKey>,
-    question: AuthorizeBody,
+    pub(crate) question: AuthorizeBody,
 }
 
 pub(super) async fn call(
@@ -224,7 +224,7 @@ pub(super) async fn call(
 }
 
 /// The question a call comes to.
-fn question(
+pub(crate) fn question(
     m: &Mcp,
     parts: &Parts,
     msg: &rpc::Message,
@@ -352,7 +352,7 @@ fn refused(
 }
 
 /// Why the agent says it made the call: `Aim-Model-Decision`, or `_meta["aim/model_decision"]`.
-fn model_decision(parts: &Parts, msg: &rpc::Message) -> Option<String> {
+pub(crate) fn model_decision(parts: &Parts, msg: &rpc::Message) -> Option<String> {
     let header = parts
         .headers
         .get("aim-model-decision")
