@@ -187,6 +187,7 @@ async fn main() -> anyhow::Result<()> {
                 pool,
                 content_type: "application/json",
                 authorization: Some(&authorization),
+                headers: &[],
                 started: Some(&go),
             },
             line,

@@ -15,11 +15,11 @@
 //! through HAProxy to nginx), the floor of a proxy hop that decides nothing.
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 
-use aim_bench::{WrkRun, agent, now, presigned_wrk, token_with};
+use aim_bench::{
+    GatewayProcess, WrkRun, agent, gateway_account, now, presigned_wrk, start_gateway, token_with,
+};
 use aim_client::Client;
-use anyhow::Context;
 use clap::Parser;
 use serde_json::json;
 
@@ -43,29 +43,6 @@ async fn upstream() -> anyhow::Result<std::net::SocketAddr> {
     Ok(addr)
 }
 
-/// `aim gateway` as a child process; killed when dropped.
-struct GatewayProcess(Child);
-
-impl Drop for GatewayProcess {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start_gateway(aim: &Path, dir: &Path, config: &str) -> anyhow::Result<GatewayProcess> {
-    let path = dir.join("gateway.toml");
-    std::fs::write(&path, config)?;
-    let child = Command::new(aim)
-        .args(["gateway", "--config"])
-        .arg(&path)
-        .env("AIM_LOG", "warn")
-        .stdout(Stdio::null())
-        .spawn()
-        .context("spawning aim gateway")?;
-    Ok(GatewayProcess(child))
-}
-
 /// aim serve, its gateway account, an agent allowed to write, the gateway in front of the
 /// upstream; what the runs need.
 struct Stage {
@@ -76,29 +53,6 @@ struct Stage {
     token: String,
     through: String,
     direct: String,
-}
-
-/// A gateway account's credential, written to a file in `dir`.
-async fn gateway_account(admin: &Client, dir: &Path) -> anyhow::Result<std::path::PathBuf> {
-    let human: aim_domain::human::Human = admin
-        .call(
-            reqwest::Method::POST,
-            "/v1/humans",
-            &Vec::new(),
-            Some(&json!({ "user_name": "gw-load", "roles": ["gateway"] })),
-        )
-        .await?;
-    let credential: serde_json::Value = admin
-        .call(
-            reqwest::Method::POST,
-            &format!("/v1/humans/{}/credentials", human.id),
-            &Vec::new(),
-            Some(&json!({ "label": "load" })),
-        )
-        .await?;
-    let file = dir.join("gateway-credential");
-    std::fs::write(&file, credential["secret"].as_str().context("secret")?)?;
-    Ok(file)
 }
 
 fn gateway_config(
@@ -167,19 +121,7 @@ async fn stage(args: &Args, dir: &Path) -> anyhow::Result<Stage> {
     let up = upstream().await?;
     let config = gateway_config(gw_port, admin_port, &base, &secret, &key_file, up);
     let gateway_process = start_gateway(&args.load.aim, dir, &config)?;
-    let ready = format!("http://127.0.0.1:{admin_port}/readyz");
-    let mut ok = false;
-    for _ in 0..200 {
-        if reqwest::get(&ready)
-            .await
-            .is_ok_and(|r| r.status().is_success())
-        {
-            ok = true;
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    anyhow::ensure!(ok, "the gateway never became ready");
+    aim_bench::wait_ready(&format!("http://127.0.0.1:{admin_port}/readyz")).await?;
     let token = token_with(
         &base,
         &client_id,
@@ -214,6 +156,7 @@ async fn main() -> anyhow::Result<()> {
             pool,
             content_type: "application/json",
             authorization,
+            headers: &[],
             started: None,
         };
         let plain = presigned_wrk(dir.path(), &run(&st.direct, None), || {

@@ -202,6 +202,8 @@ pub struct WrkRun<'a> {
     pub content_type: &'a str,
     /// A header every request carries, e.g. `DPoP <token>`.
     pub authorization: Option<&'a str>,
+    /// More headers every request carries (name, value).
+    pub headers: &'a [(&'a str, &'a str)],
     /// Told when `wrk` starts (after the requests were made), to start something beside it.
     pub started: Option<&'a tokio::sync::Notify>,
 }
@@ -223,6 +225,7 @@ function request()
   local it = items[i] or items[#items] -- past the end: a replay, counted as non-2xx
   local h = { ["Content-Type"] = CONTENT_TYPE, ["DPoP"] = it[1] }
   if AUTHORIZATION ~= "" then h["Authorization"] = AUTHORIZATION end
+  for k, v in pairs(HEADERS) do h[k] = v end
   return wrk.format("POST", nil, h, it[2])
 end
 done = function(summary, latency, requests)
@@ -271,9 +274,14 @@ pub fn presigned_wrk(
     std::fs::write(
         &script,
         format!(
-            "CONTENT_TYPE = {}\nAUTHORIZATION = {}\n{}",
+            "CONTENT_TYPE = {}\nAUTHORIZATION = {}\nHEADERS = {{{}}}\n{}",
             lua_string(run.content_type),
             lua_string(run.authorization.unwrap_or("")),
+            run.headers
+                .iter()
+                .map(|(k, v)| format!("[{}] = {}", lua_string(k), lua_string(v)))
+                .collect::<Vec<_>>()
+                .join(", "),
             WRK_SCRIPT.replace(
                 "{FILES}",
                 &format!(
@@ -403,4 +411,65 @@ impl LoadArgs {
         }
         Serve::start(&self.aim, data_dir)
     }
+}
+
+/// `aim gateway` as a child process; killed when dropped.
+#[derive(Debug)]
+pub struct GatewayProcess(pub Child);
+
+impl Drop for GatewayProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+pub fn start_gateway(aim: &Path, dir: &Path, config: &str) -> anyhow::Result<GatewayProcess> {
+    let path = dir.join("gateway.toml");
+    std::fs::write(&path, config)?;
+    let child = Command::new(aim)
+        .args(["gateway", "--config"])
+        .arg(&path)
+        .env("AIM_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .context("spawning aim gateway")?;
+    Ok(GatewayProcess(child))
+}
+
+/// A gateway account's credential, written to a file in `dir`.
+pub async fn gateway_account(admin: &Client, dir: &Path) -> anyhow::Result<std::path::PathBuf> {
+    let human: aim_domain::human::Human = admin
+        .call(
+            reqwest::Method::POST,
+            "/v1/humans",
+            &Vec::new(),
+            Some(&json!({ "user_name": "gw-load", "roles": ["gateway"] })),
+        )
+        .await?;
+    let credential: serde_json::Value = admin
+        .call(
+            reqwest::Method::POST,
+            &format!("/v1/humans/{}/credentials", human.id),
+            &Vec::new(),
+            Some(&json!({ "label": "load" })),
+        )
+        .await?;
+    let file = dir.join("gateway-credential");
+    std::fs::write(&file, credential["secret"].as_str().context("secret")?)?;
+    Ok(file)
+}
+
+/// Waits until `url` answers 2xx (10 s at most).
+pub async fn wait_ready(url: &str) -> anyhow::Result<()> {
+    for _ in 0..200 {
+        if reqwest::get(url)
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            return Ok(());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    bail!("{url} never became ready")
 }

@@ -65,6 +65,7 @@ fn issue_load(
             pool,
             content_type: "application/x-www-form-urlencoded",
             authorization: None,
+            headers: &[],
         },
         line,
     )
