@@ -195,14 +195,16 @@ impl Harness {
         let Ok(Ok((buffered, mut reply))) = found else {
             return false;
         };
-        if let Some(tools) = reply["result"]["tools"].as_array() {
-            for tool in tools {
-                let once = canonical(tool);
-                let reparsed: Value = serde_json::from_str(&once).expect("canonical JSON parses");
-                assert_eq!(canonical(&reparsed), once);
-            }
+        // As `tools::list` reads and rewrites a listing.
+        let Ok(offered) = tools::offered(&reply) else {
+            return false;
+        };
+        for tool in &offered {
+            let once = canonical(tool);
+            let reparsed: Value = serde_json::from_str(&once).expect("canonical JSON parses");
+            assert_eq!(canonical(&reparsed), once);
         }
-        reply["result"]["cacheScope"] = Value::from("private");
+        tools::rewrite_listing(&mut reply, offered, true);
         let rewritten = buffered.finish(&reply);
         let again = self
             .runtime
@@ -364,7 +366,13 @@ mod tests {
             answered: false,
             ..all
         };
-        assert_eq!(reached, [all, listed, not_answered]);
+        // The fourth: a listing whose result is a string, refused (it once made the
+        // rewrite panic).
+        let refused = McpReached {
+            answered: false,
+            ..listed
+        };
+        assert_eq!(reached, [all, listed, not_answered, refused]);
         let prepared: Vec<bool> = http_seeds().iter().map(|c| h.http(c)).collect();
         assert_eq!(prepared, [true, true, false]);
     }

@@ -52,10 +52,7 @@ pub(super) async fn list(
             return Err(Refusal::new(StatusCode::BAD_GATEWAY, "upstream_unreadable", e).into());
         }
     };
-    let offered: Vec<Value> = reply["result"]["tools"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
+    let offered = offered(&reply)?;
     let asking = Instant::now();
     let seen = SeenTools {
         server: m.server.name.clone(),
@@ -104,12 +101,36 @@ pub(super) async fn list(
         .filter(|(_, e)| **e != Effect::Deny)
         .map(|(t, _)| t.clone())
         .collect();
-    reply["result"]["tools"] = Value::Array(usable);
-    if rpc::modern(&parts.headers) {
-        // Filtered for this caller: never to be shared with another.
-        reply["result"]["cacheScope"] = json!("private");
-    }
+    rewrite_listing(&mut reply, usable, rpc::modern(&parts.headers));
     Ok(buffered.finish(&reply))
+}
+
+/// The tools a server's listing offers; refused (502) unless its result is an object, the
+/// only shape a listing has (found by fuzzing: a string result made the rewrite panic).
+pub(crate) fn offered(reply: &Value) -> Result<Vec<Value>, Refusal> {
+    let Some(result) = reply["result"].as_object() else {
+        return Err(Refusal::new(
+            StatusCode::BAD_GATEWAY,
+            "upstream_unreadable",
+            "the server answered tools/list with a result that is not an object",
+        ));
+    };
+    Ok(result
+        .get("tools")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default())
+}
+
+/// The listing with only the `usable` tools, marked private to the caller at 2026-07-28
+/// (filtered for this caller: never to be shared with another).
+pub(crate) fn rewrite_listing(reply: &mut Value, usable: Vec<Value>, modern: bool) {
+    if let Some(result) = reply.get_mut("result").and_then(Value::as_object_mut) {
+        result.insert("tools".into(), Value::Array(usable));
+        if modern {
+            result.insert("cacheScope".into(), json!("private"));
+        }
+    }
 }
 
 /// Whether the caller may use a tool at all: `call_tool` on the tool itself.
