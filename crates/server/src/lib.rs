@@ -229,6 +229,7 @@ async fn build_state(
         metrics: Arc::default(),
         callers: Arc::default(),
         held_leases: Arc::default(),
+        tools: Arc::default(),
     })
 }
 

@@ -35,4 +35,7 @@ pub struct AppState {
         Arc<aim_enforce::LiveCache<(aim_domain::human::Credential, aim_domain::human::Human)>>,
     /// The lease held on a record, or none, as read for write decisions (same rule).
     pub held_leases: Arc<aim_enforce::LiveCache<Option<aim_domain::lease::Lease>>>,
+    /// MCP tools' pinned and last-seen definitions, as read for each tool call (same rule:
+    /// a definition seen or approved is a write).
+    pub tools: Arc<aim_enforce::LiveCache<Option<aim_domain::tool::Tool>>>,
 }

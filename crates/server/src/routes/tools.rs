@@ -194,6 +194,24 @@ async fn record_seen(
         .ok_or_else(ApiError::internal)
 }
 
+/// The tool as stored, from the cache while the store's generation has not moved since it
+/// was read (a definition seen or approved is a write that moves it).
+async fn tool(
+    s: &AppState,
+    server: &str,
+    name: &str,
+) -> Result<Option<aim_domain::tool::Tool>, ApiError> {
+    let key = format!("{server}/{name}");
+    // Taken before the read: an entry read before a change is never used after it.
+    let generation = s.store.generation().current();
+    if let Some(found) = s.tools.get(&key, generation) {
+        return Ok(found);
+    }
+    let found = s.store.tool(server, name).await?;
+    s.tools.put(&key, found.clone(), generation);
+    Ok(found)
+}
+
 /// Refuses a call unless the tool's definition the gateway saw is the pinned one. The
 /// refusal is on the record.
 pub(crate) async fn pinned(
@@ -203,7 +221,7 @@ pub(crate) async fn pinned(
     agent: &Agent,
     t: &ToolRef,
 ) -> Result<(), ApiError> {
-    let found = s.store.tool(&t.server, &t.name).await?;
+    let found = tool(s, &t.server, &t.name).await?;
     if found.as_ref().is_some_and(|f| f.allows(t.hash.as_deref())) {
         return Ok(());
     }
