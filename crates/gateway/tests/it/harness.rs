@@ -457,3 +457,27 @@ impl AgentCaller {
         )
     }
 }
+
+/// `upstream` checked as the only upstream of an otherwise valid config.
+pub fn check_upstream(upstream: &str) -> Result<(), String> {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("secret");
+    std::fs::write(&secret, "s3cret").unwrap();
+    let text = format!(
+        r#"
+listen = "127.0.0.1:0"
+resource = "http://127.0.0.1:1"
+[aim]
+url = "http://127.0.0.1:2"
+credential_file = "{0}"
+[upstreams.u]
+{upstream}
+"#,
+        secret.display()
+    );
+    let path = dir.path().join("gateway.toml");
+    std::fs::write(&path, text).unwrap();
+    aim_gateway::config::Config::load(&path)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}

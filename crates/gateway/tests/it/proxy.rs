@@ -502,3 +502,47 @@ resource = {{ system = "crm", id = "crm/orders/{{id}}", attrs = {{ type = "order
     }
     s.aim.stop().await;
 }
+
+/// Credentials that could not work are refused when the gateway starts, with what to fix.
+#[test]
+fn an_upstream_credential_that_cannot_work_is_refused_at_start() {
+    let vault = |extra: &str| {
+        format!(
+            r#"vault = {{ addr = "http://127.0.0.1:8200", path = "database/creds/crm", field = "password", token_env = "PATH"{extra} }}"#
+        )
+    };
+    for (credential, says) in [
+        (
+            format!(
+                r#"kind = "oauth", token_url = "http://127.0.0.1:9/token", client_id = "c", {}"#,
+                vault(", dynamic = true")
+            ),
+            "not leased per task",
+        ),
+        (
+            format!(r#"kind = "basic", {}"#, vault("")),
+            "needs a username",
+        ),
+        (
+            format!(
+                r#"kind = "header", name = "x-key", {}"#,
+                vault(r#", username_field = "username""#)
+            ),
+            "kind = \"basic\"",
+        ),
+    ] {
+        let upstream = format!(
+            "url = \"http://127.0.0.1:9000\"\nallow_addresses = [\"127.0.0.1/32\"]\ncredential = {{ {credential} }}"
+        );
+        let e = crate::harness::check_upstream(&upstream).expect_err(&upstream);
+        assert!(e.contains(says), "{upstream}: {e}");
+    }
+    let dynamic = format!(
+        r#"kind = "basic", {}"#,
+        vault(r#", username_field = "username", dynamic = true"#)
+    );
+    crate::harness::check_upstream(&format!(
+        "url = \"http://127.0.0.1:9000\"\nallow_addresses = [\"127.0.0.1/32\"]\ncredential = {{ {dynamic} }}"
+    ))
+    .unwrap();
+}

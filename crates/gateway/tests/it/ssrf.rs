@@ -1,32 +1,9 @@
 //! Upstreams are an allow-list, and what an upstream's name resolves to is checked at
 //! each connection; redirects to another origin are refused.
 
-use aim_gateway::config::Config;
 use aim_testkit::Backend;
 
-use crate::harness::Setup;
-
-/// `upstream` checked as the only upstream of an otherwise valid config.
-fn check_upstream(upstream: &str) -> Result<(), String> {
-    let dir = tempfile::tempdir().unwrap();
-    let secret = dir.path().join("secret");
-    std::fs::write(&secret, "s3cret").unwrap();
-    let text = format!(
-        r#"
-listen = "127.0.0.1:0"
-resource = "http://127.0.0.1:1"
-[aim]
-url = "http://127.0.0.1:2"
-credential_file = "{0}"
-[upstreams.u]
-{upstream}
-"#,
-        secret.display()
-    );
-    let path = dir.path().join("gateway.toml");
-    std::fs::write(&path, text).unwrap();
-    Config::load(&path).map(|_| ()).map_err(|e| e.to_string())
-}
+use crate::harness::{Setup, check_upstream};
 
 #[test]
 fn upstreams_at_non_public_addresses_are_refused_unless_listed() {
