@@ -4,6 +4,7 @@ on the local PostgreSQL) on a task's first call, injects them as HTTP Basic into
 call of that task (and only that task), and revokes the lease when aim says the task
 ended or its identity was locked: the PostgreSQL role OpenBao made for the task is gone.
 
+A gateway that stops revokes the leases it holds (they would otherwise live to their TTL).
 The upstream is a small HTTP server here that records what it was sent.
 """
 
@@ -28,7 +29,7 @@ ROLE_PREFIX = "v-aimgw-"
 
 POLICY = """@id("crm-readers")
 permit(principal is Aim::Identity, action == Aim::Action::"read", resource is Aim::Resource)
-when { principal.name == "agt-dyn" };
+when { principal.name like "agt-dyn*" };
 """
 
 
@@ -137,11 +138,11 @@ resource = {{ system = "crm", id = "crm/records/{{id}}", attrs = {{ type = "reco
 
     # -- helpers ----------------------------------------------------------------------
 
-    def get(self, token, record):
+    def get(self, token, record, agent=None):
         url = f"{self.resource}/crm/records/{record}"
         parsed = urllib.parse.urlparse(url)
         conn = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=30)
-        conn.request("GET", parsed.path, headers=self.agent.headers("GET", url, token))
+        conn.request("GET", parsed.path, headers=(agent or self.agent).headers("GET", url, token))
         resp = conn.getresponse()
         body = resp.read()
         conn.close()
@@ -177,7 +178,7 @@ resource = {{ system = "crm", id = "crm/records/{{id}}", attrs = {{ type = "reco
 
     # -- the test -----------------------------------------------------------------------
 
-    def test_a_task_s_lease_is_its_own_and_ends_with_it(self):
+    def test_a_a_task_s_lease_is_its_own_and_ends_with_it(self):
         first = self.agent.token
         status, body = self.get(first, "1")
         self.assertEqual(status, 200, body)
@@ -214,6 +215,17 @@ resource = {{ system = "crm", id = "crm/records/{{id}}", attrs = {{ type = "reco
                                        {"reason": "incident"})
         self.assertEqual(status, 200, locked)
         self.wait_until("the locked identity's role dropped", lambda: not role_exists(user2))
+        self.assertEqual(self.leases(), [])
+
+    def test_b_a_gateway_that_stops_revokes_the_leases_it_holds(self):
+        other = Agent(self.aim, "agt-dyn-2", self.resource)
+        status, body = self.get(other.token, "5", agent=other)
+        self.assertEqual(status, 200, body)
+        user = self.user_of_last_call()
+        self.assertTrue(role_exists(user))
+        self.gateway.terminate()
+        self.gateway.wait(timeout=10)
+        self.assertFalse(role_exists(user), "the lease went with the gateway, not at its TTL")
         self.assertEqual(self.leases(), [])
 
 

@@ -174,11 +174,26 @@ pub async fn serve(
     {
         tokio::spawn(revoke_ended(gateway.clone()));
     }
-    let app = gateway.router();
-    axum::serve(
+    let app = gateway.clone().router();
+    let served = axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown)
-    .await
+    .await;
+    // The leases this gateway took die with it, not at their TTL.
+    let revoking = async {
+        for u in &gateway.upstreams {
+            u.revoke_ended(&|_, _| true).await;
+        }
+    };
+    if tokio::time::timeout(std::time::Duration::from_secs(5), revoking)
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            "stopped before Vault took every lease's revocation; those end at their TTL"
+        );
+    }
+    served
 }

@@ -8,9 +8,10 @@
 //!   identity was locked. A credential that lives exactly as long as the task that needed
 //!   it, and that nobody (aim included) keeps.
 //!
-//! A revocation Vault refuses is tried again every few seconds until it is taken; a lease
-//! the gateway forgot (it restarted) still ends at its TTL, which is why a role's
-//! `default_ttl` should be the longest a task may run.
+//! A revocation Vault refuses is tried again every few seconds until it is taken. A
+//! gateway that stops revokes every lease it holds; one that is killed forgets them, and
+//! they end at their TTL, which is why a role's `default_ttl` should be the longest a task
+//! may run.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
