@@ -73,7 +73,7 @@ class DynamicSecretsPerTask(Stage, unittest.TestCase):
         threading.Thread(target=cls.httpd.serve_forever, daemon=True).start()
 
         cls.aim = aim = Aim(f'[tokens]\nresources = ["{cls.resource}"]\n')
-        cls.start_gateway(aim, gw_port, f"""
+        cls.gw_admin = cls.start_gateway(aim, gw_port, f"""
 [upstreams.crm]
 url = "http://127.0.0.1:{up_port}"
 strip_prefix = "/crm"
@@ -168,6 +168,18 @@ resource = {{ system = "crm", id = "crm/records/{{id}}", attrs = {{ type = "reco
             raise
         return listed["data"]["keys"]
 
+    def leases_metric(self, state):
+        """The gateway's `aim_gateway_dynamic_leases{state=...}` as it is scraped now."""
+        parsed = urllib.parse.urlparse(self.gw_admin)
+        conn = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=10)
+        conn.request("GET", "/metrics")
+        text = conn.getresponse().read().decode()
+        conn.close()
+        for line in text.splitlines():
+            if line.startswith(f'aim_gateway_dynamic_leases{{state="{state}"}} '):
+                return int(line.split()[-1])
+        return None
+
     def wait_until(self, what, check, seconds=15):
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
@@ -190,6 +202,7 @@ resource = {{ system = "crm", id = "crm/records/{{id}}", attrs = {{ type = "reco
         self.assertEqual(status, 200)
         self.assertEqual(self.user_of_last_call(), user1, "one lease for all of a task's calls")
         self.assertEqual(len(self.leases()), 1)
+        self.wait_until("the gateway's metrics show one lease held", lambda: self.leases_metric("held") == 1)
 
         second = self.agent.task_token(self.aim, self.resource, purpose="another crm task")
         status, _ = self.get(second, "3")
@@ -216,6 +229,7 @@ resource = {{ system = "crm", id = "crm/records/{{id}}", attrs = {{ type = "reco
         self.assertEqual(status, 200, locked)
         self.wait_until("the locked identity's role dropped", lambda: not role_exists(user2))
         self.assertEqual(self.leases(), [])
+        self.wait_until("no lease held or waiting", lambda: (self.leases_metric("held"), self.leases_metric("revoking")) == (0, 0))
 
     def test_b_a_gateway_that_stops_revokes_the_leases_it_holds(self):
         other = Agent(self.aim, "agt-dyn-2", self.resource)

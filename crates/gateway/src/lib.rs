@@ -143,10 +143,17 @@ async fn revoke_ended(g: Arc<Gateway>) {
     let mut applied = g.heard.applied();
     loop {
         let _ = tokio::time::timeout(std::time::Duration::from_secs(3), applied.changed()).await;
+        let (mut held, mut revoking) = (0, 0);
         for u in &g.upstreams {
             u.revoke_ended(&|task, identity| g.heard.ended(task, identity))
                 .await;
+            if let Some(c) = &u.upstream.credential {
+                let (h, r) = c.lease_counts();
+                held += h;
+                revoking += r;
+            }
         }
+        g.metrics.leases(held, revoking);
     }
 }
 

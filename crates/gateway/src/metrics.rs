@@ -8,6 +8,7 @@
 //! | `aim_gateway_revocation_epoch` | the newest revocation applied |
 //! | `aim_gateway_feed_silence_seconds` | since aim's feed was last heard (an entry or a heartbeat) |
 //! | `aim_gateway_stale` | 1 while the gateway refuses everything for not hearing aim |
+//! | `aim_gateway_dynamic_leases{state}` | dynamic Vault secrets `held` for running tasks, and `revoking` (their task ended; Vault has not taken the revocation yet: alert if it stays above 0) |
 //!
 //! The gateway keeps no decision cache (every call is decided by aim, see
 //! `docs/architecture.md`), so there is no hit ratio to report.
@@ -39,6 +40,11 @@ pub struct CallLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LeaseLabels {
+    pub state: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct UpstreamLabels {
     pub upstream: String,
 }
@@ -58,6 +64,7 @@ pub struct Metrics {
     epoch: Gauge,
     silence: Gauge<f64, AtomicU64>,
     stale: Gauge,
+    leases: Family<LeaseLabels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -103,6 +110,12 @@ impl Default for Metrics {
             "1 while every call is refused for not hearing aim",
             stale.clone(),
         );
+        let leases = Family::<LeaseLabels, Gauge>::default();
+        registry.register(
+            "aim_gateway_dynamic_leases",
+            "Dynamic Vault secrets held for running tasks, and waiting to be revoked",
+            leases.clone(),
+        );
         Self {
             registry,
             requests,
@@ -111,6 +124,7 @@ impl Default for Metrics {
             epoch,
             silence,
             stale,
+            leases,
         }
     }
 }
@@ -144,6 +158,15 @@ impl Metrics {
             .observe(took.as_secs_f64());
     }
 
+    /// Dynamic-secret leases held for tasks, and waiting to be revoked.
+    pub fn leases(&self, held: usize, revoking: usize) {
+        for (state, n) in [("held", held), ("revoking", revoking)] {
+            self.leases
+                .get_or_create(&LeaseLabels { state })
+                .set(i64::try_from(n).unwrap_or(i64::MAX));
+        }
+    }
+
     /// The OpenMetrics text, with the feed's state read now.
     pub fn encode(&self, heard: &Arc<Heard>) -> String {
         self.epoch.set(heard.epoch());
@@ -169,7 +192,16 @@ mod tests {
         m.request("mcp", 401, Some("token_revoked"));
         m.request("http", 200, None);
         m.decided("authorize", Duration::from_millis(3));
+        m.leases(2, 1);
         let text = m.encode(&heard);
+        assert!(
+            text.contains(r#"aim_gateway_dynamic_leases{state="held"} 2"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"aim_gateway_dynamic_leases{state="revoking"} 1"#),
+            "{text}"
+        );
         assert!(text.contains(r#"aim_gateway_requests_total{kind="mcp",outcome="refused",status="401",code="token_revoked"} 1"#), "{text}");
         assert!(text.contains(r#"aim_gateway_requests_total{kind="http",outcome="forwarded",status="200",code=""} 1"#), "{text}");
         assert!(
