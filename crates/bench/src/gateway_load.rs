@@ -16,10 +16,7 @@
 
 use std::path::Path;
 
-use aim_bench::{
-    GatewayProcess, WrkRun, agent, gateway_account, now, presigned_wrk, start_gateway, token_with,
-};
-use aim_client::Client;
+use aim_bench::{WrkRun, now, presigned_wrk};
 use clap::Parser;
 use serde_json::json;
 
@@ -43,34 +40,10 @@ async fn upstream() -> anyhow::Result<std::net::SocketAddr> {
     Ok(addr)
 }
 
-/// aim serve, its gateway account, an agent allowed to write, the gateway in front of the
-/// upstream; what the runs need.
-struct Stage {
-    // Stopped first (fields drop in order), so it does not outlive aim.
-    _gateway: GatewayProcess,
-    serve: aim_bench::Serve,
-    key: aim_token::client::ClientKey,
-    token: String,
-    through: String,
-    direct: String,
-}
-
-fn gateway_config(
-    gw_port: u16,
-    admin_port: u16,
-    base: &str,
-    secret: &Path,
-    key: &Path,
-    up: std::net::SocketAddr,
-) -> String {
+/// The gateway in front of `up`: one REST route, `POST /crm/records/{id}`, a write.
+fn routes(up: std::net::SocketAddr, key: &Path) -> String {
     format!(
-        r#"listen = "127.0.0.1:{gw_port}"
-admin_listen = "127.0.0.1:{admin_port}"
-resource = "http://127.0.0.1:{gw_port}"
-[aim]
-url = "{base}"
-credential_file = "{}"
-[upstreams.crm]
+        r#"[upstreams.crm]
 url = "http://{up}"
 strip_prefix = "/crm"
 allow_addresses = ["127.0.0.1/32"]
@@ -82,70 +55,21 @@ path = "/crm/records/{{id}}"
 action = "write"
 resource = {{ system = "crm", id = "crm/records/{{id}}", attrs = {{ type = "record", sensitivity = "internal" }} }}
 "#,
-        secret.display(),
         key.display()
     )
 }
 
-async fn stage(args: &Args, dir: &Path) -> anyhow::Result<Stage> {
-    let gw_port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
-    let admin_port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
-    let gateway = format!("http://127.0.0.1:{gw_port}");
-    let aim_config = dir.join("aim.toml");
-    std::fs::write(
-        &aim_config,
-        format!("[tokens]\nresources = [\"{gateway}\"]\n"),
-    )?;
-    let serve = aim_bench::Serve::start_with_config(
-        &args.load.aim,
-        &dir.join("aim-data"),
-        Some(&aim_config),
-    )?;
-    let admin_token = serve.admin_token()?;
-    let base = serve.addr.clone();
-    let (client_id, key, endpoint, task) = agent(&base, &admin_token).await?;
-    let admin = Client::new(&base, Some(admin_token));
-    let policy: aim_api::policies::ApplyBody = serde_json::from_value(json!({
-        "sources": [{ "name": "load.cedar", "text": format!(
-            "permit(principal == Aim::Identity::\"{client_id}\", action == Aim::Action::\"write\", resource is Aim::Resource);"
-        ) }],
-    }))?;
-    admin.apply_policies(&policy).await?;
-    let secret = gateway_account(&admin, dir).await?;
-    let key_file = dir.join("upstream-key");
-    std::fs::write(&key_file, "upstream-key-for-load")?;
-    let up = upstream().await?;
-    let config = gateway_config(gw_port, admin_port, &base, &secret, &key_file, up);
-    let gateway_process = start_gateway(&args.load.aim, dir, &config)?;
-    aim_bench::wait_ready(&format!("http://127.0.0.1:{admin_port}/readyz")).await?;
-    let token = token_with(
-        &base,
-        &client_id,
-        &key,
-        &endpoint,
-        &[("task_id", task.as_str()), ("resource", gateway.as_str())],
-    )
-    .await?
-    .access_token;
-    Ok(Stage {
-        _gateway: gateway_process,
-        serve,
-        key,
-        token,
-        through: format!("{gateway}/crm/records/7"),
-        direct: format!("http://{up}/records/7"),
-    })
-}
+const PERMIT: &str = "permit(principal == Aim::Identity::\"{agent}\", action == Aim::Action::\"write\", resource is Aim::Resource);";
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let dir = tempfile::tempdir()?;
-    let st = stage(&args, dir.path()).await?;
+    let up = upstream().await?;
+    let st =
+        aim_bench::gateway_stage(&args.load.aim, dir.path(), PERMIT, |key| routes(up, key)).await?;
+    let through = format!("{}/crm/records/7", st.resource);
+    let direct = format!("http://{up}/records/7");
     let authorization = format!("DPoP {}", st.token);
     for &c in &args.load.concurrency {
         let pool = args.load.seconds as usize * if c == 1 { 3_000 } else { 12_000 };
@@ -159,18 +83,16 @@ async fn main() -> anyhow::Result<()> {
             headers: &[],
             started: None,
         };
-        let plain = presigned_wrk(dir.path(), &run(&st.direct, None), || {
-            Ok(format!("-\t{BODY}"))
-        })?;
+        let plain = presigned_wrk(dir.path(), &run(&direct, None), || Ok(format!("-\t{BODY}")))?;
         println!("upstream direct (no auth), c={c}: {plain}");
         let line = || -> anyhow::Result<String> {
             let proof = st
                 .key
-                .dpop_proof("POST", &st.through, Some(&st.token), now())
+                .dpop_proof("POST", &through, Some(&st.token), now())
                 .map_err(anyhow::Error::msg)?;
             Ok(format!("{proof}\t{BODY}"))
         };
-        let result = presigned_wrk(dir.path(), &run(&st.through, Some(&authorization)), line)?;
+        let result = presigned_wrk(dir.path(), &run(&through, Some(&authorization)), line)?;
         println!(
             "through aim gateway (token + DPoP checked, decided and recorded by aim, key injected), c={c}: {result}"
         );

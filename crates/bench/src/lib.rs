@@ -473,3 +473,76 @@ pub async fn wait_ready(url: &str) -> anyhow::Result<()> {
     }
     bail!("{url} never became ready")
 }
+
+/// aim serve (the gateway's URL one of its token resources), an agent the policy `permit`
+/// allows (`{agent}` in it is the agent's id), and `aim gateway` in front of what `rest`
+/// configures (given the file holding the upstream's key), ready; the agent's token is on
+/// a task, for the gateway.
+#[derive(Debug)]
+pub struct GatewayStage {
+    // Stopped first (fields drop in order), so it does not outlive aim.
+    pub process: GatewayProcess,
+    pub serve: Serve,
+    pub admin: Client,
+    pub key: ClientKey,
+    pub token: String,
+    /// The gateway's URL, without a trailing `/`.
+    pub resource: String,
+}
+
+pub async fn gateway_stage(
+    aim: &Path,
+    dir: &Path,
+    permit: &str,
+    rest: impl FnOnce(&Path) -> String,
+) -> anyhow::Result<GatewayStage> {
+    let port = |_| -> anyhow::Result<u16> {
+        Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port())
+    };
+    let (gw_port, admin_port) = (port(())?, port(())?);
+    let resource = format!("http://127.0.0.1:{gw_port}");
+    let aim_config = dir.join("aim.toml");
+    std::fs::write(
+        &aim_config,
+        format!("[tokens]\nresources = [\"{resource}\"]\n"),
+    )?;
+    let serve = Serve::start_with_config(aim, &dir.join("aim-data"), Some(&aim_config))?;
+    let admin_token = serve.admin_token()?;
+    let base = serve.addr.clone();
+    let (client_id, key, endpoint, task) = agent(&base, &admin_token).await?;
+    let admin = Client::new(&base, Some(admin_token));
+    let policy: aim_api::policies::ApplyBody = serde_json::from_value(json!({
+        "sources": [{ "name": "load.cedar", "text": permit.replace("{agent}", &client_id) }],
+    }))?;
+    admin.apply_policies(&policy).await?;
+    let secret = gateway_account(&admin, dir).await?;
+    let key_file = dir.join("upstream-key");
+    std::fs::write(&key_file, "upstream-key-for-load")?;
+    let config = format!(
+        "listen = \"127.0.0.1:{gw_port}\"\nadmin_listen = \"127.0.0.1:{admin_port}\"\nresource = \"{resource}\"\n\
+         [aim]\nurl = \"{base}\"\ncredential_file = \"{}\"\n{}",
+        secret.display(),
+        rest(&key_file)
+    );
+    let process = start_gateway(aim, dir, &config)?;
+    wait_ready(&format!("http://127.0.0.1:{admin_port}/readyz")).await?;
+    let token = token_with(
+        &base,
+        &client_id,
+        &key,
+        &endpoint,
+        &[("task_id", task.as_str()), ("resource", resource.as_str())],
+    )
+    .await?
+    .access_token;
+    Ok(GatewayStage {
+        process,
+        serve,
+        admin,
+        key,
+        token,
+        resource,
+    })
+}

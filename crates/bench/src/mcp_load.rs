@@ -15,9 +15,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use aim_bench::{
-    GatewayProcess, WrkRun, agent, gateway_account, now, presigned_wrk, start_gateway, token_with,
-};
+use aim_bench::{GatewayProcess, WrkRun, now, presigned_wrk};
 use aim_client::Client;
 use anyhow::{Context, bail};
 use axum::http::{HeaderMap, StatusCode};
@@ -163,50 +161,10 @@ async fn start_mcp_proxy(
     bail!("mcp-proxy never answered an initialize")
 }
 
-/// aim serve, an agent allowed to call the tool, the gateway in front of the server with
-/// the tool pinned: (gateway process, aim, agent key, token, gateway URL).
-struct Stage {
-    _gateway: GatewayProcess,
-    serve: aim_bench::Serve,
-    key: aim_token::client::ClientKey,
-    token: String,
-    url: String,
-}
-
-async fn stage(args: &Args, dir: &Path, up: SocketAddr) -> anyhow::Result<Stage> {
-    let (gw_port, admin_port) = (free_port()?, free_port()?);
-    let gateway = format!("http://127.0.0.1:{gw_port}");
-    let aim_config = dir.join("aim.toml");
-    std::fs::write(
-        &aim_config,
-        format!("[tokens]\nresources = [\"{gateway}\"]\n"),
-    )?;
-    let serve = aim_bench::Serve::start_with_config(
-        &args.load.aim,
-        &dir.join("aim-data"),
-        Some(&aim_config),
-    )?;
-    let admin_token = serve.admin_token()?;
-    let base = serve.addr.clone();
-    let (client_id, key, endpoint, task) = agent(&base, &admin_token).await?;
-    let admin = Client::new(&base, Some(admin_token));
-    let policy: aim_api::policies::ApplyBody = serde_json::from_value(json!({
-        "sources": [{ "name": "mcp.cedar", "text": format!(
-            "permit(principal == Aim::Identity::\"{client_id}\", action == Aim::Action::\"call_tool\", resource is Aim::Tool);"
-        ) }],
-    }))?;
-    admin.apply_policies(&policy).await?;
-    let secret = gateway_account(&admin, dir).await?;
-    let key_file = dir.join("upstream-key");
-    std::fs::write(&key_file, "upstream-key-for-load")?;
-    let config = format!(
-        r#"listen = "127.0.0.1:{gw_port}"
-admin_listen = "127.0.0.1:{admin_port}"
-resource = "{gateway}"
-[aim]
-url = "{base}"
-credential_file = "{}"
-[upstreams.crm_mcp]
+/// The gateway in front of the MCP server at `up`.
+fn mcp_route(up: SocketAddr, key: &Path) -> String {
+    format!(
+        r#"[upstreams.crm_mcp]
 url = "http://{up}/mcp"
 allow_addresses = ["127.0.0.1/32"]
 credential = {{ kind = "header", name = "x-api-key", credential_file = "{}" }}
@@ -214,30 +172,11 @@ credential = {{ kind = "header", name = "x-api-key", credential_file = "{}" }}
 upstream = "crm_mcp"
 path = "/mcp/crm"
 "#,
-        secret.display(),
-        key_file.display()
-    );
-    let process = start_gateway(&args.load.aim, dir, &config)?;
-    aim_bench::wait_ready(&format!("http://127.0.0.1:{admin_port}/readyz")).await?;
-    let token = token_with(
-        &base,
-        &client_id,
-        &key,
-        &endpoint,
-        &[("task_id", task.as_str()), ("resource", gateway.as_str())],
+        key.display()
     )
-    .await?
-    .access_token;
-    let url = format!("{gateway}/mcp/crm");
-    pin_the_tool(&admin, &key, &token, &url).await?;
-    Ok(Stage {
-        _gateway: process,
-        serve,
-        key,
-        token,
-        url,
-    })
 }
+
+const PERMIT: &str = "permit(principal == Aim::Identity::\"{agent}\", action == Aim::Action::\"call_tool\", resource is Aim::Tool);";
 
 /// Lists the tools through the gateway (aim records the definition), then pins it.
 async fn pin_the_tool(
@@ -319,7 +258,10 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let dir = tempfile::tempdir()?;
     let up = start_mcp_server().await?;
-    let st = stage(&args, dir.path(), up).await?;
+    let st = aim_bench::gateway_stage(&args.load.aim, dir.path(), PERMIT, |key| mcp_route(up, key))
+        .await?;
+    let url = format!("{}/mcp/crm", st.resource);
+    pin_the_tool(&st.admin, &st.key, &st.token, &url).await?;
     let proxy = match &args.mcp_proxy {
         Some(bin) => Some(start_mcp_proxy(bin, dir.path(), up).await?),
         None => None,
@@ -348,9 +290,9 @@ async fn main() -> anyhow::Result<()> {
     checked.push(("Authorization", &authorization));
     let proof = st
         .key
-        .dpop_proof("POST", &st.url, Some(&st.token), now())
+        .dpop_proof("POST", &url, Some(&st.token), now())
         .map_err(anyhow::Error::msg)?;
-    check_answered(&st.url, &checked, &body, Some(proof)).await?;
+    check_answered(&url, &checked, &body, Some(proof)).await?;
     for &c in &args.load.concurrency {
         let pool = args.load.seconds as usize * if c == 1 { 3_000 } else { 12_000 };
         let run = |url, authorization, headers| WrkRun {
@@ -379,13 +321,13 @@ async fn main() -> anyhow::Result<()> {
         let line = || -> anyhow::Result<String> {
             let proof = st
                 .key
-                .dpop_proof("POST", &st.url, Some(&st.token), now())
+                .dpop_proof("POST", &url, Some(&st.token), now())
                 .map_err(anyhow::Error::msg)?;
             Ok(format!("{proof}\t{body}"))
         };
         let result = presigned_wrk(
             dir.path(),
-            &run(&st.url, Some(&authorization), &aim_headers[..]),
+            &run(&url, Some(&authorization), &aim_headers[..]),
             line,
         )?;
         println!(

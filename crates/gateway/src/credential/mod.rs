@@ -66,7 +66,8 @@ pub struct OAuthClient {
 /// A source checked at start.
 #[derive(Debug)]
 enum Source {
-    Fixed(Secret),
+    /// Read at start; the header's value made once.
+    Fixed(HeaderValue),
     Aim(String),
     Vault(Box<vault::Vault>),
     OAuth(OAuthClient),
@@ -176,6 +177,7 @@ impl Injected {
                 "{what}: give exactly one of credential_env or credential_file, aim_secret, vault"
             )));
         }
+        let mut local = None;
         let source = if let Some(n) = s.aim_secret {
             if !aim_domain::tool::valid_name(&n) {
                 return Err(invalid(format!(
@@ -187,10 +189,11 @@ impl Injected {
             Source::Vault(Box::new(vault::Vault::new(what, v, plain_http)?))
         } else {
             let value = read_local(what, s.credential_env.as_ref(), s.credential_file.as_ref())?;
-            Source::Fixed(Secret {
+            local = Some(Secret {
                 value,
                 username: None,
-            })
+            });
+            Source::Fixed(HeaderValue::from_static(""))
         };
         let names_user = matches!(&source, Source::Vault(v) if v.names_user());
         match &format {
@@ -211,18 +214,19 @@ impl Injected {
             }
             _ => {}
         }
-        let injected = Self {
+        let mut injected = Self {
             name,
             format,
             source,
             cache: Duration::from_millis(s.cache_ms.unwrap_or(30_000)),
             cached: Mutex::new(None),
         };
-        if let Source::Fixed(secret) = &injected.source {
-            // Checked now: a value that cannot be a header refuses the configuration.
-            injected
-                .header(secret)
+        if let Some(secret) = local {
+            // Made once; a value that cannot be a header refuses the configuration.
+            let value = injected
+                .header(&secret)
                 .map_err(|e| invalid(format!("{what}: {}", e.0)))?;
+            injected.source = Source::Fixed(value);
         }
         Ok(injected)
     }
@@ -249,7 +253,7 @@ impl Injected {
         task: Option<ForTask<'_>>,
     ) -> Result<HeaderValue, Unavailable> {
         match &self.source {
-            Source::Fixed(secret) => return self.header(secret),
+            Source::Fixed(value) => return Ok(value.clone()),
             // Kept per task by the source itself.
             Source::Vault(v) if v.dynamic() => return self.header(&v.read(http, task).await?),
             _ => {}
