@@ -2,7 +2,11 @@
 //! that presented this token and proof to the gateway take this action now?) and
 //! `POST /v1/gateway/refusals` (a request the gateway refused before it could ask).
 
+use aim_domain::agent_key::RevocationKind;
+use aim_domain::event::Event;
 use aim_domain::ids::{IdentityId, TaskId};
+use aim_domain::live::LiveContext;
+use aim_domain::single_use::Claim;
 use serde::{Deserialize, Serialize};
 
 use crate::authorize::{AuthorizeBody, AuthorizeResponse};
@@ -172,4 +176,94 @@ pub struct LockedAll {
     #[cfg_attr(feature = "openapi", schema(value_type = Vec<Object>))]
     pub failed: Vec<serde_json::Value>,
     pub gateways: Acknowledged,
+}
+
+// Decisions taken in the gateway: it reads what it needs from aim (below) and keeps it
+// until aim's feed says it changed; aim keeps the record.
+
+/// `POST /v1/gateway/live`: what a token presented to a gateway hangs on, as the gateway
+/// read it from the verified token; aim answers with the live state behind it.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct GatewayLive {
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub identity: IdentityId,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub task: TaskId,
+    /// Revocations that kill the token whenever it was issued (`[kind, value]`).
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<Vec<String>>))]
+    pub always: Vec<(RevocationKind, String)>,
+    /// Revocations that kill it if it was issued at or before them.
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<Vec<String>>))]
+    pub earlier: Vec<(RevocationKind, String)>,
+    /// The identities that delegated it, nearest first.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<String>))]
+    pub delegators: Vec<IdentityId>,
+}
+
+/// The live state behind a token (`None`: its identity is unknown), and the identity's
+/// sponsor for policies that read it.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct GatewayLiveState {
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    pub context: Option<LiveContext>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sponsor: Option<aim_domain::human::Human>,
+}
+
+/// `GET /v1/gateway/state`: what a gateway decides with: the policy set in force on this
+/// replica with the schema it compiles against, the live grants, and the approval limits.
+/// The feed's heartbeat names `policy_version` and `grants_revision`; a gateway reads
+/// this again when either moves.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct GatewayState {
+    /// The issuer aim's tokens name.
+    pub issuer: String,
+    pub policy_version: i64,
+    pub policies: crate::policies::Content,
+    /// The schema extensions the policies were validated against.
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<Object>))]
+    pub schema: Vec<aim_domain::policy_file::Source>,
+    pub grants_revision: i64,
+    pub grants: Vec<aim_domain::grant::Grant>,
+    pub approval_ttl_seconds: i64,
+    pub max_pending_approvals: u32,
+}
+
+/// `POST /v1/gateway/decisions`: a decision a gateway took, built as aim builds its own
+/// (a `decision` event), with the DPoP proof it spends.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct GatewayRecord {
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub event: Event,
+    /// `[{"id": "dpop:<jkt>:<jti>", "expires_at"}]`: recorded as used with the event.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<Object>))]
+    pub claims: Vec<Claim>,
+}
+
+/// `POST /v1/gateway/decisions`: one record, durable before the answer (the gateway
+/// forwards nothing before it); or several a gateway queued on `audit = "batched"`
+/// routes, already acted on.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum GatewayRecords {
+    One(Box<GatewayRecord>),
+    Many(Vec<GatewayRecord>),
+}
+
+/// What aim made of the records: the sequence number of each on aim's log; a batched
+/// record whose proof had been spent before is recorded with `replayed`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct GatewayRecorded {
+    pub seqs: Vec<i64>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub replayed: Vec<usize>,
 }

@@ -1,7 +1,10 @@
 //! What an enforcement gateway asks of aim, each under the request id of the agent's call
 //! so that aim's record and the gateway's log name the same request.
 
-use aim_api::gateway::{Ack, GatewayAuthorize, GatewayCall, GatewayDecision, GatewayRefusal};
+use aim_api::gateway::{
+    Ack, GatewayAuthorize, GatewayCall, GatewayDecision, GatewayLive, GatewayLiveState,
+    GatewayRecord, GatewayRecorded, GatewayRefusal, GatewayState,
+};
 
 use crate::{Client, Result};
 
@@ -30,6 +33,41 @@ impl Client {
     /// `POST /v1/gateway/calls` with several calls at once.
     pub async fn gateway_calls(&self, calls: &[GatewayCall], request_id: &str) -> Result<()> {
         self.post_as("/v1/gateway/calls", calls, request_id).await
+    }
+
+    /// `GET /v1/gateway/state`: the policy set, schema and grants a gateway decides with.
+    pub async fn gateway_state(&self) -> Result<GatewayState> {
+        self.get("/v1/gateway/state", &Vec::new()).await
+    }
+
+    /// `POST /v1/gateway/live`: the live state behind a token the gateway verified.
+    pub async fn gateway_live(
+        &self,
+        body: &GatewayLive,
+        request_id: &str,
+    ) -> Result<GatewayLiveState> {
+        self.post_as("/v1/gateway/live", body, request_id).await
+    }
+
+    /// `POST /v1/gateway/decisions`: a decision the gateway took, durable on aim's record
+    /// (with its proof spent) when this returns.
+    pub async fn gateway_record(
+        &self,
+        record: &GatewayRecord,
+        request_id: &str,
+    ) -> Result<GatewayRecorded> {
+        self.post_as("/v1/gateway/decisions", record, request_id)
+            .await
+    }
+
+    /// `POST /v1/gateway/decisions` with several decisions a gateway already acted on.
+    pub async fn gateway_records(
+        &self,
+        records: &[GatewayRecord],
+        request_id: &str,
+    ) -> Result<GatewayRecorded> {
+        self.post_as("/v1/gateway/decisions", records, request_id)
+            .await
     }
 
     /// `POST /v1/gateway/acks`: the gateway applied the revocation list up to `epoch`.

@@ -21,7 +21,7 @@ pub struct Hangs<'a> {
 }
 
 /// The state behind a presented token, read in one query.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct LiveContext {
     pub context: TokenContext,
     /// When the task was last revoked (ended), if ever.
@@ -35,7 +35,7 @@ pub struct LiveContext {
 }
 
 /// What issuing a token needs to know, read in one query.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct TokenContext {
     pub identity: crate::identity::Identity,
     pub sponsor_state: crate::human::HumanState,

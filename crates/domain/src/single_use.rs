@@ -3,7 +3,7 @@
 
 /// A single-use id to record with an event: the event is appended only if the id was not
 /// used before (a client assertion's `jti`, say).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Claim {
     pub id: String,
     pub expires_at: crate::time::Timestamp,

@@ -11,13 +11,16 @@
 //! - [`token`] — a presented token and proof checked against keys and live state
 //! - [`pipeline`] — one decision: policies, grants, leases, approvals, the record
 //! - [`amend`] — what grants, leases and approvals make of the policy set's answer
+//! - [`policies`] — a policy set as aim serves it, compiled where it is enforced
 
 pub mod amend;
 pub mod live;
 pub mod pipeline;
+pub mod policies;
 pub mod snapshot;
 pub mod token;
 
+pub use aim_policy::Engine;
 pub use live::LiveCache;
 pub use pipeline::{Pipeline, Refused, Ruled, Subject};
 pub use snapshot::Snapshot;

@@ -147,6 +147,11 @@ pub struct RouteConfig {
     /// The Cedar action the request is (`read`, `write`, ...).
     pub action: String,
     pub resource: TargetConfig,
+    /// `durable` (the default): the decision is on aim's record before the request is
+    /// forwarded. `batched`: the record is queued and sent within milliseconds; a gateway
+    /// that dies loses what is queued (see `docs/gateway.md`).
+    #[serde(default)]
+    pub audit: crate::decide::Audit,
 }
 
 /// The resource a request acts on; `id` and literal attributes may use `{param}` from the
@@ -262,8 +267,9 @@ impl Config {
             };
             let template = Template::parse(&r.path)
                 .map_err(|e| invalid(format!("routes[{i}] ({}): {e}", r.path)))?;
-            let route = Route::new(at, &r.method, template, r.action, r.resource)
+            let mut route = Route::new(at, &r.method, template, r.action, r.resource)
                 .map_err(|e| invalid(format!("routes[{i}] ({}): {e}", r.path)))?;
+            route.audit = r.audit;
             routes.push(route);
         }
         let mcp = crate::mcp::config::check(self.mcp, &upstreams)?;

@@ -27,6 +27,8 @@ pub struct Heard {
     revoked: Mutex<HashMap<(RevocationKind, String), (i64, i64)>>,
     /// Moves on each revocation applied: open streams check whether it ends them.
     applied: tokio::sync::watch::Sender<i64>,
+    /// The policy version and grants revision in force at aim, as its heartbeat last said.
+    versions: tokio::sync::watch::Sender<(i64, i64)>,
 }
 
 impl Heard {
@@ -37,7 +39,13 @@ impl Heard {
             epoch: AtomicI64::new(0),
             revoked: Mutex::new(HashMap::new()),
             applied: tokio::sync::watch::Sender::new(0),
+            versions: tokio::sync::watch::Sender::new((0, 0)),
         }
+    }
+
+    /// The policy version and grants revision aim's heartbeat last named.
+    pub fn versions(&self) -> tokio::sync::watch::Receiver<(i64, i64)> {
+        self.versions.subscribe()
     }
 
     /// Changes each time a revocation is applied.
@@ -198,10 +206,18 @@ fn event(heard: &Heard, block: &str) -> Option<i64> {
     }
     match kind {
         "hello" | "heartbeat" => {
-            let epoch = serde_json::from_str::<serde_json::Value>(&data)
-                .ok()?
-                .get("epoch")?
-                .as_i64()?;
+            let beat = serde_json::from_str::<serde_json::Value>(&data).ok()?;
+            let epoch = beat.get("epoch")?.as_i64()?;
+            if let (Some(policy), Some(grants)) = (
+                beat.get("policy_version").and_then(|v| v.as_i64()),
+                beat.get("grants_revision").and_then(|v| v.as_i64()),
+            ) {
+                heard.versions.send_if_modified(|now| {
+                    let moved = *now != (policy, grants);
+                    *now = (policy, grants);
+                    moved
+                });
+            }
             heard.heard(epoch);
             Some(heard.epoch())
         }

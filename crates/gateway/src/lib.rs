@@ -4,8 +4,10 @@
 //! is forwarded), gives the upstream a credential the agent never sees, and refuses every
 //! request two parsers could read differently.
 //!
-//! It talks to aim only over aim's API (`POST /v1/gateway/authorize`, `/refusals`); it
-//! never opens aim's database.
+//! It decides by itself with what it reads from aim's API (the policy set, grants, keys
+//! and the live state behind tokens) and puts each decision on aim's record; what only
+//! aim can answer in the moment (approvals, leases) it asks aim to decide. It never opens
+//! aim's database.
 //!
 //! # Layout
 //! - [`config`] — `gateway.toml`, checked whole at start
@@ -15,6 +17,7 @@
 //! - [`upstream`] — calling an upstream with its credential injected
 //! - [`credential`] — that credential: from a file, aim, or Vault/OpenBao at the moment of use
 //! - [`feed`] — the revocation feed from aim, its heartbeat, and staleness
+//! - [`decide`] — decisions taken here, as aim takes them, and their record at aim
 //! - [`admin`] — `/healthz`, `/readyz` and `/metrics` on the admin listener
 //! - [`metrics`] — what Prometheus scrapes
 //! - [`proxy`] — one request, from arrival to answer
@@ -25,6 +28,7 @@ pub mod admin;
 pub mod canon;
 pub mod config;
 pub mod credential;
+pub mod decide;
 pub mod feed;
 #[doc(hidden)]
 pub mod fuzz;
@@ -58,6 +62,7 @@ pub struct Gateway {
     max_body_bytes: usize,
     metadata: Value,
     heard: Arc<feed::Heard>,
+    local: Arc<decide::Local>,
     mcp: Vec<mcp::Mcp>,
     metrics: Arc<metrics::Metrics>,
     /// Forwarded calls waiting to be recorded with aim, and the other end until `serve`
@@ -83,14 +88,16 @@ impl Gateway {
         // RFC 9728: what this resource is and where its tokens come from.
         let metadata = json!({
             "resource": config.resource,
-            "authorization_servers": [config.issuer],
+            "authorization_servers": [&config.issuer],
             "bearer_methods_supported": ["header"],
             "dpop_signing_alg_values_supported": ["EdDSA", "ES256"],
             "dpop_bound_access_tokens_required": true,
             "resource_name": "aim gateway",
         });
+        let local = Arc::new(decide::Local::new(&config.resource));
         Ok(Self {
             resource: config.resource,
+            local,
             aim,
             routes: config.routes,
             upstreams,
@@ -109,6 +116,50 @@ impl Gateway {
     /// What Prometheus scrapes (shared with the admin listener).
     pub fn metrics(&self) -> Arc<metrics::Metrics> {
         self.metrics.clone()
+    }
+
+    /// Decides by `clock` rather than the system's (tests: aim's own fake clock).
+    pub fn with_clock(mut self, clock: Arc<dyn aim_domain::time::Clock>) -> Self {
+        let resource = self.resource.clone();
+        self.local = Arc::new(decide::Local::new(&resource).with_clock(clock));
+        self
+    }
+
+    /// The gateway's own decision point.
+    pub fn local(&self) -> Arc<decide::Local> {
+        self.local.clone()
+    }
+
+    /// Decides `asked`: here when everything the decision needs is here, else by aim.
+    /// Either way the decision is on aim's record (queued for it on a batched route)
+    /// before this returns.
+    pub(crate) async fn decide(
+        &self,
+        asked: &aim_api::gateway::GatewayAuthorize,
+        request_id: &str,
+        audit: decide::Audit,
+    ) -> Result<aim_api::gateway::GatewayDecision, aim_client::ClientError> {
+        let asking = std::time::Instant::now();
+        let why = match self
+            .local
+            .decide(&self.aim, &self.heard, asked, request_id, audit)
+            .await
+        {
+            decide::Decided::Here(d) => {
+                self.metrics.taken("gateway", "");
+                self.metrics.decided("gateway", asking.elapsed());
+                return Ok(*d);
+            }
+            decide::Decided::Refused(e) => {
+                self.metrics.taken("gateway", "");
+                return Err(e);
+            }
+            decide::Decided::Aim(why) => why,
+        };
+        self.metrics.taken("aim", why);
+        let decided = self.aim.gateway_authorize(asked, request_id).await;
+        self.metrics.decided("authorize", asking.elapsed());
+        decided
     }
 
     /// What the gateway has heard from aim (shared with the feed's follower).
@@ -170,6 +221,14 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     tokio::spawn(feed::follow(gateway.aim.clone(), gateway.heard()));
+    tokio::spawn(
+        gateway
+            .local
+            .clone()
+            .follow(gateway.aim.clone(), gateway.heard()),
+    );
+    let (local, aim) = (gateway.local.clone(), gateway.aim.clone());
+    tokio::spawn(async move { local.ship(aim).await });
     if let Some(queue) = gateway.queued.lock().ok().and_then(|mut q| q.take()) {
         tokio::spawn(proxy::record_calls(gateway.aim.clone(), queue));
     }

@@ -3,15 +3,15 @@
 //! | metric | what |
 //! |---|---|
 //! | `aim_gateway_requests_total{kind, outcome, status, code}` | requests by `http` / `mcp`, `forwarded` / `refused`, the status answered and the refusal's code |
-//! | `aim_gateway_decision_seconds{call}` | time waiting for aim: `authorize` (a decision), `verify`, `list` |
+//! | `aim_gateway_decisions_total{taken, why}` | decisions `taken` at the `gateway` or by `aim`, and why aim took it (`approval`, `lease`, `sponsor`, `tool_not_pinned`, `unknown_key`, `not_synced`, `no_keys`) |
+//! | `aim_gateway_decision_seconds{call}` | time to a decision on the record: `gateway` (taken here), `authorize` (asked of aim), and aim's `verify`, `list` |
 //! | `aim_gateway_upstream_seconds{upstream}` | from forwarding to the upstream's answer headers |
 //! | `aim_gateway_revocation_epoch` | the newest revocation applied |
 //! | `aim_gateway_feed_silence_seconds` | since aim's feed was last heard (an entry or a heartbeat) |
 //! | `aim_gateway_stale` | 1 while the gateway refuses everything for not hearing aim |
 //! | `aim_gateway_dynamic_leases{state}` | dynamic Vault secrets `held` for running tasks, and `revoking` (their task ended; Vault has not taken the revocation yet: alert if it stays above 0) |
 //!
-//! The gateway keeps no decision cache (every call is decided by aim, see
-//! `docs/architecture.md`), so there is no hit ratio to report.
+//! The gateway keeps no cache of decisions: each call is decided (see `docs/architecture.md`).
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
@@ -40,6 +40,12 @@ pub struct CallLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TakenLabels {
+    pub taken: &'static str,
+    pub why: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct LeaseLabels {
     pub state: &'static str,
 }
@@ -59,6 +65,7 @@ fn latency() -> Histogram {
 pub struct Metrics {
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
+    taken: Family<TakenLabels, Counter>,
     decision: Family<CallLabels, Histogram, fn() -> Histogram>,
     upstream: Family<UpstreamLabels, Histogram, fn() -> Histogram>,
     epoch: Gauge,
@@ -110,6 +117,12 @@ impl Default for Metrics {
             "1 while every call is refused for not hearing aim",
             stale.clone(),
         );
+        let taken = Family::<TakenLabels, Counter>::default();
+        registry.register(
+            "aim_gateway_decisions",
+            "Decisions by where they were taken (gateway, aim) and why aim took one",
+            taken.clone(),
+        );
         let leases = Family::<LeaseLabels, Gauge>::default();
         registry.register(
             "aim_gateway_dynamic_leases",
@@ -119,6 +132,7 @@ impl Default for Metrics {
         Self {
             registry,
             requests,
+            taken,
             decision,
             upstream,
             epoch,
@@ -148,6 +162,11 @@ impl Metrics {
         self.decision
             .get_or_create(&CallLabels { call })
             .observe(took.as_secs_f64());
+    }
+
+    /// A decision taken here (`why` empty) or by aim, and why.
+    pub fn taken(&self, taken: &'static str, why: &'static str) {
+        self.taken.get_or_create(&TakenLabels { taken, why }).inc();
     }
 
     pub fn upstream(&self, upstream: &str, took: Duration) {
@@ -193,7 +212,12 @@ mod tests {
         m.request("http", 200, None);
         m.decided("authorize", Duration::from_millis(3));
         m.leases(2, 1);
+        m.taken("aim", "lease");
         let text = m.encode(&heard);
+        assert!(
+            text.contains(r#"aim_gateway_decisions_total{taken="aim",why="lease"} 1"#),
+            "{text}"
+        );
         assert!(
             text.contains(r#"aim_gateway_dynamic_leases{state="held"} 2"#),
             "{text}"

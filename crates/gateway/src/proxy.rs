@@ -135,10 +135,10 @@ async fn call(
         Ok(prepared) => prepared,
         Err(r) => return Err(g.record(&parts, peer, request_id, r).await),
     };
-    let asking = Instant::now();
-    let decided = g.aim.gateway_authorize(&asked, request_id).await;
-    g.metrics.decided("authorize", asking.elapsed());
-    let decided = decided.map_err(|e| g.aim_refused(e))?;
+    let decided = g
+        .decide(&asked, request_id, route.audit)
+        .await
+        .map_err(|e| g.aim_refused(e))?;
     if decided.answer.decision.decision != Effect::Allow {
         return Err(not_allowed(&decided.answer));
     }

@@ -174,6 +174,8 @@ pub struct Route {
     pub method: Option<String>,
     pub template: Template,
     pub action: String,
+    /// How its decisions reach aim's record.
+    pub audit: crate::decide::Audit,
     kind: String,
     system: String,
     id: String,
@@ -278,6 +280,7 @@ impl Route {
             method,
             template,
             action,
+            audit: crate::decide::Audit::default(),
             kind: target.kind,
             system: target.system,
             id: target.id,

@@ -234,19 +234,24 @@ fn machine_may(human: &Human, method: &Method, path: &str) -> Result<(), ApiErro
                 | ("POST", "/v1/gateway/verify")
                 | ("POST", "/v1/gateway/permitted")
                 | ("GET", "/v1/gateway/feed")
+                | ("GET", "/v1/gateway/state")
+                | ("POST", "/v1/gateway/live")
+                | ("POST", "/v1/gateway/decisions")
                 | ("GET", "/v1/revocations")
                 | ("GET", "/v1/revocations/stream")
                 | ("POST", "/oauth/introspect")
         );
     let secret = human.roles.contains(&Role::Gateway)
         && method.as_str() == "GET"
-        && path.starts_with("/v1/gateway/upstream-secrets/");
+        && (path.starts_with("/v1/gateway/upstream-secrets/")
+            // A tool's pin, to decide its calls.
+            || path.starts_with("/v1/tools/"));
     let scim = human.roles.contains(&Role::Scim) && path.starts_with("/scim/v2/");
     if gateway || secret || scim {
         return Ok(());
     }
     Err(ApiError::forbidden(
-        "a gateway credential reaches only POST /v1/authorize, /v1/gateway/*, the revocation feed and introspection; a scim credential only /scim/v2",
+        "a gateway credential reaches only POST /v1/authorize, /v1/gateway/*, tools' pins, the revocation feed and introspection; a scim credential only /scim/v2",
     ))
 }
 

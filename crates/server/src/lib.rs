@@ -84,6 +84,7 @@ pub fn router_with(state: AppState, body_limit: usize, limits: &config::LimitsCo
         .merge(routes::policies::router())
         .merge(routes::authorize::router())
         .merge(routes::gateway::router())
+        .merge(routes::gateway_sync::router())
         .merge(routes::tools::router())
         .merge(routes::upstream_secrets::router())
         .merge(routes::approvals::router())

@@ -21,6 +21,8 @@ pub struct Active {
 #[derive(Debug)]
 pub struct Policies {
     schema: aim_policy::schema::AimSchema,
+    /// The schema extensions `schema` was loaded with (gateways compile against them too).
+    extensions: Vec<Source>,
     active: Snapshot<Active>,
 }
 
@@ -41,6 +43,7 @@ impl Policies {
             .map_err(anyhow::Error::msg)?;
         let policies = Policies {
             schema,
+            extensions: extensions.to_vec(),
             active: Snapshot::new(Active {
                 version: 0,
                 engine: empty,
@@ -48,6 +51,10 @@ impl Policies {
         };
         policies.refresh(store).await?;
         Ok(policies)
+    }
+
+    pub fn extensions(&self) -> &[Source] {
+        &self.extensions
     }
 
     pub fn schema(&self) -> &aim_policy::schema::AimSchema {

@@ -11,6 +11,7 @@
 //! - [`approvals`], [`grants`], [`leases`] — human approval, grants and elevation, leases
 //! - [`gateway`], [`tools`], [`presented`] — what enforcement gateways ask, MCP tools pinned
 //!   by definition, the agent's token checked for a gateway
+//! - [`gateway_sync`] — what a gateway deciding by itself reads, and its decisions' record
 //! - [`upstream_secrets`] — credentials for upstreams, sealed, read only by gateways
 //! - [`openapi`] — `/v1/openapi.json`
 
@@ -19,6 +20,7 @@ pub mod approvals;
 pub mod audit;
 pub mod authorize;
 pub mod gateway;
+pub mod gateway_sync;
 pub mod grants;
 pub mod humans;
 pub mod identities;

@@ -37,6 +37,10 @@ pub struct McpConfig {
     /// Tools whose call is another action or acts on another resource than the default.
     #[serde(default)]
     pub tools: Vec<McpToolConfig>,
+    /// How its tools' decisions reach aim's record, unless a tool says otherwise
+    /// (`durable` or `batched`, as a route's `audit`).
+    #[serde(default)]
+    pub audit: crate::decide::Audit,
 }
 
 #[derive(Debug, Deserialize)]
@@ -49,6 +53,9 @@ pub struct McpToolConfig {
     /// call's argument `arg`, `body:/pointer` points into the arguments.
     #[serde(default)]
     pub resource: Option<TargetConfig>,
+    /// The server's `audit` unless given.
+    #[serde(default)]
+    pub audit: Option<crate::decide::Audit>,
 }
 
 fn call_tool() -> String {
@@ -66,6 +73,8 @@ pub struct Server {
     pub origins: Vec<String>,
     /// Tools with their own question.
     pub tools: BTreeMap<String, Route>,
+    /// How the decisions on its tools reach aim's record, unless a tool's route says.
+    pub audit: crate::decide::Audit,
 }
 
 impl Server {
@@ -82,8 +91,10 @@ impl Server {
             attrs: BTreeMap::from([("name".to_owned(), tool.to_owned())]),
         };
         // Cannot fail: every part is non-empty and the tool's name holds no `{`.
-        Route::for_tool(self.upstream, call_tool(), target)
-            .unwrap_or_else(|_| unreachable!("a default tool route is always valid"))
+        let mut route = Route::for_tool(self.upstream, call_tool(), target)
+            .unwrap_or_else(|_| unreachable!("a default tool route is always valid"));
+        route.audit = self.audit;
+        route
     }
 }
 
@@ -139,8 +150,9 @@ pub fn check(
                 id: format!("{name}/{}", t.name),
                 attrs: BTreeMap::from([("name".to_owned(), t.name.clone())]),
             });
-            let route = Route::for_tool(upstream, t.action, target)
+            let mut route = Route::for_tool(upstream, t.action, target)
                 .map_err(|e| invalid(format!("{what}.tools.{}: {e}", t.name)))?;
+            route.audit = t.audit.unwrap_or(m.audit);
             if tools.insert(t.name.clone(), route).is_some() {
                 return Err(invalid(format!("{what}.tools: {} appears twice", t.name)));
             }
@@ -152,6 +164,7 @@ pub fn check(
             path,
             origins: m.allowed_origins,
             tools,
+            audit: m.audit,
         });
     }
     Ok(out)

@@ -155,6 +155,7 @@ pub(crate) struct Asked {
     /// (task, tool, arguments' hash): where an approval asked for is remembered.
     key: Option<super::CallKey>,
     pub(crate) question: AuthorizeBody,
+    pub(crate) audit: crate::decide::Audit,
 }
 
 pub(super) async fn call(
@@ -183,9 +184,7 @@ pub(super) async fn call(
             hash,
         }),
     };
-    let asking = Instant::now();
-    let decided = g.aim.gateway_authorize(&request, p.request_id).await;
-    g.metrics.decided("authorize", asking.elapsed());
+    let decided = g.decide(&request, p.request_id, asked.audit).await;
     let decided = match decided {
         Ok(d) => d,
         Err(aim_client::ClientError::Api {
@@ -308,6 +307,7 @@ pub(crate) fn question(
         args_hash,
         key,
         question,
+        audit: route.audit,
     })
 }
 

@@ -339,8 +339,11 @@ pub async fn start_gateway(
     );
     let path = dir.join(format!("{name}.toml"));
     std::fs::write(&path, text).unwrap();
-    let gateway = Gateway::new(Config::load(&path).unwrap()).unwrap();
+    let gateway = Gateway::new(Config::load(&path).unwrap())
+        .unwrap()
+        .with_clock(std::sync::Arc::new(aim.clock.clone()));
     let heard = gateway.heard();
+    let local = gateway.local();
     tokio::spawn(aim_gateway::serve(
         gateway,
         listener,
@@ -351,7 +354,8 @@ pub async fn start_gateway(
     let id = account.id.to_string();
     for _ in 0..500 {
         let acks = aim.db.store.gateway_acks().await.unwrap();
-        if acks.iter().any(|(g, _, _)| *g == id) {
+        // And it decides by itself: what it decides with is read (unless aim is cut off).
+        if acks.iter().any(|(g, _, _)| *g == id) && local.ready() {
             return heard;
         }
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;

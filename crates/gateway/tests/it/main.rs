@@ -5,5 +5,6 @@
 
 mod harness;
 mod kill;
+mod local;
 mod proxy;
 mod ssrf;

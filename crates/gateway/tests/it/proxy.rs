@@ -79,6 +79,8 @@ async fn an_allowed_call_carries_the_injected_credential_and_never_the_agents_to
         );
         assert_eq!(d.trail.policies, ["crm-read"]);
         assert_eq!(d.actor.id, a.identity.id.to_string());
+        // Taken at the gateway (aim's own decisions name no gateway), recorded by aim.
+        assert_eq!(d.detail["gateway"], "gw-1");
 
         // The call follows its decision on the record, under the same task and token.
         let mut calls = Vec::new();

@@ -142,7 +142,8 @@ pub struct FeedQuery {
 
 /// Server-sent events: `hello` with the epoch it starts from, then each revocation
 /// (`event: revocation`, its epoch as the id) as this replica's reader sees it, and a
-/// `heartbeat` carrying the newest epoch each second. A gateway that misses heartbeats
+/// `heartbeat` carrying the newest epoch each second, with the versions of the policy set
+/// and grants in force here (`GET /v1/gateway/state`). A gateway that misses heartbeats
 /// knows it is not hearing from aim. Resumable with `Last-Event-ID`.
 #[utoipa::path(get, path = "/v1/gateway/feed", tag = "policies", params(FeedQuery),
     responses((status = 200, description = "text/event-stream"), (status = 403, body = ErrorBody)))]
@@ -210,7 +211,13 @@ pub async fn feed(
                     },
                     _ = tick.tick() => {
                         let epoch = sent.max(s.feed.epoch());
-                        pending.push_back(Sse::default().event("heartbeat").data(serde_json::json!({ "epoch": epoch }).to_string()));
+                        // What a gateway deciding by itself decides with, by version.
+                        let beat = serde_json::json!({
+                            "epoch": epoch,
+                            "policy_version": s.policies.active().version,
+                            "grants_revision": s.decisions.grants().revision,
+                        });
+                        pending.push_back(Sse::default().event("heartbeat").data(beat.to_string()));
                     }
                 }
             }

@@ -5,8 +5,8 @@ use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
 use crate::routes::{
-    agent_keys, approvals, audit, authorize, gateway, grants, humans, identities, join, leases,
-    oauth, policies, scim, signing_keys, system, tasks, tools, upstream_secrets,
+    agent_keys, approvals, audit, authorize, gateway, gateway_sync, grants, humans, identities,
+    join, leases, oauth, policies, scim, signing_keys, system, tasks, tools, upstream_secrets,
 };
 
 #[derive(Debug, OpenApi)]
@@ -27,6 +27,7 @@ use crate::routes::{
         audit::checkpoint_keys, audit::rotate_checkpoint_key,
         policies::apply, policies::show, policies::versions, policies::version, policies::rollback,
         authorize::authorize, authorize::explain, gateway::authorize, gateway::refusal, gateway::feed, gateway::ack, gateway::call,
+        gateway_sync::state, gateway_sync::live, gateway_sync::decisions,
         tools::seen, tools::verify, tools::permitted, tools::list, tools::show, tools::approve,
         upstream_secrets::put, upstream_secrets::list, upstream_secrets::delete, upstream_secrets::read,
         approvals::list, approvals::show, approvals::approve, approvals::deny,

@@ -387,7 +387,11 @@ pub async fn show(
     p: HumanCaller,
     ToolPath(server, name): ToolPath,
 ) -> Result<Json<ToolView>, ApiError> {
-    p.require_any(&[Role::Admin, Role::Auditor], "reading tools")?;
+    // A gateway reads the pin to decide calls of the tool itself.
+    p.require_any(
+        &[Role::Admin, Role::Auditor, Role::Gateway],
+        "reading tools",
+    )?;
     let t = s
         .store
         .tool(&server, &name)

@@ -12,6 +12,7 @@ mod federation;
 mod first_start;
 mod fixtures;
 mod flood;
+mod gateway_sync;
 mod identities;
 mod machines;
 mod scim;

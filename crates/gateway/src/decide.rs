@@ -1,0 +1,524 @@
+//! Decisions taken in the gateway, the way aim takes them (`aim-enforce`): the token and
+//! its DPoP proof verified here against aim's published keys, the live state behind the
+//! token read from aim and kept while nothing was revoked (and for half a second at most),
+//! the policy set and grants in force at aim compiled here and read again when aim's
+//! heartbeat names a newer version; then the decision is put on aim's record and only then
+//! answered.
+//!
+//! ```text
+//! token + proof ─► live state (cached) ─► policies ─► grants ─► record at aim ─► answer
+//!                                                              (durable: awaited;
+//!                                                               batched: queued)
+//! ```
+//!
+//! What needs aim's store in the moment is left to aim (`POST /v1/gateway/authorize`), as
+//! before: an approval asked for or spent, a lease on the record a write touches, a sponsor
+//! not yet read, a tool whose pinned definition is not the one listed, a key not yet known.
+//! A route's `audit = "batched"` queues the record instead of awaiting it: a proof is then
+//! single-use at this gateway at once and across gateways when aim takes the record
+//! (a replay elsewhere is recorded as `replayed`); what is queued when the gateway dies
+//! is lost (at most [`QUEUE`] records, sent within milliseconds under normal operation).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aim_api::gateway::{GatewayAuthorize, GatewayDecision, GatewayLive, GatewayRecord};
+use aim_client::ClientError;
+use aim_domain::approval::{ActionApproval, ApprovedAction, Spent};
+use aim_domain::event::Event;
+use aim_domain::human::Human;
+use aim_domain::ids::{ApprovalId, HumanId, IdentityId, TaskId};
+use aim_domain::lease::{Lease, Record};
+use aim_domain::live::{Hangs, LiveContext};
+use aim_domain::single_use::Claim;
+use aim_domain::time::{Clock, SystemClock, Timestamp};
+use aim_domain::tool::Tool;
+use aim_enforce::amend::Grants;
+use aim_enforce::pipeline::{ApprovalLimits, DecisionStore, Origin, Refused, Subject};
+use aim_enforce::token::Presentation;
+use aim_enforce::{Engine, Inactive, LiveCache, LiveSource, Pipeline, Snapshot, TokenRules};
+use aim_token::TokenError;
+use aim_token::access::{TrustedKeys, Verifier};
+
+use crate::feed::Heard;
+
+/// The most batched records waiting to be sent; past it, a batched route awaits its
+/// record like any other.
+pub const QUEUE: usize = 10_000;
+/// Tokens whose signature is kept verified.
+const VERIFIED_TOKENS: usize = 10_000;
+
+/// How a route's decisions reach aim's record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Audit {
+    /// Durable at aim, with the proof spent, before anything is forwarded.
+    #[default]
+    Durable,
+    /// Queued and sent within milliseconds; forwarded without waiting.
+    Batched,
+}
+
+/// What the gateway decides with, as aim last served it.
+#[derive(Debug)]
+struct Synced {
+    /// Tokens as aim issues them, for this gateway, with the live state behind them.
+    rules: TokenRules,
+    version: i64,
+    engine: Engine,
+    grants: Grants,
+    approvals: ApprovalLimits,
+}
+
+/// Where a request's decision came from.
+#[derive(Debug)]
+pub enum Decided {
+    /// Taken here and on aim's record (or queued for it).
+    Here(Box<GatewayDecision>),
+    /// Refused here: the token, its proof or its state says no, or aim could not record.
+    Refused(ClientError),
+    /// For aim to take, and why.
+    Aim(&'static str),
+}
+
+/// The gateway's own decision point.
+#[derive(Debug)]
+pub struct Local {
+    /// This gateway's resource: the audience its tokens name.
+    resource: String,
+    clock: Arc<dyn Clock>,
+    verifier: Snapshot<Option<Verifier>>,
+    state: Snapshot<Option<Synced>>,
+    /// Sponsors read with the live state of their identities' tokens, by id.
+    sponsors: LiveCache<Human>,
+    /// Tools as aim pins them, by `server/name`.
+    pins: LiveCache<Tool>,
+    /// Proofs spent on batched routes, until their `iat` window closes (ms).
+    spent: Mutex<HashMap<String, i64>>,
+    queue: tokio::sync::mpsc::Sender<GatewayRecord>,
+    queued: Mutex<Option<tokio::sync::mpsc::Receiver<GatewayRecord>>>,
+    /// Asks the synchroniser to read aim's keys again (a token named one not known here).
+    keys_wanted: tokio::sync::Notify,
+}
+
+impl Local {
+    /// A decision point for tokens issued for `resource` (this gateway).
+    pub fn new(resource: &str) -> Self {
+        let (queue, queued) = tokio::sync::mpsc::channel(QUEUE);
+        Self {
+            resource: resource.to_owned(),
+            clock: Arc::new(SystemClock),
+            verifier: Snapshot::new(None),
+            state: Snapshot::new(None),
+            sponsors: LiveCache::default(),
+            pins: LiveCache::default(),
+            spent: Mutex::new(HashMap::new()),
+            queue,
+            queued: Mutex::new(Some(queued)),
+            keys_wanted: tokio::sync::Notify::new(),
+        }
+    }
+
+    /// Decides by `clock` (tests: aim's own fake clock).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Whether this gateway has what it decides with: aim's policy set, grants and keys.
+    pub fn ready(&self) -> bool {
+        self.state.current().is_some() && self.verifier.current().is_some()
+    }
+
+    /// The policy version this gateway decides with (`None`: none read yet).
+    pub fn policy_version(&self) -> Option<i64> {
+        self.state.current().as_ref().as_ref().map(|s| s.version)
+    }
+
+    /// Decides `asked` here if everything it needs is here; else says it is for aim.
+    pub async fn decide(
+        &self,
+        aim: &aim_client::Client,
+        heard: &Heard,
+        asked: &GatewayAuthorize,
+        request_id: &str,
+        audit: Audit,
+    ) -> Decided {
+        if asked.question.approval_id.is_some() {
+            return Decided::Aim("approval");
+        }
+        let state = self.state.current();
+        let Some(state) = state.as_ref().as_ref() else {
+            return Decided::Aim("not_synced");
+        };
+        let verifier = self.verifier.current();
+        let Some(verifier) = verifier.as_ref().as_ref() else {
+            return Decided::Aim("no_keys");
+        };
+        let generation = heard.epoch() as u64;
+        if let Some(tool) = &asked.tool {
+            match self.pinned(aim, tool, generation).await {
+                Ok(true) => {}
+                Ok(false) => return Decided::Aim("tool_not_pinned"),
+                Err(e) => return Decided::Refused(e),
+            }
+        }
+        let now = self.clock.now();
+        let live = Live {
+            aim,
+            heard,
+            sponsors: &self.sponsors,
+            request_id,
+        };
+        let presented = Presentation {
+            token: &asked.token,
+            proof: asked.proof.as_deref(),
+            method: &asked.method,
+            url: &asked.url,
+        };
+        let (agent, proof) = match state
+            .rules
+            .check_request(&live, verifier, presented, now)
+            .await
+        {
+            Ok(checked) => checked,
+            Err(Inactive::Token(TokenError::UnknownKey)) => {
+                self.keys_wanted.notify_one();
+                return Decided::Aim("unknown_key");
+            }
+            Err(Inactive::Source(e)) => return Decided::Refused(e),
+            Err(e) => return Decided::Refused(api(401, e.code(), e.to_string())),
+        };
+        let who = Subject::agent(&agent);
+        let store = Store {
+            local: self,
+            aim,
+            request_id,
+            audit,
+            generation,
+        };
+        let pipeline = Pipeline {
+            store: &store,
+            engine: &state.engine,
+            version: Some(state.version),
+            grants: &state.grants,
+            approvals: state.approvals,
+        };
+        let origin = Origin {
+            request_id,
+            source: asked.question.call.ip.as_deref().unwrap_or_default(),
+        };
+        match pipeline
+            .rule(&who, &asked.question, origin, proof, now)
+            .await
+        {
+            Ok(ruled) => Decided::Here(Box::new(GatewayDecision {
+                identity: agent.identity,
+                task: agent.task,
+                jti: agent.claims.jti.clone(),
+                act: who.trail.act.clone(),
+                answer: ruled.answer,
+            })),
+            Err(Refused::Store(Unanswered::ForAim(why))) => Decided::Aim(why),
+            Err(Refused::Store(Unanswered::Aim(e))) => Decided::Refused(e),
+            Err(Refused::Replayed) => Decided::Refused(api(
+                401,
+                "dpop_replayed",
+                "this DPoP proof was already used".into(),
+            )),
+            Err(Refused::Query(e)) => Decided::Refused(api(400, e.code(), e.to_string())),
+            Err(Refused::TooManyPending { .. }) => Decided::Aim("approval"),
+        }
+    }
+
+    /// Whether the definition of `tool` this gateway listed is the one aim pins.
+    async fn pinned(
+        &self,
+        aim: &aim_client::Client,
+        tool: &aim_api::tools::ToolRef,
+        generation: u64,
+    ) -> Result<bool, ClientError> {
+        let Some(hash) = tool.hash.as_deref() else {
+            return Ok(false);
+        };
+        let key = format!("{}/{}", tool.server, tool.name);
+        let found = match self.pins.get(&key, generation) {
+            Some(t) => t,
+            None => match aim.tool(&tool.server, &tool.name).await {
+                Ok(view) => {
+                    self.pins.put(&key, view.tool.clone(), generation);
+                    view.tool
+                }
+                Err(ClientError::Api { status: 404, .. }) => return Ok(false),
+                Err(e) => return Err(e),
+            },
+        };
+        Ok(found.allows(Some(hash)))
+    }
+
+    /// Reads aim's policy set and grants and puts them in force here, unless what is in
+    /// force is as new.
+    pub async fn sync_state(&self, aim: &aim_client::Client) -> Result<(), String> {
+        let state = aim.gateway_state().await.map_err(|e| e.to_string())?;
+        let current = self.state.current();
+        if let Some(now) = current.as_ref()
+            && now.version == state.policy_version
+            && now.grants.revision == state.grants_revision
+        {
+            return Ok(());
+        }
+        let engine = aim_enforce::policies::compile(&state.schema, &state.policies)
+            .map_err(|e| format!("policy version {}: {e}", state.policy_version))?;
+        let synced = Synced {
+            rules: TokenRules::new(&state.issuer, &self.resource, &[]),
+            version: state.policy_version,
+            engine,
+            grants: Grants {
+                revision: state.grants_revision,
+                grants: state.grants,
+            },
+            approvals: ApprovalLimits {
+                ttl_seconds: state.approval_ttl_seconds,
+                max_pending_per_identity: state.max_pending_approvals,
+            },
+        };
+        tracing::info!(
+            policy_version = synced.version,
+            grants_revision = synced.grants.revision,
+            "deciding with aim's policy set and grants"
+        );
+        self.state.replace(Some(synced));
+        Ok(())
+    }
+
+    /// Reads aim's published keys.
+    pub async fn sync_keys(&self, aim: &aim_client::Client) -> Result<(), String> {
+        let jwks = aim.jwks().await.map_err(|e| e.to_string())?;
+        let keys = TrustedKeys::from_jwks(&jwks).map_err(|e| e.to_string())?;
+        self.verifier
+            .replace(Some(Verifier::new(keys, VERIFIED_TOKENS)));
+        Ok(())
+    }
+
+    /// Keeps the policy set, grants and keys as aim has them, for as long as the gateway
+    /// runs: at once, when the heartbeat names a newer version, when a token names an
+    /// unknown key (at most every 5 s), and every minute.
+    pub async fn follow(self: Arc<Self>, aim: aim_client::Client, heard: Arc<Heard>) {
+        let mut versions = heard.versions();
+        loop {
+            if let Err(e) = self.sync_state(&aim).await {
+                tracing::warn!(error = %e, "could not read aim's policy set and grants; decisions go to aim");
+            }
+            if let Err(e) = self.sync_keys(&aim).await {
+                tracing::warn!(error = %e, "could not read aim's keys");
+            }
+            tokio::select! {
+                _ = versions.changed() => {}
+                () = self.keys_wanted.notified() => {
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                }
+                () = tokio::time::sleep(Duration::from_secs(60)) => {}
+            }
+        }
+    }
+
+    /// Sends queued records of batched routes to aim, as many at once as queued while
+    /// the last request was out; a refused request is tried again (the records wait).
+    pub async fn ship(&self, aim: aim_client::Client) {
+        let Some(mut queue) = self.queued.lock().ok().and_then(|mut q| q.take()) else {
+            return;
+        };
+        let mut batch = Vec::new();
+        while let Some(first) = queue.recv().await {
+            batch.push(first);
+            while batch.len() < 500 {
+                match queue.try_recv() {
+                    Ok(r) => batch.push(r),
+                    Err(_) => break,
+                }
+            }
+            let id = batch[0].event.request_id.clone();
+            loop {
+                match aim.gateway_records(&batch, &id).await {
+                    Ok(r) => {
+                        for at in r.replayed {
+                            tracing::warn!(request_id = %batch[at].event.request_id, "a batched call's DPoP proof had been used at another gateway; aim recorded it as replayed");
+                        }
+                        break;
+                    }
+                    Err(e) => {
+                        tracing::warn!(records = batch.len(), error = %e, "could not record batched decisions with aim; retrying");
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                    }
+                }
+            }
+            batch.clear();
+        }
+    }
+
+    /// Marks the proofs in `claims` spent here; false if one was spent before.
+    fn spend_here(&self, claims: &[Claim]) -> bool {
+        let Ok(mut spent) = self.spent.lock() else {
+            return false;
+        };
+        let now = self.clock.now().as_millis();
+        if spent.len() > 100_000 {
+            spent.retain(|_, until| *until > now);
+        }
+        if claims
+            .iter()
+            .any(|c| spent.get(&c.id).is_some_and(|until| *until > now))
+        {
+            return false;
+        }
+        for c in claims {
+            spent.insert(c.id.clone(), c.expires_at.as_millis());
+        }
+        true
+    }
+}
+
+fn api(status: u16, code: &str, message: String) -> ClientError {
+    ClientError::Api {
+        status,
+        code: code.to_owned(),
+        message,
+    }
+}
+
+/// The live state behind tokens, from aim; the generation is the revocation epoch heard.
+struct Live<'a> {
+    aim: &'a aim_client::Client,
+    heard: &'a Heard,
+    sponsors: &'a LiveCache<Human>,
+    request_id: &'a str,
+}
+
+impl LiveSource for Live<'_> {
+    type Error = ClientError;
+
+    fn generation(&self) -> u64 {
+        self.heard.epoch() as u64
+    }
+
+    async fn live_context(
+        &self,
+        identity: IdentityId,
+        task: TaskId,
+        hangs: &Hangs<'_>,
+    ) -> Result<Option<LiveContext>, ClientError> {
+        let generation = self.generation();
+        let owned = |names: &[(aim_domain::agent_key::RevocationKind, &str)]| {
+            names.iter().map(|(k, v)| (*k, (*v).to_owned())).collect()
+        };
+        let asked = GatewayLive {
+            identity,
+            task,
+            always: owned(&hangs.always),
+            earlier: owned(&hangs.earlier),
+            delegators: hangs.delegators.clone(),
+        };
+        let read = self.aim.gateway_live(&asked, self.request_id).await?;
+        if let Some(sponsor) = read.sponsor {
+            self.sponsors
+                .put(&sponsor.id.to_string(), sponsor, generation);
+        }
+        Ok(read.context)
+    }
+}
+
+/// Why the pipeline got no answer from this gateway's store.
+#[derive(Debug, thiserror::Error)]
+enum Unanswered {
+    /// Only aim can answer this in the moment.
+    #[error("for aim to decide: {0}")]
+    ForAim(&'static str),
+    #[error(transparent)]
+    Aim(ClientError),
+}
+
+/// The pipeline's store at a gateway: what it holds, else aim.
+struct Store<'a> {
+    local: &'a Local,
+    aim: &'a aim_client::Client,
+    request_id: &'a str,
+    audit: Audit,
+    generation: u64,
+}
+
+impl DecisionStore for Store<'_> {
+    type Error = Unanswered;
+
+    async fn human(&self, id: HumanId) -> Result<Option<Human>, Unanswered> {
+        match self.local.sponsors.get(&id.to_string(), self.generation) {
+            Some(h) => Ok(Some(h)),
+            None => Err(Unanswered::ForAim("sponsor")),
+        }
+    }
+
+    // A lease is taken at aim by another agent at any moment: only aim knows.
+    async fn held_lease(&self, _: &Record, _: Timestamp) -> Result<Option<Lease>, Unanswered> {
+        Err(Unanswered::ForAim("lease"))
+    }
+
+    async fn approval(&self, _: ApprovalId) -> Result<Option<ActionApproval>, Unanswered> {
+        Err(Unanswered::ForAim("approval"))
+    }
+
+    async fn open_approval_for(
+        &self,
+        _: &ApprovedAction,
+        _: Timestamp,
+    ) -> Result<Option<ActionApproval>, Unanswered> {
+        Err(Unanswered::ForAim("approval"))
+    }
+
+    async fn insert_approval(
+        &self,
+        _: &ActionApproval,
+        _: u32,
+        _: Timestamp,
+        _: &Event,
+    ) -> Result<bool, Unanswered> {
+        Err(Unanswered::ForAim("approval"))
+    }
+
+    async fn spend_approval(
+        &self,
+        _: &ActionApproval,
+        _: Timestamp,
+        _: &Event,
+        _: Vec<Claim>,
+    ) -> Result<Spent, Unanswered> {
+        Err(Unanswered::ForAim("approval"))
+    }
+
+    async fn record(&self, event: &Event, claims: Vec<Claim>) -> Result<Option<i64>, Unanswered> {
+        let record = GatewayRecord {
+            event: event.clone(),
+            claims,
+        };
+        if self.audit == Audit::Batched {
+            if !self.local.spend_here(&record.claims) {
+                return Ok(None);
+            }
+            match self.local.queue.try_send(record) {
+                Ok(()) => return Ok(Some(0)),
+                // Full: this one waits for aim like a durable route's.
+                Err(e) => return self.durable(e.into_inner()).await,
+            }
+        }
+        self.durable(record).await
+    }
+}
+
+impl Store<'_> {
+    async fn durable(&self, record: GatewayRecord) -> Result<Option<i64>, Unanswered> {
+        match self.aim.gateway_record(&record, self.request_id).await {
+            Ok(r) => Ok(r.seqs.first().copied()),
+            Err(ClientError::Api { status: 409, .. }) => Ok(None),
+            Err(e) => Err(Unanswered::Aim(e)),
+        }
+    }
+}
