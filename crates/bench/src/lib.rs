@@ -3,6 +3,7 @@
 //!
 //! # Layout
 //! - [`fill`] — stores filled before a run: identities, audit records, single-use ids, tasks
+//! - [`stage`] — `aim gateway` in front of a run's upstream, with aim and an agent, and a twin
 //!
 //! The load runs are binaries beside it: `authorize_load` (`POST /v1/authorize`),
 //! `token_load` (`POST /oauth/token`), `registry_load` (the registry at a million
@@ -20,6 +21,7 @@ use anyhow::{Context, bail};
 use serde_json::{Value, json};
 
 pub mod fill;
+pub mod stage;
 
 pub const ASSERTION: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
@@ -413,136 +415,6 @@ impl LoadArgs {
     }
 }
 
-/// `aim gateway` as a child process; killed when dropped.
-#[derive(Debug)]
-pub struct GatewayProcess(pub Child);
-
-impl Drop for GatewayProcess {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-pub fn start_gateway(aim: &Path, dir: &Path, config: &str) -> anyhow::Result<GatewayProcess> {
-    let path = dir.join("gateway.toml");
-    std::fs::write(&path, config)?;
-    let child = Command::new(aim)
-        .args(["gateway", "--config"])
-        .arg(&path)
-        .env("AIM_LOG", "warn")
-        .stdout(Stdio::null())
-        .spawn()
-        .context("spawning aim gateway")?;
-    Ok(GatewayProcess(child))
-}
-
-/// A gateway account's credential, written to a file in `dir`.
-pub async fn gateway_account(admin: &Client, dir: &Path) -> anyhow::Result<std::path::PathBuf> {
-    let human: aim_domain::human::Human = admin
-        .call(
-            reqwest::Method::POST,
-            "/v1/humans",
-            &Vec::new(),
-            Some(&json!({ "user_name": "gw-load", "roles": ["gateway"] })),
-        )
-        .await?;
-    let credential: serde_json::Value = admin
-        .call(
-            reqwest::Method::POST,
-            &format!("/v1/humans/{}/credentials", human.id),
-            &Vec::new(),
-            Some(&json!({ "label": "load" })),
-        )
-        .await?;
-    let file = dir.join("gateway-credential");
-    std::fs::write(&file, credential["secret"].as_str().context("secret")?)?;
-    Ok(file)
-}
-
-/// Waits until `url` answers 2xx (10 s at most).
-pub async fn wait_ready(url: &str) -> anyhow::Result<()> {
-    for _ in 0..200 {
-        if reqwest::get(url)
-            .await
-            .is_ok_and(|r| r.status().is_success())
-        {
-            return Ok(());
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    bail!("{url} never became ready")
-}
-
-/// aim serve (the gateway's URL one of its token resources), an agent the policy `permit`
-/// allows (`{agent}` in it is the agent's id), and `aim gateway` in front of what `rest`
-/// configures (given the file holding the upstream's key), ready; the agent's token is on
-/// a task, for the gateway.
-#[derive(Debug)]
-pub struct GatewayStage {
-    // Stopped first (fields drop in order), so it does not outlive aim.
-    pub process: GatewayProcess,
-    pub serve: Serve,
-    pub admin: Client,
-    pub key: ClientKey,
-    pub token: String,
-    /// The gateway's URL, without a trailing `/`.
-    pub resource: String,
-}
-
-pub async fn gateway_stage(
-    aim: &Path,
-    dir: &Path,
-    permit: &str,
-    rest: impl FnOnce(&Path) -> String,
-) -> anyhow::Result<GatewayStage> {
-    let port = |_| -> anyhow::Result<u16> {
-        Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-            .local_addr()?
-            .port())
-    };
-    let (gw_port, admin_port) = (port(())?, port(())?);
-    let resource = format!("http://127.0.0.1:{gw_port}");
-    let aim_config = dir.join("aim.toml");
-    std::fs::write(
-        &aim_config,
-        format!("[tokens]\nresources = [\"{resource}\"]\n"),
-    )?;
-    let serve = Serve::start_with_config(aim, &dir.join("aim-data"), Some(&aim_config))?;
-    let admin_token = serve.admin_token()?;
-    let base = serve.addr.clone();
-    let (client_id, key, endpoint, task) = agent(&base, &admin_token).await?;
-    let admin = Client::new(&base, Some(admin_token));
-    let policy: aim_api::policies::ApplyBody = serde_json::from_value(json!({
-        "sources": [{ "name": "load.cedar", "text": permit.replace("{agent}", &client_id) }],
-    }))?;
-    admin.apply_policies(&policy).await?;
-    let secret = gateway_account(&admin, dir).await?;
-    let key_file = dir.join("upstream-key");
-    std::fs::write(&key_file, "upstream-key-for-load")?;
-    let config = format!(
-        "listen = \"127.0.0.1:{gw_port}\"\nadmin_listen = \"127.0.0.1:{admin_port}\"\nresource = \"{resource}\"\n\
-         [aim]\nurl = \"{base}\"\ncredential_file = \"{}\"\n{}",
-        secret.display(),
-        rest(&key_file)
-    );
-    let process = start_gateway(aim, dir, &config)?;
-    wait_ready(&format!("http://127.0.0.1:{admin_port}/readyz")).await?;
-    let token = token_with(
-        &base,
-        &client_id,
-        &key,
-        &endpoint,
-        &[("task_id", task.as_str()), ("resource", resource.as_str())],
-    )
-    .await?
-    .access_token;
-    Ok(GatewayStage {
-        process,
-        serve,
-        admin,
-        key,
-        token,
-        resource,
-    })
-}
+pub use stage::{
+    GatewayProcess, GatewayStage, gateway_account, gateway_stage, start_gateway, wait_ready,
+};

@@ -1,9 +1,12 @@
-//! An MCP `tools/call` over loopback, three ways in one run: straight to an MCP server,
+//! An MCP `tools/call` over loopback, four ways in one run: straight to an MCP server,
 //! through `mcp-proxy` (crates.io: a Rust MCP gateway on tower that authorizes nothing per
 //! call), and through `aim gateway` (the agent's token and a fresh DPoP proof checked, the
-//! call decided by aim with the tool's pinned definition and policy, its record durable
-//! before the call goes on, the server's key injected). The server is in this process and
-//! answers at once; requests are made beforehand and replayed by `wrk`.
+//! call decided in the gateway with the tool's pinned definition and aim's policy set, the
+//! server's key injected) with its record durable at aim before the call goes on, and on
+//! an `audit = "batched"` server, queued. The server is in this process and answers at
+//! once; requests are made beforehand and replayed by `wrk`. It refuses to measure unless
+//! every checked call was decided in the gateway, and prints one DPoP proof's verification
+//! time, measured here.
 //!
 //! ```sh
 //! cargo build --release --bin aim --bin mcp-load
@@ -171,6 +174,11 @@ credential = {{ kind = "header", name = "x-api-key", credential_file = "{}" }}
 [mcp.crm]
 upstream = "crm_mcp"
 path = "/mcp/crm"
+[mcp.crm_batched]
+upstream = "crm_mcp"
+path = "/mcp/crm-batched"
+system = "crm"
+audit = "batched"
 "#,
         key.display()
     )
@@ -178,12 +186,14 @@ path = "/mcp/crm"
 
 const PERMIT: &str = "permit(principal == Aim::Identity::\"{agent}\", action == Aim::Action::\"call_tool\", resource is Aim::Tool);";
 
-/// Lists the tools through the gateway (aim records the definition), then pins it.
+/// Lists the tools of `server` through the gateway (aim records the definition), then
+/// pins it.
 async fn pin_the_tool(
     admin: &Client,
     key: &aim_token::client::ClientKey,
     token: &str,
     url: &str,
+    server: &str,
 ) -> anyhow::Result<()> {
     let proof = key
         .dpop_proof("POST", url, Some(token), now())
@@ -206,7 +216,7 @@ async fn pin_the_tool(
     let tool: aim_api::tools::ToolView = admin
         .call(
             reqwest::Method::GET,
-            "/v1/tools/crm/update_record",
+            &format!("/v1/tools/{server}/update_record"),
             &Vec::new(),
             None::<&()>,
         )
@@ -214,7 +224,7 @@ async fn pin_the_tool(
     let _: Value = admin
         .call(
             reqwest::Method::POST,
-            "/v1/tools/crm/update_record/approve",
+            &format!("/v1/tools/{server}/update_record/approve"),
             &Vec::new(),
             Some(&json!({ "hash": tool.tool.seen.hash })),
         )
@@ -253,6 +263,50 @@ async fn check_answered(
     Ok(())
 }
 
+/// The gateway's two servers with their tool pinned (durable and batched), and a twin of
+/// it asking aim for every decision, for the comparison: their URLs and the twin.
+async fn stage_paths(
+    st: &aim_bench::GatewayStage,
+    dir: &Path,
+) -> anyhow::Result<(String, String, String, GatewayProcess)> {
+    let url = format!("{}/mcp/crm", st.resource);
+    let batched = format!("{}/mcp/crm-batched", st.resource);
+    pin_the_tool(&st.admin, &st.key, &st.token, &url, "crm").await?;
+    pin_the_tool(&st.admin, &st.key, &st.token, &batched, "crm_batched").await?;
+    let (twin, base) = st.twin(&dir.join("asking"), "decide = \"aim\"").await?;
+    Ok((url, batched, format!("{base}/mcp/crm"), twin))
+}
+
+/// A fresh DPoP proof of the stage's agent for `POST htu`.
+fn proof(st: &aim_bench::GatewayStage, htu: &str) -> anyhow::Result<String> {
+    st.key
+        .dpop_proof("POST", htu, Some(&st.token), now())
+        .map_err(anyhow::Error::msg)
+}
+
+/// The time one DPoP proof's check takes here (its Ed25519 signature, its claims), in µs:
+/// the median of 2,000.
+fn proof_micros(key: &aim_token::client::ClientKey, url: &str, token: &str) -> anyhow::Result<f64> {
+    let mut took = Vec::with_capacity(2_000);
+    for _ in 0..2_000 {
+        let proof = key
+            .dpop_proof("POST", url, Some(token), now())
+            .map_err(anyhow::Error::msg)?;
+        let expect = aim_token::dpop::Expect {
+            method: "POST",
+            url,
+            access_token: Some(token),
+            nonce: None,
+            now: now(),
+        };
+        let started = std::time::Instant::now();
+        aim_token::dpop::verify(&proof, &expect).map_err(|e| anyhow::anyhow!("{e}"))?;
+        took.push(started.elapsed().as_secs_f64() * 1e6);
+    }
+    took.sort_by(f64::total_cmp);
+    Ok(took[took.len() / 2])
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
@@ -260,12 +314,11 @@ async fn main() -> anyhow::Result<()> {
     let up = start_mcp_server().await?;
     let st = aim_bench::gateway_stage(&args.load.aim, dir.path(), PERMIT, |key| mcp_route(up, key))
         .await?;
-    let url = format!("{}/mcp/crm", st.resource);
-    pin_the_tool(&st.admin, &st.key, &st.token, &url).await?;
     let proxy = match &args.mcp_proxy {
         Some(bin) => Some(start_mcp_proxy(bin, dir.path(), up).await?),
         None => None,
     };
+    let (url, batched, asking, _asking) = stage_paths(&st, dir.path()).await?;
     let authorization = format!("DPoP {}", st.token);
     let accept = ("Accept", "application/json, text/event-stream");
     let direct = format!("http://{up}/mcp");
@@ -288,11 +341,19 @@ async fn main() -> anyhow::Result<()> {
     }
     let mut checked = aim_headers.to_vec();
     checked.push(("Authorization", &authorization));
-    let proof = st
-        .key
-        .dpop_proof("POST", &url, Some(&st.token), now())
-        .map_err(anyhow::Error::msg)?;
-    check_answered(&url, &checked, &body, Some(proof)).await?;
+    for (at, htu) in [(&url, &url), (&batched, &batched), (&asking, &url)] {
+        check_answered(at, &checked, &body, Some(proof(&st, htu)?)).await?;
+    }
+    // The figures are of decisions the gateway takes itself: none may have gone to aim.
+    let (here, by_aim) = st.decisions_taken().await?;
+    anyhow::ensure!(
+        here == 2 && by_aim == 0,
+        "the gateway took {here} decisions itself and left {by_aim} to aim"
+    );
+    println!(
+        "one DPoP proof's verification (Ed25519, in process): {:.1} µs",
+        proof_micros(&st.key, &url, &st.token)?
+    );
     for &c in &args.load.concurrency {
         let pool = args.load.seconds as usize * if c == 1 { 3_000 } else { 12_000 };
         let run = |url, authorization, headers| WrkRun {
@@ -318,22 +379,31 @@ async fn main() -> anyhow::Result<()> {
             println!("through mcp-proxy 0.6.0 (no per-call authorization), c={c}: {result}");
         }
 
-        let line = || -> anyhow::Result<String> {
-            let proof = st
-                .key
-                .dpop_proof("POST", &url, Some(&st.token), now())
-                .map_err(anyhow::Error::msg)?;
-            Ok(format!("{proof}\t{body}"))
-        };
-        let result = presigned_wrk(
-            dir.path(),
-            &run(&url, Some(&authorization), &aim_headers[..]),
-            line,
-        )?;
-        println!(
-            "through aim gateway (token + DPoP, tool pin and policy decided and recorded by aim, key injected), c={c}: {result}"
-        );
+        let aim_runs = [
+            (
+                &url,
+                &url,
+                "token + DPoP + pin + policy decided in the gateway, durable on aim's record, key injected",
+            ),
+            (
+                &asking,
+                &url,
+                "asking aim for each decision (`[aim] decide = \"aim\"`)",
+            ),
+            (&batched, &batched, "audit = \"batched\" (record queued)"),
+        ];
+        for (at, htu, what) in aim_runs {
+            let line = || Ok(format!("{}\t{body}", proof(&st, htu)?));
+            let result = presigned_wrk(
+                dir.path(),
+                &run(at, Some(&authorization), &aim_headers[..]),
+                line,
+            )?;
+            println!("through aim gateway, {what}, c={c}: {result}");
+        }
     }
+    let (here, by_aim) = st.decisions_taken().await?;
+    println!("decisions taken in the gateway: {here}; left to aim: {by_aim}");
     let (rss, peak) = st.serve.rss_mib()?;
     println!("aim serve RSS {rss} MiB (peak {peak} MiB)");
     Ok(())

@@ -63,6 +63,12 @@ pub struct AimConfig {
     /// Default 5000.
     #[serde(default = "default_aim_timeout")]
     pub staleness_ms: u64,
+    /// Where decisions are taken: `gateway` (the default: here, with aim's policy set,
+    /// grants, keys and live state, on aim's record before forwarding) or `aim` (every
+    /// decision asked of aim, `POST /v1/gateway/authorize`; one more loopback exchange and
+    /// aim's whole decision path per call, measured in `BENCHMARKS.md`).
+    #[serde(default)]
+    pub decide: crate::decide::Where,
 }
 
 /// A secret read at start from an environment variable or a file, never from the config
@@ -221,6 +227,7 @@ pub struct Checked {
     pub issuer: String,
     pub aim_timeout_ms: u64,
     pub staleness_ms: u64,
+    pub decide: crate::decide::Where,
     pub max_body_bytes: usize,
     pub upstreams: Vec<Upstream>,
     pub routes: Vec<Route>,
@@ -283,6 +290,7 @@ impl Config {
             aim_credential,
             aim_timeout_ms: self.aim.timeout_ms,
             staleness_ms: self.aim.staleness_ms,
+            decide: self.aim.decide,
             max_body_bytes: self.max_body_bytes,
             upstreams,
             routes,

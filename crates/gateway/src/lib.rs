@@ -94,7 +94,11 @@ impl Gateway {
             "dpop_bound_access_tokens_required": true,
             "resource_name": "aim gateway",
         });
-        let local = Arc::new(decide::Local::new(&config.resource));
+        let local = match config.decide {
+            decide::Where::Gateway => decide::Local::new(&config.resource),
+            decide::Where::Aim => decide::Local::new(&config.resource).asking_aim(),
+        };
+        let local = Arc::new(local);
         Ok(Self {
             resource: config.resource,
             local,
@@ -120,8 +124,11 @@ impl Gateway {
 
     /// Decides by `clock` rather than the system's (tests: aim's own fake clock).
     pub fn with_clock(mut self, clock: Arc<dyn aim_domain::time::Clock>) -> Self {
-        let resource = self.resource.clone();
-        self.local = Arc::new(decide::Local::new(&resource).with_clock(clock));
+        let mut local = decide::Local::new(&self.resource).with_clock(clock);
+        if self.local.taken() == decide::Where::Aim {
+            local = local.asking_aim();
+        }
+        self.local = Arc::new(local);
         self
     }
 

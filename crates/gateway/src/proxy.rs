@@ -517,7 +517,13 @@ pub(crate) fn request_id(headers: &axum::http::HeaderMap) -> String {
 }
 
 pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0xf)]));
+    }
+    out
 }
 
 /// Sends queued calls to aim, as many at once as have queued up while the last request
@@ -542,5 +548,14 @@ pub async fn record_calls(
             tracing::warn!(request_id = %id, calls = batch.len(), error = %e, "could not record calls with aim");
         }
         batch.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn hex_is_lower_case_two_digits_a_byte() {
+        assert_eq!(super::hex(&[0x00, 0x0f, 0xa5, 0xff]), "000fa5ff");
+        assert_eq!(super::hex(&[]), "");
     }
 }

@@ -23,25 +23,23 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use aim_api::gateway::{GatewayAuthorize, GatewayDecision, GatewayLive, GatewayRecord};
+use aim_api::gateway::{GatewayAuthorize, GatewayDecision, GatewayRecord};
 use aim_client::ClientError;
-use aim_domain::approval::{ActionApproval, ApprovedAction, Spent};
-use aim_domain::event::Event;
 use aim_domain::human::Human;
-use aim_domain::ids::{ApprovalId, HumanId, IdentityId, TaskId};
-use aim_domain::lease::{Lease, Record};
-use aim_domain::live::{Hangs, LiveContext};
 use aim_domain::single_use::Claim;
-use aim_domain::time::{Clock, SystemClock, Timestamp};
+use aim_domain::time::{Clock, SystemClock};
 use aim_domain::tool::Tool;
 use aim_enforce::amend::Grants;
-use aim_enforce::pipeline::{ApprovalLimits, DecisionStore, Origin, Refused, Subject};
+use aim_enforce::pipeline::{ApprovalLimits, Origin, Refused, Subject};
 use aim_enforce::token::Presentation;
-use aim_enforce::{Engine, Inactive, LiveCache, LiveSource, Pipeline, Snapshot, TokenRules};
+use aim_enforce::{Engine, Inactive, LiveCache, Pipeline, Snapshot, TokenRules};
 use aim_token::TokenError;
 use aim_token::access::{TrustedKeys, Verifier};
 
 use crate::feed::Heard;
+
+mod sources;
+use sources::{Live, Store, Unanswered, api};
 
 /// The most batched records waiting to be sent; past it, a batched route awaits its
 /// record like any other.
@@ -58,6 +56,16 @@ pub enum Audit {
     Durable,
     /// Queued and sent within milliseconds; forwarded without waiting.
     Batched,
+}
+
+/// Where a gateway takes its decisions (`[aim] decide`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Where {
+    #[default]
+    Gateway,
+    /// Every decision asked of aim.
+    Aim,
 }
 
 /// What the gateway decides with, as aim last served it.
@@ -100,6 +108,8 @@ pub struct Local {
     queued: Mutex<Option<tokio::sync::mpsc::Receiver<GatewayRecord>>>,
     /// Asks the synchroniser to read aim's keys again (a token named one not known here).
     keys_wanted: tokio::sync::Notify,
+    /// `Aim`: every decision is aim's (configured).
+    taken: Where,
 }
 
 impl Local {
@@ -117,7 +127,19 @@ impl Local {
             queue,
             queued: Mutex::new(Some(queued)),
             keys_wanted: tokio::sync::Notify::new(),
+            taken: Where::Gateway,
         }
+    }
+
+    /// Where this gateway takes its decisions.
+    pub fn taken(&self) -> Where {
+        self.taken
+    }
+
+    /// Leaves every decision to aim (`[aim] decide = "aim"`).
+    pub fn asking_aim(mut self) -> Self {
+        self.taken = Where::Aim;
+        self
     }
 
     /// Decides by `clock` (tests: aim's own fake clock).
@@ -128,7 +150,8 @@ impl Local {
 
     /// Whether this gateway has what it decides with: aim's policy set, grants and keys.
     pub fn ready(&self) -> bool {
-        self.state.current().is_some() && self.verifier.current().is_some()
+        self.taken == Where::Aim
+            || (self.state.current().is_some() && self.verifier.current().is_some())
     }
 
     /// The policy version this gateway decides with (`None`: none read yet).
@@ -145,6 +168,9 @@ impl Local {
         request_id: &str,
         audit: Audit,
     ) -> Decided {
+        if self.taken == Where::Aim {
+            return Decided::Aim("configured");
+        }
         if asked.question.approval_id.is_some() {
             return Decided::Aim("approval");
         }
@@ -305,6 +331,9 @@ impl Local {
     /// runs: at once, when the heartbeat names a newer version, when a token names an
     /// unknown key (at most every 5 s), and every minute.
     pub async fn follow(self: Arc<Self>, aim: aim_client::Client, heard: Arc<Heard>) {
+        if self.taken == Where::Aim {
+            return;
+        }
         let mut versions = heard.versions();
         loop {
             if let Err(e) = self.sync_state(&aim).await {
@@ -379,146 +408,55 @@ impl Local {
     }
 }
 
-fn api(status: u16, code: &str, message: String) -> ClientError {
-    ClientError::Api {
-        status,
-        code: code.to_owned(),
-        message,
-    }
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// The live state behind tokens, from aim; the generation is the revocation epoch heard.
-struct Live<'a> {
-    aim: &'a aim_client::Client,
-    heard: &'a Heard,
-    sponsors: &'a LiveCache<Human>,
-    request_id: &'a str,
-}
-
-impl LiveSource for Live<'_> {
-    type Error = ClientError;
-
-    fn generation(&self) -> u64 {
-        self.heard.epoch() as u64
+    fn asked() -> GatewayAuthorize {
+        GatewayAuthorize {
+            token: "t".into(),
+            proof: None,
+            method: "GET".into(),
+            url: "http://gw.example/crm/1".into(),
+            question: aim_api::authorize::AuthorizeBody::default(),
+            tool: None,
+        }
     }
 
-    async fn live_context(
-        &self,
-        identity: IdentityId,
-        task: TaskId,
-        hangs: &Hangs<'_>,
-    ) -> Result<Option<LiveContext>, ClientError> {
-        let generation = self.generation();
-        let owned = |names: &[(aim_domain::agent_key::RevocationKind, &str)]| {
-            names.iter().map(|(k, v)| (*k, (*v).to_owned())).collect()
+    #[tokio::test]
+    async fn nothing_is_decided_here_before_aims_state_is_read_or_when_told_to_ask_aim() {
+        let aim = aim_client::Client::new("http://127.0.0.1:9", None);
+        let heard = Heard::new(Duration::from_secs(5));
+        let local = Local::new("http://gw.example");
+        assert!(!local.ready());
+        assert!(matches!(
+            local
+                .decide(&aim, &heard, &asked(), "r", Audit::Durable)
+                .await,
+            Decided::Aim("not_synced")
+        ));
+        let asking = Local::new("http://gw.example").asking_aim();
+        assert!(asking.ready(), "a gateway that asks aim needs nothing read");
+        assert!(matches!(
+            asking
+                .decide(&aim, &heard, &asked(), "r", Audit::Batched)
+                .await,
+            Decided::Aim("configured")
+        ));
+    }
+
+    #[test]
+    fn a_proof_is_spent_once_here_until_its_window_closes() {
+        let local = Local::new("http://gw.example");
+        let now = SystemClock.now();
+        let claim = |id: &str, until: aim_domain::time::Timestamp| Claim {
+            id: id.into(),
+            expires_at: until,
         };
-        let asked = GatewayLive {
-            identity,
-            task,
-            always: owned(&hangs.always),
-            earlier: owned(&hangs.earlier),
-            delegators: hangs.delegators.clone(),
-        };
-        let read = self.aim.gateway_live(&asked, self.request_id).await?;
-        if let Some(sponsor) = read.sponsor {
-            self.sponsors
-                .put(&sponsor.id.to_string(), sponsor, generation);
-        }
-        Ok(read.context)
-    }
-}
-
-/// Why the pipeline got no answer from this gateway's store.
-#[derive(Debug, thiserror::Error)]
-enum Unanswered {
-    /// Only aim can answer this in the moment.
-    #[error("for aim to decide: {0}")]
-    ForAim(&'static str),
-    #[error(transparent)]
-    Aim(ClientError),
-}
-
-/// The pipeline's store at a gateway: what it holds, else aim.
-struct Store<'a> {
-    local: &'a Local,
-    aim: &'a aim_client::Client,
-    request_id: &'a str,
-    audit: Audit,
-    generation: u64,
-}
-
-impl DecisionStore for Store<'_> {
-    type Error = Unanswered;
-
-    async fn human(&self, id: HumanId) -> Result<Option<Human>, Unanswered> {
-        match self.local.sponsors.get(&id.to_string(), self.generation) {
-            Some(h) => Ok(Some(h)),
-            None => Err(Unanswered::ForAim("sponsor")),
-        }
-    }
-
-    // A lease is taken at aim by another agent at any moment: only aim knows.
-    async fn held_lease(&self, _: &Record, _: Timestamp) -> Result<Option<Lease>, Unanswered> {
-        Err(Unanswered::ForAim("lease"))
-    }
-
-    async fn approval(&self, _: ApprovalId) -> Result<Option<ActionApproval>, Unanswered> {
-        Err(Unanswered::ForAim("approval"))
-    }
-
-    async fn open_approval_for(
-        &self,
-        _: &ApprovedAction,
-        _: Timestamp,
-    ) -> Result<Option<ActionApproval>, Unanswered> {
-        Err(Unanswered::ForAim("approval"))
-    }
-
-    async fn insert_approval(
-        &self,
-        _: &ActionApproval,
-        _: u32,
-        _: Timestamp,
-        _: &Event,
-    ) -> Result<bool, Unanswered> {
-        Err(Unanswered::ForAim("approval"))
-    }
-
-    async fn spend_approval(
-        &self,
-        _: &ActionApproval,
-        _: Timestamp,
-        _: &Event,
-        _: Vec<Claim>,
-    ) -> Result<Spent, Unanswered> {
-        Err(Unanswered::ForAim("approval"))
-    }
-
-    async fn record(&self, event: &Event, claims: Vec<Claim>) -> Result<Option<i64>, Unanswered> {
-        let record = GatewayRecord {
-            event: event.clone(),
-            claims,
-        };
-        if self.audit == Audit::Batched {
-            if !self.local.spend_here(&record.claims) {
-                return Ok(None);
-            }
-            match self.local.queue.try_send(record) {
-                Ok(()) => return Ok(Some(0)),
-                // Full: this one waits for aim like a durable route's.
-                Err(e) => return self.durable(e.into_inner()).await,
-            }
-        }
-        self.durable(record).await
-    }
-}
-
-impl Store<'_> {
-    async fn durable(&self, record: GatewayRecord) -> Result<Option<i64>, Unanswered> {
-        match self.aim.gateway_record(&record, self.request_id).await {
-            Ok(r) => Ok(r.seqs.first().copied()),
-            Err(ClientError::Api { status: 409, .. }) => Ok(None),
-            Err(e) => Err(Unanswered::Aim(e)),
-        }
+        assert!(local.spend_here(&[claim("dpop:k:1", now.plus_seconds(60))]));
+        assert!(!local.spend_here(&[claim("dpop:k:1", now.plus_seconds(60))]));
+        // One whose window has closed may be seen again (aim refuses its `iat` anyway).
+        assert!(local.spend_here(&[claim("dpop:k:2", now.plus_seconds(-1))]));
+        assert!(local.spend_here(&[claim("dpop:k:2", now.plus_seconds(60))]));
     }
 }
