@@ -263,8 +263,9 @@ async fn check_answered(
     Ok(())
 }
 
-/// The gateway's two servers with their tool pinned (durable and batched), and a twin of
-/// it asking aim for every decision, for the comparison: their URLs and the twin.
+/// The gateway's two servers with their tool pinned (durable, decided by aim; batched,
+/// decided in the gateway), and a twin of it deciding durable calls itself, for the
+/// comparison: their URLs and the twin.
 async fn stage_paths(
     st: &aim_bench::GatewayStage,
     dir: &Path,
@@ -273,9 +274,17 @@ async fn stage_paths(
     let batched = format!("{}/mcp/crm-batched", st.resource);
     pin_the_tool(&st.admin, &st.key, &st.token, &url, "crm").await?;
     pin_the_tool(&st.admin, &st.key, &st.token, &batched, "crm_batched").await?;
-    let (twin, base) = st.twin(&dir.join("asking"), "decide = \"aim\"").await?;
+    let (twin, base) = st.twin(&dir.join("here"), "decide = \"gateway\"").await?;
     Ok((url, batched, format!("{base}/mcp/crm"), twin))
 }
+
+/// What each path through the gateway is: the default gateway's durable server, its twin
+/// deciding durable calls itself, the default gateway's batched server.
+const WHAT: [&str; 3] = [
+    "token + DPoP + pin + policy decided by aim, durable on its record, key injected (a durable route's default)",
+    "the same decided in the gateway, its record durable at aim (`decide = \"gateway\"`)",
+    "decided in the gateway, `audit = \"batched\"` (record queued)",
+];
 
 /// A fresh DPoP proof of the stage's agent for `POST htu`.
 fn proof(st: &aim_bench::GatewayStage, htu: &str) -> anyhow::Result<String> {
@@ -318,7 +327,7 @@ async fn main() -> anyhow::Result<()> {
         Some(bin) => Some(start_mcp_proxy(bin, dir.path(), up).await?),
         None => None,
     };
-    let (url, batched, asking, _asking) = stage_paths(&st, dir.path()).await?;
+    let (url, batched, here, _here) = stage_paths(&st, dir.path()).await?;
     let authorization = format!("DPoP {}", st.token);
     let accept = ("Accept", "application/json, text/event-stream");
     let direct = format!("http://{up}/mcp");
@@ -341,14 +350,15 @@ async fn main() -> anyhow::Result<()> {
     }
     let mut checked = aim_headers.to_vec();
     checked.push(("Authorization", &authorization));
-    for (at, htu) in [(&url, &url), (&batched, &batched), (&asking, &url)] {
+    for (at, htu) in [(&url, &url), (&batched, &batched), (&here, &url)] {
         check_answered(at, &checked, &body, Some(proof(&st, htu)?)).await?;
     }
-    // The figures are of decisions the gateway takes itself: none may have gone to aim.
-    let (here, by_aim) = st.decisions_taken().await?;
+    // Each figure is of the path it names: the durable call decided by aim, the batched one
+    // in the gateway.
+    let (taken_here, by_aim) = st.decisions_taken().await?;
     anyhow::ensure!(
-        here == 2 && by_aim == 0,
-        "the gateway took {here} decisions itself and left {by_aim} to aim"
+        taken_here == 1 && by_aim == 1,
+        "the gateway took {taken_here} decisions itself and left {by_aim} to aim"
     );
     println!(
         "one DPoP proof's verification (Ed25519, in process): {:.1} µs",
@@ -380,17 +390,9 @@ async fn main() -> anyhow::Result<()> {
         }
 
         let aim_runs = [
-            (
-                &url,
-                &url,
-                "token + DPoP + pin + policy decided in the gateway, durable on aim's record, key injected",
-            ),
-            (
-                &asking,
-                &url,
-                "asking aim for each decision (`[aim] decide = \"aim\"`)",
-            ),
-            (&batched, &batched, "audit = \"batched\" (record queued)"),
+            (&url, &url, WHAT[0]),
+            (&here, &url, WHAT[1]),
+            (&batched, &batched, WHAT[2]),
         ];
         for (at, htu, what) in aim_runs {
             let line = || Ok(format!("{}\t{body}", proof(&st, htu)?));
@@ -402,8 +404,8 @@ async fn main() -> anyhow::Result<()> {
             println!("through aim gateway, {what}, c={c}: {result}");
         }
     }
-    let (here, by_aim) = st.decisions_taken().await?;
-    println!("decisions taken in the gateway: {here}; left to aim: {by_aim}");
+    let (taken_here, by_aim) = st.decisions_taken().await?;
+    println!("first gateway: decisions taken in it {taken_here}, by aim {by_aim}");
     let (rss, peak) = st.serve.rss_mib()?;
     println!("aim serve RSS {rss} MiB (peak {peak} MiB)");
     Ok(())

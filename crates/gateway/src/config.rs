@@ -63,10 +63,11 @@ pub struct AimConfig {
     /// Default 5000.
     #[serde(default = "default_aim_timeout")]
     pub staleness_ms: u64,
-    /// Where decisions are taken: `gateway` (the default: here, with aim's policy set,
-    /// grants, keys and live state, on aim's record before forwarding) or `aim` (every
-    /// decision asked of aim, `POST /v1/gateway/authorize`; one more loopback exchange and
-    /// aim's whole decision path per call, measured in `BENCHMARKS.md`).
+    /// Where decisions are taken: `auto` (the default: a durable route's by aim, a batched
+    /// route's here), `gateway` (here, with aim's policy set, grants, keys and live state,
+    /// whatever the route; the record still goes to aim before forwarding on a durable
+    /// route) or `aim` (every decision asked of aim, `POST /v1/gateway/authorize`). Measured
+    /// side by side in `BENCHMARKS.md`.
     #[serde(default)]
     pub decide: crate::decide::Where,
 }

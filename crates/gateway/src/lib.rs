@@ -4,10 +4,10 @@
 //! is forwarded), gives the upstream a credential the agent never sees, and refuses every
 //! request two parsers could read differently.
 //!
-//! It decides by itself with what it reads from aim's API (the policy set, grants, keys
-//! and the live state behind tokens) and puts each decision on aim's record; what only
-//! aim can answer in the moment (approvals, leases) it asks aim to decide. It never opens
-//! aim's database.
+//! It asks aim to decide a call, or decides by itself with what it reads from aim's API
+//! (the policy set, grants, keys and the live state behind tokens; see [`decide`]), and
+//! each decision is on aim's record before the call goes on (or queued for it, on a
+//! batched route). It never opens aim's database.
 //!
 //! # Layout
 //! - [`config`] — `gateway.toml`, checked whole at start
@@ -94,11 +94,7 @@ impl Gateway {
             "dpop_bound_access_tokens_required": true,
             "resource_name": "aim gateway",
         });
-        let local = match config.decide {
-            decide::Where::Gateway => decide::Local::new(&config.resource),
-            decide::Where::Aim => decide::Local::new(&config.resource).asking_aim(),
-        };
-        let local = Arc::new(local);
+        let local = Arc::new(decide::Local::new(&config.resource).deciding(config.decide));
         Ok(Self {
             resource: config.resource,
             local,
@@ -124,11 +120,8 @@ impl Gateway {
 
     /// Decides by `clock` rather than the system's (tests: aim's own fake clock).
     pub fn with_clock(mut self, clock: Arc<dyn aim_domain::time::Clock>) -> Self {
-        let mut local = decide::Local::new(&self.resource).with_clock(clock);
-        if self.local.taken() == decide::Where::Aim {
-            local = local.asking_aim();
-        }
-        self.local = Arc::new(local);
+        let local = decide::Local::new(&self.resource).with_clock(clock);
+        self.local = Arc::new(local.deciding(self.local.taken()));
         self
     }
 

@@ -1,4 +1,5 @@
-//! Decisions taken in the gateway, the way aim takes them (`aim-enforce`): the token and
+//! Decisions taken in the gateway (a batched route's by default, any with `[aim] decide =
+//! "gateway"`), the way aim takes them (`aim-enforce`): the token and
 //! its DPoP proof verified here against aim's published keys, the live state behind the
 //! token read from aim and kept while nothing was revoked (and for half a second at most),
 //! the policy set and grants in force at aim compiled here and read again when aim's
@@ -62,7 +63,11 @@ pub enum Audit {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Where {
+    /// A durable route's decision by aim (its record needs the exchange with aim anyway,
+    /// and aim sees every change at once); a batched route's here.
     #[default]
+    Auto,
+    /// Every decision here that aim's store is not needed for.
     Gateway,
     /// Every decision asked of aim.
     Aim,
@@ -127,7 +132,7 @@ impl Local {
             queue,
             queued: Mutex::new(Some(queued)),
             keys_wanted: tokio::sync::Notify::new(),
-            taken: Where::Gateway,
+            taken: Where::Auto,
         }
     }
 
@@ -136,9 +141,9 @@ impl Local {
         self.taken
     }
 
-    /// Leaves every decision to aim (`[aim] decide = "aim"`).
-    pub fn asking_aim(mut self) -> Self {
-        self.taken = Where::Aim;
+    /// Takes decisions where `taken` says (`[aim] decide`).
+    pub fn deciding(mut self, taken: Where) -> Self {
+        self.taken = taken;
         self
     }
 
@@ -168,7 +173,7 @@ impl Local {
         request_id: &str,
         audit: Audit,
     ) -> Decided {
-        if self.taken == Where::Aim {
+        if self.taken == Where::Aim || (self.taken == Where::Auto && audit == Audit::Durable) {
             return Decided::Aim("configured");
         }
         if asked.question.approval_id.is_some() {
@@ -427,22 +432,21 @@ mod tests {
     async fn nothing_is_decided_here_before_aims_state_is_read_or_when_told_to_ask_aim() {
         let aim = aim_client::Client::new("http://127.0.0.1:9", None);
         let heard = Heard::new(Duration::from_secs(5));
-        let local = Local::new("http://gw.example");
+        let asked = asked();
+        let local = Local::new("http://gw.example").deciding(Where::Gateway);
         assert!(!local.ready());
-        assert!(matches!(
-            local
-                .decide(&aim, &heard, &asked(), "r", Audit::Durable)
-                .await,
-            Decided::Aim("not_synced")
-        ));
-        let asking = Local::new("http://gw.example").asking_aim();
+        let durable = local.decide(&aim, &heard, &asked, "r", Audit::Durable);
+        assert!(matches!(durable.await, Decided::Aim("not_synced")));
+        let asking = Local::new("http://gw.example").deciding(Where::Aim);
         assert!(asking.ready(), "a gateway that asks aim needs nothing read");
-        assert!(matches!(
-            asking
-                .decide(&aim, &heard, &asked(), "r", Audit::Batched)
-                .await,
-            Decided::Aim("configured")
-        ));
+        let batched = asking.decide(&aim, &heard, &asked, "r", Audit::Batched);
+        assert!(matches!(batched.await, Decided::Aim("configured")));
+        // By default a durable route's decision is aim's, a batched route's the gateway's.
+        let auto = Local::new("http://gw.example");
+        let durable = auto.decide(&aim, &heard, &asked, "r", Audit::Durable);
+        assert!(matches!(durable.await, Decided::Aim("configured")));
+        let batched = auto.decide(&aim, &heard, &asked, "r", Audit::Batched);
+        assert!(matches!(batched.await, Decided::Aim("not_synced")));
     }
 
     #[test]

@@ -186,6 +186,7 @@ resource = "{resource}"
 url = "{aim}"
 credential_file = "{credential}"
 staleness_ms = 1500
+decide = "gateway"
 
 [upstreams.crm]
 url = "http://{upstream}"
