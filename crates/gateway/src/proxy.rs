@@ -526,6 +526,25 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
     out
 }
 
+/// Waits for the next item of `queue` and takes what else is queued behind it, up to 500,
+/// into `batch`; false once the queue is closed and empty.
+pub(crate) async fn next_batch<T>(
+    queue: &mut tokio::sync::mpsc::Receiver<T>,
+    batch: &mut Vec<T>,
+) -> bool {
+    let Some(first) = queue.recv().await else {
+        return false;
+    };
+    batch.push(first);
+    while batch.len() < 500 {
+        match queue.try_recv() {
+            Ok(item) => batch.push(item),
+            Err(_) => break,
+        }
+    }
+    true
+}
+
 /// Sends queued calls to aim, as many at once as have queued up while the last request
 /// was out (at most 500): under load, one request to aim records many calls. A call whose
 /// record aim did not take is logged; its decision is on the record regardless. Calls
@@ -535,14 +554,7 @@ pub async fn record_calls(
     mut queue: tokio::sync::mpsc::Receiver<GatewayCall>,
 ) {
     let mut batch = Vec::new();
-    while let Some(first) = queue.recv().await {
-        batch.push(first);
-        while batch.len() < 500 {
-            match queue.try_recv() {
-                Ok(c) => batch.push(c),
-                Err(_) => break,
-            }
-        }
+    while next_batch(&mut queue, &mut batch).await {
         let id = batch[0].request_id.clone().unwrap_or_default();
         if let Err(e) = aim.gateway_calls(&batch, &id).await {
             tracing::warn!(request_id = %id, calls = batch.len(), error = %e, "could not record calls with aim");

@@ -364,14 +364,7 @@ impl Local {
             return;
         };
         let mut batch = Vec::new();
-        while let Some(first) = queue.recv().await {
-            batch.push(first);
-            while batch.len() < 500 {
-                match queue.try_recv() {
-                    Ok(r) => batch.push(r),
-                    Err(_) => break,
-                }
-            }
+        while crate::proxy::next_batch(&mut queue, &mut batch).await {
             let id = batch[0].event.request_id.clone();
             loop {
                 match aim.gateway_records(&batch, &id).await {
