@@ -159,11 +159,6 @@ impl Local {
             || (self.state.current().is_some() && self.verifier.current().is_some())
     }
 
-    /// The policy version this gateway decides with (`None`: none read yet).
-    pub fn policy_version(&self) -> Option<i64> {
-        self.state.current().as_ref().as_ref().map(|s| s.version)
-    }
-
     /// Decides `asked` here if everything it needs is here; else says it is for aim.
     pub async fn decide(
         &self,
