@@ -416,5 +416,6 @@ impl LoadArgs {
 }
 
 pub use stage::{
-    GatewayProcess, GatewayStage, gateway_account, gateway_stage, start_gateway, wait_ready,
+    GatewayProcess, GatewayStage, Twin, decisions_taken, gateway_account, gateway_stage,
+    start_gateway, wait_ready,
 };

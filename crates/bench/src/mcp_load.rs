@@ -1,12 +1,12 @@
-//! An MCP `tools/call` over loopback, four ways in one run: straight to an MCP server,
+//! An MCP `tools/call` over loopback, six ways in one run: straight to an MCP server,
 //! through `mcp-proxy` (crates.io: a Rust MCP gateway on tower that authorizes nothing per
 //! call), and through `aim gateway` (the agent's token and a fresh DPoP proof checked, the
-//! call decided in the gateway with the tool's pinned definition and aim's policy set, the
-//! server's key injected) with its record durable at aim before the call goes on, and on
-//! an `audit = "batched"` server, queued. The server is in this process and answers at
-//! once; requests are made beforehand and replayed by `wrk`. It refuses to measure unless
-//! every checked call was decided in the gateway, and prints one DPoP proof's verification
-//! time, measured here.
+//! tool's pinned definition and aim's policy set, the server's key injected) four ways:
+//! decided by aim, durable on its record; decided in the gateway, durable at aim; decided
+//! in the gateway, durable in its `[journal]`; and on an `audit = "batched"` server,
+//! queued. The server is in this process and answers at once; requests are made beforehand
+//! and replayed by `wrk`. It refuses to measure unless each checked call was decided where
+//! its path says, and prints one DPoP proof's verification time, measured here.
 //!
 //! ```sh
 //! cargo build --release --bin aim --bin mcp-load
@@ -186,17 +186,16 @@ audit = "batched"
 
 const PERMIT: &str = "permit(principal == Aim::Identity::\"{agent}\", action == Aim::Action::\"call_tool\", resource is Aim::Tool);";
 
-/// Lists the tools of `server` through the gateway (aim records the definition), then
-/// pins it.
-async fn pin_the_tool(
-    admin: &Client,
+/// Lists the tools through the gateway at `url` (aim records the definition; the gateway
+/// keeps the hash it listed, which a call's decision in it needs), with a proof for `htu`.
+async fn list_tools(
     key: &aim_token::client::ClientKey,
     token: &str,
     url: &str,
-    server: &str,
+    htu: &str,
 ) -> anyhow::Result<()> {
     let proof = key
-        .dpop_proof("POST", url, Some(token), now())
+        .dpop_proof("POST", htu, Some(token), now())
         .map_err(anyhow::Error::msg)?;
     let listed = reqwest::Client::new()
         .post(url)
@@ -213,6 +212,19 @@ async fn pin_the_tool(
         "tools/list through the gateway: {}",
         listed.status()
     );
+    Ok(())
+}
+
+/// Lists the tools of `server` through the gateway (aim records the definition), then
+/// pins it.
+async fn pin_the_tool(
+    admin: &Client,
+    key: &aim_token::client::ClientKey,
+    token: &str,
+    url: &str,
+    server: &str,
+) -> anyhow::Result<()> {
+    list_tools(key, token, url, url).await?;
     let tool: aim_api::tools::ToolView = admin
         .call(
             reqwest::Method::GET,
@@ -263,26 +275,44 @@ async fn check_answered(
     Ok(())
 }
 
-/// The gateway's two servers with their tool pinned (durable, decided by aim; batched,
-/// decided in the gateway), and a twin of it deciding durable calls itself, for the
-/// comparison: their URLs and the twin.
-async fn stage_paths(
-    st: &aim_bench::GatewayStage,
-    dir: &Path,
-) -> anyhow::Result<(String, String, String, GatewayProcess)> {
+/// The paths through the gateway, for the comparison: its two servers with their tool
+/// pinned (durable, decided by aim; batched, decided in the gateway), a twin of it deciding
+/// durable calls itself with their records durable at aim, and a twin with a journal
+/// (durable calls decided in it, their records durable on its disk). Their URLs and the
+/// twins, and the journal's folder.
+async fn stage_paths(st: &aim_bench::GatewayStage, dir: &Path) -> anyhow::Result<Paths> {
     let url = format!("{}/mcp/crm", st.resource);
     let batched = format!("{}/mcp/crm-batched", st.resource);
     pin_the_tool(&st.admin, &st.key, &st.token, &url, "crm").await?;
     pin_the_tool(&st.admin, &st.key, &st.token, &batched, "crm_batched").await?;
-    let (twin, base) = st.twin(&dir.join("here"), "decide = \"gateway\"").await?;
-    Ok((url, batched, format!("{base}/mcp/crm"), twin))
+    let here = st.twin(&dir.join("here"), "decide = \"gateway\"").await?;
+    let journal = dir.join("journal");
+    let line = format!("[journal]\npath = \"{}\"", journal.display());
+    let journaled = st.twin(&dir.join("journaled"), &line).await?;
+    Ok(Paths {
+        here: format!("{}/mcp/crm", here.url),
+        journaled: format!("{}/mcp/crm", journaled.url),
+        url,
+        batched,
+        journal,
+        twins: [here, journaled],
+    })
 }
 
-/// What each path through the gateway is: the default gateway's durable server, its twin
-/// deciding durable calls itself, the default gateway's batched server.
-const WHAT: [&str; 3] = [
+struct Paths {
+    url: String,
+    batched: String,
+    here: String,
+    journaled: String,
+    journal: std::path::PathBuf,
+    twins: [aim_bench::Twin; 2],
+}
+
+/// What each path through the gateway is, as [`stage_paths`] lists them.
+const WHAT: [&str; 4] = [
     "token + DPoP + pin + policy decided by aim, durable on its record, key injected (a durable route's default)",
     "the same decided in the gateway, its record durable at aim (`decide = \"gateway\"`)",
+    "the same decided in the gateway, its record durable in the gateway's `[journal]`",
     "decided in the gateway, `audit = \"batched\"` (record queued)",
 ];
 
@@ -316,6 +346,60 @@ fn proof_micros(key: &aim_token::client::ClientKey, url: &str, token: &str) -> a
     Ok(took[took.len() / 2])
 }
 
+/// Checks that one call on each path through the gateway reaches the tool and is decided
+/// where the path says, and that the journaled twin's record went through its journal.
+async fn check_paths(
+    st: &aim_bench::GatewayStage,
+    paths: &Paths,
+    aim_headers: &[(&str, &str)],
+    authorization: &str,
+    body: &str,
+) -> anyhow::Result<()> {
+    let (url, batched, here, journaled) =
+        (&paths.url, &paths.batched, &paths.here, &paths.journaled);
+    let mut checked = aim_headers.to_vec();
+    checked.push(("Authorization", authorization));
+    // A twin decides a tool's call only once it has listed the tool itself.
+    for at in [here, journaled] {
+        list_tools(&st.key, &st.token, at, url).await?;
+    }
+    for (at, htu) in [
+        (url, url),
+        (batched, batched),
+        (here, url),
+        (journaled, url),
+    ] {
+        check_answered(at, &checked, body, Some(proof(st, htu)?)).await?;
+    }
+    // Each figure is of the path it names: the first gateway's durable call decided by
+    // aim and its batched one here; each twin's call decided in the twin.
+    let taken = [
+        st.decisions_taken().await?,
+        aim_bench::decisions_taken(&paths.twins[0].admin_url).await?,
+        aim_bench::decisions_taken(&paths.twins[1].admin_url).await?,
+    ];
+    anyhow::ensure!(
+        taken == [(1, 1), (1, 0), (1, 0)],
+        "decisions (taken in the gateway, by aim): first {:?}, twins {:?} and {:?}",
+        taken[0],
+        taken[1],
+        taken[2]
+    );
+    // The journaled twin's record went to aim through its journal.
+    let mark = paths.journal.join("shipped");
+    for _ in 0..100 {
+        if mark.exists() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    anyhow::ensure!(
+        mark.exists(),
+        "the journaled gateway never shipped its record"
+    );
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
@@ -327,7 +411,9 @@ async fn main() -> anyhow::Result<()> {
         Some(bin) => Some(start_mcp_proxy(bin, dir.path(), up).await?),
         None => None,
     };
-    let (url, batched, here, _here) = stage_paths(&st, dir.path()).await?;
+    let paths = stage_paths(&st, dir.path()).await?;
+    let (url, batched, here, journaled) =
+        (&paths.url, &paths.batched, &paths.here, &paths.journaled);
     let authorization = format!("DPoP {}", st.token);
     let accept = ("Accept", "application/json, text/event-stream");
     let direct = format!("http://{up}/mcp");
@@ -348,21 +434,10 @@ async fn main() -> anyhow::Result<()> {
     if let Some((_, url, _)) = &proxy {
         check_answered(url, &proxy_headers, &call("crm/update_record"), None).await?;
     }
-    let mut checked = aim_headers.to_vec();
-    checked.push(("Authorization", &authorization));
-    for (at, htu) in [(&url, &url), (&batched, &batched), (&here, &url)] {
-        check_answered(at, &checked, &body, Some(proof(&st, htu)?)).await?;
-    }
-    // Each figure is of the path it names: the durable call decided by aim, the batched one
-    // in the gateway.
-    let (taken_here, by_aim) = st.decisions_taken().await?;
-    anyhow::ensure!(
-        taken_here == 1 && by_aim == 1,
-        "the gateway took {taken_here} decisions itself and left {by_aim} to aim"
-    );
+    check_paths(&st, &paths, &aim_headers, &authorization, &body).await?;
     println!(
         "one DPoP proof's verification (Ed25519, in process): {:.1} µs",
-        proof_micros(&st.key, &url, &st.token)?
+        proof_micros(&st.key, url, &st.token)?
     );
     for &c in &args.load.concurrency {
         let pool = args.load.seconds as usize * if c == 1 { 3_000 } else { 12_000 };
@@ -390,9 +465,10 @@ async fn main() -> anyhow::Result<()> {
         }
 
         let aim_runs = [
-            (&url, &url, WHAT[0]),
-            (&here, &url, WHAT[1]),
-            (&batched, &batched, WHAT[2]),
+            (url, url, WHAT[0]),
+            (here, url, WHAT[1]),
+            (journaled, url, WHAT[2]),
+            (batched, batched, WHAT[3]),
         ];
         for (at, htu, what) in aim_runs {
             let line = || Ok(format!("{}\t{body}", proof(&st, htu)?));

@@ -96,13 +96,9 @@ pub struct GatewayStage {
 
 impl GatewayStage {
     /// A second gateway behind the same name (agents' proofs name the first's URL), with
-    /// `aim_line` added to its `[aim]` table; its config and files go in `dir`. Returns it
-    /// and the URL it listens at.
-    pub async fn twin(
-        &self,
-        dir: &Path,
-        aim_line: &str,
-    ) -> anyhow::Result<(GatewayProcess, String)> {
+    /// `aim_line` added to its `[aim]` table (or a table after it); its config and files go
+    /// in `dir`.
+    pub async fn twin(&self, dir: &Path, aim_line: &str) -> anyhow::Result<Twin> {
         let port = || -> anyhow::Result<u16> {
             Ok(std::net::TcpListener::bind("127.0.0.1:0")?
                 .local_addr()?
@@ -115,35 +111,55 @@ impl GatewayStage {
         );
         std::fs::create_dir_all(dir)?;
         let process = start_gateway(&self.aim_bin, dir, &config)?;
-        wait_ready(&format!("http://127.0.0.1:{admin_port}/readyz")).await?;
-        Ok((process, format!("http://127.0.0.1:{gw_port}")))
+        let admin_url = format!("http://127.0.0.1:{admin_port}");
+        wait_ready(&format!("{admin_url}/readyz")).await?;
+        Ok(Twin {
+            _process: process,
+            url: format!("http://127.0.0.1:{gw_port}"),
+            admin_url,
+        })
     }
 
     /// How many decisions the gateway took itself, and how many it left to aim, from its
     /// metrics.
     pub async fn decisions_taken(&self) -> anyhow::Result<(u64, u64)> {
-        let text = reqwest::get(format!("{}/metrics", self.admin_url))
-            .await?
-            .text()
-            .await?;
-        let (mut here, mut aim) = (0, 0);
-        for line in text.lines() {
-            let Some(rest) = line.strip_prefix("aim_gateway_decisions_total{") else {
-                continue;
-            };
-            let n: u64 = rest
-                .rsplit(' ')
-                .next()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(0);
-            if rest.starts_with("taken=\"gateway\"") {
-                here += n;
-            } else {
-                aim += n;
-            }
-        }
-        Ok((here, aim))
+        decisions_taken(&self.admin_url).await
     }
+}
+
+/// A second gateway of a stage (see [`GatewayStage::twin`]), stopped when dropped.
+#[derive(Debug)]
+pub struct Twin {
+    _process: GatewayProcess,
+    /// Where it listens.
+    pub url: String,
+    pub admin_url: String,
+}
+
+/// How many decisions the gateway whose admin listener is at `admin_url` took itself, and
+/// how many it left to aim, from its metrics.
+pub async fn decisions_taken(admin_url: &str) -> anyhow::Result<(u64, u64)> {
+    let text = reqwest::get(format!("{admin_url}/metrics"))
+        .await?
+        .text()
+        .await?;
+    let (mut here, mut aim) = (0, 0);
+    for line in text.lines() {
+        let Some(rest) = line.strip_prefix("aim_gateway_decisions_total{") else {
+            continue;
+        };
+        let n: u64 = rest
+            .rsplit(' ')
+            .next()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        if rest.starts_with("taken=\"gateway\"") {
+            here += n;
+        } else {
+            aim += n;
+        }
+    }
+    Ok((here, aim))
 }
 
 pub async fn gateway_stage(

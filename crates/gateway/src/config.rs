@@ -40,6 +40,17 @@ pub struct Config {
     /// MCP servers behind upstreams, by name (see [`crate::mcp::config`]).
     #[serde(default)]
     pub mcp: BTreeMap<String, crate::mcp::config::McpConfig>,
+    /// A journal on this gateway's disk where durable routes' records are made durable
+    /// before the call goes on, then sent to aim (see [`crate::journal`]); none if unset.
+    #[serde(default)]
+    pub journal: Option<JournalConfig>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JournalConfig {
+    /// Its folder (made if missing), on a disk that keeps what it syncs; one gateway's own.
+    pub path: PathBuf,
 }
 
 #[derive(Debug, Deserialize)]
@@ -63,8 +74,8 @@ pub struct AimConfig {
     /// Default 5000.
     #[serde(default = "default_aim_timeout")]
     pub staleness_ms: u64,
-    /// Where decisions are taken: `auto` (the default: a durable route's by aim, a batched
-    /// route's here), `gateway` (here, with aim's policy set, grants, keys and live state,
+    /// Where decisions are taken: `auto` (the default: here when the record need not wait
+    /// for aim, that is on a batched route or with a `[journal]`; else by aim), `gateway` (here, with aim's policy set, grants, keys and live state,
     /// whatever the route; the record still goes to aim before forwarding on a durable
     /// route) or `aim` (every decision asked of aim, `POST /v1/gateway/authorize`). Measured
     /// side by side in `BENCHMARKS.md`.
@@ -229,6 +240,7 @@ pub struct Checked {
     pub aim_timeout_ms: u64,
     pub staleness_ms: u64,
     pub decide: crate::decide::Where,
+    pub journal: Option<PathBuf>,
     pub max_body_bytes: usize,
     pub upstreams: Vec<Upstream>,
     pub routes: Vec<Route>,
@@ -292,6 +304,7 @@ impl Config {
             aim_timeout_ms: self.aim.timeout_ms,
             staleness_ms: self.aim.staleness_ms,
             decide: self.aim.decide,
+            journal: self.journal.map(|j| j.path),
             max_body_bytes: self.max_body_bytes,
             upstreams,
             routes,

@@ -18,6 +18,7 @@
 //! - [`credential`] — that credential: from a file, aim, or Vault/OpenBao at the moment of use
 //! - [`feed`] — the revocation feed from aim, its heartbeat, and staleness
 //! - [`decide`] — decisions taken here, as aim takes them, and their record at aim
+//! - [`journal`] — durable routes' records on this gateway's disk until aim has them
 //! - [`admin`] — `/healthz`, `/readyz` and `/metrics` on the admin listener
 //! - [`metrics`] — what Prometheus scrapes
 //! - [`proxy`] — one request, from arrival to answer
@@ -32,6 +33,7 @@ pub mod decide;
 pub mod feed;
 #[doc(hidden)]
 pub mod fuzz;
+pub mod journal;
 pub mod mcp;
 pub mod metrics;
 pub mod net;
@@ -94,7 +96,17 @@ impl Gateway {
             "dpop_bound_access_tokens_required": true,
             "resource_name": "aim gateway",
         });
-        let local = Arc::new(decide::Local::new(&config.resource).deciding(config.decide));
+        let journal = match &config.journal {
+            Some(dir) => Some(Arc::new(
+                journal::Journal::open(dir)
+                    .map_err(|e| format!("journal {}: {e}", dir.display()))?,
+            )),
+            None => None,
+        };
+        let local = decide::Local::new(&config.resource)
+            .deciding(config.decide)
+            .journaling(journal);
+        let local = Arc::new(local);
         Ok(Self {
             resource: config.resource,
             local,
@@ -120,8 +132,11 @@ impl Gateway {
 
     /// Decides by `clock` rather than the system's (tests: aim's own fake clock).
     pub fn with_clock(mut self, clock: Arc<dyn aim_domain::time::Clock>) -> Self {
-        let local = decide::Local::new(&self.resource).with_clock(clock);
-        self.local = Arc::new(local.deciding(self.local.taken()));
+        let local = decide::Local::new(&self.resource)
+            .with_clock(clock)
+            .deciding(self.local.taken())
+            .journaling(self.local.journal());
+        self.local = Arc::new(local);
         self
     }
 
@@ -229,6 +244,9 @@ pub async fn serve(
     );
     let (local, aim) = (gateway.local.clone(), gateway.aim.clone());
     tokio::spawn(async move { local.ship(aim).await });
+    if let Some(journal) = gateway.local.journal() {
+        tokio::spawn(journal.ship(gateway.aim.clone(), gateway.metrics()));
+    }
     if let Some(queue) = gateway.queued.lock().ok().and_then(|mut q| q.take()) {
         tokio::spawn(proxy::record_calls(gateway.aim.clone(), queue));
     }

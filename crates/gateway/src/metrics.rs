@@ -9,6 +9,7 @@
 //! | `aim_gateway_revocation_epoch` | the newest revocation applied |
 //! | `aim_gateway_feed_silence_seconds` | since aim's feed was last heard (an entry or a heartbeat) |
 //! | `aim_gateway_stale` | 1 while the gateway refuses everything for not hearing aim |
+//! | `aim_gateway_journal_backlog_bytes` | journaled records aim does not have yet (about; alert if it grows: the gateway refuses appends past 1 GiB and sends records to aim directly) |
 //! | `aim_gateway_dynamic_leases{state}` | dynamic Vault secrets `held` for running tasks, and `revoking` (their task ended; Vault has not taken the revocation yet: alert if it stays above 0) |
 //!
 //! The gateway keeps no cache of decisions: each call is decided (see `docs/architecture.md`).
@@ -72,6 +73,7 @@ pub struct Metrics {
     silence: Gauge<f64, AtomicU64>,
     stale: Gauge,
     leases: Family<LeaseLabels, Gauge>,
+    backlog: Gauge,
 }
 
 impl Default for Metrics {
@@ -129,7 +131,14 @@ impl Default for Metrics {
             "Dynamic Vault secrets held for running tasks, and waiting to be revoked",
             leases.clone(),
         );
+        let backlog = Gauge::default();
+        registry.register(
+            "aim_gateway_journal_backlog_bytes",
+            "Journaled records aim does not have yet, in bytes (about)",
+            backlog.clone(),
+        );
         Self {
+            backlog,
             registry,
             requests,
             taken,
@@ -186,6 +195,11 @@ impl Metrics {
         }
     }
 
+    /// Bytes journaled that aim does not have yet.
+    pub fn journal_backlog(&self, bytes: u64) {
+        self.backlog.set(i64::try_from(bytes).unwrap_or(i64::MAX));
+    }
+
     /// The OpenMetrics text, with the feed's state read now.
     pub fn encode(&self, heard: &Arc<Heard>) -> String {
         self.epoch.set(heard.epoch());
@@ -213,7 +227,12 @@ mod tests {
         m.decided("authorize", Duration::from_millis(3));
         m.leases(2, 1);
         m.taken("aim", "lease");
+        m.journal_backlog(4096);
         let text = m.encode(&heard);
+        assert!(
+            text.contains("aim_gateway_journal_backlog_bytes 4096"),
+            "{text}"
+        );
         assert!(
             text.contains(r#"aim_gateway_decisions_total{taken="aim",why="lease"} 1"#),
             "{text}"

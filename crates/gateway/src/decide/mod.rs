@@ -38,6 +38,7 @@ use aim_token::TokenError;
 use aim_token::access::{TrustedKeys, Verifier};
 
 use crate::feed::Heard;
+use crate::journal::Journal;
 
 mod sources;
 use sources::{Live, Store, Unanswered, api};
@@ -115,6 +116,8 @@ pub struct Local {
     keys_wanted: tokio::sync::Notify,
     /// `Aim`: every decision is aim's (configured).
     taken: Where,
+    /// Where durable routes' records are made durable here, if configured.
+    journal: Option<Arc<Journal>>,
 }
 
 impl Local {
@@ -133,7 +136,20 @@ impl Local {
             queued: Mutex::new(Some(queued)),
             keys_wanted: tokio::sync::Notify::new(),
             taken: Where::Auto,
+            journal: None,
         }
+    }
+
+    /// Makes durable routes' records durable in `journal` (when there is one) rather than
+    /// at aim before the call goes on.
+    pub fn journaling(mut self, journal: Option<Arc<Journal>>) -> Self {
+        self.journal = journal;
+        self
+    }
+
+    /// The journal durable routes' records go to, if any.
+    pub fn journal(&self) -> Option<Arc<Journal>> {
+        self.journal.clone()
     }
 
     /// Where this gateway takes its decisions.
@@ -168,7 +184,8 @@ impl Local {
         request_id: &str,
         audit: Audit,
     ) -> Decided {
-        if self.taken == Where::Aim || (self.taken == Where::Auto && audit == Audit::Durable) {
+        let awaits_aim = audit == Audit::Durable && self.journal.is_none();
+        if self.taken == Where::Aim || (self.taken == Where::Auto && awaits_aim) {
             return Decided::Aim("configured");
         }
         if asked.question.approval_id.is_some() {
@@ -353,28 +370,15 @@ impl Local {
     }
 
     /// Sends queued records of batched routes to aim, as many at once as queued while
-    /// the last request was out; a refused request is tried again (the records wait).
+    /// the last request was out; a refused request is tried again (the records wait, the
+    /// queue fills, and calls wait for their own record once it is full).
     pub async fn ship(&self, aim: aim_client::Client) {
         let Some(mut queue) = self.queued.lock().ok().and_then(|mut q| q.take()) else {
             return;
         };
         let mut batch = Vec::new();
         while crate::proxy::next_batch(&mut queue, &mut batch).await {
-            let id = batch[0].event.request_id.clone();
-            loop {
-                match aim.gateway_records(&batch, &id).await {
-                    Ok(r) => {
-                        for at in r.replayed {
-                            tracing::warn!(request_id = %batch[at].event.request_id, "a batched call's DPoP proof had been used at another gateway; aim recorded it as replayed");
-                        }
-                        break;
-                    }
-                    Err(e) => {
-                        tracing::warn!(records = batch.len(), error = %e, "could not record batched decisions with aim; retrying");
-                        tokio::time::sleep(Duration::from_millis(200)).await;
-                    }
-                }
-            }
+            crate::journal::send(&aim, &batch, "batched").await;
             batch.clear();
         }
     }
@@ -435,6 +439,13 @@ mod tests {
         assert!(matches!(durable.await, Decided::Aim("configured")));
         let batched = auto.decide(&aim, &heard, &asked, "r", Audit::Batched);
         assert!(matches!(batched.await, Decided::Aim("not_synced")));
+        // With a journal, a durable route's record waits for this gateway's disk, not for
+        // aim: its decision is taken here too.
+        let dir = tempfile::tempdir().unwrap();
+        let journal = Arc::new(Journal::open(dir.path()).unwrap());
+        let journaling = Local::new("http://gw.example").journaling(Some(journal));
+        let durable = journaling.decide(&aim, &heard, &asked, "r", Audit::Durable);
+        assert!(matches!(durable.await, Decided::Aim("not_synced")));
     }
 
     #[test]

@@ -138,17 +138,28 @@ impl DecisionStore for Store<'_> {
             event: event.clone(),
             claims,
         };
-        if self.audit == Audit::Batched {
-            if !self.local.spend_here(&record.claims) {
-                return Ok(None);
-            }
-            match self.local.queue.try_send(record) {
-                Ok(()) => return Ok(Some(0)),
-                // Full: this one waits for aim like a durable route's.
-                Err(e) => return self.durable(e.into_inner()).await,
-            }
+        let journal = self.local.journal.as_ref();
+        if self.audit == Audit::Durable && journal.is_none() {
+            return self.durable(record).await;
         }
-        self.durable(record).await
+        if !self.local.spend_here(&record.claims) {
+            return Ok(None);
+        }
+        if let (Audit::Durable, Some(journal)) = (self.audit, journal) {
+            return match journal.append(&record).await {
+                Ok(()) => Ok(Some(0)),
+                // A journal that cannot take it: aim must, before the call goes on.
+                Err(e) => {
+                    tracing::warn!(error = %e, request_id = self.request_id, "the journal refused a record; recording it at aim");
+                    self.durable(record).await
+                }
+            };
+        }
+        match self.local.queue.try_send(record) {
+            Ok(()) => Ok(Some(0)),
+            // Full: this one waits for aim like a durable route's.
+            Err(e) => self.durable(e.into_inner()).await,
+        }
     }
 }
 
