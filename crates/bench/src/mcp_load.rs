@@ -12,6 +12,8 @@
 //! cargo build --release --bin aim --bin mcp-load
 //! cargo install mcp-proxy --version 0.6.0 --no-default-features
 //! target/release/mcp-load --aim target/release/aim --mcp-proxy ~/.cargo/bin/mcp-proxy
+//! # the gateways (only) on one tokio worker, as on a host they share with aim:
+//! AIM_BENCH_GATEWAY_WORKERS=1 target/release/mcp-load --aim target/release/aim --mcp-proxy ~/.cargo/bin/mcp-proxy
 //! ```
 
 use std::net::SocketAddr;

@@ -25,13 +25,18 @@ impl Drop for GatewayProcess {
 pub fn start_gateway(aim: &Path, dir: &Path, config: &str) -> anyhow::Result<GatewayProcess> {
     let path = dir.join("gateway.toml");
     std::fs::write(&path, config)?;
-    let child = Command::new(aim)
+    let mut command = Command::new(aim);
+    command
         .args(["gateway", "--config"])
         .arg(&path)
         .env("AIM_LOG", "warn")
-        .stdout(Stdio::null())
-        .spawn()
-        .context("spawning aim gateway")?;
+        .stdout(Stdio::null());
+    // The operator's knob for a gateway sharing its host (docs/operations.md), for the
+    // gateways alone: not for aim, the tools or the load generator.
+    if let Some(workers) = std::env::var_os("AIM_BENCH_GATEWAY_WORKERS").filter(|w| !w.is_empty()) {
+        command.env("TOKIO_WORKER_THREADS", workers);
+    }
+    let child = command.spawn().context("spawning aim gateway")?;
     Ok(GatewayProcess(child))
 }
 
