@@ -26,6 +26,7 @@
 //! - [`upstream_secret`] — credentials for upstreams, kept sealed for gateways
 //! - [`tool`] — MCP tools' definitions pinned by hash when an admin approves them
 //! - [`sweep`] — what the periodic sweep does to one identity at one instant
+//! - [`baseline`] — what an identity normally does, in bounded memory, and its thresholds
 //! - [`event`] — the append-only record of every change
 //! - [`audit`] — the hash chain over events and its verifier
 //! - [`trace`] — the causal chain of one task: its request, tokens and what each did
@@ -79,6 +80,7 @@ macro_rules! str_enum {
 pub mod agent_key;
 pub mod approval;
 pub mod audit;
+pub mod baseline;
 pub mod decision;
 pub mod entitlement;
 pub mod error;

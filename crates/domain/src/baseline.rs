@@ -1,0 +1,9 @@
+//! Behavioural baselines: what each identity normally does, kept in bounded memory and
+//! updated from its decisions as they are taken, never by rescanning the log.
+//!
+//! # Layout
+//! - [`sketch`] — Count-Min and HyperLogLog summaries under the baseline's own hashing key
+//! - [`spot`] — per-identity thresholds set from its own benign scores (SPOT)
+
+pub mod sketch;
+pub mod spot;

@@ -1,0 +1,198 @@
+//! A threshold for one identity's anomaly scores, set from its own benign scores so that
+//! about a chosen fraction `q` of them would cross it: Streaming Peaks-Over-Threshold
+//! (SPOT; Siffer et al., KDD 2017). Extreme-value theory says the excesses over a high
+//! threshold `t` follow a generalised Pareto distribution whatever the scores' own
+//! distribution; fitting it to the excesses seen gives the level `z` that a score passes
+//! with probability `q`, far into the tail where there are too few samples to count.
+//!
+//! Memory is bounded: the excesses kept are the last [`PEAKS`].
+
+use std::collections::VecDeque;
+
+/// Excesses over the initial threshold kept for the fit.
+pub const PEAKS: usize = 128;
+
+/// A calibrated threshold, updated by each benign score.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Spot {
+    /// The target probability of a benign score crossing [`Spot::threshold`].
+    q: f64,
+    /// The initial threshold: excesses over it are fitted.
+    t: f64,
+    /// Scores seen (benign).
+    n: u64,
+    /// Scores over `t` seen (benign).
+    over: u64,
+    peaks: VecDeque<f64>,
+    z: f64,
+}
+
+impl Spot {
+    /// Calibrates on `scores` (benign, at least 50) for a false-positive rate `q` (0 < q ≤
+    /// 0.005). `t` is the scores' quantile at 1 − 20·q (the 90th to 98th percentile), so
+    /// the threshold sits about three scale lengths above it: far enough that leaving the
+    /// scores over it out of the fit (they are anomalies) hardly biases it. None if there
+    /// are too few scores.
+    pub fn calibrate(scores: &[f64], q: f64) -> Option<Spot> {
+        let mut sorted: Vec<f64> = scores.iter().copied().filter(|s| s.is_finite()).collect();
+        if sorted.len() < 50 || !(q > 0.0 && q <= 0.005) {
+            return None;
+        }
+        sorted.sort_by(f64::total_cmp);
+        let level = (1.0 - 20.0 * q).clamp(0.9, 0.98);
+        let t = sorted[(sorted.len() as f64 * level) as usize - 1];
+        // In the order they came (the last ones are kept), not sorted: a sorted list's
+        // last excesses would be its largest.
+        let peaks: VecDeque<f64> = scores
+            .iter()
+            .filter(|&&s| s.is_finite() && s > t)
+            .map(|s| s - t)
+            .collect();
+        let mut spot = Spot {
+            q,
+            t,
+            n: sorted.len() as u64,
+            over: peaks.len() as u64,
+            peaks,
+            z: t,
+        };
+        while spot.peaks.len() > PEAKS {
+            spot.peaks.pop_front();
+        }
+        spot.refit();
+        Some(spot)
+    }
+
+    /// The level a benign score passes with probability about `q`.
+    pub fn threshold(&self) -> f64 {
+        self.z
+    }
+
+    /// Whether `score` crosses the threshold. A score that does not is learnt from (the
+    /// threshold follows the identity's drift); one that does is not.
+    pub fn check(&mut self, score: f64) -> bool {
+        if !score.is_finite() || score > self.z {
+            return true;
+        }
+        self.n += 1;
+        if score > self.t {
+            self.over += 1;
+            self.peaks.push_back(score - self.t);
+            if self.peaks.len() > PEAKS {
+                self.peaks.pop_front();
+            }
+            self.refit();
+        }
+        false
+    }
+
+    /// Fits the generalised Pareto distribution to the peaks (method of moments) and sets
+    /// `z` where its tail, scaled by the share of scores over `t`, falls to `q`.
+    fn refit(&mut self) {
+        let k = self.peaks.len() as f64;
+        if k < 2.0 {
+            // Too few excesses to fit: the largest seen, with a margin.
+            let top = self.peaks.iter().copied().fold(0.0, f64::max);
+            self.z = self.t + 2.0 * top.max(f64::EPSILON);
+            return;
+        }
+        let mean = self.peaks.iter().sum::<f64>() / k;
+        let var = self.peaks.iter().map(|p| (p - mean).powi(2)).sum::<f64>() / (k - 1.0);
+        let ratio = if var > 0.0 { mean * mean / var } else { 1.0 };
+        // ξ < 1/2 for the variance to exist. A bounded tail (ξ < 0) is taken as
+        // exponential (ξ = 0): with a hundred-odd excesses ξ is uncertain by ±0.1, and
+        // reading noise as a bounded tail would put the threshold too low; erring high
+        // means fewer false positives, which is what a threshold that locks must do.
+        let xi = (0.5 * (1.0 - ratio)).clamp(0.0, 0.45);
+        let sigma = (0.5 * mean * (ratio + 1.0)).max(f64::EPSILON);
+        let r = self.q * self.n as f64 / self.over.max(1) as f64;
+        let excess = if xi.abs() < 1e-6 {
+            -sigma * r.ln()
+        } else {
+            sigma / xi * (r.powf(-xi) - 1.0)
+        };
+        self.z = self.t + excess.max(0.0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A fixed-seed generator (SplitMix64): uniform in (0, 1).
+    struct Rng(u64);
+
+    impl Rng {
+        fn uniform(&mut self) -> f64 {
+            self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = self.0;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^= z >> 31;
+            ((z >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+        }
+
+        fn exponential(&mut self) -> f64 {
+            -self.uniform().ln()
+        }
+    }
+
+    #[test]
+    fn benign_scores_cross_the_threshold_about_as_often_as_asked() {
+        for (seed, q) in [(7, 1e-3), (11, 1e-3), (13, 5e-3)] {
+            let mut rng = Rng(seed);
+            let calibration: Vec<f64> = (0..2_000).map(|_| rng.exponential()).collect();
+            let mut spot = Spot::calibrate(&calibration, q).unwrap();
+            // The true (1 − q) quantile of Exp(1) is −ln q.
+            let truth = -q.ln();
+            assert!(
+                (spot.threshold() - truth).abs() < 0.35 * truth,
+                "q {q}: threshold {:.2}, truth {truth:.2}",
+                spot.threshold()
+            );
+            let n = 200_000;
+            let crossed = (0..n).filter(|_| spot.check(rng.exponential())).count();
+            let rate = crossed as f64 / n as f64;
+            assert!(
+                rate > q / 4.0 && rate < q * 2.0,
+                "q {q}: {crossed} of {n} crossed ({rate:.5})"
+            );
+            assert!(spot.peaks.len() <= PEAKS);
+        }
+    }
+
+    #[test]
+    fn a_heavy_tail_gets_a_higher_threshold_than_a_light_one() {
+        let mut rng = Rng(3);
+        let light: Vec<f64> = (0..3_000).map(|_| rng.exponential()).collect();
+        // Pareto with shape 2: P(X > x) = x^-2.
+        let heavy: Vec<f64> = (0..3_000).map(|_| rng.uniform().powf(-0.5)).collect();
+        let light = Spot::calibrate(&light, 1e-3).unwrap().threshold();
+        let heavy = Spot::calibrate(&heavy, 1e-3).unwrap().threshold();
+        // Exp: −ln(1e-3) ≈ 6.9; Pareto(2): 1e-3^(-1/2) ≈ 31.6.
+        assert!(heavy > 2.0 * light, "heavy {heavy:.1}, light {light:.1}");
+    }
+
+    #[test]
+    fn an_outlier_is_flagged_and_not_learnt_from() {
+        let mut rng = Rng(5);
+        let calibration: Vec<f64> = (0..1_000).map(|_| rng.exponential()).collect();
+        let mut spot = Spot::calibrate(&calibration, 1e-3).unwrap();
+        let before = spot.threshold();
+        assert!(spot.check(1_000.0));
+        assert!(spot.check(f64::NAN), "not a number is not benign");
+        assert_eq!(spot.threshold(), before);
+        assert!(!spot.check(0.1));
+    }
+
+    #[test]
+    fn too_little_to_calibrate_on_is_refused() {
+        assert!(Spot::calibrate(&[1.0; 49], 1e-3).is_none());
+        assert!(Spot::calibrate(&[1.0; 100], 0.5).is_none());
+        assert!(Spot::calibrate(&[f64::NAN; 100], 1e-3).is_none());
+        // Constant scores: the threshold is above them.
+        let mut flat = Spot::calibrate(&[1.0; 100], 1e-3).unwrap();
+        assert!(!flat.check(1.0));
+        assert!(flat.check(1.5));
+    }
+}
