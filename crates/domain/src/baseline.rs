@@ -2,8 +2,10 @@
 //! updated from its decisions as they are taken, never by rescanning the log.
 //!
 //! # Layout
+//! - [`profile`] — one identity's profile, learnt one decision at a time
 //! - [`sketch`] — Count-Min and HyperLogLog summaries under the baseline's own hashing key
 //! - [`spot`] — per-identity thresholds set from its own benign scores (SPOT)
 
+pub mod profile;
 pub mod sketch;
 pub mod spot;
