@@ -2,10 +2,14 @@
 //! updated from its decisions as they are taken, never by rescanning the log.
 //!
 //! # Layout
+//! - [`detect`] — what is out of character in one call, explained
 //! - [`profile`] — one identity's profile, learnt one decision at a time
 //! - [`sketch`] — Count-Min and HyperLogLog summaries under the baseline's own hashing key
 //! - [`spot`] — per-identity thresholds set from its own benign scores (SPOT)
 
+pub mod detect;
 pub mod profile;
 pub mod sketch;
 pub mod spot;
+#[cfg(test)]
+mod testing;

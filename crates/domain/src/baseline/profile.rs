@@ -392,36 +392,13 @@ pub fn network(source: IpAddr) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    const KEY: SketchKey = SketchKey(*b"0123456789abcdef");
-    /// Monday 2026-11-30 00:00 UTC.
-    const MONDAY: i64 = 1_795_996_800_000;
-
-    fn call<'a>(at: i64, system: &'a str, resource: &'a str) -> Observation<'a> {
-        Observation {
-            at: Timestamp::from_millis(at),
-            action: "read",
-            system,
-            resource_type: "reading",
-            resource,
-            sensitivity: Some(DataSensitivity::Internal),
-            tool: None,
-            subject: None,
-            task: None,
-            key: Some("jkt-1"),
-            source: Some("10.1.2.3".parse().unwrap()),
-            denied: false,
-        }
-    }
+    use crate::baseline::testing::{HOUR, KEY, MONDAY, call, manufacturing};
 
     #[test]
     fn hours_of_the_week_start_on_monday() {
         assert_eq!(hour_of_week(Timestamp::from_millis(MONDAY)), 0);
-        assert_eq!(
-            hour_of_week(Timestamp::from_millis(MONDAY + 25 * HOUR_MS)),
-            25
-        );
-        assert_eq!(hour_of_week(Timestamp::from_millis(MONDAY - HOUR_MS)), 167);
+        assert_eq!(hour_of_week(Timestamp::from_millis(MONDAY + 25 * HOUR)), 25);
+        assert_eq!(hour_of_week(Timestamp::from_millis(MONDAY - HOUR)), 167);
         assert_eq!(
             hour_of_week(Timestamp::from_millis(0)),
             3 * 24,
@@ -431,21 +408,7 @@ mod tests {
 
     #[test]
     fn a_manufacturing_agent_learns_its_systems_rates_and_hours() {
-        let mut p = Profile::new(KEY, Timestamp::from_millis(MONDAY));
-        // Nine working days, 08:00–17:00 UTC: a reading every 2 minutes, a log write
-        // every 10.
-        for day in 0..9 {
-            for minute in (8 * 60..17 * 60).step_by(2) {
-                let at = MONDAY + day * DAY_MS + minute * MINUTE_MS;
-                let sensor = format!("sensors/line-{}", minute % 7);
-                p.learn(&call(at, "sensors", &sensor));
-                if minute % 10 == 0 {
-                    let mut write = call(at + 1_000, "maintenance-log", "maintenance-log/today");
-                    write.action = "write";
-                    p.learn(&write);
-                }
-            }
-        }
+        let p = manufacturing();
         assert_eq!(p.events, 9 * 270 + 9 * 54);
         assert_eq!(p.systems.names(), ["sensors", "maintenance-log"]);
         assert_eq!(p.systems.count("hr-payroll"), 0);
@@ -522,6 +485,7 @@ mod tests {
         assert!(p.systems.overflowed());
         assert_eq!(p.systems.names().len(), 32);
         assert!(p.systems.names()[0].chars().count() <= NAME_CHARS);
+        eprintln!("worst-case profile: {} bytes", p.bytes());
         assert!(p.bytes() <= 16 * 1024, "{} bytes", p.bytes());
     }
 
