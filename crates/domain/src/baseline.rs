@@ -2,11 +2,13 @@
 //! updated from its decisions as they are taken, never by rescanning the log.
 //!
 //! # Layout
+//! - [`burst`] — rate spikes, denial bursts and enumeration, on the identity's own thresholds
 //! - [`detect`] — what is out of character in one call, explained
 //! - [`profile`] — one identity's profile, learnt one decision at a time
 //! - [`sketch`] — Count-Min and HyperLogLog summaries under the baseline's own hashing key
-//! - [`spot`] — per-identity thresholds set from its own benign scores (SPOT)
+//! - [`spot`] — per-identity thresholds set from its own benign scores (SPOT), as a profile keeps them
 
+pub mod burst;
 pub mod detect;
 pub mod profile;
 pub mod sketch;

@@ -249,7 +249,7 @@ fn quoted(names: &[&str]) -> String {
 }
 
 /// "over 2,916 events in 9 days".
-fn history(p: &Profile) -> String {
+pub(super) fn history(p: &Profile) -> String {
     let days = (p.last.as_millis() - p.first.as_millis()) / DAY_MS;
     let mut events = p.events.to_string();
     let mut at = events.len() as isize - 3;

@@ -13,6 +13,7 @@ use crate::risk::DataSensitivity;
 use crate::time::{DAY_MS, Timestamp};
 
 use super::sketch::{CountMin, Distinct, SketchKey};
+use super::spot::Thresholds;
 
 /// The longest name a vocabulary keeps (characters; longer ones are cut).
 pub const NAME_CHARS: usize = 48;
@@ -223,6 +224,9 @@ pub struct Profile {
     pub task_subjects: Spread,
     /// Minutes between one call and the next, when over a minute.
     pub idle_minutes: Spread,
+    /// Thresholds on calls a minute, calls an hour, denials a minute, and a task's
+    /// distinct resources and subjects.
+    pub thresholds: Thresholds,
 }
 
 impl Profile {
@@ -252,6 +256,7 @@ impl Profile {
             task_resources: Spread::default(),
             task_subjects: Spread::default(),
             idle_minutes: Spread::default(),
+            thresholds: Thresholds::default(),
         }
     }
 
@@ -301,14 +306,17 @@ impl Profile {
         self.hours[h] = self.hours[h].saturating_add(1);
         if let Some(n) = self.minute.tick(at, MINUTE_MS) {
             self.per_minute.add(u64::from(n));
+            self.thresholds.per_minute.observe(f64::from(n));
         }
         if let Some(n) = self.hour.tick(at, HOUR_MS) {
             self.per_hour.add(u64::from(n));
+            self.thresholds.per_hour.observe(f64::from(n));
         }
         if o.denied
             && let Some(n) = self.denied_minute.tick(at, MINUTE_MS)
         {
             self.denied_per_minute.add(u64::from(n));
+            self.thresholds.denied_per_minute.observe(f64::from(n));
         }
         self.reach(o);
     }
@@ -317,9 +325,11 @@ impl Profile {
         let Some(task) = o.task else { return };
         if self.task.as_ref().is_none_or(|t| t.task != task) {
             if let Some(done) = self.task.take() {
-                self.task_resources
-                    .add(done.resources.count().round() as u64);
-                self.task_subjects.add(done.subjects.count().round() as u64);
+                let (resources, subjects) = (done.resources.count(), done.subjects.count());
+                self.task_resources.add(resources.round() as u64);
+                self.task_subjects.add(subjects.round() as u64);
+                self.thresholds.task_resources.observe(resources);
+                self.thresholds.task_subjects.observe(subjects);
             }
             self.task = Some(TaskReach {
                 task,
@@ -333,6 +343,11 @@ impl Profile {
                 t.subjects.insert(&self.key, subject);
             }
         }
+    }
+
+    /// The key its sketches hash under.
+    pub fn key(&self) -> &SketchKey {
+        &self.key
     }
 
     /// The highest sensitivity it has touched, if any.
@@ -360,6 +375,7 @@ impl Profile {
             + vocabularies.iter().map(|v| v.bytes()).sum::<usize>()
             + self.resources.bytes()
             + self.hours.capacity() * std::mem::size_of::<u32>()
+            + self.thresholds.bytes()
             + self
                 .task
                 .as_ref()

@@ -10,7 +10,7 @@
 use std::collections::VecDeque;
 
 /// Excesses over the initial threshold kept for the fit.
-pub const PEAKS: usize = 128;
+pub const PEAKS: usize = 64;
 
 /// A calibrated threshold, updated by each benign score.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -23,7 +23,8 @@ pub struct Spot {
     n: u64,
     /// Scores over `t` seen (benign).
     over: u64,
-    peaks: VecDeque<f64>,
+    /// Excesses over `t`, as `f32` (a quarter of a kilobyte at most).
+    peaks: VecDeque<f32>,
     z: f64,
 }
 
@@ -43,10 +44,10 @@ impl Spot {
         let t = sorted[(sorted.len() as f64 * level) as usize - 1];
         // In the order they came (the last ones are kept), not sorted: a sorted list's
         // last excesses would be its largest.
-        let peaks: VecDeque<f64> = scores
+        let peaks: VecDeque<f32> = scores
             .iter()
             .filter(|&&s| s.is_finite() && s > t)
-            .map(|s| s - t)
+            .map(|s| (s - t) as f32)
             .collect();
         let mut spot = Spot {
             q,
@@ -77,7 +78,7 @@ impl Spot {
         self.n += 1;
         if score > self.t {
             self.over += 1;
-            self.peaks.push_back(score - self.t);
+            self.peaks.push_back((score - self.t) as f32);
             if self.peaks.len() > PEAKS {
                 self.peaks.pop_front();
             }
@@ -92,12 +93,17 @@ impl Spot {
         let k = self.peaks.len() as f64;
         if k < 2.0 {
             // Too few excesses to fit: the largest seen, with a margin.
-            let top = self.peaks.iter().copied().fold(0.0, f64::max);
+            let top = self.peaks.iter().map(|&p| f64::from(p)).fold(0.0, f64::max);
             self.z = self.t + 2.0 * top.max(f64::EPSILON);
             return;
         }
-        let mean = self.peaks.iter().sum::<f64>() / k;
-        let var = self.peaks.iter().map(|p| (p - mean).powi(2)).sum::<f64>() / (k - 1.0);
+        let mean = self.peaks.iter().map(|&p| f64::from(p)).sum::<f64>() / k;
+        let var = self
+            .peaks
+            .iter()
+            .map(|&p| (f64::from(p) - mean).powi(2))
+            .sum::<f64>()
+            / (k - 1.0);
         let ratio = if var > 0.0 { mean * mean / var } else { 1.0 };
         // ξ < 1/2 for the variance to exist. A bounded tail (ξ < 0) is taken as
         // exponential (ξ = 0): with a hundred-odd excesses ξ is uncertain by ±0.1, and
@@ -112,6 +118,87 @@ impl Spot {
             sigma / xi * (r.powf(-xi) - 1.0)
         };
         self.z = self.t + excess.max(0.0);
+    }
+}
+
+/// Samples collected before a threshold is set.
+const CALIBRATION: usize = 64;
+/// The false-positive rate thresholds are set for, per closed window.
+pub const TARGET_FALSE_POSITIVES: f64 = 1e-3;
+
+/// A per-identity threshold on one count (calls in a minute, denials in a minute, a task's
+/// distinct resources): the first values collected, then a SPOT threshold set from them
+/// that follows each later benign value.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub enum Threshold {
+    Collecting(Vec<f32>),
+    Set(Spot),
+}
+
+impl Default for Threshold {
+    fn default() -> Self {
+        Threshold::Collecting(Vec::new())
+    }
+}
+
+impl Threshold {
+    /// Learns from a closed window's `value`.
+    pub fn observe(&mut self, value: f64) {
+        match self {
+            Threshold::Collecting(samples) => {
+                samples.push(value as f32);
+                if samples.len() >= CALIBRATION {
+                    let scores: Vec<f64> = samples.iter().map(|&v| f64::from(v)).collect();
+                    if let Some(spot) = Spot::calibrate(&scores, TARGET_FALSE_POSITIVES) {
+                        *self = Threshold::Set(spot);
+                    }
+                }
+            }
+            Threshold::Set(spot) => {
+                spot.check(value);
+            }
+        }
+    }
+
+    /// The level a benign value passes with probability about
+    /// [`TARGET_FALSE_POSITIVES`], once set.
+    pub fn level(&self) -> Option<f64> {
+        match self {
+            Threshold::Set(spot) => Some(spot.threshold()),
+            Threshold::Collecting(_) => None,
+        }
+    }
+
+    fn bytes(&self) -> usize {
+        match self {
+            Threshold::Collecting(samples) => samples.capacity() * 4,
+            Threshold::Set(_) => std::mem::size_of::<Spot>() + std::mem::size_of::<f32>() * PEAKS,
+        }
+    }
+}
+
+/// The per-identity thresholds a profile keeps (see [`Threshold`]).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Thresholds {
+    pub per_minute: Threshold,
+    pub per_hour: Threshold,
+    pub denied_per_minute: Threshold,
+    pub task_resources: Threshold,
+    pub task_subjects: Threshold,
+}
+
+impl Thresholds {
+    pub(super) fn bytes(&self) -> usize {
+        [
+            &self.per_minute,
+            &self.per_hour,
+            &self.denied_per_minute,
+            &self.task_resources,
+            &self.task_subjects,
+        ]
+        .iter()
+        .map(|t| t.bytes())
+        .sum()
     }
 }
 
