@@ -10,6 +10,8 @@
 
 pub mod burst;
 pub mod detect;
+#[cfg(test)]
+mod month;
 pub mod profile;
 pub mod sketch;
 pub mod spot;

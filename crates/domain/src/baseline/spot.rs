@@ -205,24 +205,7 @@ impl Thresholds {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// A fixed-seed generator (SplitMix64): uniform in (0, 1).
-    struct Rng(u64);
-
-    impl Rng {
-        fn uniform(&mut self) -> f64 {
-            self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let mut z = self.0;
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            z ^= z >> 31;
-            ((z >> 11) as f64 + 0.5) / (1u64 << 53) as f64
-        }
-
-        fn exponential(&mut self) -> f64 {
-            -self.uniform().ln()
-        }
-    }
+    use crate::baseline::testing::Rng;
 
     #[test]
     fn benign_scores_cross_the_threshold_about_as_often_as_asked() {

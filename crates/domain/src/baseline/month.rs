@@ -1,0 +1,204 @@
+//! A normal month for 50 identities of four kinds, generated with a fixed seed, run through
+//! the detectors as calls would arrive: how often each would step up (a medium finding) or
+//! lock (a high one) once learning is over. Issue 16's false-positive test.
+
+use std::net::IpAddr;
+
+use super::burst::bursts;
+use super::detect::{Anomaly, Registered, Severity, first_of_a_kind};
+use super::profile::{Learning, Observation, Profile};
+use super::sketch::SketchKey;
+use super::testing::{MONDAY, Rng};
+use crate::ids::TaskId;
+use crate::risk::DataSensitivity;
+use crate::time::{DAY_MS, Timestamp};
+
+const DAYS: i64 = 35;
+
+/// How an identity works.
+#[derive(Clone, Copy, Debug)]
+enum Kind {
+    /// Weekdays in its office hours (a time zone of its own), a call every 1–5 minutes.
+    Office,
+    /// Around the clock, busier by day: about 2 calls a minute by day, 0.5 by night.
+    Service,
+    /// Every night at 02:00 for about an hour, 20–80 calls a minute.
+    Batch,
+    /// Mondays at 06:00, a report of 200–400 calls.
+    Weekly,
+}
+
+/// One identity's month of calls, as (time, system, resource, subject, task, key, network).
+struct Call {
+    at: i64,
+    system: usize,
+    resource: String,
+    subject: String,
+    task: TaskId,
+    key: usize,
+}
+
+fn month(kind: Kind, rng: &mut Rng) -> Vec<Call> {
+    let mut calls = Vec::new();
+    let zone = rng.range(0, 17) as i64 - 8;
+    let systems = rng.range(2, 5) as usize;
+    let mut task = TaskId::new();
+    let mut in_task = 0;
+    let mut push = |calls: &mut Vec<Call>, rng: &mut Rng, at: i64, day: i64| {
+        if in_task == 0 {
+            task = TaskId::new();
+            in_task = rng.range(5, 30);
+        }
+        in_task -= 1;
+        // Mostly a few dozen familiar records, now and then a new one.
+        let record = if rng.uniform() < 0.02 {
+            rng.range(1_000, 1_000_000)
+        } else {
+            (rng.exponential() * 8.0) as u64
+        };
+        calls.push(Call {
+            at,
+            system: (rng.next_u64() as usize) % systems,
+            resource: format!("records/{record}"),
+            subject: format!("customer:{}", record % 97),
+            task,
+            // A key rotated once, mid-month.
+            key: usize::from(day >= 20),
+        });
+    };
+    for day in 0..DAYS {
+        let weekday = (day % 7) as u8;
+        let volume = 0.5 + rng.uniform();
+        let start = MONDAY + day * DAY_MS;
+        match kind {
+            Kind::Office if weekday < 5 => {
+                let mut at = start + (8 - zone) * 3_600_000;
+                let end = at + (9.0 * volume.min(1.2) * 3_600_000.0) as i64;
+                while at < end {
+                    push(&mut calls, rng, at, day);
+                    at += ((1.0 + 4.0 * rng.uniform()) * 60_000.0) as i64;
+                }
+            }
+            Kind::Service => {
+                let mut at = start;
+                while at < start + DAY_MS {
+                    let hour = (at - start) / 3_600_000;
+                    let busy = if (8..20).contains(&hour) { 2.0 } else { 0.5 };
+                    push(&mut calls, rng, at, day);
+                    at += (rng.exponential() * 60_000.0 / (busy * volume)) as i64 + 1;
+                }
+            }
+            Kind::Batch => {
+                let mut at = start + 2 * 3_600_000;
+                let end = at + (3_600_000.0 * volume) as i64;
+                let per_minute = rng.range(20, 80) as f64;
+                while at < end {
+                    push(&mut calls, rng, at, day);
+                    at += (rng.exponential() * 60_000.0 / per_minute) as i64 + 1;
+                }
+            }
+            Kind::Weekly if weekday == 0 => {
+                let mut at = start + 6 * 3_600_000;
+                for _ in 0..rng.range(200, 400) {
+                    push(&mut calls, rng, at, day);
+                    at += rng.range(100, 2_000) as i64;
+                }
+            }
+            _ => {}
+        }
+    }
+    calls
+}
+
+/// Runs one identity's month; returns the findings after its learning period, with their
+/// week (0 = the first).
+fn run(kind: Kind, rng: &mut Rng) -> (u64, Vec<(i64, Anomaly)>) {
+    const SYSTEMS: [&str; 4] = ["crm", "billing", "tickets", "warehouse"];
+    const SENSITIVITY: [DataSensitivity; 4] = [
+        DataSensitivity::Confidential,
+        DataSensitivity::Internal,
+        DataSensitivity::Internal,
+        DataSensitivity::Public,
+    ];
+    let registered: Vec<String> = SYSTEMS.iter().map(|s| (*s).to_owned()).collect();
+    let keys = ["jkt-a", "jkt-b"];
+    let source: IpAddr = IpAddr::from([10, 20, rng.range(0, 250) as u8, rng.range(1, 250) as u8]);
+    let calls = month(kind, rng);
+    let mut profile = Profile::new(SketchKey::generate(), Timestamp::from_millis(MONDAY));
+    let mut found = Vec::new();
+    for c in &calls {
+        let o = Observation {
+            at: Timestamp::from_millis(c.at),
+            action: "read",
+            system: SYSTEMS[c.system],
+            resource_type: "record",
+            resource: &c.resource,
+            sensitivity: Some(SENSITIVITY[c.system]),
+            tool: None,
+            subject: Some(&c.subject),
+            task: Some(c.task),
+            key: Some(keys[c.key]),
+            source: Some(source),
+            denied: false,
+        };
+        let enforced = !profile.learning(Learning::default(), o.at);
+        let mut now = first_of_a_kind(
+            &profile,
+            &o,
+            Registered {
+                systems: &registered,
+            },
+        );
+        now.extend(bursts(&profile, &o));
+        if enforced {
+            let week = (c.at - MONDAY) / (7 * DAY_MS);
+            found.extend(now.into_iter().map(|a| (week, a)));
+        }
+        profile.learn(&o);
+    }
+    (calls.len() as u64, found)
+}
+
+#[test]
+fn a_normal_month_for_fifty_identities_locks_none_and_steps_up_at_most_once_a_week() {
+    let mut rng = Rng(2026);
+    let kinds = [Kind::Office, Kind::Service, Kind::Batch, Kind::Weekly];
+    let (mut events, mut medium, mut low, mut identity_weeks) = (0, 0, 0, 0);
+    let mut by_detector = std::collections::BTreeMap::<&str, usize>::new();
+    for i in 0..50 {
+        let kind = kinds[i % kinds.len()];
+        let (n, found) = run(kind, &mut rng);
+        events += n;
+        let locks: Vec<_> = found
+            .iter()
+            .filter(|(_, a)| a.severity == Severity::High)
+            .collect();
+        assert!(
+            locks.is_empty(),
+            "identity {i} ({kind:?}) would be locked: {locks:?}"
+        );
+        for week in 0..(DAYS / 7) {
+            let steps = found
+                .iter()
+                .filter(|(w, a)| *w == week && a.severity == Severity::Medium)
+                .count();
+            assert!(
+                steps <= 1,
+                "identity {i} ({kind:?}), week {week}: {steps} step-ups: {found:?}"
+            );
+            medium += steps;
+            identity_weeks += 1;
+        }
+        low += found
+            .iter()
+            .filter(|(_, a)| a.severity == Severity::Low)
+            .count();
+        for (_, a) in &found {
+            *by_detector.entry(a.detector.as_str()).or_insert(0) += 1;
+        }
+    }
+    eprintln!(
+        "a normal month, 50 identities, {events} calls: 0 locks, {medium} step-ups over {identity_weeks} identity-weeks, {low} low findings (observe only); by detector {by_detector:?}"
+    );
+    assert!(events > 300_000, "{events}");
+}
