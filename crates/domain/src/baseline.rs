@@ -5,6 +5,7 @@
 //! - [`burst`] — rate spikes, denial bursts and enumeration, on the identity's own thresholds
 //! - [`detect`] — what is out of character in one call, explained
 //! - [`profile`] — one identity's profile, learnt one decision at a time
+//! - [`respond`] — observe, step up or lock: what is done about a call's findings
 //! - [`sketch`] — Count-Min and HyperLogLog summaries under the baseline's own hashing key
 //! - [`spot`] — per-identity thresholds set from its own benign scores (SPOT), as a profile keeps them
 
@@ -13,6 +14,7 @@ pub mod detect;
 #[cfg(test)]
 mod month;
 pub mod profile;
+pub mod respond;
 pub mod sketch;
 pub mod spot;
 #[cfg(test)]

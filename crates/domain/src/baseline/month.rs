@@ -5,12 +5,15 @@
 use std::net::IpAddr;
 
 use super::burst::bursts;
-use super::detect::{Anomaly, Registered, Severity, first_of_a_kind};
+use super::detect::{Anomaly, Registered, first_of_a_kind};
 use super::profile::{Learning, Observation, Profile};
+use super::respond::{Response, Responses, respond};
 use super::sketch::SketchKey;
 use super::testing::{MONDAY, Rng};
+use crate::identity::Autonomy;
 use crate::ids::TaskId;
 use crate::risk::DataSensitivity;
+use crate::risk::RiskTier;
 use crate::time::{DAY_MS, Timestamp};
 
 const DAYS: i64 = 35;
@@ -110,9 +113,9 @@ fn month(kind: Kind, rng: &mut Rng) -> Vec<Call> {
     calls
 }
 
-/// Runs one identity's month; returns the findings after its learning period, with their
-/// week (0 = the first).
-fn run(kind: Kind, rng: &mut Rng) -> (u64, Vec<(i64, Anomaly)>) {
+/// Runs one identity's month; returns what would have been stepped up or locked, with the
+/// week (0 = the first) and the finding that called for it.
+fn run(kind: Kind, rng: &mut Rng) -> (u64, Vec<(i64, Response, Anomaly)>) {
     const SYSTEMS: [&str; 4] = ["crm", "billing", "tickets", "warehouse"];
     const SENSITIVITY: [DataSensitivity; 4] = [
         DataSensitivity::Confidential,
@@ -141,7 +144,7 @@ fn run(kind: Kind, rng: &mut Rng) -> (u64, Vec<(i64, Anomaly)>) {
             source: Some(source),
             denied: false,
         };
-        let enforced = !profile.learning(Learning::default(), o.at);
+        let learning = profile.learning(Learning::default(), o.at);
         let mut now = first_of_a_kind(
             &profile,
             &o,
@@ -150,9 +153,13 @@ fn run(kind: Kind, rng: &mut Rng) -> (u64, Vec<(i64, Anomaly)>) {
             },
         );
         now.extend(bursts(&profile, &o));
-        if enforced {
+        // The strictest defaults: a high-risk autonomous agent's (a high finding locks).
+        let strictest = Responses::default_for(RiskTier::High, Autonomy::Autonomous);
+        if let Some((response, why)) = respond(strictest, &now, learning, &[])
+            && response != Response::Observe
+        {
             let week = (c.at - MONDAY) / (7 * DAY_MS);
-            found.extend(now.into_iter().map(|a| (week, a)));
+            found.push((week, response, why.clone()));
         }
         profile.learn(&o);
     }
@@ -163,42 +170,35 @@ fn run(kind: Kind, rng: &mut Rng) -> (u64, Vec<(i64, Anomaly)>) {
 fn a_normal_month_for_fifty_identities_locks_none_and_steps_up_at_most_once_a_week() {
     let mut rng = Rng(2026);
     let kinds = [Kind::Office, Kind::Service, Kind::Batch, Kind::Weekly];
-    let (mut events, mut medium, mut low, mut identity_weeks) = (0, 0, 0, 0);
+    let (mut events, mut step_ups, mut identity_weeks) = (0, 0, 0);
     let mut by_detector = std::collections::BTreeMap::<&str, usize>::new();
     for i in 0..50 {
         let kind = kinds[i % kinds.len()];
-        let (n, found) = run(kind, &mut rng);
+        let (n, acted) = run(kind, &mut rng);
         events += n;
-        let locks: Vec<_> = found
+        let locks: Vec<_> = acted
             .iter()
-            .filter(|(_, a)| a.severity == Severity::High)
+            .filter(|(_, r, _)| *r == Response::Lock)
             .collect();
         assert!(
             locks.is_empty(),
             "identity {i} ({kind:?}) would be locked: {locks:?}"
         );
         for week in 0..(DAYS / 7) {
-            let steps = found
-                .iter()
-                .filter(|(w, a)| *w == week && a.severity == Severity::Medium)
-                .count();
+            let steps = acted.iter().filter(|(w, _, _)| *w == week).count();
             assert!(
                 steps <= 1,
-                "identity {i} ({kind:?}), week {week}: {steps} step-ups: {found:?}"
+                "identity {i} ({kind:?}), week {week}: {steps} step-ups: {acted:?}"
             );
-            medium += steps;
+            step_ups += steps;
             identity_weeks += 1;
         }
-        low += found
-            .iter()
-            .filter(|(_, a)| a.severity == Severity::Low)
-            .count();
-        for (_, a) in &found {
+        for (_, _, a) in &acted {
             *by_detector.entry(a.detector.as_str()).or_insert(0) += 1;
         }
     }
     eprintln!(
-        "a normal month, 50 identities, {events} calls: 0 locks, {medium} step-ups over {identity_weeks} identity-weeks, {low} low findings (observe only); by detector {by_detector:?}"
+        "a normal month, 50 identities, {events} calls, each with a high-risk autonomous agent's responses: 0 locks, {step_ups} step-ups over {identity_weeks} identity-weeks; by detector {by_detector:?}"
     );
     assert!(events > 300_000, "{events}");
 }
