@@ -113,22 +113,50 @@ fn month(kind: Kind, rng: &mut Rng) -> Vec<Call> {
     calls
 }
 
-/// Runs one identity's month; returns what would have been stepped up or locked, with the
-/// week (0 = the first) and the finding that called for it.
-fn run(kind: Kind, rng: &mut Rng) -> (u64, Vec<(i64, Response, Anomaly)>) {
-    const SYSTEMS: [&str; 4] = ["crm", "billing", "tickets", "warehouse"];
+const SYSTEMS: [&str; 4] = ["crm", "billing", "tickets", "warehouse"];
+
+/// One identity's month, run.
+struct Month {
+    events: u64,
+    /// What would have been stepped up or locked: the week (0 = the first), the response
+    /// and the finding that called for it.
+    acted: Vec<(i64, Response, Anomaly)>,
+    profile: Profile,
+    source: IpAddr,
+}
+
+/// What the strictest defaults (a high-risk autonomous agent's: a high finding locks) do
+/// about `o`, against `profile`.
+fn answer(profile: &Profile, o: &Observation<'_>) -> Option<(Response, Anomaly)> {
+    let registered: Vec<String> = SYSTEMS.iter().map(|s| (*s).to_owned()).collect();
+    let learning = profile.learning(Learning::default(), o.at);
+    let mut now = first_of_a_kind(
+        profile,
+        o,
+        Registered {
+            systems: &registered,
+        },
+    );
+    now.extend(bursts(profile, o));
+    let strictest = Responses::default_for(RiskTier::High, Autonomy::Autonomous);
+    respond(strictest, &now, learning, &[])
+        .filter(|(r, _)| *r != Response::Observe)
+        .map(|(r, a)| (r, a.clone()))
+}
+
+/// Runs one identity's month of `kind`.
+fn run(kind: Kind, rng: &mut Rng) -> Month {
     const SENSITIVITY: [DataSensitivity; 4] = [
         DataSensitivity::Confidential,
         DataSensitivity::Internal,
         DataSensitivity::Internal,
         DataSensitivity::Public,
     ];
-    let registered: Vec<String> = SYSTEMS.iter().map(|s| (*s).to_owned()).collect();
     let keys = ["jkt-a", "jkt-b"];
     let source: IpAddr = IpAddr::from([10, 20, rng.range(0, 250) as u8, rng.range(1, 250) as u8]);
     let calls = month(kind, rng);
     let mut profile = Profile::new(SketchKey::generate(), Timestamp::from_millis(MONDAY));
-    let mut found = Vec::new();
+    let mut acted = Vec::new();
     for c in &calls {
         let o = Observation {
             at: Timestamp::from_millis(c.at),
@@ -144,26 +172,17 @@ fn run(kind: Kind, rng: &mut Rng) -> (u64, Vec<(i64, Response, Anomaly)>) {
             source: Some(source),
             denied: false,
         };
-        let learning = profile.learning(Learning::default(), o.at);
-        let mut now = first_of_a_kind(
-            &profile,
-            &o,
-            Registered {
-                systems: &registered,
-            },
-        );
-        now.extend(bursts(&profile, &o));
-        // The strictest defaults: a high-risk autonomous agent's (a high finding locks).
-        let strictest = Responses::default_for(RiskTier::High, Autonomy::Autonomous);
-        if let Some((response, why)) = respond(strictest, &now, learning, &[])
-            && response != Response::Observe
-        {
-            let week = (c.at - MONDAY) / (7 * DAY_MS);
-            found.push((week, response, why.clone()));
+        if let Some((response, why)) = answer(&profile, &o) {
+            acted.push(((c.at - MONDAY) / (7 * DAY_MS), response, why));
         }
         profile.learn(&o);
     }
-    (calls.len() as u64, found)
+    Month {
+        events: calls.len() as u64,
+        acted,
+        profile,
+        source,
+    }
 }
 
 #[test]
@@ -174,7 +193,9 @@ fn a_normal_month_for_fifty_identities_locks_none_and_steps_up_at_most_once_a_we
     let mut by_detector = std::collections::BTreeMap::<&str, usize>::new();
     for i in 0..50 {
         let kind = kinds[i % kinds.len()];
-        let (n, acted) = run(kind, &mut rng);
+        let Month {
+            events: n, acted, ..
+        } = run(kind, &mut rng);
         events += n;
         let locks: Vec<_> = acted
             .iter()
@@ -201,4 +222,127 @@ fn a_normal_month_for_fifty_identities_locks_none_and_steps_up_at_most_once_a_we
         "a normal month, 50 identities, {events} calls, each with a high-risk autonomous agent's responses: 0 locks, {step_ups} step-ups over {identity_weeks} identity-weeks; by detector {by_detector:?}"
     );
     assert!(events > 300_000, "{events}");
+}
+
+/// Misbehaviour injected after a normal month, and the least that must be done about it.
+#[derive(Clone, Copy, Debug)]
+enum Misbehaviour {
+    /// The seed case: restricted payroll data, a system it is not registered for.
+    ReadsPayroll,
+    /// Ten times its busiest minute, at least 60 calls, in one minute.
+    RateSpike,
+    /// 40 denied calls in 40 seconds.
+    Probing,
+    /// One task through 600 records of 600 customers, a call every 5 seconds.
+    Enumeration,
+    /// A key never seen, from a network never seen.
+    StolenKey,
+}
+
+impl Misbehaviour {
+    fn least(self) -> Response {
+        match self {
+            Misbehaviour::RateSpike | Misbehaviour::StolenKey => Response::StepUp,
+            _ => Response::Lock,
+        }
+    }
+}
+
+/// The strongest response to `m` injected into `month`'s identity, the day after.
+fn inject(month: &Month, m: Misbehaviour) -> Option<Response> {
+    let mut profile = month.profile.clone();
+    let at = MONDAY + DAYS * DAY_MS + 11 * 3_600_000;
+    let (resources, subjects): (Vec<String>, Vec<String>) = (0..600)
+        .map(|i| {
+            (
+                format!("records/{}", 5_000_000 + i),
+                format!("customer:{}", 9_000 + i),
+            )
+        })
+        .unzip();
+    let base = |at: i64| Observation {
+        at: Timestamp::from_millis(at),
+        action: "read",
+        system: "crm",
+        resource_type: "record",
+        resource: "records/1",
+        sensitivity: Some(DataSensitivity::Confidential),
+        tool: None,
+        subject: Some("customer:1"),
+        task: profile.task.as_ref().map(|t| t.task),
+        key: Some("jkt-b"),
+        source: Some(month.source),
+        denied: false,
+    };
+    let calls: Vec<Observation<'_>> = match m {
+        Misbehaviour::ReadsPayroll => vec![Observation {
+            system: "hr-payroll",
+            resource: "hr-payroll/salaries",
+            sensitivity: Some(DataSensitivity::Restricted),
+            ..base(at)
+        }],
+        Misbehaviour::RateSpike => {
+            let n = (profile.per_minute.highest() * 20).max(60) as i64;
+            (0..n).map(|i| base(at + i * 50_000 / n)).collect()
+        }
+        Misbehaviour::Probing => (0..40)
+            .map(|i| Observation {
+                denied: true,
+                ..base(at + i * 1_000)
+            })
+            .collect(),
+        Misbehaviour::Enumeration => {
+            let task = Some(TaskId::new());
+            (0..600)
+                .map(|i| Observation {
+                    resource: &resources[i],
+                    subject: Some(&subjects[i]),
+                    task,
+                    ..base(at + i as i64 * 5_000)
+                })
+                .collect()
+        }
+        Misbehaviour::StolenKey => vec![Observation {
+            key: Some("jkt-stolen"),
+            source: Some(IpAddr::from([198, 51, 100, 7])),
+            ..base(at)
+        }],
+    };
+    let mut strongest = None;
+    for o in &calls {
+        if let Some((response, _)) = answer(&profile, o) {
+            strongest = strongest.max(Some(response));
+        }
+        profile.learn(o);
+    }
+    strongest
+}
+
+#[test]
+fn misbehaviour_injected_into_the_same_population_is_caught() {
+    let mut rng = Rng(2026);
+    let kinds = [Kind::Office, Kind::Service, Kind::Batch, Kind::Weekly];
+    let months: Vec<Month> = (0..50)
+        .map(|i| run(kinds[i % kinds.len()], &mut rng))
+        .collect();
+    let scenarios = [
+        Misbehaviour::ReadsPayroll,
+        Misbehaviour::RateSpike,
+        Misbehaviour::Probing,
+        Misbehaviour::Enumeration,
+        Misbehaviour::StolenKey,
+    ];
+    let mut report = Vec::new();
+    for m in scenarios {
+        let caught = months
+            .iter()
+            .filter(|month| inject(month, m) >= Some(m.least()))
+            .count();
+        report.push(format!("{m:?} {caught}/50"));
+        assert_eq!(caught, 50, "{m:?}: caught in {caught} of 50 identities");
+    }
+    eprintln!(
+        "detection with the strictest defaults: {}",
+        report.join(", ")
+    );
 }

@@ -109,8 +109,10 @@ impl Spot {
         // exponential (ξ = 0): with a hundred-odd excesses ξ is uncertain by ±0.1, and
         // reading noise as a bounded tail would put the threshold too low; erring high
         // means fewer false positives, which is what a threshold that locks must do.
+        // The moments' σ grows without bound as the excesses' spread shrinks (it belongs to
+        // a bounded fit, ξ < 0): past a ratio of 3 it is held at twice the excesses' mean.
         let xi = (0.5 * (1.0 - ratio)).clamp(0.0, 0.45);
-        let sigma = (0.5 * mean * (ratio + 1.0)).max(f64::EPSILON);
+        let sigma = (0.5 * mean * (ratio.min(3.0) + 1.0)).max(f64::EPSILON);
         let r = self.q * self.n as f64 / self.over.max(1) as f64;
         let excess = if xi.abs() < 1e-6 {
             -sigma * r.ln()
@@ -253,6 +255,15 @@ mod tests {
         assert!(spot.check(f64::NAN), "not a number is not benign");
         assert_eq!(spot.threshold(), before);
         assert!(!spot.check(0.1));
+    }
+
+    #[test]
+    fn nearly_equal_excesses_do_not_send_the_threshold_to_infinity() {
+        // Task sizes that are mostly 5–8 and, past the initial level, all but equal.
+        let mut scores: Vec<f64> = (0..200).map(|i| f64::from(5 + i % 4)).collect();
+        scores.extend([9.000_001, 9.000_002, 9.000_003, 9.000_001]);
+        let spot = Spot::calibrate(&scores, 1e-3).unwrap();
+        assert!(spot.threshold() < 20.0, "{}", spot.threshold());
     }
 
     #[test]
