@@ -54,7 +54,6 @@ pub fn bursts(profile: &Profile, o: &Observation<'_>) -> Vec<Anomaly> {
     }
     let at = o.at.as_millis();
     let t = &profile.thresholds;
-    let history = history(profile);
     let rates = [
         (
             "minute",
@@ -77,6 +76,7 @@ pub fn bursts(profile: &Profile, o: &Observation<'_>) -> Vec<Anomaly> {
         let count = with_this(window, at, length);
         let bar = bar(threshold, spread, floor);
         if count == bar + 1 {
+            let history = history(profile);
             found.push(past(Detector::RateSpike, Severity::Medium, format!("{count} calls in a {unit}"), bar, format!(
                     "{count} calls in one {unit}, past its bar of {bar} (its busiest {unit}s: {} to {}) {history}",
                     spread.highest(),
@@ -88,6 +88,7 @@ pub fn bursts(profile: &Profile, o: &Observation<'_>) -> Vec<Anomaly> {
         let count = with_this(&profile.denied_minute, at, MINUTE_MS);
         let bar = bar(&t.denied_per_minute, &profile.denied_per_minute, 10);
         if count == bar + 1 {
+            let history = history(profile);
             found.push(past(
                 Detector::DenialBurst,
                 Severity::High,
@@ -99,53 +100,58 @@ pub fn bursts(profile: &Profile, o: &Observation<'_>) -> Vec<Anomaly> {
             ));
         }
     }
-    found.extend(enumeration(profile, o, &history));
+    found.extend(enumeration(profile, o));
     found
 }
 
 /// Many more distinct resources or subjects in this task than its tasks reach.
-fn enumeration(profile: &Profile, o: &Observation<'_>, history: &str) -> Vec<Anomaly> {
+fn enumeration(profile: &Profile, o: &Observation<'_>) -> Vec<Anomaly> {
     let mut found = Vec::new();
     let Some(reach) = profile.task.as_ref().filter(|r| Some(r.task) == o.task) else {
         return found;
     };
     let key = profile.key();
-    let mut resources = reach.resources.clone();
-    let mut subjects = reach.subjects.clone();
-    let new_resource = resources.insert(key, o.resource);
-    let new_subject = o.subject.is_some_and(|s| subjects.insert(key, s));
     let t = &profile.thresholds;
     let kinds = [
         (
             "records",
-            new_resource,
-            &resources,
+            Some(o.resource),
+            &reach.resources,
             &t.task_resources,
             &profile.task_resources,
             100,
         ),
         (
             "subjects",
-            new_subject,
-            &subjects,
+            o.subject,
+            &reach.subjects,
             &t.task_subjects,
             &profile.task_subjects,
             50,
         ),
     ];
-    for (kind, grew, now, threshold, spread, floor) in kinds {
-        let before = match kind {
-            "records" => reach.resources.count(),
-            _ => reach.subjects.count(),
+    for (kind, item, distinct, threshold, spread, floor) in kinds {
+        // Most calls change no register: nothing to count then.
+        let Some(item) = item.filter(|i| distinct.would_change(key, i)) else {
+            continue;
         };
-        let (before, count) = (before.round() as u64, now.count().round() as u64);
+        let mut now = distinct.clone();
+        now.insert(key, item);
+        let (before, count) = (distinct.count().round() as u64, now.count().round() as u64);
         let bar = bar(threshold, spread, floor);
-        if grew && before <= bar && count > bar {
-            found.push(past(Detector::Enumeration, Severity::High, format!("{count} distinct {kind} in task {}", reach.task), bar, format!(
+        if before <= bar && count > bar {
+            let history = history(profile);
+            found.push(past(
+                Detector::Enumeration,
+                Severity::High,
+                format!("{count} distinct {kind} in task {}", reach.task),
+                bar,
+                format!(
                     "about {count} distinct {kind} in one task, past its bar of {bar} (its tasks reach {} to {}) {history}",
                     spread.highest(),
                     (spread.highest() * 2).saturating_sub(1)
-                )));
+                ),
+            ));
         }
     }
     found

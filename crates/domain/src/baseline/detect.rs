@@ -65,10 +65,10 @@ pub fn first_of_a_kind(
     if profile.events == 0 {
         return found;
     }
-    let history = history(profile);
     if profile.systems.count(o.system) == 0 {
         let outside = !registered.systems.iter().any(|s| s == o.system);
         let names = quoted(&profile.systems.names());
+        let history = history(profile);
         found.push(Anomaly {
             detector: Detector::NewSystem,
             severity: if outside {
@@ -94,6 +94,7 @@ pub fn first_of_a_kind(
         if highest.is_none_or(|h| s > h) {
             let before = highest.map_or("none recorded".to_owned(), |h| format!("`{h}`"));
             let steps = highest.map_or(0, |h| rank(s) - rank(h));
+            let history = history(profile);
             found.push(Anomaly {
                 detector: Detector::HigherSensitivity,
                 severity: if s == DataSensitivity::Restricted || steps >= 2 {
@@ -110,19 +111,20 @@ pub fn first_of_a_kind(
             });
         }
     }
-    found.extend(credentials(profile, o, &history));
-    found.extend(timing(profile, o, &history));
+    found.extend(credentials(profile, o));
+    found.extend(timing(profile, o));
     found
 }
 
 /// A key or a source network never seen.
-fn credentials(profile: &Profile, o: &Observation<'_>, history: &str) -> Vec<Anomaly> {
+fn credentials(profile: &Profile, o: &Observation<'_>) -> Vec<Anomaly> {
     let mut found = Vec::new();
     if let Some(key) = o.key
         && profile.keys.count(key) == 0
-        && !profile.keys.names().is_empty()
+        && !profile.keys.is_empty()
     {
         let names = quoted(&profile.keys.names());
+        let history = history(profile);
         found.push(Anomaly {
             detector: Detector::NewKey,
             severity: Severity::Medium,
@@ -133,8 +135,9 @@ fn credentials(profile: &Profile, o: &Observation<'_>, history: &str) -> Vec<Ano
     }
     if let Some(source) = o.source {
         let net = network(source);
-        if profile.networks.count(&net) == 0 && !profile.networks.names().is_empty() {
+        if profile.networks.count(&net) == 0 && !profile.networks.is_empty() {
             let names = quoted(&profile.networks.names());
+            let history = history(profile);
             found.push(Anomaly {
                 detector: Detector::NewNetwork,
                 severity: Severity::Low,
@@ -151,7 +154,7 @@ fn credentials(profile: &Profile, o: &Observation<'_>, history: &str) -> Vec<Ano
 
 /// An hour of the day or a day of the week it never works, and a return after an idle
 /// longer than any before (and a week at least).
-fn timing(profile: &Profile, o: &Observation<'_>, history: &str) -> Vec<Anomaly> {
+fn timing(profile: &Profile, o: &Observation<'_>) -> Vec<Anomaly> {
     let mut found = Vec::new();
     let h = hour_of_week(o.at);
     let (day, hour) = (h / 24, h % 24);
@@ -167,6 +170,7 @@ fn timing(profile: &Profile, o: &Observation<'_>, history: &str) -> Vec<Anomaly>
     if weeks >= 1 && (at_hour == 0 || on_day == 0) {
         let observed = format!("{} {hour:02}:00 UTC", DAYS[day]);
         let worked = working_hours(hours);
+        let history = history(profile);
         found.push(Anomaly {
             detector: Detector::OffHours,
             severity: if at_hour == 0 && on_day == 0 {
@@ -190,6 +194,7 @@ fn timing(profile: &Profile, o: &Observation<'_>, history: &str) -> Vec<Anomaly>
     let longest_minutes = profile.idle_minutes.highest() * 2;
     if idle_days >= 7 && (idle_days * 24 * 60) as u64 > longest_minutes {
         let longest = format!("{} days", longest_minutes.div_ceil(24 * 60));
+        let history = history(profile);
         found.push(Anomaly {
             detector: Detector::AfterIdle,
             severity: Severity::Medium,

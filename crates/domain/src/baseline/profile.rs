@@ -107,6 +107,11 @@ impl Vocabulary {
         names.into_iter().map(|(k, _)| &**k).collect()
     }
 
+    /// Whether no name was seen.
+    pub fn is_empty(&self) -> bool {
+        self.seen.is_empty() && self.overflow == 0
+    }
+
     /// Whether names were seen that could not be kept.
     pub fn overflowed(&self) -> bool {
         self.overflow > 0

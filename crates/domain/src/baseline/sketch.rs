@@ -115,13 +115,25 @@ impl Distinct {
         }
     }
 
-    /// Notes `item`; true if it changed the estimate's state (a first sight, likely).
-    pub fn insert(&mut self, key: &SketchKey, item: &str) -> bool {
+    /// The register `item` falls in, and the rank it would set there.
+    fn slot(&self, key: &SketchKey, item: &str) -> (usize, u8) {
         let (h, _) = key.hash(item);
         let p = u32::from(self.precision);
         let index = (h >> (64 - p)) as usize;
         // Leading zeros of the rest, plus one; capped by the bits there are.
         let rank = ((h << p) | (1 << (p - 1))).leading_zeros() as u8 + 1;
+        (index, rank)
+    }
+
+    /// Whether inserting `item` would change the estimate (without inserting it).
+    pub fn would_change(&self, key: &SketchKey, item: &str) -> bool {
+        let (index, rank) = self.slot(key, item);
+        rank > self.registers[index]
+    }
+
+    /// Notes `item`; true if it changed the estimate's state (a first sight, likely).
+    pub fn insert(&mut self, key: &SketchKey, item: &str) -> bool {
+        let (index, rank) = self.slot(key, item);
         if rank > self.registers[index] {
             self.registers[index] = rank;
             true
@@ -139,13 +151,13 @@ impl Distinct {
             64 => 0.709,
             _ => 0.7213 / (1.0 + 1.079 / m),
         };
-        let sum: f64 = self
-            .registers
-            .iter()
-            .map(|&r| 2f64.powi(-i32::from(r)))
-            .sum();
+        let (mut sum, mut zeros) = (0.0, 0usize);
+        for &r in &self.registers {
+            // 2^-r, exactly, from the exponent bits (r ≤ 64).
+            sum += f64::from_bits((1023 - u64::from(r)) << 52);
+            zeros += usize::from(r == 0);
+        }
         let raw = alpha * m * m / sum;
-        let zeros = self.registers.iter().filter(|&&r| r == 0).count();
         if raw <= 2.5 * m && zeros > 0 {
             // Few items: linear counting is closer.
             m * (m / zeros as f64).ln()
@@ -262,7 +274,9 @@ mod tests {
             assert!(err < 0.2, "{n} distinct: estimated {got:.1}");
         }
         let mut d = Distinct::new(8);
+        assert!(d.would_change(&KEY, "a"));
         assert!(d.insert(&KEY, "a"));
+        assert!(!d.would_change(&KEY, "a"));
         assert!(!d.insert(&KEY, "a"));
         d.clear();
         assert_eq!(d.count(), 0.0);
