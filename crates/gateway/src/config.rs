@@ -75,9 +75,9 @@ pub struct AimConfig {
     #[serde(default = "default_aim_timeout")]
     pub staleness_ms: u64,
     /// Where decisions are taken: `auto` (the default: here when the record need not wait
-    /// for aim, that is on a batched route or with a `[journal]`; else by aim), `gateway` (here, with aim's policy set, grants, keys and live state,
-    /// whatever the route; the record still goes to aim before forwarding on a durable
-    /// route) or `aim` (every decision asked of aim, `POST /v1/gateway/authorize`). Measured
+    /// for aim, that is on a batched route or with a `[journal]`; else by aim), `gateway`
+    /// (here, with aim's policy set, grants, keys and live state, whatever the route; without
+    /// a journal the record still goes to aim before forwarding on a durable route) or `aim` (every decision asked of aim, `POST /v1/gateway/authorize`). Measured
     /// side by side in `BENCHMARKS.md`.
     #[serde(default)]
     pub decide: crate::decide::Where,

@@ -77,6 +77,8 @@ pub struct Journal {
     durable: watch::Receiver<Position>,
     /// The first segment aim does not have all of.
     shipped_segment: Arc<AtomicU64>,
+    /// Held locked while open: two gateways on one folder would each ship it.
+    _lock: File,
 }
 
 impl Journal {
@@ -84,6 +86,19 @@ impl Journal {
     /// first by [`Journal::ship`].
     pub fn open(dir: &Path) -> io::Result<Journal> {
         std::fs::create_dir_all(dir)?;
+        let lock = File::options()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(dir.join("lock"))?;
+        if let Err(e) = lock.try_lock() {
+            return Err(io::Error::new(
+                io::ErrorKind::WouldBlock,
+                format!(
+                    "another gateway has this journal open ({e}); each gateway needs a folder of its own"
+                ),
+            ));
+        }
         let segments = segments(dir)?;
         let next = segments.last().map_or(1, |n| n + 1);
         let file = prepare(dir, next)?;
@@ -116,6 +131,7 @@ impl Journal {
             appends: Mutex::new(appends),
             durable,
             shipped_segment,
+            _lock: lock,
         })
     }
 
@@ -484,6 +500,20 @@ mod tests {
         assert_eq!(records.len(), 300, "each once");
         // Leadership was handed on and given back: a later append is committed too.
         journal.append(&record("last")).await.unwrap();
+    }
+
+    #[test]
+    fn a_journal_is_one_gateways_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = Journal::open(dir.path()).unwrap();
+        let second = Journal::open(dir.path()).unwrap_err();
+        assert_eq!(second.kind(), io::ErrorKind::WouldBlock);
+        assert!(
+            second.to_string().contains("a folder of its own"),
+            "{second}"
+        );
+        drop(first);
+        Journal::open(dir.path()).unwrap();
     }
 
     #[test]
