@@ -33,6 +33,8 @@ fn ocsf_class(e: &Event) -> (u32, u32, u32, &'static str) {
         | A::ToolDiscovered => (FINDING, 1),
         // The finding's subject changed: the dormant identity is in use again.
         A::IdentityActiveAgain => (FINDING, 2),
+        // Closed: an admin said the anomaly was expected.
+        A::AnomalyExpected => (FINDING, 3),
         // Authentication Ticket for an issued token, Logoff for a revoked one.
         A::TokenIssued | A::TokenRefused => (AUTHENTICATION, 3),
         A::TokenRevoked => (AUTHENTICATION, 2),

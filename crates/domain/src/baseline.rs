@@ -8,6 +8,7 @@
 //! - [`respond`] — observe, step up or lock: what is done about a call's findings
 //! - [`sketch`] — Count-Min and HyperLogLog summaries under the baseline's own hashing key
 //! - [`spot`] — per-identity thresholds set from its own benign scores (SPOT), as a profile keeps them
+//! - [`watch`] — one call held against its baseline, live or replayed from its record
 
 pub mod burst;
 pub mod detect;
@@ -19,3 +20,4 @@ pub mod sketch;
 pub mod spot;
 #[cfg(test)]
 mod testing;
+pub mod watch;

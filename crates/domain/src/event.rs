@@ -217,6 +217,8 @@ str_enum! {
         /// A gateway read an upstream credential to inject it.
         UpstreamSecretRead => "upstream_secret.read",
         AnomalyDetected => "anomaly.detected",
+        /// An admin marked an anomaly as expected: its call is now part of the baseline.
+        AnomalyExpected => "anomaly.expected",
     }
 }
 

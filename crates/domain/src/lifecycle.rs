@@ -57,6 +57,8 @@ str_enum! {
         EndOfLife => "end_of_life",
         Attested => "attested",
         Decommissioned => "decommissioned",
+        /// Locked by its behavioural baseline: a call far out of character.
+        Behaviour => "behaviour",
     }
 }
 

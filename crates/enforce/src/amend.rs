@@ -4,12 +4,16 @@
 //!    failed) into an allow. It never overrides a forbid or one of aim's own rules.
 //! 2. A write or delete on a record another identity leases is denied with
 //!    `conflict_of_authority`, naming the holder, whatever allowed it.
-//! 3. An `approval_required` asked by an agent under its task becomes a pending approval
+//! 3. A call out of character for its identity's baseline is stepped up (an allow becomes
+//!    `approval_required`, the sponsor named) or, for a lock, denied.
+//! 4. An `approval_required` asked by an agent under its task becomes a pending approval
 //!    (or the one already waiting for that exact action); retried with an approved
 //!    approval's id for that exact action, it becomes one allow (see [`crate::pipeline`]).
 
 use aim_api::authorize::Amended;
 use aim_domain::approval::ApprovedAction;
+use aim_domain::baseline::respond::Response;
+use aim_domain::baseline::watch::Verdict;
 use aim_domain::decision::{Decision, Effect, Target};
 use aim_domain::grant::Grant;
 use aim_domain::identity::Identity;
@@ -151,4 +155,28 @@ pub fn deny(decision: &mut Decision, why: &str) {
     if !why.is_empty() {
         decision.reasons.push(why.to_owned());
     }
+}
+
+/// A call out of character: a step-up asks the identity's sponsor (besides any approvers
+/// the policies name) before an allow; a lock denies. The finding is the reason either way.
+pub fn out_of_character(v: &Verdict, decision: &mut Decision, amended: &mut Amended) {
+    let Some(cause) = v.cause() else { return };
+    let rule = format!("behaviour/{}", cause.detector);
+    match v.response {
+        Response::Observe => return,
+        Response::StepUp if decision.decision != Effect::Deny => {
+            decision.decision = Effect::ApprovalRequired;
+            if decision.approvers.is_empty() {
+                decision.approvers.push("sponsor".into());
+            }
+            decision.reasons.push(cause.explanation.clone());
+            amended.code = Some("behaviour_step_up".into());
+        }
+        Response::StepUp => return,
+        Response::Lock => {
+            deny(decision, &cause.explanation);
+            amended.code = Some("behaviour_locked".into());
+        }
+    }
+    decision.policies.push(rule);
 }

@@ -5,13 +5,17 @@
 //! record is durable; any error reading or writing fails closed.
 //!
 //! ```text
-//! question ─► policies ─► grants ─► lease ─► approval ─► record ─► answer
+//! question ─► policies ─► grants ─► lease ─► baseline ─► approval ─► record ─► answer
 //! ```
+//!
+//! The baseline ([`DecisionStore::watch`]) may step a call up or deny it for a lock (the
+//! caller carries the lock out); its verdict is on the record ([`crate::amend`]).
 
 use std::future::Future;
 
 use aim_api::authorize::{Amended, AuthorizeBody, AuthorizeResponse};
 use aim_domain::approval::{ActionApproval, ApprovalState, ApprovedAction, Spent};
+use aim_domain::baseline::watch::{Seen, Verdict, Watched};
 use aim_domain::decision::{Decision, Effect};
 use aim_domain::event::{Actor, AuditAction, Event, Outcome, Trail};
 use aim_domain::human::Human;
@@ -78,6 +82,17 @@ pub trait DecisionStore: Sync {
         event: &Event,
         claims: Vec<Claim>,
     ) -> impl Future<Output = Result<Option<i64>, Self::Error>> + Send;
+    /// Holds `seen` against `identity`'s behavioural baseline and learns from it; `None`
+    /// where no baseline is kept here (a gateway deciding on its own: aim holds those calls
+    /// against the baseline when their records reach it).
+    fn watch(
+        &self,
+        identity: &Identity,
+        seen: &Seen,
+    ) -> impl Future<Output = Result<Option<Verdict>, Self::Error>> + Send {
+        let _ = (identity, seen);
+        std::future::ready(Ok(None))
+    }
 }
 
 /// Why no answer was given.
@@ -119,6 +134,8 @@ pub struct Subject {
     /// An agent asking about itself under its token's task: only then does an
     /// `approval_required` become an approval to wait for.
     pub own_task: bool,
+    /// The thumbprint of the key the agent's token is bound to (`cnf.jkt`).
+    pub key: Option<String>,
 }
 
 impl Subject {
@@ -143,6 +160,7 @@ impl Subject {
             task: Some(task),
             actor: Actor::identity(agent.identity),
             own_task: true,
+            key: agent.claims.cnf.as_ref().map(|c| c.jkt.clone()),
         }
     }
 
@@ -171,11 +189,13 @@ pub struct Origin<'a> {
     pub source: &'a str,
 }
 
-/// A decision made and recorded, and the approval it asked for (to announce), if new.
+/// A decision made and recorded, the approval it asked for (to announce), if new, and
+/// what the identity's baseline made of the call (a lock is the caller's to carry out).
 #[derive(Debug)]
 pub struct Ruled {
     pub answer: AuthorizeResponse,
     pub requested: Option<ActionApproval>,
+    pub watched: Option<Watched>,
 }
 
 /// Everything one decision uses.
@@ -245,6 +265,10 @@ impl<S: DecisionStore> Pipeline<'_, S> {
         now: Timestamp,
     ) -> Result<Ruled, Refused<S::Error>> {
         let (mut decision, mut amended) = self.consider(who, q, now).await?;
+        let watched = self.watch(who, q, &decision, now).await?;
+        if let Some(w) = &watched {
+            amend::out_of_character(&w.verdict, &mut decision, &mut amended);
+        }
         let claims: Vec<Claim> = proof.into_iter().map(UnspentProof::into_claim).collect();
         let mut requested = None;
         let mut flooded = false;
@@ -263,6 +287,7 @@ impl<S: DecisionStore> Pipeline<'_, S> {
                 q,
                 origin,
                 now,
+                watched: watched.as_ref().map(|w| &w.verdict),
             };
             match q.approval_id {
                 Some(id) => {
@@ -273,6 +298,7 @@ impl<S: DecisionStore> Pipeline<'_, S> {
                         return Ok(Ruled {
                             answer,
                             requested: None,
+                            watched,
                         });
                     }
                 }
@@ -286,7 +312,8 @@ impl<S: DecisionStore> Pipeline<'_, S> {
         if flooded {
             amended.code = Some("too_many_pending_approvals".into());
         }
-        let event = self.event(who, q, &decision, &amended, origin, now);
+        let verdict = watched.as_ref().map(|w| &w.verdict);
+        let event = self.event(who, q, &decision, &amended, origin, now, verdict);
         if self
             .store
             .record(&event, claims)
@@ -304,7 +331,36 @@ impl<S: DecisionStore> Pipeline<'_, S> {
         Ok(Ruled {
             answer: self.answer(decision, amended),
             requested,
+            watched,
         })
+    }
+
+    /// What the identity's baseline makes of a call on an identity, under the set in force.
+    async fn watch(
+        &self,
+        who: &Subject,
+        q: &AuthorizeBody,
+        decision: &Decision,
+        now: Timestamp,
+    ) -> Result<Option<Watched>, Refused<S::Error>> {
+        let (Some(identity), Some(_)) = (who.identity(), self.version) else {
+            return Ok(None);
+        };
+        let seen = Seen::of(
+            now,
+            &q.action,
+            &q.resource,
+            who.task.as_ref().map(|t| t.id),
+            who.key.as_deref(),
+            q.call.ip.as_deref(),
+            decision.decision == Effect::Deny,
+        );
+        let verdict = self
+            .store
+            .watch(identity, &seen)
+            .await
+            .map_err(Refused::Store)?;
+        Ok(verdict.map(|verdict| Watched { seen, verdict }))
     }
 
     fn answer(&self, decision: Decision, amended: Amended) -> AuthorizeResponse {
@@ -382,7 +438,15 @@ impl<S: DecisionStore> Pipeline<'_, S> {
         allowed
             .reasons
             .push(format!("approved: {}", approval.reason));
-        let event = self.event(step.who, step.q, &allowed, amended, step.origin, step.now);
+        let event = self.event(
+            step.who,
+            step.q,
+            &allowed,
+            amended,
+            step.origin,
+            step.now,
+            step.watched,
+        );
         let spent = self
             .store
             .spend_approval(&approval, step.now, &event, claims.to_vec())
@@ -479,6 +543,7 @@ impl<S: DecisionStore> Pipeline<'_, S> {
     }
 
     /// The decision record.
+    #[allow(clippy::too_many_arguments)]
     fn event(
         &self,
         who: &Subject,
@@ -487,6 +552,7 @@ impl<S: DecisionStore> Pipeline<'_, S> {
         amended: &Amended,
         origin: Origin<'_>,
         now: Timestamp,
+        watched: Option<&Verdict>,
     ) -> Event {
         let outcome = match decision.decision {
             Effect::Allow => Outcome::Allow,
@@ -514,6 +580,7 @@ impl<S: DecisionStore> Pipeline<'_, S> {
             "code": amended.code,
             "approval_id": amended.approval_id,
             "lease_holder": amended.holder.as_ref().map(|l| l.identity_id),
+            "behaviour": watched,
         }))
         .trail(Trail {
             policies: decision.policies.clone(),
@@ -529,4 +596,5 @@ struct Step<'a> {
     q: &'a AuthorizeBody,
     origin: Origin<'a>,
     now: Timestamp,
+    watched: Option<&'a Verdict>,
 }

@@ -38,6 +38,8 @@ pub struct Config {
     pub approvals: ApprovalsConfig,
     /// `[leases]`: how many one identity and one task may hold, and for how long.
     pub leases: aim_domain::lease::LeaseLimits,
+    /// `[behaviour]`: behavioural baselines and what their findings lead to.
+    pub behaviour: crate::behaviour::BehaviourConfig,
     /// The first-start admin credential stops working this long after a second active
     /// admin exists (`aim admin rotate-bootstrap` replaces it sooner).
     pub bootstrap_ttl_hours: u32,
@@ -231,6 +233,7 @@ impl Default for Config {
             policy: PolicyConfig::default(),
             approvals: ApprovalsConfig::default(),
             leases: aim_domain::lease::LeaseLimits::default(),
+            behaviour: crate::behaviour::BehaviourConfig::default(),
         }
     }
 }
@@ -254,6 +257,7 @@ impl Config {
     pub fn check(&self) -> anyhow::Result<Checked> {
         self.governance.check().map_err(anyhow::Error::msg)?;
         self.approvals.check()?;
+        self.behaviour.check()?;
         self.leases.check().map_err(|e| anyhow::anyhow!("{e}"))?;
         anyhow::ensure!(
             self.approvals.webhook_url.is_some() == self.approvals.webhook_secret.is_some(),

@@ -107,6 +107,16 @@ pub fn start(state: &AppState, plan: Plan) {
             }
         },
     );
+    let (baselines, c) = (state.behaviour.clone(), clock.clone());
+    every(
+        Duration::from_secs(baselines.config().save_seconds),
+        "baseline saves",
+        First::AfterOnePeriod,
+        move || {
+            let (baselines, now) = (baselines.clone(), c.now());
+            async move { baselines.save(now).await }
+        },
+    );
     let (s, c) = (store.clone(), clock.clone());
     every(FIVE_SECONDS, "task deadlines", First::Now, move || {
         let (s, c) = (s.clone(), c.clone());

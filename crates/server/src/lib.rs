@@ -15,6 +15,7 @@
 //! - [`policy`] — the policy set in force on this replica
 //! - [`decisions`] — what decisions use besides policies: live grants, the approvals config
 //!   and its webhook
+//! - [`behaviour`] — behavioural baselines: learnt on the decision path, acted on, backtested
 //! - [`checkpoint`] — signed checkpoints of the audit chain
 //! - [`metrics`] — what Prometheus scrapes from the admin listener
 //! - [`sinks`] — delivery of every record to files, syslog and webhooks
@@ -27,6 +28,7 @@
 //! - [`refusals`] — refused requests on the record, counted per source under a flood
 
 pub mod auth;
+pub mod behaviour;
 pub mod bootstrap;
 pub mod checkpoint;
 pub mod config;
@@ -204,6 +206,7 @@ async fn build_state(
     )
     .await
     .context("loading the audit checkpoint key")?;
+    let baselines = behaviour::Baselines::new(config.behaviour.clone(), store.clone());
     Ok(AppState {
         store,
         clock,
@@ -218,6 +221,7 @@ async fn build_state(
         )?),
         policies: Arc::new(policies),
         decisions: Arc::new(decisions),
+        behaviour: Arc::new(baselines),
         bootstrap: Arc::new(config::BootstrapPolicy {
             data_dir: config.data_dir.clone(),
             ttl_hours: config.bootstrap_ttl_hours,

@@ -20,6 +20,8 @@ pub struct AppState {
     pub policies: Arc<crate::policy::Policies>,
     /// Live grants, the approvals config and webhook.
     pub decisions: Arc<crate::decisions::Decisions>,
+    /// Behavioural baselines of the identities deciding here.
+    pub behaviour: Arc<crate::behaviour::Baselines>,
     /// Where the first-start credential lives and how long it outlives a second admin.
     pub bootstrap: Arc<crate::config::BootstrapPolicy>,
     /// Refused requests per source: recorded one by one up to a point, then counted.

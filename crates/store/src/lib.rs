@@ -21,6 +21,7 @@
 //! - [`scim_groups`] — groups an identity provider pushes, their members on the humans
 //! - [`tools`] — MCP tools seen through gateways, and their pinned definitions
 //! - [`upstream_secrets`] — credentials for upstreams, sealed
+//! - [`baselines`] — behavioural baselines, saved as they are learnt
 //! - [`names`] — names for the ids of identities and humans, for people reading records
 //!
 //! And what they are built on:
@@ -40,6 +41,7 @@ mod appender;
 pub mod approvals;
 pub mod audit;
 mod backend;
+pub mod baselines;
 mod credential_rows;
 pub mod credentials;
 pub mod error;
@@ -75,6 +77,7 @@ use async_trait::async_trait;
 pub use appender::Claim;
 pub use approvals::{ApprovalStore, Spent};
 pub use audit::{AuditStore, CheckpointKeyRow};
+pub use baselines::{BaselineStore, SavedBaseline};
 pub use credentials::{
     CredentialStore, Hangs, JoinToken, LiveContext, NewRevocation, SigningKeyRow, TokenContext,
 };
@@ -112,6 +115,7 @@ pub trait Store:
     + scim_groups::ScimGroupStore
     + tools::ToolStore
     + upstream_secrets::UpstreamSecretStore
+    + baselines::BaselineStore
     + Send
     + Sync
     + Debug

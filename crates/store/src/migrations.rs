@@ -76,6 +76,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "credentials for upstreams, sealed",
         include_str!("../migrations/sqlite/0014_upstream_secrets.sql"),
     ),
+    (
+        15,
+        "behavioural baselines",
+        include_str!("../migrations/sqlite/0015_baselines.sql"),
+    ),
 ];
 
 /// (version, description, SQL) of each PostgreSQL migration, in order.
@@ -149,6 +154,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         14,
         "credentials for upstreams, sealed",
         include_str!("../migrations/postgres/0014_upstream_secrets.sql"),
+    ),
+    (
+        15,
+        "behavioural baselines",
+        include_str!("../migrations/postgres/0015_baselines.sql"),
     ),
 ];
 

@@ -253,3 +253,4 @@ crate::names::impl_name_store!(PgStore);
 crate::scim_groups::impl_scim_group_store!(PgStore);
 crate::tools::impl_tool_store!(PgStore);
 crate::upstream_secrets::impl_upstream_secret_store!(PgStore);
+crate::baselines::impl_baseline_store!(PgStore);

@@ -272,8 +272,16 @@ impl Profile {
         days < i64::from(learning.days) || self.events < learning.events
     }
 
-    /// Learns from `o`.
+    /// Learns from `o`: what it reached (its kinds) and how much (its counts).
     pub fn learn(&mut self, o: &Observation<'_>) {
+        self.count(o);
+        self.accept(o);
+    }
+
+    /// Learns how much from `o` (rates, denials, a task's reach, idle gaps), not what it
+    /// reached: a call held for a human or refused by a lock must not make its own kind
+    /// familiar, or its retry would pass unquestioned.
+    pub fn count(&mut self, o: &Observation<'_>) {
         let at = o.at.as_millis();
         if self.events > 0 {
             let idle = (at - self.last.as_millis()) / MINUTE_MS;
@@ -285,6 +293,27 @@ impl Profile {
         }
         self.last = self.last.max(o.at);
         self.events += 1;
+        if let Some(n) = self.minute.tick(at, MINUTE_MS) {
+            self.per_minute.add(u64::from(n));
+            self.thresholds.per_minute.observe(f64::from(n));
+        }
+        if let Some(n) = self.hour.tick(at, HOUR_MS) {
+            self.per_hour.add(u64::from(n));
+            self.thresholds.per_hour.observe(f64::from(n));
+        }
+        if o.denied
+            && let Some(n) = self.denied_minute.tick(at, MINUTE_MS)
+        {
+            self.denied_per_minute.add(u64::from(n));
+            self.thresholds.denied_per_minute.observe(f64::from(n));
+        }
+        self.reach(o);
+    }
+
+    /// Learns what `o` reached (its system, action, resource, tool, key, network,
+    /// sensitivity and hour of the week) as normal: with every call, and for a call a human
+    /// approved or an admin marked as expected.
+    pub fn accept(&mut self, o: &Observation<'_>) {
         self.systems.note(o.system);
         self.actions.note(&format!("{} {}", o.action, o.system));
         self.resource_types.note(o.resource_type);
@@ -309,21 +338,6 @@ impl Profile {
         self.hours.resize(168, 0);
         let h = hour_of_week(o.at);
         self.hours[h] = self.hours[h].saturating_add(1);
-        if let Some(n) = self.minute.tick(at, MINUTE_MS) {
-            self.per_minute.add(u64::from(n));
-            self.thresholds.per_minute.observe(f64::from(n));
-        }
-        if let Some(n) = self.hour.tick(at, HOUR_MS) {
-            self.per_hour.add(u64::from(n));
-            self.thresholds.per_hour.observe(f64::from(n));
-        }
-        if o.denied
-            && let Some(n) = self.denied_minute.tick(at, MINUTE_MS)
-        {
-            self.denied_per_minute.add(u64::from(n));
-            self.thresholds.denied_per_minute.observe(f64::from(n));
-        }
-        self.reach(o);
     }
 
     fn reach(&mut self, o: &Observation<'_>) {

@@ -60,8 +60,10 @@ pub fn respond<'a>(
     learning: bool,
     observing: &[Detector],
 ) -> Option<(Response, &'a Anomaly)> {
+    // Of equals, the first found (a new system before the sensitivity it brings).
     found
         .iter()
+        .rev()
         .map(|a| {
             let enforced = !observing.contains(&a.detector)
                 && (!learning

@@ -79,3 +79,32 @@ impl Rng {
         low + self.next_u64() % (high - low).max(1)
     }
 }
+
+/// A registered, high-risk autonomous agent named `name`, for the systems `systems`.
+pub fn agent(name: &str, systems: &[&str]) -> crate::identity::Identity {
+    use crate::identity::{Autonomy, IdentityKind, IdentityRequest};
+    use crate::risk::{DataSensitivity, Level};
+    let request = IdentityRequest {
+        name: name.into(),
+        kind: IdentityKind::AiAgent,
+        autonomy: Autonomy::Autonomous,
+        sponsor_id: crate::ids::HumanId::new(),
+        owner_team: None,
+        purpose: "reads sensor data and writes maintenance logs".into(),
+        systems: systems.iter().map(|s| s.to_string()).collect(),
+        data_sensitivity: DataSensitivity::Internal,
+        criticality: Level::High,
+        impact: Level::Medium,
+        labels: Default::default(),
+        expires_at: Timestamp::from_millis(60 * crate::time::DAY_MS),
+    };
+    request
+        .into_identity(
+            crate::ids::IdentityId::new(),
+            crate::ids::HumanId::new(),
+            Timestamp::from_millis(0),
+            &crate::naming::NamingPolicy::default(),
+            &crate::governance::GovernanceConfig::default(),
+        )
+        .unwrap()
+}

@@ -100,6 +100,7 @@ pub(crate) async fn named(
         task,
         actor: p.actor(),
         own_task: false,
+        key: None,
     })
 }
 
@@ -179,6 +180,7 @@ pub async fn authorize(
         .await?;
     s.metrics
         .decided("api", ruled.answer.decision.decision, started.elapsed());
+    crate::behaviour::act::after(&s, &ruled, &who.trail, &ctx.id, &ctx.source).await?;
     announce(&s, ruled.requested);
     Ok(Json(ruled.answer))
 }

@@ -86,6 +86,7 @@ pub async fn authorize(
         .await?;
     s.metrics
         .decided("gateway", ruled.answer.decision.decision, started.elapsed());
+    crate::behaviour::act::after(&s, &ruled, &who.trail, &ctx.id, &address).await?;
     super::authorize::announce(&s, ruled.requested);
     Ok(Json(GatewayDecision {
         identity: agent.identity,

@@ -164,6 +164,7 @@ async fn may_write(
         actor: Actor::identity(identity.id),
         trail: Trail::default(),
         own_task: false,
+        key: None,
     };
     let question = AuthorizeBody {
         action: "write".to_owned(),

@@ -26,6 +26,7 @@ pub struct Source<'a> {
     store: &'a dyn Store,
     /// The lease held on a record (or none), by the record's key.
     held: &'a aim_enforce::LiveCache<Option<Lease>>,
+    baselines: &'a crate::behaviour::Baselines,
 }
 
 impl<'a> Source<'a> {
@@ -33,6 +34,7 @@ impl<'a> Source<'a> {
         Source {
             store: &*s.store,
             held: &s.held_leases,
+            baselines: &s.behaviour,
         }
     }
 }
@@ -124,6 +126,14 @@ impl DecisionStore for Source<'_> {
             return self.store.append_event(event).await.map(Some);
         }
         self.store.append_claimed(event, claims).await
+    }
+
+    async fn watch(
+        &self,
+        identity: &aim_domain::identity::Identity,
+        seen: &aim_domain::baseline::watch::Seen,
+    ) -> Result<Option<aim_domain::baseline::watch::Verdict>, StoreError> {
+        self.baselines.watch(identity, seen).await
     }
 }
 

@@ -1,6 +1,7 @@
 //! Approvals, grants and leases on both backends: conditional state changes, single use,
 //! the cap on open approvals, grant revisions and expiry, one lease per record and its
-//! release at task end and on lock.
+//! release at task end and on lock; behavioural baselines, never replaced by one that
+//! learnt less.
 
 use aim_domain::approval::{ActionApproval, ApprovalState, ApprovedAction};
 use aim_domain::grant::{Grant, GrantState, Grantee, NewGrant, Scope};
@@ -9,11 +10,11 @@ use aim_domain::ids::{ApprovalId, LeaseId, TaskId};
 use aim_domain::lease::{Lease, Record};
 use aim_domain::lifecycle::LifecycleState;
 use aim_domain::task::{Task, TaskState};
-use aim_store::{Acquired, AuditFilter, Claim, DynStore, Spent};
+use aim_store::{Acquired, AuditFilter, Claim, DynStore, SavedBaseline, Spent};
 
 use crate::fixtures::{event, human, identity, t0};
 
-cases!(approvals, grants, leases);
+cases!(approvals, grants, leases, baselines);
 
 /// An active identity with one open task.
 async fn agent(s: &DynStore, name: &str) -> (Identity, Task) {
@@ -371,5 +372,31 @@ mod leases {
         assert!(s.release_lease(on_4.id, t0(), "done", &r).await.unwrap());
         assert!(!s.release_lease(on_4.id, t0(), "done", &r).await.unwrap());
         assert_eq!(count(s, "lease.released").await, 1);
+    }
+}
+
+mod baselines {
+    use super::*;
+
+    pub async fn run(s: &DynStore) {
+        let (a, _) = agent(s, "agt-baseline-a").await;
+        let (b, _) = agent(s, "agt-baseline-b").await;
+        assert_eq!(s.baseline(a.id).await.unwrap(), None);
+        let saved = |identity, profile: &str, events| SavedBaseline {
+            identity,
+            profile: profile.into(),
+            events,
+        };
+        s.save_baselines(&[saved(a.id, "a-10", 10), saved(b.id, "b-3", 3)], t0())
+            .await
+            .unwrap();
+        assert_eq!(s.baseline(a.id).await.unwrap().as_deref(), Some("a-10"));
+        // A replica that learnt less does not overwrite; one that learnt more does.
+        s.save_baselines(&[saved(a.id, "a-9", 9), saved(b.id, "b-4", 4)], t0())
+            .await
+            .unwrap();
+        assert_eq!(s.baseline(a.id).await.unwrap().as_deref(), Some("a-10"));
+        assert_eq!(s.baseline(b.id).await.unwrap().as_deref(), Some("b-4"));
+        s.save_baselines(&[], t0()).await.unwrap();
     }
 }

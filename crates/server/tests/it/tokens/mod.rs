@@ -4,6 +4,7 @@
 
 mod amend;
 mod audience;
+mod behaviour;
 mod cascades;
 mod decisions;
 mod delegation;
@@ -46,6 +47,11 @@ impl Agent {
     /// An agent whose identity has these registered systems.
     async fn on(s: &TestServer, c: &Cast, name: &str, alg: &str, systems: &[&str]) -> Agent {
         let identity = crate::fixtures::active_identity_on(s, c, name, systems).await;
+        Self::for_identity(s, c, identity, alg).await
+    }
+
+    /// An agent of `identity`, with a new key its sponsor registers.
+    async fn for_identity(s: &TestServer, c: &Cast, identity: Identity, alg: &str) -> Agent {
         let key = ClientKey::generate(alg).unwrap();
         c.sponsor_client
             .add_agent_key(identity.id, &key.public().to_json(), "test key")
@@ -189,12 +195,29 @@ async fn agent_json(
     path: &str,
     body: &Value,
 ) -> (u16, Value) {
+    agent_json_from(s, key, token, (method, path), body, None).await
+}
+
+/// [`agent_json`] from the local address `from` (another loopback address stands for
+/// another network).
+async fn agent_json_from(
+    s: &TestServer,
+    key: &ClientKey,
+    token: &str,
+    (method, path): (&str, &str),
+    body: &Value,
+    from: Option<std::net::IpAddr>,
+) -> (u16, Value) {
     let url = format!("{}{path}", s.base);
     let proof = key
         .dpop_proof(method, &url, Some(token), s.clock_now().as_millis() / 1000)
         .unwrap();
     let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-    let resp = reqwest::Client::new()
+    let http = reqwest::Client::builder()
+        .local_address(from)
+        .build()
+        .unwrap();
+    let resp = http
         .request(m, url)
         .header("Authorization", format!("DPoP {token}"))
         .header("DPoP", proof)
