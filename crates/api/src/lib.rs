@@ -9,6 +9,7 @@
 //! - [`leases`] — asking for a lease
 //! - [`audit`] — the head of the chain
 //! - [`authorize`] — `POST /v1/authorize` and `/v1/authorize/explain`
+//! - [`behaviour`] — backtests of the behavioural detectors, and why an identity was held
 //! - [`export`] — audit records as SIEMs read them: OCSF and CEF
 //! - [`gateway`] — what an enforcement gateway asks of aim
 //! - [`oauth`] — `POST /oauth/token`: the form and the answer
@@ -19,6 +20,7 @@
 
 pub mod audit;
 pub mod authorize;
+pub mod behaviour;
 pub mod common;
 pub mod export;
 pub mod gateway;

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 mod audit;
+mod behaviour;
 mod decisions;
 mod human;
 mod identity;
@@ -14,6 +15,7 @@ mod token;
 mod tool;
 
 pub use audit::{AuditCommand, AuditListArgs, ExportArgs, ExportFormat, VerifyArgs};
+pub use behaviour::BehaviourCommand;
 pub use decisions::{ApprovalCommand, GrantCommand};
 pub use human::{CredentialCommand, HumanCommand};
 pub use identity::{Expiry, IdentityCommand, JoinTokenCommand, KeyCommand, ListArgs};
@@ -106,6 +108,9 @@ pub enum Command {
     /// Grants of actions to identities and groups, and just-in-time elevations.
     #[command(subcommand)]
     Grant(GrantCommand),
+    /// Behavioural baselines: backtest the detectors, mark a finding as expected.
+    #[command(subcommand)]
+    Behaviour(BehaviourCommand),
     /// MCP tools seen through gateways: review what changed, pin a definition.
     #[command(subcommand)]
     Tool(ToolCommand),

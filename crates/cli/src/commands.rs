@@ -1,6 +1,7 @@
 //! One module per command group; `main` dispatches and maps errors to exit statuses.
 
 mod audit;
+mod behaviour;
 mod decisions;
 mod gateway;
 mod human;
@@ -119,6 +120,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Policy(cmd) => policy::run(&client(), format, cmd).await,
         Command::Approval(cmd) => decisions::approval(&client(), format, cmd).await,
         Command::Grant(cmd) => decisions::grant(&client(), format, cmd).await,
+        Command::Behaviour(cmd) => behaviour::run(&client(), format, cmd).await,
         Command::Tool(cmd) => tool::run(&client(), format, cmd).await,
         Command::UpstreamSecret(cmd) => secret::run(&client(), format, cmd).await,
         Command::JoinToken(cmd) => token::join_token(&client(), format, cmd).await,

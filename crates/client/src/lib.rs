@@ -14,8 +14,10 @@
 //! - [`secrets`] — credentials for upstreams: stored by admins, read by gateways
 //! - [`tools`] — MCP tools: what gateways report and ask, admins' review and approval
 //! - [`audit`] — the audit log, traces, checkpoints and sweeps
+//! - [`behaviour`] — backtests of the behavioural detectors, why an identity was held
 
 pub mod audit;
+pub mod behaviour;
 pub mod credentials;
 pub mod decisions;
 pub mod gateway;

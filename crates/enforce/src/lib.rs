@@ -9,7 +9,8 @@
 //! - [`snapshot`] — a value replaced whole (policy set, grants, key ring), read without locks held
 //! - [`live`] — the live state behind presented tokens, kept briefly, dropped on any change
 //! - [`token`] — a presented token and proof checked against keys and live state
-//! - [`pipeline`] — one decision: policies, grants, leases, approvals, the record
+//! - [`pipeline`] — one decision: policies, grants, leases, baseline, approvals, the record
+//! - [`subject`] — who a question is about, under which task, asked by whom
 //! - [`amend`] — what grants, leases and approvals make of the policy set's answer
 //! - [`policies`] — a policy set as aim serves it, compiled where it is enforced
 
@@ -18,6 +19,7 @@ pub mod live;
 pub mod pipeline;
 pub mod policies;
 pub mod snapshot;
+pub mod subject;
 pub mod token;
 
 pub use aim_policy::Engine;

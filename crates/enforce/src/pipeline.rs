@@ -16,8 +16,10 @@ use std::future::Future;
 use aim_api::authorize::{Amended, AuthorizeBody, AuthorizeResponse};
 use aim_domain::approval::{ActionApproval, ApprovalState, ApprovedAction, Spent};
 use aim_domain::baseline::watch::{Seen, Verdict, Watched};
+
+pub use crate::subject::{About, Subject};
 use aim_domain::decision::{Decision, Effect};
-use aim_domain::event::{Actor, AuditAction, Event, Outcome, Trail};
+use aim_domain::event::{AuditAction, Event, Outcome, Trail};
 use aim_domain::human::Human;
 use aim_domain::identity::Identity;
 use aim_domain::ids::ApprovalId;
@@ -29,7 +31,7 @@ use aim_policy::{Engine, Principal, Query, QueryError};
 use serde_json::json;
 
 use crate::amend::{self, Grants};
-use crate::token::{Agent, UnspentProof};
+use crate::token::UnspentProof;
 
 /// What the pipeline reads and writes besides the policy set and the grants.
 pub trait DecisionStore: Sync {
@@ -114,65 +116,6 @@ pub enum Refused<E> {
     Store(#[source] E),
 }
 
-/// The principal a question is about.
-#[derive(Debug, Clone)]
-#[allow(clippy::large_enum_variant)] // one per request, never in a collection
-pub enum About {
-    Identity(Identity),
-    Human(Human),
-}
-
-/// Who the question is about, the task it is asked under, and who asks.
-#[derive(Debug, Clone)]
-pub struct Subject {
-    pub about: About,
-    pub task: Option<Task>,
-    /// Who asks: the agent itself, or the human (an admin, a gateway) asking for it.
-    pub actor: Actor,
-    /// The token and task behind the question, for the record.
-    pub trail: Trail,
-    /// An agent asking about itself under its token's task: only then does an
-    /// `approval_required` become an approval to wait for.
-    pub own_task: bool,
-    /// The thumbprint of the key the agent's token is bound to (`cnf.jkt`).
-    pub key: Option<String>,
-}
-
-impl Subject {
-    /// An agent asking about itself, as its token's check found it.
-    pub fn agent(agent: &Agent) -> Self {
-        let (identity, task) = (*agent.live).clone();
-        Subject {
-            trail: Trail {
-                act: agent
-                    .claims
-                    .act
-                    .as_ref()
-                    .map(|act| act.chain())
-                    .unwrap_or_default(),
-                task_id: task.id.to_string(),
-                session_id: agent.claims.sid.clone(),
-                jti: agent.claims.jti.clone(),
-                triggered_by: task.triggered_by.clone(),
-                ..Trail::default()
-            },
-            about: About::Identity(identity),
-            task: Some(task),
-            actor: Actor::identity(agent.identity),
-            own_task: true,
-            key: agent.claims.cnf.as_ref().map(|c| c.jkt.clone()),
-        }
-    }
-
-    /// The identity the question is about, if it is about one.
-    pub fn identity(&self) -> Option<&Identity> {
-        match &self.about {
-            About::Identity(i) => Some(i),
-            About::Human(_) => None,
-        }
-    }
-}
-
 /// How approvals are asked for.
 #[derive(Debug, Clone, Copy)]
 pub struct ApprovalLimits {
@@ -196,6 +139,8 @@ pub struct Ruled {
     pub answer: AuthorizeResponse,
     pub requested: Option<ActionApproval>,
     pub watched: Option<Watched>,
+    /// The decision record's sequence number.
+    pub recorded: i64,
 }
 
 /// Everything one decision uses.
@@ -294,11 +239,12 @@ impl<S: DecisionStore> Pipeline<'_, S> {
                     let allowed = self
                         .retry(&step, id, &action, &mut decision, &mut amended, &claims)
                         .await?;
-                    if let Some(answer) = allowed {
+                    if let Some((answer, recorded)) = allowed {
                         return Ok(Ruled {
                             answer,
                             requested: None,
                             watched,
+                            recorded,
                         });
                     }
                 }
@@ -314,15 +260,14 @@ impl<S: DecisionStore> Pipeline<'_, S> {
         }
         let verdict = watched.as_ref().map(|w| &w.verdict);
         let event = self.event(who, q, &decision, &amended, origin, now, verdict);
-        if self
+        let Some(recorded) = self
             .store
             .record(&event, claims)
             .await
             .map_err(Refused::Store)?
-            .is_none()
-        {
+        else {
             return Err(Refused::Replayed);
-        }
+        };
         if flooded {
             return Err(Refused::TooManyPending {
                 max: self.approvals.max_pending_per_identity,
@@ -332,10 +277,12 @@ impl<S: DecisionStore> Pipeline<'_, S> {
             answer: self.answer(decision, amended),
             requested,
             watched,
+            recorded,
         })
     }
 
-    /// What the identity's baseline makes of a call on an identity, under the set in force.
+    /// What the identity's baseline makes of its own call (an admin asking about it
+    /// teaches and locks nothing), under the set in force.
     async fn watch(
         &self,
         who: &Subject,
@@ -343,18 +290,10 @@ impl<S: DecisionStore> Pipeline<'_, S> {
         decision: &Decision,
         now: Timestamp,
     ) -> Result<Option<Watched>, Refused<S::Error>> {
-        let (Some(identity), Some(_)) = (who.identity(), self.version) else {
+        let (Some(identity), Some(_), true) = (who.identity(), self.version, who.own_task) else {
             return Ok(None);
         };
-        let seen = Seen::of(
-            now,
-            &q.action,
-            &q.resource,
-            who.task.as_ref().map(|t| t.id),
-            who.key.as_deref(),
-            q.call.ip.as_deref(),
-            decision.decision == Effect::Deny,
-        );
+        let seen = who.seen(q, decision.decision == Effect::Deny, now);
         let verdict = self
             .store
             .watch(identity, &seen)
@@ -412,7 +351,7 @@ impl<S: DecisionStore> Pipeline<'_, S> {
         decision: &mut Decision,
         amended: &mut Amended,
         claims: &[Claim],
-    ) -> Result<Option<AuthorizeResponse>, Refused<S::Error>> {
+    ) -> Result<Option<(AuthorizeResponse, i64)>, Refused<S::Error>> {
         amended.approval_id = Some(id);
         let approval = self
             .store
@@ -453,7 +392,7 @@ impl<S: DecisionStore> Pipeline<'_, S> {
             .await
             .map_err(Refused::Store)?;
         match spent {
-            Spent::Yes(_) => Ok(Some(self.answer(allowed, amended.clone()))),
+            Spent::Yes(seq) => Ok(Some((self.answer(allowed, amended.clone()), seq))),
             Spent::Replayed => Err(Refused::Replayed),
             Spent::Gone => {
                 amend::deny(decision, "the approval was already used or expired");

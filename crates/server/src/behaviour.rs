@@ -13,6 +13,7 @@
 //! - [`backtest`] — the recorded history replayed through the detectors
 
 pub mod act;
+pub mod backtest;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};

@@ -85,6 +85,7 @@ pub fn router_with(state: AppState, body_limit: usize, limits: &config::LimitsCo
         .merge(routes::signing_keys::router())
         .merge(routes::policies::router())
         .merge(routes::authorize::router())
+        .merge(routes::behaviour::router())
         .merge(routes::gateway::router())
         .merge(routes::gateway_sync::router())
         .merge(routes::tools::router())

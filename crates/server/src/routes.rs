@@ -8,6 +8,7 @@
 //! - [`audit`] — `/v1/audit`, the event log
 //! - [`system`] — health, readiness, sweeps
 //! - [`policies`], [`authorize`] — the policy set and runtime decisions
+//! - [`behaviour`] — backtests of the behavioural detectors, why an identity was held
 //! - [`approvals`], [`grants`], [`leases`] — human approval, grants and elevation, leases
 //! - [`gateway`], [`tools`], [`presented`] — what enforcement gateways ask, MCP tools pinned
 //!   by definition, the agent's token checked for a gateway
@@ -19,6 +20,7 @@ pub mod agent_keys;
 pub mod approvals;
 pub mod audit;
 pub mod authorize;
+pub mod behaviour;
 pub mod gateway;
 pub mod gateway_sync;
 pub mod grants;

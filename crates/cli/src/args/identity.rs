@@ -24,6 +24,12 @@ pub enum IdentityCommand {
         /// Name or id.
         identity: String,
     },
+    /// Why an identity is in its state: its behavioural baseline and the findings, locks
+    /// and unlocks of the last 90 days.
+    Why {
+        /// Name or id.
+        identity: String,
+    },
     /// Change an identity's description; its risk tier is recomputed. What widens an
     /// approved identity's reach (systems, team, labels, lower risk inputs) waits for an
     /// approver: `aim identity approve-change`.

@@ -272,6 +272,7 @@ pub async fn run(client: &Client, format: Format, cmd: IdentityCommand) -> anyho
         IdentityCommand::Show { identity } => {
             print_identity(client, format, &client.find_identity(&identity).await?).await
         }
+        IdentityCommand::Why { identity } => super::behaviour::why(client, format, &identity).await,
         IdentityCommand::Update(u) => {
             let i = client.find_identity(&u.identity).await?;
             let sponsor_id = match &u.sponsor {

@@ -98,6 +98,10 @@ fn exit_statuses_mean_what_the_readme_says() {
         (2, t, vec!["identity", "request", "agt-x"], "required"),
         (2, no_token, vec!["audit", "verify"], "give --data-dir, --database-url or --from-export"),
         (2, t, vec!["identity", "key", "add", "agt-exit-codes"], "--jwk <JWK>|--key-file <KEY_FILE>"),
+        // Behavioural baselines: nothing recorded yet, so nothing to replay or explain.
+        (0, t, vec!["behaviour", "backtest", "--since", "30d"], "0 calls of 0 identities"),
+        (0, t, vec!["identity", "why", "agt-exit-codes"], "no findings in the last 90 days"),
+        (3, t, vec!["behaviour", "expected", "agt-exit-codes", "--finding", "999999", "--reason", "x"], "not_found"),
         // 3: not found, whether aim or the CLI finds it missing.
         (3, t, vec!["identity", "show", "agt-nobody"], "no identity named `agt-nobody`"),
         (3, t, ghost.clone(), "nobody@example.com"),
@@ -112,12 +116,14 @@ fn exit_statuses_mean_what_the_readme_says() {
         (5, no_token, vec!["identity", "list"], "set AIM_TOKEN"),
         (5, wrong, vec!["identity", "list"], "unauthenticated"),
         (5, auditor, vec!["identity", "suspend", "agt-exit-codes"], "forbidden"),
+        (5, auditor, vec!["behaviour", "backtest"], "forbidden"),
         // 6: invalid input, refused by the CLI or by aim.
         (6, t, badly_named.clone(), "naming_policy_violation"),
         (6, t, bad_instant.clone(), "`next tuesday` is not an RFC 3339 instant"),
         (6, t, vec!["identity", "list", "--state", "sleepy"], "possible values: requested, active"),
         (6, t, vec!["identity", "key", "add", "agt-exit-codes", "--key-file", "not-a-key.pem"], "holds no usable key"),
         (6, t, vec!["approval", "show", "not-an-id"], "not-an-id"),
+        (6, t, vec!["behaviour", "backtest", "--enforce", "moon_phase"], "expected one of: new_system"),
         (6, Some("aim_two\nlines"), vec!["identity", "list"], "AIM_TOKEN"),
         // 8: the audit chain is broken.
         (8, no_token, vec!["audit", "verify", "--from-export", "tampered.jsonl"], "record"),

@@ -50,7 +50,7 @@ pub async fn after(
     if v.anomalies.is_empty() {
         return Ok(());
     }
-    let event = finding(s, w, trail, request_id, source);
+    let event = finding(s, w, ruled.recorded, trail, request_id, source);
     let seq = s.store.append_event(&event).await?;
     if v.response > Response::Observe {
         announce(s, w, seq, request_id).await;
@@ -59,7 +59,14 @@ pub async fn after(
 }
 
 /// The finding on the record.
-fn finding(s: &AppState, w: &Watched, trail: &Trail, request_id: &str, source: &str) -> Event {
+fn finding(
+    s: &AppState,
+    w: &Watched,
+    decision: i64,
+    trail: &Trail,
+    request_id: &str,
+    source: &str,
+) -> Event {
     let v = &w.verdict;
     let why = v.cause().unwrap_or(&v.anomalies[0]);
     Event::new(
@@ -72,6 +79,7 @@ fn finding(s: &AppState, w: &Watched, trail: &Trail, request_id: &str, source: &
     .reason(why.explanation.clone())
     .detail(json!({
         "response": v.response,
+        "decision_seq": decision,
         "learning": v.learning,
         "n": v.n,
         "anomalies": v.anomalies,

@@ -5,8 +5,9 @@ use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
 use crate::routes::{
-    agent_keys, approvals, audit, authorize, gateway, gateway_sync, grants, humans, identities,
-    join, leases, oauth, policies, scim, signing_keys, system, tasks, tools, upstream_secrets,
+    agent_keys, approvals, audit, authorize, behaviour, gateway, gateway_sync, grants, humans,
+    identities, join, leases, oauth, policies, scim, signing_keys, system, tasks, tools,
+    upstream_secrets,
 };
 
 #[derive(Debug, OpenApi)]
@@ -26,7 +27,7 @@ use crate::routes::{
         audit::list, audit::show, audit::trace, audit::head, audit::create_checkpoint, audit::latest_checkpoint,
         audit::checkpoint_keys, audit::rotate_checkpoint_key,
         policies::apply, policies::show, policies::versions, policies::version, policies::rollback,
-        authorize::authorize, authorize::explain, gateway::authorize, gateway::refusal, gateway::feed, gateway::ack, gateway::call,
+        authorize::authorize, authorize::explain, behaviour::backtest, behaviour::why, behaviour::expected, gateway::authorize, gateway::refusal, gateway::feed, gateway::ack, gateway::call,
         gateway_sync::state, gateway_sync::live, gateway_sync::decisions,
         tools::seen, tools::verify, tools::permitted, tools::list, tools::show, tools::approve,
         upstream_secrets::put, upstream_secrets::list, upstream_secrets::delete, upstream_secrets::read,

@@ -36,6 +36,112 @@ behaviour_tests!(
     a_new_key_from_a_new_network_is_stepped_up,
 );
 
+/// A detector kept observing finds the spike but leaves it alone; the backtest with it
+/// enforced says it would have stepped it up, and with the rules in force agrees with
+/// every recorded verdict.
+#[tokio::test]
+async fn an_observing_detector_is_backtested_before_it_enforces() {
+    for backend in aim_testkit::Backend::enabled() {
+        let s = TestServer::start_with(backend, |c| {
+            c.behaviour.learning_days = 0;
+            c.behaviour.learning_events = 30;
+            c.behaviour.observe = vec![aim_domain::baseline::detect::Detector::RateSpike];
+        })
+        .await;
+        backtested(&s).await;
+        s.stop().await;
+    }
+}
+
+async fn backtested(s: &TestServer) {
+    let c = cast(s).await;
+    apply(s, PERMIT_ALL).await;
+    let agent = line_agent(s, &c, "agt-line-7", Level::Medium).await;
+    let (_, task) = task(s, &agent).await;
+    let token = ordinary(s, &agent, &task, 40).await;
+    for i in 0..30 {
+        let body = json!({ "action": "read", "resource": target("sensors", &format!("line-{}", i % 5), "internal") });
+        let (_, d) = ask(s, &agent.key, &token, &body, None).await;
+        assert_eq!(d["decision"], "allow", "observed only: {d}");
+    }
+    let spike = findings(s, &agent).await.pop().unwrap();
+    assert_eq!(
+        (
+            spike.detail["response"].as_str(),
+            spike.detail["anomalies"][0]["detector"].as_str()
+        ),
+        (Some("observe"), Some("rate_spike"))
+    );
+
+    let (status, live) = post(s, "/v1/behaviour/backtest", &s.admin_token, &json!({})).await;
+    assert_eq!(status, 200, "{live}");
+    assert_eq!(live["same_rules"], true);
+    assert_eq!(live["replayed"], 70);
+    assert_eq!(
+        (live["matched"].as_u64(), live["mismatched"].as_u64()),
+        (Some(70), Some(0)),
+        "{live}"
+    );
+    assert_eq!(
+        (live["would_step_up"].as_u64(), live["stepped_up"].as_u64()),
+        (Some(0), Some(0))
+    );
+
+    let enforced = json!({ "enforce": ["rate_spike"] });
+    let (_, what_if) = post(s, "/v1/behaviour/backtest", &s.admin_token, &enforced).await;
+    assert_eq!(what_if["same_rules"], false);
+    assert_eq!(
+        (
+            what_if["would_step_up"].as_u64(),
+            what_if["stepped_up"].as_u64(),
+            what_if["would_lock"].as_u64()
+        ),
+        (Some(1), Some(0), Some(0)),
+        "{what_if}"
+    );
+    let f = what_if["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["would"] == "step_up")
+        .unwrap();
+    assert_eq!(
+        (f["live"].as_str(), f["identity_name"].as_str()),
+        (Some("observe"), Some("agt-line-7"))
+    );
+    assert_eq!(f["seq"].as_i64(), spike.detail["decision_seq"].as_i64());
+    // Outside the window, nothing is reported (the history is still replayed).
+    s.clock.advance_millis(60_000);
+    let (_, later) = post(
+        s,
+        "/v1/behaviour/backtest",
+        &s.admin_token,
+        &json!({ "enforce": ["rate_spike"], "window_ms": 1 }),
+    )
+    .await;
+    assert_eq!(
+        (later["in_window"].as_u64(), later["would_step_up"].as_u64()),
+        (Some(0), Some(0)),
+        "{later}"
+    );
+    // Only an admin backtests; a bad window is refused.
+    let sponsor = c.sponsor_client.token().unwrap().to_owned();
+    assert_eq!(
+        post(s, "/v1/behaviour/backtest", &sponsor, &json!({}))
+            .await
+            .0,
+        403
+    );
+    let (status, bad) = post(
+        s,
+        "/v1/behaviour/backtest",
+        &s.admin_token,
+        &json!({ "window_ms": 0 }),
+    )
+    .await;
+    assert_eq!((status, bad["code"].as_str()), (400, Some("bad_window")));
+}
+
 /// Everything the task allows; the task allows only what the identity is registered for.
 const PERMIT_ALL: &str = "permit(principal, action, resource);";
 
@@ -152,6 +258,11 @@ mod cases {
         // payroll is not among its registered systems.
         let token = ordinary(s, &agent, &task, 12).await;
         let payroll = target("hr-payroll", "salaries", "restricted");
+        // An admin asking about it teaches and locks nothing.
+        let about = json!({ "action": "read", "resource": payroll.clone(), "principal": { "identity": agent.identity.id } });
+        let (status, d) = post(s, "/v1/authorize", &s.admin_token, &about).await;
+        assert_eq!((status, d["code"].as_str()), (200, None), "{d}");
+        assert_eq!(identity_state(s, &agent).await.0, "active");
         let (status, d) = ask(
             s,
             &agent.key,
@@ -222,6 +333,47 @@ mod cases {
             locked[0].reason.contains("hr-payroll"),
             "{}",
             locked[0].reason
+        );
+
+        // Why: the state, the baseline, the finding and the lock, for its sponsor too.
+        let path = format!("/v1/identities/{}/why", agent.identity.id);
+        let sponsor = c.sponsor_client.token().unwrap().to_owned();
+        let (status, why) = get_as(s, &path, &sponsor).await;
+        assert_eq!(status, 200, "{why}");
+        assert_eq!(
+            (why["state"].as_str(), why["state_cause"].as_str()),
+            (Some("locked"), Some("behaviour"))
+        );
+        assert_eq!(why["baseline"]["events"], 13);
+        assert_eq!(
+            why["baseline"]["systems"],
+            json!(["sensors", "maintenance-log"])
+        );
+        let kinds: Vec<&str> = why["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["action"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            kinds,
+            ["anomaly.detected", "identity.locked", "anomaly.detected"],
+            "{why}"
+        );
+        let other = c.approver_client.token().unwrap().to_owned();
+        assert_eq!(get_as(s, &path, &other).await.0, 403);
+
+        // The replay of the record agrees with every verdict given live.
+        let (_, report) = post(s, "/v1/behaviour/backtest", &s.admin_token, &json!({})).await;
+        assert_eq!(
+            (
+                report["replayed"].as_u64(),
+                report["matched"].as_u64(),
+                report["locked"].as_u64(),
+                report["would_lock"].as_u64()
+            ),
+            (Some(13), Some(13), Some(1), Some(1)),
+            "{report}"
         );
     }
 
@@ -373,5 +525,56 @@ permit(principal, action == Aim::Action::"write", resource);"#,
             found.last().unwrap().detail
         );
         assert_eq!(identity_state(s, &agent).await.0, "active");
+
+        // An admin says it was expected (a reason is required): the same call now passes.
+        let path = format!("/v1/identities/{}/behaviour/expected", agent.identity.id);
+        let seq = found.last().unwrap().seq;
+        let (status, e) = post(
+            s,
+            &path,
+            &s.admin_token,
+            &json!({ "finding": seq, "reason": "" }),
+        )
+        .await;
+        assert_eq!((status, e["code"].as_str()), (422, Some("reason_required")));
+        let (status, e) = post(
+            s,
+            &path,
+            &s.admin_token,
+            &json!({ "finding": seq - 1, "reason": "x" }),
+        )
+        .await;
+        assert_eq!(
+            (status, e["code"].as_str()),
+            (404, Some("not_found")),
+            "{e}"
+        );
+        let sponsor = c.sponsor_client.token().unwrap().to_owned();
+        assert_eq!(
+            post(
+                s,
+                &path,
+                &sponsor,
+                &json!({ "finding": seq, "reason": "x" })
+            )
+            .await
+            .0,
+            403
+        );
+        let (status, e) = post(
+            s,
+            &path,
+            &s.admin_token,
+            &json!({ "finding": seq, "reason": "moved to the new plant network" }),
+        )
+        .await;
+        assert_eq!(status, 200, "{e}");
+        let (_, d) = ask(s, &other.key, token, &body, Some(elsewhere)).await;
+        assert_eq!(d["decision"], "allow", "{d}");
+        let marked = actions(s, "anomaly.expected").await;
+        assert_eq!(
+            (marked.len(), marked[0].reason.as_str()),
+            (1, "moved to the new plant network")
+        );
     }
 }
