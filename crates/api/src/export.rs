@@ -157,6 +157,9 @@ pub fn ocsf(e: &Event) -> Value {
             v["finding_info"] =
                 json!({ "uid": format!("aim-{}", e.seq), "title": e.action, "desc": e.reason });
             v["resources"] = json!([{ "uid": e.target_id, "type": e.target_type }]);
+            if e.action == AuditAction::AnomalyDetected {
+                behavioural(e, &mut v);
+            }
         }
         3002 => v["user"] = json!({ "uid": e.target_id, "type": e.target_type }),
         3003 => {
@@ -166,6 +169,42 @@ pub fn ocsf(e: &Event) -> Value {
         _ => v["api"] = json!({ "operation": e.target_id }),
     }
     v
+}
+
+/// A behavioural finding's detail: which detectors found what against which baseline (a
+/// Behavioral analytic), its severity (the highest of its anomalies) and the response.
+fn behavioural(e: &Event, v: &mut Value) {
+    let anomalies = e.detail["anomalies"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let rank = |s: &str| match s {
+        "high" => 4,
+        "medium" => 3,
+        _ => 2,
+    };
+    let severity = anomalies
+        .iter()
+        .filter_map(|a| a["severity"].as_str())
+        .map(rank)
+        .max()
+        .unwrap_or(1);
+    v["severity_id"] = json!(severity);
+    v["finding_info"]["types"] = json!(
+        anomalies
+            .iter()
+            .filter_map(|a| a["detector"].as_str())
+            .collect::<Vec<_>>()
+    );
+    v["finding_info"]["analytic"] =
+        json!({ "name": "aim behavioural baseline", "type_id": 2, "type": "Behavioral" });
+    v["observables"] = json!(
+        anomalies
+            .iter()
+            .map(|a| json!({ "name": a["detector"], "type_id": 99, "type": "Other", "value": a["observed"] }))
+            .collect::<Vec<_>>()
+    );
+    v["action"] = e.detail["response"].clone();
 }
 
 /// Escapes a CEF header field: `\` and `|`, and no line breaks.
@@ -268,6 +307,34 @@ mod tests {
         .from_request("req-1", "10.0.0.7");
         e.seq = 7;
         e
+    }
+
+    #[test]
+    fn a_behavioural_finding_carries_its_anomalies() {
+        let mut e = event("anomaly.detected", "first access to system `hr-payroll`");
+        e.detail = json!({
+            "response": "lock",
+            "anomalies": [
+                { "detector": "new_system", "severity": "high", "observed": "hr-payroll", "baseline": "sensors", "explanation": "x" },
+                { "detector": "off_hours", "severity": "low", "observed": "Sunday 03:00", "baseline": "weekdays", "explanation": "y" },
+            ],
+        });
+        let v = ocsf(&e);
+        assert_eq!(
+            (v["class_uid"].as_u64(), v["severity_id"].as_u64()),
+            (Some(2004), Some(4))
+        );
+        assert_eq!(
+            v["finding_info"]["types"],
+            json!(["new_system", "off_hours"])
+        );
+        assert_eq!(v["finding_info"]["analytic"]["type"], "Behavioral");
+        assert_eq!(v["observables"][0]["value"], "hr-payroll");
+        assert_eq!(v["action"], "lock");
+        assert_eq!(
+            v["finding_info"]["desc"],
+            "first access to system `hr-payroll`"
+        );
     }
 
     #[test]

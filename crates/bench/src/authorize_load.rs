@@ -214,8 +214,13 @@ async fn main() -> anyhow::Result<()> {
             None => format!("; audit records {records}"),
         };
         println!(
-            "POST /v1/authorize (agent token + DPoP, {} policies, durable decision record, wrk), c={c}: {result}{under}",
-            args.policies
+            "POST /v1/authorize (agent token + DPoP, {} policies, durable decision record, {}, wrk), c={c}: {result}{under}",
+            args.policies,
+            if args.load.without_baselines {
+                "no baselines"
+            } else {
+                "baselines on"
+            },
         );
     }
     let (rss, peak) = serve.rss_mib()?;

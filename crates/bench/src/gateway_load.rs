@@ -67,7 +67,7 @@ async fn main() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let up = upstream().await?;
     let st =
-        aim_bench::gateway_stage(&args.load.aim, dir.path(), PERMIT, |key| routes(up, key)).await?;
+        aim_bench::gateway_stage(&args.load, dir.path(), PERMIT, |key| routes(up, key)).await?;
     let through = format!("{}/crm/records/7", st.resource);
     let direct = format!("http://{up}/records/7");
     let authorization = format!("DPoP {}", st.token);

@@ -395,6 +395,10 @@ pub struct LoadArgs {
     /// an empty one.
     #[arg(long)]
     pub from: Option<PathBuf>,
+    /// Keep no behavioural baselines (`[behaviour] mode = "off"`), to measure what they
+    /// add to each decision.
+    #[arg(long)]
+    pub without_baselines: bool,
 }
 
 impl LoadArgs {
@@ -411,7 +415,13 @@ impl LoadArgs {
                 }
             }
         }
-        Serve::start(&self.aim, data_dir)
+        if !self.without_baselines {
+            return Serve::start(&self.aim, data_dir);
+        }
+        let parent = data_dir.parent().context("a data dir inside a folder")?;
+        let config = parent.join("without-baselines.toml");
+        std::fs::write(&config, "[behaviour]\nmode = \"off\"\n")?;
+        Serve::start_with_config(&self.aim, data_dir, Some(&config))
     }
 }
 

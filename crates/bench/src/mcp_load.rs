@@ -407,8 +407,8 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let dir = tempfile::tempdir()?;
     let up = start_mcp_server().await?;
-    let st = aim_bench::gateway_stage(&args.load.aim, dir.path(), PERMIT, |key| mcp_route(up, key))
-        .await?;
+    let st =
+        aim_bench::gateway_stage(&args.load, dir.path(), PERMIT, |key| mcp_route(up, key)).await?;
     let proxy = match &args.mcp_proxy {
         Some(bin) => Some(start_mcp_proxy(bin, dir.path(), up).await?),
         None => None,

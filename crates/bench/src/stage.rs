@@ -168,11 +168,12 @@ pub async fn decisions_taken(admin_url: &str) -> anyhow::Result<(u64, u64)> {
 }
 
 pub async fn gateway_stage(
-    aim: &Path,
+    load: &crate::LoadArgs,
     dir: &Path,
     permit: &str,
     rest: impl FnOnce(&Path) -> String,
 ) -> anyhow::Result<GatewayStage> {
+    let aim = load.aim.as_path();
     let port = |_| -> anyhow::Result<u16> {
         Ok(std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
@@ -183,7 +184,14 @@ pub async fn gateway_stage(
     let aim_config = dir.join("aim.toml");
     std::fs::write(
         &aim_config,
-        format!("[tokens]\nresources = [\"{resource}\"]\n"),
+        format!(
+            "[tokens]\nresources = [\"{resource}\"]\n{}",
+            if load.without_baselines {
+                "[behaviour]\nmode = \"off\"\n"
+            } else {
+                ""
+            }
+        ),
     )?;
     let serve = Serve::start_with_config(aim, &dir.join("aim-data"), Some(&aim_config))?;
     let admin_token = serve.admin_token()?;

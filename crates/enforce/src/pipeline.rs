@@ -519,6 +519,7 @@ impl<S: DecisionStore> Pipeline<'_, S> {
             "code": amended.code,
             "approval_id": amended.approval_id,
             "lease_holder": amended.holder.as_ref().map(|l| l.identity_id),
+            "caller": { "key": who.key, "ip": q.call.ip },
             "behaviour": watched,
         }))
         .trail(Trail {

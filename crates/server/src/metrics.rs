@@ -6,7 +6,8 @@
 //! | `aim_decisions_total{effect, via}` | decisions by `allow` / `deny` / `approval_required`, asked by an agent or a human (`api`) or a gateway (`gateway`) |
 //! | `aim_decision_seconds{via}` | a decision's handling, the durable record included |
 //! | `aim_tokens_issued_total` | access tokens issued |
-//! | `aim_locks_total` | identities locked (one, or each of an emergency stop) |
+//! | `aim_locks_total` | identities locked (one, or each of an emergency stop, or by a baseline) |
+//! | `aim_behaviour_findings_total{detector, response}` | calls out of character for their identity's baseline, by the detector behind the response (or the first) and the response |
 //! | `aim_revocation_epoch` | the newest revocation this replica's feed reader has seen |
 //! | `aim_gateways_connected`, `aim_gateways_behind` | gateways that acknowledged within 5 s, and those of them not yet at the newest epoch |
 //! | `aim_live_cache_hits_total`, `aim_live_cache_misses_total` | the token endpoint's cache of live state |
@@ -38,6 +39,12 @@ struct DecisionLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct FindingLabels {
+    detector: &'static str,
+    response: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ViaLabels {
     via: &'static str,
 }
@@ -54,6 +61,7 @@ pub struct Metrics {
     decision_seconds: Family<ViaLabels, Histogram, fn() -> Histogram>,
     tokens: Counter,
     locks: Counter,
+    findings: Family<FindingLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -63,6 +71,7 @@ impl Default for Metrics {
             decision_seconds: Family::new_with_constructor(latency),
             tokens: Counter::default(),
             locks: Counter::default(),
+            findings: Family::default(),
         }
     }
 }
@@ -89,6 +98,13 @@ impl Metrics {
         self.locks.inc_by(n);
     }
 
+    /// A call out of character: the detector behind the response and the response.
+    pub fn found(&self, detector: &'static str, response: &'static str) {
+        self.findings
+            .get_or_create(&FindingLabels { detector, response })
+            .inc();
+    }
+
     /// The OpenMetrics text, with what is read at scrape time given.
     pub fn encode(&self, now: &Scraped) -> String {
         let mut r = Registry::default();
@@ -108,6 +124,11 @@ impl Metrics {
             self.tokens.clone(),
         );
         r.register("aim_locks", "Identities locked", self.locks.clone());
+        r.register(
+            "aim_behaviour_findings",
+            "Calls out of character for their identity's baseline, by detector and response",
+            self.findings.clone(),
+        );
         let gauge = |v: i64| {
             let g = Gauge::<i64, std::sync::atomic::AtomicI64>::default();
             g.set(v);

@@ -31,6 +31,7 @@ pub enum BehaviourCommand {
         /// The finding's sequence number (`aim identity why` lists them).
         #[arg(long)]
         finding: i64,
+        /// Why the finding was expected (on the record).
         #[arg(long)]
         reason: String,
     },

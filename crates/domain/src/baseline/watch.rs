@@ -17,7 +17,7 @@ use std::net::IpAddr;
 use serde_json::Value;
 
 use crate::decision::Target;
-use crate::event::{AuditAction, Event, Outcome};
+use crate::event::{ActorKind, AuditAction, Event, Outcome};
 use crate::identity::Identity;
 use crate::ids::{IdentityId, TaskId};
 use crate::risk::{DataSensitivity, RiskTier};
@@ -44,6 +44,10 @@ pub struct Seen {
     pub ip: Option<String>,
     /// Whether the rules (policies, grants, leases) denied it.
     pub denied: bool,
+    /// Whether it was let through before the baseline saw it (decided in a gateway, its
+    /// record held against the baseline when it reached aim): a step-up can no longer hold
+    /// it, so it is only a finding, and the call is learnt; a lock still locks.
+    pub forwarded: bool,
 }
 
 impl Seen {
@@ -71,6 +75,7 @@ impl Seen {
             key: key.map(str::to_owned),
             ip: ip.filter(|ip| !ip.is_empty()).map(str::to_owned),
             denied,
+            forwarded: false,
         }
     }
 
@@ -100,7 +105,33 @@ impl Seen {
         }
         let verdict: Verdict =
             serde_json::from_value(event.detail.get("behaviour")?.clone()).ok()?;
-        let identity = verdict.identity;
+        let mut seen = Self::described(
+            event,
+            verdict.key.as_deref(),
+            verdict.ip.as_deref(),
+            verdict.denied,
+        )?;
+        seen.forwarded = event.detail.get("gateway").is_some();
+        Some((verdict.identity, seen, verdict))
+    }
+
+    /// The call a gateway's decision record describes, and the identity it was about: as
+    /// its baseline sees it when the record reaches aim, the call already let through.
+    pub fn from_gateway_record(event: &Event) -> Option<(IdentityId, Seen)> {
+        if event.action != AuditAction::Decision || event.actor.kind != ActorKind::Identity {
+            return None;
+        }
+        let identity = event.actor.id.parse().ok()?;
+        let caller = event.detail.get("caller");
+        let field = |name: &str| caller.and_then(|c| c.get(name)).and_then(Value::as_str);
+        let denied = event.outcome == Outcome::Deny;
+        let mut seen = Self::described(event, field("key"), field("ip"), denied)?;
+        seen.forwarded = true;
+        Some((identity, seen))
+    }
+
+    /// The call a decision record describes, with what the record does not say.
+    fn described(event: &Event, key: Option<&str>, ip: Option<&str>, denied: bool) -> Option<Seen> {
         let d = &event.detail;
         let target = Target {
             kind: event.target_type.clone(),
@@ -113,16 +144,15 @@ impl Seen {
                 .unwrap_or_default(),
             tags: Default::default(),
         };
-        let seen = Seen::of(
+        Some(Seen::of(
             event.at,
             d.get("action")?.as_str()?,
             &target,
             event.trail.task_id.parse().ok(),
-            verdict.key.as_deref(),
-            verdict.ip.as_deref(),
-            verdict.denied,
-        );
-        Some((identity, seen, verdict))
+            key,
+            ip,
+            denied,
+        ))
     }
 }
 
@@ -218,6 +248,8 @@ pub fn check(profile: &mut Profile, seen: &Seen, identity: &Identity, rules: &Ru
         )
     };
     let (response, because) = match chosen {
+        // Too late to hold a call already let through: a finding, and a lock still locks.
+        Some((Response::StepUp, _)) if seen.forwarded => (Response::Observe, None),
         Some((r, a)) if r > Response::Observe => (r, Some(a.detector)),
         _ => (Response::Observe, None),
     };

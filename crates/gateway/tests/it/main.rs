@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod behaviour;
 mod harness;
 mod kill;
 mod local;

@@ -3,11 +3,13 @@
 //! lock locks the identity (its tokens, tasks, leases and delegates die with it, and every
 //! gateway hears of it through the revocation feed) before the deny is answered; every
 //! finding goes on the record as `anomaly.detected`; a step-up or a lock is announced to
-//! the sponsor over the decisions webhook, with the explanation.
+//! the sponsor over the decisions webhook, with the explanation. A call a gateway decided
+//! itself is held against the baseline when its record reaches aim ([`at_gateway`]): too
+//! late for a step-up (the sponsor is told of what would have been one), not for a lock.
 
 use aim_domain::Refusal;
 use aim_domain::baseline::respond::Response;
-use aim_domain::baseline::watch::{Watched, approved_after};
+use aim_domain::baseline::watch::{Seen, Watched, approved_after};
 use aim_domain::event::{Actor, AuditAction, Event, Outcome, Trail};
 use aim_domain::ids::IdentityId;
 use aim_domain::lifecycle::{LifecycleState, StateCause, Transition};
@@ -35,38 +37,83 @@ pub async fn after(
     let Some(w) = &ruled.watched else {
         return Ok(());
     };
-    let v = &w.verdict;
     let outcome = match ruled.answer.decision.decision {
         aim_domain::decision::Effect::Allow => Outcome::Allow,
         aim_domain::decision::Effect::Deny => Outcome::Deny,
         aim_domain::decision::Effect::ApprovalRequired => Outcome::ApprovalRequired,
     };
-    if approved_after(v, outcome) {
+    let at = Recorded {
+        seq: ruled.recorded,
+        outcome,
+        trail,
+        request_id,
+        source,
+    };
+    carry_out(s, w, &at).await
+}
+
+/// A decision record a verdict is on.
+#[derive(Debug)]
+pub struct Recorded<'a> {
+    pub seq: i64,
+    pub outcome: Outcome,
+    pub trail: &'a Trail,
+    pub request_id: &'a str,
+    pub source: &'a str,
+}
+
+/// A gateway's decision record, as it reaches aim: held against its identity's baseline
+/// (the call already let through), the verdict written into it. Whatever verdict a gateway
+/// put there itself is replaced.
+pub async fn at_gateway(s: &AppState, event: &mut Event) -> Result<Option<Watched>, ApiError> {
+    if let Some(d) = event.detail.as_object_mut() {
+        d.remove("behaviour");
+    }
+    let Some((id, seen)) = Seen::from_gateway_record(event) else {
+        return Ok(None);
+    };
+    let Some(identity) = s.store.identity(id).await? else {
+        return Ok(None);
+    };
+    let Some(verdict) = s.behaviour.watch(&identity, &seen).await? else {
+        return Ok(None);
+    };
+    if let Some(d) = event.detail.as_object_mut() {
+        d.insert("behaviour".into(), json!(verdict));
+    }
+    Ok(Some(Watched { seen, verdict }))
+}
+
+/// What the verdict `w` on the record `at` calls for.
+pub async fn carry_out(s: &AppState, w: &Watched, at: &Recorded<'_>) -> Result<(), ApiError> {
+    let v = &w.verdict;
+    if approved_after(v, at.outcome) {
         s.behaviour.accept(v.identity, &w.seen).await?;
     }
     if v.response == Response::Lock {
-        lock(s, w, request_id, source).await?;
+        lock(s, w, at.request_id, at.source).await?;
     }
     if v.anomalies.is_empty() {
         return Ok(());
     }
-    let event = finding(s, w, ruled.recorded, trail, request_id, source);
+    let cause = v.cause().unwrap_or(&v.anomalies[0]);
+    s.metrics
+        .found(cause.detector.as_str(), v.response.as_str());
+    let event = finding(s, w, at);
     let seq = s.store.append_event(&event).await?;
-    if v.response > Response::Observe {
-        announce(s, w, seq, request_id).await;
+    if v.response > Response::Observe
+        || w.seen.forwarded
+            && v.anomalies
+                .iter()
+                .any(|a| a.severity > aim_domain::baseline::detect::Severity::Low)
+    {
+        announce(s, w, seq, at.request_id).await;
     }
     Ok(())
 }
 
 /// The finding on the record.
-fn finding(
-    s: &AppState,
-    w: &Watched,
-    decision: i64,
-    trail: &Trail,
-    request_id: &str,
-    source: &str,
-) -> Event {
+fn finding(s: &AppState, w: &Watched, at: &Recorded<'_>) -> Event {
     let v = &w.verdict;
     let why = v.cause().unwrap_or(&v.anomalies[0]);
     Event::new(
@@ -79,7 +126,8 @@ fn finding(
     .reason(why.explanation.clone())
     .detail(json!({
         "response": v.response,
-        "decision_seq": decision,
+        "decision_seq": at.seq,
+        "forwarded": w.seen.forwarded,
         "learning": v.learning,
         "n": v.n,
         "anomalies": v.anomalies,
@@ -90,8 +138,8 @@ fn finding(
             "resource_type": w.seen.resource_type,
         },
     }))
-    .trail(trail.clone())
-    .from_request(request_id, source)
+    .trail(at.trail.clone())
+    .from_request(at.request_id, at.source)
 }
 
 /// Locks the identity, unless it is already out of service.
@@ -130,7 +178,12 @@ async fn lock(s: &AppState, w: &Watched, request_id: &str, source: &str) -> Resu
         match s.store.update_identity(&identity, read, &event).await {
             Ok(()) => {
                 s.metrics.locked(1);
-                tracing::warn!(identity = %v.identity, %reason, "locked by its behavioural baseline");
+                // As a lock by hand: answered once the connected gateways applied it (two
+                // seconds at most), so the identity's next call anywhere is refused.
+                let committed = std::time::Instant::now();
+                let clock = s.clock.clone();
+                let gateways = crate::feed::acknowledged(&s.store, || clock.now(), committed).await;
+                tracing::warn!(identity = %v.identity, %reason, %gateways, "locked by its behavioural baseline");
                 return Ok(());
             }
             Err(StoreError::Conflict(Refusal::ConcurrentUpdate)) => continue,

@@ -141,7 +141,8 @@ pub async fn decisions(
         seqs: Vec::with_capacity(records.len()),
         replayed: Vec::new(),
     };
-    for (at, r) in records.into_iter().enumerate() {
+    for (at, mut r) in records.into_iter().enumerate() {
+        let watched = crate::behaviour::act::at_gateway(&s, &mut r.event).await?;
         let seq = match s.store.append_claimed(&r.event, r.claims.clone()).await? {
             Some(seq) => seq,
             None if one => {
@@ -155,13 +156,23 @@ pub async fn decisions(
                 tracing::warn!(gateway = %gateway, claims = ?r.claims.iter().map(|c| &c.id).collect::<Vec<_>>(),
                     "a batched route's call reused a DPoP proof; recorded as replayed");
                 recorded.replayed.push(at);
-                let mut event = r.event;
-                if let Some(d) = event.detail.as_object_mut() {
+                if let Some(d) = r.event.detail.as_object_mut() {
                     d.insert("replayed".into(), true.into());
                 }
-                s.store.append_event(&event).await?
+                s.store.append_event(&r.event).await?
             }
         };
+        if let Some(w) = &watched {
+            let e = &r.event;
+            let on = crate::behaviour::act::Recorded {
+                seq,
+                outcome: e.outcome,
+                trail: &e.trail,
+                request_id: &e.request_id,
+                source: &e.source,
+            };
+            crate::behaviour::act::carry_out(&s, w, &on).await?;
+        }
         recorded.seqs.push(seq);
     }
     Ok(Json(recorded))
