@@ -1,6 +1,7 @@
-//! Behavioural baselines in process: the time to learn a profile from 1M calls, what the
-//! detectors and the response add to one decision (first-of-a-kind and count detectors,
-//! then `respond`, against a learnt profile), and the profile's memory.
+//! Behavioural baselines in process: the time to learn a profile from 1M calls, what
+//! holding one decision's call against the learnt profile adds to it (as the decision path
+//! does it: the call as the baseline sees it, every detector, the response, the learning),
+//! and the profile's memory.
 //!
 //! The calls are an around-the-clock service's: 5 systems, records drawn with a long tail
 //! (2 % never seen before), tasks of 5–30 calls, about 2 a minute by day and 0.5 by night.
@@ -15,14 +16,13 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::net::IpAddr;
 use std::time::Instant;
 
-use aim_domain::baseline::burst::bursts;
-use aim_domain::baseline::detect::{Registered, first_of_a_kind};
 use aim_domain::baseline::profile::{Learning, Observation, Profile};
-use aim_domain::baseline::respond::{Responses, respond};
+use aim_domain::baseline::respond::Response;
 use aim_domain::baseline::sketch::SketchKey;
-use aim_domain::identity::Autonomy;
+use aim_domain::baseline::watch::{Rules, Seen, check};
+use aim_domain::decision::Target;
 use aim_domain::ids::TaskId;
-use aim_domain::risk::{DataSensitivity, RiskTier};
+use aim_domain::risk::DataSensitivity;
 use aim_domain::time::Timestamp;
 use clap::Parser;
 
@@ -103,7 +103,48 @@ fn observation<'a>(c: &'a (i64, usize, String, String, TaskId), source: IpAddr) 
     }
 }
 
-fn main() {
+/// A record of `system`, as a question names it.
+fn target(system: usize, record: String, subject: String) -> Target {
+    let attrs =
+        serde_json::json!({ "type": "record", "sensitivity": "internal", "subject": subject });
+    Target {
+        kind: "Resource".into(),
+        id: record,
+        system: SYSTEMS[system].into(),
+        attrs: attrs.as_object().cloned().unwrap_or_default(),
+        tags: Default::default(),
+    }
+}
+
+/// A high-risk autonomous agent registered for the service's systems (the strictest
+/// responses).
+fn agent() -> anyhow::Result<aim_domain::identity::Identity> {
+    use aim_domain::identity::{Autonomy, IdentityKind, IdentityRequest};
+    use aim_domain::risk::Level;
+    let request = IdentityRequest {
+        name: "agt-bench".into(),
+        kind: IdentityKind::AiAgent,
+        autonomy: Autonomy::Autonomous,
+        sponsor_id: aim_domain::ids::HumanId::new(),
+        owner_team: None,
+        purpose: "a service around the clock".into(),
+        systems: SYSTEMS.iter().map(|s| s.to_string()).collect(),
+        data_sensitivity: DataSensitivity::Internal,
+        criticality: Level::High,
+        impact: Level::Medium,
+        labels: Default::default(),
+        expires_at: Timestamp::from_millis(1_795_996_800_000 + 60 * 86_400_000),
+    };
+    Ok(request.into_identity(
+        aim_domain::ids::IdentityId::new(),
+        aim_domain::ids::HumanId::new(),
+        Timestamp::from_millis(1_795_996_800_000),
+        &aim_domain::naming::NamingPolicy::default(),
+        &aim_domain::governance::GovernanceConfig::default(),
+    )?)
+}
+
+fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let mut rng = Rng(16);
     let source: IpAddr = IpAddr::from([10, 1, 2, 3]);
@@ -127,44 +168,40 @@ fn main() {
         Timestamp::from_millis(history[history.len() - 1].0)
     ));
 
-    // Decisions after it: each checked (first-of-a-kind, counts, response), then learnt.
-    let registered: Vec<String> = SYSTEMS.iter().map(|s| (*s).to_owned()).collect();
-    let responses = Responses::default_for(RiskTier::High, Autonomy::Autonomous);
+    // Decisions after it, as the decision path holds each against the baseline: the call
+    // as the baseline sees it (`Seen::of` from the question), the detectors, the response
+    // and the learning (`watch::check`).
+    let identity = agent()?;
+    let rules = Rules::default();
     let next = calls(args.decisions, &mut rng);
     let offset = history[history.len() - 1].0 - next[0].0 + 1_000;
-    let next: Vec<_> = next
+    let next: Vec<(i64, Target, TaskId)> = next
         .into_iter()
-        .map(|(at, s, r, sub, t)| (at + offset, s, r, sub, t))
+        .map(|(at, system, record, subject, task)| {
+            (at + offset, target(system, record, subject), task)
+        })
         .collect();
-    let (mut checking, mut learning, mut acted) = (
-        Vec::with_capacity(next.len()),
-        Vec::with_capacity(next.len()),
-        0,
-    );
-    for c in &next {
-        let o = observation(c, source);
+    let (mut checking, mut acted) = (Vec::with_capacity(next.len()), 0);
+    let source = source.to_string();
+    for (at, t, task) in &next {
         let started = Instant::now();
-        let mut found = first_of_a_kind(
-            &profile,
-            &o,
-            Registered {
-                systems: &registered,
-            },
+        let seen = Seen::of(
+            Timestamp::from_millis(*at),
+            "read",
+            t,
+            Some(*task),
+            Some("jkt-1"),
+            Some(&source),
+            false,
         );
-        found.extend(bursts(&profile, &o));
-        let response = respond(responses, &found, false, &[]);
+        let verdict = check(&mut profile, &seen, &identity, &rules);
         checking.push(started.elapsed().as_nanos() as u64);
-        acted += usize::from(
-            response.is_some_and(|(r, _)| r != aim_domain::baseline::respond::Response::Observe),
-        );
-        let started = Instant::now();
-        profile.learn(&o);
-        learning.push(started.elapsed().as_nanos() as u64);
+        acted += usize::from(verdict.response != Response::Observe);
     }
-    for (what, mut took) in [
-        ("checked (detectors + response)", checking),
-        ("learnt", learning),
-    ] {
+    for (what, mut took) in [(
+        "held against its baseline (Seen + detectors + response + learning)",
+        checking,
+    )] {
         took.sort_unstable();
         let at =
             |p: f64| took[((took.len() as f64 * p) as usize).min(took.len() - 1)] as f64 / 1_000.0;
@@ -180,4 +217,5 @@ fn main() {
         "stepped up or locked: {acted} of {} (a normal service)",
         next.len()
     );
+    Ok(())
 }

@@ -5,7 +5,7 @@
 //! same detectors ([`backtest`]).
 //!
 //! A profile is derived from decisions already on the record, so saving one records no
-//! event. What a crash loses is the learning since the last save (five seconds by default):
+//! event; one idle for 15 minutes leaves memory once saved. What a crash loses is the learning since the last save (five seconds by default):
 //! the next calls are held against a profile a few calls behind.
 //!
 //! # Layout
@@ -102,6 +102,9 @@ impl BehaviourConfig {
     }
 }
 
+/// How long a saved profile stays in memory after its identity's last call.
+const IDLE_MS: i64 = 15 * 60_000;
+
 /// One identity's profile as held here.
 #[derive(Debug)]
 struct Kept {
@@ -188,6 +191,11 @@ impl Baselines {
         self.load(identity).await
     }
 
+    /// How many profiles are held in memory.
+    pub fn held(&self) -> usize {
+        lock(&self.kept).len()
+    }
+
     /// The profile held here, read from the store (or begun) on first use.
     async fn kept(&self, id: IdentityId, at: Timestamp) -> Result<Arc<Mutex<Kept>>, StoreError> {
         if let Some(k) = lock(&self.kept).get(&id) {
@@ -257,6 +265,22 @@ impl Baselines {
             }
             return Err(e);
         }
+        drop(held);
+        self.forget_idle(now);
         Ok(())
+    }
+
+    /// Drops from memory the saved profiles of identities idle for [`IDLE_MS`]: read back
+    /// from the store when they call again. One in use (another holder of its `Arc`, taken
+    /// only under the map's lock, held here) or not yet saved stays.
+    fn forget_idle(&self, now: Timestamp) {
+        let mut kept = lock(&self.kept);
+        kept.retain(|_, k| {
+            if Arc::strong_count(k) > 1 {
+                return true;
+            }
+            let k = lock(k);
+            k.dirty || now.as_millis() - k.profile.last.as_millis() < IDLE_MS
+        });
     }
 }

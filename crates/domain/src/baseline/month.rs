@@ -1,19 +1,17 @@
 //! A normal month for 50 identities of four kinds, generated with a fixed seed, run through
-//! the detectors as calls would arrive: how often each would step up (a medium finding) or
-//! lock (a high one) once learning is over. Issue 16's false-positive test.
+//! the detectors as the decision path runs them ([`check`]): how often each would step up
+//! (a medium finding) or lock (a high one). Issue 16's false-positive test.
 
 use std::net::IpAddr;
 
-use super::burst::bursts;
-use super::detect::{Anomaly, Registered, first_of_a_kind};
-use super::profile::{Learning, Observation, Profile};
-use super::respond::{Response, Responses, respond};
+use super::detect::Anomaly;
+use super::profile::{Observation, Profile};
+use super::respond::Response;
 use super::sketch::SketchKey;
 use super::testing::{MONDAY, Rng};
-use crate::identity::Autonomy;
+use super::watch::{Rules, Seen, check};
 use crate::ids::TaskId;
 use crate::risk::DataSensitivity;
-use crate::risk::RiskTier;
 use crate::time::{DAY_MS, Timestamp};
 
 const DAYS: i64 = 35;
@@ -125,23 +123,38 @@ struct Month {
     source: IpAddr,
 }
 
-/// What the strictest defaults (a high-risk autonomous agent's: a high finding locks) do
-/// about `o`, against `profile`.
-fn answer(profile: &Profile, o: &Observation<'_>) -> Option<(Response, Anomaly)> {
-    let registered: Vec<String> = SYSTEMS.iter().map(|s| (*s).to_owned()).collect();
-    let learning = profile.learning(Learning::default(), o.at);
-    let mut now = first_of_a_kind(
-        profile,
-        o,
-        Registered {
-            systems: &registered,
-        },
-    );
-    now.extend(bursts(profile, o));
-    let strictest = Responses::default_for(RiskTier::High, Autonomy::Autonomous);
-    respond(strictest, &now, learning, &[])
-        .filter(|(r, _)| *r != Response::Observe)
-        .map(|(r, a)| (r, a.clone()))
+/// The identity of these months: a high-risk autonomous agent (the strictest defaults: a
+/// high finding locks, a medium one steps up), registered for [`SYSTEMS`].
+fn strictest() -> crate::identity::Identity {
+    super::testing::agent("agt-month", &SYSTEMS)
+}
+
+/// What is done about `o` against `profile`, as the decision path does it
+/// ([`check`]), the call learnt from; `None` for `observe`. A step-up on an ordinary call
+/// of the month is approved by its sponsor, which accepts it as live.
+fn answer(
+    profile: &mut Profile,
+    o: &Observation<'_>,
+    identity: &crate::identity::Identity,
+) -> Option<(Response, Anomaly)> {
+    let seen = Seen {
+        at: o.at,
+        action: o.action.to_owned(),
+        system: o.system.to_owned(),
+        resource_type: o.resource_type.to_owned(),
+        resource: o.resource.to_owned(),
+        sensitivity: o.sensitivity,
+        tool: o.tool.map(str::to_owned),
+        subject: o.subject.map(str::to_owned),
+        task: o.task,
+        key: o.key.map(str::to_owned),
+        ip: o.source.map(|s| s.to_string()),
+        denied: o.denied,
+        forwarded: false,
+    };
+    let v = check(profile, &seen, identity, &Rules::default());
+    let cause = v.cause().cloned()?;
+    Some((v.response, cause))
 }
 
 /// Runs one identity's month of `kind`.
@@ -155,6 +168,7 @@ fn run(kind: Kind, rng: &mut Rng) -> Month {
     let keys = ["jkt-a", "jkt-b"];
     let source: IpAddr = IpAddr::from([10, 20, rng.range(0, 250) as u8, rng.range(1, 250) as u8]);
     let calls = month(kind, rng);
+    let identity = strictest();
     let mut profile = Profile::new(SketchKey::generate(), Timestamp::from_millis(MONDAY));
     let mut acted = Vec::new();
     for c in &calls {
@@ -172,10 +186,12 @@ fn run(kind: Kind, rng: &mut Rng) -> Month {
             source: Some(source),
             denied: false,
         };
-        if let Some((response, why)) = answer(&profile, &o) {
+        if let Some((response, why)) = answer(&mut profile, &o, &identity) {
             acted.push(((c.at - MONDAY) / (7 * DAY_MS), response, why));
+            if response == Response::StepUp {
+                profile.accept(&o);
+            }
         }
-        profile.learn(&o);
     }
     Month {
         events: calls.len() as u64,
@@ -308,12 +324,12 @@ fn inject(month: &Month, m: Misbehaviour) -> Option<Response> {
             ..base(at)
         }],
     };
+    let identity = strictest();
     let mut strongest = None;
     for o in &calls {
-        if let Some((response, _)) = answer(&profile, o) {
+        if let Some((response, _)) = answer(&mut profile, o, &identity) {
             strongest = strongest.max(Some(response));
         }
-        profile.learn(o);
     }
     strongest
 }

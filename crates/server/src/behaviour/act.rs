@@ -99,6 +99,8 @@ pub async fn carry_out(s: &AppState, w: &Watched, at: &Recorded<'_>) -> Result<(
     let cause = v.cause().unwrap_or(&v.anomalies[0]);
     s.metrics
         .found(cause.detector.as_str(), v.response.as_str());
+    tracing::info!(identity = %v.identity, detector = %cause.detector, response = %v.response,
+        anomalies = v.anomalies.len(), "out of character: {}", cause.explanation);
     let event = finding(s, w, at);
     let seq = s.store.append_event(&event).await?;
     if v.response > Response::Observe

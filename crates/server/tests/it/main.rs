@@ -6,6 +6,7 @@
 mod audit;
 mod auth;
 mod bad_input;
+mod baselines;
 mod entitlements;
 mod fail_closed;
 mod federation;
