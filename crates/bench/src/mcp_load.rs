@@ -14,6 +14,9 @@
 //! target/release/mcp-load --aim target/release/aim --mcp-proxy ~/.cargo/bin/mcp-proxy
 //! # the gateways (only) on one tokio worker, as on a host they share with aim:
 //! AIM_BENCH_GATEWAY_WORKERS=1 target/release/mcp-load --aim target/release/aim --mcp-proxy ~/.cargo/bin/mcp-proxy
+//! # without behavioural baselines, or with more of aim's settings appended to its config:
+//! target/release/mcp-load --aim target/release/aim --without-baselines
+//! AIM_BENCH_AIM_CONFIG=$'[behaviour]\nsave_seconds = 3600' target/release/mcp-load --aim target/release/aim
 //! ```
 
 use std::net::SocketAddr;

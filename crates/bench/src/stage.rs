@@ -185,12 +185,14 @@ pub async fn gateway_stage(
     std::fs::write(
         &aim_config,
         format!(
-            "[tokens]\nresources = [\"{resource}\"]\n{}",
+            "[tokens]\nresources = [\"{resource}\"]\n{}{}",
             if load.without_baselines {
                 "[behaviour]\nmode = \"off\"\n"
             } else {
                 ""
-            }
+            },
+            // More of aim's settings for an experiment (`[behaviour]\nsave_seconds = 3600`).
+            std::env::var("AIM_BENCH_AIM_CONFIG").unwrap_or_default()
         ),
     )?;
     let serve = Serve::start_with_config(aim, &dir.join("aim-data"), Some(&aim_config))?;
