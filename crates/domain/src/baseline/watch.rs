@@ -204,6 +204,9 @@ pub struct Watched {
     pub verdict: Verdict,
 }
 
+/// The prefix of the labels that set an identity's own responses.
+pub const RESPONSE_LABEL: &str = "aim.behaviour/";
+
 /// How baselines respond: the learning period, the responses per risk tier (the defaults
 /// by tier and autonomy where not set) and the detectors kept observing.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -218,13 +221,26 @@ pub struct Rules {
 }
 
 impl Rules {
-    /// The responses for `identity`.
+    /// The responses for `identity`: its own labels (`aim.behaviour/high`, `.../medium`,
+    /// `.../low`, each `observe`, `step_up` or `lock`; a change of labels waits for an
+    /// approver like any other that widens what it may do), else its tier's, else the
+    /// defaults for its tier and autonomy.
     pub fn responses(&self, identity: &Identity) -> Responses {
         let tier = identity.risk.tier;
-        self.tiers.iter().find(|(t, _)| *t == tier).map_or_else(
+        let mut r = self.tiers.iter().find(|(t, _)| *t == tier).map_or_else(
             || Responses::default_for(tier, identity.autonomy),
             |(_, r)| *r,
-        )
+        );
+        let own = |severity: &str| {
+            identity
+                .labels
+                .get(&format!("{RESPONSE_LABEL}{severity}"))
+                .and_then(|v| Response::parse(v).ok())
+        };
+        r.high = own("high").unwrap_or(r.high);
+        r.medium = own("medium").unwrap_or(r.medium);
+        r.low = own("low").unwrap_or(r.low);
+        r
     }
 }
 
@@ -413,6 +429,17 @@ mod tests {
         assert_eq!(rules.responses(&identity), step_up);
         rules.tiers.clear();
         assert_eq!(rules.responses(&identity).high, Response::Lock);
+        // Its own labels come first; one that names no response is left out.
+        let mut own = identity.clone();
+        own.labels
+            .insert("aim.behaviour/high".into(), "step_up".into());
+        own.labels
+            .insert("aim.behaviour/low".into(), "sometimes".into());
+        let r = rules.responses(&own);
+        assert_eq!(
+            (r.high, r.medium, r.low),
+            (Response::StepUp, Response::StepUp, Response::Observe)
+        );
         let mut profile = Profile::new(SketchKey([1; 16]), Timestamp::from_millis(0));
         let quiet = Seen::of(
             Timestamp::from_millis(0),

@@ -27,6 +27,7 @@ const PAGE: u32 = 1000;
 const MAX_MISMATCHES: usize = 100;
 const MAX_FINDINGS: usize = 500;
 const DEFAULT_WINDOW_MS: i64 = 30 * aim_domain::time::DAY_MS;
+const MAX_WINDOW_MS: i64 = 3650 * aim_domain::time::DAY_MS;
 
 /// One recorded call.
 struct Recorded {
@@ -39,10 +40,10 @@ struct Recorded {
 /// Replays the record as `body` asks.
 pub async fn run(s: &AppState, body: &BacktestBody) -> Result<Backtest, ApiError> {
     let window = body.window_ms.unwrap_or(DEFAULT_WINDOW_MS);
-    if window <= 0 {
+    if !(1..=MAX_WINDOW_MS).contains(&window) {
         return Err(ApiError::bad_request(
             "bad_window",
-            "window_ms must be positive",
+            "window_ms must be from 1 to 3650 days",
         ));
     }
     let now = s.clock.now();

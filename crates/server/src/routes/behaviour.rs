@@ -47,7 +47,7 @@ const WHY_EVENTS: usize = 100;
 
 /// Why the identity is in the state it is: its baseline and its findings.
 #[utoipa::path(get, path = "/v1/identities/{id}/why", params(("id" = String, Path)), tag = "identities",
-    responses((status = 200, body = Why), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = Why), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn why(
     State(s): State<AppState>,
     p: HumanCaller,
@@ -127,7 +127,7 @@ async fn read_all(s: &AppState, filter: &AuditFilter) -> Result<Vec<Event>, ApiE
 /// Marks a finding as expected: the call behind it becomes part of the baseline, so the
 /// same call is not found again.
 #[utoipa::path(post, path = "/v1/identities/{id}/behaviour/expected", params(("id" = String, Path)), tag = "identities", request_body = ExpectedBody,
-    responses((status = 200, body = Object), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = Object), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn expected(
     State(s): State<AppState>,
     ctx: RequestContext,

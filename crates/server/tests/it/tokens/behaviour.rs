@@ -30,11 +30,60 @@ macro_rules! behaviour_tests {
 }
 
 behaviour_tests!(
-    the_line_agent_is_locked_by_its_first_read_of_payroll,
     a_rate_spike_is_stepped_up_to_the_sponsor,
     probing_with_denied_requests_locks_a_high_risk_agent,
     a_new_key_from_a_new_network_is_stepped_up,
 );
+
+/// The seed case, with the decisions webhook its sponsor hears the lock on.
+#[tokio::test]
+async fn the_line_agent_is_locked_by_its_first_read_of_payroll() {
+    use super::amend::approvals::{receiver, verify};
+    use base64::Engine;
+    for backend in aim_testkit::Backend::enabled() {
+        let (url, got) = receiver().await;
+        let s = TestServer::start_with(backend, |c| {
+            c.approvals.webhook_url = Some(url);
+            let key = base64::engine::general_purpose::STANDARD.encode(super::amend::WEBHOOK_KEY);
+            c.approvals.webhook_secret = Some(format!("whsec_{key}"));
+        })
+        .await;
+        cases::the_line_agent_is_locked_by_its_first_read_of_payroll(&s).await;
+        // The sponsor is told, signed, with the explanation.
+        let mut told = None;
+        for _ in 0..200 {
+            told = got
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|(_, b)| b.contains("anomaly.detected"))
+                .cloned();
+            if told.is_some() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        let (headers, body) = told.expect("the sponsor's webhook");
+        verify(&headers, &body);
+        let v: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["type"], "anomaly.detected");
+        let d = &v["data"];
+        assert_eq!(
+            (
+                d["response"].as_str(),
+                d["identity_name"].as_str(),
+                d["sponsor"]["user_name"].as_str()
+            ),
+            (Some("lock"), Some("agt-line-3"), Some("sam")),
+            "{d}"
+        );
+        assert!(
+            d["explanation"].as_str().unwrap().contains("hr-payroll"),
+            "{d}"
+        );
+        s.stop().await;
+    }
+}
 
 /// A detector kept observing finds the spike but leaves it alone; the backtest with it
 /// enforced says it would have stepped it up, and with the rules in force agrees with
@@ -140,6 +189,14 @@ async fn backtested(s: &TestServer) {
     )
     .await;
     assert_eq!((status, bad["code"].as_str()), (400, Some("bad_window")));
+    let (status, _) = post(
+        s,
+        "/v1/behaviour/backtest",
+        &s.admin_token,
+        &json!({ "window_ms": i64::MAX }),
+    )
+    .await;
+    assert_eq!(status, 400);
 }
 
 /// Everything the task allows; the task allows only what the identity is registered for.

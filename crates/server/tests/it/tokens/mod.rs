@@ -2,7 +2,7 @@
 //! task-scoped access token that any holder of the JWKS verifies; each way of getting it
 //! wrong is refused with its own code and recorded. Shared helpers live here.
 
-mod amend;
+pub(crate) mod amend;
 mod audience;
 mod behaviour;
 mod cascades;

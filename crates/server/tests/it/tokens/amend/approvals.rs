@@ -12,7 +12,7 @@ use base64::engine::general_purpose::STANDARD;
 use super::*;
 
 /// A webhook receiver on loopback that keeps what it was sent.
-async fn receiver() -> (String, Arc<Mutex<Vec<(HeaderMap, String)>>>) {
+pub(crate) async fn receiver() -> (String, Arc<Mutex<Vec<(HeaderMap, String)>>>) {
     let got: Arc<Mutex<Vec<(HeaderMap, String)>>> = Arc::default();
     let keep = got.clone();
     let app = axum::Router::new().route(
@@ -32,7 +32,7 @@ async fn receiver() -> (String, Arc<Mutex<Vec<(HeaderMap, String)>>>) {
 }
 
 /// Checks a Standard Webhooks signature the way a receiver would.
-fn verify(headers: &HeaderMap, body: &str) {
+pub(crate) fn verify(headers: &HeaderMap, body: &str) {
     use aws_lc_rs::hmac;
     let h = |n: &str| headers.get(n).unwrap().to_str().unwrap().to_owned();
     let (id, ts) = (h("webhook-id"), h("webhook-timestamp"));

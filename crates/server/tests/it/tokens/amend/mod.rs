@@ -3,7 +3,7 @@
 //! just-in-time elevation that expire by themselves, in `leases_grants`. Shared here: the
 //! policies, the record, and an agent calling with its token and fresh proofs.
 
-mod approvals;
+pub(crate) mod approvals;
 mod binding;
 mod lease_limits;
 mod leases_grants;
@@ -21,7 +21,7 @@ const WRITERS: &str = r#"@id("claims-rw")
 permit(principal in Aim::Group::"claims", action in [Aim::Action::"read", Aim::Action::"write"], resource is Aim::Resource);
 "#;
 
-const WEBHOOK_KEY: &[u8] = b"0123456789abcdef0123456789abcdef";
+pub(crate) const WEBHOOK_KEY: &[u8] = b"0123456789abcdef0123456789abcdef";
 
 fn record(customer: &str) -> Value {
     json!({
