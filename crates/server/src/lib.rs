@@ -346,14 +346,21 @@ impl Server {
                 }
             });
         }
+        let (baselines, clock) = (self.state.behaviour.clone(), self.state.clock.clone());
         let app = router_with(self.state, self.body_limit, &self.limits);
         let limits = serve::ConnectionLimits {
             max_connections: self.limits.max_connections.max(1),
             header_timeout: Duration::from_secs(self.limits.header_timeout_seconds.max(1)),
         };
-        serve::serve(self.listener, app, self.tls, limits, shutdown)
+        let served = serve::serve(self.listener, app, self.tls, limits, shutdown)
             .await
-            .context("serving HTTP")
+            .context("serving HTTP");
+        // The requests in flight are answered: what their baselines learnt since the last
+        // save is kept for the next start.
+        if let Err(e) = baselines.save(clock.now()).await {
+            tracing::error!(error = %e, "could not save the behavioural baselines at stop");
+        }
+        served
     }
 }
 

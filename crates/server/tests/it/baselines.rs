@@ -84,3 +84,57 @@ async fn an_idle_saved_profile_leaves_memory_and_comes_back_from_the_store() {
         t.cleanup().await;
     }
 }
+
+/// A stop saves what was learnt since the last save: a restart does not lose it.
+#[tokio::test]
+async fn a_stop_saves_what_was_learnt_since_the_last_save() {
+    for backend in Backend::enabled() {
+        let t = TestStore::new(backend).await;
+        let mut config = aim_server::config::Config {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            sweep_interval_seconds: 0,
+            checkpoint_interval_seconds: 0,
+            ..aim_server::config::Config::default()
+        };
+        let dir = tempfile::tempdir().unwrap();
+        config.data_dir = dir.path().to_owned();
+        config.behaviour.save_seconds = 3600;
+        let clock = aim_domain::time::FakeClock::at(t0());
+        let (server, _) = aim_server::Server::prepare_with_store(
+            &config,
+            t.store.clone(),
+            format!("{backend:?}"),
+            std::sync::Arc::new(clock),
+        )
+        .await
+        .unwrap();
+        let baselines = server.state.behaviour.clone();
+        let identity = identity();
+        for i in 0..4 {
+            baselines
+                .watch(&identity, &call(t0().plus_seconds(i)))
+                .await
+                .unwrap();
+        }
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let running = tokio::spawn(server.run(async move {
+            let _ = stopped.await;
+        }));
+        assert_eq!(
+            t.store.baseline(identity.id).await.unwrap(),
+            None,
+            "not saved yet"
+        );
+        stop.send(()).unwrap();
+        running.await.unwrap().unwrap();
+        let saved = t
+            .store
+            .baseline(identity.id)
+            .await
+            .unwrap()
+            .expect("saved at stop");
+        let profile: aim_domain::baseline::profile::Profile = serde_json::from_str(&saved).unwrap();
+        assert_eq!(profile.events, 4);
+        t.cleanup().await;
+    }
+}
