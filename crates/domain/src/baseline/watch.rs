@@ -6,10 +6,9 @@
 //! as expected, its kind is accepted.
 //!
 //! What the baseline made of a call is written into the call's decision record
-//! (`detail.behaviour`, a [`Verdict`]), with the few things the observation needs that the
-//! record does not otherwise say (the key, the caller's address, whether the rules denied
-//! it); [`Seen::from_record`] reads the observation back, so a backtest replays exactly
-//! what the live detectors saw. `Verdict::n` is the call's place in its identity's history:
+//! (`detail.behaviour`, a [`Verdict`], with whether the rules denied it; the key and the
+//! caller's address are in every decision record's `detail.caller`); [`Seen::from_record`]
+//! reads the observation back, so a backtest replays exactly what the live detectors saw. `Verdict::n` is the call's place in its identity's history:
 //! calls are replayed in that order, whatever order their records were committed in.
 
 use std::net::IpAddr;
@@ -105,12 +104,7 @@ impl Seen {
         }
         let verdict: Verdict =
             serde_json::from_value(event.detail.get("behaviour")?.clone()).ok()?;
-        let mut seen = Self::described(
-            event,
-            verdict.key.as_deref(),
-            verdict.ip.as_deref(),
-            verdict.denied,
-        )?;
+        let mut seen = Self::described(event, verdict.denied)?;
         seen.forwarded = event.detail.get("gateway").is_some();
         Some((verdict.identity, seen, verdict))
     }
@@ -122,17 +116,20 @@ impl Seen {
             return None;
         }
         let identity = event.actor.id.parse().ok()?;
-        let caller = event.detail.get("caller");
-        let field = |name: &str| caller.and_then(|c| c.get(name)).and_then(Value::as_str);
-        let denied = event.outcome == Outcome::Deny;
-        let mut seen = Self::described(event, field("key"), field("ip"), denied)?;
+        let mut seen = Self::described(event, event.outcome == Outcome::Deny)?;
         seen.forwarded = true;
         Some((identity, seen))
     }
 
-    /// The call a decision record describes, with what the record does not say.
-    fn described(event: &Event, key: Option<&str>, ip: Option<&str>, denied: bool) -> Option<Seen> {
+    /// The call a decision record describes (its key and address from `detail.caller`),
+    /// with whether the rules denied it, which the record's outcome may not say.
+    fn described(event: &Event, denied: bool) -> Option<Seen> {
         let d = &event.detail;
+        let caller = |name: &str| {
+            d.get("caller")
+                .and_then(|c| c.get(name))
+                .and_then(Value::as_str)
+        };
         let target = Target {
             kind: event.target_type.clone(),
             id: event.target_id.clone(),
@@ -149,8 +146,8 @@ impl Seen {
             d.get("action")?.as_str()?,
             &target,
             event.trail.task_id.parse().ok(),
-            key,
-            ip,
+            caller("key"),
+            caller("ip"),
             denied,
         ))
     }
@@ -172,12 +169,6 @@ pub struct Verdict {
     pub because: Option<Detector>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub anomalies: Vec<Anomaly>,
-    /// The thumbprint of the key the call was made with.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub key: Option<String>,
-    /// The caller's address.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ip: Option<String>,
     /// Whether the rules denied the call before the baseline had its say.
     #[serde(default)]
     pub denied: bool,
@@ -276,8 +267,6 @@ pub fn check(profile: &mut Profile, seen: &Seen, identity: &Identity, rules: &Ru
         response,
         because,
         anomalies,
-        key: seen.key.clone(),
-        ip: seen.ip.clone(),
         denied: seen.denied,
     };
     if verdict.held() {
@@ -335,6 +324,7 @@ mod tests {
             "action": seen.action,
             "system": target.system,
             "attrs": target.attrs,
+            "caller": { "key": seen.key, "ip": seen.ip },
             "behaviour": verdict,
         }))
         .trail(Trail {
