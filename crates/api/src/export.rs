@@ -24,6 +24,7 @@ fn ocsf_class(e: &Event) -> (u32, u32, u32, &'static str) {
     const AUTHORIZE: (u32, u32, &str) = (3003, 3, "Authorize Session");
     const API: (u32, u32, &str) = (6003, 6, "API Activity");
     const FINDING: (u32, u32, &str) = (2004, 2, "Detection Finding");
+    const INVENTORY: (u32, u32, &str) = (5001, 5, "Inventory Info");
     let ((class, category, name), activity) = match e.action {
         A::RequestRefused if e.reason == "unauthenticated" => (AUTHENTICATION, 1),
         A::RequestRefused | A::ToolCalled | A::UpstreamSecretRead => (API, 99),
@@ -33,6 +34,10 @@ fn ocsf_class(e: &Event) -> (u32, u32, u32, &'static str) {
         | A::ToolDiscovered => (FINDING, 1),
         // The finding's subject changed: the dormant identity is in use again.
         A::IdentityActiveAgain => (FINDING, 2),
+        // Collect: what a discovery source holds, read in.
+        A::DiscoveryImportStarted | A::DiscoveryAccountsImported | A::DiscoveryImportFinished => {
+            (INVENTORY, 2)
+        }
         // Closed: an admin said the anomaly was expected.
         A::AnomalyExpected => (FINDING, 3),
         // Authentication Ticket for an issued token, Logoff for a revoked one.

@@ -10,6 +10,7 @@
 //! - [`audit`] — the head of the chain
 //! - [`authorize`] — `POST /v1/authorize` and `/v1/authorize/explain`
 //! - [`behaviour`] — backtests of the behavioural detectors, and why an identity was held
+//! - [`discovery`] — imports of discovery sources, discovered accounts and their findings
 //! - [`export`] — audit records as SIEMs read them: OCSF and CEF
 //! - [`gateway`] — what an enforcement gateway asks of aim
 //! - [`oauth`] — `POST /oauth/token`: the form and the answer
@@ -22,6 +23,7 @@ pub mod audit;
 pub mod authorize;
 pub mod behaviour;
 pub mod common;
+pub mod discovery;
 pub mod export;
 pub mod gateway;
 pub mod identities;

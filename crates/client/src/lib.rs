@@ -10,6 +10,7 @@
 //! - [`humans`] — humans and their credentials
 //! - [`credentials`] — agents' keys, join tokens, tasks, tokens, signing keys, revocations
 //! - [`decisions`] — policy sets, decisions, approvals and grants
+//! - [`discovery`] — imports of outside sources, discovered accounts and their findings
 //! - [`gateway`] — what an enforcement gateway asks
 //! - [`secrets`] — credentials for upstreams: stored by admins, read by gateways
 //! - [`tools`] — MCP tools: what gateways report and ask, admins' review and approval
@@ -20,6 +21,7 @@ pub mod audit;
 pub mod behaviour;
 pub mod credentials;
 pub mod decisions;
+pub mod discovery;
 pub mod gateway;
 pub mod humans;
 pub mod identities;

@@ -219,6 +219,12 @@ str_enum! {
         AnomalyDetected => "anomaly.detected",
         /// An admin marked an anomaly as expected: its call is now part of the baseline.
         AnomalyExpected => "anomaly.expected",
+        /// An import of a discovery source began.
+        DiscoveryImportStarted => "discovery.import_started",
+        /// One batch of an import's accounts was read: how many were new, changed, the same.
+        DiscoveryAccountsImported => "discovery.accounts_imported",
+        /// An import ended: the accounts it did not see are marked gone, its counts kept.
+        DiscoveryImportFinished => "discovery.import_finished",
     }
 }
 

@@ -89,6 +89,16 @@ id_type!(
     LeaseId
 );
 
+id_type!(
+    /// One import of a discovery source.
+    ImportId
+);
+
+id_type!(
+    /// A discovered account, kept across the imports of its source.
+    AccountId
+);
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("`{0}` is not a valid id (expected a UUID)")]
 pub struct InvalidId(pub String);

@@ -15,6 +15,7 @@
 //! - [`policy`] — the policy set in force on this replica
 //! - [`decisions`] — what decisions use besides policies: live grants, the approvals config
 //!   and its webhook
+//! - [`discovery`] — imports of outside sources: batches assessed, unseen accounts gone
 //! - [`behaviour`] — behavioural baselines: learnt on the decision path, acted on, backtested
 //! - [`checkpoint`] — signed checkpoints of the audit chain
 //! - [`metrics`] — what Prometheus scrapes from the admin listener
@@ -33,6 +34,7 @@ pub mod bootstrap;
 pub mod checkpoint;
 pub mod config;
 pub mod decisions;
+pub mod discovery;
 pub mod error;
 pub mod extract;
 pub mod feed;
@@ -86,6 +88,7 @@ pub fn router_with(state: AppState, body_limit: usize, limits: &config::LimitsCo
         .merge(routes::policies::router())
         .merge(routes::authorize::router())
         .merge(routes::behaviour::router())
+        .merge(routes::discovery::router())
         .merge(routes::gateway::router())
         .merge(routes::gateway_sync::router())
         .merge(routes::tools::router())

@@ -9,6 +9,7 @@
 //! - [`system`] — health, readiness, sweeps
 //! - [`policies`], [`authorize`] — the policy set and runtime decisions
 //! - [`behaviour`] — backtests of the behavioural detectors, why an identity was held
+//! - [`discovery`] — imports of outside sources, the accounts they hold and their findings
 //! - [`approvals`], [`grants`], [`leases`] — human approval, grants and elevation, leases
 //! - [`gateway`], [`tools`], [`presented`] — what enforcement gateways ask, MCP tools pinned
 //!   by definition, the agent's token checked for a gateway
@@ -21,6 +22,7 @@ pub mod approvals;
 pub mod audit;
 pub mod authorize;
 pub mod behaviour;
+pub mod discovery;
 pub mod gateway;
 pub mod gateway_sync;
 pub mod grants;

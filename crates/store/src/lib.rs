@@ -22,6 +22,8 @@
 //! - [`tools`] — MCP tools seen through gateways, and their pinned definitions
 //! - [`upstream_secrets`] — credentials for upstreams, sealed
 //! - [`baselines`] — behavioural baselines, saved as they are learnt
+//! - [`discovery`] — imports of outside sources and the accounts they hold (its SQL in
+//!   `discovery_sql`)
 //! - [`names`] — names for the ids of identities and humans, for people reading records
 //!
 //! And what they are built on:
@@ -44,6 +46,8 @@ mod backend;
 pub mod baselines;
 mod credential_rows;
 pub mod credentials;
+pub mod discovery;
+mod discovery_sql;
 pub mod error;
 pub mod filter;
 pub mod grants;
@@ -81,6 +85,9 @@ pub use baselines::{BaselineStore, SavedBaseline};
 pub use credentials::{
     CredentialStore, Hangs, JoinToken, LiveContext, NewRevocation, SigningKeyRow, TokenContext,
 };
+pub use discovery::{
+    AccountRow, Discovered, DiscoveryFilter, DiscoveryStore, ImportRow, Progress, Tally, ViewRow,
+};
 pub use error::StoreError;
 pub use filter::{AuditFilter, HumanFilter, IdentityCursor, IdentityFilter, SweepThresholds};
 pub use grants::GrantStore;
@@ -116,6 +123,7 @@ pub trait Store:
     + tools::ToolStore
     + upstream_secrets::UpstreamSecretStore
     + baselines::BaselineStore
+    + discovery::DiscoveryStore
     + Send
     + Sync
     + Debug

@@ -81,6 +81,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "behavioural baselines",
         include_str!("../migrations/sqlite/0015_baselines.sql"),
     ),
+    (
+        16,
+        "discovery: imports, discovered accounts and their views",
+        include_str!("../migrations/sqlite/0016_discovery.sql"),
+    ),
 ];
 
 /// (version, description, SQL) of each PostgreSQL migration, in order.
@@ -159,6 +164,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         15,
         "behavioural baselines",
         include_str!("../migrations/postgres/0015_baselines.sql"),
+    ),
+    (
+        16,
+        "discovery: imports, discovered accounts and their views",
+        include_str!("../migrations/postgres/0016_discovery.sql"),
     ),
 ];
 

@@ -254,3 +254,4 @@ crate::scim_groups::impl_scim_group_store!(PgStore);
 crate::tools::impl_tool_store!(PgStore);
 crate::upstream_secrets::impl_upstream_secret_store!(PgStore);
 crate::baselines::impl_baseline_store!(PgStore);
+crate::discovery::impl_discovery_store!(PgStore);

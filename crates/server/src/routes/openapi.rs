@@ -5,8 +5,8 @@ use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
 use crate::routes::{
-    agent_keys, approvals, audit, authorize, behaviour, gateway, gateway_sync, grants, humans,
-    identities, join, leases, oauth, policies, scim, signing_keys, system, tasks, tools,
+    agent_keys, approvals, audit, authorize, behaviour, discovery, gateway, gateway_sync, grants,
+    humans, identities, join, leases, oauth, policies, scim, signing_keys, system, tasks, tools,
     upstream_secrets,
 };
 
@@ -27,6 +27,8 @@ use crate::routes::{
         audit::list, audit::show, audit::trace, audit::head, audit::create_checkpoint, audit::latest_checkpoint,
         audit::checkpoint_keys, audit::rotate_checkpoint_key,
         policies::apply, policies::show, policies::versions, policies::version, policies::rollback,
+        discovery::open, discovery::batch, discovery::finish, discovery::import, discovery::imports,
+        discovery::accounts, discovery::account, discovery::findings,
         authorize::authorize, authorize::explain, behaviour::backtest, behaviour::why, behaviour::expected, gateway::authorize, gateway::refusal, gateway::feed, gateway::ack, gateway::call,
         gateway_sync::state, gateway_sync::live, gateway_sync::decisions,
         tools::seen, tools::verify, tools::permitted, tools::list, tools::show, tools::approve,
@@ -52,6 +54,7 @@ use crate::routes::{
         (name = "tasks", description = "Units of work agents hold tokens for"),
         (name = "policies", description = "Cedar policies and runtime decisions"),
         (name = "approvals", description = "Human approval of exact high-risk actions"),
+        (name = "discovery", description = "Machine identities found outside aim: imports, accounts, findings"),
         (name = "grants", description = "Grants and just-in-time elevation"),
         (name = "leases", description = "Exclusive write on one record"),
         (name = "tools", description = "MCP tools seen through gateways, and their pinned definitions"),

@@ -7,6 +7,7 @@ mod audit;
 mod auth;
 mod bad_input;
 mod baselines;
+mod discovery;
 mod entitlements;
 mod fail_closed;
 mod federation;

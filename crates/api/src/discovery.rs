@@ -1,0 +1,159 @@
+//! Discovery over HTTP: an import is opened for a source, its accounts sent in batches, and
+//! finished (which marks the accounts it did not see as gone); discovered accounts and their
+//! findings are listed per source.
+
+use std::collections::BTreeMap;
+
+use aim_domain::discovery::{
+    Account, AccountKind, Finding, FindingKind, Severity, SourceKind, Thresholds,
+};
+use aim_domain::ids::{AccountId, IdentityId, ImportId};
+use aim_domain::risk::RiskAssessment;
+use aim_domain::time::Timestamp;
+use serde::{Deserialize, Serialize};
+
+/// The most accounts one batch may carry.
+pub const MAX_BATCH: usize = 2000;
+
+/// `POST /v1/discovery/imports`: open an import of one source.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct NewImport {
+    /// The source's name (`corp-ad`, `aws-prod`): its accounts are kept under it, and
+    /// importing it again updates them.
+    pub source: String,
+    /// The format this import reads. One source may be read in several formats (an AWS
+    /// account's credential report and its authorization details): each adds its view of
+    /// the same accounts.
+    pub kind: SourceKind,
+    /// The thresholds findings use; the source kind's defaults if absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thresholds: Option<Thresholds>,
+}
+
+/// An open import.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Import {
+    pub id: ImportId,
+    pub source: String,
+    pub kind: SourceKind,
+    pub thresholds: Thresholds,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub started_at: Timestamp,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub finished_at: Option<Timestamp>,
+    /// The counts, once finished.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<ImportSummary>,
+}
+
+/// `POST /v1/discovery/imports/{id}/accounts`: one batch (at most [`MAX_BATCH`]).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct AccountsBody {
+    pub accounts: Vec<Account>,
+}
+
+/// What one batch changed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct BatchCounts {
+    pub received: u64,
+    /// Accounts the source had not shown before (or showed again after they were gone).
+    pub new: u64,
+    /// Accounts whose record or findings changed.
+    pub updated: u64,
+    pub unchanged: u64,
+    /// Findings on the batch's accounts now.
+    pub findings: u64,
+}
+
+/// An import's counts, as of its end.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ImportSummary {
+    /// What this import's batches did.
+    pub batches: BatchCounts,
+    /// Accounts that were in the source's previous import of this kind and not in this one.
+    pub gone: u64,
+    /// The source's accounts present after the import, and the enabled machine identities
+    /// among them.
+    pub present: u64,
+    pub machine_enabled: u64,
+    /// Findings on the source's present accounts, by kind and by severity.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub findings: BTreeMap<FindingKind, u64>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub severities: BTreeMap<Severity, u64>,
+    /// Enabled machine identities, of every source and in the registry, per active human.
+    pub ratio: Ratio,
+}
+
+/// Machine identities per person: enabled discovered machine accounts of every source plus
+/// the registry's active identities, over the active humans aim knows.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Ratio {
+    pub machine_identities: u64,
+    pub active_humans: u64,
+    /// `machine_identities / active_humans`; absent when aim knows no active human.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_human: Option<f64>,
+}
+
+/// Whether a discovered account is still in its source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum Presence {
+    Present,
+    /// Its source's last import of every kind that showed it no longer did.
+    Gone,
+}
+
+/// A discovered account as aim keeps it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DiscoveredAccount {
+    pub id: AccountId,
+    pub source: String,
+    pub key: String,
+    pub name: String,
+    pub kind: AccountKind,
+    pub enabled: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    pub presence: Presence,
+    /// The registry identity it is, when one matches (by name) or it was adopted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<IdentityId>,
+    pub risk: RiskAssessment,
+    pub findings: Vec<Finding>,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub first_seen: Timestamp,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub updated_at: Timestamp,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub gone_at: Option<Timestamp>,
+    /// The formats that show it (`aws-credential-report`, `aws-authorization`).
+    pub seen_in: Vec<SourceKind>,
+    /// Everything the source says about it, its views merged.
+    pub account: Account,
+}
+
+/// One finding, with the account it is about.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct FindingRow {
+    pub account: AccountId,
+    pub source: String,
+    pub key: String,
+    pub name: String,
+    #[serde(flatten)]
+    pub finding: Finding,
+}

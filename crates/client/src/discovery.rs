@@ -1,0 +1,62 @@
+//! `/v1/discovery`: imports of outside sources, the accounts they hold, their findings.
+
+use aim_api::discovery::{
+    AccountsBody, BatchCounts, DiscoveredAccount, FindingRow, Import, NewImport,
+};
+use aim_domain::discovery::Account;
+use aim_domain::ids::{AccountId, ImportId};
+use aim_domain::page::Page;
+
+use crate::{Client, Params, Result};
+
+impl Client {
+    /// Opens an import of a source in one format (admins).
+    pub async fn open_import(&self, body: &NewImport) -> Result<Import> {
+        self.post("/v1/discovery/imports", body).await
+    }
+
+    /// Sends one batch of an open import's accounts.
+    pub async fn import_accounts(
+        &self,
+        id: ImportId,
+        accounts: Vec<Account>,
+    ) -> Result<BatchCounts> {
+        let body = AccountsBody { accounts };
+        self.post(&format!("/v1/discovery/imports/{id}/accounts"), &body)
+            .await
+    }
+
+    /// Finishes an import: what it did not show is marked gone, its counts are kept.
+    pub async fn finish_import(&self, id: ImportId) -> Result<Import> {
+        self.post(
+            &format!("/v1/discovery/imports/{id}/finish"),
+            &serde_json::json!({}),
+        )
+        .await
+    }
+
+    pub async fn import(&self, id: ImportId) -> Result<Import> {
+        self.get(&format!("/v1/discovery/imports/{id}"), &Vec::new())
+            .await
+    }
+
+    /// Imports newest first (`source`, `cursor`, `limit`).
+    pub async fn imports(&self, params: &Params) -> Result<Page<Import>> {
+        self.get("/v1/discovery/imports", params).await
+    }
+
+    /// Discovered accounts (`source`, `presence`, `finding`, `severity`, `cursor`, `limit`).
+    pub async fn discovered_accounts(&self, params: &Params) -> Result<Page<DiscoveredAccount>> {
+        self.get("/v1/discovery/accounts", params).await
+    }
+
+    pub async fn discovered_account(&self, id: AccountId) -> Result<DiscoveredAccount> {
+        self.get(&format!("/v1/discovery/accounts/{id}"), &Vec::new())
+            .await
+    }
+
+    /// Findings on present accounts (the same filters; `limit` counts accounts).
+    pub async fn discovery_findings(&self, params: &Params) -> Result<Page<FindingRow>> {
+        self.get("/v1/discovery/findings", params).await
+    }
+}

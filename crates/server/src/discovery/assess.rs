@@ -1,0 +1,335 @@
+//! One batch of an import, assessed: each account merged with what the source's other
+//! formats say of it, linked to the registry identity of its name, its owner looked up
+//! among aim's humans, its findings and tier worked out, and compared with what was kept.
+
+use std::collections::{HashMap, HashSet};
+
+use aim_api::discovery::{BatchCounts, MAX_BATCH};
+use aim_domain::discovery::{
+    Account, Finding, Owner, SourceKind, Subject, Thresholds, assess as rules, tier,
+};
+use aim_domain::ids::{AccountId, IdentityId};
+use aim_domain::time::Timestamp;
+use aim_store::{AccountRow, Discovered, ImportRow, ViewRow};
+use axum::http::StatusCode;
+use sha2::{Digest, Sha256};
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// A batch ready to write.
+#[derive(Debug)]
+pub struct Assessed {
+    pub counts: BatchCounts,
+    pub accounts: Vec<AccountRow>,
+    pub views: Vec<ViewRow>,
+}
+
+fn invalid(code: &'static str, message: String) -> ApiError {
+    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
+}
+
+fn corrupt(what: &str) -> ApiError {
+    tracing::error!(
+        what,
+        "a discovered account's stored record could not be read"
+    );
+    ApiError::internal()
+}
+
+fn parse_account(text: &str) -> Result<Account, ApiError> {
+    serde_json::from_str(text).map_err(|_| corrupt("account"))
+}
+
+/// `accounts` of one batch of `import`, assessed against what is kept.
+pub async fn batch(
+    s: &AppState,
+    import: &ImportRow,
+    kind: SourceKind,
+    thresholds: Thresholds,
+    accounts: Vec<Account>,
+    now: Timestamp,
+) -> Result<Assessed, ApiError> {
+    if accounts.len() > MAX_BATCH {
+        return Err(invalid(
+            "batch_too_large",
+            format!(
+                "a batch holds at most {MAX_BATCH} accounts; this one has {}",
+                accounts.len()
+            ),
+        ));
+    }
+    let mut checked = Vec::with_capacity(accounts.len());
+    let mut keys = HashSet::new();
+    for (i, a) in accounts.into_iter().enumerate() {
+        let key: String = a.key.chars().take(128).collect();
+        let a = a.checked().map_err(|r| {
+            invalid(
+                "invalid_account",
+                format!("account {i} (`{}`): {r}", key.escape_debug()),
+            )
+        })?;
+        if !keys.insert(a.key.clone()) {
+            return Err(invalid(
+                "duplicate_account",
+                format!(
+                    "account {i}: the key `{}` is already in this batch",
+                    key.escape_debug()
+                ),
+            ));
+        }
+        checked.push(a);
+    }
+    let keys: Vec<String> = checked.iter().map(|a| a.key.clone()).collect();
+    let mut kept: HashMap<String, Discovered> = s
+        .store
+        .discovered_by_key(&import.source, &keys)
+        .await?
+        .into_iter()
+        .map(|d| (d.0.key.clone(), d))
+        .collect();
+    let mut counts = BatchCounts {
+        received: checked.len() as u64,
+        ..BatchCounts::default()
+    };
+    let mut views = Vec::with_capacity(checked.len());
+    let mut pending = Vec::with_capacity(checked.len());
+    for account in checked {
+        let record = serde_json::to_string(&account).map_err(|_| ApiError::internal())?;
+        let digest = hex(&Sha256::digest(record.as_bytes()));
+        let existing = kept.remove(&account.key);
+        let id = existing.as_ref().map_or_else(AccountId::new, |(a, _)| a.id);
+        let mut merged = account;
+        let mut previous = None;
+        if let Some((row, others)) = &existing {
+            for v in others.iter().filter(|v| v.kind != kind.as_str()) {
+                merged = merged.merge(&parse_account(&v.record)?);
+            }
+            if row.gone_at.is_none() {
+                previous = Some(parse_account(&row.account)?);
+            }
+        }
+        views.push(ViewRow {
+            account: id,
+            kind: kind.as_str().to_owned(),
+            source: import.source.clone(),
+            import: import.id,
+            digest,
+            record,
+        });
+        pending.push(Pending {
+            id,
+            existing: existing.map(|(row, _)| row),
+            merged,
+            previous,
+        });
+    }
+    let accounts = rows(s, &import.source, thresholds, pending, now).await?;
+    for a in &accounts {
+        match a.1 {
+            Change::New => counts.new += 1,
+            Change::Updated => counts.updated += 1,
+            Change::Unchanged => counts.unchanged += 1,
+        }
+        counts.findings += a.2;
+    }
+    // A view whose record did not change still moves to this import: it is seen.
+    Ok(Assessed {
+        counts,
+        accounts: accounts.into_iter().map(|a| a.0).collect(),
+        views,
+    })
+}
+
+/// An account to assess: its id, the row kept for it, its views merged, and what the
+/// previous import saw of it.
+struct Pending {
+    id: AccountId,
+    existing: Option<AccountRow>,
+    merged: Account,
+    previous: Option<Account>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Change {
+    New,
+    Updated,
+    Unchanged,
+}
+
+/// Assesses each pending account: owners and identities looked up for all of them at once.
+async fn rows(
+    s: &AppState,
+    source: &str,
+    thresholds: Thresholds,
+    pending: Vec<Pending>,
+    now: Timestamp,
+) -> Result<Vec<(AccountRow, Change, u64)>, ApiError> {
+    let owners: Vec<String> = pending
+        .iter()
+        .filter_map(|p| p.merged.owner.as_deref())
+        .map(str::to_lowercase)
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    let humans: HashMap<String, String> =
+        s.store.humans_named(&owners).await?.into_iter().collect();
+    let names: Vec<String> = pending
+        .iter()
+        .map(|p| p.merged.name.clone())
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    let identities: HashMap<String, IdentityId> = s
+        .store
+        .identities_named(&names)
+        .await?
+        .into_iter()
+        .collect();
+    let mut out = Vec::with_capacity(pending.len());
+    for p in pending {
+        let owner = match p.merged.owner.as_deref() {
+            None => Owner::None,
+            Some(o) => match humans.get(&o.to_lowercase()).map(String::as_str) {
+                Some("active") => Owner::Active(o.to_owned()),
+                Some(_) => Owner::Departed(o.to_owned()),
+                None => Owner::Unknown(o.to_owned()),
+            },
+        };
+        let findings = rules(&Subject {
+            account: &p.merged,
+            previous: p.previous.as_ref(),
+            owner,
+            thresholds,
+            now,
+        });
+        let identity = p
+            .existing
+            .as_ref()
+            .and_then(|e| e.identity)
+            .or_else(|| identities.get(&p.merged.name).copied());
+        let row = account_row(p.id, source, &p.merged, identity, &findings, now)?;
+        let (row, change) = match p.existing {
+            None => (row, Change::New),
+            Some(e) if e.gone_at.is_some() => (
+                AccountRow {
+                    first_seen: e.first_seen,
+                    ..row
+                },
+                Change::New,
+            ),
+            Some(e) => {
+                let same = e.account == row.account
+                    && e.findings == row.findings
+                    && e.identity == row.identity;
+                let row = AccountRow {
+                    first_seen: e.first_seen,
+                    updated_at: if same { e.updated_at } else { now },
+                    ..row
+                };
+                (
+                    row,
+                    if same {
+                        Change::Unchanged
+                    } else {
+                        Change::Updated
+                    },
+                )
+            }
+        };
+        out.push((row, change, findings.len() as u64));
+    }
+    Ok(out)
+}
+
+/// The row kept for an account.
+fn account_row(
+    id: AccountId,
+    source: &str,
+    a: &Account,
+    identity: Option<IdentityId>,
+    findings: &[Finding],
+    now: Timestamp,
+) -> Result<AccountRow, ApiError> {
+    let risk = tier::tier(a);
+    let kinds: String = findings
+        .iter()
+        .map(|f| format!(",{}:{}", f.kind, f.severity))
+        .collect();
+    Ok(AccountRow {
+        id,
+        source: source.to_owned(),
+        key: a.key.clone(),
+        name: a.name.clone(),
+        kind: a.kind.as_str().to_owned(),
+        enabled: a.enabled,
+        owner: a.owner.clone(),
+        identity,
+        tier: risk.tier.as_str().to_owned(),
+        risk: serde_json::to_string(&risk).map_err(|_| ApiError::internal())?,
+        findings: serde_json::to_string(findings).map_err(|_| ApiError::internal())?,
+        finding_kinds: if kinds.is_empty() { kinds } else { kinds + "," },
+        account: serde_json::to_string(a).map_err(|_| ApiError::internal())?,
+        first_seen: now,
+        updated_at: now,
+        gone_at: None,
+    })
+}
+
+/// Accounts an import of `kind` no longer shows: that view dropped, the rest re-assessed,
+/// those with no view left gone. Returns the views to drop, the rows to write, and how
+/// many are gone.
+pub async fn unseen(
+    s: &AppState,
+    kind: SourceKind,
+    thresholds: Thresholds,
+    page: Vec<Discovered>,
+    now: Timestamp,
+) -> Result<(Vec<(AccountId, String)>, Vec<AccountRow>, u64), ApiError> {
+    let mut dropped = Vec::with_capacity(page.len());
+    let mut rows_out = Vec::new();
+    let mut pending = Vec::new();
+    let mut gone = 0;
+    let source = page.first().map(|d| d.0.source.clone()).unwrap_or_default();
+    for (row, views) in page {
+        dropped.push((row.id, kind.as_str().to_owned()));
+        let mut left = views.iter().filter(|v| v.kind != kind.as_str());
+        let Some(first) = left.next() else {
+            gone += 1;
+            rows_out.push(AccountRow {
+                findings: "[]".to_owned(),
+                finding_kinds: String::new(),
+                updated_at: now,
+                gone_at: Some(now),
+                ..row
+            });
+            continue;
+        };
+        let mut merged = parse_account(&first.record)?;
+        for v in left {
+            merged = merged.merge(&parse_account(&v.record)?);
+        }
+        let previous = Some(parse_account(&row.account)?);
+        pending.push(Pending {
+            id: row.id,
+            existing: Some(row),
+            merged,
+            previous,
+        });
+    }
+    rows_out.extend(
+        rows(s, &source, thresholds, pending, now)
+            .await?
+            .into_iter()
+            .map(|r| r.0),
+    );
+    Ok((dropped, rows_out, gone))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes.iter().fold(String::new(), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}

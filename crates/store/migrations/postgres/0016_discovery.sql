@@ -1,0 +1,55 @@
+-- Discovery: imports of outside sources (directories, cloud IAM, Kubernetes, inventories)
+-- and the machine accounts they hold, kept per source across imports.
+
+-- One import of one source in one format. summary: its batches' counts while open, all its
+-- counts once finished (JSON). touched_at: its last batch (an import idle for long no longer
+-- holds its source).
+CREATE TABLE discovery_imports (
+    id UUID PRIMARY KEY NOT NULL,
+    source TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    thresholds TEXT NOT NULL,
+    started_at BIGINT NOT NULL,
+    started_by TEXT NOT NULL,
+    touched_at BIGINT NOT NULL,
+    finished_at BIGINT,
+    summary TEXT
+);
+CREATE INDEX discovery_imports_by_source ON discovery_imports (source, started_at);
+
+-- A discovered account, its views merged (account, JSON), its findings (JSON) and their
+-- kinds and severities as ",kind:severity," for filtering and tallies. gone_at: when the
+-- last format that showed it stopped showing it.
+CREATE TABLE discovered_accounts (
+    id UUID PRIMARY KEY NOT NULL,
+    source TEXT NOT NULL,
+    key TEXT NOT NULL,
+    name TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    enabled BOOLEAN NOT NULL,
+    owner TEXT,
+    identity_id UUID,
+    tier TEXT NOT NULL,
+    risk TEXT NOT NULL,
+    findings TEXT NOT NULL,
+    finding_kinds TEXT NOT NULL,
+    account TEXT NOT NULL,
+    first_seen BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    gone_at BIGINT,
+    UNIQUE (source, key)
+);
+CREATE INDEX discovered_accounts_by_name ON discovered_accounts (name);
+
+-- What one format of a source says about one account (record, JSON), and the import that
+-- last said it: an account an import of that format no longer shows loses that view.
+CREATE TABLE discovered_views (
+    account_id UUID NOT NULL,
+    kind TEXT NOT NULL,
+    source TEXT NOT NULL,
+    import_id UUID NOT NULL,
+    digest TEXT NOT NULL,
+    record TEXT NOT NULL,
+    PRIMARY KEY (account_id, kind)
+);
+CREATE INDEX discovered_views_by_import ON discovered_views (source, kind, import_id);
