@@ -7,6 +7,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 mod audit;
 mod behaviour;
 mod decisions;
+mod discover;
 mod human;
 mod identity;
 mod policy;
@@ -17,6 +18,7 @@ mod tool;
 pub use audit::{AuditCommand, AuditListArgs, ExportArgs, ExportFormat, VerifyArgs};
 pub use behaviour::BehaviourCommand;
 pub use decisions::{ApprovalCommand, GrantCommand};
+pub use discover::{AccountFilter, DiscoverCommand, ImportArgs, ImportCommand, PresenceArg};
 pub use human::{CredentialCommand, HumanCommand};
 pub use identity::{Expiry, IdentityCommand, JoinTokenCommand, KeyCommand, ListArgs};
 pub use policy::{PolicyCommand, PolicyFiles};
@@ -111,6 +113,10 @@ pub enum Command {
     /// Behavioural baselines: backtest the detectors, mark a finding as expected.
     #[command(subcommand)]
     Behaviour(BehaviourCommand),
+    /// Machine identities that already exist outside aim: import directories, cloud IAM,
+    /// Kubernetes and inventories; list what they hold and the findings about it.
+    #[command(subcommand)]
+    Discover(DiscoverCommand),
     /// MCP tools seen through gateways: review what changed, pin a definition.
     #[command(subcommand)]
     Tool(ToolCommand),

@@ -3,6 +3,7 @@
 mod audit;
 mod behaviour;
 mod decisions;
+mod discover;
 mod gateway;
 mod human;
 mod identity;
@@ -121,6 +122,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Approval(cmd) => decisions::approval(&client(), format, cmd).await,
         Command::Grant(cmd) => decisions::grant(&client(), format, cmd).await,
         Command::Behaviour(cmd) => behaviour::run(&client(), format, cmd).await,
+        Command::Discover(cmd) => discover::run(&client(), format, cmd).await,
         Command::Tool(cmd) => tool::run(&client(), format, cmd).await,
         Command::UpstreamSecret(cmd) => secret::run(&client(), format, cmd).await,
         Command::JoinToken(cmd) => token::join_token(&client(), format, cmd).await,

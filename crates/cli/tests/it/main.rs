@@ -6,6 +6,7 @@
 mod audit;
 mod bearer;
 mod crash;
+mod discover;
 mod exit_codes;
 mod grants;
 mod join;

@@ -1,0 +1,118 @@
+//! `aim discover ...`: machine identities that already exist outside aim.
+
+use std::path::PathBuf;
+
+use aim_domain::discovery::{AccountKind, FindingKind, Severity};
+use clap::{Args, Subcommand, ValueEnum};
+
+use super::PageArgs;
+
+#[derive(Debug, Subcommand)]
+pub enum DiscoverCommand {
+    /// Import a source (admins): read its real format, send what it holds to aim in
+    /// batches, and finish the import, which marks gone the accounts it no longer holds.
+    /// Importing the same source again updates it; it never duplicates.
+    #[command(subcommand)]
+    Import(ImportCommand),
+    /// Discovered accounts, with their tiers and findings.
+    Accounts(AccountFilter),
+    /// Findings on present accounts, one line per finding (`--limit` counts accounts).
+    Findings(AccountFilter),
+    /// Imports, newest first, with their counts: a source's trend over time.
+    Imports {
+        /// Imports of this source.
+        #[arg(long)]
+        source: Option<String>,
+        #[command(flatten)]
+        page: PageArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImportCommand {
+    /// The AWS IAM credential report: the CSV, or the JSON of `aws iam
+    /// get-credential-report` (its base64 `Content`). `-` reads standard input.
+    AwsCredentialReport {
+        /// The report file, or `-`.
+        file: PathBuf,
+        #[command(flatten)]
+        common: ImportArgs,
+    },
+    /// Any CSV (SaaS bots, API key lists), through a mapping from aim's fields to its
+    /// columns: `--map key="Bot ID" --map owner="Owner Email"`, or `--mapping FILE` with
+    /// one `field=Column` per line. Fields: key (required), name, kind, enabled, owner,
+    /// purpose, vendor, environment, created, last_used, expires, credential,
+    /// credential_kind, credential_created, fingerprint, permissions, groups, systems.
+    Csv {
+        /// The CSV file, or `-`.
+        file: PathBuf,
+        /// A file of `field=Column` lines.
+        #[arg(long)]
+        mapping: Option<PathBuf>,
+        /// One `field=Column` pair (repeatable).
+        #[arg(long = "map")]
+        map: Vec<String>,
+        /// The kind of accounts whose row does not say.
+        #[arg(long, value_parser = parse_kind, default_value = "bot")]
+        kind: AccountKind,
+        #[command(flatten)]
+        common: ImportArgs,
+    },
+}
+
+/// What every import takes.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The source's name (`aws-prod`, `corp-ad`): its accounts are kept under it.
+    #[arg(long)]
+    pub source: String,
+    /// The environment of accounts the source does not place in one (`prod`).
+    #[arg(long)]
+    pub environment: Option<String>,
+    /// Unused for longer than this many days: dormant (default 30; 90 for a directory).
+    #[arg(long)]
+    pub dormant_days: Option<u32>,
+    /// Credentials older than this many days: stale or never rotated (default 90).
+    #[arg(long)]
+    pub rotation_days: Option<u32>,
+    /// Accounts per batch sent to aim (1-2000).
+    #[arg(long, default_value_t = 1000)]
+    pub batch: usize,
+}
+
+/// Which accounts to list.
+#[derive(Debug, Args)]
+pub struct AccountFilter {
+    /// Accounts of this source.
+    #[arg(long)]
+    pub source: Option<String>,
+    /// Present (default) or gone accounts.
+    #[arg(long, value_enum)]
+    pub presence: Option<PresenceArg>,
+    /// Accounts with a finding of this kind (`dormant`, `over_privileged`, ...).
+    #[arg(long, value_parser = parse_finding)]
+    pub finding: Option<FindingKind>,
+    /// Accounts with a finding of this severity.
+    #[arg(long, value_parser = parse_severity)]
+    pub severity: Option<Severity>,
+    #[command(flatten)]
+    pub page: PageArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PresenceArg {
+    Present,
+    Gone,
+}
+
+fn parse_kind(s: &str) -> Result<AccountKind, String> {
+    AccountKind::parse(s).map_err(|e| e.to_string())
+}
+
+fn parse_finding(s: &str) -> Result<FindingKind, String> {
+    FindingKind::parse(s).map_err(|e| e.to_string())
+}
+
+fn parse_severity(s: &str) -> Result<Severity, String> {
+    Severity::parse(s).map_err(|e| e.to_string())
+}

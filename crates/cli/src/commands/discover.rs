@@ -1,0 +1,299 @@
+//! `aim discover`: import a source in its real format, with a progress bar over the file;
+//! list discovered accounts, their findings, and the imports of a source over time.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::Path;
+
+use aim_api::discovery::{DiscoveredAccount, FindingRow, Import, ImportSummary};
+use aim_client::Client;
+use aim_discovery::upload::{Options, UploadError, upload};
+use aim_discovery::{ReadError, credential_report, csv_map};
+use aim_domain::discovery::{Account, SourceKind, Thresholds};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::args::{AccountFilter, DiscoverCommand, Format, ImportArgs, ImportCommand, PresenceArg};
+use crate::commands::{collect, more_hint};
+use crate::exit::Local;
+use crate::output::{Table, emit, fields};
+
+pub async fn run(client: &Client, format: Format, cmd: DiscoverCommand) -> anyhow::Result<()> {
+    match cmd {
+        DiscoverCommand::Import(cmd) => import(client, format, cmd).await,
+        DiscoverCommand::Accounts(filter) => accounts(client, format, &filter).await,
+        DiscoverCommand::Findings(filter) => findings(client, format, &filter).await,
+        DiscoverCommand::Imports { source, page } => {
+            let (items, next, _) = collect(&page, |mut params| {
+                if let Some(s) = &source {
+                    params.push(("source", s.clone()));
+                }
+                async move { client.imports(&params).await }
+            })
+            .await?;
+            emit(format, &items, |items| imports_table(items))?;
+            more_hint(format, &next);
+            Ok(())
+        }
+    }
+}
+
+/// The file (or standard input), read through a progress bar over its bytes.
+fn input(file: &Path) -> anyhow::Result<(Box<dyn Read>, ProgressBar)> {
+    if file.as_os_str() == "-" {
+        let bar = ProgressBar::new_spinner();
+        return Ok((Box::new(bar.wrap_read(std::io::stdin())), bar));
+    }
+    let f = std::fs::File::open(file)
+        .map_err(|e| Local::Invalid(format!("reading {}: {e}", file.display())))?;
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    let bar = ProgressBar::new(len);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} ({eta}) {msg}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    Ok((Box::new(bar.wrap_read(f)), bar))
+}
+
+async fn import(client: &Client, format: Format, cmd: ImportCommand) -> anyhow::Result<()> {
+    let (kind, file, common) = match &cmd {
+        ImportCommand::AwsCredentialReport { file, common } => {
+            (SourceKind::AwsCredentialReport, file, common)
+        }
+        ImportCommand::Csv { file, common, .. } => (SourceKind::Csv, file, common),
+    };
+    let options = options(kind, common);
+    let (reader, bar) = input(file)?;
+    let read = |e: ReadError| Local::Invalid(e.to_string());
+    let accounts: Box<dyn Iterator<Item = Result<Account, ReadError>>> = match &cmd {
+        ImportCommand::AwsCredentialReport { .. } => {
+            Box::new(credential_report::open(reader).map_err(read)?)
+        }
+        ImportCommand::Csv {
+            mapping, map, kind, ..
+        } => {
+            let mut lines = match mapping {
+                Some(path) => std::fs::read_to_string(path).map_err(|e| {
+                    Local::Invalid(format!("reading the mapping {}: {e}", path.display()))
+                })?,
+                None => String::new(),
+            };
+            for pair in map {
+                lines.push('\n');
+                lines.push_str(pair);
+            }
+            let mapping = csv_map::Mapping::parse_lines(&lines, *kind).map_err(read)?;
+            Box::new(csv_map::Rows::new(reader, &mapping).map_err(read)?)
+        }
+    };
+    let done = upload(client, &options, accounts, |p| {
+        bar.set_message(format!(
+            "{} accounts read, {} new, {} findings",
+            p.read, p.sent.new, p.sent.findings
+        ));
+    })
+    .await;
+    bar.finish_and_clear();
+    let done = done.map_err(|e| -> anyhow::Error {
+        match e {
+            UploadError::Read(_) => Local::Invalid(e.to_string()).into(),
+            UploadError::Api(e) => e.into(),
+            UploadError::Batch { error } => anyhow::Error::from(error).context(
+                "aim refused a batch; the import was left unfinished, so nothing was marked gone",
+            ),
+        }
+    })?;
+    emit(format, &done, import_summary)
+}
+
+fn options(kind: SourceKind, common: &ImportArgs) -> Options {
+    let defaults = Thresholds::for_source(kind);
+    let thresholds =
+        (common.dormant_days.is_some() || common.rotation_days.is_some()).then(|| Thresholds {
+            dormant_days: common.dormant_days.unwrap_or(defaults.dormant_days),
+            rotation_days: common.rotation_days.unwrap_or(defaults.rotation_days),
+        });
+    Options {
+        source: common.source.clone(),
+        kind,
+        thresholds,
+        batch: common.batch,
+        environment: common.environment.clone(),
+    }
+}
+
+/// `kind n, kind n` for a count map.
+fn counts<K: std::fmt::Display>(m: &BTreeMap<K, u64>) -> String {
+    if m.is_empty() {
+        return "none".to_owned();
+    }
+    m.iter()
+        .map(|(k, n)| format!("{k} {n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn per_human(s: &ImportSummary) -> String {
+    match s.ratio.per_human {
+        Some(r) => format!(
+            "{r:.1} ({} machine identities, {} active people)",
+            s.ratio.machine_identities, s.ratio.active_humans
+        ),
+        None => format!(
+            "{} machine identities, no active people known",
+            s.ratio.machine_identities
+        ),
+    }
+}
+
+fn import_summary(i: &Import) {
+    let mut rows = vec![
+        ("import", i.id.to_string()),
+        ("source", format!("{} ({})", i.source, i.kind)),
+    ];
+    if let Some(s) = &i.summary {
+        let b = &s.batches;
+        rows.extend([
+            (
+                "read",
+                format!(
+                    "{} accounts: {} new, {} changed, {} unchanged",
+                    b.received, b.new, b.updated, b.unchanged
+                ),
+            ),
+            ("gone", s.gone.to_string()),
+            (
+                "present",
+                format!(
+                    "{} ({} enabled machine identities)",
+                    s.present, s.machine_enabled
+                ),
+            ),
+            ("findings", counts(&s.findings)),
+            ("by severity", counts(&s.severities)),
+            ("machine identities per person", per_human(s)),
+        ]);
+    }
+    fields(&rows);
+}
+
+fn imports_table(items: &[Import]) {
+    let mut t = Table::new(&[
+        "ID",
+        "SOURCE",
+        "KIND",
+        "STARTED",
+        "PRESENT",
+        "GONE",
+        "FINDINGS",
+        "PER PERSON",
+    ]);
+    for i in items {
+        let s = i.summary.as_ref();
+        t.row(vec![
+            i.id.to_string(),
+            i.source.clone(),
+            i.kind.to_string(),
+            i.started_at.to_string(),
+            s.map_or("open".to_owned(), |s| s.present.to_string()),
+            s.map_or("-".to_owned(), |s| s.gone.to_string()),
+            s.map_or("-".to_owned(), |s| {
+                s.findings.values().sum::<u64>().to_string()
+            }),
+            s.and_then(|s| s.ratio.per_human)
+                .map_or("-".to_owned(), |r| format!("{r:.1}")),
+        ]);
+    }
+    t.print();
+}
+
+fn params(
+    filter: &AccountFilter,
+    mut params: Vec<(&'static str, String)>,
+) -> Vec<(&'static str, String)> {
+    if let Some(s) = &filter.source {
+        params.push(("source", s.clone()));
+    }
+    let presence = match filter.presence {
+        Some(PresenceArg::Gone) => "gone",
+        _ => "present",
+    };
+    params.push(("presence", presence.to_owned()));
+    if let Some(k) = filter.finding {
+        params.push(("finding", k.to_string()));
+    }
+    if let Some(s) = filter.severity {
+        params.push(("severity", s.to_string()));
+    }
+    params
+}
+
+async fn accounts(client: &Client, format: Format, filter: &AccountFilter) -> anyhow::Result<()> {
+    let (items, next, _) = collect(&filter.page, |p| {
+        let p = params(filter, p);
+        async move { client.discovered_accounts(&p).await }
+    })
+    .await?;
+    emit(format, &items, |items: &Vec<DiscoveredAccount>| {
+        let mut t = Table::new(&[
+            "NAME", "SOURCE", "KIND", "ENABLED", "OWNER", "TIER", "FINDINGS", "IDENTITY",
+        ]);
+        for a in items {
+            let kinds: Vec<String> = a.findings.iter().map(|f| f.kind.to_string()).collect();
+            t.row(vec![
+                a.name.clone(),
+                a.source.clone(),
+                a.kind.to_string(),
+                a.enabled.to_string(),
+                a.owner.clone().unwrap_or_else(|| "-".to_owned()),
+                a.risk.tier.to_string(),
+                if kinds.is_empty() {
+                    "-".to_owned()
+                } else {
+                    kinds.join(",")
+                },
+                a.identity.map_or("-".to_owned(), |i| i.to_string()),
+            ]);
+        }
+        t.print();
+    })?;
+    more_hint(format, &next);
+    Ok(())
+}
+
+async fn findings(client: &Client, format: Format, filter: &AccountFilter) -> anyhow::Result<()> {
+    let (items, next, _) = collect(&filter.page, |p| {
+        let p = params(filter, p);
+        async move { client.discovery_findings(&p).await }
+    })
+    .await?;
+    emit(format, &items, |items: &Vec<FindingRow>| {
+        let mut t = Table::new(&[
+            "SEVERITY",
+            "OWASP",
+            "FINDING",
+            "ACCOUNT",
+            "SOURCE",
+            "CREDENTIAL",
+            "WHAT",
+        ]);
+        for f in items {
+            t.row(vec![
+                f.finding.severity.to_string(),
+                f.finding.nhi.to_string(),
+                f.finding.kind.to_string(),
+                f.name.clone(),
+                f.source.clone(),
+                f.finding
+                    .credential
+                    .clone()
+                    .unwrap_or_else(|| "-".to_owned()),
+                f.finding.message.clone(),
+            ]);
+        }
+        t.print();
+    })?;
+    more_hint(format, &next);
+    Ok(())
+}
