@@ -92,14 +92,16 @@ impl<R: Read> std::fmt::Debug for Report<R> {
 }
 
 /// Opens a report in either form: the CSV, or the JSON `get-credential-report` prints.
-pub fn open<R: Read + 'static>(source: R) -> Result<Report<Box<dyn Read>>, ReadError> {
+pub fn open<R: Read + Send + 'static>(
+    source: R,
+) -> Result<Report<Box<dyn Read + Send>>, ReadError> {
     let mut buffered = BufReader::with_capacity(256 * 1024, source);
     let first = buffered
         .fill_buf()?
         .iter()
         .copied()
         .find(|b| !b.is_ascii_whitespace());
-    let input: Box<dyn Read> = if first == Some(b'{') {
+    let input: Box<dyn Read + Send> = if first == Some(b'{') {
         Box::new(std::io::Cursor::new(decode_json(buffered)?))
     } else {
         Box::new(buffered)

@@ -4,13 +4,17 @@
 //! is wrong; nothing a source did not say is made up (an unknown last use stays unknown).
 //!
 //! # Layout
+//! - [`aws_authorization`] — AWS IAM users, groups, roles and policies: effective permissions
 //! - [`credential_report`] — the AWS IAM credential report, CSV or the API's base64 JSON
 //! - [`csv_map`] — any CSV, with a mapping from aim's fields to its columns
+//! - [`kubernetes`] — service accounts, their bindings and their long-lived token secrets
 //! - [`values`] — the sentinels and date forms sources write
 //! - [`upload`] — batches to `POST /v1/discovery/imports`, with progress
 
+pub mod aws_authorization;
 pub mod credential_report;
 pub mod csv_map;
+pub mod kubernetes;
 pub mod upload;
 pub mod values;
 

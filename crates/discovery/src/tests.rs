@@ -172,3 +172,164 @@ fn a_mapping_that_does_not_fit_the_file_is_refused_before_any_row() {
         .to_string();
     assert!(e.contains("`Identifier`") && e.contains("Bot ID"), "{e}");
 }
+
+const AUTHORIZATION: &str = include_str!("../tests/fixtures/authorization_details.json");
+
+fn authorization(text: &str) -> Vec<Account> {
+    crate::aws_authorization::read(text.as_bytes(), t("2026-03-01T09:00:00Z"))
+        .unwrap()
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap()
+}
+
+#[test]
+fn authorization_details_give_each_principal_its_effective_permissions() {
+    let accounts = authorization(AUTHORIZATION);
+    assert_eq!(accounts.len(), 7, "4 users and 3 roles");
+    // A group's URL-encoded inline policy, and the owner and environment from tags.
+    let ci = by_name(&accounts, "ci-deployer");
+    assert_eq!(ci.owner.as_deref(), Some("alice@example.com"));
+    assert_eq!(ci.environment.as_deref(), Some("prod"));
+    let actions: Vec<&str> = ci.permissions.iter().map(|p| p.action.as_str()).collect();
+    assert_eq!(actions, ["ecr:BatchGetImage", "ecr:PutImage"]);
+    assert_eq!(
+        ci.permissions[0].via.as_deref(),
+        Some("group deployers: inline policy push-images")
+    );
+    assert_eq!(ci.groups[0].name, "deployers");
+    // An attached managed policy, read from its default version.
+    let backup = by_name(&accounts, "old-backup");
+    assert!(backup.permissions.iter().any(|p| p.is_admin()));
+    let lambda = by_name(&accounts, "lambda-exec");
+    assert_eq!(lambda.kind, AccountKind::Role);
+    assert!(
+        lambda.permissions.iter().all(|p| !p.is_wildcard()),
+        "v2 (default), not v1: {:?}",
+        lambda.permissions
+    );
+    assert_eq!(lambda.last_used, LastUse::At(t("2026-02-28T10:00:00Z")));
+    // NotAction: everything but IAM and Organizations, a wildcard and not an admin grant.
+    let etl = by_name(&accounts, "legacy-etl");
+    assert_eq!(etl.permissions.len(), 1);
+    assert!(etl.permissions[0].is_wildcard() && !etl.permissions[0].is_admin());
+    assert!(etl.permissions[0].action.contains("except iam:*"));
+    // Not used in AWS's 400-day window: not used since then, if ever.
+    assert_eq!(etl.last_used, LastUse::Before(t("2025-01-25T09:00:00Z")));
+    assert_eq!(
+        etl.attributes["trust_policy"]["Statement"][0]["Principal"]["AWS"],
+        "arn:aws:iam::444455556666:root"
+    );
+    // Created inside the window and not used: never.
+    assert_eq!(by_name(&accounts, "new-role").last_used, LastUse::Never);
+}
+
+#[test]
+fn a_deny_of_everything_leaves_no_permission_and_a_bad_document_names_its_principal() {
+    let denied = AUTHORIZATION.replacen(
+        r#""PolicyDocument": {
+            "Version": "2012-10-17",
+            "Statement": [
+              {
+                "Effect": "Allow","#,
+        r#""PolicyDocument": {
+            "Version": "2012-10-17",
+            "Statement": [
+              {"Effect": "Deny", "Action": "*", "Resource": "*"},
+              {
+                "Effect": "Allow","#,
+        1,
+    );
+    assert_ne!(denied, AUTHORIZATION, "the fixture has the inline policy");
+    let accounts = authorization(&denied);
+    let bot = by_name(&accounts, "reporting-bot");
+    assert!(bot.permissions.is_empty());
+    assert_eq!(bot.attributes["deny_all"], true);
+    let broken = AUTHORIZATION.replacen("%7B%22Version", "%7B%7B%22Version", 1);
+    let e = crate::aws_authorization::read(broken.as_bytes(), t("2026-03-01T09:00:00Z"))
+        .unwrap()
+        .find_map(Result::err)
+        .unwrap()
+        .to_string();
+    assert!(
+        e.starts_with("user arn:aws:iam::111122223333:user/ci-deployer:"),
+        "{e}"
+    );
+    let e = crate::aws_authorization::read(&b"[1, 2]"[..], t("2026-03-01T09:00:00Z"))
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("get-account-authorization-details"), "{e}");
+}
+
+const KUBERNETES: &str = include_str!("../tests/fixtures/kubernetes.json");
+
+#[test]
+fn kubernetes_service_accounts_with_their_bindings_and_token_secrets() {
+    let accounts: Vec<Account> = crate::kubernetes::read(KUBERNETES.as_bytes())
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let keys: Vec<&str> = accounts.iter().map(|a| a.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "ci/deployer",
+            "ci/default",
+            "monitoring/prometheus",
+            "payments/legacy-batch",
+            "payments/old-job"
+        ],
+        "payments/default can do nothing and holds no token"
+    );
+    let deployer = &accounts[0];
+    assert_eq!(deployer.kind, AccountKind::ServiceAccount);
+    assert_eq!(deployer.owner.as_deref(), Some("alice@example.com"));
+    assert!(
+        deployer.permissions.iter().any(|p| p.is_admin()),
+        "cluster-admin across the cluster"
+    );
+    assert!(
+        deployer
+            .permissions
+            .iter()
+            .any(|p| p.action == "get pods" && p.resource.as_deref() == Some("namespace/ci")),
+        "the view role every service account of ci has: {:?}",
+        deployer.permissions
+    );
+    let token = &deployer.credentials[0];
+    assert_eq!(
+        (token.id.as_str(), token.kind),
+        ("deployer-token-7xk2p", CredentialKind::Token)
+    );
+    assert_eq!(token.last_used, LastUse::At(t("2026-02-27T00:00:00Z")));
+    let json = serde_json::to_string(&accounts).unwrap();
+    assert!(
+        !json.contains("ZXlKaGJHY2"),
+        "a token's value is never read"
+    );
+    let prometheus = &accounts[2];
+    assert_eq!(prometheus.purpose.as_deref(), Some("scrapes metrics"));
+    assert!(prometheus.permissions.iter().all(|p| !p.is_wildcard()));
+    assert!(
+        prometheus
+            .permissions
+            .iter()
+            .any(|p| p.action == "get /metrics")
+    );
+    let old = &accounts[4];
+    assert!(
+        !old.credentials[0].active,
+        "invalidated by the control plane"
+    );
+    assert_eq!(old.credentials[0].expires, Some(t("2026-01-15T00:00:00Z")));
+    let namespace_admin = old.permissions.iter().find(|p| p.action == "*").unwrap();
+    assert!(
+        namespace_admin.is_wildcard() && !namespace_admin.is_admin(),
+        "cluster-admin in one namespace"
+    );
+    let e = crate::kubernetes::read(&b"{\"kind\": \"Pod\"}"[..])
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("items"), "{e}");
+}

@@ -41,11 +41,12 @@ pub struct Progress {
 }
 
 /// Opens an import, sends `accounts` in batches, finishes it; `progress` is told after each
-/// batch.
+/// batch. The source is read on a thread of its own, a batch or two ahead of what aim has
+/// taken, so reading and sending overlap.
 pub async fn upload(
     client: &Client,
     options: &Options,
-    accounts: impl Iterator<Item = Result<Account, ReadError>>,
+    accounts: impl Iterator<Item = Result<Account, ReadError>> + Send + 'static,
     mut progress: impl FnMut(&Progress),
 ) -> Result<Import, UploadError> {
     let size = options.batch.clamp(1, MAX_BATCH);
@@ -57,38 +58,70 @@ pub async fn upload(
         })
         .await
         .map_err(UploadError::Api)?;
+    let (tx, mut rx) = tokio::sync::mpsc::channel(2);
+    let environment = options.environment.clone();
+    let reader =
+        std::thread::spawn(move || read_batches(accounts, size, environment.as_deref(), &tx));
     let mut state = Progress::default();
-    let mut batch = Vec::with_capacity(size);
-    for account in accounts {
-        let mut account = account.map_err(UploadError::Read)?;
-        if account.environment.is_none() {
-            account.environment.clone_from(&options.environment);
-        }
-        batch.push(account);
-        state.read += 1;
-        if batch.len() == size {
-            send(client, &import, &mut batch, &mut state).await?;
-            progress(&state);
-        }
-    }
-    if !batch.is_empty() {
-        send(client, &import, &mut batch, &mut state).await?;
+    while let Some(batch) = rx.recv().await {
+        let batch = batch.map_err(UploadError::Read)?;
+        state.read += batch.len() as u64;
+        send(client, &import, batch, &mut state).await?;
         progress(&state);
     }
+    // The reader has sent all it read, or stopped at an error already returned above.
+    let _ = reader.join();
     client
         .finish_import(import.id)
         .await
         .map_err(UploadError::Api)
 }
 
+type Batch = Result<Vec<Account>, ReadError>;
+
+/// Reads `accounts` into batches of `size` and hands each over; stops at the first error
+/// (handed over too) or when nobody takes them any more.
+fn read_batches(
+    accounts: impl Iterator<Item = Result<Account, ReadError>>,
+    size: usize,
+    environment: Option<&str>,
+    tx: &tokio::sync::mpsc::Sender<Batch>,
+) {
+    let mut batch = Vec::with_capacity(size);
+    for account in accounts {
+        match account {
+            Ok(mut a) => {
+                if a.environment.is_none() {
+                    a.environment = environment.map(str::to_owned);
+                }
+                batch.push(a);
+                if batch.len() == size
+                    && tx
+                        .blocking_send(Ok(std::mem::replace(&mut batch, Vec::with_capacity(size))))
+                        .is_err()
+                {
+                    return;
+                }
+            }
+            Err(e) => {
+                let _ = tx.blocking_send(Err(e));
+                return;
+            }
+        }
+    }
+    if !batch.is_empty() {
+        let _ = tx.blocking_send(Ok(batch));
+    }
+}
+
 async fn send(
     client: &Client,
     import: &Import,
-    batch: &mut Vec<Account>,
+    batch: Vec<Account>,
     state: &mut Progress,
 ) -> Result<(), UploadError> {
     let counts = client
-        .import_accounts(import.id, std::mem::take(batch))
+        .import_accounts(import.id, batch)
         .await
         .map_err(|error| UploadError::Batch { error })?;
     let s = &mut state.sent;

@@ -38,6 +38,24 @@ pub enum ImportCommand {
         #[command(flatten)]
         common: ImportArgs,
     },
+    /// AWS IAM users, groups, roles and managed policies: the JSON of `aws iam
+    /// get-account-authorization-details`. Import it into the same source as the account's
+    /// credential report: each user is one account with its keys and its permissions.
+    AwsAuthorization {
+        /// The JSON file, or `-`.
+        file: PathBuf,
+        #[command(flatten)]
+        common: ImportArgs,
+    },
+    /// Kubernetes service accounts, their role bindings and their long-lived token
+    /// secrets: the JSON of `kubectl get serviceaccounts,roles,clusterroles,rolebindings,
+    /// clusterrolebindings,secrets -A -o json` (no secret's value is read).
+    Kubernetes {
+        /// The JSON file, or `-`.
+        file: PathBuf,
+        #[command(flatten)]
+        common: ImportArgs,
+    },
     /// Any CSV (SaaS bots, API key lists), through a mapping from aim's fields to its
     /// columns: `--map key="Bot ID" --map owner="Owner Email"`, or `--mapping FILE` with
     /// one `field=Column` per line. Fields: key (required), name, kind, enabled, owner,

@@ -8,7 +8,8 @@ use std::path::Path;
 use aim_api::discovery::{DiscoveredAccount, FindingRow, Import, ImportSummary};
 use aim_client::Client;
 use aim_discovery::upload::{Options, UploadError, upload};
-use aim_discovery::{ReadError, credential_report, csv_map};
+use aim_discovery::{ReadError, aws_authorization, credential_report, csv_map, kubernetes};
+use aim_domain::Clock;
 use aim_domain::discovery::{Account, SourceKind, Thresholds};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -38,7 +39,7 @@ pub async fn run(client: &Client, format: Format, cmd: DiscoverCommand) -> anyho
 }
 
 /// The file (or standard input), read through a progress bar over its bytes.
-fn input(file: &Path) -> anyhow::Result<(Box<dyn Read>, ProgressBar)> {
+fn input(file: &Path) -> anyhow::Result<(Box<dyn Read + Send>, ProgressBar)> {
     if file.as_os_str() == "-" {
         let bar = ProgressBar::new_spinner();
         return Ok((Box::new(bar.wrap_read(std::io::stdin())), bar));
@@ -61,15 +62,23 @@ async fn import(client: &Client, format: Format, cmd: ImportCommand) -> anyhow::
         ImportCommand::AwsCredentialReport { file, common } => {
             (SourceKind::AwsCredentialReport, file, common)
         }
+        ImportCommand::AwsAuthorization { file, common } => {
+            (SourceKind::AwsAuthorization, file, common)
+        }
+        ImportCommand::Kubernetes { file, common } => (SourceKind::Kubernetes, file, common),
         ImportCommand::Csv { file, common, .. } => (SourceKind::Csv, file, common),
     };
     let options = options(kind, common);
     let (reader, bar) = input(file)?;
     let read = |e: ReadError| Local::Invalid(e.to_string());
-    let accounts: Box<dyn Iterator<Item = Result<Account, ReadError>>> = match &cmd {
+    let accounts: Box<dyn Iterator<Item = Result<Account, ReadError>> + Send> = match &cmd {
         ImportCommand::AwsCredentialReport { .. } => {
             Box::new(credential_report::open(reader).map_err(read)?)
         }
+        ImportCommand::AwsAuthorization { .. } => {
+            Box::new(aws_authorization::read(reader, aim_domain::SystemClock.now()).map_err(read)?)
+        }
+        ImportCommand::Kubernetes { .. } => Box::new(kubernetes::read(reader).map_err(read)?),
         ImportCommand::Csv {
             mapping, map, kind, ..
         } => {

@@ -103,6 +103,9 @@ pub enum LastUse {
     #[default]
     Unknown,
     At(Timestamp),
+    /// Not used since this instant, if ever: the source only looks back so far (an IAM
+    /// role's last use is reported for the trailing 400 days).
+    Before(Timestamp),
 }
 
 impl LastUse {
@@ -114,13 +117,17 @@ impl LastUse {
     }
 
     /// The later of two: a known use beats none, "never" beats "unknown" only when both
-    /// sources say so.
+    /// sources say so, and two "not since" bounds give the later one.
     pub fn latest(self, other: LastUse) -> LastUse {
         match (self, other) {
             (LastUse::At(a), LastUse::At(b)) => LastUse::At(a.max(b)),
             (LastUse::At(a), _) | (_, LastUse::At(a)) => LastUse::At(a),
+            (LastUse::Unknown, _) | (_, LastUse::Unknown) => LastUse::Unknown,
+            (LastUse::Before(a), LastUse::Before(b)) => LastUse::Before(a.max(b)),
+            (LastUse::Before(a), LastUse::Never) | (LastUse::Never, LastUse::Before(a)) => {
+                LastUse::Before(a)
+            }
             (LastUse::Never, LastUse::Never) => LastUse::Never,
-            _ => LastUse::Unknown,
         }
     }
 }
@@ -131,6 +138,7 @@ impl Serialize for LastUse {
             LastUse::Never => s.serialize_str("never"),
             LastUse::Unknown => s.serialize_str("unknown"),
             LastUse::At(t) => t.serialize(s),
+            LastUse::Before(t) => s.serialize_str(&format!("before:{t}")),
         }
     }
 }
@@ -141,6 +149,9 @@ impl<'de> Deserialize<'de> for LastUse {
         match s.as_ref() {
             "never" => Ok(LastUse::Never),
             "unknown" => Ok(LastUse::Unknown),
+            t if t.starts_with("before:") => Timestamp::parse(&t["before:".len()..])
+                .map(LastUse::Before)
+                .map_err(serde::de::Error::custom),
             t => Timestamp::parse(t)
                 .map(LastUse::At)
                 .map_err(serde::de::Error::custom),
@@ -153,7 +164,9 @@ impl utoipa::PartialSchema for LastUse {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
         utoipa::openapi::ObjectBuilder::new()
             .schema_type(utoipa::openapi::schema::Type::String)
-            .description(Some("`never`, `unknown`, or an RFC 3339 instant"))
+            .description(Some(
+                "`never`, `unknown`, an RFC 3339 instant, or `before:` and an instant (not used since, if ever)",
+            ))
             .into()
     }
 }
@@ -353,6 +366,12 @@ impl Account {
     /// credential report): `other` fills what this one lacks and adds its credentials,
     /// permissions and groups.
     pub fn merge(mut self, other: &Account) -> Account {
+        // What only some views can tell: a person's account, the root user.
+        if self.kind != AccountKind::Root
+            && matches!(other.kind, AccountKind::Human | AccountKind::Root)
+        {
+            self.kind = other.kind;
+        }
         self.owner = self.owner.or_else(|| other.owner.clone());
         self.purpose = self.purpose.or_else(|| other.purpose.clone());
         self.vendor = self.vendor.or_else(|| other.vendor.clone());

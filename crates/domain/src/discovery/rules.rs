@@ -147,6 +147,17 @@ fn unused(
     let limit = s.thresholds.dormant_days;
     match last {
         LastUse::Unknown => None,
+        LastUse::Before(t) if older_than(s.now, t, limit) => Some(
+            Finding::new(
+                K::Dormant,
+                Severity::Medium,
+                format!(
+                    "{what} has not been used since {t}, if ever (the source looks back no \
+                     further; dormant after {limit} days)"
+                ),
+            )
+            .evidence(json!({ "last_used_before": t, "dormant_days": limit })),
+        ),
         LastUse::At(t) if older_than(s.now, t, limit) => Some(
             Finding::new(
                 K::Dormant,
@@ -158,7 +169,7 @@ fn unused(
             )
             .evidence(json!({ "last_used": t, "dormant_days": limit })),
         ),
-        LastUse::At(_) => None,
+        LastUse::At(_) | LastUse::Before(_) => None,
         LastUse::Never => {
             // A new account has not had the time to be used.
             if created.is_some_and(|c| !older_than(s.now, c, limit)) {

@@ -146,6 +146,18 @@ fn the_account_s_own_last_use_counts_when_no_credential_dates_its_use() {
 }
 
 #[test]
+fn not_used_since_a_bound_older_than_the_threshold_is_dormant() {
+    let mut a = clean();
+    a.kind = AccountKind::Role;
+    a.credentials.clear();
+    a.last_used = LastUse::Before(ago(days(31)));
+    let f = only(&a, FindingKind::Dormant, None);
+    assert!(f.message.contains("if ever"), "{}", f.message);
+    a.last_used = LastUse::Before(ago(days(29)));
+    assert_eq!(findings(&a), Vec::new());
+}
+
+#[test]
 fn never_used_once_older_than_the_dormancy_threshold() {
     let mut a = clean();
     a.created = Some(ago(days(31)));
@@ -404,6 +416,7 @@ fn last_use_serializes_as_a_word_or_an_instant() {
         (LastUse::Never, "\"never\""),
         (LastUse::Unknown, "\"unknown\""),
         (LastUse::At(now()), "\"2026-11-30T12:00:00Z\""),
+        (LastUse::Before(now()), "\"before:2026-11-30T12:00:00Z\""),
     ] {
         assert_eq!(serde_json::to_string(&v).ok().as_deref(), Some(s));
         assert_eq!(serde_json::from_str::<LastUse>(s).ok(), Some(v));

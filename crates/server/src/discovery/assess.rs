@@ -101,11 +101,14 @@ pub async fn batch(
         let id = existing.as_ref().map_or_else(AccountId::new, |(a, _)| a.id);
         let mut merged = account;
         let mut previous = None;
+        let mut text = Some(record.clone());
         if let Some((row, others)) = &existing {
             for v in others.iter().filter(|v| v.kind != kind.as_str()) {
                 merged = merged.merge(&parse_account(&v.record)?);
+                text = None;
             }
-            if row.gone_at.is_none() {
+            // Only a privileged group needs the previous import's view (was it there?).
+            if row.gone_at.is_none() && merged.groups.iter().any(|g| g.privileged) {
                 previous = Some(parse_account(&row.account)?);
             }
         }
@@ -121,6 +124,7 @@ pub async fn batch(
             id,
             existing: existing.map(|(row, _)| row),
             merged,
+            text,
             previous,
         });
     }
@@ -133,20 +137,27 @@ pub async fn batch(
         }
         counts.findings += a.2;
     }
-    // A view whose record did not change still moves to this import: it is seen.
+    // An unchanged account is not written again; its view still moves to this import (it
+    // is seen).
     Ok(Assessed {
         counts,
-        accounts: accounts.into_iter().map(|a| a.0).collect(),
+        accounts: accounts
+            .into_iter()
+            .filter(|a| a.1 != Change::Unchanged)
+            .map(|a| a.0)
+            .collect(),
         views,
     })
 }
 
-/// An account to assess: its id, the row kept for it, its views merged, and what the
-/// previous import saw of it.
+/// An account to assess: its id, the row kept for it, its views merged (and their JSON
+/// when it is already at hand: a single view's record), and what the previous import saw
+/// of it.
 struct Pending {
     id: AccountId,
     existing: Option<AccountRow>,
     merged: Account,
+    text: Option<String>,
     previous: Option<Account>,
 }
 
@@ -208,7 +219,11 @@ async fn rows(
             .as_ref()
             .and_then(|e| e.identity)
             .or_else(|| identities.get(&p.merged.name).copied());
-        let row = account_row(p.id, source, &p.merged, identity, &findings, now)?;
+        let text = match p.text {
+            Some(t) => t,
+            None => serde_json::to_string(&p.merged).map_err(|_| ApiError::internal())?,
+        };
+        let row = account_row(p.id, source, (&p.merged, text), identity, &findings, now)?;
         let (row, change) = match p.existing {
             None => (row, Change::New),
             Some(e) if e.gone_at.is_some() => (
@@ -246,7 +261,7 @@ async fn rows(
 fn account_row(
     id: AccountId,
     source: &str,
-    a: &Account,
+    (a, text): (&Account, String),
     identity: Option<IdentityId>,
     findings: &[Finding],
     now: Timestamp,
@@ -269,7 +284,7 @@ fn account_row(
         risk: serde_json::to_string(&risk).map_err(|_| ApiError::internal())?,
         findings: serde_json::to_string(findings).map_err(|_| ApiError::internal())?,
         finding_kinds: if kinds.is_empty() { kinds } else { kinds + "," },
-        account: serde_json::to_string(a).map_err(|_| ApiError::internal())?,
+        account: text,
         first_seen: now,
         updated_at: now,
         gone_at: None,
@@ -314,6 +329,7 @@ pub async fn unseen(
             id: row.id,
             existing: Some(row),
             merged,
+            text: None,
             previous,
         });
     }
