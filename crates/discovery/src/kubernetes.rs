@@ -172,91 +172,8 @@ fn account(
     }
     let created = values::optional_date(text(&meta, &["creationTimestamp"]))
         .map_err(|e| format!("creationTimestamp: {e}"))?;
-    let mut permissions = Vec::new();
-    for b in items
-        .iter()
-        .filter(|i| matches!(text(i, &["kind"]), "RoleBinding" | "ClusterRoleBinding"))
-    {
-        let cluster = text(b, &["kind"]) == "ClusterRoleBinding";
-        let bns = text(b, &["metadata", "namespace"]);
-        let subjects = b
-            .get("subjects")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
-        if !subjects.iter().any(|s| names(s, ns, name, bns)) {
-            continue;
-        }
-        let role_kind = text(b, &["roleRef", "kind"]);
-        let role_name = text(b, &["roleRef", "name"]);
-        let scope = if cluster {
-            CLUSTER.to_owned()
-        } else {
-            format!("namespace/{bns}")
-        };
-        let via = format!(
-            "{} {}{} → {role_kind} {role_name}",
-            text(b, &["kind"]),
-            if cluster {
-                String::new()
-            } else {
-                format!("{bns}/")
-            },
-            text(b, &["metadata", "name"])
-        );
-        if role_kind == "ClusterRole" && role_name == "cluster-admin" {
-            permissions.push(Permission {
-                action: "*".to_owned(),
-                resource: Some(scope),
-                via: Some(via),
-                admin: cluster,
-            });
-            continue;
-        }
-        let key = if role_kind == "Role" {
-            (bns.to_owned(), role_name.to_owned())
-        } else {
-            (String::new(), role_name.to_owned())
-        };
-        if let Some(role) = roles.get(&key) {
-            permissions.extend(rules(role, &scope, &via));
-        }
-    }
-    permissions.sort();
-    permissions.dedup();
-    permissions.truncate(aim_domain::discovery::account::MAX_PERMISSIONS);
-    let mut credentials = Vec::new();
-    for s in items
-        .iter()
-        .filter(|i| text(i, &["kind"]) == "Secret" && text(i, &["type"]) == TOKEN_TYPE)
-    {
-        let smeta = s.get("metadata").cloned().unwrap_or(Value::Null);
-        if text(&smeta, &["namespace"]) != ns || text(&smeta, &["annotations", SA_NAME]) != name {
-            continue;
-        }
-        let sname = text(&smeta, &["name"]);
-        let label = |k: &str| text(&smeta, &["labels", k]).to_owned();
-        let last = label(LAST_USED);
-        let invalid = values::optional_date(&label(INVALID_SINCE))
-            .map_err(|e| format!("secret {sname}: {INVALID_SINCE}: {e}"))?;
-        credentials.push(Credential {
-            id: sname.to_owned(),
-            kind: CredentialKind::Token,
-            active: invalid.is_none(),
-            created: values::optional_date(text(&smeta, &["creationTimestamp"]))
-                .map_err(|e| format!("secret {sname}: {e}"))?,
-            last_used: if last.is_empty() {
-                LastUse::Unknown
-            } else {
-                LastUse::At(
-                    values::date(&last).map_err(|e| format!("secret {sname}: {LAST_USED}: {e}"))?,
-                )
-            },
-            expires: invalid,
-            rotates_itself: false,
-            fingerprint: None,
-        });
-    }
+    let permissions = bound(items, roles, ns, name);
+    let credentials = tokens(items, ns, name)?;
     let mut attributes = BTreeMap::new();
     for m in ["labels", "annotations"] {
         if let Some(v) = meta.get(m) {
@@ -283,4 +200,101 @@ fn account(
         flags: Vec::new(),
         attributes,
     })
+}
+
+/// What every binding naming the service account `ns/name` (or a group it is in) grants.
+fn bound(
+    items: &[Value],
+    roles: &BTreeMap<(String, String), &Value>,
+    ns: &str,
+    name: &str,
+) -> Vec<Permission> {
+    let mut permissions = Vec::new();
+    let bindings = items
+        .iter()
+        .filter(|i| matches!(text(i, &["kind"]), "RoleBinding" | "ClusterRoleBinding"));
+    for b in bindings {
+        let cluster = text(b, &["kind"]) == "ClusterRoleBinding";
+        let bns = text(b, &["metadata", "namespace"]);
+        let subjects = b
+            .get("subjects")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        if !subjects.iter().any(|s| names(s, ns, name, bns)) {
+            continue;
+        }
+        let role_kind = text(b, &["roleRef", "kind"]);
+        let role_name = text(b, &["roleRef", "name"]);
+        let scope = if cluster {
+            CLUSTER.to_owned()
+        } else {
+            format!("namespace/{bns}")
+        };
+        let binding = if cluster {
+            text(b, &["metadata", "name"]).to_owned()
+        } else {
+            format!("{bns}/{}", text(b, &["metadata", "name"]))
+        };
+        let via = format!("{} {binding} → {role_kind} {role_name}", text(b, &["kind"]));
+        if role_kind == "ClusterRole" && role_name == "cluster-admin" {
+            permissions.push(Permission {
+                action: "*".to_owned(),
+                resource: Some(scope),
+                via: Some(via),
+                admin: cluster,
+            });
+            continue;
+        }
+        let key = if role_kind == "Role" {
+            (bns.to_owned(), role_name.to_owned())
+        } else {
+            (String::new(), role_name.to_owned())
+        };
+        if let Some(role) = roles.get(&key) {
+            permissions.extend(rules(role, &scope, &via));
+        }
+    }
+    permissions.sort();
+    permissions.dedup();
+    permissions.truncate(aim_domain::discovery::account::MAX_PERMISSIONS);
+    permissions
+}
+
+/// The long-lived token secrets of the service account `ns/name` (never their values).
+fn tokens(items: &[Value], ns: &str, name: &str) -> Result<Vec<Credential>, String> {
+    let mut credentials = Vec::new();
+    let secrets = items
+        .iter()
+        .filter(|i| text(i, &["kind"]) == "Secret" && text(i, &["type"]) == TOKEN_TYPE);
+    for s in secrets {
+        let smeta = s.get("metadata").cloned().unwrap_or(Value::Null);
+        if text(&smeta, &["namespace"]) != ns || text(&smeta, &["annotations", SA_NAME]) != name {
+            continue;
+        }
+        let sname = text(&smeta, &["name"]);
+        let label = |k: &str| text(&smeta, &["labels", k]).to_owned();
+        let last = label(LAST_USED);
+        let invalid = values::optional_date(&label(INVALID_SINCE))
+            .map_err(|e| format!("secret {sname}: {INVALID_SINCE}: {e}"))?;
+        let last_used = if last.is_empty() {
+            LastUse::Unknown
+        } else {
+            let at =
+                values::date(&last).map_err(|e| format!("secret {sname}: {LAST_USED}: {e}"))?;
+            LastUse::At(at)
+        };
+        credentials.push(Credential {
+            id: sname.to_owned(),
+            kind: CredentialKind::Token,
+            active: invalid.is_none(),
+            created: values::optional_date(text(&smeta, &["creationTimestamp"]))
+                .map_err(|e| format!("secret {sname}: {e}"))?,
+            last_used,
+            expires: invalid,
+            rotates_itself: false,
+            fingerprint: None,
+        });
+    }
+    Ok(credentials)
 }

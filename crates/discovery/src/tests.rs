@@ -225,21 +225,12 @@ fn authorization_details_give_each_principal_its_effective_permissions() {
 
 #[test]
 fn a_deny_of_everything_leaves_no_permission_and_a_bad_document_names_its_principal() {
-    let denied = AUTHORIZATION.replacen(
-        r#""PolicyDocument": {
-            "Version": "2012-10-17",
-            "Statement": [
-              {
-                "Effect": "Allow","#,
-        r#""PolicyDocument": {
-            "Version": "2012-10-17",
-            "Statement": [
-              {"Effect": "Deny", "Action": "*", "Resource": "*"},
-              {
-                "Effect": "Allow","#,
-        1,
-    );
-    assert_ne!(denied, AUTHORIZATION, "the fixture has the inline policy");
+    let mut v: serde_json::Value = serde_json::from_str(AUTHORIZATION).unwrap();
+    let statements = v["UserDetailList"][2]["UserPolicyList"][0]["PolicyDocument"]["Statement"]
+        .as_array_mut()
+        .unwrap();
+    statements.push(serde_json::json!({"Effect": "Deny", "Action": "*", "Resource": "*"}));
+    let denied = v.to_string();
     let accounts = authorization(&denied);
     let bot = by_name(&accounts, "reporting-bot");
     assert!(bot.permissions.is_empty());

@@ -46,7 +46,7 @@ pub struct AccountRow {
     pub findings: String,
     /// `,kind:severity,` for each finding (empty when none).
     pub finding_kinds: String,
-    /// JSON: the views merged.
+    /// JSON: the views merged; empty while the account has one view, whose record it is.
     pub account: String,
     pub first_seen: Timestamp,
     pub updated_at: Timestamp,

@@ -50,6 +50,86 @@ pub async fn batch(
     accounts: Vec<Account>,
     now: Timestamp,
 ) -> Result<Assessed, ApiError> {
+    let checked = checked(accounts)?;
+    let keys: Vec<String> = checked.iter().map(|a| a.key.clone()).collect();
+    let mut kept: HashMap<String, Discovered> = s
+        .store
+        .discovered_by_key(&import.source, &keys)
+        .await?
+        .into_iter()
+        .map(|d| (d.0.key.clone(), d))
+        .collect();
+    let mut counts = BatchCounts {
+        received: checked.len() as u64,
+        ..BatchCounts::default()
+    };
+    let mut views = Vec::with_capacity(checked.len());
+    let mut pending = Vec::with_capacity(checked.len());
+    for account in checked {
+        let record = serde_json::to_string(&account).map_err(|_| ApiError::internal())?;
+        let digest = hex(&Sha256::digest(record.as_bytes()));
+        let existing = kept.remove(&account.key);
+        let id = existing.as_ref().map_or_else(AccountId::new, |(a, _)| a.id);
+        let mut merged = account;
+        let mut previous = None;
+        let mut single = true;
+        let mut seen_before = false;
+        if let Some((row, views)) = &existing {
+            for v in views {
+                if v.kind == kind.as_str() {
+                    seen_before = v.digest == digest;
+                } else {
+                    merged = merged.merge(&parse_account(&v.record)?);
+                    single = false;
+                }
+            }
+            // Only a privileged group needs the previous import's view (was it there?).
+            if row.gone_at.is_none() && merged.groups.iter().any(|g| g.privileged) {
+                previous = Some(kept_account(row, views)?);
+            }
+        }
+        views.push(ViewRow {
+            account: id,
+            kind: kind.as_str().to_owned(),
+            source: import.source.clone(),
+            import: import.id,
+            digest,
+            record,
+        });
+        pending.push(Pending {
+            id,
+            existing: existing.map(|(row, _)| row),
+            merged,
+            single,
+            seen_before,
+            previous,
+        });
+    }
+    let accounts = rows(s, &import.source, thresholds, pending, now).await?;
+    for a in &accounts {
+        match a.1 {
+            Change::New => counts.new += 1,
+            Change::Updated => counts.updated += 1,
+            Change::Unchanged => counts.unchanged += 1,
+        }
+        counts.findings += a.2;
+    }
+    // An unchanged account is not written again; its view still moves to this import (it
+    // is seen).
+    Ok(Assessed {
+        counts,
+        accounts: accounts
+            .into_iter()
+            .filter(|a| a.1 != Change::Unchanged)
+            .map(|a| a.0)
+            .collect(),
+        views,
+    })
+}
+
+/// The batch's accounts checked (text, bounds), each key once; the first bad account
+/// refuses the batch, named by its position and key.
+fn checked(accounts: Vec<Account>) -> Result<Vec<Account>, ApiError> {
     if accounts.len() > MAX_BATCH {
         return Err(invalid(
             "batch_too_large",
@@ -80,85 +160,30 @@ pub async fn batch(
         }
         checked.push(a);
     }
-    let keys: Vec<String> = checked.iter().map(|a| a.key.clone()).collect();
-    let mut kept: HashMap<String, Discovered> = s
-        .store
-        .discovered_by_key(&import.source, &keys)
-        .await?
-        .into_iter()
-        .map(|d| (d.0.key.clone(), d))
-        .collect();
-    let mut counts = BatchCounts {
-        received: checked.len() as u64,
-        ..BatchCounts::default()
-    };
-    let mut views = Vec::with_capacity(checked.len());
-    let mut pending = Vec::with_capacity(checked.len());
-    for account in checked {
-        let record = serde_json::to_string(&account).map_err(|_| ApiError::internal())?;
-        let digest = hex(&Sha256::digest(record.as_bytes()));
-        let existing = kept.remove(&account.key);
-        let id = existing.as_ref().map_or_else(AccountId::new, |(a, _)| a.id);
-        let mut merged = account;
-        let mut previous = None;
-        let mut text = Some(record.clone());
-        if let Some((row, others)) = &existing {
-            for v in others.iter().filter(|v| v.kind != kind.as_str()) {
-                merged = merged.merge(&parse_account(&v.record)?);
-                text = None;
-            }
-            // Only a privileged group needs the previous import's view (was it there?).
-            if row.gone_at.is_none() && merged.groups.iter().any(|g| g.privileged) {
-                previous = Some(parse_account(&row.account)?);
-            }
-        }
-        views.push(ViewRow {
-            account: id,
-            kind: kind.as_str().to_owned(),
-            source: import.source.clone(),
-            import: import.id,
-            digest,
-            record,
-        });
-        pending.push(Pending {
-            id,
-            existing: existing.map(|(row, _)| row),
-            merged,
-            text,
-            previous,
-        });
-    }
-    let accounts = rows(s, &import.source, thresholds, pending, now).await?;
-    for a in &accounts {
-        match a.1 {
-            Change::New => counts.new += 1,
-            Change::Updated => counts.updated += 1,
-            Change::Unchanged => counts.unchanged += 1,
-        }
-        counts.findings += a.2;
-    }
-    // An unchanged account is not written again; its view still moves to this import (it
-    // is seen).
-    Ok(Assessed {
-        counts,
-        accounts: accounts
-            .into_iter()
-            .filter(|a| a.1 != Change::Unchanged)
-            .map(|a| a.0)
-            .collect(),
-        views,
-    })
+    Ok(checked)
 }
 
-/// An account to assess: its id, the row kept for it, its views merged (and their JSON
-/// when it is already at hand: a single view's record), and what the previous import saw
-/// of it.
+/// An account to assess: its id, the row kept for it, its views merged, whether it has
+/// only the one view (whose record is then the account: it is not kept twice), whether that
+/// view's record is the one already kept, and what the previous import saw of it.
 struct Pending {
     id: AccountId,
     existing: Option<AccountRow>,
     merged: Account,
-    text: Option<String>,
+    single: bool,
+    seen_before: bool,
     previous: Option<Account>,
+}
+
+/// The account a kept row holds: its merged views, or its only view's record.
+pub fn kept_account(row: &AccountRow, views: &[ViewRow]) -> Result<Account, ApiError> {
+    if !row.account.is_empty() {
+        return parse_account(&row.account);
+    }
+    match views {
+        [only] => parse_account(&only.record),
+        _ => Err(corrupt("account with no merged record and not one view")),
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -219,9 +244,10 @@ async fn rows(
             .as_ref()
             .and_then(|e| e.identity)
             .or_else(|| identities.get(&p.merged.name).copied());
-        let text = match p.text {
-            Some(t) => t,
-            None => serde_json::to_string(&p.merged).map_err(|_| ApiError::internal())?,
+        let text = if p.single {
+            String::new()
+        } else {
+            serde_json::to_string(&p.merged).map_err(|_| ApiError::internal())?
         };
         let row = account_row(p.id, source, (&p.merged, text), identity, &findings, now)?;
         let (row, change) = match p.existing {
@@ -234,7 +260,8 @@ async fn rows(
                 Change::New,
             ),
             Some(e) => {
-                let same = e.account == row.account
+                let same = p.seen_before
+                    && e.account == row.account
                     && e.findings == row.findings
                     && e.identity == row.identity;
                 let row = AccountRow {
@@ -257,7 +284,7 @@ async fn rows(
     Ok(out)
 }
 
-/// The row kept for an account.
+/// The row kept for an account; `text` is its merged JSON, empty when it has one view.
 fn account_row(
     id: AccountId,
     source: &str,
@@ -311,7 +338,13 @@ pub async fn unseen(
         let mut left = views.iter().filter(|v| v.kind != kind.as_str());
         let Some(first) = left.next() else {
             gone += 1;
+            // The last view goes: the account keeps what it said.
+            let account = match row.account.as_str() {
+                "" => views.first().map(|v| v.record.clone()).unwrap_or_default(),
+                _ => row.account.clone(),
+            };
             rows_out.push(AccountRow {
+                account,
                 findings: "[]".to_owned(),
                 finding_kinds: String::new(),
                 updated_at: now,
@@ -321,15 +354,18 @@ pub async fn unseen(
             continue;
         };
         let mut merged = parse_account(&first.record)?;
+        let mut single = true;
         for v in left {
             merged = merged.merge(&parse_account(&v.record)?);
+            single = false;
         }
-        let previous = Some(parse_account(&row.account)?);
+        let previous = Some(kept_account(&row, &views)?);
         pending.push(Pending {
             id: row.id,
             existing: Some(row),
             merged,
-            text: None,
+            single,
+            seen_before: false,
             previous,
         });
     }

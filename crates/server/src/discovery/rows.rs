@@ -24,7 +24,7 @@ pub fn account(d: Discovered) -> Result<DiscoveredAccount, ApiError> {
         },
         risk: serde_json::from_str(&row.risk).map_err(|_| corrupt("risk"))?,
         findings: serde_json::from_str(&row.findings).map_err(|_| corrupt("findings"))?,
-        account: serde_json::from_str(&row.account).map_err(|_| corrupt("account"))?,
+        account: super::assess::kept_account(&row, &views)?,
         seen_in: views
             .iter()
             .filter_map(|v| SourceKind::parse(&v.kind).ok())

@@ -14,13 +14,14 @@ use aim_domain::event::AuditAction;
 use aim_domain::human::Role;
 use aim_testkit::{Backend, TestServer};
 
-const REPORT: &str = include_str!("../../../discovery/tests/fixtures/credential_report.csv");
+pub(crate) const REPORT: &str =
+    include_str!("../../../discovery/tests/fixtures/credential_report.csv");
 const REPORT_2014: &str =
     include_str!("../../../discovery/tests/fixtures/credential_report_2014.csv");
 const BOTS: &str = include_str!("../../../discovery/tests/fixtures/saas_bots.csv");
 const MAPPING: &str = include_str!("../../../discovery/tests/fixtures/saas_bots.mapping");
 
-fn options(source: &str, kind: SourceKind) -> Options {
+pub(crate) fn options(source: &str, kind: SourceKind) -> Options {
     Options {
         source: source.to_owned(),
         kind,
@@ -30,12 +31,14 @@ fn options(source: &str, kind: SourceKind) -> Options {
     }
 }
 
-fn report(text: &str) -> impl Iterator<Item = Result<Account, ReadError>> + Send + use<> {
+pub(crate) fn report(
+    text: &str,
+) -> impl Iterator<Item = Result<Account, ReadError>> + Send + use<> {
     aim_discovery::credential_report::open(std::io::Cursor::new(text.to_owned().into_bytes()))
         .unwrap()
 }
 
-async fn import_report(client: &Client, text: &str) -> Import {
+pub(crate) async fn import_report(client: &Client, text: &str) -> Import {
     upload(
         client,
         &options("aws-prod", SourceKind::AwsCredentialReport),
@@ -47,7 +50,7 @@ async fn import_report(client: &Client, text: &str) -> Import {
 }
 
 /// Each account's findings as `kind` or `kind@credential`, by name.
-async fn findings(client: &Client, source: &str) -> BTreeMap<String, Vec<String>> {
+pub(crate) async fn findings(client: &Client, source: &str) -> BTreeMap<String, Vec<String>> {
     let page = client
         .discovered_accounts(&vec![
             ("source", source.to_owned()),
@@ -72,13 +75,13 @@ async fn findings(client: &Client, source: &str) -> BTreeMap<String, Vec<String>
         .collect()
 }
 
-fn expected(rows: &[(&str, &[&str])]) -> BTreeMap<String, Vec<String>> {
+pub(crate) fn expected(rows: &[(&str, &[&str])]) -> BTreeMap<String, Vec<String>> {
     rows.iter()
         .map(|(n, f)| ((*n).to_owned(), f.iter().map(|s| (*s).to_owned()).collect()))
         .collect()
 }
 
-fn report_findings() -> BTreeMap<String, Vec<String>> {
+pub(crate) fn report_findings() -> BTreeMap<String, Vec<String>> {
     expected(&[
         ("root", &[]),
         ("ci-deployer", &["orphaned"]),
@@ -468,161 +471,4 @@ async fn a_file_that_breaks_midway_marks_nothing_gone() {
         .await
         .unwrap();
     assert_eq!(present.items.len(), 8);
-}
-
-const AUTHORIZATION: &str =
-    include_str!("../../../discovery/tests/fixtures/authorization_details.json");
-
-async fn import_authorization(client: &Client, text: &str) -> Import {
-    let accounts =
-        aim_discovery::aws_authorization::read(text.as_bytes(), aim_testkit::server::start_time())
-            .unwrap();
-    upload(
-        client,
-        &options("aws-prod", SourceKind::AwsAuthorization),
-        accounts,
-        |_| {},
-    )
-    .await
-    .unwrap()
-}
-
-#[tokio::test]
-async fn a_credential_report_and_authorization_details_are_two_views_of_one_account() {
-    for backend in Backend::enabled() {
-        let srv = TestServer::start(backend).await;
-        srv.human("alice", &[Role::Sponsor]).await;
-        import_report(&srv.admin, REPORT).await;
-        let both = import_authorization(&srv.admin, AUTHORIZATION).await;
-        let summary = both.summary.unwrap();
-        // Four users already known from the report (updated), three roles new.
-        assert_eq!((summary.batches.new, summary.batches.updated), (3, 4));
-        assert_eq!(summary.present, 11);
-        let mut want = report_findings();
-        // ci-deployer's owner is tagged: no longer orphaned; its ECR grants are named.
-        want.insert("ci-deployer".into(), vec![]);
-        // old-backup holds AdministratorAccess.
-        want.get_mut("old-backup")
-            .unwrap()
-            .push("over_privileged".into());
-        // alice is a person (the report says so), admin through a group or not.
-        want.insert("lambda-exec".into(), vec![]);
-        want.insert(
-            "legacy-etl".into(),
-            vec!["dormant".into(), "over_privileged".into()],
-        );
-        want.insert("new-role".into(), vec![]);
-        assert_eq!(findings(&srv.admin, "aws-prod").await, want);
-        let accounts = srv
-            .admin
-            .discovered_accounts(&vec![
-                ("source", "aws-prod".to_owned()),
-                ("limit", "100".to_owned()),
-            ])
-            .await
-            .unwrap();
-        let backup = accounts
-            .items
-            .iter()
-            .find(|a| a.name == "old-backup")
-            .unwrap();
-        assert_eq!(
-            backup.seen_in,
-            [
-                SourceKind::AwsAuthorization,
-                SourceKind::AwsCredentialReport
-            ]
-        );
-        assert_eq!(backup.risk.tier.as_str(), "high");
-        assert!(!backup.account.credentials.is_empty() && !backup.account.permissions.is_empty());
-
-        // The next export has neither legacy-etl nor reporting-bot: the role is gone, the
-        // user is still in the credential report and only loses its permissions' view.
-        let without: serde_json::Value = {
-            let mut v: serde_json::Value = serde_json::from_str(AUTHORIZATION).unwrap();
-            v["RoleDetailList"]
-                .as_array_mut()
-                .unwrap()
-                .retain(|r| r["RoleName"] != "legacy-etl");
-            v["UserDetailList"]
-                .as_array_mut()
-                .unwrap()
-                .retain(|u| u["UserName"] != "reporting-bot");
-            v
-        };
-        let next = import_authorization(&srv.admin, &without.to_string())
-            .await
-            .summary
-            .unwrap();
-        assert_eq!((next.gone, next.present), (1, 10));
-        let bot = srv
-            .admin
-            .discovery_findings(&vec![("finding", "two_active_keys".to_owned())])
-            .await
-            .unwrap();
-        assert_eq!(bot.items[0].name, "reporting-bot");
-        let accounts = srv
-            .admin
-            .discovered_accounts(&vec![("source", "aws-prod".to_owned())])
-            .await
-            .unwrap();
-        let bot = accounts
-            .items
-            .iter()
-            .find(|a| a.name == "reporting-bot")
-            .unwrap();
-        assert_eq!(bot.seen_in, [SourceKind::AwsCredentialReport]);
-        assert!(bot.account.permissions.is_empty());
-    }
-}
-
-const KUBERNETES: &str = include_str!("../../../discovery/tests/fixtures/kubernetes.json");
-
-#[tokio::test]
-async fn kubernetes_service_accounts_are_assessed_per_token() {
-    let srv = TestServer::start(Backend::Sqlite).await;
-    srv.human("alice", &[Role::Sponsor]).await;
-    let accounts = aim_discovery::kubernetes::read(KUBERNETES.as_bytes()).unwrap();
-    upload(
-        &srv.admin,
-        &options("prod-cluster", SourceKind::Kubernetes),
-        accounts,
-        |_| {},
-    )
-    .await
-    .unwrap();
-    assert_eq!(
-        findings(&srv.admin, "prod-cluster").await,
-        expected(&[
-            (
-                "deployer",
-                &["never_rotated@deployer-token-7xk2p", "over_privileged"]
-            ),
-            ("default", &["orphaned"]),
-            ("prometheus", &[]),
-            (
-                "legacy-batch",
-                &[
-                    "orphaned",
-                    "dormant@legacy-batch-token",
-                    "stale_credential@legacy-batch-token"
-                ],
-            ),
-            ("old-job", &["over_privileged"]),
-        ])
-    );
-    let admin = srv
-        .admin
-        .discovery_findings(&vec![
-            ("finding", "over_privileged".to_owned()),
-            ("severity", "high".to_owned()),
-        ])
-        .await
-        .unwrap();
-    let names: Vec<&str> = admin.items.iter().map(|f| f.name.as_str()).collect();
-    assert_eq!(
-        names,
-        ["deployer"],
-        "cluster-admin in one namespace is medium"
-    );
 }

@@ -17,7 +17,8 @@ CREATE TABLE discovery_imports (
 );
 CREATE INDEX discovery_imports_by_source ON discovery_imports (source, started_at);
 
--- A discovered account, its views merged (account, JSON), its findings (JSON) and their
+-- A discovered account: its views merged (account, JSON; empty while it has one view, whose
+-- record it then is), its findings (JSON) and their
 -- kinds and severities as ",kind:severity," for filtering and tallies. gone_at: when the
 -- last format that showed it stopped showing it.
 CREATE TABLE discovered_accounts (
