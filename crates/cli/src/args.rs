@@ -18,7 +18,9 @@ mod tool;
 pub use audit::{AuditCommand, AuditListArgs, ExportArgs, ExportFormat, VerifyArgs};
 pub use behaviour::BehaviourCommand;
 pub use decisions::{ApprovalCommand, GrantCommand};
-pub use discover::{AccountFilter, DiscoverCommand, ImportArgs, ImportCommand, PresenceArg};
+pub use discover::{
+    AccountFilter, DiscoverCommand, ImportArgs, ImportCommand, LdapArgs, PresenceArg,
+};
 pub use human::{CredentialCommand, HumanCommand};
 pub use identity::{Expiry, IdentityCommand, JoinTokenCommand, KeyCommand, ListArgs};
 pub use policy::{PolicyCommand, PolicyFiles};

@@ -8,6 +8,7 @@
 //! - [`credential_report`] — the AWS IAM credential report, CSV or the API's base64 JSON
 //! - [`csv_map`] — any CSV, with a mapping from aim's fields to its columns
 //! - [`kubernetes`] — service accounts, their bindings and their long-lived token secrets
+//! - [`ldap`] — LDAP / Active Directory service accounts, FILETIMEs and account control bits
 //! - [`values`] — the sentinels and date forms sources write
 //! - [`upload`] — batches to `POST /v1/discovery/imports`, with progress
 
@@ -15,6 +16,7 @@ pub mod aws_authorization;
 pub mod credential_report;
 pub mod csv_map;
 pub mod kubernetes;
+pub mod ldap;
 pub mod upload;
 pub mod values;
 

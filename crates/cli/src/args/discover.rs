@@ -7,6 +7,8 @@ use clap::{Args, Subcommand, ValueEnum};
 
 use super::PageArgs;
 
+// Parsed once per run: the size of the largest variant costs nothing worth a box.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum DiscoverCommand {
     /// Import a source (admins): read its real format, send what it holds to aim in
@@ -56,6 +58,9 @@ pub enum ImportCommand {
         #[command(flatten)]
         common: ImportArgs,
     },
+    /// LDAP / Active Directory service accounts, read with a bind, base DNs and a filter
+    /// (by default: managed service accounts and accounts with a service principal name).
+    Ldap(LdapArgs),
     /// Any CSV (SaaS bots, API key lists), through a mapping from aim's fields to its
     /// columns: `--map key="Bot ID" --map owner="Owner Email"`, or `--mapping FILE` with
     /// one `field=Column` per line. Fields: key (required), name, kind, enabled, owner,
@@ -76,6 +81,51 @@ pub enum ImportCommand {
         #[command(flatten)]
         common: ImportArgs,
     },
+}
+
+/// Where the directory is and what to read from it.
+#[derive(Debug, Args)]
+pub struct LdapArgs {
+    /// `ldaps://dc.corp.example`, or `ldap://...` with `--starttls`.
+    #[arg(long)]
+    pub url: String,
+    /// Upgrade an `ldap://` connection with StartTLS.
+    #[arg(long)]
+    pub starttls: bool,
+    /// Allow a plain `ldap://` connection to a host other than this one: the bind password
+    /// would cross the network in clear.
+    #[arg(long)]
+    pub insecure_plaintext: bool,
+    /// The DN to bind as (a read-only account); anonymous if absent.
+    #[arg(long)]
+    pub bind_dn: Option<String>,
+    /// A file holding the bind password (never on the command line).
+    #[arg(long)]
+    pub bind_password_file: Option<PathBuf>,
+    /// The bind password, from the environment only.
+    #[arg(
+        long = "bind-password-env",
+        env = "AIM_LDAP_PASSWORD",
+        hide_env_values = true,
+        hide = true
+    )]
+    pub bind_password: Option<String>,
+    /// A base DN to search under (repeatable).
+    #[arg(long = "base", required = true)]
+    pub bases: Vec<String>,
+    /// The LDAP filter selecting service accounts.
+    #[arg(long, default_value = aim_discovery::ldap::DEFAULT_FILTER)]
+    pub filter: String,
+    /// A group whose members are privileged (repeatable; default: Domain Admins,
+    /// Enterprise Admins, Schema Admins, Administrators, the built-in operators, DnsAdmins,
+    /// Group Policy Creator Owners, Key Admins, Enterprise Key Admins).
+    #[arg(long = "privileged-group")]
+    pub privileged_groups: Vec<String>,
+    /// Trust only this CA (PEM) for the directory's certificate.
+    #[arg(long)]
+    pub ldap_ca_cert: Option<PathBuf>,
+    #[command(flatten)]
+    pub common: ImportArgs,
 }
 
 /// What every import takes.

@@ -8,12 +8,14 @@ use std::path::Path;
 use aim_api::discovery::{DiscoveredAccount, FindingRow, Import, ImportSummary};
 use aim_client::Client;
 use aim_discovery::upload::{Options, UploadError, upload};
-use aim_discovery::{ReadError, aws_authorization, credential_report, csv_map, kubernetes};
+use aim_discovery::{ReadError, aws_authorization, credential_report, csv_map, kubernetes, ldap};
 use aim_domain::Clock;
 use aim_domain::discovery::{Account, SourceKind, Thresholds};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::args::{AccountFilter, DiscoverCommand, Format, ImportArgs, ImportCommand, PresenceArg};
+use crate::args::{
+    AccountFilter, DiscoverCommand, Format, ImportArgs, ImportCommand, LdapArgs, PresenceArg,
+};
 use crate::commands::{collect, more_hint};
 use crate::exit::Local;
 use crate::output::{Table, emit, fields};
@@ -57,44 +59,17 @@ fn input(file: &Path) -> anyhow::Result<(Box<dyn Read + Send>, ProgressBar)> {
     Ok((Box::new(bar.wrap_read(f)), bar))
 }
 
+/// Accounts read from a source, for [`upload`].
+type Accounts = Box<dyn Iterator<Item = Result<Account, ReadError>> + Send>;
+
+fn read_error(e: ReadError) -> Local {
+    Local::Invalid(e.to_string())
+}
+
 async fn import(client: &Client, format: Format, cmd: ImportCommand) -> anyhow::Result<()> {
-    let (kind, file, common) = match &cmd {
-        ImportCommand::AwsCredentialReport { file, common } => {
-            (SourceKind::AwsCredentialReport, file, common)
-        }
-        ImportCommand::AwsAuthorization { file, common } => {
-            (SourceKind::AwsAuthorization, file, common)
-        }
-        ImportCommand::Kubernetes { file, common } => (SourceKind::Kubernetes, file, common),
-        ImportCommand::Csv { file, common, .. } => (SourceKind::Csv, file, common),
-    };
-    let options = options(kind, common);
-    let (reader, bar) = input(file)?;
-    let read = |e: ReadError| Local::Invalid(e.to_string());
-    let accounts: Box<dyn Iterator<Item = Result<Account, ReadError>> + Send> = match &cmd {
-        ImportCommand::AwsCredentialReport { .. } => {
-            Box::new(credential_report::open(reader).map_err(read)?)
-        }
-        ImportCommand::AwsAuthorization { .. } => {
-            Box::new(aws_authorization::read(reader, aim_domain::SystemClock.now()).map_err(read)?)
-        }
-        ImportCommand::Kubernetes { .. } => Box::new(kubernetes::read(reader).map_err(read)?),
-        ImportCommand::Csv {
-            mapping, map, kind, ..
-        } => {
-            let mut lines = match mapping {
-                Some(path) => std::fs::read_to_string(path).map_err(|e| {
-                    Local::Invalid(format!("reading the mapping {}: {e}", path.display()))
-                })?,
-                None => String::new(),
-            };
-            for pair in map {
-                lines.push('\n');
-                lines.push_str(pair);
-            }
-            let mapping = csv_map::Mapping::parse_lines(&lines, *kind).map_err(read)?;
-            Box::new(csv_map::Rows::new(reader, &mapping).map_err(read)?)
-        }
+    let (options, accounts, bar) = match cmd {
+        ImportCommand::Ldap(args) => directory(args).await?,
+        other => file(other)?,
     };
     let done = upload(client, &options, accounts, |p| {
         bar.set_message(format!(
@@ -114,6 +89,115 @@ async fn import(client: &Client, format: Format, cmd: ImportCommand) -> anyhow::
         }
     })?;
     emit(format, &done, import_summary)
+}
+
+/// A file (or standard input) in one of the formats importers read, behind a progress bar.
+fn file(cmd: ImportCommand) -> anyhow::Result<(Options, Accounts, ProgressBar)> {
+    let (kind, file, common) = match &cmd {
+        ImportCommand::AwsCredentialReport { file, common } => {
+            (SourceKind::AwsCredentialReport, file, common)
+        }
+        ImportCommand::AwsAuthorization { file, common } => {
+            (SourceKind::AwsAuthorization, file, common)
+        }
+        ImportCommand::Kubernetes { file, common } => (SourceKind::Kubernetes, file, common),
+        ImportCommand::Csv { file, common, .. } => (SourceKind::Csv, file, common),
+        ImportCommand::Ldap(_) => {
+            return Err(Local::Usage("a directory is not a file".to_owned()).into());
+        }
+    };
+    let options = options(kind, common);
+    let (reader, bar) = input(file)?;
+    let accounts: Accounts = match &cmd {
+        ImportCommand::AwsCredentialReport { .. } => {
+            Box::new(credential_report::open(reader).map_err(read_error)?)
+        }
+        ImportCommand::AwsAuthorization { .. } => Box::new(
+            aws_authorization::read(reader, aim_domain::SystemClock.now()).map_err(read_error)?,
+        ),
+        ImportCommand::Kubernetes { .. } => Box::new(kubernetes::read(reader).map_err(read_error)?),
+        ImportCommand::Csv {
+            mapping, map, kind, ..
+        } => {
+            let mut lines = match mapping {
+                Some(path) => std::fs::read_to_string(path).map_err(|e| {
+                    Local::Invalid(format!("reading the mapping {}: {e}", path.display()))
+                })?,
+                None => String::new(),
+            };
+            for pair in map {
+                lines.push('\n');
+                lines.push_str(pair);
+            }
+            let mapping = csv_map::Mapping::parse_lines(&lines, *kind).map_err(read_error)?;
+            Box::new(csv_map::Rows::new(reader, &mapping).map_err(read_error)?)
+        }
+        ImportCommand::Ldap(_) => {
+            return Err(Local::Usage("a directory is not a file".to_owned()).into());
+        }
+    };
+    Ok((options, accounts, bar))
+}
+
+/// A directory read whole (paged), behind a spinner; its own replication interval checked
+/// against the dormancy threshold.
+async fn directory(args: LdapArgs) -> anyhow::Result<(Options, Accounts, ProgressBar)> {
+    let loopback = ["ldap://127.", "ldap://localhost", "ldap://[::1]"]
+        .iter()
+        .any(|p| args.url.starts_with(p));
+    if args.url.starts_with("ldap://") && !args.starttls && !loopback && !args.insecure_plaintext {
+        return Err(Local::Invalid(format!(
+            "{} is plain LDAP: the bind password would cross the network in clear; use \
+             ldaps://, --starttls, or --insecure-plaintext if you mean it",
+            args.url
+        ))
+        .into());
+    }
+    let password = match (&args.bind_password_file, &args.bind_password) {
+        (Some(path), _) => Some(
+            std::fs::read_to_string(path)
+                .map_err(|e| Local::Invalid(format!("reading {}: {e}", path.display())))?
+                .trim_end_matches(['\r', '\n'])
+                .to_owned(),
+        ),
+        (None, from_env) => from_env.clone(),
+    };
+    let ca_pem = match &args.ldap_ca_cert {
+        Some(path) => Some(
+            std::fs::read(path)
+                .map_err(|e| Local::Invalid(format!("reading {}: {e}", path.display())))?,
+        ),
+        None => None,
+    };
+    let dir = ldap::Directory {
+        url: args.url.clone(),
+        starttls: args.starttls,
+        bind_dn: args.bind_dn.clone(),
+        password,
+        bases: args.bases.clone(),
+        filter: args.filter.clone(),
+        privileged_groups: if args.privileged_groups.is_empty() {
+            ldap::PRIVILEGED_GROUPS
+                .iter()
+                .map(|g| (*g).to_owned())
+                .collect()
+        } else {
+            args.privileged_groups.clone()
+        },
+        ca_pem,
+    };
+    let bar = ProgressBar::new_spinner();
+    bar.set_message(format!("reading {}", args.url));
+    // The directory unreachable or refusing the bind is no fault of the command line: exit 1.
+    let found = ldap::read(&dir).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let options = options(SourceKind::Ldap, &args.common);
+    let dormant = options
+        .thresholds
+        .map_or(Thresholds::for_source(SourceKind::Ldap).dormant_days, |t| {
+            t.dormant_days
+        });
+    ldap::check_threshold(&found, dormant).map_err(read_error)?;
+    Ok((options, Box::new(found.accounts.into_iter()), bar))
 }
 
 fn options(kind: SourceKind, common: &ImportArgs) -> Options {

@@ -149,6 +149,8 @@ fn what_goes_wrong_exits_with_what_it_means() {
         (6, t, vec!["discover", "import", "csv", &bots, "--map", "name=Bot Name", "--source", "saas"], "key="),
         (6, t, vec!["discover", "import", "aws-credential-report", &report, "--source", "a b"], "source"),
         (6, t, vec!["discover", "accounts", "--finding", "moon_phase"], "expected one of: orphaned"),
+        (6, t, vec!["discover", "import", "ldap", "--url", "ldap://dc.corp.example", "--base", "dc=corp", "--source", "ad"], "in clear"),
+        (1, t, vec!["discover", "import", "ldap", "--url", "ldap://127.0.0.1:9", "--base", "dc=corp", "--source", "ad"], "connecting to ldap://127.0.0.1:9"),
         (6, t, vec!["discover", "import", "aws-credential-report", &report, "--source", "aws-prod", "--dormant-days", "0"], "at least 1"),
     ];
     for (want, token, args, says) in &table {
