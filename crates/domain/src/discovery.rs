@@ -10,11 +10,13 @@
 //!
 //! # Layout
 //! - [`account`] — a discovered account, its credentials, permissions and groups
+//! - [`across`] — findings across accounts: duplicates, one secret in several environments
 //! - [`finding`] — finding kinds, severities, the OWASP NHI mapping, thresholds
 //! - [`rules`] — the findings about one account at one instant
 //! - [`tier`] — a risk tier for a discovered account from what it can reach
 
 pub mod account;
+pub mod across;
 pub mod finding;
 pub mod rules;
 pub mod tier;

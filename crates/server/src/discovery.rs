@@ -4,9 +4,11 @@
 //! the source's counts and the machine-to-human ratio.
 //!
 //! # Layout
+//! - [`across`] — findings across accounts, brought up to date when an import finishes
 //! - [`assess`] — one batch: accounts merged with their other views, linked, assessed
 //! - [`rows`] — discovered accounts between the store's rows and the API's shape
 
+pub mod across;
 pub mod assess;
 pub mod rows;
 
@@ -205,6 +207,7 @@ pub async fn finish(s: &AppState, p: &HumanCaller, id: ImportId) -> Result<Impor
             .detail(json!({ "source": import.source, "kind": kind, "no_longer_shown": dropped.len(), "gone": left }));
         s.store.drop_views(&dropped, &rows, &event).await?;
     }
+    across::refresh(s, p, &import, now).await?;
     let summary = summarize(s, &import.source, batches, gone).await?;
     let event = p
         .event(

@@ -51,6 +51,25 @@ pub struct AccountRow {
     pub first_seen: Timestamp,
     pub updated_at: Timestamp,
     pub gone_at: Option<Timestamp>,
+    /// What duplicates share (see `aim_domain::discovery::across`).
+    pub dup_key: Option<String>,
+    pub vendor_key: Option<String>,
+    /// `(credential, fingerprint)` of its active credentials with one; written with the
+    /// account (not read back with it).
+    pub fingerprints: Vec<(String, String)>,
+    /// The account's environment, beside its fingerprints.
+    pub environment: Option<String>,
+}
+
+/// A member of a group of accounts sharing a key, or a fingerprint.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Member {
+    pub key: String,
+    pub account: AccountId,
+    pub name: String,
+    /// For a fingerprint: the credential and its account's environment.
+    pub credential: Option<String>,
+    pub environment: Option<String>,
 }
 
 /// What one format of a source says of one account.
@@ -167,6 +186,26 @@ pub trait DiscoveryStore: Send + Sync {
     ) -> Result<Vec<Discovered>, StoreError>;
     async fn discovered_account(&self, id: AccountId) -> Result<Option<Discovered>, StoreError>;
     async fn discovery_tally(&self, source: &str) -> Result<Tally, StoreError>;
+    /// The present accounts of `source` in a group of two or more sharing a duplicate key
+    /// or a vendor key.
+    async fn duplicate_groups(&self, source: &str) -> Result<Vec<Member>, StoreError>;
+    /// The present, enabled accounts of any source holding a fingerprint seen in two
+    /// environments or more.
+    async fn shared_fingerprints(&self) -> Result<Vec<Member>, StoreError>;
+    /// Present accounts (of `source` if given) with a finding of `kind`.
+    async fn carrying(
+        &self,
+        kind: &str,
+        source: Option<&str>,
+    ) -> Result<Vec<AccountId>, StoreError>;
+    async fn discovered_by_ids(&self, ids: &[AccountId]) -> Result<Vec<Discovered>, StoreError>;
+    /// Replaces the findings (JSON and `finding_kinds`) of these accounts, with `event`.
+    async fn set_findings(
+        &self,
+        rows: &[(AccountId, String, String)],
+        at: Timestamp,
+        event: &Event,
+    ) -> Result<(), StoreError>;
     /// Enabled machine accounts present in any source and not linked to a registry identity.
     async fn unlinked_machine_accounts(&self) -> Result<u64, StoreError>;
     /// The registry's active identities, and the roles (comma-separated) of each active
@@ -183,7 +222,8 @@ pub trait DiscoveryStore: Send + Sync {
 }
 
 pub(crate) const ACCOUNT_COLUMNS: &str = "id, source, key, name, kind, enabled, owner, \
-    identity_id, tier, risk, findings, finding_kinds, account, first_seen, updated_at, gone_at";
+    identity_id, tier, risk, findings, finding_kinds, account, first_seen, updated_at, gone_at, \
+    dup_key, vendor_key";
 pub(crate) const VIEW_COLUMNS: &str = "account_id, kind, source, import_id, digest, record";
 pub(crate) const IMPORT_COLUMNS: &str =
     "id, source, kind, thresholds, started_at, started_by, touched_at, finished_at, summary";
@@ -229,6 +269,10 @@ where
         first_seen: Timestamp::from_millis(r.int("first_seen")?),
         updated_at: Timestamp::from_millis(r.int("updated_at")?),
         gone_at: r.opt_int("gone_at")?.map(Timestamp::from_millis),
+        dup_key: r.opt_text("dup_key")?,
+        vendor_key: r.opt_text("vendor_key")?,
+        fingerprints: Vec::new(),
+        environment: None,
     })
 }
 

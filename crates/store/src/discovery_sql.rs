@@ -4,71 +4,7 @@
 /// Implements [`crate::discovery::DiscoveryStore`] for `$store` (see `backend::impl_store`).
 macro_rules! impl_discovery_store_for {
     ($store:ty) => {
-        impl $store {
-            async fn discovered_with_views(
-                &self,
-                accounts: Vec<crate::discovery::AccountRow>,
-            ) -> Result<Vec<crate::discovery::Discovered>, crate::StoreError> {
-                type Db = <$store as crate::backend::Backend>::Db;
-                let mut views = Vec::new();
-                for chunk in accounts.chunks(crate::discovery::CHUNK) {
-                    let mut q = sqlx::QueryBuilder::<Db>::new(format!(
-                        "SELECT {} FROM discovered_views WHERE account_id IN (",
-                        crate::discovery::VIEW_COLUMNS
-                    ));
-                    let mut list = q.separated(", ");
-                    for a in chunk {
-                        list.push_bind(a.id.as_uuid());
-                    }
-                    q.push(")");
-                    for r in q.build().fetch_all(self.read()).await? {
-                        views.push(crate::discovery::view_from_row(&r)?);
-                    }
-                }
-                Ok(crate::discovery::with_views(accounts, views))
-            }
-
-            async fn write_accounts_tx(
-                conn: &mut <<$store as crate::backend::Backend>::Db as sqlx::Database>::Connection,
-                accounts: &[crate::discovery::AccountRow],
-            ) -> Result<(), crate::StoreError> {
-                type Db = <$store as crate::backend::Backend>::Db;
-                for chunk in accounts.chunks(crate::discovery::CHUNK) {
-                    let mut q = sqlx::QueryBuilder::<Db>::new(format!(
-                        "INSERT INTO discovered_accounts ({}) ",
-                        crate::discovery::ACCOUNT_COLUMNS
-                    ));
-                    q.push_values(chunk, |mut b, a| {
-                        b.push_bind(a.id.as_uuid())
-                            .push_bind(a.source.clone())
-                            .push_bind(a.key.clone())
-                            .push_bind(a.name.clone())
-                            .push_bind(a.kind.clone())
-                            .push_bind(a.enabled)
-                            .push_bind(a.owner.clone())
-                            .push_bind(a.identity.map(|i| i.as_uuid()))
-                            .push_bind(a.tier.clone())
-                            .push_bind(a.risk.clone())
-                            .push_bind(a.findings.clone())
-                            .push_bind(a.finding_kinds.clone())
-                            .push_bind(a.account.clone())
-                            .push_bind(a.first_seen.as_millis())
-                            .push_bind(a.updated_at.as_millis())
-                            .push_bind(a.gone_at.map(|t| t.as_millis()));
-                    });
-                    q.push(
-                        " ON CONFLICT (id) DO UPDATE SET name = excluded.name, kind = excluded.kind, \
-                         enabled = excluded.enabled, owner = excluded.owner, \
-                         identity_id = excluded.identity_id, tier = excluded.tier, \
-                         risk = excluded.risk, findings = excluded.findings, \
-                         finding_kinds = excluded.finding_kinds, account = excluded.account, \
-                         updated_at = excluded.updated_at, gone_at = excluded.gone_at",
-                    );
-                    q.build().execute(&mut *conn).await?;
-                }
-                Ok(())
-            }
-        }
+        crate::discovery_rows::impl_discovery_rows!($store);
 
         #[async_trait::async_trait]
         impl crate::discovery::DiscoveryStore for $store {
@@ -378,6 +314,125 @@ macro_rules! impl_discovery_store_for {
                     machine_enabled: u64::try_from(machine.unwrap_or_default()).unwrap_or_default(),
                     finding_kinds: kinds.into_iter().map(|(k,)| k).collect(),
                 })
+            }
+
+            async fn duplicate_groups(
+                &self,
+                source: &str,
+            ) -> Result<Vec<crate::discovery::Member>, crate::StoreError> {
+                let mut out = Vec::new();
+                for column in ["dup_key", "vendor_key"] {
+                    let rows: Vec<(String, uuid::Uuid, String)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                        "SELECT {column}, id, name FROM discovered_accounts WHERE source = $1 \
+                         AND gone_at IS NULL AND {column} IN (SELECT {column} FROM discovered_accounts \
+                         WHERE source = $1 AND gone_at IS NULL AND {column} IS NOT NULL \
+                         GROUP BY {column} HAVING COUNT(*) > 1) ORDER BY name"
+                    )))
+                    .bind(source)
+                    .fetch_all(self.read())
+                    .await?;
+                    out.extend(rows.into_iter().map(|(key, id, name)| crate::discovery::Member {
+                        key,
+                        account: aim_domain::ids::AccountId::from_uuid(id),
+                        name,
+                        credential: None,
+                        environment: None,
+                    }));
+                }
+                Ok(out)
+            }
+
+            async fn shared_fingerprints(
+                &self,
+            ) -> Result<Vec<crate::discovery::Member>, crate::StoreError> {
+                let rows: Vec<(String, uuid::Uuid, String, String, String)> = sqlx::query_as(
+                    "SELECT f.fingerprint, a.id, a.name, f.credential, f.environment \
+                     FROM discovered_fingerprints f JOIN discovered_accounts a ON a.id = f.account_id \
+                     WHERE a.gone_at IS NULL AND a.enabled AND f.environment IS NOT NULL \
+                     AND f.fingerprint IN (SELECT f2.fingerprint FROM discovered_fingerprints f2 \
+                     JOIN discovered_accounts a2 ON a2.id = f2.account_id \
+                     WHERE a2.gone_at IS NULL AND a2.enabled AND f2.environment IS NOT NULL \
+                     GROUP BY f2.fingerprint HAVING COUNT(DISTINCT f2.environment) > 1) \
+                     ORDER BY a.name",
+                )
+                .fetch_all(self.read())
+                .await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(key, id, name, credential, environment)| crate::discovery::Member {
+                        key,
+                        account: aim_domain::ids::AccountId::from_uuid(id),
+                        name,
+                        credential: Some(credential),
+                        environment: Some(environment),
+                    })
+                    .collect())
+            }
+
+            async fn carrying(
+                &self,
+                kind: &str,
+                source: Option<&str>,
+            ) -> Result<Vec<aim_domain::ids::AccountId>, crate::StoreError> {
+                type Db = <$store as crate::backend::Backend>::Db;
+                let mut q = sqlx::QueryBuilder::<Db>::new(
+                    "SELECT id FROM discovered_accounts WHERE gone_at IS NULL AND finding_kinds LIKE ",
+                );
+                q.push_bind(crate::discovery::like_kind(kind));
+                if let Some(s) = source {
+                    q.push(" AND source = ").push_bind(s.to_owned());
+                }
+                let rows: Vec<(uuid::Uuid,)> = q.build_query_as().fetch_all(self.read()).await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(id,)| aim_domain::ids::AccountId::from_uuid(id))
+                    .collect())
+            }
+
+            async fn discovered_by_ids(
+                &self,
+                ids: &[aim_domain::ids::AccountId],
+            ) -> Result<Vec<crate::discovery::Discovered>, crate::StoreError> {
+                type Db = <$store as crate::backend::Backend>::Db;
+                let mut accounts = Vec::new();
+                for chunk in ids.chunks(crate::discovery::CHUNK) {
+                    let mut q = sqlx::QueryBuilder::<Db>::new(format!(
+                        "SELECT {} FROM discovered_accounts WHERE id IN (",
+                        crate::discovery::ACCOUNT_COLUMNS
+                    ));
+                    let mut list = q.separated(", ");
+                    for id in chunk {
+                        list.push_bind(id.as_uuid());
+                    }
+                    q.push(")");
+                    for r in q.build().fetch_all(self.read()).await? {
+                        accounts.push(crate::discovery::account_from_row(&r)?);
+                    }
+                }
+                self.discovered_with_views(accounts).await
+            }
+
+            async fn set_findings(
+                &self,
+                rows: &[(aim_domain::ids::AccountId, String, String)],
+                at: aim_domain::time::Timestamp,
+                event: &aim_domain::event::Event,
+            ) -> Result<(), crate::StoreError> {
+                let mut tx = self.write_tx().await?;
+                for (id, findings, kinds) in rows {
+                    sqlx::query(
+                        "UPDATE discovered_accounts SET findings = $1, finding_kinds = $2, \
+                         updated_at = $3 WHERE id = $4",
+                    )
+                    .bind(findings)
+                    .bind(kinds)
+                    .bind(at.as_millis())
+                    .bind(id.as_uuid())
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                Self::commit_with(tx, &[event]).await?;
+                Ok(())
             }
 
             async fn unlinked_machine_accounts(&self) -> Result<u64, crate::StoreError> {

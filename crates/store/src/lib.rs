@@ -23,7 +23,7 @@
 //! - [`upstream_secrets`] — credentials for upstreams, sealed
 //! - [`baselines`] — behavioural baselines, saved as they are learnt
 //! - [`discovery`] — imports of outside sources and the accounts they hold (its SQL in
-//!   `discovery_sql`)
+//!   `discovery_sql` and `discovery_rows`)
 //! - [`names`] — names for the ids of identities and humans, for people reading records
 //!
 //! And what they are built on:
@@ -47,6 +47,7 @@ pub mod baselines;
 mod credential_rows;
 pub mod credentials;
 pub mod discovery;
+mod discovery_rows;
 mod discovery_sql;
 pub mod error;
 pub mod filter;
@@ -86,7 +87,8 @@ pub use credentials::{
     CredentialStore, Hangs, JoinToken, LiveContext, NewRevocation, SigningKeyRow, TokenContext,
 };
 pub use discovery::{
-    AccountRow, Discovered, DiscoveryFilter, DiscoveryStore, ImportRow, Progress, Tally, ViewRow,
+    AccountRow, Discovered, DiscoveryFilter, DiscoveryStore, ImportRow, Member, Progress, Tally,
+    ViewRow,
 };
 pub use error::StoreError;
 pub use filter::{AuditFilter, HumanFilter, IdentityCursor, IdentityFilter, SweepThresholds};

@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 
 use aim_api::discovery::{BatchCounts, MAX_BATCH};
 use aim_domain::discovery::{
-    Account, Finding, Owner, SourceKind, Subject, Thresholds, assess as rules, tier,
+    Account, Finding, Owner, SourceKind, Subject, Thresholds, across, assess as rules, tier,
 };
 use aim_domain::ids::{AccountId, IdentityId};
 use aim_domain::time::Timestamp;
@@ -232,13 +232,17 @@ async fn rows(
                 None => Owner::Unknown(o.to_owned()),
             },
         };
-        let findings = rules(&Subject {
+        let mut findings = rules(&Subject {
             account: &p.merged,
             previous: p.previous.as_ref(),
             owner,
             thresholds,
             now,
         });
+        // Findings across accounts are the import's end's to change: carried until then.
+        if let Some(e) = &p.existing {
+            findings.extend(carried(e)?);
+        }
         let identity = p
             .existing
             .as_ref()
@@ -294,10 +298,6 @@ fn account_row(
     now: Timestamp,
 ) -> Result<AccountRow, ApiError> {
     let risk = tier::tier(a);
-    let kinds: String = findings
-        .iter()
-        .map(|f| format!(",{}:{}", f.kind, f.severity))
-        .collect();
     Ok(AccountRow {
         id,
         source: source.to_owned(),
@@ -310,12 +310,43 @@ fn account_row(
         tier: risk.tier.as_str().to_owned(),
         risk: serde_json::to_string(&risk).map_err(|_| ApiError::internal())?,
         findings: serde_json::to_string(findings).map_err(|_| ApiError::internal())?,
-        finding_kinds: if kinds.is_empty() { kinds } else { kinds + "," },
+        finding_kinds: kinds_of(findings),
         account: text,
         first_seen: now,
         updated_at: now,
         gone_at: None,
+        dup_key: across::duplicate_key(a),
+        vendor_key: across::vendor_key(a),
+        fingerprints: a
+            .active()
+            .filter_map(|c| Some((c.id.clone(), c.fingerprint.clone()?)))
+            .collect(),
+        environment: a.environment.clone(),
     })
+}
+
+/// The findings across accounts a kept row carries.
+pub fn carried(row: &AccountRow) -> Result<Vec<Finding>, ApiError> {
+    let marks = across::KINDS
+        .iter()
+        .any(|k| row.finding_kinds.contains(&format!(",{k}:")));
+    if !marks {
+        return Ok(Vec::new());
+    }
+    let all: Vec<Finding> = serde_json::from_str(&row.findings).map_err(|_| corrupt("findings"))?;
+    Ok(all
+        .into_iter()
+        .filter(|f| across::KINDS.contains(&f.kind))
+        .collect())
+}
+
+/// `,kind:severity,` for each finding, as lists filter on.
+pub fn kinds_of(findings: &[Finding]) -> String {
+    let kinds: String = findings
+        .iter()
+        .map(|f| format!(",{}:{}", f.kind, f.severity))
+        .collect();
+    if kinds.is_empty() { kinds } else { kinds + "," }
 }
 
 /// Accounts an import of `kind` no longer shows: that view dropped, the rest re-assessed,

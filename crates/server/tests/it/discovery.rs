@@ -276,9 +276,20 @@ async fn owners_are_looked_up_among_aim_s_humans_and_names_link_the_registry() {
         assert_eq!(
             findings(&srv.admin, "saas").await,
             expected(&[
-                ("bot-deploy-notifier", &[]),
-                ("bot-standup", &["orphaned", "dormant@B-1002"]),
-                ("bot-repo-admin", &["orphaned", "over_privileged"]),
+                // Two Slack bots; one token in prod and in staging.
+                (
+                    "bot-deploy-notifier",
+                    &["duplicate", "shared_across_environments@B-1001"]
+                ),
+                ("bot-standup", &["orphaned", "dormant@B-1002", "duplicate"]),
+                (
+                    "bot-repo-admin",
+                    &[
+                        "orphaned",
+                        "over_privileged",
+                        "shared_across_environments@B-1003"
+                    ]
+                ),
                 ("bot-old-webhook", &[]),
                 ("bot-metrics-exporter", &["orphaned"]),
             ])

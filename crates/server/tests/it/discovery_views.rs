@@ -3,8 +3,9 @@
 
 use aim_api::discovery::Import;
 use aim_client::Client;
+use aim_discovery::csv_map::{Mapping, Rows};
 use aim_discovery::upload::upload;
-use aim_domain::discovery::SourceKind;
+use aim_domain::discovery::{AccountKind, FindingKind, SourceKind};
 use aim_domain::human::Role;
 use aim_testkit::{Backend, TestServer};
 
@@ -165,4 +166,86 @@ async fn kubernetes_service_accounts_are_assessed_per_token() {
         ["deployer"],
         "cluster-admin in one namespace is medium"
     );
+}
+
+const KEYS: &str = include_str!("../../../discovery/tests/fixtures/api_keys.csv");
+const KEYS_MAPPING: &str = include_str!("../../../discovery/tests/fixtures/api_keys.mapping");
+
+async fn import_keys(client: &Client, text: &str) -> aim_api::discovery::ImportSummary {
+    let mapping = Mapping::parse_lines(KEYS_MAPPING, AccountKind::ApiKey).unwrap();
+    let rows = Rows::new(std::io::Cursor::new(text.to_owned().into_bytes()), &mapping).unwrap();
+    upload(
+        client,
+        &options("vault-keys", SourceKind::Csv),
+        rows,
+        |_| {},
+    )
+    .await
+    .unwrap()
+    .summary
+    .unwrap()
+}
+
+#[tokio::test]
+async fn duplicates_and_a_secret_shared_across_environments_are_found_across_accounts() {
+    for backend in Backend::enabled() {
+        let srv = TestServer::start(backend).await;
+        srv.human("alice", &[Role::Sponsor]).await;
+        let first = import_keys(&srv.admin, KEYS).await;
+        let want = expected(&[
+            // The same owner, purpose and scopes (case and order aside) under two names.
+            ("key-billing-sync", &["duplicate"]),
+            ("key-billing-sync-2", &["duplicate"]),
+            // One scope fewer: another job.
+            ("key-billing-report", &[]),
+            // One secret in prod and in staging.
+            ("key-ci-prod", &["shared_across_environments@K-4"]),
+            ("key-ci-staging", &["shared_across_environments@K-5"]),
+            // One secret twice, but in one environment: not across environments.
+            ("key-ci-prod-2", &[]),
+            ("key-ci-prod-3", &[]),
+        ]);
+        assert_eq!(findings(&srv.admin, "vault-keys").await, want);
+        assert_eq!(first.findings.get(&FindingKind::Duplicate), Some(&2));
+        let again = import_keys(&srv.admin, KEYS).await;
+        assert_eq!(
+            (
+                again.batches.new,
+                again.batches.updated,
+                again.batches.unchanged
+            ),
+            (0, 0, 7)
+        );
+        assert_eq!(
+            (&again.findings, &again.severities),
+            (&first.findings, &first.severities)
+        );
+        assert_eq!(findings(&srv.admin, "vault-keys").await, want);
+        let shared = srv
+            .admin
+            .discovery_findings(&vec![("finding", "shared_across_environments".to_owned())])
+            .await
+            .unwrap();
+        assert_eq!(
+            shared.items[0].finding.evidence["environments"],
+            serde_json::json!(["prod", "staging"])
+        );
+        assert_eq!(
+            shared.items[0].finding.evidence["others"],
+            serde_json::json!(["key-ci-staging"])
+        );
+        // The second copy retired: the first is no longer a duplicate.
+        let without: String = KEYS
+            .lines()
+            .filter(|l| !l.starts_with("K-2,"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let third = import_keys(&srv.admin, &without).await;
+        assert_eq!(third.gone, 1);
+        assert_eq!(third.findings.get(&FindingKind::Duplicate), None);
+        let mut want = want;
+        want.remove("key-billing-sync-2");
+        want.insert("key-billing-sync".into(), vec![]);
+        assert_eq!(findings(&srv.admin, "vault-keys").await, want);
+    }
 }

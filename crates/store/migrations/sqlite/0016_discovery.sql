@@ -38,9 +38,17 @@ CREATE TABLE discovered_accounts (
     first_seen BIGINT NOT NULL,
     updated_at BIGINT NOT NULL,
     gone_at BIGINT,
+    dup_key TEXT,
+    vendor_key TEXT,
     UNIQUE (source, key)
 );
 CREATE INDEX discovered_accounts_by_name ON discovered_accounts (name);
+-- dup_key: owner, purpose and permissions hashed; vendor_key: a bot's vendor. Accounts of a
+-- source sharing one are duplicates (see aim_domain::discovery::across).
+CREATE INDEX discovered_accounts_by_dup_key ON discovered_accounts (source, dup_key)
+    WHERE dup_key IS NOT NULL;
+CREATE INDEX discovered_accounts_by_vendor_key ON discovered_accounts (source, vendor_key)
+    WHERE vendor_key IS NOT NULL;
 
 -- What one format of a source says about one account (record, JSON), and the import that
 -- last said it: an account an import of that format no longer shows loses that view.
@@ -54,3 +62,14 @@ CREATE TABLE discovered_views (
     PRIMARY KEY (account_id, kind)
 );
 CREATE INDEX discovered_views_by_import ON discovered_views (source, kind, import_id);
+
+-- A hash of an active credential's secret, when its source gives one, with the environment
+-- of its account: the same hash in two environments is one secret shared across them.
+CREATE TABLE discovered_fingerprints (
+    account_id BLOB NOT NULL,
+    credential TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    environment TEXT,
+    PRIMARY KEY (account_id, credential)
+);
+CREATE INDEX discovered_fingerprints_by_fingerprint ON discovered_fingerprints (fingerprint);
