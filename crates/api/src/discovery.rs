@@ -7,8 +7,9 @@ use std::collections::BTreeMap;
 use aim_domain::discovery::{
     Account, AccountKind, Finding, FindingKind, Severity, SourceKind, Thresholds,
 };
-use aim_domain::ids::{AccountId, IdentityId, ImportId};
-use aim_domain::risk::RiskAssessment;
+use aim_domain::identity::{Autonomy, Identity, IdentityKind};
+use aim_domain::ids::{AccountId, HumanId, IdentityId, ImportId};
+use aim_domain::risk::{DataSensitivity, Level, RiskAssessment};
 use aim_domain::time::Timestamp;
 use serde::{Deserialize, Serialize};
 
@@ -142,6 +143,12 @@ pub struct DiscoveredAccount {
     pub gone_at: Option<Timestamp>,
     /// The formats that show it (`aws-credential-report`, `aws-authorization`).
     pub seen_in: Vec<SourceKind>,
+    /// Adopted into the registry, or marked for decommissioning.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disposition: Option<DispositionView>,
+    /// Findings acknowledged until a date that has not passed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub acknowledgements: Vec<AcknowledgementView>,
     /// Everything the source says about it, its views merged.
     pub account: Account,
 }
@@ -156,4 +163,108 @@ pub struct FindingRow {
     pub name: String,
     #[serde(flatten)]
     pub finding: Finding,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acknowledged: Option<AcknowledgementView>,
+}
+
+/// What the security team decided about an account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DispositionView {
+    /// `adopted` or `decommission`.
+    pub state: String,
+    pub reason: String,
+    /// The human who decided.
+    pub by: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub at: Timestamp,
+}
+
+/// A finding acknowledged until a date.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AcknowledgementView {
+    /// The finding's kind, and `:credential` when it is about one.
+    pub finding: String,
+    pub reason: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub until: Timestamp,
+    pub by: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub at: Timestamp,
+}
+
+/// `POST /v1/discovery/accounts/{id}/acknowledge`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct AcknowledgeBody {
+    /// The finding: its kind, and `:credential` when it is about one (`dormant:access_key_1`).
+    pub finding: String,
+    pub reason: String,
+    /// When it counts again (at most a year away).
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub until: Timestamp,
+}
+
+/// `POST /v1/discovery/accounts/{id}/adopt`: an identity requested for the account, through
+/// the registry's approval. What is left out comes from the account: its name, purpose and
+/// systems, and the criticality, data sensitivity and impact its reach gives it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct AdoptBody {
+    #[serde(default)]
+    pub name: Option<String>,
+    pub kind: IdentityKind,
+    #[serde(default)]
+    pub autonomy: Option<Autonomy>,
+    pub sponsor_id: HumanId,
+    #[serde(default)]
+    pub owner_team: Option<String>,
+    #[serde(default)]
+    pub purpose: Option<String>,
+    #[serde(default)]
+    pub systems: Option<Vec<String>>,
+    #[serde(default)]
+    pub data_sensitivity: Option<DataSensitivity>,
+    #[serde(default)]
+    pub criticality: Option<Level>,
+    #[serde(default)]
+    pub impact: Option<Level>,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub expires_at: Timestamp,
+}
+
+/// An adoption: the identity requested for the account.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Adopted {
+    pub account: AccountId,
+    pub identity: Identity,
+}
+
+/// One account on a decommission list: what an operator retires, and why.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DecommissionRow {
+    pub account: AccountId,
+    pub source: String,
+    pub key: String,
+    pub name: String,
+    pub kind: AccountKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    /// The ids of its credentials still active (keys to delete).
+    pub active_credentials: Vec<String>,
+    pub reason: String,
+    pub marked_by: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub marked_at: Timestamp,
+    /// When its source stopped showing it: done.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub gone_at: Option<Timestamp>,
 }

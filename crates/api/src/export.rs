@@ -35,9 +35,13 @@ fn ocsf_class(e: &Event) -> (u32, u32, u32, &'static str) {
         // The finding's subject changed: the dormant identity is in use again.
         A::IdentityActiveAgain => (FINDING, 2),
         // Collect: what a discovery source holds, read in.
-        A::DiscoveryImportStarted | A::DiscoveryAccountsImported | A::DiscoveryImportFinished => {
-            (INVENTORY, 2)
-        }
+        A::DiscoveryImportStarted
+        | A::DiscoveryAccountsImported
+        | A::DiscoveryImportFinished
+        | A::DiscoveryAccountAdopted
+        | A::DiscoveryAccountMarked => (INVENTORY, 2),
+        // Update: the finding stays, acknowledged for a while.
+        A::DiscoveryFindingAcknowledged => (FINDING, 2),
         // Closed: an admin said the anomaly was expected.
         A::AnomalyExpected => (FINDING, 3),
         // Authentication Ticket for an issued token, Logoff for a revoked one.

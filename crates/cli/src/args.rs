@@ -19,7 +19,8 @@ pub use audit::{AuditCommand, AuditListArgs, ExportArgs, ExportFormat, VerifyArg
 pub use behaviour::BehaviourCommand;
 pub use decisions::{ApprovalCommand, GrantCommand};
 pub use discover::{
-    AccountFilter, DiscoverCommand, ImportArgs, ImportCommand, LdapArgs, PresenceArg,
+    AccountArg, AccountFilter, AdoptArgs, DiscoverCommand, ImportArgs, ImportCommand, LdapArgs,
+    PresenceArg,
 };
 pub use human::{CredentialCommand, HumanCommand};
 pub use identity::{Expiry, IdentityCommand, JoinTokenCommand, KeyCommand, ListArgs};

@@ -1,7 +1,9 @@
 //! `/v1/discovery`: imports of outside sources, the accounts they hold, their findings.
 
+use aim_api::common::ReasonBody;
 use aim_api::discovery::{
-    AccountsBody, BatchCounts, DiscoveredAccount, FindingRow, Import, NewImport,
+    AccountsBody, AcknowledgeBody, AcknowledgementView, AdoptBody, Adopted, BatchCounts,
+    DecommissionRow, DiscoveredAccount, FindingRow, Import, NewImport,
 };
 use aim_domain::discovery::Account;
 use aim_domain::ids::{AccountId, ImportId};
@@ -58,5 +60,50 @@ impl Client {
     /// Findings on present accounts (the same filters; `limit` counts accounts).
     pub async fn discovery_findings(&self, params: &Params) -> Result<Page<FindingRow>> {
         self.get("/v1/discovery/findings", params).await
+    }
+
+    /// Requests an identity for a discovered account, linked to it.
+    pub async fn adopt_account(&self, id: AccountId, body: &AdoptBody) -> Result<Adopted> {
+        self.post(&format!("/v1/discovery/accounts/{id}/adopt"), body)
+            .await
+    }
+
+    /// Puts a discovered account on its source's decommission list (admins, with a reason).
+    pub async fn decommission_account(
+        &self,
+        id: AccountId,
+        reason: &str,
+    ) -> Result<DecommissionRow> {
+        let body = ReasonBody {
+            reason: reason.to_owned(),
+        };
+        self.post(&format!("/v1/discovery/accounts/{id}/decommission"), &body)
+            .await
+    }
+
+    /// Acknowledges one finding (`kind` or `kind:credential`) until a date.
+    pub async fn acknowledge_finding(
+        &self,
+        id: AccountId,
+        body: &AcknowledgeBody,
+    ) -> Result<AcknowledgementView> {
+        self.post(&format!("/v1/discovery/accounts/{id}/acknowledge"), body)
+            .await
+    }
+
+    /// The decommission list (of `source` if given).
+    pub async fn decommission_list(&self, source: Option<&str>) -> Result<Vec<DecommissionRow>> {
+        let params: Params = source
+            .map(|s| ("source", s.to_owned()))
+            .into_iter()
+            .collect();
+        self.get("/v1/discovery/decommission", &params).await
+    }
+
+    /// The decommission list as CSV.
+    pub async fn decommission_csv(&self, source: Option<&str>) -> Result<String> {
+        let mut params: Params = vec![("format", "csv".to_owned())];
+        params.extend(source.map(|s| ("source", s.to_owned())));
+        self.get_text("/v1/discovery/decommission", &params).await
     }
 }

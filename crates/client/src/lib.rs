@@ -184,6 +184,18 @@ impl Client {
 
     /// Sends `req` and decodes a JSON answer; an error status becomes [`ClientError::Api`].
     async fn send<T: DeserializeOwned>(&self, req: reqwest::RequestBuilder) -> Result<T> {
+        let bytes = self.send_raw(req).await?;
+        let bytes = if bytes.is_empty() {
+            &b"null"[..]
+        } else {
+            &bytes[..]
+        };
+        serde_json::from_slice(bytes).map_err(|e| ClientError::Decode(e.to_string()))
+    }
+
+    /// Sends `req` and returns the answer's body; an error status becomes
+    /// [`ClientError::Api`].
+    async fn send_raw(&self, req: reqwest::RequestBuilder) -> Result<Vec<u8>> {
         let resp = req.send().await.map_err(|e| ClientError::Transport {
             addr: self.base.clone(),
             message: without_url(&e),
@@ -196,12 +208,17 @@ impl Client {
         if !status.is_success() {
             return Err(api_error(status, &bytes));
         }
-        let bytes = if bytes.is_empty() {
-            &b"null"[..]
-        } else {
-            &bytes[..]
-        };
-        serde_json::from_slice(bytes).map_err(|e| ClientError::Decode(e.to_string()))
+        Ok(bytes.to_vec())
+    }
+
+    /// A GET whose answer is text (CSV), not JSON.
+    async fn get_text(&self, path: &str, params: &Params) -> Result<String> {
+        let mut req = self.http.get(format!("{}{path}", self.base)).query(params);
+        if let Some(t) = &self.token {
+            req = req.bearer_auth(t);
+        }
+        let bytes = self.send_raw(req).await?;
+        String::from_utf8(bytes).map_err(|e| ClientError::Decode(e.to_string()))
     }
 
     async fn get<T: DeserializeOwned>(&self, path: &str, params: &Params) -> Result<T> {

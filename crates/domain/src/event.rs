@@ -225,6 +225,12 @@ str_enum! {
         DiscoveryAccountsImported => "discovery.accounts_imported",
         /// An import ended: the accounts it did not see are marked gone, its counts kept.
         DiscoveryImportFinished => "discovery.import_finished",
+        /// A discovered account was adopted: an identity requested for it, linked to it.
+        DiscoveryAccountAdopted => "discovery.account_adopted",
+        /// A discovered account was put on its source's decommission list.
+        DiscoveryAccountMarked => "discovery.account_marked",
+        /// A finding was acknowledged, with a reason, until a date.
+        DiscoveryFindingAcknowledged => "discovery.finding_acknowledged",
     }
 }
 

@@ -6,10 +6,12 @@
 //! # Layout
 //! - [`across`] — findings across accounts, brought up to date when an import finishes
 //! - [`assess`] — one batch: accounts merged with their other views, linked, assessed
+//! - [`remedy`] — adoption into the registry, the decommission list, acknowledged findings
 //! - [`rows`] — discovered accounts between the store's rows and the API's shape
 
 pub mod across;
 pub mod assess;
+pub mod remedy;
 pub mod rows;
 
 use std::collections::BTreeMap;

@@ -89,6 +89,7 @@ pub fn router_with(state: AppState, body_limit: usize, limits: &config::LimitsCo
         .merge(routes::authorize::router())
         .merge(routes::behaviour::router())
         .merge(routes::discovery::router())
+        .merge(routes::discovery_remedy::router())
         .merge(routes::gateway::router())
         .merge(routes::gateway_sync::router())
         .merge(routes::tools::router())

@@ -10,6 +10,7 @@
 //! - [`policies`], [`authorize`] — the policy set and runtime decisions
 //! - [`behaviour`] — backtests of the behavioural detectors, why an identity was held
 //! - [`discovery`] — imports of outside sources, the accounts they hold and their findings
+//! - [`discovery_remedy`] — adoption, the decommission list, acknowledged findings
 //! - [`approvals`], [`grants`], [`leases`] — human approval, grants and elevation, leases
 //! - [`gateway`], [`tools`], [`presented`] — what enforcement gateways ask, MCP tools pinned
 //!   by definition, the agent's token checked for a gateway
@@ -23,6 +24,7 @@ pub mod audit;
 pub mod authorize;
 pub mod behaviour;
 pub mod discovery;
+pub mod discovery_remedy;
 pub mod gateway;
 pub mod gateway_sync;
 pub mod grants;

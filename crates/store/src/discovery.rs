@@ -59,6 +59,18 @@ pub struct AccountRow {
     pub fingerprints: Vec<(String, String)>,
     /// The account's environment, beside its fingerprints.
     pub environment: Option<String>,
+    /// What the security team decided about it (read back; imports never write it).
+    pub disposition: Option<Disposition>,
+}
+
+/// A decision about a discovered account: `adopted` into the registry or marked for
+/// `decommission`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Disposition {
+    pub state: String,
+    pub reason: String,
+    pub by: String,
+    pub at: Timestamp,
 }
 
 /// A member of a group of accounts sharing a key, or a fingerprint.
@@ -100,6 +112,8 @@ pub type Discovered = (AccountRow, Vec<ViewRow>);
 #[derive(Debug, Clone, Default)]
 pub struct DiscoveryFilter {
     pub source: Option<String>,
+    /// Only accounts of this name.
+    pub name: Option<String>,
     /// Only present accounts (`Some(true)`), only gone ones (`Some(false)`).
     pub present: Option<bool>,
     /// Only accounts with a finding of this kind.
@@ -224,6 +238,10 @@ pub trait DiscoveryStore: Send + Sync {
 pub(crate) const ACCOUNT_COLUMNS: &str = "id, source, key, name, kind, enabled, owner, \
     identity_id, tier, risk, findings, finding_kinds, account, first_seen, updated_at, gone_at, \
     dup_key, vendor_key";
+/// What reads of accounts select: the written columns and the disposition.
+pub(crate) const SELECT_COLUMNS: &str = "id, source, key, name, kind, enabled, owner, \
+    identity_id, tier, risk, findings, finding_kinds, account, first_seen, updated_at, gone_at, \
+    dup_key, vendor_key, disposition, disposition_reason, disposition_by, disposition_at";
 pub(crate) const VIEW_COLUMNS: &str = "account_id, kind, source, import_id, digest, record";
 pub(crate) const IMPORT_COLUMNS: &str =
     "id, source, kind, thresholds, started_at, started_by, touched_at, finished_at, summary";
@@ -273,6 +291,15 @@ where
         vendor_key: r.opt_text("vendor_key")?,
         fingerprints: Vec::new(),
         environment: None,
+        disposition: match r.opt_text("disposition")? {
+            Some(state) => Some(Disposition {
+                state,
+                reason: r.opt_text("disposition_reason")?.unwrap_or_default(),
+                by: r.opt_text("disposition_by")?.unwrap_or_default(),
+                at: Timestamp::from_millis(r.opt_int("disposition_at")?.unwrap_or_default()),
+            }),
+            None => None,
+        },
     })
 }
 

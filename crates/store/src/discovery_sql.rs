@@ -98,7 +98,7 @@ macro_rules! impl_discovery_store_for {
                 for chunk in keys.chunks(crate::discovery::CHUNK) {
                     let mut q = sqlx::QueryBuilder::<Db>::new(format!(
                         "SELECT {} FROM discovered_accounts WHERE source = ",
-                        crate::discovery::ACCOUNT_COLUMNS
+                        crate::discovery::SELECT_COLUMNS
                     ));
                     q.push_bind(source.to_owned()).push(" AND key IN (");
                     let mut list = q.separated(", ");
@@ -171,7 +171,7 @@ macro_rules! impl_discovery_store_for {
                     "SELECT {} FROM discovered_accounts WHERE id IN (SELECT account_id FROM \
                      discovered_views WHERE source = $1 AND kind = $2 AND import_id <> $3) \
                      ORDER BY id LIMIT $4",
-                    crate::discovery::ACCOUNT_COLUMNS
+                    crate::discovery::SELECT_COLUMNS
                 )))
                 .bind(source)
                 .bind(kind)
@@ -239,10 +239,13 @@ macro_rules! impl_discovery_store_for {
                 type Db = <$store as crate::backend::Backend>::Db;
                 let mut q = sqlx::QueryBuilder::<Db>::new(format!(
                     "SELECT {} FROM discovered_accounts WHERE 1 = 1",
-                    crate::discovery::ACCOUNT_COLUMNS
+                    crate::discovery::SELECT_COLUMNS
                 ));
                 if let Some(s) = &filter.source {
                     q.push(" AND source = ").push_bind(s.clone());
+                }
+                if let Some(n) = &filter.name {
+                    q.push(" AND name = ").push_bind(n.clone());
                 }
                 match filter.present {
                     Some(true) => {
@@ -281,7 +284,7 @@ macro_rules! impl_discovery_store_for {
             ) -> Result<Option<crate::discovery::Discovered>, crate::StoreError> {
                 let r = sqlx::query(sqlx::AssertSqlSafe(format!(
                     "SELECT {} FROM discovered_accounts WHERE id = $1",
-                    crate::discovery::ACCOUNT_COLUMNS
+                    crate::discovery::SELECT_COLUMNS
                 )))
                 .bind(id.as_uuid())
                 .fetch_optional(self.read())
@@ -398,7 +401,7 @@ macro_rules! impl_discovery_store_for {
                 for chunk in ids.chunks(crate::discovery::CHUNK) {
                     let mut q = sqlx::QueryBuilder::<Db>::new(format!(
                         "SELECT {} FROM discovered_accounts WHERE id IN (",
-                        crate::discovery::ACCOUNT_COLUMNS
+                        crate::discovery::SELECT_COLUMNS
                     ));
                     let mut list = q.separated(", ");
                     for id in chunk {

@@ -23,7 +23,8 @@
 //! - [`upstream_secrets`] — credentials for upstreams, sealed
 //! - [`baselines`] — behavioural baselines, saved as they are learnt
 //! - [`discovery`] — imports of outside sources and the accounts they hold (its SQL in
-//!   `discovery_sql` and `discovery_rows`)
+//!   `discovery_sql` and `discovery_rows`), and [`discovery_remedy`]: adoption,
+//!   decommissioning, acknowledged findings
 //! - [`names`] — names for the ids of identities and humans, for people reading records
 //!
 //! And what they are built on:
@@ -47,6 +48,7 @@ pub mod baselines;
 mod credential_rows;
 pub mod credentials;
 pub mod discovery;
+pub mod discovery_remedy;
 mod discovery_rows;
 mod discovery_sql;
 pub mod error;
@@ -87,9 +89,10 @@ pub use credentials::{
     CredentialStore, Hangs, JoinToken, LiveContext, NewRevocation, SigningKeyRow, TokenContext,
 };
 pub use discovery::{
-    AccountRow, Discovered, DiscoveryFilter, DiscoveryStore, ImportRow, Member, Progress, Tally,
-    ViewRow,
+    AccountRow, Discovered, DiscoveryFilter, DiscoveryStore, Disposition, ImportRow, Member,
+    Progress, Tally, ViewRow,
 };
+pub use discovery_remedy::{Acknowledgement, DiscoveryRemedyStore};
 pub use error::StoreError;
 pub use filter::{AuditFilter, HumanFilter, IdentityCursor, IdentityFilter, SweepThresholds};
 pub use grants::GrantStore;
@@ -126,6 +129,7 @@ pub trait Store:
     + upstream_secrets::UpstreamSecretStore
     + baselines::BaselineStore
     + discovery::DiscoveryStore
+    + discovery_remedy::DiscoveryRemedyStore
     + Send
     + Sync
     + Debug

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use aim_domain::discovery::{AccountKind, FindingKind, Severity};
+use aim_domain::identity::{Autonomy, IdentityKind};
 use clap::{Args, Subcommand, ValueEnum};
 
 use super::PageArgs;
@@ -20,6 +21,47 @@ pub enum DiscoverCommand {
     Accounts(AccountFilter),
     /// Findings on present accounts, one line per finding (`--limit` counts accounts).
     Findings(AccountFilter),
+    /// Adopt a discovered account into the registry: an identity is requested for it (an
+    /// approver decides, as for any request) and linked to it. Its name, purpose, systems
+    /// and risk inputs come from the account unless given.
+    Adopt(AdoptArgs),
+    /// Put a discovered account on its source's decommission list (admins, with a reason).
+    Decommission {
+        #[command(flatten)]
+        account: AccountArg,
+        /// Why it goes (on the record and on the list).
+        #[arg(long)]
+        reason: String,
+    },
+    /// The decommission list: what to retire, its active credentials, who marked it and
+    /// why, and when its source stopped showing it.
+    DecommissionList {
+        /// The list of this source (every source if absent).
+        #[arg(long)]
+        source: Option<String>,
+        /// `table`, `json` or `csv` (for a spreadsheet or a ticket).
+        #[arg(long, value_parser = ["table", "json", "csv"], default_value = "table")]
+        format: String,
+    },
+    /// Acknowledge one finding of an account until a date: it stays on the account, marked,
+    /// and counts again once the date passes.
+    Acknowledge {
+        #[command(flatten)]
+        account: AccountArg,
+        /// The finding: its kind, and `:credential` when it is about one
+        /// (`dormant:access_key_1`).
+        #[arg(long)]
+        finding: String,
+        /// Why it is accepted for now (on the record).
+        #[arg(long)]
+        reason: String,
+        /// Until when: a duration from now (`30d`) ...
+        #[arg(long = "for", value_parser = super::parse_duration_ms, conflicts_with = "until")]
+        for_: Option<i64>,
+        /// ... or an RFC 3339 instant.
+        #[arg(long, value_parser = super::parse_instant)]
+        until: Option<aim_domain::Timestamp>,
+    },
     /// Imports, newest first, with their counts: a source's trend over time.
     Imports {
         /// Imports of this source.
@@ -81,6 +123,47 @@ pub enum ImportCommand {
         #[command(flatten)]
         common: ImportArgs,
     },
+}
+
+/// A discovered account: its id, or its name (with `--source` when two sources have one of
+/// that name).
+#[derive(Debug, Args)]
+pub struct AccountArg {
+    /// The account's id or name.
+    pub account: String,
+    /// The source it is in.
+    #[arg(long)]
+    pub source: Option<String>,
+}
+
+/// What an adopted account is registered as.
+#[derive(Debug, Args)]
+pub struct AdoptArgs {
+    #[command(flatten)]
+    pub account: AccountArg,
+    /// The identity's kind.
+    #[arg(long, value_parser = super::one_of!(IdentityKind))]
+    pub kind: IdentityKind,
+    /// Its sponsor (user name or id): the human accountable for it.
+    #[arg(long)]
+    pub sponsor: String,
+    #[command(flatten)]
+    pub expiry: super::Expiry,
+    /// Its name in the registry (default: the account's; the naming policy applies).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// What it is for (default: the account's purpose in its source).
+    #[arg(long)]
+    pub purpose: Option<String>,
+    /// How it acts (default: automation).
+    #[arg(long, value_parser = super::one_of!(Autonomy))]
+    pub autonomy: Option<Autonomy>,
+    /// A system it reaches (repeatable; default: the account's).
+    #[arg(long = "system")]
+    pub systems: Vec<String>,
+    /// The team that owns it.
+    #[arg(long)]
+    pub owner_team: Option<String>,
 }
 
 /// Where the directory is and what to read from it.
@@ -163,6 +246,10 @@ pub struct AccountFilter {
     /// Accounts with a finding of this severity.
     #[arg(long, value_parser = parse_severity)]
     pub severity: Option<Severity>,
+    /// Findings acknowledged until a date still to come: left out (`exclude`, the
+    /// default), shown too (`include`), or shown alone (`only`).
+    #[arg(long, value_parser = ["exclude", "include", "only"])]
+    pub acknowledged: Option<String>,
     #[command(flatten)]
     pub page: PageArgs,
 }

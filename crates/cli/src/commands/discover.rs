@@ -16,6 +16,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::args::{
     AccountFilter, DiscoverCommand, Format, ImportArgs, ImportCommand, LdapArgs, PresenceArg,
 };
+use crate::commands::discover_remedy as remedy;
 use crate::commands::{collect, more_hint};
 use crate::exit::Local;
 use crate::output::{Table, emit, fields};
@@ -25,6 +26,21 @@ pub async fn run(client: &Client, format: Format, cmd: DiscoverCommand) -> anyho
         DiscoverCommand::Import(cmd) => import(client, format, cmd).await,
         DiscoverCommand::Accounts(filter) => accounts(client, format, &filter).await,
         DiscoverCommand::Findings(filter) => findings(client, format, &filter).await,
+        DiscoverCommand::Adopt(args) => remedy::adopt(client, format, args).await,
+        DiscoverCommand::Decommission { account, reason } => {
+            remedy::decommission(client, format, &account, &reason).await
+        }
+        DiscoverCommand::DecommissionList {
+            source,
+            format: as_,
+        } => remedy::list(client, format, source.as_deref(), &as_).await,
+        DiscoverCommand::Acknowledge {
+            account,
+            finding,
+            reason,
+            for_,
+            until,
+        } => remedy::acknowledge(client, format, &account, &finding, &reason, (for_, until)).await,
         DiscoverCommand::Imports { source, page } => {
             let (items, next, _) = collect(&page, |mut params| {
                 if let Some(s) = &source {
@@ -318,6 +334,9 @@ fn params(
     }
     if let Some(s) = filter.severity {
         params.push(("severity", s.to_string()));
+    }
+    if let Some(a) = &filter.acknowledged {
+        params.push(("acknowledged", a.clone()));
     }
     params
 }

@@ -14,7 +14,7 @@ fn now() -> Timestamp {
     aim_domain::SystemClock.now()
 }
 
-fn expiry(e: &Expiry) -> anyhow::Result<Timestamp> {
+pub(crate) fn expiry(e: &Expiry) -> anyhow::Result<Timestamp> {
     match (e.expires_in, &e.expires_at) {
         (Some(ms), _) => Ok(now().plus_millis(ms)),
         (None, Some(at)) => Ok(*at),

@@ -113,6 +113,80 @@ fn importing_a_credential_report_and_an_inventory_then_listing_what_they_hold() 
     assert_eq!(v[0]["nhi"], "NHI5");
     let out = ok(serve.aim(t, &["discover", "imports", "--source", "aws-prod"]));
     assert_eq!(out.lines().count(), 4, "a header and three imports:\n{out}");
+
+    // Acting on it: retire one, accept a finding for a month, adopt one.
+    let out = ok(serve.aim(
+        t,
+        &[
+            "discover",
+            "decommission",
+            "bot-repo-admin",
+            "--reason",
+            "the GitHub app was removed",
+        ],
+    ));
+    assert!(out.contains("active credentials: B-1003"), "{out}");
+    let csv = ok(serve.aim(t, &["discover", "decommission-list", "--format", "csv"]));
+    assert!(
+        csv.starts_with("source,key,name,kind,owner,active_credentials,reason"),
+        "{csv}"
+    );
+    assert!(csv.contains("saas,B-1003,bot-repo-admin,bot"), "{csv}");
+    let out = ok(serve.aim(
+        t,
+        &[
+            "discover",
+            "acknowledge",
+            "bot-standup",
+            "--source",
+            "saas",
+            "--finding",
+            "orphaned",
+            "--for",
+            "30d",
+            "--reason",
+            "bob's team takes it over",
+        ],
+    ));
+    assert!(out.contains("acknowledged until"), "{out}");
+    let out = ok(serve.aim(
+        t,
+        &[
+            "discover",
+            "findings",
+            "--source",
+            "saas",
+            "--finding",
+            "orphaned",
+            "-o",
+            "json",
+        ],
+    ));
+    assert!(!out.contains("bot-standup"), "acknowledged: {out}");
+    ok(serve.aim(
+        t,
+        &["human", "add", "alice@example.com", "--role", "sponsor"],
+    ));
+    let out = ok(serve.aim(
+        t,
+        &[
+            "discover",
+            "adopt",
+            "bot-metrics-exporter",
+            "--kind",
+            "bot",
+            "--sponsor",
+            "alice@example.com",
+            "--expires-in",
+            "60d",
+            "--purpose",
+            "exports metrics to Datadog",
+        ],
+    ));
+    assert!(
+        out.contains("bot-metrics-exporter") && out.contains("requested"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -149,6 +223,8 @@ fn what_goes_wrong_exits_with_what_it_means() {
         (6, t, vec!["discover", "import", "csv", &bots, "--map", "name=Bot Name", "--source", "saas"], "key="),
         (6, t, vec!["discover", "import", "aws-credential-report", &report, "--source", "a b"], "source"),
         (6, t, vec!["discover", "accounts", "--finding", "moon_phase"], "expected one of: orphaned"),
+        (3, t, vec!["discover", "decommission", "nobody", "--reason", "x"], "no discovered account named `nobody`"),
+        (2, t, vec!["discover", "acknowledge", "nobody", "--finding", "orphaned", "--reason", "x"], "say until when"),
         (6, t, vec!["discover", "import", "ldap", "--url", "ldap://dc.corp.example", "--base", "dc=corp", "--source", "ad"], "in clear"),
         (1, t, vec!["discover", "import", "ldap", "--url", "ldap://127.0.0.1:9", "--base", "dc=corp", "--source", "ad"], "connecting to ldap://127.0.0.1:9"),
         (6, t, vec!["discover", "import", "aws-credential-report", &report, "--source", "aws-prod", "--dormant-days", "0"], "at least 1"),

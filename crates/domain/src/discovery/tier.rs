@@ -45,6 +45,13 @@ fn production(a: &Account) -> bool {
 
 /// The tier of `a` and the reasons for it.
 pub fn tier(a: &Account) -> RiskAssessment {
+    let (criticality, sensitivity, impact) = inputs(a);
+    risk::assess(criticality, sensitivity, impact)
+}
+
+/// Criticality, data sensitivity and impact, as [`tier`] derives them: what an adopted
+/// account is registered with unless its adopter says otherwise.
+pub fn inputs(a: &Account) -> (Level, DataSensitivity, Level) {
     let privileged = a.kind == AccountKind::Root
         || a.permissions.iter().any(Permission::is_admin)
         || a.groups.iter().any(|g| g.privileged)
@@ -70,5 +77,5 @@ pub fn tier(a: &Account) -> RiskAssessment {
     } else {
         Level::Low
     };
-    risk::assess(criticality, sensitivity, impact)
+    (criticality, sensitivity, impact)
 }

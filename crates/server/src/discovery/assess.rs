@@ -322,6 +322,7 @@ fn account_row(
             .filter_map(|c| Some((c.id.clone(), c.fingerprint.clone()?)))
             .collect(),
         environment: a.environment.clone(),
+        disposition: None,
     })
 }
 

@@ -1,6 +1,8 @@
 //! Discovered accounts from the store's rows to the API's shape.
 
-use aim_api::discovery::{DiscoveredAccount, FindingRow, Presence};
+use aim_api::discovery::{
+    AcknowledgementView, DiscoveredAccount, DispositionView, FindingRow, Presence,
+};
 use aim_domain::discovery::{AccountKind, Finding, SourceKind};
 use aim_store::Discovered;
 
@@ -29,6 +31,13 @@ pub fn account(d: Discovered) -> Result<DiscoveredAccount, ApiError> {
             .iter()
             .filter_map(|v| SourceKind::parse(&v.kind).ok())
             .collect(),
+        disposition: row.disposition.clone().map(|d| DispositionView {
+            state: d.state,
+            reason: d.reason,
+            by: d.by,
+            at: d.at,
+        }),
+        acknowledgements: Vec::new(),
         source: row.source,
         key: row.key,
         name: row.name,
@@ -41,7 +50,7 @@ pub fn account(d: Discovered) -> Result<DiscoveredAccount, ApiError> {
     })
 }
 
-/// Each finding of the account, with the account named.
+/// Each finding of the account, with the account named and its acknowledgement, if any.
 pub fn findings(a: &DiscoveredAccount) -> impl Iterator<Item = FindingRow> + '_ {
     a.findings.iter().map(|f: &Finding| FindingRow {
         account: a.id,
@@ -49,5 +58,33 @@ pub fn findings(a: &DiscoveredAccount) -> impl Iterator<Item = FindingRow> + '_ 
         key: a.key.clone(),
         name: a.name.clone(),
         finding: f.clone(),
+        acknowledged: a
+            .acknowledgements
+            .iter()
+            .find(|k| k.finding == f.slot())
+            .cloned(),
     })
+}
+
+/// The accounts with the acknowledgements of their findings still running.
+pub async fn with_acknowledgements(
+    s: &crate::state::AppState,
+    mut accounts: Vec<DiscoveredAccount>,
+) -> Result<Vec<DiscoveredAccount>, ApiError> {
+    let ids: Vec<_> = accounts.iter().map(|a| a.id).collect();
+    let acks = s.store.acknowledgements(&ids, s.clock.now()).await?;
+    for a in &mut accounts {
+        a.acknowledgements = acks
+            .iter()
+            .filter(|k| k.account == a.id)
+            .map(|k| AcknowledgementView {
+                finding: k.finding.clone(),
+                reason: k.reason.clone(),
+                until: k.until,
+                by: k.by.clone(),
+                at: k.at,
+            })
+            .collect();
+    }
+    Ok(accounts)
 }

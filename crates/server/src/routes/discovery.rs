@@ -143,6 +143,8 @@ pub async fn imports(
 pub struct AccountQuery {
     /// Accounts of this source.
     source: Option<String>,
+    /// Accounts of this name.
+    name: Option<String>,
     /// `present` or `gone`.
     #[param(value_type = Option<String>)]
     presence: Option<Presence>,
@@ -152,14 +154,28 @@ pub struct AccountQuery {
     /// Accounts with a finding of this severity.
     #[param(value_type = Option<String>)]
     severity: Option<Severity>,
+    /// Findings: leave out those acknowledged (`exclude`, the default), show them too
+    /// (`include`), or only them (`only`).
+    #[param(value_type = Option<String>)]
+    acknowledged: Option<Acknowledged>,
     cursor: Option<String>,
     limit: Option<u32>,
+}
+
+/// Which findings an acknowledgement hides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Acknowledged {
+    Exclude,
+    Include,
+    Only,
 }
 
 impl AccountQuery {
     fn filter(&self) -> DiscoveryFilter {
         DiscoveryFilter {
             source: self.source.clone(),
+            name: self.name.clone(),
             present: self.presence.map(|p| p == Presence::Present),
             finding: self.finding.map(|k| k.as_str().to_owned()),
             severity: self.severity.map(|k| k.as_str().to_owned()),
@@ -190,7 +206,10 @@ async fn account_page(
     let page = paging::page(rows, limit, |a: &DiscoveredAccount| {
         paging::Cursor::Id(a.id.as_uuid())
     });
-    Ok((page.items, page.next_cursor))
+    Ok((
+        rows::with_acknowledgements(s, page.items).await?,
+        page.next_cursor,
+    ))
 }
 
 /// Discovered accounts, with their findings and tiers.
@@ -220,7 +239,8 @@ pub async fn account(
         .discovered_account(id)
         .await?
         .ok_or_else(|| ApiError::not_found("discovered account"))?;
-    Ok(Json(rows::account(d)?))
+    let mut one = rows::with_acknowledgements(&s, vec![rows::account(d)?]).await?;
+    Ok(Json(one.pop().ok_or_else(ApiError::internal)?))
 }
 
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
@@ -247,6 +267,11 @@ pub async fn findings(
         .flat_map(rows::findings)
         .filter(|f| q.finding.is_none_or(|k| f.finding.kind == k))
         .filter(|f| q.severity.is_none_or(|v| f.finding.severity == v))
+        .filter(|f| match q.acknowledged.unwrap_or(Acknowledged::Exclude) {
+            Acknowledged::Exclude => f.acknowledged.is_none(),
+            Acknowledged::Include => true,
+            Acknowledged::Only => f.acknowledged.is_some(),
+        })
         .collect();
     Ok(Json(FindingPage { items, next_cursor }))
 }

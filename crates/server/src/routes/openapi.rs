@@ -5,9 +5,9 @@ use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
 use crate::routes::{
-    agent_keys, approvals, audit, authorize, behaviour, discovery, gateway, gateway_sync, grants,
-    humans, identities, join, leases, oauth, policies, scim, signing_keys, system, tasks, tools,
-    upstream_secrets,
+    agent_keys, approvals, audit, authorize, behaviour, discovery, discovery_remedy, gateway,
+    gateway_sync, grants, humans, identities, join, leases, oauth, policies, scim, signing_keys,
+    system, tasks, tools, upstream_secrets,
 };
 
 #[derive(Debug, OpenApi)]
@@ -29,6 +29,8 @@ use crate::routes::{
         policies::apply, policies::show, policies::versions, policies::version, policies::rollback,
         discovery::open, discovery::batch, discovery::finish, discovery::import, discovery::imports,
         discovery::accounts, discovery::account, discovery::findings,
+        discovery_remedy::adopt, discovery_remedy::decommission, discovery_remedy::acknowledge,
+        discovery_remedy::list,
         authorize::authorize, authorize::explain, behaviour::backtest, behaviour::why, behaviour::expected, gateway::authorize, gateway::refusal, gateway::feed, gateway::ack, gateway::call,
         gateway_sync::state, gateway_sync::live, gateway_sync::decisions,
         tools::seen, tools::verify, tools::permitted, tools::list, tools::show, tools::approve,

@@ -241,7 +241,7 @@ async fn a_report_from_2014_is_never_called_dormant() {
     );
 }
 
-fn bots() -> Rows<&'static [u8]> {
+pub(crate) fn bots() -> Rows<&'static [u8]> {
     Rows::new(
         BOTS.as_bytes(),
         &Mapping::parse_lines(MAPPING, AccountKind::Bot).unwrap(),

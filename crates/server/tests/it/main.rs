@@ -8,6 +8,7 @@ mod auth;
 mod bad_input;
 mod baselines;
 mod discovery;
+mod discovery_remedy;
 mod discovery_views;
 mod entitlements;
 mod fail_closed;

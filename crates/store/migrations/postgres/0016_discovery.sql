@@ -40,9 +40,18 @@ CREATE TABLE discovered_accounts (
     gone_at BIGINT,
     dup_key TEXT,
     vendor_key TEXT,
+    disposition TEXT,
+    disposition_reason TEXT,
+    disposition_by TEXT,
+    disposition_at BIGINT,
     UNIQUE (source, key)
 );
 CREATE INDEX discovered_accounts_by_name ON discovered_accounts (name);
+-- disposition: what the security team decided, `adopted` (into the registry, identity_id
+-- then names the identity) or `decommission` (on the list operators retire accounts from),
+-- with why, by whom and when. Imports never change it.
+CREATE INDEX discovered_accounts_by_disposition ON discovered_accounts (disposition, source)
+    WHERE disposition IS NOT NULL;
 -- dup_key: owner, purpose and permissions hashed; vendor_key: a bot's vendor. Accounts of a
 -- source sharing one are duplicates (see aim_domain::discovery::across).
 CREATE INDEX discovered_accounts_by_dup_key ON discovered_accounts (source, dup_key)
@@ -73,3 +82,15 @@ CREATE TABLE discovered_fingerprints (
     PRIMARY KEY (account_id, credential)
 );
 CREATE INDEX discovered_fingerprints_by_fingerprint ON discovered_fingerprints (fingerprint);
+
+-- A finding acknowledged until a date: it stays on the account, marked, and counts again
+-- once `until` passes. finding: its kind, and `:credential` when it is about one.
+CREATE TABLE discovery_acknowledgements (
+    account_id UUID NOT NULL,
+    finding TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    until BIGINT NOT NULL,
+    acknowledged_by TEXT NOT NULL,
+    acknowledged_at BIGINT NOT NULL,
+    PRIMARY KEY (account_id, finding)
+);
