@@ -11,6 +11,8 @@
 //! - [`ldap`] — LDAP / Active Directory service accounts, FILETIMEs and account control bits
 //! - [`values`] — the sentinels and date forms sources write
 //! - [`upload`] — batches to `POST /v1/discovery/imports`, with progress
+//! - `tests`, `hostile` (tests only) — the readers against fixtures, and against arbitrary
+//!   or damaged input
 
 pub mod aws_authorization;
 pub mod credential_report;
@@ -45,3 +47,6 @@ impl ReadError {
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests;
+
+#[cfg(test)]
+mod hostile;
