@@ -213,6 +213,11 @@ pub trait DiscoveryStore: Send + Sync {
         source: Option<&str>,
     ) -> Result<Vec<AccountId>, StoreError>;
     async fn discovered_by_ids(&self, ids: &[AccountId]) -> Result<Vec<Discovered>, StoreError>;
+    /// The present accounts of `source` linked to a registry identity, and the identity.
+    async fn linked_accounts(
+        &self,
+        source: &str,
+    ) -> Result<Vec<(AccountId, IdentityId)>, StoreError>;
     /// Replaces the findings (JSON and `finding_kinds`) of these accounts, with `event`.
     async fn set_findings(
         &self,

@@ -415,6 +415,28 @@ macro_rules! impl_discovery_store_for {
                 self.discovered_with_views(accounts).await
             }
 
+            async fn linked_accounts(
+                &self,
+                source: &str,
+            ) -> Result<Vec<(aim_domain::ids::AccountId, aim_domain::ids::IdentityId)>, crate::StoreError> {
+                let rows: Vec<(uuid::Uuid, uuid::Uuid)> = sqlx::query_as(
+                    "SELECT id, identity_id FROM discovered_accounts WHERE source = $1 \
+                     AND gone_at IS NULL AND identity_id IS NOT NULL",
+                )
+                .bind(source)
+                .fetch_all(self.read())
+                .await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(a, i)| {
+                        (
+                            aim_domain::ids::AccountId::from_uuid(a),
+                            aim_domain::ids::IdentityId::from_uuid(i),
+                        )
+                    })
+                    .collect())
+            }
+
             async fn set_findings(
                 &self,
                 rows: &[(aim_domain::ids::AccountId, String, String)],

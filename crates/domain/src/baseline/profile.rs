@@ -205,6 +205,10 @@ pub struct Profile {
     pub last: Timestamp,
     pub events: u64,
     pub systems: Vocabulary,
+    /// When each system was last reached by a call taken as normal (what discovery calls a
+    /// permission in use).
+    #[serde(default)]
+    pub system_used: LastSeen,
     /// `action system` pairs.
     pub actions: Vocabulary,
     pub resource_types: Vocabulary,
@@ -243,6 +247,7 @@ impl Profile {
             last: at,
             events: 0,
             systems: Vocabulary::new(32),
+            system_used: LastSeen::default(),
             actions: Vocabulary::new(32),
             resource_types: Vocabulary::new(16),
             tools: Vocabulary::new(32),
@@ -315,6 +320,7 @@ impl Profile {
     /// approved or an admin marked as expected.
     pub fn accept(&mut self, o: &Observation<'_>) {
         self.systems.note(o.system);
+        self.system_used.touch(o.system, o.at, 32);
         self.actions.note(&format!("{} {}", o.action, o.system));
         self.resource_types.note(o.resource_type);
         if let Some(tool) = o.tool {
@@ -392,6 +398,7 @@ impl Profile {
         ];
         std::mem::size_of::<Self>()
             + vocabularies.iter().map(|v| v.bytes()).sum::<usize>()
+            + self.system_used.bytes()
             + self.resources.bytes()
             + self.hours.capacity() * std::mem::size_of::<u32>()
             + self.thresholds.bytes()
@@ -399,6 +406,45 @@ impl Profile {
                 .task
                 .as_ref()
                 .map_or(0, |t| t.resources.bytes() + t.subjects.bytes())
+    }
+}
+
+/// The last day each name was seen, at most `cap` names: each kept as a 32-bit hash of the
+/// name and a day number (8 bytes a name, so the profile stays within its bound). Asked
+/// only about names the caller knows (a registered system).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LastSeen(Vec<(u32, u32)>);
+
+fn name_hash(name: &str) -> u32 {
+    use std::hash::Hasher;
+    let mut h = siphasher::sip::SipHasher13::new();
+    h.write(cut(name).as_bytes());
+    (h.finish() >> 32) as u32
+}
+
+impl LastSeen {
+    /// Notes `name` on the day of `at`, unless `cap` names are held and it is not one.
+    pub fn touch(&mut self, name: &str, at: Timestamp, cap: usize) {
+        let day = u32::try_from(at.as_millis().div_euclid(DAY_MS)).unwrap_or(0);
+        let h = name_hash(name);
+        match self.0.binary_search_by_key(&h, |(k, _)| *k) {
+            Ok(i) => self.0[i].1 = self.0[i].1.max(day),
+            Err(i) if self.0.len() < cap => self.0.insert(i, (h, day)),
+            Err(_) => {}
+        }
+    }
+
+    /// The start of the last day `name` was seen.
+    pub fn get(&self, name: &str) -> Option<Timestamp> {
+        let h = name_hash(name);
+        self.0
+            .binary_search_by_key(&h, |(k, _)| *k)
+            .ok()
+            .map(|i| Timestamp::from_millis(i64::from(self.0[i].1) * DAY_MS))
+    }
+
+    fn bytes(&self) -> usize {
+        self.0.capacity() * std::mem::size_of::<(u32, u32)>()
     }
 }
 

@@ -1,19 +1,60 @@
 //! Findings no single account shows: the same owner, purpose and permissions under
-//! different names, one vendor's bot under several identities, and one credential on
-//! accounts in different environments. The caller groups accounts by the keys made here and
-//! makes a finding for each member of a group of two or more.
+//! different names, one vendor's bot under several identities, one credential on accounts
+//! in different environments, and, for an account that is a registry identity, the systems
+//! it is registered for and has not used in aim's record. The caller groups accounts by the
+//! keys made here and makes a finding for each member of a group of two or more.
 
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use super::account::{Account, AccountKind};
 use super::finding::{Finding, FindingKind, Severity};
+use crate::time::Timestamp;
 
 /// The kinds made here, which a per-account assessment never makes.
 pub const KINDS: &[FindingKind] = &[
     FindingKind::Duplicate,
     FindingKind::SharedAcrossEnvironments,
+    FindingKind::UnusedPermissions,
 ];
+
+/// How long a registered system may go unused before it is a finding.
+pub const UNUSED_DAYS: u32 = 90;
+
+/// The systems `identity` is registered for and has not reached (`used` says when it last
+/// did) in the [`UNUSED_DAYS`] before `now`; `None` when it uses them all, or when it has
+/// not been in the registry that long (`since`: when it was approved).
+pub fn unused(
+    identity: &str,
+    registered: &[String],
+    used: impl Fn(&str) -> Option<Timestamp>,
+    since: Timestamp,
+    now: Timestamp,
+) -> Option<Finding> {
+    let from = now.minus_days(UNUSED_DAYS);
+    if since > from {
+        return None;
+    }
+    let idle: Vec<&String> = registered
+        .iter()
+        .filter(|s| used(s).is_none_or(|t| t < from))
+        .collect();
+    if idle.is_empty() {
+        return None;
+    }
+    let names: Vec<&str> = idle.iter().map(|s| s.as_str()).collect();
+    Some(
+        Finding::new(
+            FindingKind::UnusedPermissions,
+            Severity::Medium,
+            format!(
+                "as `{identity}` it has not used {} in aim's record for {UNUSED_DAYS} days",
+                names.join(", ")
+            ),
+        )
+        .evidence(json!({ "identity": identity, "unused_systems": names, "days": UNUSED_DAYS })),
+    )
+}
 
 fn norm(s: &str) -> String {
     s.trim().to_lowercase()
@@ -167,6 +208,32 @@ mod tests {
         let mut k = bot("x");
         k.kind = AccountKind::ApiKey;
         assert_eq!(vendor_key(&k), None);
+    }
+
+    #[test]
+    fn a_registered_system_unused_for_ninety_days_and_not_eighty_nine() {
+        use crate::baseline::profile::LastSeen;
+        let now = Timestamp::from_millis(1_800_000_000_000);
+        let systems = vec!["crm".to_owned(), "billing".to_owned()];
+        let mut seen = LastSeen::default();
+        seen.touch("crm", now.minus_days(10), 32);
+        seen.touch("billing", now.minus_days(91), 32);
+        let approved = now.minus_days(200);
+        let f = unused("agt-x", &systems, |s| seen.get(s), approved, now).unwrap();
+        assert_eq!(f.evidence["unused_systems"], json!(["billing"]));
+        assert_eq!(f.nhi, crate::discovery::Nhi::Nhi5);
+        seen.touch("billing", now.minus_days(89), 32);
+        assert_eq!(
+            unused("agt-x", &systems, |s| seen.get(s), approved, now),
+            None
+        );
+        // Never used, but in the registry for 89 days only: too soon to say.
+        let fresh = LastSeen::default();
+        assert_eq!(
+            unused("agt-x", &systems, |s| fresh.get(s), now.minus_days(89), now),
+            None
+        );
+        assert!(unused("agt-x", &systems, |s| fresh.get(s), now.minus_days(91), now).is_some());
     }
 
     #[test]

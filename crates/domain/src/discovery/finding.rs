@@ -82,6 +82,9 @@ str_enum! {
         OverPrivileged => "over_privileged",
         /// Joined a privileged group since the previous import.
         PrivilegeAdded => "privilege_added",
+        /// Linked to a registry identity that has not used some of its registered systems
+        /// in aim's record for 90 days.
+        UnusedPermissions => "unused_permissions",
         /// Weak authentication a directory allows: no password required, no Kerberos
         /// pre-authentication, a service principal name on a password account.
         WeakAuthentication => "weak_authentication",
@@ -104,7 +107,9 @@ impl FindingKind {
             | FindingKind::NeverUsed
             | FindingKind::ExpiredEnabled => Nhi::Nhi1,
             FindingKind::WeakAuthentication => Nhi::Nhi4,
-            FindingKind::OverPrivileged | FindingKind::PrivilegeAdded => Nhi::Nhi5,
+            FindingKind::OverPrivileged
+            | FindingKind::PrivilegeAdded
+            | FindingKind::UnusedPermissions => Nhi::Nhi5,
             FindingKind::StaleCredential
             | FindingKind::NeverRotated
             | FindingKind::TwoActiveKeys

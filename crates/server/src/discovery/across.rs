@@ -1,6 +1,7 @@
 //! Findings across accounts, worked out when an import finishes: duplicates among the
 //! source's accounts (the same owner, purpose and permissions; one vendor's bot more than
-//! once) and secrets shared between environments (across every source). Each account's
+//! once), secrets shared between environments (across every source), and the registered
+//! systems an account that is a registry identity has not used for 90 days. Each account's
 //! set is replaced only where it changed.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -67,6 +68,36 @@ async fn wanted(s: &AppState, source: &str) -> Result<HashMap<AccountId, Vec<Fin
     Ok(out)
 }
 
+/// For each account of `source` that is an active registry identity: the systems it is
+/// registered for and has not reached in aim's record (its behavioural baseline keeps when
+/// each system was last reached) for 90 days. Nothing when baselines are off: aim then keeps
+/// no such record.
+async fn unused(
+    s: &AppState,
+    source: &str,
+    now: Timestamp,
+    into: &mut HashMap<AccountId, Vec<Finding>>,
+) -> Result<(), ApiError> {
+    if s.behaviour.config().mode == crate::behaviour::Mode::Off {
+        return Ok(());
+    }
+    for (account, id) in s.store.linked_accounts(source).await? {
+        let Some(identity) = s.store.identity(id).await? else {
+            continue;
+        };
+        if identity.state != aim_domain::lifecycle::LifecycleState::Active {
+            continue;
+        }
+        let profile = s.behaviour.profile(id).await?;
+        let since = identity.decided_at.unwrap_or(identity.created_at);
+        let used = |system: &str| profile.as_ref().and_then(|p| p.system_used.get(system));
+        if let Some(f) = across::unused(&identity.name, &identity.systems, used, since, now) {
+            into.entry(account).or_default().push(f);
+        }
+    }
+    Ok(())
+}
+
 /// Brings every affected account's findings across accounts up to date after an import of
 /// `import.source`; returns how many accounts changed.
 pub async fn refresh(
@@ -76,12 +107,15 @@ pub async fn refresh(
     now: Timestamp,
 ) -> Result<u64, ApiError> {
     let mut wanted = wanted(s, &import.source).await?;
+    unused(s, &import.source, now, &mut wanted).await?;
     let mut ids: BTreeSet<AccountId> = wanted.keys().copied().collect();
-    ids.extend(
-        s.store
-            .carrying(FindingKind::Duplicate.as_str(), Some(&import.source))
-            .await?,
-    );
+    for kind in [FindingKind::Duplicate, FindingKind::UnusedPermissions] {
+        ids.extend(
+            s.store
+                .carrying(kind.as_str(), Some(&import.source))
+                .await?,
+        );
+    }
     ids.extend(
         s.store
             .carrying(FindingKind::SharedAcrossEnvironments.as_str(), None)
@@ -94,10 +128,12 @@ pub async fn refresh(
         for (row, _) in s.store.discovered_by_ids(chunk).await? {
             let current: Vec<Finding> =
                 serde_json::from_str(&row.findings).map_err(|_| ApiError::internal())?;
-            // Another source's duplicates are its own imports' to change.
+            // Another source's duplicates and unused permissions are its own imports' to
+            // change.
             let keep = |f: &Finding| {
                 !across::KINDS.contains(&f.kind)
-                    || (f.kind == FindingKind::Duplicate && row.source != import.source)
+                    || (f.kind != FindingKind::SharedAcrossEnvironments
+                        && row.source != import.source)
             };
             let mut next: Vec<Finding> = current.iter().filter(|f| keep(f)).cloned().collect();
             next.extend(wanted.remove(&row.id).unwrap_or_default());

@@ -249,3 +249,46 @@ async fn duplicates_and_a_secret_shared_across_environments_are_found_across_acc
         assert_eq!(findings(&srv.admin, "vault-keys").await, want);
     }
 }
+
+#[tokio::test]
+async fn a_linked_identity_s_registered_systems_unused_for_ninety_days() {
+    let srv = TestServer::start(Backend::Sqlite).await;
+    let c = crate::fixtures::cast(&srv).await;
+    let mut req = crate::fixtures::request(&srv, "bot-deploy-notifier", c.sponsor.id);
+    req.systems = vec!["crm".to_owned(), "slack".to_owned()];
+    req.expires_at = aim_testkit::server::start_time().plus_days(300);
+    let i = c.sponsor_client.request_identity(&req).await.unwrap();
+    c.approver_client
+        .identity_action(i.id, "approve", "ok")
+        .await
+        .unwrap();
+    let unused = |client: Client| async move {
+        client
+            .discovery_findings(&vec![("finding", "unused_permissions".to_owned())])
+            .await
+            .unwrap()
+            .items
+    };
+    let import = |client: Client| async move {
+        let accounts = crate::discovery::bots();
+        upload(&client, &options("saas", SourceKind::Csv), accounts, |_| {})
+            .await
+            .unwrap();
+    };
+    import(srv.admin.clone()).await;
+    assert!(unused(srv.admin.clone()).await.is_empty(), "approved today");
+    // In the registry for 89 days without a call: too soon to say.
+    srv.clock.advance_days(89);
+    import(srv.admin.clone()).await;
+    assert!(unused(srv.admin.clone()).await.is_empty());
+    srv.clock.advance_days(2);
+    import(srv.admin.clone()).await;
+    let found = unused(srv.admin.clone()).await;
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].name, "bot-deploy-notifier");
+    assert_eq!(
+        found[0].finding.evidence["unused_systems"],
+        serde_json::json!(["crm", "slack"])
+    );
+    assert_eq!(found[0].finding.nhi.as_str(), "NHI5");
+}
