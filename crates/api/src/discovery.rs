@@ -49,6 +49,9 @@ pub struct Import {
     /// The counts, once finished.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub summary: Option<ImportSummary>,
+    /// Ended without marking anything gone: reading the source failed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub abandoned: bool,
 }
 
 /// `POST /v1/discovery/imports/{id}/accounts`: one batch (at most [`MAX_BATCH`]).

@@ -38,6 +38,7 @@ fn ocsf_class(e: &Event) -> (u32, u32, u32, &'static str) {
         A::DiscoveryImportStarted
         | A::DiscoveryAccountsImported
         | A::DiscoveryImportFinished
+        | A::DiscoveryImportAbandoned
         | A::DiscoveryAccountAdopted
         | A::DiscoveryAccountMarked => (INVENTORY, 2),
         // Update: the finding stays, acknowledged for a while.

@@ -37,6 +37,15 @@ impl Client {
         .await
     }
 
+    /// Ends an import without marking anything gone (its reading failed).
+    pub async fn abandon_import(&self, id: ImportId) -> Result<Import> {
+        self.post(
+            &format!("/v1/discovery/imports/{id}/abandon"),
+            &serde_json::json!({}),
+        )
+        .await
+    }
+
     pub async fn import(&self, id: ImportId) -> Result<Import> {
         self.get(&format!("/v1/discovery/imports/{id}"), &Vec::new())
             .await

@@ -1,7 +1,7 @@
 //! Sends what an importer reads to aim: opens an import, sends the accounts in batches as
 //! they are read (the file is never held whole), and finishes the import only when every
-//! record was read and accepted. A read error or a refused batch leaves the import
-//! unfinished, so nothing is marked gone on the strength of half a file.
+//! record was read and accepted. A read error or a refused batch abandons the import, so
+//! nothing is marked gone on the strength of half a file.
 
 use aim_api::discovery::{BatchCounts, Import, MAX_BATCH, NewImport};
 use aim_client::{Client, ClientError};
@@ -23,13 +23,11 @@ pub struct Options {
 
 #[derive(Debug, thiserror::Error)]
 pub enum UploadError {
-    #[error("{0}; the import was left unfinished, so nothing was marked gone")]
+    #[error("{0}; the import was abandoned, so nothing was marked gone")]
     Read(ReadError),
     #[error("{0}")]
     Api(ClientError),
-    #[error(
-        "aim refused a batch: {error}; the import was left unfinished, so nothing was marked gone"
-    )]
+    #[error("aim refused a batch: {error}; the import was abandoned, so nothing was marked gone")]
     Batch { error: ClientError },
 }
 
@@ -64,9 +62,20 @@ pub async fn upload(
         std::thread::spawn(move || read_batches(accounts, size, environment.as_deref(), &tx));
     let mut state = Progress::default();
     while let Some(batch) = rx.recv().await {
-        let batch = batch.map_err(UploadError::Read)?;
-        state.read += batch.len() as u64;
-        send(client, &import, batch, &mut state).await?;
+        let sent = match batch {
+            Ok(batch) => {
+                state.read += batch.len() as u64;
+                send(client, &import, batch, &mut state).await
+            }
+            Err(e) => Err(UploadError::Read(e)),
+        };
+        if let Err(e) = sent {
+            // Nothing is marked gone on the strength of half a source, and the next import
+            // need not wait for this one to go stale. If aim cannot be told, the import
+            // stops holding its source after 15 idle minutes anyway.
+            let _ = client.abandon_import(import.id).await;
+            return Err(e);
+        }
         progress(&state);
     }
     // The reader has sent all it read, or stopped at an error already returned above.

@@ -225,6 +225,8 @@ str_enum! {
         DiscoveryAccountsImported => "discovery.accounts_imported",
         /// An import ended: the accounts it did not see are marked gone, its counts kept.
         DiscoveryImportFinished => "discovery.import_finished",
+        /// An import ended without marking anything gone (reading its source failed).
+        DiscoveryImportAbandoned => "discovery.import_abandoned",
         /// A discovered account was adopted: an identity requested for it, linked to it.
         DiscoveryAccountAdopted => "discovery.account_adopted",
         /// A discovered account was put on its source's decommission list.

@@ -59,6 +59,7 @@ pub async fn open(s: &AppState, p: &HumanCaller, body: NewImport) -> Result<Impo
         touched_at: now,
         finished_at: None,
         summary: None,
+        abandoned: false,
     };
     let event = p
         .event(
@@ -88,7 +89,9 @@ pub fn import_of(row: ImportRow) -> Result<Import, ApiError> {
     let kind = SourceKind::parse(&row.kind).map_err(|_| ApiError::internal())?;
     let thresholds = serde_json::from_str(&row.thresholds).map_err(|_| ApiError::internal())?;
     let summary = match (&row.finished_at, &row.summary) {
-        (Some(_), Some(s)) => Some(serde_json::from_str(s).map_err(|_| ApiError::internal())?),
+        (Some(_), Some(s)) if !row.abandoned => {
+            Some(serde_json::from_str(s).map_err(|_| ApiError::internal())?)
+        }
         _ => None,
     };
     Ok(Import {
@@ -99,6 +102,34 @@ pub fn import_of(row: ImportRow) -> Result<Import, ApiError> {
         started_at: row.started_at,
         finished_at: row.finished_at,
         summary,
+        abandoned: row.abandoned,
+    })
+}
+
+/// Ends an open import without marking anything gone: its reading failed, and a new one
+/// may start at once.
+pub async fn abandon(s: &AppState, p: &HumanCaller, id: ImportId) -> Result<Import, ApiError> {
+    let import = open_import(s, id).await?;
+    let now = s.clock.now();
+    let event = p
+        .event(
+            now,
+            AuditAction::DiscoveryImportAbandoned,
+            "discovery_import",
+            id,
+        )
+        .detail(json!({ "source": import.source, "kind": import.kind, "batches": import.summary }));
+    if !s.store.abandon_import(id, now, &event).await? {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "import_finished",
+            format!("import {id} was finished meanwhile"),
+        ));
+    }
+    import_of(ImportRow {
+        finished_at: Some(now),
+        abandoned: true,
+        ..import
     })
 }
 

@@ -26,6 +26,8 @@ pub struct ImportRow {
     pub finished_at: Option<Timestamp>,
     /// JSON, once finished.
     pub summary: Option<String>,
+    /// Ended without marking anything gone.
+    pub abandoned: bool,
 }
 
 /// A discovered account as kept.
@@ -191,6 +193,14 @@ pub trait DiscoveryStore: Send + Sync {
         summary: &str,
         event: &Event,
     ) -> Result<bool, StoreError>;
+    /// Ends the open import without marking anything gone, with `event`. False if it was
+    /// not open.
+    async fn abandon_import(
+        &self,
+        id: ImportId,
+        at: Timestamp,
+        event: &Event,
+    ) -> Result<bool, StoreError>;
     /// Accounts in id order after `after`.
     async fn discovered_page(
         &self,
@@ -248,8 +258,8 @@ pub(crate) const SELECT_COLUMNS: &str = "id, source, key, name, kind, enabled, o
     identity_id, tier, risk, findings, finding_kinds, account, first_seen, updated_at, gone_at, \
     dup_key, vendor_key, disposition, disposition_reason, disposition_by, disposition_at";
 pub(crate) const VIEW_COLUMNS: &str = "account_id, kind, source, import_id, digest, record";
-pub(crate) const IMPORT_COLUMNS: &str =
-    "id, source, kind, thresholds, started_at, started_by, touched_at, finished_at, summary";
+pub(crate) const IMPORT_COLUMNS: &str = "id, source, kind, thresholds, started_at, started_by, touched_at, finished_at, summary, \
+    abandoned";
 
 /// Rows per multi-row statement: within both backends' limits on bound values.
 pub(crate) const CHUNK: usize = 500;
@@ -268,6 +278,7 @@ where
         touched_at: Timestamp::from_millis(r.int("touched_at")?),
         finished_at: r.opt_int("finished_at")?.map(Timestamp::from_millis),
         summary: r.opt_text("summary")?,
+        abandoned: r.boolean("abandoned")?,
     })
 }
 

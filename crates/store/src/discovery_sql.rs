@@ -32,7 +32,7 @@ macro_rules! impl_discovery_store_for {
                     return Ok(Some(crate::discovery::import_from_row(&r)?));
                 }
                 sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "INSERT INTO discovery_imports ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, NULL)",
+                    "INSERT INTO discovery_imports ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, NULL, FALSE)",
                     crate::discovery::IMPORT_COLUMNS
                 )))
                 .bind(import.id.as_uuid())
@@ -219,6 +219,29 @@ macro_rules! impl_discovery_store_for {
                 )
                 .bind(at.as_millis())
                 .bind(summary)
+                .bind(id.as_uuid())
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if done == 0 {
+                    return Ok(false);
+                }
+                Self::commit_with(tx, &[event]).await?;
+                Ok(true)
+            }
+
+            async fn abandon_import(
+                &self,
+                id: aim_domain::ids::ImportId,
+                at: aim_domain::time::Timestamp,
+                event: &aim_domain::event::Event,
+            ) -> Result<bool, crate::StoreError> {
+                let mut tx = self.write_tx().await?;
+                let done = sqlx::query(
+                    "UPDATE discovery_imports SET finished_at = $1, abandoned = TRUE \
+                     WHERE id = $2 AND finished_at IS NULL",
+                )
+                .bind(at.as_millis())
                 .bind(id.as_uuid())
                 .execute(&mut *tx)
                 .await?

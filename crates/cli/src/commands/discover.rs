@@ -100,7 +100,7 @@ async fn import(client: &Client, format: Format, cmd: ImportCommand) -> anyhow::
             UploadError::Read(_) => Local::Invalid(e.to_string()).into(),
             UploadError::Api(e) => e.into(),
             UploadError::Batch { error } => anyhow::Error::from(error).context(
-                "aim refused a batch; the import was left unfinished, so nothing was marked gone",
+                "aim refused a batch; the import was abandoned, so nothing was marked gone",
             ),
         }
     })?;

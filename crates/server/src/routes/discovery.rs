@@ -34,6 +34,7 @@ pub fn router() -> Router<AppState> {
             post(batch).layer(DefaultBodyLimit::max(BATCH_BODY_LIMIT)),
         )
         .route("/v1/discovery/imports/{id}/finish", post(finish))
+        .route("/v1/discovery/imports/{id}/abandon", post(abandon))
         .route("/v1/discovery/accounts", get(accounts))
         .route("/v1/discovery/accounts/{id}", get(account))
         .route("/v1/discovery/findings", get(findings))
@@ -76,6 +77,19 @@ pub async fn finish(
 ) -> Result<Json<Import>, ApiError> {
     p.require_any(&[Role::Admin], "importing a discovery source")?;
     Ok(Json(disc::finish(&s, &p, id).await?))
+}
+
+/// Ends an open import without marking anything gone (its reading failed); a new import of
+/// the source may start at once.
+#[utoipa::path(post, path = "/v1/discovery/imports/{id}/abandon", params(("id" = String, Path)), tag = "discovery",
+    responses((status = 200, body = Import), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn abandon(
+    State(s): State<AppState>,
+    p: HumanCaller,
+    PathId(id): PathId<ImportId>,
+) -> Result<Json<Import>, ApiError> {
+    p.require_any(&[Role::Admin], "importing a discovery source")?;
+    Ok(Json(disc::abandon(&s, &p, id).await?))
 }
 
 /// One import, with its counts once finished.

@@ -27,7 +27,7 @@ use crate::routes::{
         audit::list, audit::show, audit::trace, audit::head, audit::create_checkpoint, audit::latest_checkpoint,
         audit::checkpoint_keys, audit::rotate_checkpoint_key,
         policies::apply, policies::show, policies::versions, policies::version, policies::rollback,
-        discovery::open, discovery::batch, discovery::finish, discovery::import, discovery::imports,
+        discovery::open, discovery::batch, discovery::finish, discovery::abandon, discovery::import, discovery::imports,
         discovery::accounts, discovery::account, discovery::findings,
         discovery_remedy::adopt, discovery_remedy::decommission, discovery_remedy::acknowledge,
         discovery_remedy::list,

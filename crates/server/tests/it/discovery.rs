@@ -476,6 +476,14 @@ async fn a_file_that_breaks_midway_marks_nothing_gone() {
         "{err}"
     );
     assert!(err.to_string().contains("nothing was marked gone"), "{err}");
+    // Abandoned: on the record as such, and the next import need not wait.
+    let imports = srv
+        .admin
+        .imports(&vec![("limit", "1".to_owned())])
+        .await
+        .unwrap();
+    assert!(imports.items[0].abandoned && imports.items[0].summary.is_none());
+    import_report(&srv.admin, REPORT).await;
     let present = srv
         .admin
         .discovered_accounts(&vec![("presence", "present".to_owned())])

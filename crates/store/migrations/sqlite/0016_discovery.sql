@@ -3,7 +3,7 @@
 
 -- One import of one source in one format. summary: its batches' counts while open, all its
 -- counts once finished (JSON). touched_at: its last batch (an import idle for long no longer
--- holds its source).
+-- holds its source). abandoned: ended without marking anything gone (its reading failed).
 CREATE TABLE discovery_imports (
     id BLOB PRIMARY KEY NOT NULL,
     source TEXT NOT NULL,
@@ -13,7 +13,8 @@ CREATE TABLE discovery_imports (
     started_by TEXT NOT NULL,
     touched_at BIGINT NOT NULL,
     finished_at BIGINT,
-    summary TEXT
+    summary TEXT,
+    abandoned BOOLEAN NOT NULL DEFAULT FALSE
 );
 CREATE INDEX discovery_imports_by_source ON discovery_imports (source, started_at);
 
