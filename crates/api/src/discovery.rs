@@ -62,6 +62,17 @@ pub struct AccountsBody {
     pub accounts: Vec<Account>,
 }
 
+/// `POST /v1/discovery/imports/{id}/finish` (the body may be left out).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct FinishBody {
+    /// Mark gone more than half of the accounts this format showed: without it, such an
+    /// import is refused (409 `mass_removal`), as a wrong or empty file would do it.
+    #[serde(default)]
+    pub allow_mass_removal: bool,
+}
+
 /// What one batch changed.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

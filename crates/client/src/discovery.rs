@@ -30,11 +30,19 @@ impl Client {
 
     /// Finishes an import: what it did not show is marked gone, its counts are kept.
     pub async fn finish_import(&self, id: ImportId) -> Result<Import> {
-        self.post(
-            &format!("/v1/discovery/imports/{id}/finish"),
-            &serde_json::json!({}),
-        )
-        .await
+        self.finish_import_with(id, false).await
+    }
+
+    /// [`Client::finish_import`], allowing it to mark more than half of the format's
+    /// accounts gone (refused otherwise: 409 `mass_removal`).
+    pub async fn finish_import_with(
+        &self,
+        id: ImportId,
+        allow_mass_removal: bool,
+    ) -> Result<Import> {
+        let body = aim_api::discovery::FinishBody { allow_mass_removal };
+        self.post(&format!("/v1/discovery/imports/{id}/finish"), &body)
+            .await
     }
 
     /// Ends an import without marking anything gone (its reading failed).

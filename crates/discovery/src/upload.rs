@@ -19,6 +19,8 @@ pub struct Options {
     pub batch: usize,
     /// The environment of accounts the source does not place in one (`prod`).
     pub environment: Option<String>,
+    /// Let the import mark more than half of the source's accounts gone.
+    pub allow_mass_removal: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -80,10 +82,19 @@ pub async fn upload(
     }
     // The reader has sent all it read, or stopped at an error already returned above.
     let _ = reader.join();
-    client
-        .finish_import(import.id)
+    match client
+        .finish_import_with(import.id, options.allow_mass_removal)
         .await
-        .map_err(UploadError::Api)
+    {
+        Ok(done) => Ok(done),
+        Err(e) => {
+            // Refused (a mass removal): the import must not hold its source.
+            if e.status() == Some(409) {
+                let _ = client.abandon_import(import.id).await;
+            }
+            Err(UploadError::Api(e))
+        }
+    }
 }
 
 type Batch = Result<Vec<Account>, ReadError>;

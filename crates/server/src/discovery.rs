@@ -217,9 +217,31 @@ pub async fn batch(
 
 /// Finishes an open import: the accounts its format no longer shows lose that view (and are
 /// gone when no view is left), and its counts are recorded.
-pub async fn finish(s: &AppState, p: &HumanCaller, id: ImportId) -> Result<Import, ApiError> {
+pub async fn finish(
+    s: &AppState,
+    p: &HumanCaller,
+    id: ImportId,
+    allow_mass_removal: bool,
+) -> Result<Import, ApiError> {
     let import = open_import(s, id).await?;
     let kind = SourceKind::parse(&import.kind).map_err(|_| ApiError::internal())?;
+    let (total, unseen) = s
+        .store
+        .view_counts(&import.source, kind.as_str(), id)
+        .await?;
+    if mass_removal(total, unseen) && !allow_mass_removal {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "mass_removal",
+            format!(
+                "this import of `{}` ({kind}) would mark {unseen} of the {total} accounts it \
+                 showed before as no longer there: a wrong or empty file does that. If the \
+                 source really lost them, finish with allow_mass_removal \
+                 (--allow-mass-removal); otherwise abandon the import",
+                import.source
+            ),
+        ));
+    }
     let thresholds: Thresholds =
         serde_json::from_str(&import.thresholds).map_err(|_| ApiError::internal())?;
     let batches = running(&import)?;
@@ -264,6 +286,15 @@ pub async fn finish(s: &AppState, p: &HumanCaller, id: ImportId) -> Result<Impor
         ..import
     })
 }
+
+/// Whether an import would mark more than half of a format's accounts gone (at least
+/// [`MASS_REMOVAL_MIN`] of them): what a wrong or empty file does.
+pub fn mass_removal(total: u64, unseen: u64) -> bool {
+    unseen >= MASS_REMOVAL_MIN && unseen * 2 > total
+}
+
+/// The fewest accounts a mass removal is about.
+pub const MASS_REMOVAL_MIN: u64 = 4;
 
 /// The source's counts now, and the machine-to-human ratio over every source.
 async fn summarize(

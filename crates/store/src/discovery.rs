@@ -178,6 +178,14 @@ pub trait DiscoveryStore: Send + Sync {
         import: ImportId,
         limit: u32,
     ) -> Result<Vec<Discovered>, StoreError>;
+    /// How many present accounts of `source` have a view of `kind`, and how many of those
+    /// views are from an import other than `import`.
+    async fn view_counts(
+        &self,
+        source: &str,
+        kind: &str,
+        import: ImportId,
+    ) -> Result<(u64, u64), StoreError>;
     /// Drops the views `(account, kind)` and writes the accounts they changed, with `event`.
     async fn drop_views(
         &self,

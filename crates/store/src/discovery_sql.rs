@@ -186,6 +186,28 @@ macro_rules! impl_discovery_store_for {
                 self.discovered_with_views(accounts).await
             }
 
+            async fn view_counts(
+                &self,
+                source: &str,
+                kind: &str,
+                import: aim_domain::ids::ImportId,
+            ) -> Result<(u64, u64), crate::StoreError> {
+                let (total, unseen): (i64, Option<i64>) = sqlx::query_as(
+                    "SELECT COUNT(*), SUM(CASE WHEN v.import_id <> $3 THEN 1 ELSE 0 END) \
+                     FROM discovered_views v JOIN discovered_accounts a ON a.id = v.account_id \
+                     WHERE v.source = $1 AND v.kind = $2 AND a.gone_at IS NULL",
+                )
+                .bind(source)
+                .bind(kind)
+                .bind(import.as_uuid())
+                .fetch_one(self.read())
+                .await?;
+                Ok((
+                    u64::try_from(total).unwrap_or_default(),
+                    u64::try_from(unseen.unwrap_or_default()).unwrap_or_default(),
+                ))
+            }
+
             async fn drop_views(
                 &self,
                 views: &[(aim_domain::ids::AccountId, String)],

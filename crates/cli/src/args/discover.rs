@@ -229,6 +229,10 @@ pub struct ImportArgs {
     /// Accounts per batch sent to aim (1-2000).
     #[arg(long, default_value_t = 1000)]
     pub batch: usize,
+    /// Let this import mark more than half of the source's accounts gone (refused
+    /// otherwise: a wrong or empty file does that).
+    #[arg(long)]
+    pub allow_mass_removal: bool,
 }
 
 /// Which accounts to list.

@@ -229,6 +229,7 @@ fn options(kind: SourceKind, common: &ImportArgs) -> Options {
         thresholds,
         batch: common.batch,
         environment: common.environment.clone(),
+        allow_mass_removal: common.allow_mass_removal,
     }
 }
 

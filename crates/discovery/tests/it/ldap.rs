@@ -158,6 +158,7 @@ async fn each_directory_finding_from_the_account_that_has_it() {
         thresholds: None,
         batch: 500,
         environment: None,
+        allow_mass_removal: false,
     };
     let import = upload(&srv.admin, &options, found.accounts.into_iter(), |_| {})
         .await

@@ -3,7 +3,8 @@
 //! are kept per source and listed with their findings.
 
 use aim_api::discovery::{
-    AccountsBody, BatchCounts, DiscoveredAccount, FindingRow, Import, NewImport, Presence,
+    AccountsBody, BatchCounts, DiscoveredAccount, FindingRow, FinishBody, Import, NewImport,
+    Presence,
 };
 use aim_domain::discovery::{FindingKind, Severity};
 use aim_domain::human::Role;
@@ -18,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use crate::auth::HumanCaller;
 use crate::discovery::{self as disc, rows};
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{Body, PathId, Query};
+use crate::extract::{Body, OptionalBody, PathId, Query};
 use crate::paging;
 use crate::state::AppState;
 
@@ -68,15 +69,19 @@ pub async fn batch(
 }
 
 /// Finishes an import: accounts it no longer shows are marked gone; its counts are kept.
-#[utoipa::path(post, path = "/v1/discovery/imports/{id}/finish", params(("id" = String, Path)), tag = "discovery",
+/// Marking more than half of the format's accounts gone needs `allow_mass_removal`.
+#[utoipa::path(post, path = "/v1/discovery/imports/{id}/finish", params(("id" = String, Path)), tag = "discovery", request_body = Option<FinishBody>,
     responses((status = 200, body = Import), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn finish(
     State(s): State<AppState>,
     p: HumanCaller,
     PathId(id): PathId<ImportId>,
+    OptionalBody(body): OptionalBody<FinishBody>,
 ) -> Result<Json<Import>, ApiError> {
     p.require_any(&[Role::Admin], "importing a discovery source")?;
-    Ok(Json(disc::finish(&s, &p, id).await?))
+    Ok(Json(
+        disc::finish(&s, &p, id, body.allow_mass_removal).await?,
+    ))
 }
 
 /// Ends an open import without marking anything gone (its reading failed); a new import of

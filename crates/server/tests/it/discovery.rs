@@ -28,6 +28,7 @@ pub(crate) fn options(source: &str, kind: SourceKind) -> Options {
         thresholds: None,
         batch: 3,
         environment: None,
+        allow_mass_removal: false,
     }
 }
 
@@ -490,4 +491,44 @@ async fn a_file_that_breaks_midway_marks_nothing_gone() {
         .await
         .unwrap();
     assert_eq!(present.items.len(), 8);
+}
+
+#[tokio::test]
+async fn a_file_that_would_empty_the_source_is_refused_unless_allowed() {
+    let srv = TestServer::start(Backend::Sqlite).await;
+    import_report(&srv.admin, REPORT).await;
+    let header: String = REPORT.lines().take(1).map(|l| format!("{l}\n")).collect();
+    let err = upload(
+        &srv.admin,
+        &options("aws-prod", SourceKind::AwsCredentialReport),
+        report(&header),
+        |_| {},
+    )
+    .await
+    .unwrap_err();
+    let UploadError::Api(e) = &err else {
+        panic!("{err}")
+    };
+    assert_eq!(e.code(), Some("mass_removal"));
+    assert!(
+        e.to_string().contains("would mark 8 of the 8 accounts"),
+        "{e}"
+    );
+    let present = |client: Client| async move {
+        client
+            .discovered_accounts(&vec![("presence", "present".to_owned())])
+            .await
+            .unwrap()
+            .items
+            .len()
+    };
+    assert_eq!(present(srv.admin.clone()).await, 8, "nothing marked gone");
+    // Abandoned, so the source is free; with the operator's say-so, it goes through.
+    let mut allowed = options("aws-prod", SourceKind::AwsCredentialReport);
+    allowed.allow_mass_removal = true;
+    let done = upload(&srv.admin, &allowed, report(&header), |_| {})
+        .await
+        .unwrap();
+    assert_eq!(done.summary.unwrap().gone, 8);
+    assert_eq!(present(srv.admin.clone()).await, 0);
 }
