@@ -303,6 +303,19 @@ fn finish(mut g: Grants, attributes: &mut BTreeMap<String, Value>) -> Vec<Permis
     g.permissions
 }
 
+/// The account with its permissions, and the names of its attached managed policies kept
+/// (those the export did not include make no permission, but are on the record).
+fn with_grants(mut a: Account, g: Grants, attached: &[Attached]) -> Account {
+    let names: Vec<Value> = attached
+        .iter()
+        .map(|p| p.policy_name.clone().into())
+        .collect();
+    a.attributes
+        .insert("attached_policies".to_owned(), names.into());
+    a.permissions = finish(g, &mut a.attributes);
+    a
+}
+
 /// `owner`, `purpose` and `environment` from tags.
 fn tagged(tags: &[Tag], names: &[&str]) -> Option<String> {
     tags.iter()
@@ -373,15 +386,7 @@ fn user(
             attached(&group.attached_managed_policies, &prefix, policies, &mut g)?;
         }
     }
-    let names: Vec<Value> = u
-        .attached_managed_policies
-        .iter()
-        .map(|p| p.policy_name.clone().into())
-        .collect();
-    a.attributes
-        .insert("attached_policies".to_owned(), names.into());
-    a.permissions = finish(g, &mut a.attributes);
-    Ok(a)
+    Ok(with_grants(a, g, &u.attached_managed_policies))
 }
 
 fn role(r: &Role, policies: &HashMap<String, Value>, as_of: Timestamp) -> Result<Account, String> {
@@ -412,13 +417,5 @@ fn role(r: &Role, policies: &HashMap<String, Value>, as_of: Timestamp) -> Result
     }
     let trust = document(&r.assume_role_policy_document)?;
     a.attributes.insert("trust_policy".to_owned(), trust);
-    let names: Vec<Value> = r
-        .attached_managed_policies
-        .iter()
-        .map(|p| p.policy_name.clone().into())
-        .collect();
-    a.attributes
-        .insert("attached_policies".to_owned(), names.into());
-    a.permissions = finish(g, &mut a.attributes);
-    Ok(a)
+    Ok(with_grants(a, g, &r.attached_managed_policies))
 }

@@ -5,10 +5,12 @@
 //! # Layout
 //! - [`fixtures`] — records for tests
 //! - [`db`] — fresh stores per backend
+//! - [`discovery`] — discovered accounts' findings by name
 //! - [`server`] — `aim serve` in-process on an ephemeral port, with a fake clock
 //! - [`pki`] — a private CA and a server certificate for HTTPS tests
 
 pub mod db;
+pub mod discovery;
 pub mod fixtures;
 pub mod pki;
 pub mod server;

@@ -169,21 +169,7 @@ async fn each_directory_finding_from_the_account_that_has_it() {
         .discovered_accounts(&vec![("source", "corp-ad".to_owned())])
         .await
         .unwrap();
-    let findings: BTreeMap<String, Vec<String>> = page
-        .items
-        .iter()
-        .map(|a| {
-            let f = a
-                .findings
-                .iter()
-                .map(|f| match &f.credential {
-                    Some(c) => format!("{}@{c}", f.kind),
-                    None => f.kind.to_string(),
-                })
-                .collect();
-            (a.name.clone(), f)
-        })
-        .collect();
+    let findings = aim_testkit::discovery::findings_by_name(&srv.admin, "corp-ad").await;
     let want: BTreeMap<String, Vec<String>> = [
         (
             "svc-sql",

@@ -216,20 +216,23 @@ pub fn list_row(row: aim_store::AccountRow, account: &Account) -> DecommissionRo
 /// The decommission list of `source` (or of every source).
 pub async fn list(s: &AppState, source: Option<&str>) -> Result<Vec<DecommissionRow>, ApiError> {
     let rows = s.store.disposed("decommission", source, MAX_LIST).await?;
+    // An account with one view keeps its record there: read those views at once.
+    let single: Vec<AccountId> = rows
+        .iter()
+        .filter(|r| r.account.is_empty())
+        .map(|r| r.id)
+        .collect();
+    let mut views: std::collections::HashMap<AccountId, Vec<aim_store::ViewRow>> = s
+        .store
+        .discovered_by_ids(&single)
+        .await?
+        .into_iter()
+        .map(|(r, v)| (r.id, v))
+        .collect();
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
-        let account = match row.account.as_str() {
-            "" => {
-                let views = s
-                    .store
-                    .discovered_account(row.id)
-                    .await?
-                    .map(|d| d.1)
-                    .unwrap_or_default();
-                kept_account(&row, &views)?
-            }
-            text => serde_json::from_str(text).map_err(|_| ApiError::internal())?,
-        };
+        let v = views.remove(&row.id).unwrap_or_default();
+        let account = kept_account(&row, &v)?;
         out.push(list_row(row, &account));
     }
     Ok(out)

@@ -52,28 +52,7 @@ pub(crate) async fn import_report(client: &Client, text: &str) -> Import {
 
 /// Each account's findings as `kind` or `kind@credential`, by name.
 pub(crate) async fn findings(client: &Client, source: &str) -> BTreeMap<String, Vec<String>> {
-    let page = client
-        .discovered_accounts(&vec![
-            ("source", source.to_owned()),
-            ("presence", "present".to_owned()),
-            ("limit", "1000".to_owned()),
-        ])
-        .await
-        .unwrap();
-    page.items
-        .into_iter()
-        .map(|a| {
-            let f = a
-                .findings
-                .iter()
-                .map(|f| match &f.credential {
-                    Some(c) => format!("{}@{c}", f.kind),
-                    None => f.kind.to_string(),
-                })
-                .collect();
-            (a.name, f)
-        })
-        .collect()
+    aim_testkit::discovery::findings_by_name(client, source).await
 }
 
 pub(crate) fn expected(rows: &[(&str, &[&str])]) -> BTreeMap<String, Vec<String>> {
