@@ -25,6 +25,7 @@ fn ocsf_class(e: &Event) -> (u32, u32, u32, &'static str) {
     const API: (u32, u32, &str) = (6003, 6, "API Activity");
     const FINDING: (u32, u32, &str) = (2004, 2, "Detection Finding");
     const INVENTORY: (u32, u32, &str) = (5001, 5, "Inventory Info");
+    const COMPLIANCE: (u32, u32, &str) = (2003, 2, "Compliance Finding");
     let ((class, category, name), activity) = match e.action {
         A::RequestRefused if e.reason == "unauthenticated" => (AUTHENTICATION, 1),
         A::RequestRefused | A::ToolCalled | A::UpstreamSecretRead => (API, 99),
@@ -43,6 +44,8 @@ fn ocsf_class(e: &Event) -> (u32, u32, u32, &'static str) {
         | A::DiscoveryAccountMarked => (INVENTORY, 2),
         // Update: the finding stays, acknowledged for a while.
         A::DiscoveryFindingAcknowledged => (FINDING, 2),
+        // Create: the posture read against the frameworks, its score kept.
+        A::ComplianceReported => (COMPLIANCE, 1),
         // Closed: an admin said the anomaly was expected.
         A::AnomalyExpected => (FINDING, 3),
         // Authentication Ticket for an issued token, Logoff for a revoked one.

@@ -15,6 +15,7 @@
 //! - [`gateway`] — what an enforcement gateway asks of aim
 //! - [`oauth`] — `POST /oauth/token`: the form and the answer
 //! - [`policies`] — a policy set's files and links as applied, and its history
+//! - [`reports`] — compliance reports against OWASP, NIST and CSA frameworks, and their trend
 //! - [`tools`] — MCP tools: what gateways saw, which a caller may use, pinned definitions
 //! - [`secrets`] — credentials for upstreams kept in aim
 //! - [`tokens`] — signing keys as operators see them, the revocation list
@@ -30,6 +31,7 @@ pub mod identities;
 pub mod leases;
 pub mod oauth;
 pub mod policies;
+pub mod reports;
 pub mod secrets;
 pub mod tokens;
 pub mod tools;

@@ -11,6 +11,7 @@ mod discover;
 mod human;
 mod identity;
 mod policy;
+mod report;
 mod secret;
 mod token;
 mod tool;
@@ -25,6 +26,7 @@ pub use discover::{
 pub use human::{CredentialCommand, HumanCommand};
 pub use identity::{Expiry, IdentityCommand, JoinTokenCommand, KeyCommand, ListArgs};
 pub use policy::{PolicyCommand, PolicyFiles};
+pub use report::{ReportCommand, ReportFormatArg, ReportOut};
 pub use secret::SecretCommand;
 pub use token::{IssueArgs, SigningKeyCommand, TaskCommand, TokenCommand};
 pub use tool::ToolCommand;
@@ -120,6 +122,10 @@ pub enum Command {
     /// Kubernetes and inventories; list what they hold and the findings about it.
     #[command(subcommand)]
     Discover(DiscoverCommand),
+    /// Compliance reports: aim's live controls and findings against OWASP, NIST and CSA
+    /// frameworks, and their trend.
+    #[command(subcommand)]
+    Report(ReportCommand),
     /// MCP tools seen through gateways: review what changed, pin a definition.
     #[command(subcommand)]
     Tool(ToolCommand),

@@ -9,6 +9,7 @@ mod gateway;
 mod human;
 pub(crate) mod identity;
 mod policy;
+mod report;
 mod secret;
 mod serve;
 pub mod token;
@@ -124,6 +125,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Grant(cmd) => decisions::grant(&client(), format, cmd).await,
         Command::Behaviour(cmd) => behaviour::run(&client(), format, cmd).await,
         Command::Discover(cmd) => discover::run(&client(), format, cmd).await,
+        Command::Report(cmd) => report::run(&client(), format, cmd).await,
         Command::Tool(cmd) => tool::run(&client(), format, cmd).await,
         Command::UpstreamSecret(cmd) => secret::run(&client(), format, cmd).await,
         Command::JoinToken(cmd) => token::join_token(&client(), format, cmd).await,

@@ -16,6 +16,7 @@
 //! - [`tools`] — MCP tools: what gateways report and ask, admins' review and approval
 //! - [`audit`] — the audit log, traces, checkpoints and sweeps
 //! - [`behaviour`] — backtests of the behavioural detectors, why an identity was held
+//! - [`reports`] — compliance reports and their trend
 
 pub mod audit;
 pub mod behaviour;
@@ -25,6 +26,7 @@ pub mod discovery;
 pub mod gateway;
 pub mod humans;
 pub mod identities;
+pub mod reports;
 pub mod secrets;
 pub mod tools;
 
@@ -213,7 +215,15 @@ impl Client {
 
     /// A GET whose answer is text (CSV), not JSON.
     async fn get_text(&self, path: &str, params: &Params) -> Result<String> {
-        let mut req = self.http.get(format!("{}{path}", self.base)).query(params);
+        self.text(Method::GET, path, params).await
+    }
+
+    /// Sends a request with no body and returns the answer as text (CSV, Markdown, HTML).
+    async fn text(&self, method: Method, path: &str, params: &Params) -> Result<String> {
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .query(params);
         if let Some(t) = &self.token {
             req = req.bearer_auth(t);
         }

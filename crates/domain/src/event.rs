@@ -233,6 +233,8 @@ str_enum! {
         DiscoveryAccountMarked => "discovery.account_marked",
         /// A finding was acknowledged, with a reason, until a date.
         DiscoveryFindingAcknowledged => "discovery.finding_acknowledged",
+        /// A compliance report was generated (its score kept for the trend).
+        ComplianceReported => "report.compliance_generated",
     }
 }
 

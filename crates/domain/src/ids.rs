@@ -99,6 +99,11 @@ id_type!(
     AccountId
 );
 
+id_type!(
+    /// One compliance report, kept for the posture's trend.
+    ReportId
+);
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("`{0}` is not a valid id (expected a UUID)")]
 pub struct InvalidId(pub String);

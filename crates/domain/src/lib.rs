@@ -28,6 +28,7 @@
 //! - [`sweep`] — what the periodic sweep does to one identity at one instant
 //! - [`baseline`] — what an identity normally does, in bounded memory, and its thresholds
 //! - [`discovery`] — machine identities found outside aim, and the posture findings about them
+//! - [`compliance`] — aim's live controls and findings read against OWASP, NIST and CSA frameworks
 //! - [`event`] — the append-only record of every change
 //! - [`audit`] — the hash chain over events and its verifier
 //! - [`trace`] — the causal chain of one task: its request, tokens and what each did
@@ -82,6 +83,7 @@ pub mod agent_key;
 pub mod approval;
 pub mod audit;
 pub mod baseline;
+pub mod compliance;
 pub mod decision;
 pub mod discovery;
 pub mod entitlement;

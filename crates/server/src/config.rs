@@ -582,3 +582,12 @@ mod tests {
         assert!(toml::from_str::<Config>("[[audit_sinks]]\nkind = \"ftp\"\nname = \"x\"").is_err());
     }
 }
+
+/// What the compliance report reads from the config rather than the store.
+#[derive(Debug, Clone, Default)]
+pub struct ReportSettings {
+    /// The `[[audit_sinks]]` by name.
+    pub sinks: Vec<String>,
+    /// How often the audit chain is checkpointed, if it is.
+    pub checkpoint_every_seconds: Option<u64>,
+}

@@ -17,6 +17,7 @@
 //!   and its webhook
 //! - [`discovery`] — imports of outside sources: batches assessed, unseen accounts gone
 //! - [`behaviour`] — behavioural baselines: learnt on the decision path, acted on, backtested
+//! - [`report`] — the compliance report: the posture read, scored, kept and rendered
 //! - [`checkpoint`] — signed checkpoints of the audit chain
 //! - [`metrics`] — what Prometheus scrapes from the admin listener
 //! - [`sinks`] — delivery of every record to files, syslog and webhooks
@@ -46,6 +47,7 @@ pub mod paging;
 pub mod policy;
 pub mod refusals;
 pub mod registry;
+pub mod report;
 pub mod routes;
 pub mod secrets;
 pub mod serve;
@@ -90,6 +92,7 @@ pub fn router_with(state: AppState, body_limit: usize, limits: &config::LimitsCo
         .merge(routes::behaviour::router())
         .merge(routes::discovery::router())
         .merge(routes::discovery_remedy::router())
+        .merge(routes::reports::router())
         .merge(routes::gateway::router())
         .merge(routes::gateway_sync::router())
         .merge(routes::tools::router())
@@ -236,6 +239,15 @@ async fn build_state(
             Duration::from_secs(config.limits.refusal_window_seconds),
         )),
         feed: Arc::default(),
+        reporting: Arc::new(config::ReportSettings {
+            sinks: config
+                .audit_sinks
+                .iter()
+                .map(|k| k.name().to_owned())
+                .collect(),
+            checkpoint_every_seconds: (config.checkpoint_interval_seconds > 0)
+                .then_some(config.checkpoint_interval_seconds),
+        }),
         metrics: Arc::default(),
         callers: Arc::default(),
         held_leases: Arc::default(),

@@ -11,6 +11,7 @@
 //! - [`behaviour`] — backtests of the behavioural detectors, why an identity was held
 //! - [`discovery`] — imports of outside sources, the accounts they hold and their findings
 //! - [`discovery_remedy`] — adoption, the decommission list, acknowledged findings
+//! - [`reports`] — compliance reports: generated, kept for the trend, read again
 //! - [`approvals`], [`grants`], [`leases`] — human approval, grants and elevation, leases
 //! - [`gateway`], [`tools`], [`presented`] — what enforcement gateways ask, MCP tools pinned
 //!   by definition, the agent's token checked for a gateway
@@ -36,6 +37,7 @@ pub mod oauth;
 pub mod openapi;
 pub mod policies;
 pub mod presented;
+pub mod reports;
 pub mod scim;
 pub mod signing_keys;
 pub mod system;

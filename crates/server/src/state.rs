@@ -28,6 +28,8 @@ pub struct AppState {
     pub refusals: Arc<crate::refusals::Refusals>,
     /// The revocation feed gateways follow.
     pub feed: Arc<crate::feed::Feed>,
+    /// What the compliance report reads from the config.
+    pub reporting: Arc<crate::config::ReportSettings>,
     /// What Prometheus scrapes from the admin listener.
     pub metrics: Arc<crate::metrics::Metrics>,
     /// Humans' credentials as resolved (by the secret's hash), used while the store's

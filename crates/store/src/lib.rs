@@ -25,6 +25,7 @@
 //! - [`discovery`] — imports of outside sources and the accounts they hold (its SQL in
 //!   `discovery_sql` and `discovery_rows`), and [`discovery_remedy`]: adoption,
 //!   decommissioning, acknowledged findings
+//! - [`reports`] — compliance reports as generated, for the posture's trend
 //! - [`names`] — names for the ids of identities and humans, for people reading records
 //!
 //! And what they are built on:
@@ -63,6 +64,7 @@ mod migrations;
 pub mod names;
 pub mod policies;
 pub mod postgres;
+pub mod reports;
 pub mod revocations;
 mod rows;
 pub mod scim_groups;
@@ -101,6 +103,7 @@ pub use identities::IdentityStore;
 pub use leases::{Acquired, LeaseStore};
 pub use names::NameStore;
 pub use policies::{PolicyStore, PolicyVersion};
+pub use reports::{ReportScore, ReportStore};
 pub use revocations::RevocationStore;
 pub use scim_groups::{Membership, ScimGroup, ScimGroupStore};
 pub use tasks::TaskStore;
@@ -130,6 +133,7 @@ pub trait Store:
     + baselines::BaselineStore
     + discovery::DiscoveryStore
     + discovery_remedy::DiscoveryRemedyStore
+    + reports::ReportStore
     + Send
     + Sync
     + Debug

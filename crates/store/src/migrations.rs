@@ -86,6 +86,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "discovery: imports, discovered accounts and their views",
         include_str!("../migrations/sqlite/0016_discovery.sql"),
     ),
+    (
+        17,
+        "compliance reports, for the posture's trend",
+        include_str!("../migrations/sqlite/0017_compliance_reports.sql"),
+    ),
 ];
 
 /// (version, description, SQL) of each PostgreSQL migration, in order.
@@ -169,6 +174,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         16,
         "discovery: imports, discovered accounts and their views",
         include_str!("../migrations/postgres/0016_discovery.sql"),
+    ),
+    (
+        17,
+        "compliance reports, for the posture's trend",
+        include_str!("../migrations/postgres/0017_compliance_reports.sql"),
     ),
 ];
 

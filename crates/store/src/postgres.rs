@@ -256,3 +256,4 @@ crate::upstream_secrets::impl_upstream_secret_store!(PgStore);
 crate::baselines::impl_baseline_store!(PgStore);
 crate::discovery::impl_discovery_store!(PgStore);
 crate::discovery_remedy::impl_discovery_remedy_store!(PgStore);
+crate::reports::impl_report_store!(PgStore);

@@ -155,6 +155,7 @@ crate::upstream_secrets::impl_upstream_secret_store!(SqliteStore);
 crate::baselines::impl_baseline_store!(SqliteStore);
 crate::discovery::impl_discovery_store!(SqliteStore);
 crate::discovery_remedy::impl_discovery_remedy_store!(SqliteStore);
+crate::reports::impl_report_store!(SqliteStore);
 
 /// Below this many rows, a table's statistics are dropped.
 const TINY_TABLE: i64 = 1000;

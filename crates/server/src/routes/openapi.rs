@@ -6,8 +6,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
 use crate::routes::{
     agent_keys, approvals, audit, authorize, behaviour, discovery, discovery_remedy, gateway,
-    gateway_sync, grants, humans, identities, join, leases, oauth, policies, scim, signing_keys,
-    system, tasks, tools, upstream_secrets,
+    gateway_sync, grants, humans, identities, join, leases, oauth, policies, reports, scim,
+    signing_keys, system, tasks, tools, upstream_secrets,
 };
 
 #[derive(Debug, OpenApi)]
@@ -31,6 +31,7 @@ use crate::routes::{
         discovery::accounts, discovery::account, discovery::findings,
         discovery_remedy::adopt, discovery_remedy::decommission, discovery_remedy::acknowledge,
         discovery_remedy::list,
+        reports::generate, reports::list, reports::show,
         authorize::authorize, authorize::explain, behaviour::backtest, behaviour::why, behaviour::expected, gateway::authorize, gateway::refusal, gateway::feed, gateway::ack, gateway::call,
         gateway_sync::state, gateway_sync::live, gateway_sync::decisions,
         tools::seen, tools::verify, tools::permitted, tools::list, tools::show, tools::approve,
@@ -57,6 +58,7 @@ use crate::routes::{
         (name = "policies", description = "Cedar policies and runtime decisions"),
         (name = "approvals", description = "Human approval of exact high-risk actions"),
         (name = "discovery", description = "Machine identities found outside aim: imports, accounts, findings"),
+        (name = "reports", description = "Compliance reports against OWASP, NIST and CSA frameworks, from live data"),
         (name = "grants", description = "Grants and just-in-time elevation"),
         (name = "leases", description = "Exclusive write on one record"),
         (name = "tools", description = "MCP tools seen through gateways, and their pinned definitions"),

@@ -19,6 +19,7 @@ mod flood;
 mod gateway_sync;
 mod identities;
 mod machines;
+mod reports;
 mod scim;
 mod secrets;
 mod sinks;
