@@ -4,8 +4,9 @@
 //! fresh SQLite data dir, and runs `aim discover import aws-credential-report` on it as an
 //! operator would. It reports the wall time and the peak resident memory of the CLI and of
 //! the server, then the same for a second import of the same file (every account
-//! unchanged), then the finding computation alone, in process: the report read and every
-//! account assessed, without aim.
+//! unchanged), then a compliance report over them (`aim report compliance --format html`),
+//! then the finding computation alone, in process: the report read and every account
+//! assessed, without aim.
 //!
 //! ```sh
 //! cargo build --release --bin aim --bin discovery-load
@@ -220,6 +221,25 @@ fn main() -> anyhow::Result<()> {
         );
         println!("  summary: {summary}");
     }
+    let page = dir.path().join("compliance.html");
+    let t = Instant::now();
+    let out = Command::new(&args.aim)
+        .args(["report", "compliance", "--format", "html", "--out"])
+        .arg(&page)
+        .env("AIM_ADDR", &serve.addr)
+        .env("AIM_TOKEN", &token)
+        .output()
+        .context("running aim report compliance")?;
+    anyhow::ensure!(
+        out.status.success(),
+        "the report failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    println!(
+        "compliance report over them: {:.2} s, {} KiB of HTML",
+        t.elapsed().as_secs_f64(),
+        std::fs::metadata(&page)?.len() / 1024
+    );
     // The finding computation alone: the report read and each account assessed, one at a
     // time as the CLI reads them.
     let thresholds = Thresholds {

@@ -245,6 +245,8 @@ pub trait DiscoveryStore: Send + Sync {
     ) -> Result<(), StoreError>;
     /// Enabled machine accounts present in any source and not linked to a registry identity.
     async fn unlinked_machine_accounts(&self) -> Result<u64, StoreError>;
+    /// `(source, kind)` of every source read in a format by a finished import, in order.
+    async fn discovery_sources(&self) -> Result<Vec<(String, String)>, StoreError>;
     /// The registry's active identities, and the roles (comma-separated) of each active
     /// human.
     async fn population(&self) -> Result<(u64, Vec<String>), StoreError>;

@@ -515,6 +515,15 @@ macro_rules! impl_discovery_store_for {
                 Ok(u64::try_from(n).unwrap_or_default())
             }
 
+            async fn discovery_sources(&self) -> Result<Vec<(String, String)>, crate::StoreError> {
+                Ok(sqlx::query_as(
+                    "SELECT DISTINCT source, kind FROM discovery_imports \
+                     WHERE finished_at IS NOT NULL ORDER BY source, kind",
+                )
+                .fetch_all(self.read())
+                .await?)
+            }
+
             async fn population(&self) -> Result<(u64, Vec<String>), crate::StoreError> {
                 let (n,): (i64,) =
                     sqlx::query_as("SELECT COUNT(*) FROM identities WHERE state = 'active'")

@@ -7,6 +7,7 @@ use aim_domain::ids::ReportId;
 use anyhow::Context;
 
 use crate::args::{Format, ReportCommand, ReportFormatArg, ReportOut};
+use crate::exit::Local;
 use crate::output::{Table, emit};
 
 pub async fn run(client: &Client, format: Format, cmd: ReportCommand) -> anyhow::Result<()> {
@@ -18,7 +19,7 @@ pub async fn run(client: &Client, format: Format, cmd: ReportCommand) -> anyhow:
         ReportCommand::Show { id, out } => {
             let id: ReportId = id
                 .parse()
-                .map_err(|_| anyhow::anyhow!("`{id}` is not a report id (a UUID)"))?;
+                .map_err(|_| Local::Invalid(format!("`{id}` is not a report id (a UUID)")))?;
             let body = client.kept_report_as(id, wire(out.format)).await?;
             write(&out, &body)
         }

@@ -13,5 +13,6 @@ mod join;
 mod names;
 mod policy;
 mod process;
+mod report;
 mod tls;
 mod tour;

@@ -282,3 +282,18 @@ fn scores_weigh_partial_half_and_skip_not_applicable() {
     assert_eq!(c.weight(), Some(0.5));
     assert_eq!(score(Framework::OwaspNhi, [c].iter()).score, 50.0);
 }
+
+#[test]
+fn the_guide_names_every_control() {
+    let guide = include_str!("../../../../docs/compliance.md")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    for c in evaluate(&clean()).controls {
+        assert!(
+            guide.contains(&c.id),
+            "docs/compliance.md does not name {}",
+            c.id
+        );
+    }
+}

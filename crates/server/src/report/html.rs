@@ -64,9 +64,13 @@ pub fn render(r: &ComplianceReport) -> String {
 fn summary(out: &mut String, r: &ComplianceReport) {
     let _ = write!(
         out,
-        "<section class=\"summary\"><div class=\"card\"><h3>Posture score</h3>{}</div><div class=\"card\"><h3>Trend over {} reports</h3>{}</div><div class=\"card\"><h3>Controls per framework</h3>{}</div></section>",
+        "<section class=\"summary\"><div class=\"card\"><h3>Posture score</h3>{}</div><div class=\"card\"><h3>{}</h3>{}</div><div class=\"card\"><h3>Controls per framework</h3>{}</div></section>",
         chart::ring(r.score),
-        r.trend.len(),
+        if r.trend.len() > 1 {
+            format!("Trend over {} reports", r.trend.len())
+        } else {
+            "The first report: no trend yet".to_owned()
+        },
         chart::trend(&r.trend),
         chart::frameworks(&r.frameworks)
     );

@@ -62,13 +62,16 @@ pub fn render(r: &ComplianceReport) -> String {
         r.id
     );
     let trend: Vec<String> = r.trend.iter().map(|t| format!("{:.1}", t.score)).collect();
-    let _ = writeln!(
-        out,
-        "**Posture score: {:.1} / 100** — trend over the last {} reports: {}\n",
-        r.score,
-        r.trend.len(),
-        trend.join(" → ")
-    );
+    let trend = if trend.len() > 1 {
+        format!(
+            "trend over the last {} reports: {}",
+            trend.len(),
+            trend.join(" → ")
+        )
+    } else {
+        "the first report: no trend yet".to_owned()
+    };
+    let _ = writeln!(out, "**Posture score: {:.1} / 100** — {trend}\n", r.score);
     let _ = writeln!(out, "| Framework | Score | Met | Partial | Not met |");
     let _ = writeln!(out, "|---|---:|---:|---:|---:|");
     for f in &r.frameworks {

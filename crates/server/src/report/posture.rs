@@ -176,13 +176,8 @@ async fn tools(s: &AppState, now: Timestamp) -> Result<Tools, ApiError> {
 async fn discovery(s: &AppState) -> Result<Discovery, ApiError> {
     let mut d = Discovery::default();
     let mut formats: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for import in s.store.discovery_imports(None, None, 10_000).await? {
-        if import.finished_at.is_some() {
-            formats
-                .entry(import.source)
-                .or_default()
-                .insert(import.kind);
-        }
+    for (source, kind) in s.store.discovery_sources().await? {
+        formats.entry(source).or_default().insert(kind);
     }
     let mut per_kind: BTreeMap<FindingKind, u64> = BTreeMap::new();
     for (source, kinds) in &formats {
