@@ -219,7 +219,7 @@ pub fn behaviour(p: &Posture) -> Check {
     check(
         status,
         "each identity's behaviour is baselined and deviations answered",
-        format!("mode `{}`: {what}; {} profiles held", b.mode, b.profiles),
+        format!("mode {}: {what}; {} profiles held", b.mode, b.profiles),
     )
 }
 
