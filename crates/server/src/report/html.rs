@@ -56,7 +56,7 @@ pub fn render(r: &ComplianceReport) -> String {
         framework(&mut out, r, *f);
     }
     out.push_str(
-        "</main><footer>A control is <b>met</b> when every check under it is, <b>not met</b> when none is, and <b>partial</b> otherwise; a check aim can only partly answer (what an agent remembers, the code a tool runs) says so and counts as partial. Each control weighs the share of its checks met (partial counts half); a framework's score, and the posture score over all of them, is the mean over their controls, out of 100. Names are the first 25 of each count. Discovered accounts' findings count until they are fixed at the source, acknowledged ones included.</footer></body></html>",
+        "</main><footer>A control is <b>met</b> when every check under it is, <b>not met</b> when none is, and <b>partial</b> otherwise; a check aim can only partly answer (what an agent remembers, the code a tool runs) says so and counts as partial. Each control weighs the share of its checks met (partial counts half); a framework's score, and the posture score over all of them, is the mean over their controls, out of 100. Names are the first 25 of each count. Discovered accounts' findings count until they are fixed at the source: an acknowledged one still counts, and its name says until when it is acknowledged.</footer></body></html>",
     );
     out
 }

@@ -11,6 +11,7 @@ use aim_domain::compliance::{Named, Posture};
 use aim_domain::discovery::{FindingKind, SourceKind};
 use aim_domain::human::{HumanState, Role};
 use aim_domain::identity::{Autonomy, Identity, IdentityKind};
+use aim_domain::ids::AccountId;
 use aim_domain::lifecycle::{LifecycleState, StateCause};
 use aim_domain::time::Timestamp;
 use aim_domain::tool::PinState;
@@ -45,7 +46,7 @@ pub async fn read(s: &AppState) -> Result<Posture, ApiError> {
         },
         audit: audit(s).await?,
         tools: tools(s, at).await?,
-        discovery: discovery(s).await?,
+        discovery: discovery(s, at).await?,
     })
 }
 
@@ -173,7 +174,7 @@ async fn tools(s: &AppState, now: Timestamp) -> Result<Tools, ApiError> {
     Ok(t)
 }
 
-async fn discovery(s: &AppState) -> Result<Discovery, ApiError> {
+async fn discovery(s: &AppState, now: Timestamp) -> Result<Discovery, ApiError> {
     let mut d = Discovery::default();
     let mut formats: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for (source, kind) in s.store.discovery_sources().await? {
@@ -198,7 +199,7 @@ async fn discovery(s: &AppState) -> Result<Discovery, ApiError> {
         d.sources.push(format!("{source}: {}", list.join(" + ")));
     }
     for (kind, n) in per_kind {
-        d.findings.insert(kind, names(s, kind, n).await?);
+        d.findings.insert(kind, names(s, kind, n, now).await?);
     }
     if !d.sources.is_empty() {
         d.unlinked = s.store.unlinked_machine_accounts().await?;
@@ -216,19 +217,41 @@ fn is_cloud(kind: &str) -> bool {
     })
 }
 
-/// `count` accounts have `kind`: the first [`NAMED`] of them by name (`source/name`).
-async fn names(s: &AppState, kind: FindingKind, count: u64) -> Result<Named, ApiError> {
+/// `count` accounts have `kind`: the first [`NAMED`] of them by name (`source/name`), each
+/// saying until when it is acknowledged if it is (an acknowledged finding still counts).
+async fn names(
+    s: &AppState,
+    kind: FindingKind,
+    count: u64,
+    now: Timestamp,
+) -> Result<Named, ApiError> {
     let filter = DiscoveryFilter {
         present: Some(true),
         finding: Some(kind.as_str().to_owned()),
         ..DiscoveryFilter::default()
     };
     let page = s.store.discovered_page(&filter, None, NAMED as u32).await?;
-    Ok(Named {
-        count,
-        names: page
-            .iter()
-            .map(|(a, _)| format!("{}/{}", a.source, a.name))
-            .collect(),
-    })
+    let ids: Vec<AccountId> = page.iter().map(|(a, _)| a.id).collect();
+    let acks = s.store.acknowledgements(&ids, now).await?;
+    let names = page
+        .iter()
+        .map(|(a, _)| {
+            let until = acks
+                .iter()
+                .filter(|k| k.account == a.id)
+                .filter(|k| k.finding.split(':').next() == Some(kind.as_str()))
+                .map(|k| k.until)
+                .max();
+            match until {
+                Some(t) => format!(
+                    "{}/{} (acknowledged until {})",
+                    a.source,
+                    a.name,
+                    t.to_rfc3339().get(..10).unwrap_or_default()
+                ),
+                None => format!("{}/{}", a.source, a.name),
+            }
+        })
+        .collect();
+    Ok(Named { count, names })
 }

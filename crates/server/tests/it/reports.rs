@@ -2,12 +2,13 @@
 //! each control they fail, kept for the trend, read again, rendered as Markdown and HTML
 //! with every outside name escaped.
 
+use aim_api::discovery::AcknowledgeBody;
 use aim_api::reports::{ComplianceReport, ReportFormat};
 use aim_client::{Client, ClientError};
 use aim_discovery::csv_map::{Mapping, Rows};
 use aim_discovery::upload::upload;
 use aim_domain::compliance::{Control, Status};
-use aim_domain::discovery::{AccountKind, SourceKind};
+use aim_domain::discovery::{AccountKind, FindingKind, SourceKind};
 use aim_domain::event::AuditAction;
 use aim_domain::human::Role;
 use aim_domain::ids::ReportId;
@@ -93,6 +94,46 @@ async fn each_control_names_the_identities_and_accounts_behind_it() {
             "{nhi8:?}"
         );
         assert_eq!(control(&r, "NHI8").status, Status::NotMet);
+        // An acknowledged finding still counts, and says until when it is accepted.
+        let accounts = srv
+            .admin
+            .discovered_accounts(&vec![("source", "saas".to_owned())])
+            .await
+            .unwrap();
+        let notifier = accounts
+            .items
+            .iter()
+            .find(|a| a.name == "bot-deploy-notifier")
+            .unwrap();
+        let slot = notifier
+            .findings
+            .iter()
+            .find(|f| f.kind == FindingKind::SharedAcrossEnvironments)
+            .unwrap()
+            .slot();
+        let until = start_time().plus_days(30);
+        srv.admin
+            .acknowledge_finding(
+                notifier.id,
+                &AcknowledgeBody {
+                    finding: slot,
+                    reason: "the prod token is rotated with the Slack migration".to_owned(),
+                    until,
+                },
+            )
+            .await
+            .unwrap();
+        let again = auditor.compliance_report().await.unwrap();
+        let expected = format!(
+            "saas/bot-deploy-notifier (acknowledged until {}) (shared_across_environments)",
+            &until.to_rfc3339()[..10]
+        );
+        assert!(
+            named(&again, "NHI8").contains(&expected),
+            "{:?}",
+            named(&again, "NHI8")
+        );
+        assert_eq!(control(&again, "NHI8").checks[0].count, 2);
         let inventory = &control(&r, "ID.AM-02").checks[0];
         assert!(
             inventory.detail.contains("from saas: csv"),
