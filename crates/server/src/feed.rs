@@ -23,6 +23,15 @@ pub const HEARTBEAT: Duration = Duration::from_secs(1);
 /// How long a lock waits for connected gateways to acknowledge it.
 const ACK_WAIT: Duration = Duration::from_secs(2);
 
+/// Of the gateways' acknowledgements `(gateway, epoch, at)`, how many gateways are connected
+/// (acknowledged within [`PRESENCE`] of `now`), and how many of those are behind `epoch`.
+pub fn presence(acks: &[(String, i64, Timestamp)], epoch: i64, now: Timestamp) -> (u64, u64) {
+    let since = now.plus_millis(-(PRESENCE.as_millis() as i64));
+    let connected: Vec<_> = acks.iter().filter(|(_, _, at)| *at >= since).collect();
+    let behind = connected.iter().filter(|(_, e, _)| *e < epoch).count();
+    (connected.len() as u64, behind as u64)
+}
+
 /// This replica's feed: the newest epoch it has read, and the entries as they come.
 #[derive(Debug)]
 pub struct Feed {
@@ -143,5 +152,25 @@ pub async fn acknowledged(
             };
         }
         tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presence_counts_recent_acknowledgements_and_those_behind() {
+        let now = Timestamp::from_millis(1_800_000_000_000);
+        let at = |ago_ms: i64| now.plus_millis(-ago_ms);
+        let acks = vec![
+            ("gw-a".to_owned(), 7, at(0)),
+            ("gw-b".to_owned(), 6, at(PRESENCE.as_millis() as i64)),
+            ("gw-c".to_owned(), 7, at(PRESENCE.as_millis() as i64 + 1)),
+        ];
+        // gw-c is gone; of the two connected, gw-b has not reached epoch 7.
+        assert_eq!(presence(&acks, 7, now), (2, 1));
+        assert_eq!(presence(&acks, 6, now), (2, 0));
+        assert_eq!(presence(&[], 7, now), (0, 0));
     }
 }

@@ -153,13 +153,11 @@ async fn audit(s: &AppState) -> Result<Audit, ApiError> {
 }
 
 async fn tools(s: &AppState, now: Timestamp) -> Result<Tools, ApiError> {
-    let since = now.plus_millis(-(crate::feed::PRESENCE.as_millis() as i64));
-    let epoch = s.feed.epoch();
     let acks = s.store.gateway_acks().await?;
-    let connected: Vec<_> = acks.iter().filter(|(_, _, at)| *at >= since).collect();
+    let (gateways_connected, gateways_behind) = crate::feed::presence(&acks, s.feed.epoch(), now);
     let mut t = Tools {
-        gateways_connected: connected.len() as u64,
-        gateways_behind: connected.iter().filter(|(_, e, _)| *e < epoch).count() as u64,
+        gateways_connected,
+        gateways_behind,
         ..Tools::default()
     };
     for tool in s.store.list_tools(None).await? {

@@ -33,13 +33,8 @@ async fn metrics(State(s): State<AppState>) -> impl axum::response::IntoResponse
     let epoch = s.feed.epoch();
     let gateways = match s.store.gateway_acks().await {
         Ok(acks) => {
-            let since = s
-                .clock
-                .now()
-                .plus_millis(-(crate::feed::PRESENCE.as_millis() as i64));
-            let connected: Vec<_> = acks.iter().filter(|(_, _, at)| *at >= since).collect();
-            let behind = connected.iter().filter(|(_, e, _)| *e < epoch).count();
-            Some((connected.len() as i64, behind as i64))
+            let (connected, behind) = crate::feed::presence(&acks, epoch, s.clock.now());
+            Some((connected as i64, behind as i64))
         }
         Err(e) => {
             tracing::warn!(error = %e, "metrics: the gateways' acknowledgements could not be read");
