@@ -4,7 +4,9 @@ on the local PostgreSQL) on a task's first call, injects them as HTTP Basic into
 call of that task (and only that task), and revokes the lease when aim says the task
 ended or its identity was locked: the PostgreSQL role OpenBao made for the task is gone.
 
-A gateway that stops revokes the leases it holds (they would otherwise live to their TTL).
+A revocation the database holds up (OpenBao's revokes grants and drops the role, each a
+commit) is waited for, not abandoned and retried. A gateway that stops revokes the leases
+it holds (they would otherwise live to their TTL).
 The upstream is a small HTTP server here that records what it was sent.
 """
 
@@ -170,17 +172,26 @@ resource = {{ system = "crm", id = "crm/records/{{id}}", attrs = {{ type = "reco
 
     def leases_metric(self, state):
         """The gateway's `aim_gateway_dynamic_leases{state=...}` as it is scraped now."""
+        return self.metric(f'aim_gateway_dynamic_leases{{state="{state}"}}')
+
+    def metric(self, series):
+        """One series of the gateway's metrics, as it is scraped now (None if absent)."""
         parsed = urllib.parse.urlparse(self.gw_admin)
         conn = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=10)
         conn.request("GET", "/metrics")
         text = conn.getresponse().read().decode()
         conn.close()
         for line in text.splitlines():
-            if line.startswith(f'aim_gateway_dynamic_leases{{state="{state}"}} '):
-                return int(line.split()[-1])
+            if line.startswith(series + " "):
+                return int(float(line.split()[-1]))
         return None
 
-    def wait_until(self, what, check, seconds=15):
+    def revocations(self, outcome):
+        return self.metric(f'aim_gateway_lease_revocations_total{{outcome="{outcome}"}}') or 0
+
+    def wait_until(self, what, check, seconds=60):
+        # A deadline for something that happens, not a timing: OpenBao's revocation commits
+        # several statements on PostgreSQL, seconds on a loaded CI host.
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
             if check():
@@ -231,14 +242,51 @@ resource = {{ system = "crm", id = "crm/records/{{id}}", attrs = {{ type = "reco
         self.assertEqual(self.leases(), [])
         self.wait_until("no lease held or waiting", lambda: (self.leases_metric("held"), self.leases_metric("revoking")) == (0, 0))
 
-    def test_b_a_gateway_that_stops_revokes_the_leases_it_holds(self):
+    def test_b_a_revocation_the_database_holds_up_is_waited_for(self):
+        """OpenBao's revocation of a database lease revokes the role's grants on every table
+        in `public` and drops it, each a commit: on a loaded database, seconds. Here another
+        transaction holds a row of `pg_class` that the revocation must update, for 10 s: the
+        gateway waits for it (one attempt, taken) instead of hanging up, which would make
+        OpenBao abandon the revocation, again on every retry."""
+        agent = Agent(self.aim, "agt-dyn-slow", self.resource)
+        status, body = self.get(agent.token, "6", agent=agent)
+        self.assertEqual(status, 200, body)
+        user = self.user_of_last_call()
+        revoked, failed = self.revocations("revoked"), self.revocations("failed")
+
+        psql("CREATE TABLE IF NOT EXISTS aim_dyn_slow (x int)")
+        holder = subprocess.Popen(
+            ["psql", DATABASE_URL, "-qc",
+             "BEGIN; GRANT SELECT ON aim_dyn_slow TO PUBLIC; SELECT pg_sleep(10); ROLLBACK;"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        try:
+            self.wait_until("the other transaction holds the row", lambda: psql(
+                "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%GRANT SELECT ON aim_dyn_slow%' "
+                "AND state = 'active' AND pid <> pg_backend_pid()") == "1")
+            held_since = time.monotonic()
+            status, ended = self.aim.call("POST", f"/v1/tasks/{self.task_of(agent.token)}/end",
+                                          self.aim.admin, {"reason": "done"})
+            self.assertEqual(status, 200, ended)
+            self.wait_until("the role dropped once the database let go", lambda: not role_exists(user))
+            waited = time.monotonic() - held_since
+        finally:
+            _, err = holder.communicate(timeout=60)
+            psql("DROP TABLE IF EXISTS aim_dyn_slow")
+        self.assertEqual(holder.returncode, 0, err)
+        # The database did hold the revocation up past a short deadline (5 s, what the
+        # gateway used to allow), so the rest of this test means something.
+        self.assertGreater(waited, 7, "the revocation was not held up")
+        self.assertEqual(self.revocations("failed"), failed, "the revocation was abandoned and retried")
+        self.assertEqual(self.revocations("revoked"), revoked + 1)
+
+    def test_c_a_gateway_that_stops_revokes_the_leases_it_holds(self):
         other = Agent(self.aim, "agt-dyn-2", self.resource)
         status, body = self.get(other.token, "5", agent=other)
         self.assertEqual(status, 200, body)
         user = self.user_of_last_call()
         self.assertTrue(role_exists(user))
         self.gateway.terminate()
-        self.gateway.wait(timeout=10)
+        self.gateway.wait(timeout=30)
         self.assertFalse(role_exists(user), "the lease went with the gateway, not at its TTL")
         self.assertEqual(self.leases(), [])
 

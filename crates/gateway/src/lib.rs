@@ -209,10 +209,15 @@ async fn revoke_ended(g: Arc<Gateway>) {
     let mut applied = g.heard.applied();
     loop {
         let _ = tokio::time::timeout(std::time::Duration::from_secs(3), applied.changed()).await;
+        let ended = |task: &str, identity: &str| g.heard.ended(task, identity);
+        let pass =
+            futures_util::future::join_all(g.upstreams.iter().map(|u| u.revoke_ended(&ended)))
+                .await
+                .into_iter()
+                .fold(credential::Revoked::default(), |a, b| a + b);
+        g.metrics.revocations(pass);
         let (mut held, mut revoking) = (0, 0);
         for u in &g.upstreams {
-            u.revoke_ended(&|task, identity| g.heard.ended(task, identity))
-                .await;
             if let Some(c) = &u.upstream.credential {
                 let (h, r) = c.lease_counts();
                 held += h;
@@ -266,12 +271,13 @@ pub async fn serve(
     .with_graceful_shutdown(shutdown)
     .await;
     // The leases this gateway took die with it, not at their TTL.
-    let revoking = async {
-        for u in &gateway.upstreams {
-            u.revoke_ended(&|_, _| true).await;
-        }
-    };
-    if tokio::time::timeout(std::time::Duration::from_secs(5), revoking)
+    let revoking = futures_util::future::join_all(
+        gateway
+            .upstreams
+            .iter()
+            .map(|u| u.revoke_ended(&|_, _| true)),
+    );
+    if tokio::time::timeout(std::time::Duration::from_secs(20), revoking)
         .await
         .is_err()
     {

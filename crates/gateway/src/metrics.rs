@@ -11,6 +11,7 @@
 //! | `aim_gateway_stale` | 1 while the gateway refuses everything for not hearing aim |
 //! | `aim_gateway_journal_backlog_bytes` | journaled records aim does not have yet (about; alert if it grows: the gateway refuses appends past 1 GiB and sends records to aim directly) |
 //! | `aim_gateway_dynamic_leases{state}` | dynamic Vault secrets `held` for running tasks, and `revoking` (their task ended; Vault has not taken the revocation yet: alert if it stays above 0) |
+//! | `aim_gateway_lease_revocations_total{outcome}` | revocations Vault took (`revoked`), and those it refused or did not finish in 30 s (`failed`, tried again 3 s later) |
 //!
 //! The gateway keeps no cache of decisions: each call is decided (see `docs/architecture.md`).
 
@@ -52,6 +53,11 @@ pub struct LeaseLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabels {
+    pub outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct UpstreamLabels {
     pub upstream: String,
 }
@@ -73,6 +79,7 @@ pub struct Metrics {
     silence: Gauge<f64, AtomicU64>,
     stale: Gauge,
     leases: Family<LeaseLabels, Gauge>,
+    revocations: Family<OutcomeLabels, Counter>,
     backlog: Gauge,
 }
 
@@ -131,6 +138,12 @@ impl Default for Metrics {
             "Dynamic Vault secrets held for running tasks, and waiting to be revoked",
             leases.clone(),
         );
+        let revocations = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "aim_gateway_lease_revocations",
+            "Revocations of dynamic Vault secrets, by outcome (revoked, failed)",
+            revocations.clone(),
+        );
         let backlog = Gauge::default();
         registry.register(
             "aim_gateway_journal_backlog_bytes",
@@ -148,6 +161,7 @@ impl Default for Metrics {
             silence,
             stale,
             leases,
+            revocations,
         }
     }
 }
@@ -195,6 +209,15 @@ impl Metrics {
         }
     }
 
+    /// A pass of revocations: how many Vault took, and how many failed.
+    pub fn revocations(&self, pass: crate::credential::Revoked) {
+        for (outcome, n) in [("revoked", pass.revoked), ("failed", pass.failed)] {
+            self.revocations
+                .get_or_create(&OutcomeLabels { outcome })
+                .inc_by(n as u64);
+        }
+    }
+
     /// Bytes journaled that aim does not have yet.
     pub fn journal_backlog(&self, bytes: u64) {
         self.backlog.set(i64::try_from(bytes).unwrap_or(i64::MAX));
@@ -226,6 +249,10 @@ mod tests {
         m.request("http", 200, None);
         m.decided("authorize", Duration::from_millis(3));
         m.leases(2, 1);
+        m.revocations(crate::credential::Revoked {
+            revoked: 3,
+            failed: 1,
+        });
         m.taken("aim", "lease");
         m.journal_backlog(4096);
         let text = m.encode(&heard);
@@ -243,6 +270,11 @@ mod tests {
         );
         assert!(
             text.contains(r#"aim_gateway_dynamic_leases{state="revoking"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"aim_gateway_lease_revocations_total{outcome="revoked"} 3"#)
+                && text.contains(r#"aim_gateway_lease_revocations_total{outcome="failed"} 1"#),
             "{text}"
         );
         assert!(text.contains(r#"aim_gateway_requests_total{kind="mcp",outcome="refused",status="401",code="token_revoked"} 1"#), "{text}");

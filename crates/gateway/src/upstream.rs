@@ -208,9 +208,13 @@ impl Client {
 
 impl Client {
     /// Revokes the dynamic secrets this upstream leased for tasks that ended.
-    pub async fn revoke_ended(&self, ended: &crate::credential::Ended<'_>) {
-        if let Some(c) = &self.upstream.credential {
-            c.revoke_ended(&self.vault, ended).await;
+    pub async fn revoke_ended(
+        &self,
+        ended: &crate::credential::Ended<'_>,
+    ) -> crate::credential::Revoked {
+        match &self.upstream.credential {
+            Some(c) => c.revoke_ended(&self.vault, ended).await,
+            None => crate::credential::Revoked::default(),
         }
     }
 }

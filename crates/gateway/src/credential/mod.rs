@@ -34,6 +34,24 @@ pub use vault::{ForTask, VaultConfig};
 /// Whether a task (by its id, and its identity's) has ended, as the gateway heard it.
 pub type Ended<'a> = dyn Fn(&str, &str) -> bool + Send + Sync + 'a;
 
+/// What a pass of revocations did: leases Vault revoked, and revocations it refused or did
+/// not finish in time (kept, and tried again on the next pass).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Revoked {
+    pub revoked: usize,
+    pub failed: usize,
+}
+
+impl std::ops::Add for Revoked {
+    type Output = Self;
+    fn add(self, o: Self) -> Self {
+        Self {
+            revoked: self.revoked + o.revoked,
+            failed: self.failed + o.failed,
+        }
+    }
+}
+
 /// Where a secret comes from, as written in `gateway.toml`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -321,9 +339,10 @@ impl Injected {
     }
 
     /// Revokes the dynamic secrets of tasks that ended (`ended(task, identity)`).
-    pub async fn revoke_ended(&self, http: &reqwest::Client, ended: &Ended<'_>) {
-        if let Source::Vault(v) = &self.source {
-            v.revoke_ended(http, ended).await;
+    pub async fn revoke_ended(&self, http: &reqwest::Client, ended: &Ended<'_>) -> Revoked {
+        match &self.source {
+            Source::Vault(v) => v.revoke_ended(http, ended).await,
+            _ => Revoked::default(),
         }
     }
 

@@ -8,7 +8,8 @@
 //!   identity was locked. A credential that lives exactly as long as the task that needed
 //!   it, and that nobody (aim included) keeps.
 //!
-//! A revocation Vault refuses is tried again every few seconds until it is taken. A
+//! A revocation Vault refuses is tried again every few seconds until it is taken, and one
+//! slow revocation does not hold up the others (they run side by side). A
 //! gateway that stops revokes every lease it holds; one that is killed forgets them, and
 //! they end at their TTL, which is why a role's `default_ttl` should be the longest a task
 //! may run.
@@ -22,7 +23,7 @@ use reqwest::Url;
 use reqwest::header::HeaderValue;
 use serde::Deserialize;
 
-use super::{Secret, Unavailable, invalid, read_local, sensitive};
+use super::{Revoked, Secret, Unavailable, invalid, read_local, sensitive};
 use crate::config::ConfigError;
 
 #[derive(Debug, Deserialize)]
@@ -63,6 +64,13 @@ pub(super) struct Vault {
     /// `Some` for a dynamic secret: the leases held, by task.
     leases: Option<Leases>,
 }
+
+/// How long a revocation may take. Vault abandons a revocation whose caller hung up, and a
+/// database engine's revocation (revoke grants, reassign, `DROP ROLE`, each committed) takes
+/// seconds on a busy database: a short deadline would give up on it again and again, and
+/// the credential would live on to its TTL. Revocation is off the request path, so waiting
+/// costs no call anything.
+const REVOKE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A lease held for a task.
 #[derive(Debug, Clone)]
@@ -183,9 +191,13 @@ impl Vault {
 
     /// Revokes the leases of tasks that `ended` says ended (and retries those Vault
     /// refused before); forgets those that ran out by themselves.
-    pub(super) async fn revoke_ended(&self, http: &reqwest::Client, ended: &super::Ended<'_>) {
+    pub(super) async fn revoke_ended(
+        &self,
+        http: &reqwest::Client,
+        ended: &super::Ended<'_>,
+    ) -> Revoked {
         let Some(leases) = &self.leases else {
-            return;
+            return Revoked::default();
         };
         let mut due: Vec<Held> = leases
             .unrevoked
@@ -202,12 +214,20 @@ impl Vault {
             // new one replaces it) is revoked, not left to its TTL.
             due.extend(gone.iter().filter_map(|task| map.remove(task)));
         }
-        for h in due {
-            match self.revoke(http, &h.lease_id).await {
+        let revoked = futures_util::future::join_all(due.into_iter().map(|h| async move {
+            let outcome = self.revoke(http, &h.lease_id).await;
+            (h, outcome)
+        }))
+        .await;
+        let mut pass = Revoked::default();
+        for (h, outcome) in revoked {
+            match outcome {
                 Ok(()) => {
+                    pass.revoked += 1;
                     tracing::info!(lease = %h.lease_id, "revoked the dynamic secret of an ended task")
                 }
                 Err(e) => {
+                    pass.failed += 1;
                     tracing::warn!(lease = %h.lease_id, error = %e.0, "Vault did not revoke a lease; trying again");
                     if let Ok(mut u) = leases.unrevoked.lock() {
                         u.push(h);
@@ -215,6 +235,7 @@ impl Vault {
                 }
             }
         }
+        pass
     }
 
     /// How many leases are held for tasks, and how many wait to be revoked.
@@ -247,7 +268,7 @@ impl Vault {
             .request(http, reqwest::Method::GET, self.url.clone())
             .send()
             .await
-            .map_err(|e| Unavailable(format!("Vault at {}: {e}", self.origin())))?;
+            .map_err(|e| self.unreachable(&e))?;
         let status = resp.status();
         if !status.is_success() {
             return Err(Unavailable(format!(
@@ -267,10 +288,11 @@ impl Vault {
             .map_err(|e| Unavailable(e.to_string()))?;
         let resp = self
             .request(http, reqwest::Method::PUT, url)
+            .timeout(REVOKE_TIMEOUT)
             .json(&serde_json::json!({ "lease_id": lease_id }))
             .send()
             .await
-            .map_err(|e| Unavailable(format!("Vault at {}: {e}", self.origin())))?;
+            .map_err(|e| self.unreachable(&e))?;
         let status = resp.status();
         if status.is_success() {
             Ok(())
@@ -291,6 +313,21 @@ impl Vault {
             value: field(&self.field)?,
             username: self.username_field.as_deref().map(field).transpose()?,
         })
+    }
+
+    /// What went wrong reaching Vault, with the cause (reqwest's own message names only the
+    /// URL): refused, reset, no answer in time.
+    fn unreachable(&self, e: &reqwest::Error) -> Unavailable {
+        if e.is_timeout() {
+            return Unavailable(format!("Vault at {} did not answer in time", self.origin()));
+        }
+        let mut why = e.to_string();
+        let mut cause = std::error::Error::source(e);
+        while let Some(c) = cause {
+            why = format!("{why}: {c}");
+            cause = c.source();
+        }
+        Unavailable(format!("Vault at {}: {why}", self.origin()))
     }
 
     fn origin(&self) -> String {
