@@ -98,3 +98,42 @@ pub struct ReportSummary {
 pub struct ReportList {
     pub items: Vec<ReportSummary>,
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::Value;
+
+    use super::*;
+
+    /// Whether everything in `old` is in `new` as it was (`new` may have more members).
+    fn keeps(old: &Value, new: &Value) -> bool {
+        match (old, new) {
+            (Value::Object(o), Value::Object(n)) => {
+                o.iter().all(|(k, v)| n.get(k).is_some_and(|w| keeps(v, w)))
+            }
+            (Value::Array(o), Value::Array(n)) => {
+                o.len() == n.len() && o.iter().zip(n).all(|(v, w)| keeps(v, w))
+            }
+            _ => old == new,
+        }
+    }
+
+    /// A report as aim kept it on 2026-12-01 (the compliance example's, made by CI) reads
+    /// with today's types and loses nothing: a kept report must read again as generated.
+    /// A change to the report's shape that breaks this needs `#[serde(default)]` on what
+    /// it adds, or old reports would answer 500.
+    #[test]
+    fn a_report_kept_before_reads_again_as_it_was() {
+        let kept = include_str!("../testdata/compliance-report-2026-12-01.json");
+        let report: ComplianceReport = serde_json::from_str(kept).expect("a kept report reads");
+        let old: Value = serde_json::from_str(kept).unwrap();
+        let new = serde_json::to_value(&report).unwrap();
+        assert!(keeps(&old, &new), "reading it lost or changed something");
+        assert_eq!(report.controls.len(), 48);
+        assert_eq!(
+            report.not_met().len(),
+            2,
+            "the example's two controls not met"
+        );
+    }
+}

@@ -34,6 +34,12 @@ impl Role {
     }
 }
 
+/// Whether an account with `roles` is a person: it has no role (a sponsor) or one a
+/// machine does not hold. Gateways' and SCIM clients' accounts are not people.
+pub fn is_person(roles: &[Role]) -> bool {
+    roles.is_empty() || roles.iter().any(|r| !r.is_machine())
+}
+
 str_enum! {
     pub enum HumanState {
         Active => "active",
@@ -253,5 +259,19 @@ impl std::fmt::Debug for IssuedCredential {
             .field("credential", &self.credential)
             .field("secret", &"<redacted>")
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Role, is_person};
+
+    #[test]
+    fn gateways_and_scim_clients_are_not_people() {
+        assert!(is_person(&[]), "a sponsor with no role is a person");
+        assert!(is_person(&[Role::Approver]));
+        assert!(is_person(&[Role::Gateway, Role::Admin]));
+        assert!(!is_person(&[Role::Gateway]));
+        assert!(!is_person(&[Role::Scim, Role::Gateway]));
     }
 }

@@ -334,11 +334,11 @@ pub async fn ratio(s: &AppState) -> Result<Ratio, ApiError> {
     let people = roles
         .iter()
         .filter(|r| {
-            let roles: Vec<&str> = r.split(',').filter(|x| !x.is_empty()).collect();
-            roles.is_empty()
-                || roles
-                    .iter()
-                    .any(|x| aim_domain::human::Role::parse(x).is_ok_and(|role| !role.is_machine()))
+            let roles: Vec<aim_domain::human::Role> = r
+                .split(',')
+                .filter_map(|x| aim_domain::human::Role::parse(x).ok())
+                .collect();
+            aim_domain::human::is_person(&roles)
         })
         .count() as u64;
     let machines = unlinked + registered;

@@ -49,6 +49,12 @@ pub trait DiscoveryRemedyStore: Send + Sync {
         accounts: &[AccountId],
         now: Timestamp,
     ) -> Result<Vec<Acknowledgement>, StoreError>;
+    /// Every acknowledgement running at `now` on a present account: the account, the
+    /// finding acknowledged, and the account's `finding_kinds` (what it has now).
+    async fn running_acknowledgements(
+        &self,
+        now: Timestamp,
+    ) -> Result<Vec<(AccountId, String, String)>, StoreError>;
 }
 
 /// Implements [`DiscoveryRemedyStore`] for `$store` (see `backend::impl_store`).
@@ -167,6 +173,27 @@ macro_rules! impl_discovery_remedy_store {
                     }));
                 }
                 Ok(out)
+            }
+
+            async fn running_acknowledgements(
+                &self,
+                now: aim_domain::time::Timestamp,
+            ) -> Result<Vec<(aim_domain::ids::AccountId, String, String)>, crate::StoreError> {
+                let rows: Vec<(uuid::Uuid, String, String)> = sqlx::query_as(
+                    "SELECT k.account_id, k.finding, a.finding_kinds \
+                     FROM discovery_acknowledgements k \
+                     JOIN discovered_accounts a ON a.id = k.account_id \
+                     WHERE k.until > $1 AND a.gone_at IS NULL",
+                )
+                .bind(now.as_millis())
+                .fetch_all(self.read())
+                .await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(id, finding, kinds)| {
+                        (aim_domain::ids::AccountId::from_uuid(id), finding, kinds)
+                    })
+                    .collect())
             }
         }
     };

@@ -406,7 +406,10 @@ pub fn findings(p: &Posture, label: &str, kinds: &[FindingKind]) -> Check {
     let mut parts = Vec::new();
     for (kind, named) in hits {
         c.count += named.count;
-        parts.push(format!("{} {kind}", named.count));
+        parts.push(match named.acknowledged {
+            0 => format!("{} {kind}", named.count),
+            n => format!("{} {kind} ({n} acknowledged)", named.count),
+        });
         for n in &named.names {
             if c.names.len() < super::posture::NAMED {
                 c.names.push(format!("{n} ({kind})"));

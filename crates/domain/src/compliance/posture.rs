@@ -17,6 +17,15 @@ pub const NAMED: usize = 25;
 pub struct Named {
     pub count: u64,
     pub names: Vec<String>,
+    /// Of `count`, those with the finding acknowledged (a risk accepted until a date): they
+    /// still count. Only discovery's findings are acknowledged. (Absent in reports kept
+    /// before it was.)
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub acknowledged: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl Named {

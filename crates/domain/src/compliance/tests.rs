@@ -178,6 +178,20 @@ fn discovery_findings_name_the_accounts_and_their_kind() {
         ["corp-ad/svc-backup (dormant)"]
     );
     assert_eq!(control(&e, "NHI5").status, Status::Met);
+
+    // An acknowledged finding is an accepted risk: still counted, and said so.
+    p.discovery
+        .findings
+        .get_mut(&FindingKind::HumanUse)
+        .unwrap()
+        .acknowledged = 1;
+    let e = evaluate(&p);
+    let nhi10 = control(&e, "NHI10");
+    assert_eq!((nhi10.status, nhi10.checks[0].count), (Status::NotMet, 2));
+    assert_eq!(
+        nhi10.checks[0].detail,
+        "2 human_use (1 acknowledged) of 40 discovered accounts"
+    );
 }
 
 #[test]

@@ -114,7 +114,7 @@ async fn humans(s: &AppState) -> Result<Humans, ApiError> {
     loop {
         let page = s.store.list_humans(&filter, after, PAGE).await?;
         for human in page.iter().filter(|h| h.is_active()) {
-            if human.roles.iter().all(|r| r.is_machine()) && !human.roles.is_empty() {
+            if !aim_domain::human::is_person(&human.roles) {
                 continue;
             }
             h.active += 1;
@@ -183,12 +183,7 @@ async fn discovery(s: &AppState, now: Timestamp) -> Result<Discovery, ApiError> 
         let tally = s.store.discovery_tally(source).await?;
         d.accounts += tally.present;
         for account in &tally.finding_kinds {
-            let on: BTreeSet<FindingKind> = account
-                .split(',')
-                .filter_map(|e| e.split_once(':'))
-                .filter_map(|(k, _)| FindingKind::parse(k).ok())
-                .collect();
-            for k in on {
+            for k in kinds_of(account) {
                 *per_kind.entry(k).or_default() += 1;
             }
         }
@@ -196,14 +191,46 @@ async fn discovery(s: &AppState, now: Timestamp) -> Result<Discovery, ApiError> 
         let list: Vec<&str> = kinds.iter().map(String::as_str).collect();
         d.sources.push(format!("{source}: {}", list.join(" + ")));
     }
+    let acknowledged = acknowledged(&s.store.running_acknowledgements(now).await?);
     for (kind, n) in per_kind {
-        d.findings.insert(kind, names(s, kind, n, now).await?);
+        let mut named = names(s, kind, n, now).await?;
+        named.acknowledged = acknowledged.get(&kind).copied().unwrap_or(0);
+        d.findings.insert(kind, named);
     }
     if !d.sources.is_empty() {
         d.unlinked = s.store.unlinked_machine_accounts().await?;
     }
     d.per_human = crate::discovery::ratio(s).await?.per_human;
     Ok(d)
+}
+
+/// The finding kinds in an account's `finding_kinds` (`,kind:severity,...`).
+fn kinds_of(finding_kinds: &str) -> BTreeSet<FindingKind> {
+    finding_kinds
+        .split(',')
+        .filter_map(|e| e.split_once(':'))
+        .filter_map(|(k, _)| FindingKind::parse(k).ok())
+        .collect()
+}
+
+/// Per finding kind, the present accounts that have it now and have it (or one of its
+/// credentials) acknowledged: from `running_acknowledgements`.
+fn acknowledged(running: &[(AccountId, String, String)]) -> BTreeMap<FindingKind, u64> {
+    let mut accounts: BTreeSet<(FindingKind, AccountId)> = BTreeSet::new();
+    for (account, finding, has) in running {
+        let kind = finding
+            .split(':')
+            .next()
+            .and_then(|k| FindingKind::parse(k).ok());
+        if let Some(kind) = kind.filter(|k| kinds_of(has).contains(k)) {
+            accounts.insert((kind, *account));
+        }
+    }
+    let mut per_kind = BTreeMap::new();
+    for (kind, _) in accounts {
+        *per_kind.entry(kind).or_default() += 1;
+    }
+    per_kind
 }
 
 fn is_cloud(kind: &str) -> bool {
@@ -251,5 +278,9 @@ async fn names(
             }
         })
         .collect();
-    Ok(Named { count, names })
+    Ok(Named {
+        count,
+        names,
+        acknowledged: 0,
+    })
 }
