@@ -29,6 +29,10 @@ pub struct Config {
     /// How often a signed checkpoint of the audit chain is made; 0 turns it off (they are
     /// then made only on demand).
     pub checkpoint_interval_seconds: u64,
+    /// How often a compliance report is made and kept without anyone asking, so its trend
+    /// has a point each period (86400: daily); at least 3600. 0, the default, makes them
+    /// only on request.
+    pub compliance_report_interval_seconds: u64,
     /// Where every audit record is also delivered (`[[audit_sinks]]` tables).
     pub audit_sinks: Vec<SinkConfig>,
     pub governance: GovernanceConfig,
@@ -226,6 +230,7 @@ impl Default for Config {
             tls: TlsConfig::default(),
             limits: LimitsConfig::default(),
             checkpoint_interval_seconds: 60,
+            compliance_report_interval_seconds: 0,
             audit_sinks: Vec::new(),
             governance: GovernanceConfig::default(),
             naming: NamingConfig::default(),
@@ -262,6 +267,13 @@ impl Config {
         anyhow::ensure!(
             self.approvals.webhook_url.is_some() == self.approvals.webhook_secret.is_some(),
             "[approvals] webhook_url and webhook_secret go together: a webhook is always signed"
+        );
+        anyhow::ensure!(
+            self.compliance_report_interval_seconds == 0
+                || self.compliance_report_interval_seconds >= 3600,
+            "compliance_report_interval_seconds is {}: at least 3600 (hourly; 86400 for daily), \
+             or 0 to make reports only on request",
+            self.compliance_report_interval_seconds
         );
         let mut names = std::collections::BTreeSet::new();
         for sink in &self.audit_sinks {
@@ -470,118 +482,7 @@ pub struct BootstrapPolicy {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn toml_overrides_and_refuses_unknown_keys() {
-        let c: Config = toml::from_str(
-            r#"
-            listen = "127.0.0.1:9000"
-            [governance]
-            auto_approve_low_risk = true
-            max_lifetime_days = { high = 30, medium = 60, low = 90 }
-            [naming.per_kind]
-            ai_agent = "^agt-[a-z]{3,10}$"
-            "#,
-        )
-        .unwrap();
-        assert_eq!(c.listen.port(), 9000);
-        assert!(c.governance.auto_approve_low_risk);
-        assert_eq!(c.governance.max_lifetime_days.high, 30);
-        assert_eq!(
-            c.governance.orphan_grace_days, 7,
-            "unset keys keep defaults"
-        );
-        assert!(c.check().is_ok());
-        assert!(toml::from_str::<Config>("lsten = \"x\"").is_err());
-        let bad: Config = toml::from_str("[naming]\ndefault = \"(\"").unwrap();
-        assert!(bad.check().is_err());
-    }
-
-    #[test]
-    fn audit_sinks() {
-        let c: Config = toml::from_str(
-            r#"
-            [[audit_sinks]]
-            kind = "syslog"
-            name = "siem"
-            address = "127.0.0.1:6514"
-            format = "cef"
-            [[audit_sinks]]
-            kind = "webhook"
-            name = "hook"
-            url = "https://siem.example/aim"
-            secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
-            [[audit_sinks]]
-            kind = "file"
-            name = "local"
-            path = "/var/log/aim/audit.jsonl"
-            "#,
-        )
-        .unwrap();
-        assert_eq!(c.audit_sinks.len(), 3);
-        assert!(c.check().is_ok());
-        // An audit webhook is signed: a missing or weak secret is refused at start.
-        let unsigned: Result<Config, _> = toml::from_str(
-            "[[audit_sinks]]\nkind = \"webhook\"\nname = \"h\"\nurl = \"https://siem.example/aim\"",
-        );
-        assert!(unsigned.unwrap_err().to_string().contains("secret"));
-        let weak: Config = toml::from_str(
-            "[[audit_sinks]]\nkind = \"webhook\"\nname = \"h\"\nurl = \"https://siem.example/aim\"\nsecret = \"whsec_c2hvcnQ=\"",
-        )
-        .unwrap();
-        let e = format!("{:#}", weak.check().unwrap_err());
-        assert!(
-            e.contains("`h`: secret") && e.contains("24 random bytes"),
-            "{e}"
-        );
-        // A CAEP receiver: plain HTTP off loopback, or a credential that is not there, is
-        // refused at start rather than failing at the first lock.
-        let caep = |url: &str, env: &str| -> anyhow::Result<Checked> {
-            let c: Config = toml::from_str(&format!(
-                "[[audit_sinks]]\nkind = \"caep\"\nname = \"idp\"\nurl = \"{url}\"\n{env}"
-            ))?;
-            c.check()
-        };
-        assert!(
-            caep(
-                "https://idp.example/ssf",
-                "audience = \"https://idp.example\""
-            )
-            .is_ok()
-        );
-        let plain = format!("{:#}", caep("http://idp.example/ssf", "").unwrap_err());
-        assert!(
-            plain.contains("plain HTTP") || plain.contains("https"),
-            "{plain}"
-        );
-        let missing = format!(
-            "{:#}",
-            caep(
-                "https://idp.example/ssf",
-                "authorization_env = \"AIM_TEST_NO_SUCH_VAR\""
-            )
-            .unwrap_err()
-        );
-        assert!(
-            missing.contains("AIM_TEST_NO_SUCH_VAR is not set"),
-            "{missing}"
-        );
-        let twice: Config = toml::from_str(
-            "[[audit_sinks]]\nkind = \"file\"\nname = \"x\"\npath = \"a\"\n[[audit_sinks]]\nkind = \"file\"\nname = \"x\"\npath = \"b\"",
-        )
-        .unwrap();
-        assert!(
-            twice
-                .check()
-                .unwrap_err()
-                .to_string()
-                .contains("used twice")
-        );
-        assert!(toml::from_str::<Config>("[[audit_sinks]]\nkind = \"ftp\"\nname = \"x\"").is_err());
-    }
-}
+mod tests;
 
 /// What the compliance report reads from the config rather than the store.
 #[derive(Debug, Clone, Default)]

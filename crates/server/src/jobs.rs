@@ -51,6 +51,7 @@ where
 pub struct Plan {
     pub sweep_every: Option<Duration>,
     pub checkpoint_every: Option<Duration>,
+    pub report_every: Option<Duration>,
     pub sinks: Vec<crate::config::SinkConfig>,
     pub tls: Option<Arc<crate::serve::CertFiles>>,
 }
@@ -145,6 +146,20 @@ fn start_planned(state: &AppState, plan: Plan) {
             let (signer, s, now) = (signer.clone(), s.clone(), c.now());
             async move { signer.checkpoint(&s, now).await.map(|_| ()) }
         });
+    }
+    if let Some(period) = plan.report_every {
+        // Looked at often, made once a period: a restart or another replica's report
+        // moves the next one rather than doubling it.
+        let state = state.clone();
+        every(
+            period.min(Duration::from_secs(600)),
+            "scheduled compliance report",
+            First::Now,
+            move || {
+                let state = state.clone();
+                async move { crate::report::scheduled(&state, period).await.map(|_| ()) }
+            },
+        );
     }
     if let Some(period) = plan.sweep_every {
         let state = state.clone();

@@ -268,6 +268,7 @@ pub struct Server {
     pub tls: Option<Arc<serve::CertFiles>>,
     pub sweep_every: Option<Duration>,
     pub checkpoint_every: Option<Duration>,
+    pub report_every: Option<Duration>,
     pub sinks: Vec<config::SinkConfig>,
 }
 
@@ -328,6 +329,8 @@ impl Server {
             sinks: config.audit_sinks.clone(),
             checkpoint_every: (config.checkpoint_interval_seconds > 0)
                 .then(|| Duration::from_secs(config.checkpoint_interval_seconds)),
+            report_every: (config.compliance_report_interval_seconds > 0)
+                .then(|| Duration::from_secs(config.compliance_report_interval_seconds)),
         };
         Ok((
             server,
@@ -350,6 +353,7 @@ impl Server {
             jobs::Plan {
                 sweep_every: self.sweep_every,
                 checkpoint_every: self.checkpoint_every,
+                report_every: self.report_every,
                 sinks: self.sinks,
                 tls: self.tls.clone(),
             },

@@ -32,6 +32,15 @@ fn named(r: &ComplianceReport, id: &str) -> Vec<String> {
         .collect()
 }
 
+/// The audit events of reports generated, as `GET /v1/audit` lists them.
+async fn report_events(srv: &TestServer) -> Vec<aim_domain::event::Event> {
+    let query = vec![(
+        "action",
+        AuditAction::ComplianceReported.as_str().to_owned(),
+    )];
+    srv.admin.audit(&query).await.unwrap().items
+}
+
 fn code(e: &ClientError) -> (u16, String) {
     (e.status().unwrap_or(0), e.code().unwrap_or("").to_owned())
 }
@@ -134,6 +143,20 @@ async fn each_control_names_the_identities_and_accounts_behind_it() {
             named(&again, "NHI8")
         );
         assert_eq!(control(&again, "NHI8").checks[0].count, 2);
+        assert_eq!(
+            again.posture.discovery.findings[&FindingKind::SharedAcrossEnvironments].acknowledged,
+            1
+        );
+        let detail = &control(&again, "NHI8").checks[0].detail;
+        assert!(
+            detail.contains("2 shared_across_environments (1 acknowledged)"),
+            "{detail}"
+        );
+        assert!(
+            !control(&r, "NHI8").checks[0]
+                .detail
+                .contains("acknowledged")
+        );
         let inventory = &control(&r, "ID.AM-02").checks[0];
         assert!(
             inventory.detail.contains("from saas: csv"),
@@ -197,16 +220,40 @@ async fn reports_are_kept_with_a_trend_and_read_again_as_generated() {
         let again: ComplianceReport = serde_json::from_str(&again).unwrap();
         assert_eq!(again, first);
         // Each report is on the record, with its score.
-        let events = srv
-            .admin
-            .audit(&vec![(
-                "action",
-                AuditAction::ComplianceReported.as_str().to_owned(),
-            )])
-            .await
-            .unwrap();
-        assert_eq!(events.items.len(), 2);
-        assert_eq!(events.items[0].detail["score"], first.score);
+        let events = report_events(&srv).await;
+        assert_eq!(events.len(), 2);
+        assert_eq!(events[0].detail["score"], first.score);
+    }
+}
+
+#[tokio::test]
+async fn a_scheduled_report_is_made_and_kept_without_anyone_asking() {
+    for backend in Backend::enabled() {
+        let srv =
+            TestServer::start_with(backend, |c| c.compliance_report_interval_seconds = 86_400)
+                .await;
+        // None kept yet: the schedule makes one at once.
+        let mut list = srv.admin.compliance_reports(None).await.unwrap();
+        for _ in 0..300 {
+            if !list.items.is_empty() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            list = srv.admin.compliance_reports(None).await.unwrap();
+        }
+        assert_eq!(list.items.len(), 1, "{backend:?}: no scheduled report");
+        assert_eq!(list.items[0].generated_by, "aim (scheduled)");
+        let events = report_events(&srv).await;
+        assert_eq!(events.len(), 1);
+        let actor = &events[0].actor;
+        assert_eq!(
+            (actor.kind.as_str(), actor.id.as_str()),
+            ("system", "compliance-schedule")
+        );
+        // A report on request joins the same trend.
+        let asked = srv.admin.compliance_report().await.unwrap();
+        assert_eq!(asked.trend.len(), 2);
+        assert_eq!(asked.trend[0].id, list.items[0].id);
     }
 }
 
