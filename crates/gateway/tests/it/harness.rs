@@ -353,26 +353,21 @@ pub async fn start_gateway(
     until_heard(&heard).await;
     // And aim has its acknowledgement: it counts as connected from now on.
     let id = account.id.to_string();
-    for _ in 0..500 {
+    aim_testkit::eventually(&format!("aim hears from gateway {name}"), || async {
         let acks = aim.db.store.gateway_acks().await.unwrap();
         // And it decides by itself: what it decides with is read (unless aim is cut off).
-        if acks.iter().any(|(g, _, _)| *g == id) && local.ready() {
-            return heard;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
-    panic!("aim never heard from gateway {name}");
+        (acks.iter().any(|(g, _, _)| *g == id) && local.ready()).then_some(())
+    })
+    .await;
+    heard
 }
 
 /// Waits until the gateway has heard from aim's feed (it refuses everything before).
 pub async fn until_heard(heard: &aim_gateway::feed::Heard) {
-    for _ in 0..500 {
-        if heard.stale().is_none() {
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
-    panic!("the gateway never heard from aim");
+    aim_testkit::eventually("the gateway hears from aim", || async {
+        heard.stale().is_none().then_some(())
+    })
+    .await;
 }
 
 /// A token for `resource` (aim's own API without one) on a new task on `crm`.

@@ -41,20 +41,18 @@ async fn read(s: &Setup, path: &str, request_id: &str) -> (u16, serde_json::Valu
     (status, body)
 }
 
-/// The decision recorded for `request_id`, waiting up to two seconds for it.
+/// The decision recorded for `request_id`, once it reaches aim's record.
 async fn decision(s: &Setup, request_id: &str) -> aim_domain::event::Event {
-    for _ in 0..200 {
-        if let Some(d) = s
-            .events("decision")
-            .await
-            .into_iter()
-            .find(|e| e.request_id == request_id)
-        {
-            return d;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("no decision for {request_id} reached aim's record");
+    aim_testkit::eventually(
+        &format!("the decision for {request_id} reaches aim's record"),
+        || async {
+            s.events("decision")
+                .await
+                .into_iter()
+                .find(|e| e.request_id == request_id)
+        },
+    )
+    .await
 }
 
 #[tokio::test]
@@ -80,7 +78,7 @@ async fn a_policy_change_reaches_the_gateways_own_decisions_within_a_heartbeat()
         // The heartbeat (each second) names the new version; the gateway reads it.
         let mut answer = (0, json!(null));
         let mut allowed = 1;
-        for i in 0..40 {
+        for i in 0..300 {
             answer = read(&s, "/crm/records/1", &format!("after-{i}")).await;
             if answer.0 == 200 {
                 allowed += 1;
@@ -207,13 +205,10 @@ async fn a_journaled_durable_call_is_decided_here_and_reaches_the_record_also_af
         assert_eq!(d.trail.task_id, s.agent.task);
         // It went to aim through the journal, which marks what aim has once aim answers.
         let mark = journaled.path().join("shipped");
-        for _ in 0..100 {
-            if mark.exists() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        assert!(mark.exists(), "no record went through the journal");
+        aim_testkit::eventually("a record goes through the journal", || async {
+            mark.exists().then_some(())
+        })
+        .await;
 
         // An earlier run of another gateway journaled a decision and stopped before aim
         // had it: that gateway, started again on its journal, sends it first.

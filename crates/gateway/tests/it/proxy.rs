@@ -83,14 +83,10 @@ async fn an_allowed_call_carries_the_injected_credential_and_never_the_agents_to
         assert_eq!(d.detail["gateway"], "gw-1");
 
         // The call follows its decision on the record, under the same task and token.
-        let mut calls = Vec::new();
-        for _ in 0..200 {
-            calls = s.events("tool.called").await;
-            if !calls.is_empty() {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-        }
+        let calls = aim_testkit::eventually("the call reaches the record", || async {
+            Some(s.events("tool.called").await).filter(|c| !c.is_empty())
+        })
+        .await;
         let c = calls.last().expect("the call is on the record");
         assert_eq!(
             (c.trail.task_id.as_str(), c.trail.jti.as_str()),

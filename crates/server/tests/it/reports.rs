@@ -233,15 +233,11 @@ async fn a_scheduled_report_is_made_and_kept_without_anyone_asking() {
             TestServer::start_with(backend, |c| c.compliance_report_interval_seconds = 86_400)
                 .await;
         // None kept yet: the schedule makes one at once.
-        let mut list = srv.admin.compliance_reports(None).await.unwrap();
-        for _ in 0..300 {
-            if !list.items.is_empty() {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-            list = srv.admin.compliance_reports(None).await.unwrap();
-        }
-        assert_eq!(list.items.len(), 1, "{backend:?}: no scheduled report");
+        let list = aim_testkit::eventually("the scheduled report is kept", || async {
+            Some(srv.admin.compliance_reports(None).await.unwrap()).filter(|l| !l.items.is_empty())
+        })
+        .await;
+        assert_eq!(list.items.len(), 1, "{backend:?}");
         assert_eq!(list.items[0].generated_by, "aim (scheduled)");
         let events = report_events(&srv).await;
         assert_eq!(events.len(), 1);

@@ -189,12 +189,10 @@ async fn approval_webhook_goes_over_https_to_a_pinned_ca() {
         .await;
         let before = got.lock().unwrap().len();
         crate::tokens::ask_for_an_approval(&s).await;
-        for _ in 0..100 {
-            if got.lock().unwrap().len() > before {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        aim_testkit::eventually("the webhook is delivered over HTTPS", || async {
+            (got.lock().unwrap().len() > before).then_some(())
+        })
+        .await;
         let bodies = got.lock().unwrap().clone();
         assert!(bodies.len() > before, "delivered over HTTPS");
         assert!(bodies.last().unwrap().contains("approval.requested"));

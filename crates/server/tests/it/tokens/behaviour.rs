@@ -52,20 +52,14 @@ async fn the_line_agent_is_locked_by_its_first_read_of_payroll() {
         .await;
         cases::the_line_agent_is_locked_by_its_first_read_of_payroll(&s).await;
         // The sponsor is told, signed, with the explanation.
-        let mut told = None;
-        for _ in 0..200 {
-            told = got
-                .lock()
+        let (headers, body) = aim_testkit::eventually("the sponsor's webhook", || async {
+            got.lock()
                 .unwrap()
                 .iter()
                 .find(|(_, b)| b.contains("anomaly.detected"))
-                .cloned();
-            if told.is_some() {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-        }
-        let (headers, body) = told.expect("the sponsor's webhook");
+                .cloned()
+        })
+        .await;
         verify(&headers, &body);
         let v: Value = serde_json::from_str(&body).unwrap();
         assert_eq!(v["type"], "anomaly.detected");

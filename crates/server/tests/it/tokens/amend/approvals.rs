@@ -127,11 +127,10 @@ async fn approval_flow(s: &TestServer, got: &Mutex<Vec<(HeaderMap, String)>>) {
     );
 
     // Announced by a signed webhook.
-    let mut waited = 0;
-    while got.lock().unwrap().is_empty() && waited < 100 {
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        waited += 1;
-    }
+    aim_testkit::eventually("the approval is announced", || async {
+        (!got.lock().unwrap().is_empty()).then_some(())
+    })
+    .await;
     {
         let got = got.lock().unwrap();
         assert_eq!(got.len(), 1, "one announcement per approval");
@@ -367,14 +366,10 @@ async fn an_undeliverable_webhook_is_on_the_record() {
             .ask(&s, json!({ "action": "write", "resource": record("42") }))
             .await;
         let id = d["approval_id"].as_str().unwrap().to_owned();
-        let mut failed = Vec::new();
-        for _ in 0..100 {
-            failed = actions(&s, "approval.webhook_failed").await;
-            if !failed.is_empty() {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
+        let failed = aim_testkit::eventually("the webhook's failure is recorded", || async {
+            Some(actions(&s, "approval.webhook_failed").await).filter(|f| !f.is_empty())
+        })
+        .await;
         assert_eq!(failed.len(), 1);
         assert_eq!(failed[0].target_id, format!("msg_{id}"));
         assert!(
