@@ -24,7 +24,7 @@ trap cleanup EXIT
 aim() { "$aim_bin" "$@"; }
 step() { printf '\n== %s\n' "$*"; }
 port() { "$py" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-wait_for() { for _ in $(seq 1 100); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done; echo "timed out: $*" >&2; return 1; }
+wait_for() { for _ in $(seq 1 600); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done; echo "timed out: $*" >&2; return 1; }
 
 AIM_PORT=$(port) GW_PORT=$(port) ADMIN_PORT=$(port) MCP_PORT=$(port)
 GW="http://127.0.0.1:$GW_PORT"

@@ -177,7 +177,7 @@ credential_file = "{secret_file}"
     def wait_ready(url, ok=(200,)):
         """Until `url` answers a GET (marked `x-probe`: not an agent's request) with `ok`."""
         parsed = urllib.parse.urlparse(url)
-        for _ in range(300):
+        for _ in range(600):
             try:
                 conn = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=2)
                 conn.request("GET", parsed.path, headers={"x-probe": "readiness"})
