@@ -120,6 +120,28 @@ pub struct Ratio {
     pub per_human: Option<f64>,
 }
 
+/// `POST /v1/discovery/reassess`: every source's present accounts assessed again against
+/// the clock and aim's humans now, without an import.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Reassessment {
+    /// Sources assessed (those with a finished import).
+    pub sources: u64,
+    /// Present accounts assessed.
+    pub accounts: u64,
+    /// Accounts whose findings changed (which, or their evidence: the days unused).
+    pub changed: u64,
+    /// Findings that appeared, by kind.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub appeared: BTreeMap<FindingKind, u64>,
+    /// Findings that went, by kind.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub went: BTreeMap<FindingKind, u64>,
+    /// Sources left alone because an import of them is running (it assesses them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub busy: Vec<String>,
+}
+
 /// Whether a discovered account is still in its source.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -42,8 +42,8 @@ fn ocsf_class(e: &Event) -> (u32, u32, u32, &'static str) {
         | A::DiscoveryImportAbandoned
         | A::DiscoveryAccountAdopted
         | A::DiscoveryAccountMarked => (INVENTORY, 2),
-        // Update: the finding stays, acknowledged for a while.
-        A::DiscoveryFindingAcknowledged => (FINDING, 2),
+        // Update: the finding stays, acknowledged for a while; findings assessed again.
+        A::DiscoveryFindingAcknowledged | A::DiscoveryFindingsReassessed => (FINDING, 2),
         // Create: the posture read against the frameworks, its score kept.
         A::ComplianceReported => (COMPLIANCE, 1),
         // Closed: an admin said the anomaly was expected.

@@ -3,7 +3,7 @@
 use aim_api::common::ReasonBody;
 use aim_api::discovery::{
     AccountsBody, AcknowledgeBody, AcknowledgementView, AdoptBody, Adopted, BatchCounts,
-    DecommissionRow, DiscoveredAccount, FindingRow, Import, NewImport,
+    DecommissionRow, DiscoveredAccount, FindingRow, Import, NewImport, Reassessment,
 };
 use aim_domain::discovery::Account;
 use aim_domain::ids::{AccountId, ImportId};
@@ -105,6 +105,12 @@ impl Client {
         body: &AcknowledgeBody,
     ) -> Result<AcknowledgementView> {
         self.post(&format!("/v1/discovery/accounts/{id}/acknowledge"), body)
+            .await
+    }
+
+    /// Assesses every source's present accounts again now, without an import (admins).
+    pub async fn reassess_discovery(&self) -> Result<Reassessment> {
+        self.post("/v1/discovery/reassess", &serde_json::json!({}))
             .await
     }
 

@@ -28,4 +28,4 @@ pub use account::{
     Account, AccountKind, Credential, CredentialKind, Flag, Group, LastUse, Permission, SourceKind,
 };
 pub use finding::{Finding, FindingKind, Nhi, Severity, Thresholds};
-pub use rules::{Owner, Subject, assess};
+pub use rules::{Owner, Subject, assess, reassess};

@@ -233,6 +233,9 @@ str_enum! {
         DiscoveryAccountMarked => "discovery.account_marked",
         /// A finding was acknowledged, with a reason, until a date.
         DiscoveryFindingAcknowledged => "discovery.finding_acknowledged",
+        /// A source's findings were brought up to date without an import (the clock moved
+        /// on, an owner left): how many accounts changed, and which kinds came and went.
+        DiscoveryFindingsReassessed => "discovery.findings_reassessed",
         /// A compliance report was generated (its score kept for the trend).
         ComplianceReported => "report.compliance_generated",
     }

@@ -31,6 +31,31 @@ pub struct HumanCaller {
     pub request: RequestContext,
 }
 
+/// Who does something that is not a request's own: a person through the API, or one of
+/// aim's background jobs (by its component name, the actor of its events).
+#[derive(Debug, Clone, Copy)]
+pub enum Asker<'a> {
+    Human(&'a HumanCaller),
+    Job(&'static str),
+}
+
+impl Asker<'_> {
+    pub fn event(
+        self,
+        at: Timestamp,
+        action: AuditAction,
+        target_type: &str,
+        target_id: impl ToString,
+    ) -> Event {
+        match self {
+            Asker::Human(p) => p.event(at, action, target_type, target_id),
+            Asker::Job(component) => {
+                Event::new(at, Actor::system(component), action, target_type, target_id)
+            }
+        }
+    }
+}
+
 impl HumanCaller {
     pub fn actor(&self) -> Actor {
         Actor::human(self.human.id)

@@ -33,6 +33,11 @@ pub struct Config {
     /// has a point each period (86400: daily); at least 3600. 0, the default, makes them
     /// only on request.
     pub compliance_report_interval_seconds: u64,
+    /// How often discovered accounts are assessed again without an import (a key unused
+    /// for a month becomes dormant, an owner who left makes their accounts orphaned); at
+    /// least 3600, 0 only when asked (`POST /v1/discovery/reassess`). Daily by default, the
+    /// first a period after start.
+    pub discovery_reassess_interval_seconds: u64,
     /// Where every audit record is also delivered (`[[audit_sinks]]` tables).
     pub audit_sinks: Vec<SinkConfig>,
     pub governance: GovernanceConfig,
@@ -231,6 +236,7 @@ impl Default for Config {
             limits: LimitsConfig::default(),
             checkpoint_interval_seconds: 60,
             compliance_report_interval_seconds: 0,
+            discovery_reassess_interval_seconds: 86_400,
             audit_sinks: Vec::new(),
             governance: GovernanceConfig::default(),
             naming: NamingConfig::default(),
@@ -268,13 +274,23 @@ impl Config {
             self.approvals.webhook_url.is_some() == self.approvals.webhook_secret.is_some(),
             "[approvals] webhook_url and webhook_secret go together: a webhook is always signed"
         );
-        anyhow::ensure!(
-            self.compliance_report_interval_seconds == 0
-                || self.compliance_report_interval_seconds >= 3600,
-            "compliance_report_interval_seconds is {}: at least 3600 (hourly; 86400 for daily), \
-             or 0 to make reports only on request",
-            self.compliance_report_interval_seconds
-        );
+        for (key, value, off) in [
+            (
+                "compliance_report_interval_seconds",
+                self.compliance_report_interval_seconds,
+                "make reports only on request",
+            ),
+            (
+                "discovery_reassess_interval_seconds",
+                self.discovery_reassess_interval_seconds,
+                "reassess only on request",
+            ),
+        ] {
+            anyhow::ensure!(
+                value == 0 || value >= 3600,
+                "{key} is {value}: at least 3600 (hourly; 86400 for daily), or 0 to {off}"
+            );
+        }
         let mut names = std::collections::BTreeSet::new();
         for sink in &self.audit_sinks {
             let name = sink.name();

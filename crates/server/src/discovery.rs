@@ -6,11 +6,13 @@
 //! # Layout
 //! - [`across`] — findings across accounts, brought up to date when an import finishes
 //! - [`assess`] — one batch: accounts merged with their other views, linked, assessed
+//! - [`reassess`] — findings brought up to date without an import (the clock, the owners)
 //! - [`remedy`] — adoption into the registry, the decommission list, acknowledged findings
 //! - [`rows`] — discovered accounts between the store's rows and the API's shape
 
 pub mod across;
 pub mod assess;
+pub mod reassess;
 pub mod remedy;
 pub mod rows;
 
@@ -30,7 +32,7 @@ use crate::error::ApiError;
 use crate::state::AppState;
 
 /// An open import with no batch for this long no longer holds its source.
-const IDLE_MINUTES: i64 = 15;
+pub(crate) const IDLE_MINUTES: i64 = 15;
 /// Accounts marked gone per transaction when an import finishes.
 const GONE_PAGE: u32 = 1000;
 

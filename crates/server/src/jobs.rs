@@ -52,6 +52,7 @@ pub struct Plan {
     pub sweep_every: Option<Duration>,
     pub checkpoint_every: Option<Duration>,
     pub report_every: Option<Duration>,
+    pub reassess_every: Option<Duration>,
     pub sinks: Vec<crate::config::SinkConfig>,
     pub tls: Option<Arc<crate::serve::CertFiles>>,
 }
@@ -158,6 +159,28 @@ fn start_planned(state: &AppState, plan: Plan) {
             move || {
                 let state = state.clone();
                 async move { crate::report::scheduled(&state, period).await.map(|_| ()) }
+            },
+        );
+    }
+    if let Some(period) = plan.reassess_every {
+        let state = state.clone();
+        every(
+            period,
+            "discovery reassessment",
+            First::AfterOnePeriod,
+            move || {
+                let state = state.clone();
+                async move {
+                    let by = crate::auth::Asker::Job(crate::discovery::reassess::JOB);
+                    let r = crate::discovery::reassess::all(&state, by, state.clock.now()).await?;
+                    tracing::info!(
+                        sources = r.sources,
+                        accounts = r.accounts,
+                        changed = r.changed,
+                        "discovered accounts assessed again"
+                    );
+                    Ok::<(), crate::error::ApiError>(())
+                }
             },
         );
     }

@@ -269,6 +269,7 @@ pub struct Server {
     pub sweep_every: Option<Duration>,
     pub checkpoint_every: Option<Duration>,
     pub report_every: Option<Duration>,
+    pub reassess_every: Option<Duration>,
     pub sinks: Vec<config::SinkConfig>,
 }
 
@@ -331,6 +332,8 @@ impl Server {
                 .then(|| Duration::from_secs(config.checkpoint_interval_seconds)),
             report_every: (config.compliance_report_interval_seconds > 0)
                 .then(|| Duration::from_secs(config.compliance_report_interval_seconds)),
+            reassess_every: (config.discovery_reassess_interval_seconds > 0)
+                .then(|| Duration::from_secs(config.discovery_reassess_interval_seconds)),
         };
         Ok((
             server,
@@ -354,6 +357,7 @@ impl Server {
                 sweep_every: self.sweep_every,
                 checkpoint_every: self.checkpoint_every,
                 report_every: self.report_every,
+                reassess_every: self.reassess_every,
                 sinks: self.sinks,
                 tls: self.tls.clone(),
             },

@@ -62,6 +62,10 @@ pub enum DiscoverCommand {
         #[arg(long, value_parser = super::parse_instant)]
         until: Option<aim_domain::Timestamp>,
     },
+    /// Assess every source's present accounts again now (admins), without an import: a
+    /// key unused for a month becomes dormant, an owner who left makes their accounts
+    /// orphaned. aim does it by itself daily (`discovery_reassess_interval_seconds`).
+    Reassess,
     /// Imports, newest first, with their counts: a source's trend over time.
     Imports {
         /// Imports of this source.

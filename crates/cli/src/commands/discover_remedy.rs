@@ -171,3 +171,31 @@ pub async fn acknowledge(
         );
     })
 }
+
+pub async fn reassess(client: &Client, format: Format) -> anyhow::Result<()> {
+    let r = client.reassess_discovery().await?;
+    emit(format, &r, |r| {
+        println!(
+            "{} accounts of {} sources assessed again: {} changed",
+            r.accounts, r.sources, r.changed
+        );
+        let list = |m: &std::collections::BTreeMap<aim_domain::discovery::FindingKind, u64>| {
+            m.iter()
+                .map(|(k, n)| format!("{n} {k}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        if !r.appeared.is_empty() {
+            println!("new findings: {}", list(&r.appeared));
+        }
+        if !r.went.is_empty() {
+            println!("findings gone: {}", list(&r.went));
+        }
+        if !r.busy.is_empty() {
+            println!(
+                "left alone while an import of them runs: {}",
+                r.busy.join(", ")
+            );
+        }
+    })
+}

@@ -167,6 +167,12 @@ fn importing_a_credential_report_and_an_inventory_then_listing_what_they_hold() 
         t,
         &["human", "add", "alice@example.com", "--role", "sponsor"],
     ));
+    // Alice is known now: her bot is no longer orphaned, without importing again.
+    let out = ok(serve.aim(t, &["discover", "reassess"]));
+    assert!(
+        out.contains("assessed again: 1 changed") && out.contains("findings gone: 1 orphaned"),
+        "{out}"
+    );
     let out = ok(serve.aim(
         t,
         &[
@@ -216,6 +222,7 @@ fn what_goes_wrong_exits_with_what_it_means() {
     let table: Vec<(i32, Option<&str>, Vec<&str>, &str)> = vec![
         (5, auditor, vec!["discover", "import", "aws-credential-report", &report, "--source", "aws-prod"], "forbidden"),
         (0, auditor, vec!["discover", "accounts"], "NAME"),
+        (5, auditor, vec!["discover", "reassess"], "forbidden"),
         (6, t, vec!["discover", "import", "aws-credential-report", "nowhere.csv", "--source", "aws-prod"], "nowhere.csv"),
         (6, t, vec!["discover", "import", "aws-credential-report", &bots, "--source", "aws-prod"], "no `user` column"),
         (6, t, vec!["discover", "import", "aws-credential-report", &broken, "--source", "aws-prod"], "row 8: column `user_creation_time`"),

@@ -51,6 +51,23 @@ pub fn assess(s: &Subject<'_>) -> Vec<Finding> {
     out
 }
 
+/// The account's findings assessed again without a new import (the clock moved on, an
+/// owner left aim's humans): as [`assess`], keeping the `privilege_added` finding of its last
+/// import, which only an import can tell (it compares two imports). Equal to what that
+/// import gave when nothing else changed.
+pub fn reassess(s: &Subject<'_>, kept: &[Finding]) -> Vec<Finding> {
+    let mut out = assess(&Subject {
+        previous: None,
+        ..s.clone()
+    });
+    let added = kept.iter().find(|f| f.kind == K::PrivilegeAdded);
+    let after = out.iter().position(|f| f.kind == K::OverPrivileged);
+    if let (Some(added), Some(i)) = (added, after) {
+        out.insert(i + 1, added.clone());
+    }
+    out
+}
+
 fn days(ms: i64) -> i64 {
     ms / DAY_MS
 }

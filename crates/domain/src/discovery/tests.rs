@@ -319,6 +319,61 @@ fn privilege_added_since_the_previous_import() {
 }
 
 #[test]
+fn reassessed_without_an_import_the_clock_and_the_owner_count_and_privilege_added_stays() {
+    let before = clean();
+    let mut a = clean();
+    a.groups.push(Group {
+        name: "Domain Admins".to_owned(),
+        privileged: true,
+    });
+    let subject = |owner: Owner, now: Timestamp| Subject {
+        account: &a,
+        previous: Some(&before),
+        owner,
+        thresholds: thresholds(),
+        now,
+    };
+    let imported = assess(&subject(Owner::Active("alice".to_owned()), now()));
+    // Nothing changed: exactly what the import gave, in its order.
+    assert_eq!(
+        reassess(
+            &subject(Owner::Active("alice".to_owned()), now()),
+            &imported
+        ),
+        imported
+    );
+    // The owner left, and a month went by without the key being used.
+    let later = Timestamp::from_millis(now().as_millis() + days(30));
+    let f = reassess(
+        &subject(Owner::Departed("alice".to_owned()), later),
+        &imported,
+    );
+    assert_eq!(
+        kinds(&f),
+        vec![
+            (FindingKind::Orphaned, None),
+            (FindingKind::Dormant, Some("AKIAEXAMPLE1".to_owned())),
+            (FindingKind::OverPrivileged, None),
+            (FindingKind::PrivilegeAdded, None)
+        ]
+    );
+    // A kept finding is only carried where it still applies.
+    let mut left = a.clone();
+    left.groups.clear();
+    let f = reassess(
+        &Subject {
+            account: &left,
+            previous: None,
+            owner: Owner::Active("alice".to_owned()),
+            thresholds: thresholds(),
+            now: now(),
+        },
+        &imported,
+    );
+    assert_eq!(f, Vec::new());
+}
+
+#[test]
 fn weak_authentication_from_directory_flags() {
     for flag in [
         Flag::PasswordNotRequired,

@@ -112,13 +112,17 @@ fn audit_sinks() {
 }
 
 #[test]
-fn scheduled_reports_are_at_most_hourly() {
-    let c: Config = toml::from_str("compliance_report_interval_seconds = 60").unwrap();
-    let e = c.check().unwrap_err().to_string();
-    assert!(e.contains("at least 3600"), "{e}");
-    for ok in [0, 3600, 86_400] {
-        let c: Config =
-            toml::from_str(&format!("compliance_report_interval_seconds = {ok}")).unwrap();
-        assert!(c.check().is_ok(), "{ok}");
+fn scheduled_reports_and_reassessments_are_at_most_hourly() {
+    for key in [
+        "compliance_report_interval_seconds",
+        "discovery_reassess_interval_seconds",
+    ] {
+        let c: Config = toml::from_str(&format!("{key} = 60")).unwrap();
+        let e = c.check().unwrap_err().to_string();
+        assert!(e.contains(key) && e.contains("at least 3600"), "{e}");
+        for ok in [0, 3600, 86_400] {
+            let c: Config = toml::from_str(&format!("{key} = {ok}")).unwrap();
+            assert!(c.check().is_ok(), "{key} = {ok}");
+        }
     }
 }

@@ -201,15 +201,7 @@ async fn rows(
     pending: Vec<Pending>,
     now: Timestamp,
 ) -> Result<Vec<(AccountRow, Change, u64)>, ApiError> {
-    let owners: Vec<String> = pending
-        .iter()
-        .filter_map(|p| p.merged.owner.as_deref())
-        .map(str::to_lowercase)
-        .collect::<HashSet<_>>()
-        .into_iter()
-        .collect();
-    let humans: HashMap<String, String> =
-        s.store.humans_named(&owners).await?.into_iter().collect();
+    let humans = Owners::of(s, pending.iter().map(|p| &p.merged)).await?;
     let names: Vec<String> = pending
         .iter()
         .map(|p| p.merged.name.clone())
@@ -224,18 +216,10 @@ async fn rows(
         .collect();
     let mut out = Vec::with_capacity(pending.len());
     for p in pending {
-        let owner = match p.merged.owner.as_deref() {
-            None => Owner::None,
-            Some(o) => match humans.get(&o.to_lowercase()).map(String::as_str) {
-                Some("active") => Owner::Active(o.to_owned()),
-                Some(_) => Owner::Departed(o.to_owned()),
-                None => Owner::Unknown(o.to_owned()),
-            },
-        };
         let mut findings = rules(&Subject {
             account: &p.merged,
             previous: p.previous.as_ref(),
-            owner,
+            owner: humans.owner(&p.merged),
             thresholds,
             now,
         });
@@ -286,6 +270,39 @@ async fn rows(
         out.push((row, change, findings.len() as u64));
     }
     Ok(out)
+}
+
+/// The states of the humans some accounts name as owners (by lower-cased name or e-mail).
+#[derive(Debug)]
+pub struct Owners(HashMap<String, String>);
+
+impl Owners {
+    pub async fn of(
+        s: &AppState,
+        accounts: impl Iterator<Item = &Account>,
+    ) -> Result<Owners, ApiError> {
+        let names: Vec<String> = accounts
+            .filter_map(|a| a.owner.as_deref())
+            .map(str::to_lowercase)
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        Ok(Owners(
+            s.store.humans_named(&names).await?.into_iter().collect(),
+        ))
+    }
+
+    /// What aim knows of `a`'s owner.
+    pub fn owner(&self, a: &Account) -> Owner {
+        match a.owner.as_deref() {
+            None => Owner::None,
+            Some(o) => match self.0.get(&o.to_lowercase()).map(String::as_str) {
+                Some("active") => Owner::Active(o.to_owned()),
+                Some(_) => Owner::Departed(o.to_owned()),
+                None => Owner::Unknown(o.to_owned()),
+            },
+        }
+    }
 }
 
 /// The row kept for an account; `text` is its merged JSON, empty when it has one view.

@@ -1,11 +1,12 @@
 //! `/v1/discovery/...`: what a security team does about what discovery found. Adopting an
 //! account requests an identity for it (admins, or a sponsor for themselves); marking one
 //! for decommissioning and acknowledging a finding are for admins; the decommission list is
-//! read by admins and auditors, as JSON or CSV.
+//! read by admins and auditors, as JSON or CSV. Admins may also have every source's findings
+//! assessed again now (the clock, the owners), without an import.
 
 use aim_api::common::ReasonBody;
 use aim_api::discovery::{
-    AcknowledgeBody, AcknowledgementView, AdoptBody, Adopted, DecommissionRow,
+    AcknowledgeBody, AcknowledgementView, AdoptBody, Adopted, DecommissionRow, Reassessment,
 };
 use aim_domain::human::Role;
 use aim_domain::ids::AccountId;
@@ -16,7 +17,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 
-use crate::auth::HumanCaller;
+use crate::auth::{Asker, HumanCaller};
 use crate::discovery::remedy;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{Body, PathId, Query};
@@ -31,6 +32,22 @@ pub fn router() -> Router<AppState> {
         )
         .route("/v1/discovery/accounts/{id}/acknowledge", post(acknowledge))
         .route("/v1/discovery/decommission", get(list))
+        .route("/v1/discovery/reassess", post(reassess))
+}
+
+/// Assesses every source's present accounts again against the clock and aim's humans now
+/// (what aim does by itself each `discovery_reassess_interval_seconds`).
+#[utoipa::path(post, path = "/v1/discovery/reassess", tag = "discovery",
+    responses((status = 200, body = Reassessment), (status = 403, body = ErrorBody)))]
+pub async fn reassess(
+    State(s): State<AppState>,
+    p: HumanCaller,
+) -> Result<Json<Reassessment>, ApiError> {
+    p.require_any(&[Role::Admin], "reassessing discovered accounts")?;
+    let now = s.clock.now();
+    Ok(Json(
+        crate::discovery::reassess::all(&s, Asker::Human(&p), now).await?,
+    ))
 }
 
 /// Requests an identity for a discovered account, linked to it.

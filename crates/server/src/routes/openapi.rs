@@ -30,7 +30,7 @@ use crate::routes::{
         discovery::open, discovery::batch, discovery::finish, discovery::abandon, discovery::import, discovery::imports,
         discovery::accounts, discovery::account, discovery::findings,
         discovery_remedy::adopt, discovery_remedy::decommission, discovery_remedy::acknowledge,
-        discovery_remedy::list,
+        discovery_remedy::list, discovery_remedy::reassess,
         reports::generate, reports::list, reports::show,
         authorize::authorize, authorize::explain, behaviour::backtest, behaviour::why, behaviour::expected, gateway::authorize, gateway::refusal, gateway::feed, gateway::ack, gateway::call,
         gateway_sync::state, gateway_sync::live, gateway_sync::decisions,

@@ -74,7 +74,7 @@ pub async fn generate(
     Query(q): Query<FormatQuery>,
 ) -> Result<Response, ApiError> {
     p.require_any(READERS, "generating a compliance report")?;
-    let r = report::generate(&s, report::Asker::Human(&p)).await?;
+    let r = report::generate(&s, crate::auth::Asker::Human(&p)).await?;
     respond(StatusCode::CREATED, &r, q.format.unwrap_or_default())
 }
 

@@ -1,10 +1,13 @@
 //! What a security team does about discovered accounts: adopt one into the registry, put
-//! one on the decommission list (JSON and CSV), acknowledge a finding until a date.
+//! one on the decommission list (JSON and CSV), acknowledge a finding until a date; and
+//! findings brought up to date without an import.
+
+use std::collections::BTreeMap;
 
 use aim_api::discovery::{AcknowledgeBody, AdoptBody};
 use aim_client::{Client, ClientError};
 use aim_discovery::upload::upload;
-use aim_domain::discovery::SourceKind;
+use aim_domain::discovery::{FindingKind, SourceKind};
 use aim_domain::event::AuditAction;
 use aim_domain::human::Role;
 use aim_domain::identity::IdentityKind;
@@ -14,10 +17,10 @@ use aim_testkit::{Backend, TestServer};
 
 use crate::discovery::{bots, options};
 
-async fn import_bots(client: &Client) {
+async fn import_bots(client: &Client) -> aim_api::discovery::Import {
     upload(client, &options("saas", SourceKind::Csv), bots(), |_| {})
         .await
-        .unwrap();
+        .unwrap()
 }
 
 fn code(e: &ClientError) -> (u16, String) {
@@ -276,4 +279,119 @@ async fn an_acknowledged_finding_stays_out_of_the_list_until_its_date() {
     let back = dormant("exclude").await;
     assert_eq!(back.len(), 1);
     assert!(back[0].acknowledged.is_none());
+}
+
+/// The findings of each of `saas`'s accounts, by name.
+async fn saas_findings(client: &Client) -> BTreeMap<String, Vec<String>> {
+    aim_testkit::discovery::findings_by_name(client, "saas").await
+}
+
+fn owned(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| (*s).to_owned()).collect()
+}
+
+#[tokio::test]
+async fn findings_follow_the_clock_and_the_owners_without_an_import() {
+    for backend in Backend::enabled() {
+        let srv = TestServer::start(backend).await;
+        srv.human("alice", &[Role::Sponsor]).await;
+        let (bob, _) = srv.human("bob", &[Role::Sponsor]).await;
+        import_bots(&srv.admin).await;
+        let imported = saas_findings(&srv.admin).await;
+        assert_eq!(imported["bot-standup"], ["dormant@B-1002", "duplicate"]);
+
+        // Nothing moved: nothing changes, nothing is written.
+        let r = srv.admin.reassess_discovery().await.unwrap();
+        assert_eq!((r.sources, r.accounts, r.changed), (1, 5, 0));
+        assert_eq!(saas_findings(&srv.admin).await, imported);
+
+        // Bob leaves: his bot is orphaned now, not at the source's next import.
+        srv.admin
+            .set_human_active(bob.id, false, "left the company")
+            .await
+            .unwrap();
+        let r = srv.admin.reassess_discovery().await.unwrap();
+        assert_eq!(r.changed, 1);
+        assert_eq!(r.appeared, BTreeMap::from([(FindingKind::Orphaned, 1)]));
+        assert!(r.went.is_empty());
+        let mut expected = imported.clone();
+        expected.insert(
+            "bot-standup".to_owned(),
+            owned(&["orphaned", "dormant@B-1002", "duplicate"]),
+        );
+        assert_eq!(saas_findings(&srv.admin).await, expected);
+
+        // Six weeks on, the bots used just before the import are dormant; what only an
+        // import or its end can tell (duplicates, a secret shared across environments)
+        // stays as it was.
+        srv.clock.advance_days(42);
+        let r = srv.admin.reassess_discovery().await.unwrap();
+        assert_eq!(r.appeared, BTreeMap::from([(FindingKind::Dormant, 3)]));
+        assert!(r.went.is_empty());
+        let f = saas_findings(&srv.admin).await;
+        assert_eq!(
+            f["bot-deploy-notifier"],
+            [
+                "dormant@B-1001",
+                "duplicate",
+                "shared_across_environments@B-1001"
+            ]
+        );
+        assert_eq!(
+            f["bot-repo-admin"],
+            [
+                "orphaned",
+                "dormant@B-1003",
+                "over_privileged",
+                "shared_across_environments@B-1003"
+            ]
+        );
+        assert_eq!(f["bot-metrics-exporter"], ["orphaned", "dormant@B-1005"]);
+
+        // What a reassessment wrote is what an import finds: a re-import changes nothing.
+        let batches = import_bots(&srv.admin).await.summary.unwrap().batches;
+        assert_eq!((batches.unchanged, batches.updated), (5, 0));
+        assert_eq!(saas_findings(&srv.admin).await, f);
+
+        // On the record, by the admin who asked, only when something changed.
+        let events = srv
+            .admin
+            .audit(&vec![(
+                "action",
+                AuditAction::DiscoveryFindingsReassessed.as_str().to_owned(),
+            )])
+            .await
+            .unwrap()
+            .items;
+        assert_eq!(events.len(), 2);
+        assert!(events.iter().all(|e| e.target_id == "saas"));
+        assert_eq!(events[0].actor.kind.as_str(), "human");
+        assert!(events.iter().any(|e| e.detail["appeared"]["orphaned"] == 1));
+
+        // A source being imported is left to its import: what this would write could
+        // overwrite a batch's findings with older ones.
+        srv.clock.advance_days(30);
+        let running = srv
+            .admin
+            .open_import(&aim_api::discovery::NewImport {
+                source: "saas".to_owned(),
+                kind: SourceKind::Csv,
+                thresholds: None,
+            })
+            .await
+            .unwrap();
+        let r = srv.admin.reassess_discovery().await.unwrap();
+        assert_eq!(
+            (r.busy, r.sources, r.changed),
+            (vec!["saas".to_owned()], 0, 0)
+        );
+        srv.admin.abandon_import(running.id).await.unwrap();
+        let r = srv.admin.reassess_discovery().await.unwrap();
+        assert_eq!((r.sources, r.accounts), (1, 5));
+
+        // Only admins ask for it.
+        let (_, auditor) = srv.human("audrey", &[Role::Auditor]).await;
+        let e = auditor.reassess_discovery().await.unwrap_err();
+        assert_eq!(code(&e).0, 403);
+    }
 }
