@@ -125,6 +125,10 @@ pub struct Ratio {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Reassessment {
+    /// Still running when the answer was sent (202): it goes on by itself, and the counts
+    /// are not known yet (its changes are audit events `discovery.findings_reassessed`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub running: bool,
     /// Sources assessed (those with a finished import).
     pub sources: u64,
     /// Present accounts assessed.

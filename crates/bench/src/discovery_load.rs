@@ -225,7 +225,10 @@ fn main() -> anyhow::Result<()> {
         bytes as f64 / 1048576.0,
         t.elapsed().as_secs_f64()
     );
-    let serve = Serve::start(&args.aim, &dir.path().join("aim-data"))?;
+    // Long enough for a reassessment of every account to answer in one request.
+    let config = dir.path().join("aim.toml");
+    std::fs::write(&config, "[limits]\nrequest_timeout_seconds = 1800\n")?;
+    let serve = Serve::start_with_config(&args.aim, &dir.path().join("aim-data"), Some(&config))?;
     let token = serve.admin_token()?;
     for run in ["first import", "re-import (unchanged)"] {
         let server_cpu = serve.cpu_seconds()?;
@@ -264,7 +267,12 @@ fn main() -> anyhow::Result<()> {
     // so this is the read and the assessment, with nothing to write.
     let t = Instant::now();
     let server_cpu = serve.cpu_seconds()?;
-    let out = cli(&args, &serve, &token, &["discover", "reassess"])?;
+    let out = cli(
+        &args,
+        &serve,
+        &token,
+        &["discover", "reassess", "--wait", "1790"],
+    )?;
     println!(
         "reassessed without an import: {:.1} s, aim serve CPU {:.1} s, peak {} MiB: {}",
         t.elapsed().as_secs_f64(),

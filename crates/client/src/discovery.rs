@@ -108,10 +108,17 @@ impl Client {
             .await
     }
 
-    /// Assesses every source's present accounts again now, without an import (admins).
-    pub async fn reassess_discovery(&self) -> Result<Reassessment> {
-        self.post("/v1/discovery/reassess", &serde_json::json!({}))
-            .await
+    /// Assesses every source's present accounts again now, without an import (admins);
+    /// waits `wait` seconds at most (the server's 20 if `None`), then answers `running`.
+    pub async fn reassess_discovery(&self, wait: Option<u64>) -> Result<Reassessment> {
+        let params: Params = wait.map(|w| ("wait", w.to_string())).into_iter().collect();
+        self.call(
+            reqwest::Method::POST,
+            "/v1/discovery/reassess",
+            &params,
+            Some(&serde_json::json!({})),
+        )
+        .await
     }
 
     /// The decommission list (of `source` if given).

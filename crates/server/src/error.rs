@@ -186,3 +186,39 @@ fn source_text(e: &(dyn std::error::Error + 'static)) -> String {
     }
     cur.to_string()
 }
+
+/// A request not answered within `request_timeout_seconds`: the timeout layer's bare 503
+/// gets the JSON error every other answer has (code `timeout`), so a client can say why.
+pub fn explain_timeout(r: Response, seconds: u64) -> Response {
+    let bare = r.status() == StatusCode::SERVICE_UNAVAILABLE
+        && !r.headers().contains_key(axum::http::header::CONTENT_TYPE);
+    if !bare {
+        return r;
+    }
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "timeout",
+        format!("not answered within {seconds} s (request_timeout_seconds)"),
+    )
+    .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_timeout_says_so_and_other_answers_are_left_alone() {
+        let bare = StatusCode::SERVICE_UNAVAILABLE.into_response();
+        let r = explain_timeout(bare, 30);
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let body = axum::body::to_bytes(r.into_body(), 4096).await.unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["code"], "timeout");
+        assert!(v["message"].as_str().unwrap().contains("30 s"), "{v}");
+        let store = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", "x");
+        let r = explain_timeout(store.into_response(), 30);
+        let body = axum::body::to_bytes(r.into_body(), 4096).await.unwrap();
+        assert!(String::from_utf8_lossy(&body).contains("store_unavailable"));
+    }
+}

@@ -171,15 +171,10 @@ fn start_planned(state: &AppState, plan: Plan) {
             move || {
                 let state = state.clone();
                 async move {
-                    let by = crate::auth::Asker::Job(crate::discovery::reassess::JOB);
-                    let r = crate::discovery::reassess::all(&state, by, state.clock.now()).await?;
-                    tracing::info!(
-                        sources = r.sources,
-                        accounts = r.accounts,
-                        changed = r.changed,
-                        "discovered accounts assessed again"
-                    );
-                    Ok::<(), crate::error::ApiError>(())
+                    match crate::discovery::reassess::spawn(&state, None).await {
+                        Ok(done) => done.map(|_| ()).map_err(|e| e.to_string()),
+                        Err(e) => Err(format!("the reassessment's task failed: {e}")),
+                    }
                 }
             },
         );

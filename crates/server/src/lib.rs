@@ -78,6 +78,7 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
 
 /// The whole HTTP surface: every route, every request under `limits`.
 pub fn router_with(state: AppState, body_limit: usize, limits: &config::LimitsConfig) -> Router {
+    let timeout = limits.request_timeout_seconds.max(1);
     let authenticated = Router::new()
         .merge(routes::identities::router())
         .merge(routes::humans::router())
@@ -140,6 +141,9 @@ pub fn router_with(state: AppState, body_limit: usize, limits: &config::LimitsCo
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             axum::http::StatusCode::SERVICE_UNAVAILABLE,
             Duration::from_secs(limits.request_timeout_seconds.max(1)),
+        ))
+        .layer(axum::middleware::map_response(
+            move |r: axum::response::Response| async move { error::explain_timeout(r, timeout) },
         ))
         .layer(TraceLayer::new_for_http())
         // Every request has an id (the caller's `X-Request-Id`, or a new one), echoed in the

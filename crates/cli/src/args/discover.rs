@@ -65,7 +65,12 @@ pub enum DiscoverCommand {
     /// Assess every source's present accounts again now (admins), without an import: a
     /// key unused for a month becomes dormant, an owner who left makes their accounts
     /// orphaned. aim does it by itself daily (`discovery_reassess_interval_seconds`).
-    Reassess,
+    Reassess {
+        /// Seconds to wait for it to finish; after that it goes on by itself in aim
+        /// (its changes are audit events `discovery.findings_reassessed`).
+        #[arg(long, default_value_t = 20)]
+        wait: u64,
+    },
     /// Imports, newest first, with their counts: a source's trend over time.
     Imports {
         /// Imports of this source.

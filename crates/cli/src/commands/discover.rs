@@ -41,7 +41,7 @@ pub async fn run(client: &Client, format: Format, cmd: DiscoverCommand) -> anyho
             for_,
             until,
         } => remedy::acknowledge(client, format, &account, &finding, &reason, (for_, until)).await,
-        DiscoverCommand::Reassess => remedy::reassess(client, format).await,
+        DiscoverCommand::Reassess { wait } => remedy::reassess(client, format, wait).await,
         DiscoverCommand::Imports { source, page } => {
             let (items, next, _) = collect(&page, |mut params| {
                 if let Some(s) = &source {

@@ -172,9 +172,17 @@ pub async fn acknowledge(
     })
 }
 
-pub async fn reassess(client: &Client, format: Format) -> anyhow::Result<()> {
-    let r = client.reassess_discovery().await?;
+pub async fn reassess(client: &Client, format: Format, wait: u64) -> anyhow::Result<()> {
+    let r = client.reassess_discovery(Some(wait)).await?;
     emit(format, &r, |r| {
+        if r.running {
+            println!(
+                "still running after {wait} s: it goes on in aim; its changes are audit \
+                 events discovery.findings_reassessed (aim audit --action \
+                 discovery.findings_reassessed)"
+            );
+            return;
+        }
         println!(
             "{} accounts of {} sources assessed again: {} changed",
             r.accounts, r.sources, r.changed

@@ -12,6 +12,7 @@
 //! (`discovery.findings_reassessed`).
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, LazyLock};
 
 use aim_api::discovery::Reassessment;
 use aim_domain::discovery::{Finding, FindingKind, Subject, Thresholds, reassess as rules};
@@ -20,9 +21,10 @@ use aim_domain::ids::AccountId;
 use aim_domain::time::Timestamp;
 use aim_store::{Discovered, DiscoveryFilter};
 use serde_json::json;
+use tokio::task::JoinHandle;
 
 use super::assess::{Owners, carried, kept_account, kinds_of};
-use crate::auth::Asker;
+use crate::auth::{Asker, HumanCaller};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -31,6 +33,34 @@ const PAGE: u32 = 1000;
 
 /// The component that reassesses by itself: its events' actor.
 pub const JOB: &str = "discovery-reassess";
+
+/// One reassessment at a time in this process (another waits for it): two would read
+/// and write the same accounts for nothing.
+static RUNNING: LazyLock<Arc<tokio::sync::Mutex<()>>> = LazyLock::new(Arc::default);
+
+/// Starts a reassessment on its own task, after any running one: it finishes even if
+/// whoever asked stops waiting (a request's timeout, a client that goes away). `caller`
+/// is on its events; without one, the job's.
+pub fn spawn(
+    s: &AppState,
+    caller: Option<HumanCaller>,
+) -> JoinHandle<Result<Reassessment, ApiError>> {
+    let s = s.clone();
+    tokio::spawn(async move {
+        let _one = RUNNING.clone().lock_owned().await;
+        let by = caller.as_ref().map_or(Asker::Job(JOB), Asker::Human);
+        let started = std::time::Instant::now();
+        let r = all(&s, by, s.clock.now()).await?;
+        tracing::info!(
+            sources = r.sources,
+            accounts = r.accounts,
+            changed = r.changed,
+            seconds = started.elapsed().as_secs_f64(),
+            "discovered accounts assessed again"
+        );
+        Ok(r)
+    })
+}
 
 /// Assesses every source's present accounts again at `now`; `by` is on each change's event.
 pub async fn all(s: &AppState, by: Asker<'_>, now: Timestamp) -> Result<Reassessment, ApiError> {

@@ -17,8 +17,8 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 
-use crate::auth::{Asker, HumanCaller};
-use crate::discovery::remedy;
+use crate::auth::HumanCaller;
+use crate::discovery::{reassess, remedy};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{Body, PathId, Query};
 use crate::state::AppState;
@@ -36,18 +36,59 @@ pub fn router() -> Router<AppState> {
 }
 
 /// Assesses every source's present accounts again against the clock and aim's humans now
-/// (what aim does by itself each `discovery_reassess_interval_seconds`).
-#[utoipa::path(post, path = "/v1/discovery/reassess", tag = "discovery",
-    responses((status = 200, body = Reassessment), (status = 403, body = ErrorBody)))]
+/// (what aim does by itself each `discovery_reassess_interval_seconds`). Answers when it is
+/// done, or after `wait` seconds with 202 `running` while it goes on by itself (its
+/// changes are `discovery.findings_reassessed` events).
+#[utoipa::path(post, path = "/v1/discovery/reassess", params(ReassessQuery), tag = "discovery",
+    responses((status = 200, body = Reassessment), (status = 202, body = Reassessment, description = "still running: `running` is true, the counts are not known yet"),
+        (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn reassess(
     State(s): State<AppState>,
     p: HumanCaller,
-) -> Result<Json<Reassessment>, ApiError> {
+    Query(q): Query<ReassessQuery>,
+) -> Result<(StatusCode, Json<Reassessment>), ApiError> {
     p.require_any(&[Role::Admin], "reassessing discovered accounts")?;
-    let now = s.clock.now();
-    Ok(Json(
-        crate::discovery::reassess::all(&s, Asker::Human(&p), now).await?,
-    ))
+    let wait = match q.wait {
+        None => REASSESS_WAIT_SECONDS,
+        Some(w) if w <= MAX_WAIT_SECONDS => w,
+        Some(w) => {
+            return Err(ApiError::bad_request(
+                "bad_wait",
+                format!("wait is {w}: at most {MAX_WAIT_SECONDS} seconds"),
+            ));
+        }
+    };
+    let mut running = reassess::spawn(&s, Some(p));
+    match tokio::time::timeout(std::time::Duration::from_secs(wait), &mut running).await {
+        Ok(done) => {
+            let r = done.map_err(|e| {
+                tracing::error!(error = %e, "the reassessment's task failed");
+                ApiError::internal()
+            })??;
+            Ok((StatusCode::OK, Json(r)))
+        }
+        Err(_) => Ok((
+            StatusCode::ACCEPTED,
+            Json(Reassessment {
+                running: true,
+                ..Reassessment::default()
+            }),
+        )),
+    }
+}
+
+/// How long `POST /v1/discovery/reassess` waits by default: under the default request
+/// timeout (30 s).
+const REASSESS_WAIT_SECONDS: u64 = 20;
+const MAX_WAIT_SECONDS: u64 = 3600;
+
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ReassessQuery {
+    /// Seconds to wait for it to finish (20 if absent, at most 3600; the server's
+    /// `request_timeout_seconds` still applies): after that, 202 and it goes on.
+    wait: Option<u64>,
 }
 
 /// Requests an identity for a discovered account, linked to it.

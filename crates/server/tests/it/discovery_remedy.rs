@@ -286,6 +286,15 @@ async fn saas_findings(client: &Client) -> BTreeMap<String, Vec<String>> {
     aim_testkit::discovery::findings_by_name(client, "saas").await
 }
 
+/// The `discovery.findings_reassessed` events.
+async fn reassessed(srv: &TestServer) -> Vec<aim_domain::event::Event> {
+    let query = vec![(
+        "action",
+        AuditAction::DiscoveryFindingsReassessed.as_str().to_owned(),
+    )];
+    srv.admin.audit(&query).await.unwrap().items
+}
+
 fn owned(list: &[&str]) -> Vec<String> {
     list.iter().map(|s| (*s).to_owned()).collect()
 }
@@ -301,7 +310,7 @@ async fn findings_follow_the_clock_and_the_owners_without_an_import() {
         assert_eq!(imported["bot-standup"], ["dormant@B-1002", "duplicate"]);
 
         // Nothing moved: nothing changes, nothing is written.
-        let r = srv.admin.reassess_discovery().await.unwrap();
+        let r = srv.admin.reassess_discovery(None).await.unwrap();
         assert_eq!((r.sources, r.accounts, r.changed), (1, 5, 0));
         assert_eq!(saas_findings(&srv.admin).await, imported);
 
@@ -310,7 +319,7 @@ async fn findings_follow_the_clock_and_the_owners_without_an_import() {
             .set_human_active(bob.id, false, "left the company")
             .await
             .unwrap();
-        let r = srv.admin.reassess_discovery().await.unwrap();
+        let r = srv.admin.reassess_discovery(None).await.unwrap();
         assert_eq!(r.changed, 1);
         assert_eq!(r.appeared, BTreeMap::from([(FindingKind::Orphaned, 1)]));
         assert!(r.went.is_empty());
@@ -325,7 +334,7 @@ async fn findings_follow_the_clock_and_the_owners_without_an_import() {
         // import or its end can tell (duplicates, a secret shared across environments)
         // stays as it was.
         srv.clock.advance_days(42);
-        let r = srv.admin.reassess_discovery().await.unwrap();
+        let r = srv.admin.reassess_discovery(None).await.unwrap();
         assert_eq!(r.appeared, BTreeMap::from([(FindingKind::Dormant, 3)]));
         assert!(r.went.is_empty());
         let f = saas_findings(&srv.admin).await;
@@ -354,15 +363,7 @@ async fn findings_follow_the_clock_and_the_owners_without_an_import() {
         assert_eq!(saas_findings(&srv.admin).await, f);
 
         // On the record, by the admin who asked, only when something changed.
-        let events = srv
-            .admin
-            .audit(&vec![(
-                "action",
-                AuditAction::DiscoveryFindingsReassessed.as_str().to_owned(),
-            )])
-            .await
-            .unwrap()
-            .items;
+        let events = reassessed(&srv).await;
         assert_eq!(events.len(), 2);
         assert!(events.iter().all(|e| e.target_id == "saas"));
         assert_eq!(events[0].actor.kind.as_str(), "human");
@@ -380,18 +381,31 @@ async fn findings_follow_the_clock_and_the_owners_without_an_import() {
             })
             .await
             .unwrap();
-        let r = srv.admin.reassess_discovery().await.unwrap();
+        let r = srv.admin.reassess_discovery(None).await.unwrap();
         assert_eq!(
             (r.busy, r.sources, r.changed),
             (vec!["saas".to_owned()], 0, 0)
         );
         srv.admin.abandon_import(running.id).await.unwrap();
-        let r = srv.admin.reassess_discovery().await.unwrap();
+        let r = srv.admin.reassess_discovery(None).await.unwrap();
         assert_eq!((r.sources, r.accounts), (1, 5));
+
+        // One that takes longer than the caller waits answers 202 and goes on: a year
+        // on, each dormant key's days unused are written again.
+        let before = reassessed(&srv).await.len();
+        srv.clock.advance_days(365);
+        let r = srv.admin.reassess_discovery(Some(0)).await.unwrap();
+        assert!(r.running && r.changed == 0, "{r:?}");
+        aim_testkit::eventually("the reassessment goes on and writes", || async {
+            (reassessed(&srv).await.len() > before).then_some(())
+        })
+        .await;
+        let e = srv.admin.reassess_discovery(Some(3601)).await.unwrap_err();
+        assert_eq!(code(&e), (400, "bad_wait".to_owned()));
 
         // Only admins ask for it.
         let (_, auditor) = srv.human("audrey", &[Role::Auditor]).await;
-        let e = auditor.reassess_discovery().await.unwrap_err();
+        let e = auditor.reassess_discovery(None).await.unwrap_err();
         assert_eq!(code(&e).0, 403);
     }
 }
