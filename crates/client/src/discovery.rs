@@ -112,13 +112,12 @@ impl Client {
     /// waits `wait` seconds at most (the server's 20 if `None`), then answers `running`.
     pub async fn reassess_discovery(&self, wait: Option<u64>) -> Result<Reassessment> {
         let params: Params = wait.map(|w| ("wait", w.to_string())).into_iter().collect();
-        self.call(
-            reqwest::Method::POST,
-            "/v1/discovery/reassess",
-            &params,
-            Some(&serde_json::json!({})),
-        )
-        .await
+        // The answer may take `wait` seconds: longer than this client's own limit.
+        let patience = std::time::Duration::from_secs(wait.unwrap_or(20) + 30);
+        let req = self
+            .request(reqwest::Method::POST, "/v1/discovery/reassess", &params)
+            .timeout(patience);
+        self.send(req).await
     }
 
     /// The decommission list (of `source` if given).

@@ -171,17 +171,23 @@ impl Client {
         params: &Params,
         body: Option<&(impl Serialize + ?Sized)>,
     ) -> Result<T> {
-        let mut req = self
-            .http
-            .request(method, format!("{}{path}", self.base))
-            .query(params);
-        if let Some(t) = &self.token {
-            req = req.bearer_auth(t);
-        }
+        let mut req = self.request(method, path, params);
         if let Some(b) = body {
             req = req.json(b);
         }
         self.send(req).await
+    }
+
+    /// A request to `path` with `params`, carrying the API credential if there is one.
+    fn request(&self, method: Method, path: &str, params: &Params) -> reqwest::RequestBuilder {
+        let req = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .query(params);
+        match &self.token {
+            Some(t) => req.bearer_auth(t),
+            None => req,
+        }
     }
 
     /// Sends `req` and decodes a JSON answer; an error status becomes [`ClientError::Api`].
@@ -220,14 +226,7 @@ impl Client {
 
     /// Sends a request with no body and returns the answer as text (CSV, Markdown, HTML).
     async fn text(&self, method: Method, path: &str, params: &Params) -> Result<String> {
-        let mut req = self
-            .http
-            .request(method, format!("{}{path}", self.base))
-            .query(params);
-        if let Some(t) = &self.token {
-            req = req.bearer_auth(t);
-        }
-        let bytes = self.send_raw(req).await?;
+        let bytes = self.send_raw(self.request(method, path, params)).await?;
         String::from_utf8(bytes).map_err(|e| ClientError::Decode(e.to_string()))
     }
 

@@ -138,6 +138,15 @@ pub struct Finding {
 }
 
 impl Finding {
+    /// The same finding but for its message, which is derived text and may count the days
+    /// since something (`last used 41 days ago`): nothing to write again for.
+    pub fn same_as(&self, other: &Finding) -> bool {
+        self.kind == other.kind
+            && self.severity == other.severity
+            && self.credential == other.credential
+            && self.evidence == other.evidence
+    }
+
     pub fn new(kind: FindingKind, severity: Severity, message: String) -> Finding {
         Finding {
             kind,

@@ -493,3 +493,21 @@ fn an_account_over_its_bounds_is_refused_with_the_bound() {
     a.name = "line\nbreak".to_owned();
     assert!(a.checked().is_err());
 }
+
+#[test]
+fn a_finding_whose_message_alone_moved_is_the_same() {
+    let a = Finding::new(
+        FindingKind::Dormant,
+        Severity::Medium,
+        "last used 40 days ago".to_owned(),
+    )
+    .evidence(serde_json::json!({ "dormant_days": 30 }));
+    let mut b = a.clone();
+    b.message = "last used 41 days ago".to_owned();
+    assert!(a.same_as(&b));
+    b.credential = Some("AKIAEXAMPLE1".to_owned());
+    assert!(!a.same_as(&b));
+    let mut c = a.clone();
+    c.evidence = serde_json::json!({ "dormant_days": 90 });
+    assert!(!a.same_as(&c));
+}

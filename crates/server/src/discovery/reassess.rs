@@ -188,7 +188,8 @@ async fn page(
             &kept,
         );
         next.extend(carried(row)?);
-        if next == kept {
+        // Only the days in a message moved: not rewritten (nor an event) every day.
+        if next.len() == kept.len() && next.iter().zip(&kept).all(|(a, b)| a.same_as(b)) {
             continue;
         }
         count(&mut pass.appeared, &next, &kept);
