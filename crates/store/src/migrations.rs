@@ -91,6 +91,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "compliance reports, for the posture's trend",
         include_str!("../migrations/sqlite/0017_compliance_reports.sql"),
     ),
+    (
+        18,
+        "a source's discovered accounts in id order",
+        include_str!("../migrations/sqlite/0018_discovered_by_source.sql"),
+    ),
 ];
 
 /// (version, description, SQL) of each PostgreSQL migration, in order.
@@ -179,6 +184,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         17,
         "compliance reports, for the posture's trend",
         include_str!("../migrations/postgres/0017_compliance_reports.sql"),
+    ),
+    (
+        18,
+        "a source's discovered accounts in id order",
+        include_str!("../migrations/postgres/0018_discovered_by_source.sql"),
     ),
 ];
 
